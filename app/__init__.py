@@ -1,0 +1,3 @@
+"""Hilum: a desktop clinical imaging workstation with on-device AI."""
+
+__version__ = "0.1.0"

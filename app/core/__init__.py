@@ -1,0 +1,1 @@
+"""Plain types, typed errors, paths and the progress/cancel protocol. Never imports Qt."""
