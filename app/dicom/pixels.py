@@ -1,0 +1,524 @@
+"""The pixel pipeline: decode a frame, apply the modality LUT, then the display transform.
+
+Everything that DICOM defines as a LUT or colour operation goes through pydicom's own functions
+(:func:`pydicom.pixels.apply_modality_lut`, :func:`~pydicom.pixels.apply_voi`,
+:func:`~pydicom.pixels.apply_windowing`, :func:`~pydicom.pixels.apply_color_lut`; YBR to RGB
+happens inside pydicom's decoders through :func:`~pydicom.pixels.convert_color_space`). This
+module only chooses which attributes apply (per-frame functional groups of enhanced objects,
+an explicit window), scales the result to 8 bits and inverts MONOCHROME1.
+
+Decoding is lazy: :func:`read_dataset` leaves the pixel data on disk and :func:`frame_array`
+decodes one frame. :class:`FrameCache` keeps recently decoded frames within a byte budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import threading
+from collections import OrderedDict
+from typing import Any, Callable, Hashable
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, apply_windowing
+from pydicom.pixels import pixel_array as _pixel_array
+from pydicom.uid import UID
+
+from app.core.errors import DicomError, PixelDecodeError, UsageError
+from app.dicom.reading import read_dataset as _read_dataset
+from app.dicom.reading import safe_get, safe_int, safe_str
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "read_dataset", "number_of_frames", "decode_frame", "frame_array", "display_array",
+    "default_window", "windows", "FrameCache", "compression_name", "is_color",
+]
+
+Window = tuple[float, float]
+
+
+def read_dataset(path: str | os.PathLike[str]) -> Dataset:
+    """Read a dataset for display (pixel data is read lazily). See :mod:`app.dicom.reading`."""
+    return _read_dataset(path)
+
+
+def compression_name(ds: Dataset) -> str:
+    """A short name of the pixel encoding: ``"JPEG 2000"``, ``"JPEG-LS"``, ``"uncompressed"`` ..."""
+    try:
+        uid = UID(str(ds.file_meta.TransferSyntaxUID))
+    except Exception:  # noqa: BLE001
+        return "unknown encoding"
+    if not uid.is_compressed:
+        return "deflated" if uid == "1.2.840.10008.1.2.1.99" else "uncompressed"
+    name = uid.name if uid.is_valid else str(uid)
+    for family in ("High-Throughput JPEG 2000", "JPEG 2000", "JPEG-LS", "JPEG XL", "RLE",
+                   "MPEG", "HEVC", "Deflate"):
+        if family.lower() in name.lower():
+            return family
+    if "jpeg" in name.lower():
+        return "JPEG"
+    return name
+
+
+def number_of_frames(ds: Dataset) -> int:
+    """Number of frames (1 for single-frame images, 0 when there is no pixel data)."""
+    if not any(t in ds for t in (0x7FE00010, 0x7FE00008, 0x7FE00009)):
+        return 0
+    n = safe_int(ds, "NumberOfFrames", 1)
+    return max(1, n or 1)
+
+
+def is_color(ds: Dataset) -> bool:
+    """True for images shown in colour (RGB, YBR, palette colour)."""
+    pi = safe_str(ds, "PhotometricInterpretation").upper()
+    return (safe_int(ds, "SamplesPerPixel", 1) or 1) > 1 or pi == "PALETTE COLOR"
+
+
+def _decode_error(ds: Dataset, exc: BaseException) -> PixelDecodeError:
+    """A one-line reason why pixel data could not be decoded."""
+    path = getattr(ds, "filename", None)
+    spath = str(path) if isinstance(path, (str, os.PathLike)) else None
+    text = str(exc)
+    comp = compression_name(ds)
+    log.debug("decode failed (%s): %s: %s", comp, type(exc).__name__, text[:300])
+    missing = [k for k in ("Rows", "Columns", "BitsAllocated", "PhotometricInterpretation")
+               if k not in ds]
+    if missing:
+        return PixelDecodeError(f"The image header is incomplete (missing {missing[0]}), "
+                                "so its pixels cannot be decoded.", spath)
+    if isinstance(exc, NotImplementedError) or "missing required dependencies" in text \
+            or "no decoding plugins" in text.lower() or "no pixel data decoders" in text.lower():
+        return PixelDecodeError(f"No decoder is installed for this image's compression ({comp}).",
+                                spath)
+    if isinstance(exc, (EOFError, struct.error)) or "truncat" in text.lower():
+        return PixelDecodeError("The file is truncated: its image data ends early.", spath)
+    if comp == "uncompressed":
+        return PixelDecodeError("The image data is corrupt or incomplete and cannot be read.", spath)
+    return PixelDecodeError(f"The image data is corrupt and cannot be decoded ({comp}).", spath)
+
+
+def decode_frame(ds: Dataset, frame: int = 0) -> np.ndarray:
+    """Decode one frame as stored (YBR converted to RGB), without any LUT.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        A dataset from :func:`read_dataset`.
+    frame : int
+        0-based frame index.
+
+    Returns
+    -------
+    numpy.ndarray
+        (rows, cols) or (rows, cols, samples).
+
+    Raises
+    ------
+    PixelDecodeError
+        No pixel data, no decoder, or corrupt data.
+    UsageError
+        ``frame`` out of range.
+    """
+    n = number_of_frames(ds)
+    if n == 0:
+        what = safe_str(ds, "SOPClassUID")
+        try:
+            what = UID(what).name if what else "non-image object"
+        except Exception:  # noqa: BLE001
+            pass
+        raise PixelDecodeError(f"The file has no image data (it is a {what}).",
+                               str(getattr(ds, "filename", "") or "") or None)
+    if not 0 <= frame < n:
+        raise UsageError(f"Frame {frame} does not exist: the image has {n} frame(s) "
+                         f"(0 to {n - 1}).")
+    try:
+        arr = _pixel_array(ds, index=frame if n > 1 else None)
+    except DicomError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every decoder failure becomes one clear line
+        raise _decode_error(ds, exc) from None
+    if arr.ndim == 3 and n > 1 and arr.shape[0] == 1 and safe_int(ds, "SamplesPerPixel", 1) == 1:
+        arr = arr[0]
+    return arr
+
+
+def _functional_item(ds: Dataset, frame: int, sequence: str) -> Dataset | None:
+    """The item of a functional group macro that applies to ``frame`` (per-frame, else shared)."""
+    for group_kw, index in (("PerFrameFunctionalGroupsSequence", frame),
+                            ("SharedFunctionalGroupsSequence", 0)):
+        try:
+            groups = ds.get(group_kw)
+            if groups and len(groups) > index:
+                seq = groups[index].get(sequence)
+                if seq:
+                    return seq[0]  # type: ignore[no-any-return]
+        except Exception:  # noqa: BLE001
+            continue
+    return None
+
+
+_MODALITY_KEYS = ("RescaleSlope", "RescaleIntercept", "RescaleType", "ModalityLUTSequence")
+_VOI_KEYS = ("WindowCenter", "WindowWidth", "VOILUTFunction", "VOILUTSequence",
+             "WindowCenterWidthExplanation")
+
+
+def _frame_view(ds: Dataset, frame: int, keys: tuple[str, ...], sequence: str) -> Dataset:
+    """A small dataset with the image pixel attributes and the LUT attributes for one frame.
+
+    Classic images carry the attributes at the top level; enhanced multi-frame images carry them
+    in the functional groups (``sequence`` per frame or shared).
+    """
+    view = Dataset()
+    for kw in ("PhotometricInterpretation", "BitsStored", "BitsAllocated", "PixelRepresentation",
+               "SamplesPerPixel"):
+        value = safe_get(ds, kw)
+        if value is not None:
+            setattr(view, kw, value)
+    if hasattr(ds, "file_meta"):
+        view.file_meta = ds.file_meta
+    item = _functional_item(ds, frame, sequence) if "PerFrameFunctionalGroupsSequence" in ds \
+        or "SharedFunctionalGroupsSequence" in ds else None
+    for source in (ds, item):
+        if source is None:
+            continue
+        for kw in keys:
+            try:
+                if kw in source:
+                    view[kw] = source[kw]
+            except Exception:  # noqa: BLE001
+                continue
+    return view
+
+
+def _modality_view(ds: Dataset, frame: int) -> Dataset:
+    return _frame_view(ds, frame, _MODALITY_KEYS, "PixelValueTransformationSequence")
+
+
+def _voi_view(ds: Dataset, frame: int) -> Dataset:
+    return _frame_view(ds, frame, _VOI_KEYS, "FrameVOILUTSequence")
+
+
+def _to_uint8_rgb(rgb: np.ndarray, bits: int) -> np.ndarray:
+    if rgb.dtype == np.uint8:
+        return np.ascontiguousarray(rgb[..., :3])
+    top = float(2 ** bits - 1) if bits > 0 else float(rgb.max() or 1)
+    out = np.clip(rgb[..., :3].astype(np.float32) * (255.0 / top), 0, 255)
+    return np.ascontiguousarray(out.astype(np.uint8))
+
+
+def modality_lut(arr: np.ndarray, ds: Dataset, frame: int = 0) -> np.ndarray:
+    """Apply the modality LUT (rescale or LUT sequence) of ``frame`` to a grey array -> float32."""
+    view = _modality_view(ds, frame)
+    try:
+        out = apply_modality_lut(arr, view)
+    except Exception as exc:  # noqa: BLE001 - a broken LUT: show stored values, but say so
+        log.warning("modality LUT not applied: %s", type(exc).__name__)
+        out = arr
+    return np.asarray(out, dtype=np.float32)
+
+
+def frame_array(ds_or_path: Dataset | str | os.PathLike[str], frame: int = 0) -> np.ndarray:
+    """Decode a frame and apply its modality LUT.
+
+    Parameters
+    ----------
+    ds_or_path : pydicom.dataset.Dataset or path
+        The image.
+    frame : int
+        0-based frame index.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (rows, cols) in modality units (HU for CT) for grey images, or uint8
+        (rows, cols, 3) RGB for colour images (palette colour LUT applied).
+
+    Raises
+    ------
+    PixelDecodeError, NotDicomError, DicomReadError, UsageError
+    """
+    ds = ds_or_path if isinstance(ds_or_path, Dataset) else read_dataset(ds_or_path)
+    arr = decode_frame(ds, frame)
+    pi = safe_str(ds, "PhotometricInterpretation").upper()
+    if pi == "PALETTE COLOR" and arr.ndim == 2:
+        try:
+            rgb = apply_color_lut(arr, ds)
+        except Exception as exc:  # noqa: BLE001
+            raise PixelDecodeError("The palette colour table of this image is corrupt.",
+                                   str(getattr(ds, "filename", "")) or None) from None
+        bits = 16 if rgb.dtype == np.uint16 else 8
+        try:
+            bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+        except Exception:  # noqa: BLE001
+            pass
+        return _to_uint8_rgb(rgb, bits)
+    if arr.ndim == 3:
+        return _to_uint8_rgb(arr, safe_int(ds, "BitsStored", 8) or 8)
+    return modality_lut(arr, ds, frame)
+
+
+def windows(ds: Dataset, frame: int = 0) -> list[tuple[float, float, str]]:
+    """All windows the header offers for ``frame``: ``[(center, width, explanation), ...]``."""
+    view = _voi_view(ds, frame)
+    centers = safe_get(view, "WindowCenter")
+    widths = safe_get(view, "WindowWidth")
+    if centers is None or widths is None:
+        return []
+    try:
+        cs = [float(c) for c in (centers if isinstance(centers, (list, tuple)) or hasattr(
+            centers, "__len__") and not isinstance(centers, (str, bytes)) else [centers])]
+        ws = [float(w) for w in (widths if isinstance(widths, (list, tuple)) or hasattr(
+            widths, "__len__") and not isinstance(widths, (str, bytes)) else [widths])]
+    except Exception:  # noqa: BLE001
+        return []
+    names = safe_get(view, "WindowCenterWidthExplanation", [])
+    if isinstance(names, str):
+        names = [names]
+    out = []
+    for i, (c, w) in enumerate(zip(cs, ws)):
+        if not (np.isfinite(c) and np.isfinite(w)) or w <= 0:
+            continue
+        name = str(names[i]) if i < len(names) else ""
+        out.append((c, w, name))
+    return out
+
+
+def auto_window(arr: np.ndarray) -> Window:
+    """A window covering the data (0.5 to 99.5 percentile) for images without one."""
+    sample = arr[:: max(1, arr.shape[0] // 512), :: max(1, arr.shape[1] // 512)] \
+        if arr.ndim == 2 else arr
+    finite = sample[np.isfinite(sample)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(finite, (0.5, 99.5))
+    if hi <= lo:
+        lo, hi = float(finite.min()), float(finite.max())
+    width = max(float(hi - lo), 1.0)
+    return float(lo + width / 2.0), width
+
+
+def default_window(ds: Dataset, arr: np.ndarray | None = None, frame: int = 0) -> Window | None:
+    """The window an image is first shown with.
+
+    The first header window (per-frame for enhanced images); when the header has none and
+    ``arr`` (a :func:`frame_array` result) is given, one computed from the data; else None.
+    """
+    found = windows(ds, frame)
+    if found:
+        return found[0][0], found[0][1]
+    if arr is not None and arr.ndim == 2:
+        return auto_window(arr)
+    return None
+
+
+def _lut_range(item: Dataset, ds: Dataset) -> tuple[float, float]:
+    """Range of the values of a LUT sequence item (to scale its output to 8 bits)."""
+    try:
+        desc = [int(v) for v in item.LUTDescriptor]
+        nominal = desc[2]
+        elem = item["LUTData"]
+        if elem.VR == "OW" or isinstance(elem.value, (bytes, bytearray)):
+            little = True
+            try:
+                little = bool(ds.file_meta._tsyntax_encoding[1])
+            except Exception:  # noqa: BLE001
+                pass
+            data = np.frombuffer(bytes(elem.value), dtype="<u2" if little else ">u2")
+        else:
+            data = np.asarray(elem.value)
+        if data.size:
+            lo, hi = float(data.min()), float(data.max())
+            if hi > lo:
+                return lo, hi
+        return 0.0, float(2 ** nominal - 1)
+    except Exception:  # noqa: BLE001
+        return 0.0, 65535.0
+
+
+def _window_8bit(arr: np.ndarray, center: float, width: float, function: str = "LINEAR") -> np.ndarray:
+    """Window to 0..255 with pydicom's :func:`apply_windowing`.
+
+    A tiny dataset describing an unsigned 8-bit output makes pydicom's output range exactly
+    0..255, so the result needs no further scaling.
+    """
+    view = Dataset()
+    view.PhotometricInterpretation = "MONOCHROME2"
+    view.BitsStored = 8
+    view.PixelRepresentation = 0
+    function = (function or "LINEAR").upper()
+    if function not in ("LINEAR", "LINEAR_EXACT", "SIGMOID"):
+        function = "LINEAR"
+    if function == "LINEAR":
+        width = max(width, 1.0)
+    else:
+        width = max(width, 1e-6)
+    view.WindowCenter = float(center)
+    view.WindowWidth = float(width)
+    view.VOILUTFunction = function
+    out = apply_windowing(arr, view)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def display_array(ds: Dataset, arr: np.ndarray, window: Window | int | None = None,
+                  frame: int = 0) -> np.ndarray:
+    """The image as displayed, 8 bits.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        The image's dataset.
+    arr : numpy.ndarray
+        :func:`frame_array` output for ``frame``.
+    window : (center, width), int or None
+        An explicit window in modality units; an int picks one of the header's windows (or VOI
+        LUTs); None uses the header's VOI LUT, else its first window, else one fitted to the data.
+    frame : int
+        The frame ``arr`` is (for per-frame VOI attributes of enhanced images).
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 (rows, cols) grey, MONOCHROME1 already inverted; or uint8 (rows, cols, 3) colour.
+    """
+    if arr.ndim == 3:
+        return arr if arr.dtype == np.uint8 else _to_uint8_rgb(arr, 16)
+    view = _voi_view(ds, frame)
+    function = safe_str(view, "VOILUTFunction") or "LINEAR"
+    out: np.ndarray
+    if isinstance(window, tuple):
+        out = _window_8bit(arr, float(window[0]), float(window[1]), function)
+    else:
+        index = window if isinstance(window, int) else 0
+        voi_seq = safe_get(view, "VOILUTSequence")
+        found = windows(ds, frame)
+        if voi_seq and (window is None or index < len(voi_seq)) and not (
+                window is not None and found and index < len(found)):
+            try:
+                item = voi_seq[min(index, len(voi_seq) - 1)]
+                ints = np.rint(arr).astype(np.int64)
+                lut = apply_voi(ints, view, min(index, len(voi_seq) - 1))
+                lo, hi = _lut_range(item, ds)
+                scaled = (lut.astype(np.float32) - lo) * (255.0 / max(hi - lo, 1.0))
+                out = np.clip(scaled, 0, 255).astype(np.uint8)
+            except Exception as exc:  # noqa: BLE001 - fall back to a window
+                log.warning("VOI LUT not applied: %s", type(exc).__name__)
+                c, w = found[0][:2] if found else auto_window(arr)
+                out = _window_8bit(arr, c, w, function)
+        elif found:
+            c, w, _ = found[min(index, len(found) - 1)]
+            out = _window_8bit(arr, c, w, function)
+        else:
+            c, w = auto_window(arr)
+            out = _window_8bit(arr, c, w, "LINEAR")
+    if safe_str(ds, "PhotometricInterpretation").upper() == "MONOCHROME1":
+        out = 255 - out  # MONOCHROME1: the lowest value is white
+    return out
+
+
+class FrameCache:
+    """Decoded frames kept in memory within a byte budget (least recently used dropped first).
+
+    Thread-safe: the GUI's worker threads decode into it while the GUI thread reads.
+
+    Parameters
+    ----------
+    max_bytes : int
+        Budget for the arrays held (default 512 MiB).
+    """
+
+    def __init__(self, max_bytes: int = 512 * 1024 * 1024) -> None:
+        self.max_bytes = int(max_bytes)
+        self._items: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._datasets: OrderedDict[str, Dataset] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held now."""
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def get(self, key: Hashable) -> np.ndarray | None:
+        """The cached array for ``key`` (marking it recently used), or None."""
+        with self._lock:
+            arr = self._items.get(key)
+            if arr is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return arr
+
+    def put(self, key: Hashable, arr: np.ndarray) -> None:
+        """Store an array; arrays larger than the whole budget are not kept."""
+        size = int(arr.nbytes)
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= int(old.nbytes)
+            if size > self.max_bytes:
+                return
+            self._items[key] = arr
+            self._bytes += size
+            while self._bytes > self.max_bytes and self._items:
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= int(dropped.nbytes)
+
+    def clear(self) -> None:
+        """Drop everything."""
+        with self._lock:
+            self._items.clear()
+            self._datasets.clear()
+            self._bytes = 0
+
+    def get_or_load(self, key: Hashable, loader: Callable[[], np.ndarray]) -> np.ndarray:
+        """Return the cached array or compute it with ``loader()`` and cache it."""
+        arr = self.get(key)
+        if arr is None:
+            arr = loader()
+            self.put(key, arr)
+        return arr
+
+    def dataset(self, path: str | os.PathLike[str]) -> Dataset:
+        """The dataset of ``path`` (a few recent ones are kept; their pixels stay on disk)."""
+        key = os.fspath(path)
+        with self._lock:
+            ds = self._datasets.get(key)
+            if ds is not None:
+                self._datasets.move_to_end(key)
+                return ds
+        ds = read_dataset(key)
+        with self._lock:
+            self._datasets[key] = ds
+            while len(self._datasets) > 64:
+                self._datasets.popitem(last=False)
+        return ds
+
+    def frame(self, path: str | os.PathLike[str], frame: int = 0) -> np.ndarray:
+        """:func:`frame_array` of ``path``/``frame``, cached."""
+        key = (os.fspath(path), int(frame))
+        return self.get_or_load(key, lambda: frame_array(self.dataset(path), frame))
+
+
+def describe(ds: Dataset) -> dict[str, Any]:
+    """A few display facts about an image (no patient data)."""
+    return {
+        "rows": safe_int(ds, "Rows"),
+        "columns": safe_int(ds, "Columns"),
+        "frames": number_of_frames(ds),
+        "photometric": safe_str(ds, "PhotometricInterpretation"),
+        "compression": compression_name(ds),
+        "modality": safe_str(ds, "Modality"),
+    }

@@ -1,0 +1,151 @@
+"""The study/series browser: patients' studies with their series and thumbnails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem, QWidget
+
+from app.gui.annotations import format_date, format_name
+from app.gui.series import SeriesData
+
+ROLE_KIND = Qt.ItemDataRole.UserRole + 1
+ROLE_KEY = Qt.ItemDataRole.UserRole + 2
+
+
+def array_to_pixmap(arr: np.ndarray) -> QPixmap:
+    """A uint8 grey (h, w) or RGB (h, w, 3) array as a QPixmap (GUI thread; small arrays only)."""
+    a = np.ascontiguousarray(arr)
+    h, w = a.shape[:2]
+    if a.ndim == 2:
+        img = QImage(a.data, w, h, a.strides[0], QImage.Format.Format_Grayscale8)
+    else:
+        img = QImage(a.data, w, h, a.strides[0], QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(img.copy())
+
+
+class StudyBrowser(QTreeWidget):
+    """Studies (patient, date, description) with their series (thumbnail, modality, description).
+
+    Signals
+    -------
+    series_activated(object)
+        A loaded series was chosen (its :class:`~app.gui.series.SeriesData`).
+    library_series_requested(str)
+        A series known only from the library was chosen (its SeriesInstanceUID): load it.
+    """
+
+    series_activated = Signal(object)
+    library_series_requested = Signal(str)
+
+    def __init__(self, thumb_size: int = 72, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setHeaderHidden(True)
+        self.setColumnCount(1)
+        self.setIconSize(QSize(thumb_size, thumb_size))
+        self.setIndentation(12)
+        self.setUniformRowHeights(False)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setAnimated(True)
+        self._studies: dict[str, QTreeWidgetItem] = {}
+        self._series: dict[str, QTreeWidgetItem] = {}    # series key -> item
+        self._by_uid: dict[tuple[str, int], QTreeWidgetItem] = {}
+        self.series_data: dict[str, SeriesData] = {}
+        self.itemActivated.connect(self._activated)
+        self.itemClicked.connect(self._activated)
+
+    # --- studies ----------------------------------------------------------------------------
+    def _study_item(self, study_uid: str, meta: dict[str, str], description: str = "",
+                    date: str = "") -> QTreeWidgetItem:
+        item = self._studies.get(study_uid)
+        name = format_name(meta.get("patient_name", "")) or "(no name)"
+        pid = meta.get("patient_id", "")
+        date = format_date(date or meta.get("study_date", ""))
+        desc = description or meta.get("study_description", "")
+        text = f"{name}\n{date}  {desc}".rstrip()
+        if item is None:
+            item = QTreeWidgetItem([text])
+            item.setSizeHint(0, QSize(-1, 42))
+            item.setData(0, ROLE_KIND, "study")
+            item.setData(0, ROLE_KEY, study_uid)
+            font = item.font(0)
+            font.setBold(True)
+            item.setFont(0, font)
+            self.insertTopLevelItem(0, item)
+            self._studies[study_uid] = item
+            item.setExpanded(True)
+        else:
+            item.setText(0, text)
+        item.setToolTip(0, f"{name}  ID {pid}\n{date}  {desc}")
+        return item
+
+    def add_series(self, series: SeriesData) -> QTreeWidgetItem:
+        """Add (or refresh) a loaded series under its study."""
+        study = self._study_item(series.study_uid, series.meta)
+        self.series_data[series.key] = series
+        item = self._by_uid.get((series.series_uid, series.stack_index))
+        if item is None or item.data(0, ROLE_KIND) == "library":
+            if item is not None:  # known from the library: now loaded
+                item.parent().removeChild(item) if item.parent() else None
+            item = QTreeWidgetItem()
+            item.setSizeHint(0, QSize(-1, self.iconSize().height() + 10))
+            study.addChild(item)
+            self._by_uid[(series.series_uid, series.stack_index)] = item
+        item.setData(0, ROLE_KIND, "series")
+        item.setData(0, ROLE_KEY, series.key)
+        num = f"Se {series.series_number} · " if series.series_number is not None else ""
+        stack = f" [stack {series.stack_index + 1}]" if series.stack_index else ""
+        item.setText(0, f"{num}{series.modality}{stack}\n{series.description or '(no description)'}\n"
+                        f"{series.count} image{'s' if series.count != 1 else ''}")
+        tip = [f"{series.modality} {series.description}", f"{series.count} images, {series.rows}x{series.columns}"]
+        tip += series.warnings
+        item.setToolTip(0, "\n".join(tip))
+        if series.thumbnail is not None:
+            item.setIcon(0, QIcon(array_to_pixmap(series.thumbnail)))
+        self._series[series.key] = item
+        return item
+
+    def add_library_study(self, study: dict[str, Any]) -> None:
+        """Add a study known from the library (its series load when chosen)."""
+        meta = {"patient_name": study.get("patient_name", ""), "patient_id": study.get("patient_id", "")}
+        item = self._study_item(study["study_uid"], meta, study.get("description", ""), study.get("study_date", ""))
+        item.setExpanded(False)
+        for s in study.get("series", []):
+            if any(k[0] == s["series_uid"] for k in self._by_uid):
+                continue
+            child = QTreeWidgetItem([f"{s.get('modality', '')}\n{s.get('description') or '(no description)'}\n"
+                                     f"{s.get('frames') or s.get('instances')} images"])
+            child.setSizeHint(0, QSize(-1, 48))
+            child.setData(0, ROLE_KIND, "library")
+            child.setData(0, ROLE_KEY, s["series_uid"])
+            item.addChild(child)
+            self._by_uid[(s["series_uid"], 0)] = child
+
+    def series_items(self) -> list[SeriesData]:
+        """The loaded series, in browser order."""
+        out = []
+        for i in range(self.topLevelItemCount()):
+            study = self.topLevelItem(i)
+            for j in range(study.childCount()):
+                key = study.child(j).data(0, ROLE_KEY)
+                if key in self.series_data:
+                    out.append(self.series_data[key])
+        return out
+
+    def select_series(self, series: SeriesData | None) -> None:
+        """Highlight the series shown in the active viewport."""
+        item = self._series.get(series.key) if series is not None else None
+        self.blockSignals(True)
+        self.setCurrentItem(item) if item is not None else self.clearSelection()
+        self.blockSignals(False)
+
+    def _activated(self, item: QTreeWidgetItem, column: int = 0) -> None:
+        kind = item.data(0, ROLE_KIND)
+        key = item.data(0, ROLE_KEY)
+        if kind == "series" and key in self.series_data:
+            self.series_activated.emit(self.series_data[key])
+        elif kind == "library":
+            self.library_series_requested.emit(key)

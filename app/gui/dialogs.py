@@ -1,0 +1,251 @@
+"""Dialogs: DICOM tag browser, keyboard shortcuts, settings."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
+                               QFormLayout, QHeaderView, QLabel, QLineEdit, QSpinBox,
+                               QTableWidget, QTableWidgetItem, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
+
+from app.gui.errors import user_message
+from app.gui.settings import LAYOUTS, Settings
+from app.gui.workers import run_in_background
+
+#: values longer than this are cut in the tag browser (pixel data, big LUTs)
+MAX_VALUE_CHARS = 200
+
+
+def dataset_rows(ds: Any, depth: int = 0) -> list[dict[str, Any]]:
+    """Flatten a pydicom dataset into rows ``{tag, name, vr, value, depth, children}`` (worker thread).
+
+    Pixel data and other bulk values are summarised, never rendered.
+    """
+    rows: list[dict[str, Any]] = []
+    for elem in ds:
+        try:
+            tag = f"({elem.tag.group:04X},{elem.tag.element:04X})"
+            name = elem.name
+            vr = str(elem.VR)
+            if vr == "SQ":
+                children = []
+                for i, item in enumerate(elem.value or []):
+                    children.append({"tag": "", "name": f"Item {i + 1}", "vr": "", "value": "",
+                                     "children": dataset_rows(item, depth + 2)})
+                rows.append({"tag": tag, "name": name, "vr": vr, "value": f"{len(children)} item(s)",
+                             "children": children})
+                continue
+            if elem.tag in (0x7FE00010, 0x7FE00008, 0x7FE00009) or vr in ("OB", "OW", "OF", "OD", "OL", "UN"):
+                length = getattr(elem, "length", None) or getattr(ds.get_item(elem.tag), "length", None)
+                value = f"<binary, {length:,} bytes>" if isinstance(length, int) and length != 0xFFFFFFFF \
+                    else "<binary>"
+            else:
+                value = str(elem.value)
+                if len(value) > MAX_VALUE_CHARS:
+                    value = value[:MAX_VALUE_CHARS] + "…"
+        except Exception as exc:  # noqa: BLE001 - one corrupt element must not hide the rest
+            value = f"<unreadable: {type(exc).__name__}>"
+            vr = vr if "vr" in locals() else "?"
+            name = name if "name" in locals() else "?"
+        rows.append({"tag": tag, "name": name, "vr": vr, "value": value, "children": []})
+    return rows
+
+
+def read_tag_rows(series: Any, index: int, *, progress: Any) -> list[dict[str, Any]]:
+    """Read the header of frame ``index`` of a series and flatten it (worker thread)."""
+    if series.read_header is None:
+        return []
+    ds = series.read_header(index)
+    rows = []
+    if getattr(ds, "file_meta", None) is not None:
+        rows += dataset_rows(ds.file_meta)
+    return rows + dataset_rows(ds)
+
+
+class TagBrowser(QDialog):
+    """All DICOM elements of the current image, with a search box (non-modal)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("DICOM tags")
+        self.resize(760, 640)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search tag, name or value…")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self._filter)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Tag", "Name", "VR", "Value"])
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setUniformRowHeights(True)
+        h = self.tree.header()
+        h.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        h.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        h.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        h.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.tree.setColumnWidth(1, 240)
+        self.status = QLabel("")
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.search)
+        lay.addWidget(self.tree, 1)
+        lay.addWidget(self.status)
+        self._worker: Any = None
+
+    def show_image(self, series: Any, index: int) -> None:
+        """Load the header of frame ``index`` of ``series`` (read on a worker thread)."""
+        self.tree.clear()
+        if series is None:
+            self.status.setText("No image.")
+            return
+        self.status.setText("Reading header…")
+        self.setWindowTitle(f"DICOM tags: image {index + 1} of {series.count}")
+        self._worker = run_in_background(read_tag_rows, series, index, on_result=self._fill,
+                                         on_error=lambda e: self.status.setText(user_message(e)))
+
+    def _fill(self, rows: list[dict[str, Any]]) -> None:
+        self.tree.clear()
+
+        def add(parent: Any, row: dict[str, Any]) -> None:
+            item = QTreeWidgetItem([row["tag"], row["name"], row["vr"], row["value"]])
+            item.setToolTip(3, row["value"])
+            (parent.addChild(item) if parent is not None else self.tree.addTopLevelItem(item))
+            for child in row["children"]:
+                add(item, child)
+
+        for row in rows:
+            add(None, row)
+        self.status.setText(f"{len(rows)} elements")
+        self._filter(self.search.text())
+
+    def _filter(self, text: str) -> None:
+        text = text.strip().lower()
+
+        def visit(item: QTreeWidgetItem) -> bool:
+            hit = not text or any(text in item.text(c).lower() for c in range(4))
+            child_hit = False
+            for i in range(item.childCount()):
+                child_hit = visit(item.child(i)) or child_hit
+            item.setHidden(not (hit or child_hit))
+            if text and child_hit:
+                item.setExpanded(True)
+            return hit or child_hit
+
+        for i in range(self.tree.topLevelItemCount()):
+            visit(self.tree.topLevelItem(i))
+
+    def visible_rows(self) -> list[tuple[str, str, str]]:
+        """(tag, name, value) of the top-level rows the search leaves visible."""
+        out = []
+        for i in range(self.tree.topLevelItemCount()):
+            it = self.tree.topLevelItem(i)
+            if not it.isHidden():
+                out.append((it.text(0), it.text(1), it.text(3)))
+        return out
+
+
+MOUSE_HELP = [
+    ("Wheel", "Next / previous slice"),
+    ("Ctrl + wheel", "Zoom about the cursor"),
+    ("Right drag", "Window / level (right: wider, down: higher level)"),
+    ("Middle drag, Shift + left drag", "Pan"),
+    ("Left drag", "Current tool (pointer pans; measurement tools draw)"),
+    ("Click a measurement", "Select it (drag to move, handles to edit, Delete to remove)"),
+    ("Drop files, folders or zips", "Import them (anywhere on the window)"),
+    ("Up / Down, Left / Right", "Previous / next slice"),
+    ("Page Up / Page Down", "Back / forward a tenth of the series"),
+    ("Home / End", "First / last slice"),
+]
+
+
+class ShortcutsDialog(QDialog):
+    """Every keyboard shortcut of the window's actions, plus the mouse bindings."""
+
+    def __init__(self, actions: list[QAction], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard and mouse")
+        self.resize(560, 640)
+        rows: list[tuple[str, str]] = []
+        for a in actions:
+            keys = ", ".join(s.toString() for s in a.shortcuts())
+            if keys:
+                rows.append((keys, a.text().replace("&", "")))
+        rows += MOUSE_HELP
+        self.table = QTableWidget(len(rows), 2, self)
+        self.table.setHorizontalHeaderLabels(["Keys / mouse", "Action"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for r, (k, t) in enumerate(rows):
+            self.table.setItem(r, 0, QTableWidgetItem(k))
+            self.table.setItem(r, 1, QTableWidgetItem(t))
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.table)
+        lay.addWidget(buttons)
+        self.rows = rows
+
+
+class SettingsDialog(QDialog):
+    """Edit :class:`~app.gui.settings.Settings`; :meth:`result_settings` gives the new values."""
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self._orig = settings
+        form = QFormLayout()
+        self.layout_box = QComboBox()
+        self.layout_box.addItems(list(LAYOUTS))
+        self.layout_box.setCurrentText(settings.layout)
+        self.annotations = QCheckBox("Show corner annotations")
+        self.annotations.setChecked(settings.show_annotations)
+        self.hide_identity = QCheckBox("Hide patient name and ID on images")
+        self.hide_identity.setChecked(settings.hide_patient_identity)
+        self.sync = QCheckBox("Synchronise scrolling by slice position")
+        self.sync.setChecked(settings.sync_scroll)
+        self.smooth = QCheckBox("Smooth magnified pixels")
+        self.smooth.setChecked(settings.smooth_interpolation)
+        self.fps = QDoubleSpinBox()
+        self.fps.setRange(1, 60)
+        self.fps.setValue(settings.cine_fps)
+        self.fps.setSuffix(" fps")
+        self.wl = QDoubleSpinBox()
+        self.wl.setRange(0.1, 10)
+        self.wl.setSingleStep(0.1)
+        self.wl.setValue(settings.wl_sensitivity)
+        self.cache = QSpinBox()
+        self.cache.setRange(128, 65536)
+        self.cache.setSingleStep(256)
+        self.cache.setSuffix(" MiB")
+        self.cache.setValue(settings.cache_mb)
+        self.opacity = QDoubleSpinBox()
+        self.opacity.setRange(0, 1)
+        self.opacity.setSingleStep(0.05)
+        self.opacity.setValue(settings.overlay_opacity)
+        form.addRow("Layout", self.layout_box)
+        form.addRow("", self.annotations)
+        form.addRow("", self.hide_identity)
+        form.addRow("", self.sync)
+        form.addRow("", self.smooth)
+        form.addRow("Cine speed", self.fps)
+        form.addRow("Window/level speed", self.wl)
+        form.addRow("Frame cache per series", self.cache)
+        form.addRow("AI overlay opacity", self.opacity)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(buttons)
+
+    def result_settings(self) -> Settings:
+        """The settings as edited."""
+        return dataclasses.replace(
+            self._orig, layout=self.layout_box.currentText(), show_annotations=self.annotations.isChecked(),
+            hide_patient_identity=self.hide_identity.isChecked(), sync_scroll=self.sync.isChecked(),
+            smooth_interpolation=self.smooth.isChecked(), cine_fps=self.fps.value(),
+            wl_sensitivity=self.wl.value(), cache_mb=self.cache.value(),
+            overlay_opacity=self.opacity.value()).validated()

@@ -1,0 +1,318 @@
+"""Import and series building for the GUI, on top of :mod:`app.dicom` (worker threads only).
+
+These are plain functions taking a progress object; :mod:`app.gui.workers` runs them on the
+thread pool. :func:`import_paths` scans with the study library and sends events through ``emit``
+as soon as they exist, so the first image appears while the scan goes on:
+
+``("preview", SeriesData)``
+    the first image of the first series, already decoded (one frame);
+``("series", SeriesData)``
+    a full, geometry-sorted stack, with a thumbnail (one per stack);
+``("errors", [{"path", "error"}, ...])``
+    the per-file problems of the scan (for the import log).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from typing import Any, Callable
+
+import numpy as np
+
+from app.core.progress import NullProgress, Progress
+from app.gui.series import FrameCache, FrameRef, SeriesData
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[Any], None]
+
+#: default decoded-frame budget per series (the settings override it)
+CACHE_BYTES = 2 << 30
+
+
+def _library() -> Any:
+    from app.dicom.library import Library
+
+    return Library()
+
+
+def _floats(value: Any, n: int) -> tuple[float, ...] | None:
+    try:
+        vals = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return vals if len(vals) == n and all(math.isfinite(v) for v in vals) else None
+
+
+def _header_facts(path_or_ds: Any) -> dict[str, Any]:
+    """Facts the library does not index, from the first file's full header."""
+    from app.dicom.pixels import is_color, read_dataset, windows
+    from app.dicom.reading import safe_floats, safe_str
+
+    ds = read_dataset(path_or_ds) if isinstance(path_or_ds, (str, os.PathLike)) else path_or_ds
+    spacing = safe_floats(ds, "PixelSpacing", 2)
+    source = "PixelSpacing" if spacing else ""
+    if spacing is None:
+        spacing = safe_floats(ds, "ImagerPixelSpacing", 2)
+        source = "ImagerPixelSpacing" if spacing else ""
+    try:
+        thickness = float(ds.get("SliceThickness")) if ds.get("SliceThickness") not in (None, "") else None
+    except (TypeError, ValueError):
+        thickness = None
+    modality = safe_str(ds, "Modality").upper()
+    rescale_type = safe_str(ds, "RescaleType").upper()
+    return {
+        "windows": windows(ds),
+        "pixel_spacing": tuple(spacing) if spacing else None,
+        "spacing_source": source,
+        "orientation": tuple(safe_floats(ds, "ImageOrientationPatient", 6) or ()) or None,
+        "slice_thickness": thickness,
+        "monochrome1": safe_str(ds, "PhotometricInterpretation").upper() == "MONOCHROME1",
+        "is_color": is_color(ds),
+        "modality": modality,
+        "units": "HU" if modality == "CT" or rescale_type == "HU" else "",
+        "meta": {
+            "patient_name": safe_str(ds, "PatientName"),
+            "patient_id": safe_str(ds, "PatientID"),
+            "patient_age": safe_str(ds, "PatientAge"),
+            "patient_sex": safe_str(ds, "PatientSex"),
+            "study_date": safe_str(ds, "StudyDate"),
+            "study_description": safe_str(ds, "StudyDescription"),
+            "institution": safe_str(ds, "InstitutionName"),
+        },
+        "description": safe_str(ds, "SeriesDescription"),
+        "series_number": _int(ds.get("SeriesNumber")),
+        "rows": _int(ds.get("Rows")) or 0,
+        "columns": _int(ds.get("Columns")) or 0,
+    }
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _decoder(series: SeriesData) -> Callable[[int], np.ndarray]:
+    """A decode function for a series (worker threads only)."""
+    from app.dicom.pixels import frame_array
+
+    def decode(index: int) -> np.ndarray:
+        ref = series.frames[index]
+        return frame_array(ref.path, ref.frame)
+
+    return decode
+
+
+def _header_reader(series: SeriesData) -> Callable[[int], Any]:
+    from app.dicom.pixels import read_dataset
+
+    def read(index: int) -> Any:
+        return read_dataset(series.frames[index].path)
+
+    return read
+
+
+def thumbnail(frame: np.ndarray, size: int, window: tuple[float, float] | None, invert: bool) -> np.ndarray:
+    """A small uint8 picture of a frame (grey or RGB), longest edge ``size``."""
+    step = max(1, int(math.ceil(max(frame.shape[:2]) / size)))
+    small = frame[::step, ::step]
+    if small.ndim == 3:
+        out = small.astype(np.uint8)
+        return np.ascontiguousarray(255 - out if invert else out)
+    if window is None:
+        finite = small[np.isfinite(small)]
+        lo, hi = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0))
+    else:
+        lo, hi = window[0] - window[1] / 2, window[0] + window[1] / 2
+    scaled = np.clip((small.astype(np.float32) - lo) / max(float(hi - lo), 1e-6) * 255.0, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(255 - scaled if invert else scaled)
+
+
+def preview_series(info: dict[str, Any], cache_bytes: int = CACHE_BYTES) -> SeriesData:
+    """The first image of a series as a one-frame series, decoded now (worker thread).
+
+    Parameters
+    ----------
+    info : dict
+        What :meth:`app.dicom.library.Library.scan` passes to ``on_series`` (series summary plus
+        ``first_path`` and ``first_sop_uid``).
+    """
+    from app.dicom.pixels import frame_array, read_dataset
+
+    path = info["first_path"]
+    ds = read_dataset(path)
+    facts = _header_facts(ds)
+    series = SeriesData(
+        frames=[FrameRef(path=path, frame=0, sop_uid=info.get("first_sop_uid", ""))],
+        study_uid=info.get("study_uid", ""), series_uid=info.get("series_uid", ""),
+        modality=facts["modality"] or info.get("modality", ""),
+        description=facts["description"] or info.get("description", ""),
+        series_number=facts["series_number"], rows=facts["rows"], columns=facts["columns"],
+        pixel_spacing=facts["pixel_spacing"], spacing_source=facts["spacing_source"],
+        orientation=facts["orientation"], slice_thickness=facts["slice_thickness"],
+        windows=facts["windows"], monochrome1=facts["monochrome1"], is_color=facts["is_color"],
+        units=facts["units"], meta=facts["meta"], cache=FrameCache(cache_bytes), preview=True)
+    series.decode = _decoder(series)
+    series.read_header = _header_reader(series)
+    series.cache.put(0, frame_array(ds, 0))
+    return series
+
+
+def build_series(series_uid: str, lib: Any = None, progress: Progress | None = None,
+                 cache_bytes: int = CACHE_BYTES, thumb_size: int = 72) -> list[SeriesData]:
+    """Build the displayable stacks of an indexed series (worker thread).
+
+    Frames follow the library's geometric order; instances whose orientation or size differ
+    from the main group become separate stacks. A middle frame is decoded for the thumbnail.
+
+    Returns
+    -------
+    list of SeriesData
+        One per stack (usually one).
+    """
+    progress = progress or NullProgress()
+    lib = lib or _library()
+    instances = lib.instances(series_uid)
+    info = lib.series_info(series_uid) or {}
+    if not instances:
+        return []
+    study = lib.study_info(info.get("study_uid", instances[0]["study_uid"])) or {}
+    # split into stacks by (orientation, size): mixed series must not be scrolled as one
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for inst in instances:
+        ori = _floats(inst.get("orientation") or (), 6)
+        key = (tuple(round(v, 3) for v in ori) if ori else None, inst.get("rows"), inst.get("columns"))
+        groups.setdefault(key, []).append(inst)
+    out: list[SeriesData] = []
+    for stack_index, (key, items) in enumerate(sorted(groups.items(), key=lambda kv: -len(kv[1]))):
+        progress.check()
+        facts = _header_facts(items[0]["path"])
+        frames: list[FrameRef] = []
+        for inst in items:
+            pos = _floats(inst.get("position") or (), 3)
+            for f in range(max(1, int(inst.get("frames") or 1))):
+                frames.append(FrameRef(path=inst["path"], frame=f, sop_uid=inst["sop_uid"],
+                                       instance_number=inst.get("instance_number"),
+                                       position=pos if f == 0 else None,
+                                       slice_location=inst.get("slice_location")))
+        meta = dict(facts["meta"])
+        meta["patient_name"] = meta.get("patient_name") or study.get("patient_name", "")
+        meta["patient_id"] = meta.get("patient_id") or study.get("patient_id", "")
+        warnings = []
+        if len(groups) > 1:
+            warnings.append(f"Series split into {len(groups)} stacks (mixed orientation or size)")
+        warnings += _geometry_warnings(frames, facts["orientation"])
+        series = SeriesData(
+            frames=frames, study_uid=info.get("study_uid", items[0]["study_uid"]), series_uid=series_uid,
+            modality=facts["modality"] or info.get("modality", ""),
+            description=facts["description"] or info.get("description", ""),
+            series_number=facts["series_number"] if facts["series_number"] is not None else info.get("number"),
+            rows=int(items[0].get("rows") or facts["rows"]), columns=int(items[0].get("columns") or facts["columns"]),
+            pixel_spacing=facts["pixel_spacing"], spacing_source=facts["spacing_source"],
+            orientation=facts["orientation"], slice_thickness=facts["slice_thickness"],
+            windows=facts["windows"], monochrome1=facts["monochrome1"], is_color=facts["is_color"],
+            units=facts["units"], meta=meta, warnings=warnings, cache=FrameCache(cache_bytes),
+            stack_index=stack_index)
+        series.decode = _decoder(series)
+        series.read_header = _header_reader(series)
+        mid = series.count // 2
+        try:
+            arr = series.decode(mid)
+            series.cache.put(mid, arr, focus=0)
+            win = facts["windows"][0][:2] if facts["windows"] else None
+            series.thumbnail = thumbnail(arr, thumb_size, win, facts["monochrome1"])
+        except Exception as exc:  # noqa: BLE001 - no thumbnail; the viewer says why per frame
+            from app.gui.errors import user_message
+
+            log.debug("thumbnail failed: %s", type(exc).__name__)
+            series.thumbnail = None
+            series.problems.append({"path": series.frames[mid].path,
+                                     "error": user_message(exc, with_name=False)})
+        out.append(series)
+    return out
+
+
+def _geometry_warnings(frames: list[FrameRef], orientation: tuple[float, ...] | None) -> list[str]:
+    """Uneven spacing and gantry tilt from the frame positions (shown over the image)."""
+    if orientation is None or len(frames) < 3:
+        return []
+    pos = [f.position for f in frames if f.position is not None]
+    if len(pos) < 3:
+        return []
+    p = np.asarray(pos, float)
+    n = np.cross(np.asarray(orientation[:3]), np.asarray(orientation[3:]))
+    n /= max(float(np.linalg.norm(n)), 1e-9)
+    d = p @ n
+    gaps = np.diff(d)
+    out = []
+    step = p[-1] - p[0]
+    norm = float(np.linalg.norm(step))
+    if norm > 0:
+        tilt = math.degrees(math.acos(min(1.0, abs(float(step @ n)) / norm)))
+        if tilt > 1.0:
+            out.append(f"Gantry tilt {tilt:.1f}°")
+    if gaps.size and np.median(np.abs(gaps)) > 0:
+        med = float(np.median(np.abs(gaps)))
+        if float(np.max(np.abs(np.abs(gaps) - med))) > 0.1 * med + 0.01:
+            out.append("Uneven slice spacing")
+    return out
+
+
+def import_paths(paths: list[str], *, progress: Progress, emit: Emit,
+                 cache_bytes: int = CACHE_BYTES, thumb_size: int = 72) -> dict[str, Any]:
+    """Scan ``paths`` into the library and emit previews, series and errors (worker thread).
+
+    Returns
+    -------
+    dict
+        ``{"studies": [...], "errors": [...], "files": n, "series": n}``.
+    """
+    lib = _library()
+    state = {"preview_sent": False}
+
+    def on_series(info: dict[str, Any]) -> None:
+        # the first image of the first series goes to the screen before the scan goes on
+        if state["preview_sent"]:
+            return
+        state["preview_sent"] = True
+        try:
+            emit(("preview", preview_series(info, cache_bytes)))
+        except Exception as exc:  # noqa: BLE001 - the full series will say per frame what is wrong
+            log.debug("preview failed: %s", type(exc).__name__)
+            state["preview_sent"] = False
+
+    report = lib.scan([os.fspath(p) for p in paths], progress=progress, on_series=on_series)
+    emit(("errors", list(report.errors)))
+    count = 0
+    total = sum(len(s["series"]) for s in report.studies)
+    for study in report.studies:
+        for s in study["series"]:
+            progress.check()
+            progress.update(count, total, f"Preparing series {count + 1} of {total}")
+            try:
+                for stack in build_series(s["series_uid"], lib, progress, cache_bytes, thumb_size):
+                    emit(("series", stack))
+                    if stack.problems:
+                        emit(("errors", list(stack.problems)))
+            except Exception as exc:  # noqa: BLE001 - one bad series must not stop the others
+                from app.gui.errors import user_message
+
+                emit(("errors", [{"path": s.get("description") or s["series_uid"], "error": user_message(exc, with_name=False)}]))
+            count += 1
+    progress.update(total, total, f"Loaded {count} series")
+    return {"studies": report.studies, "errors": report.errors, "files": report.files, "series": count}
+
+
+def list_library(*, progress: Progress) -> list[dict[str, Any]]:
+    """Every study in the library (``hilum scan --json`` shape), newest first (worker thread)."""
+    return _library().studies()
+
+
+def open_library_series(series_uid: str, *, progress: Progress, cache_bytes: int = CACHE_BYTES,
+                        thumb_size: int = 72) -> list[SeriesData]:
+    """Build the stacks of a series already in the library (worker thread)."""
+    return build_series(series_uid, None, progress, cache_bytes, thumb_size)

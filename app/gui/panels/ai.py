@@ -1,0 +1,401 @@
+"""The AI dock: models applicable to the current series, Run (background), results, model card.
+
+Integration (main window)
+-------------------------
+``create_panel(main_window) -> QDockWidget``. The panel follows the series on screen by
+connecting, when present, ``main_window.series_changed`` (a signal carrying a
+:class:`app.gui.series.SeriesData` or ``None``) and else every ``Viewport.series_changed`` under
+the main window; the main window may also call ``dock.widget().set_series(series)`` itself.
+Results are stored with the study (``Library.store_result(study_uid, "ai:<series_uid>", doc)``)
+and shown again when the series is opened later. ``AIPanel.results_ready(dict)`` is emitted
+with the ``results.json``-shaped document after each run (for the saliency and report panels).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDockWidget,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui.errors import user_message
+from app.gui.workers import Worker, run_in_background
+
+log = logging.getLogger(__name__)
+
+RESULT_KEY_PREFIX = "ai:"
+
+
+def _series_files(series: Any) -> list[str]:
+    """Unique file paths of a series, in display order."""
+    seen: dict[str, None] = {}
+    for fr in getattr(series, "frames", []) or []:
+        path = getattr(fr, "path", "")
+        if path:
+            seen.setdefault(str(path), None)
+    return list(seen)
+
+
+def _series_meta(series: Any) -> dict[str, str]:
+    """Header values the registry matches applicability against."""
+    meta = {"Modality": str(getattr(series, "modality", "") or "")}
+    extra = getattr(series, "meta", {}) or {}
+    for key, short in (("BodyPartExamined", "body_part"), ("ViewPosition", "view_position")):
+        value = extra.get(short) or extra.get(key)
+        if value:
+            meta[key] = str(value)
+    if getattr(series, "monochrome1", False):
+        meta["PhotometricInterpretation"] = "MONOCHROME1"
+    return meta
+
+
+def _run_models(files: list[str], model_ids: list[str], device: str, override: bool,
+                progress: Any = None) -> dict[str, Any]:
+    """Worker-thread job: classify the series' files (imports onnxruntime off the GUI thread)."""
+    from app.inference.analyze import analyze_paths
+
+    return analyze_paths(files, None, model_ids=model_ids, device=device, progress=progress,
+                         override_applicability=override, write=False)
+
+
+def _load_library() -> Any:
+    from app.dicom.library import Library
+
+    return Library()
+
+
+class AIPanel(QWidget):
+    """Models for the current series, a Run button, the results table and the model card."""
+
+    results_ready = Signal(object)
+
+    def __init__(self, main_window: Any = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("AIPanel")
+        self.main_window = main_window
+        self.series: Any = None
+        self.worker: Worker | None = None
+        self.last_doc: dict[str, Any] | None = None
+        self._registry: Any = None
+
+        self.series_label = QLabel("No series open.")
+        self.series_label.setWordWrap(True)
+        self.models = QListWidget()
+        self.models.setObjectName("AIModels")
+        self.models.setMaximumHeight(110)
+        self.models.currentItemChanged.connect(lambda *_: self._update_buttons())
+        self.show_all = QCheckBox("Show models outside their stated use")
+        self.show_all.setToolTip("Override applicability (modality / body part / view); results are marked.")
+        self.show_all.toggled.connect(lambda *_: self._refresh_models())
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda"])
+        self.device.setToolTip("Where the models run; the provider actually used is shown below.")
+        self.run_button = QPushButton("Run")
+        self.run_button.setObjectName("AIRun")
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setEnabled(False)
+        self.card_button = QPushButton("Model card")
+        self.card_button.clicked.connect(self.show_card)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.status = QLabel("")
+        self.status.setObjectName("AIStatus")
+        self.status.setWordWrap(True)
+        self.provider_label = QLabel("Provider: -")
+        self.provider_label.setObjectName("AIProvider")
+        self.table = QTableWidget(0, 5)
+        self.table.setObjectName("AIResults")
+        self.table.setHorizontalHeaderLabels(["Image", "Model", "Finding", "Probability", "Flag"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.disclaimer = QLabel("AI-generated, requires review by a physician.")
+        self.disclaimer.setObjectName("AIDisclaimer")
+
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Device"))
+        row.addWidget(self.device)
+        row.addStretch(1)
+        row.addWidget(self.card_button)
+        row.addWidget(self.cancel_button)
+        row.addWidget(self.run_button)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.series_label)
+        lay.addWidget(self.models)
+        lay.addWidget(self.show_all)
+        lay.addLayout(row)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status)
+        lay.addWidget(self.table, 1)
+        lay.addWidget(self.provider_label)
+        lay.addWidget(self.disclaimer)
+        self._update_buttons()
+
+    # -- models ---------------------------------------------------------------------------------
+    def registry(self) -> Any:
+        """The model registry (verifying models reads and hashes files: small, done once)."""
+        if self._registry is None:
+            from app.inference.registry import ModelRegistry
+
+            self._registry = ModelRegistry()
+        return self._registry
+
+    def _refresh_models(self) -> None:
+        from app.inference.registry import applicability_problems
+
+        self.models.clear()
+        if self.series is None:
+            self._update_buttons()
+            return
+        meta = _series_meta(self.series)
+        try:
+            manifests = self.registry().models()
+        except Exception as exc:  # noqa: BLE001 - show, never crash the window
+            self.status.setText(user_message(exc))
+            manifests = []
+        for m in manifests:
+            reasons = applicability_problems(m, meta) if m.raw else ["manifest unreadable"]
+            if reasons and not self.show_all.isChecked():
+                continue
+            text = f"{m.name} ({m.version})"
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, m.id)
+            if not m.verified:
+                item.setText(f"{text} - will not run: failed verification")
+                item.setToolTip("; ".join(m.problems))
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
+            elif reasons:
+                item.setText(f"{text} - outside stated use")
+                item.setToolTip("; ".join(reasons))
+            item.setCheckState(Qt.CheckState.Checked if m.verified and not reasons else Qt.CheckState.Unchecked)
+            self.models.addItem(item)
+        if self.models.count() == 0:
+            self.status.setText("No installed model applies to this series.")
+        elif not self.worker:
+            self.status.setText("")
+        if self.models.count():
+            self.models.setCurrentRow(0)
+        self._update_buttons()
+
+    def checked_models(self) -> list[str]:
+        """Ids of the models ticked for the next run."""
+        out = []
+        for i in range(self.models.count()):
+            item = self.models.item(i)
+            if item.checkState() == Qt.CheckState.Checked and item.flags() & Qt.ItemFlag.ItemIsEnabled:
+                out.append(str(item.data(Qt.ItemDataRole.UserRole)))
+        return out
+
+    def _update_buttons(self) -> None:
+        busy = self.worker is not None
+        self.run_button.setEnabled(not busy and self.series is not None and self.models.count() > 0)
+        self.cancel_button.setEnabled(busy)
+        self.card_button.setEnabled(self.models.currentItem() is not None)
+
+    # -- series ---------------------------------------------------------------------------------
+    def set_series(self, series: Any) -> None:
+        """Show the models for ``series`` (a SeriesData or None) and its stored results."""
+        if series is not None and getattr(series, "preview", False) and self.series is not None \
+                and getattr(self.series, "series_uid", None) == getattr(series, "series_uid", None):
+            return
+        self.series = series
+        self.table.setRowCount(0)
+        self.last_doc = None
+        if series is None:
+            self.series_label.setText("No series open.")
+        else:
+            desc = getattr(series, "description", "") or getattr(series, "series_uid", "")
+            n = len(_series_files(series))
+            self.series_label.setText(f"{getattr(series, 'modality', '')} {desc} - {n} image file(s)")
+        self._refresh_models()
+        if series is not None:
+            self._show_stored()
+
+    def _result_key(self) -> str:
+        return RESULT_KEY_PREFIX + str(getattr(self.series, "series_uid", ""))
+
+    def _show_stored(self) -> None:
+        study = str(getattr(self.series, "study_uid", "") or "")
+        if not study:
+            return
+        try:
+            doc = _load_library().result(study, self._result_key())
+        except Exception as exc:  # noqa: BLE001 - a missing library only means nothing stored
+            log.debug("no stored AI results: %s", type(exc).__name__)
+            return
+        if doc:
+            self._show(doc, stored=True)
+
+    # -- running --------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Classify every image of the series with the ticked models, in the background."""
+        if self.series is None or self.worker is not None:
+            return
+        ids = self.checked_models()
+        if not ids:
+            self.status.setText("Tick at least one model.")
+            return
+        files = _series_files(self.series)
+        if not files:
+            self.status.setText("This series has no image files to classify.")
+            return
+        self.progress.setRange(0, max(len(files), 1))
+        self.progress.setValue(0)
+        self.progress.show()
+        self.status.setText("Running...")
+        series = self.series
+        self.worker = run_in_background(
+            _run_models, files, ids, self.device.currentText(), self.show_all.isChecked(),
+            on_result=lambda doc: self._done(series, doc), on_error=self._failed,
+            on_progress=self._on_progress, on_finished=self._finished)
+        self.worker.signals.cancelled.connect(lambda: self.status.setText("Cancelled."))
+        self._update_buttons()
+
+    def cancel(self) -> None:
+        """Stop the running classification at its next batch."""
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def _on_progress(self, done: int, total: Any, message: str) -> None:
+        if total:
+            self.progress.setRange(0, int(total))
+        self.progress.setValue(int(done))
+
+    def _finished(self) -> None:
+        self.worker = None
+        self.progress.hide()
+        self._update_buttons()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.status.setText(user_message(exc))
+
+    def _done(self, series: Any, doc: dict[str, Any]) -> None:
+        study = str(getattr(series, "study_uid", "") or "")
+        if study:
+            try:
+                _load_library().store_result(study, RESULT_KEY_PREFIX + str(getattr(series, "series_uid", "")), doc)
+            except Exception as exc:  # noqa: BLE001 - results still shown; say they were not kept
+                log.warning("AI results not stored: %s", type(exc).__name__)
+                self.status.setText(f"Results could not be stored with the study: {user_message(exc)}")
+        if series is self.series:
+            self._show(doc)
+        self.results_ready.emit(doc)
+
+    # -- display --------------------------------------------------------------------------------
+    def _show(self, doc: dict[str, Any], stored: bool = False) -> None:
+        self.last_doc = doc
+        self.table.setRowCount(0)
+        providers = set()
+        n_errors = len(doc.get("errors", []))
+        for i, image in enumerate(doc.get("images", []), start=1):
+            for res in image.get("results", []):
+                providers.add(str(res.get("provider", "")))
+                for label, v in res.get("labels", {}).items():
+                    self._add_row(str(i), res, label, v)
+            n_errors += len(image.get("errors", []))
+        self.provider_label.setText("Provider: " + (", ".join(sorted(p for p in providers if p)) or "-"))
+        when = doc.get("created", "")
+        parts = [f"{self.table.rowCount()} result(s)" + (f", stored {when}" if stored else "")]
+        if n_errors:
+            parts.append(f"{n_errors} image(s) could not be classified")
+        na = sum(len(im.get("not_applicable", [])) for im in doc.get("images", []))
+        if na and not self.table.rowCount():
+            parts.append("the ticked models do not apply to these images")
+        self.status.setText("; ".join(parts) + ".")
+
+    def _add_row(self, image: str, res: dict[str, Any], label: str, v: dict[str, Any]) -> None:
+        r = self.table.rowCount()
+        self.table.insertRow(r)
+        prob = float(v.get("probability", 0.0))
+        positive = bool(v.get("positive", False))
+        self.table.setItem(r, 0, QTableWidgetItem(image))
+        model = QTableWidgetItem(str(res.get("model_id", "")))
+        model.setToolTip(f"version {res.get('model_version')}, sha256 {str(res.get('sha256', ''))[:12]}..., "
+                         f"{res.get('provider')}")
+        self.table.setItem(r, 1, model)
+        self.table.setItem(r, 2, QTableWidgetItem(label))
+        bar = QProgressBar()
+        bar.setRange(0, 1000)
+        bar.setValue(int(round(prob * 1000)))
+        bar.setFormat(f"{prob:.3f}")
+        bar.setToolTip(f"probability {prob:.3f}, threshold {float(v.get('threshold', 0)):.3f}")
+        bar.setProperty("positive", positive)
+        self.table.setCellWidget(r, 3, bar)
+        flag = QTableWidgetItem("POSITIVE" if positive else "-")
+        flag.setData(Qt.ItemDataRole.UserRole, prob)
+        if positive:
+            font = flag.font()
+            font.setBold(True)
+            flag.setFont(font)
+        if res.get("applicability_overridden"):
+            flag.setText(flag.text() + " (outside stated use)")
+        self.table.setItem(r, 4, flag)
+
+    def show_card(self) -> None:
+        """Show the current model's card (Markdown) in a dialog."""
+        item = self.models.currentItem()
+        if item is None:
+            return
+        try:
+            m = self.registry().get(str(item.data(Qt.ItemDataRole.UserRole)))
+            text = m.card_text()
+            if not m.verified:
+                text = ("**This model failed verification and will not be run:** "
+                        + "; ".join(m.problems) + "\n\n" + text)
+        except Exception as exc:  # noqa: BLE001
+            text = user_message(exc)
+        dlg = QDialog(self)
+        dlg.setWindowTitle("Model card")
+        view = QTextBrowser(dlg)
+        view.setObjectName("AIModelCard")
+        view.setMarkdown(text)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, parent=dlg)
+        buttons.rejected.connect(dlg.reject)
+        lay = QVBoxLayout(dlg)
+        lay.addWidget(view)
+        lay.addWidget(buttons)
+        dlg.resize(640, 560)
+        self.card_dialog = dlg
+        dlg.show()
+
+
+def create_panel(main_window: Any) -> QDockWidget:
+    """The AI dock for the main window (see the module docstring for the integration)."""
+    dock = QDockWidget("AI", main_window)
+    dock.setObjectName("AIDock")
+    panel = AIPanel(main_window, dock)
+    dock.setWidget(panel)
+    signal = getattr(main_window, "series_changed", None)
+    if signal is not None and hasattr(signal, "connect"):
+        signal.connect(panel.set_series)
+    else:
+        try:
+            from app.gui.viewport import Viewport
+
+            for vp in main_window.findChildren(Viewport):
+                vp.series_changed.connect(panel.set_series)
+        except Exception as exc:  # noqa: BLE001 - the panel still works through set_series
+            log.debug("AI panel not connected to viewports: %s", type(exc).__name__)
+    return dock

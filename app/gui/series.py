@@ -1,0 +1,213 @@
+"""The GUI's view of one displayable stack of frames (plain Python, no Qt).
+
+A :class:`SeriesData` holds what the viewport needs to show and annotate a series: frame
+references in display order, geometry (pixel spacing, orientation, positions), header windows,
+photometric interpretation and the few identifying fields shown in the corner annotations. Pixels
+are decoded on a worker thread through :attr:`SeriesData.decode` (built by
+:mod:`app.gui.loader` on top of :mod:`app.dicom`) and kept in a byte-bounded
+:class:`FrameCache`; the GUI thread only reads decoded arrays from that cache.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+_counter = itertools.count(1)
+
+
+@dataclass
+class FrameRef:
+    """One frame of a series: the file, the frame index in it and its geometry."""
+
+    path: str = ""
+    frame: int = 0
+    sop_uid: str = ""
+    instance_number: int | None = None
+    position: tuple[float, float, float] | None = None   # ImagePositionPatient (mm)
+    slice_location: float | None = None
+
+
+class FrameCache:
+    """A thread-safe frame cache bounded in bytes (evicts the frames farthest from the focus).
+
+    Parameters
+    ----------
+    max_bytes : int
+        The most bytes of decoded frames kept.
+    """
+
+    def __init__(self, max_bytes: int = 2 << 30) -> None:
+        self.max_bytes = int(max_bytes)
+        self._frames: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, index: int) -> np.ndarray | None:
+        """The decoded frame, or None."""
+        with self._lock:
+            return self._frames.get(index)
+
+    def __contains__(self, index: int) -> bool:
+        with self._lock:
+            return index in self._frames
+
+    def put(self, index: int, array: np.ndarray, focus: int | None = None) -> bool:
+        """Store a frame, evicting frames farthest from ``focus`` if over budget.
+
+        Returns
+        -------
+        bool
+            False when the frame was not kept (it is itself the farthest from the focus).
+        """
+        with self._lock:
+            if index in self._frames:
+                return True
+            self._frames[index] = array
+            self._bytes += array.nbytes
+            focus = index if focus is None else focus
+            while self._bytes > self.max_bytes and len(self._frames) > 1:
+                far = max(self._frames, key=lambda i: abs(i - focus))
+                self._bytes -= self._frames.pop(far).nbytes
+                if far == index:
+                    return False
+            return True
+
+    def full(self) -> bool:
+        """True when the cache holds its budget."""
+        with self._lock:
+            return self._bytes >= self.max_bytes
+
+    def indices(self) -> list[int]:
+        """Indices currently held."""
+        with self._lock:
+            return list(self._frames)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held."""
+        with self._lock:
+            return self._bytes
+
+
+def _no_decoder(index: int) -> np.ndarray:
+    raise RuntimeError("this series has no decoder")
+
+
+@dataclass(eq=False)
+class SeriesData:
+    """A displayable stack: frames in order plus what the viewport shows about them."""
+
+    frames: list[FrameRef]
+    study_uid: str = ""
+    series_uid: str = ""
+    modality: str = ""
+    description: str = ""
+    series_number: int | None = None
+    rows: int = 0
+    columns: int = 0
+    #: (row spacing, column spacing) in mm, or None when the image is not calibrated
+    pixel_spacing: tuple[float, float] | None = None
+    #: where the spacing comes from ("PixelSpacing", "ImagerPixelSpacing"): shown with lengths
+    spacing_source: str = ""
+    #: ImageOrientationPatient (row direction cosines, column direction cosines)
+    orientation: tuple[float, ...] | None = None
+    slice_thickness: float | None = None
+    #: header windows (center, width, explanation)
+    windows: list[tuple[float, float, str]] = field(default_factory=list)
+    monochrome1: bool = False
+    is_color: bool = False
+    #: "HU" for CT, otherwise "" (the values are modality units)
+    units: str = ""
+    #: patient_name, patient_id, patient_age, patient_sex, study_date, study_description,
+    #: institution: shown in the corner annotations only
+    meta: dict[str, str] = field(default_factory=dict)
+    #: geometry and loading warnings (gantry tilt, uneven spacing, missing slices ...)
+    warnings: list[str] = field(default_factory=list)
+    #: decodes frame ``i`` (called on a worker thread only); float32 modality values or RGB uint8
+    decode: Callable[[int], np.ndarray] = _no_decoder
+    #: reads the full header of frame ``i``'s file (worker thread only; tag browser)
+    read_header: Callable[[int], Any] | None = None
+    cache: FrameCache = field(default_factory=FrameCache)
+    #: which stack of the series this is (a series may split into several stacks)
+    stack_index: int = 0
+    key: str = ""
+    #: a preview holds only the first decoded image until the full series is indexed
+    preview: bool = False
+    #: small uint8 picture for the series browser (None until made)
+    thumbnail: np.ndarray | None = None
+    #: problems found while building it (``{"path", "error"}``, for the import log)
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = f"{self.series_uid or 'series'}#{self.stack_index}#{next(_counter)}"
+
+    @property
+    def count(self) -> int:
+        """Number of frames."""
+        return len(self.frames)
+
+    @property
+    def normal(self) -> np.ndarray | None:
+        """Unit slice normal from the orientation (row x column cosines), or None."""
+        if not self.orientation or len(self.orientation) != 6:
+            return None
+        n = np.cross(np.asarray(self.orientation[:3], float), np.asarray(self.orientation[3:], float))
+        norm = float(np.linalg.norm(n))
+        return n / norm if norm > 1e-6 else None
+
+    def slice_position(self, index: int) -> float | None:
+        """Position of frame ``index`` along the slice normal in mm (None when unknown)."""
+        n = self.normal
+        if n is None or not (0 <= index < self.count):
+            return None
+        pos = self.frames[index].position
+        return float(np.dot(n, np.asarray(pos, float))) if pos is not None else None
+
+    def nearest_index(self, position: float) -> int | None:
+        """Index of the frame nearest to a slice position (None without geometry)."""
+        values = [self.slice_position(i) for i in range(self.count)]
+        if any(v is None for v in values) or not values:
+            return None
+        arr = np.asarray(values, float)
+        return int(np.argmin(np.abs(arr - position)))
+
+    def index_of_sop(self, sop_uid: str, frame: int = 0) -> int | None:
+        """Index of an instance's frame, or None."""
+        for i, ref in enumerate(self.frames):
+            if ref.sop_uid == sop_uid and ref.frame == frame:
+                return i
+        return None
+
+    @classmethod
+    def from_array(cls, volume: np.ndarray, **kwargs: Any) -> "SeriesData":
+        """A series held in memory (tests, benchmarks, derived images).
+
+        Parameters
+        ----------
+        volume : numpy.ndarray
+            (n, rows, cols) values, (rows, cols) for one frame, or (n, rows, cols, 3) uint8 colour.
+        **kwargs
+            Any :class:`SeriesData` field.
+        """
+        vol = np.asarray(volume)
+        if vol.ndim == 2 or (vol.ndim == 3 and vol.shape[-1] == 3 and vol.dtype == np.uint8
+                             and kwargs.get("is_color")):
+            vol = vol[None]
+        frames = [FrameRef(frame=i, instance_number=i + 1) for i in range(vol.shape[0])]
+        if "positions" in kwargs:
+            for ref, pos in zip(frames, kwargs.pop("positions")):
+                ref.position = tuple(float(v) for v in pos)  # type: ignore[assignment]
+        data = cls(frames=frames, rows=int(vol.shape[1]), columns=int(vol.shape[2]), **kwargs)
+        data.cache = FrameCache(max(vol.nbytes * 2, 1 << 20))
+        prepared = vol if vol.dtype == np.uint8 and data.is_color else vol.astype(np.float32, copy=False)
+        for i in range(vol.shape[0]):
+            data.cache.put(i, prepared[i])
+        data.decode = lambda i: prepared[i]
+        return data

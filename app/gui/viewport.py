@@ -1,0 +1,948 @@
+"""The image viewport: one series, slice scrolling, window/level, zoom/pan, measurements, overlays.
+
+Coordinates
+-----------
+The image, the AI overlay and the measurements are children of one ``pg.ItemGroup`` (the
+*image group*) whose transform holds the pixel aspect ratio, rotation and flips. Inside the group,
+x is the column and y the row of the source pixel grid (pixel (r, c) covers ``[c, c+1) x [r, r+1)``),
+so overlays and measurements follow zoom, pan, rotation, flips and slices without conversion.
+
+Mouse
+-----
+wheel: slices (ctrl+wheel: zoom about the cursor); right-drag: window/level (right = wider window,
+down = higher centre; ``wl_step`` modality units per screen pixel); middle-drag: pan; left-drag:
+the current tool (pointer/select, window, pan, zoom, length, rect, ellipse, angle).
+
+The GUI thread never decodes: frames come from the series' :class:`~app.gui.frames.FrameProvider`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QKeyEvent, QPainter, QPen, QTransform
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QScrollBar, QSizePolicy, QWidget
+
+from app.gui.annotations import direction_letters, format_age, format_date, format_name
+from app.gui.frames import FrameProvider
+from app.gui.measure import Measurement
+from app.gui.presets import WindowPreset, presets_for
+from app.gui.series import SeriesData
+from app.gui.settings import Settings
+
+log = logging.getLogger(__name__)
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, useNumba=False)
+
+TOOLS = ("pointer", "window", "pan", "zoom", "length", "rect", "ellipse", "angle")
+
+_INVERT_LUT = np.arange(255, -1, -1, dtype=np.uint8)
+
+
+def auto_window(frame: np.ndarray) -> tuple[float, float]:
+    """A window covering the 0.5-99.5 percentiles of a frame (subsampled for speed).
+
+    Returns
+    -------
+    (center, width)
+    """
+    step = max(1, int(math.sqrt(frame.size / 65536)))
+    sample = frame[::step, ::step]
+    if sample.ndim == 3:
+        sample = sample.mean(axis=-1)
+    sample = sample[np.isfinite(sample)]
+    if sample.size == 0:
+        return 0.5, 1.0
+    lo, hi = np.percentile(sample, [0.5, 99.5])
+    if hi <= lo:
+        lo, hi = float(sample.min()), float(sample.max())
+    width = max(float(hi - lo), 1.0)
+    return float(lo) + width / 2, width
+
+
+class _ImageItem(pg.ImageItem):
+    """ImageItem that smooths when minified and reports its first paint."""
+
+    def __init__(self, owner: "Viewport") -> None:
+        super().__init__()
+        self._owner = owner
+        self.smooth = False
+
+    def paint(self, painter: QPainter, *args: Any) -> None:
+        t = painter.worldTransform()
+        scale = math.hypot(t.m11(), t.m12())
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.smooth or scale < 0.999)
+        super().paint(painter, *args)
+        if self.image is not None:
+            self._owner._painted()
+
+
+class _ViewBox(pg.ViewBox):
+    """ViewBox whose mouse handling is the viewport's (tools, W/L, slices)."""
+
+    def __init__(self, owner: "Viewport") -> None:
+        super().__init__(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.0)
+        self._owner = owner
+        self.setMouseEnabled(False, False)
+        self.disableAutoRange()
+
+    def wheelEvent(self, ev: Any, axis: Any = None) -> None:  # noqa: N802 - Qt name
+        self._owner._wheel(ev)
+
+    def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:  # noqa: N802
+        self._owner._drag(ev)
+
+    def mouseClickEvent(self, ev: Any) -> None:  # noqa: N802
+        self._owner._click(ev)
+
+
+class _GraphicsView(pg.GraphicsView):
+    """GraphicsView that paints the corner annotations in the same pass as the image."""
+
+    def __init__(self, owner: "Viewport") -> None:
+        super().__init__(background="k")
+        self._owner = owner
+        self.setViewportUpdateMode(self.ViewportUpdateMode.FullViewportUpdate)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+        super().drawForeground(painter, rect)
+        painter.save()
+        painter.resetTransform()
+        self._owner._paint_annotations(painter, self.viewport().width(), self.viewport().height())
+        painter.restore()
+
+
+class Viewport(QFrame):
+    """One image viewport.
+
+    Signals
+    -------
+    index_changed(int)
+        The displayed slice changed.
+    window_changed(float, float)
+        Window centre and width changed.
+    series_changed(object)
+        A new series (or None) is shown.
+    activated(object)
+        The user clicked in this viewport (it becomes the active one).
+    image_painted()
+        A new image was painted (once per newly displayed frame).
+    measurements_changed()
+        A measurement was added, changed or deleted.
+    status(str)
+        A short text for the status bar (value under the cursor, tool hints).
+    """
+
+    index_changed = Signal(int)
+    window_changed = Signal(float, float)
+    series_changed = Signal(object)
+    activated = Signal(object)
+    image_painted = Signal()
+    measurements_changed = Signal()
+    status = Signal(str)
+
+    def __init__(self, settings: Settings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ViewportFrame")
+        self.setProperty("active", False)
+        self.settings = settings or Settings()
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(160, 160)
+
+        self.view = _GraphicsView(self)
+        self.vb = _ViewBox(self)
+        self.view.setCentralItem(self.vb)
+        self.group = pg.ItemGroup()
+        self.vb.addItem(self.group, ignoreBounds=True)
+        self.image = _ImageItem(self)
+        self.image.setParentItem(self.group)
+        self.overlay_item = pg.ImageItem()
+        self.overlay_item.setParentItem(self.group)
+        self.overlay_item.setZValue(10)
+        self.overlay_item.setOpacity(self.settings.overlay_opacity)
+        self.overlay_item.hide()
+
+        self.slider = QScrollBar(Qt.Orientation.Vertical, self)
+        self.slider.setObjectName("ViewportSlider")
+        self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.slider.valueChanged.connect(self.set_index)
+        self.slider.hide()
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(1, 1, 1, 1)
+        lay.setSpacing(0)
+        lay.addWidget(self.view, 1)
+        lay.addWidget(self.slider)
+
+        self.series: SeriesData | None = None
+        self.provider: FrameProvider | None = None
+        self.index = 0
+        self.frame: np.ndarray | None = None          # the frame on screen (modality values)
+        self._shown_key: tuple[str, int] | None = None
+        self.center, self.width = 0.5, 1.0
+        self.wl_step = 1.0
+        self._value_range = 1000.0
+        self.invert = False
+        self._matrix = np.eye(2, dtype=int)            # screen orientation (rotation/flips)
+        self.tool = "pointer"
+        self.show_annotations = self.settings.show_annotations
+        self.measurements: list[Measurement] = []
+        self._drawing: Measurement | None = None
+        self._angle_pending: Measurement | None = None
+        self._drag_state: dict[str, Any] = {}
+        self._overlay: np.ndarray | None = None
+        self._overlay_index: int | None = None
+        self._cursor_text = ""
+        self._message = ""
+        self._paint_pending = False
+        self.first_paint_time: float | None = None
+        self._wheel_accum = 0
+        self._fitted = True
+        self._presets: list[WindowPreset] = []
+        self.preset_name = ""
+
+        self.cine = QTimer(self)
+        self.cine.timeout.connect(self._cine_step)
+        self.view.scene().sigMouseMoved.connect(self._hover)
+        self.vb.sigRangeChanged.connect(self._range_changed)
+        self._update_transform()
+
+    # ------------------------------------------------------------------------------ series
+    def set_series(self, series: SeriesData | None, index: int | None = None) -> None:
+        """Show ``series`` (None clears the viewport) at ``index`` (default: first frame)."""
+        if self.provider is not None:
+            self.provider.frame_ready.disconnect(self._frame_ready)
+            self.provider.frame_failed.disconnect(self._frame_failed)
+        self.stop_cine()
+        self.clear_measurements()
+        self.set_overlay(None)
+        self.series = series
+        self.frame = None
+        self._shown_key = None
+        self._matrix = np.eye(2, dtype=int)
+        self.provider = FrameProvider.for_series(series) if series is not None else None
+        self._presets = presets_for(series.modality, series.windows) if series else []
+        if series is None:
+            self.image.clear()
+            self.slider.hide()
+            self.series_changed.emit(None)
+            self.view.viewport().update()
+            return
+        assert self.provider is not None
+        self.provider.frame_ready.connect(self._frame_ready)
+        self.provider.frame_failed.connect(self._frame_failed)
+        self.invert = bool(series.monochrome1)
+        self.image.setLookupTable(_INVERT_LUT if (self.invert and not series.is_color) else None)
+        self._window_set = False
+        self._update_transform()
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, max(series.count - 1, 0))
+        self.slider.setPageStep(max(1, series.count // 10))
+        self.slider.blockSignals(False)
+        self.slider.setVisible(series.count > 1)
+        self.index = -1
+        self.series_changed.emit(series)
+        self.set_index(0 if index is None else index)
+        self.fit()
+
+    def replace_series(self, series: SeriesData) -> None:
+        """Swap in a fuller version of the shown series (a preview becoming the indexed series),
+        keeping the displayed image, window and view."""
+        old = self.series
+        if old is None:
+            self.set_series(series)
+            return
+        ref = old.frames[self.index] if 0 <= self.index < old.count else None
+        index = series.index_of_sop(ref.sop_uid, ref.frame) if ref is not None and ref.sop_uid else None
+        # carry decoded frames over, so nothing is decoded twice
+        for i in old.cache.indices():
+            r = old.frames[i]
+            j = series.index_of_sop(r.sop_uid, r.frame) if r.sop_uid else None
+            arr = old.cache.get(i)
+            if j is not None and arr is not None:
+                series.cache.put(j, arr, focus=index or 0)
+        center, width, invert, matrix = self.center, self.width, self.invert, self._matrix.copy()
+        view = self.vb.viewRect()
+        fitted = self._fitted
+        self.set_series(series, index or 0)
+        self._matrix = matrix
+        self._update_transform()
+        self.invert = invert
+        self.image.setLookupTable(_INVERT_LUT if (invert and not series.is_color) else None)
+        self.set_window(center, width)
+        if fitted:
+            self.fit()
+        else:
+            self.vb.setRange(view, padding=0)
+
+    @property
+    def count(self) -> int:
+        """Number of frames in the shown series."""
+        return self.series.count if self.series else 0
+
+    def set_index(self, index: int) -> None:
+        """Show frame ``index`` (clamped)."""
+        if self.series is None:
+            return
+        index = min(max(int(index), 0), self.series.count - 1)
+        if index == self.index:
+            return
+        self.index = index
+        if self.slider.value() != index:
+            self.slider.blockSignals(True)
+            self.slider.setValue(index)
+            self.slider.blockSignals(False)
+        self._show_frame()
+        self.index_changed.emit(index)
+
+    def step(self, delta: int) -> None:
+        """Move ``delta`` frames."""
+        self.set_index(self.index + delta)
+
+    def _frame_ready(self, index: int) -> None:
+        if index == self.index and self._shown_key != (self.series.key if self.series else "", index):
+            self._show_frame()
+
+    def _frame_failed(self, index: int, message: str) -> None:
+        if index == self.index:
+            self._message = message
+            self.view.viewport().update()
+
+    def _show_frame(self) -> None:
+        assert self.series is not None and self.provider is not None
+        arr = self.provider.frame(self.index)
+        if arr is None:
+            error = self.provider.error(self.index)
+            self._message = error or "Loading…"
+            self.view.viewport().update()
+            return
+        self._message = ""
+        self.frame = arr
+        if not self._window_set:
+            self._initial_window(arr)
+        if self.series.is_color and self.invert:
+            arr = 255 - arr
+        self.image.setImage(arr, autoLevels=False, levels=(self.center - self.width / 2, self.center + self.width / 2))
+        self._shown_key = (self.series.key, self.index)
+        self._paint_pending = True
+        self._update_overlay()
+        for m in self.measurements:
+            self._measure(m)
+        self.view.viewport().update()
+
+    def _initial_window(self, arr: np.ndarray) -> None:
+        assert self.series is not None
+        ac, aw = auto_window(arr)
+        step = max(1, int(math.sqrt(arr.size / 65536)))
+        sample = arr[::step, ::step]
+        value_range = float(np.nanmax(sample) - np.nanmin(sample)) if sample.size else 1.0
+        self._value_range = max(value_range, aw, 1.0)
+        self.update_wl_step()
+        if self.series.is_color:
+            c, w, name = 127.5, 255.0, "Full range"
+        elif self.series.windows and self.series.windows[0][1] > 0:
+            c, w, name = self.series.windows[0][0], self.series.windows[0][1], self.series.windows[0][2] or "Header"
+        else:
+            c, w, name = ac, aw, "Auto"
+        self._window_set = True
+        self.set_window(c, w)
+        self.preset_name = name
+
+    # ------------------------------------------------------------------------------ window
+    def update_wl_step(self) -> None:
+        """Right-drag speed: a thousandth of the frame's value range per screen pixel, times the
+        window/level sensitivity setting."""
+        self.wl_step = self._value_range / 1000.0 * self.settings.wl_sensitivity
+
+    def set_window(self, center: float, width: float) -> None:
+        """Set window centre and width (modality units)."""
+        width = max(float(width), 1e-3)
+        center = float(center)
+        self.center, self.width = center, width
+        self._window_set = True
+        self.preset_name = ""
+        if self.image.image is not None:
+            self.image.setLevels((center - width / 2, center + width / 2))
+        self.window_changed.emit(center, width)
+        self.view.viewport().update()
+
+    @property
+    def presets(self) -> list[WindowPreset]:
+        """The window presets of the shown series (number keys 1..n)."""
+        return list(self._presets)
+
+    def apply_preset(self, number: int) -> WindowPreset | None:
+        """Apply preset ``number`` (1-based, the number key); 0 restores the header/auto window."""
+        if self.series is None:
+            return None
+        if number == 0:
+            self._window_set = False
+            if self.frame is not None:
+                self._initial_window(self.frame)
+            return None
+        if not 1 <= number <= len(self._presets):
+            return None
+        p = self._presets[number - 1]
+        self.set_window(p.center, p.width)
+        self.preset_name = p.name
+        return p
+
+    def auto_window(self) -> None:
+        """Window from the current frame's histogram."""
+        if self.frame is not None:
+            self.set_window(*auto_window(self.frame))
+            self.preset_name = "Auto"
+
+    def set_invert(self, invert: bool) -> None:
+        """Invert the grey scale."""
+        self.invert = bool(invert)
+        if self.series is not None and self.series.is_color:
+            self._shown_key = None
+            self._show_frame()
+        else:
+            self.image.setLookupTable(_INVERT_LUT if self.invert else None)
+        self.view.viewport().update()
+
+    def toggle_invert(self) -> None:
+        """Invert on/off."""
+        self.set_invert(not self.invert)
+
+    # ------------------------------------------------------------------------------ geometry
+    def _update_transform(self) -> None:
+        aspect = 1.0
+        if self.series is not None and self.series.pixel_spacing:
+            sy, sx = self.series.pixel_spacing
+            if sx > 0 and sy > 0:
+                aspect = sy / sx
+        m = self._matrix
+        # QTransform maps (x, y) -> (m11 x + m21 y, m12 x + m22 y); we want M @ diag(1, aspect)
+        t = QTransform(float(m[0, 0]), float(m[1, 0]), float(m[0, 1]) * aspect, float(m[1, 1]) * aspect, 0.0, 0.0)
+        self.group.setTransform(t)
+        for meas in self.measurements:
+            meas.place_label(self.group)
+
+    def image_rect_in_view(self) -> QRectF:
+        """The image's bounding rectangle in view coordinates."""
+        rows = self.series.rows if self.series else 1
+        cols = self.series.columns if self.series else 1
+        if self.frame is not None:
+            rows, cols = self.frame.shape[:2]
+        return self.group.mapRectToParent(QRectF(0, 0, max(cols, 1), max(rows, 1)))
+
+    def fit(self) -> None:
+        """Fit the whole image in the viewport."""
+        self.vb.setRange(self.image_rect_in_view(), padding=0.02)
+        self._fitted = True
+
+    @property
+    def zoom(self) -> float:
+        """Screen pixels per image column pixel."""
+        px = self.vb.viewPixelSize()[0]
+        return 1.0 / px if px > 0 else 1.0
+
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
+        """Zoom to ``zoom`` screen pixels per image pixel about ``anchor`` (view coords; centre)."""
+        zoom = min(max(float(zoom), 0.02), 64.0)
+        factor = self.zoom / zoom
+        center = anchor if anchor is not None else self.vb.viewRect().center()
+        self.vb.scaleBy((factor, factor), center=center)
+        self._fitted = False
+
+    def actual_size(self) -> None:
+        """One image pixel per screen pixel (1:1)."""
+        self.set_zoom(1.0)
+
+    def pan_by(self, dx_screen: float, dy_screen: float) -> None:
+        """Move the image by screen pixels."""
+        px, py = self.vb.viewPixelSize()
+        self.vb.translateBy(x=-dx_screen * px, y=-dy_screen * py)
+        self._fitted = False
+
+    def rotate(self, degrees: int = 90) -> None:
+        """Rotate the displayed image by a multiple of 90 degrees (positive = clockwise)."""
+        r = np.array([[0, -1], [1, 0]], dtype=int)   # 90 degrees clockwise with y down
+        for _ in range((int(degrees) // 90) % 4):
+            self._matrix = r @ self._matrix
+        self._update_transform()
+        self.fit()
+
+    def flip_horizontal(self) -> None:
+        """Mirror left-right on screen."""
+        self._matrix = np.array([[-1, 0], [0, 1]]) @ self._matrix
+        self._update_transform()
+        self.fit()
+
+    def flip_vertical(self) -> None:
+        """Mirror top-bottom on screen."""
+        self._matrix = np.array([[1, 0], [0, -1]]) @ self._matrix
+        self._update_transform()
+        self.fit()
+
+    def reset(self) -> None:
+        """Back to the series' initial state: header window, no rotation/flip/invert, fitted."""
+        self._matrix = np.eye(2, dtype=int)
+        self._update_transform()
+        self.set_invert(bool(self.series.monochrome1) if self.series else False)
+        self.apply_preset(0)
+        self.stop_cine()
+        self.fit()
+
+    def view_to_image(self, scene_pos: QPointF) -> tuple[float, float]:
+        """A scene position in image coordinates (x = column, y = row)."""
+        self.vb.updateMatrix()  # the view box defers its transform until paint
+        p = self.group.mapFromScene(scene_pos)
+        return float(p.x()), float(p.y())
+
+    def image_to_widget(self, x: float, y: float) -> QPointF:
+        """Image coordinates -> position in :attr:`view`'s viewport widget (tests, tools)."""
+        self.vb.updateMatrix()
+        scene = self.group.mapToScene(QPointF(x, y))
+        return QPointF(self.view.mapFromScene(scene))
+
+    def _range_changed(self, *args: Any) -> None:
+        for m in self.measurements:
+            m.place_label(self.group)
+
+    # ------------------------------------------------------------------------------ overlay
+    def set_overlay(self, rgba: np.ndarray | None) -> None:
+        """Show an RGBA overlay (e.g. a saliency map) in the source pixel grid; None removes it.
+
+        Parameters
+        ----------
+        rgba : numpy.ndarray or None
+            ``(rows, cols, 4)`` uint8: shown on the frame displayed when it is set; or
+            ``(n, rows, cols, 4)``: one per frame of the series. Rows/cols must match the image.
+            It follows zoom, pan, rotation, flips and slices.
+        """
+        if rgba is None:
+            self._overlay = None
+            self._overlay_index = None
+            self.overlay_item.clear()
+            self.overlay_item.hide()
+            self.view.viewport().update()
+            return
+        arr = np.asarray(rgba)
+        if arr.dtype != np.uint8 or arr.shape[-1] != 4 or arr.ndim not in (3, 4):
+            raise ValueError("the overlay must be a uint8 RGBA array (rows, cols, 4) or (n, rows, cols, 4)")
+        if self.series is not None:
+            want = (self.series.rows, self.series.columns)
+            if self.frame is not None:
+                want = tuple(self.frame.shape[:2])
+            if tuple(arr.shape[-3:-1]) != want:
+                raise ValueError(f"the overlay is {arr.shape[-3:-1]} but the image is {want}")
+            if arr.ndim == 4 and arr.shape[0] != self.series.count:
+                raise ValueError("a per-frame overlay needs one layer per frame")
+        self._overlay = arr
+        self._overlay_index = self.index if arr.ndim == 3 else None
+        self._update_overlay()
+
+    @property
+    def overlay(self) -> np.ndarray | None:
+        """The overlay set with :meth:`set_overlay` (None when none)."""
+        return self._overlay
+
+    def set_overlay_opacity(self, opacity: float) -> None:
+        """Opacity of the overlay (0..1)."""
+        self.overlay_item.setOpacity(min(max(float(opacity), 0.0), 1.0))
+
+    def set_overlay_visible(self, visible: bool) -> None:
+        """Show or hide the overlay without removing it."""
+        self._overlay_hidden = not visible
+        self._update_overlay()
+
+    def _update_overlay(self) -> None:
+        arr = self._overlay
+        if arr is None or getattr(self, "_overlay_hidden", False):
+            self.overlay_item.hide()
+            return
+        layer = arr[self.index] if arr.ndim == 4 else (arr if self._overlay_index == self.index else None)
+        if layer is None:
+            self.overlay_item.hide()
+            return
+        self.overlay_item.setImage(layer, autoLevels=False, levels=(0, 255))
+        self.overlay_item.show()
+
+    # ------------------------------------------------------------------------------ cine
+    def start_cine(self, fps: float | None = None) -> None:
+        """Play the slices in a loop at ``fps`` frames per second."""
+        if self.count < 2:
+            return
+        fps = fps or self.settings.cine_fps
+        self.cine.start(max(1, int(round(1000.0 / fps))))
+
+    def stop_cine(self) -> None:
+        """Stop cine."""
+        self.cine.stop()
+
+    def toggle_cine(self) -> None:
+        """Play/pause."""
+        if self.cine.isActive():
+            self.stop_cine()
+        else:
+            self.start_cine()
+
+    def set_cine_fps(self, fps: float) -> None:
+        """Change the cine speed (applies at once when playing)."""
+        self.settings.cine_fps = min(max(float(fps), 1.0), 60.0)
+        if self.cine.isActive():
+            self.start_cine()
+        self.view.viewport().update()
+
+    def _cine_step(self) -> None:
+        if self.series is None:
+            return
+        nxt = (self.index + 1) % self.series.count
+        if self.series.cache.get(nxt) is None:
+            self.provider and self.provider.request(nxt)  # wait for it rather than skip
+            return
+        self.set_index(nxt)
+
+    # ------------------------------------------------------------------------------ tools
+    def set_tool(self, tool: str) -> None:
+        """Select the left-button tool (one of :data:`TOOLS`)."""
+        if tool not in TOOLS:
+            raise ValueError(f"unknown tool {tool!r}")
+        self._cancel_pending()
+        self.tool = tool
+        cursors = {"pan": Qt.CursorShape.OpenHandCursor, "zoom": Qt.CursorShape.SizeVerCursor,
+                   "window": Qt.CursorShape.SizeAllCursor}
+        self.view.setCursor(cursors.get(tool, Qt.CursorShape.CrossCursor if tool in
+                                        ("length", "rect", "ellipse", "angle") else Qt.CursorShape.ArrowCursor))
+
+    def add_measurement(self, kind: str, points: list[tuple[float, float]]) -> Measurement:
+        """Add a measurement in image coordinates and compute it on the current frame."""
+        m = Measurement(kind, points, self.group, self.vb, self.settings.measurement_color, self._measure)
+        m.roi.sigClicked.connect(lambda *_: self.select(m))
+        m.roi.sigRegionChangeStarted.connect(lambda *_: self.select(m))
+        self.measurements.append(m)
+        self._measure(m)
+        return m
+
+    def _measure(self, m: Measurement) -> None:
+        if self.series is None:
+            return
+        m.compute(self.frame, self.series.pixel_spacing, self.series.units)
+        m.place_label(self.group)
+        self.measurements_changed.emit()
+
+    def select(self, m: Measurement | None) -> None:
+        """Select one measurement (None: none)."""
+        for other in self.measurements:
+            other.set_selected(other is m)
+
+    @property
+    def selected(self) -> Measurement | None:
+        """The selected measurement."""
+        return next((m for m in self.measurements if m.selected), None)
+
+    def delete_selected(self) -> bool:
+        """Delete the selected measurement; True when one was deleted."""
+        m = self.selected
+        if m is None:
+            return False
+        m.remove()
+        self.measurements.remove(m)
+        self.measurements_changed.emit()
+        return True
+
+    def clear_measurements(self) -> None:
+        """Delete every measurement."""
+        self._cancel_pending()
+        for m in self.measurements:
+            m.remove()
+        had = bool(self.measurements)
+        self.measurements = []
+        if had:
+            self.measurements_changed.emit()
+
+    def _cancel_pending(self) -> None:
+        if self._angle_pending is not None:
+            m = self._angle_pending
+            self._angle_pending = None
+            if m in self.measurements:
+                m.remove()
+                self.measurements.remove(m)
+
+    # ------------------------------------------------------------------------------ mouse
+    def _wheel(self, ev: Any) -> None:
+        ev.accept()
+        delta = ev.delta() if hasattr(ev, "delta") else ev.angleDelta().y()
+        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            factor = 1.0015 ** delta
+            anchor = self.vb.mapSceneToView(ev.scenePos())
+            self.set_zoom(self.zoom * factor, anchor)
+            return
+        self._wheel_accum += delta
+        steps = int(self._wheel_accum / 120)
+        if steps:
+            self._wheel_accum -= steps * 120
+            self.step(-steps)  # wheel forward (away from the user) goes back a slice
+
+    def _drag(self, ev: Any) -> None:
+        ev.accept()
+        button = ev.button()
+        if ev.isStart():
+            self.activated.emit(self)
+        if button == Qt.MouseButton.RightButton:
+            self._drag_window(ev)
+        elif button == Qt.MouseButton.MiddleButton:
+            self._drag_pan(ev)
+        elif button == Qt.MouseButton.LeftButton:
+            tool = self.tool
+            if ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+                tool = "pan"
+            if tool == "window":
+                self._drag_window(ev)
+            elif tool in ("pan", "pointer"):
+                self._drag_pan(ev)
+            elif tool == "zoom":
+                self._drag_zoom(ev)
+            else:
+                self._drag_draw(ev, tool)
+
+    def _drag_window(self, ev: Any) -> None:
+        if ev.isStart() or "wl" not in self._drag_state:
+            self._drag_state["wl"] = (self.center, self.width)
+        c0, w0 = self._drag_state["wl"]
+        d = ev.screenPos() - ev.buttonDownScreenPos()
+        self.set_window(c0 + d.y() * self.wl_step, max(w0 + d.x() * self.wl_step, 1e-3))
+        if ev.isFinish():
+            self._drag_state.pop("wl", None)
+
+    def _drag_pan(self, ev: Any) -> None:
+        d = ev.screenPos() - ev.lastScreenPos()
+        self.pan_by(d.x(), d.y())
+
+    def _drag_zoom(self, ev: Any) -> None:
+        if ev.isStart() or "zoom" not in self._drag_state:
+            self._drag_state["zoom"] = (self.zoom, self.vb.mapSceneToView(ev.buttonDownScenePos()))
+        z0, anchor = self._drag_state["zoom"]
+        d = ev.screenPos() - ev.buttonDownScreenPos()
+        self.set_zoom(z0 * 2 ** (-d.y() / 150.0), anchor)
+        if ev.isFinish():
+            self._drag_state.pop("zoom", None)
+
+    def _drag_draw(self, ev: Any, tool: str) -> None:
+        if self.series is None:
+            return
+        p0 = self.view_to_image(ev.buttonDownScenePos())
+        p1 = self.view_to_image(ev.scenePos())
+        if ev.isStart():
+            self._cancel_pending()
+            self._drawing = self.add_measurement(tool, [p0, p1] if tool != "angle" else [p0, p1, p1])
+            self.select(self._drawing)
+        if self._drawing is None:
+            return
+        self._drawing.set_points([p0, p1] if tool != "angle" else [p0, p1, p1])
+        if ev.isFinish():
+            m, self._drawing = self._drawing, None
+            if tool == "angle":
+                self._angle_pending = m  # the next click places the second arm
+            self._measure(m)
+
+    def _click(self, ev: Any) -> None:
+        self.activated.emit(self)
+        self.setFocus()
+        if ev.button() != Qt.MouseButton.LeftButton:
+            ev.accept()
+            return
+        ev.accept()
+        if self._angle_pending is not None:
+            m = self._angle_pending
+            pts = m.points()
+            m.set_points([pts[0], pts[1], self.view_to_image(ev.scenePos())])
+            self._angle_pending = None
+            self._measure(m)
+            return
+        x, y = self.view_to_image(ev.scenePos())
+        tol = 6.0 / max(self.zoom, 1e-6)
+        hit = next((m for m in reversed(self.measurements) if m.contains(x, y, tol)), None)
+        self.select(hit)
+
+    def _hover(self, scene_pos: QPointF) -> None:
+        if self._angle_pending is not None:
+            m = self._angle_pending
+            pts = m.points()
+            m.set_points([pts[0], pts[1], self.view_to_image(scene_pos)])
+        if self.frame is None or self.series is None:
+            return
+        x, y = self.view_to_image(scene_pos)
+        r, c = int(math.floor(y)), int(math.floor(x))
+        rows, cols = self.frame.shape[:2]
+        if 0 <= r < rows and 0 <= c < cols:
+            v = self.frame[r, c]
+            if np.ndim(v):
+                value = "RGB " + ",".join(str(int(t)) for t in np.ravel(v)[:3])
+            else:
+                unit = f" {self.series.units}" if self.series.units else ""
+                value = f"{float(v):.0f}{unit}" if float(v).is_integer() or abs(float(v)) > 100 else f"{float(v):.2f}{unit}"
+            self._cursor_text = f"x {c}  y {r}  =  {value}"
+        else:
+            self._cursor_text = ""
+        self.status.emit(self._cursor_text)
+        self.view.viewport().update()
+
+    # ------------------------------------------------------------------------------ keys
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        key = event.key()
+        page = max(1, self.count // 10)
+        moves = {Qt.Key.Key_Up: -1, Qt.Key.Key_Left: -1, Qt.Key.Key_Down: 1, Qt.Key.Key_Right: 1,
+                 Qt.Key.Key_PageUp: -page, Qt.Key.Key_PageDown: page}
+        if key in moves:
+            self.step(moves[key])
+        elif key == Qt.Key.Key_Home:
+            self.set_index(0)
+        elif key == Qt.Key.Key_End:
+            self.set_index(self.count - 1)
+        elif key == Qt.Key.Key_Escape:
+            self._cancel_pending()
+            self.select(None)
+        else:
+            super().keyPressEvent(event)
+
+    def mousePressEvent(self, event: Any) -> None:  # noqa: N802
+        self.activated.emit(self)
+        super().mousePressEvent(event)
+
+    def set_active(self, active: bool) -> None:
+        """Show the active-viewport frame."""
+        self.setProperty("active", bool(active))
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+    # ------------------------------------------------------------------------------ painting
+    def _painted(self) -> None:
+        if self._paint_pending:
+            self._paint_pending = False
+            if self.first_paint_time is None:
+                self.first_paint_time = time.perf_counter()
+            self.image_painted.emit()
+
+    def set_show_annotations(self, show: bool) -> None:
+        """Corner annotations on/off."""
+        self.show_annotations = bool(show)
+        self.view.viewport().update()
+
+    def annotation_text(self) -> dict[str, list[str]]:
+        """The corner texts: keys ``tl``, ``tr``, ``bl``, ``br`` (lines, top to bottom)."""
+        s = self.series
+        if s is None:
+            return {"tl": [], "tr": [], "bl": [], "br": []}
+        meta = s.meta
+        tl: list[str] = []
+        if not self.settings.hide_patient_identity:
+            tl += [format_name(meta.get("patient_name", "")), meta.get("patient_id", "")]
+        age_sex = " ".join(t for t in (format_age(meta.get("patient_age", "")), meta.get("patient_sex", "")) if t)
+        tl.append(age_sex)
+        tl.append(meta.get("institution", ""))
+        tr = [meta.get("study_description", ""), format_date(meta.get("study_date", "")),
+              f"Se {s.series_number}  {s.modality}" if s.series_number is not None else s.modality,
+              s.description]
+        bl = [f"Im {self.index + 1} / {s.count}"]
+        pos = s.slice_position(self.index)
+        ref = s.frames[self.index] if 0 <= self.index < s.count else None
+        if ref is not None and ref.slice_location is not None:
+            bl.append(f"Pos {ref.slice_location:.1f} mm")
+        elif pos is not None:
+            bl.append(f"Pos {pos:.1f} mm")
+        if s.slice_thickness:
+            bl.append(f"Thk {s.slice_thickness:.2g} mm")
+        wl = f"W {self.width:.0f}  L {self.center:.0f}" if self.width >= 10 else f"W {self.width:.3g}  L {self.center:.3g}"
+        if self.preset_name:
+            wl += f"  ({self.preset_name})"
+        if self.invert:
+            wl += "  inv"
+        bl.append(wl)
+        br = [f"Zoom {self.zoom * 100:.0f}%"]
+        if s.pixel_spacing is None:
+            br.append("No pixel spacing: px")
+        elif s.spacing_source == "ImagerPixelSpacing":
+            br.append("Spacing at detector")
+        if self.cine.isActive():
+            br.append(f"Cine {self.settings.cine_fps:.0f} fps")
+        if self._cursor_text:
+            br.append(self._cursor_text)
+        return {"tl": [t for t in tl if t], "tr": [t for t in tr if t], "bl": bl, "br": br}
+
+    def orientation_text(self) -> dict[str, str]:
+        """Orientation letters at the middle of each edge: ``left``, ``right``, ``top``, ``bottom``."""
+        s = self.series
+        if s is None or not s.orientation or len(s.orientation) != 6:
+            return {}
+        row = np.asarray(s.orientation[:3], float)
+        col = np.asarray(s.orientation[3:], float)
+        inv = np.linalg.inv(self._matrix.astype(float))
+        out = {}
+        for name, screen in (("right", (1, 0)), ("left", (-1, 0)), ("bottom", (0, 1)), ("top", (0, -1))):
+            v = inv @ np.asarray(screen, float)
+            out[name] = direction_letters(v[0] * row + v[1] * col)
+        return out
+
+    def _paint_annotations(self, p: QPainter, w: int, h: int) -> None:
+        if self.series is None:
+            return
+        font = QFont(self.font())
+        font.setPointSizeF(9.0)
+        p.setFont(font)
+        fm = p.fontMetrics()
+        lh = fm.height()
+        margin = 8
+
+        def text(x: float, y: float, s: str, color: QColor = QColor("#e8e8e8")) -> None:
+            p.setPen(QColor(0, 0, 0, 220))
+            p.drawText(QPointF(x + 1, y + 1), s)
+            p.setPen(color)
+            p.drawText(QPointF(x, y), s)
+
+        if self.show_annotations:
+            corners = self.annotation_text()
+            for i, line in enumerate(corners["tl"]):
+                text(margin, margin + fm.ascent() + i * lh, line)
+            for i, line in enumerate(corners["tr"]):
+                text(w - margin - fm.horizontalAdvance(line), margin + fm.ascent() + i * lh, line)
+            n = len(corners["bl"])
+            for i, line in enumerate(corners["bl"]):
+                text(margin, h - margin - (n - 1 - i) * lh - fm.descent(), line)
+            n = len(corners["br"])
+            for i, line in enumerate(corners["br"]):
+                text(w - margin - fm.horizontalAdvance(line), h - margin - (n - 1 - i) * lh - fm.descent(), line)
+            letters = self.orientation_text()
+            accent = QColor("#ffd54a")
+            if letters:
+                big = QFont(font)
+                big.setPointSizeF(11.0)
+                big.setBold(True)
+                p.setFont(big)
+                bfm = p.fontMetrics()
+                if letters.get("top"):
+                    s = letters["top"]
+                    text(w / 2 - bfm.horizontalAdvance(s) / 2, margin + bfm.ascent(), s, accent)
+                if letters.get("bottom"):
+                    s = letters["bottom"]
+                    text(w / 2 - bfm.horizontalAdvance(s) / 2, h - margin - bfm.descent(), s, accent)
+                if letters.get("left"):
+                    text(margin, h / 2 + bfm.ascent() / 2, letters["left"], accent)
+                if letters.get("right"):
+                    s = letters["right"]
+                    text(w - margin - bfm.horizontalAdvance(s), h / 2 + bfm.ascent() / 2, s, accent)
+                p.setFont(font)
+            if self.series.warnings:
+                warn = "  ·  ".join(self.series.warnings[:2])
+                text(w / 2 - fm.horizontalAdvance(warn) / 2, margin + fm.ascent() + lh * 1.6, warn,
+                     QColor("#ffab40"))
+        if self._overlay is not None and self.overlay_item.isVisible():
+            tag = "AI overlay — requires review by a physician"
+            text(w / 2 - fm.horizontalAdvance(tag) / 2, h - margin - fm.descent() - lh * 1.2, tag, QColor("#80deea"))
+        if self._message:
+            color = QColor("#bdbdbd") if self._message == "Loading…" else QColor("#ff8a80")
+            text(w / 2 - fm.horizontalAdvance(self._message) / 2, h / 2, self._message, color)
+        if self.tool in ("length", "rect", "ellipse", "angle") and self._angle_pending is not None:
+            hint = "Click to place the second arm of the angle"
+            text(w / 2 - fm.horizontalAdvance(hint) / 2, margin + fm.ascent(), hint, QColor("#ffd54a"))

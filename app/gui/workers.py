@@ -1,0 +1,140 @@
+"""Background work on the global ``QThreadPool``.
+
+Long work is a plain function that takes a progress object (:mod:`app.core.progress`). The GUI
+wraps it in a :class:`Worker` whose signals are delivered on the GUI thread (queued connections):
+``progress(done, total, message)``, ``item(obj)`` for intermediate results (a decoded first
+image, a series ready), ``result(obj)``, ``error(exc)`` and ``finished()`` (always last).
+
+Example
+-------
+>>> worker = run_in_background(load_study, path, on_result=show, on_error=report)  # doctest: +SKIP
+>>> worker.cancel()                                                                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from app.core.errors import Cancelled
+from app.core.progress import CallbackProgress
+
+log = logging.getLogger(__name__)
+
+#: workers alive, so that Python does not collect a QRunnable's signals while it runs
+_ALIVE: set["Worker"] = set()
+
+
+class WorkerSignals(QObject):
+    """Signals of one :class:`Worker` (emitted from the pool thread, received on the GUI thread)."""
+
+    progress = Signal(int, object, str)
+    item = Signal(object)
+    result = Signal(object)
+    error = Signal(object)
+    cancelled = Signal()
+    finished = Signal()
+
+
+class Worker(QRunnable):
+    """Run ``fn(*args, progress=..., **kwargs)`` on the thread pool.
+
+    Parameters
+    ----------
+    fn : callable
+        The plain function. It receives a :class:`~app.core.progress.CallbackProgress` as the
+        ``progress`` keyword; with ``pass_emit=True`` it also receives ``emit`` (a callable that
+        sends an intermediate object to the GUI through ``signals.item``).
+    *args, **kwargs
+        Passed to ``fn``.
+    pass_emit : bool
+        Whether ``fn`` takes the ``emit`` keyword.
+    """
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, pass_emit: bool = False, **kwargs: Any) -> None:
+        super().__init__()
+        self.setAutoDelete(False)  # Python owns it; released in _done
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.signals = WorkerSignals()
+        self.progress = CallbackProgress(self._on_progress)
+        self.pass_emit = pass_emit
+
+    def _on_progress(self, done: int, total: int | None, message: str) -> None:
+        self.signals.progress.emit(int(done), total, message)
+
+    def emit(self, obj: Any) -> None:
+        """Send an intermediate result to the GUI thread."""
+        self.signals.item.emit(obj)
+
+    def cancel(self) -> None:
+        """Ask the function to stop at its next ``progress.check()``."""
+        self.progress.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self.progress.cancelled
+
+    def run(self) -> None:  # runs on a pool thread
+        try:
+            kwargs = dict(self.kwargs)
+            kwargs["progress"] = self.progress
+            if self.pass_emit:
+                kwargs["emit"] = self.emit
+            value = self.fn(*self.args, **kwargs)
+        except Cancelled:
+            self.signals.cancelled.emit()
+        except BaseException as exc:  # noqa: BLE001 - every error goes to the GUI, none kills the pool
+            log.debug("background task failed: %s", type(exc).__name__, exc_info=exc)
+            self.signals.error.emit(exc)
+        else:
+            self.signals.result.emit(value)
+        finally:
+            self.signals.finished.emit()
+
+
+def run_in_background(
+    fn: Callable[..., Any],
+    *args: Any,
+    on_result: Callable[[Any], None] | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
+    on_progress: Callable[[int, int | None, str], None] | None = None,
+    on_item: Callable[[Any], None] | None = None,
+    on_finished: Callable[[], None] | None = None,
+    pool: QThreadPool | None = None,
+    **kwargs: Any,
+) -> Worker:
+    """Start ``fn`` on the thread pool and connect the given callbacks.
+
+    ``on_item`` set means ``fn`` takes an ``emit`` keyword. Callbacks run on the GUI thread.
+
+    Returns
+    -------
+    Worker
+        The running worker (keep it to cancel).
+    """
+    worker = Worker(fn, *args, pass_emit=on_item is not None, **kwargs)
+    sig = worker.signals
+    if on_result is not None:
+        sig.result.connect(on_result)
+    if on_error is not None:
+        sig.error.connect(on_error)
+    if on_progress is not None:
+        sig.progress.connect(on_progress)
+    if on_item is not None:
+        sig.item.connect(on_item)
+    if on_finished is not None:
+        sig.finished.connect(on_finished)
+    _ALIVE.add(worker)
+    sig.finished.connect(lambda: _ALIVE.discard(worker))
+    (pool or QThreadPool.globalInstance()).start(worker)
+    return worker
+
+
+def wait_all(timeout_ms: int = 10000) -> bool:
+    """Wait for the global pool to finish (used at exit and in tests)."""
+    return QThreadPool.globalInstance().waitForDone(timeout_ms)

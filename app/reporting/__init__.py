@@ -1,0 +1,1 @@
+"""Report drafting (generator backends, labeller) and outputs (PDF, DICOM)."""

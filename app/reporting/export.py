@@ -1,0 +1,358 @@
+"""Export a signed-off report: PDF, DICOM (SR, Encapsulated PDF, Secondary Capture), de-identified
+on request. One function shared by the GUI's Export dialog and ``hilum analyze --pdf --dicom-export``.
+
+Layout of ``out_dir``::
+
+    report.pdf
+    dicom/SR_<uid>.dcm        Comprehensive SR
+    dicom/PDF_<uid>.dcm       Encapsulated PDF
+    dicom/SC_<n>_<uid>.dcm    Secondary Capture per key image with a saliency overlay
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+
+from app.core.errors import ExportError, NotSignedOffError
+from app.core.progress import NullProgress, Progress
+from app.core.types import ImageRef, ModelResult, ReportDraft
+from app.reporting import dicom_out
+from app.reporting.deid import (DeidChange, Deidentifier, check_pixels_exportable, header_copy)
+from app.reporting.pdf import InstitutionHeader, KeyImage, PatientBlock, build_pdf
+
+__all__ = ["export_report", "preview_deidentification", "InstitutionHeader", "KeyImage",
+           "ExportError", "NotSignedOffError", "model_results_from_document",
+           "source_paths_from_document", "read_headers", "key_images_from_analysis"]
+
+log = logging.getLogger(__name__)
+
+
+def _study_sources(draft: ReportDraft, source_datasets: Sequence[Dataset]) -> list[Dataset]:
+    sources = [ds for ds in source_datasets if "SOPInstanceUID" in ds and "SOPClassUID" in ds]
+    in_study = [ds for ds in sources if str(ds.get("StudyInstanceUID", "")) == draft.study_uid]
+    if not in_study:
+        if sources and not draft.study_uid:
+            in_study = [ds for ds in sources
+                        if ds.StudyInstanceUID == sources[0].StudyInstanceUID]
+        else:
+            raise ExportError("None of the source images belongs to the report's study; "
+                              "nothing was exported.")
+    if len(in_study) < len(sources):
+        log.warning("%d source image(s) from other studies left out of the export",
+                    len(sources) - len(in_study))
+    # one entry per instance (the same image may be passed for several key images)
+    seen: dict[str, Dataset] = {}
+    for ds in in_study:
+        seen.setdefault(str(ds.SOPInstanceUID), ds)
+    return list(seen.values())
+
+
+def preview_deidentification(source_datasets: Sequence[Dataset]) -> list[DeidChange]:
+    """What a de-identified export would remove or replace (for the export dialog).
+
+    Parameters
+    ----------
+    source_datasets : sequence of Dataset
+        The study's source images (headers are enough).
+
+    Returns
+    -------
+    list of DeidChange
+        For the first instance of each series (the others differ only in their UIDs, which
+        are all remapped the same way).
+    """
+    firsts: dict[str, Dataset] = {}
+    for ds in source_datasets:
+        firsts.setdefault(str(ds.get("SeriesInstanceUID", "")), ds)
+    return Deidentifier().preview(list(firsts.values()))
+
+
+def export_report(
+    draft: ReportDraft,
+    results: Sequence[ModelResult],
+    source_datasets: Sequence[Dataset],
+    out_dir: str | os.PathLike[str],
+    pdf: bool = True,
+    dicom: bool = True,
+    deidentify: bool = False,
+    key_images: Sequence[KeyImage] = (),
+    header: InstitutionHeader | None = None,
+    progress: Progress | None = None,
+) -> list[Path]:
+    """Export a signed-off report.
+
+    Parameters
+    ----------
+    draft : ReportDraft
+        The report; must be signed off (reader name and time).
+    results : sequence of ModelResult
+        AI results with provenance (table in the PDF, coded findings in the SR).
+    source_datasets : sequence of pydicom Dataset
+        The study's source images (pixel data is not needed). Those outside ``draft.study_uid``
+        are left out.
+    out_dir : path
+        Output folder (created). ``report.pdf`` and ``dicom/*.dcm`` are written there.
+    pdf, dicom : bool
+        Which outputs to write. DICOM includes the Encapsulated PDF, the SR and one Secondary
+        Capture per key image with an overlay.
+    deidentify : bool
+        Apply the PS3.15 Basic Profile (patient/study identifiers replaced, UIDs remapped
+        consistently across all outputs, the source patient's identifiers scrubbed from the
+        report text).
+    key_images : sequence of KeyImage
+        Reader-chosen images (``source`` should name the instance they show).
+    header : InstitutionHeader, optional
+        Letterhead of the PDF.
+    progress : Progress, optional
+        Progress and cancel.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, PDF first.
+
+    Raises
+    ------
+    NotSignedOffError
+        When the report is not signed off.
+    ExportError
+        When nothing is to be exported, no source image is in the study, or a file cannot be
+        written. Nothing half-written is left behind in that case.
+    """
+    if not draft.signed_off:
+        raise NotSignedOffError("The report must be signed off (reader name) before export.")
+    if not (pdf or dicom):
+        raise ExportError("Choose PDF, DICOM or both to export.")
+    progress = progress or NullProgress()
+    sources = _study_sources(draft, source_datasets)
+    by_uid = {str(ds.SOPInstanceUID): ds for ds in sources}
+    out = Path(out_dir)
+    steps = 2 + (1 if pdf else 0) + (2 + len(key_images) if dicom else 0)
+    done = 0
+    progress.update(done, steps, "Preparing export")
+
+    # Headers the outputs are built from: de-identified copies when asked, with one UID map.
+    deid: Deidentifier | None = None
+    if deidentify:
+        deid = Deidentifier()
+        headers = [deid.apply(ds) for ds in sources]
+        for ki in key_images:
+            if ki.source is not None and ki.source.sop_uid in by_uid:
+                check_pixels_exportable(by_uid[ki.source.sop_uid])
+        draft = replace(draft, indication=deid.scrub_text(draft.indication),
+                        comparison=deid.scrub_text(draft.comparison),
+                        findings=deid.scrub_text(draft.findings),
+                        impression=deid.scrub_text(draft.impression))
+        key_images = [replace(ki, caption=deid.scrub_text(ki.caption)) for ki in key_images]
+    else:
+        headers = [header_copy(ds) for ds in sources]
+    headers = [dicom_out.complete_type2(h) for h in headers]
+    header_by_uid = dict(zip(by_uid.keys(), headers))
+    ref = headers[0]
+    done += 1
+    progress.update(done, steps, "Headers ready")
+    progress.check()
+
+    equipment = dicom_out.Equipment(
+        institution_name="" if deidentify else ((header.name if header else "") or ""))
+    pdf_sop_uid = generate_uid()
+    written: list[Path] = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        pdf_path = out / "report.pdf"
+        need_pdf_bytes = dicom  # the Encapsulated PDF needs the PDF even when no file is asked
+        pdf_bytes = b""
+        if pdf or need_pdf_bytes:
+            target = pdf_path if pdf else out / ".report.tmp.pdf"
+            build_pdf(target, draft, results, PatientBlock.from_dataset(ref), header,
+                      key_images, document_id=pdf_sop_uid, deidentified=deidentify)
+            pdf_bytes = target.read_bytes()
+            if pdf:
+                written.append(pdf_path)
+            else:
+                target.unlink()
+            done += 1
+            progress.update(done, steps, "PDF written")
+            progress.check()
+
+        if dicom:
+            ddir = out / "dicom"
+            ddir.mkdir(exist_ok=True)
+            enc = dicom_out.encapsulated_pdf(pdf_bytes, ref, headers, sop_instance_uid=pdf_sop_uid,
+                                             equipment=equipment)
+            path = ddir / f"PDF_{enc.SOPInstanceUID}.dcm"
+            dicom_out.write(enc, path)
+            written.append(path)
+            sr = dicom_out.comprehensive_sr(draft, results, ref, headers, equipment=equipment,
+                                            verifying_organization=(header.name if header and
+                                                                    not deidentify else ""))
+            path = ddir / f"SR_{sr.SOPInstanceUID}.dcm"
+            dicom_out.write(sr, path)
+            written.append(path)
+            done += 2
+            progress.update(done, steps, "Structured report written")
+            sc_series = generate_uid()
+            n = 0
+            for ki in key_images:
+                progress.check()
+                done += 1
+                if ki.overlay is None:
+                    continue
+                src_uid = ki.source.sop_uid if ki.source is not None else ""
+                if src_uid not in header_by_uid:
+                    raise ExportError("A key image does not name a source image of this study.")
+                n += 1
+                sc = dicom_out.secondary_capture(ki.overlay, ref, header_by_uid[src_uid], n,
+                                                 sc_series, legend=ki.legend,
+                                                 equipment=equipment)
+                path = ddir / f"SC_{n:02d}_{sc.SOPInstanceUID}.dcm"
+                dicom_out.write(sc, path)
+                written.append(path)
+                progress.update(done, steps, f"Saliency image {n} written")
+    except BaseException:
+        # never leave a half export that looks complete
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    done = steps
+    progress.update(done, steps, "Export finished")
+    log.info("exported %d file(s)%s", len(written), " (de-identified)" if deidentify else "")
+    return written
+
+
+def model_results_from_document(doc: dict[str, Any], study_uid: str = "") -> list[ModelResult]:
+    """The :class:`ModelResult` list of a ``results.json``-shaped document (``hilum analyze``,
+    or what the AI panel stores with a study), optionally only one study's images."""
+    out: list[ModelResult] = []
+    for image in doc.get("images", []) or []:
+        if study_uid and image.get("study_uid") and image.get("study_uid") != study_uid:
+            continue
+        for rec in image.get("results", []) or []:
+            try:
+                out.append(ModelResult.from_dict(rec))
+            except (KeyError, TypeError, ValueError):
+                log.warning("one stored AI result could not be read; left out of the export")
+    return out
+
+
+def source_paths_from_document(doc: dict[str, Any], study_uid: str = "") -> list[str]:
+    """The image files a ``results.json``-shaped document classified (one study's, if given)."""
+    paths: dict[str, None] = {}
+    for image in doc.get("images", []) or []:
+        if study_uid and image.get("study_uid") and image.get("study_uid") != study_uid:
+            continue
+        if image.get("results") and image.get("path"):
+            paths.setdefault(str(image["path"]), None)
+    return list(paths)
+
+
+def key_images_from_analysis(
+    doc: dict[str, Any],
+    results_dir: str | os.PathLike[str],
+    study_uid: str = "",
+    colormap: str = "inferno",
+    positive_only: bool = True,
+    max_images: int = 4,
+) -> list[KeyImage]:
+    """Key images from a ``hilum analyze --saliency`` run: the source image as displayed plus the
+    saliency overlay PNG the analysis wrote, with a legend and colour bar.
+
+    Parameters
+    ----------
+    doc : dict
+        The ``results.json`` document.
+    results_dir : path
+        The folder ``results.json`` is in (the overlay paths are relative to it).
+    study_uid : str
+        Only this study's images (all when empty).
+    colormap : str
+        The colour map the overlays were rendered with (for the legend).
+    positive_only : bool
+        Only labels the model flagged positive.
+    max_images : int
+        At most this many key images.
+
+    Returns
+    -------
+    list of KeyImage
+        In the order of the document; images whose files are missing are skipped (logged).
+    """
+    from PIL import Image
+
+    from app.dicom.pixels import display_array, frame_array, read_dataset
+    from app.saliency.overlay import legend_image
+
+    base = Path(results_dir)
+    out: list[KeyImage] = []
+    for image in doc.get("images", []) or []:
+        if study_uid and image.get("study_uid") != study_uid:
+            continue
+        for rec in image.get("results", []) or []:
+            sal = rec.get("saliency") or {}
+            for label, files in (sal.get("files") or {}).items():
+                lab = (rec.get("labels") or {}).get(label, {})
+                if positive_only and not lab.get("positive"):
+                    continue
+                if len(out) >= max_images:
+                    return out
+                png = base / str(files.get("png", ""))
+                try:
+                    ds = read_dataset(image["path"])
+                    frame = int(image.get("frame", 0) or 0)
+                    display = display_array(ds, frame_array(ds, frame), frame=frame)
+                    with Image.open(png) as im:
+                        overlay = np.asarray(im.convert("RGB"))
+                except (OSError, KeyError, ValueError) as exc:
+                    log.warning("a saliency key image could not be loaded (%s)", type(exc).__name__)
+                    continue
+                if overlay.shape[:2] != display.shape[:2]:
+                    log.warning("a saliency overlay does not match its image; skipped")
+                    continue
+                prob = lab.get("probability")
+                legend = (f"{sal.get('method', '')} map of {rec.get('model_id', '')} "
+                          f"'{label}'" + (f" (p={float(prob):.2f})" if prob is not None else "")
+                          + f", colour map {colormap}: bright = high relevance")
+                out.append(KeyImage(
+                    display=display, overlay=overlay, legend=legend,
+                    legend_image=legend_image(colormap, height=128, width=40),
+                    caption=f"{image.get('modality', '')} image, {label}".strip(),
+                    source=ImageRef(str(image.get("study_uid", "")),
+                                    str(image.get("series_uid", "")),
+                                    str(image.get("sop_uid", "")), str(image["path"]), frame)))
+    return out
+
+
+def read_headers(paths: Sequence[str | os.PathLike[str]]) -> list[Dataset]:
+    """Read the headers (no pixel data) of source files for an export.
+
+    Raises
+    ------
+    ExportError
+        When a file cannot be read as DICOM.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    out: list[Dataset] = []
+    for path in paths:
+        try:
+            out.append(pydicom.dcmread(path, stop_before_pixels=True))
+        except (OSError, InvalidDicomError) as exc:
+            raise ExportError("A source image could not be read for the export.",
+                              str(path)) from exc
+    return out
+
+
+def key_image_from_ref(ref: ImageRef, display, overlay=None, legend: str = "",
+                       caption: str = "", use_overlay: bool = True) -> KeyImage:
+    """Convenience constructor used by the GUI and the pipeline."""
+    return KeyImage(display=display, overlay=overlay, use_overlay=use_overlay, legend=legend,
+                    caption=caption, source=ref)

@@ -1,0 +1,197 @@
+"""Report drafting: the bundled generator and an OpenAI-compatible backend.
+
+Public API (TEAM.md contract)::
+
+    cond = build_conditioning(model_results, metadata, indication, comparison, notes)
+    stream = draft(cond, backend="bundled")
+    for chunk in stream:          # text chunks as they are generated
+        ...
+    stream.provenance             # model id, version, sha256, provider, disclaimer ...
+    stream.to_report_draft(study_uid)
+
+``draft`` also accepts a list of coded findings (``["Cardiomegaly", "Pleural Effusion"]``) or of
+:class:`app.core.types.ModelResult` in place of a :class:`Conditioning`, with ``context`` holding
+``indication``, ``comparison``, ``notes`` and ``metadata``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+from app.core.errors import GeneratorError
+from app.core.progress import Progress
+from app.core.provenance import provenance as make_provenance
+from app.core.types import ModelResult, ReportDraft
+from app.reporting.generator.conditioning import (COVERED_LABELS, Conditioning, Finding, Negative,
+                                                  build_conditioning)
+from app.reporting.generator.guard import ConsistencyGuard
+from app.reporting.generator.stream import run as _run_stream
+from app.reporting.generator.stream import split_sections
+
+__all__ = ["BANNER", "COVERED_LABELS", "Conditioning", "DraftStream", "Finding", "Negative",
+           "build_conditioning", "draft", "split_sections"]
+
+log = logging.getLogger(__name__)
+
+#: shown above every draft (panel, CLI, exported text)
+BANNER = "AI-generated draft: requires review by a physician"
+
+
+class DraftStream(Iterator[str]):
+    """An iterator of draft text chunks that also records the draft and its provenance.
+
+    Attributes
+    ----------
+    provenance : dict
+        Filled once the backend is loaded (before the first text chunk).
+    text : str
+        Everything yielded so far.
+    conditioning : Conditioning
+    guard : ConsistencyGuard or None
+        What the guard dropped and inserted (``.dropped``, ``.inserted``).
+    """
+
+    def __init__(self, conditioning: Conditioning, guard: ConsistencyGuard | None,
+                 source: Callable[["DraftStream"], Iterator[str]]) -> None:
+        self.conditioning = conditioning
+        self.guard = guard
+        self.provenance: dict[str, Any] = {}
+        self.text = ""
+        self.first_chunk_s: float | None = None
+        self._t0 = time.perf_counter()
+        self._it = source(self)
+        self.done = False
+
+    def __iter__(self) -> "DraftStream":
+        return self
+
+    def __next__(self) -> str:
+        try:
+            chunk = next(self._it)
+        except StopIteration:
+            self.done = True
+            raise
+        if self.first_chunk_s is None:
+            self.first_chunk_s = time.perf_counter() - self._t0
+        self.text += chunk
+        return chunk
+
+    def close(self) -> None:
+        """Stop generating (frees the backend's generator)."""
+        close = getattr(self._it, "close", None)
+        if close is not None:
+            close()
+
+    def read(self) -> str:
+        """Consume the rest of the stream and return the whole text."""
+        for _ in self:
+            pass
+        return self.text
+
+    @property
+    def findings(self) -> str:
+        return split_sections(self.text)[0]
+
+    @property
+    def impression(self) -> str:
+        return split_sections(self.text)[1]
+
+    def to_report_draft(self, study_uid: str = "") -> ReportDraft:
+        """The draft as a :class:`ReportDraft` (AI-generated, with the generator's provenance)."""
+        c = self.conditioning
+        return ReportDraft(study_uid=study_uid, indication=c.indication, comparison=c.comparison,
+                           findings=self.findings, impression=self.impression, ai_generated=True,
+                           generator=dict(self.provenance))
+
+
+def _as_conditioning(findings: Any, context: Mapping[str, Any] | None) -> Conditioning:
+    if isinstance(findings, Conditioning):
+        return findings
+    ctx = dict(context or {})
+    results: list[ModelResult] = []
+    codes: list[str] = []
+    if isinstance(findings, str):
+        findings = [f for f in findings.split(";")]
+    for f in findings or ():
+        if isinstance(f, ModelResult):
+            results.append(f)
+        elif isinstance(f, Mapping) and "labels" in f:
+            results.append(ModelResult.from_dict(dict(f)))
+        else:
+            codes.append(str(f))
+    return build_conditioning(results, ctx.get("metadata"), ctx.get("indication", ""),
+                              ctx.get("comparison", ""), ctx.get("notes", ""), findings=codes)
+
+
+def draft(findings: Conditioning | Sequence[Any] | str, context: Mapping[str, Any] | None = None,
+          backend: str = "bundled", *, model_dir: str | None = None, device: str = "auto",
+          max_new_tokens: int = 200, guard: bool = True, include_banner: bool = True,
+          progress: Progress | None = None, url: str | None = None, model: str | None = None,
+          api_key: str | None = None, timeout: float = 60.0, deidentify: bool = True,
+          confirm_send: Callable[[str], bool] | None = None) -> DraftStream:
+    """Draft FINDINGS and IMPRESSION, streaming text chunks.
+
+    Parameters
+    ----------
+    findings : Conditioning, list or str
+        A :class:`Conditioning` (see :func:`build_conditioning`), or coded findings
+        (``"Cardiomegaly;Pleural Effusion"``) and/or :class:`ModelResult` objects.
+    context : mapping, optional
+        ``indication``, ``comparison``, ``notes`` and ``metadata`` (DICOM keywords), used when
+        ``findings`` is not already a :class:`Conditioning`.
+    backend : {"bundled", "openai"}
+        The bundled onnxruntime-genai model (offline) or an OpenAI-compatible server.
+    model_dir, device :
+        Bundled backend: the model folder (default: bundled) and ``auto``/``cuda``/``cpu``.
+    max_new_tokens : int
+        Upper bound on generated tokens.
+    guard : bool
+        Apply the findings-consistency guard (:mod:`.guard`). Off only to measure the raw model.
+    include_banner : bool
+        Start the text with the banner line (:data:`BANNER`).
+    progress : Progress, optional
+        ``check()`` is called per token, so ``cancel()`` stops the generation.
+    url, model, api_key, timeout, deidentify, confirm_send :
+        OpenAI-compatible backend (see :mod:`app.reporting.generator.openai_backend`).
+
+    Returns
+    -------
+    DraftStream
+        Iterate it for the chunks; ``.provenance``, ``.text``, ``.to_report_draft()``.
+    """
+    cond = _as_conditioning(findings, context)
+    g = ConsistencyGuard(cond, strict=(backend == "bundled")) if guard else None
+
+    if backend == "bundled":
+        def source(ds: DraftStream) -> Iterator[str]:
+            from app.reporting.generator import bundled
+            from app.reporting.generator.prompt import format_prompt
+
+            loaded = bundled.load(model_dir, device)
+            ds.provenance = make_provenance(bundled.MODEL_ID, bundled.MODEL_VERSION, loaded.sha256,
+                                            loaded.provider, backend="bundled", banner=BANNER,
+                                            guard=guard, conditioning=cond.to_dict())
+            if include_banner:
+                yield BANNER + "\n"
+            prompt = format_prompt(cond.codes, cond.model_indication(), cond.view)
+            yield from _run_stream(bundled.generate_tokens(loaded, prompt, max_new_tokens, progress), g)
+    elif backend == "openai":
+        def source(ds: DraftStream) -> Iterator[str]:
+            from app.reporting.generator import openai_backend
+
+            client = openai_backend.OpenAIBackend.from_settings(url=url, model=model, api_key=api_key,
+                                                                timeout=timeout)
+            messages, sent = openai_backend.build_messages(cond, deidentify=deidentify)
+            openai_backend.warn_before_sending(client.base_url, sent, confirm_send)
+            ds.provenance = make_provenance(client.model, "remote", "", client.base_url,
+                                            backend="openai", banner=BANNER, guard=guard,
+                                            deidentified=deidentify, conditioning=cond.to_dict())
+            if include_banner:
+                yield BANNER + "\n"
+            yield from _run_stream(client.stream_chat(messages, max_tokens=max_new_tokens * 2,
+                                                      progress=progress), g)
+    else:
+        raise GeneratorError(f"Unknown generator backend {backend!r} (use bundled or openai).")
+    return DraftStream(cond, g, source)

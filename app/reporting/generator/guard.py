@@ -1,0 +1,155 @@
+"""Run-time findings-consistency guard for generated drafts (a form of constrained decoding).
+
+A small language model does not always say what it was conditioned on. The guard watches the
+draft sentence by sentence while it streams and, judged by the rule-based labeller
+(:mod:`app.reporting.labeller`):
+
+* drops a sentence that states a finding contradicting the conditioning (a finding the classifier
+  found below threshold; any abnormality when the study is conditioned as normal; with
+  ``strict``, an abnormality unrelated to every conditioned finding);
+* drops a sentence repeated verbatim (greedy decoding of a small model can loop);
+* before the IMPRESSION starts, adds a plain canonical sentence for each conditioned finding the
+  FINDINGS did not state, and the negative sentence of each covered finding the classifier found
+  below threshold ("No focal consolidation.").
+
+The model card reports findings consistency both for the raw model output and with the guard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.reporting import labeller
+from app.reporting.generator.conditioning import Conditioning
+
+#: canonical sentence stating a coded finding; detailed codes (``Lung/hypoinflation``) first
+CANONICAL: dict[str, str] = {
+    "Cardiomegaly": "The heart is enlarged.",
+    "Pleural Effusion": "There is a pleural effusion.",
+    "Opacity": "There is an airspace opacity.",
+    "Pulmonary Atelectasis": "There is atelectasis.",
+    "Calcinosis": "There are calcifications.",
+    "Calcinosis/aorta": "There is calcification of the aorta.",
+    "Calcified Granuloma": "There is a calcified granuloma.",
+    "Thoracic Vertebrae": "There are degenerative changes of the thoracic spine.",
+    "Spine": "There are degenerative changes of the spine.",
+    "Cicatrix": "There is scarring in the lungs.",
+    "Markings": "There are prominent interstitial markings.",
+    "Markings/bronchovascular": "There are prominent bronchovascular markings.",
+    "Lung": "Lung volumes are abnormal, with hypoinflation or hyperinflation.",
+    "Lung/hypoinflation": "The lung volumes are low.",
+    "Lung/hyperdistention": "The lungs are hyperexpanded.",
+    "Pneumonia": "Findings are consistent with pneumonia.",
+    "Consolidation": "There is focal consolidation.",
+    "Airspace Disease": "There is airspace disease.",
+    "Pneumothorax": "There is a pneumothorax.",
+    "Pulmonary Edema": "There is pulmonary edema.",
+    "Nodule": "There is a pulmonary nodule.",
+    "Pulmonary Emphysema": "There is emphysema.",
+    "Fractures, Bone": "There is a fracture.",
+    "Hernia, Hiatal": "There is a hiatal hernia.",
+}
+
+NORMAL_IMPRESSION = "No acute cardiopulmonary abnormality."
+
+#: findings that describe overlapping appearances: stating one of a group is not a contradiction
+#: of another conditioned member (a "left basilar opacity, likely atelectasis")
+RELATED: tuple[frozenset[str], ...] = (
+    frozenset({"Spine", "Thoracic Vertebrae"}),
+    frozenset({"Calcinosis", "Calcified Granuloma", "Nodule"}),
+    frozenset({"Opacity", "Airspace Disease", "Consolidation", "Pneumonia", "Pulmonary Atelectasis",
+               "Cicatrix"}),
+    frozenset({"Lung", "Pulmonary Emphysema"}),
+    frozenset({"Markings", "Pulmonary Edema", "Cicatrix"}),
+    frozenset({"Cardiomegaly", "Pulmonary Edema", "Pleural Effusion"}),
+)
+
+
+def canonical_sentence(code: str) -> str:
+    """A plain sentence stating ``code`` (detailed code first, then its first part)."""
+    key = "/".join(p.strip() for p in code.split("/")[:2])
+    if key in CANONICAL:
+        return CANONICAL[key]
+    base = code.split("/")[0].strip()
+    if base in CANONICAL:
+        return CANONICAL[base]
+    return f"{base[:1].upper()}{base[1:]} is noted."
+
+
+def _base(code: str) -> str:
+    return code.split("/")[0].strip()
+
+
+@dataclass
+class ConsistencyGuard:
+    """Sentence filter and completion for one draft (see the module docstring)."""
+
+    cond: Conditioning
+    strict: bool = True
+    findings_text: list[str] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    dropped: list[str] = field(default_factory=list)
+    inserted: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.positive = {_base(c) for c in self.cond.codes if c.lower() != "normal"}
+        self.allowed = set(self.positive)
+        for group in RELATED:
+            if group & self.positive:
+                self.allowed |= group
+        self.denied: set[str] = set()
+        for n in self.cond.negatives:
+            self.denied |= {n.code, *n.codes}
+        self.denied -= self.positive
+
+    def accept(self, sentence: str, section: str) -> bool:
+        """Whether to keep ``sentence`` (of section ``"findings"`` or ``"impression"``)."""
+        key = " ".join(sentence.lower().split())
+        if key in self.seen:
+            self.dropped.append(sentence)
+            return False
+        stated = labeller.positive_findings(sentence)
+        bad = stated & self.denied
+        if self.cond.is_normal:
+            bad |= stated & set(labeller.ABNORMAL_FINDINGS)
+        elif self.strict:
+            bad |= stated - self.allowed
+        if bad:
+            self.dropped.append(sentence)
+            return False
+        self.seen.add(key)
+        if section == "findings":
+            self.findings_text.append(sentence)
+        return True
+
+    def missing_sentences(self) -> list[str]:
+        """Sentences to add at the end of FINDINGS so that every conditioned finding is stated."""
+        text = " ".join(self.findings_text)
+        out: list[str] = []
+        for code in self.cond.codes:
+            if code.lower() == "normal":
+                continue
+            base = _base(code)
+            if labeller.knows(base):
+                if labeller.states(text, base):
+                    continue
+            elif base.lower() in text.lower():
+                continue
+            out.append(canonical_sentence(code))
+        labels = labeller.label(text)
+        for neg in self.cond.negatives:
+            if any(labels.get(c) is False for c in neg.codes):
+                continue  # already denied in the model's own words
+            out.append(neg.sentence)
+        out = [s for s in dict.fromkeys(out) if " ".join(s.lower().split()) not in self.seen]
+        self.inserted.extend(out)
+        for s in out:
+            self.seen.add(" ".join(s.lower().split()))
+            self.findings_text.append(s)
+        return out
+
+    def impression_fallback(self) -> str:
+        """IMPRESSION text when the model produced none."""
+        if self.cond.is_normal:
+            return NORMAL_IMPRESSION
+        return " ".join(canonical_sentence(c) for c in self.cond.codes)

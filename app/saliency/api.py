@@ -1,0 +1,668 @@
+"""High-level saliency: explain one preprocessed image with CAM, occlusion or RISE, and write files.
+
+:class:`Explainer` is made once per loaded model. When the graph has a global-average-pool +
+linear head it rewrites the model to output the feature map too, so a single forward pass gives
+the scores *and* the CAM of every label (:meth:`Explainer.forward`). Perturbation methods run
+through a second, lazily made session whose graph blends the image with keep-masks on the device
+(:func:`app.saliency.perturbation.add_mask_input`), falling back to blending in numpy.
+
+Sessions come from a *runner factory* ``factory(model_bytes) -> runner`` where a runner has
+``run_raw(batch, extra_outputs=()) -> dict[name, array]`` and ``input_name``/``output_names``
+(the inference engine's interface). The default factory, :class:`OrtRunner`, makes a plain
+onnxruntime session on the GPU when there is one.
+
+:func:`compute_saliency` and :func:`write_saliency` are what ``hilum analyze --saliency`` uses:
+maps come back in the source image's pixel grid, and files are
+``<SOPInstanceUID>_<label>.png`` (overlay on the displayed image) and ``.npy`` (raw map).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+import numpy as np
+import onnx
+
+from app.core.errors import HilumError, NotApplicableError
+from app.core.progress import NullProgress, Progress
+from app.core.types import GeometryTransform
+from app.saliency.cam import CamGraph, add_cam_outputs, cam_maps, normalise_map
+from app.saliency.mapping import to_source
+from app.saliency.perturbation import (MASK_INPUT, RISE_INPUTS, RISE_OUTPUTS, MaskedScoreFn,
+                                       RiseBatchFn, add_mask_input, add_rise_graph, masked_from_predict,
+                                       occlusion, rise)
+
+log = logging.getLogger(__name__)
+
+METHODS = ("cam", "occlusion", "rise")
+
+
+class SaliencyError(HilumError):
+    """A saliency map could not be computed or written."""
+
+
+class Runner(Protocol):
+    """What the explainer needs from a session (the inference engine offers the same)."""
+
+    def run_raw(self, batch: np.ndarray, extra_outputs: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        """Run the model's outputs plus ``extra_outputs`` on ``batch``."""
+
+
+_cuda_state: dict[str, bool] = {}
+
+
+def _cuda_possible() -> bool:
+    """CUDA provider built in and an NVIDIA driver loadable (checked once, quietly)."""
+    if "ok" not in _cuda_state:
+        import contextlib
+        import ctypes
+        import io
+        import sys
+
+        import onnxruntime as ort
+
+        ok = "CUDAExecutionProvider" in ort.get_available_providers()
+        if ok:
+            names = ["nvcuda.dll"] if sys.platform.startswith("win") else ["libcuda.so.1", "libcuda.so"]
+            for name in names:
+                try:
+                    ctypes.CDLL(name)
+                    break
+                except OSError:
+                    continue
+            else:
+                ok = False
+        if ok and hasattr(ort, "preload_dlls"):  # CUDA/cuDNN from pip wheels (onnxruntime-gpu >= 1.21)
+            buf = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+                    ort.preload_dlls()
+            except Exception as exc:  # noqa: BLE001 - missing libraries just mean no CUDA
+                log.debug("preload_dlls failed: %s", exc)
+        _cuda_state["ok"] = ok
+    return _cuda_state["ok"]
+
+
+def _providers(device: str) -> list[str]:
+    if device in ("auto", "cuda") and _cuda_possible():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device == "cuda":
+        from app.core.errors import ProviderError
+
+        raise ProviderError("CUDA was requested for saliency but is not available on this machine.")
+    return ["CPUExecutionProvider"]
+
+
+class OrtRunner:
+    """A minimal onnxruntime session over in-memory model bytes.
+
+    Parameters
+    ----------
+    model_bytes : bytes
+        Serialised ONNX model.
+    device : str
+        ``auto`` (CUDA when present), ``cuda`` or ``cpu``.
+    """
+
+    def __init__(self, model_bytes: bytes, device: str = "auto") -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(model_bytes, sess_options=opts, providers=_providers(device))
+        self.provider = self.session.get_providers()[0]
+        if device == "cuda" and self.provider != "CUDAExecutionProvider":
+            from app.core.errors import ProviderError
+
+            raise ProviderError("CUDA was requested for saliency but onnxruntime fell back to the CPU.")
+        self.on_gpu = self.provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.input_name = self.inputs[0]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def run_raw(self, batch: np.ndarray, extra_outputs: Sequence[str] = (),
+                feeds: dict[str, np.ndarray] | None = None,
+                outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Run the session; returns every requested output by name."""
+        names = list(outputs) if outputs is not None else list(self.output_names)
+        names += [n for n in extra_outputs if n not in names]
+        inputs = {self.input_name: batch}
+        if feeds:
+            inputs.update(feeds)
+        if self.on_gpu:  # as the engine does: inputs from host memory, outputs bound on the device
+            io = self.session.io_binding()
+            for name, arr in inputs.items():
+                io.bind_cpu_input(name, np.ascontiguousarray(arr))
+            for name in names:
+                io.bind_output(name, "cuda")
+            self.session.run_with_iobinding(io)
+            return dict(zip(names, io.copy_outputs_to_cpu()))
+        return dict(zip(names, self.session.run(names, inputs)))
+
+
+@dataclass
+class SaliencyMap:
+    """One label's saliency for one image.
+
+    Attributes
+    ----------
+    label : str
+        Label name.
+    method : str
+        ``cam``, ``occlusion`` or ``rise``.
+    map : numpy.ndarray
+        Normalised map in [0, 1] (ReLU then divide by the maximum), source pixel grid.
+    raw : numpy.ndarray
+        The raw map in the source pixel grid: CAM logit density (its mean over the model grid
+        plus the bias is the logit), occlusion score drop, or RISE score gain.
+    model_raw : numpy.ndarray
+        The raw map in its native grid (feature map for CAM, model input for the others).
+    """
+
+    label: str
+    method: str
+    map: np.ndarray
+    raw: np.ndarray
+    model_raw: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _activate(x: np.ndarray, activation: str) -> np.ndarray:
+    if activation == "sigmoid":
+        return (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(np.float32)
+    if activation == "softmax":
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return x.astype(np.float32, copy=False)
+
+
+class Explainer:
+    """Saliency for one ONNX classifier.
+
+    Parameters
+    ----------
+    model : bytes, str, Path or onnx.ModelProto
+        The classifier.
+    labels : sequence of str
+        Label names, in output order.
+    output_name : str, optional
+        The scores output (first graph output when omitted).
+    activation : str
+        ``none``, ``sigmoid`` or ``softmax``: applied to ``output_name`` to get the scores that
+        occlusion and RISE perturb (CAM always explains the logit).
+    target : str, optional
+        Feature tensor for CAM (``saliency.target_tensor`` in the manifest).
+    runner_factory : callable, optional
+        ``factory(model_bytes) -> runner``; :class:`OrtRunner` on ``device`` by default.
+    device : str
+        Device for the default runner.
+    layout : str
+        ``NCHW`` or ``NHWC`` (shape of the masks for perturbation methods).
+    baseline : float
+        Value hidden pixels take in occlusion and RISE, in model-input units.
+    """
+
+    def __init__(self, model: bytes | str | Path | onnx.ModelProto, labels: Sequence[str],
+                 output_name: str | None = None, activation: str = "none", target: str | None = None,
+                 runner_factory: Callable[[bytes], Any] | None = None, device: str = "auto",
+                 layout: str = "NCHW", baseline: float | Sequence[float] | np.ndarray = 0.0) -> None:
+        if isinstance(model, onnx.ModelProto):
+            self._bytes = model.SerializeToString()
+        elif isinstance(model, (bytes, bytearray)):
+            self._bytes = bytes(model)
+        else:
+            self._bytes = Path(model).read_bytes()
+        self.labels = list(labels)
+        self.activation = activation
+        self.layout = layout
+        base = np.asarray(baseline, dtype=np.float32).reshape(-1)
+        self.baseline: float | np.ndarray = float(base[0]) if base.size == 1 else base
+        self.device = device
+        self._factory = runner_factory or (lambda b: OrtRunner(b, device=device))
+        self.cam: CamGraph | None
+        try:
+            self.cam = add_cam_outputs(self._bytes, target)
+        except NotApplicableError as exc:
+            log.info("CAM not available for this model: %s", exc)
+            self.cam = None
+        #: The session the scores come from; for CAM models it also outputs the feature map,
+        #: so classification and CAM share one forward pass.
+        self.runner = self._factory(self.cam.model_bytes if self.cam else self._bytes)
+        outputs = list(getattr(self.runner, "output_names", []) or [])
+        self.output_name = (output_name or getattr(self.runner, "output_name", None)
+                            or (self.cam.output_names[0] if self.cam else outputs[0]))
+        if self.cam is not None and self.cam.n_labels != len(self.labels):
+            log.warning("CAM head has %d outputs but %d labels were given", self.cam.n_labels, len(self.labels))
+        self._masked_runner: Any = None
+        self._masked_failed = False
+        self._rise_runner: Any = None
+        self._rise_failed = False
+
+    @classmethod
+    def from_manifest(cls, manifest: Any, device: str = "auto", fp16: bool | None = None) -> "Explainer":
+        """An explainer whose session is an inference :class:`~app.inference.engine.Engine`.
+
+        The verified ONNX file is read (its sha256 checked against the manifest), rewritten for
+        CAM when it has a pooled linear head (``saliency.target_tensor`` in the manifest names the
+        feature tensor if automatic detection is not wanted), and handed to the engine as
+        ``model_bytes``; :attr:`engine` then classifies *and* yields CAM in one forward pass.
+        Perturbation methods use black (0 before mean/std) as the hidden value.
+
+        Raises
+        ------
+        ModelVerificationError
+            When the model failed verification or its file changed since.
+        """
+        import hashlib
+
+        from app.core.errors import ModelVerificationError
+        from app.inference.engine import Engine
+
+        manifest.require_verified()
+        data = manifest.onnx_path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != manifest.sha256:
+            raise ModelVerificationError(
+                f"Model '{manifest.id}' changed on disk after verification (sha256 mismatch); it will not be run.",
+                path=str(manifest.onnx_path))
+        pre = manifest.preprocessing
+        black: np.ndarray = (-np.asarray(pre.mean, dtype=np.float32)
+                             / np.asarray(pre.std, dtype=np.float32)).astype(np.float32)
+
+        def factory(model_bytes: bytes) -> Any:
+            rewritten = model_bytes != data
+            return Engine(manifest, device=device, model_bytes=model_bytes if rewritten else None, fp16=fp16)
+
+        return cls(data, [lab.name for lab in manifest.labels], output_name=manifest.output_name,
+                   activation=manifest.activation, target=manifest.saliency.get("target_tensor"),
+                   runner_factory=factory, device=device, layout=manifest.input.layout, baseline=black)
+
+    @property
+    def engine(self) -> Any:
+        """The session object (an :class:`~app.inference.engine.Engine` from :meth:`from_manifest`)."""
+        return self.runner
+
+    @property
+    def extra_outputs(self) -> list[str]:
+        """Outputs to request with ``run_raw`` so that the same forward pass also yields CAM."""
+        return [self.cam.feature_name] if self.cam is not None else []
+
+    @property
+    def supports_cam(self) -> bool:
+        """True when the graph has a global-average-pool + linear head."""
+        return self.cam is not None
+
+    def label_index(self, label: str | int) -> int:
+        """Index of a label given by name or index."""
+        if isinstance(label, int):
+            return label
+        try:
+            return self.labels.index(label)
+        except ValueError:
+            raise SaliencyError(f"The model has no label '{label}'.") from None
+
+    # -- CAM -----------------------------------------------------------------------------------
+    def forward(self, batch: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """One forward pass: all model outputs, and raw CAMs (N, n_labels, h, w) when available."""
+        if self.cam is None:
+            return self.runner.run_raw(batch), None
+        out = self.runner.run_raw(batch, extra_outputs=[self.cam.feature_name])
+        features = out.pop(self.cam.feature_name)
+        return out, cam_maps(features, self.cam.weights)
+
+    # -- perturbation ----------------------------------------------------------------------------
+    def scores(self, batch: np.ndarray) -> np.ndarray:
+        """Scores (activation applied) for a batch of inputs."""
+        out = self.runner.run_raw(batch)
+        return _activate(np.asarray(out[self.output_name]).reshape(len(batch), -1), self.activation)
+
+    def masked_score(self, tensor: np.ndarray) -> MaskedScoreFn:
+        """A masked score function for ``tensor`` (device blending when the graph allows it)."""
+        x = np.asarray(tensor)
+        if x.ndim == 3:
+            x = x[None]
+        to_layout = (lambda m: m.transpose(0, 2, 3, 1)) if self.layout == "NHWC" else (lambda m: m)
+        floating = np.issubdtype(x.dtype, np.floating)
+        if not self._masked_failed and self._masked_runner is None and self.layout == "NCHW" and floating:
+            try:
+                # Its own small session: the blended graph differs from the engine's graph.
+                self._masked_runner = OrtRunner(add_mask_input(self._bytes, baseline=self.baseline),
+                                                device=self._masked_device())
+                probe = np.ones((2, 1) + x.shape[2:], dtype=x.dtype)
+                self._masked_run(x, probe)
+            except Exception as exc:  # a graph that cannot broadcast its batch: blend in numpy
+                log.info("device-side masking unavailable (%s); blending in numpy", type(exc).__name__)
+                self._masked_runner, self._masked_failed = None, True
+        if self._masked_runner is not None and floating:
+            return lambda masks: self._masked_run(x, masks.astype(x.dtype, copy=False))
+        base = np.asarray(self.baseline, dtype=np.float32)
+        if base.size > 1:
+            base = base.reshape((1, 1, 1, -1) if self.layout == "NHWC" else (1, -1, 1, 1))
+        dtype = x.dtype
+        predict = self.scores if floating else (lambda b: self.scores(np.rint(b).astype(dtype)))
+        blend = masked_from_predict(predict, x.astype(np.float32), base)
+        return lambda masks: blend(to_layout(masks))
+
+    def rise_batch_fn(self, tensor: np.ndarray) -> RiseBatchFn | None:
+        """A device-side RISE batch function for ``tensor`` (None when the graph cannot do it)."""
+        x = np.asarray(tensor)
+        if x.ndim == 3:
+            x = x[None]
+        if self._rise_failed or self.layout != "NCHW" or not np.issubdtype(x.dtype, np.floating):
+            return None
+        dtype = x.dtype
+
+        def run(ry: np.ndarray, bits: np.ndarray, rxt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            feeds = {RISE_INPUTS[0]: ry.astype(dtype, copy=False), RISE_INPUTS[1]: bits.astype(dtype, copy=False),
+                     RISE_INPUTS[2]: rxt.astype(dtype, copy=False)}
+            out = self._rise_runner.run_raw(x, feeds=feeds, outputs=list(RISE_OUTPUTS))
+            return out[RISE_OUTPUTS[0]], out[RISE_OUTPUTS[1]], out[RISE_OUTPUTS[2]]
+
+        if self._rise_runner is None:
+            try:
+                self._rise_runner = OrtRunner(add_rise_graph(self._bytes, self.output_name, self.activation,
+                                                             baseline=self.baseline), device=self._masked_device())
+                h, w = x.shape[2:4]
+                run(np.ones((2, h, 2), dtype), np.ones((2, 2, 2), dtype), np.ones((2, 2, w), dtype))
+            except Exception as exc:  # a graph that cannot broadcast its batch: host-side RISE
+                log.info("device-side RISE unavailable (%s); expanding masks on the host", type(exc).__name__)
+                self._rise_runner, self._rise_failed = None, True
+                return None
+        return run
+
+    def _masked_device(self) -> str:
+        provider = str(getattr(self.runner, "provider", ""))
+        if provider:
+            return "cuda" if "CUDA" in provider or "Tensorrt" in provider else "cpu"
+        return self.device
+
+    def _masked_run(self, x: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        out = self._masked_runner.run_raw(x, feeds={MASK_INPUT: masks}, outputs=[self.output_name])
+        return _activate(np.asarray(out[self.output_name]).reshape(len(masks), -1), self.activation)
+
+    # -- one call --------------------------------------------------------------------------------
+    def explain(self, tensor: np.ndarray, transform: GeometryTransform | None,
+                labels: Sequence[str | int] | None = None, method: str = "cam",
+                progress: Progress | None = None, **params: Any) -> dict[str, SaliencyMap]:
+        """Saliency maps of one preprocessed image, in the source pixel grid.
+
+        Parameters
+        ----------
+        tensor : numpy.ndarray
+            One model input, (C, H, W) or (1, C, H, W) (NHWC models: (H, W, C)).
+        transform : GeometryTransform or None
+            The preprocessing geometry; ``None`` keeps maps in the model-input grid.
+        labels : sequence of str or int, optional
+            Labels to explain; all when omitted.
+        method : str
+            ``cam``, ``occlusion`` or ``rise``.
+        progress : Progress, optional
+            Progress and cancel for the perturbation methods.
+        **params
+            Passed to :func:`~app.saliency.perturbation.occlusion` or
+            :func:`~app.saliency.perturbation.rise` (``n_masks``, ``batch_size``, ``max_passes``,
+            ``seed``, ``window``, ``stride`` ...).
+
+        Raises
+        ------
+        NotApplicableError
+            ``cam`` on a model without a pooled linear head.
+        """
+        progress = progress or NullProgress()
+        if method not in METHODS:
+            raise SaliencyError(f"Unknown saliency method '{method}'; choose one of {', '.join(METHODS)}.")
+        x = np.asarray(tensor)
+        if x.ndim == 3:
+            x = x[None]
+        idx = [self.label_index(lab) for lab in (labels if labels is not None else range(len(self.labels)))]
+        hw = tuple(x.shape[1:3]) if self.layout == "NHWC" else tuple(x.shape[2:4])
+        info: dict[str, Any] = {"method": method}
+        if method == "cam":
+            if self.cam is None:
+                raise NotApplicableError("This model has no global-average-pool + linear head, so exact CAM"
+                                         " is not available; use occlusion or RISE saliency instead.")
+            out, cams = self.forward(x)
+            assert cams is not None
+            raw = cams[0, idx]
+            info["feature_tensor"] = self.cam.feature_name
+        else:
+            if method == "rise" and (batch_fn := self.rise_batch_fn(x)) is not None:
+                raw = rise(None, (int(hw[0]), int(hw[1])), idx, progress=progress, batch_fn=batch_fn, **params)
+            else:
+                fn = occlusion if method == "occlusion" else rise
+                raw = fn(self.masked_score(x), (int(hw[0]), int(hw[1])), idx, progress=progress, **params)
+            info.update({k: v for k, v in params.items() if isinstance(v, (int, float, str))})
+        return self._package(raw, idx, hw, transform, method, info)
+
+    def explain_outputs(self, outputs: dict[str, np.ndarray], transform: GeometryTransform | None,
+                        labels: Sequence[str | int] | None = None) -> dict[str, SaliencyMap]:
+        """CAM from outputs of a forward pass that already fetched :attr:`extra_outputs`.
+
+        Parameters
+        ----------
+        outputs : dict
+            Graph outputs of ONE image (name -> array, with or without the batch axis), as
+            returned by ``run_raw(batch, extra_outputs=explainer.extra_outputs)``.
+        transform : GeometryTransform or None
+            Preprocessing geometry of that image.
+        labels : sequence of str or int, optional
+            Labels to explain; all when omitted.
+        """
+        if self.cam is None or self.cam.feature_name not in outputs:
+            raise NotApplicableError("These outputs hold no CAM feature map; run the explainer's engine "
+                                     "with extra_outputs=explainer.extra_outputs.")
+        feat = np.asarray(outputs[self.cam.feature_name])
+        if feat.ndim == 4:
+            feat = feat[0]
+        idx = [self.label_index(lab) for lab in (labels if labels is not None else range(len(self.labels)))]
+        raw = cam_maps(feat, self.cam.weights, idx)
+        hw = self._input_hw()
+        return self._package(raw, idx, hw, transform, "cam", {"method": "cam",
+                                                              "feature_tensor": self.cam.feature_name})
+
+    def _input_hw(self) -> tuple[int, int]:
+        spec = getattr(getattr(self.runner, "manifest", None), "input", None)
+        if spec is not None:
+            return int(spec.height), int(spec.width)
+        raise SaliencyError("The model input size is unknown; pass the tensor to explain() instead.")
+
+    def _package(self, raw: np.ndarray, idx: list[int], hw: tuple[int, ...],
+                 transform: GeometryTransform | None, method: str, info: dict[str, Any]) -> dict[str, SaliencyMap]:
+        norm = normalise_map(raw)
+        result = {}
+        for k, i in enumerate(idx):
+            name = self.labels[i] if i < len(self.labels) else str(i)
+            if transform is not None:
+                src_raw, src_map = to_source(raw[k], transform), to_source(norm[k], transform)
+            else:
+                size = (int(hw[1]), int(hw[0]))
+                import cv2
+
+                src_raw = cv2.resize(raw[k], size, interpolation=cv2.INTER_LINEAR)
+                src_map = cv2.resize(norm[k], size, interpolation=cv2.INTER_LINEAR)
+            result[name] = SaliencyMap(label=name, method=method, map=np.clip(src_map, 0.0, 1.0),
+                                       raw=src_raw, model_raw=raw[k], info=dict(info))
+        return result
+
+
+def compute_saliency(explainer: Explainer, tensor: np.ndarray, transform: GeometryTransform | None,
+                     labels: Sequence[str | int] | None = None, method: str = "cam",
+                     progress: Progress | None = None, **params: Any) -> dict[str, SaliencyMap]:
+    """Saliency maps for one image in the source pixel grid (see :meth:`Explainer.explain`)."""
+    return explainer.explain(tensor, transform, labels, method, progress, **params)
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe version of a UID or label (other characters become ``_``)."""
+    return _SAFE.sub("_", text).strip("_") or "unnamed"
+
+
+def write_saliency(out_dir: str | Path, sop_uid: str, display_uint8: np.ndarray,
+                   maps: dict[str, SaliencyMap], colormap: str = "inferno", opacity: float = 0.5,
+                   threshold: float = 0.0, contour: bool = False) -> list[Path]:
+    """Write ``<SOPInstanceUID>_<label>.png`` (overlay) and ``.npy`` (raw map) per label.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Folder (created if needed), e.g. ``DIR/saliency``.
+    sop_uid : str
+        The instance's SOPInstanceUID.
+    display_uint8 : numpy.ndarray
+        The image as displayed, in source resolution (grey or RGB uint8).
+    maps : dict
+        From :func:`compute_saliency` (source grid).
+    colormap, opacity, threshold, contour
+        Rendering options (see :func:`app.saliency.overlay.render_overlay`).
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Raises
+    ------
+    SaliencyError
+        When a file cannot be written.
+    """
+    import cv2
+
+    from app.saliency.overlay import render_overlay
+
+    out = Path(out_dir)
+    files: list[Path] = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for label, sm in maps.items():
+            stem = f"{safe_name(sop_uid)}_{safe_name(label)}"
+            rgb = render_overlay(display_uint8, sm.map, colormap, opacity, threshold, contour)
+            ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            if not ok:
+                raise SaliencyError(f"Could not encode the saliency overlay for '{label}'.")
+            png_path = out / f"{stem}.png"
+            png_path.write_bytes(png.tobytes())
+            npy_path = out / f"{stem}.npy"
+            np.save(npy_path, sm.raw.astype(np.float32))
+            files += [png_path, npy_path]
+    except OSError as exc:
+        raise SaliencyError(f"Could not write saliency files to {out}: {exc.strerror or exc}", path=str(out)) from exc
+    return files
+
+
+# --- shared explainers and the ``hilum analyze --saliency`` hook ---------------------------------
+_explainers: dict[tuple[Any, ...], Explainer] = {}
+_by_engine: dict[int, Explainer] = {}
+_explainers_lock = threading.Lock()
+
+
+def get_explainer(manifest: Any, device: str = "auto", fp16: bool | None = None) -> Explainer:
+    """The cached :class:`Explainer` of a model (one rewritten session per model and device)."""
+    key = (manifest.id, str(manifest.folder), manifest.sha256, device, fp16)
+    with _explainers_lock:
+        ex = _explainers.get(key)
+        if ex is None:
+            ex = Explainer.from_manifest(manifest, device=device, fp16=fp16)
+            _explainers[key] = ex
+            _by_engine[id(ex.runner)] = ex
+        return ex
+
+
+def engine_factory(manifest: Any, device: str = "auto", fp16: bool | None = None) -> tuple[Any, list[str]]:
+    """``engine_factory`` for :func:`app.inference.analyze.analyze_paths`: (engine, extra outputs).
+
+    The engine runs the CAM-rewritten graph, so the classification pass also returns the feature
+    map and :func:`analyze_hook` computes CAM from that same pass.
+    """
+    ex = get_explainer(manifest, device=device, fp16=fp16)
+    return ex.engine, ex.extra_outputs
+
+
+def clear_explainers() -> None:
+    """Drop every cached explainer (after models were reinstalled)."""
+    with _explainers_lock:
+        _explainers.clear()
+        _by_engine.clear()
+
+
+def choose_method(requested: str, explainer: Explainer, manifest: Any = None) -> str:
+    """Resolve ``auto``: the manifest's ``saliency.method``, else CAM when the graph allows, else RISE."""
+    if requested != "auto":
+        return requested
+    wanted = str((manifest.saliency if manifest is not None else {}).get("method", "") or "")
+    if wanted in METHODS and (wanted != "cam" or explainer.supports_cam):
+        return wanted
+    return "cam" if explainer.supports_cam else "rise"
+
+
+def analyze_hook(method: str = "cam", labels: Sequence[str] | None = None, colormap: str = "inferno",
+                 opacity: float = 0.5, threshold: float = 0.0, contour: bool = False,
+                 progress: Progress | None = None, **params: Any) -> Callable[[Any], None]:
+    """A hook for :func:`app.inference.analyze.analyze_paths` that writes saliency files.
+
+    For each image and model it writes ``<out_dir>/saliency/<SOPInstanceUID>_<label>.png`` and
+    ``.npy`` (source resolution) and records the method and files in ``result.saliency``. When
+    the engine already fetched the CAM feature map (``ctx.raw`` holds it, see
+    :attr:`Explainer.extra_outputs`), CAM comes from that same forward pass; otherwise the
+    explainer runs its own pass. Failures are recorded per image, never raised (except cancel).
+
+    Parameters
+    ----------
+    method : str
+        ``cam``, ``occlusion``, ``rise`` or ``auto``.
+    labels : sequence of str, optional
+        Labels to map (all when omitted).
+    colormap, opacity, threshold, contour
+        Overlay rendering of the PNG files.
+    progress : Progress, optional
+        Cancel for the perturbation methods.
+    **params
+        Passed to occlusion / RISE.
+    """
+    from app.core.errors import Cancelled
+
+    def hook(ctx: Any) -> None:
+        info: dict[str, Any] = {"method": method}
+        try:
+            engine = ctx.engine
+            with _explainers_lock:
+                ex = _by_engine.get(id(engine))
+            if ex is None:
+                ex = get_explainer(ctx.manifest, device=getattr(engine, "device", "auto"))
+            chosen = choose_method(method, ex, ctx.manifest)
+            info["method"] = chosen
+            wanted = [lab for lab in (labels or ex.labels) if lab in ex.labels]
+            if chosen == "cam" and ex.cam is not None and ex.cam.feature_name in ctx.raw:
+                maps = ex.explain_outputs(ctx.raw, ctx.geometry, wanted)
+                info["same_forward_pass"] = True
+            else:
+                maps = ex.explain(ctx.tensor, ctx.geometry, wanted, chosen, progress, **params)
+                info["same_forward_pass"] = chosen == "cam"
+            if chosen == "cam" and ex.cam is not None:
+                info["feature_tensor"] = ex.cam.feature_name
+            if chosen != "cam":
+                info.update({k: v for k, v in params.items() if isinstance(v, (int, float, str))})
+            out_dir = Path(ctx.out_dir) / "saliency"
+            files = write_saliency(out_dir, ctx.ref.sop_uid, ctx.display, maps, colormap, opacity,
+                                   threshold, contour)
+            info["files"] = {lab: {"png": f"saliency/{safe_name(ctx.ref.sop_uid)}_{safe_name(lab)}.png",
+                                   "npy": f"saliency/{safe_name(ctx.ref.sop_uid)}_{safe_name(lab)}.npy"}
+                             for lab in maps}
+            info["n_files"] = len(files)
+        except Cancelled:
+            raise
+        except HilumError as exc:
+            info["error"] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - one image's saliency must not stop the analysis
+            log.warning("saliency failed for one image: %s", type(exc).__name__)
+            info["error"] = f"The saliency map could not be computed ({type(exc).__name__})."
+        ctx.result.saliency = info
+
+    return hook

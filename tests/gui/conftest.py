@@ -1,0 +1,42 @@
+"""Qt fixtures for the GUI tests (offscreen; every test has its own HILUM_HOME)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session")
+def qapp(qapp_args: Any) -> Any:
+    """The themed Hilum QApplication (pytest-qt's ``qapp``, overridden)."""
+    from app.gui.app import ensure_app
+
+    return ensure_app()
+
+
+@pytest.fixture(scope="session")
+def ct_head_series(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The ct_head_ge series, scanned into a temporary library and built for display (once)."""
+    old = os.environ.get("HILUM_HOME")
+    os.environ["HILUM_HOME"] = str(tmp_path_factory.mktemp("ct_head_home"))
+    try:
+        from app.core.progress import NullProgress
+        from app.dicom.library import Library
+        from app.gui.loader import build_series
+
+        lib = Library()
+        report = lib.scan([shared_data / "dicom" / "ct_head_ge"], progress=NullProgress())
+        uid = report.studies[0]["series"][0]["series_uid"]
+        stacks = build_series(uid, lib)
+    finally:
+        if old is None:
+            os.environ.pop("HILUM_HOME", None)
+        else:
+            os.environ["HILUM_HOME"] = old
+    assert len(stacks) == 1
+    return stacks[0]

@@ -1,0 +1,201 @@
+"""The main window: drag and drop, import log, browser, layouts, tags, shortcuts, panels."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QDockWidget, QMessageBox
+
+from _gui_helpers import wait_frame, wheel
+from app.gui.main_window import MainWindow
+from app.gui.series import SeriesData
+from app.gui.settings import Settings
+
+
+@pytest.fixture
+def window(qtbot: Any) -> MainWindow:
+    w = MainWindow(Settings())
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.cancel_background()
+    qtbot.waitUntil(lambda: not w.busy, timeout=30000)
+    w.close()
+
+
+def drop(window: MainWindow, paths: list[Path]) -> None:
+    """A real drag-enter + drop of local files/folders on the window."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPointF(window.width() / 2, window.height() / 2)
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    ev = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, ev)
+
+
+def test_drop_folder_shows_series_and_first_image(qtbot: Any, window: MainWindow, shared_data: Path) -> None:
+    with qtbot.waitSignal(window.first_image_painted, timeout=60000):
+        drop(window, [shared_data / "dicom" / "ct_head_ge"])
+    vp = window.active_viewport()
+    assert vp.series is not None and vp.frame is not None
+    assert vp.frame.shape == (512, 512) and float(vp.frame.min()) < -900   # HU
+    assert window.first_image_ms is not None and window.first_image_ms > 0
+    qtbot.waitUntil(lambda: not window.busy, timeout=60000)
+    # the full, sorted series replaced the preview in the viewport and is in the browser
+    assert vp.series.count == 28 and not vp.series.preview
+    loaded = window.browser.series_items()
+    assert [s.count for s in loaded] == [28]
+    assert loaded[0].thumbnail is not None and loaded[0].thumbnail.dtype == np.uint8
+    assert window.import_log.entries() == []
+    # the image on screen is not blank
+    grab = vp.grab().toImage()
+    assert grab.width() > 100
+    # scrolling through the window's viewport works
+    wheel(vp, QPointF(200, 200), -2)
+    assert vp.index == 2
+    ref = window.current_image()
+    assert ref is not None and ref.sop_uid == vp.series.frames[2].sop_uid and os.path.exists(ref.path)
+
+
+def test_drop_broken_lists_each_problem_and_crashes_nothing(qtbot: Any, window: MainWindow, shared_data: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    dialogs: list[str] = []
+    for name in ("warning", "critical", "information"):
+        monkeypatch.setattr(QMessageBox, name, lambda *a, _n=name, **k: dialogs.append(_n))
+    broken = shared_data / "dicom" / "broken"
+    with qtbot.waitSignal(window.import_finished, timeout=60000):
+        drop(window, [broken])
+    qtbot.waitUntil(lambda: not window.busy, timeout=60000)
+    entries = window.import_log.entries()
+    names = sorted(os.path.basename(p) for p, _ in entries)
+    assert names == sorted(os.listdir(broken))
+    messages = dict((os.path.basename(p), m) for p, m in entries)
+    assert "empty" in messages["empty.dcm"].lower()
+    assert "not a dicom" in messages["not_dicom.dcm"].lower()
+    assert "truncated" in messages["cr_chest_truncated.dcm"].lower()
+    assert "corrupt" in messages["dx_chest_corrupt_j2k_stream.dcm"].lower()
+    assert all("Traceback" not in m for m in messages.values())
+    assert dialogs == []
+    assert window.log_dock.isVisible()
+    # the window still works: load a good series after the bad ones
+    with qtbot.waitSignal(window.first_image_painted, timeout=60000):
+        window.open_paths([str(shared_data / "dicom" / "mr_transfer_syntaxes")])
+    qtbot.waitUntil(lambda: not window.busy, timeout=60000)
+    assert any(s.modality == "MR" for s in window.browser.series_items())
+
+
+def test_layouts_sync_scroll_and_panels_signals(qtbot: Any, window: MainWindow) -> None:
+    vol = np.random.default_rng(1).normal(0, 50, (30, 64, 64)).astype(np.float32)
+    a = SeriesData.from_array(vol, modality="CT", units="HU", orientation=(1, 0, 0, 0, 1, 0),
+                              positions=[(0, 0, 2.0 * i) for i in range(30)], series_uid="1.2.3", study_uid="9")
+    b = SeriesData.from_array(vol[::2], modality="CT", units="HU", orientation=(1, 0, 0, 0, 1, 0),
+                              positions=[(0, 0, 4.0 * i) for i in range(15)], series_uid="1.2.4", study_uid="9")
+    seen: list[Any] = []
+    window.image_changed.connect(seen.append)
+    window.set_layout("1x2")
+    assert len(window.grid.visible) == 2
+    left, right = window.grid.visible
+    window._show_in(left, a)
+    window._show_in(right, b)
+    window._set_active_viewport(left)
+    window.act_sync.setChecked(True)
+    window._toggle_sync()
+    left.set_index(20)                      # z = 40 mm
+    assert right.index == 10                # z = 40 mm in the other series
+    assert seen and seen[-1] is not None and seen[-1].series_uid == "1.2.3"
+    window.set_layout("2x2")
+    assert len(window.grid.visible) == 4
+    window.set_layout("1x1")
+    assert len(window.grid.visible) == 1
+
+
+def test_number_keys_apply_presets_through_the_window(qtbot: Any, window: MainWindow) -> None:
+    vol = np.linspace(-1000, 1000, 64 * 64, dtype=np.float32).reshape(1, 64, 64)
+    window._show_in(window.active_viewport(), SeriesData.from_array(vol, modality="CT", units="HU"))
+    window.activateWindow()
+    for key, (c, w) in {Qt.Key.Key_4: (-600, 1500), Qt.Key.Key_8: (400, 1800), Qt.Key.Key_1: (40, 80)}.items():
+        qtbot.keyClick(window, key)
+        vp = window.active_viewport()
+        assert (vp.center, vp.width) == (c, w)
+
+
+def test_tag_browser_searches_the_current_image(qtbot: Any, window: MainWindow, ct_head_series: SeriesData) -> None:
+    window._show_in(window.active_viewport(), ct_head_series)
+    window.show_tags()
+    tb = window.tag_browser
+    assert tb is not None
+    qtbot.waitUntil(lambda: tb.tree.topLevelItemCount() > 50, timeout=30000)
+    tb.search.setText("modality")
+    rows = tb.visible_rows()
+    assert rows and all("modality" in " ".join(r).lower() for r in rows)
+    assert any(r[0] == "(0008,0060)" and r[2] == "CT" for r in rows)
+    tb.search.setText("")
+    assert any("<binary" in r[2] for r in tb.visible_rows())   # pixel data summarised, never dumped
+    tb.close()
+
+
+def test_shortcut_help_lists_the_actions(window: MainWindow) -> None:
+    from app.gui.dialogs import ShortcutsDialog
+
+    dlg = ShortcutsDialog(window.actions(), window)
+    table = dict((v, k) for k, v in dlg.rows)
+    assert table["Length"] == "L"
+    assert table["Window preset 1"] == "1"
+    assert table["Cine play/pause"] == "Space"
+    assert "Right drag" in dict(dlg.rows)
+
+
+def test_panels_dock_on_the_right(window: MainWindow) -> None:
+    import importlib
+
+    from app.gui.panels import PANEL_MODULES
+
+    for name in PANEL_MODULES:
+        short = name.rsplit(".", 1)[-1]
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError:
+            assert short not in window.panels
+            continue
+        dock = window.panels.get(short)
+        assert isinstance(dock, QDockWidget), f"{name} exists but no dock was added"
+        assert window.dockWidgetArea(dock) == Qt.DockWidgetArea.RightDockWidgetArea
+
+
+def test_settings_and_geometry_survive_a_restart(qtbot: Any, hilum_home: Path) -> None:
+    from app.gui.settings import load_settings
+
+    first = MainWindow(Settings())
+    qtbot.addWidget(first)
+    first.resize(760, 560)  # within the offscreen screen (800x600)
+    first.set_layout("2x2")
+    first.act_annotations.setChecked(False)
+    first._toggle_annotations()
+    first.close()
+    assert (hilum_home / "config" / "hilum.ini").exists()
+    again = MainWindow()
+    qtbot.addWidget(again)
+    assert again.settings.layout == "2x2" and len(again.grid.visible) == 4
+    assert again.settings.show_annotations is False and load_settings().layout == "2x2"
+    assert (again.width(), again.height()) == (760, 560)
+    again.close()
+
+
+def test_drag_enter_refuses_non_files(window: MainWindow) -> None:
+    mime = QMimeData()
+    mime.setText("hello")
+    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert not enter.isAccepted()

@@ -1,0 +1,207 @@
+"""The viewport on real CT data: scrolling, window/level, measurements, presets, overlay."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from _gui_helpers import click, drag, wait_frame, wheel
+from app.gui.presets import CT_PRESETS
+from app.gui.series import SeriesData
+from app.gui.settings import Settings
+from app.gui.viewport import Viewport
+
+
+@pytest.fixture
+def viewport(qtbot: Any, ct_head_series: SeriesData) -> Viewport:
+    vp = Viewport(Settings())
+    qtbot.addWidget(vp)
+    vp.resize(700, 600)
+    vp.show()
+    qtbot.waitExposed(vp)
+    vp.set_series(ct_head_series)
+    wait_frame(qtbot, vp, 0)
+    vp.fit()
+    return vp
+
+
+def test_first_frame_is_ct_in_hu_with_header_window(viewport: Viewport) -> None:
+    s = viewport.series
+    assert s is not None and s.count == 28 and s.modality == "CT" and s.units == "HU"
+    assert viewport.frame is not None and viewport.frame.shape == (512, 512)
+    assert viewport.frame.dtype == np.float32
+    # air outside the head is around -1000 HU
+    assert np.median(viewport.frame[:20, :20]) < -900
+    assert (viewport.center, viewport.width) == (s.windows[0][0], s.windows[0][1])
+    assert "Gantry tilt" in " ".join(s.warnings)
+
+
+def test_wheel_scrolls_one_slice_per_notch(qtbot: Any, viewport: Viewport) -> None:
+    center = QPointF(viewport.view.viewport().width() / 2, viewport.view.viewport().height() / 2)
+    wheel(viewport, center, -1)          # towards the user: next slice
+    assert viewport.index == 1
+    wait_frame(qtbot, viewport, 1)
+    wheel(viewport, center, -3)
+    assert viewport.index == 4
+    wheel(viewport, center, 2)
+    assert viewport.index == 2
+    wait_frame(qtbot, viewport, 2)
+    first = viewport.series.cache.get(0)
+    assert not np.array_equal(viewport.frame, first)
+
+
+def test_keys_and_slider_scroll(qtbot: Any, viewport: Viewport) -> None:
+    qtbot.keyClick(viewport, Qt.Key.Key_Down)
+    assert viewport.index == 1
+    qtbot.keyClick(viewport, Qt.Key.Key_End)
+    assert viewport.index == 27
+    qtbot.keyClick(viewport, Qt.Key.Key_PageUp)
+    assert viewport.index == 27 - max(1, 28 // 10)
+    viewport.slider.setValue(5)
+    assert viewport.index == 5
+
+
+def test_right_drag_changes_window_by_the_documented_amount(viewport: Viewport) -> None:
+    c0, w0, step = viewport.center, viewport.width, viewport.wl_step
+    assert step > 0
+    start = QPointF(300, 300)
+    drag(viewport, start, QPointF(380, 340), button=Qt.MouseButton.RightButton)
+    # right: wider by 80 * step; down: centre higher by 40 * step
+    assert viewport.width == pytest.approx(w0 + 80 * step, rel=1e-6)
+    assert viewport.center == pytest.approx(c0 + 40 * step, rel=1e-6)
+    lo, hi = viewport.image.levels
+    assert (lo + hi) / 2 == pytest.approx(viewport.center) and hi - lo == pytest.approx(viewport.width)
+
+
+def test_length_across_known_pixels_reports_mm(qtbot: Any, viewport: Viewport) -> None:
+    spacing = viewport.series.pixel_spacing
+    assert spacing is not None and spacing[1] == pytest.approx(0.4882812, rel=1e-6)
+    viewport.set_tool("length")
+    viewport.set_zoom(1.0)
+    a, b = viewport.image_to_widget(156.0, 256.0), viewport.image_to_widget(356.0, 256.0)
+    drag(viewport, a, b)
+    assert len(viewport.measurements) == 1
+    m = viewport.measurements[0]
+    (x0, y0), (x1, y1) = m.points()
+    assert x0 == pytest.approx(156, abs=1.0) and x1 == pytest.approx(356, abs=1.0)
+    assert m.values["unit"] == "mm"
+    expected = math.hypot((x1 - x0) * spacing[1], (y1 - y0) * spacing[0])
+    assert m.values["length"] == pytest.approx(expected, rel=1e-9)
+    assert m.values["length"] == pytest.approx(200 * 0.4882812, abs=0.6)   # 97.66 mm
+    assert "97." in m.label.toPlainText() and "mm" in m.label.toPlainText()
+    # select and delete
+    viewport.set_tool("pointer")
+    click(viewport, viewport.image_to_widget(256.0, 256.0))
+    assert viewport.selected is m
+    assert viewport.delete_selected() and not viewport.measurements
+
+
+def test_ellipse_and_rect_statistics_match_numpy(viewport: Viewport) -> None:
+    frame = viewport.frame
+    r = viewport.add_measurement("rect", [(100.0, 120.0), (140.0, 150.0)])
+    inside = frame[120:150, 100:140]
+    assert r.values["mean"] == pytest.approx(float(inside.mean()), rel=1e-5)
+    assert r.values["sd"] == pytest.approx(float(inside.std()), rel=1e-4)
+    assert r.values["min"] == float(inside.min()) and r.values["max"] == float(inside.max())
+    sy, sx = viewport.series.pixel_spacing
+    assert r.values["area"] == pytest.approx(40 * 30 * sx * sy)
+    e = viewport.add_measurement("ellipse", [(200.0, 200.0), (260.0, 240.0)])
+    assert e.values["area"] == pytest.approx(math.pi * 30 * 20 * sx * sy)
+    yy, xx = np.mgrid[0:512, 0:512]
+    mask = ((xx + 0.5 - 230) / 30) ** 2 + ((yy + 0.5 - 220) / 20) ** 2 <= 1
+    assert e.values["n"] == int(mask.sum())
+    assert e.values["mean"] == pytest.approx(float(frame[mask].mean()), rel=1e-5)
+
+
+def test_angle_measurement(viewport: Viewport) -> None:
+    m = viewport.add_measurement("angle", [(300.0, 100.0), (100.0, 100.0), (100.0, 300.0)])
+    assert m.values["angle"] == pytest.approx(90.0)
+
+
+def test_ct_presets_on_number_keys(viewport: Viewport) -> None:
+    documented = {1: ("Brain", 40, 80), 2: ("Subdural", 75, 215), 3: ("Stroke", 32, 8), 4: ("Lung", -600, 1500),
+                  5: ("Mediastinum", 50, 350), 6: ("Abdomen", 40, 400), 7: ("Liver", 60, 160),
+                  8: ("Bone", 400, 1800)}
+    assert [(p.name, p.center, p.width) for p in CT_PRESETS] == list(documented.values())
+    for key, (name, c, w) in documented.items():
+        viewport.apply_preset(key)
+        assert (viewport.center, viewport.width, viewport.preset_name) == (c, w, name)
+    viewport.apply_preset(0)
+    assert (viewport.center, viewport.width) == viewport.series.windows[0][:2]
+
+
+def test_zoom_pan_fit_rotate_flip_invert_reset(viewport: Viewport) -> None:
+    viewport.set_zoom(2.0)
+    assert viewport.zoom == pytest.approx(2.0, rel=1e-3)
+    viewport.actual_size()
+    assert viewport.zoom == pytest.approx(1.0, rel=1e-3)
+    before = viewport.vb.viewRect().center()
+    viewport.pan_by(50, 0)
+    assert viewport.vb.viewRect().center().x() == pytest.approx(before.x() - 50, abs=0.5)
+    assert viewport.orientation_text()["right"].startswith("L")
+    viewport.rotate(90)
+    letters = viewport.orientation_text()
+    assert letters["bottom"].startswith("L") and letters["top"].startswith("R")
+    viewport.flip_horizontal()
+    viewport.toggle_invert()
+    assert viewport.invert
+    viewport.reset()
+    assert not viewport.invert and viewport.orientation_text()["right"].startswith("L")
+    assert (viewport.center, viewport.width) == viewport.series.windows[0][:2]
+
+
+def test_overlay_follows_slices_and_checks_its_shape(qtbot: Any, viewport: Viewport) -> None:
+    rgba = np.zeros((512, 512, 4), np.uint8)
+    rgba[100:200, 100:200] = (255, 0, 0, 255)
+    viewport.set_overlay(rgba)
+    assert viewport.overlay_item.isVisible()
+    # the overlay sits in the image's pixel grid: same transform as the image
+    assert viewport.overlay_item.parentItem() is viewport.image.parentItem()
+    viewport.step(1)
+    assert not viewport.overlay_item.isVisible()      # set for another frame
+    viewport.step(-1)
+    assert viewport.overlay_item.isVisible()
+    with pytest.raises(ValueError):
+        viewport.set_overlay(np.zeros((10, 10, 4), np.uint8))
+    layers = np.zeros((28, 512, 512, 4), np.uint8)
+    viewport.set_overlay(layers)
+    viewport.step(5)
+    assert viewport.overlay_item.isVisible()
+    viewport.set_overlay(None)
+    assert not viewport.overlay_item.isVisible()
+
+
+def test_uncalibrated_length_is_marked_in_pixels(qtbot: Any) -> None:
+    data = SeriesData.from_array(np.arange(100 * 100, dtype=np.float32).reshape(100, 100), modality="OT")
+    vp = Viewport(Settings())
+    qtbot.addWidget(vp)
+    vp.resize(400, 400)
+    vp.show()
+    vp.set_series(data)
+    m = vp.add_measurement("length", [(10.0, 10.0), (40.0, 50.0)])
+    assert m.values == {"length": 50.0, "unit": "px"}
+    assert "px" in m.label.toPlainText() and "no calibration" in m.label.toPlainText()
+    assert any("No pixel spacing" in line for line in vp.annotation_text()["br"])
+
+
+def test_cine_advances(qtbot: Any, viewport: Viewport) -> None:
+    viewport.start_cine(30)
+    qtbot.waitUntil(lambda: viewport.index >= 3, timeout=15000)
+    viewport.stop_cine()
+    assert not viewport.cine.isActive()
+
+
+def test_corner_annotations(viewport: Viewport) -> None:
+    text = viewport.annotation_text()
+    assert text["bl"][0] == "Im 1 / 28"
+    assert any(line.startswith("W 100") for line in text["bl"])
+    assert any("Thk" in line for line in text["bl"])
+    assert any(line.startswith("Zoom") for line in text["br"])
+    viewport.settings.hide_patient_identity = True
+    hidden = viewport.annotation_text()["tl"]
+    name = viewport.series.meta.get("patient_name", "")
+    assert not name or all(name.split("^")[0] not in line for line in hidden)

@@ -1,0 +1,72 @@
+"""The AI dock: applicable models, Run in the background, results table, stored with the study."""
+
+from __future__ import annotations
+
+import pydicom
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtWidgets import QMainWindow, QProgressBar  # noqa: E402
+
+from app.core import paths  # noqa: E402
+
+from _inference_models import BUNDLED_ID  # noqa: E402
+
+
+def _sample_series() -> object:
+    from app.gui.series import FrameRef, SeriesData
+
+    ds = pydicom.dcmread(paths.sample_path(), stop_before_pixels=True)
+    return SeriesData(frames=[FrameRef(path=str(paths.sample_path()), sop_uid=ds.SOPInstanceUID)],
+                      study_uid=ds.StudyInstanceUID, series_uid=ds.SeriesInstanceUID, modality="CR",
+                      description="sample", monochrome1=True)
+
+
+def test_panel_runs_and_restores_results(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from app.dicom.library import Library
+    from app.gui.panels.ai import RESULT_KEY_PREFIX, create_panel
+
+    win = QMainWindow()
+    qtbot.addWidget(win)
+    dock = create_panel(win)
+    panel = dock.widget()
+    series = _sample_series()
+    panel.set_series(series)
+    assert panel.checked_models() == [BUNDLED_ID]
+    assert panel.run_button.isEnabled()
+    panel.device.setCurrentText("cpu")
+    with qtbot.waitSignal(panel.results_ready, timeout=60000) as blocker:
+        panel.run_button.click()
+    doc = blocker.args[0]
+    assert doc["images"][0]["results"][0]["model_id"] == BUNDLED_ID
+    qtbot.waitUntil(lambda: panel.worker is None, timeout=10000)
+    assert panel.table.rowCount() == 1
+    assert panel.table.item(0, 2).text() == "pneumonia"
+    bar = panel.table.cellWidget(0, 3)
+    assert isinstance(bar, QProgressBar)
+    prob = doc["images"][0]["results"][0]["labels"]["pneumonia"]["probability"]
+    assert bar.value() == round(prob * 1000)
+    assert "CPUExecutionProvider" in panel.provider_label.text()
+    stored = Library().result(series.study_uid, RESULT_KEY_PREFIX + series.series_uid)
+    assert stored is not None and stored["images"][0]["sop_uid"] == doc["images"][0]["sop_uid"]
+
+    # reopening the study shows the stored results without running again
+    dock2 = create_panel(win)
+    panel2 = dock2.widget()
+    panel2.set_series(_sample_series())
+    assert panel2.table.rowCount() == 1 and "stored" in panel2.status.text()
+
+    # a CT series: the chest model does not apply unless the user overrides
+    from app.gui.series import SeriesData
+
+    panel2.set_series(SeriesData(frames=[], modality="CT", study_uid="1.2.3", series_uid="1.2.3.4"))
+    assert panel2.models.count() == 0 and not panel2.run_button.isEnabled()
+    panel2.show_all.setChecked(True)
+    assert panel2.models.count() == 1 and panel2.checked_models() == []
+    panel2.show_card()
+    from PySide6.QtWidgets import QTextBrowser
+
+    view = panel2.card_dialog.findChild(QTextBrowser, "AIModelCard")
+    assert "not for clinical use" in view.toPlainText()
+    panel2.card_dialog.close()
