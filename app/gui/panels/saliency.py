@@ -1,0 +1,283 @@
+"""The saliency dock: where the model looked, as an overlay on the image in the active viewport.
+
+Controls: on/off, model, method (auto / CAM / occlusion / RISE), label, colormap, opacity,
+threshold ("hide below"), contour mode and a legend. Maps are computed on a worker thread
+(reading the file, preprocessing and the model run never touch the GUI thread) and come back in
+the image's source pixel grid, so the viewport's overlay follows zoom, pan, W/L and flips
+exactly. Opacity changes only the layer's opacity; colormap, threshold, contour and label
+re-colour the stored map (a table lookup). Maps belong to one image: when the image changes the
+overlay is removed, and CAM (one forward pass) is recomputed automatically while the overlay is on.
+
+Integration: ``create_panel(main_window) -> QDockWidget`` (see :mod:`app.gui.panels`); add
+``"app.gui.panels.saliency"`` to ``PANEL_MODULES``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDockWidget,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui.errors import user_message
+from app.gui.workers import Worker, run_in_background
+
+log = logging.getLogger(__name__)
+
+METHODS = ("auto", "cam", "occlusion", "rise")
+COLORMAPS = ("inferno", "jet", "viridis")
+
+
+def compute_maps(path: str, frame: int, model_id: str, method: str, device: str,
+                 progress: Any = None) -> dict[str, Any]:
+    """Worker-thread job: saliency maps of one image (source grid) for every label of a model."""
+    from app.dicom.pixels import read_dataset
+    from app.inference.registry import ModelRegistry
+    from app.saliency.api import choose_method, get_explainer
+
+    manifest = ModelRegistry().get(model_id)
+    ex = get_explainer(manifest, device=device)
+    chosen = choose_method(method, ex, manifest)
+    ds = read_dataset(path)
+    tensor, gt, used = ex.engine.preprocess_dataset(ds, frame=frame)
+    params: dict[str, Any] = {"n_masks": 1000} if chosen == "rise" else {}
+    maps = ex.explain(tensor, gt, None, chosen, progress, **params)
+    return {"path": path, "frame": used, "model_id": model_id, "method": chosen,
+            "maps": {label: sm.map for label, sm in maps.items()}}
+
+
+class SaliencyPanel(QWidget):
+    """Saliency overlay controls for the active viewport."""
+
+    def __init__(self, main_window: Any = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("SaliencyPanel")
+        self.main_window = main_window
+        self.worker: Worker | None = None
+        self.result: dict[str, Any] | None = None
+        self._key: tuple[str, int] | None = None   # (path, frame) the maps belong to
+
+        self.enabled = QCheckBox("Show saliency overlay")
+        self.enabled.setObjectName("SaliencyOn")
+        self.enabled.toggled.connect(self._on_toggled)
+        self.model = QComboBox()
+        self.model.setObjectName("SaliencyModel")
+        self.method = QComboBox()
+        self.method.addItems(list(METHODS))
+        self.method.setToolTip("auto: exact CAM when the model allows it, else RISE")
+        self.label = QComboBox()
+        self.label.setObjectName("SaliencyLabel")
+        self.label.currentIndexChanged.connect(lambda *_: self.render())
+        self.colormap = QComboBox()
+        self.colormap.addItems(list(COLORMAPS))
+        self.colormap.currentIndexChanged.connect(lambda *_: self.render())
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(50)
+        self.opacity.valueChanged.connect(self._on_opacity)
+        self.threshold = QSlider(Qt.Orientation.Horizontal)
+        self.threshold.setRange(0, 95)
+        self.threshold.setValue(20)
+        self.threshold.setToolTip("Hide the overlay below this fraction of the map's maximum")
+        self.threshold.valueChanged.connect(lambda *_: self.render())
+        self.contour = QCheckBox("Contours only")
+        self.contour.toggled.connect(lambda *_: self.render())
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda"])
+        self.compute_button = QPushButton("Compute")
+        self.compute_button.setObjectName("SaliencyCompute")
+        self.compute_button.clicked.connect(self.compute)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.legend = QLabel()
+        self.legend.setObjectName("SaliencyLegend")
+        self.status = QLabel("")
+        self.status.setObjectName("SaliencyStatus")
+        self.status.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("Model", self.model)
+        form.addRow("Method", self.method)
+        form.addRow("Label", self.label)
+        form.addRow("Colormap", self.colormap)
+        form.addRow("Opacity", self.opacity)
+        form.addRow("Hide below", self.threshold)
+        form.addRow("Device", self.device)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.contour)
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.compute_button)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.enabled)
+        lay.addLayout(form)
+        lay.addLayout(buttons)
+        lay.addWidget(self.status)
+        lay.addWidget(self.legend)
+        lay.addStretch(1)
+        lay.addWidget(QLabel("AI-generated, requires review by a physician."))
+        self._load_models()
+        self._update_legend()
+
+    # -- models ---------------------------------------------------------------------------------
+    def _load_models(self) -> None:
+        try:
+            from app.inference.registry import ModelRegistry
+
+            models = [m for m in ModelRegistry().models() if m.verified and m.labels]
+        except Exception as exc:  # noqa: BLE001 - the panel stays usable, and says why
+            self.status.setText(f"Models could not be listed: {user_message(exc)}")
+            models = []
+        for m in models:
+            self.model.addItem(m.name, m.id)
+        self.compute_button.setEnabled(bool(models))
+
+    # -- viewport ---------------------------------------------------------------------------------
+    def _viewport(self) -> Any:
+        mw = self.main_window
+        return mw.active_viewport() if mw is not None and hasattr(mw, "active_viewport") else None
+
+    def _current(self) -> tuple[str, int] | None:
+        ref = self.main_window.current_image() if self.main_window is not None else None
+        return (str(ref.path), int(ref.frame)) if ref is not None and ref.path else None
+
+    def on_image_changed(self, _ref: Any = None) -> None:
+        """The image on screen changed: drop maps of another image; recompute CAM if on."""
+        if self._current() == self._key:
+            return
+        self.result, self._key = None, None
+        vp = self._viewport()
+        if vp is not None:
+            vp.set_overlay(None)
+        if self.enabled.isChecked() and self.method.currentText() in ("auto", "cam"):
+            self.compute()
+
+    def _on_toggled(self, on: bool) -> None:
+        vp = self._viewport()
+        if on and self.result is None and self._current() is not None:
+            self.compute()
+        elif vp is not None:
+            vp.set_overlay_visible(on)
+
+    def _on_opacity(self, value: int) -> None:
+        vp = self._viewport()
+        if vp is not None:
+            vp.set_overlay_opacity(value / 100.0)
+
+    # -- computing ------------------------------------------------------------------------------
+    def compute(self) -> None:
+        """Compute maps for the current image in the background."""
+        cur = self._current()
+        if cur is None:
+            self.status.setText("Open an image first.")
+            return
+        if self.worker is not None or self.model.currentData() is None:
+            return
+        self.status.setText("Computing saliency...")
+        self.compute_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.worker = run_in_background(
+            compute_maps, cur[0], cur[1], str(self.model.currentData()), self.method.currentText(),
+            self.device.currentText(), on_result=self._done, on_error=self._failed,
+            on_progress=self._progress, on_finished=self._finished)
+
+    def cancel(self) -> None:
+        """Stop a running perturbation method at its next batch."""
+        if self.worker is not None:
+            self.worker.cancel()
+            self.status.setText("Cancelled.")
+
+    def _progress(self, done: int, total: Any, message: str) -> None:
+        if total:
+            self.status.setText(f"{message or 'Saliency'}: {int(done)}/{int(total)}")
+
+    def _finished(self) -> None:
+        self.worker = None
+        self.compute_button.setEnabled(self.model.count() > 0)
+        self.cancel_button.setEnabled(False)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.status.setText(user_message(exc))
+
+    def _done(self, result: dict[str, Any]) -> None:
+        if self._current() != (result["path"], result["frame"]):
+            self.status.setText("The image changed while the map was computed; compute again.")
+            return
+        self.result, self._key = result, (result["path"], result["frame"])
+        current = self.label.currentText()
+        self.label.blockSignals(True)
+        self.label.clear()
+        self.label.addItems(list(result["maps"]))
+        if current in result["maps"]:
+            self.label.setCurrentText(current)
+        self.label.blockSignals(False)
+        self.status.setText(f"{result['method'].upper()} map of {result['model_id']}.")
+        if not self.enabled.isChecked():
+            self.enabled.blockSignals(True)
+            self.enabled.setChecked(True)
+            self.enabled.blockSignals(False)
+        self.render()
+
+    # -- rendering ------------------------------------------------------------------------------
+    def current_map(self) -> np.ndarray | None:
+        """The normalised map of the selected label (source grid), if computed."""
+        if self.result is None:
+            return None
+        return self.result["maps"].get(self.label.currentText())
+
+    def render(self) -> None:
+        """Colour the selected map with the current settings and show it on the viewport."""
+        self._update_legend()
+        m = self.current_map()
+        vp = self._viewport()
+        if m is None or vp is None:
+            return
+        from app.saliency.overlay import overlay_rgba
+
+        rgba = overlay_rgba(m, self.colormap.currentText(), opacity=1.0,
+                            threshold=self.threshold.value() / 100.0, contour=self.contour.isChecked())
+        try:
+            vp.set_overlay(rgba)
+        except Exception as exc:  # noqa: BLE001 - e.g. the image size changed under us
+            self.status.setText(user_message(exc))
+            return
+        vp.set_overlay_opacity(self.opacity.value() / 100.0)
+        vp.set_overlay_visible(self.enabled.isChecked())
+
+    def _update_legend(self) -> None:
+        from app.saliency.overlay import legend_image
+
+        method = (self.result or {}).get("method", "")
+        img = np.ascontiguousarray(legend_image(self.colormap.currentText(), height=160, width=70,
+                                                title=str(method).upper(), low="low", high="high"))
+        h, w = img.shape[:2]
+        qimg = QImage(img.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+        self.legend.setPixmap(QPixmap.fromImage(qimg))
+
+
+def create_panel(main_window: Any) -> QDockWidget:
+    """The saliency dock for the main window (see :mod:`app.gui.panels`)."""
+    dock = QDockWidget("Saliency", main_window)
+    dock.setObjectName("SaliencyDock")
+    panel = SaliencyPanel(main_window, dock)
+    dock.setWidget(panel)
+    for name in ("image_changed", "active_viewport_changed"):
+        signal = getattr(main_window, name, None)
+        if signal is not None and hasattr(signal, "connect"):
+            signal.connect(panel.on_image_changed)
+    return dock

@@ -1,0 +1,200 @@
+"""Viewer benchmark: scrolling speed against a bare pyqtgraph ImageItem, and time to first image.
+
+Run (offscreen, from the repository root)::
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/viewer.py [--rounds 3]
+
+1. Scrolling: ``ct_phantom_philips`` (140 CT slices, 512x512) is decoded once (not timed). Our
+   :class:`app.gui.viewport.Viewport` scrolls it with a CT brain window (W 80 / L 40) applied to
+   the cached float32 HU frames, annotations and all; a bare ``pg.GraphicsView`` + ``ImageItem``
+   of the same size is fed the same frames pre-windowed to uint8. Each frame is painted
+   synchronously (``repaint``), so frames/s measure real paints. Both run alternately in the same
+   process, several rounds; the best round of each is kept.
+2. Time to first image: from handing the folder to the main window (``MainWindow.open_paths``)
+   to the first paint of the image, with an empty library (a fresh ``HILUM_HOME``); median of
+   several runs. The same for the 2128x2000 JPEG 2000 chest film.
+
+The last line printed is JSON:
+``{"benchmark": "viewer", "ratio", "fps", "first_image_ms", "first_image_ms_cxr"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+SIZE = (800, 800)
+WINDOW = (40.0, 80.0)  # CT brain: centre, width
+
+
+def _fresh_home() -> str:
+    home = tempfile.mkdtemp(prefix="hilum_bench_")
+    os.environ["HILUM_HOME"] = home
+    return home
+
+
+def load_phantom(folder: Path) -> object:
+    """Scan and fully decode the phantom series (not timed)."""
+    from app.core.progress import NullProgress
+    from app.dicom.library import Library
+    from app.gui.loader import build_series
+
+    lib = Library()
+    report = lib.scan([folder], progress=NullProgress())
+    uid = report.studies[0]["series"][0]["series_uid"]
+    series = build_series(uid, lib)[0]
+    for i in range(series.count):
+        if series.cache.get(i) is None:
+            series.cache.put(i, series.decode(i))
+    return series
+
+
+def fps_ours(app: object, series: object, loops: int) -> float:
+    from app.gui.settings import Settings
+    from app.gui.viewport import Viewport
+
+    vp = Viewport(Settings())
+    vp.resize(*SIZE)
+    vp.show()
+    vp.set_series(series)
+    vp.set_window(WINDOW[0], WINDOW[1])
+    vp.fit()
+    app.processEvents()  # type: ignore[attr-defined]
+    widget = vp.view.viewport()
+    n = series.count  # type: ignore[attr-defined]
+    for i in range(5):  # warm-up
+        vp.set_index(i)
+        widget.repaint()
+    start = time.perf_counter()
+    frames = 0
+    for _ in range(loops):
+        for i in range(n):
+            vp.set_index(i)
+            widget.repaint()
+            frames += 1
+    elapsed = time.perf_counter() - start
+    assert vp.frame is not None and vp.index == n - 1
+    vp.close()
+    vp.deleteLater()
+    return frames / elapsed
+
+
+def fps_bare(app: object, frames_u8: np.ndarray, loops: int) -> float:
+    import pyqtgraph as pg
+
+    view = pg.GraphicsView(background="k")
+    vb = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
+    view.setCentralItem(vb)
+    img = pg.ImageItem(axisOrder="row-major")
+    vb.addItem(img)
+    view.resize(*SIZE)
+    view.show()
+    img.setImage(frames_u8[0], autoLevels=False, levels=(0, 255))
+    vb.autoRange(padding=0.02)
+    app.processEvents()  # type: ignore[attr-defined]
+    widget = view.viewport()
+    for i in range(5):
+        img.setImage(frames_u8[i], autoLevels=False, levels=(0, 255))
+        widget.repaint()
+    start = time.perf_counter()
+    count = 0
+    for _ in range(loops):
+        for f in frames_u8:
+            img.setImage(f, autoLevels=False, levels=(0, 255))
+            widget.repaint()
+            count += 1
+    elapsed = time.perf_counter() - start
+    view.close()
+    view.deleteLater()
+    return count / elapsed
+
+
+def first_image_ms(app: object, path: Path) -> float:
+    """Hand ``path`` to a new main window (empty library) and time the first painted image."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from app.gui.main_window import MainWindow
+    from app.gui.settings import Settings
+
+    _fresh_home()
+    window = MainWindow(Settings())
+    window.resize(1440, 900)
+    window.show()
+    app.processEvents()  # type: ignore[attr-defined]
+    loop = QEventLoop()
+    window.first_image_painted.connect(loop.quit)
+    QTimer.singleShot(120000, loop.quit)
+    window.open_paths([str(path)])
+    loop.exec()
+    ms = window.first_image_ms
+    # let the import finish before the window goes
+    while window.busy:
+        app.processEvents()  # type: ignore[attr-defined]
+        time.sleep(0.01)
+    window.close()
+    window.deleteLater()
+    app.processEvents()  # type: ignore[attr-defined]
+    if ms is None:
+        raise SystemExit(f"no image was shown for {path}")
+    return ms
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="alternating scroll rounds (best kept)")
+    parser.add_argument("--loops", type=int, default=2, help="passes over the 140 slices per round")
+    parser.add_argument("--runs", type=int, default=3, help="first-image runs (median kept)")
+    args = parser.parse_args()
+
+    _fresh_home()
+    from app.core.paths import shared_data_dir
+    from app.gui.app import ensure_app
+
+    data = shared_data_dir() / "dicom"
+    phantom = data / "ct_phantom_philips"
+    cxr = data / "cxr" / "dx_chest_pa_j2k_lossless.dcm"
+    for p in (phantom, cxr):
+        if not p.exists():
+            raise SystemExit(f"benchmark data missing: {p} (set HILUM_SHARED_DATA)")
+    app = ensure_app()
+    importlib.import_module("app.gui.loader")  # the window preloads it at start-up
+
+    series = load_phantom(phantom)
+    lo, hi = WINDOW[0] - WINDOW[1] / 2, WINDOW[0] + WINDOW[1] / 2
+    vol = np.stack([series.cache.get(i) for i in range(series.count)])  # type: ignore[attr-defined]
+    frames_u8 = np.ascontiguousarray(np.clip((vol - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8))
+    print(f"series: {series.count} slices {vol.shape[1]}x{vol.shape[2]}, window W {WINDOW[1]:g} L {WINDOW[0]:g}")
+
+    ours, bare = [], []
+    for r in range(args.rounds):
+        bare.append(fps_bare(app, frames_u8, args.loops))
+        ours.append(fps_ours(app, series, args.loops))
+        print(f"round {r + 1}: ours {ours[-1]:.1f} frames/s, bare ImageItem {bare[-1]:.1f} frames/s")
+    best_ours, best_bare = max(ours), max(bare)
+
+    firsts = [first_image_ms(app, phantom) for _ in range(args.runs)]
+    print("first image ct_phantom_philips (ms): " + ", ".join(f"{v:.0f}" for v in firsts))
+    firsts_cxr = [first_image_ms(app, cxr) for _ in range(args.runs)]
+    print("first image 2128x2000 JPEG 2000 film (ms): " + ", ".join(f"{v:.0f}" for v in firsts_cxr))
+
+    result = {"benchmark": "viewer", "ratio": round(best_ours / best_bare, 3), "fps": round(best_ours, 1),
+              "first_image_ms": round(statistics.median(firsts), 1),
+              "first_image_ms_cxr": round(statistics.median(firsts_cxr), 1)}
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
