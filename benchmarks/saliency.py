@@ -206,7 +206,7 @@ def rise_part(model: bytes, labels: list[str], shape: tuple[int, ...], device: s
             "rise_ratio": round(ratio, 4), "masks_per_s": round(n_masks / t_rise * 1000, 1)}
 
 
-def torch_part(net: Any, ex: Explainer, device: str, repeats: int) -> dict[str, Any]:
+def torch_part(net: Any, ex: Explainer, device: str, repeats: int, n_compare: int) -> dict[str, Any]:
     """Torch forward vs forward+backward Grad-CAM, and agreement of our CAM with it."""
     import torch
 
@@ -240,7 +240,7 @@ def torch_part(net: Any, ex: Explainer, device: str, repeats: int) -> dict[str, 
     assert maps is not None
     ours = normalise_map(maps[0])
     rs = []
-    for label in range(ours.shape[0]):
+    for label in range(min(n_compare, ours.shape[0])):
         ref = gradcam(label)
         rs.append(pearson(ours[label], ref / ref.max()) if ref.max() > 0 else float("nan"))
     finite = [r for r in rs if r == r]
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     print("CAM       ", json.dumps(results["densenet_cam"]), flush=True)
     if net is not None:
         ex = Explainer(model, labels, device=device)
-        results["torch"] = torch_part(net, ex, device, max(3, repeats // 2))
+        results["torch"] = torch_part(net, ex, device, max(3, repeats // 2), N_LABELS if on_gpu else 4)
         print("torch     ", json.dumps(results["torch"]), flush=True)
     results["rise"] = rise_part(model, labels, (3, 224, 224), device, n_masks, args.batch,
                                 3 if on_gpu else (1 if args.quick else 2))

@@ -140,9 +140,11 @@ def test_self_test(bundle: Path, tmp_path: Path) -> None:
     for step in ("sample", "cam", "draft", "pdf"):
         assert step in text, f"no '{step}' step line in:\n{proc.stdout}"
     assert re.search(r"classif|model|pneumonia", text), proc.stdout
-    # one line per step, each with its time
+    # one line per step, each with its time, all of them passed
     timed = [line for line in lines if re.search(r"\d+(\.\d+)?\s*(ms|s)\b", line)]
     assert len(timed) >= 5, proc.stdout
+    assert not [line for line in lines if line.startswith("FAIL")], proc.stdout
+    assert len([line for line in lines if line.startswith("ok")]) >= 5, proc.stdout
     assert "Traceback" not in output
     print(f"\nself-test in the bundle: {took:.1f} s\n{proc.stdout}")
 

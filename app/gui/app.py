@@ -57,6 +57,48 @@ def apply_theme(app: QApplication) -> None:
         log.warning("style sheet not found: %s", qss)
 
 
+def emit_leaks_bool_reference() -> bool:
+    """True when this PySide6 build's ``Signal.emit`` drops a reference to ``True`` (6.12.0 does).
+
+    On Python 3.11 ``True`` is an ordinary reference-counted object: such a leak makes the
+    interpreter abort ("bool_dealloc") after a few hundred signals.
+    """
+    from PySide6.QtCore import QObject, Signal
+
+    class _Probe(QObject):
+        ping = Signal()
+
+    probe = _Probe()
+    before = sys.getrefcount(True)
+    for _ in range(8):
+        probe.ping.emit()
+    return sys.getrefcount(True) < before
+
+
+def _guard_bool_refcounts() -> None:
+    """Keep ``True``/``False`` alive under a PySide6 that leaks them (see pyproject's pin).
+
+    Adds references (harmless: the bools are never freed anyway) now and tops them up every few
+    seconds, so a wrong PySide6 build cannot crash a reading session.
+    """
+    import ctypes
+
+    incref = ctypes.pythonapi.Py_IncRef
+    incref.argtypes = [ctypes.py_object]
+
+    def top_up() -> None:
+        for obj in (True, False):
+            while sys.getrefcount(obj) < (1 << 22):
+                for _ in range(1 << 16):
+                    incref(obj)
+
+    top_up()
+    timer = QTimer(QCoreApplication.instance())
+    timer.timeout.connect(top_up)
+    timer.start(2000)
+    log.warning("this PySide6 build leaks references in Signal.emit; install the pinned version")
+
+
 def ensure_app() -> QApplication:
     """The QApplication (created, themed and named once)."""
     app = QApplication.instance()
@@ -68,6 +110,8 @@ def ensure_app() -> QApplication:
         app.setOrganizationName("Hilum")
         app.setApplicationVersion(__version__)
         apply_theme(app)
+        if sys.version_info < (3, 12) and emit_leaks_bool_reference():
+            _guard_bool_refcounts()
     assert isinstance(app, QApplication)
     return app
 

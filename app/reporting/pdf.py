@@ -38,6 +38,8 @@ LATIN_FONT = "HilumSans"
 LATIN_BOLD = "HilumSans-Bold"
 CJK_FONT = "HilumCJK"
 CJK_FONT_FILE = "DroidSansFallbackFull.ttf"
+#: resolution key images are embedded at (at their printed size)
+PRINT_DPI = 300
 
 
 @dataclass
@@ -158,7 +160,12 @@ def register_fonts() -> None:
 
 
 def _register_fonts() -> None:
+    from reportlab import rl_config
     from reportlab.lib.fonts import addMapping
+
+    # binary image streams: the ASCII85 text encoding reportlab defaults to runs in pure Python
+    # here (no rl_accel) and took seconds per key image
+    rl_config.useA85 = 0
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
 
@@ -267,10 +274,17 @@ def _image_flowable(arr: np.ndarray, max_w: float, max_h: float) -> Any:
         raise ExportError("Key images must be 8-bit display images.")
     if a.ndim == 3 and a.shape[2] == 4:
         a = a[..., :3]
-    buf = io.BytesIO()
-    PILImage.fromarray(np.ascontiguousarray(a)).save(buf, format="PNG")  # lossless in the PDF
-    buf.seek(0)
+    pil = PILImage.fromarray(np.ascontiguousarray(a))
     h, w = a.shape[:2]
+    # ~300 dpi at the printed size is all a page can show; full-resolution films would make the
+    # PDF megabytes larger and slow to write
+    scale_px = min(1.0, PRINT_DPI / 72.0 * max_w / w, PRINT_DPI / 72.0 * max_h / h)
+    if scale_px < 1.0:
+        pil = pil.resize((max(1, round(w * scale_px)), max(1, round(h * scale_px))),
+                         PILImage.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG", compress_level=1)  # lossless; reportlab recompresses it
+    buf.seek(0)
     scale = min(max_w / w, max_h / h)
     return Image(buf, width=w * scale, height=h * scale)
 

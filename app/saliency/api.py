@@ -490,10 +490,30 @@ class Explainer:
         return result
 
 
-def compute_saliency(explainer: Explainer, tensor: np.ndarray, transform: GeometryTransform | None,
+def compute_saliency(explainer: Any, tensor: np.ndarray, transform: GeometryTransform | None,
                      labels: Sequence[str | int] | None = None, method: str = "cam",
                      progress: Progress | None = None, **params: Any) -> dict[str, SaliencyMap]:
-    """Saliency maps for one image in the source pixel grid (see :meth:`Explainer.explain`)."""
+    """Saliency maps for one image in the source pixel grid (see :meth:`Explainer.explain`).
+
+    Parameters
+    ----------
+    explainer : Explainer or Engine
+        An :class:`Explainer`, or an inference engine (its model's cached explainer is used).
+    tensor, transform, labels, method, progress, **params
+        As in :meth:`Explainer.explain`.
+
+    Returns
+    -------
+    dict
+        Label name -> :class:`SaliencyMap` (``.map`` normalised, ``.raw`` raw, both source grid).
+    """
+    if not isinstance(explainer, Explainer):
+        manifest = getattr(explainer, "manifest", None)
+        if manifest is None:
+            raise SaliencyError("Saliency needs an Explainer or an inference engine with a manifest.")
+        with _explainers_lock:
+            found = _by_engine.get(id(explainer))
+        explainer = found or get_explainer(manifest, device=getattr(explainer, "device", "auto"))
     return explainer.explain(tensor, transform, labels, method, progress, **params)
 
 

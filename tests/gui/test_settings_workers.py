@@ -96,3 +96,11 @@ def test_direction_letters(vector: tuple[float, ...], letters: str) -> None:
     from app.gui.annotations import direction_letters
 
     assert direction_letters(vector) == letters
+
+
+def test_pyside_signals_do_not_leak_bool_references(qapp: Any) -> None:
+    """PySide6 6.12.0's Signal.emit drops a reference to True, which aborts Python 3.11 after a
+    few hundred signals; the pinned PySide6 must not."""
+    from app.gui.app import emit_leaks_bool_reference
+
+    assert not emit_leaks_bool_reference()

@@ -77,3 +77,17 @@ def test_analyze_writes_source_resolution_files(method: str, manifest, shared_da
     assert not raw[:top - 2].any() and raw[top + 2:top + ds.Columns - 2].any()
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["images"][0]["results"][0]["saliency"]["method"] == method
+
+
+def test_compute_saliency_accepts_an_engine(manifest) -> None:
+    from app.inference.engine import Engine
+    from app.saliency.api import compute_saliency
+
+    engine = Engine(manifest, device="cpu")
+    film = np.zeros((300, 200), np.uint8)
+    film[100:200, 50:150] = 200
+    tensor, gt = engine.preprocess(film)
+    maps = compute_saliency(engine, tensor, gt, method="occlusion", window=4, stride=2)
+    sm = maps["pneumonia"]
+    assert sm.method == "occlusion" and sm.map.shape == (300, 200) and sm.model_raw.shape == (28, 28)
+    assert 0.0 <= sm.map.min() and sm.map.max() <= 1.0

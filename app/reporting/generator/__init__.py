@@ -188,10 +188,17 @@ def draft(findings: Conditioning | Sequence[Any] | str, context: Mapping[str, An
             ds.provenance = make_provenance(client.model, "remote", "", client.base_url,
                                             backend="openai", banner=BANNER, guard=guard,
                                             deidentified=deidentify, conditioning=cond.to_dict())
+            pieces = client.stream_chat(messages, max_tokens=max_new_tokens * 2, progress=progress)
+            first = next(pieces, "")   # connect first: an unreachable server shows no banner
+
+            def chained() -> Iterator[str]:
+                if first:
+                    yield first
+                yield from pieces
+
             if include_banner:
                 yield BANNER + "\n"
-            yield from _run_stream(client.stream_chat(messages, max_tokens=max_new_tokens * 2,
-                                                      progress=progress), g)
+            yield from _run_stream(chained(), g)
     else:
         raise GeneratorError(f"Unknown generator backend {backend!r} (use bundled or openai).")
     return DraftStream(cond, g, source)

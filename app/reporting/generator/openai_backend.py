@@ -110,8 +110,9 @@ def warn_before_sending(url: str, text: str, confirm: Callable[[str], bool] | No
     host = urllib.parse.urlsplit(url).hostname or url
     message = (f"The report prompt ({len(text)} characters, de-identified unless you turned that off) "
                f"will be sent to the generation server at {host}.")
-    log.warning("%s", message)
-    if confirm is not None and not confirm(message):
+    if confirm is None:
+        log.warning("%s", message)
+    elif not confirm(message):
         raise Cancelled("Sending the prompt to the generation server was cancelled.")
 
 
@@ -156,9 +157,9 @@ class OpenAIBackend:
         parts = urllib.parse.urlsplit(self.base_url)
         cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         conn = cls(parts.hostname or "", parts.port, timeout=self.timeout)
-        path = (parts.path.rstrip("/") or "") + "/chat/completions"
-        if not parts.path.rstrip("/").endswith("/v1") and "/v1" not in parts.path:
-            path = "/v1/chat/completions"
+        prefix = parts.path.rstrip("/")
+        # ".../v1" is the usual base URL; a bare host gets the standard /v1 prefix
+        path = prefix + ("/chat/completions" if prefix.endswith("/v1") else "/v1/chat/completions")
         return conn, path
 
     def stream_chat(self, messages: list[dict[str, str]], max_tokens: int = 400, temperature: float = 0.0,

@@ -1,0 +1,479 @@
+"""The Report dock: draft FINDINGS and IMPRESSION with the generator, edit, autosave per study.
+
+Integration (see :mod:`app.gui.panels`): ``create_panel(main_window) -> QDockWidget``. The panel
+follows ``main_window.study_changed`` / ``series_changed``, takes the classifier results from the
+AI panel's ``results_ready`` signal (or those stored with the study, key ``ai:<series_uid>``),
+and offers ``current_draft() -> ReportDraft`` to the export panel.
+
+* Draft streams tokens into the editor from a worker thread (never the GUI thread); Stop cancels,
+  Regenerate starts over. The OpenAI-compatible backend asks before anything leaves the machine.
+* AI-written text is highlighted until the radiologist edits the draft.
+* Drafts autosave (atomic JSON under ``data_dir()/drafts``, and the library) per study, so they
+  survive a crash or restart.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QMessageBox, QPlainTextEdit, QPushButton, QTextEdit, QVBoxLayout,
+                               QWidget)
+
+from app.core import paths
+from app.core.types import ModelResult, ReportDraft
+
+log = logging.getLogger(__name__)
+
+BANNER = "AI-generated draft: requires review by a physician"
+
+STANDARD_PHRASES = (
+    "No acute cardiopulmonary abnormality.",
+    "The heart size and mediastinal contours are normal.",
+    "The lungs are clear.",
+    "No focal consolidation.",
+    "No pleural effusion or pneumothorax.",
+    "No interval change compared with the prior study.",
+    "Recommend clinical correlation.",
+    "Recommend follow-up chest radiograph.",
+)
+
+AI_COLOR = QColor(255, 244, 204)    # pale amber behind text the generator wrote
+
+
+def draft_path(study_uid: str) -> Path:
+    """Autosave file of a study's draft (the UID is hashed: no identifiers in file names)."""
+    digest = hashlib.sha256(study_uid.encode("utf-8")).hexdigest()[:32]
+    return paths.data_dir() / "drafts" / f"{digest}.json"
+
+
+def save_draft_file(study_uid: str, doc: dict[str, Any]) -> Path:
+    """Write atomically (temp file + rename) so a crash never leaves a half-written draft."""
+    path = draft_path(study_uid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def load_draft_file(study_uid: str) -> dict[str, Any] | None:
+    path = draft_path(study_uid)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("autosaved draft unreadable: %s", type(exc).__name__)
+        return None
+    return doc if isinstance(doc, dict) and doc.get("study_uid") == study_uid else None
+
+
+def _generate(cond: Any, backend: str, options: dict[str, Any], progress: Any = None,
+              emit: Any = None) -> dict[str, Any]:
+    """Worker: stream the draft, emitting each chunk; returns the provenance."""
+    from app.reporting.generator import draft
+
+    stream = draft(cond, backend=backend, include_banner=False, progress=progress,
+                   confirm_send=lambda message: True,  # the GUI asked before starting
+                   **options)
+    try:
+        for chunk in stream:
+            if emit is not None:
+                emit(chunk)
+    finally:
+        stream.close()
+    return dict(stream.provenance)
+
+
+def _models_from_doc(doc: dict[str, Any]) -> list[ModelResult]:
+    out: list[ModelResult] = []
+    for image in doc.get("images", []) or []:
+        for res in image.get("results", []) or []:
+            try:
+                out.append(ModelResult.from_dict(res))
+            except (KeyError, TypeError):
+                continue
+    return out
+
+
+class ReportPanel(QWidget):
+    """Indication/comparison, backend, Draft/Stop/Regenerate, phrases, editor, banner."""
+
+    draft_changed = Signal()
+
+    def __init__(self, main_window: Any = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.main_window = main_window
+        self.study_uid = ""
+        self.series: Any = None
+        self.model_results: list[ModelResult] = []
+        self.provenance: dict[str, Any] = {}
+        self.ai_generated = False
+        self.edited = False
+        self.worker: Any = None
+        self._programmatic = False
+        self._loading = False
+
+        lay = QVBoxLayout(self)
+        self.banner = QLabel(BANNER)
+        self.banner.setObjectName("reportBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background:#8a1c1c;color:white;font-weight:bold;padding:4px;")
+        lay.addWidget(self.banner)
+
+        form = QFormLayout()
+        self.indication = QLineEdit()
+        self.indication.setPlaceholderText("e.g. Cough and fever")
+        self.comparison = QLineEdit()
+        self.comparison.setPlaceholderText("e.g. None, or prior study date")
+        self.notes = QLineEdit()
+        self.notes.setPlaceholderText("free notes for the generator")
+        form.addRow("Indication", self.indication)
+        form.addRow("Comparison", self.comparison)
+        form.addRow("Notes", self.notes)
+        self.backend = QComboBox()
+        self.backend.addItem("Bundled model (offline)", "bundled")
+        self.backend.addItem("OpenAI-compatible server", "openai")
+        form.addRow("Backend", self.backend)
+        self.url = QLineEdit(os.environ.get("HILUM_OPENAI_URL", ""))
+        self.url.setPlaceholderText("http://127.0.0.1:8000/v1")
+        self.model_name = QLineEdit(os.environ.get("HILUM_OPENAI_MODEL", ""))
+        form.addRow("Server URL", self.url)
+        form.addRow("Model", self.model_name)
+        lay.addLayout(form)
+        self.findings_label = QLabel("AI findings: none (run the AI panel, or the draft is conditioned as normal)")
+        self.findings_label.setWordWrap(True)
+        lay.addWidget(self.findings_label)
+
+        row = QHBoxLayout()
+        self.draft_button = QPushButton("Draft")
+        self.stop_button = QPushButton("Stop")
+        self.regen_button = QPushButton("Regenerate")
+        for b in (self.draft_button, self.stop_button, self.regen_button):
+            row.addWidget(b)
+        lay.addLayout(row)
+        prow = QHBoxLayout()
+        self.phrases = QComboBox()
+        self.phrases.addItems(STANDARD_PHRASES)
+        self.insert_button = QPushButton("Insert")
+        prow.addWidget(self.phrases, 1)
+        prow.addWidget(self.insert_button)
+        lay.addLayout(prow)
+
+        self.editor = QTextEdit()
+        self.editor.setAcceptRichText(False)
+        self.editor.setPlaceholderText("FINDINGS:\n\nIMPRESSION:")
+        lay.addWidget(self.editor, 1)
+        self.state = QLabel("")
+        self.state.setWordWrap(True)
+        lay.addWidget(self.state)
+
+        self.autosave = QTimer(self)
+        self.autosave.setSingleShot(True)
+        self.autosave.setInterval(800)
+        self.autosave.timeout.connect(self.save_now)
+
+        self.draft_button.clicked.connect(self.start_draft)
+        self.regen_button.clicked.connect(self.regenerate)
+        self.stop_button.clicked.connect(self.stop)
+        self.insert_button.clicked.connect(self.insert_phrase)
+        self.backend.currentIndexChanged.connect(self._update)
+        self.editor.textChanged.connect(self._text_changed)
+        for field in (self.indication, self.comparison, self.notes):
+            field.textEdited.connect(lambda _t: self.autosave.start())
+        self._update()
+
+    # -- state ----------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def _update(self) -> None:
+        remote = self.backend.currentData() == "openai"
+        self.url.setEnabled(remote)
+        self.model_name.setEnabled(remote)
+        self.draft_button.setEnabled(not self.running)
+        self.regen_button.setEnabled(not self.running and bool(self.editor.toPlainText().strip()))
+        self.stop_button.setEnabled(self.running)
+        if self.running:
+            self.state.setText("Drafting ...")
+        elif self.ai_generated and not self.edited:
+            self.state.setText("AI-written text is highlighted: review and edit it before sign-off.")
+        elif self.edited:
+            self.state.setText("Edited by the radiologist.")
+
+    def set_study(self, study_uid: str) -> None:
+        """Switch to another study: save the current draft, load the new one's autosave."""
+        study_uid = study_uid or ""
+        if study_uid == self.study_uid:
+            return
+        if self.running:
+            self.stop()
+        if self.study_uid:
+            self.save_now()
+        self.study_uid = study_uid
+        self.model_results = []
+        self._show_findings()
+        self._set_text("", ai=False)
+        self.ai_generated = self.edited = False
+        self.provenance = {}
+        for f in (self.indication, self.comparison, self.notes):
+            f.clear()
+        if study_uid:
+            doc = load_draft_file(study_uid)
+            if doc is not None:
+                self._restore(doc)
+            self._load_stored_results(study_uid)
+        self._update()
+
+    def set_series(self, series: Any) -> None:
+        self.series = series
+        uid = str(getattr(series, "study_uid", "") or "") if series is not None else ""
+        if uid:
+            self.set_study(uid)
+
+    def set_results(self, doc: dict[str, Any]) -> None:
+        """Classifier results (``results.json`` shape) to condition the next draft on."""
+        results = _models_from_doc(doc) if isinstance(doc, dict) else []
+        if results:
+            self.model_results = results
+            self._show_findings()
+
+    def _show_findings(self) -> None:
+        pos, neg = [], []
+        for r in self.model_results:
+            for lr in r.labels:
+                (pos if lr.positive else neg).append(f"{lr.label} {lr.probability:.2f}")
+        if not self.model_results:
+            self.findings_label.setText("AI findings: none (run the AI panel, or the draft is conditioned as normal)")
+        else:
+            self.findings_label.setText("AI findings: " + (", ".join(pos) or "none above threshold")
+                                        + (f"; below threshold: {', '.join(neg)}" if neg else ""))
+
+    def _load_stored_results(self, study_uid: str) -> None:
+        def fetch(uid: str, progress: Any = None) -> dict[str, Any]:
+            lib = self.main_window.library() if self.main_window is not None and hasattr(
+                self.main_window, "library") else None
+            if lib is None:
+                from app.dicom.library import Library
+                lib = Library()
+            return {"uid": uid, "stored": lib.results(uid)}
+
+        def done(res: dict[str, Any]) -> None:
+            if res["uid"] != self.study_uid or self.model_results:
+                return
+            for key, doc in sorted(res["stored"].items()):
+                if key.startswith("ai:") and isinstance(doc, dict):
+                    self.set_results(doc)
+        try:
+            from app.gui.workers import run_in_background
+            run_in_background(fetch, study_uid, on_result=done, on_error=lambda e: log.debug(
+                "stored results not loaded: %s", type(e).__name__))
+        except Exception as exc:  # noqa: BLE001 - drafting works without stored results
+            log.debug("stored results not loaded: %s", type(exc).__name__)
+
+    # -- editor ---------------------------------------------------------------------------------
+    def _ai_format(self, ai: bool) -> QTextCharFormat:
+        fmt = QTextCharFormat()
+        fmt.setBackground(AI_COLOR if ai else QColor(0, 0, 0, 0))
+        return fmt
+
+    def _set_text(self, text: str, ai: bool) -> None:
+        self._programmatic = True
+        try:
+            self.editor.clear()
+            if text:
+                cur = self.editor.textCursor()
+                cur.insertText(text, self._ai_format(ai))
+        finally:
+            self._programmatic = False
+
+    def _append(self, chunk: str) -> None:
+        self._programmatic = True
+        try:
+            cur = self.editor.textCursor()
+            cur.movePosition(QTextCursor.MoveOperation.End)
+            cur.insertText(chunk, self._ai_format(True))
+            self.editor.setTextCursor(cur)
+        finally:
+            self._programmatic = False
+
+    def _clear_marks(self) -> None:
+        self._programmatic = True
+        try:
+            cur = QTextCursor(self.editor.document())
+            cur.select(QTextCursor.SelectionType.Document)
+            cur.setCharFormat(self._ai_format(False))
+        finally:
+            self._programmatic = False
+
+    def _text_changed(self) -> None:
+        if self._programmatic:
+            return
+        if self.ai_generated and not self.edited and not self.running:
+            self.edited = True
+            self._clear_marks()   # the radiologist now owns the text
+        self.autosave.start()
+        self.draft_changed.emit()
+        self._update()
+
+    def insert_phrase(self) -> None:
+        phrase = self.phrases.currentText()
+        cur = self.editor.textCursor()
+        text = phrase if not cur.position() or self.editor.toPlainText()[cur.position() - 1:cur.position()] in " \n" else " " + phrase
+        cur.insertText(text, self._ai_format(False))   # typed by the user: counts as an edit
+        self.editor.setFocus()
+
+    # -- drafting -------------------------------------------------------------------------------
+    def conditioning(self) -> Any:
+        from app.reporting.generator import build_conditioning
+
+        meta: dict[str, Any] = {}
+        s = self.series
+        if s is not None:
+            extra = getattr(s, "meta", {}) or {}
+            meta = {"Modality": getattr(s, "modality", ""),
+                    "BodyPartExamined": extra.get("body_part", extra.get("BodyPartExamined", "")),
+                    "ViewPosition": extra.get("view_position", extra.get("ViewPosition", "")),
+                    "PatientAge": extra.get("patient_age", ""), "PatientSex": extra.get("patient_sex", "")}
+        return build_conditioning(self.model_results, meta, self.indication.text(), self.comparison.text(),
+                                  self.notes.text())
+
+    def start_draft(self) -> None:
+        if self.running:
+            return
+        backend = self.backend.currentData()
+        options: dict[str, Any] = {}
+        if backend == "openai":
+            url, model = self.url.text().strip(), self.model_name.text().strip()
+            if not url or not model:
+                QMessageBox.warning(self, "Report", "Enter the server URL and the model name first.")
+                return
+            answer = QMessageBox.question(
+                self, "Send to the generation server?",
+                f"The findings, indication, comparison and notes (de-identified) will be sent to "
+                f"{url}. Patient data leaves this workstation. Continue?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+            options = {"url": url, "model": model}
+        cond = self.conditioning()
+        self._set_text("", ai=True)
+        self.ai_generated, self.edited = True, False
+        self.provenance = {}
+        from app.gui.workers import run_in_background
+
+        self.worker = run_in_background(_generate, cond, backend, options, on_item=self._append,
+                                        on_result=self._generated, on_error=self._failed,
+                                        on_finished=self._finished)
+        self._update()
+
+    def regenerate(self) -> None:
+        if self.edited and QMessageBox.question(
+                self, "Regenerate", "Replace your edited text with a new draft?") != QMessageBox.StandardButton.Yes:
+            return
+        self.start_draft()
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def _generated(self, prov: dict[str, Any]) -> None:
+        self.provenance = prov or {}
+        self.state.setText(f"Drafted by {self.provenance.get('model_id', '?')} on "
+                           f"{self.provenance.get('provider', '?')}.")
+
+    def _failed(self, exc: BaseException) -> None:
+        from app.gui.errors import user_message
+
+        self.state.setText(user_message(exc))
+
+    def _finished(self) -> None:
+        self.worker = None
+        self.save_now()
+        self._update()
+
+    # -- persistence ----------------------------------------------------------------------------
+    def document(self) -> dict[str, Any]:
+        draft = self.current_draft()
+        doc = draft.to_dict()
+        doc.update({"text": self.editor.toPlainText(), "notes": self.notes.text(), "edited": self.edited,
+                    "backend": self.backend.currentData(),
+                    "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+        return doc
+
+    def _restore(self, doc: dict[str, Any]) -> None:
+        self.indication.setText(doc.get("indication", ""))
+        self.comparison.setText(doc.get("comparison", ""))
+        self.notes.setText(doc.get("notes", ""))
+        self.ai_generated = bool(doc.get("ai_generated", False))
+        self.edited = bool(doc.get("edited", False))
+        self.provenance = doc.get("generator", {}) or {}
+        self._set_text(doc.get("text", ""), ai=self.ai_generated and not self.edited)
+
+    def save_now(self) -> None:
+        """Autosave the current study's draft (file + library) off the GUI thread."""
+        self.autosave.stop()
+        if not self.study_uid:
+            return
+        doc = self.document()
+        uid = self.study_uid
+
+        def write(progress: Any = None) -> None:
+            save_draft_file(uid, doc)
+            try:
+                lib = self.main_window.library() if self.main_window is not None and hasattr(
+                    self.main_window, "library") else None
+                if lib is not None:
+                    lib.store_result(uid, "draft", {k: doc[k] for k in ReportDraft.__dataclass_fields__})
+            except Exception as exc:  # noqa: BLE001 - the file autosave is the one that matters
+                log.debug("draft not stored in the library: %s", type(exc).__name__)
+        try:
+            from app.gui.workers import run_in_background
+            run_in_background(write, on_error=lambda e: self.state.setText(
+                f"Draft not saved: {type(e).__name__}"))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("draft autosave failed: %s", type(exc).__name__)
+
+    def current_draft(self) -> ReportDraft:
+        """The editor's text as a :class:`ReportDraft` (for the export panel)."""
+        from app.reporting.generator.stream import split_sections
+
+        findings, impression = split_sections(self.editor.toPlainText())
+        return ReportDraft(study_uid=self.study_uid, indication=self.indication.text(),
+                           comparison=self.comparison.text(), findings=findings, impression=impression,
+                           ai_generated=self.ai_generated and not self.edited,
+                           generator=dict(self.provenance))
+
+
+def create_panel(main_window: Any) -> QDockWidget:
+    """The Report dock (see the module docstring)."""
+    dock = QDockWidget("Report", main_window)
+    dock.setObjectName("panel_report")
+    panel = ReportPanel(main_window, dock)
+    dock.setWidget(panel)
+    for name, slot in (("study_changed", panel.set_study), ("series_changed", panel.set_series)):
+        signal = getattr(main_window, name, None)
+        if signal is not None and hasattr(signal, "connect"):
+            signal.connect(slot)
+    # the AI panel's results (created before this one: PANEL_MODULES order)
+    try:
+        from app.gui.panels.ai import AIPanel
+
+        for ai in main_window.findChildren(AIPanel):
+            ai.results_ready.connect(panel.set_results)
+    except Exception as exc:  # noqa: BLE001 - drafting still works (conditioned as normal)
+        log.debug("report panel not connected to the AI panel: %s", type(exc).__name__)
+    return dock

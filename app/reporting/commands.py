@@ -1,0 +1,102 @@
+"""``hilum draft``: stream a report draft to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from app.core.errors import UsageError
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``draft`` sub-command."""
+    p = subparsers.add_parser(
+        "draft", help="draft FINDINGS and IMPRESSION from coded findings",
+        description="Stream an AI-generated report draft (requires review by a physician) to stdout.")
+    p.add_argument("--findings", default="normal",
+                   help='coded findings separated by ";", e.g. "Cardiomegaly;Pleural Effusion" (default: normal)')
+    p.add_argument("--negatives", default="",
+                   help='classifier labels found below threshold, stated as negatives, e.g. "pneumonia"')
+    p.add_argument("--results", metavar="JSON",
+                   help="classifier results (results.json of `hilum analyze`) to condition on")
+    p.add_argument("--indication", default="")
+    p.add_argument("--comparison", default="")
+    p.add_argument("--notes", default="")
+    p.add_argument("--age", default="", help="patient age (years or DICOM AS like 067Y)")
+    p.add_argument("--sex", default="", help="M or F")
+    p.add_argument("--view", default="", help="ViewPosition (PA, AP, LL) or 'PA and lateral'")
+    p.add_argument("--backend", choices=["bundled", "openai"], default="bundled")
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto",
+                   help="bundled backend: where to run (auto tries CUDA, then the CPU)")
+    p.add_argument("--model-dir", help="bundled backend: another onnxruntime-genai folder")
+    p.add_argument("--url", help="openai backend: base URL, e.g. http://127.0.0.1:8000/v1 (or HILUM_OPENAI_URL)")
+    p.add_argument("--model", help="openai backend: model name (or HILUM_OPENAI_MODEL)")
+    p.add_argument("--timeout", type=float, default=60.0, help="openai backend: seconds (default 60)")
+    p.add_argument("--no-deidentify", action="store_true",
+                   help="openai backend: send indication/notes as typed (default: de-identified)")
+    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--no-guard", action="store_true",
+                   help="raw model output, without the findings-consistency guard")
+    p.add_argument("--provenance", metavar="FILE", help="also write the draft's provenance as JSON")
+    p.set_defaults(func=run_draft)
+
+
+def _results(path: str) -> list[Any]:
+    from app.core.types import ModelResult
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read results file {path}: {exc}") from exc
+    items = data.get("results", data) if isinstance(data, dict) else data
+    if isinstance(items, dict):
+        items = [items]
+    out = []
+    for item in items:
+        for r in (item.get("results", [item]) if isinstance(item, dict) else []):
+            if isinstance(r, dict) and "labels" in r and "model_id" in r:
+                out.append(ModelResult.from_dict(r))
+    if not out:
+        raise UsageError(f"no classifier results found in {path}")
+    return out
+
+
+def run_draft(args: argparse.Namespace) -> int:
+    """Handler of ``hilum draft``."""
+    from app.core.types import LabelResult, ModelResult
+    from app.reporting.generator import build_conditioning, draft
+
+    if args.max_new_tokens < 1:
+        raise UsageError("--max-new-tokens must be positive")
+    codes = [c.strip() for c in args.findings.split(";") if c.strip()]
+    results = _results(args.results) if args.results else []
+    negs = [n.strip() for n in args.negatives.split(";") if n.strip()]
+    if negs:
+        results.append(ModelResult("cli", "", "", "", [LabelResult(n, 0.0, 0.5, False) for n in negs]))
+    metadata = {"PatientAge": args.age, "PatientSex": args.sex}
+    if args.view.lower().startswith("pa and"):
+        metadata["view_text"] = "PA and lateral"
+    else:
+        metadata["ViewPosition"] = args.view
+    cond = build_conditioning(results, metadata, args.indication, args.comparison, args.notes,
+                              findings=[c for c in codes if c.lower() != "normal"])
+
+    def confirm(message: str) -> bool:
+        print(f"hilum: warning: {message}", file=sys.stderr)
+        return True
+
+    stream = draft(cond, backend=args.backend, model_dir=args.model_dir, device=args.device,
+                   max_new_tokens=args.max_new_tokens, guard=not args.no_guard, url=args.url,
+                   model=args.model, timeout=args.timeout, deidentify=not args.no_deidentify,
+                   confirm_send=confirm)
+    for chunk in stream:
+        sys.stdout.write(chunk)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    if args.provenance:
+        with open(args.provenance, "w", encoding="utf-8") as fh:
+            json.dump(stream.provenance, fh, indent=1)
+    return 0

@@ -1,0 +1,234 @@
+"""The pixel pipeline on real images: decoders, modality LUT, VOI, MONOCHROME1, colour."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_color_lut
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRBigEndian
+
+from app.core.errors import DicomReadError, NotDicomError, PixelDecodeError, UsageError
+from app.dicom import pixels
+from app.dicom.pixels import (
+    FrameCache,
+    decode_frame,
+    default_window,
+    display_array,
+    frame_array,
+    read_dataset,
+    windows,
+)
+
+
+def test_nine_transfer_syntaxes_decode_to_identical_arrays(dicom_dir: Path) -> None:
+    files = sorted((dicom_dir / "mr_transfer_syntaxes").glob("*.dcm"))
+    assert len(files) == 9
+    datasets = [read_dataset(f) for f in files]
+    syntaxes = {str(ds.file_meta.TransferSyntaxUID) for ds in datasets}
+    assert ExplicitVRBigEndian in syntaxes and len(syntaxes) == 7
+    raw = [decode_frame(ds) for ds in datasets]
+    ref = raw[0]
+    assert ref.shape == (384, 384) and ref.max() > 1000
+    for f, arr in zip(files, raw):
+        assert arr.dtype.byteorder in ("=", "|", "<") or arr.dtype.isnative, f.name
+        np.testing.assert_array_equal(arr, ref, err_msg=f.name)
+    shown = [display_array(ds, frame_array(ds)) for ds in datasets]
+    for f, img in zip(files, shown):
+        np.testing.assert_array_equal(img, shown[0], err_msg=f.name)
+
+
+def test_ct_phantom_air_is_minus_1000_hu(dicom_dir: Path) -> None:
+    ds = read_dataset(dicom_dir / "ct_phantom_philips" / "I700")
+    assert float(ds.RescaleIntercept) == -1024
+    hu = frame_array(ds)
+    assert hu.dtype == np.float32
+    corner = hu[:40, :40]  # air outside the phantom
+    assert abs(float(np.median(corner)) + 1000) < 30
+    # the phantom itself is far denser than air
+    assert float(np.median(hu[236:276, 236:276])) > -200
+
+
+def test_monochrome1_films_display_inverted(dicom_dir: Path) -> None:
+    for name in ("cr_chest_pa_uncompressed.dcm", "dx_chest_pa_j2k_lossless.dcm"):
+        ds = read_dataset(dicom_dir / "cxr" / name)
+        assert ds.PhotometricInterpretation == "MONOCHROME1"
+        arr = frame_array(ds)
+        shown = display_array(ds, arr)
+        mono2 = read_dataset(dicom_dir / "cxr" / name)
+        mono2.PhotometricInterpretation = "MONOCHROME2"
+        np.testing.assert_array_equal(shown, 255 - display_array(mono2, arr))
+        # higher stored values (more attenuation in MONOCHROME1) are shown darker
+        sample = (slice(None, None, 16), slice(None, None, 16))
+        corr = np.corrcoef(arr[sample].ravel(), shown[sample].ravel().astype(np.float64))[0, 1]
+        assert corr < -0.5, name
+
+
+def test_signed_ct_and_rescale(dicom_dir: Path) -> None:
+    ds = read_dataset(dicom_dir / "ct_head_ge" / "01.dcm")
+    assert ds.PixelRepresentation == 1
+    hu = frame_array(ds)
+    stored = ds.pixel_array
+    expected = stored.astype(np.float64) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    np.testing.assert_array_equal(hu, expected.astype(np.float32))
+    assert hu.min() < -1000
+
+
+def test_explicit_window(dicom_dir: Path) -> None:
+    ds = read_dataset(dicom_dir / "ct_phantom_philips" / "I700")
+    hu = np.array([[-1000.0, 0.0, 40.0, 80.0, 1000.0]], dtype=np.float32)
+    out = display_array(ds, hu, window=(40.0, 80.0))
+    assert out.dtype == np.uint8
+    assert out[0, 0] == 0 and out[0, 1] == 0 and out[0, 4] == 255 and out[0, 3] == 255
+    assert 120 <= out[0, 2] <= 135
+    assert default_window(ds) == (40.0, 80.0)
+
+
+def test_several_header_windows(pydicom_files: Path) -> None:
+    ds = read_dataset(pydicom_files / "examples_overlay.dcm")
+    found = windows(ds)
+    assert len(found) == 2
+    arr = frame_array(ds)
+    first = display_array(ds, arr)
+    second = display_array(ds, arr, window=1)
+    np.testing.assert_array_equal(first, display_array(ds, arr, window=found[0][:2]))
+    np.testing.assert_array_equal(second, display_array(ds, arr, window=found[1][:2]))
+    assert not np.array_equal(first, second)
+
+
+def test_voi_lut_sequence_is_applied(dicom_dir: Path) -> None:
+    ds = read_dataset(dicom_dir / "ct_phantom_philips" / "I700")
+    # a real CT given a VOI LUT that maps stored HU -1024..3071 onto 0..4095 in reverse
+    item = Dataset()
+    item.LUTDescriptor = [4096, -1024, 16]
+    item.LUTData = list(range(4095, -1, -1))
+    ds.VOILUTSequence = Sequence([item])
+    hu = frame_array(ds)
+    shown = display_array(ds, hu)
+    expected = np.clip(np.rint(hu) + 1024, 0, 4095)
+    expected = np.clip((4095 - expected) * (255.0 / 4095), 0, 255).astype(np.uint8)
+    assert np.abs(shown.astype(int) - expected.astype(int)).max() <= 1
+    assert shown[:40, :40].mean() > 200  # air is bright through this inverted LUT
+
+
+def test_modality_lut_sequence_is_applied(dicom_dir: Path) -> None:
+    ds = read_dataset(dicom_dir / "ct_phantom_philips" / "I700")
+    item = Dataset()
+    item.LUTDescriptor = [4096, 0, 16]
+    item.LUTData = [min(65535, 2 * v) for v in range(4096)]
+    item.ModalityLUTType = "US"
+    ds.ModalityLUTSequence = Sequence([item])
+    out = frame_array(ds)
+    stored = decode_frame(ds).astype(np.int64)
+    np.testing.assert_array_equal(out, np.clip(stored, 0, 4095) * 2)
+
+
+def test_palette_colour(pydicom_files: Path) -> None:
+    ds = read_dataset(pydicom_files / "examples_palette.dcm")
+    rgb = frame_array(ds)
+    assert rgb.dtype == np.uint8 and rgb.shape == (ds.Rows, ds.Columns, 3)
+    ref = apply_color_lut(ds.pixel_array, ds)
+    if ref.dtype == np.uint16:
+        ref = (ref.astype(np.float32) * (255.0 / 65535)).astype(np.uint8)
+    assert np.abs(rgb.astype(int) - ref.astype(int)).max() <= 1
+    assert display_array(ds, rgb) is rgb
+
+
+def test_ybr_is_converted_to_rgb(pydicom_files: Path) -> None:
+    rgb_ref = frame_array(read_dataset(pydicom_files / "SC_rgb_rle.dcm"))  # lossless RGB
+    for name in ("SC_rgb_dcmtk_+eb+cy+np.dcm", "SC_ybr_full_422_uncompressed.dcm",
+                 "SC_rgb_jpeg_dcmtk.dcm"):
+        ds = read_dataset(pydicom_files / name)
+        assert ds.PhotometricInterpretation.startswith("YBR")
+        rgb = frame_array(ds)
+        assert rgb.shape == rgb_ref.shape and rgb.dtype == np.uint8
+        assert np.abs(rgb.astype(int) - rgb_ref.astype(int)).mean() < 6, name
+
+
+def test_multiframe_frames_and_bounds(pydicom_files: Path) -> None:
+    ds = read_dataset(pydicom_files / "examples_ybr_color.dcm")
+    assert pixels.number_of_frames(ds) == 30
+    last = frame_array(ds, 29)
+    assert last.shape == (ds.Rows, ds.Columns, 3)
+    assert not np.array_equal(frame_array(ds, 0), last)
+    with pytest.raises(UsageError, match="Frame 30 does not exist"):
+        frame_array(ds, 30)
+
+
+def test_16_bit_rgb_and_deflate(pydicom_files: Path) -> None:
+    rgb16 = frame_array(read_dataset(pydicom_files / "SC_rgb_rle_16bit.dcm"))
+    rgb8 = frame_array(read_dataset(pydicom_files / "SC_rgb_rle.dcm"))
+    assert rgb16.dtype == np.uint8 and np.abs(rgb16.astype(int) - rgb8.astype(int)).max() <= 1
+    dfl = read_dataset(pydicom_files / "image_dfl.dcm")
+    assert frame_array(dfl).shape == (dfl.Rows, dfl.Columns)
+
+
+def test_clear_errors_for_broken_files(dicom_dir: Path, tmp_path: Path) -> None:
+    broken = dicom_dir / "broken"
+    with pytest.raises(NotDicomError, match=r"^The file is empty \(0 bytes\)\.$"):
+        read_dataset(broken / "empty.dcm")
+    with pytest.raises(NotDicomError, match=r"^Not a DICOM file \(no DICOM header found\)\.$"):
+        read_dataset(broken / "not_dicom.dcm")
+    with pytest.raises(DicomReadError, match="^The file is truncated"):
+        read_dataset(broken / "cr_chest_truncated.dcm")
+    ds = read_dataset(broken / "dx_chest_corrupt_j2k_stream.dcm")  # the header is fine
+    with pytest.raises(PixelDecodeError) as exc:
+        frame_array(ds)
+    assert str(exc.value) == "The image data is corrupt and cannot be decoded (JPEG 2000)."
+    head = (dicom_dir / "ct_head_ge" / "01.dcm").read_bytes()
+    cut = tmp_path / "cut_header.dcm"
+    cut.write_bytes(head[:700])
+    with pytest.raises(DicomReadError, match="truncated"):
+        read_dataset(cut)
+
+
+def test_pydicom_truncated_file(pydicom_files: Path) -> None:
+    with pytest.raises(DicomReadError, match="truncated"):
+        frame_array(pydicom_files / "MR_truncated.dcm")
+
+
+def test_frame_cache_stays_within_budget() -> None:
+    cache = FrameCache(max_bytes=3 * 1000)
+    for i in range(10):
+        cache.put(i, np.zeros(1000, dtype=np.uint8))
+        assert cache.nbytes <= 3000
+    assert len(cache) == 3 and 9 in cache and 0 not in cache
+    cache.get(7)  # 7 becomes most recent; 8 is dropped next
+    cache.put(10, np.zeros(1000, dtype=np.uint8))
+    assert 7 in cache and 8 not in cache
+    cache.put("huge", np.zeros(5000, dtype=np.uint8))  # larger than the budget: not kept
+    assert "huge" not in cache and cache.nbytes <= 3000
+
+
+def test_frame_cache_loads_frames_once_across_threads(dicom_dir: Path) -> None:
+    cache = FrameCache(max_bytes=64 * 1024 * 1024)
+    path = dicom_dir / "ct_phantom_philips" / "I700"
+    results: list[np.ndarray] = []
+
+    def read() -> None:
+        results.append(cache.frame(path, 0))
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4
+    for r in results:
+        np.testing.assert_array_equal(r, results[0])
+    assert cache.frame(path, 0) is cache.frame(path, 0)
+    assert cache.nbytes == 512 * 512 * 4
+
+
+def test_no_pixel_data_is_a_clear_error(tmp_path: Path, dicom_dir: Path) -> None:
+    ds = pydicom.dcmread(dicom_dir / "ct_head_ge" / "01.dcm")
+    del ds.PixelData
+    out = tmp_path / "nopix.dcm"
+    ds.save_as(out)
+    with pytest.raises(PixelDecodeError, match="no image data"):
+        frame_array(out)
