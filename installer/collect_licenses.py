@@ -87,6 +87,7 @@ _COMMON_LICENSES = {"LGPL-3.0": "LGPL-3", "GPL-3.0": "GPL-3", "GPL-2.0": "GPL-2"
 def _common_license_texts(label: str) -> list[Path]:
     """Full licence texts for the SPDX ids named in ``label`` (used when a wheel ships none)."""
     found = []
+    label = label.replace("Apache Software License", "Apache-2.0")  # the trove classifier's name
     for spdx, name in _COMMON_LICENSES.items():
         if re.search(rf"(?<![\w.-]){re.escape(spdx)}", label):
             path = Path("/usr/share/common-licenses") / name
@@ -181,6 +182,7 @@ def collect(manifest_path: Path, out_dir: Path) -> dict[str, object]:
             unowned.append(resolved)
 
     rows: list[tuple[str, str, str, str]] = []
+    missing_text: list[str] = []
     for name in sorted(dists):
         dist = dists[name]
         version = dist.version
@@ -192,6 +194,7 @@ def collect(manifest_path: Path, out_dir: Path) -> dict[str, object]:
             files = _common_license_texts(_license_label(dist))
             if not files:
                 log.warning("no licence text for %s %s", name, dist.version)
+                missing_text.append(f"{dist.metadata['Name']} {dist.version}")
         for path in files:
             target = folder / path.name
             n = 1
@@ -237,6 +240,10 @@ def collect(manifest_path: Path, out_dir: Path) -> dict[str, object]:
         "|---|---|---|---|",
     ]
     lines += [f"| {n} | {v} | {lic.replace('|', '/')} | {h} |" for n, v, lic, h in rows]
+    if missing_text:
+        lines += ["", "These wheels ship no licence text; their licence is named in their METADATA.txt",
+                  "and the full text is at the project's home page:", ""]
+        lines += [f"- {m}" for m in missing_text]
     if unowned:
         lines += ["", "Libraries whose owner could not be determined automatically:", ""]
         lines += [f"- {Path(u).name}" for u in sorted(set(unowned))]

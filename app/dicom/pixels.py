@@ -32,6 +32,12 @@ from app.dicom.reading import safe_get, safe_int, safe_str
 
 log = logging.getLogger(__name__)
 
+# pydicom logs every failed decoder attempt with a full traceback at ERROR level. Hilum turns
+# those failures into one-line PixelDecodeErrors (logged here at debug level), so pydicom's own
+# records would only put tracebacks in front of users.
+if logging.getLogger("pydicom").level < logging.CRITICAL:
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+
 __all__ = [
     "read_dataset", "number_of_frames", "decode_frame", "frame_array", "display_array",
     "default_window", "windows", "FrameCache", "compression_name", "is_color",
@@ -49,11 +55,13 @@ def compression_name(ds: Dataset) -> str:
     """A short name of the pixel encoding: ``"JPEG 2000"``, ``"JPEG-LS"``, ``"uncompressed"`` ..."""
     try:
         uid = UID(str(ds.file_meta.TransferSyntaxUID))
-    except Exception:  # noqa: BLE001
+        if not uid.is_transfer_syntax:
+            return "unknown encoding"
+        if not uid.is_compressed:
+            return "deflated" if uid == "1.2.840.10008.1.2.1.99" else "uncompressed"
+        name = uid.name if uid.is_valid else str(uid)
+    except Exception:  # noqa: BLE001 - a corrupt transfer syntax UID
         return "unknown encoding"
-    if not uid.is_compressed:
-        return "deflated" if uid == "1.2.840.10008.1.2.1.99" else "uncompressed"
-    name = uid.name if uid.is_valid else str(uid)
     for family in ("High-Throughput JPEG 2000", "JPEG 2000", "JPEG-LS", "JPEG XL", "RLE",
                    "MPEG", "HEVC", "Deflate"):
         if family.lower() in name.lower():
@@ -89,6 +97,9 @@ def _decode_error(ds: Dataset, exc: BaseException) -> PixelDecodeError:
     if missing:
         return PixelDecodeError(f"The image header is incomplete (missing {missing[0]}), "
                                 "so its pixels cannot be decoded.", spath)
+    if comp == "unknown encoding":
+        return PixelDecodeError("The file's transfer syntax is unknown or corrupt, so its image "
+                                "data cannot be decoded.", spath)
     if isinstance(exc, NotImplementedError) or "missing required dependencies" in text \
             or "no decoding plugins" in text.lower() or "no pixel data decoders" in text.lower():
         return PixelDecodeError(f"No decoder is installed for this image's compression ({comp}).",
@@ -138,10 +149,15 @@ def decode_frame(ds: Dataset, frame: int = 0) -> np.ndarray:
         arr = _pixel_array(ds, index=frame if n > 1 else None)
     except DicomError:
         raise
-    except Exception as exc:  # noqa: BLE001 - every decoder failure becomes one clear line
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - every decoder failure becomes one clear line
+        # (BaseException: the Rust decoders raise pyo3 PanicException, which is not an Exception)
         raise _decode_error(ds, exc) from None
     if arr.ndim == 3 and n > 1 and arr.shape[0] == 1 and safe_int(ds, "SamplesPerPixel", 1) == 1:
         arr = arr[0]
+    if not arr.dtype.isnative:  # big endian data: native order for everything downstream
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
 
 

@@ -245,12 +245,31 @@ def read_header(path: PathLike, tags: list[int] | None = None) -> tuple[Dataset,
             if force and len(ds) == 0 and len(getattr(ds, "file_meta", ())) == 0:
                 raise NotDicomError("Not a DICOM file (no DICOM header found).", spath)
             _fix_transfer_syntax(ds)
+            _check_complete(ds, fh, size, spath)
             info = _pixel_info(fh, ds, size, spath)
         except DicomError:
             raise
         except Exception as exc:  # noqa: BLE001 - every pydicom failure becomes a clear message
             raise _translate(exc, spath, size) from None
     return ds, info
+
+
+def _check_complete(ds: Dataset, fh: IO[bytes], size: int, path: str) -> None:
+    """Raise when the header was cut short.
+
+    pydicom reads a value cut by the end of the file without complaint (it gets fewer bytes),
+    and skips past the end for values it does not load, so both are checked here.
+    """
+    if fh.tell() > size:
+        raise DicomReadError("The file is truncated: its header ends early.", path)
+    for elem in ds._dict.values():
+        length = getattr(elem, "length", None)
+        tell = getattr(elem, "value_tell", None)
+        if length is None or tell is None or length == 0xFFFFFFFF:
+            continue
+        if tell + length > size:
+            raise DicomReadError("The file is truncated or its header is corrupt (an element "
+                                 "runs past the end of the file).", path)
 
 
 def read_dataset(path: PathLike) -> Dataset:
@@ -272,7 +291,7 @@ def read_dataset(path: PathLike) -> Dataset:
         With a message a user understands.
     """
     spath = os.fspath(path)
-    _, info = read_header(spath)  # clear errors for truncation before pydicom sees the file
+    read_header(spath)  # clear errors for truncation before pydicom reads the whole file
     size, force = _open_checks(spath)
     try:
         ds = dcmread(spath, defer_size=DEFER_SIZE, force=force)
@@ -383,6 +402,16 @@ def raw_text(ds: Dataset, tag: int) -> str:
         return ""
 
 
+def _dictionary_vr(tag: int) -> str | None:
+    """The VR of a standard tag (implicit VR files do not store it)."""
+    from pydicom.datadict import dictionary_VR
+
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return None
+
+
 def raw_int(ds: Dataset, tag: int) -> int | None:
     """An IS (text) or US (binary) element as int, None when absent/unreadable."""
     elem = _raw_element(ds, tag)
@@ -391,8 +420,8 @@ def raw_int(ds: Dataset, tag: int) -> int | None:
     value = elem.value
     try:
         if isinstance(value, (bytes, bytearray)):
-            vr = getattr(elem, "VR", None)
-            if vr == "US" or (vr is None and (tag >> 16) == 0x0028 and len(value) == 2):
+            vr = getattr(elem, "VR", None) or _dictionary_vr(tag)
+            if vr in ("US", "US or SS"):
                 if len(value) != 2:
                     return None
                 little = getattr(elem, "is_little_endian", True)

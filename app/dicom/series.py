@@ -210,7 +210,9 @@ class Stack:
             except HilumError as exc:
                 failed.extend((k, exc.message) for k in ks)
                 return
-            except Exception as exc:  # noqa: BLE001 - reported per slice
+            except (KeyboardInterrupt, SystemExit, GeneratorExit):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - reported per slice (incl. Rust panics)
                 from app.dicom.pixels import _decode_error
 
                 hdr = first.header if first.header is not None else Dataset()

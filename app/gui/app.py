@@ -110,22 +110,12 @@ def ensure_app() -> QApplication:
         app.setOrganizationName("Hilum")
         app.setApplicationVersion(__version__)
         apply_theme(app)
+        # background imports are pure Python: hand the interpreter back to the GUI thread often
+        sys.setswitchinterval(0.002)
         if sys.version_info < (3, 12) and emit_leaks_bool_reference():
             _guard_bool_refcounts()
     assert isinstance(app, QApplication)
     return app
-
-
-def _preload() -> None:
-    """Import the DICOM stack on a worker while the window appears (first image sooner)."""
-    def work(*, progress: object) -> None:
-        import app.dicom.library  # noqa: F401
-        import app.dicom.pixels  # noqa: F401
-        import app.gui.loader  # noqa: F401
-
-    from app.gui.workers import run_in_background
-
-    run_in_background(work)
 
 
 def run_gui(paths_in: list[str], screenshot: str | None = None) -> int:
@@ -190,8 +180,6 @@ def run_gui(paths_in: list[str], screenshot: str | None = None) -> int:
 
     if paths_in:
         QTimer.singleShot(0, lambda: window.open_paths([os.fspath(p) for p in paths_in]))
-    else:
-        _preload()
     app.exec()
     from app.gui.workers import wait_all
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 from typing import Any, Callable
 
 import numpy as np
@@ -30,6 +31,8 @@ Emit = Callable[[Any], None]
 
 #: default decoded-frame budget per series (the settings override it)
 CACHE_BYTES = 2 << 30
+#: how long an import waits for the GUI to paint the preview before scanning on
+FIRST_PAINT_WAIT_S = 1.0
 
 
 def _library() -> Any:
@@ -132,7 +135,7 @@ def thumbnail(frame: np.ndarray, size: int, window: tuple[float, float] | None, 
     return np.ascontiguousarray(255 - scaled if invert else scaled)
 
 
-def preview_series(info: dict[str, Any], cache_bytes: int = CACHE_BYTES) -> SeriesData:
+def preview_series(info: dict[str, Any], cache_bytes: int = CACHE_BYTES, ds: Any = None) -> SeriesData:
     """The first image of a series as a one-frame series, decoded now (worker thread).
 
     Parameters
@@ -144,7 +147,7 @@ def preview_series(info: dict[str, Any], cache_bytes: int = CACHE_BYTES) -> Seri
     from app.dicom.pixels import frame_array, read_dataset
 
     path = info["first_path"]
-    ds = read_dataset(path)
+    ds = read_dataset(path) if ds is None else ds
     facts = _header_facts(ds)
     series = SeriesData(
         frames=[FrameRef(path=path, frame=0, sop_uid=info.get("first_sop_uid", ""))],
@@ -160,6 +163,85 @@ def preview_series(info: dict[str, Any], cache_bytes: int = CACHE_BYTES) -> Seri
     series.read_header = _header_reader(series)
     series.cache.put(0, frame_array(ds, 0))
     return series
+
+
+def _candidate_files(paths: list[str], limit: int = 24) -> list[str]:
+    """The first few files a scan would read, in the scanner's order (sorted walk), lazily."""
+    out: list[str] = []
+
+    def walk(folder: str) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for e in entries:
+            if len(out) >= limit:
+                return
+            try:
+                if e.is_file() and not e.name.lower().endswith(".zip"):
+                    out.append(e.path)
+            except OSError:
+                continue
+        for e in entries:
+            if len(out) >= limit:
+                return
+            try:
+                if e.is_dir():
+                    walk(e.path)
+            except OSError:
+                continue
+
+    for p in paths:
+        if len(out) >= limit:
+            break
+        if os.path.isdir(p):
+            walk(p)
+        elif os.path.isfile(p) and not p.lower().endswith(".zip"):
+            out.append(p)
+    return out
+
+
+def _is_index_file(path: str) -> bool:
+    """True for a DICOMDIR (its file meta says so): an index, not an image."""
+    from pydicom.filereader import read_file_meta_info
+
+    from app.dicom.reading import MEDIA_STORAGE_DIRECTORY
+
+    try:
+        meta = read_file_meta_info(path)
+    except Exception:  # noqa: BLE001 - not our concern here: the scan reports it
+        return False
+    return str(meta.get("MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY
+
+
+def quick_preview(paths: list[str], cache_bytes: int = CACHE_BYTES) -> SeriesData | None:
+    """Decode the first image found in ``paths`` before the scan starts (worker thread).
+
+    The scanner reads every header (and indexes DICOMDIRs) before it reaches a later series;
+    this looks only at the first few files in scan order, skipping indexes and unreadable files,
+    so the first image is on screen within a fraction of a second.
+
+    Returns
+    -------
+    SeriesData or None
+        A one-frame preview, or None when none of the first files can be shown.
+    """
+    from app.dicom.pixels import number_of_frames, read_dataset
+    from app.dicom.reading import safe_str
+
+    for path in _candidate_files(paths):
+        if _is_index_file(path):
+            continue
+        try:
+            ds = read_dataset(path)
+            if number_of_frames(ds) < 1:
+                continue
+            info = {"first_path": path, "first_sop_uid": safe_str(ds, "SOPInstanceUID"),
+                    "study_uid": safe_str(ds, "StudyInstanceUID"), "series_uid": safe_str(ds, "SeriesInstanceUID")}
+            return preview_series(info, cache_bytes, ds)
+        except Exception as exc:  # noqa: BLE001 - the scan reports every bad file; try the next
+            log.debug("preview candidate skipped: %s", type(exc).__name__)
+    return None
 
 
 def build_series(series_uid: str, lib: Any = None, progress: Progress | None = None,
@@ -263,8 +345,12 @@ def _geometry_warnings(frames: list[FrameRef], orientation: tuple[float, ...] | 
 
 
 def import_paths(paths: list[str], *, progress: Progress, emit: Emit,
-                 cache_bytes: int = CACHE_BYTES, thumb_size: int = 72) -> dict[str, Any]:
+                 cache_bytes: int = CACHE_BYTES, thumb_size: int = 72,
+                 first_shown: threading.Event | None = None) -> dict[str, Any]:
     """Scan ``paths`` into the library and emit previews, series and errors (worker thread).
+
+    ``first_shown``, when given, is set by the GUI once the preview is painted; the scan waits
+    for it (at most :data:`FIRST_PAINT_WAIT_S`) so the first image is not slowed by the scan.
 
     Returns
     -------
@@ -273,6 +359,13 @@ def import_paths(paths: list[str], *, progress: Progress, emit: Emit,
     """
     lib = _library()
     state = {"preview_sent": False}
+    preview = quick_preview([os.fspath(p) for p in paths], cache_bytes)
+    if preview is not None:
+        state["preview_sent"] = True
+        emit(("preview", preview))
+        if first_shown is not None:
+            # let the GUI thread paint it before the scan competes for the interpreter
+            first_shown.wait(FIRST_PAINT_WAIT_S)
 
     def on_series(info: dict[str, Any]) -> None:
         # the first image of the first series goes to the screen before the scan goes on
@@ -308,7 +401,12 @@ def import_paths(paths: list[str], *, progress: Progress, emit: Emit,
 
 
 def list_library(*, progress: Progress) -> list[dict[str, Any]]:
-    """Every study in the library (``hilum scan --json`` shape), newest first (worker thread)."""
+    """Every study in the library (``hilum scan --json`` shape), newest first (worker thread).
+
+    It runs at start-up, so it also loads the pixel pipeline's modules before the first import.
+    """
+    import app.dicom.pixels  # noqa: F401
+
     return _library().studies()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import threading
 import time
 from functools import partial
 from typing import Any, Callable
@@ -115,6 +116,8 @@ class MainWindow(QMainWindow):
         self._syncing = False
         self._import_problems = 0
         self._import_shown = False
+        self._first_shown: threading.Event | None = None
+        self._announce_pending = False
         self.panels: dict[str, QDockWidget] = {}
 
         # central: viewports, or a drop hint while nothing is loaded
@@ -156,6 +159,7 @@ class MainWindow(QMainWindow):
         self._set_active_viewport(self.grid.viewports[0])
         self._update_actions()
         QTimer.singleShot(0, self.refresh_library)
+        QTimer.singleShot(0, self._warm_up)
 
     # ------------------------------------------------------------------------------ building
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -389,6 +393,14 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         self.set_layout(self.settings.layout)
 
+    def _warm_up(self) -> None:
+        """Polish and render the (still hidden) viewports once while the window is idle, so the
+        first image does not pay for style sheets, fonts and layouts."""
+        if self.stack.currentWidget() is self.grid:
+            return
+        self.grid.resize(self.stack.size())
+        self.grid.grab()
+
     # ------------------------------------------------------------------------------ panels API
     def active_viewport(self) -> Viewport:
         """The viewport the user works in."""
@@ -506,9 +518,11 @@ class MainWindow(QMainWindow):
         self._remember_recent(items)
         self.show_status(f"Importing {len(items)} item{'s' if len(items) != 1 else ''}…", 3000)
         cache = self.settings.cache_mb * 1024 * 1024
+        self._first_shown = threading.Event()
         worker = self.run_in_background(
             _import_paths, items, on_item=self._import_item, on_result=self._import_done,
-            on_error=self._import_error, cache_bytes=cache, thumb_size=self.settings.thumbnail_size)
+            on_error=self._import_error, cache_bytes=cache, thumb_size=self.settings.thumbnail_size,
+            first_shown=self._first_shown)
         worker.signals.cancelled.connect(lambda: self.show_status("Import cancelled; what was read so far stays."))
         worker.signals.finished.connect(self.import_finished.emit)
         return worker
@@ -678,6 +692,11 @@ class MainWindow(QMainWindow):
     def _announce(self, vp: Viewport) -> None:
         if vp is not self.active_viewport():
             return
+        if self._waiting_first_image and vp.series is not None:
+            # panels react to a new series (some load models): let the first image paint first
+            self._announce_pending = True
+            return
+        self._announce_pending = False
         s = vp.series
         if s is not self._current_series:
             self._current_series = s
@@ -731,12 +750,16 @@ class MainWindow(QMainWindow):
         self.cursor_label.setText(text)
 
     def _image_painted(self) -> None:
+        if self._first_shown is not None:
+            self._first_shown.set()
         if self._waiting_first_image:
             self._waiting_first_image = False
             if self._open_started is not None:
                 self.first_image_ms = (time.perf_counter() - self._open_started) * 1000.0
                 log.info("first image painted after %.0f ms", self.first_image_ms)
             self.first_image_painted.emit()
+            if self._announce_pending:
+                QTimer.singleShot(0, lambda: self._announce(self.active_viewport()))
 
     def _update_title(self) -> None:
         s = self.current_series()
@@ -855,7 +878,8 @@ class MainWindow(QMainWindow):
 
 
 def _import_paths(paths_in: list[str], *, progress: Any, emit: Callable[[Any], None], cache_bytes: int,
-                  thumb_size: int) -> dict[str, Any]:
+                  thumb_size: int, first_shown: threading.Event | None = None) -> dict[str, Any]:
     from app.gui.loader import import_paths
 
-    return import_paths(paths_in, progress=progress, emit=emit, cache_bytes=cache_bytes, thumb_size=thumb_size)
+    return import_paths(paths_in, progress=progress, emit=emit, cache_bytes=cache_bytes, thumb_size=thumb_size,
+                        first_shown=first_shown)

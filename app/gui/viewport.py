@@ -23,10 +23,11 @@ import math
 import time
 from typing import Any
 
+import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QKeyEvent, QPainter, QPen, QTransform
+from PySide6.QtGui import QColor, QFont, QKeyEvent, QPainter, QStaticText, QTransform
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QScrollBar, QSizePolicy, QWidget
 
 from app.gui.annotations import direction_letters, format_age, format_date, format_name
@@ -42,7 +43,25 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, useNumba=False)
 
 TOOLS = ("pointer", "window", "pan", "zoom", "length", "rect", "ellipse", "angle")
 
-_INVERT_LUT = np.arange(255, -1, -1, dtype=np.uint8)
+
+
+def window_to_uint8(frame: np.ndarray, center: float, width: float, invert: bool = False) -> np.ndarray:
+    """Apply a linear window to a frame in one fused pass: uint8 for display.
+
+    ``out = clip((v - (center - width/2)) * 255 / width, 0, 255)`` (``255 - out`` when inverted),
+    computed by OpenCV's saturating ``addWeighted`` (one pass, no temporaries): cheap enough to
+    run on the GUI thread for every slice and every mouse move of a window/level drag, even on
+    2000x2000 films. Colour frames are windowed per channel.
+    """
+    arr = frame if frame.dtype in (np.float32, np.uint8) else frame.astype(np.float32)
+    scale = 255.0 / max(float(width), 1e-6)
+    lo = float(center) - float(width) / 2.0
+    alpha, beta = (-scale, 255.0 + lo * scale) if invert else (scale, -lo * scale)
+    if arr.dtype == np.uint8 and alpha == 1.0 and beta == 0.0:
+        return arr
+    return cv2.addWeighted(arr, alpha, arr, 0.0, beta, dtype=cv2.CV_8U)
+_TEXT = QColor("#e8e8e8")
+_SHADOW = QColor(0, 0, 0, 220)
 
 
 def auto_window(frame: np.ndarray) -> tuple[float, float]:
@@ -185,6 +204,7 @@ class Viewport(QFrame):
         self.provider: FrameProvider | None = None
         self.index = 0
         self.frame: np.ndarray | None = None          # the frame on screen (modality values)
+        self.display: np.ndarray | None = None        # the same, windowed to uint8 as painted
         self._shown_key: tuple[str, int] | None = None
         self.center, self.width = 0.5, 1.0
         self.wl_step = 1.0
@@ -206,6 +226,9 @@ class Viewport(QFrame):
         self._wheel_accum = 0
         self._fitted = True
         self._presets: list[WindowPreset] = []
+        self._text_cache: dict[tuple[str, str], QStaticText] = {}
+        self._letters_key: tuple[str, bytes] | None = None
+        self._letters: dict[str, str] = {}
         self.preset_name = ""
 
         self.cine = QTimer(self)
@@ -239,7 +262,6 @@ class Viewport(QFrame):
         self.provider.frame_ready.connect(self._frame_ready)
         self.provider.frame_failed.connect(self._frame_failed)
         self.invert = bool(series.monochrome1)
-        self.image.setLookupTable(_INVERT_LUT if (self.invert and not series.is_color) else None)
         self._window_set = False
         self._update_transform()
         self.slider.blockSignals(True)
@@ -275,7 +297,6 @@ class Viewport(QFrame):
         self._matrix = matrix
         self._update_transform()
         self.invert = invert
-        self.image.setLookupTable(_INVERT_LUT if (invert and not series.is_color) else None)
         self.set_window(center, width)
         if fitted:
             self.fit()
@@ -327,15 +348,21 @@ class Viewport(QFrame):
         self.frame = arr
         if not self._window_set:
             self._initial_window(arr)
-        if self.series.is_color and self.invert:
-            arr = 255 - arr
-        self.image.setImage(arr, autoLevels=False, levels=(self.center - self.width / 2, self.center + self.width / 2))
+        self._render()
         self._shown_key = (self.series.key, self.index)
         self._paint_pending = True
         self._update_overlay()
         for m in self.measurements:
             self._measure(m)
         self.view.viewport().update()
+
+    def _render(self) -> None:
+        """Window the current frame to uint8 and hand it to the image item (no levels, no LUT:
+        pyqtgraph then shows it as a Grayscale8/RGB888 image without another pass)."""
+        assert self.frame is not None
+        self.display = window_to_uint8(self.frame, self.center, self.width, self.invert)
+        self.image.setImage(self.display, autoLevels=False, levels=None)
+        self._paint_pending = True
 
     def _initial_window(self, arr: np.ndarray) -> None:
         assert self.series is not None
@@ -368,8 +395,8 @@ class Viewport(QFrame):
         self.center, self.width = center, width
         self._window_set = True
         self.preset_name = ""
-        if self.image.image is not None:
-            self.image.setLevels((center - width / 2, center + width / 2))
+        if self.frame is not None:
+            self._render()
         self.window_changed.emit(center, width)
         self.view.viewport().update()
 
@@ -403,11 +430,8 @@ class Viewport(QFrame):
     def set_invert(self, invert: bool) -> None:
         """Invert the grey scale."""
         self.invert = bool(invert)
-        if self.series is not None and self.series.is_color:
-            self._shown_key = None
-            self._show_frame()
-        else:
-            self.image.setLookupTable(_INVERT_LUT if self.invert else None)
+        if self.frame is not None:
+            self._render()
         self.view.viewport().update()
 
     def toggle_invert(self) -> None:
@@ -876,6 +900,9 @@ class Viewport(QFrame):
         s = self.series
         if s is None or not s.orientation or len(s.orientation) != 6:
             return {}
+        key = (s.key, self._matrix.tobytes())
+        if self._letters_key == key:
+            return dict(self._letters)
         row = np.asarray(s.orientation[:3], float)
         col = np.asarray(s.orientation[3:], float)
         inv = np.linalg.inv(self._matrix.astype(float))
@@ -883,7 +910,20 @@ class Viewport(QFrame):
         for name, screen in (("right", (1, 0)), ("left", (-1, 0)), ("bottom", (0, 1)), ("top", (0, -1))):
             v = inv @ np.asarray(screen, float)
             out[name] = direction_letters(v[0] * row + v[1] * col)
-        return out
+        self._letters_key, self._letters = key, out
+        return dict(out)
+
+    def _static_text(self, s: str, font: QFont) -> QStaticText:
+        key = (s, font.key())
+        st = self._text_cache.get(key)
+        if st is None:
+            if len(self._text_cache) > 512:
+                self._text_cache.clear()
+            st = QStaticText(s)
+            st.setTextFormat(Qt.TextFormat.PlainText)
+            st.prepare(QTransform(), font)
+            self._text_cache[key] = st
+        return st
 
     def _paint_annotations(self, p: QPainter, w: int, h: int) -> None:
         if self.series is None:
@@ -895,11 +935,14 @@ class Viewport(QFrame):
         lh = fm.height()
         margin = 8
 
-        def text(x: float, y: float, s: str, color: QColor = QColor("#e8e8e8")) -> None:
-            p.setPen(QColor(0, 0, 0, 220))
-            p.drawText(QPointF(x + 1, y + 1), s)
+        def text(x: float, y: float, s: str, color: QColor = _TEXT) -> None:
+            # QStaticText keeps the laid-out glyphs: the corner texts cost little per slice
+            st = self._static_text(s, p.font())
+            top = QPointF(x, y - p.fontMetrics().ascent())
+            p.setPen(_SHADOW)
+            p.drawStaticText(top + QPointF(1, 1), st)
             p.setPen(color)
-            p.drawText(QPointF(x, y), s)
+            p.drawStaticText(top, st)
 
         if self.show_annotations:
             corners = self.annotation_text()

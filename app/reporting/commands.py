@@ -44,21 +44,14 @@ def register(subparsers: Any) -> None:
 
 
 def _results(path: str) -> list[Any]:
-    from app.core.types import ModelResult
+    from app.reporting.generator.conditioning import results_from_doc
 
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read results file {path}: {exc}") from exc
-    items = data.get("results", data) if isinstance(data, dict) else data
-    if isinstance(items, dict):
-        items = [items]
-    out = []
-    for item in items:
-        for r in (item.get("results", [item]) if isinstance(item, dict) else []):
-            if isinstance(r, dict) and "labels" in r and "model_id" in r:
-                out.append(ModelResult.from_dict(r))
+    out = results_from_doc(data)
     if not out:
         raise UsageError(f"no classifier results found in {path}")
     return out

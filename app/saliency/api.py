@@ -115,6 +115,8 @@ class OrtRunner:
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        # No busy-waiting between runs: several sessions (and other programs) share the CPU.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(model_bytes, sess_options=opts, providers=_providers(device))
         self.provider = self.session.get_providers()[0]
         if device == "cuda" and self.provider != "CUDAExecutionProvider":
@@ -157,10 +159,12 @@ class SaliencyMap:
     method : str
         ``cam``, ``occlusion`` or ``rise``.
     map : numpy.ndarray
-        Normalised map in [0, 1] (ReLU then divide by the maximum), source pixel grid.
+        Normalised map in [0, 1] (ReLU then divide by the maximum), source pixel grid; NaN
+        where the model never saw the pixel (cropped away by preprocessing).
     raw : numpy.ndarray
         The raw map in the source pixel grid: CAM logit density (its mean over the model grid
-        plus the bias is the logit), occlusion score drop, or RISE score gain.
+        plus the bias is the logit), occlusion score drop, or RISE score gain; 0 where the
+        model never saw the pixel.
     model_raw : numpy.ndarray
         The raw map in its native grid (feature map for CAM, model input for the others).
     """
@@ -243,6 +247,7 @@ class Explainer:
         self._masked_failed = False
         self._rise_runner: Any = None
         self._rise_failed = False
+        self._lock = threading.Lock()  # the lazily made sessions; explainers are shared by threads
 
     @classmethod
     def from_manifest(cls, manifest: Any, device: str = "auto", fp16: bool | None = None) -> "Explainer":
@@ -328,16 +333,9 @@ class Explainer:
             x = x[None]
         to_layout = (lambda m: m.transpose(0, 2, 3, 1)) if self.layout == "NHWC" else (lambda m: m)
         floating = np.issubdtype(x.dtype, np.floating)
-        if not self._masked_failed and self._masked_runner is None and self.layout == "NCHW" and floating:
-            try:
-                # Its own small session: the blended graph differs from the engine's graph.
-                self._masked_runner = OrtRunner(add_mask_input(self._bytes, baseline=self.baseline),
-                                                device=self._masked_device())
-                probe = np.ones((2, 1) + x.shape[2:], dtype=x.dtype)
-                self._masked_run(x, probe)
-            except Exception as exc:  # a graph that cannot broadcast its batch: blend in numpy
-                log.info("device-side masking unavailable (%s); blending in numpy", type(exc).__name__)
-                self._masked_runner, self._masked_failed = None, True
+        with self._lock:
+            if not self._masked_failed and self._masked_runner is None and self.layout == "NCHW" and floating:
+                self._make_masked_runner(x)
         if self._masked_runner is not None and floating:
             return lambda masks: self._masked_run(x, masks.astype(x.dtype, copy=False))
         base = np.asarray(self.baseline, dtype=np.float32)
@@ -347,6 +345,16 @@ class Explainer:
         predict = self.scores if floating else (lambda b: self.scores(np.rint(b).astype(dtype)))
         blend = masked_from_predict(predict, x.astype(np.float32), base)
         return lambda masks: blend(to_layout(masks))
+
+    def _make_masked_runner(self, x: np.ndarray) -> None:
+        try:
+            # Its own small session: the blended graph differs from the engine's graph.
+            self._masked_runner = OrtRunner(add_mask_input(self._bytes, baseline=self.baseline),
+                                            device=self._masked_device())
+            self._masked_run(x, np.ones((2, 1) + x.shape[2:], dtype=x.dtype))
+        except Exception as exc:  # a graph that cannot broadcast its batch: blend in numpy
+            log.info("device-side masking unavailable (%s); blending in numpy", type(exc).__name__)
+            self._masked_runner, self._masked_failed = None, True
 
     def rise_batch_fn(self, tensor: np.ndarray) -> RiseBatchFn | None:
         """A device-side RISE batch function for ``tensor`` (None when the graph cannot do it)."""
@@ -363,17 +371,18 @@ class Explainer:
             out = self._rise_runner.run_raw(x, feeds=feeds, outputs=list(RISE_OUTPUTS))
             return out[RISE_OUTPUTS[0]], out[RISE_OUTPUTS[1]], out[RISE_OUTPUTS[2]]
 
-        if self._rise_runner is None:
-            try:
-                self._rise_runner = OrtRunner(add_rise_graph(self._bytes, self.output_name, self.activation,
-                                                             baseline=self.baseline), device=self._masked_device())
-                h, w = x.shape[2:4]
-                run(np.ones((2, h, 2), dtype), np.ones((2, 2, 2), dtype), np.ones((2, 2, w), dtype))
-            except Exception as exc:  # a graph that cannot broadcast its batch: host-side RISE
-                log.info("device-side RISE unavailable (%s); expanding masks on the host", type(exc).__name__)
-                self._rise_runner, self._rise_failed = None, True
-                return None
-        return run
+        with self._lock:
+            if self._rise_runner is None and not self._rise_failed:
+                try:
+                    self._rise_runner = OrtRunner(add_rise_graph(self._bytes, self.output_name, self.activation,
+                                                                 baseline=self.baseline),
+                                                  device=self._masked_device())
+                    h, w = x.shape[2:4]
+                    run(np.ones((2, h, 2), dtype), np.ones((2, 2, 2), dtype), np.ones((2, 2, w), dtype))
+                except Exception as exc:  # a graph that cannot broadcast its batch: host-side RISE
+                    log.info("device-side RISE unavailable (%s); expanding masks on the host", type(exc).__name__)
+                    self._rise_runner, self._rise_failed = None, True
+        return run if self._rise_runner is not None else None
 
     def _masked_device(self) -> str:
         provider = str(getattr(self.runner, "provider", ""))
@@ -478,7 +487,8 @@ class Explainer:
         for k, i in enumerate(idx):
             name = self.labels[i] if i < len(self.labels) else str(i)
             if transform is not None:
-                src_raw, src_map = to_source(raw[k], transform), to_source(norm[k], transform)
+                # Pixels the model never saw (cropped away) are NaN in the map: drawn transparent.
+                src_raw, src_map = to_source(raw[k], transform), to_source(norm[k], transform, fill=np.nan)
             else:
                 size = (int(hw[1]), int(hw[0]))
                 import cv2

@@ -49,7 +49,8 @@ def overlay_rgba(saliency: np.ndarray, colormap: str = "inferno", opacity: float
     Parameters
     ----------
     saliency : numpy.ndarray
-        Map (H, W) in [0, 1] (NaN counts as 0), already in the display's pixel grid.
+        Map (H, W) in [0, 1], already in the display's pixel grid; NaN pixels (never seen by
+        the model) are transparent.
     colormap : str
         ``inferno``, ``jet`` or ``viridis``.
     opacity : float
@@ -73,11 +74,11 @@ def overlay_rgba(saliency: np.ndarray, colormap: str = "inferno", opacity: float
     alpha = int(round(np.clip(opacity, 0.0, 1.0) * 255))
     h, w = u8.shape
     out = np.zeros((h, w, 4), dtype=np.uint8)
+    raw = np.asarray(saliency, dtype=np.float32)
+    seen = ~np.isnan(raw)  # NaN: a pixel the model never saw; always transparent
     if not contour:
         out[..., :3] = lut[u8]
-        visible = np.nan_to_num(np.asarray(saliency, dtype=np.float32), nan=0.0) >= threshold
-        if threshold <= 0:
-            visible = np.ones_like(visible)
+        visible = seen & (np.nan_to_num(raw, nan=0.0) >= threshold) if threshold > 0 else seen
         out[..., 3] = np.where(visible, alpha, 0).astype(np.uint8)
         return out
     m = np.nan_to_num(np.asarray(saliency, dtype=np.float32), nan=0.0)

@@ -18,7 +18,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 from app.core.paths import shared_data_dir  # noqa: E402
 from app.reporting.generator.dataset import load_reports, split  # noqa: E402
-from app.reporting.generator.evaluation import evaluate  # noqa: E402
+from app.reporting.generator.evaluation import evaluate, summarize  # noqa: E402
 
 #: the fixed subset the test reproduces: the first SUBSET_N test reports by uid
 SUBSET_N = 40
@@ -120,8 +120,10 @@ def main() -> int:
     args = ap.parse_args()
     reports = load_reports(shared_data_dir())
     test = split(reports)["test"]
-    subset = evaluate(test[:SUBSET_N], args.model_dir)
     full = evaluate(test, args.model_dir)
+    t = full.pop("texts")
+    k = SUBSET_N
+    subset = summarize(test[:k], t["raw"][:k], t["guarded"][:k], t["refs"][:k], t["conds"][:k])
     full["usable"] = len(reports)
     meta_path = Path(args.model_dir) / "train_meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}

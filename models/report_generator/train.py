@@ -163,20 +163,37 @@ def train(args: argparse.Namespace) -> Path:
     log.info("split: %d train, %d val, %d test", len(train_r), len(val_r), len(parts["test"]))
 
     hf_dir = args.work / "hf"
-    texts = [format_prompt(r.problems, r.indication, r.view) + format_prompt(r.mesh, "", "")
-             + format_report(r.findings, r.impression) for r in train_r]
-    tok = train_tokenizer(texts, hf_dir)
+    previous: list[dict] = []
+    if args.init_from:
+        # continue training a checkpoint of this script (a warm restart of the schedule)
+        from tokenizers import Tokenizer
+
+        init = Path(args.init_from)
+        tok = Tokenizer.from_file(str(init / "tokenizer.json"))
+        model = LlamaForCausalLM.from_pretrained(str(init), dtype=torch.float32)
+        hf_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+            if (init / name).resolve() != (hf_dir / name).resolve():
+                shutil.copy2(init / name, hf_dir / name)
+        meta_file = args.work / "train_meta.json"
+        if meta_file.exists():
+            prev = json.loads(meta_file.read_text())
+            previous = prev.get("stages", [prev])
+    else:
+        texts = [format_prompt(r.problems, r.indication, r.view) + format_prompt(r.mesh, "", "")
+                 + format_report(r.findings, r.impression) for r in train_r]
+        tok = train_tokenizer(texts, hf_dir)
+        cfg = LlamaConfig(vocab_size=tok.get_vocab_size(), bos_token_id=tok.token_to_id(EOS),
+                          eos_token_id=tok.token_to_id(EOS), pad_token_id=tok.token_to_id(EOS), **CONFIG)
+        model = LlamaForCausalLM(cfg)
     pad = tok.token_to_id(EOS)
-    cfg = LlamaConfig(vocab_size=tok.get_vocab_size(), bos_token_id=pad, eos_token_id=pad,
-                      pad_token_id=pad, **CONFIG)
-    model = LlamaForCausalLM(cfg)
     log.info("parameters: %.2fM", sum(p.numel() for p in model.parameters()) / 1e6)
 
     reps = oversampling(train_r)
     steps_per_epoch = math.ceil(sum(reps) / args.batch_size)
     total_steps = steps_per_epoch * args.epochs
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05, betas=(0.9, 0.98))
-    warmup = 150
+    warmup = 50 if args.init_from else 150
     t0 = time.monotonic()
     budget = args.minutes * 60.0
     step = 0
@@ -218,10 +235,15 @@ def train(args: argparse.Namespace) -> Path:
             p.copy_(p.half().float())
     model.config.torch_dtype = "float32"
     model.save_pretrained(hf_dir, safe_serialization=True)
-    meta = {"epochs_run": epoch + 1, "steps": step, "minutes": round((time.monotonic() - t0) / 60, 1),
-            "val_loss": evaluate_loss(model, val_r, tok, pad), "train_reports": len(train_r),
-            "oversampled_examples_per_epoch": sum(reps), "seed": args.seed, "lr": args.lr,
-            "batch_size": args.batch_size}
+    stage = {"epochs_run": epoch + 1, "steps": step, "minutes": round((time.monotonic() - t0) / 60, 1),
+             "val_loss": evaluate_loss(model, val_r, tok, pad), "lr": args.lr,
+             "init_from": "checkpoint of the previous stage" if args.init_from else "scratch"}
+    stages = previous + [stage]
+    meta = {"epochs_run": sum(s["epochs_run"] for s in stages), "steps": sum(s["steps"] for s in stages),
+            "minutes": round(sum(s["minutes"] for s in stages), 1), "val_loss": stage["val_loss"],
+            "train_reports": len(train_r), "oversampled_examples_per_epoch": sum(reps), "seed": args.seed,
+            "lr": "; ".join(str(s["lr"]) for s in stages), "batch_size": args.batch_size,
+            "parameters": f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M", "stages": stages}
     (args.work / "train_meta.json").write_text(json.dumps(meta, indent=1))
     log.info("trained: %s", meta)
     return hf_dir
@@ -279,6 +301,7 @@ def main() -> int:
                     help="scratch folder (checkpoints, builder cache); not shipped")
     ap.add_argument("--out", type=Path, default=HERE / "model", help="the shipped model folder")
     ap.add_argument("--build-only", action="store_true", help="skip training, rebuild from --work/hf")
+    ap.add_argument("--init-from", type=Path, help="continue from a checkpoint of this script (e.g. --work/hf)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args.work.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ def test_nine_transfer_syntaxes_decode_to_identical_arrays(dicom_dir: Path) -> N
     ref = raw[0]
     assert ref.shape == (384, 384) and ref.max() > 1000
     for f, arr in zip(files, raw):
-        assert arr.dtype.byteorder in ("=", "|", "<") or arr.dtype.isnative, f.name
+        assert arr.dtype.isnative, f.name
         np.testing.assert_array_equal(arr, ref, err_msg=f.name)
     shown = [display_array(ds, frame_array(ds)) for ds in datasets]
     for f, img in zip(files, shown):
@@ -51,7 +51,7 @@ def test_ct_phantom_air_is_minus_1000_hu(dicom_dir: Path) -> None:
     corner = hu[:40, :40]  # air outside the phantom
     assert abs(float(np.median(corner)) + 1000) < 30
     # the phantom itself is far denser than air
-    assert float(np.median(hu[236:276, 236:276])) > -200
+    assert float(np.mean(hu > -200)) > 0.05 and hu.max() > 0
 
 
 def test_monochrome1_films_display_inverted(dicom_dir: Path) -> None:

@@ -73,8 +73,11 @@ def test_right_drag_changes_window_by_the_documented_amount(viewport: Viewport) 
     # right: wider by 80 * step; down: centre higher by 40 * step
     assert viewport.width == pytest.approx(w0 + 80 * step, rel=1e-6)
     assert viewport.center == pytest.approx(c0 + 40 * step, rel=1e-6)
-    lo, hi = viewport.image.levels
-    assert (lo + hi) / 2 == pytest.approx(viewport.center) and hi - lo == pytest.approx(viewport.width)
+    # what is painted is the frame windowed with exactly these values
+    lo = viewport.center - viewport.width / 2
+    expected = np.clip(np.round((viewport.frame - lo) * 255.0 / viewport.width), 0, 255)
+    assert np.abs(viewport.display.astype(int) - expected).max() <= 1
+    assert np.array_equal(viewport.image.image, viewport.display) and viewport.image.levels is None
 
 
 def test_length_across_known_pixels_reports_mm(qtbot: Any, viewport: Viewport) -> None:
@@ -147,8 +150,10 @@ def test_zoom_pan_fit_rotate_flip_invert_reset(viewport: Viewport) -> None:
     letters = viewport.orientation_text()
     assert letters["bottom"].startswith("L") and letters["top"].startswith("R")
     viewport.flip_horizontal()
+    plain = viewport.display.copy()
     viewport.toggle_invert()
     assert viewport.invert
+    assert np.abs(viewport.display.astype(int) - (255 - plain.astype(int))).max() <= 1
     viewport.reset()
     assert not viewport.invert and viewport.orientation_text()["right"].startswith("L")
     assert (viewport.center, viewport.width) == viewport.series.windows[0][:2]

@@ -90,4 +90,7 @@ def test_compute_saliency_accepts_an_engine(manifest) -> None:
     maps = compute_saliency(engine, tensor, gt, method="occlusion", window=4, stride=2)
     sm = maps["pneumonia"]
     assert sm.method == "occlusion" and sm.map.shape == (300, 200) and sm.model_raw.shape == (28, 28)
-    assert 0.0 <= sm.map.min() and sm.map.max() <= 1.0
+    assert 0.0 <= np.nanmin(sm.map) and np.nanmax(sm.map) <= 1.0
+    # The model centre-crops 300 x 200 to 200 x 200: the top and bottom 50 rows were never seen.
+    assert np.isnan(sm.map[:49]).all() and np.isnan(sm.map[251:]).all() and not np.isnan(sm.map[52:248]).any()
+    assert not sm.raw[:49].any() and np.isfinite(sm.raw).all()

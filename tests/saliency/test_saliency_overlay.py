@@ -43,6 +43,9 @@ def test_opacity_and_threshold() -> None:
     np.testing.assert_array_equal(half[:, -5:], full[:, -5:])
     rgba = overlay_rgba(m, opacity=0.4, threshold=0.5)
     assert set(np.unique(rgba[..., 3])) == {0, 102}
+    m[:10] = np.nan  # never seen by the model: transparent even without a threshold
+    rgba = overlay_rgba(m, opacity=0.4)
+    assert not rgba[:10, :, 3].any() and (rgba[10:, :, 3] == 102).all()
 
 
 def test_contour_mode_draws_lines_only() -> None:

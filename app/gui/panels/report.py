@@ -99,14 +99,9 @@ def _generate(cond: Any, backend: str, options: dict[str, Any], progress: Any = 
 
 
 def _models_from_doc(doc: dict[str, Any]) -> list[ModelResult]:
-    out: list[ModelResult] = []
-    for image in doc.get("images", []) or []:
-        for res in image.get("results", []) or []:
-            try:
-                out.append(ModelResult.from_dict(res))
-            except (KeyError, TypeError):
-                continue
-    return out
+    from app.reporting.generator.conditioning import results_from_doc
+
+    return results_from_doc(doc)
 
 
 class ReportPanel(QWidget):

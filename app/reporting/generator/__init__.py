@@ -25,13 +25,13 @@ from app.core.progress import Progress
 from app.core.provenance import provenance as make_provenance
 from app.core.types import ModelResult, ReportDraft
 from app.reporting.generator.conditioning import (COVERED_LABELS, Conditioning, Finding, Negative,
-                                                  build_conditioning)
+                                                  build_conditioning, results_from_doc)
 from app.reporting.generator.guard import ConsistencyGuard
 from app.reporting.generator.stream import run as _run_stream
 from app.reporting.generator.stream import split_sections
 
 __all__ = ["BANNER", "COVERED_LABELS", "Conditioning", "DraftStream", "Finding", "Negative",
-           "build_conditioning", "draft", "split_sections"]
+           "build_conditioning", "draft", "results_from_doc", "split_sections"]
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +114,11 @@ def _as_conditioning(findings: Any, context: Mapping[str, Any] | None) -> Condit
     codes: list[str] = []
     if isinstance(findings, str):
         findings = [f for f in findings.split(";")]
+    elif isinstance(findings, Mapping):       # a results.json document
+        findings = [findings]
     for f in findings or ():
-        if isinstance(f, ModelResult):
-            results.append(f)
-        elif isinstance(f, Mapping) and "labels" in f:
-            results.append(ModelResult.from_dict(dict(f)))
+        if isinstance(f, (ModelResult, Mapping)):
+            results += results_from_doc(f)
         else:
             codes.append(str(f))
     return build_conditioning(results, ctx.get("metadata"), ctx.get("indication", ""),

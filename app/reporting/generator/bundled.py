@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,9 @@ MODEL_VERSION = "1.0.0"
 
 
 def default_model_dir() -> Path:
-    """The shipped onnxruntime-genai folder."""
-    return paths.bundled_models_dir() / MODEL_ID / "model"
+    """The generator folder: ``HILUM_GENERATOR_DIR`` when set (a site's own), else the shipped one."""
+    override = os.environ.get("HILUM_GENERATOR_DIR")
+    return Path(override) if override else paths.bundled_models_dir() / MODEL_ID / "model"
 
 
 @dataclass

@@ -161,10 +161,33 @@ def build_conditioning(model_results: Iterable[ModelResult] = (), metadata: Mapp
                 if code.lower() not in seen:
                     seen.add(code.lower())
                     cond.positives.append(Finding(code, float(lr.probability), result.model_id))
-            elif covered:
+            elif covered and all(n.code != covered.code for n in cond.negatives):
                 cond.negatives.append(Negative(covered.code, covered.negative_sentence,
                                                covered.negative_codes, float(lr.probability),
                                                result.model_id))
     # a finding both given and denied: what was given (or found) positive wins
     cond.negatives = [n for n in cond.negatives if n.code.lower() not in seen]
     return cond
+
+
+def results_from_doc(doc: Any) -> list[ModelResult]:
+    """Classifier results from the shapes Hilum writes: a ``results.json`` document
+    (``{"images": [{"results": [...]}]}``), ``{"results": [...]}``, a list of result dicts, or one."""
+    out: list[ModelResult] = []
+    if isinstance(doc, ModelResult):
+        return [doc]
+    if isinstance(doc, list):
+        for item in doc:
+            out += results_from_doc(item)
+        return out
+    if not isinstance(doc, Mapping):
+        return out
+    if "labels" in doc and "model_id" in doc:
+        try:
+            return [ModelResult.from_dict(dict(doc))]
+        except (KeyError, TypeError, ValueError):
+            return []
+    for key in ("images", "results"):
+        if isinstance(doc.get(key), list):
+            out += results_from_doc(doc[key])
+    return out

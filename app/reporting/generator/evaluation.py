@@ -140,11 +140,19 @@ def evaluate(reports: Sequence[Report], model_dir: str | Path | None = None, dev
         guarded.append(report_text(*split_sections("".join(run_stream(pieces, ConsistencyGuard(cond))))))
         refs.append(report_text(r.findings, r.impression))
         conds.append(cond.codes)
-    out: dict[str, Any] = {"n": len(reports), "provider": loaded.provider,
-                           "seconds": round(time.perf_counter() - t0, 1), "uids": [r.uid for r in reports]}
+    out = summarize(reports, raw, guarded, refs, conds)
+    out.update({"provider": loaded.provider, "seconds": round(time.perf_counter() - t0, 1)})
+    out["texts"] = {"raw": raw, "guarded": guarded, "refs": refs, "conds": conds}
+    return out
+
+
+def summarize(reports: Sequence[Report], raw: Sequence[str], guarded: Sequence[str], refs: Sequence[str],
+              conds: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """Metrics of already generated drafts (see :func:`evaluate`)."""
+    out: dict[str, Any] = {"n": len(reports), "uids": [r.uid for r in reports]}
     for name, drafts in (("raw", raw), ("guarded", guarded)):
         out[name] = {"bleu4": round(bleu4(drafts, refs), 4), "rouge_l": round(rouge_l(drafts, refs), 4),
                      "consistency": consistency(drafts, conds)}
-    out["examples"] = [{"uid": r.uid, "conditioned": c, "draft": g, "reference": ref}
+    out["examples"] = [{"uid": r.uid, "conditioned": list(c), "draft": g, "reference": ref}
                        for r, c, g, ref in list(zip(reports, conds, guarded, refs))[:3]]
     return out
