@@ -71,6 +71,8 @@ def test_bundle_layout(bundle: Path) -> None:
     # Qt: offscreen + xcb only, no WebEngine / QML / Wayland
     platforms = sorted(p.name for p in (bundle / "PySide6" / "Qt" / "plugins" / "platforms").iterdir())
     assert platforms == ["libqoffscreen.so", "libqxcb.so"]
+    broken = [str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_symlink() and not p.exists()]
+    assert not broken, f"dangling links: {broken}"
     libs = {p.name for p in bundle.rglob("*.so*")}
     assert not [n for n in libs if re.match(r"libQt6(WebEngine|Quick|Qml|3D|Multimedia)", n)]
     # onnxruntime(-gpu) with its provider libraries, where onnxruntime looks for them
@@ -95,7 +97,8 @@ def test_bundle_layout(bundle: Path) -> None:
         assert check.returncode == 0, check.stdout + check.stderr
     # third-party notices
     notices = (bundle / "licenses" / "THIRD_PARTY_NOTICES.md").read_text()
-    for component in ("PySide6", "onnxruntime-gpu", "pydicom", "highdicom", "reportlab", "numpy", "Python"):
+    for component in ("PySide6_Essentials", "shiboken6", "onnxruntime-gpu", "onnxruntime-genai-cuda",
+                      "pydicom", "highdicom", "reportlab", "numpy", "Python"):
         assert f"| {component} |" in notices, component
     pyside = next((bundle / "licenses").glob("pyside6-essentials-*"), None) or next(
         (bundle / "licenses").glob("pyside6-*"))

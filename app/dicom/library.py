@@ -23,7 +23,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable
 
 from pydicom.dataset import Dataset
 
@@ -80,6 +80,10 @@ SERIES_KEYS = ("series_uid", "modality", "description", "instances", "frames", "
 STUDY_KEYS = ("study_uid", "patient_id", "patient_name", "study_date", "description", "series")
 
 SeriesCallback = Callable[[dict[str, Any]], None]
+
+
+class LibraryError(HilumError):
+    """The study library database cannot be opened or written (permissions, disk full)."""
 
 #: the elements the scanner reads (the rest of a header is skipped, which is much faster)
 _STUDY_KW = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyDate",
@@ -172,17 +176,30 @@ class Library:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else paths.library_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._write_lock = threading.RLock()
         self._connections: list[sqlite3.Connection] = []
         self._conn_lock = threading.Lock()
-        with self._write_lock:
-            conn = self._conn()
-            conn.executescript(_SCHEMA)
-            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)",
-                         (str(SCHEMA_VERSION),))
-            conn.commit()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._init_schema()
+        except (sqlite3.Error, OSError) as exc:
+            raise LibraryError(f"The study library {self.path} cannot be opened ({exc}).",
+                               str(self.path)) from None
+
+    def _init_schema(self) -> None:
+        conn = self._conn()
+        try:  # an existing library: no write at all (a scan may be writing in another thread)
+            row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            current = row is not None and row[0] == str(SCHEMA_VERSION)
+        except sqlite3.DatabaseError:
+            current = False
+        if not current:
+            with self._write_lock:
+                conn.executescript(_SCHEMA)
+                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)",
+                             (str(SCHEMA_VERSION),))
+                conn.commit()
 
     # -- connections -----------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -413,7 +430,25 @@ class Library:
         -------
         ScanReport
         """
-        return _Scanner(self, progress or NullProgress(), on_series).run(list(paths_in))
+        try:
+            return _Scanner(self, progress or NullProgress(), on_series).run(list(paths_in))
+        except sqlite3.Error as exc:
+            raise LibraryError(f"The study library {self.path} could not be updated ({exc}).",
+                               str(self.path)) from None
+
+    def prune(self) -> int:
+        """Forget instances whose files are gone (moved or deleted); return how many."""
+        rows = self._conn().execute("SELECT path FROM instances").fetchall()
+        gone = [r["path"] for r in rows if not os.path.isfile(r["path"])]
+        with self._write_lock:
+            conn = self._conn()
+            conn.executemany("DELETE FROM instances WHERE path=?", [(p,) for p in gone])
+            conn.execute("DELETE FROM series WHERE series_uid NOT IN "
+                         "(SELECT DISTINCT series_uid FROM instances)")
+            conn.execute("DELETE FROM studies WHERE study_uid NOT IN "
+                         "(SELECT DISTINCT study_uid FROM instances)")
+            conn.commit()
+        return len(gone)
 
 
 def sort_instances(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -617,22 +652,24 @@ class _Scanner:
                 self.expand(item)
             conn = self.lib._conn()
             i = 0
-            with self.lib._write_lock:
-                try:
-                    while i < len(self.queue):
-                        self.progress.check()
-                        cand = self.queue[i]
-                        i += 1
-                        self.report.files += 1
-                        self.index(conn, cand)
-                        self.progress.update(i, len(self.queue),
-                                             f"Reading headers ({i} of {len(self.queue)})")
-                        now = time.monotonic()
-                        if now - self.last_commit > 0.5:
-                            conn.commit()
-                            self.last_commit = now
-                finally:
-                    conn.commit()
+            # No Python lock is held across the scan: SQLite serialises writers (busy timeout)
+            # and the scan commits at least every 0.5 s, so a store_result() from another
+            # thread waits at most that long.
+            try:
+                while i < len(self.queue):
+                    self.progress.check()
+                    cand = self.queue[i]
+                    i += 1
+                    self.report.files += 1
+                    self.index(conn, cand)
+                    self.progress.update(i, len(self.queue),
+                                         f"Reading headers ({i} of {len(self.queue)})")
+                    now = time.monotonic()
+                    if now - self.last_commit > 0.5:
+                        conn.commit()
+                        self.last_commit = now
+            finally:
+                conn.commit()
         finally:
             self.report.studies = [s for s in (self.lib.study(uid) for uid in
                                                self.touched_studies) if s is not None]
@@ -701,8 +738,7 @@ class _Scanner:
         old_err = _decode_problem(other)
         if new_err is None and old_err is not None:
             conn.execute("DELETE FROM instances WHERE path=?", (other,))
-            msg = (f"Another file claims the same SOP Instance UID with different content, and "
-                   f"its image data cannot be decoded ({old_err}); this file was kept instead.")
+            msg = _duplicate_message(cand.path, old_err)
             self.error(other, msg)
             self.reject(conn, other, rec["sop_uid"], msg)
             return True
@@ -710,9 +746,7 @@ class _Scanner:
             self.report.duplicates += 1  # the same image, stored in another encoding
             self.touch(conn, rec["study_uid"], rec["series_uid"], other, rec["sop_uid"])
             return False
-        reason = (f"its image data cannot be decoded ({new_err})" if new_err is not None
-                  else "its content differs")
-        msg = (f"Same SOP Instance UID as {other}, but {reason}; the other file was kept.")
+        msg = _duplicate_message(other, new_err)
         self.error(cand.label, msg)
         self.reject(conn, cand.path, rec["sop_uid"], msg, st)
         return False
@@ -823,6 +857,17 @@ def _record(ds: Dataset, info: PixelInfo, path: str, label: str,
     }
 
 
+def _duplicate_message(kept: str, problem: str | None) -> str:
+    """The error for the copy of a duplicate SOP Instance UID that was not kept."""
+    if problem is None:
+        return (f"Duplicate SOP Instance UID with different content (also in {kept}); "
+                "the copy indexed first was kept.")
+    reason = problem.rstrip(".")
+    reason = reason[:1].lower() + reason[1:]
+    return (f"Duplicate SOP Instance UID (also in {kept}); this copy was not kept because "
+            f"{reason}.")
+
+
 def _same_bytes(a: str, b: str) -> bool:
     try:
         if os.path.getsize(a) != os.path.getsize(b):
@@ -847,9 +892,9 @@ def _decode_problem(path: str) -> str | None:
         for i in range(number_of_frames(ds)):
             decode_frame(ds, i)
     except HilumError as exc:
-        return exc.message.rstrip(".")
+        return exc.message
     except Exception as exc:  # noqa: BLE001
-        return type(exc).__name__
+        return "The image data cannot be read."
     return None
 
 

@@ -170,7 +170,7 @@ def _functional_item(ds: Dataset, frame: int, sequence: str) -> Dataset | None:
             if groups and len(groups) > index:
                 seq = groups[index].get(sequence)
                 if seq:
-                    return seq[0]  # type: ignore[no-any-return]
+                    return seq[0]
         except Exception:  # noqa: BLE001
             continue
     return None

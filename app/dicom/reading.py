@@ -237,13 +237,17 @@ def read_header(path: PathLike, tags: list[int] | None = None) -> tuple[Dataset,
     with fh:
         size, force = _open_checks(spath, fh)
         try:
-            ds = dcmread(fh, stop_before_pixels=True, defer_size=DEFER_SIZE, force=force,
-                         specific_tags=tags)
+            ds = _parse_from_memory(fh, size, force, tags)
+            if ds is None:  # header larger than the first chunk (or unusual): read from the file
+                fh.seek(0)
+                ds = dcmread(fh, stop_before_pixels=True, defer_size=DEFER_SIZE, force=force,
+                             specific_tags=tags)
             if tags is not None and is_dicomdir(ds):
                 fh.seek(0)
                 ds = dcmread(fh, stop_before_pixels=True, defer_size=DEFER_SIZE, force=force)
             if force and len(ds) == 0 and len(getattr(ds, "file_meta", ())) == 0:
                 raise NotDicomError("Not a DICOM file (no DICOM header found).", spath)
+            ds.filename = spath  # deferred values are read from the file when used
             _fix_transfer_syntax(ds)
             _check_complete(ds, fh, size, spath)
             info = _pixel_info(fh, ds, size, spath)
@@ -252,6 +256,45 @@ def read_header(path: PathLike, tags: list[int] | None = None) -> tuple[Dataset,
         except Exception as exc:  # noqa: BLE001 - every pydicom failure becomes a clear message
             raise _translate(exc, spath, size) from None
     return ds, info
+
+
+#: most headers fit in this; parsing from memory avoids a seek/tell system call per element
+HEADER_CHUNK = 64 * 1024
+
+
+def _parse_from_memory(fh: IO[bytes], size: int, force: bool,
+                       tags: list[int] | None) -> Dataset | None:
+    """Parse the header from the file's first bytes in memory; None when they do not suffice.
+
+    On success ``fh`` is left at the pixel data element, as ``dcmread`` on the file would.
+    """
+    import io
+
+    fh.seek(0)
+    chunk = fh.read(HEADER_CHUNK)
+    buf = io.BytesIO(chunk)
+    try:
+        ds = dcmread(buf, stop_before_pixels=True, defer_size=DEFER_SIZE, force=force,
+                     specific_tags=tags)
+    except Exception:  # noqa: BLE001 - maybe cut by the chunk end: the caller reads the file
+        return None
+    pos = buf.tell()
+    if len(chunk) < size:
+        # complete only if parsing stopped at a pixel data tag inside the chunk
+        if pos + 4 > len(chunk):
+            return None
+        try:
+            tsyntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
+        except Exception:  # noqa: BLE001
+            return None
+        if tsyntax == DeflatedExplicitVRLittleEndian:
+            return None
+        order = ">" if tsyntax == ExplicitVRBigEndian else "<"
+        group, elem = struct.unpack(order + "HH", chunk[pos:pos + 4])
+        if (group << 16 | elem) not in PIXEL_TAGS:
+            return None
+    fh.seek(pos)
+    return ds
 
 
 def _check_complete(ds: Dataset, fh: IO[bytes], size: int, path: str) -> None:
@@ -306,8 +349,10 @@ def read_dataset(path: PathLike) -> Dataset:
 def is_dicomdir(ds: Dataset) -> bool:
     """True when a dataset is a DICOMDIR (a media index, not an image)."""
     try:
-        cls = str(ds.file_meta.get("MediaStorageSOPClassUID", "") or "")
-        return cls == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds
+        meta = getattr(ds, "file_meta", None)
+        if meta is not None and raw_text(meta, 0x00020002) == MEDIA_STORAGE_DIRECTORY:
+            return True
+        return 0x00041220 in ds  # Directory Record Sequence
     except Exception:  # noqa: BLE001
         return False
 

@@ -19,15 +19,15 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels import pixel_array as _pixel_array
 
-from app.core.errors import Cancelled, DicomError, DicomReadError, HilumError, PixelDecodeError
+from app.core.errors import DicomError, DicomReadError, HilumError, PixelDecodeError
 from app.core.progress import NullProgress, Progress
-from app.dicom.geometry import angle_deg, normal, orientation_key
+from app.dicom.geometry import angle_deg, normal, orientation_key, slice_distance
 from app.dicom.reading import (
     PixelInfo,
     raw_floats,
@@ -70,12 +70,7 @@ class Frame:
     @property
     def distance(self) -> float | None:
         """Position along the slice normal (mm)."""
-        if self.position is None or self.orientation is None:
-            return None
-        n = normal(self.orientation)
-        if n is None:
-            return None
-        return float(np.dot(np.asarray(self.position), n))
+        return slice_distance(self.position, self.orientation)
 
 
 @dataclass
@@ -303,7 +298,7 @@ def _item(ds: Dataset, group: str, index: int, seq: str) -> Dataset | None:
         if groups and len(groups) > index:
             s = groups[index].get(seq)
             if s:
-                return s[0]  # type: ignore[no-any-return]
+                return s[0]
     except Exception:  # noqa: BLE001
         return None
     return None
@@ -532,7 +527,7 @@ def load_series(instances_or_paths: Iterable[dict[str, Any] | str | os.PathLike[
             if not info.present:
                 raise PixelDecodeError("The file has no image data.", path)
             ds.filename = path
-            sop = safe_str(ds, "SOPInstanceUID")
+            sop = raw_text(ds, 0x00080018)
             if sop and sop in seen:
                 continue  # the same instance listed twice
             seen.add(sop)

@@ -159,6 +159,7 @@ def run_gui(paths_in: list[str], screenshot: str | None = None) -> int:
             app.quit()
 
         def settle() -> None:
+            status["saved"] = True
             if window.busy and time.monotonic() - started < SCREENSHOT_TIMEOUT_S:
                 QTimer.singleShot(200, settle)
                 return
@@ -168,12 +169,25 @@ def run_gui(paths_in: list[str], screenshot: str | None = None) -> int:
             QTimer.singleShot(100, settle)
 
         def give_up() -> None:
-            if window.first_image_ms is None:
+            if window.first_image_ms is None and not status.get("saved"):
+                status["saved"] = True
                 print("hilum: no image could be shown; saved the window as it is", file=sys.stderr)
                 save(1)
 
+        def import_ended() -> None:
+            # nothing loadable (every path bad): do not wait for an image that will not come
+            def check() -> None:
+                decoding = any(vp.provider is not None and vp.provider.busy for vp in window.grid.viewports)
+                if window.busy or decoding:
+                    QTimer.singleShot(300, check)
+                else:
+                    give_up()
+
+            QTimer.singleShot(300, check)
+
         if paths_in:
             window.first_image_painted.connect(painted)
+            window.import_finished.connect(import_ended)
             QTimer.singleShot(int(SCREENSHOT_TIMEOUT_S * 1000), give_up)
         else:
             QTimer.singleShot(500, lambda: save(0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QMimeData, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem, QWidget
 
@@ -14,6 +14,9 @@ from app.gui.series import SeriesData
 
 ROLE_KIND = Qt.ItemDataRole.UserRole + 1
 ROLE_KEY = Qt.ItemDataRole.UserRole + 2
+
+#: drag-and-drop format of a series dragged from the browser onto a viewport
+SERIES_MIME = "application/x-hilum-series"
 
 
 def array_to_pixmap(arr: np.ndarray) -> QPixmap:
@@ -56,6 +59,21 @@ class StudyBrowser(QTreeWidget):
         self.series_data: dict[str, SeriesData] = {}
         self.itemActivated.connect(self._activated)
         self.itemClicked.connect(self._activated)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+
+    def mimeData(self, items: list[QTreeWidgetItem]) -> QMimeData:  # noqa: N802 - Qt name
+        """A series dragged out: ``series:<key>`` (loaded) or ``library:<uid>``."""
+        mime = QMimeData()
+        for item in items:
+            kind, key = item.data(0, ROLE_KIND), item.data(0, ROLE_KEY)
+            if kind in ("series", "library"):
+                mime.setData(SERIES_MIME, f"{kind}:{key}".encode())
+                break
+        return mime
+
+    def mimeTypes(self) -> list[str]:  # noqa: N802
+        return [SERIES_MIME]
 
     # --- studies ----------------------------------------------------------------------------
     def _study_item(self, study_uid: str, meta: dict[str, str], description: str = "",
@@ -111,8 +129,10 @@ class StudyBrowser(QTreeWidget):
     def add_library_study(self, study: dict[str, Any]) -> None:
         """Add a study known from the library (its series load when chosen)."""
         meta = {"patient_name": study.get("patient_name", ""), "patient_id": study.get("patient_id", "")}
+        known = study["study_uid"] in self._studies
         item = self._study_item(study["study_uid"], meta, study.get("description", ""), study.get("study_date", ""))
-        item.setExpanded(False)
+        if not known:
+            item.setExpanded(False)  # a study from earlier sessions: its series load when chosen
         for s in study.get("series", []):
             if any(k[0] == s["series_uid"] for k in self._by_uid):
                 continue

@@ -58,6 +58,15 @@ class ViewportGrid(QWidget):
         self.layout_name = ""
         self.set_layout(settings.layout)
 
+    def _series_dropped(self, vp: Viewport, token: str) -> None:
+        """A series dragged from the browser onto a viewport."""
+        kind, _, key = token.partition(":")
+        self._set_active_viewport(vp)
+        if kind == "series" and key in self.browser.series_data:
+            self._show_in(vp, self.browser.series_data[key])
+        elif kind == "library" and key:
+            self.open_library_series(key)
+
     def set_layout(self, name: str) -> None:
         """Show 1, 2 or 4 viewports."""
         rows, cols = LAYOUT_SHAPES.get(name, (1, 1))
@@ -130,6 +139,7 @@ class MainWindow(QMainWindow):
             vp.status.connect(self._cursor_label_set)
             vp.window_changed.connect(partial(self._window_changed, vp))
             vp.image_painted.connect(self._image_painted)
+            vp.series_dropped.connect(partial(self._series_dropped, vp))
         self.hint = QLabel("Drop DICOM files, folders or zip archives here\n\nor use File ▸ Open (Ctrl+O)")
         self.hint.setObjectName("DropHint")
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -492,6 +502,10 @@ class MainWindow(QMainWindow):
         if not self._workers:
             self.progress.hide()
             self.cancel_button.hide()
+            if self._waiting_first_image:  # nothing could be shown: stop waiting for it
+                self._waiting_first_image = False
+                if self._announce_pending:
+                    self._announce(self.active_viewport())
 
     def cancel_background(self) -> None:
         """Cancel every running background task (imports, panel work)."""
@@ -621,6 +635,15 @@ class MainWindow(QMainWindow):
     def show_series(self, series: SeriesData) -> None:
         """Show a series in the active viewport."""
         self._show_in(self.active_viewport(), series)
+
+    def _series_dropped(self, vp: Viewport, token: str) -> None:
+        """A series dragged from the browser onto a viewport."""
+        kind, _, key = token.partition(":")
+        self._set_active_viewport(vp)
+        if kind == "series" and key in self.browser.series_data:
+            self._show_in(vp, self.browser.series_data[key])
+        elif kind == "library" and key:
+            self.open_library_series(key)
 
     def set_layout(self, name: str) -> None:
         """1x1, 1x2 or 2x2; new viewports get the next series of the browser."""

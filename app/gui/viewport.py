@@ -85,6 +85,24 @@ def auto_window(frame: np.ndarray) -> tuple[float, float]:
     return float(lo) + width / 2, width
 
 
+class _WindowWidth(float):
+    """The window width (a float) that, when called, is ``QWidget.width()`` of the viewport.
+
+    ``Viewport.width`` once held the window width and shadowed ``QWidget.width()``; this keeps
+    both readings working (``float(vp.width)`` and ``vp.width()``). Use ``window_width``.
+    """
+
+    _widget: QWidget
+
+    def __new__(cls, value: float, widget: QWidget) -> "_WindowWidth":
+        obj = super().__new__(cls, value)
+        obj._widget = widget
+        return obj
+
+    def __call__(self) -> int:
+        return QFrame.width(self._widget)
+
+
 class _ImageItem(pg.ImageItem):
     """ImageItem that smooths when minified and reports its first paint."""
 
@@ -166,6 +184,7 @@ class Viewport(QFrame):
     image_painted = Signal()
     measurements_changed = Signal()
     status = Signal(str)
+    series_dropped = Signal(str)
 
     def __init__(self, settings: Settings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -175,6 +194,7 @@ class Viewport(QFrame):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(160, 160)
+        self.setAcceptDrops(True)  # series dragged from the study browser
 
         self.view = _GraphicsView(self)
         self.vb = _ViewBox(self)
@@ -206,7 +226,7 @@ class Viewport(QFrame):
         self.frame: np.ndarray | None = None          # the frame on screen (modality values)
         self.display: np.ndarray | None = None        # the same, windowed to uint8 as painted
         self._shown_key: tuple[str, int] | None = None
-        self.center, self.width = 0.5, 1.0
+        self.window_center, self.window_width = 0.5, 1.0
         self.wl_step = 1.0
         self._value_range = 1000.0
         self.invert = False
@@ -290,7 +310,7 @@ class Viewport(QFrame):
             arr = old.cache.get(i)
             if j is not None and arr is not None:
                 series.cache.put(j, arr, focus=index or 0)
-        center, width, invert, matrix = self.center, self.width, self.invert, self._matrix.copy()
+        center, width, invert, matrix = self.window_center, self.window_width, self.invert, self._matrix.copy()
         view = self.vb.viewRect()
         fitted = self._fitted
         self.set_series(series, index or 0)
@@ -360,7 +380,7 @@ class Viewport(QFrame):
         """Window the current frame to uint8 and hand it to the image item (no levels, no LUT:
         pyqtgraph then shows it as a Grayscale8/RGB888 image without another pass)."""
         assert self.frame is not None
-        self.display = window_to_uint8(self.frame, self.center, self.width, self.invert)
+        self.display = window_to_uint8(self.frame, self.window_center, self.window_width, self.invert)
         self.image.setImage(self.display, autoLevels=False, levels=None)
         self._paint_pending = True
 
@@ -392,13 +412,34 @@ class Viewport(QFrame):
         """Set window centre and width (modality units)."""
         width = max(float(width), 1e-3)
         center = float(center)
-        self.center, self.width = center, width
+        self.window_center, self.window_width = center, width
         self._window_set = True
         self.preset_name = ""
         if self.frame is not None:
             self._render()
         self.window_changed.emit(center, width)
         self.view.viewport().update()
+
+    @property
+    def window_level(self) -> tuple[float, float]:
+        """(centre, width) of the window, modality units."""
+        return self.window_center, self.window_width
+
+    @property
+    def center(self) -> float:
+        """Window centre (alias of :attr:`window_center`)."""
+        return self.window_center
+
+    @property
+    def width(self) -> _WindowWidth:  # type: ignore[override]
+        """Window width as a float (alias of :attr:`window_width`); calling it gives the widget
+        width in pixels like ``QWidget.width()``."""
+        return _WindowWidth(self.window_width, self)
+
+    def displayed_image(self) -> np.ndarray | None:
+        """The current frame as painted: uint8 (grey, or RGB), window and invert applied, in the
+        source pixel grid (no zoom/rotation)."""
+        return self.display
 
     @property
     def presets(self) -> list[WindowPreset]:
@@ -733,7 +774,7 @@ class Viewport(QFrame):
 
     def _drag_window(self, ev: Any) -> None:
         if ev.isStart() or "wl" not in self._drag_state:
-            self._drag_state["wl"] = (self.center, self.width)
+            self._drag_state["wl"] = (self.window_center, self.window_width)
         c0, w0 = self._drag_state["wl"]
         d = ev.screenPos() - ev.buttonDownScreenPos()
         self.set_window(c0 + d.y() * self.wl_step, max(w0 + d.x() * self.wl_step, 1e-3))
@@ -831,6 +872,27 @@ class Viewport(QFrame):
         else:
             super().keyPressEvent(event)
 
+    def dragEnterEvent(self, event: Any) -> None:  # noqa: N802
+        from app.gui.browser import SERIES_MIME
+
+        if event.mimeData().hasFormat(SERIES_MIME):
+            event.acceptProposedAction()
+        else:
+            event.ignore()  # files: the main window imports them
+
+    def dragMoveEvent(self, event: Any) -> None:  # noqa: N802
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event: Any) -> None:  # noqa: N802
+        from app.gui.browser import SERIES_MIME
+
+        if event.mimeData().hasFormat(SERIES_MIME):
+            event.acceptProposedAction()
+            self.activated.emit(self)
+            self.series_dropped.emit(bytes(event.mimeData().data(SERIES_MIME).data()).decode())
+        else:
+            event.ignore()
+
     def mousePressEvent(self, event: Any) -> None:  # noqa: N802
         self.activated.emit(self)
         super().mousePressEvent(event)
@@ -878,7 +940,7 @@ class Viewport(QFrame):
             bl.append(f"Pos {pos:.1f} mm")
         if s.slice_thickness:
             bl.append(f"Thk {s.slice_thickness:.2g} mm")
-        wl = f"W {self.width:.0f}  L {self.center:.0f}" if self.width >= 10 else f"W {self.width:.3g}  L {self.center:.3g}"
+        wl = f"W {self.window_width:.0f}  L {self.window_center:.0f}" if self.window_width >= 10 else f"W {self.window_width:.3g}  L {self.window_center:.3g}"
         if self.preset_name:
             wl += f"  ({self.preset_name})"
         if self.invert:

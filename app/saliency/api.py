@@ -33,9 +33,8 @@ from app.core.progress import NullProgress, Progress
 from app.core.types import GeometryTransform
 from app.saliency.cam import CamGraph, add_cam_outputs, cam_maps, normalise_map
 from app.saliency.mapping import to_source
-from app.saliency.perturbation import (MASK_INPUT, RISE_INPUTS, RISE_OUTPUTS, MaskedScoreFn,
-                                       RiseBatchFn, add_mask_input, add_rise_graph, masked_from_predict,
-                                       occlusion, rise)
+from app.saliency.perturbation import (MASK_INPUT, RISE_INPUTS, RISE_SUMS_IN, RISE_SUMS_OUT, MaskedScoreFn,
+                                       add_mask_input, add_rise_graph, masked_from_predict, occlusion, rise)
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +145,47 @@ class OrtRunner:
             self.session.run_with_iobinding(io)
             return dict(zip(names, io.copy_outputs_to_cpu()))
         return dict(zip(names, self.session.run(names, inputs)))
+
+
+class DeviceRiseAccumulator:
+    """RISE sums kept on the session's device (see :func:`~app.saliency.perturbation.add_rise_graph`).
+
+    The image and the running sums are bound as device tensors (``OrtValue``) and fed back from
+    one batch to the next, so per batch only the mask factors go up and nothing comes back until
+    :meth:`result`.
+    """
+
+    def __init__(self, runner: OrtRunner, x: np.ndarray, n_outputs: int) -> None:
+        import onnxruntime as ort
+
+        self.runner = runner
+        self.device = "cuda" if runner.on_gpu else "cpu"
+        self.dtype = x.dtype
+        self._ort = ort
+        self._x_host = np.ascontiguousarray(x)  # an OrtValue on the CPU may share this memory
+        self.x = ort.OrtValue.ortvalue_from_numpy(self._x_host, self.device, 0)
+        hw = int(x.shape[2] * x.shape[3])
+        self._zeros = [np.zeros((n_outputs, hw), x.dtype), np.zeros(hw, x.dtype), np.zeros(n_outputs, x.dtype)]
+        self.sums: list[Any] = [ort.OrtValue.ortvalue_from_numpy(z, self.device, 0) for z in self._zeros]
+
+    def add(self, ry: np.ndarray, bits: np.ndarray, rxt: np.ndarray) -> None:
+        """Score one batch of masks on the device and update the device-side sums."""
+        sess = self.runner.session
+        io = sess.io_binding()
+        io.bind_ortvalue_input(self.runner.input_name, self.x)
+        for name, arr in zip(RISE_INPUTS, (ry, bits, rxt)):
+            io.bind_cpu_input(name, np.ascontiguousarray(arr, dtype=self.dtype))
+        for name, value in zip(RISE_SUMS_IN, self.sums):
+            io.bind_ortvalue_input(name, value)
+        for name in RISE_SUMS_OUT:
+            io.bind_output(name, self.device)
+        sess.run_with_iobinding(io)
+        self.sums = list(io.get_outputs())
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The sums, copied to the host once."""
+        out = [np.asarray(v.numpy(), dtype=np.float64) for v in self.sums]
+        return out[0], out[1], out[2]
 
 
 @dataclass
@@ -295,7 +335,7 @@ class Explainer:
     @property
     def extra_outputs(self) -> list[str]:
         """Outputs to request with ``run_raw`` so that the same forward pass also yields CAM."""
-        return [self.cam.feature_name] if self.cam is not None else []
+        return [self.cam.cam_name] if self.cam is not None else []
 
     @property
     def supports_cam(self) -> bool:
@@ -316,9 +356,8 @@ class Explainer:
         """One forward pass: all model outputs, and raw CAMs (N, n_labels, h, w) when available."""
         if self.cam is None:
             return self.runner.run_raw(batch), None
-        out = self.runner.run_raw(batch, extra_outputs=[self.cam.feature_name])
-        features = out.pop(self.cam.feature_name)
-        return out, cam_maps(features, self.cam.weights)
+        out = self.runner.run_raw(batch, extra_outputs=[self.cam.cam_name])
+        return out, np.asarray(out.pop(self.cam.cam_name), dtype=np.float32)
 
     # -- perturbation ----------------------------------------------------------------------------
     def scores(self, batch: np.ndarray) -> np.ndarray:
@@ -356,33 +395,32 @@ class Explainer:
             log.info("device-side masking unavailable (%s); blending in numpy", type(exc).__name__)
             self._masked_runner, self._masked_failed = None, True
 
-    def rise_batch_fn(self, tensor: np.ndarray) -> RiseBatchFn | None:
-        """A device-side RISE batch function for ``tensor`` (None when the graph cannot do it)."""
+    def rise_accumulator(self, tensor: np.ndarray) -> "DeviceRiseAccumulator | None":
+        """A device-side RISE accumulator for ``tensor`` (None when the graph cannot do it)."""
         x = np.asarray(tensor)
         if x.ndim == 3:
             x = x[None]
         if self._rise_failed or self.layout != "NCHW" or not np.issubdtype(x.dtype, np.floating):
             return None
-        dtype = x.dtype
-
-        def run(ry: np.ndarray, bits: np.ndarray, rxt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            feeds = {RISE_INPUTS[0]: ry.astype(dtype, copy=False), RISE_INPUTS[1]: bits.astype(dtype, copy=False),
-                     RISE_INPUTS[2]: rxt.astype(dtype, copy=False)}
-            out = self._rise_runner.run_raw(x, feeds=feeds, outputs=list(RISE_OUTPUTS))
-            return out[RISE_OUTPUTS[0]], out[RISE_OUTPUTS[1]], out[RISE_OUTPUTS[2]]
-
         with self._lock:
             if self._rise_runner is None and not self._rise_failed:
                 try:
-                    self._rise_runner = OrtRunner(add_rise_graph(self._bytes, self.output_name, self.activation,
-                                                                 baseline=self.baseline),
-                                                  device=self._masked_device())
+                    runner = OrtRunner(add_rise_graph(self._bytes, self.output_name, self.activation,
+                                                      baseline=self.baseline), device=self._masked_device())
+                    probe = DeviceRiseAccumulator(runner, x, self._n_outputs())
                     h, w = x.shape[2:4]
-                    run(np.ones((2, h, 2), dtype), np.ones((2, 2, 2), dtype), np.ones((2, 2, w), dtype))
+                    probe.add(np.ones((2, h, 2), x.dtype), np.ones((2, 2, 2), x.dtype), np.ones((2, 2, w), x.dtype))
+                    probe.result()
+                    self._rise_runner = runner
                 except Exception as exc:  # a graph that cannot broadcast its batch: host-side RISE
                     log.info("device-side RISE unavailable (%s); expanding masks on the host", type(exc).__name__)
                     self._rise_runner, self._rise_failed = None, True
-        return run if self._rise_runner is not None else None
+        if self._rise_runner is None:
+            return None
+        return DeviceRiseAccumulator(self._rise_runner, x, self._n_outputs())
+
+    def _n_outputs(self) -> int:
+        return self.cam.n_labels if self.cam is not None else len(self.labels)
 
     def _masked_device(self) -> str:
         provider = str(getattr(self.runner, "provider", ""))
@@ -440,8 +478,8 @@ class Explainer:
             raw = cams[0, idx]
             info["feature_tensor"] = self.cam.feature_name
         else:
-            if method == "rise" and (batch_fn := self.rise_batch_fn(x)) is not None:
-                raw = rise(None, (int(hw[0]), int(hw[1])), idx, progress=progress, batch_fn=batch_fn, **params)
+            if method == "rise" and (acc := self.rise_accumulator(x)) is not None:
+                raw = rise(None, (int(hw[0]), int(hw[1])), idx, progress=progress, accumulator=acc, **params)
             else:
                 fn = occlusion if method == "occlusion" else rise
                 raw = fn(self.masked_score(x), (int(hw[0]), int(hw[1])), idx, progress=progress, **params)
@@ -462,14 +500,16 @@ class Explainer:
         labels : sequence of str or int, optional
             Labels to explain; all when omitted.
         """
-        if self.cam is None or self.cam.feature_name not in outputs:
-            raise NotApplicableError("These outputs hold no CAM feature map; run the explainer's engine "
+        if self.cam is None or not ({self.cam.cam_name, self.cam.feature_name} & set(outputs)):
+            raise NotApplicableError("These outputs hold no CAM; run the explainer's engine "
                                      "with extra_outputs=explainer.extra_outputs.")
-        feat = np.asarray(outputs[self.cam.feature_name])
-        if feat.ndim == 4:
-            feat = feat[0]
         idx = [self.label_index(lab) for lab in (labels if labels is not None else range(len(self.labels)))]
-        raw = cam_maps(feat, self.cam.weights, idx)
+        if self.cam.cam_name in outputs:
+            cams = np.asarray(outputs[self.cam.cam_name], dtype=np.float32)
+            raw = (cams[0] if cams.ndim == 4 else cams)[idx]
+        else:
+            feat = np.asarray(outputs[self.cam.feature_name])
+            raw = cam_maps(feat[0] if feat.ndim == 4 else feat, self.cam.weights, idx)
         hw = self._input_hw()
         return self._package(raw, idx, hw, transform, "cam", {"method": "cam",
                                                               "feature_tensor": self.cam.feature_name})
@@ -669,7 +709,7 @@ def analyze_hook(method: str = "cam", labels: Sequence[str] | None = None, color
             chosen = choose_method(method, ex, ctx.manifest)
             info["method"] = chosen
             wanted = [lab for lab in (labels or ex.labels) if lab in ex.labels]
-            if chosen == "cam" and ex.cam is not None and ex.cam.feature_name in ctx.raw:
+            if chosen == "cam" and ex.cam is not None and ex.cam.cam_name in ctx.raw:
                 maps = ex.explain_outputs(ctx.raw, ctx.geometry, wanted)
                 info["same_forward_pass"] = True
             else:

@@ -53,6 +53,10 @@ class CamGraph:
         The original graph outputs, in order (the rewritten model keeps them first).
     pool_op : str
         ``GlobalAveragePool`` or ``ReduceMean``.
+    cam_name : str
+        Name of the added output holding the raw CAMs of every label, (N, n_labels, h, w),
+        computed by the session itself (on the GPU when it runs there); ``cam_maps`` of the
+        feature map gives the same numbers.
     """
 
     model_bytes: bytes
@@ -62,6 +66,7 @@ class CamGraph:
     bias: np.ndarray
     output_names: list[str] = field(default_factory=list)
     pool_op: str = "GlobalAveragePool"
+    cam_name: str = "hilum_cam"
 
     @property
     def n_labels(self) -> int:
@@ -269,17 +274,70 @@ def add_cam_outputs(model: onnx.ModelProto | bytes | str, target: str | None = N
         proto.CopyFrom(model)
     feature, weights, bias, logits, pool_op = find_cam_head(proto, target)
     outputs = [o.name for o in proto.graph.output]
+    g = proto.graph
+    elem = onnx.TensorProto.FLOAT
+    for vi in list(g.value_info) + list(g.input) + list(g.output):
+        if vi.name == feature and vi.type.tensor_type.elem_type:
+            elem = vi.type.tensor_type.elem_type
+            break
     if feature not in outputs:
-        elem = onnx.TensorProto.FLOAT
-        for vi in list(proto.graph.value_info) + list(proto.graph.input):
-            if vi.name == feature:
-                elem = vi.type.tensor_type.elem_type
-                break
-        proto.graph.output.append(onnx.helper.make_tensor_value_info(feature, elem, None))
+        g.output.append(onnx.helper.make_tensor_value_info(feature, elem, None))
+    _append_cam_nodes(proto, feature, weights, elem, CAM_OUTPUT)
     log.debug("CAM head: feature %s, %d labels x %d channels, via %s", feature,
               weights.shape[0], weights.shape[1], pool_op)
     return CamGraph(model_bytes=proto.SerializeToString(), feature_name=feature, logits_name=logits,
-                    weights=weights, bias=bias, output_names=outputs, pool_op=pool_op)
+                    weights=weights, bias=bias, output_names=outputs, pool_op=pool_op, cam_name=CAM_OUTPUT)
+
+
+CAM_OUTPUT = "hilum_cam"
+
+
+def _static_hw(model: onnx.ModelProto, feature: str) -> tuple[int, int] | None:
+    """The feature map's (h, w) when shape inference can fix them, else None."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - shape inference is an optimisation only
+        return None
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
+        if vi.name == feature:
+            dims = vi.type.tensor_type.shape.dim
+            if len(dims) == 4 and dims[2].HasField("dim_value") and dims[3].HasField("dim_value"):
+                return int(dims[2].dim_value), int(dims[3].dim_value)
+    return None
+
+
+def _append_cam_nodes(model: onnx.ModelProto, feature: str, weights: np.ndarray, elem: int, out: str) -> None:
+    """Add ``out = reshape(W @ reshape(A, (N, C, h*w)), (N, L, h, w))`` to the graph.
+
+    Computing the maps inside the session keeps them on the device with the feature map (only
+    L x h x w values come back instead of C x h x w) and off the host's BLAS threads. With a
+    static feature size the target shape is a constant (three small nodes in all).
+    """
+    g = model.graph
+    helper, nh = onnx.helper, onnx.numpy_helper
+    dtype = helper.tensor_dtype_to_np_dtype(elem)
+    n_labels = weights.shape[0]
+    hw = _static_hw(model, feature)
+    g.initializer.extend([nh.from_array(weights.astype(dtype), "hilum_cam_w"),
+                          nh.from_array(np.array([0, 0, -1], np.int64), "hilum_cam_flat")])
+    g.node.extend([helper.make_node("Reshape", [feature, "hilum_cam_flat"], ["hilum_cam_a"]),
+                   helper.make_node("MatMul", ["hilum_cam_w", "hilum_cam_a"], ["hilum_cam_m"])])
+    if hw is not None:
+        g.initializer.append(nh.from_array(np.array([0, n_labels, hw[0], hw[1]], np.int64), "hilum_cam_target"))
+    else:
+        g.initializer.extend([nh.from_array(np.array([n_labels], np.int64), "hilum_cam_labels"),
+                              nh.from_array(np.array([0], np.int64), "hilum_cam_0"),
+                              nh.from_array(np.array([1], np.int64), "hilum_cam_1"),
+                              nh.from_array(np.array([2], np.int64), "hilum_cam_2"),
+                              nh.from_array(np.array([4], np.int64), "hilum_cam_4")])
+        g.node.extend([
+            helper.make_node("Shape", [feature], ["hilum_cam_shape"]),
+            helper.make_node("Slice", ["hilum_cam_shape", "hilum_cam_0", "hilum_cam_1"], ["hilum_cam_n"]),
+            helper.make_node("Slice", ["hilum_cam_shape", "hilum_cam_2", "hilum_cam_4"], ["hilum_cam_hw"]),
+            helper.make_node("Concat", ["hilum_cam_n", "hilum_cam_labels", "hilum_cam_hw"], ["hilum_cam_target"],
+                             axis=0)])
+    g.node.append(helper.make_node("Reshape", ["hilum_cam_m", "hilum_cam_target"], [out]))
+    g.output.append(helper.make_tensor_value_info(out, elem, None))
 
 
 def cam_maps(features: np.ndarray, weights: np.ndarray,

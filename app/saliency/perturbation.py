@@ -9,15 +9,16 @@ the device and the GPU does the blending.
 
 RISE masks are seeded, so the same seed gives the same map. They are kept in factored form
 (interpolation matrices and a small binary grid per mask), and :func:`add_rise_graph` lets the
-device expand them, blend, classify and accumulate the score-weighted sum in one run per batch,
-so the host's work per batch is a few kilobytes of indexing.
+device expand them, blend, classify and update the running score-weighted sums in one run per
+batch; with the sums kept on the device (``app.saliency.api.DeviceRiseAccumulator``) the host's
+work per batch is a few kilobytes of indexing and nothing comes back until the end.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 import onnx
@@ -135,12 +136,25 @@ def add_mask_input(model: onnx.ModelProto | bytes, input_name: str | None = None
 
 
 # --- RISE --------------------------------------------------------------------------------------
-#: (ry (b, H, s), bits (b, s, s), rxt (b, s, W)) -> (score-weighted mask sum (L, H*W),
-#: mask sum (H*W,), scores (b, L)). Masks are ``ry @ bits @ rxt``.
-RiseBatchFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+class RiseAccumulator(Protocol):
+    """Scores batches of RISE masks and keeps the running sums.
 
+    ``add(ry, bits, rxt)`` takes the factors of a batch (masks are ``ry @ bits @ rxt``);
+    ``result()`` returns the score-weighted mask sum (L, H*W), the mask sum (H*W,) and the score
+    sum (L,) over all batches, for every model output L.
+    """
+
+    def add(self, ry: np.ndarray, bits: np.ndarray, rxt: np.ndarray) -> None:
+        """Score one batch of masks and add it to the sums."""
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(weighted mask sum (L, H*W), mask sum (H*W,), score sum (L,))."""
+
+
+#: Graph inputs of :func:`add_rise_graph`: mask factors, then the running sums.
 RISE_INPUTS = ("hilum_rise_ry", "hilum_rise_bits", "hilum_rise_rxt")
-RISE_OUTPUTS = ("hilum_rise_weighted", "hilum_rise_masksum", "hilum_rise_scores")
+RISE_SUMS_IN = ("hilum_rise_acc_in", "hilum_rise_msum_in", "hilum_rise_ssum_in")
+RISE_SUMS_OUT = ("hilum_rise_acc", "hilum_rise_msum", "hilum_rise_ssum")
 
 
 def _interp_matrix(n_out: int, n_grid: int, span: float) -> np.ndarray:
@@ -201,27 +215,43 @@ def rise_masks(n: int, shape: tuple[int, int], grid: int = 7, p: float = 0.5, se
     return RisePlan(n, shape, grid, p, seed).masks()
 
 
-def rise_batch_from_score(score: MaskedScoreFn) -> RiseBatchFn:
-    """A host-side :data:`RiseBatchFn`: expand masks in numpy, score them, accumulate."""
+class HostRiseAccumulator:
+    """RISE sums on the host: expand masks in numpy, score them through ``score``, accumulate."""
 
-    def run(ry: np.ndarray, bits: np.ndarray, rxt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def __init__(self, score: MaskedScoreFn) -> None:
+        self.score = score
+        self._sums: list[np.ndarray] | None = None
+
+    def add(self, ry: np.ndarray, bits: np.ndarray, rxt: np.ndarray) -> None:
+        """Score one batch of masks and add it to the sums."""
         masks = RisePlan.expand(ry, bits, rxt)
-        scores = np.asarray(score(masks), dtype=np.float32).reshape(len(masks), -1)
+        scores = np.asarray(self.score(masks), dtype=np.float32).reshape(len(masks), -1)
         flat = masks.reshape(len(masks), -1)
-        return scores.T @ flat, flat.sum(axis=0), scores
+        parts = [scores.T @ flat, flat.sum(axis=0), scores.sum(axis=0)]
+        if self._sums is None:
+            self._sums = [p.astype(np.float64) for p in parts]
+        else:
+            for acc, p in zip(self._sums, parts):
+                acc += p
 
-    return run
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(weighted mask sum (L, H*W), mask sum (H*W,), score sum (L,))."""
+        if self._sums is None:
+            raise ValueError("no RISE batch was added")
+        return self._sums[0], self._sums[1], self._sums[2]
 
 
 def add_rise_graph(model: onnx.ModelProto | bytes, output_name: str, activation: str = "none",
                    input_name: str | None = None, baseline: float | np.ndarray = 0.0) -> bytes:
     """Rewrite a classifier so that one run does a whole RISE batch on the device.
 
-    Inputs: the image (batch 1) and the mask factors ``hilum_rise_ry`` (b, H, s),
-    ``hilum_rise_bits`` (b, s, s), ``hilum_rise_rxt`` (b, s, W). The graph expands the masks,
-    blends ``baseline + (x - baseline) * mask``, runs the classifier on the b copies, applies the
-    activation and returns the score-weighted mask sum (L, H*W), the mask sum (H*W) and the
-    scores (b, L). Only kilobytes travel to the device and megabytes back per batch.
+    Inputs: the image (batch 1), the mask factors ``hilum_rise_ry`` (b, H, s),
+    ``hilum_rise_bits`` (b, s, s), ``hilum_rise_rxt`` (b, s, W), and the running sums
+    :data:`RISE_SUMS_IN` (L, H*W), (H*W,), (L,). The graph expands the masks, blends
+    ``baseline + (x - baseline) * mask``, runs the classifier on the b copies, applies the
+    activation and outputs the updated sums :data:`RISE_SUMS_OUT`. Bound with IOBinding the
+    image and the sums stay on the device: per batch only the factors (kilobytes) go up and
+    nothing comes back until the end.
     """
     proto = onnx.ModelProto()
     proto.ParseFromString(add_mask_input(model, input_name, baseline))
@@ -235,7 +265,10 @@ def add_rise_graph(model: onnx.ModelProto | bytes, output_name: str, activation:
     ry, bits, rxt = RISE_INPUTS
     g.input.extend([helper.make_tensor_value_info(ry, elem, ["b", None, "s"]),
                     helper.make_tensor_value_info(bits, elem, ["b", "s", "s"]),
-                    helper.make_tensor_value_info(rxt, elem, ["b", "s", None])])
+                    helper.make_tensor_value_info(rxt, elem, ["b", "s", None]),
+                    helper.make_tensor_value_info(RISE_SUMS_IN[0], elem, ["L", None]),
+                    helper.make_tensor_value_info(RISE_SUMS_IN[1], elem, [None]),
+                    helper.make_tensor_value_info(RISE_SUMS_IN[2], elem, ["L"])])
     g.initializer.extend([onnx.numpy_helper.from_array(np.array([1], np.int64), "hilum_rise_axis1"),
                           onnx.numpy_helper.from_array(np.array([0], np.int64), "hilum_rise_axis0"),
                           onnx.numpy_helper.from_array(np.array([0, -1], np.int64), "hilum_rise_flat")])
@@ -252,17 +285,18 @@ def add_rise_graph(model: onnx.ModelProto | bytes, output_name: str, activation:
         g.node.append(helper.make_node("Softmax", [output_name], ["hilum_rise_act"], axis=-1))
         scores = "hilum_rise_act"
     g.node.extend([
-        helper.make_node("Flatten", [scores], [RISE_OUTPUTS[2]], axis=1),
+        helper.make_node("Flatten", [scores], ["hilum_rise_s"], axis=1),
         helper.make_node("Reshape", ["hilum_rise_m", "hilum_rise_flat"], ["hilum_rise_mflat"]),
-        helper.make_node("Transpose", [RISE_OUTPUTS[2]], ["hilum_rise_st"], perm=[1, 0]),
-        helper.make_node("MatMul", ["hilum_rise_st", "hilum_rise_mflat"], [RISE_OUTPUTS[0]]),
-        helper.make_node("ReduceSum", ["hilum_rise_mflat", "hilum_rise_axis0"], [RISE_OUTPUTS[1]], keepdims=0),
+        helper.make_node("Transpose", ["hilum_rise_s"], ["hilum_rise_st"], perm=[1, 0]),
+        helper.make_node("MatMul", ["hilum_rise_st", "hilum_rise_mflat"], ["hilum_rise_w"]),
+        helper.make_node("ReduceSum", ["hilum_rise_mflat", "hilum_rise_axis0"], ["hilum_rise_ms"], keepdims=0),
+        helper.make_node("ReduceSum", ["hilum_rise_s", "hilum_rise_axis0"], ["hilum_rise_ss"], keepdims=0),
+        helper.make_node("Add", [RISE_SUMS_IN[0], "hilum_rise_w"], [RISE_SUMS_OUT[0]]),
+        helper.make_node("Add", [RISE_SUMS_IN[1], "hilum_rise_ms"], [RISE_SUMS_OUT[1]]),
+        helper.make_node("Add", [RISE_SUMS_IN[2], "hilum_rise_ss"], [RISE_SUMS_OUT[2]]),
     ])
-    out_elem = elem
     del g.output[:]
-    g.output.extend([helper.make_tensor_value_info(RISE_OUTPUTS[0], out_elem, None),
-                     helper.make_tensor_value_info(RISE_OUTPUTS[1], out_elem, None),
-                     helper.make_tensor_value_info(RISE_OUTPUTS[2], out_elem, None)])
+    g.output.extend([helper.make_tensor_value_info(name, elem, None) for name in RISE_SUMS_OUT])
     return proto.SerializeToString()
 
 
@@ -273,13 +307,13 @@ def _batches(total: int, size: int) -> list[tuple[int, int]]:
 def rise(score: MaskedScoreFn | None, input_shape: tuple[int, int], labels: Sequence[int], *,
          n_masks: int = 2000, grid: int = 7, p: float = 0.5, batch_size: int = 32, seed: int = 0,
          max_passes: int | None = None, progress: Progress | None = None,
-         batch_fn: RiseBatchFn | None = None) -> np.ndarray:
+         accumulator: RiseAccumulator | None = None) -> np.ndarray:
     """RISE saliency: score-weighted average of random masks, minus the mean score.
 
     Parameters
     ----------
     score : callable or None
-        Masked score function (see module doc); not needed when ``batch_fn`` is given.
+        Masked score function (see module doc); not needed when ``accumulator`` is given.
     input_shape : tuple of int
         Model input (H, W).
     labels : sequence of int
@@ -292,9 +326,9 @@ def rise(score: MaskedScoreFn | None, input_shape: tuple[int, int], labels: Sequ
         Budget of forward passes (images); caps ``n_masks``.
     progress : Progress, optional
         Receives ``update(done, total)`` per batch; ``check()`` may raise ``Cancelled``.
-    batch_fn : callable, optional
-        A :data:`RiseBatchFn` doing mask expansion, scoring and accumulation in one device run
-        (see :func:`add_rise_graph`); built from ``score`` when omitted.
+    accumulator : RiseAccumulator, optional
+        Does mask expansion, scoring and the sums (e.g. on the device, see
+        :func:`add_rise_graph`); a :class:`HostRiseAccumulator` over ``score`` when omitted.
 
     Returns
     -------
@@ -306,27 +340,22 @@ def rise(score: MaskedScoreFn | None, input_shape: tuple[int, int], labels: Sequ
     n = min(n_masks, max_passes) if max_passes else n_masks
     if n < 1:
         raise ValueError("RISE needs at least one mask")
-    if batch_fn is None:
+    if accumulator is None:
         if score is None:
-            raise ValueError("rise needs a score function or a batch function")
-        batch_fn = rise_batch_from_score(score)
+            raise ValueError("rise needs a score function or an accumulator")
+        accumulator = HostRiseAccumulator(score)
     h, w = input_shape
     labels = list(labels)
     plan = RisePlan(n, (h, w), grid, p, seed)
-    sal: np.ndarray | None = None
-    weight = np.zeros(h * w, dtype=np.float64)
-    score_sum: np.ndarray | None = None
     for start, count in _batches(n, batch_size):
         progress.check()
-        weighted, mask_sum, scores = batch_fn(*plan.factors(start, count))
-        weighted = np.asarray(weighted, dtype=np.float64)[labels]
-        sal = weighted if sal is None else sal + weighted
-        weight += np.asarray(mask_sum, dtype=np.float64).reshape(-1)
-        s = np.asarray(scores, dtype=np.float64).reshape(count, -1)[:, labels].sum(axis=0)
-        score_sum = s if score_sum is None else score_sum + s
+        accumulator.add(*plan.factors(start, count))
         progress.update(start + count, n, "RISE")
-    assert sal is not None and score_sum is not None
-    raw = sal / np.maximum(weight, 1e-12) - (score_sum / n)[:, None]
+    weighted, mask_sum, score_sum = accumulator.result()
+    sal = np.asarray(weighted, dtype=np.float64)[labels]
+    weight = np.asarray(mask_sum, dtype=np.float64).reshape(-1)
+    mean_score = np.asarray(score_sum, dtype=np.float64).reshape(-1)[labels] / n
+    raw = sal / np.maximum(weight, 1e-12) - mean_score[:, None]
     return raw.reshape(len(labels), h, w).astype(np.float32)
 
 

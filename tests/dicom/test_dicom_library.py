@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import threading
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -278,3 +279,65 @@ def test_cli_scan_without_paths_is_bad_usage() -> None:
     with pytest.raises(SystemExit) as exc:
         cli_main(["scan"])
     assert exc.value.code == 2
+
+
+def test_store_result_does_not_wait_for_a_long_scan(dicom_dir: Path, tmp_path: Path) -> None:
+    lib = Library(tmp_path / "lib.sqlite")
+    lib.scan([dicom_dir / "mr_transfer_syntaxes"])
+    uid = lib.studies()[0]["study_uid"]
+    waits: list[float] = []
+    threads: list[threading.Thread] = []
+
+    def store() -> None:
+        t0 = time.monotonic()
+        Library(lib.path).store_result(uid, "ai", {"p": 0.5})
+        waits.append(time.monotonic() - t0)
+
+    def on_update(done: int, total: int | None, message: str) -> None:
+        if done == 50:  # mid-scan, from another thread (as a GUI worker storing an AI result)
+            threads.append(threading.Thread(target=store))
+            threads[-1].start()
+
+    lib.scan([dicom_dir / "mr_sag_mprage"], progress=CallbackProgress(on_update))
+    threads[0].join(timeout=30)
+    assert len(waits) == 1 and waits[0] < 5
+    assert lib.results(uid) == {"ai": {"p": 0.5}}
+
+
+def test_zip_slip_and_corrupt_archives(dicom_dir: Path, tmp_path: Path, hilum_home: Path) -> None:
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(dicom_dir / "mr_transfer_syntaxes" / "1.dcm", "../../../outside.dcm")
+        zf.writestr("notes.txt", "not an image")
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    lib = Library(tmp_path / "lib.sqlite")
+    report = lib.scan([archive, bad])
+    assert not (tmp_path.parent / "outside.dcm").exists()
+    inst = lib.instances(report.studies[0]["series"][0]["series_uid"])
+    assert Path(inst[0]["path"]).is_relative_to(hilum_home)
+    errors = {e["path"]: e["error"] for e in report.errors}
+    assert errors[f"{archive}!notes.txt"] == "Not a DICOM file (no DICOM header found)."
+    assert errors[str(bad)] == "The zip archive is corrupt and cannot be opened."
+
+
+def test_prune_forgets_deleted_files(dicom_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "copy"
+    shutil.copytree(dicom_dir / "mr_transfer_syntaxes", folder)
+    lib = Library(tmp_path / "lib.sqlite")
+    lib.scan([folder])
+    (folder / "4.dcm").unlink()
+    assert lib.prune() == 1
+    assert lib.studies()[0]["series"][0]["instances"] == 8
+    for f in folder.iterdir():
+        f.unlink()
+    assert lib.prune() == 8 and lib.studies() == []
+
+
+def test_unwritable_library_is_a_clear_error(tmp_path: Path) -> None:
+    from app.dicom.library import LibraryError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(LibraryError, match="cannot be opened"):
+        Library(blocker / "sub" / "lib.sqlite")

@@ -155,3 +155,14 @@ def test_volume_load_can_be_cancelled(dicom_dir: Path) -> None:
     progress.cancel()
     with pytest.raises(Cancelled):
         stack.volume(progress=progress)
+
+
+def test_colour_multiframe_volume(pydicom_files: Path) -> None:
+    from app.dicom.pixels import frame_array
+
+    path = pydicom_files / "examples_ybr_color.dcm"
+    stack = load_series([path]).main
+    vol = stack.volume()
+    assert vol.shape == (30, 240, 320, 3) and vol.dtype == np.uint8
+    order = [f.index for f in stack.frames]
+    np.testing.assert_array_equal(vol[order.index(5)], frame_array(path, 5))

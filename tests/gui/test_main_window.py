@@ -127,7 +127,7 @@ def test_number_keys_apply_presets_through_the_window(qtbot: Any, window: MainWi
     for key, (c, w) in {Qt.Key.Key_4: (-600, 1500), Qt.Key.Key_8: (400, 1800), Qt.Key.Key_1: (40, 80)}.items():
         qtbot.keyClick(window, key)
         vp = window.active_viewport()
-        assert (vp.center, vp.width) == (c, w)
+        assert vp.window_level == (c, w)
 
 
 def test_tag_browser_searches_the_current_image(qtbot: Any, window: MainWindow, ct_head_series: SeriesData) -> None:
@@ -199,3 +199,24 @@ def test_drag_enter_refuses_non_files(window: MainWindow) -> None:
                             Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(window, enter)
     assert not enter.isAccepted()
+
+
+def test_series_dragged_from_the_browser_onto_a_viewport(qtbot: Any, window: MainWindow,
+                                                       ct_head_series: SeriesData) -> None:
+    from app.gui.browser import SERIES_MIME
+
+    window.browser.add_series(ct_head_series)
+    window.set_layout("1x2")
+    right = window.grid.visible[1]
+    item = window.browser._series[ct_head_series.key]
+    mime = window.browser.mimeData([item])
+    assert mime.hasFormat(SERIES_MIME)
+    pos = QPointF(right.width() / 2, right.height() / 2)
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(right, enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(right, QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                             Qt.KeyboardModifier.NoModifier))
+    assert right.series is ct_head_series and window.active_viewport() is right
+    wait_frame(qtbot, right)

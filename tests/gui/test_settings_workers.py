@@ -49,12 +49,10 @@ def test_worker_delivers_progress_items_result(qtbot: Any) -> None:
             emit(i)
         return n * 2
 
-    with qtbot.waitSignal(run_in_background(work, 3, on_progress=lambda *a: got["progress"].append(a),
-                                            on_item=got["items"].append,
-                                            on_result=lambda r: got.__setitem__("result", r)).signals.finished,
-                          timeout=10000):
-        pass
-    qtbot.waitUntil(lambda: "result" in got)
+    run_in_background(work, 3, on_progress=lambda *a: got["progress"].append(a), on_item=got["items"].append,
+                      on_result=lambda r: got.__setitem__("result", r),
+                      on_finished=lambda: got.__setitem__("finished", True))
+    qtbot.waitUntil(lambda: "finished" in got, timeout=10000)
     assert got["result"] == 6 and got["items"] == [0, 1, 2] and got["progress"][-1] == (3, 3, "step 2")
 
 

@@ -36,7 +36,7 @@ def test_first_frame_is_ct_in_hu_with_header_window(viewport: Viewport) -> None:
     assert viewport.frame.dtype == np.float32
     # air outside the head is around -1000 HU
     assert np.median(viewport.frame[:20, :20]) < -900
-    assert (viewport.center, viewport.width) == (s.windows[0][0], s.windows[0][1])
+    assert (viewport.window_center, viewport.window_width) == (s.windows[0][0], s.windows[0][1])
     assert "Gantry tilt" in " ".join(s.warnings)
 
 
@@ -66,16 +66,16 @@ def test_keys_and_slider_scroll(qtbot: Any, viewport: Viewport) -> None:
 
 
 def test_right_drag_changes_window_by_the_documented_amount(viewport: Viewport) -> None:
-    c0, w0, step = viewport.center, viewport.width, viewport.wl_step
+    c0, w0, step = viewport.window_center, viewport.window_width, viewport.wl_step
     assert step > 0
     start = QPointF(300, 300)
     drag(viewport, start, QPointF(380, 340), button=Qt.MouseButton.RightButton)
     # right: wider by 80 * step; down: centre higher by 40 * step
-    assert viewport.width == pytest.approx(w0 + 80 * step, rel=1e-6)
-    assert viewport.center == pytest.approx(c0 + 40 * step, rel=1e-6)
+    assert viewport.window_width == pytest.approx(w0 + 80 * step, rel=1e-6)
+    assert viewport.window_center == pytest.approx(c0 + 40 * step, rel=1e-6)
     # what is painted is the frame windowed with exactly these values
-    lo = viewport.center - viewport.width / 2
-    expected = np.clip(np.round((viewport.frame - lo) * 255.0 / viewport.width), 0, 255)
+    lo = viewport.window_center - viewport.window_width / 2
+    expected = np.clip(np.round((viewport.frame - lo) * 255.0 / viewport.window_width), 0, 255)
     assert np.abs(viewport.display.astype(int) - expected).max() <= 1
     assert np.array_equal(viewport.image.image, viewport.display) and viewport.image.levels is None
 
@@ -132,9 +132,9 @@ def test_ct_presets_on_number_keys(viewport: Viewport) -> None:
     assert [(p.name, p.center, p.width) for p in CT_PRESETS] == list(documented.values())
     for key, (name, c, w) in documented.items():
         viewport.apply_preset(key)
-        assert (viewport.center, viewport.width, viewport.preset_name) == (c, w, name)
+        assert (viewport.window_center, viewport.window_width, viewport.preset_name) == (c, w, name)
     viewport.apply_preset(0)
-    assert (viewport.center, viewport.width) == viewport.series.windows[0][:2]
+    assert (viewport.window_center, viewport.window_width) == viewport.series.windows[0][:2]
 
 
 def test_zoom_pan_fit_rotate_flip_invert_reset(viewport: Viewport) -> None:
@@ -156,7 +156,7 @@ def test_zoom_pan_fit_rotate_flip_invert_reset(viewport: Viewport) -> None:
     assert np.abs(viewport.display.astype(int) - (255 - plain.astype(int))).max() <= 1
     viewport.reset()
     assert not viewport.invert and viewport.orientation_text()["right"].startswith("L")
-    assert (viewport.center, viewport.width) == viewport.series.windows[0][:2]
+    assert (viewport.window_center, viewport.window_width) == viewport.series.windows[0][:2]
 
 
 def test_overlay_follows_slices_and_checks_its_shape(qtbot: Any, viewport: Viewport) -> None:
@@ -210,3 +210,33 @@ def test_corner_annotations(viewport: Viewport) -> None:
     hidden = viewport.annotation_text()["tl"]
     name = viewport.series.meta.get("patient_name", "")
     assert not name or all(name.split("^")[0] not in line for line in hidden)
+
+
+def test_frames_are_decoded_off_the_gui_thread(qtbot: Any, ct_head_series: SeriesData) -> None:
+    import dataclasses
+    import threading
+
+    from app.gui.series import FrameCache
+
+    threads: list[threading.Thread] = []
+    real = ct_head_series.decode
+
+    def decode(i: int) -> np.ndarray:
+        threads.append(threading.current_thread())
+        return real(i)
+
+    fresh = dataclasses.replace(ct_head_series, cache=FrameCache(64 << 20), key="")
+    fresh.decode = decode
+    vp = Viewport(Settings())
+    qtbot.addWidget(vp)
+    vp.resize(500, 500)
+    vp.show()
+    vp.set_series(fresh, 10)
+    assert vp.frame is None                   # not decoded on this thread: it is loading
+    assert "Loading" in vp._message
+    wait_frame(qtbot, vp, 10)
+    assert threads and all(t is not threading.main_thread() for t in threads)
+    # decoding goes on around the current slice, nearest first
+    qtbot.waitUntil(lambda: fresh.cache.get(11) is not None and fresh.cache.get(9) is not None, timeout=30000)
+    assert np.array_equal(fresh.cache.get(10), ct_head_series.cache.get(10) if ct_head_series.cache.get(10)
+                          is not None else real(10))

@@ -37,7 +37,7 @@ def test_bundled_engine_matches_bare_session() -> None:
     np.testing.assert_allclose(raw, bare, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(raw, data["logits"], rtol=1e-4, atol=1e-4)  # torch at training time
     probs = eng.probabilities(x)
-    np.testing.assert_allclose(probs, 1 / (1 + np.exp(-bare.astype(np.float64))), rtol=1e-5)
+    np.testing.assert_allclose(probs, 1 / (1 + np.exp(-bare.astype(np.float64))), rtol=1e-5, atol=1e-6)
     # a single item (no batch axis) is a batch of one
     np.testing.assert_allclose(eng.run_raw(x[0])["logits"], bare[:1], rtol=1e-4, atol=1e-4)
 

@@ -83,3 +83,34 @@ def test_reducemean_axes_as_input_opset18() -> None:
     x = np.random.default_rng(0).normal(size=(1, 3, 5, 7)).astype(np.float32)
     logits, feat = _session(cg.model_bytes).run(["logits", "feat"], {"x": x})
     np.testing.assert_allclose(cam_maps(feat[0], cg.weights).mean(axis=(1, 2)), logits[0], rtol=1e-5)
+
+
+def test_in_graph_cam_output_equals_numpy_cam() -> None:
+    model, _ = pooled_head_model(n_labels=5, channels=6)
+    cg = add_cam_outputs(model)
+    x = np.random.default_rng(4).normal(size=(3, 1, 32, 32)).astype(np.float32)
+    feat, cams = _session(cg.model_bytes).run([cg.feature_name, cg.cam_name], {"x": x})
+    assert cams.shape == (3, 5, 32, 32)
+    np.testing.assert_allclose(cams, cam_maps(feat, cg.weights), rtol=1e-5, atol=1e-5)
+
+
+def test_in_graph_cam_with_dynamic_feature_size() -> None:
+    """Symbolic H and W: the CAM output's shape is computed in the graph."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("Relu", ["x"], ["feat"]),
+             helper.make_node("GlobalAveragePool", ["feat"], ["pooled"]),
+             helper.make_node("Flatten", ["pooled"], ["flat"]),
+             helper.make_node("Gemm", ["flat", "w"], ["logits"], transB=1)]
+    w = np.random.default_rng(0).normal(size=(2, 3)).astype(np.float32)
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 2])],
+                              [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    cg = add_cam_outputs(model)
+    sess = _session(cg.model_bytes)
+    for shape in [(1, 3, 5, 7), (2, 3, 9, 4)]:
+        x = np.random.default_rng(1).normal(size=shape).astype(np.float32)
+        feat, cams = sess.run(["feat", cg.cam_name], {"x": x})
+        np.testing.assert_allclose(cams, cam_maps(feat, w), rtol=1e-5, atol=1e-6)

@@ -112,9 +112,9 @@ def test_maps_follow_the_geometry(explainer: Explainer) -> None:
 
 def test_device_rise_equals_host_rise(explainer: Explainer) -> None:
     x = np.random.default_rng(2).random((1, 1, SIZE, SIZE)).astype(np.float32)
-    batch_fn = explainer.rise_batch_fn(x)
-    assert batch_fn is not None
-    dev = rise(None, (SIZE, SIZE), [0, 1], n_masks=100, batch_size=30, seed=3, batch_fn=batch_fn)
+    acc = explainer.rise_accumulator(x)
+    assert acc is not None
+    dev = rise(None, (SIZE, SIZE), [0, 1], n_masks=100, batch_size=30, seed=3, accumulator=acc)
     plain = ort.InferenceSession(region_mean_model(SIZE, REGIONS).SerializeToString(),
                                  providers=["CPUExecutionProvider"])
     host = rise(masked_from_predict(lambda b: plain.run(["score"], {"x": b})[0], x), (SIZE, SIZE), [0, 1],

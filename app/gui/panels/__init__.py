@@ -38,7 +38,8 @@ Methods:
     ``(n, rows, cols, 4)`` gives one layer per frame). ``set_overlay(None)`` removes it;
     ``set_overlay_opacity(x)`` and ``set_overlay_visible(b)`` adjust it.
     ``Viewport.frame`` is the current frame (float32 modality values, or uint8 RGB);
-    ``Viewport.center/width`` the window, ``Viewport.series``/``Viewport.index`` what is shown.
+    ``Viewport.displayed_image()`` the same as painted (uint8, window and invert applied);
+    ``Viewport.window_center``/``window_width`` the window (modality units), ``Viewport.series``/``Viewport.index`` what is shown.
 ``main_window.set_overlay(rgba)``
     Shortcut for ``active_viewport().set_overlay(rgba)``.
 ``main_window.current_series()``, ``main_window.current_image()``
