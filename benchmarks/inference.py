@@ -1,9 +1,10 @@
 """Inference benchmark: Hilum's engine against a bare ``onnxruntime.InferenceSession.run``.
 
 Both run the bundled ``pneumonia_cnn`` on the same preprocessed PneumoniaMNIST test images, at
-batch 1 and batch 16, on the CPU, interleaved in rounds (so machine load hits both alike); the
-median images/s of the rounds is compared. Ours is :meth:`Engine.probabilities` (manifest input
-check + output activation), the path every analysis uses.
+batch 1 and batch 16, on the CPU, alternating call by call (so load swings on a shared machine hit
+both alike); images/s from the median per-call times are compared. Ours is
+:meth:`Engine.probabilities` (manifest input check + output activation), the path every analysis
+uses; bare is ``session.run`` returning the raw logits.
 
 Also measured, when torch is installed: torch eager on the same network (weights read from the
 ONNX file), for ``cpu_vs_torch`` = onnxruntime images/s over torch images/s at batch 16.
@@ -11,7 +12,7 @@ ONNX file), for ``cpu_vs_torch`` = onnxruntime images/s over torch images/s at b
 Last line: ``{"benchmark": "inference", "ratio": ..., "cpu_vs_torch": ...}`` where ``ratio`` is
 ours over bare, the lower of the two batch sizes (target >= 0.95).
 
-Run: ``.venv/bin/python benchmarks/inference.py [--rounds 15] [--seconds 0.2]``
+Run: ``.venv/bin/python benchmarks/inference.py [--calls 4000]``
 """
 
 from __future__ import annotations
@@ -87,8 +88,8 @@ def torch_model_from_onnx(path: Path) -> Any:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=15)
-    ap.add_argument("--seconds", type=float, default=0.2, help="seconds per measurement")
+    ap.add_argument("--calls", type=int, default=4000, help="alternating calls at batch 1 (1/8 at batch 16)")
+    ap.add_argument("--seconds", type=float, default=0.3, help="seconds per torch measurement")
     args = ap.parse_args()
 
     import onnxruntime as ort
@@ -127,25 +128,34 @@ def main() -> int:
     except ImportError:
         torch = None  # type: ignore[assignment]
 
+    # torch first, while onnxruntime's thread pools are idle (their spinning threads would slow it)
+    torch_ips = {b: statistics.median(images_per_second(fn, b, args.seconds) for _ in range(5))
+                 for b, fn in torch_fn.items()}
     rows = []
     ratios = {}
     torch_ratio = None
+    pc = time.perf_counter
     for b, x in inputs.items():
-        ours_s, bare_s, torch_s = [], [], []
-        ours = lambda x=x: eng.probabilities(x)  # noqa: E731
-        plain = lambda x=x: bare.run([out_name], {in_name: x})  # noqa: E731
-        for r in range(args.rounds):
-            order = [(ours, ours_s), (plain, bare_s)]
-            if r % 2:
-                order.reverse()  # alternate who goes first
-            for fn, acc in order:
-                acc.append(images_per_second(fn, b, args.seconds))
-            if b in torch_fn and r % 3 == 0:
-                torch_s.append(images_per_second(torch_fn[b], b, args.seconds))
-        o, p = statistics.median(ours_s), statistics.median(bare_s)
-        # paired rounds: the median of per-round ratios cancels most of the machine's load swings
-        ratios[b] = statistics.median(a / c for a, c in zip(ours_s, bare_s))
-        t = statistics.median(torch_s) if torch_s else None
+        # calls alternate one by one (ours, bare, bare, ours, ...) so that load swings on a shared
+        # machine hit both alike; the medians of the per-call times are compared
+        calls = args.calls if b == 1 else max(args.calls // 8, 50)
+        ours_t, bare_t = [], []
+        feed = {in_name: x}
+        names = [out_name]
+        for _ in range(20):
+            eng.probabilities(x)
+            bare.run(names, feed)
+        for i in range(calls):
+            if i % 2:
+                t0 = pc(); bare.run(names, feed); t1 = pc(); eng.probabilities(x); t2 = pc()  # noqa: E702
+                bare_t.append(t1 - t0); ours_t.append(t2 - t1)
+            else:
+                t0 = pc(); eng.probabilities(x); t1 = pc(); bare.run(names, feed); t2 = pc()  # noqa: E702
+                ours_t.append(t1 - t0); bare_t.append(t2 - t1)
+        o = b / statistics.median(ours_t)
+        p = b / statistics.median(bare_t)
+        ratios[b] = o / p
+        t = torch_ips.get(b)
         rows.append((b, o, p, t))
         if b == 16 and t:
             torch_ratio = p / t

@@ -283,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement")
     ap.add_argument("--rise-masks", type=int, default=None, help="RISE masks (default 2048 cuda, 256 cpu)")
     ap.add_argument("--batch", type=int, default=32, help="RISE / plain batch size")
+    ap.add_argument("--rise-repeats", type=int, default=None, help="timed RISE runs (default 3 cuda, 2 cpu)")
     ap.add_argument("--quick", action="store_true", help="fewer repeats and masks (CPU check)")
     ap.add_argument("--out", default=None, help="also write the full results as JSON here")
     ap.add_argument("--parts", default="cam,torch,rise,bundled",
@@ -328,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     results["rise"] = {}
     if "rise" in parts:
         results["rise"] = rise_part(model, labels, (3, 224, 224), device, n_masks, args.batch,
-                                    3 if on_gpu else (1 if args.quick else 2))
+                                    args.rise_repeats or (3 if on_gpu else (1 if args.quick else 2)))
         print("RISE      ", json.dumps(results["rise"]), flush=True)
     results["bundled_cam"] = bundled_part(device, repeats * 4) if "bundled" in parts else None
     print("bundled   ", json.dumps(results["bundled_cam"]), flush=True)

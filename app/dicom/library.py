@@ -148,6 +148,16 @@ class _Candidate:
     dicomdir_ok: bool = True
 
 
+#: files operating systems leave in folders and archives: not user files, skipped silently
+_CLUTTER = {".ds_store", "thumbs.db", "desktop.ini", ".directory"}
+
+
+def _is_os_clutter(name: str) -> bool:
+    parts = name.replace("\\", "/").split("/")
+    base = parts[-1]
+    return (base.lower() in _CLUTTER or base.startswith("._") or "__MACOSX" in parts)
+
+
 def _norm(path: str | os.PathLike[str]) -> str:
     return os.path.abspath(os.fspath(path))
 
@@ -533,6 +543,8 @@ class _Scanner:
                 continue
             dirnames.sort()
             for name in sorted(filenames):
+                if _is_os_clutter(name):
+                    continue
                 full = os.path.join(dirpath, name)
                 if name.lower().endswith(".zip"):
                     self.extract_zip(full, full)
@@ -546,9 +558,12 @@ class _Scanner:
             ident = f"{_norm(path)}|{st.st_size}|{st.st_mtime_ns}"
             target = paths.cache_dir() / "archives" / hashlib.sha1(ident.encode()).hexdigest()[:20]
             with zipfile.ZipFile(path) as zf:
-                members = [m for m in zf.infolist() if not m.is_dir()]
-                for m in members:
+                members = [m for m in zf.infolist() if not m.is_dir()
+                           and not _is_os_clutter(m.filename)]
+                for k, m in enumerate(members):
                     self.progress.check()
+                    self.progress.update(k, len(members), f"Extracting {os.path.basename(label)} "
+                                                          f"({k + 1} of {len(members)})")
                     parts = [p for p in PurePosixPath(m.filename.replace("\\", "/")).parts
                              if p not in ("", ".", "..", "/") and not p.endswith(":")]
                     if not parts:

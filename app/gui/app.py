@@ -160,7 +160,9 @@ def run_gui(paths_in: list[str], screenshot: str | None = None) -> int:
 
         def settle() -> None:
             status["saved"] = True
-            if window.busy and time.monotonic() - started < SCREENSHOT_TIMEOUT_S:
+            decoding = any(vp.provider is not None and vp.provider.busy and vp.series is not None
+                           and vp.series.low_res for vp in window.grid.viewports)
+            if (window.busy or decoding) and time.monotonic() - started < SCREENSHOT_TIMEOUT_S:
                 QTimer.singleShot(200, settle)
                 return
             QTimer.singleShot(150, lambda: save(0))

@@ -63,7 +63,7 @@ class FrameProvider(QObject):
     def frame(self, index: int) -> np.ndarray | None:
         """The decoded frame ``index`` or None (then it is queued, nearest first)."""
         arr = self.series.cache.get(index)
-        if arr is None and index not in self._errors:
+        if (arr is None or index in self.series.low_res) and index not in self._errors:
             self.request(index)
         return arr
 
@@ -100,7 +100,10 @@ class FrameProvider(QObject):
         n = self.series.count
         with self._lock:
             target = min(max(self._target, 0), max(n - 1, 0))
-        held = set(self.series.cache.indices())
+        low = set(self.series.low_res)
+        if target in low and target not in self._errors:
+            return target  # the frame on screen is a preview: refine it first
+        held = set(self.series.cache.indices()) - low
         full = self.series.cache.full()
         far = max((abs(i - target) for i in held), default=0)
         for d in range(n):
@@ -123,9 +126,24 @@ class FrameProvider(QObject):
             except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the others
                 message = user_message(exc, with_name=False)
                 self._errors[index] = message
-                self.frame_failed.emit(index, message)
+                if not self._notify(self.frame_failed, index, message):
+                    return
                 continue
             with self._lock:
                 focus = self._target
-            self.series.cache.put(index, arr, focus=focus)
-            self.frame_ready.emit(index)
+            if index in self.series.low_res:
+                self.series.cache.replace(index, arr)
+                self.series.low_res.discard(index)
+            else:
+                self.series.cache.put(index, arr, focus=focus)
+            if not self._notify(self.frame_ready, index):
+                return
+
+    @staticmethod
+    def _notify(signal: object, *args: object) -> bool:
+        """Emit; False when the provider is gone (its series was closed): stop decoding."""
+        try:
+            signal.emit(*args)  # type: ignore[attr-defined]
+        except RuntimeError:
+            return False
+        return True

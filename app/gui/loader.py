@@ -33,6 +33,8 @@ Emit = Callable[[Any], None]
 CACHE_BYTES = 2 << 30
 #: how long an import waits for the GUI to paint the preview before scanning on
 FIRST_PAINT_WAIT_S = 1.0
+#: big JPEG 2000 films: the first image is decoded at 1/2**factor of the size (1/4 for 2)
+PREVIEW_J2K_FACTOR = 2
 
 
 def _library() -> Any:
@@ -100,11 +102,22 @@ def _int(value: Any) -> int | None:
 
 
 def _decoder(series: SeriesData) -> Callable[[int], np.ndarray]:
-    """A decode function for a series (worker threads only)."""
-    from app.dicom.pixels import frame_array
+    """A decode function for a series (worker threads only).
+
+    Big JPEG 2000 films go through :mod:`app.gui.j2k` (the same OpenJPEG, called without holding
+    Python's GIL, so the GUI stays responsive during the second-long decode); everything else,
+    and any failure there, through :func:`app.dicom.pixels.frame_array`.
+    """
+    from app.dicom.pixels import frame_array, read_dataset
 
     def decode(index: int) -> np.ndarray:
         ref = series.frames[index]
+        if series.count == 1 and series.rows * series.columns >= 2_500_000:
+            from app.gui.j2k import reduced_frame
+
+            ds = read_dataset(ref.path)
+            arr = reduced_frame(ds, 0)
+            return arr if arr is not None else frame_array(ds, ref.frame)
         return frame_array(ref.path, ref.frame)
 
     return decode
@@ -161,7 +174,16 @@ def preview_series(info: dict[str, Any], cache_bytes: int = CACHE_BYTES, ds: Any
         units=facts["units"], meta=facts["meta"], cache=FrameCache(cache_bytes), preview=True)
     series.decode = _decoder(series)
     series.read_header = _header_reader(series)
-    series.cache.put(0, frame_array(ds, 0))
+    # a big JPEG 2000 film is shown from a reduced-resolution decode first (a tenth of the time);
+    # the viewer's decoder replaces it with the full image
+    from app.gui.j2k import reduced_frame, upsample_to
+
+    small = reduced_frame(ds, PREVIEW_J2K_FACTOR)
+    if small is not None:
+        series.cache.put(0, upsample_to(small, facts["rows"], facts["columns"]))
+        series.low_res.add(0)
+    else:
+        series.cache.put(0, frame_array(ds, 0))
     return series
 
 
@@ -303,8 +325,10 @@ def build_series(series_uid: str, lib: Any = None, progress: Progress | None = N
         series.read_header = _header_reader(series)
         mid = series.count // 2
         try:
-            arr = series.decode(mid)
-            series.cache.put(mid, arr, focus=0)
+            arr = _thumbnail_source(series, mid, thumb_size)
+            if arr is None:
+                arr = series.decode(mid)
+                series.cache.put(mid, arr, focus=0)
             win = facts["windows"][0][:2] if facts["windows"] else None
             series.thumbnail = thumbnail(arr, thumb_size, win, facts["monochrome1"])
         except Exception as exc:  # noqa: BLE001 - no thumbnail; the viewer says why per frame
@@ -316,6 +340,23 @@ def build_series(series_uid: str, lib: Any = None, progress: Progress | None = N
                                      "error": user_message(exc, with_name=False)})
         out.append(series)
     return out
+
+
+def _thumbnail_source(series: SeriesData, index: int, size: int) -> np.ndarray | None:
+    """A reduced decode for the thumbnail of a big JPEG 2000 film (None: decode normally)."""
+    from app.dicom.pixels import read_dataset
+    from app.gui.j2k import progressive_candidate, reduced_frame
+
+    if series.count != 1 or series.rows * series.columns < 2_500_000:
+        return None
+    try:
+        ds = read_dataset(series.frames[index].path)
+    except Exception:  # noqa: BLE001
+        return None
+    if not progressive_candidate(ds):
+        return None
+    factor = max(0, int(math.log2(max(series.rows, series.columns) / max(size * 2, 1))))
+    return reduced_frame(ds, min(factor, 5))
 
 
 def _geometry_warnings(frames: list[FrameRef], orientation: tuple[float, ...] | None) -> list[str]:

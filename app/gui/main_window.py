@@ -554,7 +554,7 @@ class MainWindow(QMainWindow):
             for vp in self.grid.viewports:
                 s = vp.series
                 if s is not None and s.preview and s.series_uid == payload.series_uid and payload.stack_index == 0:
-                    vp.replace_series(payload)
+                    self._replace_preview(vp, s, payload)
                     replaced = True
             if not replaced and not self._import_shown:
                 self._import_shown = True
@@ -569,6 +569,22 @@ class MainWindow(QMainWindow):
             if payload:
                 self._import_problems += len(payload)
                 self.import_log.add_many(payload)
+
+    def _replace_preview(self, vp: Viewport, preview: SeriesData, full: SeriesData) -> None:
+        """Put the indexed series in place of its preview; a preview still being refined to full
+        resolution is replaced once that decode lands (so the film is decoded once)."""
+        if preview.low_res and vp.provider is not None and vp.provider.busy:
+            provider = vp.provider
+
+            def later(index: int) -> None:
+                if not preview.low_res:
+                    provider.frame_ready.disconnect(later)
+                    if vp.series is preview:
+                        vp.replace_series(full)
+
+            provider.frame_ready.connect(later)
+            return
+        vp.replace_series(full)
 
     def _import_done(self, result: dict[str, Any]) -> None:
         n_err = self._import_problems

@@ -78,6 +78,15 @@ class FrameCache:
                     return False
             return True
 
+    def replace(self, index: int, array: np.ndarray) -> None:
+        """Store a frame in place of the one held (a full-resolution decode of a preview)."""
+        with self._lock:
+            old = self._frames.pop(index, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+            self._frames[index] = array
+            self._bytes += array.nbytes
+
     def full(self) -> bool:
         """True when the cache holds its budget."""
         with self._lock:
@@ -141,6 +150,8 @@ class SeriesData:
     preview: bool = False
     #: small uint8 picture for the series browser (None until made)
     thumbnail: np.ndarray | None = None
+    #: frames whose cached array is a reduced-resolution preview (replaced by a full decode)
+    low_res: set[int] = field(default_factory=set)
     #: problems found while building it (``{"path", "error"}``, for the import log)
     problems: list[dict[str, str]] = field(default_factory=list)
 
@@ -158,9 +169,14 @@ class SeriesData:
         """Unit slice normal from the orientation (row x column cosines), or None."""
         if not self.orientation or len(self.orientation) != 6:
             return None
+        cached = self.__dict__.get("_normal")
+        if cached is not None and cached[0] == self.orientation:
+            return cached[1]
         n = np.cross(np.asarray(self.orientation[:3], float), np.asarray(self.orientation[3:], float))
         norm = float(np.linalg.norm(n))
-        return n / norm if norm > 1e-6 else None
+        out = n / norm if norm > 1e-6 else None
+        self.__dict__["_normal"] = (self.orientation, out)
+        return out
 
     def slice_position(self, index: int) -> float | None:
         """Position of frame ``index`` along the slice normal in mm (None when unknown)."""

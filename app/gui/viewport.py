@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QKeyEvent, QPainter, QStaticText, QTransform
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPixmap, QTransform
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QScrollBar, QSizePolicy, QWidget
 
 from app.gui.annotations import direction_letters, format_age, format_date, format_name
@@ -246,7 +246,7 @@ class Viewport(QFrame):
         self._wheel_accum = 0
         self._fitted = True
         self._presets: list[WindowPreset] = []
-        self._text_cache: dict[tuple[str, str], QStaticText] = {}
+        self._text_cache: dict[tuple[str, str, int], QPixmap] = {}
         self._letters_key: tuple[str, bytes] | None = None
         self._letters: dict[str, str] = {}
         self.preset_name = ""
@@ -308,8 +308,10 @@ class Viewport(QFrame):
             r = old.frames[i]
             j = series.index_of_sop(r.sop_uid, r.frame) if r.sop_uid else None
             arr = old.cache.get(i)
-            if j is not None and arr is not None:
+            if j is not None and arr is not None and series.cache.get(j) is None:
                 series.cache.put(j, arr, focus=index or 0)
+                if i in old.low_res:
+                    series.low_res.add(j)
         center, width, invert, matrix = self.window_center, self.window_width, self.invert, self._matrix.copy()
         view = self.vb.viewRect()
         fitted = self._fitted
@@ -348,8 +350,10 @@ class Viewport(QFrame):
         self.set_index(self.index + delta)
 
     def _frame_ready(self, index: int) -> None:
-        if index == self.index and self._shown_key != (self.series.key if self.series else "", index):
-            self._show_frame()
+        if index != self.index or self.series is None:
+            return
+        if self._shown_key != (self.series.key, index) or self.series.cache.get(index) is not self.frame:
+            self._show_frame()  # new, or the full-resolution decode of a preview
 
     def _frame_failed(self, index: int, message: str) -> None:
         if index == self.index:
@@ -953,6 +957,8 @@ class Viewport(QFrame):
             br.append("Spacing at detector")
         if self.cine.isActive():
             br.append(f"Cine {self.settings.cine_fps:.0f} fps")
+        if self.index in s.low_res:
+            br.append("Loading full resolution…")
         if self._cursor_text:
             br.append(self._cursor_text)
         return {"tl": [t for t in tl if t], "tr": [t for t in tr if t], "bl": bl, "br": br}
@@ -975,17 +981,27 @@ class Viewport(QFrame):
         self._letters_key, self._letters = key, out
         return dict(out)
 
-    def _static_text(self, s: str, font: QFont) -> QStaticText:
-        key = (s, font.key())
-        st = self._text_cache.get(key)
-        if st is None:
-            if len(self._text_cache) > 512:
+    def _label(self, s: str, font: QFont, color: QColor) -> QPixmap:
+        """One line of annotation text with its shadow, rendered once and cached: painting a
+        slice then costs a few pixmap blits, not text layout."""
+        key = (s, font.key(), color.rgba())
+        pm = self._text_cache.get(key)
+        if pm is None:
+            if len(self._text_cache) > 1024:
                 self._text_cache.clear()
-            st = QStaticText(s)
-            st.setTextFormat(Qt.TextFormat.PlainText)
-            st.prepare(QTransform(), font)
-            self._text_cache[key] = st
-        return st
+            fm = QFontMetrics(font)
+            pm = QPixmap(max(1, fm.horizontalAdvance(s) + 2), fm.height() + 2)
+            pm.fill(Qt.GlobalColor.transparent)
+            q = QPainter(pm)
+            q.setFont(font)
+            q.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+            q.setPen(_SHADOW)
+            q.drawText(QPointF(1, 1 + fm.ascent()), s)
+            q.setPen(color)
+            q.drawText(QPointF(0, fm.ascent()), s)
+            q.end()
+            self._text_cache[key] = pm
+        return pm
 
     def _paint_annotations(self, p: QPainter, w: int, h: int) -> None:
         if self.series is None:
@@ -998,13 +1014,8 @@ class Viewport(QFrame):
         margin = 8
 
         def text(x: float, y: float, s: str, color: QColor = _TEXT) -> None:
-            # QStaticText keeps the laid-out glyphs: the corner texts cost little per slice
-            st = self._static_text(s, p.font())
-            top = QPointF(x, y - p.fontMetrics().ascent())
-            p.setPen(_SHADOW)
-            p.drawStaticText(top + QPointF(1, 1), st)
-            p.setPen(color)
-            p.drawStaticText(top, st)
+            f = p.font()
+            p.drawPixmap(QPointF(x, y - QFontMetrics(f).ascent()), self._label(s, f, color))
 
         if self.show_annotations:
             corners = self.annotation_text()

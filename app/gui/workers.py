@@ -87,14 +87,22 @@ class Worker(QRunnable):
                 kwargs["emit"] = self.emit
             value = self.fn(*self.args, **kwargs)
         except Cancelled:
-            self.signals.cancelled.emit()
+            self._send(self.signals.cancelled)
         except BaseException as exc:  # noqa: BLE001 - every error goes to the GUI, none kills the pool
             log.debug("background task failed: %s", type(exc).__name__, exc_info=exc)
-            self.signals.error.emit(exc)
+            self._send(self.signals.error, exc)
         else:
-            self.signals.result.emit(value)
+            self._send(self.signals.result, value)
         finally:
-            self.signals.finished.emit()
+            self._send(self.signals.finished)
+
+    @staticmethod
+    def _send(signal: Any, *args: Any) -> None:
+        """Emit, unless the receiving side is already gone (the window closed meanwhile)."""
+        try:
+            signal.emit(*args)
+        except RuntimeError:
+            log.debug("result dropped: its receiver was deleted")
 
 
 def run_in_background(

@@ -673,7 +673,7 @@ def choose_method(requested: str, explainer: Explainer, manifest: Any = None) ->
 
 
 def analyze_hook(method: str = "cam", labels: Sequence[str] | None = None, colormap: str = "inferno",
-                 opacity: float = 0.5, threshold: float = 0.0, contour: bool = False,
+                 opacity: float = 0.5, threshold: float = 0.1, contour: bool = False,
                  progress: Progress | None = None, **params: Any) -> Callable[[Any], None]:
     """A hook for :func:`app.inference.analyze.analyze_paths` that writes saliency files.
 
@@ -726,6 +726,8 @@ def analyze_hook(method: str = "cam", labels: Sequence[str] | None = None, color
                                    "npy": f"saliency/{safe_name(ctx.ref.sop_uid)}_{safe_name(lab)}.npy"}
                              for lab in maps}
             info["n_files"] = len(files)
+            info["overlay"] = {"colormap": colormap, "opacity": opacity, "threshold": threshold,
+                               "contour": contour}
         except Cancelled:
             raise
         except HilumError as exc:

@@ -336,7 +336,9 @@ mean {m['preprocessing']['mean'][0]} and std {m['preprocessing']['std'][0]}.
 ## Limits (read before use)
 - 28x28 input: fine detail (lines, small nodules, tubes, subtle consolidation) is invisible to it.
 - Pediatric films (ages 1-5) from a single centre (Guangzhou); adult anatomy and other
-  populations are out of distribution and its probabilities there mean nothing.
+  populations are out of distribution and its probabilities there mean nothing. For example, it
+  calls the adult chest films in Hilum's test data, the bundled sample included, "pneumonia"
+  with probabilities near 1.0: that output is an artefact of the population shift, not a finding.
 - Labels are "normal" vs "pneumonia" (bacterial and viral pooled) as graded for the source data
   set; no other finding is modelled, and a film with another abnormality may be called either way.
 - Sites must run their own acceptance test before any use:

@@ -309,6 +309,8 @@ def test_zip_slip_and_corrupt_archives(dicom_dir: Path, tmp_path: Path, hilum_ho
     with zipfile.ZipFile(archive, "w") as zf:
         zf.write(dicom_dir / "mr_transfer_syntaxes" / "1.dcm", "../../../outside.dcm")
         zf.writestr("notes.txt", "not an image")
+        zf.writestr("__MACOSX/._outside.dcm", b"\x00\x05\x16\x07 AppleDouble")  # OS clutter:
+        zf.writestr("sub/.DS_Store", b"\x00\x00\x00\x01Bud1")             # skipped silently
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
     lib = Library(tmp_path / "lib.sqlite")
@@ -317,6 +319,7 @@ def test_zip_slip_and_corrupt_archives(dicom_dir: Path, tmp_path: Path, hilum_ho
     inst = lib.instances(report.studies[0]["series"][0]["series_uid"])
     assert Path(inst[0]["path"]).is_relative_to(hilum_home)
     errors = {e["path"]: e["error"] for e in report.errors}
+    assert set(errors) == {f"{archive}!notes.txt", str(bad)}
     assert errors[f"{archive}!notes.txt"] == "Not a DICOM file (no DICOM header found)."
     assert errors[str(bad)] == "The zip archive is corrupt and cannot be opened."
 

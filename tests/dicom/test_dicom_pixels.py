@@ -205,7 +205,7 @@ def test_frame_cache_stays_within_budget() -> None:
     assert "huge" not in cache and cache.nbytes <= 3000
 
 
-def test_frame_cache_loads_frames_once_across_threads(dicom_dir: Path) -> None:
+def test_frame_cache_is_shared_across_threads(dicom_dir: Path) -> None:
     cache = FrameCache(max_bytes=64 * 1024 * 1024)
     path = dicom_dir / "ct_phantom_philips" / "I700"
     results: list[np.ndarray] = []

@@ -220,3 +220,51 @@ def test_series_dragged_from_the_browser_onto_a_viewport(qtbot: Any, window: Mai
                                              Qt.KeyboardModifier.NoModifier))
     assert right.series is ct_head_series and window.active_viewport() is right
     wait_frame(qtbot, right)
+
+
+def test_drop_a_zip_archive(qtbot: Any, window: MainWindow, shared_data: Path, tmp_path: Path) -> None:
+    import zipfile
+
+    archive = tmp_path / "mr.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in sorted((shared_data / "dicom" / "mr_transfer_syntaxes").iterdir())[:3]:
+            zf.write(p, f"study/{p.name}")
+    with qtbot.waitSignal(window.first_image_painted, timeout=60000):
+        drop(window, [archive])
+    qtbot.waitUntil(lambda: not window.busy, timeout=60000)
+    vp = window.active_viewport()
+    assert vp.series is not None and vp.series.modality == "MR" and vp.frame.shape == (384, 384)
+
+
+def test_settings_dialog_applies_and_stores(qtbot: Any, window: MainWindow) -> None:
+    from app.gui.dialogs import SettingsDialog
+    from app.gui.settings import load_settings
+
+    dlg = SettingsDialog(window.settings, window)
+    dlg.layout_box.setCurrentText("1x2")
+    dlg.hide_identity.setChecked(True)
+    dlg.fps.setValue(25)
+    new = dlg.result_settings()
+    window.apply_settings(new)
+    assert len(window.grid.visible) == 2 and window.settings.cine_fps == 25
+    stored = load_settings()
+    assert stored.layout == "1x2" and stored.hide_patient_identity and stored.cine_fps == 25
+
+
+def test_recent_studies_come_back_from_the_library(qtbot: Any, shared_data: Path) -> None:
+    from app.core.progress import NullProgress
+    from app.dicom.library import Library
+    from app.gui.browser import ROLE_KIND
+
+    Library().scan([shared_data / "dicom" / "ct_head_ge"], progress=NullProgress())
+    w = MainWindow(Settings())
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.browser.topLevelItemCount() == 1, timeout=30000)
+    study = w.browser.topLevelItem(0)
+    assert study.childCount() == 1 and study.child(0).data(0, ROLE_KIND) == "library"
+    with qtbot.waitSignal(w.first_image_painted, timeout=60000):
+        w.browser.itemClicked.emit(study.child(0), 0)
+    qtbot.waitUntil(lambda: not w.busy, timeout=60000)
+    assert w.active_viewport().series.count == 28
+    w.close()

@@ -33,6 +33,7 @@ def test_panel_runs_and_restores_results(qtbot) -> None:  # type: ignore[no-unty
     panel = dock.widget()
     series = _sample_series()
     panel.set_series(series)
+    qtbot.waitUntil(lambda: panel.registry() is not None, timeout=30000)
     assert panel.checked_models() == [BUNDLED_ID]
     assert panel.run_button.isEnabled()
     panel.device.setCurrentText("cpu")
@@ -48,14 +49,18 @@ def test_panel_runs_and_restores_results(qtbot) -> None:  # type: ignore[no-unty
     prob = doc["images"][0]["results"][0]["labels"]["pneumonia"]["probability"]
     assert bar.value() == round(prob * 1000)
     assert "CPUExecutionProvider" in panel.provider_label.text()
+    qtbot.waitUntil(lambda: Library().result(series.study_uid, RESULT_KEY_PREFIX + series.series_uid) is not None,
+                    timeout=10000)
     stored = Library().result(series.study_uid, RESULT_KEY_PREFIX + series.series_uid)
     assert stored is not None and stored["images"][0]["sop_uid"] == doc["images"][0]["sop_uid"]
 
     # reopening the study shows the stored results without running again
     dock2 = create_panel(win)
     panel2 = dock2.widget()
+    qtbot.waitUntil(lambda: panel2.registry() is not None, timeout=30000)
     panel2.set_series(_sample_series())
-    assert panel2.table.rowCount() == 1 and "stored" in panel2.status.text()
+    qtbot.waitUntil(lambda: panel2.table.rowCount() == 1, timeout=10000)
+    assert "stored" in panel2.status.text()
 
     # a CT series: the chest model does not apply unless the user overrides
     from app.gui.series import SeriesData

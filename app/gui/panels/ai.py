@@ -6,8 +6,10 @@ Integration (main window)
 connecting, when present, ``main_window.series_changed`` (a signal carrying a
 :class:`app.gui.series.SeriesData` or ``None``) and else every ``Viewport.series_changed`` under
 the main window; the main window may also call ``dock.widget().set_series(series)`` itself.
-Results are stored with the study (``Library.store_result(study_uid, "ai:<series_uid>", doc)``)
-and shown again when the series is opened later. ``AIPanel.results_ready(dict)`` is emitted
+Results are stored with the study (``Library.store_result(study_uid, "ai:<series_uid>", doc)``,
+through ``main_window.library()`` when offered) and shown again when the series is opened later;
+the provider is shown in the panel and through ``main_window.set_provider_text``. Model checks,
+library reads/writes and inference all run on the thread pool, never on the GUI thread. ``AIPanel.results_ready(dict)`` is emitted
 with the ``results.json``-shaped document after each run (for the saliency and report panels).
 """
 
@@ -77,10 +79,23 @@ def _run_models(files: list[str], model_ids: list[str], device: str, override: b
                          override_applicability=override, write=False)
 
 
-def _load_library() -> Any:
-    from app.dicom.library import Library
+def _scan_models(progress: Any = None) -> Any:
+    """Worker-thread job: read and verify every installed model (hashes files, parses ONNX)."""
+    from app.inference.registry import ModelRegistry
 
-    return Library()
+    reg = ModelRegistry()
+    reg.models()
+    return reg
+
+
+def _read_stored(library: Any, study_uid: str, key: str, progress: Any = None) -> Any:
+    """Worker-thread job: the stored AI results of a series, or None."""
+    return library.result(study_uid, key)
+
+
+def _store(library: Any, study_uid: str, key: str, doc: dict[str, Any], progress: Any = None) -> None:
+    """Worker-thread job: keep AI results with the study."""
+    library.store_result(study_uid, key, doc)
 
 
 class AIPanel(QWidget):
@@ -96,6 +111,7 @@ class AIPanel(QWidget):
         self.worker: Worker | None = None
         self.last_doc: dict[str, Any] | None = None
         self._registry: Any = None
+        self._library: Any = None
 
         self.series_label = QLabel("No series open.")
         self.series_label.setWordWrap(True)
@@ -152,29 +168,40 @@ class AIPanel(QWidget):
         lay.addWidget(self.provider_label)
         lay.addWidget(self.disclaimer)
         self._update_buttons()
+        self.status.setText("Checking installed models...")
+        run_in_background(_scan_models, on_result=self._registry_ready, on_error=self._failed)
 
     # -- models ---------------------------------------------------------------------------------
-    def registry(self) -> Any:
-        """The model registry (verifying models reads and hashes files: small, done once)."""
-        if self._registry is None:
-            from app.inference.registry import ModelRegistry
+    def _registry_ready(self, registry: Any) -> None:
+        self._registry = registry
+        self.status.setText("")
+        self._refresh_models()
 
-            self._registry = ModelRegistry()
+    def registry(self) -> Any:
+        """The verified model registry (None until the background check finished)."""
         return self._registry
+
+    def library(self) -> Any:
+        """The study library: the main window's when it offers one (used on worker threads)."""
+        if self._library is None:
+            getter = getattr(self.main_window, "library", None)
+            if callable(getter):
+                self._library = getter()
+            else:
+                from app.dicom.library import Library
+
+                self._library = Library()
+        return self._library
 
     def _refresh_models(self) -> None:
         from app.inference.registry import applicability_problems
 
         self.models.clear()
-        if self.series is None:
+        if self.series is None or self._registry is None:
             self._update_buttons()
             return
         meta = _series_meta(self.series)
-        try:
-            manifests = self.registry().models()
-        except Exception as exc:  # noqa: BLE001 - show, never crash the window
-            self.status.setText(user_message(exc))
-            manifests = []
+        manifests = self._registry.models()
         for m in manifests:
             reasons = applicability_problems(m, meta) if m.raw else ["manifest unreadable"]
             if reasons and not self.show_all.isChecked():
@@ -240,13 +267,20 @@ class AIPanel(QWidget):
         study = str(getattr(self.series, "study_uid", "") or "")
         if not study:
             return
-        try:
-            doc = _load_library().result(study, self._result_key())
-        except Exception as exc:  # noqa: BLE001 - a missing library only means nothing stored
+        series = self.series
+
+        def shown(doc: Any) -> None:
+            if doc and series is self.series and self.last_doc is None:
+                self._show(doc, stored=True)
+
+        def failed(exc: BaseException) -> None:  # a missing library only means nothing stored
             log.debug("no stored AI results: %s", type(exc).__name__)
-            return
-        if doc:
-            self._show(doc, stored=True)
+
+        try:
+            run_in_background(_read_stored, self.library(), study, self._result_key(),
+                              on_result=shown, on_error=failed)
+        except Exception as exc:  # noqa: BLE001
+            failed(exc)
 
     # -- running --------------------------------------------------------------------------------
     def run(self) -> None:
@@ -293,14 +327,23 @@ class AIPanel(QWidget):
 
     def _done(self, series: Any, doc: dict[str, Any]) -> None:
         study = str(getattr(series, "study_uid", "") or "")
-        if study:
-            try:
-                _load_library().store_result(study, RESULT_KEY_PREFIX + str(getattr(series, "series_uid", "")), doc)
-            except Exception as exc:  # noqa: BLE001 - results still shown; say they were not kept
-                log.warning("AI results not stored: %s", type(exc).__name__)
-                self.status.setText(f"Results could not be stored with the study: {user_message(exc)}")
         if series is self.series:
             self._show(doc)
+        if study:
+            def not_stored(exc: BaseException) -> None:  # results still shown; say they were not kept
+                log.warning("AI results not stored: %s", type(exc).__name__)
+                self.status.setText(f"Results could not be stored with the study: {user_message(exc)}")
+
+            try:
+                self.stored_worker = run_in_background(
+                    _store, self.library(), study, RESULT_KEY_PREFIX + str(getattr(series, "series_uid", "")), doc,
+                    on_error=not_stored)
+            except Exception as exc:  # noqa: BLE001
+                not_stored(exc)
+        providers = sorted({m.get("provider", "") for m in doc.get("models", []) if m.get("provider")})
+        setter = getattr(self.main_window, "set_provider_text", None)
+        if providers and callable(setter):
+            setter("AI: " + ", ".join(p.replace("ExecutionProvider", "") for p in providers))
         self.results_ready.emit(doc)
 
     # -- display --------------------------------------------------------------------------------
@@ -359,7 +402,7 @@ class AIPanel(QWidget):
         if item is None:
             return
         try:
-            m = self.registry().get(str(item.data(Qt.ItemDataRole.UserRole)))
+            m = self._registry.get(str(item.data(Qt.ItemDataRole.UserRole)))
             text = m.card_text()
             if not m.verified:
                 text = ("**This model failed verification and will not be run:** "
