@@ -757,7 +757,7 @@ class _Scanner:
             self.error(other, msg)
             self.reject(conn, other, rec["sop_uid"], msg)
             return True
-        if new_err is None and _same_image(cand.path, other):
+        if new_err is None and _same_identity(cand.path, other) and _same_image(cand.path, other):
             self.report.duplicates += 1  # the same image, stored in another encoding
             self.touch(conn, rec["study_uid"], rec["series_uid"], other, rec["sop_uid"])
             return False
@@ -911,6 +911,31 @@ def _decode_problem(path: str) -> str | None:
     except Exception as exc:  # noqa: BLE001
         return "The image data cannot be read."
     return None
+
+
+#: attributes that must agree for two files with one SOP Instance UID to be the same object
+_IDENTITY = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
+             "SeriesInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "Modality",
+             "SOPClassUID", "InstanceNumber", "ImagePositionPatient", "ImageOrientationPatient",
+             "PixelSpacing", "Rows", "Columns", "NumberOfFrames", "RescaleSlope",
+             "RescaleIntercept", "WindowCenter", "WindowWidth")
+
+
+def _same_identity(a: str, b: str) -> bool:
+    """True when two headers agree on patient, study, geometry and value attributes.
+
+    The encoding (transfer syntax, file meta, VR form) may differ: that is the same object.
+    """
+    try:
+        ha, _ = read_header(a)
+        hb, _ = read_header(b)
+        for kw in _IDENTITY:
+            va, vb = safe_get(ha, kw), safe_get(hb, kw)
+            if (va is None) != (vb is None) or (va is not None and str(va) != str(vb)):
+                return False
+        return True
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def _same_image(a: str, b: str) -> bool:

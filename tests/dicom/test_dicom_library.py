@@ -344,3 +344,27 @@ def test_unwritable_library_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(LibraryError, match="cannot be opened"):
         Library(blocker / "sub" / "lib.sqlite")
+
+
+def test_same_uid_same_object_in_another_encoding_vs_changed_content(dicom_dir: Path,
+                                                                     tmp_path: Path) -> None:
+    import pydicom
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    src = dicom_dir / "mr_transfer_syntaxes" / "1.dcm"
+    reencoded = tmp_path / "implicit.dcm"
+    ds = pydicom.dcmread(src)
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    ds.save_as(reencoded, enforce_file_format=True)
+    changed = tmp_path / "renamed.dcm"
+    ds = pydicom.dcmread(src)
+    ds.PatientName = "Someone^Else"
+    ds.save_as(changed, enforce_file_format=True)
+    assert reencoded.read_bytes() != src.read_bytes()
+
+    lib = Library(tmp_path / "lib.sqlite")
+    report = lib.scan([src, reencoded, changed])
+    assert lib.counts()["instances"] == 1 and report.duplicates == 1
+    assert [Path(e["path"]).name for e in report.errors] == ["renamed.dcm"]
+    assert report.errors[0]["error"].startswith("Duplicate SOP Instance UID with different content")
+    assert [Path(i["path"]) for i in lib.study_instances(report.studies[0]["study_uid"])] == [src]

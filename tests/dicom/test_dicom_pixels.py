@@ -232,3 +232,15 @@ def test_no_pixel_data_is_a_clear_error(tmp_path: Path, dicom_dir: Path) -> None
     ds.save_as(out)
     with pytest.raises(PixelDecodeError, match="no image data"):
         frame_array(out)
+
+
+def test_voi_lut_function_sigmoid(dicom_dir: Path) -> None:
+    ds = read_dataset(dicom_dir / "ct_phantom_philips" / "I700")
+    hu = frame_array(ds)
+    linear = display_array(ds, hu)
+    ds.VOILUTFunction = "SIGMOID"
+    sigmoid = display_array(ds, hu)
+    c, w = 40.0, 80.0
+    expected = 255.0 / (1 + np.exp(-4 * (hu.astype(np.float64) - c) / w))
+    assert np.abs(sigmoid.astype(int) - expected.astype(np.uint8).astype(int)).max() <= 1
+    assert not np.array_equal(linear, sigmoid)
