@@ -99,6 +99,7 @@ def analyze(
     *,
     model_ids: Sequence[str] | None = None,
     device: str = "auto",
+    fp16: bool | None = None,
     saliency: str | None = None,
     draft: bool = False,
     indication: str = "",
@@ -120,7 +121,7 @@ def analyze(
     out_dir : path
         ``results.json``, ``saliency/``, ``draft.txt``, ``report.pdf`` and ``dicom/`` go here
         (one study); with several studies the draft and exports go to ``out_dir/<StudyUID>/``.
-    model_ids, device, override_applicability
+    model_ids, device, fp16, override_applicability
         Passed to :func:`app.inference.analyze.analyze_paths`.
     saliency : {"cam", "occlusion", "rise", "auto"} or None
         Write saliency maps with this method.
@@ -157,7 +158,7 @@ def analyze(
             factory = engine_factory  # CAM feature maps come out of the classifying pass
     doc = analyze_paths(paths, out, model_ids=model_ids, device=device, progress=progress,
                         override_applicability=override_applicability, hooks=hooks,
-                        engine_factory=factory)
+                        engine_factory=factory, fp16=fp16)
     s = doc["summary"]
     say(f"analysed {s['images']} image(s), {s['classified']} classified, {s['errors']} error(s)"
         f" -> {doc.get('results_path')}")

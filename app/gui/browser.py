@@ -106,8 +106,8 @@ class StudyBrowser(QTreeWidget):
         self.series_data[series.key] = series
         item = self._by_uid.get((series.series_uid, series.stack_index))
         if item is None or item.data(0, ROLE_KIND) == "library":
-            if item is not None:  # known from the library: now loaded
-                item.parent().removeChild(item) if item.parent() else None
+            if item is not None and item.parent() is not None:  # known from the library: now loaded
+                item.parent().removeChild(item)
             item = QTreeWidgetItem()
             item.setSizeHint(0, QSize(-1, self.iconSize().height() + 10))
             study.addChild(item)

@@ -58,15 +58,6 @@ class ViewportGrid(QWidget):
         self.layout_name = ""
         self.set_layout(settings.layout)
 
-    def _series_dropped(self, vp: Viewport, token: str) -> None:
-        """A series dragged from the browser onto a viewport."""
-        kind, _, key = token.partition(":")
-        self._set_active_viewport(vp)
-        if kind == "series" and key in self.browser.series_data:
-            self._show_in(vp, self.browser.series_data[key])
-        elif kind == "library" and key:
-            self.open_library_series(key)
-
     def set_layout(self, name: str) -> None:
         """Show 1, 2 or 4 viewports."""
         rows, cols = LAYOUT_SHAPES.get(name, (1, 1))
@@ -502,10 +493,25 @@ class MainWindow(QMainWindow):
         if not self._workers:
             self.progress.hide()
             self.cancel_button.hide()
-            if self._waiting_first_image:  # nothing could be shown: stop waiting for it
-                self._waiting_first_image = False
-                if self._announce_pending:
-                    self._announce(self.active_viewport())
+            if self._waiting_first_image:
+                QTimer.singleShot(300, self._check_first_image)
+
+    def _check_first_image(self) -> None:
+        """After an import: stop waiting for a first image that cannot come (nothing shown, or
+        every shown frame failed to decode), so the panels still hear about the series."""
+        if not self._waiting_first_image or self._workers:
+            return
+        decoding = any(vp.provider is not None and vp.provider.busy for vp in self.grid.visible)
+        if decoding:
+            QTimer.singleShot(300, self._check_first_image)
+            return
+        if any(vp.series is not None and vp.frame is None and not vp._message.startswith("Loading")
+               for vp in self.grid.visible) or all(vp.series is None for vp in self.grid.visible):
+            self._waiting_first_image = False
+            if self._announce_pending:
+                self._announce(self.active_viewport())
+        else:
+            QTimer.singleShot(300, self._check_first_image)
 
     def cancel_background(self) -> None:
         """Cancel every running background task (imports, panel work)."""

@@ -669,7 +669,8 @@ class Viewport(QFrame):
             return
         nxt = (self.index + 1) % self.series.count
         if self.series.cache.get(nxt) is None:
-            self.provider and self.provider.request(nxt)  # wait for it rather than skip
+            if self.provider is not None:
+                self.provider.request(nxt)  # wait for it rather than skip
             return
         self.set_index(nxt)
 

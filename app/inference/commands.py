@@ -54,6 +54,18 @@ def register(sub: Any) -> None:
     a.add_argument("--fp16", action="store_true", help="on the GPU, use an fp16 copy where the manifest allows")
     a.add_argument("--override-applicability", action="store_true",
                    help="also run models on images outside their stated modality/body part/view")
+    a.add_argument("--saliency", choices=("cam", "occlusion", "rise", "auto"),
+                   help="write saliency maps (DIR/saliency/<SOPInstanceUID>_<label>.png and .npy)")
+    a.add_argument("--draft", action="store_true", help="draft the report text into DIR/draft.txt")
+    a.add_argument("--indication", default="", metavar="TEXT", help="clinical indication for the draft")
+    a.add_argument("--comparison", default="", metavar="TEXT", help="comparison study for the draft")
+    a.add_argument("--pdf", action="store_true", help="export the report as DIR/report.pdf")
+    a.add_argument("--dicom-export", action="store_true",
+                   help="export Encapsulated PDF, SR and Secondary Captures to DIR/dicom/")
+    a.add_argument("--deidentify", action="store_true",
+                   help="apply the PS3.15 Basic Profile to the exported report")
+    a.add_argument("--reader", default="", metavar="NAME",
+                   help="physician signing the exported report (default: marked as not reviewed)")
     a.add_argument("--quiet", action="store_true", help="print only errors")
     a.set_defaults(func=_analyze)
 
@@ -132,15 +144,18 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _analyze(args: argparse.Namespace) -> int:
     from app.core.progress import CallbackProgress
-    from app.inference.analyze import analyze_paths
+    from app.pipeline import analyze
 
     def show(done: int, total: int | None, message: str) -> None:
         if not args.quiet and sys.stderr.isatty():
             print(f"\r{message}", end="", file=sys.stderr, flush=True)
 
-    doc = analyze_paths(args.paths, args.out, model_ids=args.models, device=args.device,
-                        progress=CallbackProgress(show), override_applicability=args.override_applicability,
-                        fp16=args.fp16 or None)
+    doc = analyze(args.paths, args.out, model_ids=args.models, device=args.device,
+                  progress=CallbackProgress(show), override_applicability=args.override_applicability,
+                  fp16=args.fp16 or None, saliency=args.saliency, draft=args.draft, indication=args.indication,
+                  comparison=args.comparison, pdf=args.pdf, dicom_export=args.dicom_export,
+                  deidentify=args.deidentify, reader_name=args.reader,
+                  log_step=None if args.quiet else (lambda line: print(line, file=sys.stderr)))
     if not args.quiet and sys.stderr.isatty():
         print(file=sys.stderr)
     for skipped in doc["skipped_models"]:
@@ -154,6 +169,8 @@ def _analyze(args: argparse.Namespace) -> int:
                 flags = ", ".join(f"{name} {v['probability']:.3f}{' POSITIVE' if v['positive'] else ''}"
                                   for name, v in res["labels"].items())
                 print(f"{image['path']}: {res['model_id']} [{res['provider']}] {flags}")
+            for err in image.get("errors", []):
+                print(f"hilum: {image['path']}: {err['model_id']}: {err['error']}", file=sys.stderr)
             for na in image["not_applicable"]:
                 print(f"{image['path']}: {na['model_id']} not applicable ({'; '.join(na['reasons'])})")
         s = doc["summary"]

@@ -184,15 +184,16 @@ def train(args: argparse.Namespace) -> Path:
                  + format_report(r.findings, r.impression) for r in train_r]
         tok = train_tokenizer(texts, hf_dir)
         cfg = LlamaConfig(vocab_size=tok.get_vocab_size(), bos_token_id=tok.token_to_id(EOS),
-                          eos_token_id=tok.token_to_id(EOS), pad_token_id=tok.token_to_id(EOS), **CONFIG)
+                          eos_token_id=tok.token_to_id(EOS), pad_token_id=tok.token_to_id(EOS),
+                          attention_dropout=args.attn_dropout, **CONFIG)
         model = LlamaForCausalLM(cfg)
     pad = tok.token_to_id(EOS)
     log.info("parameters: %.2fM", sum(p.numel() for p in model.parameters()) / 1e6)
 
-    reps = oversampling(train_r)
+    reps = oversampling(train_r, args.oversample_target, args.oversample_cap)
     steps_per_epoch = math.ceil(sum(reps) / args.batch_size)
     total_steps = steps_per_epoch * args.epochs
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.98))
     warmup = 50 if args.init_from else 150
     t0 = time.monotonic()
     budget = args.minutes * 60.0
@@ -242,6 +243,8 @@ def train(args: argparse.Namespace) -> Path:
     meta = {"epochs_run": sum(s["epochs_run"] for s in stages), "steps": sum(s["steps"] for s in stages),
             "minutes": round(sum(s["minutes"] for s in stages), 1), "val_loss": stage["val_loss"],
             "train_reports": len(train_r), "oversampled_examples_per_epoch": sum(reps), "seed": args.seed,
+            "oversample_target": args.oversample_target, "oversample_cap": args.oversample_cap,
+            "attn_dropout": args.attn_dropout, "weight_decay": args.weight_decay,
             "lr": "; ".join(str(s["lr"]) for s in stages), "batch_size": args.batch_size,
             "parameters": f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M", "stages": stages}
     (args.work / "train_meta.json").write_text(json.dumps(meta, indent=1))
@@ -296,6 +299,11 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--oversample-target", type=int, default=350,
+                    help="examples per epoch aimed at for each frequent finding")
+    ap.add_argument("--oversample-cap", type=int, default=4, help="most repeats of one report per epoch")
+    ap.add_argument("--attn-dropout", type=float, default=0.0)
+    ap.add_argument("--weight-decay", type=float, default=0.05)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "report_generator",
                     help="scratch folder (checkpoints, builder cache); not shipped")

@@ -18,12 +18,31 @@ from _inference_models import BUNDLED_ID
 
 
 def _cuda_works() -> bool:
-    try:
-        sess = ort.InferenceSession(onnx.load(str(ModelRegistry().get(BUNDLED_ID).onnx_path)).SerializeToString(),
-                                    providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
-        return sess.get_providers()[0] == "CUDAExecutionProvider"
-    except Exception:  # noqa: BLE001
+    from app.inference.engine import _driver_problem
+
+    if _driver_problem() is not None:
         return False
+    try:
+        Engine(ModelRegistry().get(BUNDLED_ID), device="cuda")
+        return True
+    except ProviderError:
+        return False
+
+
+@pytest.mark.gpu
+def test_cuda_engine_matches_cpu() -> None:
+    """On a machine with a working CUDA device: same answers as the CPU, IOBinding path, fp16 copy."""
+    if not _cuda_works():
+        pytest.skip("no working CUDA device on this machine")
+    m = ModelRegistry().get(BUNDLED_ID)
+    x = np.load(Path(__file__).resolve().parents[2] / "models" / BUNDLED_ID / "gradcam_fixture.npz")["inputs"]
+    cpu = Engine(m, device="cpu").probabilities(x)
+    gpu = Engine(m, device="cuda")
+    assert gpu.provider == "CUDAExecutionProvider" and gpu.on_gpu
+    np.testing.assert_allclose(gpu.probabilities(x), cpu, atol=1e-4)
+    half = Engine(m, device="cuda", fp16=True)
+    assert half.fp16
+    np.testing.assert_allclose(half.probabilities(x), cpu, atol=1e-2)
 
 
 def test_bundled_engine_matches_bare_session() -> None:

@@ -6,7 +6,8 @@ draft sentence by sentence while it streams and, judged by the rule-based labell
 
 * drops a sentence that states a finding contradicting the conditioning (a finding the classifier
   found below threshold; any abnormality when the study is conditioned as normal; with
-  ``strict``, an abnormality unrelated to every conditioned finding);
+  ``strict``, an abnormality unrelated to every conditioned finding), and a sentence that denies a
+  conditioned finding ("No pleural effusion." when an effusion is conditioned);
 * drops a sentence repeated verbatim (greedy decoding of a small model can loop);
 * before the IMPRESSION starts, adds a plain canonical sentence for each conditioned finding the
   FINDINGS did not state, and the negative sentence of each covered finding the classifier found
@@ -65,6 +66,9 @@ RELATED: tuple[frozenset[str], ...] = (
 )
 
 
+_PNEUMONIA_LIKE = frozenset({"Pneumonia", "Consolidation", "Airspace Disease"})
+
+
 def canonical_sentence(code: str) -> str:
     """A plain sentence stating ``code`` (detailed code first, then its first part)."""
     key = "/".join(p.strip() for p in code.split("/")[:2])
@@ -101,6 +105,11 @@ class ConsistencyGuard:
         for n in self.cond.negatives:
             self.denied |= {n.code, *n.codes}
         self.denied -= self.positive
+        # a sentence denying a conditioned finding contradicts it ("No pleural effusion." for an
+        # effusion): dropped, so the draft never says both
+        self.must_not_deny = set(self.positive)
+        if self.positive & _PNEUMONIA_LIKE:
+            self.must_not_deny |= _PNEUMONIA_LIKE
 
     def accept(self, sentence: str, section: str) -> bool:
         """Whether to keep ``sentence`` (of section ``"findings"`` or ``"impression"``)."""
@@ -108,8 +117,10 @@ class ConsistencyGuard:
         if key in self.seen:
             self.dropped.append(sentence)
             return False
-        stated = labeller.positive_findings(sentence)
+        labels = labeller.label(sentence)
+        stated = {k for k, v in labels.items() if v}
         bad = stated & self.denied
+        bad |= {k for k, v in labels.items() if v is False} & self.must_not_deny
         if self.cond.is_normal:
             bad |= stated & set(labeller.ABNORMAL_FINDINGS)
         elif self.strict:
