@@ -60,10 +60,23 @@ of which {full.get('usable', 3332)} have both FINDINGS and IMPRESSION. Fixed spl
 ({meta.get('oversampled_examples_per_epoch')} examples per epoch); the conditioning list is shuffled
 and given as coarse or detailed codes at random. Loss on the report tokens only.
 
-Training run: {meta.get('epochs_run')} epoch(s), {meta.get('steps')} steps, {meta.get('minutes')} minutes
-on 2 shared CPU cores (batch {meta.get('batch_size')}, AdamW, peak lr {meta.get('lr')}, cosine schedule
-over the wall-clock budget); final validation loss {meta.get('val_loss', float('nan')):.3f}
-(cross-entropy per report token).
+Training run: {meta.get('steps')} steps ({meta.get('epochs_run')} epochs begun, the last one cut by the
+time budget), {meta.get('minutes')} minutes on 2 CPU cores shared with other jobs (batch
+{meta.get('batch_size')}, AdamW, peak lr {meta.get('lr')}, weight decay {meta.get('weight_decay', 0.05)},
+attention dropout {meta.get('attn_dropout', 0.0)}, cosine schedule over the wall-clock budget); final
+validation loss {meta.get('val_loss', float('nan')):.3f} (cross-entropy per report token). The
+validation loss stops improving after about 4 epochs: with ~2,700 reports the model starts to
+memorise, which a longer run does not fix.
+
+Rebuild (build-time packages: `pip install -e .[train]`):
+
+    nice -n 10 python models/report_generator/train.py --minutes {round(float(meta.get('minutes', 45)))} \
+        --oversample-target {meta.get('oversample_target', 350)} --oversample-cap {meta.get('oversample_cap', 4)} \
+        --attn-dropout {meta.get('attn_dropout', 0.0)} --weight-decay {meta.get('weight_decay', 0.05)}
+    python models/report_generator/evaluate.py --bench "$(python benchmarks/generation.py | tail -1)"
+
+Training is on the CPU and stops on wall-clock time, so a rebuild on another machine gives a
+similar, not bit-identical, model; the numbers below are those of the shipped weights.
 
 ## Quality on the test split ({full['n']} reports, provider {full['provider']})
 Drafts are conditioned on each test report's coded findings and indication, as `hilum draft` does.
