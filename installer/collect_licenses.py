@@ -26,6 +26,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,11 @@ _LICENSE_RE = re.compile(r"^(licen[cs]e|copying|notice|third[-_]?party[-_]?notic
                          re.IGNORECASE)
 #: never ship these as "third party": Hilum itself and the build-only tools
 _SELF = {"hilum", "pyinstaller", "pyinstaller-hooks-contrib", "altgraph"}
+
+
+def _md(dist: metadata.Distribution) -> Any:
+    """The distribution's metadata as the email.message.Message it is (``.get``, ``.items``)."""
+    return dist.metadata
 
 
 def _norm(name: str) -> str:
@@ -55,7 +61,7 @@ def _dist_file_map() -> dict[str, metadata.Distribution]:
 def _license_text_files(dist: metadata.Distribution) -> list[Path]:
     """The licence files a distribution installed (dist-info licences and package notices)."""
     found: list[Path] = []
-    declared = set(dist.metadata.get_all("License-File") or [])
+    declared = set(_md(dist).get_all("License-File") or [])
     for f in dist.files or ():
         name = f.name
         in_dist_info = any(part.endswith(".dist-info") for part in f.parts)
@@ -97,7 +103,7 @@ def _common_license_texts(label: str) -> list[Path]:
 
 
 def _license_label(dist: metadata.Distribution) -> str:
-    md = dist.metadata
+    md = _md(dist)
     expr = md.get("License-Expression")
     if expr:
         return expr
@@ -204,13 +210,13 @@ def collect(manifest_path: Path, out_dir: Path) -> dict[str, object]:
             shutil.copyfile(path, target)
         # the metadata itself names the licence and the project: always keep it
         (folder / "METADATA.txt").write_text(
-            "\n".join(f"{k}: {v}" for k, v in dist.metadata.items()
+            "\n".join(f"{k}: {v}" for k, v in _md(dist).items()
                       if k in ("Name", "Version", "License", "License-Expression", "Home-page",
                                "Author", "Author-email", "Maintainer", "Project-URL", "Classifier")
                       and (k != "Classifier" or v.startswith("License")))
             + "\n")
-        home = dist.metadata.get("Home-page") or next(
-            (u.split(",", 1)[1].strip() for u in dist.metadata.get_all("Project-URL") or []
+        home = _md(dist).get("Home-page") or next(
+            (u.split(",", 1)[1].strip() for u in _md(dist).get_all("Project-URL") or []
              if "," in u), "")
         rows.append((dist.metadata["Name"], version, _license_label(dist), home))
 

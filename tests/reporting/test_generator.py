@@ -74,6 +74,17 @@ def test_guard_drops_contradictions_repeats_and_fills_impression() -> None:
     assert "pneumonia" not in out.lower()
 
 
+def test_guard_drops_denials_and_all_clear_statements_for_acute_findings() -> None:
+    cond = build_conditioning(findings=["Pneumonia", "Pleural Effusion"])
+    raw = ("FINDINGS: Heart size normal. The lungs are clear. No pleural effusion or pneumothorax. "
+           "Right lower lobe consolidation. The lungs are otherwise clear.\nIMPRESSION: No acute disease.")
+    f, imp = split_sections(_guarded(raw, cond))
+    assert "The lungs are clear." not in f and "No pleural effusion" not in f
+    assert "Right lower lobe consolidation." in f and "The lungs are otherwise clear." in f
+    assert labeller.states(f, "Pneumonia") and labeller.states(f, "Pleural Effusion")
+    assert "No acute disease." not in imp and labeller.states(imp, "Pneumonia")
+
+
 def test_streaming_is_independent_of_piece_boundaries() -> None:
     cond = build_conditioning(findings=["Opacity"])
     raw = ("FINDINGS: Heart size normal. Left basilar opacity. No effusion.\n"

@@ -7,7 +7,8 @@ draft sentence by sentence while it streams and, judged by the rule-based labell
 * drops a sentence that states a finding contradicting the conditioning (a finding the classifier
   found below threshold; any abnormality when the study is conditioned as normal; with
   ``strict``, an abnormality unrelated to every conditioned finding), and a sentence that denies a
-  conditioned finding ("No pleural effusion." when an effusion is conditioned);
+  conditioned finding ("No pleural effusion." when an effusion is conditioned), or calls the lungs
+  clear / the study free of acute disease when an airspace or acute finding is conditioned;
 * drops a sentence repeated verbatim (greedy decoding of a small model can loop);
 * before the IMPRESSION starts, adds a plain canonical sentence for each conditioned finding the
   FINDINGS did not state, and the negative sentence of each covered finding the classifier found
@@ -18,6 +19,7 @@ The model card reports findings consistency both for the raw model output and wi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from app.reporting import labeller
@@ -67,6 +69,15 @@ RELATED: tuple[frozenset[str], ...] = (
 
 
 _PNEUMONIA_LIKE = frozenset({"Pneumonia", "Consolidation", "Airspace Disease"})
+#: conditioned findings that make "The lungs are clear." a contradiction ("otherwise clear" is fine)
+_PARENCHYMAL = frozenset({"Pneumonia", "Consolidation", "Airspace Disease", "Opacity", "Pulmonary Atelectasis",
+                          "Pulmonary Edema", "Nodule"})
+#: conditioned findings that make "No acute disease." a contradiction
+_ACUTE = frozenset({"Pneumonia", "Consolidation", "Airspace Disease", "Pleural Effusion", "Pneumothorax",
+                    "Pulmonary Edema"})
+_CLEAR_LUNGS = re.compile(r"\b(?:lungs? (?:are|is|remain) (?!otherwise)(?:\w+ )?clear|clear lungs?)\b", re.IGNORECASE)
+_NO_ACUTE = re.compile(r"\b(?:no acute|negative (?:chest|study|exam\w*)|normal chest|no active (?:disease|process)|"
+                       r"no evidence of acute)\b", re.IGNORECASE)
 
 
 def canonical_sentence(code: str) -> str:
@@ -110,6 +121,8 @@ class ConsistencyGuard:
         self.must_not_deny = set(self.positive)
         if self.positive & _PNEUMONIA_LIKE:
             self.must_not_deny |= _PNEUMONIA_LIKE
+        self.no_clear_lungs = bool(self.positive & _PARENCHYMAL)
+        self.no_all_clear = bool(self.positive & _ACUTE)
 
     def accept(self, sentence: str, section: str) -> bool:
         """Whether to keep ``sentence`` (of section ``"findings"`` or ``"impression"``)."""
@@ -125,7 +138,8 @@ class ConsistencyGuard:
             bad |= stated & set(labeller.ABNORMAL_FINDINGS)
         elif self.strict:
             bad |= stated - self.allowed
-        if bad:
+        if (bad or (self.no_clear_lungs and _CLEAR_LUNGS.search(sentence))
+                or (self.no_all_clear and _NO_ACUTE.search(sentence))):
             self.dropped.append(sentence)
             return False
         self.seen.add(key)
