@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, Qt, QTimer
-from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, Qt, QTimer, QTranslator
+from PySide6.QtGui import QColor, QFontDatabase, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
 from app import __version__
@@ -55,6 +55,80 @@ def apply_theme(app: QApplication) -> None:
         app.setStyleSheet(qss.read_text(encoding="utf-8"))
     except OSError:
         log.warning("style sheet not found: %s", qss)
+
+
+#: translators installed on the application (Qt keeps only a pointer: they must stay referenced)
+_TRANSLATORS: list[QTranslator] = []
+#: the CJK fallback font family once registered with QFontDatabase
+_CJK_FAMILY: list[str] = []
+
+
+def ui_locale(language: str = "") -> str:
+    """The locale the UI uses: ``language`` from Settings, or the system locale when empty."""
+    return language or QLocale.system().name()
+
+
+def install_translations(app: QCoreApplication, language: str = "") -> str | None:
+    """Install Hilum's and Qt's own (qtbase) translators for ``language``.
+
+    Parameters
+    ----------
+    app : QCoreApplication
+        The application.
+    language : str
+        ``Settings.language`` (``"zh_CN"``, ``"en_US"``; empty: the system locale).
+
+    Returns
+    -------
+    str or None
+        The shipped translation code installed (``"zh_CN"``), or None for English. Translators
+        installed by an earlier call are removed first, so the call can switch languages.
+    """
+    from app.reporting.i18n import normalise, translation_file
+
+    for tr in _TRANSLATORS:
+        app.removeTranslator(tr)
+    _TRANSLATORS.clear()
+    locale = ui_locale(language)
+    qm = translation_file(locale)
+    if qm is None:
+        return None
+    code = normalise(locale)
+    ours = QTranslator(app)
+    if ours.load(str(qm)):
+        app.installTranslator(ours)
+        _TRANSLATORS.append(ours)
+    else:
+        log.warning("translation %s could not be loaded", qm.name)
+        return None
+    qt_dir = QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
+    qtbase = QTranslator(app)
+    if qtbase.load(QLocale(code or locale), "qtbase", "_", qt_dir):
+        app.installTranslator(qtbase)
+        _TRANSLATORS.append(qtbase)
+    else:
+        log.info("no qtbase translation for %s", code)
+    if code == "zh_CN":
+        register_cjk_font(app)
+    return code
+
+
+def register_cjk_font(app: QCoreApplication) -> str | None:
+    """Register ``resources/fonts/DroidSansFallbackFull.ttf`` and add it as a fallback family."""
+    if _CJK_FAMILY:
+        return _CJK_FAMILY[0]
+    font_path = paths.resources_dir() / "fonts" / "DroidSansFallbackFull.ttf"
+    font_id = QFontDatabase.addApplicationFont(str(font_path))
+    families = QFontDatabase.applicationFontFamilies(font_id) if font_id >= 0 else []
+    if not families:
+        log.warning("CJK font could not be registered: %s", font_path.name)
+        return None
+    _CJK_FAMILY.append(families[0])
+    if isinstance(app, QGuiApplication):
+        font = app.font()
+        font.setFamilies([font.family(), families[0]])
+        app.setFont(font)
+    return families[0]
 
 
 def emit_leaks_bool_reference() -> bool:
@@ -136,8 +210,11 @@ def run_gui(paths_in: list[str], screenshot: str | None = None) -> int:
     """
     app = ensure_app()
     from app.gui.main_window import MainWindow
+    from app.gui.settings import load_settings
 
-    window = MainWindow()
+    settings = load_settings()
+    install_translations(app, settings.language)
+    window = MainWindow(settings)
     if screenshot:
         window.resize(max(window.width(), 1440), max(window.height(), 900))
     window.show()

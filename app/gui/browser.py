@@ -79,7 +79,7 @@ class StudyBrowser(QTreeWidget):
     def _study_item(self, study_uid: str, meta: dict[str, str], description: str = "",
                     date: str = "") -> QTreeWidgetItem:
         item = self._studies.get(study_uid)
-        name = format_name(meta.get("patient_name", "")) or "(no name)"
+        name = format_name(meta.get("patient_name", "")) or self.tr("(no name)")
         pid = meta.get("patient_id", "")
         date = format_date(date or meta.get("study_date", ""))
         desc = description or meta.get("study_description", "")
@@ -116,7 +116,8 @@ class StudyBrowser(QTreeWidget):
         item.setData(0, ROLE_KEY, series.key)
         num = f"Se {series.series_number} · " if series.series_number is not None else ""
         stack = f" [stack {series.stack_index + 1}]" if series.stack_index else ""
-        item.setText(0, f"{num}{series.modality}{stack}\n{series.description or '(no description)'}\n"
+        no_desc = self.tr("(no description)")
+        item.setText(0, f"{num}{series.modality}{stack}\n{series.description or no_desc}\n"
                         f"{series.count} image{'s' if series.count != 1 else ''}")
         tip = [f"{series.modality} {series.description}", f"{series.count} images, {series.rows}x{series.columns}"]
         tip += series.warnings
@@ -136,7 +137,8 @@ class StudyBrowser(QTreeWidget):
         for s in study.get("series", []):
             if any(k[0] == s["series_uid"] for k in self._by_uid):
                 continue
-            child = QTreeWidgetItem([f"{s.get('modality', '')}\n{s.get('description') or '(no description)'}\n"
+            desc = s.get("description") or self.tr("(no description)")
+            child = QTreeWidgetItem([f"{s.get('modality', '')}\n{desc}\n"
                                      f"{s.get('frames') or s.get('instances')} images"])
             child.setSizeHint(0, QSize(-1, 48))
             child.setData(0, ROLE_KIND, "library")

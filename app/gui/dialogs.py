@@ -70,14 +70,14 @@ class TagBrowser(QDialog):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("DICOM tags")
+        self.setWindowTitle(self.tr("DICOM tags"))
         self.resize(760, 640)
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search tag, name or value…")
+        self.search.setPlaceholderText(self.tr("Search tag, name or value…"))
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self._filter)
         self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["Tag", "Name", "VR", "Value"])
+        self.tree.setHeaderLabels([self.tr("Tag"), self.tr("Name"), "VR", self.tr("Value")])
         self.tree.setAlternatingRowColors(True)
         self.tree.setUniformRowHeights(True)
         h = self.tree.header()
@@ -164,7 +164,7 @@ class ShortcutsDialog(QDialog):
 
     def __init__(self, actions: list[QAction], parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Keyboard and mouse")
+        self.setWindowTitle(self.tr("Keyboard and mouse"))
         self.resize(560, 640)
         rows: list[tuple[str, str]] = []
         for a in actions:
@@ -173,7 +173,7 @@ class ShortcutsDialog(QDialog):
                 rows.append((keys, a.text().replace("&", "")))
         rows += MOUSE_HELP
         self.table = QTableWidget(len(rows), 2, self)
-        self.table.setHorizontalHeaderLabels(["Keys / mouse", "Action"])
+        self.table.setHorizontalHeaderLabels([self.tr("Keys / mouse"), self.tr("Action")])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         for r, (k, t) in enumerate(rows):
@@ -194,19 +194,19 @@ class SettingsDialog(QDialog):
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Settings")
+        self.setWindowTitle(self.tr("Settings"))
         self._orig = settings
         form = QFormLayout()
         self.layout_box = QComboBox()
         self.layout_box.addItems(list(LAYOUTS))
         self.layout_box.setCurrentText(settings.layout)
-        self.annotations = QCheckBox("Show corner annotations")
+        self.annotations = QCheckBox(self.tr("Show corner annotations"))
         self.annotations.setChecked(settings.show_annotations)
-        self.hide_identity = QCheckBox("Hide patient name and ID on images")
+        self.hide_identity = QCheckBox(self.tr("Hide patient name and ID on images"))
         self.hide_identity.setChecked(settings.hide_patient_identity)
-        self.sync = QCheckBox("Synchronise scrolling by slice position")
+        self.sync = QCheckBox(self.tr("Synchronise scrolling by slice position"))
         self.sync.setChecked(settings.sync_scroll)
-        self.smooth = QCheckBox("Smooth magnified pixels")
+        self.smooth = QCheckBox(self.tr("Smooth magnified pixels"))
         self.smooth.setChecked(settings.smooth_interpolation)
         self.fps = QDoubleSpinBox()
         self.fps.setRange(1, 60)
@@ -225,15 +225,23 @@ class SettingsDialog(QDialog):
         self.opacity.setRange(0, 1)
         self.opacity.setSingleStep(0.05)
         self.opacity.setValue(settings.overlay_opacity)
-        form.addRow("Layout", self.layout_box)
+        form.addRow(self.tr("Layout"), self.layout_box)
         form.addRow("", self.annotations)
         form.addRow("", self.hide_identity)
         form.addRow("", self.sync)
         form.addRow("", self.smooth)
-        form.addRow("Cine speed", self.fps)
-        form.addRow("Window/level speed", self.wl)
-        form.addRow("Frame cache per series", self.cache)
-        form.addRow("AI overlay opacity", self.opacity)
+        form.addRow(self.tr("Cine speed"), self.fps)
+        form.addRow(self.tr("Window/level speed"), self.wl)
+        form.addRow(self.tr("Frame cache per series"), self.cache)
+        form.addRow(self.tr("AI overlay opacity"), self.opacity)
+        self.language = QComboBox()
+        self.language.setObjectName("SettingsLanguage")
+        for code, name in (("", self.tr("System default")), ("en_US", self.tr("English")),
+                           ("zh_CN", self.tr("Chinese (Simplified)"))):
+            self.language.addItem(name, code)
+        self.language.setCurrentIndex(max(self.language.findData(settings.language), 0))
+        self.language.setToolTip(self.tr("Takes effect when Hilum is restarted"))
+        form.addRow(self.tr("Language"), self.language)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -248,4 +256,5 @@ class SettingsDialog(QDialog):
             hide_patient_identity=self.hide_identity.isChecked(), sync_scroll=self.sync.isChecked(),
             smooth_interpolation=self.smooth.isChecked(), cine_fps=self.fps.value(),
             wl_sensitivity=self.wl.value(), cache_mb=self.cache.value(),
-            overlay_opacity=self.opacity.value()).validated()
+            overlay_opacity=self.opacity.value(),
+            language=str(self.language.currentData() or "")).validated()

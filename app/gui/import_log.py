@@ -24,7 +24,7 @@ class ImportLog(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.table = QTableWidget(0, 3, self)
-        self.table.setHorizontalHeaderLabels(["Time", "File", "Problem"])
+        self.table.setHorizontalHeaderLabels([self.tr("Time"), self.tr("File"), self.tr("Problem")])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -35,8 +35,8 @@ class ImportLog(QWidget):
         hh.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
         hh.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.table.setColumnWidth(1, 260)
-        self.summary = QLabel("No problems.")
-        clear = QPushButton("Clear")
+        self.summary = QLabel(self.tr("No problems."))
+        clear = QPushButton(self.tr("Clear"))
         clear.clicked.connect(self.clear)
         top = QHBoxLayout()
         top.setContentsMargins(4, 2, 4, 2)
@@ -79,5 +79,5 @@ class ImportLog(QWidget):
 
     def _update(self) -> None:
         n = self.table.rowCount()
-        self.summary.setText("No problems." if n == 0 else f"{n} file{'s' if n != 1 else ''} could not be loaded.")
+        self.summary.setText(self.tr("No problems.") if n == 0 else self.tr("%1 file(s) could not be loaded.").replace("%1", str(n)))
         self.changed.emit(n)

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from app.core.progress import NullProgress, Progress
+from app.dicom.geometry import angle_deg, normal, orientation_key
 from app.gui.series import FrameCache, FrameRef, SeriesData
 
 log = logging.getLogger(__name__)
@@ -289,7 +290,7 @@ def build_series(series_uid: str, lib: Any = None, progress: Progress | None = N
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for inst in instances:
         ori = _floats(inst.get("orientation") or (), 6)
-        key = (tuple(round(v, 3) for v in ori) if ori else None, inst.get("rows"), inst.get("columns"))
+        key = (orientation_key(ori) if ori else None, inst.get("rows"), inst.get("columns"))
         groups.setdefault(key, []).append(inst)
     out: list[SeriesData] = []
     for stack_index, (key, items) in enumerate(sorted(groups.items(), key=lambda kv: -len(kv[1]))):
@@ -366,18 +367,15 @@ def _geometry_warnings(frames: list[FrameRef], orientation: tuple[float, ...] | 
     pos = [f.position for f in frames if f.position is not None]
     if len(pos) < 3:
         return []
+    n = normal(orientation)
+    if n is None:
+        return []
     p = np.asarray(pos, float)
-    n = np.cross(np.asarray(orientation[:3]), np.asarray(orientation[3:]))
-    n /= max(float(np.linalg.norm(n)), 1e-9)
-    d = p @ n
-    gaps = np.diff(d)
+    gaps = np.diff(p @ n)
     out = []
-    step = p[-1] - p[0]
-    norm = float(np.linalg.norm(step))
-    if norm > 0:
-        tilt = math.degrees(math.acos(min(1.0, abs(float(step @ n)) / norm)))
-        if tilt > 1.0:
-            out.append(f"Gantry tilt {tilt:.1f}°")
+    tilt = angle_deg(p[-1] - p[0], n)  # the same measure app.dicom.series reports
+    if tilt > 1.0:
+        out.append(f"Gantry tilt {tilt:.1f}°")
     if gaps.size and np.median(np.abs(gaps)) > 0:
         med = float(np.median(np.abs(gaps)))
         if float(np.max(np.abs(np.abs(gaps) - med))) > 0.1 * med + 0.01:

@@ -131,7 +131,8 @@ class MainWindow(QMainWindow):
             vp.window_changed.connect(partial(self._window_changed, vp))
             vp.image_painted.connect(self._image_painted)
             vp.series_dropped.connect(partial(self._series_dropped, vp))
-        self.hint = QLabel("Drop DICOM files, folders or zip archives here\n\nor use File ▸ Open (Ctrl+O)")
+        self.hint = QLabel(self.tr("Drop DICOM files, folders or zip archives here") + "\n\n"
+                           + self.tr("or use File ▸ Open (Ctrl+O)"))
         self.hint.setObjectName("DropHint")
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.stack = QStackedWidget()
@@ -143,9 +144,9 @@ class MainWindow(QMainWindow):
         self.browser = StudyBrowser(self.settings.thumbnail_size)
         self.browser.series_activated.connect(self.show_series)
         self.browser.library_series_requested.connect(self.open_library_series)
-        self.browser_dock = self._dock("Studies", "dock_studies", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.browser_dock = self._dock(self.tr("Studies"), "dock_studies", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.import_log = ImportLog()
-        self.log_dock = self._dock("Import log", "dock_import_log", self.import_log,
+        self.log_dock = self._dock(self.tr("Import log"), "dock_import_log", self.import_log,
                                    Qt.DockWidgetArea.BottomDockWidgetArea)
         self.log_dock.hide()
         self.import_log.changed.connect(self._log_changed)
@@ -178,13 +179,13 @@ class MainWindow(QMainWindow):
         sb.setSizeGripEnabled(False)
         self.cursor_label = QLabel("")
         self.wl_label = QLabel("")
-        self.provider_label = QLabel("AI: not loaded")
-        self.provider_label.setToolTip("Execution provider of the AI models")
+        self.provider_label = QLabel(self.tr("AI: not loaded"))
+        self.provider_label.setToolTip(self.tr("Execution provider of the AI models"))
         self.progress = QProgressBar()
         self.progress.setFixedWidth(220)
         self.progress.setTextVisible(True)
         self.progress.hide()
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = QPushButton(self.tr("Cancel"))
         self.cancel_button.setFixedHeight(20)
         self.cancel_button.clicked.connect(self.cancel_background)
         self.cancel_button.hide()
@@ -219,75 +220,75 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         A = self._action
-        self.act_open = A("&Open files…", self.open_files_dialog, QKeySequence.StandardKey.Open, "open")
-        self.act_open_folder = A("Open &folder…", self.open_folder_dialog, "Ctrl+Shift+O", "folder")
-        self.act_quit = A("&Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.act_settings = A("&Settings…", self.open_settings, "Ctrl+,", "settings")
-        self.act_cancel = A("Cancel background work", self.cancel_background, None)
+        self.act_open = A(self.tr("&Open files…"), self.open_files_dialog, QKeySequence.StandardKey.Open, "open")
+        self.act_open_folder = A(self.tr("Open &folder…"), self.open_folder_dialog, "Ctrl+Shift+O", "folder")
+        self.act_quit = A(self.tr("&Quit"), self.close, QKeySequence.StandardKey.Quit)
+        self.act_settings = A(self.tr("&Settings…"), self.open_settings, "Ctrl+,", "settings")
+        self.act_cancel = A(self.tr("Cancel background work"), self.cancel_background, None)
         # tools
         self.tool_group = QActionGroup(self)
         self.tool_actions: dict[str, QAction] = {}
-        for tool, text, key, ic in (("pointer", "Pointer / select", "Esc", "pointer"),
-                                    ("window", "Window/level tool", "W", "window"),
-                                    ("pan", "Pan tool", "P", "pan"), ("zoom", "Zoom tool", "Z", "zoom"),
-                                    ("length", "Length", "L", "length"), ("rect", "Rectangle ROI", "B", "rect"),
-                                    ("ellipse", "Ellipse ROI", "E", "ellipse"), ("angle", "Angle", "G", "angle")):
+        for tool, text, key, ic in (("pointer", self.tr("Pointer / select"), "Esc", "pointer"),
+                                    ("window", self.tr("Window/level tool"), "W", "window"),
+                                    ("pan", self.tr("Pan tool"), "P", "pan"), ("zoom", self.tr("Zoom tool"), "Z", "zoom"),
+                                    ("length", self.tr("Length"), "L", "length"), ("rect", self.tr("Rectangle ROI"), "B", "rect"),
+                                    ("ellipse", self.tr("Ellipse ROI"), "E", "ellipse"), ("angle", self.tr("Angle"), "G", "angle")):
             a = A(text, partial(self.set_tool, tool), key, ic, checkable=True)
             self.tool_group.addAction(a)
             self.tool_actions[tool] = a
         self.tool_actions["pointer"].setChecked(True)
-        self.act_delete = A("Delete measurement", lambda: self.active_viewport().delete_selected(),
+        self.act_delete = A(self.tr("Delete measurement"), lambda: self.active_viewport().delete_selected(),
                             [QKeySequence.StandardKey.Delete, "Backspace"], "delete")
-        self.act_clear = A("Clear measurements", lambda: self.active_viewport().clear_measurements(), "Ctrl+Shift+Del")
+        self.act_clear = A(self.tr("Clear measurements"), lambda: self.active_viewport().clear_measurements(), "Ctrl+Shift+Del")
         # image
-        self.act_invert = A("&Invert", self._vp_call("toggle_invert"), "I", "invert")
-        self.act_rotate = A("Rotate 90° clockwise", self._vp_call("rotate", 90), "R", "rotate")
-        self.act_rotate_ccw = A("Rotate 90° counter-clockwise", self._vp_call("rotate", -90), "Shift+R")
-        self.act_flip_h = A("Flip horizontal", self._vp_call("flip_horizontal"), "H", "flip")
-        self.act_flip_v = A("Flip vertical", self._vp_call("flip_vertical"), "V")
-        self.act_fit = A("&Fit to window", self._vp_call("fit"), "F", "fit")
-        self.act_actual = A("Actual pixels (1:1)", self._vp_call("actual_size"), "A", "actual")
-        self.act_zoom_in = A("Zoom in", lambda: self.active_viewport().set_zoom(self.active_viewport().zoom * 1.25), "+")
-        self.act_zoom_out = A("Zoom out", lambda: self.active_viewport().set_zoom(self.active_viewport().zoom / 1.25), "-")
-        self.act_reset = A("&Reset view", self._vp_call("reset"), "Ctrl+R", "reset")
-        self.act_auto_window = A("Automatic window", self._vp_call("auto_window"), "Ctrl+W")
-        self.act_cine = A("Cine play/pause", self._vp_call("toggle_cine"), "Space", "cine", tip="Cine")
-        self.act_faster = A("Cine faster", lambda: self._cine_speed(1.25), "]")
-        self.act_slower = A("Cine slower", lambda: self._cine_speed(0.8), "[")
-        self.act_tags = A("DICOM &tags…", self.show_tags, "Ctrl+T", "tags")
-        self.act_overlay = A("Show AI overlay", self._toggle_overlay, "O", "overlay", checkable=True)
+        self.act_invert = A(self.tr("&Invert"), self._vp_call("toggle_invert"), "I", "invert")
+        self.act_rotate = A(self.tr("Rotate 90° clockwise"), self._vp_call("rotate", 90), "R", "rotate")
+        self.act_rotate_ccw = A(self.tr("Rotate 90° counter-clockwise"), self._vp_call("rotate", -90), "Shift+R")
+        self.act_flip_h = A(self.tr("Flip horizontal"), self._vp_call("flip_horizontal"), "H", "flip")
+        self.act_flip_v = A(self.tr("Flip vertical"), self._vp_call("flip_vertical"), "V")
+        self.act_fit = A(self.tr("&Fit to window"), self._vp_call("fit"), "F", "fit")
+        self.act_actual = A(self.tr("Actual pixels (1:1)"), self._vp_call("actual_size"), "A", "actual")
+        self.act_zoom_in = A(self.tr("Zoom in"), lambda: self.active_viewport().set_zoom(self.active_viewport().zoom * 1.25), "+")
+        self.act_zoom_out = A(self.tr("Zoom out"), lambda: self.active_viewport().set_zoom(self.active_viewport().zoom / 1.25), "-")
+        self.act_reset = A(self.tr("&Reset view"), self._vp_call("reset"), "Ctrl+R", "reset")
+        self.act_auto_window = A(self.tr("Automatic window"), self._vp_call("auto_window"), "Ctrl+W")
+        self.act_cine = A(self.tr("Cine play/pause"), self._vp_call("toggle_cine"), "Space", "cine", tip="Cine")
+        self.act_faster = A(self.tr("Cine faster"), lambda: self._cine_speed(1.25), "]")
+        self.act_slower = A(self.tr("Cine slower"), lambda: self._cine_speed(0.8), "[")
+        self.act_tags = A(self.tr("DICOM &tags…"), self.show_tags, "Ctrl+T", "tags")
+        self.act_overlay = A(self.tr("Show AI overlay"), self._toggle_overlay, "O", "overlay", checkable=True)
         self.act_overlay.setChecked(True)
         self.preset_actions = []
         for n in range(0, 10):
-            label = "Header / default window" if n == 0 else f"Window preset {n}"
+            label = self.tr("Header / default window") if n == 0 else self.tr("Window preset %1").replace("%1", str(n))
             self.preset_actions.append(A(label, partial(self.apply_preset, n), str(n)))
         # view
         self.layout_group = QActionGroup(self)
         self.layout_actions: dict[str, QAction] = {}
         for name, key, ic in (("1x1", "Ctrl+1", "layout1"), ("1x2", "Ctrl+2", "layout2"), ("2x2", "Ctrl+3", "layout4")):
-            a = A(f"Layout {name}", partial(self.set_layout, name), key, ic, checkable=True)
+            a = A(self.tr("Layout %1").replace("%1", name), partial(self.set_layout, name), key, ic, checkable=True)
             self.layout_group.addAction(a)
             self.layout_actions[name] = a
         self.layout_actions[self.settings.layout].setChecked(True)
-        self.act_sync = A("Synchronised scrolling", self._toggle_sync, "S", "sync", checkable=True)
+        self.act_sync = A(self.tr("Synchronised scrolling"), self._toggle_sync, "S", "sync", checkable=True)
         self.act_sync.setChecked(self.settings.sync_scroll)
-        self.act_annotations = A("Corner annotations", self._toggle_annotations, "T", "annotations", checkable=True)
+        self.act_annotations = A(self.tr("Corner annotations"), self._toggle_annotations, "T", "annotations", checkable=True)
         self.act_annotations.setChecked(self.settings.show_annotations)
-        self.act_fullscreen = A("Full screen", self._toggle_fullscreen, "F11")
-        self.act_shortcuts = A("Keyboard and mouse…", self.show_shortcuts, ["F1", "?"], "help")
-        self.act_about = A("About Hilum", self.show_about)
+        self.act_fullscreen = A(self.tr("Full screen"), self._toggle_fullscreen, "F11")
+        self.act_shortcuts = A(self.tr("Keyboard and mouse…"), self.show_shortcuts, ["F1", "?"], "help")
+        self.act_about = A(self.tr("About Hilum"), self.show_about)
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
-        m = mb.addMenu("&File")
+        m = mb.addMenu(self.tr("&File"))
         m.addActions([self.act_open, self.act_open_folder])
-        self.recent_menu = m.addMenu("Open &recent")
+        self.recent_menu = m.addMenu(self.tr("Open &recent"))
         self._fill_recent()
         m.addSeparator()
         m.addAction(self.act_settings)
         m.addSeparator()
         m.addAction(self.act_quit)
-        m = mb.addMenu("&View")
+        m = mb.addMenu(self.tr("&View"))
         m.addActions(list(self.layout_actions.values()))
         m.addAction(self.act_sync)
         m.addSeparator()
@@ -299,9 +300,9 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addAction(self.browser_dock.toggleViewAction())
         m.addAction(self.log_dock.toggleViewAction())
-        self.panels_menu = m.addMenu("Panels")
-        m = mb.addMenu("&Image")
-        self.presets_menu = m.addMenu("Window presets")
+        self.panels_menu = m.addMenu(self.tr("Panels"))
+        m = mb.addMenu(self.tr("&Image"))
+        self.presets_menu = m.addMenu(self.tr("Window presets"))
         self.presets_menu.aboutToShow.connect(self._fill_presets_menu)
         m.addAction(self.act_auto_window)
         m.addSeparator()
@@ -310,11 +311,11 @@ class MainWindow(QMainWindow):
         m.addActions([self.act_cine, self.act_faster, self.act_slower])
         m.addSeparator()
         m.addActions([self.act_reset, self.act_tags])
-        m = mb.addMenu("&Tools")
+        m = mb.addMenu(self.tr("&Tools"))
         m.addActions(list(self.tool_actions.values()))
         m.addSeparator()
         m.addActions([self.act_delete, self.act_clear])
-        m = mb.addMenu("&Help")
+        m = mb.addMenu(self.tr("&Help"))
         m.addActions([self.act_shortcuts, self.act_about])
 
     def _build_toolbar(self) -> None:
@@ -329,8 +330,8 @@ class MainWindow(QMainWindow):
         tb.addActions([self.tool_actions[t] for t in ("length", "rect", "ellipse", "angle")])
         tb.addSeparator()
         self.preset_button = QToolButton()
-        self.preset_button.setText("Presets")
-        self.preset_button.setToolTip("Window presets (number keys)")
+        self.preset_button.setText(self.tr("Presets"))
+        self.preset_button.setToolTip(self.tr("Window presets (number keys)"))
         self.preset_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.preset_button.setMenu(self.presets_menu)
         tb.addWidget(self.preset_button)
@@ -355,7 +356,8 @@ class MainWindow(QMainWindow):
                 if exc.name == name:
                     continue  # that panel is not part of this build
                 log.error("panel %s cannot be imported: missing %s", name, exc.name)
-                self.show_status(f"Panel {name.rsplit('.', 1)[-1]} unavailable: missing {exc.name}")
+                self.show_status(self.tr("Panel %1 unavailable: missing %2").replace(
+                    "%1", name.rsplit(".", 1)[-1]).replace("%2", str(exc.name)))
                 continue
             except Exception as exc:  # noqa: BLE001 - a broken panel must not stop the window
                 log.error("panel %s failed to import", name, exc_info=exc)
@@ -367,7 +369,8 @@ class MainWindow(QMainWindow):
                 dock = factory(self)
             except Exception as exc:  # noqa: BLE001
                 log.error("panel %s failed to start", name, exc_info=exc)
-                self.show_status(f"Panel {name.rsplit('.', 1)[-1]} failed to start: {user_message(exc)}")
+                self.show_status(self.tr("Panel %1 failed to start: %2").replace(
+                    "%1", name.rsplit(".", 1)[-1]).replace("%2", user_message(exc)))
                 continue
             if not isinstance(dock, QDockWidget):
                 continue
@@ -466,12 +469,19 @@ class MainWindow(QMainWindow):
             if on_progress is not None:
                 on_progress(done, total, message)
 
+        started: list[Worker] = []
+
+        def finished() -> None:
+            # connected before the worker starts: a task faster than this method still reports
+            if started:
+                self._worker_done(started[0])
+            if on_finished is not None:
+                on_finished()
+
         worker = _run_in_background(fn, *args, on_result=on_result, on_error=on_error or self.show_error,
-                                    on_progress=progress, on_item=on_item, **kwargs)
+                                    on_progress=progress, on_item=on_item, on_finished=finished, **kwargs)
+        started.append(worker)
         self._workers.append(worker)
-        worker.signals.finished.connect(partial(self._worker_done, worker))
-        if on_finished is not None:
-            worker.signals.finished.connect(on_finished)
         self.progress.setRange(0, 0)
         self.progress.show()
         self.cancel_button.show()
@@ -518,7 +528,7 @@ class MainWindow(QMainWindow):
         for w in list(self._workers):
             w.cancel()
         if self._workers:
-            self.show_status("Cancelling…")
+            self.show_status(self.tr("Cancelling…"))
 
     @property
     def busy(self) -> bool:
@@ -536,15 +546,14 @@ class MainWindow(QMainWindow):
         self._import_problems = 0
         self._import_shown = False
         self._remember_recent(items)
-        self.show_status(f"Importing {len(items)} item{'s' if len(items) != 1 else ''}…", 3000)
+        self.show_status(self.tr("Importing %1 item(s)…").replace("%1", str(len(items))), 3000)
         cache = self.settings.cache_mb * 1024 * 1024
         self._first_shown = threading.Event()
         worker = self.run_in_background(
             _import_paths, items, on_item=self._import_item, on_result=self._import_done,
             on_error=self._import_error, cache_bytes=cache, thumb_size=self.settings.thumbnail_size,
-            first_shown=self._first_shown)
-        worker.signals.cancelled.connect(lambda: self.show_status("Import cancelled; what was read so far stays."))
-        worker.signals.finished.connect(self.import_finished.emit)
+            first_shown=self._first_shown, on_finished=self.import_finished.emit)
+        worker.signals.cancelled.connect(lambda: self.show_status(self.tr("Import cancelled; what was read so far stays.")))
         return worker
 
     def _import_item(self, event: Any) -> None:
@@ -594,9 +603,10 @@ class MainWindow(QMainWindow):
 
     def _import_done(self, result: dict[str, Any]) -> None:
         n_err = self._import_problems
-        msg = f"Imported {result.get('series', 0)} series from {result.get('files', 0)} files"
+        msg = self.tr("Imported %1 series from %2 files").replace("%1", str(result.get("series", 0))).replace(
+            "%2", str(result.get("files", 0)))
         if n_err:
-            msg += f"; {n_err} problem{'s' if n_err != 1 else ''} in the import log"
+            msg += self.tr("; %1 problem(s) in the import log").replace("%1", str(n_err))
         self.show_status(msg, 8000)
         self.refresh_library()
 
@@ -608,9 +618,9 @@ class MainWindow(QMainWindow):
             if not self.log_dock.isVisible():
                 self.log_dock.show()
                 self.resizeDocks([self.log_dock], [150], Qt.Orientation.Vertical)
-            self.log_dock.setWindowTitle(f"Import log ({n})")
+            self.log_dock.setWindowTitle(self.tr("Import log (%1)").replace("%1", str(n)))
         else:
-            self.log_dock.setWindowTitle("Import log")
+            self.log_dock.setWindowTitle(self.tr("Import log"))
 
     def refresh_library(self) -> None:
         """List the library's studies in the browser (recent studies), in the background."""
@@ -636,7 +646,7 @@ class MainWindow(QMainWindow):
             if stacks:
                 self.show_series(stacks[0])
             else:
-                self.show_status("That series has no images in the library any more.")
+                self.show_status(self.tr("That series has no images in the library any more."))
 
         self.run_in_background(open_library_series, series_uid, on_result=done,
                                cache_bytes=self.settings.cache_mb * 1024 * 1024,
@@ -706,7 +716,7 @@ class MainWindow(QMainWindow):
     def _cine_speed(self, factor: float) -> None:
         vp = self.active_viewport()
         vp.set_cine_fps(self.settings.cine_fps * factor)
-        self.show_status(f"Cine {self.settings.cine_fps:.0f} fps", 1500)
+        self.show_status(self.tr("Cine %1 fps").replace("%1", f"{self.settings.cine_fps:.0f}"), 1500)
 
     def _toggle_overlay(self) -> None:
         for vp in self.grid.viewports:
@@ -862,7 +872,7 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> None:
         """About box."""
-        QMessageBox.about(self, "About Hilum",
+        QMessageBox.about(self, self.tr("About Hilum"),
                           f"<b>Hilum {__version__}</b><br>Clinical imaging workstation with on-device AI.<br><br>"
                           "AI outputs are AI-generated and require review by a physician.")
 

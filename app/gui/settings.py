@@ -21,9 +21,12 @@ from app.core import paths
 log = logging.getLogger(__name__)
 
 #: bump when a field changes meaning; add the migration to :func:`_migrate`
-SETTINGS_VERSION = 2
+SETTINGS_VERSION = 3
 
 LAYOUTS = ("1x1", "1x2", "2x2")
+
+#: UI languages offered in Settings ("" follows the system locale; English is the source language)
+LANGUAGES = ("", "en_US", "zh_CN")
 
 
 @dataclass
@@ -55,6 +58,8 @@ class Settings:
     measurement_color: str = "#ffd54a"
     #: most recently opened paths, newest first
     recent_paths: list[str] = field(default_factory=list)
+    #: UI language, one of :data:`LANGUAGES` ("" = the system locale); applied at the next start
+    language: str = ""
 
     def validated(self) -> "Settings":
         """Return a copy with every value clamped into its allowed range."""
@@ -67,6 +72,8 @@ class Settings:
         s.thumbnail_size = min(max(int(s.thumbnail_size), 32), 256)
         s.overlay_opacity = min(max(float(s.overlay_opacity), 0.0), 1.0)
         s.recent_paths = [str(p) for p in s.recent_paths][:10]
+        if s.language not in LANGUAGES:
+            s.language = ""
         s.version = SETTINGS_VERSION
         return s
 
@@ -107,6 +114,8 @@ def _migrate(version: int, raw: dict[str, Any]) -> dict[str, Any]:
     """Bring values stored by an older version up to date."""
     if version < 2 and "smooth" in raw:  # v1 called it "smooth"
         raw["smooth_interpolation"] = raw.pop("smooth")
+    if version < 3:  # v3 added "language"; older files follow the system locale
+        raw.setdefault("language", "")
     return raw
 
 

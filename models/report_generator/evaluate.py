@@ -142,8 +142,16 @@ def main() -> int:
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     (HERE / "eval.json").write_text(json.dumps({"full": full, "subset": subset, "subset_n": SUBSET_N,
                                                 "train": meta}, indent=1))
-    bench = f"`benchmarks/generation.py` on this machine: `{args.bench}`" if args.bench else \
-        "See `benchmarks/generation.py`."
+    bench = (f"CPU, `benchmarks/generation.py` (onnxruntime-genai against Hugging Face transformers "
+             f"`generate` on the same weights, greedy, same prompt, 128 new tokens; 2 shared cores): "
+             f"`{args.bench}`") if args.bench else "See `benchmarks/generation.py`."
+    gpu_log = HERE.parents[1] / "docs" / "measurements" / "gpu_generation.log"
+    if gpu_log.exists():
+        last = gpu_log.read_text().strip().splitlines()[-1]
+        bench += ("\n\nGPU machine (one H200), `benchmarks/gpu_generation.py`, onnxruntime-genai CUDA against "
+                  f"its own CPU path: `{last}`. For a model this small the per-token launch overhead "
+                  "dominates, so the CPU is faster than the GPU; `device=\"cpu\"` (or `--device cpu`) "
+                  "avoids the GPU where that matters.")
     (HERE / "MODEL_CARD.md").write_text(write_card(full, subset, meta, bench))
     print(json.dumps({k: full[k] for k in ("n", "provider", "seconds")}))
     for name in ("raw", "guarded"):

@@ -75,3 +75,51 @@ def test_panel_runs_and_restores_results(qtbot) -> None:  # type: ignore[no-unty
     view = panel2.card_dialog.findChild(QTextBrowser, "AIModelCard")
     assert "not for clinical use" in view.toPlainText()
     panel2.card_dialog.close()
+
+
+def test_main_window_panels_share_one_background_registry_and_show_the_provider(qtbot, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The registry is verified once, off the GUI thread; series changes only filter cached
+    manifests; after a run the provider actually used is in the window's status bar."""
+    import threading
+
+    from app.gui.main_window import MainWindow
+    from app.gui.model_registry import cached_registry
+    from app.gui.panels.ai import AIPanel
+    from app.gui.series import SeriesData
+    from app.gui.settings import Settings
+    from app.inference.registry import ModelRegistry
+
+    scans: list[bool] = []
+    original = ModelRegistry._scan
+
+    def counting_scan(self):  # type: ignore[no-untyped-def]
+        scans.append(threading.current_thread() is threading.main_thread())
+        return original(self)
+
+    monkeypatch.setattr(ModelRegistry, "_scan", counting_scan)
+    window = MainWindow(Settings())
+    qtbot.addWidget(window)
+    try:
+        panel = window.findChild(AIPanel, "AIPanel")
+        assert panel is not None
+        qtbot.waitUntil(lambda: panel.registry() is not None, timeout=30000)
+        qtbot.waitUntil(lambda: not window.busy, timeout=30000)
+        # one scan for every panel of the window, and not on the GUI thread
+        assert scans == [False]
+        assert cached_registry() is panel.registry()
+        for _ in range(3):
+            window.series_changed.emit(SeriesData(frames=[], modality="CT", study_uid="1.2", series_uid="1.2.3"))
+            assert panel.models.count() == 0
+            window.series_changed.emit(_sample_series())
+            assert panel.checked_models() == [BUNDLED_ID]
+        assert scans == [False]
+
+        panel.device.setCurrentText("cpu")
+        with qtbot.waitSignal(panel.results_ready, timeout=60000) as blocker:
+            panel.run_button.click()
+        assert blocker.args[0]["models"][0]["provider"] == "CPUExecutionProvider"
+        assert window.provider_label.text() == "AI: CPU"
+    finally:
+        window.cancel_background()
+        qtbot.waitUntil(lambda: not window.busy, timeout=30000)
+        window.close()

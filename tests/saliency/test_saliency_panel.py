@@ -43,7 +43,7 @@ def test_panel_computes_and_colours_the_overlay(qtbot: Any, shared_data: Path) -
 
         dock = create_panel(window)
         panel = dock.widget()
-        assert panel.model.findData("pneumonia_cnn") >= 0
+        qtbot.waitUntil(lambda: panel.model.findData("pneumonia_cnn") >= 0, timeout=30000)
         panel.model.setCurrentIndex(panel.model.findData("pneumonia_cnn"))
         panel.method.setCurrentText("cam")
         panel.compute()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.errors import user_message
+from app.gui.model_registry import request_registry
 from app.gui.workers import Worker, run_in_background
 
 log = logging.getLogger(__name__)
@@ -79,23 +80,15 @@ def _run_models(files: list[str], model_ids: list[str], device: str, override: b
                          override_applicability=override, write=False)
 
 
-def _scan_models(progress: Any = None) -> Any:
-    """Worker-thread job: read and verify every installed model (hashes files, parses ONNX)."""
-    from app.inference.registry import ModelRegistry
-
-    reg = ModelRegistry()
-    reg.models()
-    return reg
+def _read_stored(get_library: Any, study_uid: str, key: str, progress: Any = None) -> Any:
+    """Worker-thread job: the stored AI results of a series, or None (opens the library here:
+    the first open creates folders and reads the SQLite schema, never on the GUI thread)."""
+    return get_library().result(study_uid, key)
 
 
-def _read_stored(library: Any, study_uid: str, key: str, progress: Any = None) -> Any:
-    """Worker-thread job: the stored AI results of a series, or None."""
-    return library.result(study_uid, key)
-
-
-def _store(library: Any, study_uid: str, key: str, doc: dict[str, Any], progress: Any = None) -> None:
+def _store(get_library: Any, study_uid: str, key: str, doc: dict[str, Any], progress: Any = None) -> None:
     """Worker-thread job: keep AI results with the study."""
-    library.store_result(study_uid, key, doc)
+    get_library().store_result(study_uid, key, doc)
 
 
 class AIPanel(QWidget):
@@ -169,7 +162,8 @@ class AIPanel(QWidget):
         lay.addWidget(self.disclaimer)
         self._update_buttons()
         self.status.setText("Checking installed models...")
-        run_in_background(_scan_models, on_result=self._registry_ready, on_error=self._failed)
+        # verified once per process on a worker (main_window.run_in_background), then cached
+        request_registry(main_window, self._registry_ready, self._failed)
 
     # -- models ---------------------------------------------------------------------------------
     def _registry_ready(self, registry: Any) -> None:
@@ -182,7 +176,7 @@ class AIPanel(QWidget):
         return self._registry
 
     def library(self) -> Any:
-        """The study library: the main window's when it offers one (used on worker threads)."""
+        """The study library: the main window's when it offers one (call it on worker threads)."""
         if self._library is None:
             getter = getattr(self.main_window, "library", None)
             if callable(getter):
@@ -194,7 +188,7 @@ class AIPanel(QWidget):
         return self._library
 
     def _refresh_models(self) -> None:
-        from app.inference.registry import applicability_problems
+        from app.inference.registry import applicability_problems  # pure Python: header values only
 
         self.models.clear()
         if self.series is None or self._registry is None:
@@ -277,7 +271,7 @@ class AIPanel(QWidget):
             log.debug("no stored AI results: %s", type(exc).__name__)
 
         try:
-            run_in_background(_read_stored, self.library(), study, self._result_key(),
+            run_in_background(_read_stored, self.library, study, self._result_key(),
                               on_result=shown, on_error=failed)
         except Exception as exc:  # noqa: BLE001
             failed(exc)
@@ -336,7 +330,7 @@ class AIPanel(QWidget):
 
             try:
                 self.stored_worker = run_in_background(
-                    _store, self.library(), study, RESULT_KEY_PREFIX + str(getattr(series, "series_uid", "")), doc,
+                    _store, self.library, study, RESULT_KEY_PREFIX + str(getattr(series, "series_uid", "")), doc,
                     on_error=not_stored)
             except Exception as exc:  # noqa: BLE001
                 not_stored(exc)
@@ -426,7 +420,7 @@ class AIPanel(QWidget):
 
 def create_panel(main_window: Any) -> QDockWidget:
     """The AI dock for the main window (see the module docstring for the integration)."""
-    dock = QDockWidget("AI", main_window)
+    dock = QDockWidget(QCoreApplication.translate("AIPanel", "AI"), main_window)
     dock.setObjectName("AIDock")
     panel = AIPanel(main_window, dock)
     dock.setWidget(panel)

@@ -18,7 +18,7 @@ import logging
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.errors import user_message
+from app.gui.model_registry import request_registry
 from app.gui.workers import Worker, run_in_background
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,11 @@ def compute_maps(path: str, frame: int, model_id: str, method: str, device: str,
                  progress: Any = None) -> dict[str, Any]:
     """Worker-thread job: saliency maps of one image (source grid) for every label of a model."""
     from app.dicom.pixels import read_dataset
+    from app.gui.model_registry import cached_registry
     from app.inference.registry import ModelRegistry
     from app.saliency.api import choose_method, get_explainer
 
-    manifest = ModelRegistry().get(model_id)
+    manifest = (cached_registry() or ModelRegistry()).get(model_id)
     ex = get_explainer(manifest, device=device)
     chosen = choose_method(method, ex, manifest)
     ds = read_dataset(path)
@@ -136,16 +138,19 @@ class SaliencyPanel(QWidget):
 
     # -- models ---------------------------------------------------------------------------------
     def _load_models(self) -> None:
-        try:
-            from app.inference.registry import ModelRegistry
+        # the registry is verified on a worker once per process (never on the GUI thread)
+        self.compute_button.setEnabled(False)
+        request_registry(self.main_window, self._models_ready, self._models_failed)
 
-            models = [m for m in ModelRegistry().models() if m.verified and m.labels]
-        except Exception as exc:  # noqa: BLE001 - the panel stays usable, and says why
-            self.status.setText(f"Models could not be listed: {user_message(exc)}")
-            models = []
+    def _models_ready(self, registry: Any) -> None:
+        models = [m for m in registry.models() if m.verified and m.labels]
+        self.model.clear()
         for m in models:
             self.model.addItem(m.name, m.id)
-        self.compute_button.setEnabled(bool(models))
+        self.compute_button.setEnabled(bool(models) and self.worker is None)
+
+    def _models_failed(self, exc: BaseException) -> None:
+        self.status.setText(f"Models could not be listed: {user_message(exc)}")
 
     # -- viewport ---------------------------------------------------------------------------------
     def _viewport(self) -> Any:
@@ -272,7 +277,7 @@ class SaliencyPanel(QWidget):
 
 def create_panel(main_window: Any) -> QDockWidget:
     """The saliency dock for the main window (see :mod:`app.gui.panels`)."""
-    dock = QDockWidget("Saliency", main_window)
+    dock = QDockWidget(QCoreApplication.translate("SaliencyPanel", "Saliency"), main_window)
     dock.setObjectName("SaliencyDock")
     panel = SaliencyPanel(main_window, dock)
     dock.setWidget(panel)
