@@ -75,6 +75,10 @@ _PARENCHYMAL = frozenset({"Pneumonia", "Consolidation", "Airspace Disease", "Opa
 #: conditioned findings that make "No acute disease." a contradiction
 _ACUTE = frozenset({"Pneumonia", "Consolidation", "Airspace Disease", "Pleural Effusion", "Pneumothorax",
                     "Pulmonary Edema"})
+#: sentences broken by the corpus's "XXXX" redactions (removed in training, leaving gaps such as
+#: "Mild . identified." or "There is an under the diaphragm.") and bare list numbers ("1.")
+_MALFORMED = re.compile(r"X{3,}|\s[.,;:]|^\W*\d+\W*$|\b(?:a|an|the)\s+(?:under|of|in|on|at|with|to|from|the|a|an|is|are|and)\b",
+                        re.IGNORECASE)
 _CLEAR_LUNGS = re.compile(r"\b(?:lungs? (?:are|is|remain) (?!otherwise)(?:\w+ )?clear|clear lungs?)\b", re.IGNORECASE)
 _NO_ACUTE = re.compile(r"\b(?:no acute|negative (?:chest|study|exam\w*)|normal chest|no active (?:disease|process)|"
                        r"no evidence of acute)\b", re.IGNORECASE)
@@ -127,7 +131,7 @@ class ConsistencyGuard:
     def accept(self, sentence: str, section: str) -> bool:
         """Whether to keep ``sentence`` (of section ``"findings"`` or ``"impression"``)."""
         key = " ".join(sentence.lower().split())
-        if key in self.seen:
+        if key in self.seen or _MALFORMED.search(sentence) or sentence[:1].islower():
             self.dropped.append(sentence)
             return False
         labels = labeller.label(sentence)
