@@ -161,7 +161,7 @@ def decode_frame(ds: Dataset, frame: int = 0) -> np.ndarray:
     return arr
 
 
-def _functional_item(ds: Dataset, frame: int, sequence: str) -> Dataset | None:
+def functional_item(ds: Dataset, frame: int, sequence: str) -> Dataset | None:
     """The item of a functional group macro that applies to ``frame`` (per-frame, else shared)."""
     for group_kw, index in (("PerFrameFunctionalGroupsSequence", frame),
                             ("SharedFunctionalGroupsSequence", 0)):
@@ -195,7 +195,7 @@ def _frame_view(ds: Dataset, frame: int, keys: tuple[str, ...], sequence: str) -
             setattr(view, kw, value)
     if hasattr(ds, "file_meta"):
         view.file_meta = ds.file_meta
-    item = _functional_item(ds, frame, sequence) if "PerFrameFunctionalGroupsSequence" in ds \
+    item = functional_item(ds, frame, sequence) if "PerFrameFunctionalGroupsSequence" in ds \
         or "SharedFunctionalGroupsSequence" in ds else None
     for source in (ds, item):
         if source is None:

@@ -27,6 +27,7 @@ from pydicom.pixels import pixel_array as _pixel_array
 
 from app.core.errors import DicomError, DicomReadError, HilumError, PixelDecodeError
 from app.core.progress import NullProgress, Progress
+from app.dicom.pixels import functional_item
 from app.dicom.geometry import angle_deg, normal, orientation_key, slice_distance
 from app.dicom.reading import (
     PixelInfo,
@@ -292,22 +293,9 @@ def _float(value: Any, default: float) -> float:
         return default
 
 
-def _item(ds: Dataset, group: str, index: int, seq: str) -> Dataset | None:
-    try:
-        groups = ds.get(group)
-        if groups and len(groups) > index:
-            s = groups[index].get(seq)
-            if s:
-                return s[0]
-    except Exception:  # noqa: BLE001
-        return None
-    return None
-
-
 def _fg(ds: Dataset, frame: int, seq: str) -> Dataset | None:
     """Functional group item for a frame: per-frame first, then shared."""
-    return _item(ds, "PerFrameFunctionalGroupsSequence", frame, seq) or \
-        _item(ds, "SharedFunctionalGroupsSequence", 0, seq)
+    return functional_item(ds, frame, seq)
 
 
 def _tuple(values: list[float] | None) -> Any:
