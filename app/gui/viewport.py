@@ -1022,24 +1022,34 @@ class Viewport(QFrame):
         self._letters_key, self._letters = key, out
         return dict(out)
 
-    def _label(self, s: str, font: QFont, color: QColor) -> QPixmap:
+    def _label(self, s: str, font: QFont, color: QColor, fkey: str | None = None) -> QPixmap:
         """One line of annotation text with its shadow, rendered once and cached: painting a
         slice then costs a few pixmap blits, not text layout."""
-        key = (s, font.key(), color.rgba())
+        return self._block((s,), font, color, False, fkey)
+
+    def _block(self, lines: tuple[str, ...], font: QFont, color: QColor, right: bool,
+               fkey: str | None = None) -> QPixmap:
+        """A corner's lines of text (left- or right-aligned, with shadow) as one cached pixmap:
+        scrolling changes one corner, and the others are a single blit each."""
+        key = (lines, fkey or font.key(), color.rgba(), right)
         pm = self._text_cache.get(key)
         if pm is None:
             if len(self._text_cache) > 1024:
                 self._text_cache.clear()
             fm = QFontMetrics(font)
-            pm = QPixmap(max(1, fm.horizontalAdvance(s) + 2), fm.height() + 2)
+            width = max((fm.horizontalAdvance(t) for t in lines), default=0)
+            pm = QPixmap(max(1, width + 2), max(1, fm.height() * len(lines) + 2))
             pm.fill(Qt.GlobalColor.transparent)
             q = QPainter(pm)
             q.setFont(font)
             q.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-            q.setPen(_SHADOW)
-            q.drawText(QPointF(1, 1 + fm.ascent()), s)
-            q.setPen(color)
-            q.drawText(QPointF(0, fm.ascent()), s)
+            for i, t in enumerate(lines):
+                x = width - fm.horizontalAdvance(t) if right else 0
+                y = fm.ascent() + i * fm.height()
+                q.setPen(_SHADOW)
+                q.drawText(QPointF(x + 1, y + 1), t)
+                q.setPen(color)
+                q.drawText(QPointF(x, y), t)
             q.end()
             self._text_cache[key] = pm
         return pm
@@ -1054,22 +1064,23 @@ class Viewport(QFrame):
         lh = fm.height()
         margin = 8
 
+        fkey = font.key()
+
         def text(x: float, y: float, s: str, color: QColor = _TEXT) -> None:
             f = p.font()
             p.drawPixmap(QPointF(x, y - QFontMetrics(f).ascent()), self._label(s, f, color))
 
         if self.show_annotations:
             corners = self.annotation_text()
-            for i, line in enumerate(corners["tl"]):
-                text(margin, margin + fm.ascent() + i * lh, line)
-            for i, line in enumerate(corners["tr"]):
-                text(w - margin - fm.horizontalAdvance(line), margin + fm.ascent() + i * lh, line)
-            n = len(corners["bl"])
-            for i, line in enumerate(corners["bl"]):
-                text(margin, h - margin - (n - 1 - i) * lh - fm.descent(), line)
-            n = len(corners["br"])
-            for i, line in enumerate(corners["br"]):
-                text(w - margin - fm.horizontalAdvance(line), h - margin - (n - 1 - i) * lh - fm.descent(), line)
+            for name, right, bottom in (("tl", False, False), ("tr", True, False),
+                                        ("bl", False, True), ("br", True, True)):
+                lines = tuple(corners[name])
+                if not lines:
+                    continue
+                pm = self._block(lines, font, _TEXT, right, fkey)
+                x = w - margin - pm.width() + 2 if right else margin
+                y = h - margin - len(lines) * lh + (lh - fm.height()) if bottom else margin
+                p.drawPixmap(QPointF(x, y), pm)
             letters = self.orientation_text()
             accent = QColor("#ffd54a")
             if letters:
