@@ -81,7 +81,7 @@ _MALFORMED = re.compile(r"X{3,}|\s[.,;:]|^\W*\d+\W*$|\b(?:a|an|the)\s+(?:under|o
                         re.IGNORECASE)
 _CLEAR_LUNGS = re.compile(r"\b(?:lungs? (?:are|is|remain) (?!otherwise)(?:\w+ )?clear|clear lungs?)\b", re.IGNORECASE)
 _NO_ACUTE = re.compile(r"\b(?:no acute|negative (?:chest|study|exam\w*)|normal chest|no active (?:disease|process)|"
-                       r"no evidence of acute)\b", re.IGNORECASE)
+                       r"no (?:radiographic )?evidence of (?:acute|active))\b", re.IGNORECASE)
 
 
 def canonical_sentence(code: str) -> str:
