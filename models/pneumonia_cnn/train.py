@@ -121,7 +121,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 def gradcam_reference(model: PneumoniaNet, x: torch.Tensor) -> dict[str, np.ndarray]:
     """Grad-CAM by torch autograd on the last conv feature map (after its ReLU).
 
-    Returns the inputs, feature maps, their gradients, the logits and the Grad-CAM maps
+    Returns the logits and the Grad-CAM maps
     ``relu(sum_c mean_hw(dlogit/dA_c) * A_c)`` (not normalised) and the CAM maps
     ``sum_c w_c * A_c + b`` (not rectified) that an ONNX head rewrite must reproduce.
     """
@@ -137,9 +137,6 @@ def gradcam_reference(model: PneumoniaNet, x: torch.Tensor) -> dict[str, np.ndar
     w = model.head.weight.detach()[0][None, :, None, None]
     cam = (w * a).sum(dim=1) + model.head.bias.detach()[0]
     return {
-        "inputs": x.detach().numpy().astype(np.float32),
-        "features": a.numpy().astype(np.float32),
-        "feature_grads": g.numpy().astype(np.float32),
         "logits": logits.detach().numpy().astype(np.float32),
         "gradcam": gradcam.numpy().astype(np.float32),
         "cam": cam.numpy().astype(np.float32),
@@ -300,7 +297,8 @@ def main() -> int:
     }
     (args.out / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
-    # reference Grad-CAM for the saliency tests (torch autograd; ONNX CAM must match it)
+    # reference Grad-CAM for the saliency tests (torch autograd; ONNX CAM must match it); only the
+    # test-split indices are kept: the tests rebuild the inputs from ../shared/data
     pick = [int(i) for i in np.where(te_y == 1)[0][:3]] + [int(i) for i in np.where(te_y == 0)[0][:3]]
     ref = gradcam_reference(model, xte[pick].clone())
     np.savez_compressed(args.out / "gradcam_fixture.npz", test_index=np.array(pick), labels=te_y[pick],
@@ -378,10 +376,10 @@ validation). Expect worse on any other population: this is why sites must valida
 ## Saliency
 The graph ends `Relu -> GlobalAveragePool -> Flatten -> Gemm`, so class activation maps are exact:
 the feature map is `{m['saliency']['target_tensor']}` (64 x 7 x 7 for a 28x28 input).
-`gradcam_fixture.npz` holds six test inputs (normalised, 1x1x28x28), their feature maps and gradients
-and the torch-autograd Grad-CAM (`gradcam`, not normalised) and CAM (`cam` = sum_c w_c A_c + b)
-maps, for the saliency tests to compare against (keys: `inputs`, `features`, `feature_grads`,
-`logits`, `gradcam`, `cam`, `labels`, `test_index`, `feature_tensor`).
+`gradcam_fixture.npz` holds, for six test-split images (by `test_index`; the tests rebuild the
+inputs from `../shared/data`), the torch logits and the torch-autograd Grad-CAM (`gradcam`, not
+normalised) and CAM (`cam` = sum_c w_c A_c + b) maps, for the saliency tests to compare against
+(keys: `test_index`, `labels`, `logits`, `gradcam`, `cam`, `feature_tensor`).
 """
     path.write_text(text)
 

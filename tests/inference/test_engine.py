@@ -30,12 +30,12 @@ def _cuda_works() -> bool:
 
 
 @pytest.mark.gpu
-def test_cuda_engine_matches_cpu() -> None:
+def test_cuda_engine_matches_cpu(gradcam_fixture) -> None:
     """On a machine with a working CUDA device: same answers as the CPU, IOBinding path, fp16 copy."""
     if not _cuda_works():
         pytest.skip("no working CUDA device on this machine")
     m = ModelRegistry().get(BUNDLED_ID)
-    x = np.load(Path(__file__).resolve().parents[2] / "models" / BUNDLED_ID / "gradcam_fixture.npz")["inputs"]
+    x = gradcam_fixture["inputs"]
     cpu = Engine(m, device="cpu").probabilities(x)
     gpu = Engine(m, device="cuda")
     assert gpu.provider == "CUDAExecutionProvider" and gpu.on_gpu
@@ -45,11 +45,11 @@ def test_cuda_engine_matches_cpu() -> None:
     np.testing.assert_allclose(half.probabilities(x), cpu, atol=1e-2)
 
 
-def test_bundled_engine_matches_bare_session() -> None:
+def test_bundled_engine_matches_bare_session(gradcam_fixture) -> None:
     m = ModelRegistry().get(BUNDLED_ID)
     eng = Engine(m, device="auto")
     assert eng.provider in ("CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider")
-    data = np.load(Path(__file__).resolve().parents[2] / "models" / BUNDLED_ID / "gradcam_fixture.npz")
+    data = gradcam_fixture
     x = data["inputs"]
     bare = ort.InferenceSession(str(m.onnx_path), providers=[CPU]).run(None, {"image": x})[0]
     raw = eng.run_raw(x)["logits"]
@@ -160,7 +160,7 @@ def test_external_multiclass_512_nhwc(multiclass_model: tuple[Path, onnx.ModelPr
         eng.run_raw(np.zeros((1, 1, 512, 512), np.float32))
 
 
-def test_in_memory_rewritten_model_with_extra_output() -> None:
+def test_in_memory_rewritten_model_with_extra_output(gradcam_fixture) -> None:
     """Saliency rewrites the graph to expose the feature map; the engine runs it from bytes."""
     m = ModelRegistry().get(BUNDLED_ID)
     proto = onnx.load(str(m.onnx_path))
@@ -168,7 +168,7 @@ def test_in_memory_rewritten_model_with_extra_output() -> None:
     proto.graph.output.append(onnx.helper.make_tensor_value_info(target, onnx.TensorProto.FLOAT, None))
     eng = Engine(m, device="cpu", model_bytes=proto.SerializeToString())
     assert eng.rewritten
-    x = np.load(Path(__file__).resolve().parents[2] / "models" / BUNDLED_ID / "gradcam_fixture.npz")["inputs"]
+    x = gradcam_fixture["inputs"]
     out = eng.run_raw(x, extra_outputs=[target])
     assert out[target].shape == (len(x), 64, 7, 7)
     with pytest.raises(ModelInputError, match="no output"):

@@ -27,8 +27,8 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel().astype(np.float64), b.ravel().astype(np.float64))[0, 1])
 
 
-def test_bundled_cam_equals_torch_gradcam_fixture(manifest) -> None:
-    fx = np.load(MODEL_DIR / "gradcam_fixture.npz")
+def test_bundled_cam_equals_torch_gradcam_fixture(manifest, gradcam_fixture) -> None:
+    fx = gradcam_fixture
     ex = Explainer.from_manifest(manifest, device="cpu")
     assert ex.supports_cam and ex.cam is not None
     assert ex.cam.feature_name == str(fx["feature_tensor"]) == manifest.saliency.get("target_tensor",
