@@ -89,24 +89,6 @@ def auto_window(frame: np.ndarray) -> tuple[float, float]:
     return float(lo) + width / 2, width
 
 
-class _WindowWidth(float):
-    """The window width (a float) that, when called, is ``QWidget.width()`` of the viewport.
-
-    ``Viewport.width`` once held the window width and shadowed ``QWidget.width()``; this keeps
-    both readings working (``float(vp.width)`` and ``vp.width()``). Use ``window_width``.
-    """
-
-    _widget: QWidget
-
-    def __new__(cls, value: float, widget: QWidget) -> "_WindowWidth":
-        obj = super().__new__(cls, value)
-        obj._widget = widget
-        return obj
-
-    def __call__(self) -> int:
-        return QFrame.width(self._widget)
-
-
 class _ImageItem(pg.ImageItem):
     """ImageItem that smooths when minified and reports its first paint."""
 
@@ -468,17 +450,6 @@ class Viewport(QFrame):
     def window_level(self) -> tuple[float, float]:
         """(centre, width) of the window, modality units."""
         return self.window_center, self.window_width
-
-    @property
-    def center(self) -> float:
-        """Window centre (alias of :attr:`window_center`)."""
-        return self.window_center
-
-    @property
-    def width(self) -> _WindowWidth:  # type: ignore[override]
-        """Window width as a float (alias of :attr:`window_width`); calling it gives the widget
-        width in pixels like ``QWidget.width()``."""
-        return _WindowWidth(self.window_width, self)
 
     def displayed_image(self) -> np.ndarray | None:
         """The current frame as painted: uint8 (grey, or RGB), window and invert applied, in the

@@ -429,20 +429,8 @@ def open_export_dialog(parent: QWidget | None, context: ExportContext) -> Export
 # --- the Export dock ----------------------------------------------------------------------------
 def display_of_viewport(vp: Any) -> np.ndarray | None:
     """The active frame as the reader sees it (window and invert applied), uint8."""
-    frame = getattr(vp, "frame", None)
-    series = getattr(vp, "series", None)
-    if frame is None or series is None:
-        return None
-    arr = np.asarray(frame)
-    if getattr(series, "is_color", False) or (arr.ndim == 3 and arr.dtype == np.uint8):
-        out = arr.astype(np.uint8)
-    else:
-        center, width = float(vp.center), max(float(vp.width), 1e-6)
-        out = (np.clip((arr.astype(np.float32) - (center - width / 2)) / width, 0, 1) * 255
-               ).astype(np.uint8)
-    if getattr(vp, "invert", False):
-        out = 255 - out
-    return np.ascontiguousarray(out)
+    shown = vp.displayed_image()
+    return None if shown is None else np.ascontiguousarray(shown)
 
 
 def overlay_of_viewport(vp: Any, display: np.ndarray) -> np.ndarray | None:
