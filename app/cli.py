@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_self_test()
     if args.command is None:
-        args = parser.parse_args(["gui", *(argv or [])])
+        args = parser.parse_args(["gui", *(sys.argv[1:] if argv is None else argv)])
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:

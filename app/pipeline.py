@@ -177,7 +177,7 @@ def analyze(
         files: list[str] = [str(target / "draft.txt")]
         say(f"drafted the report ({stream.provenance.get('provider', '')}) -> {target / 'draft.txt'}")
         if pdf or dicom_export:
-            files += [str(p) for p in _export(doc, out, target, study_uid, stream, pdf=pdf,
+            files += [str(p) for p in export_study(doc, out, target, study_uid, stream, pdf=pdf,
                                               dicom=dicom_export, deidentify=deidentify,
                                               reader_name=reader_name, progress=progress)]
             say(f"exported {len(files) - 1} file(s) -> {target}")
@@ -185,21 +185,23 @@ def analyze(
     return doc
 
 
-def _export(doc: dict[str, Any], results_dir: Path, target: Path, study_uid: str, stream: Any, *,
-            pdf: bool, dicom: bool, deidentify: bool, reader_name: str,
-            progress: Progress) -> list[Path]:
+def export_study(doc: dict[str, Any], results_dir: Path, target: Path, study_uid: str, stream: Any, *,
+                 pdf: bool, dicom: bool, deidentify: bool, reader_name: str,
+                 progress: Progress | None = None) -> list[Path]:
+    """Sign off (``reader_name``, else :data:`BATCH_READER`) and export one drafted study."""
     from app.reporting.export import (export_report, key_images_from_analysis,
                                       model_results_from_document, read_headers,
                                       source_paths_from_document)
 
     report = stream.to_report_draft(study_uid)
     report.reader_name = reader_name or BATCH_READER
+    report.reviewed = bool(reader_name)
     report.signed_off_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     sources = read_headers(source_paths_from_document(doc, study_uid))
     keys = key_images_from_analysis(doc, results_dir, study_uid)
     return export_report(report, model_results_from_document(doc, study_uid), sources, target,
                          pdf=pdf, dicom=dicom, deidentify=deidentify, key_images=keys,
-                         progress=progress)
+                         progress=progress or NullProgress())
 
 
 def run_demo(out: str | None = None, headless: bool = True, device: str = "auto",

@@ -76,11 +76,10 @@ def run_self_test(stdout: TextIO | None = None) -> int:
         return f"{len(stream.text)} characters on {stream.provenance.get('provider', '?')}"
 
     def export() -> str:
-        from app.pipeline import _export
+        from app.pipeline import export_study
 
-        files = _export(state["doc"], tmp, tmp / "export", state["study"], state["stream"],
-                        pdf=True, dicom=False, deidentify=False, reader_name="Hilum self-test",
-                        progress=_null())
+        files = export_study(state["doc"], tmp, tmp / "export", state["study"], state["stream"],
+                             pdf=True, dicom=False, deidentify=False, reader_name="Hilum self-test")
         pdf = files[0]
         if pdf.stat().st_size < 1000 or not pdf.read_bytes().startswith(b"%PDF"):
             raise RuntimeError(f"{pdf} is not a PDF")
@@ -104,8 +103,3 @@ def run_self_test(stdout: TextIO | None = None) -> int:
     print(f"self-test passed in {time.perf_counter() - t_all:.1f} s (outputs in {tmp})", file=out)
     return 0
 
-
-def _null() -> Any:
-    from app.core.progress import NullProgress
-
-    return NullProgress()

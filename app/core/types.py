@@ -94,6 +94,7 @@ class ReportDraft:
     generator: dict[str, Any] = field(default_factory=dict)   # provenance of the generator
     reader_name: str = ""
     signed_off_at: str = ""            # ISO time; empty until signed off
+    reviewed: bool = True              # False: exported unattended, no physician has read it
 
     @property
     def signed_off(self) -> bool:

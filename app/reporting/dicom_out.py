@@ -378,11 +378,12 @@ def comprehensive_sr(
                 instance_number=1,
                 manufacturer=eq.manufacturer,
                 is_complete=True,
-                is_final=True,
-                is_verified=True,
+                # an unattended batch export is a preliminary, unverified report
+                is_final=draft.reviewed,
+                is_verified=draft.reviewed,
                 institution_name=eq.institution_name or None,
-                verifying_observer_name=_pn(draft.reader_name),
-                verifying_organization=verifying_organization or "Unknown",
+                verifying_observer_name=_pn(draft.reader_name) if draft.reviewed else None,
+                verifying_organization=(verifying_organization or "Unknown") if draft.reviewed else None,
             )
     except (ValueError, TypeError, AttributeError) as exc:
         raise ExportError(f"The structured report could not be built: {exc}") from exc
@@ -391,7 +392,7 @@ def comprehensive_sr(
     sr.ManufacturerModelName = eq.model_name
     sr.SoftwareVersions = eq.software_version
     _add_deid_marks(ref, sr)
-    if draft.signed_off_at:
+    if draft.signed_off_at and draft.reviewed:
         stamp = _dicom_dt(draft.signed_off_at)
         if stamp:
             sr.VerifyingObserverSequence[0].VerificationDateTime = stamp

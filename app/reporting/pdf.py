@@ -502,9 +502,13 @@ def build_pdf(
             story += [KeepTogether([image_row]), Spacer(1, 6)]
 
     # sign-off
-    sign_off = [_para("SIGN-OFF", styles, "heading", bold=True),
-                _para(f"Signed off by {draft.reader_name} at {draft.signed_off_at}", styles)]
-    if draft.ai_generated:
+    sign_off = [_para("SIGN-OFF", styles, "heading", bold=True)]
+    if not draft.reviewed:
+        sign_off.append(_para(f"Not signed off: exported unattended at {draft.signed_off_at}. "
+                              "This AI draft has not been reviewed by a physician.", styles))
+    else:
+        sign_off.append(_para(f"Signed off by {draft.reader_name} at {draft.signed_off_at}", styles))
+    if draft.reviewed and draft.ai_generated:
         sign_off.append(_para("Parts of this report were drafted by AI and reviewed by the "
                               "reader.", styles, "small"))
     story.append(KeepTogether(sign_off))  # never split the sign-off over two pages
