@@ -111,6 +111,7 @@ def analyze(
     override_applicability: bool = False,
     progress: Progress | None = None,
     log_step: Callable[[str], None] | None = None,
+    inference: str = "auto",
 ) -> dict[str, Any]:
     """Run the whole job on some files and write the outputs under ``out_dir``.
 
@@ -137,6 +138,9 @@ def analyze(
         Progress and cancel.
     log_step : callable, optional
         Receives one human-readable line per finished step.
+    inference : {"auto", "local", "remote"}
+        Where models with a serving setting run (see :func:`app.inference.remote.choose_engine`);
+        models without one always run locally.
 
     Returns
     -------
@@ -156,6 +160,15 @@ def analyze(
         hooks.append(analyze_hook(method=saliency, progress=progress))
         if saliency in ("cam", "auto"):
             factory = engine_factory  # CAM feature maps come out of the classifying pass
+    if inference != "local":
+        from app.inference.remote import serving_config
+        from app.inference.registry import ModelRegistry
+
+        reg = ModelRegistry()
+        if inference == "remote" or any(serving_config(m) for m in reg.models() if m.verified):
+            from app.saliency.serving import engine_factory as serving_factory
+
+            factory = serving_factory(inference, saliency=factory is not None)
     doc = analyze_paths(paths, out, model_ids=model_ids, device=device, progress=progress,
                         override_applicability=override_applicability, hooks=hooks,
                         engine_factory=factory, fp16=fp16)

@@ -45,6 +45,15 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=_validate)
 
+    p = msub.add_parser("export-serving", help="write a Triton model repository (DIR/<id>/config.pbtxt, "
+                                               "DIR/<id>/1/model.onnx with the CAM outputs) for a verified model")
+    p.add_argument("model_id", metavar="ID")
+    p.add_argument("--out", required=True, metavar="DIR", help="model repository root")
+    p.add_argument("--max-batch", type=int, default=32, metavar="N", help="Triton max_batch_size (default 32)")
+    p.add_argument("--no-mlserver", action="store_true",
+                   help="do not add model-settings.json and the MLServer runtime beside config.pbtxt")
+    p.set_defaults(func=_export_serving)
+
     a = sub.add_parser("analyze", help="run every applicable AI model on DICOM images, write DIR/results.json")
     a.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files or folders")
     a.add_argument("--out", required=True, metavar="DIR", help="output folder for results.json")
@@ -66,6 +75,9 @@ def register(sub: Any) -> None:
                    help="apply the PS3.15 Basic Profile to the exported report")
     a.add_argument("--reader", default="", metavar="NAME",
                    help="physician signing the exported report (default: marked as not reviewed)")
+    a.add_argument("--inference", default="auto", choices=("auto", "local", "remote"),
+                   help="models with a serving setting run on the site's inference server (remote), "
+                        "locally (local), or on the server with local fallback where the site allows (auto)")
     a.add_argument("--quiet", action="store_true", help="print only errors")
     a.set_defaults(func=_analyze)
 
@@ -142,6 +154,18 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_serving(args: argparse.Namespace) -> int:
+    from app.inference.registry import ModelRegistry
+    from app.saliency.serving import export_serving
+
+    if args.max_batch < 1:
+        raise UsageError("--max-batch must be at least 1.")
+    folder = export_serving(ModelRegistry().get(args.model_id), args.out, max_batch_size=args.max_batch,
+                            mlserver=not args.no_mlserver)
+    print(f"wrote {folder / 'config.pbtxt'} and {folder / '1' / 'model.onnx'}")
+    return 0
+
+
 def _analyze(args: argparse.Namespace) -> int:
     from app.core.progress import CallbackProgress
     from app.pipeline import analyze
@@ -154,7 +178,7 @@ def _analyze(args: argparse.Namespace) -> int:
                   progress=CallbackProgress(show), override_applicability=args.override_applicability,
                   fp16=args.fp16 or None, saliency=args.saliency, draft=args.draft, indication=args.indication,
                   comparison=args.comparison, pdf=args.pdf, dicom_export=args.dicom_export,
-                  deidentify=args.deidentify, reader_name=args.reader,
+                  deidentify=args.deidentify, reader_name=args.reader, inference=args.inference,
                   log_step=None if args.quiet else (lambda line: print(line, file=sys.stderr)))
     if not args.quiet and sys.stderr.isatty():
         print(file=sys.stderr)
