@@ -78,6 +78,11 @@ def register(sub: Any) -> None:
     a.add_argument("--inference", default="auto", choices=("auto", "local", "remote"),
                    help="models with a serving setting run on the site's inference server (remote), "
                         "locally (local), or on the server with local fallback where the site allows (auto)")
+    a.add_argument("--ray", nargs="?", const="auto", metavar="auto|ADDRESS",
+                   help="archive mode: one Ray task per study into DIR/<StudyInstanceUID>/, resumable "
+                        "(DIR/batch.json); 'auto' (default) starts a private local Ray runtime on 127.0.0.1, "
+                        "ADDRESS joins a cluster")
+    a.add_argument("--workers", type=int, metavar="N", help="with --ray auto: CPUs (parallel studies) to use")
     a.add_argument("--quiet", action="store_true", help="print only errors")
     a.set_defaults(func=_analyze)
 
@@ -174,6 +179,9 @@ def _analyze(args: argparse.Namespace) -> int:
         if not args.quiet and sys.stderr.isatty():
             print(f"\r{message}", end="", file=sys.stderr, flush=True)
 
+    if args.ray:
+        return _analyze_archive(args, CallbackProgress(show))
+
     doc = analyze(args.paths, args.out, model_ids=args.models, device=args.device,
                   progress=CallbackProgress(show), override_applicability=args.override_applicability,
                   fp16=args.fp16 or None, saliency=args.saliency, draft=args.draft, indication=args.indication,
@@ -203,3 +211,30 @@ def _analyze(args: argparse.Namespace) -> int:
     if doc["summary"]["images"] == 0 or (doc["errors"] and doc["summary"]["classified"] == 0):
         return 1
     return 0
+
+
+def _analyze_archive(args: argparse.Namespace, progress: Any) -> int:
+    from app.batch import analyze_archive, stop_ray
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be at least 1.")
+    try:
+        state = analyze_archive(args.paths, args.out, ray_address=args.ray, workers=args.workers, progress=progress,
+                                model_ids=args.models, device=args.device, fp16=args.fp16 or None,
+                                saliency=args.saliency, draft=args.draft, indication=args.indication,
+                                comparison=args.comparison, pdf=args.pdf, dicom_export=args.dicom_export,
+                                deidentify=args.deidentify, reader_name=args.reader,
+                                override_applicability=args.override_applicability, inference=args.inference,
+                                log_step=None if args.quiet else (lambda line: print(line, file=sys.stderr)))
+    finally:
+        stop_ray()
+    for err in state["errors"]:
+        print(f"hilum: {err['path']}: {err['error']}", file=sys.stderr)
+    for uid, rec in state["studies"].items():
+        if rec.get("status") != "done":
+            print(f"hilum: study {uid}: {rec.get('error', 'not analysed')}", file=sys.stderr)
+    s = state["summary"]
+    if not args.quiet:
+        print(f"{s['done']} of {s['studies']} studies done ({s['skipped_already_done']} already done before), "
+              f"{s['failed']} failed; state in {state['batch_path']}")
+    return 0 if s["failed"] == 0 and s["studies"] > 0 else 1
