@@ -172,6 +172,7 @@ def analyze(
     dict
         The results document, with ``outputs`` listing the files written per study.
     """
+    from app.core import paths as core_paths
     from app.inference.analyze import analyze_paths
 
     progress = progress or NullProgress()
@@ -199,14 +200,14 @@ def analyze(
     for study_uid in studies:
         progress.check()
         target = out if len(studies) == 1 else out / study_uid
-        target.mkdir(parents=True, exist_ok=True)
+        core_paths.private_dir(target)
         stream = draft_for_study(doc, study_uid, indication=indication, comparison=comparison,
                                  notes=notes, device=device, progress=progress, backend=backend,
                                  **dict(backend_options or {}))
-        (target / "draft.txt").write_text(stream.text.rstrip() + "\n", encoding="utf-8")
+        core_paths.write_private(target / "draft.txt", stream.text.rstrip() + "\n")
         # the draft's provenance (for a remote backend: the server and the exact prompt sent)
-        (target / "draft.provenance.json").write_text(json.dumps(stream.provenance, indent=1) + "\n",
-                                                      encoding="utf-8")
+        core_paths.write_private(target / "draft.provenance.json",
+                            json.dumps(stream.provenance, indent=1) + "\n")
         files: list[str] = [str(target / "draft.txt"), str(target / "draft.provenance.json")]
         say(f"drafted the report ({stream.provenance.get('provider', '')}) -> {target / 'draft.txt'}")
         if pdf or dicom_export:

@@ -120,6 +120,7 @@ def run_draft(args: argparse.Namespace) -> int:
         raise
     sys.stdout.write("\n")
     if args.provenance:
-        with open(args.provenance, "w", encoding="utf-8") as fh:
-            json.dump(stream.provenance, fh, indent=1)
+        from app.core.paths import write_private
+
+        write_private(args.provenance, json.dumps(stream.provenance, indent=1))
     return 0

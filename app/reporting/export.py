@@ -21,6 +21,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
+from app.core import paths
 from app.core.errors import ExportError, NotSignedOffError
 from app.core.progress import NullProgress, Progress
 from app.core.types import ImageRef, ModelResult, ReportDraft
@@ -166,7 +167,7 @@ def export_report(
     pdf_sop_uid = generate_uid()
     written: list[Path] = []
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        paths.private_dir(out)
         pdf_path = out / "report.pdf"
         need_pdf_bytes = dicom  # the Encapsulated PDF needs the PDF even when no file is asked
         pdf_bytes = b""
@@ -184,8 +185,7 @@ def export_report(
             progress.check()
 
         if dicom:
-            ddir = out / "dicom"
-            ddir.mkdir(exist_ok=True)
+            ddir = paths.private_dir(out / "dicom")
             enc = dicom_out.encapsulated_pdf(pdf_bytes, ref, headers, sop_instance_uid=pdf_sop_uid,
                                              equipment=equipment)
             path = ddir / f"PDF_{enc.SOPInstanceUID}.dcm"
@@ -222,6 +222,8 @@ def export_report(
         for path in written:
             path.unlink(missing_ok=True)
         raise
+    for path in written:
+        paths.private_file(path)  # reports hold patient data: 0600 whatever the umask
     done = steps
     progress.update(done, steps, "Export finished")
     log.info("exported %d file(s)%s", len(written), " (de-identified)" if deidentify else "")
