@@ -501,6 +501,17 @@ def archive_cache_budget() -> int:
         return 4 << 30
 
 
+def pixel_budget_problem(path: str, ds: Dataset, info: PixelInfo) -> str | None:
+    """Why an image would be refused by the pixel budget (header or codec stream), or None."""
+    from app.dicom.budget import PixelBudgetError, check_file
+
+    try:
+        check_file(path, ds, info)
+    except PixelBudgetError as exc:
+        return exc.message
+    return None
+
+
 def _make_private_db(path: Path) -> None:
     """The library holds patient data: its folder 0700, the database and its -wal/-shm 0600
     (SQLite creates the journal files with the database file's mode)."""
@@ -798,6 +809,10 @@ class _Scanner:
             return
         if is_dicomdir(ds):
             self.queue_dicomdir(ds, cand)
+            return
+        problem = pixel_budget_problem(path, ds, info)
+        if problem is not None:
+            self.error(cand.label, problem)  # flagged, never indexed: it would not be decoded
             return
         try:
             rec = _record(ds, info, path, cand.label, st)

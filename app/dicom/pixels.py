@@ -27,6 +27,7 @@ from pydicom.pixels import pixel_array as _pixel_array
 from pydicom.uid import UID
 
 from app.core.errors import DicomError, PixelDecodeError, UsageError
+from app.dicom.budget import check_image
 from app.dicom.reading import read_dataset as _read_dataset
 from app.dicom.reading import safe_get, safe_int, safe_str
 
@@ -145,6 +146,8 @@ def decode_frame(ds: Dataset, frame: int = 0) -> np.ndarray:
     if not 0 <= frame < n:
         raise UsageError(f"Frame {frame} does not exist: the image has {n} frame(s) "
                          f"(0 to {n - 1}).")
+    # refuse allocation bombs from the header and the codec stream, before any decoder runs
+    check_image(ds)
     try:
         arr = _pixel_array(ds, index=frame if n > 1 else None)
     except DicomError:

@@ -157,6 +157,11 @@ class Stack:
         """
         progress = progress or NullProgress()
         n, rows, cols = self.shape
+        from app.dicom.budget import check_dimensions
+
+        # the whole series is allocated at once: refuse one beyond the pixel budget first
+        check_dimensions(rows, cols, n, 3 if self.color else 1, 32,
+                         what="The series", path=self.frames[0].path if self.frames else None)
         vol = np.empty((n, rows, cols, 3) if self.color else (n, rows, cols),
                        dtype=np.uint8 if self.color else np.float32)
         by_file: dict[str, list[int]] = {}
@@ -194,6 +199,8 @@ class Stack:
                                 np.left_shift(a, f.shift, out=a)
                                 np.right_shift(a, f.shift, out=a)
                             arrays[f.index] = a
+                elif not _stream_ok(path):
+                    raise AssertionError("unreachable")  # _stream_ok raises PixelBudgetError
                 elif first.frames_in_file > 1 and len(ks) < first.frames_in_file / 2:
                     arrays = {self.frames[k].index: _pixel_array(path, index=self.frames[k].index)
                               for k in ks}
@@ -283,6 +290,15 @@ class Series:
     def main(self) -> Stack:
         """The largest stack."""
         return self.stacks[0]
+
+
+def _stream_ok(path: str) -> bool:
+    """Refuse a compressed file whose codec stream claims more than the pixel budget (raises
+    :class:`app.dicom.budget.PixelBudgetError`); True otherwise."""
+    from app.dicom.budget import check_file
+
+    check_file(path)
+    return True
 
 
 def _float(value: Any, default: float) -> float:
