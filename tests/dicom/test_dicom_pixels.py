@@ -244,3 +244,21 @@ def test_voi_lut_function_sigmoid(dicom_dir: Path) -> None:
     expected = 255.0 / (1 + np.exp(-4 * (hu.astype(np.float64) - c) / w))
     assert np.abs(sigmoid.astype(int) - expected.astype(np.uint8).astype(int)).max() <= 1
     assert not np.array_equal(linear, sigmoid)
+
+
+@pytest.mark.parametrize("name", ["OBXXXX1A_expb.dcm", "OBXXXX1A_expb_2frame.dcm"])
+def test_big_endian_palette_colour_matches_little_endian(name: str) -> None:
+    # pydicom-data's big-endian copies of a palette colour image: pydicom 3.0.2 reads their
+    # 16-bit LUT byte-swapped (all black); Hilum renders them pixel-identical to the LE copy.
+    from pydicom.data import get_testdata_file
+
+    be = read_dataset(get_testdata_file(name))
+    le = read_dataset(get_testdata_file(name.replace("_expb", "")))
+    assert str(be.file_meta.TransferSyntaxUID) == ExplicitVRBigEndian
+    lut_before = bytes(be.RedPaletteColorLookupTableData)
+    for frame in range(pixels.number_of_frames(le)):
+        ours, ref = frame_array(be, frame), frame_array(le, frame)
+        assert ref.max() > 200
+        np.testing.assert_array_equal(ours, ref)
+        np.testing.assert_array_equal(display_array(be, ours), display_array(le, ref))
+    assert bytes(be.RedPaletteColorLookupTableData) == lut_before  # caller's dataset untouched
