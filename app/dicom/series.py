@@ -42,7 +42,10 @@ from app.dicom.reading import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Frame", "Stack", "Series", "load_series"]
+__all__ = ["Frame", "Stack", "Series", "load_series", "GEOMETRY_KEYS"]
+
+#: keys :meth:`Series.geometry` adds to a series in ``hilum scan --json``
+GEOMETRY_KEYS = ("stacks", "warnings", "unreadable")
 
 
 @dataclass
@@ -290,6 +293,29 @@ class Series:
         """The largest stack."""
         return self.stacks[0]
 
+    def geometry(self) -> dict[str, Any]:
+        """The series' geometry as plain JSON values (``hilum scan --json``).
+
+        Returns
+        -------
+        dict
+            ``{"stacks": [{"label", "slices", "rows", "columns", "spacing_mm" (z, y, x),
+            "tilt_deg", "warnings"}], "warnings": [...], "unreadable": n}``.
+        """
+        stacks = []
+        for st in self.stacks:
+            n, rows, cols = st.shape
+            stacks.append({
+                "label": st.label,
+                "slices": n,
+                "rows": rows,
+                "columns": cols,
+                "spacing_mm": [round(float(v), 4) for v in st.spacing],
+                "tilt_deg": round(float(st.tilt_deg), 2),
+                "warnings": list(st.warnings),
+            })
+        return {"stacks": stacks, "warnings": list(self.warnings), "unreadable": len(self.errors)}
+
 
 def _float(value: Any, default: float) -> float:
     try:
@@ -512,7 +538,8 @@ def _frames_of(ds: Dataset, path: str, info: PixelInfo | None = None) -> list[Fr
     return frames
 
 
-def _build_stack(frames: list[Frame], modality: str, color: bool, tilt_header: float) -> Stack:
+def _build_stack(frames: list[Frame], modality: str, color: bool, tilt_header: float,
+                 label: str = "") -> Stack:
     """Sort frames and measure spacing, tilt, gaps."""
     warnings: list[str] = []
     geo = all(f.distance is not None for f in frames)
@@ -577,7 +604,7 @@ def _build_stack(frames: list[Frame], modality: str, color: bool, tilt_header: f
         positions = np.asarray([frames[0].position], dtype=np.float64)
     return Stack(frames=frames, spacing=(abs(z), float(ps[0]), float(ps[1])), positions=positions,
                  orientation=orientation, warnings=warnings, tilt_deg=tilt, modality=modality,
-                 color=color, label=frames[0].label)
+                 color=color, label=label)
 
 
 def _split_dimensions(frames: list[Frame]) -> dict[tuple[Any, ...], list[Frame]]:
@@ -680,7 +707,9 @@ def load_series(instances_or_paths: Iterable[dict[str, Any] | str | os.PathLike[
     groups = {k + sub: g for k, frames_ in groups.items()
               for sub, g in _split_dimensions(frames_).items()}
     ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), str(kv[0])))
-    stacks = [_build_stack(g, modality, color, tilt_header) for _, g in ordered]
+    # a stack is labelled only when it was split from others at the same positions
+    stacks = [_build_stack(g, modality, color, tilt_header, g[0].label if k[3:] else "")
+              for k, g in ordered]
     warnings: list[str] = []
     if geometric > 1:
         warnings.append(f"The series mixes orientations or image sizes; it is split into "
