@@ -154,6 +154,8 @@ def export_report(
         key_images = [replace(ki, caption=deid.scrub_text(ki.caption)) for ki in key_images]
     else:
         headers = [header_copy(ds) for ds in sources]
+    for h in headers:  # a source's invalid values (hashed dates ...) must not block export
+        dicom_out.drop_invalid_values(h)
     headers = [dicom_out.complete_type2(h) for h in headers]
     header_by_uid = dict(zip(by_uid.keys(), headers))
     ref = headers[0]
