@@ -85,6 +85,27 @@ def is_color(ds: Dataset) -> bool:
     return (safe_int(ds, "SamplesPerPixel", 1) or 1) > 1 or pi == "PALETTE COLOR"
 
 
+def transfer_syntax_label(ds: Dataset) -> str:
+    """The transfer syntax by name and UID, e.g. ``"JPEG Extended (Process 2 and 4)
+    (1.2.840.10008.1.2.4.51)"``; ``"none"`` when the file gives none."""
+    try:
+        uid = UID(str(ds.file_meta.TransferSyntaxUID))
+    except Exception:  # noqa: BLE001 - absent or corrupt
+        return "none"
+    name = uid.name if uid.is_transfer_syntax else ""
+    return f"{name} ({uid})" if name and name != str(uid) else str(uid)
+
+
+def _declined(text: str) -> bool:
+    """True when pydicom's decoder report says a decoder does not support the encoding.
+
+    pydicom joins every plugin's failure into one message ("gdcm: GDCM does not support 'JPEG
+    Extended' for samples with 12-bit precision", "pillow: Pillow does not support ...").
+    """
+    low = text.lower()
+    return "does not support" in low or "is not supported" in low or "unsupported" in low
+
+
 def _decode_error(ds: Dataset, exc: BaseException) -> PixelDecodeError:
     """A one-line reason why pixel data could not be decoded."""
     path = getattr(ds, "filename", None)
@@ -97,13 +118,21 @@ def _decode_error(ds: Dataset, exc: BaseException) -> PixelDecodeError:
     if missing:
         return PixelDecodeError(f"The image header is incomplete (missing {missing[0]}), "
                                 "so its pixels cannot be decoded.", spath)
+    syntax = transfer_syntax_label(ds)
     if comp == "unknown encoding":
-        return PixelDecodeError("The file's transfer syntax is unknown or corrupt, so its image "
-                                "data cannot be decoded.", spath)
+        return PixelDecodeError(f"The file's transfer syntax ({syntax}) is not a DICOM transfer "
+                                "syntax Hilum knows, so its image data cannot be decoded.", spath)
     if isinstance(exc, NotImplementedError) or "missing required dependencies" in text \
             or "no decoding plugins" in text.lower() or "no pixel data decoders" in text.lower():
-        return PixelDecodeError(f"No decoder is installed for this image's compression ({comp}).",
-                                spath)
+        return PixelDecodeError(f"The image's transfer syntax, {syntax}, is not supported by the "
+                                "installed decoders.", spath)
+    if _declined(text):
+        # every decoder that says why declines this variant (e.g. 12-bit JPEG Extended): the
+        # data is not known to be corrupt, it is just not decodable here
+        bits = safe_int(ds, "BitsStored")
+        depth = f", {bits}-bit" if bits else ""
+        return PixelDecodeError(f"This image's encoding ({syntax}{depth}) is not supported by "
+                                "the installed decoders.", spath)
     if isinstance(exc, (EOFError, struct.error)) or "truncat" in text.lower():
         return PixelDecodeError("The file is truncated: its image data ends early.", spath)
     if comp == "uncompressed":
