@@ -33,7 +33,8 @@ BATCH_NAME = "batch.json"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 #: analysis options a study task accepts (passed through to :func:`app.pipeline.analyze`)
 OPTIONS = ("model_ids", "device", "fp16", "saliency", "draft", "indication", "comparison", "pdf",
-           "dicom_export", "deidentify", "reader_name", "override_applicability", "inference")
+           "dicom_export", "deidentify", "reader_name", "override_applicability", "inference", "notes",
+           "backend", "backend_options", "pixels_reviewed")
 
 
 def study_folder(study_uid: str) -> str:
