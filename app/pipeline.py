@@ -183,7 +183,7 @@ def analyze(
     say = log_step or (lambda line: None)
     out = Path(out_dir)
     hooks = []
-    factory = None
+    factory: Any = None
     if saliency:
         from app.saliency.api import analyze_hook, engine_factory
 

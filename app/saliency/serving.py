@@ -136,7 +136,7 @@ def clear_remote() -> None:
         _remote.clear()
 
 
-def engine_factory(mode: str = "auto", saliency: bool = False) -> Callable[[Manifest, str, "bool | None"], tuple[Any, list[str]]]:
+def engine_factory(mode: str = "auto", saliency: bool = False) -> Callable[[Any, str, "bool | None"], tuple[Any, list[str]]]:
     """``engine_factory`` for :func:`app.inference.analyze.analyze_paths` honouring ``mode``.
 
     Parameters
@@ -150,7 +150,7 @@ def engine_factory(mode: str = "auto", saliency: bool = False) -> Callable[[Mani
     from app.inference.engine import get_engine
     from app.saliency import api
 
-    def factory(manifest: Manifest, device: str, fp16: bool | None) -> tuple[Any, list[str]]:
+    def factory(manifest: Any, device: str, fp16: bool | None) -> tuple[Any, list[str]]:
         def local() -> Any:
             return api.get_explainer(manifest, device=device, fp16=fp16) if saliency else None
 
