@@ -113,8 +113,10 @@ def _load_state(out: Path) -> dict[str, Any]:
 
 
 def _save_state(out: Path, state: dict[str, Any]) -> None:
+    from app.core import paths
+
     tmp = out / (BATCH_NAME + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    paths.write_private(tmp, json.dumps(state, indent=2) + "\n")  # study UIDs: patient data
     tmp.replace(out / BATCH_NAME)
 
 
@@ -191,8 +193,9 @@ def analyze_archive(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.P
         raise UsageError(f"Unknown archive analysis option(s): {', '.join(unknown)}.")
     progress = progress or NullProgress()
     say = log_step or (lambda line: None)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from app.core.paths import private_dir
+
+    out = private_dir(out_dir)
     studies, errors = group_studies(paths)
     state = _load_state(out)
     records: dict[str, Any] = dict(state.get("studies", {}))

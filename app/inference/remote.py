@@ -72,6 +72,10 @@ class ServingConfig:
         Network timeout of one request.
     allow_local_fallback : bool
         The site allows ``auto`` to run the model locally when the server cannot be used.
+
+    Plain ``http://`` is accepted for loopback hosts only, unless the setting says
+    ``"allow_insecure_http": true`` (a trusted site network); only the preprocessed pixel tensor
+    travels, never a DICOM header.
     """
 
     url: str
@@ -95,6 +99,17 @@ class ServingConfig:
         return f"{self.public_url} {self.model_name}/{self.model_version or 'latest'}"
 
 
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _parse_config(block: Any, where: str, fallback: bool) -> ServingConfig:
     if not isinstance(block, dict):
         raise UsageError(f"The serving setting in {where} must be a JSON object.")
@@ -105,6 +120,11 @@ def _parse_config(block: Any, where: str, fallback: bool) -> ServingConfig:
     if scheme not in ("http", "https"):
         raise UsageError(f"The inference server URL in {where} must start with http:// or https:// "
                          f"(got '{scheme or url}').")
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if scheme == "http" and not _loopback(host) and not bool(block.get("allow_insecure_http", False)):
+        raise UsageError(f"The inference server URL in {where} uses plain http:// to {host}: image data would "
+                         "travel unencrypted; use https:// or set \"allow_insecure_http\": true for a "
+                         "trusted network.")
     try:
         timeout = float(block.get("timeout_s", 30.0))
     except (TypeError, ValueError):

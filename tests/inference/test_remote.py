@@ -179,3 +179,19 @@ def test_metadata_check_rules() -> None:
     fp16["outputs"][0]["datatype"] = "FP16"
     assert metadata_problems(fp16, sig) == ["output 'logits' is FP16, expected FP32"]
     assert ServingConfig("https://u:p@host:8443/base/?k=v", "m").public_url == "https://host:8443/base"
+
+
+def test_plain_http_to_another_host_needs_the_site_to_allow_it(tmp_path: Path) -> None:
+    from app.core.errors import UsageError
+    from app.inference.registry import ModelRegistry
+    from app.inference.remote import serving_config
+
+    m = ModelRegistry().get(BUNDLED_ID)
+    _site({"models": {BUNDLED_ID: {"url": "http://inference.example.org:8000", "model_name": BUNDLED_ID}}})
+    with pytest.raises(UsageError, match="unencrypted"):
+        serving_config(m)
+    _site({"models": {BUNDLED_ID: {"url": "http://inference.example.org:8000", "model_name": BUNDLED_ID,
+                                   "allow_insecure_http": True}}})
+    assert serving_config(m).public_url == "http://inference.example.org:8000"  # type: ignore[union-attr]
+    _site({"models": {BUNDLED_ID: {"url": "https://inference.example.org", "model_name": BUNDLED_ID}}})
+    assert serving_config(m) is not None
