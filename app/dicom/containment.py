@@ -19,7 +19,7 @@ import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Iterable
+from typing import Iterable, cast
 
 from app.core import paths
 from app.core.errors import DicomError
@@ -124,7 +124,8 @@ def dicomdir_ref_parts(ref: object) -> list[str]:
         When a component is absolute (``/``, ``\\``, a drive letter) or is ``..`` (PS3.10 allows
         only relative IDs made of upper-case letters, digits and ``_``).
     """
-    raw = [str(ref)] if isinstance(ref, str) else [str(p) for p in ref]  # type: ignore[union-attr]
+    # pydicom gives a str for one component and a MultiValue for several
+    raw = [str(ref)] if isinstance(ref, str) else [str(p) for p in cast(Iterable[object], ref)]
     parts: list[str] = []
     for i, comp in enumerate(raw):
         comp = comp.strip()
