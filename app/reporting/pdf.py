@@ -365,6 +365,7 @@ def build_pdf(
     key_images: Sequence[KeyImage] = (),
     document_id: str = "",
     deidentified: bool = False,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write the report PDF.
 
@@ -386,6 +387,9 @@ def build_pdf(
         Printed on every page (the Encapsulated PDF's SOP Instance UID when DICOM is exported).
     deidentified : bool
         Print a "De-identified" note in the patient block.
+    notes : sequence of str
+        Export notes printed under KEY IMAGES (e.g. key images left out of a de-identified
+        export).
 
     Returns
     -------
@@ -483,8 +487,10 @@ def build_pdf(
     story.append(_para(PDF_DISCLAIMER + ".", styles, "disclaimer", bold=True))
 
     # key images
-    if key_images:
+    if key_images or notes:
         story.append(_para("KEY IMAGES", styles, "heading", bold=True))
+        for note in notes:
+            story.append(_para(note, styles))
         for n, ki in enumerate(key_images, 1):
             cells: list[Any] = [_image_flowable(ki.shown(), 240, 240)]
             notes: list[Any] = [_para(f"Image {n}", styles, "small", bold=True)]
