@@ -178,6 +178,9 @@ def export_report(
         header = None  # the letterhead names where the patient was seen
     else:
         headers = [header_copy(ds) for ds in sources]
+    for h in headers:  # a source's invalid values (hashed dates ...) must not block export
+        dicom_out.drop_invalid_values(h)
+    results = _with_instance_numbers(results, sources)
     headers = [dicom_out.complete_type2(h) for h in headers]
     header_by_uid = dict(zip(by_uid.keys(), headers))
     ref = headers[0]
@@ -197,7 +200,8 @@ def export_report(
         if pdf or need_pdf_bytes:
             target = pdf_path if pdf else out / ".report.tmp.pdf"
             build_pdf(target, draft, results, PatientBlock.from_dataset(ref), header,
-                      key_images, document_id=pdf_sop_uid, deidentified=deidentify, notes=notes)
+                      key_images, document_id=pdf_sop_uid, deidentified=deidentify,
+                      export_notes=notes)
             pdf_bytes = target.read_bytes()
             if pdf:
                 written.append(pdf_path)
@@ -279,6 +283,35 @@ def _scrub_value(value: Any, scrub: Any) -> Any:
     return value
 
 
+def _with_instance_numbers(results: Sequence[ModelResult],
+                           sources: Sequence[Dataset]) -> list[ModelResult]:
+    """Copies of ``results`` whose provenance names their image's Instance Number and frame
+    count (from the source header with the same SOP Instance UID), for the PDF's table."""
+    numbers: dict[str, tuple[Any, int]] = {}
+    for ds in sources:
+        try:
+            frames = int(ds.get("NumberOfFrames", 1) or 1)
+        except (TypeError, ValueError):
+            frames = 1
+        try:
+            inum = ds.get("InstanceNumber")
+            inum = int(inum) if inum not in (None, "") else None
+        except (TypeError, ValueError):
+            inum = None
+        numbers[str(ds.get("SOPInstanceUID", ""))] = (inum, frames)
+    out = []
+    for r in results:
+        sop = str(r.provenance.get("sop_uid", "") or "")
+        if sop in numbers:
+            inum, frames = numbers[sop]
+            extra = {"frames": frames}
+            if inum is not None:
+                extra["instance_number"] = inum
+            r = replace(r, provenance={**r.provenance, **extra})
+        out.append(r)
+    return out
+
+
 def model_results_from_document(doc: dict[str, Any], study_uid: str = "") -> list[ModelResult]:
     """The :class:`ModelResult` list of a ``results.json``-shaped document (``hilum analyze``,
     or what the AI panel stores with a study), optionally only one study's images."""
@@ -288,7 +321,12 @@ def model_results_from_document(doc: dict[str, Any], study_uid: str = "") -> lis
             continue
         for rec in image.get("results", []) or []:
             try:
-                out.append(ModelResult.from_dict(rec))
+                result = ModelResult.from_dict(rec)
+                # which image the result is about (the PDF prints one row per image)
+                for key in ("sop_uid", "series_uid", "frame"):
+                    if image.get(key) not in (None, "") and key not in result.provenance:
+                        result.provenance[key] = image[key]
+                out.append(result)
             except (KeyError, TypeError, ValueError):
                 log.warning("one stored AI result could not be read; left out of the export")
     return out
@@ -368,12 +406,14 @@ def key_images_from_analysis(
                     log.warning("a saliency overlay does not match its image; skipped")
                     continue
                 prob = lab.get("probability")
+                # the colour map the overlay PNG was rendered with, as the analysis recorded it
+                used = str((sal.get("overlay") or {}).get("colormap") or colormap)
                 legend = (f"{sal.get('method', '')} map of {rec.get('model_id', '')} "
                           f"'{label}'" + (f" (p={float(prob):.2f})" if prob is not None else "")
-                          + f", colour map {colormap}: bright = high relevance")
+                          + f", colour map {used}: bright = high relevance")
                 out.append(KeyImage(
                     display=display, overlay=overlay, legend=legend,
-                    legend_image=legend_image(colormap, height=128, width=40),
+                    legend_image=legend_image(used, height=128, width=40),
                     caption=f"{image.get('modality', '')} image, {label}".strip(),
                     source=ImageRef(str(image.get("study_uid", "")),
                                     str(image.get("series_uid", "")),
