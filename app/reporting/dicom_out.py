@@ -506,6 +506,7 @@ def secondary_capture(
     legend: str = "",
     sop_instance_uid: str | None = None,
     equipment: Equipment | None = None,
+    burned_in_annotation: str | None = None,
 ) -> Dataset:
     """Secondary Capture of a saliency overlay, marked derived and not for primary diagnosis.
 
@@ -527,6 +528,9 @@ def secondary_capture(
         Generated when not given.
     equipment : Equipment, optional
         Manufacturer and software version.
+    burned_in_annotation : str, optional
+        The source's Burned In Annotation: the overlay keeps the source's pixels, so it keeps
+        its statement; absent (unknown) stays absent, never written as NO.
 
     Returns
     -------
@@ -569,7 +573,11 @@ def secondary_capture(
     sc.DerivationDescription = f"{description}; {NOT_FOR_DIAGNOSIS}"[:1024]
     sc.ImageComments = (f"{NOT_FOR_DIAGNOSIS}. Shows where the AI model looked; "
                         "AI-generated content requires review by a physician.")
-    sc.BurnedInAnnotation = "NO"
+    burned = str(burned_in_annotation or "").strip().upper()
+    if burned in ("YES", "NO"):
+        sc.BurnedInAnnotation = burned
+    elif "BurnedInAnnotation" in sc:
+        del sc.BurnedInAnnotation  # Type 3: unknown is said by its absence
     sc.SourceImageSequence = _source_ref_items(
         [source], ("121322", "DCM", "Source image for image processing operation"))
     sc.ManufacturerModelName = eq.model_name

@@ -181,6 +181,11 @@ class ExportDialog(QDialog):
         self.preview_button = QPushButton(self.tr("Preview..."))
         self.preview_button.clicked.connect(self.show_preview)
         pl.addWidget(self.deid_box)
+        # burned-in text cannot be removed from pixels: de-identified key images need the source
+        # to say Burned In Annotation NO, or the reader's confirmation after looking at them
+        self.pixels_reviewed_box = QCheckBox(self.tr("I looked at the key images: no identifying "
+                                                     "text in the pixels"))
+        pl.addWidget(self.pixels_reviewed_box)
         pl.addStretch(1)
         pl.addWidget(self.preview_button)
         layout.addWidget(privacy)
@@ -339,6 +344,7 @@ class ExportDialog(QDialog):
             export_report, draft, list(self.context.results), list(self.context.source_datasets),
             out_dir, pdf=self.pdf_box.isChecked(), dicom=self.dicom_box.isChecked(),
             deidentify=self.deid_box.isChecked(), key_images=self.chosen_key_images(),
+            pixels_reviewed=self.pixels_reviewed_box.isChecked(),
             header=self.header(),
             on_result=lambda files: self._done(files, draft),
             on_error=self._failed,
