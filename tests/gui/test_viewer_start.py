@@ -79,3 +79,22 @@ def test_drop_on_the_report_editor_imports_the_file(qtbot: Any, window: MainWind
                                               Qt.MouseButton.LeftButton,
                                               Qt.KeyboardModifier.NoModifier))
     assert "pasted words" in editor.toPlainText()
+
+
+def test_key_image_legend_names_the_saliency_colour_map(qtbot: Any, window: MainWindow,
+                                                        shared_data: Path) -> None:
+    import numpy as np
+
+    with qtbot.waitSignal(window.first_image_painted, timeout=60000):
+        window.open_paths([str(shared_data / "dicom" / "cxr" / "dx_chest_pa_j2k_lossless.dcm")])
+    qtbot.waitUntil(lambda: not window.busy, timeout=60000)
+    vp = window.active_viewport()
+    rows, cols = vp.frame.shape[:2]
+    layer = np.zeros((rows, cols, 4), np.uint8)
+    layer[rows // 4: rows // 2, cols // 4: cols // 2] = (253, 231, 37, 200)
+    vp.set_overlay(layer)
+    window.panels["saliency"].widget().colormap.setCurrentText("viridis")
+    ki = window.panels["export"].widget().add_current_image()
+    assert ki is not None and ki.overlay is not None
+    assert "viridis" in ki.legend and "red" not in ki.legend
+    assert ki.legend_image is not None and ki.legend_image.dtype == np.uint8
