@@ -439,6 +439,26 @@ def display_of_viewport(vp: Any) -> np.ndarray | None:
     return None if shown is None else np.ascontiguousarray(shown)
 
 
+def _saliency_colormap(main_window: Any) -> str:
+    """The colour map the Saliency panel renders the overlay with ('' when unknown)."""
+    dock = getattr(main_window, "panels", {}).get("saliency")
+    combo = getattr(dock.widget() if dock is not None else None, "colormap", None)
+    try:
+        return str(combo.currentText()) if combo is not None else ""
+    except (AttributeError, RuntimeError):
+        return ""
+
+
+def _legend_bar(colormap: str) -> np.ndarray | None:
+    """The colour bar printed beside the legend (None for an unknown colour map)."""
+    from app.saliency.overlay import legend_image
+
+    try:
+        return legend_image(colormap, height=128, width=40)
+    except ValueError:
+        return None
+
+
 def overlay_of_viewport(vp: Any, display: np.ndarray) -> np.ndarray | None:
     """The display with the viewport's visible overlay layer blended at its opacity, or None."""
     ov = getattr(vp, "overlay", None)
@@ -557,9 +577,14 @@ class ExportPanel(QWidget):
             self.list.clear()
         overlay = overlay_of_viewport(vp, display)
         n = len(self.key_images) + 1
-        ki = KeyImage(display=display, overlay=overlay,
-                      legend=self.tr("saliency map (red = where the model looked)")
-                      if overlay is not None else "",
+        cmap = _saliency_colormap(mw) if overlay is not None else ""
+        legend = ""
+        if overlay is not None:
+            legend = (self.tr("saliency map, colour map %1: bright = where the model looked")
+                      .replace("%1", cmap) if cmap else
+                      self.tr("saliency map: bright = where the model looked"))
+        ki = KeyImage(display=display, overlay=overlay, legend=legend,
+                      legend_image=_legend_bar(cmap) if cmap else None,
                       caption=self.tr("Image %1").replace("%1", str(n)), source=ref)
         self.key_images.append(ki)
         item = QListWidgetItem(QIcon(QPixmap.fromImage(_qimage(ki.shown()))), ki.caption)
