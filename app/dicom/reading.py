@@ -94,6 +94,13 @@ def _translate(exc: BaseException, path: str, size: int) -> DicomError:
         return DicomReadError("The file is truncated: its header ends early.", path)
     if isinstance(exc, MemoryError):
         return DicomReadError("The DICOM header is corrupt: it declares an impossible size.", path)
+    if isinstance(exc, OSError) and exc.errno is None:
+        # pydicom raises a bare OSError ("No tag to read at file position ...") when a length
+        # field sends it past the data, e.g. a sequence item declaring 4 GB: a corrupt header,
+        # not a failing disk
+        log.debug("header parse failed: %s", exc)
+        return DicomReadError("The DICOM header is corrupt (a length field points past the "
+                              "data) and cannot be read.", path)
     if isinstance(exc, OSError):
         return DicomReadError(f"The file cannot be read ({exc.strerror or 'I/O error'}).", path)
     log.debug("header read failed: %s: %s", type(exc).__name__, exc)
@@ -541,15 +548,35 @@ class RawHeader:
         self.implicit = implicit
         self.path = path
         ts = meta.get(0x00020010)
-        self.file_meta = {"TransferSyntaxUID": bytes(ts.value).decode("ascii", "replace")
-                          .strip(" \x00") if ts is not None else ""}
+        self.file_meta = _RawMeta(bytes(ts.value).decode("ascii", "replace").strip(" \x00")
+                                  if ts is not None else "")
+
+    @property
+    def filename(self) -> str:
+        """The file (as ``Dataset.filename``)."""
+        return self.path
 
     def get_item(self, tag: int) -> Any:
         """The RawDataElement of ``tag`` (None when absent)."""
         return self.elements.get(tag)
 
-    def __contains__(self, tag: int) -> bool:
-        return tag in self.elements
+    def get(self, keyword: str, default: Any = None) -> Any:
+        """A kept element's value by keyword, converted as pydicom does (``Dataset.get``)."""
+        from pydicom.datadict import tag_for_keyword
+        from pydicom.dataelem import convert_raw_data_element
+
+        tag = tag_for_keyword(keyword)
+        raw = self.elements.get(tag) if tag is not None else None
+        if raw is None:
+            return default
+        return convert_raw_data_element(raw).value
+
+    def __contains__(self, key: int | str) -> bool:
+        if isinstance(key, str):
+            from pydicom.datadict import tag_for_keyword
+
+            key = tag_for_keyword(key) or -1
+        return key in self.elements
 
     def dataset(self) -> Dataset:
         """The header as a pydicom Dataset (as ``read_header(path, tags)`` would return it)."""
@@ -570,6 +597,22 @@ class RawHeader:
         ds.file_meta = meta
         ds.filename = self.path
         return ds
+
+
+class _RawMeta:
+    """The file meta of a :class:`RawHeader`: its transfer syntax (``.TransferSyntaxUID``, a
+    pydicom UID, and ``.get("TransferSyntaxUID")`` as in a FileMetaDataset)."""
+
+    __slots__ = ("TransferSyntaxUID",)
+
+    def __init__(self, ts: str) -> None:
+        self.TransferSyntaxUID = UID(ts)
+
+    def get(self, keyword: str, default: Any = None) -> Any:
+        return self.TransferSyntaxUID if keyword == "TransferSyntaxUID" else default
+
+    def __contains__(self, keyword: str) -> bool:
+        return keyword == "TransferSyntaxUID"
 
 
 def _skip_sequence(buf: bytes, pos: int, implicit: bool) -> int:

@@ -11,7 +11,7 @@ import pytest
 from app.core.errors import DicomError
 
 from app.dicom import library as library_mod
-from app.dicom.library import Library, _record, _scan_tags
+from app.dicom.library import Library, _record, _scan_tags, pixel_budget_problem
 from app.dicom.reading import RawHeader, fast_header, read_header, safe_int, safe_str
 
 _TEXT_KW = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyDate",
@@ -48,11 +48,27 @@ def test_fast_header_matches_pydicom_on_every_real_file(dicom_dir: Path, pydicom
         assert info == ref_info, path
         st = os.stat(path)
         assert _outcome(header, info, path, st) == _outcome(ds, ref_info, path, st), path
+        # the pixel budget (safety's check in the scan path) sees the same header
+        assert pixel_budget_problem(str(path), header, info) == \
+            pixel_budget_problem(str(path), ds, ref_info), path
         full = header.dataset()
         for kw in _TEXT_KW:
             assert safe_str(full, kw) == safe_str(ds, kw), (path, kw)
         assert safe_int(full, "SeriesNumber") == safe_int(ds, "SeriesNumber"), path
     assert fast_count > 300  # the common case really takes the fast path
+
+
+def test_pixel_budget_refuses_the_same_files_on_the_fast_path(dicom_dir: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # a budget small enough that the chest films (native and compressed) exceed it
+    monkeypatch.setenv("HILUM_MAX_FRAME_PIXELS", "1000000")
+    fast = Library(tmp_path / "fast.sqlite").scan([dicom_dir / "cxr"])
+    with monkeypatch.context() as m:
+        m.setattr(library_mod, "fast_header", lambda *a, **k: None)
+        slow = Library(tmp_path / "slow.sqlite").scan([dicom_dir / "cxr"])
+    assert fast.errors == slow.errors
+    assert sum("megapixels" in e["error"] for e in fast.errors) >= 3
+    assert fast.added == slow.added
 
 
 def _dump(db: Path) -> dict[str, list[tuple]]:
