@@ -565,10 +565,14 @@ class RawHeader:
         from pydicom.datadict import tag_for_keyword
         from pydicom.dataelem import convert_raw_data_element
 
-        tag = tag_for_keyword(keyword)
-        raw = self.elements.get(tag) if tag is not None else None
+        tag = _KEYWORD_TAGS.get(keyword)
+        if tag is None:
+            tag = _KEYWORD_TAGS.setdefault(keyword, tag_for_keyword(keyword) or -1)
+        raw = self.elements.get(tag)
         if raw is None:
             return default
+        if raw.length == 2 and (raw.VR or _dictionary_vr(tag)) == "US":
+            return int.from_bytes(raw.value, "little")  # what pydicom converts US to
         return convert_raw_data_element(raw).value
 
     def __contains__(self, key: int | str) -> bool:
@@ -597,6 +601,9 @@ class RawHeader:
         ds.file_meta = meta
         ds.filename = self.path
         return ds
+
+
+_KEYWORD_TAGS: dict[str, int] = {}
 
 
 class _RawMeta:
@@ -635,63 +642,72 @@ def _skip_sequence(buf: bytes, pos: int, implicit: bool) -> int:
         pos = _walk(buf, pos, implicit, None, None, in_item=True)
 
 
+_EXPLICIT = struct.Struct("<HH2sH").unpack_from
+_IMPLICIT = struct.Struct("<HHI").unpack_from
+_U32 = struct.Struct("<I").unpack_from
+_PIXEL_TAG_SET = frozenset(PIXEL_TAGS)
+
+
 def _walk(buf: bytes, pos: int, implicit: bool, wanted: frozenset[int] | None,
           out: dict[int, Any] | None, in_item: bool = False) -> int:
     """Walk elements from ``pos``; keep ``wanted`` ones in ``out``.
 
     Returns the position of the pixel data element (top level) or after the item delimiter
-    (inside an undefined-length item).
+    (inside an undefined-length item). One ``unpack`` per element: this loop is the scan's
+    hot path.
     """
     from pydicom.dataelem import RawDataElement
     from pydicom.tag import BaseTag
 
-    unpack = struct.unpack_from
     n = len(buf)
+    short, long_ = _VR_SHORT, _VR_LONG
+    pixel_tags = _PIXEL_TAG_SET
+    keep = wanted if out is not None and wanted is not None else frozenset()
     while True:
         if pos + 8 > n:
             raise _NeedMore
-        group, elem = unpack("<HH", buf, pos)
+        if implicit:
+            group, elem, length = _IMPLICIT(buf, pos)
+            start = pos + 8
+            vrb = None
+        else:
+            group, elem, vrb, length = _EXPLICIT(buf, pos)
+            if vrb in short:
+                start = pos + 8
+            elif vrb in long_:
+                if pos + 12 > n:
+                    raise _NeedMore
+                length = _U32(buf, pos + 8)[0]
+                start = pos + 12
+            elif group == 0xFFFE:
+                length = _U32(buf, pos + 4)[0]  # delimiters carry no VR
+                start = pos + 8
+            else:
+                raise _Unusual
         tag = group << 16 | elem
         if in_item:
             if tag == _ITEM_END:
                 return pos + 8
-        elif tag in PIXEL_TAGS:
+        elif tag in pixel_tags:
             return pos
-        if tag >> 16 == 0xFFFE or group == 0x0002 and not in_item:
+        if group == 0xFFFE or (group == 0x0002 and not in_item):
             raise _Unusual
-        if implicit:
-            vr = None
-            length = unpack("<I", buf, pos + 4)[0]
-            start = pos + 8
-        else:
-            vrb = buf[pos + 4:pos + 6]
-            if vrb in _VR_SHORT:
-                length = unpack("<H", buf, pos + 6)[0]
-                start = pos + 8
-            elif vrb in _VR_LONG:
-                if pos + 12 > n:
-                    raise _NeedMore
-                length = unpack("<I", buf, pos + 8)[0]
-                start = pos + 12
-            else:
-                raise _Unusual
-            vr = vrb.decode()
         if length == _UNDEFINED:
-            if implicit or vr in ("SQ", "UN"):
-                if wanted is not None and tag in wanted:
+            if implicit or vrb in (b"SQ", b"UN"):
+                if tag in keep:
                     raise _Unusual
                 # an undefined-length UN holds an implicit VR sequence (PS3.5 6.2.2)
-                pos = _skip_sequence(buf, start, implicit or vr == "UN")
+                pos = _skip_sequence(buf, start, implicit or vrb == b"UN")
                 continue
             raise _Unusual
         end = start + length
-        if out is not None and wanted is not None and tag in wanted:
+        if tag in keep:
             if end > n:
                 raise _NeedMore
             if length > DEFER_SIZE:
                 raise _Unusual
-            out[tag] = RawDataElement(BaseTag(tag), vr, length, buf[start:end], start,
-                                      implicit, True, True)
+            out[tag] = RawDataElement(BaseTag(tag), vrb.decode() if vrb else None,  # type: ignore[index]
+                                      length, buf[start:end], start, implicit, True, True)
         pos = end
 
 
