@@ -23,7 +23,7 @@ import datetime as _dt
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QSize, Qt, QUrl
@@ -51,14 +51,15 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from pydicom.dataset import Dataset
-
 from app.core.types import ModelResult, ReportDraft
 from app.gui.errors import show_error, user_message
 from app.gui.workers import Worker, run_in_background
-from app.reporting.deid import DeidChange
-from app.reporting.export import export_report, preview_deidentification
-from app.reporting.pdf import InstitutionHeader, KeyImage
+
+if TYPE_CHECKING:  # pydicom, highdicom and reportlab load when an export is first used
+    from pydicom.dataset import Dataset
+
+    from app.reporting.deid import DeidChange
+    from app.reporting.pdf import InstitutionHeader, KeyImage
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +296,8 @@ class ExportDialog(QDialog):
         return dataclasses.replace(draft, reader_name=name, signed_off_at=when)
 
     def header(self) -> InstitutionHeader:
+        from app.reporting.pdf import InstitutionHeader
+
         return InstitutionHeader(self.inst_name.text().strip(),
                                  self.inst_address.toPlainText().strip(),
                                  self.inst_logo.text().strip())
@@ -340,6 +343,8 @@ class ExportDialog(QDialog):
         self.status.setText(self.tr("Exporting..."))
         self.open_pdf_button.setVisible(False)
         self.reveal_button.setVisible(False)
+        from app.reporting.export import export_report
+
         self._worker = run_in_background(
             export_report, draft, list(self.context.results), list(self.context.source_datasets),
             out_dir, pdf=self.pdf_box.isChecked(), dicom=self.dicom_box.isChecked(),
@@ -416,6 +421,8 @@ class ExportDialog(QDialog):
 
 
 def _preview_task(datasets: list[Dataset], progress: Any = None) -> list[DeidChange]:
+    from app.reporting.export import preview_deidentification
+
     return preview_deidentification(datasets)
 
 
@@ -577,6 +584,8 @@ class ExportPanel(QWidget):
             self.list.clear()
         overlay = overlay_of_viewport(vp, display)
         n = len(self.key_images) + 1
+        from app.reporting.pdf import KeyImage
+
         cmap = _saliency_colormap(mw) if overlay is not None else ""
         legend = ""
         if overlay is not None:
