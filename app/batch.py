@@ -3,7 +3,8 @@ or as Ray tasks on a cluster.
 
 ``hilum analyze PATH... --out DIR --ray [auto|ADDRESS]`` groups the DICOM files under ``PATH`` by
 StudyInstanceUID and runs the very same per-study analysis (classify, saliency, draft, export as
-asked) for each study into ``DIR/<StudyInstanceUID>/``. ``DIR/batch.json`` records every study's
+asked) for each study into ``DIR/<StudyInstanceUID>/`` (a de-identified run: ``DIR/study-<hash>/``,
+see :func:`study_key`). ``DIR/batch.json`` records every study's
 state as it finishes, so a rerun skips the studies already done (resume); a study that fails is
 recorded with its one-sentence reason and the others go on. Without Ray the studies run one after
 another in this process (:func:`analyze_archive` with ``ray_address=None``), with identical
@@ -42,6 +43,17 @@ def study_folder(study_uid: str) -> str:
     return _SAFE.sub("_", study_uid).strip("_") or "no-study-uid"
 
 
+def study_key(study_uid: str, deidentify: bool = False) -> str:
+    """How a study is named in ``batch.json``, log lines and its folder: its UID, or for a
+    de-identified run a stable pseudonym (``study-`` + 20 hex digits of its sha256), so that
+    neither the outputs nor the batch record carry the original UID while a rerun still finds it."""
+    if not deidentify:
+        return study_folder(study_uid)
+    import hashlib
+
+    return "study-" + hashlib.sha256(study_uid.encode("utf-8")).hexdigest()[:20]
+
+
 def group_studies(paths: Sequence[str | os.PathLike[str]]) -> tuple[dict[str, list[str]], list[dict[str, str]]]:
     """DICOM files under ``paths`` grouped by StudyInstanceUID (sorted), and files that are not DICOM.
 
@@ -67,8 +79,11 @@ def group_studies(paths: Sequence[str | os.PathLike[str]]) -> tuple[dict[str, li
     return dict(sorted(studies.items())), errors
 
 
-def run_study(study_uid: str, files: list[str], out_dir: str, options: dict[str, Any]) -> dict[str, Any]:
+def run_study(study_uid: str, files: list[str], out_dir: str, options: dict[str, Any],
+              label: str | None = None) -> dict[str, Any]:
     """Analyse one study into ``out_dir`` (the unit of work; runs in a Ray worker or here).
+
+    ``label`` names the study in the returned record (a pseudonym for de-identified runs).
 
     Returns
     -------
@@ -78,7 +93,7 @@ def run_study(study_uid: str, files: list[str], out_dir: str, options: dict[str,
     from app.pipeline import analyze
 
     t0 = time.perf_counter()
-    rec: dict[str, Any] = {"study_uid": study_uid, "folder": Path(out_dir).name, "files": len(files)}
+    rec: dict[str, Any] = {"study_uid": label or study_uid, "folder": Path(out_dir).name, "files": len(files)}
     try:
         doc = analyze(files, out_dir, **{k: v for k, v in options.items() if k in OPTIONS})
     except Cancelled:
@@ -201,15 +216,18 @@ def analyze_archive(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.P
     records: dict[str, Any] = dict(state.get("studies", {}))
     todo: list[str] = []
     skipped = 0
+    key = {uid: study_key(uid, bool(options.get("deidentify"))) for uid in studies}
     for uid in studies:
-        prev = records.get(uid, {})
-        if prev.get("status") == "done" and (out / study_folder(uid) / "results.json").is_file():
+        prev = records.get(key[uid], {})
+        if prev.get("status") == "done" and (out / key[uid] / "results.json").is_file():
             skipped += 1
         else:
             todo.append(uid)
     state = {"executor": "ray" if ray_address else "local", "ray_address": ray_address or "",
              "options": {k: v for k, v in options.items() if isinstance(v, (str, int, float, bool, list, type(None)))},
-             "studies": records, "errors": errors}
+             "studies": records,
+             # a de-identified run keeps no source paths
+             "errors": [{"error": e["error"]} for e in errors] if options.get("deidentify") else errors}
     total, finished = len(studies), skipped
     progress.update(finished, total, f"{skipped} of {total} studies already done")
 
@@ -230,7 +248,7 @@ def analyze_archive(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.P
         try:
             for uid in todo:
                 progress.check()
-                pending[task.remote(uid, studies[uid], str(out / study_folder(uid)), options)] = uid
+                pending[task.remote(uid, studies[uid], str(out / key[uid]), options, key[uid])] = uid
             while pending:
                 progress.check()
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
@@ -240,7 +258,7 @@ def analyze_archive(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.P
                         rec = ray.get(ref)
                     except Exception as exc:  # noqa: BLE001 - a worker died or the task raised
                         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-                        rec = {"study_uid": uid, "folder": study_folder(uid), "files": len(studies[uid]),
+                        rec = {"study_uid": key[uid], "folder": key[uid], "files": len(studies[uid]),
                                "status": "failed", "error": f"The Ray task failed ({first})."}
                     record(rec)
         except Cancelled:
@@ -250,8 +268,8 @@ def analyze_archive(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.P
     else:
         for uid in todo:
             progress.check()
-            record(run_study(uid, studies[uid], str(out / study_folder(uid)), options))
-    n_done = sum(1 for u in studies if records.get(u, {}).get("status") == "done")
+            record(run_study(uid, studies[uid], str(out / key[uid]), options, key[uid]))
+    n_done = sum(1 for u in studies if records.get(key[u], {}).get("status") == "done")
     state["summary"] = {"studies": total, "done": n_done, "failed": total - n_done,
                         "skipped_already_done": skipped, "file_errors": len(errors)}
     _save_state(out, state)
@@ -259,4 +277,4 @@ def analyze_archive(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.P
     return state
 
 
-__all__ = ["analyze_archive", "group_studies", "run_study", "study_folder", "start_ray", "stop_ray", "BATCH_NAME"]
+__all__ = ["analyze_archive", "group_studies", "run_study", "study_folder", "study_key", "start_ray", "stop_ray", "BATCH_NAME"]

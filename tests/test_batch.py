@@ -17,7 +17,7 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from app.batch import BATCH_NAME, analyze_archive, start_ray, stop_ray, study_folder
+from app.batch import BATCH_NAME, analyze_archive, start_ray, stop_ray, study_folder, study_key
 from app.cli import main
 from app.core.errors import Cancelled
 from app.core.progress import CallbackProgress
@@ -125,6 +125,19 @@ def test_ray_resume_and_cancel(ray_cluster: Any, archive: tuple[Path, dict[str, 
     state = analyze_archive([folder], out, ray_address="auto", device="cpu")
     assert state["summary"]["skipped_already_done"] == 2
     assert (out / study_folder(again) / "results.json").is_file()
+
+
+def test_deidentified_archive_keeps_no_original_uid(archive: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    folder, studies = archive
+    good = {uid: rel for uid, rel in studies.items() if rel != BROKEN}
+    one = next(iter(good))
+    src = next(f for f in folder.glob("*.dcm") if str(pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID) == one)
+    state = analyze_archive([src], tmp_path / "d", device="cpu", deidentify=True)
+    assert state["summary"]["done"] == 1
+    (key,) = state["studies"]
+    assert key == study_key(one, True) and key.startswith("study-") and one not in key
+    assert (tmp_path / "d" / key / "results.json").is_file()
+    assert one not in (tmp_path / "d" / "batch.json").read_text()
 
 
 def test_cli_analyze_ray(archive: tuple[Path, dict[str, str]], tmp_path: Path,

@@ -279,7 +279,7 @@ def _analyze_archive(args: argparse.Namespace, progress: Any, model_ids: list[st
     finally:
         stop_ray()
     for err in state["errors"]:
-        print(f"hilum: {err['path']}: {err['error']}", file=sys.stderr)
+        print(f"hilum: {err.get('path', 'a file')}: {err['error']}", file=sys.stderr)
     for uid, rec in state["studies"].items():
         if rec.get("status") != "done":
             print(f"hilum: study {uid}: {rec.get('error', 'not analysed')}", file=sys.stderr)
