@@ -73,6 +73,15 @@ def test_ray_outputs_identical_to_local_and_failing_study(ray_cluster: Any, arch
     nodes = ray_cluster.nodes()
     assert [n["NodeManagerAddress"] for n in nodes] == ["127.0.0.1"]
     assert ray_cluster.cluster_resources()["CPU"] == 2
+    # every socket Ray's processes listen on is on the loopback interface
+    import psutil
+
+    ray_pids = {p.pid for p in psutil.process_iter(["name", "cmdline"])
+                if any(k in " ".join([p.info["name"] or "", *(p.info["cmdline"] or [])])
+                       for k in ("raylet", "gcs_server", "ray::", "ray/_private", "ray/dashboard"))}
+    listening = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in ray_pids]
+    assert listening
+    assert {c.laddr.ip for c in listening} <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, listening
     lines: list[str] = []
     local = analyze_archive([folder], tmp_path / "local", device="cpu", saliency="cam")
     dist = analyze_archive([folder], tmp_path / "ray", ray_address="auto", device="cpu", saliency="cam",
