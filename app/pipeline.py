@@ -190,7 +190,12 @@ def analyze(
         hooks.append(analyze_hook(method=saliency, progress=progress))
         if saliency in ("cam", "auto"):
             factory = engine_factory  # CAM feature maps come out of the classifying pass
-    if inference != "local":
+    if inference == "local":
+        if factory is None:  # analyze_paths' default would use a site's inference server
+            from app.inference.engine import get_engine
+
+            factory = lambda m, d, f: (get_engine(m, device=d, fp16=f), [])  # noqa: E731
+    else:
         from app.inference.remote import serving_config
         from app.inference.registry import ModelRegistry
 

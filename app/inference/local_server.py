@@ -28,9 +28,21 @@ def serving_venv() -> Path:
 
 def free_port() -> int:
     """A free TCP port on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free TCP ports on 127.0.0.1 (all held open while choosing)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 class LocalMLServer:
@@ -46,7 +58,7 @@ class LocalMLServer:
         self.workdir = Path(workdir)
         self.threads = threads
         self.ready_timeout_s = ready_timeout_s
-        self.http_port = free_port()
+        self.http_port, self._grpc_port, self._metrics_port = free_ports(3)
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -60,7 +72,7 @@ class LocalMLServer:
         # as MLSERVER_* environment variables (nothing is written into the repository)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "MLSERVER_"))}
         env.update({"MLSERVER_HOST": "127.0.0.1", "MLSERVER_HTTP_PORT": str(self.http_port),
-                    "MLSERVER_GRPC_PORT": str(free_port()), "MLSERVER_METRICS_PORT": str(free_port()),
+                    "MLSERVER_GRPC_PORT": str(self._grpc_port), "MLSERVER_METRICS_PORT": str(self._metrics_port),
                     "MLSERVER_PARALLEL_WORKERS": "0", "MLSERVER_DEBUG": "false",
                     "MLSERVER_ENVIRONMENTS_DIR": str(self.workdir / ".envs"),
                     "MLSERVER_METRICS_DIR": str(self.workdir / ".metrics")})
@@ -79,9 +91,17 @@ class LocalMLServer:
 
         path = f"/v2/models/{model_name}" + (f"/versions/{model_version}" if model_version else "") + "/ready"
         deadline = time.monotonic() + self.ready_timeout_s
+        retried = False
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                break
+                if retried or "address already in use" not in self.log_tail(4000).lower():
+                    break
+                # another program took one of the ports between choosing and binding: new ports
+                retried = True
+                self.http_port, self._grpc_port, self._metrics_port = free_ports(3)
+                self.url = f"http://127.0.0.1:{self.http_port}"
+                self.start()
+                continue
             try:
                 with urllib.request.urlopen(self.url + path, timeout=2) as resp:
                     if resp.status == 200:

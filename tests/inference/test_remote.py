@@ -125,6 +125,17 @@ def test_remote_engine_batches_match_local_session(server: LocalMLServer) -> Non
     assert np.abs(remote.probabilities(x[:1]) - local.probabilities(x[:1])).max() <= 1e-5
 
 
+def test_gui_analysis_path_uses_the_site_server(server: LocalMLServer) -> None:
+    """analyze_paths without an engine factory (the AI panel's call) honours the site setting."""
+    from app.inference.analyze import analyze_paths
+
+    _serve(server.url)
+    doc = analyze_paths([paths.sample_path()], None, device="cpu", write=False)
+    (res,) = doc["images"][0]["results"]
+    assert res["provider"] == f"{server.url} {BUNDLED_ID}/1"
+    assert doc["models"][0]["provider"] == res["provider"]
+
+
 def test_server_down_is_one_sentence_and_fallback_only_where_allowed(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_closed_port()}"
     _serve(url)
