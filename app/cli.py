@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "app.dicom.commands",
     "app.inference.commands",
     "app.reporting.commands",
+    "app.reporting.annotation_commands",
     "app.commands",
 )
 

@@ -86,6 +86,7 @@ def export_report(
     key_images: Sequence[KeyImage] = (),
     header: InstitutionHeader | None = None,
     progress: Progress | None = None,
+    measurements: Sequence[str] = (),
 ) -> list[Path]:
     """Export a signed-off report.
 
@@ -113,6 +114,9 @@ def export_report(
         Letterhead of the PDF.
     progress : Progress, optional
         Progress and cancel.
+    measurements : sequence of str
+        Measurement lines for the PDF's MEASUREMENTS section
+        (:func:`app.reporting.annotations.measurement_lines`).
 
     Returns
     -------
@@ -173,7 +177,9 @@ def export_report(
         if pdf or need_pdf_bytes:
             target = pdf_path if pdf else out / ".report.tmp.pdf"
             build_pdf(target, draft, results, PatientBlock.from_dataset(ref), header,
-                      key_images, document_id=pdf_sop_uid, deidentified=deidentify)
+                      key_images, document_id=pdf_sop_uid, deidentified=deidentify,
+                      measurements=[deid.scrub_text(m) for m in measurements]
+                      if deidentify and deid is not None else measurements)
             pdf_bytes = target.read_bytes()
             if pdf:
                 written.append(pdf_path)

@@ -365,6 +365,7 @@ def build_pdf(
     key_images: Sequence[KeyImage] = (),
     document_id: str = "",
     deidentified: bool = False,
+    measurements: Sequence[str] = (),
 ) -> Path:
     """Write the report PDF.
 
@@ -386,6 +387,9 @@ def build_pdf(
         Printed on every page (the Encapsulated PDF's SOP Instance UID when DICOM is exported).
     deidentified : bool
         Print a "De-identified" note in the patient block.
+    measurements : sequence of str
+        One line per measurement (``app.reporting.annotations.measurement_lines``), printed in
+        a MEASUREMENTS section after the impression.
 
     Returns
     -------
@@ -463,6 +467,11 @@ def build_pdf(
                         ("FINDINGS", draft.findings), ("IMPRESSION", draft.impression)):
         story.append(_para(title, styles, "heading", bold=True))
         story.append(_para(text.strip() or "None.", styles))
+
+    if measurements:
+        story.append(_para("MEASUREMENTS", styles, "heading", bold=True))
+        for line in measurements:
+            story.append(_para(line, styles))
 
     # AI results
     story.append(_para("AI RESULTS", styles, "heading", bold=True))
