@@ -131,6 +131,10 @@ class MainWindow(QMainWindow):
             vp.window_changed.connect(partial(self._window_changed, vp))
             vp.image_painted.connect(self._image_painted)
             vp.series_dropped.connect(partial(self._series_dropped, vp))
+        # measurements stay on their image and in the library (app.gui.measure_binding)
+        from app.gui.measure_binding import MeasurementBinder
+
+        self.measurement_binders = [MeasurementBinder(vp, self.library) for vp in self.grid.viewports]
         self.hint = QLabel(self.tr("Drop DICOM files, folders or zip archives here") + "\n\n"
                            + self.tr("or use File ▸ Open (Ctrl+O)"))
         self.hint.setObjectName("DropHint")

@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -172,6 +172,7 @@ class Viewport(QFrame):
     activated = Signal(object)
     image_painted = Signal()
     measurements_changed = Signal()
+    measurement_removed = Signal(object)  # the reader deleted one (not a series change)
     status = Signal(str)
     series_dropped = Signal(str)
 
@@ -226,6 +227,8 @@ class Viewport(QFrame):
         self.tool = "pointer"
         self.show_annotations = self.settings.show_annotations
         self.measurements: list[Measurement] = []
+        # which measurements belong to the shown image (app.gui.measure_binding sets it)
+        self.measurement_filter: Callable[[Measurement], bool] | None = None
         self._drawing: Measurement | None = None
         self._angle_pending: Measurement | None = None
         self._drag_state: dict[str, Any] = {}
@@ -260,7 +263,7 @@ class Viewport(QFrame):
             self.provider.frame_ready.disconnect(self._frame_ready)
             self.provider.frame_failed.disconnect(self._frame_failed)
         self.stop_cine()
-        self.clear_measurements()
+        self.clear_measurements(forget=False)  # they stay stored with their image
         self.set_overlay(None)
         self.series = series
         self.frame = None
@@ -709,6 +712,12 @@ class Viewport(QFrame):
     def _measure(self, m: Measurement) -> None:
         if self.series is None:
             return
+        if self.measurement_filter is not None:
+            here = self.measurement_filter(m)
+            m.roi.setVisible(here)
+            m.label.setVisible(here)
+            if not here:
+                return  # drawn on another image: neither shown nor re-measured here
         m.compute(self.frame, self.series.pixel_spacing, self.series.units)
         m.place_label(self.group)
         self.measurements_changed.emit()
@@ -730,14 +739,17 @@ class Viewport(QFrame):
             return False
         m.remove()
         self.measurements.remove(m)
+        self.measurement_removed.emit(m)
         self.measurements_changed.emit()
         return True
 
-    def clear_measurements(self) -> None:
-        """Delete every measurement."""
+    def clear_measurements(self, forget: bool = True) -> None:
+        """Delete every measurement (``forget=False``: only take them off the screen)."""
         self._cancel_pending()
         for m in self.measurements:
             m.remove()
+            if forget:
+                self.measurement_removed.emit(m)
         had = bool(self.measurements)
         self.measurements = []
         if had:

@@ -1,0 +1,96 @@
+"""Measurements belong to the slice they were drawn on, survive series changes and are stored
+in the library (the issue's defect: an ROI on one slice appeared on every slice)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from _gui_helpers import wait_frame
+from app.dicom.library import Library
+from app.dicom.measurements import load_measurements
+from app.gui.measure_binding import MeasurementBinder, _IO
+from app.gui.series import SeriesData
+from app.gui.settings import Settings
+from app.gui.viewport import Viewport
+
+
+def _flush_io() -> None:
+    _IO.submit(lambda: None).result(timeout=30)
+
+
+@pytest.fixture
+def setup(qtbot: Any, ct_head_series: SeriesData, tmp_path: Path) -> tuple[Viewport, MeasurementBinder, Library]:
+    lib = Library(tmp_path / "lib.db")
+    vp = Viewport(Settings())
+    qtbot.addWidget(vp)
+    vp.resize(600, 600)
+    vp.show()
+    binder = MeasurementBinder(vp, lambda: lib)
+    vp.set_series(ct_head_series)
+    wait_frame(qtbot, vp, 0)
+    return vp, binder, lib
+
+
+def test_roi_shows_only_on_its_slice_and_keeps_its_values(qtbot: Any, setup: Any) -> None:
+    vp, binder, lib = setup
+    vp.set_index(12)
+    wait_frame(qtbot, vp, 12)
+    roi = vp.add_measurement("ellipse", [(200.0, 200.0), (300.0, 280.0)])
+    values = dict(roi.values)
+    assert roi.roi.isVisible() and "mean" in values
+    vp.set_index(13)
+    wait_frame(qtbot, vp, 13)
+    assert not roi.roi.isVisible() and not roi.label.isVisible()
+    assert roi.values == values  # not re-measured on another slice
+    vp.set_index(12)
+    wait_frame(qtbot, vp, 12)
+    assert roi.roi.isVisible() and roi.values["mean"] == pytest.approx(values["mean"])
+    _flush_io()
+    stored = load_measurements(lib, vp.series.study_uid)
+    assert len(stored) == 1 and stored[0].image.sop_uid == vp.series.frames[12].sop_uid
+    assert stored[0].values["mean"] == pytest.approx(values["mean"]) and stored[0].values["unit"] == "HU"
+
+
+def test_measurements_survive_series_change_and_reopen(qtbot: Any, setup: Any,
+                                                       ct_head_series: SeriesData) -> None:
+    vp, binder, lib = setup
+    vp.set_index(5)
+    wait_frame(qtbot, vp, 5)
+    m = vp.add_measurement("length", [(100.0, 100.0), (200.0, 100.0)])
+    length = m.values["length"]
+    other = SeriesData.from_array(np.zeros((3, 64, 64), np.float32), modality="OT",
+                                  study_uid="other", series_uid="other")
+    vp.set_series(other)
+    assert vp.measurements == []
+    vp.set_series(ct_head_series, 5)
+    wait_frame(qtbot, vp, 5)
+    assert len(vp.measurements) == 1
+    back = vp.measurements[0]
+    assert back.kind == "length" and back.values["length"] == pytest.approx(length)
+    assert back.roi.isVisible()
+    _flush_io()
+
+    # a new viewport (the study reopened): the measurement comes back from the library
+    vp2 = Viewport(Settings())
+    qtbot.addWidget(vp2)
+    vp2.resize(600, 600)
+    vp2.show()
+    MeasurementBinder(vp2, lambda: lib)
+    vp2.set_series(ct_head_series, 0)
+    wait_frame(qtbot, vp2, 0)
+    qtbot.waitUntil(lambda: len(vp2.measurements) == 1, timeout=10000)
+    assert not vp2.measurements[0].roi.isVisible()  # drawn on slice 5, not 0
+    vp2.set_index(5)
+    wait_frame(qtbot, vp2, 5)
+    assert vp2.measurements[0].roi.isVisible()
+    assert vp2.measurements[0].values["length"] == pytest.approx(length)
+
+    # deleting it removes it from the library
+    vp2.select(vp2.measurements[0])
+    assert vp2.delete_selected()
+    _flush_io()
+    assert load_measurements(lib, ct_head_series.study_uid) == []
