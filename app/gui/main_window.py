@@ -159,6 +159,9 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_actions()
         self._build_menus()
+        from app.gui import mpr_view  # the MPR layout (View ▸ MPR, Ctrl+M)
+
+        mpr_view.install(self)
         self._build_toolbar()
         self._load_panels()
         self._restore_state()
