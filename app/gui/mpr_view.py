@@ -26,7 +26,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel,
-                               QPushButton, QVBoxLayout, QWidget)
+                               QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from app.dicom.mpr import Plane, Volume
 from app.gui.viewport import Viewport, window_to_uint8
@@ -308,6 +308,12 @@ class MprView(QWidget):
         grid.addWidget(self.panes["coronal"], 0, 1)
         grid.addWidget(self.panes["sagittal"], 1, 0)
         grid.addWidget(self.original, 1, 1)
+        for i in range(2):  # four equal panes
+            grid.setColumnStretch(i, 1)
+            grid.setRowStretch(i, 1)
+        for w in [*self.panes.values(), self.original]:
+            w.setMinimumSize(120, 120)
+            w.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
