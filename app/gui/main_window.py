@@ -162,6 +162,9 @@ class MainWindow(QMainWindow):
         from app.gui import mpr_view  # the MPR layout (View ▸ MPR, Ctrl+M)
 
         mpr_view.install(self)
+        from app.gui import hanging_view  # priors, hanging protocols, offset sync
+
+        hanging_view.install(self)
         self._build_toolbar()
         self._load_panels()
         self._restore_state()
@@ -797,7 +800,10 @@ class MainWindow(QMainWindow):
                 target = None
                 if pos is not None and vp.series.normal is not None and s.normal is not None \
                         and abs(float(np.dot(vp.series.normal, s.normal))) > 0.9:
-                    target = vp.series.nearest_index(pos)
+                    # offset sync: relative to the landmark the reader set in each viewport
+                    sync = getattr(self, "offset_sync", None)
+                    mapped = sync.map(id(source), pos, id(vp)) if sync is not None else pos
+                    target = vp.series.nearest_index(mapped)
                 if target is None:  # no common geometry: same relative position
                     target = round(source.index / max(s.count - 1, 1) * (vp.series.count - 1))
                 vp.set_index(target)
