@@ -30,8 +30,8 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -120,7 +120,7 @@ def main() -> int:
 
     slab = 20.0
     plane = planes["coronal"]
-    depth = int(round(slab / vol.dy)) + 1
+    depth = round(slab / vol.dy) + 1
     t_mip, mine = median_ms(args.repeat, lambda: vol.slab(plane, slab, "mip"))
 
     def sitk_mip() -> sitk.Image:

@@ -36,18 +36,30 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from app.core import paths
 from app.core.errors import UsageError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Protocol", "Placement", "HangingPlan", "StudyFeatures", "find_priors",
-           "study_features", "load_protocols", "choose_protocol", "plan", "save_protocol",
-           "OffsetSync", "LAYOUTS"]
+__all__ = [
+    "LAYOUTS",
+    "HangingPlan",
+    "OffsetSync",
+    "Placement",
+    "Protocol",
+    "StudyFeatures",
+    "choose_protocol",
+    "find_priors",
+    "load_protocols",
+    "plan",
+    "save_protocol",
+    "study_features",
+]
 
 LAYOUTS = ("1x1", "1x2", "2x2", "mpr")
 _SYNC = ("none", "position", "offset")
@@ -77,7 +89,7 @@ class Protocol:
     source: str = ""
 
     @staticmethod
-    def from_json(d: dict[str, Any], source: str = "") -> "Protocol":
+    def from_json(d: dict[str, Any], source: str = "") -> Protocol:
         """Parse and check a protocol document.
 
         Raises
@@ -292,9 +304,7 @@ def _series_matches(s: dict[str, Any], want: dict[str, Any]) -> bool:
     if "view" in want and not _in(s["view"], want["view"]):
         return False
     pattern = want.get("description")
-    if pattern and not re.search(pattern, s["description"], flags=re.IGNORECASE):
-        return False
-    return True
+    return not (pattern and not re.search(pattern, s["description"], flags=re.IGNORECASE))
 
 
 def plan(protocol: Protocol, current: StudyFeatures, priors: Sequence[StudyFeatures] = ()) -> HangingPlan:

@@ -16,18 +16,35 @@ import json
 import math
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
 from app.core.errors import UsageError
 
 __all__ = [
-    "KINDS", "ImageKey", "Measurement", "KeyImageMark", "ImageView", "length_mm", "angle_deg",
-    "cobb_deg", "region_stats", "compute_values", "describe", "save_measurement",
-    "load_measurements", "delete_measurement", "save_key_image", "load_key_images",
-    "delete_key_image", "save_view", "load_views", "for_image",
+    "KINDS",
+    "ImageKey",
+    "ImageView",
+    "KeyImageMark",
+    "Measurement",
+    "angle_deg",
+    "cobb_deg",
+    "compute_values",
+    "delete_key_image",
+    "delete_measurement",
+    "describe",
+    "for_image",
+    "length_mm",
+    "load_key_images",
+    "load_measurements",
+    "load_views",
+    "region_stats",
+    "save_key_image",
+    "save_measurement",
+    "save_view",
 ]
 
 #: measurement kinds: two-point length, rectangle and ellipse ROI, three-point angle, four-point
@@ -58,12 +75,12 @@ class ImageKey:
     plane: str = ""
 
     @staticmethod
-    def of(ref: Any) -> "ImageKey":
+    def of(ref: Any) -> ImageKey:
         """The key of a displayed image (an :class:`app.core.types.ImageRef`)."""
         return ImageKey(ref.study_uid, ref.series_uid, ref.sop_uid, int(ref.frame))
 
     @staticmethod
-    def of_plane(study_uid: str, series_uid: str, plane: Any) -> "ImageKey":
+    def of_plane(study_uid: str, series_uid: str, plane: Any) -> ImageKey:
         """The reference of a reformat plane (an :class:`app.dicom.mpr.Plane`)."""
         data = plane.to_json()
         data = {k: ([round(float(x), 4) for x in v] if isinstance(v, list) else
@@ -129,7 +146,7 @@ class Measurement:
         """One line for the report and labels (e.g. "Length 23.4 mm")."""
         return describe(self.kind, self.values)
 
-    def with_values(self, values: Mapping[str, Any]) -> "Measurement":
+    def with_values(self, values: Mapping[str, Any]) -> Measurement:
         return replace(self, values=dict(values))
 
     def to_json(self) -> dict[str, Any]:
@@ -224,8 +241,8 @@ def region_stats(frame: np.ndarray, kind: str, x0: float, y0: float, w: float, h
     if h < 0:
         y0, h = y0 + h, -h
     rows, cols = frame.shape[:2]
-    c0, c1 = max(int(math.floor(x0)), 0), min(int(math.ceil(x0 + w)), cols)
-    r0, r1 = max(int(math.floor(y0)), 0), min(int(math.ceil(y0 + h)), rows)
+    c0, c1 = max(math.floor(x0), 0), min(math.ceil(x0 + w), cols)
+    r0, r1 = max(math.floor(y0), 0), min(math.ceil(y0 + h), rows)
     sy, sx = spacing if spacing else (1.0, 1.0)
     area = w * h * sx * sy * (math.pi / 4 if kind == "ellipse" else 1.0)
     out: dict[str, float | str] = {"area": area, "area_unit": "mm²" if spacing else "px²", "n": 0}

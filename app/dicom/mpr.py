@@ -23,18 +23,21 @@ several planes across the slab.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from app.core.errors import UsageError
 from app.core.progress import Progress
 from app.dicom.geometry import normal as _normal
 from app.dicom.series import Stack
 
-__all__ = ["Plane", "Volume", "PLANES", "PROJECTIONS", "orientation_letters", "render_plane"]
+__all__ = ["PLANES", "PROJECTIONS", "Plane", "Volume", "orientation_letters", "render_plane"]
 
+Vec3 = tuple[float, float, float]
 PlaneKind = Literal["axial", "coronal", "sagittal"]
 Projection = Literal["mip", "minip", "avg"]
 PLANES: tuple[str, ...] = ("axial", "coronal", "sagittal")
@@ -50,6 +53,11 @@ _AXES: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] 
 }
 
 _SHRT_MAX = 32767  # cv2.remap: source and destination sides must stay below this
+
+
+def _t3(v: Any) -> Vec3:
+    """Three plain floats (dataclass fields stay hashable and JSON-friendly)."""
+    return (float(v[0]), float(v[1]), float(v[2]))
 
 
 def _letters(v: np.ndarray) -> str:
@@ -92,9 +100,9 @@ class Plane:
         "axial", "coronal", "sagittal" or "oblique".
     """
 
-    origin: tuple[float, float, float]
-    row: tuple[float, float, float]
-    col: tuple[float, float, float]
+    origin: Vec3
+    row: Vec3
+    col: Vec3
     spacing: float
     rows: int
     columns: int
@@ -120,12 +128,12 @@ class Plane:
         return (np.asarray(self.origin) + c * self.spacing * np.asarray(self.row)
                 + r * self.spacing * np.asarray(self.col))
 
-    def pixel(self, p: Sequence[float]) -> tuple[float, float]:
+    def pixel(self, p: npt.ArrayLike) -> tuple[float, float]:
         """(row, column) of the projection of patient point ``p`` on this plane."""
         d = np.asarray(p, dtype=float) - np.asarray(self.origin)
         return (float(np.dot(d, self.col) / self.spacing), float(np.dot(d, self.row) / self.spacing))
 
-    def distance(self, p: Sequence[float]) -> float:
+    def distance(self, p: npt.ArrayLike) -> float:
         """Signed distance (mm) of patient point ``p`` from the plane."""
         return float(np.dot(np.asarray(p, dtype=float) - np.asarray(self.origin), self.normal))
 
@@ -133,12 +141,12 @@ class Plane:
         """Orientation letters at the image edges (see :func:`orientation_letters`)."""
         return orientation_letters(self.row, self.col)
 
-    def moved(self, offset_mm: float) -> "Plane":
+    def moved(self, offset_mm: float) -> Plane:
         """The same plane shifted along its normal."""
         o = np.asarray(self.origin) + offset_mm * self.normal
-        return replace(self, origin=tuple(float(v) for v in o))
+        return replace(self, origin=_t3(o))
 
-    def intersection(self, other: "Plane") -> tuple[np.ndarray, np.ndarray] | None:
+    def intersection(self, other: Plane) -> tuple[np.ndarray, np.ndarray] | None:
         """The line where ``other`` cuts this plane, in this plane's pixels.
 
         Returns
@@ -170,15 +178,11 @@ class Plane:
                 "kind": self.kind}
 
     @staticmethod
-    def from_json(d: dict[str, object]) -> "Plane":
+    def from_json(d: dict[str, Any]) -> Plane:
         """Inverse of :meth:`to_json`."""
-        def vec(key: str) -> tuple[float, float, float]:
-            v = [float(x) for x in d[key]]  # type: ignore[union-attr]
-            return (v[0], v[1], v[2])
-
-        return Plane(origin=vec("origin"), row=vec("row"), col=vec("col"),
-                     spacing=float(d["spacing"]), rows=int(d["rows"]),  # type: ignore[arg-type]
-                     columns=int(d["columns"]), kind=str(d.get("kind", "oblique")))  # type: ignore[arg-type]
+        return Plane(origin=_t3(d["origin"]), row=_t3(d["row"]), col=_t3(d["col"]),
+                     spacing=float(d["spacing"]), rows=int(d["rows"]), columns=int(d["columns"]),
+                     kind=str(d.get("kind", "oblique")))
 
 
 _POOL = None
@@ -194,7 +198,7 @@ def _pool():  # type: ignore[no-untyped-def]
     return _POOL
 
 
-def _unit(v: Sequence[float]) -> np.ndarray:
+def _unit(v: npt.ArrayLike) -> np.ndarray:
     a = np.asarray(v, dtype=np.float64)
     n = float(np.linalg.norm(a))
     if n < 1e-9:
@@ -328,7 +332,7 @@ class Volume:
         norm = math.sqrt(sum(x * x for x in a))
         return 1.0 / norm if norm > 0 else self.min_spacing
 
-    def plane(self, row: Sequence[float], col: Sequence[float], center: Sequence[float] | None = None,
+    def plane(self, row: npt.ArrayLike, col: npt.ArrayLike, center: npt.ArrayLike | None = None,
               spacing: float | None = None, kind: str = "oblique") -> Plane:
         """A plane through ``center`` (default: volume centre) covering the whole volume.
 
@@ -352,15 +356,15 @@ class Volume:
         corners = self.corners()
         u = (corners - ctr) @ r
         v = (corners - ctr) @ c
-        cols = int(math.floor((u.max() - u.min()) / s + 1e-6)) + 1
-        rows = int(math.floor((v.max() - v.min()) / s + 1e-6)) + 1
+        cols = math.floor((u.max() - u.min()) / s + 1e-6) + 1
+        rows = math.floor((v.max() - v.min()) / s + 1e-6) + 1
         if rows * cols > 64_000_000:
             raise UsageError("The reformat would be too large; choose a larger pixel size.")
         # keep the plane through ctr: origin = the projection of ctr plus the in-plane offsets
         origin = ctr + u.min() * r + v.min() * c
         origin = origin - np.dot(origin - ctr, nrm) * nrm
-        return Plane(origin=tuple(float(x) for x in origin), row=tuple(float(x) for x in r),
-                     col=tuple(float(x) for x in c), spacing=s, rows=rows, columns=cols, kind=kind)
+        return Plane(origin=_t3(origin), row=_t3(r), col=_t3(c), spacing=s, rows=rows, columns=cols,
+                     kind=kind)
 
     def standard_plane(self, kind: str, position: float | None = None, index: int | None = None,
                        spacing: float | None = None) -> Plane:
@@ -409,7 +413,7 @@ class Volume:
         row, col = _AXES[kind]
         lo, hi = self.extent(kind)
         step = self._axis_step(np.cross(row, col))
-        count = int(math.floor((hi - lo) / step + 1e-6)) + 1
+        count = math.floor((hi - lo) / step + 1e-6) + 1
         return lo + np.arange(count) * step
 
     # -- sampling -----------------------------------------------------------------------------
@@ -522,7 +526,7 @@ class Volume:
         np.clip(k, -1, n, out=k)
         k0 = np.floor(k).astype(np.int32)
         np.minimum(k0, n - 1, out=k0)
-        k -= k0
+        np.subtract(k, k0, out=k, casting="unsafe")
         k0 += 1  # table index of slice k0
         mx = self._xoff.take(k0)
         mx += j
@@ -537,10 +541,9 @@ class Volume:
         my += i
         b = cv2.remap(self.mosaic, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                       borderValue=self.fill)
-        b -= a
-        b *= k
-        a += b
-        out[r0:r1] = a
+        np.subtract(b, a, out=b)
+        np.multiply(b, k, out=b)
+        np.add(a, b, out=out[r0:r1])
 
     def _sample_kij(self, k: np.ndarray, i: np.ndarray, j: np.ndarray, fill: float) -> np.ndarray:
         n, rows, cols = self.shape
@@ -599,7 +602,7 @@ class Volume:
             return fast
         nrm = plane.normal
         step = self._axis_step(nrm)
-        m = max(2, int(math.ceil(thickness / step)) + 1)
+        m = max(2, math.ceil(thickness / step) + 1)
         offsets = np.linspace(-thickness / 2.0, thickness / 2.0, m)
         if projection == "avg":
             total = np.zeros((plane.rows, plane.columns), dtype=np.float32)
@@ -617,11 +620,11 @@ class Volume:
             for off in offsets[1:]:
                 np.maximum(out, self.sample(plane.moved(float(off))), out=out)
             return out
-        big = np.float32(np.finfo(np.float32).max)
+        big = float(np.finfo(np.float32).max)
         out = self.sample(plane.moved(float(offsets[0])), fill=big)
         for off in offsets[1:]:
             np.minimum(out, self.sample(plane.moved(float(off)), fill=big), out=out)
-        out[out == big] = self.fill
+        out[out >= np.float32(big)] = self.fill
         return out
 
     def _axis_slab(self, plane: Plane, thickness: float, projection: str) -> np.ndarray | None:
@@ -632,7 +635,8 @@ class Volume:
         nrm = plane.normal
         n, rows, cols = self.shape
         blocks = self._blocks()
-        reduce = {"mip": np.max, "minip": np.min, "avg": np.mean}[projection]
+        reducers: dict[str, Callable[..., Any]] = {"mip": np.max, "minip": np.min, "avg": np.mean}
+        reduce = reducers[projection]
         k, i, j = self._coords(plane)
         if abs(abs(float(np.dot(nrm, self.col))) - 1.0) < 1e-6:
             ic = float(i.flat[0])  # constant over the plane
@@ -678,8 +682,8 @@ class Volume:
 
     @staticmethod
     def _range(center: float, half_width_vox: float, size: int) -> tuple[int | None, int]:
-        lo = int(math.ceil(center - half_width_vox / 2.0 - 1e-6))
-        hi = int(math.floor(center + half_width_vox / 2.0 + 1e-6)) + 1
+        lo = math.ceil(center - half_width_vox / 2.0 - 1e-6)
+        hi = math.floor(center + half_width_vox / 2.0 + 1e-6) + 1
         lo, hi = max(lo, 0), min(hi, size)
         if hi <= lo:
             return None, 0

@@ -18,8 +18,17 @@ from typing import Any
 
 from PySide6.QtGui import QAction, QKeySequence
 
-from app.dicom.hanging import (HangingPlan, OffsetSync, Protocol, choose_protocol, find_priors,
-                               load_protocols, plan, save_protocol, study_features)
+from app.dicom.hanging import (
+    HangingPlan,
+    OffsetSync,
+    Protocol,
+    choose_protocol,
+    find_priors,
+    load_protocols,
+    plan,
+    save_protocol,
+    study_features,
+)
 
 log = logging.getLogger(__name__)
 

@@ -12,14 +12,20 @@ states and TID 1500 reports appear the same way, since they are stored the same 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
 from app.dicom.measurements import (
-    ImageKey, Measurement as StoredMeasurement, delete_measurement, load_measurements,
+    ImageKey,
+    delete_measurement,
+    load_measurements,
     save_measurement,
+)
+from app.dicom.measurements import (
+    Measurement as StoredMeasurement,
 )
 from app.gui.measure import Measurement
 

@@ -25,8 +25,17 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel,
-                               QPushButton, QSizePolicy, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.dicom.mpr import Plane, Volume
 from app.gui.viewport import Viewport, window_to_uint8
@@ -49,19 +58,19 @@ def _rotate(v: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
 class _PaneBox(pg.ViewBox):
     """A view box that turns mouse input into crosshair, rotation, scroll and window moves."""
 
-    def __init__(self, pane: "MprPane") -> None:
+    def __init__(self, pane: MprPane) -> None:
         super().__init__(lockAspect=True, invertY=True, enableMenu=False)
         self.pane = pane
         self._rotate_from: QPointF | None = None
         self._window_from: tuple[QPointF, float, float] | None = None
 
-    def mouseClickEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
+    def mouseClickEvent(self, ev: Any) -> None:
         if ev.button() == Qt.MouseButton.LeftButton:
             ev.accept()
             p = self.mapSceneToView(ev.scenePos())
             self.pane.clicked(float(p.x()), float(p.y()))
 
-    def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:  # noqa: N802 - Qt API
+    def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:
         ev.accept()
         p = self.mapSceneToView(ev.scenePos())
         if ev.button() == Qt.MouseButton.LeftButton:
@@ -84,7 +93,7 @@ class _PaneBox(pg.ViewBox):
         elif ev.button() == Qt.MouseButton.MiddleButton:
             super().mouseDragEvent(ev, axis)
 
-    def wheelEvent(self, ev: Any, axis: Any = None) -> None:  # noqa: N802 - Qt API
+    def wheelEvent(self, ev: Any, axis: Any = None) -> None:
         if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
             super().wheelEvent(ev, axis)
             return
@@ -96,7 +105,7 @@ class _PaneBox(pg.ViewBox):
 class MprPane(QWidget):
     """One reformat pane (axial, coronal or sagittal, possibly rotated to an oblique plane)."""
 
-    def __init__(self, name: str, view: "MprView") -> None:
+    def __init__(self, name: str, view: MprView) -> None:
         super().__init__(view)
         self.name = name
         self.view = view
@@ -137,7 +146,7 @@ class MprPane(QWidget):
     def normal(self) -> np.ndarray:
         return np.cross(self.row, self.col)
 
-    def resizeEvent(self, ev: Any) -> None:  # noqa: N802 - Qt API
+    def resizeEvent(self, ev: Any) -> None:
         super().resizeEvent(ev)
         self._place_labels()
 
@@ -209,7 +218,7 @@ class MprPane(QWidget):
         oblique = any(abs(a - b) > 1e-6 for a, b in zip(self.row, PANES[self.name][0])) or \
             any(abs(a - b) > 1e-6 for a, b in zip(self.col, PANES[self.name][1]))
         self.title.setText(self.name.capitalize() + (" (oblique)" if oblique else ""))
-        slab = f"  {dict((b, a) for a, b in PROJECTIONS)[v.projection]} {v.thickness:g} mm" \
+        slab = f"  { {b: a for a, b in PROJECTIONS}[v.projection]} {v.thickness:g} mm" \
             if v.projection and v.thickness > 0 else ""
         self._slab_text = slab
         self.update_info()

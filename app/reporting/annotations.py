@@ -22,9 +22,10 @@ import json
 import logging
 import math
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -34,13 +35,22 @@ from pydicom.uid import generate_uid
 from app import __version__
 from app.core.errors import DicomReadError, ExportError, NotDicomError
 from app.dicom.measurements import (
-    ImageKey, ImageView, KeyImageMark, Measurement, compute_values, load_key_images,
-    load_measurements, load_views, save_key_image, save_measurement, save_view,
+    ImageKey,
+    ImageView,
+    KeyImageMark,
+    Measurement,
+    compute_values,
+    load_key_images,
+    load_measurements,
+    load_views,
+    save_key_image,
+    save_measurement,
+    save_view,
 )
 
 log = logging.getLogger(__name__)
 
-__all__ = ["export_annotations", "import_annotations", "ImportSummary", "GSPS_UID", "KOS_UID"]
+__all__ = ["GSPS_UID", "KOS_UID", "ImportSummary", "export_annotations", "import_annotations"]
 
 GSPS_UID = "1.2.840.10008.5.1.4.1.1.11.1"
 KOS_UID = "1.2.840.10008.5.1.4.1.1.88.59"
@@ -242,10 +252,10 @@ def _gsps(series_images: list[_Image], measurements: list[Measurement], views: l
         item.PixelOriginInterpretation = "VOLUME" if int(ds.get("NumberOfFrames", 1) or 1) > 1 \
             else "FRAME"
         # DICOM: 1-based pixels, top-left and bottom-right pixel of the displayed area
-        item.DisplayedAreaTopLeftHandCorner = [int(math.floor(min(x0, x1))) + 1,
-                                               int(math.floor(min(y0, y1))) + 1]
-        item.DisplayedAreaBottomRightHandCorner = [max(int(math.ceil(max(x0, x1))), 1),
-                                                   max(int(math.ceil(max(y0, y1))), 1)]
+        item.DisplayedAreaTopLeftHandCorner = [math.floor(min(x0, x1)) + 1,
+                                               math.floor(min(y0, y1)) + 1]
+        item.DisplayedAreaBottomRightHandCorner = [max(math.ceil(max(x0, x1)), 1),
+                                                   max(math.ceil(max(y0, y1)), 1)]
         item.PresentationSizeMode = "SCALE TO FIT"
         item.PresentationPixelAspectRatio = [1, 1]
         areas.append(item)
@@ -418,7 +428,7 @@ def export_annotations(library: Any, study_uid: str, out_dir: str | os.PathLike[
                 any(v.image.sop_uid == im.ref.sop_uid for v in views):
             series.setdefault(str(im.ds.SeriesInstanceUID), []).append(im)
     n = 900
-    for series_uid, ims in series.items():
+    for ims in series.values():
         sops = {im.ref.sop_uid for im in ims}
         ms = [m for m in on_images if m.image.sop_uid in sops]
         vs = [v for v in views if v.image.sop_uid in sops]
@@ -538,6 +548,15 @@ def _kind_of(graphic: str, pts: np.ndarray) -> tuple[str, list[tuple[float, floa
     return None
 
 
+def _frame_numbers(value: Any) -> list[int]:
+    """ReferencedFrameNumber as a list of 1-based ints (one value or several)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, (int, float, str)):
+        return [int(value)]
+    return [int(v) for v in value]
+
+
 def _import_id(tracking: str, *parts: str) -> str:
     """The library id of an imported measurement: Hilum's own id when the object came from
     Hilum (its tracking id, so GSPS and SR of one measurement give one record), else derived
@@ -553,15 +572,12 @@ def _import_gsps(library: Any, ds: Dataset, summary: ImportSummary) -> None:
     all_refs: list[tuple[str, int]] = []
     for s in ds.get("ReferencedSeriesSequence", []):
         for r in s.get("ReferencedImageSequence", []):
-            frames = [int(f) for f in (r.get("ReferencedFrameNumber") or [])] \
-                if "ReferencedFrameNumber" in r else []
+            frames = _frame_numbers(r.get("ReferencedFrameNumber"))
             all_refs.append((str(r.ReferencedSOPInstanceUID), (frames[0] - 1) if frames else 0))
     for ai, ann in enumerate(ds.get("GraphicAnnotationSequence", [])):
-        refs = []
+        refs: list[tuple[str, int]] = []
         for r in ann.get("ReferencedImageSequence", []):
-            frames = r.get("ReferencedFrameNumber")
-            fs = ([int(frames)] if isinstance(frames, (int, str)) else
-                  [int(f) for f in frames]) if frames is not None else [1]
+            fs = _frame_numbers(r.get("ReferencedFrameNumber")) or [1]
             refs.extend((str(r.ReferencedSOPInstanceUID), f - 1) for f in fs)
         if not refs:
             refs = all_refs  # the annotation applies to every referenced image
@@ -670,9 +686,8 @@ def _import_sr(library: Any, path: str, ds: Dataset, summary: ImportSummary) -> 
             kind = "cobb" if len(pts) == 4 else kind
         src = roi.ContentSequence[0]
         sop = str(src.ReferencedSOPSequence[0].ReferencedSOPInstanceUID)
-        frames = src.ReferencedSOPSequence[0].get("ReferencedFrameNumber")
-        frame = (int(frames[0]) if isinstance(frames, pydicom.multival.MultiValue)
-                 else int(frames)) - 1 if frames else 0
+        frames = _frame_numbers(src.ReferencedSOPSequence[0].get("ReferencedFrameNumber"))
+        frame = frames[0] - 1 if frames else 0
         ref = _ref_for(library, study, sop, frame)
         if not values:
             values = _values_from_image(library, kind, pts, ref)
@@ -718,9 +733,8 @@ def _import_kos(library: Any, ds: Dataset, summary: ImportSummary) -> None:
         if item.get("ValueType") != "IMAGE":
             continue
         for r in item.get("ReferencedSOPSequence", []):
-            frames = r.get("ReferencedFrameNumber")
-            frame = ((int(frames[0]) if isinstance(frames, pydicom.multival.MultiValue)
-                      else int(frames)) - 1) if frames else 0
+            frames = _frame_numbers(r.get("ReferencedFrameNumber"))
+            frame = frames[0] - 1 if frames else 0
             save_key_image(library, KeyImageMark(_ref_for(library, study,
                                                       str(r.ReferencedSOPInstanceUID), frame), note))
             summary.key_images += 1

@@ -11,8 +11,15 @@ from pydicom.uid import generate_uid
 
 from app.core.errors import UsageError
 from app.dicom.hanging import (
-    OffsetSync, Protocol, choose_protocol, find_priors, load_protocols, plan, save_protocol,
-    study_features, user_dir,
+    OffsetSync,
+    Protocol,
+    choose_protocol,
+    find_priors,
+    load_protocols,
+    plan,
+    save_protocol,
+    study_features,
+    user_dir,
 )
 from app.dicom.library import Library
 
@@ -64,7 +71,7 @@ def test_chest_current_and_prior_side_by_side(chest: tuple[Library, str, str]) -
 
 
 def test_ct_defaults_and_user_override(chest: tuple[Library, str, str]) -> None:
-    lib, current, _ = chest
+    lib, _current, _ = chest
     ct = next(s["study_uid"] for s in lib.studies() if s["series"][0]["modality"] == "CT")
     f = study_features(lib, ct)
     assert choose_protocol(load_protocols(), f, 0).name == "CT stack"

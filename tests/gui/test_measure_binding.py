@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from _gui_helpers import wait_frame
+
 from app.dicom.library import Library
 from app.dicom.measurements import load_measurements
-from app.gui.measure_binding import MeasurementBinder, _IO
+from app.gui.measure_binding import _IO, MeasurementBinder
 from app.gui.series import SeriesData
 from app.gui.settings import Settings
 from app.gui.viewport import Viewport
@@ -36,7 +36,7 @@ def setup(qtbot: Any, ct_head_series: SeriesData, tmp_path: Path) -> tuple[Viewp
 
 
 def test_roi_shows_only_on_its_slice_and_keeps_its_values(qtbot: Any, setup: Any) -> None:
-    vp, binder, lib = setup
+    vp, _binder, lib = setup
     vp.set_index(12)
     wait_frame(qtbot, vp, 12)
     roi = vp.add_measurement("ellipse", [(200.0, 200.0), (300.0, 280.0)])
@@ -57,7 +57,7 @@ def test_roi_shows_only_on_its_slice_and_keeps_its_values(qtbot: Any, setup: Any
 
 def test_measurements_survive_series_change_and_reopen(qtbot: Any, setup: Any,
                                                        ct_head_series: SeriesData) -> None:
-    vp, binder, lib = setup
+    vp, _binder, lib = setup
     vp.set_index(5)
     wait_frame(qtbot, vp, 5)
     m = vp.add_measurement("length", [(100.0, 100.0), (200.0, 100.0)])

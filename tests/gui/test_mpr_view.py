@@ -33,7 +33,7 @@ def test_three_planes_cross_at_the_crosshair(mpr: MprView) -> None:
         assert abs(pane.plane.distance(c)) < 1e-6  # every plane passes through the crosshair
         assert pane.shown is not None and pane.shown.max() > 0
         for line in pane.lines.values():
-            x, y = line.getData()
+            x, _y = line.getData()
             assert len(x) == 2  # the other planes' reference lines
     # the original pane shows the three planes on the tilted slice
     assert all(len(item.getData()[0]) == 2 for item in mpr.ref_lines.values())

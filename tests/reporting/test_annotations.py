@@ -14,8 +14,18 @@ import pytest
 from app.cli import main as cli_main
 from app.dicom.library import Library
 from app.dicom.measurements import (
-    ImageKey, ImageView, KeyImageMark, Measurement, compute_values, for_image, load_key_images,
-    load_measurements, load_views, save_key_image, save_measurement, save_view,
+    ImageKey,
+    ImageView,
+    KeyImageMark,
+    Measurement,
+    compute_values,
+    for_image,
+    load_key_images,
+    load_measurements,
+    load_views,
+    save_key_image,
+    save_measurement,
+    save_view,
 )
 from app.dicom.pixels import frame_array
 from app.reporting.annotations import export_annotations, import_annotations
@@ -27,7 +37,7 @@ def dciodvfy_errors(path: Path) -> list[str]:
     tool = shutil.which("dciodvfy")
     if tool is None:
         pytest.fail("dciodvfy (dicom3tools) is not installed: run ./run-tests once")
-    out = subprocess.run([tool, str(path)], capture_output=True, text=True)
+    out = subprocess.run([tool, str(path)], check=False, capture_output=True, text=True)
     return [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]
 
 
@@ -253,5 +263,6 @@ def test_measurements_in_report_pdf(lib: Library, tmp_path: Path) -> None:
         pydicom.dcmread(inst[40]["path"], stop_before_pixels=True)), measurements=lines)
     tool = shutil.which("pdftotext")
     assert tool is not None, "pdftotext (poppler-utils) is not installed: run ./run-tests once"
-    text = subprocess.run([tool, "-layout", str(out), "-"], capture_output=True, text=True).stdout
+    text = subprocess.run([tool, "-layout", str(out), "-"], check=False, capture_output=True,
+                          text=True).stdout
     assert "MEASUREMENTS" in text and "Length 50.4 mm" in text
