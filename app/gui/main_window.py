@@ -242,7 +242,8 @@ class MainWindow(QMainWindow):
                                     ("window", self.tr("Window/level tool"), "W", "window"),
                                     ("pan", self.tr("Pan tool"), "P", "pan"), ("zoom", self.tr("Zoom tool"), "Z", "zoom"),
                                     ("length", self.tr("Length"), "L", "length"), ("rect", self.tr("Rectangle ROI"), "B", "rect"),
-                                    ("ellipse", self.tr("Ellipse ROI"), "E", "ellipse"), ("angle", self.tr("Angle"), "G", "angle")):
+                                    ("ellipse", self.tr("Ellipse ROI"), "E", "ellipse"), ("angle", self.tr("Angle"), "G", "angle"),
+                                    ("cobb", self.tr("Cobb angle (two lines)"), "Shift+G", "angle")):
             a = A(text, partial(self.set_tool, tool), key, ic, checkable=True)
             self.tool_group.addAction(a)
             self.tool_actions[tool] = a
@@ -337,7 +338,7 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         tb.addActions([self.tool_actions[t] for t in ("pointer", "window", "pan", "zoom")])
         tb.addSeparator()
-        tb.addActions([self.tool_actions[t] for t in ("length", "rect", "ellipse", "angle")])
+        tb.addActions([self.tool_actions[t] for t in ("length", "rect", "ellipse", "angle", "cobb")])
         tb.addSeparator()
         self.preset_button = QToolButton()
         self.preset_button.setText(self.tr("Presets"))

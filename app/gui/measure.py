@@ -17,7 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor
 
-KINDS = ("length", "rect", "ellipse", "angle")
+KINDS = ("length", "rect", "ellipse", "angle", "cobb")
 
 
 # the values are computed in one place (Qt-free), shared with the library, report and DICOM
@@ -74,6 +74,11 @@ class Measurement:
         elif kind == "angle":
             pts = list(points) + [points[-1]] * (3 - len(points))
             self.roi = pg.PolyLineROI(pts[:3], closed=False, **kw)
+        elif kind == "cobb":
+            # two lines (p0-p1 and p2-p3): one open polyline whose middle segment is not drawn
+            pts = list(points) + [points[-1]] * (4 - len(points))
+            self.roi = pg.PolyLineROI(pts[:4], closed=False, **kw)
+            self._hide_cobb_link()
         else:
             (xa, ya), (xb, yb) = points[0], points[-1]
             pos, size = (min(xa, xb), min(ya, yb)), (max(abs(xb - xa), 1e-3), max(abs(yb - ya), 1e-3))
@@ -93,7 +98,7 @@ class Measurement:
     # --- geometry ---------------------------------------------------------------------------
     def points(self) -> list[tuple[float, float]]:
         """The defining points in image coordinates."""
-        if self.kind in ("length", "angle"):
+        if self.kind in ("length", "angle", "cobb"):
             out = []
             for h in self.roi.getHandles():
                 p = self.roi.mapToParent(h.pos())
@@ -104,7 +109,7 @@ class Measurement:
 
     def set_points(self, points: list[tuple[float, float]]) -> None:
         """Move the defining points (used while drawing)."""
-        if self.kind in ("length", "angle"):
+        if self.kind in ("length", "angle", "cobb"):
             handles = self.roi.getHandles()
             for h, (x, y) in zip(handles, points):
                 self.roi.movePoint(h, QPointF(x, y), finish=False, coords="parent")
@@ -140,6 +145,10 @@ class Measurement:
             value = angle_deg(pts[0], pts[1], pts[2], spacing)
             self.values = {"angle": value, "unit": "deg"}
             text = f"{value:.1f}°"
+        elif self.kind == "cobb":
+            value = cobb_deg(pts[:4], spacing)
+            self.values = {"angle": value, "unit": "deg"}
+            text = f"Cobb {value:.1f}°"
         else:
             (x0, y0), (x1, y1) = pts
             self.values = region_stats(frame, self.kind, x0, y0, x1 - x0, y1 - y0, spacing) if frame is not None \
@@ -160,6 +169,8 @@ class Measurement:
         pts = self.points()
         if self.kind in ("rect", "ellipse"):
             anchor = (pts[1][0], pts[0][1])
+        elif self.kind == "cobb":
+            anchor = max(pts[2:4], key=lambda p: p[0])
         elif self.kind == "angle":
             anchor = pts[1]
         else:
@@ -172,6 +183,15 @@ class Measurement:
         self.selected = selected
         pen = pg.mkPen(QColor("#4fc3f7" if selected else self.color), width=2.2 if selected else 1.6)
         self.roi.setPen(pen)
+        if self.kind == "cobb":
+            self._hide_cobb_link()
+
+    def _hide_cobb_link(self) -> None:
+        """A Cobb angle's two lines are separate: the polyline's middle segment is not drawn."""
+        segments = getattr(self.roi, "segments", [])
+        if len(segments) >= 2:
+            segments[1].setPen(pg.mkPen(None))
+            segments[1].hoverPen = pg.mkPen(None)
 
     def remove(self) -> None:
         """Take the measurement off the scene."""

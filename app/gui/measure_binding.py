@@ -32,7 +32,7 @@ from app.gui.measure import Measurement
 log = logging.getLogger(__name__)
 
 #: measurement kinds the viewport can draw and show
-_GUI_KINDS = ("length", "rect", "ellipse", "angle")
+_GUI_KINDS = ("length", "rect", "ellipse", "angle", "cobb")
 
 _IO = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hilum-measure-io")
 
@@ -206,4 +206,4 @@ class MeasurementBinder(QObject):
 
 
 def _n(m: Measurement) -> int:
-    return {"length": 2, "rect": 2, "ellipse": 2, "angle": 3}.get(m.kind, 2)
+    return {"length": 2, "rect": 2, "ellipse": 2, "angle": 3, "cobb": 4}.get(m.kind, 2)

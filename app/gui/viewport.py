@@ -45,7 +45,7 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, useNumba=False)
 #: windowed uint8 frames kept for the current window (cine and scrolling back reuse them)
 DISPLAY_CACHE_BYTES = 256 << 20
 
-TOOLS = ("pointer", "window", "pan", "zoom", "length", "rect", "ellipse", "angle")
+TOOLS = ("pointer", "window", "pan", "zoom", "length", "rect", "ellipse", "angle", "cobb")
 
 
 
@@ -702,7 +702,7 @@ class Viewport(QFrame):
         cursors = {"pan": Qt.CursorShape.OpenHandCursor, "zoom": Qt.CursorShape.SizeVerCursor,
                    "window": Qt.CursorShape.SizeAllCursor}
         self.view.setCursor(cursors.get(tool, Qt.CursorShape.CrossCursor if tool in
-                                        ("length", "rect", "ellipse", "angle") else Qt.CursorShape.ArrowCursor))
+                                        ("length", "rect", "ellipse", "angle", "cobb") else Qt.CursorShape.ArrowCursor))
 
     def add_measurement(self, kind: str, points: list[tuple[float, float]]) -> Measurement:
         """Add a measurement in image coordinates and compute it on the current frame."""
@@ -831,17 +831,29 @@ class Viewport(QFrame):
             return
         p0 = self.view_to_image(ev.buttonDownScenePos())
         p1 = self.view_to_image(ev.scenePos())
+        first = self._drag_state.get("cobb_first")  # the Cobb angle's first line, if drawn
         if ev.isStart():
-            self._cancel_pending()
-            self._drawing = self.add_measurement(tool, [p0, p1] if tool != "angle" else [p0, p1, p1])
+            first = self._angle_pending.points()[:2] if tool == "cobb" and \
+                self._angle_pending is not None and self._angle_pending.kind == "cobb" else None
+            self._drag_state["cobb_first"] = first
+        pts = [p0, p1, p1] if tool == "angle" else [p0, p1, p1, p1] if tool == "cobb" else [p0, p1]
+        if first is not None:  # a Cobb angle's second line
+            pts = [first[0], first[1], p0, p1]
+        if ev.isStart():
+            if first is not None:
+                self._drawing, self._angle_pending = self._angle_pending, None
+            else:
+                self._cancel_pending()
+                self._drawing = self.add_measurement(tool, pts)
             self.select(self._drawing)
         if self._drawing is None:
             return
-        self._drawing.set_points([p0, p1] if tool != "angle" else [p0, p1, p1])
+        self._drawing.set_points(pts)
         if ev.isFinish():
             m, self._drawing = self._drawing, None
-            if tool == "angle":
-                self._angle_pending = m  # the next click places the second arm
+            self._drag_state.pop("cobb_first", None)
+            if tool == "angle" or (tool == "cobb" and first is None):
+                self._angle_pending = m  # the next click (angle) or drag (Cobb) completes it
             self._measure(m)
 
     def _click(self, ev: Any) -> None:
@@ -851,7 +863,7 @@ class Viewport(QFrame):
             ev.accept()
             return
         ev.accept()
-        if self._angle_pending is not None:
+        if self._angle_pending is not None and self._angle_pending.kind == "angle":
             m = self._angle_pending
             pts = m.points()
             m.set_points([pts[0], pts[1], self.view_to_image(ev.scenePos())])
@@ -864,7 +876,7 @@ class Viewport(QFrame):
         self.select(hit)
 
     def _hover(self, scene_pos: QPointF) -> None:
-        if self._angle_pending is not None:
+        if self._angle_pending is not None and self._angle_pending.kind == "angle":
             m = self._angle_pending
             pts = m.points()
             m.set_points([pts[0], pts[1], self.view_to_image(scene_pos)])

@@ -94,3 +94,31 @@ def test_measurements_survive_series_change_and_reopen(qtbot: Any, setup: Any,
     assert vp2.delete_selected()
     _flush_io()
     assert load_measurements(lib, ct_head_series.study_uid) == []
+
+
+def test_cobb_angle_drawn_with_two_drags(qtbot: Any, setup: Any) -> None:
+    from _gui_helpers import drag
+
+    vp, binder, lib = setup
+    vp.fit()
+    vp.set_tool("cobb")
+    # first line: 10 degrees above horizontal; second: 15 degrees below (Cobb = 25 degrees)
+    import math
+
+    def line(x: float, y: float, deg: float, length: float = 120.0) -> tuple[Any, Any]:
+        a = math.radians(deg)
+        return (vp.image_to_widget(x, y),
+                vp.image_to_widget(x + length * math.cos(a), y - length * math.sin(a)))
+
+    qtbot.wait(300)  # a reader's drags are not a millisecond apart (no double click)
+    drag(vp, *line(150.0, 200.0, 10.0))
+    assert len(vp.measurements) == 1 and vp._angle_pending is not None
+    qtbot.wait(600)
+    drag(vp, *line(150.0, 330.0, -15.0))
+    m = vp.measurements[0]
+    assert m.kind == "cobb" and vp._angle_pending is None
+    assert m.values["angle"] == pytest.approx(25.0, abs=1.0)
+    assert "Cobb" in m.label.toPlainText()
+    _flush_io()
+    stored = load_measurements(lib, vp.series.study_uid)
+    assert [s.kind for s in stored] == ["cobb"] and len(stored[0].points) == 4
