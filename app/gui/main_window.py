@@ -132,10 +132,6 @@ class MainWindow(QMainWindow):
             vp.window_changed.connect(partial(self._window_changed, vp))
             vp.image_painted.connect(self._image_painted)
             vp.series_dropped.connect(partial(self._series_dropped, vp))
-        # measurements stay on their image and in the library (app.gui.measure_binding)
-        from app.gui.measure_binding import MeasurementBinder
-
-        self.measurement_binders = [MeasurementBinder(vp, self.library) for vp in self.grid.viewports]
         self.hint = QLabel(self.tr("Drop DICOM files, folders or zip archives here") + "\n\n"
                            + self.tr("or use File ▸ Open (Ctrl+O)"))
         self.hint.setObjectName("DropHint")
@@ -163,6 +159,9 @@ class MainWindow(QMainWindow):
         from app.gui import mpr_view  # the MPR layout (View ▸ MPR, Ctrl+M)
 
         mpr_view.install(self)
+        from app.gui import measure_binding  # measurements stay on their image; key images
+
+        measure_binding.install(self)
         from app.gui import hanging_view  # priors, hanging protocols, offset sync
 
         hanging_view.install(self)

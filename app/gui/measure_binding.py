@@ -20,9 +20,14 @@ from PySide6.QtCore import QObject, Signal
 
 from app.dicom.measurements import (
     ImageKey,
+    ImageView,
+    KeyImageMark,
+    delete_key_image,
     delete_measurement,
     load_measurements,
+    save_key_image,
     save_measurement,
+    save_view,
 )
 from app.dicom.measurements import (
     Measurement as StoredMeasurement,
@@ -59,6 +64,7 @@ class MeasurementBinder(QObject):
         self._stored: dict[str, dict[str, StoredMeasurement]] = {}  # study -> id -> measurement
         self._pending: ImageKey | None = None
         self._restoring = False
+        self._keys_marked: set[str] = set()
         viewport.measurement_filter = self._on_this_image
         viewport.measurements_changed.connect(self._changed)
         viewport.measurement_removed.connect(self._removed)
@@ -123,6 +129,47 @@ class MeasurementBinder(QObject):
                 continue
             self._stored[key.study_uid][sid] = stored
             self._write(save_measurement, stored)
+            self.save_view()
+
+    def view_state(self) -> ImageView | None:
+        """The reader's window and zoomed area on the shown image (for presentation states)."""
+        key = self.current_key()
+        if key is None:
+            return None
+        area = None
+        if not getattr(self.vp, "_fitted", True):
+            from PySide6.QtCore import QPointF
+
+            rect = self.vp.vb.viewRect()
+            a = self.vp.group.mapFromParent(QPointF(rect.left(), rect.top()))
+            b = self.vp.group.mapFromParent(QPointF(rect.right(), rect.bottom()))
+            s = self.vp.series
+            x0, x1 = sorted((max(0.0, min(a.x(), b.x())), min(float(s.columns), max(a.x(), b.x()))))
+            y0, y1 = sorted((max(0.0, min(a.y(), b.y())), min(float(s.rows), max(a.y(), b.y()))))
+            if x1 - x0 >= 1 and y1 - y0 >= 1:
+                area = ((x0, y0), (x1, y1))
+        return ImageView(key, float(self.vp.window_center), float(self.vp.window_width), area)
+
+    def save_view(self) -> None:
+        """Store the window/zoom of the shown image (exported in its presentation state)."""
+        view = self.view_state()
+        if view is not None:
+            self._write(save_view, view)
+
+    def toggle_key_image(self) -> bool:
+        """Mark the shown image as a key image (or unmark it); True when it is now marked."""
+        key = self.current_key()
+        if key is None:
+            return False
+        mark = KeyImageMark(key)
+        if mark.id in self._keys_marked:
+            self._keys_marked.discard(mark.id)
+            self._write(delete_key_image, mark.id)
+            return False
+        self._keys_marked.add(mark.id)
+        self._write(save_key_image, mark)
+        self.save_view()
+        return True
 
     def _removed(self, m: Measurement) -> None:
         sid = self._ids.pop(id(m), None)
@@ -207,3 +254,32 @@ class MeasurementBinder(QObject):
 
 def _n(m: Measurement) -> int:
     return {"length": 2, "rect": 2, "ellipse": 2, "angle": 3, "cobb": 4}.get(m.kind, 2)
+
+
+def install(window: Any) -> list[MeasurementBinder]:
+    """Bind every viewport of the main window, and add Image ▸ Mark key image (K)."""
+    from PySide6.QtGui import QAction, QKeySequence
+
+    binders = [MeasurementBinder(vp, window.library) for vp in window.grid.viewports]
+    window.measurement_binders = binders
+
+    def toggle() -> None:
+        vp = window.active_viewport()
+        binder = next((b for b in binders if b.vp is vp), None)
+        if binder is None or vp.series is None:
+            return
+        marked = binder.toggle_key_image()
+        window.show_status(window.tr("Key image marked (exported as a Key Object Selection).")
+                           if marked else window.tr("Key image unmarked."))
+
+    action = QAction(window.tr("Mark key image"), window)
+    action.setShortcut(QKeySequence("K"))
+    action.triggered.connect(toggle)
+    window.act_key_image = action
+    window.addAction(action)
+    for menu_action in window.menuBar().actions():
+        menu = menu_action.menu()
+        if menu is not None and menu_action.text().replace("&", "") == window.tr("Image"):
+            menu.addAction(action)
+            break
+    return binders

@@ -153,7 +153,10 @@ def _images(library: Any, refs: Iterable[ImageKey]) -> dict[str, _Image]:
         if inst is None:
             continue
         try:
-            out[ref.sop_uid] = _Image(ref, _read(inst["path"]), str(inst["path"]))
+            from app.reporting.dicom_out import complete_type2
+
+            # real sources leave out Type 2 patient/study attributes highdicom copies
+            out[ref.sop_uid] = _Image(ref, complete_type2(_read(inst["path"])), str(inst["path"]))
         except (NotDicomError, DicomReadError):
             continue
     return out
@@ -376,9 +379,11 @@ def _kos(images: dict[str, _Image], keys: list[KeyImageMark], series_number: int
 
 
 def _write(ds: Dataset, path: Path) -> Path:
-    from app.reporting.dicom_out import complete_type2, write
+    from app.reporting.dicom_out import _add_deid_marks, complete_type2, write
 
     complete_type2(ds)
+    # a de-identified source copied as "identity removed" needs its method (Type 1C)
+    _add_deid_marks(ds, ds)
     write(ds, path)
     try:
         os.chmod(path, 0o600)  # patient data: private
@@ -442,7 +447,9 @@ def export_annotations(library: Any, study_uid: str, out_dir: str | os.PathLike[
                 inst = library.instances(m.image.series_uid)
                 if inst:
                     try:
-                        ds = _read(inst[0]["path"])
+                        from app.reporting.dicom_out import complete_type2
+
+                        ds = complete_type2(_read(inst[0]["path"]))
                         images.setdefault(str(ds.SOPInstanceUID),
                                           _Image(ImageKey(study_uid, m.image.series_uid,
                                                           str(ds.SOPInstanceUID)), ds,

@@ -122,3 +122,43 @@ def test_cobb_angle_drawn_with_two_drags(qtbot: Any, setup: Any) -> None:
     _flush_io()
     stored = load_measurements(lib, vp.series.study_uid)
     assert [s.kind for s in stored] == ["cobb"] and len(stored[0].points) == 4
+
+
+def test_key_image_and_reader_view_go_to_dicom(qtbot: Any, setup: Any, shared_data: Path,
+                                               tmp_path: Path) -> None:
+    import pydicom
+
+    from app.dicom.measurements import load_key_images, load_views
+    from app.reporting.annotations import export_annotations
+
+    vp, binder, lib = setup
+    lib.scan([shared_data / "dicom" / "ct_head_ge"])
+    vp.set_index(7)
+    wait_frame(qtbot, vp, 7)
+    vp.set_window(40.0, 120.0)
+    vp.set_zoom(vp.zoom * 3)
+    vp.add_measurement("length", [(200.0, 200.0), (300.0, 260.0)])
+    assert binder.toggle_key_image()
+    _flush_io()
+    study = vp.series.study_uid
+    view = load_views(lib, study)[0]
+    assert (view.center, view.width) == (40.0, 120.0) and view.area is not None
+    (x0, y0), (x1, y1) = view.area
+    assert 0 <= x0 < x1 <= 512 and x1 - x0 < 300      # zoomed in: part of the image
+    assert [k.image.sop_uid for k in load_key_images(lib, study)] == [vp.series.frames[7].sop_uid]
+    files = export_annotations(lib, study, tmp_path / "out")
+    names = sorted(f.name for f in files)
+    assert names == ["GSPS_901.dcm", "KOS_key_images.dcm", "SR_measurements.dcm"]
+    import shutil
+    import subprocess
+
+    for f in files:  # the tilted head CT lacks some Type 2 attributes: outputs stay valid
+        out = subprocess.run([shutil.which("dciodvfy") or "dciodvfy", str(f)], check=False,
+                             capture_output=True, text=True)
+        assert [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")] == []
+    gsps = pydicom.dcmread(tmp_path / "out" / "GSPS_901.dcm")
+    area = gsps.DisplayedAreaSelectionSequence[0]
+    assert int(area.DisplayedAreaBottomRightHandCorner[0]) - int(area.DisplayedAreaTopLeftHandCorner[0]) < 300
+    assert binder.toggle_key_image() is False   # pressing K again unmarks it
+    _flush_io()
+    assert load_key_images(lib, study) == []
