@@ -162,6 +162,9 @@ class MainWindow(QMainWindow):
         from app.gui import measure_binding  # measurements stay on their image; key images
 
         measure_binding.install(self)
+        from app.gui import reference_lines  # other viewports' slices as lines
+
+        reference_lines.install(self)
         from app.gui import hanging_view  # priors, hanging protocols, offset sync
 
         hanging_view.install(self)

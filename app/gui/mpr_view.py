@@ -403,28 +403,16 @@ class MprView(QWidget):
 
     def _draw_reference_lines(self) -> None:
         """The three planes cut through the original slice shown in the fourth pane."""
+        from app.gui.reference_lines import line_on
+
         s = self.original.series
-        if s is None or not (0 <= self.original.index < s.count) or s.orientation is None \
-                or not s.pixel_spacing:
-            for item in self.ref_lines.values():
-                item.setData([], [])
-            return
-        f = s.frames[self.original.index]
-        if f.position is None:
-            return
-        row, col = np.asarray(s.orientation[:3], float), np.asarray(s.orientation[3:], float)
-        dy, dx = s.pixel_spacing
-        # the original slice as a plane with its own (possibly non-square) pixels
-        here = Plane(origin=tuple(float(v) for v in f.position), row=tuple(row), col=tuple(col),
-                     spacing=1.0, rows=int(s.rows * dy), columns=int(s.columns * dx))
         for name, pane in self.panes.items():
             item = self.ref_lines[name]
-            seg = here.intersection(pane.plane) if pane.plane is not None else None
-            if seg is None:
+            line = line_on(s, self.original.index, pane.plane) if pane.plane is not None else None
+            if line is None:
                 item.setData([], [])
-                continue
-            (r0, c0), (r1, c1) = seg  # in mm along col/row from the slice origin
-            item.setData([c0 / dx + 0.5, c1 / dx + 0.5], [r0 / dy + 0.5, r1 / dy + 0.5])
+            else:
+                item.setData(*line)
 
 
 def build_volume(paths: list[str], progress: Any = None) -> Volume:
