@@ -99,7 +99,7 @@ def test_measurements_survive_series_change_and_reopen(qtbot: Any, setup: Any,
 def test_cobb_angle_drawn_with_two_drags(qtbot: Any, setup: Any) -> None:
     from _gui_helpers import drag
 
-    vp, binder, lib = setup
+    vp, _binder, lib = setup
     vp.fit()
     vp.set_tool("cobb")
     # first line: 10 degrees above horizontal; second: 15 degrees below (Cobb = 25 degrees)
@@ -143,7 +143,7 @@ def test_key_image_and_reader_view_go_to_dicom(qtbot: Any, setup: Any, shared_da
     study = vp.series.study_uid
     view = load_views(lib, study)[0]
     assert (view.center, view.width) == (40.0, 120.0) and view.area is not None
-    (x0, y0), (x1, y1) = view.area
+    (x0, _y0), (x1, _y1) = view.area
     assert 0 <= x0 < x1 <= 512 and x1 - x0 < 300      # zoomed in: part of the image
     assert [k.image.sop_uid for k in load_key_images(lib, study)] == [vp.series.frames[7].sop_uid]
     files = export_annotations(lib, study, tmp_path / "out")
