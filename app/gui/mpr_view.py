@@ -18,6 +18,7 @@ planes drawn on it as reference lines.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -80,6 +81,10 @@ class _PaneBox(pg.ViewBox):
                 elif self._rotate_from is not None:
                     self.pane.rotate_drag(self._rotate_from, p)
                     self._rotate_from = p
+            elif self.pane.view.measure_tool:
+                start = self.mapSceneToView(ev.buttonDownScenePos())
+                self.pane.draw(ev.isStart(), ev.isFinish(), (float(start.x()), float(start.y())),
+                               (float(p.x()), float(p.y())))
             else:
                 self.pane.clicked(float(p.x()), float(p.y()))
         elif ev.button() == Qt.MouseButton.RightButton:
@@ -141,6 +146,8 @@ class MprPane(QWidget):
         lay.addWidget(self.graphics)
         self.setStyleSheet(f"MprPane {{ border: 1px solid {self.color}; }}")
         self._fitted = False
+        self.measurements: list[Any] = []    # app.gui.measure.Measurement, bound to a plane
+        self._drawing: Any = None
 
     @property
     def normal(self) -> np.ndarray:
@@ -212,6 +219,7 @@ class MprPane(QWidget):
             self.vb.setRange(xRange=(0, self.plane.columns), yRange=(0, self.plane.rows), padding=0.02)
             self._fitted = True
         self.draw_lines()
+        self.refresh_measurements()
         letters = self.plane.letters()
         for k, lab in self.letters.items():
             lab.setText(letters[k])
@@ -230,6 +238,55 @@ class MprPane(QWidget):
         self.info.setText(f"{self.plane.position:.1f} mm{getattr(self, '_slab_text', '')}  "
                           f"W {v.width_:.0f} C {v.center:.0f}")
         self._place_labels()
+
+    # -- measurements on the reformat (bound to this plane) -------------------------------------
+    def image_key(self) -> Any:
+        """The :class:`ImageKey` of the plane shown (measurements made here belong to it)."""
+        from app.dicom.measurements import ImageKey
+
+        s = self.view.series
+        if self.plane is None or s is None:
+            return None
+        return ImageKey.of_plane(s.study_uid, s.series_uid, self.plane)
+
+    def add_measurement(self, kind: str, points: list[tuple[float, float]], key: Any = None,
+                        stored_id: str = "") -> Any:
+        """A measurement on this pane (image coordinates of the reformat)."""
+        from app.gui.measure import Measurement
+
+        m = Measurement(kind, points, self.image, self.vb, "#ffb74d", self._measure)
+        m.key = key or self.image_key()
+        m.stored_id = stored_id
+        self.measurements.append(m)
+        self._measure(m)
+        return m
+
+    def draw(self, start: bool, finish: bool, p0: tuple[float, float], p1: tuple[float, float]) -> None:
+        if self.plane is None:
+            return
+        if start or self._drawing is None:
+            self._drawing = self.add_measurement(self.view.measure_tool, [p0, p1])
+        self._drawing.set_points([p0, p1])
+        self._measure(self._drawing)
+        if finish:
+            m, self._drawing = self._drawing, None
+            self.view.store_measurement(m)
+
+    def _measure(self, m: Any) -> None:
+        key = self.image_key()
+        here = key is not None and m.key is not None and key.key() == m.key.key()
+        m.roi.setVisible(here)
+        m.label.setVisible(here)
+        if not here or self.plane is None:
+            return  # shown and measured only on its own plane
+        s = self.plane.spacing
+        m.compute(self.image_data, (s, s), "HU" if self.view.volume is not None
+                  and self.view.volume.modality == "CT" else "")
+        m.place_label(self.image)
+
+    def refresh_measurements(self) -> None:
+        for m in self.measurements:
+            self._measure(m)
 
     def repaint_image(self) -> None:
         if self.image_data is None:
@@ -264,6 +321,7 @@ class MprView(QWidget):
     """
 
     center_changed = Signal(object)
+    _restored = Signal(object)  # reformat measurements loaded (from the I/O thread)
 
     def __init__(self, settings: Any = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -275,6 +333,8 @@ class MprView(QWidget):
         self.wl_step = 1.0
         self.projection = ""
         self.thickness = 10.0
+        self.measure_tool = ""      # "", "length", "ellipse" or "rect": left drag draws it
+        self.library: Any = None    # callable returning the study library (set by install)
         self.panes = {name: MprPane(name, self) for name in PANES}
         from app.gui.settings import Settings
 
@@ -286,6 +346,7 @@ class MprView(QWidget):
             item.setParentItem(self.original.group)
             self.ref_lines[name] = item
         self.original.index_changed.connect(lambda *_: self._draw_reference_lines())
+        self._restored.connect(self._on_restored)
 
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 2, 4, 2)
@@ -302,6 +363,14 @@ class MprView(QWidget):
         self.thickness_box.setValue(self.thickness)
         self.thickness_box.valueChanged.connect(self._slab_changed)
         bar.addWidget(self.thickness_box)
+        bar.addWidget(QLabel(self.tr("Measure")))
+        self.measure_box = QComboBox()
+        for label, key in ((self.tr("Off"), ""), (self.tr("Length"), "length"),
+                           (self.tr("Ellipse ROI"), "ellipse"), (self.tr("Rectangle ROI"), "rect")):
+            self.measure_box.addItem(label, key)
+        self.measure_box.currentIndexChanged.connect(
+            lambda *_: setattr(self, "measure_tool", str(self.measure_box.currentData() or "")))
+        bar.addWidget(self.measure_box)
         self.reset_button = QPushButton(self.tr("Reset planes"))
         self.reset_button.clicked.connect(self.reset)
         bar.addWidget(self.reset_button)
@@ -340,7 +409,60 @@ class MprView(QWidget):
             self.original.set_series(series, series.count // 2)
         for pane in self.panes.values():
             pane._fitted = False
+            for m in pane.measurements:
+                m.remove()
+            pane.measurements = []
         self.reset()
+        self._restore_measurements()
+
+    # -- reformat measurements in the library ------------------------------------------------
+    def store_measurement(self, m: Any) -> None:
+        """Keep a measurement drawn on a reformat with the study (background thread)."""
+        from app.dicom.measurements import Measurement as Stored
+        from app.dicom.measurements import save_measurement
+        from app.gui.measure_binding import _IO
+
+        if m.key is None or not m.values:
+            return
+        n = 2
+        stored = Stored(kind=m.kind, points=tuple(m.points()[:n]), image=m.key,
+                        values=dict(m.values), id=m.stored_id or Stored(
+                            m.kind, tuple(m.points()[:n]), m.key).id)
+        m.stored_id = stored.id
+        library = self.library
+        if library is not None:
+            _IO.submit(lambda: save_measurement(library(), stored))
+
+    def _restore_measurements(self) -> None:
+        """Measurements stored on reformats of this series come back (each on its plane)."""
+        from app.dicom.measurements import load_measurements
+        from app.gui.measure_binding import _IO
+
+        s, library = self.series, self.library
+        if s is None or library is None:
+            return
+
+        def done(found: list[Any]) -> None:
+            for stored in found:
+                if not stored.image.is_reformat or stored.image.series_uid != s.series_uid \
+                        or stored.kind not in ("length", "ellipse", "rect"):
+                    continue
+                kind = json.loads(stored.image.plane).get("kind", "")
+                pane = self.panes.get(kind)
+                if pane is None or any(m.stored_id == stored.id for m in pane.measurements):
+                    continue
+                pane.add_measurement(stored.kind, [tuple(p) for p in stored.points],
+                                     key=stored.image, stored_id=stored.id)
+
+        future = _IO.submit(lambda: load_measurements(library(), s.study_uid))
+        future.add_done_callback(lambda f: self._restored.emit(f.result() if not f.exception()
+                                                               else []))
+        self._restore_done = done
+
+    def _on_restored(self, found: list[Any]) -> None:
+        callback = getattr(self, "_restore_done", None)
+        if callback is not None:
+            callback(found)
 
     def reset(self) -> None:
         """Standard axial/coronal/sagittal planes through the volume centre."""
@@ -429,6 +551,7 @@ def install(window: Any) -> None:
     from PySide6.QtGui import QAction, QKeySequence
 
     view = MprView(window.settings, window)
+    view.library = window.library
     window.mpr_view = view
     window.stack.addWidget(view)
     action = QAction(window.tr("MPR (3 planes + original)"), window)

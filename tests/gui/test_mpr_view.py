@@ -81,3 +81,42 @@ def test_main_window_opens_mpr(qtbot: Any, ct_head_series: SeriesData) -> None:
     assert win.mpr_view.volume is not None and win.mpr_view.volume.shape[0] == 28
     win.act_mpr.setChecked(False)
     assert win.stack.currentWidget() is win.grid
+
+
+def test_measurement_on_a_reformat_stays_on_its_plane(qtbot: Any, mpr: MprView, tmp_path: Path,
+                                                      ct_head_series: SeriesData,
+                                                      shared_data: Path) -> None:
+    from app.dicom.library import Library
+    from app.dicom.measurements import load_measurements
+    from app.gui.measure_binding import _IO
+
+    lib = Library(tmp_path / "lib.db")
+    mpr.library = lambda: lib
+    mpr.measure_box.setCurrentIndex(1)                 # Length
+    assert mpr.measure_tool == "length"
+    sag = mpr.panes["sagittal"]
+    sag.draw(True, False, (100.0, 100.0), (100.0, 100.0))
+    sag.draw(False, True, (100.0, 100.0), (100.0, 300.0))
+    m = sag.measurements[0]
+    assert m.values["length"] == pytest.approx(200 * sag.plane.spacing)  # square pixels in mm
+    assert m.roi.isVisible()
+    before = mpr.center_point.copy()
+    sag.scroll(5)                                      # another sagittal plane
+    assert not m.roi.isVisible()
+    mpr.set_center(before)                             # back on its plane
+    assert m.roi.isVisible()
+    _IO.submit(lambda: None).result(timeout=30)
+    stored = load_measurements(lib, ct_head_series.study_uid)
+    assert len(stored) == 1 and stored[0].image.is_reformat
+    assert stored[0].values["length"] == pytest.approx(m.values["length"])
+
+    # the layout opened again: the measurement comes back on the sagittal pane
+    paths = sorted(str(p) for p in (shared_data / "dicom" / "ct_head_ge").iterdir())
+    again = MprView()
+    qtbot.addWidget(again)
+    again.resize(1000, 800)
+    again.show()
+    again.library = lambda: lib
+    again.set_volume(build_volume(paths), ct_head_series)
+    qtbot.waitUntil(lambda: len(again.panes["sagittal"].measurements) == 1, timeout=10000)
+    assert again.panes["sagittal"].measurements[0].roi.isVisible()
