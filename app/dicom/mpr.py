@@ -598,6 +598,8 @@ class Volume:
         if thickness <= 0:
             return self.sample(plane)
         fast = self._axis_slab(plane, thickness, projection)
+        if fast is None:
+            fast = self._in_slice_slab(plane, thickness, projection)
         if fast is not None:
             return fast
         nrm = plane.normal
@@ -626,6 +628,91 @@ class Volume:
             np.minimum(out, self.sample(plane.moved(float(off)), fill=big), out=out)
         out[out >= np.float32(big)] = self.fill
         return out
+
+    def _in_slice_slab(self, plane: Plane, thickness: float, projection: str) -> np.ndarray | None:
+        """Slab whose normal lies in the slice plane (an oblique made by rotating about the
+        slice normal): within each slice the slab is a band; it is cut out of every slice with
+        one affine warp, reduced across its width, and the (slice x position) result resampled
+        once onto the plane."""
+        nrm = plane.normal
+        if abs(float(np.dot(nrm, self.n))) > 1e-6 or self._data is not None:
+            return None
+        n, rows, cols = self.shape
+        line = np.cross(nrm, self.n)
+        line /= float(np.linalg.norm(line))
+        p0 = np.asarray(plane.origin, dtype=np.float64)
+        # the plane pixels' position along the line (u, mm from p0) and their slice
+        corners = np.array([plane.point(r, c) for r in (0, plane.rows - 1)
+                            for c in (0, plane.columns - 1)])
+        u_all = (corners - p0) @ line
+        s_u = plane.spacing
+        u0 = float(u_all.min())
+        width = int(math.floor((float(u_all.max()) - u0) / s_u + 1e-6)) + 1
+        s_v = min(self.dx, self.dy)
+        depth = max(2, int(math.ceil(thickness / s_v)) + 1)
+        v0 = -thickness / 2.0
+        s_v = thickness / (depth - 1)
+        if width * depth > 16_000_000:
+            return None
+        fill = {"mip": self.fill, "minip": float(np.finfo(np.float32).max), "avg": np.nan}[projection]
+        q = np.empty((n, width), dtype=np.float32)
+        # band pixel (x=m, y=t) is base + m s_u line + t s_v nrm, moved onto slice k along the
+        # slice normal (which the row/column directions ignore); its pixel (j, i) in slice k is
+        # affine in (m, t) with a translation that depends on the slice's position only
+        base = p0 + u0 * line + v0 * nrm
+        lin = np.array([[float(np.dot(line, self.row)) * s_u / self.dx,
+                         float(np.dot(nrm, self.row)) * s_v / self.dx],
+                        [float(np.dot(line, self.col)) * s_u / self.dy,
+                         float(np.dot(nrm, self.col)) * s_v / self.dy]])
+        tj = ((float(np.dot(base, self.row)) - self.positions @ self.row) / self.dx) + 1.0
+        ti = ((float(np.dot(base, self.col)) - self.positions @ self.col) / self.dy) + 1.0
+
+        def run(ks: range) -> None:
+            band = np.empty((depth, width), dtype=np.float32)
+            m = np.zeros((2, 3))
+            m[:, :2] = lin
+            for k in ks:
+                m[0, 2], m[1, 2] = tj[k], ti[k]
+                self._band_reduce(k, m, width, depth, fill, projection, band, q[k])
+
+        half = n // 2
+        list(_pool().map(run, [range(0, half), range(half, n)]))
+        if projection == "minip":
+            q[q >= np.float32(fill)] = self.fill
+        elif projection == "avg":
+            q[~np.isfinite(q)] = self.fill
+        # onto the plane: slice index from the normal distance, column from u
+        k, _, _ = self._coords(plane)
+        rr = np.arange(plane.rows, dtype=np.float64)
+        cc = np.arange(plane.columns, dtype=np.float64)
+        R = np.asarray(plane.row) * plane.spacing
+        C = np.asarray(plane.col) * plane.spacing
+        a = (rr * float(np.dot(C, line)) - u0) / s_u
+        b = cc * float(np.dot(R, line)) / s_u
+        x = np.add.outer(a.astype(np.float32), b.astype(np.float32))
+        return self._remap2d(q, k, x, n, width)
+
+    def _band_reduce(self, k: int, m: np.ndarray, width: int, depth: int, fill: float,
+                     projection: str, band: np.ndarray, out: np.ndarray) -> None:
+        """One slice of :meth:`_in_slice_slab`: warp the slab's band out of slice ``k`` (``m``:
+        band pixel -> slice pixel, +1 for the fill frame) and reduce it into ``out``."""
+        import cv2
+
+        _, rows, cols = self.shape
+        y, x = int(self._yoff[k + 1]), int(self._xoff[k + 1])
+        cv2.warpAffine(self.mosaic[y - 1:y + rows + 1, x - 1:x + cols + 1], m, (width, depth),
+                       dst=band, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+        if projection == "mip":
+            band.max(axis=0, out=out)
+        elif projection == "minip":
+            band.min(axis=0, out=out)
+        else:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                out[:] = np.nanmean(band, axis=0)
 
     def _axis_slab(self, plane: Plane, thickness: float, projection: str) -> np.ndarray | None:
         """Slab along the stack's row or column axis (or the slice axis of a straight stack):
