@@ -105,6 +105,10 @@ class NotSignedOffError(ExportError):
     """Export was asked for a report that nobody has signed off."""
 
 
+class PlatformError(HilumError):
+    """The desktop cannot show Hilum's window (e.g. a system library Qt needs is missing)."""
+
+
 # --- Network (PACS) -------------------------------------------------------------------------------
 class NetworkError(HilumError):
     """Base of errors talking to a PACS or another DICOM node (DIMSE or DICOMweb)."""
