@@ -36,9 +36,7 @@ SeriesCallback = Callable[[dict[str, Any]], None]
 
 def received_dir() -> Path:
     """Where received instances are stored (under the user data folder, private)."""
-    path = paths.data_dir() / "pacs"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    return paths.private_dir(paths.data_dir() / "pacs")
 
 
 def _safe(uid: str) -> str:
@@ -113,11 +111,11 @@ class Filer:
     def file_bytes(self, data: bytes, study_uid: str, series_uid: str, sop_uid: str) -> Path:
         """Store one encoded DICOM file (preamble + file meta + dataset) and queue it for indexing."""
         target = self.path_for(study_uid, series_uid, sop_uid)
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not target.parent.is_dir():
+            paths.private_dir(target.parent)
         tmp = target.parent / f".part-{_safe(sop_uid)}-{threading.get_ident()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with paths.open_private(tmp, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, target)  # atomic: the instance exists complete or not at all
         except BaseException:

@@ -179,18 +179,18 @@ def validate_node(node: Node) -> Node:
 
 
 def write_private(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically with mode 0600 (folder created 0700).
+    """Write ``data`` to ``path`` atomically, private (0600 file in a 0700 folder).
 
-    The temporary file is created private and renamed over the target, so a reader never sees a
-    partial file and the content is never world-readable, even for an instant.
+    Built on :func:`app.core.paths.open_private`; the temporary file is renamed over the target,
+    so a reader never sees a half-written settings file.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)  # mkstemp creates 0600
+    paths.private_dir(target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with paths.open_private(tmp, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, 0o600)
         os.replace(tmp, target)
     except BaseException:
         try:
