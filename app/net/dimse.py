@@ -401,15 +401,51 @@ def _follow(responses: Iterator[tuple[Dataset, Any]], assoc: Any, node: Node, lo
                                f"{status_meaning(code, str(status.get('ErrorComment', '') or ''))}.", code)
 
 
-def get(node: Node, local: LocalSettings, study_uid: str, series_uids: Iterable[str] | None,
-        filer: Filer, progress: Progress | None = None) -> RetrieveOutcome:
-    """C-GET a study (or some of its series) into ``filer``."""
+#: storage classes a study of each modality usually holds (plus SC, SR and PDF, which any study
+#: may carry); used to offer exact transfer syntaxes without an instance-level query first
+_CLASSES_BY_MODALITY = {
+    "CT": ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1"),
+    "MR": ("1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.4.1"),
+    "CR": ("1.2.840.10008.5.1.4.1.1.1",),
+    "DX": ("1.2.840.10008.5.1.4.1.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1.1"),
+    "MG": ("1.2.840.10008.5.1.4.1.1.1.2",),
+    "US": ("1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.3.1"),
+    "XA": ("1.2.840.10008.5.1.4.1.1.12.1",),
+    "NM": ("1.2.840.10008.5.1.4.1.1.20",),
+    "PT": ("1.2.840.10008.5.1.4.1.1.128",),
+    "SEG": ("1.2.840.10008.5.1.4.1.1.66.4",),
+    "PR": ("1.2.840.10008.5.1.4.1.1.11.1",),
+    "KO": ("1.2.840.10008.5.1.4.1.1.88.59",),
+    "SR": ("1.2.840.10008.5.1.4.1.1.88.22", "1.2.840.10008.5.1.4.1.1.88.33",
+           "1.2.840.10008.5.1.4.1.1.88.11"),
+    "DOC": ("1.2.840.10008.5.1.4.1.1.104.1",),
+    "OT": ("1.2.840.10008.5.1.4.1.1.7",),
+}
+
+
+def _likely_classes(node: Node, local: LocalSettings, study_uid: str) -> list[str]:
+    """The storage classes a study probably holds, from its ModalitiesInStudy (one C-FIND
+    response, where an instance-level query costs one response per instance)."""
+    try:
+        hits = find(node, local, "STUDY", {"StudyInstanceUID": study_uid})
+    except NetworkError:
+        return []
+    mods: list[str] = []
+    for h in hits:
+        value = h.get("ModalitiesInStudy", None) or []
+        mods += [str(v) for v in ([value] if isinstance(value, str) else value)]
+    out: list[str] = []
+    for m in mods:
+        out += _CLASSES_BY_MODALITY.get(m.upper(), ())
+    return list(dict.fromkeys(out))
+
+
+def _get_once(node: Node, local: LocalSettings, study_uid: str, series_list: list[str],
+              classes: list[str], filer: Filer, progress: Progress) -> RetrieveOutcome:
     from pynetdicom import evt
     from pynetdicom.pdu_primitives import SCP_SCU_RoleSelectionNegotiation
 
-    progress = progress or NullProgress()
-    series_list = list(series_uids or [])
-    contexts = _get_contexts(_sop_classes(node, local, study_uid, series_list))
+    contexts = _get_contexts(classes)
     ae = _new_ae(local)
     ae.add_requested_context(_STUDY_ROOT_GET)
     roles = []
@@ -435,6 +471,34 @@ def get(node: Node, local: LocalSettings, study_uid: str, series_uids: Iterable[
         if assoc.is_established:
             assoc.release()
     return outcome
+
+
+def get(node: Node, local: LocalSettings, study_uid: str, series_uids: Iterable[str] | None,
+        filer: Filer, progress: Progress | None = None) -> RetrieveOutcome:
+    """C-GET a study (or some of its series) into ``filer``.
+
+    The presentation contexts offer every common transfer syntax separately for the classes the
+    study's modalities suggest, so the PACS sends each instance as stored. When some
+    sub-operations fail anyway (a class nobody expected, stored compressed, that the PACS cannot
+    transcode), the exact classes are asked for (instance-level C-FIND) and the C-GET is repeated;
+    instances already received are simply replaced by identical files.
+    """
+    progress = progress or NullProgress()
+    series_list = list(series_uids or [])
+    guessed = _likely_classes(node, local, study_uid)
+    try:
+        outcome = _get_once(node, local, study_uid, series_list, guessed, filer, progress)
+        if not outcome.failed:
+            return outcome
+        failure: DimseStatusError | None = None
+    except DimseStatusError as exc:  # e.g. 0xC000 when the PACS could not transcode
+        failure = exc
+    exact = _sop_classes(node, local, study_uid, series_list)
+    if not set(exact) - set(guessed):
+        if failure is not None:
+            raise failure
+        return outcome
+    return _get_once(node, local, study_uid, series_list, exact, filer, progress)
 
 
 def move(node: Node, local: LocalSettings, study_uid: str, series_uids: Iterable[str] | None,
