@@ -160,7 +160,9 @@ def associate(node: Node, local: LocalSettings, ae: Any,
     tls = _tls_args(node)
     if tls is not None:
         kwargs["tls_args"] = tls
+    t0 = time.monotonic()
     assoc = ae.associate(node.host, int(node.port), **kwargs)
+    waited = time.monotonic() - t0
     if assoc.is_established:
         return assoc
     if assoc.is_rejected:
@@ -178,8 +180,13 @@ def associate(node: Node, local: LocalSettings, ae: Any,
     diagnosis = _diagnose_connect(node, float(local.timeout_s))
     if diagnosis is not None:
         raise diagnosis
+    if waited >= 0.95 * float(local.timeout_s):  # pynetdicom aborts when the ACSE timer expires
+        raise NetworkTimeoutError(f"{_where(node)} accepted the connection but did not answer the "
+                                  f"DICOM association request within {float(local.timeout_s):g} s "
+                                  f"(is it a DICOM port?).")
     if assoc.is_aborted:
-        raise AssociationAbortedError(f"{_where(node)} aborted the association request.")
+        raise AssociationAbortedError(f"{_where(node)} aborted the association request "
+                                      f"(is it a DICOM port?).")
     raise ConnectionFailedError(f"{_where(node)} accepted the connection but did not answer the "
                                 f"DICOM association request within {float(local.timeout_s):g} s "
                                 f"(is it a DICOM port?).")
@@ -297,7 +304,7 @@ def _store_handler(filer: Filer) -> Callable[[Any], int]:
     return handle
 
 
-def _retrieve_ident(study_uid: str, series_uid: str | None) -> Dataset:
+def _retrieve_ident(study_uid: str, series_uid: str) -> Dataset:
     ident = Dataset()
     ident.QueryRetrieveLevel = "SERIES" if series_uid else "STUDY"
     ident.StudyInstanceUID = study_uid
@@ -462,7 +469,7 @@ def _get_once(node: Node, local: LocalSettings, study_uid: str, series_list: lis
     outcome = RetrieveOutcome()
     try:
         _check_context(assoc, node, _STUDY_ROOT_GET, "C-GET retrieval")
-        for series in (series_list or [None]):
+        for series in (series_list or [""]):
             progress.check()
             responses = assoc.send_c_get(_retrieve_ident(study_uid, series), _STUDY_ROOT_GET)
             _follow(responses, assoc, node, local, "C-GET", outcome, progress,
@@ -526,7 +533,7 @@ def move(node: Node, local: LocalSettings, study_uid: str, series_uids: Iterable
         outcome = RetrieveOutcome()
         try:
             _check_context(assoc, node, _STUDY_ROOT_MOVE, "C-MOVE retrieval")
-            for series in (list(series_uids) if series_uids else [None]):
+            for series in (list(series_uids) if series_uids else [""]):
                 progress.check()
                 responses = assoc.send_c_move(_retrieve_ident(study_uid, series), local.ae_title,
                                               _STUDY_ROOT_MOVE)

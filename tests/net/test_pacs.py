@@ -283,3 +283,30 @@ def test_dimse_status_and_http_status_sentences(node: Any, orthanc: Orthanc, dic
     bad_url = Node("badurl", dicomweb=orthanc.url + "/no-such-dicomweb")
     with pytest.raises(DicomWebError, match=r"answered the QIDO-RS search with HTTP 404"):
         pacs.find(bad_url, local)
+
+
+def test_silent_port_times_out_and_http_port_is_not_dicom(node: Any, orthanc: Orthanc) -> None:
+    """A port that accepts TCP but never speaks DICOM, and Orthanc's HTTP port given as DIMSE."""
+    import socket
+
+    from app.core.errors import AssociationAbortedError, NetworkError, NetworkTimeoutError
+
+    n, local = node
+    quick = LocalSettings(ae_title=local.ae_title, port=local.port, timeout_s=1.0)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        t0 = time.perf_counter()
+        with pytest.raises(NetworkTimeoutError) as exc:
+            pacs.echo(Node("silent", "127.0.0.1", port, AE_TITLE), quick)
+        assert time.perf_counter() - t0 < 10
+    assert str(exc.value) == (f"silent ({AE_TITLE} at 127.0.0.1:{port}) accepted the connection but "
+                              f"did not answer the DICOM association request within 1 s (is it a "
+                              f"DICOM port?).")
+    http = Node("http", "127.0.0.1", orthanc.http_port, AE_TITLE)
+    with pytest.raises(NetworkError) as exc2:
+        pacs.echo(http, quick)
+    assert isinstance(exc2.value, (AssociationAbortedError, ConnectionFailedError))
+    assert str(exc2.value).startswith(f"http ({AE_TITLE} at 127.0.0.1:{orthanc.http_port})")
+    assert str(exc2.value).endswith("aborted the association request (is it a DICOM port?).")
