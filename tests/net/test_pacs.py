@@ -310,3 +310,28 @@ def test_silent_port_times_out_and_http_port_is_not_dicom(node: Any, orthanc: Or
     assert isinstance(exc2.value, (AssociationAbortedError, ConnectionFailedError))
     assert str(exc2.value).startswith(f"http ({AE_TITLE} at 127.0.0.1:{orthanc.http_port})")
     assert str(exc2.value).endswith("aborted the association request (is it a DICOM port?).")
+
+
+def test_refused_instance_reported_per_file(node: Any, orthanc: Orthanc, dicom_dir: Path,
+                                            tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Orthanc is configured not to take deflated data sets: that file is refused, the rest sent."""
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
+
+    src = _files(dicom_dir / "mr_transfer_syntaxes")[0]
+    deflated = tmp_path / "deflated.dcm"
+    ds = pydicom.dcmread(src)
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    ds.save_as(deflated, enforce_file_format=True)
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not dicom")
+    code, out, err = _cli(capsys, "pacs", "send", "orthanc", str(src), str(deflated), str(junk))
+    assert code == 1
+    assert "sent 1 of 3 file(s) to orthanc" in out
+    lines = err.splitlines()
+    assert (f"hilum: {deflated}: orthanc does not accept MR Image Storage in "
+            f"Deflated Explicit VR Little Endian") in lines
+    assert any(line.startswith(f"hilum: {junk}: not a DICOM file") for line in lines)
+    assert not orthanc.find_instance(str(ds.SOPInstanceUID))
+    assert orthanc.find_instance(str(pydicom.dcmread(src, stop_before_pixels=True).SOPInstanceUID))
