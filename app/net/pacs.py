@@ -264,6 +264,9 @@ def retrieve(node: Node, local: LocalSettings, study_uid: str, series_uids: Iter
         if outcome is not None:
             report.total, report.failed = outcome.total, outcome.failed
             report.problems += outcome.problems
+            if method == "move" and not report.received and outcome.completed:
+                # a listener already running in this process (the GUI's) filed them
+                report.received = outcome.completed
     progress.update(report.received, report.total or report.received,
                     f"Received {report.received} instance(s)")
     return report

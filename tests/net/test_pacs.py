@@ -335,3 +335,19 @@ def test_refused_instance_reported_per_file(node: Any, orthanc: Orthanc, dicom_d
     assert any(line.startswith(f"hilum: {junk}: not a DICOM file") for line in lines)
     assert not orthanc.find_instance(str(ds.SOPInstanceUID))
     assert orthanc.find_instance(str(pydicom.dcmread(src, stop_before_pixels=True).SOPInstanceUID))
+
+
+def test_move_uses_the_listener_already_running(node: Any, orthanc: Orthanc, dicom_dir: Path) -> None:
+    """With the GUI's background listener on Hilum's port, C-MOVE lands there (no second bind)."""
+    from app.net.dimse import Listener
+    from app.net.filing import Filer
+
+    n, local = node
+    folder = dicom_dir / "mr_transfer_syntaxes"
+    orthanc.load(folder)
+    filer = Filer()
+    with Listener(local, filer=filer):
+        rep = pacs.retrieve(n, local, _study_uid(folder), method="move")
+    frep = filer.close()
+    assert rep.received == 9 and frep.received == 9 and frep.added == 9
+    assert len(Library().study_instances(_study_uid(folder))) == 9
