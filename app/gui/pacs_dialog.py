@@ -6,7 +6,8 @@ Hilum's storage listener while the window is open; what arrives is listed in the
 
 All networking runs on workers (:mod:`app.gui.workers`); the GUI thread only shows results. The
 first image of a retrieving series is shown as soon as its first instance is in the library, and
-the series is reloaded whole when the retrieve ends.
+the rest streams in (the shown series is refreshed from the library every 1.5 s, keeping
+the displayed slice, and once more when the retrieve ends).
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ class QueryRetrieveDialog(QDialog):
         self._worker: Worker | None = None
         self._shown_first = False
         self._opened_series = ""
+        self._streamed_at = 0.0
+        self._streaming = False
+        self._stream_gen = 0
         self.last_report: Any = None
         self.last_error = ""
         self.first_shown_at: float | None = None  # perf_counter when the first series was shown
@@ -279,6 +283,7 @@ class QueryRetrieveDialog(QDialog):
         self._busy()
         self.cancel_button.setEnabled(True)
         self._shown_first = False
+        self._opened_series = ""
         self.progress.setRange(0, 0)
         self.progress.show()
         self._say(self.tr("Retrieving…"))
@@ -301,6 +306,43 @@ class QueryRetrieveDialog(QDialog):
             self.progress.setRange(0, int(total))
             self.progress.setValue(int(done))
         self._say(message)
+        import time
+
+        if self._opened_series and time.perf_counter() - self._streamed_at > 1.5:
+            self._stream()
+
+    def _stream(self) -> None:
+        """Swap the shown retrieving series for what the library holds now (keeps the view)."""
+        import time
+
+        from app.gui.loader import open_library_series
+
+        if self.window is None or self._streaming:
+            return
+        self._streamed_at = time.perf_counter()
+        self._streaming = True
+        self._stream_gen += 1
+        gen = self._stream_gen  # only the newest refresh may land (an older one holds fewer)
+        uid = self._opened_series
+        settings = getattr(self.window, "settings", None)
+
+        def swap(stacks: list[Any]) -> None:
+            if gen != self._stream_gen:
+                return
+            self._streaming = False
+            if not stacks:
+                return
+            for vp in self.window.grid.viewports:
+                if vp.series is not None and str(vp.series.series_uid) == uid:
+                    vp.replace_series(stacks[0])
+
+        def failed(exc: BaseException) -> None:
+            self._streaming = False
+            log.debug("streaming refresh failed: %s", user_message(exc))
+
+        run_in_background(open_library_series, uid, on_result=swap, on_error=failed,
+                          cache_bytes=getattr(settings, "cache_mb", 256) * 1024 * 1024,
+                          thumb_size=getattr(settings, "thumbnail_size", 72))
 
     def _arrived(self, event: Any) -> None:
         kind, info = event
@@ -327,10 +369,9 @@ class QueryRetrieveDialog(QDialog):
         self._idle()
         if self.window is not None:
             self.window.refresh_library()
-            shown = self.window.active_viewport().series
-            if (report.received and shown is not None
-                    and str(shown.series_uid) == self._opened_series):  # now complete: reload it
-                self.window.open_library_series(self._opened_series)
+            if report.received and self._opened_series:  # now complete: the whole series
+                self._streaming = False
+                self._stream()
         self.retrieved.emit(report)
 
     def _cancelled(self) -> None:
