@@ -147,7 +147,15 @@ def main() -> int:
             runs["move"].append(ours("move")[0])
             runs["movescu"].append(movescu())
             runs["wado"].append(ours("wado")[0])
-        nodelay[0] = False  # once more as shipped (Nagle on), for the record
+        # once more as shipped (Nagle on in getscu, movescu and storescp), for the record
+        nodelay[0] = False
+        storescp.terminate()
+        storescp.wait(10)
+        storescp = subprocess.Popen(["storescp", "-aet", STORESCP_AE, "-od", scp_dir[0],
+                                     str(orthanc.storescp_port)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    env=dict(os.environ, TCP_NODELAY="0"))
+        time.sleep(0.5)
         default = {"getscu": getscu(), "movescu": movescu()}
         best = {k: min(v) for k, v in runs.items()}
         rate = {k: n_files / v for k, v in best.items()}
