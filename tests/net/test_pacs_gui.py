@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+from PySide6.QtCore import Qt
 import pytest
 
 from _orthanc import Orthanc, free_port
@@ -89,3 +90,34 @@ def test_background_listener_shows_arrivals_in_the_browser(
     finally:
         stop_listener(w)
         w.close()
+
+
+def test_dialog_cancel_keeps_the_library_consistent(qtbot: Any, window: Any, orthanc: Orthanc,
+                                                    dicom_dir: Path, hilum_home: Path) -> None:
+    """Cancel as soon as the first image arrives (the 140-slice phantom, so there is time)."""
+    from app.dicom.library import Library
+    from app.gui.pacs_dialog import QueryRetrieveDialog
+
+    folder = dicom_dir / "ct_phantom_philips"
+    orthanc.load(folder)
+    study_uid = str(pydicom.dcmread(folder / "I10", stop_before_pixels=True).StudyInstanceUID)
+    dlg = QueryRetrieveDialog(window)
+    qtbot.addWidget(dlg)
+    dlg.patient_id.setText(str(pydicom.dcmread(folder / "I10", stop_before_pixels=True).PatientID))
+    dlg.search()
+    qtbot.waitUntil(lambda: dlg.results.topLevelItemCount() >= 1, timeout=30000)
+    for i in range(dlg.results.topLevelItemCount()):
+        if dlg.results.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole + 1) == study_uid:
+            dlg.results.setCurrentItem(dlg.results.topLevelItem(i))
+    worker = dlg.retrieve()
+    assert worker is not None
+    worker.signals.item.connect(lambda _: dlg.cancel())
+    cancelled: list[bool] = []
+    worker.signals.cancelled.connect(lambda: cancelled.append(True))
+    qtbot.waitUntil(lambda: bool(cancelled) or dlg.last_report is not None, timeout=120000)
+    assert cancelled and dlg.last_report is None
+    assert "cancelled" in dlg.status.text()
+    files = [p for p in (hilum_home / "data" / "pacs").rglob("*") if p.is_file()]
+    rows = Library().study_instances(study_uid)
+    assert 1 <= len(rows) < 140 and len(rows) == len(files)
+    assert all(p.suffix == ".dcm" for p in files)
