@@ -232,6 +232,7 @@ def test_analysis_outputs_sent_and_found_in_orthanc(orthanc: Orthanc, node: Any,
     classes = {str(pydicom.dcmread(f, stop_before_pixels=True).SOPClassUID) for f in sent}
     assert "1.2.840.10008.5.1.4.1.1.104.1" in classes  # Encapsulated PDF
     assert any(c.startswith("1.2.840.10008.5.1.4.1.1.88.") for c in classes)  # SR
+    assert any(c.startswith("1.2.840.10008.5.1.4.1.1.7") for c in classes)  # SC (key image)
     assert f"sent {len(sent)} of {len(sent)} file(s) to orthanc" in stdout
     for f in sent:
         assert orthanc.find_instance(str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID))
