@@ -12,15 +12,22 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
-from app.core.errors import (AssociationAbortedError, AssociationRejectedError, Cancelled,
-                             ConnectionFailedError, DimseStatusError, NetworkError,
-                             NetworkTimeoutError)
+from app.core.errors import (
+    AssociationAbortedError,
+    AssociationRejectedError,
+    Cancelled,
+    ConnectionFailedError,
+    DimseStatusError,
+    NetworkError,
+    NetworkTimeoutError,
+)
 from app.core.progress import NullProgress, Progress
 from app.net.filing import Filer
 from app.net.nodes import LocalSettings, Node
@@ -131,7 +138,7 @@ def _diagnose_connect(node: Node, timeout: float) -> NetworkError | None:
         return ConnectionFailedError(
             f"{_where(node)} refused the connection: nothing is listening on port {node.port} "
             f"(the PACS is stopped, or the port is wrong).")
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         return NetworkTimeoutError(f"{_where(node)} did not answer within {timeout:g} s "
                                    f"(unreachable host, or a firewall drops the connection).")
     except OSError as exc:
@@ -522,10 +529,10 @@ def move(node: Node, local: LocalSettings, study_uid: str, series_uids: Iterable
     if running is None:
         listener = Listener(local, filer=filer)
         listener.start()
-        received = lambda: filer.report.received  # noqa: E731
+        received = lambda: filer.report.received
     else:
         base = running.filer.report.received
-        received = lambda: running.filer.report.received - base  # noqa: E731
+        received = lambda: running.filer.report.received - base
     try:
         ae = _new_ae(local)
         ae.add_requested_context(_STUDY_ROOT_MOVE)
@@ -640,7 +647,7 @@ class Listener:
         Address to bind (all interfaces by default, so a PACS can reach us).
     """
 
-    _registry: dict[int, "Listener"] = {}
+    _registry: dict[int, Listener] = {}
     _reg_lock = threading.Lock()
 
     def __init__(self, local: LocalSettings, filer: Filer | None = None, host: str = "") -> None:
@@ -651,12 +658,12 @@ class Listener:
         self._server: Any = None
 
     @classmethod
-    def running(cls, port: int) -> "Listener | None":
+    def running(cls, port: int) -> Listener | None:
         """The listener this process runs on ``port``, if any."""
         with cls._reg_lock:
             return cls._registry.get(int(port))
 
-    def start(self) -> "Listener":
+    def start(self) -> Listener:
         """Start listening in the background; raises NetworkError when the port is taken."""
         from pynetdicom import ALL_TRANSFER_SYNTAXES, evt
 
@@ -695,7 +702,7 @@ class Listener:
         if self._own_filer:
             self.filer.close()
 
-    def __enter__(self) -> "Listener":
+    def __enter__(self) -> Listener:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

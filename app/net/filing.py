@@ -19,9 +19,10 @@ import os
 import queue
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from app.core import paths
 from app.core.errors import HilumError
@@ -97,7 +98,7 @@ class Filer:
         self.on_instance = on_instance
         self.report = FilingReport()
         self._lock = threading.Lock()
-        self._queue: "queue.Queue[tuple[str, bool] | None]" = queue.Queue()
+        self._queue: queue.Queue[tuple[str, bool] | None] = queue.Queue()
         self._seen_series: set[str] = set()
         self._thread = threading.Thread(target=self._index_loop, name="hilum-filer", daemon=True)
         self._thread.start()
@@ -207,7 +208,7 @@ class Filer:
             self._thread.join()
         return self.report
 
-    def __enter__(self) -> "Filer":
+    def __enter__(self) -> Filer:
         return self
 
     def __exit__(self, *exc: object) -> None:

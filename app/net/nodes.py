@@ -91,7 +91,7 @@ class NodeStore:
     local: LocalSettings = field(default_factory=LocalSettings)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str] | None = None) -> "NodeStore":
+    def load(cls, path: str | os.PathLike[str] | None = None) -> NodeStore:
         """Read the nodes file (an empty store when there is none)."""
         p = Path(path) if path is not None else paths.config_dir() / "pacs.json"
         store = cls(p)

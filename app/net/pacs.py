@@ -7,8 +7,9 @@ otherwise, or as asked) and returns typed results.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from pydicom.dataset import Dataset
 

@@ -7,14 +7,26 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pydicom.dataset import Dataset
 
-from app.core.errors import (Cancelled, ConnectionFailedError, DicomWebError, NetworkError,
-                             NetworkTimeoutError, NodeError)
+from app.core.errors import (
+    Cancelled,
+    ConnectionFailedError,
+    DicomWebError,
+    NetworkError,
+    NetworkTimeoutError,
+    NodeError,
+)
 from app.core.progress import NullProgress, Progress
-from app.net.dimse import SERIES_RETURN_KEYS, STUDY_RETURN_KEYS, SendItem, RetrieveOutcome
+from app.net.dimse import (
+    SERIES_RETURN_KEYS,
+    STUDY_RETURN_KEYS,
+    RetrieveOutcome,
+    SendItem,
+)
 from app.net.filing import Filer
 from app.net.nodes import LocalSettings, Node
 

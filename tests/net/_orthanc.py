@@ -17,8 +17,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 AE_TITLE = "ORTHANC"
 HILUM_AE = "HILUMTEST"
@@ -100,7 +101,7 @@ class Orthanc:
             "DeflatedTransferSyntaxAccepted": False,
         }
 
-    def start(self, timeout: float = 60.0) -> "Orthanc":
+    def start(self, timeout: float = 60.0) -> Orthanc:
         """Run Orthanc and wait until both its REST API and DICOM port answer."""
         cfg = self.dir / "orthanc.json"
         cfg.write_text(json.dumps(self.config(), indent=2))

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _orthanc import AE_TITLE, HILUM_AE, Orthanc  # noqa: E402
+from _orthanc import AE_TITLE, HILUM_AE, Orthanc
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +29,7 @@ def orthanc() -> Iterator[Orthanc]:
 
 
 @pytest.fixture()
-def node(orthanc: Orthanc, hilum_home: Path) -> "tuple[object, object]":
+def node(orthanc: Orthanc, hilum_home: Path) -> tuple[object, object]:
     """The Orthanc node saved in this test's HILUM_HOME, and Hilum's settings for it."""
     from app.net.nodes import Node, NodeStore
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -15,16 +14,20 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
+from _orthanc import AE_TITLE, Orthanc, free_port
 
 from app.cli import main
-from app.core.errors import (AssociationRejectedError, Cancelled, ConnectionFailedError,
-                             DicomWebError, DimseStatusError)
+from app.core.errors import (
+    AssociationRejectedError,
+    Cancelled,
+    ConnectionFailedError,
+    DicomWebError,
+    DimseStatusError,
+)
 from app.core.progress import CallbackProgress
 from app.dicom.library import SERIES_KEYS, STUDY_KEYS, Library
 from app.net import pacs
 from app.net.nodes import LocalSettings, Node, NodeStore
-
-from _orthanc import AE_TITLE, HILUM_AE, Orthanc, free_port
 
 
 def _files(folder: Path) -> list[Path]:
@@ -290,7 +293,11 @@ def test_silent_port_times_out_and_http_port_is_not_dicom(node: Any, orthanc: Or
     """A port that accepts TCP but never speaks DICOM, and Orthanc's HTTP port given as DIMSE."""
     import socket
 
-    from app.core.errors import AssociationAbortedError, NetworkError, NetworkTimeoutError
+    from app.core.errors import (
+        AssociationAbortedError,
+        NetworkError,
+        NetworkTimeoutError,
+    )
 
     n, local = node
     quick = LocalSettings(ae_title=local.ae_title, port=local.port, timeout_s=1.0)

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
-from PySide6.QtCore import Qt
 import pytest
-
 from _orthanc import Orthanc, free_port
+from PySide6.QtCore import Qt
 
 
 @pytest.fixture
