@@ -26,6 +26,8 @@ def register(sub: Any) -> None:
     a.add_argument("--ae-title", default="")
     a.add_argument("--dicomweb", default="", metavar="URL", help="DICOMweb base URL")
     a.add_argument("--tls", action="store_true", help="use TLS for DIMSE")
+    a.add_argument("--tls-ca", default="", metavar="PEM",
+                   help="certificate (authority) to trust for TLS (implies --tls)")
     a.set_defaults(func=_quietly(_add))
 
     ls = ps.add_parser("list", help="list the PACS nodes and Hilum's own AE title/port")
@@ -111,7 +113,7 @@ def _add(args: argparse.Namespace) -> int:
 
     store = _store()
     node = store.add(Node(args.name, host=args.host, port=args.port, ae_title=args.ae_title,
-                          dicomweb=args.dicomweb, tls=args.tls))
+                          dicomweb=args.dicomweb, tls=args.tls, tls_ca=args.tls_ca))
     store.save()
     print(f"saved {node.describe()}")
     return 0

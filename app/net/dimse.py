@@ -146,12 +146,35 @@ def _diagnose_connect(node: Node, timeout: float) -> NetworkError | None:
     return None  # TCP is fine: the trouble is at the DICOM level
 
 
+def _diagnose_tls(node: Node, ctx: Any, timeout: float) -> NetworkError | None:
+    """Why a TLS association failed: the handshake, tried on its own."""
+    import ssl
+
+    try:
+        with socket.create_connection((node.host, int(node.port)), timeout=min(timeout, 10.0)) as raw:
+            with ctx.wrap_socket(raw, server_hostname=node.host):
+                return None
+    except ssl.SSLCertVerificationError as exc:
+        return ConnectionFailedError(
+            f"The TLS certificate of {_where(node)} is not trusted ({exc.verify_message}); "
+            f"give its certificate authority with `hilum pacs add ... --tls-ca FILE`.")
+    except ssl.SSLError as exc:
+        return ConnectionFailedError(f"The TLS handshake with {_where(node)} failed "
+                                     f"({exc.reason or 'no reason given'}; does it use TLS?).")
+    except OSError:
+        return None
+
+
 def _tls_args(node: Node) -> Any:
     if not node.tls:
         return None
     import ssl
 
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    try:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=node.tls_ca or None)
+    except (OSError, ssl.SSLError):
+        raise ConnectionFailedError(f"The TLS certificate file {node.tls_ca} of PACS node "
+                                    f"{node.name} cannot be read.") from None
     return (ctx, node.host)
 
 
@@ -191,9 +214,13 @@ def associate(node: Node, local: LocalSettings, ae: Any,
         raise NetworkTimeoutError(f"{_where(node)} accepted the connection but did not answer the "
                                   f"DICOM association request within {float(local.timeout_s):g} s "
                                   f"(is it a DICOM port?).")
+    if node.tls and tls is not None:
+        tls_problem = _diagnose_tls(node, tls[0], float(local.timeout_s))
+        if tls_problem is not None:
+            raise tls_problem
     if assoc.is_aborted:
         raise AssociationAbortedError(f"{_where(node)} aborted the association request "
-                                      f"(is it a DICOM port?).")
+                                      f"(is it a DICOM port{'' if node.tls else ', or does it need TLS'}?).")
     raise ConnectionFailedError(f"{_where(node)} accepted the connection but did not answer the "
                                 f"DICOM association request within {float(local.timeout_s):g} s "
                                 f"(is it a DICOM port?).")

@@ -35,7 +35,10 @@ class Node:
     dicomweb : str
         DICOMweb base URL (``http://host:8042/dicom-web``), empty when the node has none.
     tls : bool
-        Use TLS for the DIMSE association.
+        Use TLS for the DIMSE association (the server certificate is verified).
+    tls_ca : str
+        PEM file of the certificate authority (or self-signed certificate) to trust for TLS;
+        empty: the system's trusted authorities.
     """
 
     name: str
@@ -44,6 +47,7 @@ class Node:
     ae_title: str = ""
     dicomweb: str = ""
     tls: bool = False
+    tls_ca: str = ""
 
     @property
     def has_dimse(self) -> bool:
@@ -172,10 +176,13 @@ def validate_node(node: Node) -> Node:
             raise UsageError("A DIMSE node needs all of --host, --port and --ae-title.")
         check_port(node.port)
         ae = check_ae_title(node.ae_title)
+    if node.tls_ca and not os.path.isfile(node.tls_ca):
+        raise UsageError(f"The TLS certificate file {node.tls_ca} does not exist.")
     url = node.dicomweb.rstrip("/")
     if url and not re.match(r"^https?://", url):
         raise UsageError(f"The DICOMweb URL must start with http:// or https:// (got {url!r}).")
-    return replace(node, ae_title=ae, dicomweb=url)
+    tls_ca = os.path.abspath(node.tls_ca) if node.tls_ca else ""
+    return replace(node, ae_title=ae, dicomweb=url, tls=node.tls or bool(tls_ca), tls_ca=tls_ca)
 
 
 def write_private(path: str | os.PathLike[str], data: bytes) -> None:

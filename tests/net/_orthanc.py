@@ -48,7 +48,7 @@ def dicomweb_plugin() -> str:
 class Orthanc:
     """Start/stop a private Orthanc and talk to its REST API."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: bool = False) -> None:
         exe = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
         if not os.path.exists(exe):
             raise RuntimeError("Orthanc is not installed (Debian package orthanc; run ./run-tests once).")
@@ -62,6 +62,8 @@ class Orthanc:
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.dicomweb = f"{self.url}/dicom-web"
         self._loaded: dict[str, list[str]] = {}
+        self.tls = tls
+        self.cert = self.dir / "cert.pem"
 
     def config(self) -> dict[str, Any]:
         """The generated Orthanc configuration."""
@@ -99,10 +101,20 @@ class Orthanc:
             # a real per-file refusal to test: Orthanc does not take deflated data sets (none of
             # the test data is deflated, so retrieves are unaffected)
             "DeflatedTransferSyntaxAccepted": False,
+            **({"DicomTlsEnabled": True, "DicomTlsCertificate": str(self.cert),
+                "DicomTlsPrivateKey": str(self.dir / "key.pem"),
+                "DicomTlsTrustedCertificates": str(self.cert),
+                "DicomTlsRemoteCertificateRequired": False} if self.tls else {}),
         }
 
     def start(self, timeout: float = 60.0) -> Orthanc:
         """Run Orthanc and wait until both its REST API and DICOM port answer."""
+        if self.tls:  # a self-signed certificate for 127.0.0.1 (openssl, part of the base system)
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-keyout", str(self.dir / "key.pem"), "-out", str(self.cert),
+                            "-days", "2", "-subj", "/CN=127.0.0.1",
+                            "-addext", "subjectAltName=IP:127.0.0.1"],
+                           check=True, capture_output=True)
         cfg = self.dir / "orthanc.json"
         cfg.write_text(json.dumps(self.config(), indent=2))
         log = open(self.dir / "orthanc.log", "wb")

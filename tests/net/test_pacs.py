@@ -18,6 +18,7 @@ from _orthanc import AE_TITLE, Orthanc, free_port
 
 from app.cli import main
 from app.core.errors import (
+    NetworkError,
     AssociationRejectedError,
     Cancelled,
     ConnectionFailedError,
@@ -317,7 +318,7 @@ def test_silent_port_times_out_and_http_port_is_not_dicom(node: Any, orthanc: Or
         pacs.echo(http, quick)
     assert isinstance(exc2.value, (AssociationAbortedError, ConnectionFailedError))
     assert str(exc2.value).startswith(f"http ({AE_TITLE} at 127.0.0.1:{orthanc.http_port})")
-    assert str(exc2.value).endswith("aborted the association request (is it a DICOM port?).")
+    assert str(exc2.value).endswith("aborted the association request (is it a DICOM port, or does it need TLS?).")
 
 
 def test_refused_instance_reported_per_file(node: Any, orthanc: Orthanc, dicom_dir: Path,
@@ -359,3 +360,32 @@ def test_move_uses_the_listener_already_running(node: Any, orthanc: Orthanc, dic
     frep = filer.close()
     assert rep.received == 9 and frep.received == 9 and frep.added == 9
     assert len(Library().study_instances(_study_uid(folder))) == 9
+
+
+def test_tls_node(node: Any, dicom_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A second Orthanc with DICOM TLS (self-signed certificate for 127.0.0.1)."""
+    _, local = node
+    tls = Orthanc(tls=True).start()
+    try:
+        code, out, err = _cli(capsys, "pacs", "add", "secure", "--host", "127.0.0.1", "--port",
+                              str(tls.dicom_port), "--ae-title", AE_TITLE, "--tls-ca", str(tls.cert))
+        assert code == 0, err
+        secure = NodeStore.load().get("secure")
+        assert secure.tls and pacs.echo(secure, local) > 0
+        tls.load(dicom_dir / "mr_transfer_syntaxes")
+        assert [s.study_uid for s in pacs.find(secure, local).studies] == [
+            _study_uid(dicom_dir / "mr_transfer_syntaxes")]
+        plain = Node("plain", "127.0.0.1", tls.dicom_port, AE_TITLE)
+        quick = LocalSettings(local.ae_title, local.port, 3.0)
+        with pytest.raises(NetworkError) as exc:
+            pacs.echo(plain, quick)
+        assert str(exc.value) == (f"plain ({AE_TITLE} at 127.0.0.1:{tls.dicom_port}) aborted the "
+                                  f"association request (is it a DICOM port, or does it need TLS?).")
+        untrusted = Node("untrusted", "127.0.0.1", tls.dicom_port, AE_TITLE, tls=True)
+        with pytest.raises(ConnectionFailedError) as exc2:
+            pacs.echo(untrusted, quick)  # the self-signed certificate is not trusted
+        assert str(exc2.value).startswith(f"The TLS certificate of untrusted ({AE_TITLE} at "
+                                          f"127.0.0.1:{tls.dicom_port}) is not trusted (")
+        assert "--tls-ca FILE" in str(exc2.value)
+    finally:
+        tls.cleanup()
