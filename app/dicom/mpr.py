@@ -637,7 +637,7 @@ class Volume:
         nrm = plane.normal
         if abs(float(np.dot(nrm, self.n))) > 1e-6 or self._data is not None:
             return None
-        n, rows, cols = self.shape
+        n, _rows, _cols = self.shape
         line = np.cross(nrm, self.n)
         line /= float(np.linalg.norm(line))
         p0 = np.asarray(plane.origin, dtype=np.float64)
@@ -647,9 +647,9 @@ class Volume:
         u_all = (corners - p0) @ line
         s_u = plane.spacing
         u0 = float(u_all.min())
-        width = int(math.floor((float(u_all.max()) - u0) / s_u + 1e-6)) + 1
+        width = math.floor((float(u_all.max()) - u0) / s_u + 1e-6) + 1
         s_v = min(self.dx, self.dy)
-        depth = max(2, int(math.ceil(thickness / s_v)) + 1)
+        depth = max(2, math.ceil(thickness / s_v) + 1)
         v0 = -thickness / 2.0
         s_v = thickness / (depth - 1)
         if width * depth > 16_000_000:
@@ -676,7 +676,7 @@ class Volume:
                 self._band_reduce(k, m, width, depth, fill, projection, band, q[k])
 
         half = n // 2
-        list(_pool().map(run, [range(0, half), range(half, n)]))
+        list(_pool().map(run, [range(half), range(half, n)]))
         if projection == "minip":
             q[q >= np.float32(fill)] = self.fill
         elif projection == "avg":

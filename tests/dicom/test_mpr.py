@@ -190,7 +190,7 @@ def test_oblique_slab_band_shortcut_matches_sampled_planes(phantom: Volume) -> N
     a = math.radians(30)
     plane = phantom.plane((math.cos(a), math.sin(a), 0.0), (0.0, 0.0, -1.0))
     step = phantom._axis_step(plane.normal)
-    offsets = np.linspace(-10, 10, int(math.ceil(20 / step)) + 1)
+    offsets = np.linspace(-10, 10, math.ceil(20 / step) + 1)
     sampled = np.stack([phantom.sample(plane.moved(float(o))) for o in offsets])
     for projection, reduce in (("mip", np.max), ("minip", np.min), ("avg", np.mean)):
         fast = phantom._in_slice_slab(plane, 20.0, projection)
