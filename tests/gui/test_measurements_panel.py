@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from _gui_helpers import wait_frame
+
 from app.gui.series import SeriesData
 from app.gui.settings import Settings
 
