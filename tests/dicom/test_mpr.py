@@ -201,3 +201,21 @@ def test_oblique_slab_band_shortcut_matches_sampled_planes(phantom: Volume) -> N
     # a double-oblique slab has no such band: the generic path is used
     tilted = phantom.plane((math.cos(a), math.sin(a), 0.3), (0.0, 0.2, -1.0))
     assert phantom._in_slice_slab(tilted, 20.0, "mip") is None
+
+
+def test_volumes_too_large_for_a_mosaic_use_the_numpy_sampler(dicom_dir: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.dicom.mpr as mpr
+
+    stack = load_series(_files(dicom_dir / "ct_head_ge")).main
+    data = stack.volume()
+    fast = Volume(stack, data=data)
+    monkeypatch.setattr(mpr, "_SHRT_MAX", 600)  # pretend the mosaic would not fit cv2.remap
+    slow = Volume(stack, data=data)
+    assert fast.use_remap and not slow.use_remap
+    for kind in ("axial", "sagittal"):
+        a = fast.sample(fast.standard_plane(kind))
+        b = slow.sample(slow.standard_plane(kind))
+        assert a.shape == b.shape and float(np.median(np.abs(a - b))) < 0.5
+    plane = slow.standard_plane("coronal")
+    assert slow.slab(plane, 8.0, "mip").shape == (plane.rows, plane.columns)
