@@ -98,6 +98,9 @@ def register(sub: Any) -> None:
                         "ADDRESS joins a cluster")
     a.add_argument("--workers", type=int, metavar="N", help="with --ray auto: CPUs (parallel studies) to use")
     a.add_argument("--quiet", action="store_true", help="print only errors")
+    a.add_argument("--send", metavar="NODE",
+                   help="send the DICOM outputs (SR, Encapsulated PDF, SC) to this PACS node "
+                        "(implies --dicom-export)")
     a.set_defaults(func=_analyze)
 
 
@@ -218,8 +221,16 @@ def _analyze(args: argparse.Namespace) -> int:
             print(f"\r{message}", end="", file=sys.stderr, flush=True)
 
     if args.ray:
+        if args.send:
+            raise UsageError("--send cannot be combined with --ray; send the outputs with hilum pacs send.")
         return _analyze_archive(args, CallbackProgress(show), model_ids, backend_options)
 
+    node = None
+    if args.send:  # fail on an unknown node before the analysis, not after
+        from app.net import pacs
+
+        node, local = pacs.load(args.send)
+        args.dicom_export = True
     try:
         doc = analyze(args.paths, args.out, model_ids=model_ids or None, device=args.device,
                       progress=CallbackProgress(show), override_applicability=args.override_applicability,
@@ -257,6 +268,12 @@ def _analyze(args: argparse.Namespace) -> int:
               f"results in {doc.get('results_path')}")
     if doc["summary"]["images"] == 0 or (doc["errors"] and doc["summary"]["classified"] == 0):
         return 1
+    if node is not None:
+        from app.net import pacs
+        from app.net.commands import report_sent
+
+        files = [f for out in doc["outputs"].values() for f in out if str(f).endswith(".dcm")]
+        return report_sent(node.name, pacs.send(node, local, files))
     return 0
 
 

@@ -343,10 +343,8 @@ class ExportDialog(QDialog):
         self.status.setText(self.tr("Exporting..."))
         self.open_pdf_button.setVisible(False)
         self.reveal_button.setVisible(False)
-        from app.reporting.export import export_report
-
         self._worker = run_in_background(
-            export_report, draft, list(self.context.results), list(self.context.source_datasets),
+            _export_with_measurements, draft, list(self.context.results), list(self.context.source_datasets),
             out_dir, pdf=self.pdf_box.isChecked(), dicom=self.dicom_box.isChecked(),
             deidentify=self.deid_box.isChecked(), key_images=self.chosen_key_images(),
             pixels_reviewed=self.pixels_reviewed_box.isChecked(),
@@ -505,6 +503,21 @@ def _draft_from(main_window: Any, stored: dict[str, Any], study_uid: str) -> Rep
             values["study_uid"] = study_uid
             return ReportDraft(**values)
     return None
+
+
+def _export_with_measurements(draft: ReportDraft, *args: Any, **kwargs: Any) -> list[Path]:
+    """Worker: export_report with the study's stored measurements (PDF MEASUREMENTS section)."""
+    from app.reporting.export import export_report
+
+    lines: list[str] = []
+    try:
+        from app.dicom.library import Library
+        from app.reporting.annotations import measurement_lines
+
+        lines = measurement_lines(Library(), draft.study_uid)
+    except Exception as exc:  # noqa: BLE001 - the report is exported without them
+        log.warning("measurements unavailable: %s", type(exc).__name__)
+    return export_report(draft, *args, measurements=lines, **kwargs)
 
 
 def _gather(study_uid: str, key_paths: list[str], current_path: str, progress: Any = None
