@@ -153,7 +153,9 @@ def start_ray(address: str, workers: int | None = None) -> Any:
     env = {"PYTHONPATH": os.pathsep.join(p for p in (str(paths.ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     try:
         if address == "auto":
-            ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
+            # address="local": always a new private runtime, never a cluster that `ray start`
+            # left running on this machine (which plain ray.init() would join)
+            ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
                      _node_ip_address="127.0.0.1", object_store_memory=128 * 1024 * 1024,
                      log_to_driver=False, configure_logging=False, runtime_env={"env_vars": env})
         else:
