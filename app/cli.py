@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "app.dicom.commands",
     "app.inference.commands",
     "app.reporting.commands",
+    "app.workflow.commands",
     "app.commands",
 )
 

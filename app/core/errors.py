@@ -103,3 +103,11 @@ class ExportError(ReportingError):
 
 class NotSignedOffError(ExportError):
     """Export was asked for a report that nobody has signed off."""
+
+
+class ResultsFormatError(HilumError):
+    """A stored or written analysis document is not in the shape Hilum writes."""
+
+
+class SignOffError(ReportingError):
+    """A report draft cannot be signed off as asked (no reader name, no text)."""

@@ -1,6 +1,6 @@
 """Run every applicable model on every image of some files/folders and write ``results.json``.
 
-:func:`analyze_paths` is the reusable core of ``hilum analyze``; ``app.pipeline`` and the GUI
+:func:`analyze_paths` is the reusable core of ``hilum analyze``; the study session (:mod:`app.workflow`)
 call it too. Later steps (saliency maps, report drafts, exports) plug in through ``hooks``:
 each hook is called once per image and model with an :class:`ImageContext` holding the
 preprocessed tensor, the :class:`~app.core.types.GeometryTransform`, the displayed image, the raw

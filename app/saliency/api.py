@@ -514,6 +514,18 @@ class Explainer:
         return self._package(raw, idx, hw, transform, "cam", {"method": "cam",
                                                               "feature_tensor": self.cam.feature_name})
 
+    def maps_from_raw(self, raw: np.ndarray, labels: Sequence[str], transform: GeometryTransform | None,
+                      method: str, info: dict[str, Any] | None = None) -> dict[str, SaliencyMap]:
+        """Source-grid maps from raw maps kept in the model grid (``SaliencyMap.model_raw``).
+
+        Lets a caller keep only the small model-grid maps of a run and map them back on demand,
+        without running the model again.
+        """
+        idx = [self.label_index(lab) for lab in labels]
+        arr = np.stack([np.asarray(r, dtype=np.float32) for r in raw]) if len(raw) else np.zeros((0, 1, 1))
+        hw = self._input_hw() if transform is None else transform.input_shape
+        return self._package(arr, idx, hw, transform, method, dict(info or {"method": method}))
+
     def _input_hw(self) -> tuple[int, int]:
         spec = getattr(getattr(self.runner, "manifest", None), "input", None)
         if spec is not None:
@@ -645,6 +657,12 @@ def get_explainer(manifest: Any, device: str = "auto", fp16: bool | None = None)
         return ex
 
 
+def explainer_of(engine: Any) -> Explainer | None:
+    """The cached explainer whose session ``engine`` is (None for a plain engine)."""
+    with _explainers_lock:
+        return _by_engine.get(id(engine))
+
+
 def engine_factory(manifest: Any, device: str = "auto", fp16: bool | None = None) -> tuple[Any, list[str]]:
     """``engine_factory`` for :func:`app.inference.analyze.analyze_paths`: (engine, extra outputs).
 
@@ -674,7 +692,9 @@ def choose_method(requested: str, explainer: Explainer, manifest: Any = None) ->
 
 def analyze_hook(method: str = "cam", labels: Sequence[str] | None = None, colormap: str = "inferno",
                  opacity: float = 0.5, threshold: float = 0.1, contour: bool = False,
-                 progress: Progress | None = None, **params: Any) -> Callable[[Any], None]:
+                 progress: Progress | None = None, *, write: bool = True,
+                 on_maps: Callable[[Any, Explainer, dict[str, SaliencyMap], dict[str, Any]], None] | None = None,
+                 **params: Any) -> Callable[[Any], None]:
     """A hook for :func:`app.inference.analyze.analyze_paths` that writes saliency files.
 
     For each image and model it writes ``<out_dir>/saliency/<SOPInstanceUID>_<label>.png`` and
@@ -693,6 +713,11 @@ def analyze_hook(method: str = "cam", labels: Sequence[str] | None = None, color
         Overlay rendering of the PNG files.
     progress : Progress, optional
         Cancel for the perturbation methods.
+    write : bool
+        Write the PNG/NPY files (``False``: only ``on_maps`` receives the maps).
+    on_maps : callable, optional
+        ``on_maps(ctx, explainer, maps, info)`` for each image and model once its maps exist
+        (the study session keeps them in memory this way).
     **params
         Passed to occlusion / RISE.
     """
@@ -719,13 +744,16 @@ def analyze_hook(method: str = "cam", labels: Sequence[str] | None = None, color
                 info["feature_tensor"] = ex.cam.feature_name
             if chosen != "cam":
                 info.update({k: v for k, v in params.items() if isinstance(v, (int, float, str))})
-            out_dir = Path(ctx.out_dir) / "saliency"
-            files = write_saliency(out_dir, ctx.ref.sop_uid, ctx.display, maps, colormap, opacity,
-                                   threshold, contour)
-            info["files"] = {lab: {"png": f"saliency/{safe_name(ctx.ref.sop_uid)}_{safe_name(lab)}.png",
-                                   "npy": f"saliency/{safe_name(ctx.ref.sop_uid)}_{safe_name(lab)}.npy"}
-                             for lab in maps}
-            info["n_files"] = len(files)
+            if on_maps is not None:
+                on_maps(ctx, ex, maps, info)
+            if write:
+                out_dir = Path(ctx.out_dir) / "saliency"
+                files = write_saliency(out_dir, ctx.ref.sop_uid, ctx.display, maps, colormap, opacity,
+                                       threshold, contour)
+                info["files"] = {lab: {"png": f"saliency/{safe_name(ctx.ref.sop_uid)}_{safe_name(lab)}.png",
+                                       "npy": f"saliency/{safe_name(ctx.ref.sop_uid)}_{safe_name(lab)}.npy"}
+                                 for lab in maps}
+                info["n_files"] = len(files)
             info["overlay"] = {"colormap": colormap, "opacity": opacity, "threshold": threshold,
                                "contour": contour}
         except Cancelled:

@@ -1,0 +1,118 @@
+"""Batch loops over :class:`~app.workflow.session.StudySession`: ``hilum analyze``, ``hilum demo``
+(headless) and ``hilum --self-test`` drive the same object as the window.
+
+:func:`analyze` classifies every file once (one batched run), splits the run by study, and for
+each study drafts, signs off (the named reader, else :data:`BATCH_READER`: an unattended export
+says plainly that no physician has read it) and exports.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from app.core.progress import NullProgress, Progress
+from app.core.types import BATCH_READER, Device, SaliencyMethod
+from app.workflow.session import StudySession
+
+__all__ = ["BATCH_READER", "analyze", "finish_study"]
+
+
+def finish_study(session: StudySession, target: Path, *, indication: str = "", comparison: str = "",
+                 device: Device | str = Device.AUTO, pdf: bool = False, dicom_export: bool = False,
+                 deidentify: bool = False, reader_name: str = "", progress: Progress | None = None,
+                 say: Callable[[str], None] = lambda line: None) -> list[str]:
+    """Draft one analysed study into ``target/draft.txt`` and export it when asked.
+
+    Returns
+    -------
+    list of str
+        The files written (``draft.txt`` first).
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    session.draft_report(indication, comparison, device=device, progress=progress)
+    (target / "draft.txt").write_text(session.draft_text.rstrip() + "\n", encoding="utf-8")
+    files = [str(target / "draft.txt")]
+    say(f"drafted the report ({session.draft_provenance.get('provider', '')}) -> {target / 'draft.txt'}")
+    if pdf or dicom_export:
+        session.sign_off(reader_name or BATCH_READER)
+        files += [str(p) for p in session.export(target, pdf=pdf, dicom=dicom_export,
+                                                 deidentify=deidentify, progress=progress)]
+        say(f"exported {len(files) - 1} file(s) -> {target}")
+    return files
+
+
+def analyze(
+    paths: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    model_ids: Sequence[str] | None = None,
+    device: Device | str = Device.AUTO,
+    fp16: bool | None = None,
+    saliency: SaliencyMethod | str | None = None,
+    draft: bool = False,
+    indication: str = "",
+    comparison: str = "",
+    pdf: bool = False,
+    dicom_export: bool = False,
+    deidentify: bool = False,
+    reader_name: str = "",
+    override_applicability: bool = False,
+    progress: Progress | None = None,
+    log_step: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run the whole job on some files and write the outputs under ``out_dir``.
+
+    Parameters
+    ----------
+    paths : sequence of path
+        DICOM files and folders.
+    out_dir : path
+        ``results.json``, ``saliency/``, ``draft.txt``, ``report.pdf`` and ``dicom/`` go here
+        (one study); with several studies the draft and exports go to ``out_dir/<StudyUID>/``.
+    model_ids, device, fp16, override_applicability
+        See :meth:`StudySession.analyze`.
+    saliency : SaliencyMethod, optional
+        Write saliency maps with this method.
+    draft : bool
+        Draft the report text (implied by ``pdf`` and ``dicom_export``).
+    indication, comparison : str
+        Conditioning typed by the radiologist.
+    pdf, dicom_export, deidentify : bool
+        Export the report as PDF and/or DICOM, optionally de-identified.
+    reader_name : str
+        Who signs the exported report; unattended runs record :data:`BATCH_READER`.
+    progress : Progress, optional
+        Progress and cancel.
+    log_step : callable, optional
+        Receives one human-readable line per finished step.
+
+    Returns
+    -------
+    dict
+        The ``results.json`` document, with ``outputs`` listing the files written per study and
+        ``sessions`` (not JSON) the per-study :class:`StudySession` objects.
+    """
+    progress = progress or NullProgress()
+    say = log_step or (lambda line: None)
+    out = Path(out_dir)
+    batch = StudySession.open(paths)
+    run = batch.analyze(model_ids=model_ids, device=device, fp16=fp16, saliency=saliency, out_dir=out,
+                        override_applicability=override_applicability, progress=progress)
+    doc = run.to_json()
+    s = run.summary
+    say(f"analysed {s['images']} image(s), {s['classified']} classified, {s['errors']} error(s)"
+        f" -> {doc.get('results_path')}")
+    doc["outputs"] = {}
+    sessions = batch.split()
+    if draft or pdf or dicom_export:
+        for study_uid, session in sessions.items():
+            progress.check()
+            target = out if len(sessions) == 1 else out / study_uid
+            doc["outputs"][study_uid] = finish_study(
+                session, target, indication=indication, comparison=comparison, device=device,
+                pdf=pdf, dicom_export=dicom_export, deidentify=deidentify, reader_name=reader_name,
+                progress=progress, say=say)
+    doc["sessions"] = sessions
+    return doc
