@@ -284,7 +284,7 @@ class ImageResult:
     def from_dict(cls, d: Mapping[str, Any]) -> "ImageResult":
         known = {"path", "study_uid", "series_uid", "sop_uid", "modality", "frame", "results",
                  "not_applicable", "errors"}
-        return cls(path=str(d["path"]), study_uid=str(d.get("study_uid", "")),
+        return cls(path=str(d.get("path", "")), study_uid=str(d.get("study_uid", "")),
                    series_uid=str(d.get("series_uid", "")), sop_uid=str(d.get("sop_uid", "")),
                    modality=str(d.get("modality", "")), frame=int(d.get("frame", 0) or 0),
                    results=tuple(ModelResult.from_dict(r) for r in d.get("results", []) or []),

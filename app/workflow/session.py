@@ -140,14 +140,19 @@ class StudySession:
     def metadata(self) -> StudyMetadata:
         """Header values of the study's first image (read once; call on a worker)."""
         with self._lock:
-            if self._metadata is None:
-                first = next(iter(self.source_paths() or self.files()), None)
-                md = read_metadata(first) if first else StudyMetadata()
-                self._metadata = md
-            else:
+            if self._metadata is not None:
                 return self._metadata
+            first = next(iter(self.source_paths() or self.files()), None)
+            if first is None:
+                return StudyMetadata()      # nothing to read yet: asked again once files come
+            md = self._metadata = read_metadata(first)
         self.events.metadata.emit(md)
         return md
+
+    @property
+    def cached_metadata(self) -> StudyMetadata | None:
+        """The header values if already read (never reads: safe on the GUI thread)."""
+        return self._metadata
 
     def applicability(self, manifest: Any) -> list[str]:
         """Why ``manifest`` does not apply to this study (empty: it applies), as the CLI checks it."""
@@ -470,7 +475,9 @@ class StudySession:
     # -- export ---------------------------------------------------------------------------------
     def export(self, out_dir: str | os.PathLike[str], *, pdf: bool = True, dicom: bool = True,
                deidentify: bool = False, key_images: Sequence[Any] | None = None, header: Any = None,
-               extra_sources: Sequence[str] = (), progress: Progress | None = None) -> list[Path]:
+               extra_sources: Sequence[str] = (), sources: Sequence[Any] | None = None,
+               results: Sequence[ModelResult] | None = None,
+               progress: Progress | None = None) -> list[Path]:
         """Export the signed-off report with the study's AI results
         (:func:`app.reporting.export.export_report`).
 
@@ -484,6 +491,10 @@ class StudySession:
             Default: :meth:`key_images` (positive labels with their saliency overlays).
         extra_sources : sequence of str
             Further image files of the study whose headers the export may reference.
+        sources : sequence of Dataset, optional
+            Source headers already read (the Export dialog's); default: read from the files.
+        results : sequence of ModelResult, optional
+            AI results to report; default: the session's (every run of the study).
         progress : Progress, optional
 
         Raises
@@ -498,14 +509,16 @@ class StudySession:
         if draft is None or not draft.signed_off:
             raise NotSignedOffError("The report must be signed off (reader name) before export.")
         keys = list(key_images) if key_images is not None else self.key_images()
-        paths = dict.fromkeys(self.source_paths())
-        paths.update(dict.fromkeys(k.source.path for k in keys if getattr(k, "source", None) is not None))
-        paths.update(dict.fromkeys(extra_sources))
-        if not paths:
-            paths.update(dict.fromkeys(self.files()))
-        sources = [h for h in read_headers([p for p in paths if p])
-                   if not self.study_uid or str(h.get("StudyInstanceUID", "")) == self.study_uid]
-        files = export_report(draft, self.model_results(), sources, out_dir, pdf=pdf, dicom=dicom,
+        if sources is None:
+            paths = dict.fromkeys(self.source_paths())
+            paths.update(dict.fromkeys(k.source.path for k in keys if getattr(k, "source", None) is not None))
+            paths.update(dict.fromkeys(extra_sources))
+            if not paths:
+                paths.update(dict.fromkeys(self.files()))
+            sources = [h for h in read_headers([p for p in paths if p])
+                       if not self.study_uid or str(h.get("StudyInstanceUID", "")) == self.study_uid]
+        chosen = list(results) if results is not None else self.model_results()
+        files = export_report(draft, chosen, sources, out_dir, pdf=pdf, dicom=dicom,
                               deidentify=deidentify, key_images=keys, header=header,
                               progress=progress or NullProgress())
         with self._lock:

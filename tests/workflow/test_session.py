@@ -125,7 +125,7 @@ def test_analysis_run_parses_once_and_round_trips(tmp_path: Path) -> None:
     written.pop("results_path", None)
     assert json.loads(json.dumps(written)) == doc     # unknown keys (geometry, frame ...) kept
     assert run.model_results()[0].extra["geometry"]["mode"]
-    for bad in ("not json", "[1, 2]", json.dumps({"images": [{"no": "path"}]}),
+    for bad in ("not json", "[1, 2]", json.dumps({"images": [{"results": [{"model_id": "x"}]}]}),
                 json.dumps({"images": "x"})):
         with pytest.raises(ResultsFormatError):
             AnalysisRun.from_json(bad)

@@ -1,6 +1,7 @@
 """Export... dialog: PDF, DICOM or both; key images; de-identify with a preview; sign-off.
 
-The dialog collects the choices, runs :func:`app.reporting.export.export_report` on the thread
+The dialog collects the choices, has the study's :class:`~app.workflow.StudySession` sign off
+and export (:meth:`~app.workflow.StudySession.export`, as ``hilum analyze`` does) on the thread
 pool (never on the GUI thread), shows progress, and then offers to open the PDF in the system
 viewer or reveal the output folder. Export stays disabled until the report is signed off: a
 reader name and the sign-off box.
@@ -55,9 +56,10 @@ from pydicom.dataset import Dataset
 
 from app.core.types import ModelResult, ReportDraft
 from app.gui.errors import show_error, user_message
+from app.gui.sessions import sessions_of
 from app.gui.workers import Worker, run_in_background
 from app.reporting.deid import DeidChange
-from app.reporting.export import export_report, preview_deidentification
+from app.reporting.export import preview_deidentification
 from app.reporting.pdf import InstitutionHeader, KeyImage
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,27 @@ class ExportContext:
     key_images: list[KeyImage] = field(default_factory=list)
     # called with the signed-off draft so the report panel / library can store the sign-off
     on_signed_off: Callable[[ReportDraft], None] | None = None
+    # the study's session: sign-off and export are its methods (a transient one when None)
+    session: Any = None
+
+
+def _session_export(context: ExportContext, reader: str, when: str, out_dir: Path, *, pdf: bool,
+                    dicom: bool, deidentify: bool, key_images: list[KeyImage],
+                    header: InstitutionHeader, progress: Any = None) -> tuple[list[Path], ReportDraft]:
+    """Worker: the study session signs the draft off and exports it (the same
+    :meth:`~app.workflow.StudySession.export` as ``hilum analyze --pdf --dicom-export``)."""
+    from app.workflow import StudySession
+
+    session = context.session or StudySession(context.draft.study_uid)
+    draft = context.draft
+    session.set_draft(draft)
+    signed = draft if draft.signed_off and draft.reader_name == reader else session.sign_off(reader, when)
+    if signed is draft:
+        session.set_draft(draft)
+    files = session.export(out_dir, pdf=pdf, dicom=dicom, deidentify=deidentify, key_images=key_images,
+                           header=header, sources=list(context.source_datasets), progress=progress,
+                           **({} if context.session is not None else {"results": list(context.results)}))
+    return files, signed
 
 
 def _qimage(arr: np.ndarray) -> QImage:
@@ -286,8 +309,7 @@ class ExportDialog(QDialog):
         name = self.reader.text().strip()
         if draft.signed_off and draft.reader_name == name:
             return draft
-        when = _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
-        return dataclasses.replace(draft, reader_name=name, signed_off_at=when)
+        return draft.sign_off(name, _dt.datetime.now(_dt.timezone.utc).astimezone())
 
     def header(self) -> InstitutionHeader:
         return InstitutionHeader(self.inst_name.text().strip(),
@@ -326,7 +348,8 @@ class ExportDialog(QDialog):
         """Run the export on the thread pool."""
         if not self.can_export():
             return
-        draft = self.signed_draft()
+        reader = self.reader.text().strip()
+        when = _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
         out_dir = Path(self.out_dir.text().strip() or ".").expanduser()
         self._save_choices()
         self.files = []
@@ -336,11 +359,10 @@ class ExportDialog(QDialog):
         self.open_pdf_button.setVisible(False)
         self.reveal_button.setVisible(False)
         self._worker = run_in_background(
-            export_report, draft, list(self.context.results), list(self.context.source_datasets),
-            out_dir, pdf=self.pdf_box.isChecked(), dicom=self.dicom_box.isChecked(),
-            deidentify=self.deid_box.isChecked(), key_images=self.chosen_key_images(),
-            header=self.header(),
-            on_result=lambda files: self._done(files, draft),
+            _session_export, self.context, reader, when, out_dir, pdf=self.pdf_box.isChecked(),
+            dicom=self.dicom_box.isChecked(), deidentify=self.deid_box.isChecked(),
+            key_images=self.chosen_key_images(), header=self.header(),
+            on_result=lambda value: self._done(*value),
             on_error=self._failed,
             on_progress=self._progress,
             on_finished=self._finished,
@@ -461,7 +483,8 @@ def _draft_from(main_window: Any, stored: dict[str, Any], study_uid: str) -> Rep
     for name in ("current_draft", "draft"):
         value = getattr(widget, name, None)
         value = value() if callable(value) else value
-        if isinstance(value, ReportDraft) and value.study_uid in ("", study_uid):
+        if isinstance(value, ReportDraft) and value.study_uid in ("", study_uid) \
+                and (value.findings.strip() or value.impression.strip()):   # an empty editor: none
             return dataclasses.replace(value, study_uid=study_uid)
     fields = {f.name for f in dataclasses.fields(ReportDraft)}
     for key in sorted(stored, reverse=True):
@@ -474,29 +497,28 @@ def _draft_from(main_window: Any, stored: dict[str, Any], study_uid: str) -> Rep
     return None
 
 
-def _gather(study_uid: str, key_paths: list[str], current_path: str, progress: Any = None
+def _gather(session: Any, get_library: Any, key_paths: list[str], current_path: str, progress: Any = None
             ) -> tuple[dict[str, Any], list[ModelResult], list[Dataset]]:
-    """Worker: stored documents, AI results and source headers of the study."""
-    from app.reporting.export import (model_results_from_document, read_headers,
-                                      source_paths_from_document)
+    """Worker: stored documents, the session's AI results (runs stored with the study adopted
+    first) and the source headers of the study."""
+    from app.reporting.export import read_headers
 
+    study_uid = session.study_uid
     stored: dict[str, Any] = {}
     try:
-        from app.dicom.library import Library
-
-        stored = Library().results(study_uid)
+        lib = get_library()
+        stored = lib.results(study_uid)
+        if not session.runs:
+            session.load(lib)
     except Exception as exc:  # noqa: BLE001 - no library: export what is on screen
         log.warning("stored results unavailable: %s", type(exc).__name__)
-    results: list[ModelResult] = []
     paths: dict[str, None] = dict.fromkeys(key_paths)
-    for key, doc in stored.items():
-        if key.startswith("ai:") and isinstance(doc, dict):
-            results += model_results_from_document(doc, study_uid)
-            paths.update(dict.fromkeys(source_paths_from_document(doc, study_uid)))
+    paths.update(dict.fromkeys(session.source_paths()))
     if current_path:
         paths.setdefault(current_path, None)
     headers = read_headers([p for p in paths if p])
-    return stored, results, [h for h in headers if str(h.get("StudyInstanceUID", "")) == study_uid]
+    return stored, session.model_results(), [h for h in headers
+                                             if str(h.get("StudyInstanceUID", "")) == study_uid]
 
 
 class ExportPanel(QWidget):
@@ -582,6 +604,8 @@ class ExportPanel(QWidget):
         key_images = self._captions()
         key_paths = [ki.source.path for ki in key_images if ki.source is not None]
         current = self.main_window.current_dataset_path() if self.main_window else None
+        sessions = sessions_of(self.main_window)
+        session = sessions.get(study)
         self.export_button.setEnabled(False)
 
         def done(value: tuple[dict[str, Any], list[ModelResult], list[Dataset]]) -> None:
@@ -593,15 +617,15 @@ class ExportPanel(QWidget):
                                             "Report panel first."))
                 return
             context = ExportContext(draft, results, headers, key_images,
-                                    on_signed_off=lambda d: _store_signed(study, d))
+                                    on_signed_off=lambda d: _store_signed(study, d), session=session)
             self.dialog = open_export_dialog(self.window(), context)
 
         def failed(exc: BaseException) -> None:
             self.export_button.setEnabled(True)
             show_error(self, exc)
 
-        run_in_background(_gather, study, key_paths, current or "", on_result=done,
-                          on_error=failed)
+        run_in_background(_gather, session, sessions.library, key_paths, current or "",
+                          on_result=done, on_error=failed)
 
     def export_context(self) -> None:
         """Alias so a main window can route its own Export... action here."""

@@ -1,9 +1,11 @@
 """The Report dock: draft FINDINGS and IMPRESSION with the generator, edit, autosave per study.
 
 Integration (see :mod:`app.gui.panels`): ``create_panel(main_window) -> QDockWidget``. The panel
-follows ``main_window.study_changed`` / ``series_changed``, takes the classifier results from the
-AI panel's ``results_ready`` signal (or those stored with the study, key ``ai:<series_uid>``),
-and offers ``current_draft() -> ReportDraft`` to the export panel.
+follows ``main_window.study_changed`` / ``series_changed`` and is a view of the study's
+:class:`~app.workflow.StudySession`: drafts are ``session.draft_report`` on a worker, conditioned
+on the session's AI results (the AI panel's run, or the runs stored with the study) and its header
+values (ViewPosition, BodyPartExamined ...: the one metadata reader, as ``hilum analyze``). It
+offers ``current_draft() -> ReportDraft`` to the export panel (and hands it to the session).
 
 * Draft streams tokens into the editor from a worker thread (never the GUI thread); Stop cancels,
   Regenerate starts over. The OpenAI-compatible backend asks before anything leaves the machine.
@@ -29,7 +31,8 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QFormLayout, QHBoxLayout,
                                QWidget)
 
 from app.core import paths
-from app.core.types import ModelResult, ReportDraft
+from app.core.types import AnalysisRun, ModelResult, ReportDraft
+from app.gui.sessions import sessions_of
 
 log = logging.getLogger(__name__)
 
@@ -81,27 +84,27 @@ def load_draft_file(study_uid: str) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) and doc.get("study_uid") == study_uid else None
 
 
-def _generate(cond: Any, backend: str, options: dict[str, Any], progress: Any = None,
-              emit: Any = None) -> dict[str, Any]:
-    """Worker: stream the draft, emitting each chunk; returns the provenance."""
-    from app.reporting.generator import draft
-
-    stream = draft(cond, backend=backend, include_banner=False, progress=progress,
-                   confirm_send=lambda message: True,  # the GUI asked before starting
-                   **options)
+def _generate(session: Any, indication: str, comparison: str, notes: str, backend: str,
+              options: dict[str, Any], progress: Any = None, emit: Any = None) -> dict[str, Any]:
+    """Worker: the study session drafts (conditioned on its AI results and its header values,
+    the one metadata reader), each chunk emitted as it streams; returns the provenance."""
+    forward = (lambda chunk: emit(chunk)) if emit is not None else (lambda chunk: None)
+    session.events.draft_chunk.connect(forward)
     try:
-        for chunk in stream:
-            if emit is not None:
-                emit(chunk)
+        session.draft_report(indication, comparison, notes, backend=backend, include_banner=False,
+                             progress=progress,
+                             confirm_send=lambda message: True,  # the GUI asked before starting
+                             **options)
     finally:
-        stream.close()
-    return dict(stream.provenance)
+        session.events.draft_chunk.disconnect(forward)
+    return dict(session.draft_provenance)
 
 
-def _models_from_doc(doc: dict[str, Any]) -> list[ModelResult]:
-    from app.reporting.generator.conditioning import results_from_doc
-
-    return results_from_doc(doc)
+def _load_session(session: Any, get_library: Any, progress: Any = None) -> Any:
+    """Worker: adopt the runs stored with the study (typed, from the library)."""
+    if not session.runs:
+        session.load(get_library())
+    return session
 
 
 class ReportPanel(QWidget):
@@ -112,6 +115,8 @@ class ReportPanel(QWidget):
     def __init__(self, main_window: Any = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.main_window = main_window
+        self.sessions = sessions_of(main_window)
+        self.session: Any = None
         self.study_uid = ""
         self.series: Any = None
         self.model_results: list[ModelResult] = []
@@ -220,7 +225,8 @@ class ReportPanel(QWidget):
         if self.study_uid:
             self.save_now()
         self.study_uid = study_uid
-        self.model_results = []
+        self.session = self.sessions.get(study_uid) if study_uid else None
+        self.model_results = self.session.model_results() if self.session is not None else []
         self._show_findings()
         self._set_text("", ai=False)
         self.ai_generated = self.edited = False
@@ -239,13 +245,27 @@ class ReportPanel(QWidget):
         uid = str(getattr(series, "study_uid", "") or "") if series is not None else ""
         if uid:
             self.set_study(uid)
+            self.sessions.for_series(series)   # the series' files join the study's session
 
     def set_results(self, doc: dict[str, Any]) -> None:
-        """Classifier results (``results.json`` shape) to condition the next draft on."""
-        results = _models_from_doc(doc) if isinstance(doc, dict) else []
-        if results:
-            self.model_results = results
-            self._show_findings()
+        """Classifier results (``results.json`` shape) to condition the next draft on; a run the
+        study's session does not hold yet is adopted by it."""
+        from app.reporting.generator.conditioning import results_from_doc
+
+        results = results_from_doc(doc) if isinstance(doc, dict) else []
+        if not results:
+            return
+        if self.session is not None and results != self.session.model_results()[-len(results):]:
+            from app.core.errors import ResultsFormatError
+
+            try:
+                run = AnalysisRun.from_json(doc)
+                series = next((i.series_uid for i in run.images if i.series_uid), "")
+                self.session.set_run(run, series)
+            except ResultsFormatError:
+                log.warning("AI results in an unexpected shape; not used for the draft")
+        self.model_results = results
+        self._show_findings()
 
     def _show_findings(self) -> None:
         pos, neg = [], []
@@ -259,24 +279,21 @@ class ReportPanel(QWidget):
                                         + (f"; below threshold: {', '.join(neg)}" if neg else ""))
 
     def _load_stored_results(self, study_uid: str) -> None:
-        def fetch(uid: str, progress: Any = None) -> dict[str, Any]:
-            lib = self.main_window.library() if self.main_window is not None and hasattr(
-                self.main_window, "library") else None
-            if lib is None:
-                from app.dicom.library import Library
-                lib = Library()
-            return {"uid": uid, "stored": lib.results(uid)}
+        session = self.session
+        if session is None:
+            return
 
-        def done(res: dict[str, Any]) -> None:
-            if res["uid"] != self.study_uid or self.model_results:
+        def done(loaded: Any) -> None:
+            results = loaded.model_results()
+            if loaded is not self.session or self.model_results or not results:
                 return
-            for key, doc in sorted(res["stored"].items()):
-                if key.startswith("ai:") and isinstance(doc, dict):
-                    self.set_results(doc)
+            self.model_results = results
+            self._show_findings()
+
         try:
             from app.gui.workers import run_in_background
-            run_in_background(fetch, study_uid, on_result=done, on_error=lambda e: log.debug(
-                "stored results not loaded: %s", type(e).__name__))
+            run_in_background(_load_session, session, self.sessions.library, on_result=done,
+                              on_error=lambda e: log.debug("stored results not loaded: %s", type(e).__name__))
         except Exception as exc:  # noqa: BLE001 - drafting works without stored results
             log.debug("stored results not loaded: %s", type(exc).__name__)
 
@@ -334,18 +351,11 @@ class ReportPanel(QWidget):
 
     # -- drafting -------------------------------------------------------------------------------
     def conditioning(self) -> Any:
-        from app.reporting.generator import build_conditioning
-
-        meta: dict[str, Any] = {}
-        s = self.series
-        if s is not None:
-            extra = getattr(s, "meta", {}) or {}
-            meta = {"Modality": getattr(s, "modality", ""),
-                    "BodyPartExamined": extra.get("body_part", extra.get("BodyPartExamined", "")),
-                    "ViewPosition": extra.get("view_position", extra.get("ViewPosition", "")),
-                    "PatientAge": extra.get("patient_age", ""), "PatientSex": extra.get("patient_sex", "")}
-        return build_conditioning(self.model_results, meta, self.indication.text(), self.comparison.text(),
-                                  self.notes.text())
+        """What the next draft is conditioned on (the session's; reads the header: call on a
+        worker, as drafting does)."""
+        if self.session is None:
+            self.session = self.sessions.get(self.study_uid)
+        return self.session.conditioning(self.indication.text(), self.comparison.text(), self.notes.text())
 
     def start_draft(self) -> None:
         if self.running:
@@ -364,13 +374,16 @@ class ReportPanel(QWidget):
             if answer != QMessageBox.StandardButton.Yes:
                 return
             options = {"url": url, "model": model}
-        cond = self.conditioning()
+        if self.session is None:
+            self.session = self.sessions.get(self.study_uid)
         self._set_text("", ai=True)
         self.ai_generated, self.edited = True, False
         self.provenance = {}
         from app.gui.workers import run_in_background
 
-        self.worker = run_in_background(_generate, cond, backend, options, on_item=self._append,
+        self.worker = run_in_background(_generate, self.session, self.indication.text(),
+                                        self.comparison.text(), self.notes.text(), backend, options,
+                                        on_item=self._append,
                                         on_result=self._generated, on_error=self._failed,
                                         on_finished=self._finished)
         self._update()
@@ -443,14 +456,18 @@ class ReportPanel(QWidget):
             log.warning("draft autosave failed: %s", type(exc).__name__)
 
     def current_draft(self) -> ReportDraft:
-        """The editor's text as a :class:`ReportDraft` (for the export panel)."""
+        """The editor's text as a :class:`ReportDraft` (for the export panel); the study's
+        session adopts it (its draft is what the export signs off)."""
         from app.reporting.generator.stream import split_sections
 
         findings, impression = split_sections(self.editor.toPlainText())
-        return ReportDraft(study_uid=self.study_uid, indication=self.indication.text(),
-                           comparison=self.comparison.text(), findings=findings, impression=impression,
-                           ai_generated=self.ai_generated and not self.edited,
-                           generator=dict(self.provenance))
+        draft = ReportDraft(study_uid=self.study_uid, indication=self.indication.text(),
+                            comparison=self.comparison.text(), findings=findings, impression=impression,
+                            ai_generated=self.ai_generated and not self.edited,
+                            generator=dict(self.provenance))
+        if self.session is not None and self.session.draft != draft:
+            self.session.set_draft(draft)
+        return draft
 
 
 def create_panel(main_window: Any) -> QDockWidget:
