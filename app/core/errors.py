@@ -111,3 +111,7 @@ class ResultsFormatError(HilumError):
 
 class SignOffError(ReportingError):
     """A report draft cannot be signed off as asked (no reader name, no text)."""
+
+
+class PlatformError(HilumError):
+    """The desktop cannot show Hilum's window (e.g. a system library Qt needs is missing)."""

@@ -367,8 +367,16 @@ class AnalysisRun:
         return [i for i in self.images if not study_uid or not i.study_uid or i.study_uid == study_uid]
 
     def model_results(self, study_uid: str = "") -> list[ModelResult]:
-        """Every model result on one study's images (all studies when empty)."""
-        return [r for i in self.images_of(study_uid) for r in i.results]
+        """Every model result on one study's images (all studies when empty), each naming the
+        image it is about in its provenance (``sop_uid``, ``series_uid``, ``frame``: the PDF
+        prints one row per image)."""
+        out: list[ModelResult] = []
+        for image in self.images_of(study_uid):
+            where = {"sop_uid": image.sop_uid, "series_uid": image.series_uid, "frame": image.frame}
+            for r in image.results:
+                extra = {k: v for k, v in where.items() if v not in (None, "") and k not in r.provenance}
+                out.append(replace(r, provenance={**r.provenance, **extra}) if extra else r)
+        return out
 
     def source_paths(self, study_uid: str = "") -> list[str]:
         """The classified image files of one study, in order, once each."""

@@ -42,6 +42,8 @@ class Settings:
     hide_patient_identity: bool = False
     #: scroll the other viewports to the same slice position
     sync_scroll: bool = False
+    #: allow plain http:// to a generation server outside this machine (shown with a red warning)
+    allow_insecure_http: bool = False
     #: cine frames per second
     cine_fps: float = 10.0
     #: multiplier on the right-drag window/level speed
@@ -151,6 +153,7 @@ def save_settings(settings: Settings, store: QSettings | None = None) -> None:
         store.setValue(f.name, getattr(s, f.name))
     store.endGroup()
     store.sync()
+    paths.private_file(settings_path())  # recent paths name patients' files: 0600
 
 
 def save_window_state(geometry: QByteArray, state: QByteArray, store: QSettings | None = None) -> None:
@@ -159,6 +162,7 @@ def save_window_state(geometry: QByteArray, state: QByteArray, store: QSettings 
     store.setValue("window/geometry", geometry)
     store.setValue("window/state", state)
     store.sync()
+    paths.private_file(settings_path())  # recent paths name patients' files: 0600
 
 
 def load_window_state(store: QSettings | None = None) -> tuple[QByteArray | None, QByteArray | None]:

@@ -387,7 +387,8 @@ class Engine:
     def results(self, probs: np.ndarray, timings_ms: dict[str, float] | None = None) -> list[ModelResult]:
         """Probabilities (n, labels) -> one :class:`ModelResult` per row, with provenance."""
         m = self.manifest
-        prov = provenance(m.id, m.version, m.sha256, self.provider, fp16=self.fp16, task=m.task)
+        prov = provenance(m.id, m.version, m.sha256, self.provider, fp16=self.fp16, task=m.task,
+                          source=m.source)
         out = []
         for row in probs:
             labels = [LabelResult(label=lab.name, probability=round(float(p), 6), threshold=lab.threshold,

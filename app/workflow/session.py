@@ -154,6 +154,21 @@ class StudySession:
         """The header values if already read (never reads: safe on the GUI thread)."""
         return self._metadata
 
+    def identifiers(self) -> frozenset[str]:
+        """Every identifier the study's headers make known (all images: each may name another
+        operator, station or date), for the scrubber of what leaves the machine."""
+        import pydicom
+
+        from app.reporting.deid import identifiers_from_dataset
+
+        found: set[str] = set()
+        for path in self.source_paths() or self.files():
+            try:
+                found |= identifiers_from_dataset(pydicom.dcmread(path, stop_before_pixels=True))
+            except Exception:  # noqa: BLE001 - an unreadable file adds no identifiers
+                continue
+        return frozenset(found)
+
     def applicability(self, manifest: Any) -> list[str]:
         """Why ``manifest`` does not apply to this study (empty: it applies), as the CLI checks it."""
         from app.inference.registry import applicability_problems
@@ -406,7 +421,7 @@ class StudySession:
     def draft_report(self, indication: str = "", comparison: str = "", notes: str = "", *,
                      backend: str = "bundled", device: Device | str = Device.AUTO,
                      include_banner: bool = True, progress: Progress | None = None,
-                     **backend_options: Any) -> ReportDraft:
+                     conditioning: Any = None, **backend_options: Any) -> ReportDraft:
         """Draft FINDINGS and IMPRESSION, streaming chunks on ``events.draft_chunk``.
 
         Parameters
@@ -420,6 +435,9 @@ class StudySession:
             Start :attr:`draft_text` with the AI banner line (``draft.txt``).
         progress : Progress, optional
             Cancel stops the generation.
+        conditioning : Conditioning, optional
+            Use this conditioning (e.g. the one whose prompt the user confirmed) instead of
+            building it from the typed text.
 
         Returns
         -------
@@ -428,7 +446,10 @@ class StudySession:
         """
         from app.reporting.generator import draft
 
-        cond = self.conditioning(indication, comparison, notes)
+        cond = conditioning if conditioning is not None else self.conditioning(indication, comparison, notes)
+        if backend != "bundled" and "identifiers" not in backend_options:
+            # every identifier the study's headers make known is scrubbed from what is sent
+            backend_options["identifiers"] = self.identifiers()
         stream = draft(cond, backend=backend, device=Device(device).value, include_banner=include_banner,
                        progress=progress, **backend_options)
         try:
@@ -476,8 +497,8 @@ class StudySession:
     def export(self, out_dir: str | os.PathLike[str], *, pdf: bool = True, dicom: bool = True,
                deidentify: bool = False, key_images: Sequence[Any] | None = None, header: Any = None,
                extra_sources: Sequence[str] = (), sources: Sequence[Any] | None = None,
-               results: Sequence[ModelResult] | None = None,
-               progress: Progress | None = None) -> list[Path]:
+               results: Sequence[ModelResult] | None = None, pixels_reviewed: bool = False,
+               deidentifier: Any = None, progress: Progress | None = None) -> list[Path]:
         """Export the signed-off report with the study's AI results
         (:func:`app.reporting.export.export_report`).
 
@@ -495,6 +516,9 @@ class StudySession:
             Source headers already read (the Export dialog's); default: read from the files.
         results : sequence of ModelResult, optional
             AI results to report; default: the session's (every run of the study).
+        pixels_reviewed, deidentifier
+            De-identified export: the user confirmed the key images carry no burned-in
+            identifiers; one de-identifier (UID mapping) shared by a batch run.
         progress : Progress, optional
 
         Raises
@@ -520,7 +544,8 @@ class StudySession:
         chosen = list(results) if results is not None else self.model_results()
         files = export_report(draft, chosen, sources, out_dir, pdf=pdf, dicom=dicom,
                               deidentify=deidentify, key_images=keys, header=header,
-                              progress=progress or NullProgress())
+                              progress=progress or NullProgress(), pixels_reviewed=pixels_reviewed,
+                              deidentifier=deidentifier)
         with self._lock:
             self.exported = list(files)
         self.events.exported.emit(list(files))
