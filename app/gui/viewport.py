@@ -38,6 +38,8 @@ from app.gui.presets import WindowPreset, presets_for
 from app.gui.series import SeriesData
 from app.gui.settings import Settings
 
+from app.dicom.pixels import auto_window, window_to_uint8  # noqa: E402,F401 - the one windowing path
+
 log = logging.getLogger(__name__)
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, useNumba=False)
@@ -49,44 +51,8 @@ TOOLS = ("pointer", "window", "pan", "zoom", "length", "rect", "ellipse", "angle
 
 
 
-def window_to_uint8(frame: np.ndarray, center: float, width: float, invert: bool = False) -> np.ndarray:
-    """Apply a linear window to a frame in one fused pass: uint8 for display.
-
-    ``out = clip((v - (center - width/2)) * 255 / width, 0, 255)`` (``255 - out`` when inverted),
-    computed by OpenCV's saturating ``addWeighted`` (one pass, no temporaries): cheap enough to
-    run on the GUI thread for every slice and every mouse move of a window/level drag, even on
-    2000x2000 films. Colour frames are windowed per channel.
-    """
-    arr = frame if frame.dtype in (np.float32, np.uint8) else frame.astype(np.float32)
-    scale = 255.0 / max(float(width), 1e-6)
-    lo = float(center) - float(width) / 2.0
-    alpha, beta = (-scale, 255.0 + lo * scale) if invert else (scale, -lo * scale)
-    if arr.dtype == np.uint8 and alpha == 1.0 and beta == 0.0:
-        return arr
-    return cv2.addWeighted(arr, alpha, arr, 0.0, beta, dtype=cv2.CV_8U)
 _TEXT = QColor("#e8e8e8")
 _SHADOW = QColor(0, 0, 0, 220)
-
-
-def auto_window(frame: np.ndarray) -> tuple[float, float]:
-    """A window covering the 0.5-99.5 percentiles of a frame (subsampled for speed).
-
-    Returns
-    -------
-    (center, width)
-    """
-    step = max(1, int(math.sqrt(frame.size / 65536)))
-    sample = frame[::step, ::step]
-    if sample.ndim == 3:
-        sample = sample.mean(axis=-1)
-    sample = sample[np.isfinite(sample)]
-    if sample.size == 0:
-        return 0.5, 1.0
-    lo, hi = np.percentile(sample, [0.5, 99.5])
-    if hi <= lo:
-        lo, hi = float(sample.min()), float(sample.max())
-    width = max(float(hi - lo), 1.0)
-    return float(lo) + width / 2, width
 
 
 class _ImageItem(pg.ImageItem):
@@ -423,7 +389,7 @@ class Viewport(QFrame):
         self._value_range = max(value_range, aw, 1.0)
         self.update_wl_step()
         if self.series.is_color:
-            c, w, name = 127.5, 255.0, "Full range"
+            c, w, name = 128.0, 256.0, "Full range"   # DICOM LINEAR: exactly 0..255
         elif self.series.windows and self.series.windows[0][1] > 0:
             c, w, name = self.series.windows[0][0], self.series.windows[0][1], self.series.windows[0][2] or "Header"
         else:

@@ -52,51 +52,6 @@ class Runner(Protocol):
         """Run the model's outputs plus ``extra_outputs`` on ``batch``."""
 
 
-_cuda_state: dict[str, bool] = {}
-
-
-def _cuda_possible() -> bool:
-    """CUDA provider built in and an NVIDIA driver loadable (checked once, quietly)."""
-    if "ok" not in _cuda_state:
-        import contextlib
-        import ctypes
-        import io
-        import sys
-
-        import onnxruntime as ort
-
-        ok = "CUDAExecutionProvider" in ort.get_available_providers()
-        if ok:
-            names = ["nvcuda.dll"] if sys.platform.startswith("win") else ["libcuda.so.1", "libcuda.so"]
-            for name in names:
-                try:
-                    ctypes.CDLL(name)
-                    break
-                except OSError:
-                    continue
-            else:
-                ok = False
-        if ok and hasattr(ort, "preload_dlls"):  # CUDA/cuDNN from pip wheels (onnxruntime-gpu >= 1.21)
-            buf = io.StringIO()
-            try:
-                with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-                    ort.preload_dlls()
-            except Exception as exc:  # noqa: BLE001 - missing libraries just mean no CUDA
-                log.debug("preload_dlls failed: %s", exc)
-        _cuda_state["ok"] = ok
-    return _cuda_state["ok"]
-
-
-def _providers(device: str) -> list[str]:
-    if device in ("auto", "cuda") and _cuda_possible():
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    if device == "cuda":
-        from app.core.errors import ProviderError
-
-        raise ProviderError("CUDA was requested for saliency but is not available on this machine.")
-    return ["CPUExecutionProvider"]
-
-
 class OrtRunner:
     """A minimal onnxruntime session over in-memory model bytes.
 
@@ -109,19 +64,12 @@ class OrtRunner:
     """
 
     def __init__(self, model_bytes: bytes, device: str = "auto") -> None:
-        import onnxruntime as ort
+        from app.inference.engine import create_session, session_options
 
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        # No busy-waiting between runs: several sessions (and other programs) share the CPU.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(model_bytes, sess_options=opts, providers=_providers(device))
+        # the one session factory and provider probe (the engine's); no busy-waiting between
+        # runs: several sessions (and other programs) share the CPU
+        self.session = create_session(model_bytes, device, options=session_options(spinning=False))
         self.provider = self.session.get_providers()[0]
-        if device == "cuda" and self.provider != "CUDAExecutionProvider":
-            from app.core.errors import ProviderError
-
-            raise ProviderError("CUDA was requested for saliency but onnxruntime fell back to the CPU.")
         self.on_gpu = self.provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.input_name = self.inputs[0]
