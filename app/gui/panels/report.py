@@ -34,9 +34,11 @@ from app.core import paths
 from app.core.types import AnalysisRun, ModelResult, ReportDraft
 from app.gui.sessions import sessions_of
 
+from app.core.provenance import DRAFT_BANNER  # noqa: E402 - the one banner string
+
 log = logging.getLogger(__name__)
 
-BANNER = "AI-generated draft: requires review by a physician"
+BANNER = DRAFT_BANNER
 
 STANDARD_PHRASES = (
     "No acute cardiopulmonary abnormality.",

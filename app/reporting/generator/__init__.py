@@ -34,10 +34,12 @@ from app.reporting.generator.stream import split_sections
 __all__ = ["BANNER", "COVERED_LABELS", "Conditioning", "DraftStream", "Finding", "Negative",
            "build_conditioning", "draft", "results_from_doc", "split_sections"]
 
+from app.core.provenance import DRAFT_BANNER  # noqa: E402 - the one banner string
+
 log = logging.getLogger(__name__)
 
 #: shown above every draft (panel, CLI, exported text)
-BANNER = "AI-generated draft: requires review by a physician"
+BANNER = DRAFT_BANNER
 
 
 class DraftStream(Iterator[str]):
