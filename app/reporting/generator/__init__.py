@@ -1,6 +1,6 @@
 """Report drafting: the bundled generator and an OpenAI-compatible backend.
 
-Public API (TEAM.md contract)::
+Public API::
 
     cond = build_conditioning(model_results, metadata, indication, comparison, notes)
     stream = draft(cond, backend="bundled")
