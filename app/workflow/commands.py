@@ -52,6 +52,7 @@ def register(sub: Any) -> None:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    """Long because it maps every command-line option and prints the per-image report."""
     from app.core.errors import Cancelled
     from app.core.progress import CallbackProgress
     from app.workflow.batch import analyze

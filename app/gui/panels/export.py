@@ -159,6 +159,7 @@ class ExportDialog(QDialog):
     """
 
     def __init__(self, context: ExportContext, parent: QWidget | None = None) -> None:
+        """Long because it builds the dialog's widget tree."""
         super().__init__(parent)
         self.context = context
         self.files: list[Path] = []

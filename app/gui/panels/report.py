@@ -144,6 +144,7 @@ class ReportPanel(QWidget):
     draft_changed = Signal()
 
     def __init__(self, main_window: Any = None, parent: QWidget | None = None) -> None:
+        """Long because it builds the panel's widget tree."""
         super().__init__(parent)
         self.main_window = main_window
         self.sessions = sessions_of(main_window)

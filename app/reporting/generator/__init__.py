@@ -168,6 +168,8 @@ def draft(findings: Conditioning | Sequence[Any] | str, context: Mapping[str, An
     -------
     DraftStream
         Iterate it for the chunks; ``.provenance``, ``.text``, ``.to_report_draft()``.
+
+    Long because the two backends' streaming sources are closures sharing the call's state.
     """
     cond = _as_conditioning(findings, context)
     g = ConsistencyGuard(cond, strict=(backend == "bundled")) if guard else None
