@@ -92,13 +92,21 @@ def _session_export(context: ExportContext, reader: str, when: str, out_dir: Pat
 
     session = context.session or StudySession(context.draft.study_uid)
     draft = context.draft
+    measurements: list[str] = []
+    try:   # the study's stored measurements (PDF MEASUREMENTS section)
+        from app.dicom.library import Library
+        from app.reporting.annotations import measurement_lines
+
+        measurements = measurement_lines(Library(), draft.study_uid)
+    except Exception as exc:  # noqa: BLE001 - the report is exported without them
+        log.warning("measurements unavailable: %s", type(exc).__name__)
     session.set_draft(draft)
     signed = draft if draft.signed_off and draft.reader_name == reader else session.sign_off(reader, when)
     if signed is draft:
         session.set_draft(draft)
     files = session.export(out_dir, pdf=pdf, dicom=dicom, deidentify=deidentify, key_images=key_images,
                            header=header, sources=list(context.source_datasets), progress=progress,
-                           pixels_reviewed=pixels_reviewed,
+                           pixels_reviewed=pixels_reviewed, measurements=measurements,
                            **({} if context.session is not None else {"results": list(context.results)}))
     return files, signed
 
