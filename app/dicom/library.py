@@ -415,6 +415,7 @@ class Library:
     # -- typed documents (callers never spell the keys) ------------------------------------------
     _RUN_PREFIX = "ai:"
     _DRAFT_KEY = "draft"
+    _SIGNED_KEY = "report:signed_off"
 
     def store_run(self, study_uid: str, series_uid: str, run: Any) -> None:
         """Store an :class:`~app.core.types.AnalysisRun` of one series with its study."""
@@ -438,6 +439,17 @@ class Library:
     def store_draft(self, draft: Any) -> None:
         """Store a :class:`~app.core.types.ReportDraft` with its study (replaces the last one)."""
         self.store_result(draft.study_uid, self._DRAFT_KEY, draft.to_dict())
+
+    def store_signed_report(self, draft: Any) -> None:
+        """Keep an exported, signed-off :class:`~app.core.types.ReportDraft` with its study."""
+        self.store_result(draft.study_uid, self._SIGNED_KEY, draft.to_dict())
+
+    def signed_report(self, study_uid: str) -> Any:
+        """The last signed-off :class:`~app.core.types.ReportDraft` of a study, or None."""
+        from app.core.types import ReportDraft
+
+        doc = self.result(study_uid, self._SIGNED_KEY)
+        return ReportDraft.from_dict(doc) if doc is not None else None
 
     def stored_draft(self, study_uid: str) -> Any:
         """The stored :class:`~app.core.types.ReportDraft` of a study, or None."""

@@ -11,7 +11,7 @@ Integration (main window)
 ``create_panel(main_window) -> QDockWidget`` (see :mod:`app.gui.panels`): an "Export" dock
 listing the key images ("Add current image" takes the active viewport's frame as displayed, with
 its saliency overlay blended when one is shown) and an "Export..." button (Ctrl+E). Export reads,
-on a worker, the study's stored AI results (``Library.results(study)["ai:<series>"]``) and the
+on a worker, the study session's AI results (runs stored with the study adopted: ``Library.runs``) and the
 source headers, takes the report from the Report panel (its dock widget's ``current_draft()``
 or ``draft``) or else from a stored ``report*``/``draft*`` document, and opens
 :class:`ExportDialog`. The signed-off draft is stored as ``report:signed_off``.
@@ -685,7 +685,7 @@ def _store_signed(study_uid: str, draft: ReportDraft) -> None:
     def task(progress: Any = None) -> None:
         from app.dicom.library import Library
 
-        Library().store_result(study_uid, "report:signed_off", draft.to_dict())
+        Library().store_signed_report(draft)
 
     run_in_background(task, on_error=lambda exc: log.warning(
         "sign-off not stored: %s", type(exc).__name__))
