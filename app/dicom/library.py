@@ -23,7 +23,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, cast
 
 from pydicom.dataset import Dataset
 
@@ -34,6 +34,8 @@ from app.dicom import containment
 from app.dicom.geometry import orientation_key, slice_distance
 from app.dicom.reading import (
     PixelInfo,
+    RawHeader,
+    fast_header,
     file_kind,
     is_dicomdir,
     raw_floats,
@@ -72,6 +74,13 @@ CREATE TABLE IF NOT EXISTS rejected (
 CREATE TABLE IF NOT EXISTS results (
     study_uid TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, updated REAL,
     PRIMARY KEY (study_uid, key));
+"""
+
+#: measurements, key images and reading views bound to one image (app.dicom.measurements)
+_ANNOTATIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS annotations (
+    id TEXT PRIMARY KEY, study_uid TEXT NOT NULL, kind TEXT NOT NULL, series_uid TEXT,
+    sop_uid TEXT, frame INTEGER, plane TEXT, data TEXT NOT NULL, updated REAL)
 """
 
 #: keys of a series in ``hilum scan --json`` (and in :meth:`Library.studies`)
@@ -410,6 +419,72 @@ class Library:
             conn.execute("DELETE FROM results WHERE study_uid=? AND key=?", (study_uid, key))
             conn.commit()
 
+    # -- annotations (measurements, key images, reading views; app.dicom.measurements) ----------
+    def _annotations_table(self, conn: sqlite3.Connection) -> None:
+        # created on first use so that the library's schema version stays as it is
+        if getattr(self._local, "annotations_ok", False):
+            return
+        with self._write_lock:
+            conn.execute(_ANNOTATIONS_SCHEMA)
+            conn.execute("CREATE INDEX IF NOT EXISTS annotations_study ON annotations(study_uid)")
+            conn.commit()
+        self._local.annotations_ok = True
+
+    def save_annotation(self, annotation_id: str, kind: str, image: dict[str, Any],
+                        data: dict[str, Any]) -> None:
+        """Store (or replace) one annotation bound to an image.
+
+        Parameters
+        ----------
+        annotation_id : str
+        kind : str
+            "measurement", "key_image" or "view".
+        image : dict
+            ``study_uid``, ``series_uid``, ``sop_uid``, ``frame``, ``plane`` (see
+            :class:`app.dicom.measurements.ImageRef`).
+        data : dict
+            The annotation itself (JSON).
+        """
+        conn = self._conn()
+        self._annotations_table(conn)
+        with self._write_lock:
+            conn.execute(
+                "INSERT OR REPLACE INTO annotations(id, study_uid, kind, series_uid, sop_uid, "
+                "frame, plane, data, updated) VALUES (?,?,?,?,?,?,?,?,?)",
+                (annotation_id, image["study_uid"], kind, image.get("series_uid", ""),
+                 image.get("sop_uid", ""), int(image.get("frame", 0)), image.get("plane", ""),
+                 json.dumps(data), time.time()))
+            conn.commit()
+
+    def annotations(self, study_uid: str, kind: str | None = None) -> list[dict[str, Any]]:
+        """The annotations of a study (oldest first): dicts with the image keys, ``id``,
+        ``kind`` and ``data``."""
+        conn = self._conn()
+        self._annotations_table(conn)
+        sql = "SELECT * FROM annotations WHERE study_uid=?"
+        args: tuple[Any, ...] = (study_uid,)
+        if kind is not None:
+            sql += " AND kind=?"
+            args += (kind,)
+        out = []
+        for r in conn.execute(sql + " ORDER BY rowid", args).fetchall():
+            try:
+                data = json.loads(r["data"])
+            except ValueError:
+                continue
+            out.append({"id": r["id"], "kind": r["kind"], "study_uid": r["study_uid"],
+                        "series_uid": r["series_uid"], "sop_uid": r["sop_uid"],
+                        "frame": r["frame"], "plane": r["plane"], "data": data})
+        return out
+
+    def delete_annotation(self, annotation_id: str) -> None:
+        """Remove one annotation."""
+        conn = self._conn()
+        self._annotations_table(conn)
+        with self._write_lock:
+            conn.execute("DELETE FROM annotations WHERE id=?", (annotation_id,))
+            conn.commit()
+
     def remove_study(self, study_uid: str) -> None:
         """Forget a study (its files are not touched)."""
         with self._write_lock:
@@ -501,7 +576,7 @@ def archive_cache_budget() -> int:
         return 4 << 30
 
 
-def pixel_budget_problem(path: str, ds: Dataset, info: PixelInfo) -> str | None:
+def pixel_budget_problem(path: str, ds: Dataset | RawHeader, info: PixelInfo) -> str | None:
     """Why an image would be refused by the pixel budget (header or codec stream), or None."""
     from app.dicom.budget import PixelBudgetError, check_file
 
@@ -541,6 +616,7 @@ class _Scanner:
         self.known_studies: set[str] = set()
         self.known_series: set[str] = set()
         self.tags = _scan_tags()
+        self.tag_set = frozenset(self.tags)
         self.limits = containment.ArchiveLimits()
         self.archive_dirs: list[Path] = []
 
@@ -799,7 +875,8 @@ class _Scanner:
             self.error(cand.label, rej["error"])
             return
         try:
-            ds, info = read_header(path, self.tags)
+            fast = fast_header(path, self.tag_set)
+            ds, info = fast if fast is not None else read_header(path, self.tags)
         except DicomError as exc:
             self.error(cand.label, exc.message)
             return
@@ -807,7 +884,7 @@ class _Scanner:
             log.debug("unexpected header failure: %s", type(exc).__name__)
             self.error(cand.label, "The file cannot be read as DICOM.")
             return
-        if is_dicomdir(ds):
+        if not isinstance(ds, RawHeader) and is_dicomdir(ds):  # fast_header skips DICOMDIRs
             self.queue_dicomdir(ds, cand)
             return
         problem = pixel_budget_problem(path, ds, info)
@@ -866,15 +943,21 @@ class _Scanner:
         conn.execute("INSERT OR REPLACE INTO rejected(path, size, mtime, sop_uid, error) "
                      "VALUES (?,?,?,?,?)", (path, st.st_size, st.st_mtime, sop_uid, msg))
 
-    def upsert(self, conn: sqlite3.Connection, rec: dict[str, Any], ds: Dataset) -> None:
+    def upsert(self, conn: sqlite3.Connection, rec: dict[str, Any],
+               ds: Dataset | RawHeader) -> None:
         now = time.time()
+        if isinstance(ds, RawHeader) and (rec["study_uid"] not in self.known_studies
+                                          or rec["series_uid"] not in self.known_series):
+            ds = ds.dataset()  # names need the character set: pydicom decodes them
+        # a study or series seen for the first time always has the full Dataset (above)
+        full = cast(Dataset, ds)
         conn.execute("DELETE FROM rejected WHERE path=?", (rec["path"],))
         if rec["study_uid"] not in self.known_studies:
             self.known_studies.add(rec["study_uid"])
-            self.insert_study(conn, rec, ds, now)
+            self.insert_study(conn, rec, full, now)
         if rec["series_uid"] not in self.known_series:
             self.known_series.add(rec["series_uid"])
-            self.insert_series(conn, rec, ds, now)
+            self.insert_series(conn, rec, full, now)
         conn.execute(
             "INSERT OR REPLACE INTO instances(sop_uid, series_uid, study_uid, path, source, size, "
             "mtime, sop_class, instance_number, frames, rows, columns, transfer_syntax, "
@@ -928,7 +1011,7 @@ class _Scanner:
             log.exception("on_series callback failed")
 
 
-def _record(ds: Dataset, info: PixelInfo, path: str, label: str,
+def _record(ds: Dataset | RawHeader, info: PixelInfo, path: str, label: str,
             st: os.stat_result) -> dict[str, Any]:
     """The index row of one file (raises DicomReadError when it cannot be indexed)."""
     sop = raw_text(ds, 0x00080018)

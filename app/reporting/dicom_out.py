@@ -104,9 +104,11 @@ _TYPE2_PATIENT_STUDY = ("PatientName", "PatientID", "PatientBirthDate", "Patient
                         "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber")
 
 
-#: VRs whose values are checked before a source value is copied into an output
+#: VRs whose values are checked before a source value is copied into an output. UIDs are not:
+#: an output must keep referencing its source study and instances even when their UIDs are
+#: odd (leading zeros, over-long), and emptying one would detach the report from its study.
 _CHECKED_VRS = ("AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM",
-                "UI", "UR")
+                "UR")
 
 
 def _value_ok(vr: str, value: object) -> bool:

@@ -69,4 +69,4 @@ from __future__ import annotations
 
 #: panel modules tried at start-up, in tab order
 PANEL_MODULES = ("app.gui.panels.ai", "app.gui.panels.saliency", "app.gui.panels.report",
-                 "app.gui.panels.export")
+                 "app.gui.panels.export", "app.gui.panels.measurements")
