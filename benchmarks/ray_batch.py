@@ -3,7 +3,7 @@
 The shared chest films (``$HILUM_SHARED_DATA/dicom/cxr``: CR uncompressed, CR JPEG-LS, DX
 JPEG 2000) are repeated with new Study/Series/SOP UIDs until there are ``--studies`` studies of
 one film each. Each study gets the same analysis (classify with the bundled model + CAM saliency
-files) by :func:`app.batch.analyze_archive`: once in this process, once as Ray tasks on a private
+files) by :func:`app.archive.analyze_archive`: once in this process, once as Ray tasks on a private
 local runtime (127.0.0.1, 2 CPUs, no dashboard). Outputs are checked to be identical.
 
 Last line: ``{"benchmark": "ray_batch", "ratio": <single-process seconds over Ray seconds
@@ -53,7 +53,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="hilum-bench-ray-"))
     os.environ["HILUM_HOME"] = str(work / "home")
-    from app.batch import analyze_archive, start_ray, stop_ray
+    from app.archive import analyze_archive, start_ray, stop_ray
 
     try:
         make_archive(work / "archive", args.studies)

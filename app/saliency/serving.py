@@ -179,4 +179,24 @@ def engine_factory(mode: str = "auto", saliency: bool = False) -> Callable[[Any,
     return factory
 
 
-__all__ = ["served_model", "export_serving", "engine_factory", "clear_remote", "MLSERVER_RUNTIME"]
+def factory_for(inference: str, registry: Any = None) -> Callable[[Any, str, "bool | None"], tuple[Any, list[str]]] | None:
+    """The CAM engine factory honouring ``inference`` (``auto``/``remote``/``local``), or None when
+    the plain local one applies (``local``, or ``auto`` with no model served by the site)."""
+    from app.inference.remote import MODES, serving_config
+
+    if inference not in MODES:
+        from app.core.errors import UsageError
+
+        raise UsageError(f"Unknown inference mode '{inference}': use local, remote or auto.")
+    if inference == "local":
+        return None
+    if inference == "auto":
+        from app.inference.registry import ModelRegistry
+
+        reg = registry or ModelRegistry()
+        if not any(serving_config(m) for m in reg.models() if m.verified):
+            return None
+    return engine_factory(inference, saliency=True)
+
+
+__all__ = ["served_model", "export_serving", "engine_factory", "factory_for", "clear_remote", "MLSERVER_RUNTIME"]

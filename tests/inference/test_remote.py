@@ -23,7 +23,7 @@ from app.core import paths
 from app.core.errors import InferenceServerError
 from app.inference.local_server import LocalMLServer
 from app.inference.remote import ServingConfig, manifest_signature, metadata_problems
-from app.pipeline import analyze
+from app.workflow.batch import analyze
 
 from _inference_models import BUNDLED_ID
 

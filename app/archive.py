@@ -1,4 +1,4 @@
-"""Archive analysis: many studies, each analysed by :func:`app.pipeline.analyze`, in this process
+"""Archive analysis: many studies, each analysed by :func:`app.workflow.batch.analyze`, in this process
 or as Ray tasks on a cluster.
 
 ``hilum analyze PATH... --out DIR --ray [auto|ADDRESS]`` groups the DICOM files under ``PATH`` by
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 BATCH_NAME = "batch.json"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-#: analysis options a study task accepts (passed through to :func:`app.pipeline.analyze`)
+#: analysis options a study task accepts (passed through to :func:`app.workflow.batch.analyze`)
 OPTIONS = ("model_ids", "device", "fp16", "saliency", "draft", "indication", "comparison", "pdf",
            "dicom_export", "deidentify", "reader_name", "override_applicability", "inference", "notes",
            "backend", "backend_options", "pixels_reviewed")
@@ -90,7 +90,7 @@ def run_study(study_uid: str, files: list[str], out_dir: str, options: dict[str,
     dict
         ``status`` (``done`` or ``failed``), ``error`` (one sentence), counts and seconds.
     """
-    from app.pipeline import analyze
+    from app.workflow.batch import analyze
 
     t0 = time.perf_counter()
     rec: dict[str, Any] = {"study_uid": label or study_uid, "folder": Path(out_dir).name, "files": len(files)}
@@ -198,7 +198,7 @@ def analyze_archive(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.P
     log_step : callable, optional
         One line per finished study.
     **options
-        Passed to :func:`app.pipeline.analyze` (see :data:`OPTIONS`).
+        Passed to :func:`app.workflow.batch.analyze` (see :data:`OPTIONS`).
 
     Returns
     -------
