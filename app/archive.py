@@ -177,6 +177,35 @@ def stop_ray() -> None:
         ray.shutdown()
 
 
+def _run_on_ray(address: str, workers: int | None, todo: list[str], studies: dict[str, list[str]],
+                key: dict[str, str], out: Path, options: dict[str, Any], progress: Progress,
+                record: Callable[[dict[str, Any]], None]) -> None:
+    """Submit one task per study, record each as it finishes; cancel stops the pending ones."""
+    ray = start_ray(address, workers)
+    task = ray.remote(num_cpus=1, max_retries=0)(run_study)
+    pending: dict[Any, str] = {}
+    try:
+        for uid in todo:
+            progress.check()
+            pending[task.remote(uid, studies[uid], str(out / key[uid]), options, key[uid])] = uid
+        while pending:
+            progress.check()
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            for ref in done:
+                uid = pending.pop(ref)
+                try:
+                    rec = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - a worker died or the task raised
+                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                    rec = {"study_uid": key[uid], "folder": key[uid], "files": len(studies[uid]),
+                           "status": "failed", "error": f"The Ray task failed ({first})."}
+                record(rec)
+    except Cancelled:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+
+
 def analyze_archive(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str], *,
                     ray_address: str | None = None, workers: int | None = None,
                     progress: Progress | None = None, log_step: Callable[[str], None] | None = None,
@@ -244,29 +273,7 @@ def analyze_archive(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.P
 
     _save_state(out, state)
     if todo and ray_address:
-        ray = start_ray(ray_address, workers)
-        task = ray.remote(num_cpus=1, max_retries=0)(run_study)
-        pending: dict[Any, str] = {}
-        try:
-            for uid in todo:
-                progress.check()
-                pending[task.remote(uid, studies[uid], str(out / key[uid]), options, key[uid])] = uid
-            while pending:
-                progress.check()
-                done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
-                for ref in done:
-                    uid = pending.pop(ref)
-                    try:
-                        rec = ray.get(ref)
-                    except Exception as exc:  # noqa: BLE001 - a worker died or the task raised
-                        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-                        rec = {"study_uid": key[uid], "folder": key[uid], "files": len(studies[uid]),
-                               "status": "failed", "error": f"The Ray task failed ({first})."}
-                    record(rec)
-        except Cancelled:
-            for ref in pending:
-                ray.cancel(ref, force=True)
-            raise
+        _run_on_ray(ray_address, workers, todo, studies, key, out, options, progress, record)
     else:
         for uid in todo:
             progress.check()

@@ -13,10 +13,20 @@ from typing import Any
 from app.core.errors import UsageError
 
 
+_models_actions: Any = None
+
+
+def models_actions() -> Any:
+    """The ``hilum models`` sub-parsers (None before :func:`register`), for higher layers' actions."""
+    return _models_actions
+
+
 def register(sub: Any) -> None:
     """Add ``models`` to the ``hilum`` sub-commands."""
     models = sub.add_parser("models", help="list, show, verify and validate installed AI models")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION")
+    global _models_actions
+    _models_actions = msub  # higher layers add actions (app.saliency.commands: export-serving)
     models.set_defaults(func=lambda args: _usage(models))
 
     p = msub.add_parser("list", help="installed models and whether each passed verification")
@@ -44,15 +54,6 @@ def register(sub: Any) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=_validate)
-
-    p = msub.add_parser("export-serving", help="write a Triton model repository (DIR/<id>/config.pbtxt, "
-                                               "DIR/<id>/1/model.onnx with the CAM outputs) for a verified model")
-    p.add_argument("model_id", metavar="ID")
-    p.add_argument("--out", required=True, metavar="DIR", help="model repository root")
-    p.add_argument("--max-batch", type=int, default=32, metavar="N", help="Triton max_batch_size (default 32)")
-    p.add_argument("--no-mlserver", action="store_true",
-                   help="do not add model-settings.json and the MLServer runtime beside config.pbtxt")
-    p.set_defaults(func=_export_serving)
 
 
 
@@ -127,14 +128,3 @@ def _validate(args: argparse.Namespace) -> int:
         print_report(report)
     return 0
 
-
-def _export_serving(args: argparse.Namespace) -> int:
-    from app.inference.registry import ModelRegistry
-    from app.saliency.serving import export_serving
-
-    if args.max_batch < 1:
-        raise UsageError("--max-batch must be at least 1.")
-    folder = export_serving(ModelRegistry().get(args.model_id), args.out, max_batch_size=args.max_batch,
-                            mlserver=not args.no_mlserver)
-    print(f"wrote {folder / 'config.pbtxt'} and {folder / '1' / 'model.onnx'}")
-    return 0
