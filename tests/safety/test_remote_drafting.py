@@ -132,6 +132,22 @@ def test_good_reply_credits_model_only_for_its_text(server):
     assert isinstance(stream.provenance["guard_inserted"], list)
 
 
+def test_template_sentences_are_named_in_provenance(server):
+    # the model writes only an impression: the guard's template findings are not credited to it
+    server.reply = "IMPRESSION: Right lower lobe pneumonia."
+    stream = draft(["Pneumonia"], backend="openai", url=server.url, model="m", timeout=10)
+    stream.read()
+    assert stream.provenance["guard_inserted"], stream.text
+    for sentence in stream.provenance["guard_inserted"]:
+        assert sentence in stream.text
+
+
+def test_generated_text_has_no_terminal_controls(server):
+    server.reply = "FINDINGS: Right lower lobe \x1b[2Jopacity\x07 consistent with pneumonia. IMPRESSION: Pneumonia."
+    text = draft(["Pneumonia"], backend="openai", url=server.url, model="m", timeout=10).read()
+    assert "\x1b" not in text and "\x07" not in text and "opacity" in text
+
+
 # -- item 7 ---------------------------------------------------------------------------------------
 def test_plain_http_refused_outside_loopback():
     from app.reporting.generator.openai_backend import OpenAIBackend

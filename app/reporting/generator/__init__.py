@@ -182,7 +182,11 @@ def draft(findings: Conditioning | Sequence[Any] | str, context: Mapping[str, An
             if include_banner:
                 yield BANNER + "\n"
             prompt = format_prompt(cond.codes, cond.model_indication(), cond.view)
-            yield from _run_stream(bundled.generate_tokens(loaded, prompt, max_new_tokens, progress), g)
+            streamer = SectionStreamer(g)
+            yield from _run_stream(bundled.generate_tokens(loaded, prompt, max_new_tokens, progress),
+                                   g, streamer)
+            ds.provenance["model_sentences"] = streamer.model_sentences
+            ds.provenance["guard_inserted"] = list(streamer.inserted)
     elif backend == "openai":
         idents = frozenset(identifiers)
 
@@ -218,8 +222,9 @@ def draft(findings: Conditioning | Sequence[Any] | str, context: Mapping[str, An
             streamer = SectionStreamer(g)
             yield from _run_stream(chained(), g, streamer)
             ds.provenance["model_sentences"] = streamer.model_sentences
+            # what the model did not write is named, so provenance never credits it
+            ds.provenance["guard_inserted"] = list(streamer.inserted)
             if g is not None:
-                ds.provenance["guard_inserted"] = list(g.inserted)
                 ds.provenance["guard_dropped"] = len(g.dropped)
     else:
         raise GeneratorError(f"Unknown generator backend {backend!r} (use bundled or openai).")
