@@ -66,6 +66,10 @@ class ModelResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     saliency: dict[str, Any] = field(default_factory=dict)  # method, files per label
+    #: out-of-distribution record from the same forward pass: method, score, threshold, flagged
+    ood: dict[str, Any] = field(default_factory=dict)
+    #: "within intended use" or "outside intended use: <reasons>" (app.inference.intended_use)
+    reliability: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -78,7 +82,8 @@ class ModelResult:
         labels = [LabelResult(label=k, **v) for k, v in d.get("labels", {}).items()]
         return cls(model_id=d["model_id"], model_version=d["model_version"], sha256=d["sha256"],
                    provider=d["provider"], labels=labels, timings_ms=d.get("timings_ms", {}),
-                   provenance=d.get("provenance", {}), saliency=d.get("saliency", {}))
+                   provenance=d.get("provenance", {}), saliency=d.get("saliency", {}),
+                   ood=d.get("ood", {}), reliability=d.get("reliability", ""))
 
 
 @dataclass
