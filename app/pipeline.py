@@ -90,6 +90,10 @@ def draft_for_study(doc: dict[str, Any], study_uid: str, *, indication: str = ""
     for chunk in stream:
         if echo is not None:
             echo(chunk)
+    from app.reporting.signoff import results_with_images, sentence_evidence
+
+    stream.evidence = sentence_evidence(stream.text.split("\n", 1)[-1] if stream.text.startswith("AI-") else stream.text,
+                                        results_with_images(doc, study_uid))
     return stream
 
 
@@ -240,6 +244,8 @@ def run_demo(out: str | None = None, headless: bool = True, device: str = "auto"
                 flag = "POSITIVE" if lab["positive"] else "negative"
                 print(f"{rec['model_id']} {label}: p={lab['probability']:.3f} "
                       f"(threshold {lab['threshold']:.2f}) {flag} on {rec['provider']}", file=stdout)
+            if str(rec.get("reliability", "")).startswith("outside"):
+                print(f"  ! {rec['model_id']}: {rec['reliability']}", file=stdout)
     print(f"outputs in {target}: results.json, saliency/, draft.txt, report.pdf, dicom/", file=stdout)
     print(json.dumps({"out": str(target), "files": doc["outputs"]}), file=stdout)
     return 0

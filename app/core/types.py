@@ -100,6 +100,10 @@ class ReportDraft:
     reader_name: str = ""
     signed_off_at: str = ""            # ISO time; empty until signed off
     reviewed: bool = True              # False: exported unattended, no physician has read it
+    #: per AI-written sentence, the AI findings it states (app.reporting.signoff.sentence_evidence)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    #: the reader's decisions on sign-off discrepancies (app.reporting.signoff.acknowledge)
+    acknowledgements: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def signed_off(self) -> bool:

@@ -59,6 +59,8 @@ class DraftStream(Iterator[str]):
         self.guard = guard
         self.provenance: dict[str, Any] = {}
         self.text = ""
+        #: per sentence, the AI findings it states (filled by the caller that knows the images)
+        self.evidence: list[dict[str, Any]] = []
         self.first_chunk_s: float | None = None
         self._t0 = time.perf_counter()
         self._it = source(self)
@@ -103,7 +105,7 @@ class DraftStream(Iterator[str]):
         c = self.conditioning
         return ReportDraft(study_uid=study_uid, indication=c.indication, comparison=c.comparison,
                            findings=self.findings, impression=self.impression, ai_generated=True,
-                           generator=dict(self.provenance))
+                           generator=dict(self.provenance), evidence=list(self.evidence))
 
 
 def _as_conditioning(findings: Any, context: Mapping[str, Any] | None) -> Conditioning:
@@ -176,7 +178,12 @@ def draft(findings: Conditioning | Sequence[Any] | str, context: Mapping[str, An
             if include_banner:
                 yield BANNER + "\n"
             prompt = format_prompt(cond.codes, cond.model_indication(), cond.view)
-            yield from _run_stream(bundled.generate_tokens(loaded, prompt, max_new_tokens, progress), g)
+            if g is not None:  # the guard constrains the decoding itself (see .constrained)
+                from app.reporting.generator.constrained import generate_constrained
+
+                yield from generate_constrained(loaded, prompt, g, max_new_tokens, progress)
+            else:
+                yield from _run_stream(bundled.generate_tokens(loaded, prompt, max_new_tokens, progress), g)
     elif backend == "openai":
         def source(ds: DraftStream) -> Iterator[str]:
             from app.reporting.generator import openai_backend

@@ -111,6 +111,9 @@ class SectionStreamer:
         if self.counts["impression"] == 0 and self.guard is not None:
             self.counts["impression"] += 1
             out.append(self.guard.impression_fallback())
+        if self.guard is not None:
+            for s in self.guard.not_applicable_sentences():
+                out.append(" " + s)
         return out
 
 
