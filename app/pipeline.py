@@ -34,13 +34,27 @@ _METADATA_KEYS = ("Modality", "BodyPartExamined", "ViewPosition", "PatientAge", 
 
 def _study_metadata(path: str) -> dict[str, str]:
     """The DICOM metadata that conditions the draft (no identifiers)."""
+    return _study_header([path])[0]
+
+
+def _study_header(paths_: Sequence[str]) -> tuple[dict[str, str], frozenset[str]]:
+    """Conditioning metadata (first image) and every identifier the study's headers make known
+    (all images: each may name another operator, station or date)."""
     import pydicom
 
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except Exception:  # noqa: BLE001 - metadata is optional conditioning
-        return {}
-    return {k: str(ds.get(k, "") or "") for k in _METADATA_KEYS if ds.get(k, "")}
+    from app.reporting.deid import identifiers_from_dataset
+
+    metadata: dict[str, str] = {}
+    identifiers: set[str] = set()
+    for path in paths_:
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - metadata is optional conditioning
+            continue
+        if not metadata:
+            metadata = {k: str(ds.get(k, "") or "") for k in _METADATA_KEYS if ds.get(k, "")}
+        identifiers |= identifiers_from_dataset(ds)
+    return metadata, frozenset(identifiers)
 
 
 def _studies(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -83,7 +97,9 @@ def draft_for_study(doc: dict[str, Any], study_uid: str, *, indication: str = ""
 
     images = _studies(doc).get(study_uid, [])
     results = model_results_from_document(doc, study_uid)
-    metadata = _study_metadata(images[0]["path"]) if images else {}
+    # the study's header: conditioning metadata, and the identifiers scrubbed from what is sent
+    metadata, identifiers = _study_header([str(i["path"]) for i in images])
+    backend_options.setdefault("identifiers", identifiers)
     stream = draft(results, {"indication": indication, "comparison": comparison, "notes": notes,
                              "metadata": metadata}, backend=backend, device=device,
                    progress=progress, **backend_options)
@@ -115,6 +131,10 @@ def analyze(
     override_applicability: bool = False,
     progress: Progress | None = None,
     log_step: Callable[[str], None] | None = None,
+    notes: str = "",
+    backend: str = "bundled",
+    backend_options: dict[str, Any] | None = None,
+    pixels_reviewed: bool = False,
 ) -> dict[str, Any]:
     """Run the whole job on some files and write the outputs under ``out_dir``.
 
@@ -141,12 +161,22 @@ def analyze(
         Progress and cancel.
     log_step : callable, optional
         Receives one human-readable line per finished step.
+    notes : str
+        The radiologist's notes for the draft.
+    backend, backend_options
+        The generator (``bundled`` or ``openai``) and its options (``url``, ``model``,
+        ``timeout``, ``allow_insecure_http``, ``confirm_send`` ...); the study's header
+        identifiers are scrubbed from everything sent to a server.
+    pixels_reviewed : bool
+        De-identified export: the user looked at the key images and confirmed they carry no
+        burned-in identifiers (otherwise only sources saying Burned In Annotation NO are used).
 
     Returns
     -------
     dict
         The results document, with ``outputs`` listing the files written per study.
     """
+    from app.core import paths as core_paths
     from app.inference.analyze import analyze_paths
 
     progress = progress or NullProgress()
@@ -174,11 +204,15 @@ def analyze(
     for study_uid in studies:
         progress.check()
         target = out if len(studies) == 1 else out / study_uid
-        target.mkdir(parents=True, exist_ok=True)
+        core_paths.private_dir(target)
         stream = draft_for_study(doc, study_uid, indication=indication, comparison=comparison,
-                                 device=device, progress=progress)
-        (target / "draft.txt").write_text(stream.text.rstrip() + "\n", encoding="utf-8")
-        files: list[str] = [str(target / "draft.txt")]
+                                 notes=notes, device=device, progress=progress, backend=backend,
+                                 **dict(backend_options or {}))
+        core_paths.write_private(target / "draft.txt", stream.text.rstrip() + "\n")
+        # the draft's provenance (for a remote backend: the server and the exact prompt sent)
+        core_paths.write_private(target / "draft.provenance.json",
+                            json.dumps(stream.provenance, indent=1) + "\n")
+        files: list[str] = [str(target / "draft.txt"), str(target / "draft.provenance.json")]
         say(f"drafted the report ({stream.provenance.get('provider', '')}) -> {target / 'draft.txt'}")
         if pdf or dicom_export:
             files += [str(p) for p in export_study(doc, out, target, study_uid, stream, pdf=pdf,

@@ -16,6 +16,14 @@ if [ "$("$PYTHON" -c 'import PyInstaller; print(PyInstaller.__version__)' 2>/dev
   "$PYTHON" -m pip install -q "pyinstaller==$PYINSTALLER_VERSION"
 fi
 
+# PyInstaller bundles the libraries Qt's xcb plugin links to from this machine: they must be
+# here, or the bundle would abort on a desktop without them (app/gui/platform_check.py lists them)
+missing=$(PYTHONPATH=. "$PYTHON" -m app.gui.platform_check | tr '\n' ' ')
+if [ -n "${missing// /}" ]; then
+  echo "build.sh: install the xcb libraries the bundle carries first: sudo apt-get -o DPkg::Lock::Timeout=300 install $missing" >&2
+  exit 1
+fi
+
 start=$(date +%s)
 rm -rf dist/hilum build/hilum
 # Quiet unless something goes wrong: the full log is kept in build/pyinstaller.log.

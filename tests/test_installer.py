@@ -75,6 +75,8 @@ def test_bundle_layout(bundle: Path) -> None:
     assert not broken, f"dangling links: {broken}"
     libs = {p.name for p in bundle.rglob("*.so*")}
     assert not [n for n in libs if re.match(r"libQt6(WebEngine|Quick|Qml|3D|Multimedia)", n)]
+    # the xcb plugin's libraries a fresh desktop lacks travel with the bundle (build.sh checks)
+    assert {"libxcb-cursor.so.0", "libxcb-icccm.so.4", "libxcb-keysyms.so.1"} <= libs
     # onnxruntime(-gpu) with its provider libraries, where onnxruntime looks for them
     capi = bundle / "onnxruntime" / "capi"
     for name in ("libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"):

@@ -103,3 +103,7 @@ class ExportError(ReportingError):
 
 class NotSignedOffError(ExportError):
     """Export was asked for a report that nobody has signed off."""
+
+
+class PlatformError(HilumError):
+    """The desktop cannot show Hilum's window (e.g. a system library Qt needs is missing)."""

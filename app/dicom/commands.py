@@ -95,7 +95,10 @@ def _scan(args: argparse.Namespace) -> int:
     if interactive:
         print(file=sys.stderr)
     if args.json:
-        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        doc = report.to_json()
+        with _quiet():
+            _add_geometry(lib, doc)
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
         return 0
     for study in report.studies:
         print(f"Study {study['study_date'] or '(no date)'} {study['description'] or ''}".rstrip()
@@ -109,6 +112,23 @@ def _scan(args: argparse.Namespace) -> int:
           f"{report.unchanged} unchanged, {len(report.errors)} error(s) in "
           f"{report.elapsed_s:.2f} s.")
     return 0
+
+
+def _add_geometry(lib: Any, doc: dict[str, Any]) -> None:
+    """Add each series' stacks (slices, spacing, tilt, warnings) from :mod:`app.dicom.series`.
+
+    Only headers are read (no pixel decoding). A series whose files cannot be arranged gets
+    ``{"stacks": [], "warnings": [reason]}`` instead of failing the whole scan report.
+    """
+    from app.core.errors import DicomError
+    from app.dicom.series import load_series
+
+    for study in doc.get("studies", []):
+        for s in study.get("series", []):
+            try:
+                s.update(load_series(lib.instances(s["series_uid"])).geometry())
+            except DicomError as exc:
+                s.update(stacks=[], warnings=[exc.message], unreadable=s.get("instances", 0))
 
 
 def _render(args: argparse.Namespace) -> int:

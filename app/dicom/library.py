@@ -30,6 +30,7 @@ from pydicom.dataset import Dataset
 from app.core import paths
 from app.core.errors import Cancelled, DicomError, DicomReadError, HilumError
 from app.core.progress import NullProgress, Progress
+from app.dicom import containment
 from app.dicom.geometry import orientation_key, slice_distance
 from app.dicom.reading import (
     PixelInfo,
@@ -191,8 +192,9 @@ class Library:
         self._connections: list[sqlite3.Connection] = []
         self._conn_lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _make_private_db(self.path)
             self._init_schema()
+            _make_private_db(self.path)  # -wal/-shm now exist too
         except (sqlite3.Error, OSError) as exc:
             raise LibraryError(f"The study library {self.path} cannot be opened ({exc}).",
                                str(self.path)) from None
@@ -487,6 +489,41 @@ def sort_instances(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+#: environment setting: bytes the zip extraction cache may keep between scans (default 4 GiB)
+ENV_ARCHIVE_CACHE = "HILUM_ARCHIVE_CACHE_BYTES"
+
+
+def archive_cache_budget() -> int:
+    """Bytes of extracted archive members kept after a scan (``HILUM_ARCHIVE_CACHE_BYTES``)."""
+    try:
+        return max(0, int(os.environ.get(ENV_ARCHIVE_CACHE, "") or (4 << 30)))
+    except ValueError:
+        return 4 << 30
+
+
+def pixel_budget_problem(path: str, ds: Dataset, info: PixelInfo) -> str | None:
+    """Why an image would be refused by the pixel budget (header or codec stream), or None."""
+    from app.dicom.budget import PixelBudgetError, check_file
+
+    try:
+        check_file(path, ds, info)
+    except PixelBudgetError as exc:
+        return exc.message
+    return None
+
+
+def _make_private_db(path: Path) -> None:
+    """The library holds patient data: its folder 0700, the database and its -wal/-shm 0600
+    (SQLite creates the journal files with the database file's mode)."""
+    paths.private_dir(path.parent)
+    if not path.exists():
+        paths.open_private(path, "ab").close()  # an empty file is a valid SQLite database
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        p = Path(str(path) + suffix)
+        if p.exists():
+            paths.private_file(p)
+
+
 # ------------------------------------------------------------------------------------------------
 class _Scanner:
     """One scan run (kept out of Library to keep its state per call)."""
@@ -504,6 +541,8 @@ class _Scanner:
         self.known_studies: set[str] = set()
         self.known_series: set[str] = set()
         self.tags = _scan_tags()
+        self.limits = containment.ArchiveLimits()
+        self.archive_dirs: list[Path] = []
 
     # -- discovery -------------------------------------------------------------------------------
     def error(self, label: str, message: str) -> None:
@@ -551,8 +590,13 @@ class _Scanner:
                 else:
                     self.add_candidate(full)
 
-    def extract_zip(self, path: str, label: str) -> None:
-        """Extract an archive's files into the cache (once) and queue them."""
+    def extract_zip(self, path: str, label: str, budget: "containment.ExtractionBudget | None" = None) -> None:
+        """Extract an archive's files into the private cache (once, within the limits of
+        :mod:`app.dicom.containment`) and queue them. A refused archive leaves nothing behind."""
+        top = budget is None
+        budget = budget or containment.ExtractionBudget(self.limits)
+        target: Path | None = None
+        queued_from = len(self.queue)
         try:
             st = os.stat(path)
             ident = f"{_norm(path)}|{st.st_size}|{st.st_mtime_ns}"
@@ -560,44 +604,75 @@ class _Scanner:
             with zipfile.ZipFile(path) as zf:
                 members = [m for m in zf.infolist() if not m.is_dir()
                            and not _is_os_clutter(m.filename)]
+                containment.check_archive(members, st.st_size, self.limits)
+                paths.private_dir(target)
+                self.archive_dirs.append(target)
                 for k, m in enumerate(members):
                     self.progress.check()
                     self.progress.update(k, len(members), f"Extracting {os.path.basename(label)} "
                                                           f"({k + 1} of {len(members)})")
-                    parts = [p for p in PurePosixPath(m.filename.replace("\\", "/")).parts
-                             if p not in ("", ".", "..", "/") and not p.endswith(":")]
+                    member_label = f"{label}!{m.filename}"
+                    try:
+                        parts = containment.member_parts(m.filename)
+                    except containment.ContainmentError as exc:
+                        self.error(member_label, exc.message)
+                        continue
                     if not parts:
                         continue
-                    member_label = f"{label}!{m.filename}"
+                    budget.take_member()
                     dest = target.joinpath(*parts)
                     if m.flag_bits & 0x1:
                         self.error(member_label, "The archive member is password-protected.")
                         continue
                     if not (dest.is_file() and dest.stat().st_size == m.file_size):
-                        dest.parent.mkdir(parents=True, exist_ok=True)
-                        tmp = dest.with_name(dest.name + ".part")
                         try:
-                            with zf.open(m) as src, open(tmp, "wb") as out:
-                                while chunk := src.read(1 << 20):
-                                    out.write(chunk)
-                            os.replace(tmp, dest)
+                            containment.extract_member(zf, m, dest, budget)
+                        except containment.ContainmentError:
+                            raise
                         except (zipfile.BadZipFile, OSError, EOFError, ValueError,
                                 NotImplementedError) as exc:
-                            tmp.unlink(missing_ok=True)
                             log.debug("zip member failed: %s", type(exc).__name__)
                             self.error(member_label, "The archive member is corrupt and cannot "
                                                      "be extracted.")
                             continue
+                    else:
+                        budget.left -= m.file_size
                     if parts[-1].lower().endswith(".zip"):
-                        self.extract_zip(str(dest), member_label)
+                        self.extract_zip(str(dest), member_label, budget)
                     else:
                         self.add_candidate(str(dest), member_label)
         except Cancelled:
             raise
+        except containment.ContainmentError as exc:
+            if target is not None:
+                containment.remove_tree(target)
+                prefix = _norm(target)
+                self.queue[queued_from:] = [c for c in self.queue[queued_from:]
+                                            if not c.path.startswith(prefix)]
+            if not top:
+                raise  # the outermost archive is refused as a whole
+            self.error(label, exc.message)
         except zipfile.BadZipFile:
             self.error(label, "The zip archive is corrupt and cannot be opened.")
         except (OSError, EOFError, ValueError, NotImplementedError, RuntimeError):
             self.error(label, "The zip archive cannot be read.")
+
+    def clean_archive_cache(self) -> None:
+        """At the end of a scan: partial extractions are removed and the cache is evicted down to
+        its budget (archives of this scan kept); the library forgets evicted instances."""
+        removed = containment.evict_archive_cache(paths.cache_dir() / "archives",
+                                                  archive_cache_budget(), keep=self.archive_dirs)
+        if removed:
+            with self.lib._write_lock:
+                conn = self.lib._conn()
+                for folder in removed:
+                    conn.execute("DELETE FROM instances WHERE path LIKE ?",
+                                 (_norm(folder).rstrip(os.sep) + os.sep + "%",))
+                conn.execute("DELETE FROM series WHERE series_uid NOT IN "
+                             "(SELECT DISTINCT series_uid FROM instances)")
+                conn.execute("DELETE FROM studies WHERE study_uid NOT IN "
+                             "(SELECT DISTINCT study_uid FROM instances)")
+                conn.commit()
 
     def queue_dicomdir(self, ds: Dataset, cand: _Candidate) -> None:
         """Queue the files a DICOMDIR refers to (it is an index, not an instance)."""
@@ -605,6 +680,7 @@ class _Scanner:
         # The records are read directly rather than through pydicom's FileSet, which refuses
         # many real DICOMDIRs (e.g. Philips IMAGE records without Referenced SOP Instance UID).
         refs: list[list[str]] = []
+        refused = 0
         records = safe_get(ds, "DirectoryRecordSequence", []) or []
         for rec in records:
             try:
@@ -613,20 +689,30 @@ class _Scanner:
                 continue
             if ref is None:
                 continue
-            parts = [str(ref)] if isinstance(ref, str) else [str(p) for p in ref]
-            parts = [p for p in parts if p and p not in (".", "..")]
+            try:
+                parts = containment.dicomdir_ref_parts(ref)
+            except containment.ContainmentError as exc:
+                refused += 1
+                shown = "\\".join([str(ref)] if isinstance(ref, str) else [str(p) for p in ref])
+                self.error(f"{cand.label} -> {shown[:120]}", exc.message)
+                continue
             if parts:
                 refs.append(parts)
         missing: list[str] = []
         for parts in refs:
             found = self.resolve_ref(base, parts)
+            if found is not None and not containment.is_inside(base, found):
+                # a symlink on the media pointing elsewhere: never index outside the media folder
+                self.error(f"{cand.label} -> {'/'.join(parts)}", "The DICOMDIR entry leads "
+                           "outside the media folder; the entry was refused.")
+                continue
             if found is None:
                 missing.append("/".join(parts))
             else:
                 label = found if not cand.label.count("!") else \
                     f"{cand.label.rsplit('/', 1)[0]}/{'/'.join(parts)}"
                 self.add_candidate(found, label)
-        if not refs:
+        if not refs and not refused:
             self.error(cand.label, "The DICOMDIR lists no files.")
         elif missing:
             self.error(cand.label, f"The DICOMDIR refers to {len(missing)} file(s) that are "
@@ -689,6 +775,7 @@ class _Scanner:
             self.report.studies = [s for s in (self.lib.study(uid) for uid in
                                                self.touched_studies) if s is not None]
             self.report.elapsed_s = time.perf_counter() - start
+        self.clean_archive_cache()
         self.progress.update(len(self.queue), len(self.queue),
                              f"Indexed {self.report.added} new instance(s) in "
                              f"{len(self.report.studies)} stud(ies)")
@@ -722,6 +809,10 @@ class _Scanner:
             return
         if is_dicomdir(ds):
             self.queue_dicomdir(ds, cand)
+            return
+        problem = pixel_budget_problem(path, ds, info)
+        if problem is not None:
+            self.error(cand.label, problem)  # flagged, never indexed: it would not be decoded
             return
         try:
             rec = _record(ds, info, path, cand.label, st)

@@ -27,6 +27,7 @@ from pydicom.pixels import pixel_array as _pixel_array
 from pydicom.uid import UID
 
 from app.core.errors import DicomError, PixelDecodeError, UsageError
+from app.dicom.budget import check_image
 from app.dicom.reading import read_dataset as _read_dataset
 from app.dicom.reading import safe_get, safe_int, safe_str
 
@@ -85,6 +86,27 @@ def is_color(ds: Dataset) -> bool:
     return (safe_int(ds, "SamplesPerPixel", 1) or 1) > 1 or pi == "PALETTE COLOR"
 
 
+def transfer_syntax_label(ds: Dataset) -> str:
+    """The transfer syntax by name and UID, e.g. ``"JPEG Extended (Process 2 and 4)
+    (1.2.840.10008.1.2.4.51)"``; ``"none"`` when the file gives none."""
+    try:
+        uid = UID(str(ds.file_meta.TransferSyntaxUID))
+    except Exception:  # noqa: BLE001 - absent or corrupt
+        return "none"
+    name = uid.name if uid.is_transfer_syntax else ""
+    return f"{name} ({uid})" if name and name != str(uid) else str(uid)
+
+
+def _declined(text: str) -> bool:
+    """True when pydicom's decoder report says a decoder does not support the encoding.
+
+    pydicom joins every plugin's failure into one message ("gdcm: GDCM does not support 'JPEG
+    Extended' for samples with 12-bit precision", "pillow: Pillow does not support ...").
+    """
+    low = text.lower()
+    return "does not support" in low or "is not supported" in low or "unsupported" in low
+
+
 def _decode_error(ds: Dataset, exc: BaseException) -> PixelDecodeError:
     """A one-line reason why pixel data could not be decoded."""
     path = getattr(ds, "filename", None)
@@ -97,13 +119,21 @@ def _decode_error(ds: Dataset, exc: BaseException) -> PixelDecodeError:
     if missing:
         return PixelDecodeError(f"The image header is incomplete (missing {missing[0]}), "
                                 "so its pixels cannot be decoded.", spath)
+    syntax = transfer_syntax_label(ds)
     if comp == "unknown encoding":
-        return PixelDecodeError("The file's transfer syntax is unknown or corrupt, so its image "
-                                "data cannot be decoded.", spath)
+        return PixelDecodeError(f"The file's transfer syntax ({syntax}) is not a DICOM transfer "
+                                "syntax Hilum knows, so its image data cannot be decoded.", spath)
     if isinstance(exc, NotImplementedError) or "missing required dependencies" in text \
             or "no decoding plugins" in text.lower() or "no pixel data decoders" in text.lower():
-        return PixelDecodeError(f"No decoder is installed for this image's compression ({comp}).",
-                                spath)
+        return PixelDecodeError(f"The image's transfer syntax, {syntax}, is not supported by the "
+                                "installed decoders.", spath)
+    if _declined(text):
+        # every decoder that says why declines this variant (e.g. 12-bit JPEG Extended): the
+        # data is not known to be corrupt, it is just not decodable here
+        bits = safe_int(ds, "BitsStored")
+        depth = f", {bits}-bit" if bits else ""
+        return PixelDecodeError(f"This image's encoding ({syntax}{depth}) is not supported by "
+                                "the installed decoders.", spath)
     if isinstance(exc, (EOFError, struct.error)) or "truncat" in text.lower():
         return PixelDecodeError("The file is truncated: its image data ends early.", spath)
     if comp == "uncompressed":
@@ -145,6 +175,8 @@ def decode_frame(ds: Dataset, frame: int = 0) -> np.ndarray:
     if not 0 <= frame < n:
         raise UsageError(f"Frame {frame} does not exist: the image has {n} frame(s) "
                          f"(0 to {n - 1}).")
+    # refuse allocation bombs from the header and the codec stream, before any decoder runs
+    check_image(ds)
     try:
         arr = _pixel_array(ds, index=frame if n > 1 else None)
     except DicomError:
@@ -236,6 +268,80 @@ def modality_lut(arr: np.ndarray, ds: Dataset, frame: int = 0) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
+_PALETTE_DATA = ("RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData",
+                 "BluePaletteColorLookupTableData", "AlphaPaletteColorLookupTableData")
+
+
+def _big_endian(ds: Dataset) -> bool:
+    """True when the dataset was encoded big endian (Explicit VR Big Endian)."""
+    try:
+        little = ds.file_meta._tsyntax_encoding[1] if hasattr(ds, "file_meta") else None
+    except Exception:  # noqa: BLE001
+        little = None
+    if little is None:
+        little = getattr(ds, "original_encoding", (None, True))[1]
+    return little is False
+
+
+def _palette_view(ds: Dataset) -> Dataset:
+    """The dataset to give :func:`pydicom.pixels.apply_color_lut`, with native-order LUT data.
+
+    pydicom 3.0.2 reads the (non-segmented) 16-bit palette LUT data with
+    ``np.frombuffer(lut_bytes, dtype="uint16")``, i.e. in the machine's byte order, whatever the
+    transfer syntax. OW values of an Explicit VR Big Endian file are kept as the file's bytes,
+    so on a little-endian machine every LUT entry is byte-swapped and the image renders (almost)
+    black. The segmented-LUT and Modality LUT paths of the same module do honour the transfer
+    syntax. Here the LUT data of a big-endian file is swapped to native order before pydicom
+    sees it; segmented LUTs are left to pydicom.
+
+    Upstream report (pydicom/pydicom, to be filed; pydicom 3.0.2, numpy 2.4, x86-64)::
+
+        Title: apply_color_lut ignores big endian transfer syntax for 16-bit palette LUT data
+
+        from pydicom import dcmread
+        from pydicom.data import get_testdata_file
+        from pydicom.pixels import apply_color_lut
+        le = dcmread(get_testdata_file("OBXXXX1A.dcm"))
+        be = dcmread(get_testdata_file("OBXXXX1A_expb.dcm"))
+        assert (le.pixel_array == be.pixel_array).all()       # indices agree
+        print(apply_color_lut(le.pixel_array, le).max())      # 65280
+        print(apply_color_lut(be.pixel_array, be).max())      # 255: LUT read byte-swapped
+
+        Expected: identical RGB output. Cause: pydicom/pixels/processing.py apply_color_lut,
+        branch "RedPaletteColorLookupTableData" uses np.frombuffer(lut_bytes, dtype=uint16)
+        without the endianness the segmented branch takes from file_meta._tsyntax_encoding.
+        Fix: dtype=np.dtype(f"uint{depth}").newbyteorder("><"[is_little_endian]).
+    """
+    if not _big_endian(ds) or "RedPaletteColorLookupTableData" not in ds:
+        return ds
+    view = Dataset()
+    for elem in ds:
+        if elem.tag.group == 0x7FE0 or elem.keyword in _PALETTE_DATA:
+            continue  # pixel data is not needed; LUT data is added below, swapped (never
+            # assigned into ds's own elements, which would swap the caller's dataset)
+        view.add(elem)
+    view.file_meta = ds.file_meta
+    for kw in _PALETTE_DATA:
+        try:
+            data = ds.get(kw)
+        except Exception:  # noqa: BLE001
+            data = None
+        if not isinstance(data, (bytes, bytearray)):
+            if data is not None:
+                view.add_new(ds[kw].tag, ds[kw].VR, data)
+            continue
+        try:
+            depth = int(ds.RedPaletteColorLookupTableDescriptor[0]) or 65536
+        except Exception:  # noqa: BLE001
+            depth = 0
+        if len(data) % 2 or (depth and len(data) != 2 * depth):
+            view.add_new(ds[kw].tag, ds[kw].VR, data)
+            continue  # 8-bit entries (or a length pydicom will reject): no byte order
+        swapped = np.frombuffer(bytes(data), dtype=">u2").astype("=u2").tobytes()
+        view.add_new(ds[kw].tag, ds[kw].VR, swapped)
+    return view
+
+
 def frame_array(ds_or_path: Dataset | str | os.PathLike[str], frame: int = 0) -> np.ndarray:
     """Decode a frame and apply its modality LUT.
 
@@ -261,7 +367,7 @@ def frame_array(ds_or_path: Dataset | str | os.PathLike[str], frame: int = 0) ->
     pi = safe_str(ds, "PhotometricInterpretation").upper()
     if pi == "PALETTE COLOR" and arr.ndim == 2:
         try:
-            rgb = apply_color_lut(arr, ds)
+            rgb = apply_color_lut(arr, _palette_view(ds))
         except Exception as exc:  # noqa: BLE001
             raise PixelDecodeError("The palette colour table of this image is corrupt.",
                                    str(getattr(ds, "filename", "")) or None) from None

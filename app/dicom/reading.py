@@ -94,6 +94,13 @@ def _translate(exc: BaseException, path: str, size: int) -> DicomError:
         return DicomReadError("The file is truncated: its header ends early.", path)
     if isinstance(exc, MemoryError):
         return DicomReadError("The DICOM header is corrupt: it declares an impossible size.", path)
+    if isinstance(exc, OSError) and exc.errno is None:
+        # pydicom raises a bare OSError ("No tag to read at file position ...") when a length
+        # field sends it past the data, e.g. a sequence item declaring 4 GB: a corrupt header,
+        # not a failing disk
+        log.debug("header parse failed: %s", exc)
+        return DicomReadError("The DICOM header is corrupt (a length field points past the "
+                              "data) and cannot be read.", path)
     if isinstance(exc, OSError):
         return DicomReadError(f"The file cannot be read ({exc.strerror or 'I/O error'}).", path)
     log.debug("header read failed: %s: %s", type(exc).__name__, exc)

@@ -42,7 +42,10 @@ from app.dicom.reading import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Frame", "Stack", "Series", "load_series"]
+__all__ = ["Frame", "Stack", "Series", "load_series", "GEOMETRY_KEYS"]
+
+#: keys :meth:`Series.geometry` adds to a series in ``hilum scan --json``
+GEOMETRY_KEYS = ("stacks", "warnings", "unreadable")
 
 
 @dataclass
@@ -67,6 +70,10 @@ class Frame:
     native_offset: int = -1
     native_dtype: str | None = None
     shift: int = 0                  # Bits Allocated - Bits Stored (unused high bits)
+    # which stack of a multi-dimensional object the frame belongs to (frame type, temporal
+    # position, non-spatial dimension indices), and that in words; () for plain images
+    group: tuple[str, ...] = ()
+    label: str = ""
 
     @property
     def distance(self) -> float | None:
@@ -100,6 +107,8 @@ class Stack:
     tilt_deg: float = 0.0
     modality: str = ""
     color: bool = False
+    #: what sets the stack apart inside its series ("frame type M_FFE; temporal position 2")
+    label: str = ""
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -157,6 +166,11 @@ class Stack:
         """
         progress = progress or NullProgress()
         n, rows, cols = self.shape
+        from app.dicom.budget import check_dimensions
+
+        # the whole series is allocated at once: refuse one beyond the pixel budget first
+        check_dimensions(rows, cols, n, 3 if self.color else 1, 32,
+                         what="The series", path=self.frames[0].path if self.frames else None)
         vol = np.empty((n, rows, cols, 3) if self.color else (n, rows, cols),
                        dtype=np.uint8 if self.color else np.float32)
         by_file: dict[str, list[int]] = {}
@@ -194,6 +208,8 @@ class Stack:
                                 np.left_shift(a, f.shift, out=a)
                                 np.right_shift(a, f.shift, out=a)
                             arrays[f.index] = a
+                elif not _stream_ok(path):
+                    raise AssertionError("unreachable")  # _stream_ok raises PixelBudgetError
                 elif first.frames_in_file > 1 and len(ks) < first.frames_in_file / 2:
                     arrays = {self.frames[k].index: _pixel_array(path, index=self.frames[k].index)
                               for k in ks}
@@ -284,6 +300,38 @@ class Series:
         """The largest stack."""
         return self.stacks[0]
 
+    def geometry(self) -> dict[str, Any]:
+        """The series' geometry as plain JSON values (``hilum scan --json``).
+
+        Returns
+        -------
+        dict
+            ``{"stacks": [{"label", "slices", "rows", "columns", "spacing_mm" (z, y, x),
+            "tilt_deg", "warnings"}], "warnings": [...], "unreadable": n}``.
+        """
+        stacks = []
+        for st in self.stacks:
+            n, rows, cols = st.shape
+            stacks.append({
+                "label": st.label,
+                "slices": n,
+                "rows": rows,
+                "columns": cols,
+                "spacing_mm": [round(float(v), 4) for v in st.spacing],
+                "tilt_deg": round(float(st.tilt_deg), 2),
+                "warnings": list(st.warnings),
+            })
+        return {"stacks": stacks, "warnings": list(self.warnings), "unreadable": len(self.errors)}
+
+
+def _stream_ok(path: str) -> bool:
+    """Refuse a compressed file whose codec stream claims more than the pixel budget (raises
+    :class:`app.dicom.budget.PixelBudgetError`); True otherwise."""
+    from app.dicom.budget import check_file
+
+    check_file(path)
+    return True
+
 
 def _float(value: Any, default: float) -> float:
     try:
@@ -314,6 +362,7 @@ _GEOMETRY_KW = (
     "ModalityLUTSequence", "GantryDetectorTilt", "GridFrameOffsetVector",
     "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence", "WindowCenter",
     "WindowWidth", "VOILUTFunction", "VOILUTSequence", "SpecificCharacterSet",
+    "DimensionIndexSequence", "ImageType", "TemporalPositionIdentifier",
 )
 
 
@@ -324,6 +373,92 @@ def _geometry_tags() -> list[int]:
 
 
 _TAGS = _geometry_tags()
+
+
+#: Dimension Index Pointers that step through space (or just number the frames): frames that
+#: differ only in these belong to one stack. Any other dimension (Temporal Position Index,
+#: echo time, b-value, a private "image type" dimension ...) separates stacks.
+_SPATIAL_DIMENSIONS = {
+    0x00200032,  # Image Position (Patient)
+    0x00209057,  # In-Stack Position Number
+    0x00201041,  # Slice Location
+    0x00200013,  # Instance Number (legacy converted objects)
+    0x00209156,  # Frame Acquisition Number
+}
+
+
+def _dimension_pointers(ds: Dataset) -> list[tuple[int, str]]:
+    """``(pointer tag, description)`` of each dimension of an enhanced object's index."""
+    out: list[tuple[int, str]] = []
+    for item in safe_get(ds, "DimensionIndexSequence", []) or []:
+        try:
+            tag = int(item.DimensionIndexPointer)
+        except Exception:  # noqa: BLE001
+            tag = -1
+        name = safe_str(item, "DimensionDescriptionLabel")
+        if not name and tag >= 0:
+            from pydicom.datadict import keyword_for_tag
+
+            name = keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+        out.append((tag, name))
+    return out
+
+
+def _frame_type(ds: Dataset, frame: int) -> str:
+    """FrameType of an enhanced frame (from its ``*FrameTypeSequence``, per-frame or shared)."""
+    for group_kw, index in (("PerFrameFunctionalGroupsSequence", frame),
+                            ("SharedFunctionalGroupsSequence", 0)):
+        try:
+            groups = ds.get(group_kw)
+            if not groups or len(groups) <= index:
+                continue
+            for elem in groups[index]:
+                if elem.keyword.endswith("FrameTypeSequence") and elem.value:
+                    value = elem.value[0].get("FrameType")
+                    if value:
+                        return "\\".join(str(v) for v in value) if not isinstance(
+                            value, str) else value
+        except Exception:  # noqa: BLE001
+            continue
+    return ""
+
+
+def _stack_group(ds: Dataset, frame: int,
+                 dims: list[tuple[int, str]]) -> tuple[tuple[str, ...], str]:
+    """The stack key and label of one frame of an enhanced object.
+
+    Frames with another Frame Type (magnitude / phase), Temporal Position Index or index along
+    a non-spatial dimension are different stacks: sorting them together by position would
+    interleave them into one nonsense volume.
+    """
+    key: list[str] = []
+    words: list[str] = []
+    ftype = _frame_type(ds, frame)
+    if ftype:
+        key.append(ftype)
+        words.append(f"frame type {ftype}")
+    content = _fg(ds, frame, "FrameContentSequence")
+    if content is not None:
+        stack_id = safe_str(content, "StackID")
+        if stack_id:
+            key.append(f"stack {stack_id}")
+            words.append(f"stack {stack_id}")
+        values = safe_get(content, "DimensionIndexValues")
+        if values is not None and not isinstance(values, (list, tuple)) and not hasattr(
+                values, "__len__"):
+            values = [values]
+        temporal_dim = False
+        for (tag, name), value in zip(dims, list(values or [])):
+            if tag in _SPATIAL_DIMENSIONS or tag == 0x00209056:  # Stack ID: taken above
+                continue
+            temporal_dim = temporal_dim or tag == 0x00209128
+            key.append(f"{tag}={value}")
+            words.append(f"{name} {value}")
+        temporal = safe_get(content, "TemporalPositionIndex")
+        if temporal is not None and not temporal_dim:
+            key.append(f"t={temporal}")
+            words.append(f"temporal position {temporal}")
+    return tuple(key), "; ".join(words)
 
 
 def _frames_of(ds: Dataset, path: str, info: PixelInfo | None = None) -> list[Frame]:
@@ -362,6 +497,20 @@ def _frames_of(ds: Dataset, path: str, info: PixelInfo | None = None) -> list[Fr
                 native_dtype = None  # let pydicom report the short data
     frames: list[Frame] = []
     offsets: list[float] | None = None
+    dims = _dimension_pointers(ds) if enhanced else []
+    classic_group: tuple[str, ...] = ()
+    classic_label = ""
+    if not enhanced:
+        # classic files: several phases (or image types) of one series at the same positions are
+        # separated in load_series, only when positions repeat
+        temporal = safe_str(ds, "TemporalPositionIdentifier")
+        itype = safe_get(ds, "ImageType")
+        itype_s = "\\".join(str(v) for v in itype) if isinstance(itype, (list, tuple)) or (
+            itype is not None and not isinstance(itype, str)) else str(itype or "")
+        classic_group = (itype_s, temporal)
+        classic_label = "; ".join(w for w in (f"image type {itype_s}" if itype_s else "",
+                                              f"temporal position {temporal}" if temporal else "")
+                                  if w)
     if n > 1 and not enhanced:
         grid = safe_get(ds, "GridFrameOffsetVector")
         try:
@@ -375,7 +524,9 @@ def _frames_of(ds: Dataset, path: str, info: PixelInfo | None = None) -> list[Fr
                 offsets = [i * step for i in range(n)]
     for i in range(n):
         f_pos, f_ori, f_ps, f_slope, f_icpt = pos, ori, ps, slope, intercept
+        group, label = classic_group, classic_label
         if enhanced:
+            group, label = _stack_group(ds, i, dims)
             item = _fg(ds, i, "PlanePositionSequence")
             if item is not None:
                 f_pos = _tuple(safe_floats(item, "ImagePositionPatient", 3)) or f_pos
@@ -398,11 +549,13 @@ def _frames_of(ds: Dataset, path: str, info: PixelInfo | None = None) -> list[Fr
             position=f_pos, orientation=f_ori, pixel_spacing=f_ps, slope=f_slope,
             intercept=f_icpt, frames_in_file=n, header=ds, lut=lut,
             native_offset=(info.value_offset + i * frame_bytes) if native_dtype and info else -1,
-            native_dtype=native_dtype, shift=shift))
+            native_dtype=native_dtype, shift=shift, group=(("enhanced",) if enhanced else (
+                "classic",)) + group, label=label))
     return frames
 
 
-def _build_stack(frames: list[Frame], modality: str, color: bool, tilt_header: float) -> Stack:
+def _build_stack(frames: list[Frame], modality: str, color: bool, tilt_header: float,
+                 label: str = "") -> Stack:
     """Sort frames and measure spacing, tilt, gaps."""
     warnings: list[str] = []
     geo = all(f.distance is not None for f in frames)
@@ -467,7 +620,31 @@ def _build_stack(frames: list[Frame], modality: str, color: bool, tilt_header: f
         positions = np.asarray([frames[0].position], dtype=np.float64)
     return Stack(frames=frames, spacing=(abs(z), float(ps[0]), float(ps[1])), positions=positions,
                  orientation=orientation, warnings=warnings, tilt_deg=tilt, modality=modality,
-                 color=color)
+                 color=color, label=label)
+
+
+def _split_dimensions(frames: list[Frame]) -> dict[tuple[Any, ...], list[Frame]]:
+    """Frames of one orientation and size, separated by their :attr:`Frame.group`.
+
+    Enhanced objects are split whenever their frames differ in type, temporal position or a
+    non-spatial dimension. Classic single-frame series are split by ImageType / Temporal
+    Position Identifier only when slice positions repeat (several phases at the same places):
+    a CT whose first slice is marked differently stays one stack.
+    """
+    by: dict[tuple[Any, ...], list[Frame]] = {}
+    for f in frames:
+        by.setdefault(f.group, []).append(f)
+    if len(by) <= 1:
+        return {(): frames}
+    if all(f.group[:1] == ("enhanced",) for f in frames):
+        return by
+    known = [f.distance for f in frames]
+    if any(d is None for d in known):
+        return {(): frames}
+    rounded = [round(float(d), 2) for d in known]  # type: ignore[arg-type]
+    if len(set(rounded)) == len(rounded):
+        return {(): frames}
+    return by
 
 
 def load_series(instances_or_paths: Iterable[dict[str, Any] | str | os.PathLike[str]],
@@ -542,12 +719,20 @@ def load_series(instances_or_paths: Iterable[dict[str, Any] | str | os.PathLike[
     for f in frames:
         key = (orientation_key(f.orientation, 2), f.rows, f.columns)
         groups.setdefault(key, []).append(f)
-    ordered = sorted(groups.values(), key=lambda g: -len(g))
-    stacks = [_build_stack(g, modality, color, tilt_header) for g in ordered]
+    geometric = len(groups)
+    groups = {k + sub: g for k, frames_ in groups.items()
+              for sub, g in _split_dimensions(frames_).items()}
+    ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), str(kv[0])))
+    # a stack is labelled only when it was split from others at the same positions
+    stacks = [_build_stack(g, modality, color, tilt_header, g[0].label if k[3:] else "")
+              for k, g in ordered]
     warnings: list[str] = []
-    if len(stacks) > 1:
+    if geometric > 1:
         warnings.append(f"The series mixes orientations or image sizes; it is split into "
                         f"{len(stacks)} stacks.")
+    elif len(stacks) > 1:
+        warnings.append(f"The series holds {len(stacks)} stacks at the same positions (image "
+                        "types, phases or other dimensions); each is shown on its own.")
     if errors:
         warnings.append(f"{len(errors)} file(s) of the series could not be read.")
     return Series(stacks=stacks, warnings=warnings, errors=errors, series_uid=series_uid,

@@ -177,6 +177,12 @@ def ensure_app() -> QApplication:
     """The QApplication (created, themed and named once)."""
     app = QApplication.instance()
     if app is None:
+        from app.core.errors import PlatformError
+        from app.gui.platform_check import platform_problem
+
+        problem = platform_problem()  # Qt would abort the process instead of saying why
+        if problem:
+            raise PlatformError(problem)
         QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication(sys.argv[:1])

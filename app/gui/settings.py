@@ -151,6 +151,7 @@ def save_settings(settings: Settings, store: QSettings | None = None) -> None:
         store.setValue(f.name, getattr(s, f.name))
     store.endGroup()
     store.sync()
+    paths.private_file(settings_path())  # recent paths name patients' files: 0600
 
 
 def save_window_state(geometry: QByteArray, state: QByteArray, store: QSettings | None = None) -> None:
@@ -159,6 +160,7 @@ def save_window_state(geometry: QByteArray, state: QByteArray, store: QSettings 
     store.setValue("window/geometry", geometry)
     store.setValue("window/state", state)
     store.sync()
+    paths.private_file(settings_path())  # recent paths name patients' files: 0600
 
 
 def load_window_state(store: QSettings | None = None) -> tuple[QByteArray | None, QByteArray | None]:

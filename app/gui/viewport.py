@@ -299,6 +299,10 @@ class Viewport(QFrame):
             return
         ref = old.frames[self.index] if 0 <= self.index < old.count else None
         index = series.index_of_sop(ref.sop_uid, ref.frame) if ref is not None and ref.sop_uid else None
+        if old.preview:
+            # a preview shows whichever file the import met first (a DICOMDIR's folder order
+            # put Im 114 of 140 there): the indexed series opens at its first image
+            index = 0
         # carry decoded frames over, so nothing is decoded twice
         for i in old.cache.indices():
             r = old.frames[i]

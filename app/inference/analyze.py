@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from app import __version__
+from app.core import paths as core_paths
 from app.core.errors import (
     Cancelled,
     DicomError,
@@ -217,7 +218,7 @@ def analyze_paths(
     if write:
         if out_path is None:
             raise UsageError("An output folder is needed to write results.json.")
-        out_path.mkdir(parents=True, exist_ok=True)
+        core_paths.private_dir(out_path)  # results hold patient data: 0700 when Hilum creates it
     files, errors = expand_paths(paths)
     named = {Path(p) for p in paths}
     images: list[dict[str, Any]] = []
@@ -333,8 +334,9 @@ def analyze_paths(
     if write and out_path is not None:
         target = out_path / RESULTS_NAME
         tmp = target.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        core_paths.write_private(tmp, json.dumps(doc, indent=2) + "\n")
         tmp.replace(target)
+        core_paths.secure_tree(out_path / "saliency")
         doc["results_path"] = str(target)
     return doc
 

@@ -59,6 +59,20 @@ def register(sub: Any) -> None:
     a.add_argument("--draft", action="store_true", help="draft the report text into DIR/draft.txt")
     a.add_argument("--indication", default="", metavar="TEXT", help="clinical indication for the draft")
     a.add_argument("--comparison", default="", metavar="TEXT", help="comparison study for the draft")
+    a.add_argument("--notes", default="", metavar="TEXT", help="radiologist's notes for the draft")
+    a.add_argument("--backend", choices=["bundled", "openai"], default="bundled",
+                   help="draft with the bundled generator or an OpenAI-compatible server")
+    a.add_argument("--url", help="openai backend: base URL, e.g. https://llm.example.org/v1 (or HILUM_OPENAI_URL)")
+    a.add_argument("--model-name", "--llm-model", dest="llm_model", metavar="NAME",
+                   help="openai backend: model name (or HILUM_OPENAI_MODEL)")
+    a.add_argument("--timeout", type=float, default=60.0,
+                   help="openai backend: seconds for the whole request (default 60)")
+    a.add_argument("--allow-insecure-http", action="store_true",
+                   help="openai backend: allow plain http:// to a host other than this machine")
+    a.add_argument("--show-prompt", action="store_true",
+                   help="openai backend: print the de-identified prompt that would be sent, send nothing")
+    a.add_argument("--pixels-reviewed", action="store_true",
+                   help="with --deidentify: you checked the key images for burned-in identifiers")
     a.add_argument("--pdf", action="store_true", help="export the report as DIR/report.pdf")
     a.add_argument("--dicom-export", action="store_true",
                    help="export Encapsulated PDF, SR and Secondary Captures to DIR/dicom/")
@@ -143,19 +157,52 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    from app.core.errors import Cancelled
     from app.core.progress import CallbackProgress
     from app.pipeline import analyze
+
+    model_ids = list(args.models or [])
+    if args.backend == "openai":
+        # --model names the classifier(s) to run; for the OpenAI backend a non-classifier --model
+        # is the server's model name (``analyze --draft --backend openai --url U --model NAME``)
+        from app.inference.registry import ModelRegistry
+
+        known = {m.id for m in ModelRegistry().models()}
+        names = [m for m in model_ids if m not in known]
+        if names and not args.llm_model:
+            args.llm_model = names[-1]
+        model_ids = [m for m in model_ids if m in known]
+    backend_options = {}
+    if args.backend == "openai":
+        def confirm(message: str) -> bool:
+            if args.show_prompt:
+                print(message.split("\n\n", 1)[-1])
+                return False
+            print(f"hilum: warning: {message}", file=sys.stderr)
+            return True
+
+        backend_options = {"url": args.url, "model": args.llm_model, "timeout": args.timeout,
+                           "allow_insecure_http": args.allow_insecure_http, "confirm_send": confirm}
 
     def show(done: int, total: int | None, message: str) -> None:
         if not args.quiet and sys.stderr.isatty():
             print(f"\r{message}", end="", file=sys.stderr, flush=True)
 
-    doc = analyze(args.paths, args.out, model_ids=args.models, device=args.device,
-                  progress=CallbackProgress(show), override_applicability=args.override_applicability,
-                  fp16=args.fp16 or None, saliency=args.saliency, draft=args.draft, indication=args.indication,
-                  comparison=args.comparison, pdf=args.pdf, dicom_export=args.dicom_export,
-                  deidentify=args.deidentify, reader_name=args.reader,
-                  log_step=None if args.quiet else (lambda line: print(line, file=sys.stderr)))
+    try:
+        doc = analyze(args.paths, args.out, model_ids=model_ids or None, device=args.device,
+                      progress=CallbackProgress(show), override_applicability=args.override_applicability,
+                      fp16=args.fp16 or None, saliency=args.saliency,
+                      draft=args.draft or args.show_prompt, indication=args.indication,
+                      comparison=args.comparison, pdf=args.pdf, dicom_export=args.dicom_export,
+                      deidentify=args.deidentify, reader_name=args.reader, notes=args.notes,
+                      backend=args.backend, backend_options=backend_options,
+                      pixels_reviewed=args.pixels_reviewed,
+                      log_step=None if args.quiet else (lambda line: print(line, file=sys.stderr)))
+    except Cancelled:
+        if args.show_prompt:
+            print("hilum: nothing was sent (--show-prompt).", file=sys.stderr)
+            return 0
+        raise
     if not args.quiet and sys.stderr.isatty():
         print(file=sys.stderr)
     for skipped in doc["skipped_models"]:

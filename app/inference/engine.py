@@ -407,7 +407,8 @@ class Engine:
         from app.inference.intended_use import ood_problem, reliability
 
         m = self.manifest
-        prov = provenance(m.id, m.version, m.sha256, self.provider, fp16=self.fp16, task=m.task)
+        prov = provenance(m.id, m.version, m.sha256, self.provider, fp16=self.fp16, task=m.task,
+                          source=m.source)
         out = []
         for i, row in enumerate(probs):
             labels = [LabelResult(label=lab.name, probability=round(float(p), 6), threshold=lab.threshold,

@@ -8,6 +8,7 @@ problems found by :func:`verify_manifest`; a model with any problem is never run
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import logging
 from dataclasses import dataclass, field
@@ -78,7 +79,8 @@ class Manifest:
     folder : Path
         The model folder.
     source : str
-        ``bundled`` or ``site``.
+        ``bundled``, ``site``, or ``site override`` (a site model that declares
+        ``"replaces": <bundled id>`` and runs instead of the bundled one).
     problems : list of str
         Reasons the model failed verification (empty when verified).
     checked : bool
@@ -191,6 +193,11 @@ class Manifest:
                 f"Model '{self.id}' failed verification and will not be run: " + "; ".join(self.problems),
                 path=str(self.folder))
 
+    @property
+    def site_override(self) -> bool:
+        """True for a site model that replaces a bundled one (shown as such everywhere)."""
+        return self.source == "site override"
+
     def summary(self) -> dict[str, Any]:
         """Short JSON-friendly description (for ``hilum models list --json`` and the GUI)."""
         return {"id": self.id, "name": self.name, "version": self.version, "task": self.task,
@@ -277,9 +284,64 @@ def _semantic_problems(m: Manifest) -> list[str]:
         vals = pre.get(key)
         if isinstance(vals, list) and len(vals) not in (1, channels):
             problems.append(f"preprocessing {key} has {len(vals)} values for {channels} channels")
+    for lab in labels:
+        if isinstance(lab, dict) and isinstance(lab.get("threshold"), (int, float)) and \
+                not 0 < lab["threshold"] < 1:
+            problems.append(f"label '{lab.get('name')}' threshold {lab['threshold']} is outside (0, 1)")
+    for key in ("file", "card"):
+        value = raw.get(key)
+        if isinstance(value, str) and not _inside(m.folder, m.folder / value):
+            problems.append(f"manifest {key} '{value}' lies outside the model folder")
+    if "replaces" in raw and raw["replaces"] != raw.get("id"):
+        problems.append(f"manifest replaces '{raw['replaces']}' must equal the model's id "
+                        f"'{raw.get('id')}' (a site model overrides the bundled model of its own id)")
     inten = pre.get("intensity", {})
     if isinstance(inten, dict) and inten.get("method") == "window" and not {"center", "width"} <= inten.keys():
         problems.append("intensity method 'window' needs center and width")
+    return problems
+
+
+def _inside(folder: Path, path: Path) -> bool:
+    """True when ``path`` (symlinks resolved) lies inside ``folder``."""
+    base = os.path.realpath(folder)
+    real = os.path.realpath(path)
+    return real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def _external_data_problems(m: Manifest) -> list[str]:
+    """Every external-data file the ONNX graph loads must lie in the model folder and be
+    covered by a matching sha256 in ``external_data`` (the model's whole weights are hashed)."""
+    import onnx
+    from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors
+
+    try:
+        proto = onnx.load(str(m.onnx_path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - reported by _onnx_problems too
+        return [f"{m.onnx_path.name} is not a readable ONNX model ({type(exc).__name__})"]
+    listed = m.raw.get("external_data", {}) or {}
+    locations: list[str] = []
+    for tensor in _get_all_tensors(proto):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            loc = ExternalDataInfo(tensor).location
+            if loc not in locations:
+                locations.append(loc)
+    problems = []
+    for loc in locations:
+        path = m.folder / loc
+        if os.path.isabs(loc) or ".." in Path(loc).parts or not _inside(m.folder, path):
+            problems.append(f"{m.onnx_path.name} loads external data from '{loc}', outside the "
+                            "model folder")
+        elif loc not in listed:
+            problems.append(f"{m.onnx_path.name} loads external data '{loc}' that no sha256 in the "
+                            "manifest covers (list it under external_data)")
+        elif not path.is_file():
+            problems.append(f"external data file {loc} is missing")
+        elif sha256_file(path) != listed[loc]:
+            problems.append(f"external data file {loc} does not match its sha256 (file was changed "
+                            "or corrupted)")
+    for loc in listed:
+        if loc not in locations:
+            problems.append(f"external_data lists '{loc}', which the ONNX graph does not load")
     return problems
 
 
@@ -354,7 +416,9 @@ def verify_manifest(m: Manifest) -> Manifest:
             problems.append(f"{onnx_path.name} does not match its sha256 (file was changed or corrupted: "
                             f"expected {str(m.raw['sha256'])[:12]}..., found {digest[:12]}...)")
         elif not problems:
-            problems += _onnx_problems(m)
+            problems += _external_data_problems(m)
+            if not problems:
+                problems += _onnx_problems(m)
     if not problems and m.raw.get("ood"):  # honestai: the OOD statistics file is hashed like the model
         from app.inference.ood import ood_file_problems
 

@@ -141,6 +141,11 @@ def load_scorer(manifest: Any) -> OodScorer | None:
     if not spec:
         return None
     path = manifest.folder / str(spec["file"])
+    import os
+
+    if not os.path.realpath(path).startswith(os.path.realpath(manifest.folder).rstrip(os.sep) + os.sep):
+        raise ModelVerificationError(f"Model '{manifest.id}': its OOD statistics file lies outside the model folder.",
+                                     path=str(path))
     try:
         data = path.read_bytes()
     except OSError:

@@ -1,8 +1,9 @@
 """The model registry: bundled models (``models/<id>/``) and site-installed ones
 (``$HILUM_HOME/models/<id>/``), each verified before it may run.
 
-A site-installed model with the same id as a bundled one replaces it (sites update models
-without rebuilding Hilum).
+A site-installed model with the same id as a bundled one is refused, unless its manifest says
+``"replaces": "<id>"``: then it runs instead of the bundled model and is shown as a *site override*
+(``source == "site override"``) in ``hilum models list``, the AI panel and every result.
 """
 
 from __future__ import annotations
@@ -67,9 +68,12 @@ class ModelRegistry:
         self.bundled_dir = Path(bundled_dir) if bundled_dir else paths.bundled_models_dir()
         self.site_dir = Path(site_dir) if site_dir else paths.site_models_dir()
         self._models: dict[str, Manifest] | None = None
+        #: site models refused because they reuse a bundled id without ``replaces``
+        self.refused: list[Manifest] = []
 
     def _scan(self) -> dict[str, Manifest]:
         found: dict[str, Manifest] = {}
+        self.refused = []
         for source, root in (("bundled", self.bundled_dir), ("site", self.site_dir)):
             if not root.is_dir():
                 continue
@@ -77,8 +81,17 @@ class ModelRegistry:
                 if not (folder / MANIFEST_NAME).is_file():
                     continue  # e.g. a generator model folder, not a classifier
                 m = verify_manifest(load_manifest(folder, source=source))
-                if m.id in found and source == "site":
-                    log.info("site model %s replaces the bundled one", m.id)
+                if source == "site" and m.id in found and found[m.id].source == "bundled":
+                    if m.raw.get("replaces") != m.id:
+                        m.problems.append(
+                            f"a bundled model is already called '{m.id}': this site model was "
+                            f"refused (add \"replaces\": \"{m.id}\" to its model.json to override "
+                            "the bundled model on purpose)")
+                        self.refused.append(m)
+                        log.warning("site model %s refused: it reuses a bundled id", m.id)
+                        continue
+                    m.source = "site override"
+                    log.info("site model %s overrides the bundled one", m.id)
                 found[m.id] = m
         return found
 
@@ -87,10 +100,11 @@ class ModelRegistry:
         self._models = None
 
     def models(self) -> list[Manifest]:
-        """Every installed model, verified (``.verified`` / ``.problems`` say how it went)."""
+        """Every installed model, verified (``.verified`` / ``.problems`` say how it went);
+        refused site models are listed after the others (never verified, never run)."""
         if self._models is None:
             self._models = self._scan()
-        return list(self._models.values())
+        return list(self._models.values()) + list(self.refused)
 
     def get(self, model_id: str) -> Manifest:
         """The manifest of one model (verified or not: call ``require_verified()`` before running).
@@ -124,3 +138,9 @@ class ModelRegistry:
         if ids:
             return [self.get(i) for i in ids]
         return [m for m in self.models() if m.verified]
+
+    def running(self) -> list[Manifest]:
+        """The models that may run (verified, refused site models excluded)."""
+        self.models()
+        assert self._models is not None
+        return [m for m in self._models.values() if m.verified]

@@ -33,7 +33,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--model-dir", help="bundled backend: another onnxruntime-genai folder")
     p.add_argument("--url", help="openai backend: base URL, e.g. http://127.0.0.1:8000/v1 (or HILUM_OPENAI_URL)")
     p.add_argument("--model", help="openai backend: model name (or HILUM_OPENAI_MODEL)")
-    p.add_argument("--timeout", type=float, default=60.0, help="openai backend: seconds (default 60)")
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="openai backend: seconds for the whole request (default 60)")
+    p.add_argument("--allow-insecure-http", action="store_true",
+                   help="openai backend: allow plain http:// to a host other than this machine")
+    p.add_argument("--show-prompt", action="store_true",
+                   help="openai backend: print the de-identified prompt that would be sent, send nothing")
+    p.add_argument("--header", metavar="DICOM",
+                   help="the study's DICOM file: its identifiers are scrubbed from what is sent")
     p.add_argument("--no-deidentify", action="store_true",
                    help="openai backend: send indication/notes as typed (default: de-identified)")
     p.add_argument("--max-new-tokens", type=int, default=200)
@@ -115,19 +122,43 @@ def run_draft(args: argparse.Namespace) -> int:
     cond = build_conditioning(results, metadata, args.indication, args.comparison, args.notes,
                               findings=[c for c in codes if c.lower() != "normal"])
 
+    identifiers: frozenset[str] = frozenset()
+    if args.header:
+        import pydicom
+
+        from app.reporting.deid import identifiers_from_dataset
+
+        try:
+            identifiers = identifiers_from_dataset(pydicom.dcmread(args.header, stop_before_pixels=True))
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is a usage problem
+            raise UsageError(f"cannot read the DICOM header {args.header} ({type(exc).__name__})") from exc
+
     def confirm(message: str) -> bool:
+        if args.show_prompt:
+            print(message.split("\n\n", 1)[-1])
+            return False
         print(f"hilum: warning: {message}", file=sys.stderr)
         return True
+
+    from app.core.errors import Cancelled
 
     stream = draft(cond, backend=args.backend, model_dir=args.model_dir, device=args.device,
                    max_new_tokens=args.max_new_tokens, guard=not args.no_guard, url=args.url,
                    model=args.model, timeout=args.timeout, deidentify=not args.no_deidentify,
-                   confirm_send=confirm)
-    for chunk in stream:
-        sys.stdout.write(chunk)
-        sys.stdout.flush()
+                   confirm_send=confirm, identifiers=identifiers,
+                   allow_insecure_http=args.allow_insecure_http)
+    try:
+        for chunk in stream:
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+    except Cancelled:
+        if args.show_prompt:
+            print("hilum: nothing was sent (--show-prompt).", file=sys.stderr)
+            return 0
+        raise
     sys.stdout.write("\n")
     if args.provenance:
-        with open(args.provenance, "w", encoding="utf-8") as fh:
-            json.dump(stream.provenance, fh, indent=1)
+        from app.core.paths import write_private
+
+        write_private(args.provenance, json.dumps(stream.provenance, indent=1))
     return 0

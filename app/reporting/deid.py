@@ -41,12 +41,214 @@ METHOD_TEXT = "PS3.15 Basic Application Confidentiality Profile"  # LO: <= 64 ch
 # this lock so two exports never share (or race on) a mapping.
 _LIB_LOCK = threading.Lock()
 
-# Attributes whose text is a patient identifier worth scrubbing from free text.
-_IDENTIFYING_KEYWORDS = (
-    "PatientName", "PatientID", "OtherPatientIDs", "OtherPatientNames", "PatientBirthName",
-    "PatientMotherBirthName", "AccessionNumber", "PatientAddress", "PatientTelephoneNumbers",
-    "MedicalRecordLocator", "StudyID",
+# -- free-text scrubbing: the ONE scrubber (prompts sent to a server, de-identified exports) --------
+
+#: what replaces an identifier in free text
+REMOVED = "[removed]"
+
+# Person names (PN): each component (family, given, middle) is an identifier on its own, so the
+# name is found in any order or case ("DOE^JOHN" typed as "john doe" or "Doe, J.").
+_PERSON_KEYWORDS = (
+    "PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName",
+    "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName",
+    "NameOfPhysiciansReadingStudy", "PhysiciansOfRecord", "RequestingPhysician",
+    "ResponsiblePerson",
 )
+# Other identifying text: the whole value and (for multi-word values) its distinctive words.
+_TEXT_KEYWORDS = (
+    "PatientID", "OtherPatientIDs", "IssuerOfPatientID", "AccessionNumber", "StudyID",
+    "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName",
+    "PatientAddress", "PatientTelephoneNumbers", "MedicalRecordLocator", "DeviceSerialNumber",
+    "RequestedProcedureID", "ScheduledProcedureStepID", "PerformedProcedureStepID",
+    "AdmissionID", "MilitaryRank", "BranchOfService", "RegionOfResidence", "CountryOfResidence",
+)
+_DATE_KEYWORDS = ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate",
+                  "ContentDate", "InstanceCreationDate", "PerformedProcedureStepStartDate")
+# words of an institution name/address too common to identify anyone on their own
+_COMMON_WORDS = {
+    "hospital", "hospitals", "clinic", "clinics", "medical", "center", "centre", "health",
+    "university", "general", "imaging", "radiology", "department", "institute", "the", "and",
+    "of", "for", "saint", "street", "road", "avenue", "unit", "room", "floor", "care", "trust",
+    "foundation", "nhs", "city", "county", "regional", "community", "memorial", "children",
+    "childrens", "womens", "private", "practice", "group", "services", "service", "xray",
+    "x-ray", "chest", "ward", "suite", "station", "north", "south", "east", "west", "main",
+}
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+
+_MONTH_RX = (r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?")
+_STREET_RX = (r"(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|boulevard|blvd|way|court|ct|"
+              r"place|pl|terrace|close|crescent|square|sq|parkway|pkwy|highway|hwy|row|gardens|"
+              r"strasse|straße|rue|via|calle)")
+#: generic identifier patterns, most specific first
+_GENERIC = [
+    (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), "e-mail"),
+    (re.compile(r"\b(?:https?|ftp)://\S+|\bwww\.[\w-]+(?:\.[\w-]+)+\S*", re.I), "URL"),
+    # street addresses: "13 Elm Street", "221B Baker St.", "Flat 2, 10 Downing Street"
+    (re.compile(r"\b\d{1,5}[A-Za-z]?,?\s+(?:[A-Za-z][\w'.-]*\s+){0,4}" + _STREET_RX + r"\b\.?",
+                re.I), "address"),
+    # dates: 2024-01-31, 31/01/2024, 1.31.24, 31 Jan 2024, Jan 31, 2024, January 2024
+    (re.compile(r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b"), "date"),
+    (re.compile(r"\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b"), "date"),
+    (re.compile(r"\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH_RX + r",?\s+\d{2,4}\b", re.I),
+     "date"),
+    (re.compile(r"\b" + _MONTH_RX + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{2,4}\b", re.I), "date"),
+    (re.compile(r"\b" + _MONTH_RX + r"\s+\d{4}\b", re.I), "date"),
+    (re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?\s*(?:[ap]\.?m\.?)?", re.I), "time"),
+    # phone numbers: +44 20 7946 0958, (555) 123-4567, 555.123.4567
+    (re.compile(r"(?<![\w+])(?:\+|00)?\(?\d{1,4}\)?(?:[\s.-]?\(?\d{2,5}\)?){2,5}\b"), "phone"),
+    # postcodes: UK (SW1A 1AA), Canada (K1A 0B1), Netherlands (1234 AB); US ZIP is in the digit rule
+    (re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b"), "postcode"),
+    (re.compile(r"\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b"), "postcode"),
+    (re.compile(r"\b\d{4}\s?[A-Z]{2}\b"), "postcode"),
+    # ID-like tokens: letters and digits mixed, 5+ characters (MRN PIDCR998877, ACC-7788)
+    (re.compile(r"\b(?=[\w-]{5,}\b)(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]+\b"), "id"),
+    (re.compile(r"\b\d{5,}\b"), "number"),
+    # titled names: "Dr. Smith", "Mrs Jones", "Prof. Ann Lee"
+    (re.compile(r"\b(?i:dr|mr|mrs|ms|miss|mx|prof|sir|dame)\.?\s+[A-Z][a-zA-Z'-]+"
+                r"(?:\s+[A-Z][a-zA-Z'-]+)?"), "name"),
+]
+
+
+def _values(ds: Dataset, keyword: str) -> list[str]:
+    try:
+        value = ds.get(keyword)
+    except Exception:  # noqa: BLE001 - a corrupt element must not stop de-identification
+        return []
+    if value in (None, ""):
+        return []
+    values = list(value) if isinstance(value, (MultiValue, list, tuple)) else [value]
+    return [str(v).strip() for v in values if str(v).strip()]
+
+
+def _date_forms(da: str) -> set[str]:
+    """The ways a DICOM date (YYYYMMDD) is commonly typed."""
+    digits = "".join(ch for ch in da if ch.isdigit())
+    if len(digits) != 8:
+        return {da} if len(da) >= 4 else set()
+    y, m, d = digits[:4], digits[4:6], digits[6:8]
+    try:
+        month = _MONTHS[int(m) - 1]
+    except (ValueError, IndexError):
+        return {digits}
+    di, mi = str(int(d)), str(int(m))
+    out = {digits, f"{y}-{m}-{d}", f"{y}/{m}/{d}", f"{y}.{m}.{d}"}
+    for dd, mm in ((d, m), (di, mi)):
+        for sep in "/.-":
+            out |= {f"{dd}{sep}{mm}{sep}{y}", f"{mm}{sep}{dd}{sep}{y}",
+                    f"{dd}{sep}{mm}{sep}{y[2:]}", f"{mm}{sep}{dd}{sep}{y[2:]}"}
+    for mon in (month, month[:3]):
+        out |= {f"{di} {mon} {y}", f"{d} {mon} {y}", f"{mon} {di}, {y}", f"{mon} {di} {y}"}
+    return out
+
+
+def identifiers_from_dataset(ds: Dataset | None) -> frozenset[str]:
+    """Every identifying string a DICOM header makes known, for :func:`scrub_text`.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset or None
+        A source header (pixel data not needed).
+
+    Returns
+    -------
+    frozenset of str
+        Patient, physician and operator names (whole and each name part), patient IDs (incl.
+        Other Patient IDs and its sequence), accession number, study ID, institution name and
+        address (whole and distinctive words), station name, and the header's dates (birth
+        date included) in the formats people type them.
+    """
+    if ds is None:
+        return frozenset()
+    out: set[str] = set()
+    for keyword in _PERSON_KEYWORDS:
+        for value in _values(ds, keyword):
+            out.add(value)
+            for part in re.split(r"[\^=,\s]+", value):
+                part = part.strip(".")
+                # prefixes/suffixes ("Dr", "MR") are titles, not identifiers; one letter is too
+                # little to find (initials are scrubbed with the name they follow)
+                if len(part) >= 2 and part.lower() not in {"dr", "mr", "mrs", "ms", "prof", "jr",
+                                                           "sr", "md", "phd", "miss", "mx"}:
+                    out.add(part)
+            out.add(" ".join(p for p in re.split(r"[\^=]+", value) if p))
+    for keyword in _TEXT_KEYWORDS:
+        for value in _values(ds, keyword):
+            if len(value) < 2:
+                continue
+            out.add(value)
+            for word in re.split(r"[\s,;/^]+", value):
+                word = word.strip(".()'\"")
+                if len(word) >= 3 and word.lower() not in _COMMON_WORDS:
+                    out.add(word)
+    for item in _values_seq(ds, "OtherPatientIDsSequence"):
+        for value in _values(item, "PatientID"):
+            out.add(value)
+    for keyword in _DATE_KEYWORDS:
+        for value in _values(ds, keyword):
+            out |= _date_forms(value)
+    return frozenset(x for x in out if len(x) >= 2)
+
+
+def _values_seq(ds: Dataset, keyword: str) -> list[Dataset]:
+    try:
+        return list(ds.get(keyword) or [])
+    except Exception:  # noqa: BLE001
+        return []
+
+
+_KEEP = re.compile(r"\d+-(?:years?|yrs?|months?|weeks?|days?|hours?)(?:-olds?)?", re.I)
+
+
+def _replacer(m: "re.Match[str]") -> str:
+    token = m.group(0)
+    if REMOVED in token or _KEEP.fullmatch(token):  # "67-year-old" is not an identifier
+        return token
+    return REMOVED
+
+
+def scrub_text(text: str, identifiers: Iterable[str] = (), generic: bool = True) -> str:
+    """Remove identifiers from free text (the one scrubber Hilum uses).
+
+    Parameters
+    ----------
+    text : str
+        Text a person typed (indication, comparison, notes, report text, reader fields).
+    identifiers : iterable of str
+        Known identifiers, usually :func:`identifiers_from_dataset` of the study's headers; each
+        is removed wherever it appears, case-insensitively, as a whole word.
+    generic : bool
+        Also remove what looks like an identifier without being known: e-mail addresses, URLs,
+        street addresses, dates, times, phone numbers, postcodes, tokens of 5+ characters mixing
+        letters and digits, long numbers and titled names ("Dr Smith").
+
+    Returns
+    -------
+    str
+        The text with each identifier replaced by ``[removed]``.
+    """
+    if not text:
+        return text or ""
+    out = str(text)
+    for ident in sorted({str(i).strip() for i in identifiers if str(i).strip()}, key=len,
+                        reverse=True):
+        # word boundaries so an identifier inside a longer word is not mangled; whitespace in
+        # the identifier matches any run of whitespace
+        body = r"\s+".join(re.escape(w) for w in ident.split())
+        pattern = (r"(?<![\w])" if ident[0].isalnum() else "") + body + (
+            r"(?![\w])" if ident[-1].isalnum() else "")
+        out = re.sub(pattern, REMOVED, out, flags=re.IGNORECASE)
+    if generic:
+        for rx, _kind in _GENERIC:
+            out = rx.sub(_replacer, out)
+    # "[removed] [removed]" -> one marker
+    out = re.sub(r"(?:\[removed\][\s,]*){2,}", REMOVED + " ", out).replace(REMOVED + " .", REMOVED + ".")
+    return out
+
+
+# Attributes whose text is a patient identifier worth scrubbing from free text (kept for callers
+# that list them; identifiers_from_dataset covers more).
+_IDENTIFYING_KEYWORDS = _PERSON_KEYWORDS + _TEXT_KEYWORDS
 
 
 class DeidentificationError(ExportError):
@@ -148,22 +350,12 @@ class Deidentifier:
                 sda.dictionary = saved
 
     def _remember_identifiers(self, ds: Dataset) -> None:
-        for keyword in _IDENTIFYING_KEYWORDS:
-            value = ds.get(keyword)
-            if value in (None, ""):
-                continue
-            values = list(value) if isinstance(value, (MultiValue, list, tuple)) else [value]
-            for v in values:
-                text = str(v).strip()
-                if len(text) < 2:
-                    continue
-                self._identifiers.add(text)
-                if keyword in ("PatientName", "OtherPatientNames", "PatientBirthName",
-                               "PatientMotherBirthName"):
-                    # also each name component on its own: "DOE^JOHN" is typed as "John Doe"
-                    for part in re.split(r"[\^=\s]+", text):
-                        if len(part) >= 3:
-                            self._identifiers.add(part)
+        self._identifiers |= identifiers_from_dataset(ds)
+
+    @property
+    def identifiers(self) -> frozenset[str]:
+        """The identifiers of every source seen by :meth:`apply` so far."""
+        return frozenset(self._identifiers)
 
     def apply(self, ds: Dataset) -> Dataset:
         """De-identify a header copy of ``ds`` (the input is not modified).
@@ -257,26 +449,19 @@ class Deidentifier:
 
     # -- free text -------------------------------------------------------------------------------
     def scrub_text(self, text: str) -> str:
-        """Replace the source patients' identifiers found in free text with ``[removed]``.
+        """:func:`scrub_text` with the identifiers of every source this export de-identified.
 
         Parameters
         ----------
         text : str
-            Text the reader typed (findings, impression, indication, comparison).
+            Text the reader typed (findings, impression, indication, comparison, reader).
 
         Returns
         -------
         str
-            The text with every remembered identifier (case-insensitive) replaced.
+            The text with every known identifier and generic identifier pattern removed.
         """
-        if not text:
-            return text
-        for ident in sorted(self._identifiers, key=len, reverse=True):
-            # word boundaries so an identifier inside a longer word is not mangled
-            pattern = (r"\b" if ident[0].isalnum() else "") + re.escape(ident) + (
-                r"\b" if ident[-1].isalnum() else "")
-            text = re.sub(pattern, "[removed]", text, flags=re.IGNORECASE)
-        return text
+        return scrub_text(text, self._identifiers)
 
 
 _DUMMY = {"DA": "00010101", "DT": "00010101010101.000000+0000"}

@@ -104,6 +104,77 @@ _TYPE2_PATIENT_STUDY = ("PatientName", "PatientID", "PatientBirthDate", "Patient
                         "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber")
 
 
+#: VRs whose values are checked before a source value is copied into an output
+_CHECKED_VRS = ("AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM",
+                "UI", "UR")
+
+
+def _value_ok(vr: str, value: object) -> bool:
+    from pydicom.multival import MultiValue
+    from pydicom.valuerep import VALIDATORS
+
+    validator = VALIDATORS.get(vr)
+    if validator is None:
+        return True
+    values = list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
+    for v in values:
+        if v is None or v == "":
+            continue
+        if vr in ("DS", "IS") and not isinstance(v, (str, bytes)):
+            # pydicom keeps the original string of a number it could parse
+            v = getattr(v, "original_string", None) or str(v)
+        elif vr in ("DA", "DT", "TM") and not isinstance(v, (str, bytes)):
+            v = getattr(v, "original_string", None) or str(v)
+        elif vr == "PN" and not isinstance(v, (str, bytes)):
+            v = str(v)
+        if not isinstance(v, (str, bytes)):
+            continue
+        ok, _msg = validator(vr, v)
+        if not ok:
+            return False
+    return True
+
+
+def drop_invalid_values(ds: Dataset) -> list[str]:
+    """Empty every value a source header holds that its VR does not allow (in place).
+
+    Real sources carry values no conformant output may repeat: hashed dates ("d14a028c..." as
+    a DA), 56-character accession numbers (SH holds 16), numbers that do not parse. Outputs
+    copy only valid values: an invalid one is left empty (allowed for the Type 2 Patient and
+    Study attributes an export copies, and for any optional attribute), so the export
+    succeeds instead of failing on the source's fault. Sequences are checked item by item.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        A header copy (never the caller's source dataset).
+
+    Returns
+    -------
+    list of str
+        Keywords (or tags) of the emptied attributes; never their values (patient data).
+    """
+    emptied: list[str] = []
+    for elem in list(ds):
+        try:
+            if elem.VR == "SQ":
+                for item in elem.value or []:
+                    emptied.extend(drop_invalid_values(item))
+                continue
+            if elem.VR not in _CHECKED_VRS:
+                continue
+            ok = _value_ok(elem.VR, elem.value)
+        except Exception:  # noqa: BLE001 - a value pydicom cannot even convert
+            ok = False
+        if not ok:
+            del ds[elem.tag]
+            ds.add_new(elem.tag, elem.VR, None)
+            emptied.append(elem.keyword or str(elem.tag))
+    if emptied:
+        log.info("source values not copied (invalid for their VR): %s", ", ".join(emptied))
+    return emptied
+
+
 def complete_type2(ds: Dataset) -> Dataset:
     """Add the Type 2 Patient / General Study attributes a source left out, empty (in place).
 

@@ -21,6 +21,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
+from app.core import paths
 from app.core.errors import ExportError, NotSignedOffError
 from app.core.progress import NullProgress, Progress
 from app.core.types import ImageRef, ModelResult, ReportDraft
@@ -154,6 +155,9 @@ def export_report(
         key_images = [replace(ki, caption=deid.scrub_text(ki.caption)) for ki in key_images]
     else:
         headers = [header_copy(ds) for ds in sources]
+    for h in headers:  # a source's invalid values (hashed dates ...) must not block export
+        dicom_out.drop_invalid_values(h)
+    results = _with_instance_numbers(results, sources)
     headers = [dicom_out.complete_type2(h) for h in headers]
     header_by_uid = dict(zip(by_uid.keys(), headers))
     ref = headers[0]
@@ -166,7 +170,7 @@ def export_report(
     pdf_sop_uid = generate_uid()
     written: list[Path] = []
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        paths.private_dir(out)
         pdf_path = out / "report.pdf"
         need_pdf_bytes = dicom  # the Encapsulated PDF needs the PDF even when no file is asked
         pdf_bytes = b""
@@ -184,8 +188,7 @@ def export_report(
             progress.check()
 
         if dicom:
-            ddir = out / "dicom"
-            ddir.mkdir(exist_ok=True)
+            ddir = paths.private_dir(out / "dicom")
             enc = dicom_out.encapsulated_pdf(pdf_bytes, ref, headers, sop_instance_uid=pdf_sop_uid,
                                              equipment=equipment)
             path = ddir / f"PDF_{enc.SOPInstanceUID}.dcm"
@@ -222,10 +225,41 @@ def export_report(
         for path in written:
             path.unlink(missing_ok=True)
         raise
+    for path in written:
+        paths.private_file(path)  # reports hold patient data: 0600 whatever the umask
     done = steps
     progress.update(done, steps, "Export finished")
     log.info("exported %d file(s)%s", len(written), " (de-identified)" if deidentify else "")
     return written
+
+
+def _with_instance_numbers(results: Sequence[ModelResult],
+                           sources: Sequence[Dataset]) -> list[ModelResult]:
+    """Copies of ``results`` whose provenance names their image's Instance Number and frame
+    count (from the source header with the same SOP Instance UID), for the PDF's table."""
+    numbers: dict[str, tuple[Any, int]] = {}
+    for ds in sources:
+        try:
+            frames = int(ds.get("NumberOfFrames", 1) or 1)
+        except (TypeError, ValueError):
+            frames = 1
+        try:
+            inum = ds.get("InstanceNumber")
+            inum = int(inum) if inum not in (None, "") else None
+        except (TypeError, ValueError):
+            inum = None
+        numbers[str(ds.get("SOPInstanceUID", ""))] = (inum, frames)
+    out = []
+    for r in results:
+        sop = str(r.provenance.get("sop_uid", "") or "")
+        if sop in numbers:
+            inum, frames = numbers[sop]
+            extra = {"frames": frames}
+            if inum is not None:
+                extra["instance_number"] = inum
+            r = replace(r, provenance={**r.provenance, **extra})
+        out.append(r)
+    return out
 
 
 def model_results_from_document(doc: dict[str, Any], study_uid: str = "") -> list[ModelResult]:
@@ -237,7 +271,12 @@ def model_results_from_document(doc: dict[str, Any], study_uid: str = "") -> lis
             continue
         for rec in image.get("results", []) or []:
             try:
-                out.append(ModelResult.from_dict(rec))
+                result = ModelResult.from_dict(rec)
+                # which image the result is about (the PDF prints one row per image)
+                for key in ("sop_uid", "series_uid", "frame"):
+                    if image.get(key) not in (None, "") and key not in result.provenance:
+                        result.provenance[key] = image[key]
+                out.append(result)
             except (KeyError, TypeError, ValueError):
                 log.warning("one stored AI result could not be read; left out of the export")
     return out
@@ -317,12 +356,14 @@ def key_images_from_analysis(
                     log.warning("a saliency overlay does not match its image; skipped")
                     continue
                 prob = lab.get("probability")
+                # the colour map the overlay PNG was rendered with, as the analysis recorded it
+                used = str((sal.get("overlay") or {}).get("colormap") or colormap)
                 legend = (f"{sal.get('method', '')} map of {rec.get('model_id', '')} "
                           f"'{label}'" + (f" (p={float(prob):.2f})" if prob is not None else "")
-                          + f", colour map {colormap}: bright = high relevance")
+                          + f", colour map {used}: bright = high relevance")
                 out.append(KeyImage(
                     display=display, overlay=overlay, legend=legend,
-                    legend_image=legend_image(colormap, height=128, width=40),
+                    legend_image=legend_image(used, height=128, width=40),
                     caption=f"{image.get('modality', '')} image, {label}".strip(),
                     source=ImageRef(str(image.get("study_uid", "")),
                                     str(image.get("series_uid", "")),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +129,21 @@ class PatientBlock:
                    birth_date=_fmt_date(get("PatientBirthDate")), sex=get("PatientSex"),
                    study_date=_fmt_date(get("StudyDate")), accession=get("AccessionNumber"),
                    modality=get("Modality"), study_description=get("StudyDescription"))
+
+
+def local_time(iso: str) -> str:
+    """An ISO 8601 time as the reader reads it: ``"2026-11-30 10:22 CET"`` in the workstation's
+    time zone. Text that is not an ISO time is returned as it is; a time without a zone is
+    taken as local."""
+    text = (iso or "").strip()
+    if not text:
+        return ""
+    try:
+        when = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    when = when.astimezone() if when.tzinfo is not None else when.astimezone()
+    return when.strftime("%Y-%m-%d %H:%M %Z").strip()
 
 
 def _fmt_date(da: str) -> str:
@@ -329,20 +345,84 @@ def _numbered_canvas(document_id: str, generated: str) -> type:
     return NumberedCanvas
 
 
+def image_identity(result: ModelResult) -> str:
+    """Which image a result is about, as printed: ``"Im 3"``, ``"Im 3 fr 2"``, or ``""``.
+
+    From the result's provenance (``instance_number``, ``frame``), which
+    :func:`app.reporting.export.export_report` fills in from the source headers.
+    """
+    prov = result.provenance or {}
+    parts = []
+    inum = prov.get("instance_number")
+    if inum not in (None, ""):
+        parts.append(f"Im {inum}")
+    elif prov.get("sop_uid"):
+        parts.append(f"…{str(prov['sop_uid'])[-8:]}")
+    frames = prov.get("frames")
+    frame = prov.get("frame")
+    if frame not in (None, "") and (frames or 1) > 1:
+        parts.append(f"fr {int(frame) + 1}")
+    return " ".join(parts)
+
+
+def unique_results(results: Sequence[ModelResult]) -> list[ModelResult]:
+    """The results without repeats: one per (image, frame, model, version, sha256).
+
+    The same run can reach an export twice (stored once per series and once for the study,
+    or added twice in a session); two images of one series stay two results.
+    """
+    seen: set[tuple[Any, ...]] = set()
+    out: list[ModelResult] = []
+    for r in results:
+        prov = r.provenance or {}
+        sop = str(prov.get("sop_uid") or "")
+        key = (sop, prov.get("frame"), r.model_id, r.model_version, r.sha256,
+               tuple((lab.label, round(lab.probability, 6)) for lab in r.labels),
+               "" if sop else str(prov.get("time", "")))  # no image identity: same run only
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(r)
+    return out
+
+
+def _provenance_lines(results: Sequence[ModelResult]) -> list[str]:
+    """One line per model run configuration (model, version, sha256, provider, app version)."""
+    lines: dict[tuple[str, ...], list[str]] = {}
+    for r in results:
+        app_version = str(r.provenance.get("app_version", "") or "")
+        key = (r.model_id, r.model_version, r.sha256, r.provider, app_version)
+        when = local_time(str(r.provenance.get("time", "") or ""))
+        times = lines.setdefault(key, [])
+        if when and when not in times:
+            times.append(when)
+    out = []
+    for (model_id, version, sha, provider, app_version), times in lines.items():
+        when = ""
+        if times:
+            ordered = sorted(times)
+            when = ordered[0] if len(ordered) == 1 else f"{ordered[0]} to {ordered[-1]}"
+        out.append(f"{model_id} {version} sha256 {sha} on {provider}"
+                   + (f", Hilum {app_version}" if app_version else "")
+                   + (f", run {when}" if when else ""))
+    return out
+
+
 def _results_table(results: Sequence[ModelResult], styles: dict[str, Any]) -> Any:
     from reportlab.lib import colors
     from reportlab.platypus import Table, TableStyle
 
-    head = ["Model", "Version", "SHA-256", "Provider", "Label", "Probability", "Threshold", "Flag"]
+    head = ["Image", "Model", "Version", "SHA-256", "Provider", "Label", "Probability",
+            "Threshold", "Flag"]
     rows: list[list[Any]] = [[_para(h, styles, "small", bold=True) for h in head]]
     spans: list[tuple[int, bool]] = []  # reliability rows: (row, outside intended use)
-    for r in results:
+    for r in unique_results(results):
         for lab in r.labels:
             flag = "POSITIVE" if lab.positive else "negative"
             provider = r.provider.replace("ExecutionProvider", "")
-            cells = [r.model_id, r.model_version, r.sha256[:10], provider, lab.label,
-                     f"{lab.probability:.3f}", f"{lab.threshold:.3f}", flag]
-            rows.append([_para(c, styles, "small", bold=(i == 7 and lab.positive))
+            cells = [image_identity(r) or "-", r.model_id, r.model_version, r.sha256[:10],
+                     provider, lab.label, f"{lab.probability:.3f}", f"{lab.threshold:.3f}", flag]
+            rows.append([_para(c, styles, "small", bold=(i == 8 and lab.positive))
                          for i, c in enumerate(cells)])
         if r.reliability:  # intended use and OOD, on the line under the model's labels
             note = "Reliability: " + r.reliability
@@ -350,11 +430,11 @@ def _results_table(results: Sequence[ModelResult], styles: dict[str, Any]) -> An
                 note += (f" (OOD {r.ood.get('method', '')} score {float(r.ood.get('score', 0)):.1f}, "
                          f"threshold {float(r.ood.get('threshold', 0)):.1f})")
             outside = r.reliability.startswith("outside")
-            rows.append([_para(note, styles, "small", bold=outside)] + [""] * 7)
+            rows.append([_para(note, styles, "small", bold=outside)] + [""] * 8)
             spans.append((len(rows) - 1, outside))
     if len(rows) == 1:
-        rows.append([_para("No AI model was run on this study.", styles, "small")] + [""] * 7)
-    widths = [80, 48, 76, 50, 66, 60, 58, 58]
+        rows.append([_para("No AI model was run on this study.", styles, "small")] + [""] * 8)
+    widths = [42, 72, 40, 64, 44, 66, 56, 56, 56]
     table = Table(rows, colWidths=widths, repeatRows=1)
     table.setStyle(TableStyle([
         ("FONTNAME", (0, 0), (-1, -1), LATIN_FONT),
@@ -416,7 +496,7 @@ def build_pdf(
     styles = _styles()
     header = header or InstitutionHeader()
     out = Path(out_path)
-    generated = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    generated = local_time(_dt.datetime.now(_dt.timezone.utc).isoformat())
     story: list[Any] = []
 
     # letterhead
@@ -478,13 +558,7 @@ def build_pdf(
     # AI results
     story.append(_para("AI RESULTS", styles, "heading", bold=True))
     story.append(_results_table(results, styles))
-    prov_lines = []
-    for r in results:
-        app_version = r.provenance.get("app_version", "")
-        when = r.provenance.get("time", "")
-        prov_lines.append(f"{r.model_id} {r.model_version} sha256 {r.sha256} on {r.provider}"
-                          + (f", Hilum {app_version}" if app_version else "")
-                          + (f", {when}" if when else ""))
+    prov_lines = _provenance_lines(results)
     if draft.ai_generated and draft.generator:
         g = draft.generator
         prov_lines.append("Report text drafted by " + " ".join(
@@ -495,12 +569,19 @@ def build_pdf(
 
     # key images
     if key_images:
+        image_numbers = {str(r.provenance.get("sop_uid")): image_identity(r)
+                         for r in results if r.provenance.get("sop_uid") and image_identity(r)}
         story.append(_para("KEY IMAGES", styles, "heading", bold=True))
         for n, ki in enumerate(key_images, 1):
             cells: list[Any] = [_image_flowable(ki.shown(), 240, 240)]
-            notes: list[Any] = [_para(f"Image {n}", styles, "small", bold=True)]
-            if ki.caption:
-                notes.append(_para(ki.caption, styles, "small"))
+            title = f"Image {n}"
+            if ki.source is not None and ki.source.sop_uid in image_numbers:
+                title += f" ({image_numbers[ki.source.sop_uid]})"
+            notes: list[Any] = [_para(title, styles, "small", bold=True)]
+            caption = (ki.caption or "").strip()
+            # a default caption ("Image 1", the panel's numbering) would repeat the title
+            if caption and not re.fullmatch(r"(image|图像)\s*\d+", caption, re.IGNORECASE):
+                notes.append(_para(caption, styles, "small"))
             if ki.use_overlay and ki.overlay is not None:
                 notes.append(_para("Saliency overlay (where the model looked; not a diagnosis): "
                                    + (ki.legend or ""), styles, "small"))
@@ -515,10 +596,12 @@ def build_pdf(
     # sign-off
     sign_off = [_para("SIGN-OFF", styles, "heading", bold=True)]
     if not draft.reviewed:
-        sign_off.append(_para(f"Not signed off: exported unattended at {draft.signed_off_at}. "
+        sign_off.append(_para(f"Not signed off: exported unattended at "
+                              f"{local_time(draft.signed_off_at)}. "
                               "This AI draft has not been reviewed by a physician.", styles))
     else:
-        sign_off.append(_para(f"Signed off by {draft.reader_name} at {draft.signed_off_at}", styles))
+        sign_off.append(_para(f"Signed off by {draft.reader_name} at "
+                              f"{local_time(draft.signed_off_at)}", styles))
     if draft.reviewed and draft.ai_generated:
         sign_off.append(_para("Parts of this report were drafted by AI and reviewed by the "
                               "reader.", styles, "small"))

@@ -18,6 +18,7 @@ from app.core.errors import Cancelled, PixelDecodeError
 from app.core.progress import CallbackProgress
 from app.dicom.library import SERIES_KEYS, STUDY_KEYS, Library, ScanReport
 from app.dicom.pixels import frame_array
+from app.dicom.series import GEOMETRY_KEYS
 
 
 def _by_dir(report: ScanReport, lib: Library, dicom_dir: Path) -> dict[str, list[dict[str, Any]]]:
@@ -270,7 +271,9 @@ def test_cli_scan_json(dicom_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
     for study in doc["studies"]:
         assert tuple(study) == STUDY_KEYS
         for s in study["series"]:
-            assert tuple(s) == SERIES_KEYS
+            assert tuple(s) == SERIES_KEYS + GEOMETRY_KEYS
+            assert s["stacks"] and s["unreadable"] == 0
+            assert sum(st["slices"] for st in s["stacks"]) == s["frames"]
     assert sorted(Path(e["path"]).name for e in doc["errors"]) == ["empty.dcm", "missing.dcm"]
     assert all(set(e) == {"path", "error"} for e in doc["errors"])
 
@@ -316,10 +319,11 @@ def test_zip_slip_and_corrupt_archives(dicom_dir: Path, tmp_path: Path, hilum_ho
     lib = Library(tmp_path / "lib.sqlite")
     report = lib.scan([archive, bad])
     assert not (tmp_path.parent / "outside.dcm").exists()
-    inst = lib.instances(report.studies[0]["series"][0]["series_uid"])
-    assert Path(inst[0]["path"]).is_relative_to(hilum_home)
+    # a member whose path climbs out of the archive is refused by name (issue 11, item 9)
+    assert report.studies == []
     errors = {e["path"]: e["error"] for e in report.errors}
-    assert set(errors) == {f"{archive}!notes.txt", str(bad)}
+    assert set(errors) == {f"{archive}!../../../outside.dcm", f"{archive}!notes.txt", str(bad)}
+    assert "outside the archive" in errors[f"{archive}!../../../outside.dcm"]
     assert errors[f"{archive}!notes.txt"] == "Not a DICOM file (no DICOM header found)."
     assert errors[str(bad)] == "The zip archive is corrupt and cannot be opened."
 
@@ -368,3 +372,19 @@ def test_same_uid_same_object_in_another_encoding_vs_changed_content(dicom_dir: 
     assert [Path(e["path"]).name for e in report.errors] == ["renamed.dcm"]
     assert report.errors[0]["error"].startswith("Duplicate SOP Instance UID with different content")
     assert [Path(i["path"]) for i in lib.study_instances(report.studies[0]["study_uid"])] == [src]
+
+
+def test_cli_scan_json_reports_geometry_per_series(dicom_dir: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Gantry tilt and uneven spacing of the GE head CT, one stack per series, from the CLI."""
+    rc = cli_main(["scan", str(dicom_dir / "ct_head_ge"), "--json", "--library",
+                   str(tmp_path / "g.sqlite")])
+    assert rc == 0
+    series = json.loads(capsys.readouterr().out)["studies"][0]["series"][0]
+    (stack,) = series["stacks"]
+    assert stack["slices"] == 28 and (stack["rows"], stack["columns"]) == (512, 512)
+    assert stack["tilt_deg"] == pytest.approx(18.5, abs=0.2)
+    assert stack["spacing_mm"][1:] == pytest.approx([0.4883, 0.4883], abs=1e-3)
+    assert any("Gantry tilt" in w for w in stack["warnings"])
+    assert any("Uneven slice spacing" in w for w in stack["warnings"])
+    assert stack["label"] == "" and series["warnings"] == []

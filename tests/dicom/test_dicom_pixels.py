@@ -244,3 +244,79 @@ def test_voi_lut_function_sigmoid(dicom_dir: Path) -> None:
     expected = 255.0 / (1 + np.exp(-4 * (hu.astype(np.float64) - c) / w))
     assert np.abs(sigmoid.astype(int) - expected.astype(np.uint8).astype(int)).max() <= 1
     assert not np.array_equal(linear, sigmoid)
+
+
+@pytest.mark.parametrize("name", ["OBXXXX1A_expb.dcm", "OBXXXX1A_expb_2frame.dcm"])
+def test_big_endian_palette_colour_matches_little_endian(name: str) -> None:
+    # pydicom-data's big-endian copies of a palette colour image: pydicom 3.0.2 reads their
+    # 16-bit LUT byte-swapped (all black); Hilum renders them pixel-identical to the LE copy.
+    from pydicom.data import get_testdata_file
+
+    be = read_dataset(get_testdata_file(name))
+    le = read_dataset(get_testdata_file(name.replace("_expb", "")))
+    assert str(be.file_meta.TransferSyntaxUID) == ExplicitVRBigEndian
+    lut_before = bytes(be.RedPaletteColorLookupTableData)
+    for frame in range(pixels.number_of_frames(le)):
+        ours, ref = frame_array(be, frame), frame_array(le, frame)
+        assert ref.max() > 200
+        np.testing.assert_array_equal(ours, ref)
+        np.testing.assert_array_equal(display_array(be, ours), display_array(le, ref))
+    assert bytes(be.RedPaletteColorLookupTableData) == lut_before  # caller's dataset untouched
+
+
+def test_12_bit_jpeg_extended_is_unsupported_not_corrupt() -> None:
+    from pydicom.data import get_testdata_file
+
+    with pytest.raises(PixelDecodeError) as exc:
+        frame_array(get_testdata_file("JPEG-lossy.dcm"))  # 12-bit JPEG Extended (Process 2+4)
+    msg = exc.value.message
+    assert "not supported by the installed decoders" in msg and "corrupt" not in msg
+    assert "JPEG Extended" in msg and "1.2.840.10008.1.2.4.51" in msg and "12-bit" in msg
+
+
+@pytest.mark.parametrize("uid, words", [
+    ("1.2.840.10008.1.2.4.100", ["MPEG2 Main Profile", "1.2.840.10008.1.2.4.100",
+                                 "not supported by the installed decoders"]),
+    ("1.2.3.4.5.6", ["1.2.3.4.5.6", "not a DICOM transfer syntax"]),
+])
+def test_unsupported_transfer_syntax_is_named(tmp_path: Path, uid: str, words: list[str]) -> None:
+    from pydicom.data import get_testdata_file
+    from pydicom.encaps import encapsulate
+
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    ds.file_meta.TransferSyntaxUID = uid
+    ds.PixelData = encapsulate([ds.PixelData])
+    ds["PixelData"].VR = "OB"
+    path = tmp_path / "ts.dcm"
+    ds.save_as(path)
+    with pytest.raises(PixelDecodeError) as exc:
+        frame_array(path)
+    for w in words:
+        assert w in exc.value.message
+
+
+def test_sequence_item_of_4_gb_is_a_corrupt_header(tmp_path: Path) -> None:
+    import struct
+
+    from pydicom.data import get_testdata_file
+
+    from app.dicom.library import Library
+    from app.dicom.reading import read_header
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "X1", "99T", "marker"
+    ds.ProcedureCodeSequence = Sequence([item])
+    ds["ProcedureCodeSequence"].is_undefined_length = True
+    path = tmp_path / "item4g.dcm"
+    ds.save_as(path)
+    data = bytearray(path.read_bytes())
+    at = data.find(b"\xfe\xff\x00\xe0", data.find(struct.pack("<HH", 0x0008, 0x1032)))
+    data[at + 4:at + 8] = struct.pack("<I", 0xFFFFFFF0)  # the item declares ~4 GB
+    path.write_bytes(data)
+    for read in (read_header, read_dataset, frame_array):
+        with pytest.raises(DicomReadError) as exc:
+            read(path)
+        assert "header is corrupt" in exc.value.message and "I/O" not in exc.value.message
+    report = Library(tmp_path / "lib.sqlite").scan([path])
+    assert ["header is corrupt" in e["error"] for e in report.errors] == [True]

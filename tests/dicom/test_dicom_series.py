@@ -166,3 +166,100 @@ def test_colour_multiframe_volume(pydicom_files: Path) -> None:
     assert vol.shape == (30, 240, 320, 3) and vol.dtype == np.uint8
     order = [f.index for f in stack.frames]
     np.testing.assert_array_equal(vol[order.index(5)], frame_array(path, 5))
+
+
+def _enhanced_mr(dicom_dir: Path, tmp_path: Path, kind: str) -> tuple[Path, np.ndarray]:
+    """An enhanced MR object with two frame types (magnitude/phase) or three temporal positions.
+
+    Built from 6 real MPRAGE slices (highdicom's Legacy Converted Enhanced MR), then made
+    multi-dimensional with pydicom the way scanners write them: frames interleaved slice by
+    slice, a Dimension Index with position plus frame type (Philips field map) or plus Temporal
+    Position Index (4D). Returns the file and the expected (stacks, slices, rows, cols) volume,
+    slices in file order (which is position order here).
+    """
+    import copy
+
+    from highdicom.legacy import LegacyConvertedEnhancedMRImage
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import generate_uid
+
+    files = _files(dicom_dir / "mr_sag_mprage")[:6]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        legacy = [pydicom.dcmread(f) for f in files]
+        ds = LegacyConvertedEnhancedMRImage(
+            legacy, series_instance_uid=generate_uid(), series_number=98,
+            sop_instance_uid=generate_uid(), instance_number=1)
+    pix = ds.pixel_array.astype(np.int32)
+    slices = [it.PlanePositionSequence[0].ImagePositionPatient for it in
+              ds.PerFrameFunctionalGroupsSequence]
+    order = np.argsort([float(np.dot(p, [1, 0, 0])) for p in slices])  # sagittal: along x
+    base = [pix[i] for i in order]
+    per_frame = [ds.PerFrameFunctionalGroupsSequence[i] for i in order]
+    n_stacks = 2 if kind == "type" else 3
+    expected = np.stack([[np.clip(b // (k + 1) + 7 * k, 0, 4095) for b in base]
+                         for k in range(n_stacks)]).astype(np.float32)
+    dim_org = generate_uid()
+    pos_dim = Dataset()
+    pos_dim.DimensionOrganizationUID = dim_org
+    pos_dim.DimensionIndexPointer = 0x00200032
+    pos_dim.FunctionalGroupPointer = 0x00209113
+    other = Dataset()
+    other.DimensionOrganizationUID = dim_org
+    if kind == "type":
+        other.DimensionIndexPointer = 0x00089007       # Frame Type
+        other.FunctionalGroupPointer = 0x00189226      # MR Image Frame Type Sequence
+        dims = [pos_dim, other]
+    else:
+        other.DimensionIndexPointer = 0x00209128       # Temporal Position Index
+        other.FunctionalGroupPointer = 0x00209111      # Frame Content Sequence
+        dims = [other, pos_dim]
+    ds.DimensionIndexSequence = Sequence(dims)
+    frames, items = [], []
+    for s, (item, _) in enumerate(zip(per_frame, base)):
+        for k in range(n_stacks):   # interleaved: slice 1 M, slice 1 P, slice 2 M ...
+            frames.append(expected[k, s].astype(np.uint16))
+            it = copy.deepcopy(item)
+            content = it.FrameContentSequence[0]
+            if kind == "type":
+                ft = Dataset()
+                ft.FrameType = ["ORIGINAL", "PRIMARY", ["M_FFE", "P_FFE"][k], "NONE"]
+                it.MRImageFrameTypeSequence = Sequence([ft])
+                content.DimensionIndexValues = [s + 1, k + 1]
+            else:
+                content.TemporalPositionIndex = k + 1
+                content.DimensionIndexValues = [k + 1, s + 1]
+            items.append(it)
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    if kind == "type" and "MRImageFrameTypeSequence" in shared:
+        del shared.MRImageFrameTypeSequence
+    ds.PerFrameFunctionalGroupsSequence = Sequence(items)
+    ds.NumberOfFrames = len(frames)
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = np.stack(frames).astype("<u2").tobytes()
+    out = tmp_path / f"enhanced_mr_{kind}.dcm"
+    ds.save_as(out, enforce_file_format=True)
+    return out, expected
+
+
+@pytest.mark.parametrize("kind", ["type", "temporal"])
+def test_enhanced_multidimensional_splits_into_stacks(dicom_dir: Path, tmp_path: Path,
+                                                      kind: str) -> None:
+    path, expected = _enhanced_mr(dicom_dir, tmp_path, kind)
+    series = load_series([path])
+    assert len(series.stacks) == expected.shape[0]
+    for k, stack in enumerate(series.stacks):
+        assert len(stack) == expected.shape[1]
+        assert not any("share a position" in w for w in stack.warnings)
+        vol = stack.volume()
+        # sorted along the normal: the same order as expected, or the reverse
+        if not np.array_equal(vol, expected[k]):
+            vol = vol[::-1]
+        np.testing.assert_array_equal(vol, expected[k])
+    labels = [s.label for s in series.stacks]
+    if kind == "type":
+        assert "M_FFE" in labels[0] and "P_FFE" in labels[1]
+    else:
+        assert [lab.split()[-1] for lab in labels] == ["1", "2", "3"]
+    assert any("same positions" in w for w in series.warnings)

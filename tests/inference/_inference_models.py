@@ -149,4 +149,8 @@ def bundled_copy(site_models: Path) -> Path:
     src = paths.bundled_models_dir() / BUNDLED_ID
     dst = site_models / BUNDLED_ID
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.py", "*.npz", "__pycache__"))
+    # a site model reusing a bundled id must say so (issue 11 item 8), else it is refused
+    manifest = json.loads((dst / "model.json").read_text(encoding="utf-8"))
+    manifest["replaces"] = BUNDLED_ID
+    (dst / "model.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return dst

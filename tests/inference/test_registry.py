@@ -41,7 +41,7 @@ def test_tampered_hash_is_caught_and_never_run(bundled_copy: Path, capsys: pytes
     onnx_file.write_bytes(bytes(data))
     reg = ModelRegistry()
     m = reg.get(BUNDLED_ID)
-    assert m.source == "site"  # the site copy replaces the bundled model
+    assert m.source == "site override"  # the site copy replaces the bundled model
     assert not m.verified
     assert any("sha256" in p for p in m.problems)
     with pytest.raises(ModelVerificationError, match="will not be run"):

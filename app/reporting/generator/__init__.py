@@ -27,6 +27,7 @@ from app.core.types import ModelResult, ReportDraft
 from app.reporting.generator.conditioning import (COVERED_LABELS, Conditioning, Finding, Negative,
                                                   build_conditioning, results_from_doc)
 from app.reporting.generator.guard import ConsistencyGuard
+from app.reporting.generator.stream import SectionStreamer
 from app.reporting.generator.stream import run as _run_stream
 from app.reporting.generator.stream import split_sections
 
@@ -132,7 +133,8 @@ def draft(findings: Conditioning | Sequence[Any] | str, context: Mapping[str, An
           max_new_tokens: int = 200, guard: bool = True, include_banner: bool = True,
           progress: Progress | None = None, url: str | None = None, model: str | None = None,
           api_key: str | None = None, timeout: float = 60.0, deidentify: bool = True,
-          confirm_send: Callable[[str], bool] | None = None) -> DraftStream:
+          confirm_send: Callable[[str], bool] | None = None, identifiers: Iterable[str] = (),
+          allow_insecure_http: bool = False) -> DraftStream:
     """Draft FINDINGS and IMPRESSION, streaming text chunks.
 
     Parameters
@@ -155,8 +157,12 @@ def draft(findings: Conditioning | Sequence[Any] | str, context: Mapping[str, An
         Start the text with the banner line (:data:`BANNER`).
     progress : Progress, optional
         ``check()`` is called per token, so ``cancel()`` stops the generation.
-    url, model, api_key, timeout, deidentify, confirm_send :
+    url, model, api_key, timeout, deidentify, confirm_send, allow_insecure_http :
         OpenAI-compatible backend (see :mod:`app.reporting.generator.openai_backend`).
+        ``confirm_send(message)`` receives the exact prompt before it is sent and may refuse.
+    identifiers : iterable of str
+        The study's header identifiers (:func:`app.reporting.deid.identifiers_from_dataset`),
+        scrubbed from every free text sent to a server.
 
     Returns
     -------
@@ -185,27 +191,43 @@ def draft(findings: Conditioning | Sequence[Any] | str, context: Mapping[str, An
             else:
                 yield from _run_stream(bundled.generate_tokens(loaded, prompt, max_new_tokens, progress), g)
     elif backend == "openai":
+        idents = frozenset(identifiers)
+
         def source(ds: DraftStream) -> Iterator[str]:
             from app.reporting.generator import openai_backend
 
-            client = openai_backend.OpenAIBackend.from_settings(url=url, model=model, api_key=api_key,
-                                                                timeout=timeout)
-            messages, sent = openai_backend.build_messages(cond, deidentify=deidentify)
+            client = openai_backend.OpenAIBackend.from_settings(
+                url=url, model=model, api_key=api_key, timeout=timeout,
+                allow_insecure_http=allow_insecure_http)
+            messages, sent = openai_backend.build_messages(cond, deidentify=deidentify,
+                                                           identifiers=idents)
             openai_backend.warn_before_sending(client.base_url, sent, confirm_send)
+            # provenance names the server without credentials and keeps the exact prompt sent;
+            # it credits the model only once the model has written text (see below)
             ds.provenance = make_provenance(client.model, "remote", "", client.base_url,
                                             backend="openai", banner=BANNER, guard=guard,
-                                            deidentified=deidentify, conditioning=cond.to_dict())
+                                            deidentified=deidentify, prompt=sent,
+                                            conditioning=cond.to_dict())
             pieces = client.stream_chat(messages, max_tokens=max_new_tokens * 2, progress=progress)
-            first = next(pieces, "")   # connect first: an unreachable server shows no banner
+            first = ""
+            for first in pieces:   # connect first: an unreachable or mute server shows no banner
+                if first.strip():
+                    break
+            if not first.strip():
+                raise GeneratorError("The generation server returned no text; no draft was written.")
 
             def chained() -> Iterator[str]:
-                if first:
-                    yield first
+                yield first
                 yield from pieces
 
             if include_banner:
                 yield BANNER + "\n"
-            yield from _run_stream(chained(), g)
+            streamer = SectionStreamer(g)
+            yield from _run_stream(chained(), g, streamer)
+            ds.provenance["model_sentences"] = streamer.model_sentences
+            if g is not None:
+                ds.provenance["guard_inserted"] = list(g.inserted)
+                ds.provenance["guard_dropped"] = len(g.dropped)
     else:
         raise GeneratorError(f"Unknown generator backend {backend!r} (use bundled or openai).")
     return DraftStream(cond, g, source)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, Iterator
 
+from app.core.errors import GeneratorError
 from app.reporting.generator.guard import ConsistencyGuard
 
 _HEADER = re.compile(r"(?:^|\n|\s)\W{0,3}(FINDINGS|IMPRESSION)\W{0,3}\s*:\W{0,2}\s*", re.IGNORECASE)
@@ -33,9 +34,13 @@ class SectionStreamer:
         self.buffer = ""
         self.started = False
         self.counts = {"findings": 0, "impression": 0}
+        #: sentences of the model's own text that reached the draft (the guard's templates and
+        #: fallbacks are not counted: a draft is credited to a model only for what it wrote)
+        self.model_sentences = 0
+        self.model_chars = 0
 
     # -- helpers --------------------------------------------------------------------------------
-    def _emit(self, sentence: str) -> list[str]:
+    def _emit(self, sentence: str, from_model: bool = True) -> list[str]:
         sentence = sentence.strip()
         if not sentence:
             return []
@@ -43,6 +48,8 @@ class SectionStreamer:
             return []
         sep = " " if self.counts[self.section] else ""
         self.counts[self.section] += 1
+        if from_model:
+            self.model_sentences += 1
         return [sep + sentence]
 
     def _header(self) -> list[str]:
@@ -57,7 +64,7 @@ class SectionStreamer:
         if self.guard is not None:
             if self.counts["findings"] == 0 and self.guard.cond.is_normal:
                 for s in re.split(r"(?<=\.)\s+", NORMAL_FINDINGS):
-                    out += self._emit(s)
+                    out += self._emit(s, from_model=False)
             for s in self.guard.missing_sentences():
                 sep = " " if self.counts["findings"] else ""
                 self.counts["findings"] += 1
@@ -75,6 +82,7 @@ class SectionStreamer:
     # -- API ------------------------------------------------------------------------------------
     def feed(self, piece: str) -> list[str]:
         """Add a raw piece; return the chunks ready to show."""
+        self.model_chars += len(piece.strip())
         out = self._header()
         self.buffer += piece
         while True:
@@ -100,12 +108,25 @@ class SectionStreamer:
         return out
 
     def finish(self) -> list[str]:
-        """Flush at the end of generation; complete missing sections."""
-        out = self._header()
+        """Flush at the end of generation; complete missing sections.
+
+        Raises
+        ------
+        GeneratorError
+            When the backend wrote no text, or none of it survived the guard: the guard never
+            writes a whole report from its templates on a backend's behalf.
+        """
         sents, _ = self._sentences(self.buffer, final=True)
         self.buffer = ""
+        out: list[str] = []
         for s in sents:
             out += self._emit(s)
+        if self.model_chars == 0:
+            raise GeneratorError("The generator returned no text; no draft was written.")
+        if self.model_sentences == 0:
+            raise GeneratorError("None of the generator's text could be used (it contradicted the "
+                                 "findings or was not report text); no draft was written.")
+        out = self._header() + out
         if self.section == "findings":
             out += self._finish_findings()
         if self.counts["impression"] == 0 and self.guard is not None:
@@ -117,9 +138,11 @@ class SectionStreamer:
         return out
 
 
-def run(pieces: Iterable[str], guard: ConsistencyGuard | None) -> Iterator[str]:
-    """Stream guarded, sectioned chunks from raw pieces."""
-    streamer = SectionStreamer(guard)
+def run(pieces: Iterable[str], guard: ConsistencyGuard | None,
+        streamer: SectionStreamer | None = None) -> Iterator[str]:
+    """Stream guarded, sectioned chunks from raw pieces (raises :class:`GeneratorError` when the
+    backend wrote nothing usable)."""
+    streamer = streamer or SectionStreamer(guard)
     for piece in pieces:
         for chunk in streamer.feed(piece):
             yield chunk

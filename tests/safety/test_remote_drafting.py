@@ -1,0 +1,183 @@
+"""Issue 11, items 1, 2 and 7: what reaches an OpenAI-compatible server, broken replies, and the
+network client's rules -- against a real HTTP server on 127.0.0.1 started by the test."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from app.cli import main
+from app.core.errors import BackendUnavailableError, GeneratorError
+from app.core.paths import sample_path
+from app.reporting.generator import draft
+from tests.safety._openai_server import FakeOpenAI
+
+PHI = {
+    "PatientName": "ZZDOE^JOHN", "PatientID": "PIDCR998877", "AccessionNumber": "ACC778899",
+    "InstitutionName": "STMUNGO HOSPITAL", "InstitutionAddress": "7 Kelvin Way, Glasgow G3 7TA",
+    "ReferringPhysicianName": "REFDOC^ANNA", "OperatorsName": "OPSMITH^KIM",
+    "PerformingPhysicianName": "PERFDOC^LEE", "StationName": "XRAYSTN42", "StudyID": "STU5521",
+    "OtherPatientIDs": "OPID55443", "PatientBirthDate": "19560412",
+}
+INDICATION = ("John ZZDOE MRN PIDCR998877 seen at STMUNGO HOSPITAL by Dr REFDOC, acc ACC778899, "
+              "born 12/04/1956, cough for 3 days")
+NOTES = ("Lives at 13 Elm Street, London SW1A 1AA; phone +44 20 7946 0958; e-mail jd@example.org; "
+         "see https://pacs.example.org/study/1; operator Kim Opsmith on station XRAYSTN42; "
+         "other id OPID55443, study STU5521, doe john")
+SECRETS = ["ZZDOE", "John", "JOHN", "PIDCR998877", "ACC778899", "STMUNGO", "REFDOC", "1956",
+           "Elm Street", "SW1A", "7946", "jd@example.org", "pacs.example.org", "Opsmith",
+           "XRAYSTN42", "OPID55443", "STU5521", "Kelvin"]
+
+
+@pytest.fixture()
+def phi_image(tmp_path: Path) -> Path:
+    ds = pydicom.dcmread(sample_path())
+    for k, v in PHI.items():
+        setattr(ds, k, v)
+    path = tmp_path / "in" / "cxr.dcm"
+    path.parent.mkdir()
+    ds.save_as(path)
+    return path
+
+
+@pytest.fixture()
+def server():
+    with FakeOpenAI() as srv:
+        yield srv
+
+
+def _analyze(phi_image: Path, out: Path, url: str, *extra: str) -> int:
+    return main(["analyze", str(phi_image), "--out", str(out), "--quiet", "--draft",
+                 "--backend", "openai", "--url", url, "--model", "remote-llm", "--timeout", "20",
+                 "--indication", INDICATION, "--notes", NOTES, *extra])
+
+
+def _assert_clean(text: str) -> None:
+    for secret in SECRETS:
+        assert secret.lower() not in text.lower(), f"{secret!r} reached the server"
+
+
+# -- item 1 ---------------------------------------------------------------------------------------
+def test_prompt_sent_by_analyze_has_no_header_identifier(phi_image, server, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _analyze(phi_image, out, server.url) == 0
+    assert len(server.requests) == 1
+    req = server.requests[0]
+    assert req["json"]["model"] == "remote-llm"
+    _assert_clean(req["raw"])
+    user = req["json"]["messages"][1]["content"]
+    assert "cough for 3 days" in user and "[removed]" in user
+    # the exact prompt is kept with the draft's provenance, and was shown on stderr
+    prov = json.loads((out / "draft.provenance.json").read_text())
+    assert prov["prompt"] == user and prov["backend"] == "openai"
+    assert user in capsys.readouterr().err
+    assert "Right lower lobe pneumonia" in (out / "draft.txt").read_text()
+
+
+def test_show_prompt_prints_and_sends_nothing(phi_image, server, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _analyze(phi_image, out, server.url, "--show-prompt") == 0
+    printed = capsys.readouterr().out
+    assert "Indication:" in printed and "cough for 3 days" in printed
+    _assert_clean(printed)
+    assert server.requests == [] and not (out / "draft.txt").exists()
+
+
+def test_draft_command_scrubs_with_header(phi_image, server, capsys):
+    assert main(["draft", "--backend", "openai", "--url", server.url, "--model", "m",
+                 "--findings", "Pneumonia", "--header", str(phi_image),
+                 "--indication", INDICATION, "--notes", NOTES]) == 0
+    _assert_clean(server.requests[0]["raw"])
+
+
+# -- item 2 ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["html", "notjson", "empty"])
+def test_broken_reply_gives_no_draft(mode, phi_image, server, tmp_path, capsys):
+    server.mode = mode
+    out = tmp_path / "out"
+    assert _analyze(phi_image, out, server.url) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("hilum: ") and "no draft" in err[-1]
+    assert not (out / "draft.txt").exists() and not (out / "draft.provenance.json").exists()
+
+
+@pytest.mark.parametrize("mode", ["html", "notjson", "empty"])
+def test_broken_reply_never_templated(mode, server):
+    server.mode = mode
+    stream = draft(["Pneumonia"], backend="openai", url=server.url, model="m", timeout=10)
+    with pytest.raises(GeneratorError, match="no draft"):
+        stream.read()
+    assert "FINDINGS" not in stream.text and "IMPRESSION" not in stream.text
+
+
+def test_guard_never_writes_report_for_empty_backend():
+    from app.reporting.generator import build_conditioning
+    from app.reporting.generator.guard import ConsistencyGuard
+    from app.reporting.generator.stream import run
+
+    g = ConsistencyGuard(build_conditioning([], {}, "", "", "", findings=["Cardiomegaly"]))
+    with pytest.raises(GeneratorError):
+        list(run(iter(["", "  "]), g))
+
+
+def test_good_reply_credits_model_only_for_its_text(server):
+    stream = draft(["Pneumonia"], backend="openai", url=server.url, model="m", timeout=10)
+    text = stream.read()
+    assert "Right lower lobe pneumonia" in text
+    assert stream.provenance["model_sentences"] >= 2
+    assert isinstance(stream.provenance["guard_inserted"], list)
+
+
+# -- item 7 ---------------------------------------------------------------------------------------
+def test_plain_http_refused_outside_loopback():
+    from app.reporting.generator.openai_backend import OpenAIBackend
+
+    for url in ("http://10.1.2.3:8000/v1", "http://llm.example.org/v1", "HTTP://192.168.0.5/v1"):
+        with pytest.raises(GeneratorError, match="http://"):
+            OpenAIBackend.from_settings(url=url, model="m")
+        assert OpenAIBackend.from_settings(url=url, model="m", allow_insecure_http=True)
+    for url in ("http://127.0.0.1:1/v1", "http://127.9.9.9/v1", "http://[::1]:8000/v1",
+                "http://localhost:8000/v1", "https://llm.example.org/v1"):
+        OpenAIBackend.from_settings(url=url, model="m")
+    # and the CLI says so before anything is sent
+    assert main(["draft", "--backend", "openai", "--url", "http://10.1.2.3/v1", "--model", "m"]) == 1
+
+
+def test_api_key_only_for_its_server(server, monkeypatch):
+    monkeypatch.setenv("HILUM_OPENAI_API_KEY", "sk-other-server")
+    monkeypatch.setenv("HILUM_OPENAI_URL", "http://127.0.0.2:9/v1")
+    draft(["Pneumonia"], backend="openai", url=server.url, model="m", timeout=10).read()
+    assert "Authorization" not in server.requests[-1]["headers"]
+    monkeypatch.setenv("HILUM_OPENAI_URL", server.url + "/")
+    draft(["Pneumonia"], backend="openai", url=server.url, model="m", timeout=10).read()
+    assert server.requests[-1]["headers"]["Authorization"] == "Bearer sk-other-server"
+
+
+def test_url_credentials_never_shown_or_stored(server, capsys):
+    url = server.url.replace("http://", "http://alice:s3cr3tpw@")
+    stream = draft(["Pneumonia"], backend="openai", url=url, model="m", timeout=10)
+    stream.read()
+    assert server.requests[-1]["headers"]["Authorization"].startswith("Basic ")
+    assert "s3cr3tpw" not in json.dumps(stream.provenance) and "alice" not in json.dumps(stream.provenance)
+    server.mode = "escape"
+    with pytest.raises(BackendUnavailableError) as exc:
+        draft(["Pneumonia"], backend="openai", url=url, model="m", timeout=10).read()
+    msg = str(exc.value)
+    assert "s3cr3tpw" not in msg and "401" in msg
+    assert not any(ord(c) < 32 or 0x7f <= ord(c) <= 0x9f for c in msg), repr(msg)
+    assert main(["draft", "--backend", "openai", "--url", url, "--model", "m"]) == 1
+    err = capsys.readouterr().err
+    assert "s3cr3tpw" not in err and "\x1b" not in err and "\x07" not in err
+
+
+@pytest.mark.parametrize("mode", ["trickle", "hang"])
+def test_timeout_is_one_deadline(mode, server):
+    server.mode = mode
+    t0 = time.monotonic()
+    with pytest.raises(BackendUnavailableError, match="timeout"):
+        draft(["Pneumonia"], backend="openai", url=server.url, model="m", timeout=1.5).read()
+    assert time.monotonic() - t0 < 4.0
