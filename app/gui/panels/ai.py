@@ -133,6 +133,14 @@ class AIPanel(QWidget):
         self.status.setObjectName("AIStatus")
         self.status.setWordWrap(True)
         self.provider_label = QLabel("Provider: -")
+        # intended use / OOD: a visible amber banner, not a tooltip (issue 16)
+        self.reliability_banner = QLabel("")
+        self.reliability_banner.setObjectName("AIReliabilityBanner")
+        self.reliability_banner.setWordWrap(True)
+        self.reliability_banner.setStyleSheet(
+            "QLabel#AIReliabilityBanner { background: #ffbf47; color: #1a1a1a; border: 1px solid #b26b00;"
+            " border-radius: 3px; padding: 6px; font-weight: bold; }")
+        self.reliability_banner.hide()
         self.provider_label.setObjectName("AIProvider")
         self.table = QTableWidget(0, 5)
         self.table.setObjectName("AIResults")
@@ -157,6 +165,7 @@ class AIPanel(QWidget):
         lay.addLayout(row)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
+        lay.addWidget(self.reliability_banner)
         lay.addWidget(self.table, 1)
         lay.addWidget(self.provider_label)
         lay.addWidget(self.disclaimer)
@@ -353,6 +362,15 @@ class AIPanel(QWidget):
                     self._add_row(str(i), res, label, v)
             n_errors += len(image.get("errors", []))
         self.provider_label.setText("Provider: " + (", ".join(sorted(p for p in providers if p)) or "-"))
+        outside = sorted({f"{res.get('model_id', '')}: {str(res['reliability'])[len('outside intended use: '):]}"
+                          for image in doc.get("images", []) for res in image.get("results", [])
+                          if str(res.get("reliability", "")).startswith("outside")})
+        if outside:
+            self.reliability_banner.setText("\u26a0 Outside intended use: these AI results are not reliable.\n"
+                                            + "\n".join(outside[:4]) + ("\n..." if len(outside) > 4 else ""))
+            self.reliability_banner.show()
+        else:
+            self.reliability_banner.hide()
         when = doc.get("created", "")
         parts = [f"{self.table.rowCount()} result(s)" + (f", stored {when}" if stored else "")]
         if n_errors:
@@ -388,6 +406,9 @@ class AIPanel(QWidget):
             flag.setFont(font)
         if res.get("applicability_overridden"):
             flag.setText(flag.text() + " (outside stated use)")
+        elif str(res.get("reliability", "")).startswith("outside"):
+            flag.setText(flag.text() + " (outside intended use)")
+            flag.setToolTip(str(res["reliability"]))
         self.table.setItem(r, 4, flag)
 
     def show_card(self) -> None:

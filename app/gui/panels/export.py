@@ -323,10 +323,38 @@ class ExportDialog(QDialog):
                           on_error=failed)
 
     def start_export(self) -> None:
-        """Run the export on the thread pool."""
+        """Run the export on the thread pool, after the sign-off check (issue 16).
+
+        The signed text is compared with the AI results; each discrepancy ("AI flagged X (0.91);
+        your report does not mention it") is shown, and the reader either acknowledges them all
+        (stored with the signed report and written to the SR) or goes back to edit the text.
+        """
         if not self.can_export():
             return
+        from app.reporting.signoff import acknowledge, compare
+
         draft = self.signed_draft()
+        found = compare(f"FINDINGS: {draft.findings}\nIMPRESSION: {draft.impression}", list(self.context.results))
+        if found and not draft.acknowledgements:
+            box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Sign-off check"),
+                              self.tr("The report differs from the AI results:") + "\n\n"
+                              + "\n".join(f"\u2022 {d.message}" for d in found), parent=self)
+            box.setObjectName("SignOffCheck")
+            ack = box.addButton(self.tr("Acknowledge and sign"), QMessageBox.ButtonRole.AcceptRole)
+            box.addButton(self.tr("Edit the report"), QMessageBox.ButtonRole.RejectRole)
+            self.ack_box = box
+
+            def chosen(button: Any) -> None:
+                if button is ack:
+                    self.context.draft = dataclasses.replace(
+                        self.context.draft, acknowledgements=acknowledge(found, self.reader.text().strip()))
+                    self.start_export()
+                else:
+                    self.status.setText(self.tr("Edit the report in the Report panel, then export again."))
+
+            box.buttonClicked.connect(chosen)
+            box.open()
+            return
         out_dir = Path(self.out_dir.text().strip() or ".").expanduser()
         self._save_choices()
         self.files = []
