@@ -57,6 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # pydicom warns (with a Python source line) about every out-of-range value it reads;
+        # Hilum copies only valid values into its outputs, so these are noise on a terminal
+        import warnings
+
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
+        warnings.filterwarnings("ignore", message=r"(The value length|Invalid value for VR)",
+                                category=UserWarning)
     if args.self_test:
         from app.selftest import run_self_test
 

@@ -201,9 +201,16 @@ def analyze(
         return doc
 
     studies = _studies(doc)
+    run_deid = None
+    if deidentify:
+        from app.reporting.deid import Deidentifier
+
+        run_deid = Deidentifier()  # one UID mapping for the exports and the renamed files
     for study_uid in studies:
         progress.check()
-        target = out if len(studies) == 1 else out / study_uid
+        # a de-identified run names study folders by the new UID, never the original one
+        folder = run_deid.remap_uid(study_uid) if run_deid is not None else study_uid
+        target = out if len(studies) == 1 else out / folder
         core_paths.private_dir(target)
         stream = draft_for_study(doc, study_uid, indication=indication, comparison=comparison,
                                  notes=notes, device=device, progress=progress, backend=backend,
@@ -217,15 +224,26 @@ def analyze(
         if pdf or dicom_export:
             files += [str(p) for p in export_study(doc, out, target, study_uid, stream, pdf=pdf,
                                               dicom=dicom_export, deidentify=deidentify,
-                                              reader_name=reader_name, progress=progress)]
+                                              reader_name=reader_name, progress=progress,
+                                              pixels_reviewed=pixels_reviewed,
+                                              deidentifier=run_deid)]
             say(f"exported {len(files) - 1} file(s) -> {target}")
         doc["outputs"][study_uid] = files
+    if run_deid is not None:
+        from app.reporting.export import deidentify_results_folder
+
+        identifiers: set[str] = set()
+        for images in studies.values():
+            identifiers |= _study_header([str(i["path"]) for i in images])[1]
+        deidentify_results_folder(out, doc, run_deid, identifiers)
+        say(f"de-identified the output folder {out} (UIDs remapped, no source paths)")
     return doc
 
 
 def export_study(doc: dict[str, Any], results_dir: Path, target: Path, study_uid: str, stream: Any, *,
                  pdf: bool, dicom: bool, deidentify: bool, reader_name: str,
-                 progress: Progress | None = None) -> list[Path]:
+                 progress: Progress | None = None, pixels_reviewed: bool = False,
+                 deidentifier: Any = None) -> list[Path]:
     """Sign off (``reader_name``, else :data:`BATCH_READER`) and export one drafted study."""
     from app.reporting.export import (export_report, key_images_from_analysis,
                                       model_results_from_document, read_headers,
@@ -239,7 +257,8 @@ def export_study(doc: dict[str, Any], results_dir: Path, target: Path, study_uid
     keys = key_images_from_analysis(doc, results_dir, study_uid)
     return export_report(report, model_results_from_document(doc, study_uid), sources, target,
                          pdf=pdf, dicom=dicom, deidentify=deidentify, key_images=keys,
-                         progress=progress or NullProgress())
+                         progress=progress or NullProgress(), pixels_reviewed=pixels_reviewed,
+                         deidentifier=deidentifier)
 
 
 def run_demo(out: str | None = None, headless: bool = True, device: str = "auto",

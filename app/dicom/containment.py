@@ -19,7 +19,7 @@ import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Iterable
+from typing import Any, Iterable
 
 from app.core import paths
 from app.core.errors import DicomError
@@ -110,7 +110,7 @@ def member_parts(name: str) -> list[str]:
     return parts
 
 
-def dicomdir_ref_parts(ref: object) -> list[str]:
+def dicomdir_ref_parts(ref: Any) -> list[str]:
     """The components of a DICOMDIR Referenced File ID, refusing absolute paths and ``..``.
 
     Parameters
@@ -124,7 +124,7 @@ def dicomdir_ref_parts(ref: object) -> list[str]:
         When a component is absolute (``/``, ``\\``, a drive letter) or is ``..`` (PS3.10 allows
         only relative IDs made of upper-case letters, digits and ``_``).
     """
-    raw = [str(ref)] if isinstance(ref, str) else [str(p) for p in ref]  # type: ignore[union-attr]
+    raw = [str(ref)] if isinstance(ref, str) else [str(p) for p in ref]
     parts: list[str] = []
     for i, comp in enumerate(raw):
         comp = comp.strip()

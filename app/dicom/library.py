@@ -34,6 +34,8 @@ from app.dicom import containment
 from app.dicom.geometry import orientation_key, slice_distance
 from app.dicom.reading import (
     PixelInfo,
+    RawHeader,
+    fast_header,
     file_kind,
     is_dicomdir,
     raw_floats,
@@ -541,6 +543,7 @@ class _Scanner:
         self.known_studies: set[str] = set()
         self.known_series: set[str] = set()
         self.tags = _scan_tags()
+        self.tag_set = frozenset(self.tags)
         self.limits = containment.ArchiveLimits()
         self.archive_dirs: list[Path] = []
 
@@ -799,7 +802,8 @@ class _Scanner:
             self.error(cand.label, rej["error"])
             return
         try:
-            ds, info = read_header(path, self.tags)
+            fast = fast_header(path, self.tag_set)
+            ds, info = fast if fast is not None else read_header(path, self.tags)
         except DicomError as exc:
             self.error(cand.label, exc.message)
             return
@@ -807,7 +811,7 @@ class _Scanner:
             log.debug("unexpected header failure: %s", type(exc).__name__)
             self.error(cand.label, "The file cannot be read as DICOM.")
             return
-        if is_dicomdir(ds):
+        if not isinstance(ds, RawHeader) and is_dicomdir(ds):  # fast_header skips DICOMDIRs
             self.queue_dicomdir(ds, cand)
             return
         problem = pixel_budget_problem(path, ds, info)
@@ -866,8 +870,12 @@ class _Scanner:
         conn.execute("INSERT OR REPLACE INTO rejected(path, size, mtime, sop_uid, error) "
                      "VALUES (?,?,?,?,?)", (path, st.st_size, st.st_mtime, sop_uid, msg))
 
-    def upsert(self, conn: sqlite3.Connection, rec: dict[str, Any], ds: Dataset) -> None:
+    def upsert(self, conn: sqlite3.Connection, rec: dict[str, Any],
+               ds: Dataset | RawHeader) -> None:
         now = time.time()
+        if isinstance(ds, RawHeader) and (rec["study_uid"] not in self.known_studies
+                                          or rec["series_uid"] not in self.known_series):
+            ds = ds.dataset()  # names need the character set: pydicom decodes them
         conn.execute("DELETE FROM rejected WHERE path=?", (rec["path"],))
         if rec["study_uid"] not in self.known_studies:
             self.known_studies.add(rec["study_uid"])
@@ -928,7 +936,7 @@ class _Scanner:
             log.exception("on_series callback failed")
 
 
-def _record(ds: Dataset, info: PixelInfo, path: str, label: str,
+def _record(ds: Dataset | RawHeader, info: PixelInfo, path: str, label: str,
             st: os.stat_result) -> dict[str, Any]:
     """The index row of one file (raises DicomReadError when it cannot be indexed)."""
     sop = raw_text(ds, 0x00080018)

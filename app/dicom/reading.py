@@ -501,3 +501,333 @@ def raw_floats(ds: Dataset, tag: int, n: int) -> list[float] | None:
     if len(values) != n or not all(math.isfinite(v) for v in values):
         return None
     return values
+
+
+# --- the scanner's fast header walk ----------------------------------------------------------------
+# pydicom builds an element object for every element of a header even when ``specific_tags``
+# keeps a few, which costs more than the rest of indexing a file. The scanner needs ~25 values,
+# so the common case (Part 10 file, little endian, explicit or implicit VR, not deflated) is
+# walked here with ``struct``: skipped elements cost one unpack, kept ones become pydicom
+# RawDataElements (the very objects dcmread would store), so values decode identically. Anything
+# unusual returns None and the caller falls back to :func:`read_header`.
+
+#: explicit VRs whose length is 4 bytes (after 2 reserved bytes)
+_VR_LONG = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN",
+                      b"UR", b"UT", b"UV"))
+_VR_SHORT = frozenset((b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS",
+                       b"LO", b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL",
+                       b"US"))
+_UNDEFINED = 0xFFFFFFFF
+_ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_FIRST_READ = 16 * 1024
+_MAX_WALK = 4 * 1024 * 1024
+
+
+class _NeedMore(Exception):
+    """The walk ran past the bytes read so far."""
+
+
+class _Unusual(Exception):
+    """Something the fast walk leaves to pydicom."""
+
+
+class RawHeader:
+    """A header as the scanner's fast walk read it: undecoded elements by tag.
+
+    Offers what the scanner's raw accessors (:func:`raw_text`, :func:`raw_int`,
+    :func:`raw_floats`) use: ``get_item(tag)`` and ``file_meta.get("TransferSyntaxUID")``;
+    :meth:`dataset` gives the pydicom Dataset (for charset-aware text such as names).
+    """
+
+    __slots__ = ("elements", "meta", "file_meta", "implicit", "path")
+
+    def __init__(self, elements: dict[int, Any], meta: dict[int, Any], implicit: bool,
+                 path: str) -> None:
+        self.elements = elements
+        self.meta = meta
+        self.implicit = implicit
+        self.path = path
+        ts = meta.get(0x00020010)
+        self.file_meta = _RawMeta(bytes(ts.value).decode("ascii", "replace").strip(" \x00")
+                                  if ts is not None else "")
+
+    @property
+    def filename(self) -> str:
+        """The file (as ``Dataset.filename``)."""
+        return self.path
+
+    def get_item(self, tag: int) -> Any:
+        """The RawDataElement of ``tag`` (None when absent)."""
+        return self.elements.get(tag)
+
+    def get(self, keyword: str, default: Any = None) -> Any:
+        """A kept element's value by keyword, converted as pydicom does (``Dataset.get``)."""
+        from pydicom.datadict import tag_for_keyword
+        from pydicom.dataelem import convert_raw_data_element
+
+        tag = _KEYWORD_TAGS.get(keyword)
+        if tag is None:
+            tag = _KEYWORD_TAGS.setdefault(keyword, tag_for_keyword(keyword) or -1)
+        raw = self.elements.get(tag)
+        if raw is None:
+            return default
+        if raw.length == 2 and (raw.VR or _dictionary_vr(tag)) == "US":
+            return int.from_bytes(raw.value, "little")  # what pydicom converts US to
+        return convert_raw_data_element(raw).value
+
+    def __contains__(self, key: int | str) -> bool:
+        if isinstance(key, str):
+            from pydicom.datadict import tag_for_keyword
+
+            key = tag_for_keyword(key) or -1
+        return key in self.elements
+
+    def dataset(self) -> Dataset:
+        """The header as a pydicom Dataset (as ``read_header(path, tags)`` would return it)."""
+        from pydicom.charset import convert_encodings, default_encoding
+        from pydicom.dataelem import convert_raw_data_element
+        from pydicom.tag import BaseTag
+
+        elems = {BaseTag(t): e for t, e in self.elements.items()}
+        ds = Dataset(elems)
+        encoding: Any = default_encoding
+        cs = self.elements.get(0x00080005)
+        if cs is not None:
+            encoding = convert_encodings(convert_raw_data_element(cs).value)
+        ds.set_original_encoding(self.implicit, True, encoding)
+        meta = FileMetaDataset()
+        for t, e in self.meta.items():
+            meta._dict[BaseTag(t)] = e
+        ds.file_meta = meta
+        ds.filename = self.path
+        return ds
+
+
+_KEYWORD_TAGS: dict[str, int] = {}
+
+
+class _RawMeta:
+    """The file meta of a :class:`RawHeader`: its transfer syntax (``.TransferSyntaxUID``, a
+    pydicom UID, and ``.get("TransferSyntaxUID")`` as in a FileMetaDataset)."""
+
+    __slots__ = ("TransferSyntaxUID",)
+
+    def __init__(self, ts: str) -> None:
+        self.TransferSyntaxUID = UID(ts)
+
+    def get(self, keyword: str, default: Any = None) -> Any:
+        return self.TransferSyntaxUID if keyword == "TransferSyntaxUID" else default
+
+    def __contains__(self, keyword: str) -> bool:
+        return keyword == "TransferSyntaxUID"
+
+
+def _skip_sequence(buf: bytes, pos: int, implicit: bool) -> int:
+    """Position after an undefined-length sequence starting at ``pos`` (its first item)."""
+    unpack = struct.unpack_from
+    n = len(buf)
+    while True:
+        if pos + 8 > n:
+            raise _NeedMore
+        group, elem, length = unpack("<HHI", buf, pos)
+        tag = group << 16 | elem
+        pos += 8
+        if tag == _SEQ_END:
+            return pos
+        if tag != _ITEM:
+            raise _Unusual
+        if length != _UNDEFINED:
+            pos += length
+            continue
+        pos = _walk(buf, pos, implicit, None, None, in_item=True)
+
+
+_EXPLICIT = struct.Struct("<HH2sH").unpack_from
+_IMPLICIT = struct.Struct("<HHI").unpack_from
+_U32 = struct.Struct("<I").unpack_from
+_PIXEL_TAG_SET = frozenset(PIXEL_TAGS)
+
+
+def _walk(buf: bytes, pos: int, implicit: bool, wanted: frozenset[int] | None,
+          out: dict[int, Any] | None, in_item: bool = False) -> int:
+    """Walk elements from ``pos``; keep ``wanted`` ones in ``out``.
+
+    Returns the position of the pixel data element (top level) or after the item delimiter
+    (inside an undefined-length item). One ``unpack`` per element: this loop is the scan's
+    hot path.
+    """
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import BaseTag
+
+    n = len(buf)
+    short, long_ = _VR_SHORT, _VR_LONG
+    pixel_tags = _PIXEL_TAG_SET
+    keep = wanted if out is not None and wanted is not None else frozenset()
+    while True:
+        if pos + 8 > n:
+            raise _NeedMore
+        if implicit:
+            group, elem, length = _IMPLICIT(buf, pos)
+            start = pos + 8
+            vrb = None
+        else:
+            group, elem, vrb, length = _EXPLICIT(buf, pos)
+            if vrb in short:
+                start = pos + 8
+            elif vrb in long_:
+                if pos + 12 > n:
+                    raise _NeedMore
+                length = _U32(buf, pos + 8)[0]
+                start = pos + 12
+            elif group == 0xFFFE:
+                length = _U32(buf, pos + 4)[0]  # delimiters carry no VR
+                start = pos + 8
+            else:
+                raise _Unusual
+        tag = group << 16 | elem
+        if in_item:
+            if tag == _ITEM_END:
+                return pos + 8
+        elif tag in pixel_tags:
+            return pos
+        if group == 0xFFFE or (group == 0x0002 and not in_item):
+            raise _Unusual
+        if length == _UNDEFINED:
+            if implicit or vrb in (b"SQ", b"UN"):
+                if tag in keep:
+                    raise _Unusual
+                # an undefined-length UN holds an implicit VR sequence (PS3.5 6.2.2)
+                pos = _skip_sequence(buf, start, implicit or vrb == b"UN")
+                continue
+            raise _Unusual
+        end = start + length
+        if tag in keep:
+            if end > n:
+                raise _NeedMore
+            if length > DEFER_SIZE:
+                raise _Unusual
+            out[tag] = RawDataElement(BaseTag(tag), vrb.decode() if vrb else None,  # type: ignore[index]
+                                      length, buf[start:end], start, implicit, True, True)
+        pos = end
+
+
+def fast_header(path: PathLike, tags: frozenset[int]) -> tuple[RawHeader, PixelInfo] | None:
+    """The scanner's header read for the common case; None to use :func:`read_header`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    tags : frozenset of int
+        Top-level elements to keep (besides the file meta).
+
+    Returns
+    -------
+    (RawHeader, PixelInfo) or None
+        The same values :func:`read_header` with ``tags`` would give, or None when the file is
+        anything but a plain little-endian Part 10 file whose header ends at its pixel data
+        (errors included: :func:`read_header` words them).
+    """
+    spath = os.fspath(path)
+    try:
+        with open(spath, "rb", buffering=0) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            buf = fh.read(_FIRST_READ)
+            if len(buf) < 144 or buf[128:132] != b"DICM":
+                return None
+            while True:
+                try:
+                    meta: dict[int, Any] = {}
+                    # file meta: explicit VR little endian, announced by its group length
+                    if buf[132:134] != b"\x02\x00" or buf[136:138] != b"UL":
+                        return None
+                    meta_end = 144 + struct.unpack_from("<I", buf, 140)[0]
+                    pos = _walk_meta(buf, 132, meta_end, meta)
+                    ts_elem = meta.get(0x00020010)
+                    if ts_elem is None:
+                        return None
+                    ts = bytes(ts_elem.value).decode("ascii", "replace").strip(" \x00")
+                    if ts == ImplicitVRLittleEndian:
+                        implicit = True
+                    elif ts in (ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian) or \
+                            not ts.startswith("1.2.840.10008.1.2"):
+                        return None  # big endian, deflated, private: pydicom decides
+                    else:
+                        implicit = False
+                    sop_class = meta.get(0x00020002)
+                    if sop_class is not None and bytes(sop_class.value).strip(b" \x00") == \
+                            MEDIA_STORAGE_DIRECTORY.encode():
+                        return None
+                    if pos + 6 > len(buf):
+                        raise _NeedMore
+                    # pydicom checks the first element's VR against the transfer syntax
+                    looks_explicit = 0x40 < buf[pos + 4] < 0x5B and 0x40 < buf[pos + 5] < 0x5B
+                    if looks_explicit == implicit:
+                        return None
+                    out: dict[int, Any] = {}
+                    pix = _walk(buf, pos, implicit, tags, out)
+                    break
+                except _NeedMore:
+                    if len(buf) >= size or len(buf) >= _MAX_WALK:
+                        return None
+                    more = fh.read(min(size, _MAX_WALK) - len(buf))
+                    if not more:
+                        return None
+                    buf += more
+            header = RawHeader(out, meta, implicit, spath)
+            for e in out.values():
+                if e.value_tell + e.length > size:
+                    return None
+            if pix + 12 > len(buf):
+                fh.seek(pix)
+                head = fh.read(12)
+            else:
+                head = buf[pix:pix + 12]
+            if len(head) < 12:
+                return None
+            if implicit:
+                length = struct.unpack_from("<I", head, 4)[0]
+                value_offset = pix + 8
+            else:
+                length = struct.unpack_from("<I", head, 8)[0]
+                value_offset = pix + 12
+            if length != _UNDEFINED:
+                if value_offset + length > size:
+                    return None
+                return header, PixelInfo(pix, value_offset, length, False)
+            fh.seek(pix)
+            info = _pixel_info(fh, header, size, spath)  # type: ignore[arg-type]
+            return header, info
+    except (OSError, struct.error, _Unusual, DicomError):
+        return None
+
+
+def _walk_meta(buf: bytes, pos: int, end: int, out: dict[int, Any]) -> int:
+    """Read the file meta elements (explicit VR little endian) between ``pos`` and ``end``."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import BaseTag
+
+    if end > len(buf):
+        raise _NeedMore
+    while pos < end:
+        group, elem = struct.unpack_from("<HH", buf, pos)
+        if group != 0x0002:
+            raise _Unusual
+        vrb = buf[pos + 4:pos + 6]
+        if vrb in _VR_SHORT:
+            length = struct.unpack_from("<H", buf, pos + 6)[0]
+            start = pos + 8
+        elif vrb in _VR_LONG:
+            length = struct.unpack_from("<I", buf, pos + 8)[0]
+            start = pos + 12
+        else:
+            raise _Unusual
+        if length == _UNDEFINED or start + length > end:
+            raise _Unusual
+        tag = group << 16 | elem
+        out[tag] = RawDataElement(BaseTag(tag), vrb.decode(), length, buf[start:start + length],
+                                  start, False, True, True)
+        pos = start + length
+    if pos != end:
+        raise _Unusual
+    return pos

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, Qt, QTimer, QTranslator
 from PySide6.QtGui import QColor, QFontDatabase, QGuiApplication, QPalette
@@ -198,6 +199,46 @@ def ensure_app() -> QApplication:
     return app
 
 
+def _report_startup(app: QApplication, window: Any, out: Path, wait_image: bool) -> None:
+    """Write when the window and the first image were first painted, then quit (benchmark).
+
+    ``HILUM_STARTUP_REPORT=<file>`` asks for it: ``{"window": t, "image": t}`` as ``time.time()``
+    values (the benchmark compares them with the moment it started the process), and the
+    process's CPU seconds at both (``window_cpu``, ``image_cpu``; all threads).
+    """
+    import json
+
+    from PySide6.QtCore import QEvent, QObject
+
+    marks: dict[str, float] = {}
+
+    def finish() -> None:
+        out.write_text(json.dumps(marks), encoding="utf-8")
+        window.close()
+        app.quit()
+
+    class _FirstPaint(QObject):
+        def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+            if event.type() == QEvent.Type.Paint and "window" not in marks:
+                # the paint event is being delivered: stamp once it has been handled
+                QTimer.singleShot(0, lambda: marks.setdefault("window", time.time())
+                                  and marks.setdefault("window_cpu", time.process_time()))
+                QTimer.singleShot(0, lambda: None if wait_image else finish())
+                obj.removeEventFilter(self)
+            return False
+
+    def image() -> None:
+        marks.setdefault("image", time.time())
+        marks.setdefault("image_cpu", time.process_time())
+        QTimer.singleShot(0, finish)
+
+    probe = _FirstPaint(window)
+    window.installEventFilter(probe)
+    if wait_image:
+        window.first_image_painted.connect(image)
+    QTimer.singleShot(120000, finish)
+
+
 def run_gui(paths_in: list[str], screenshot: str | None = None) -> int:
     """Open the reading window, loading ``paths_in`` in the background.
 
@@ -277,6 +318,9 @@ def run_gui(paths_in: list[str], screenshot: str | None = None) -> int:
         else:
             QTimer.singleShot(500, lambda: save(0))
 
+    report = os.environ.get("HILUM_STARTUP_REPORT")
+    if report:
+        _report_startup(app, window, Path(report), bool(paths_in))
     if paths_in:
         QTimer.singleShot(0, lambda: window.open_paths([os.fspath(p) for p in paths_in]))
     app.exec()

@@ -177,8 +177,9 @@ def preview_series(info: dict[str, Any], cache_bytes: int = CACHE_BYTES, ds: Any
     series.read_header = _header_reader(series)
     # a big JPEG 2000 film is shown from a reduced-resolution decode first (a tenth of the time);
     # the viewer's decoder replaces it with the full image
-    from app.gui.j2k import reduced_frame, upsample_to
+    from app.gui.j2k import prefetch_full, reduced_frame, upsample_to
 
+    prefetch_full(ds)  # the viewer asks for the full image next: decode it alongside
     small = reduced_frame(ds, PREVIEW_J2K_FACTOR)
     if small is not None:
         series.cache.put(0, upsample_to(small, facts["rows"], facts["columns"]))

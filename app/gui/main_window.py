@@ -22,6 +22,7 @@ from app.core import paths
 from app.core.types import ImageRef
 from app.gui.browser import StudyBrowser
 from app.gui.dialogs import SettingsDialog, ShortcutsDialog, TagBrowser
+from app.gui.drops import forward_file_drops_in
 from app.gui.errors import show_error, user_message
 from app.gui.import_log import ImportLog
 from app.gui.panels import PANEL_MODULES
@@ -382,6 +383,7 @@ class MainWindow(QMainWindow):
             else:
                 self.tabifyDockWidget(first, dock)
             self.panels[name.rsplit(".", 1)[-1]] = dock
+            forward_file_drops_in(dock)  # a film dropped on the Report editor is imported
             self.panels_menu.addAction(dock.toggleViewAction())
         if first is not None:
             first.raise_()

@@ -85,8 +85,51 @@ def request_registry(main_window: Any, on_ready: Callable[[Any], None],
         for _, error in _waiting.pop(key, []):
             _call(error, exc)
 
-    runner = getattr(main_window, "run_in_background", None)
-    if callable(runner):
-        runner(load_registry, on_result=done, on_error=failed)
-    else:
+    def start() -> None:
+        runner = getattr(main_window, "run_in_background", None)
+        if callable(runner):
+            try:
+                runner(load_registry, on_result=done, on_error=failed)
+                return
+            except RuntimeError:  # the window was closed meanwhile: load for the next one
+                pass
         run_in_background(load_registry, on_result=done, on_error=failed)
+
+    _after_first_image(main_window, start)
+
+
+#: the longest the registry check waits for a first image at start-up (ms)
+FIRST_IMAGE_WAIT_MS = 3000
+
+
+def _after_first_image(main_window: Any, start: Callable[[], None]) -> None:
+    """Run ``start`` once ``hilum gui PATHS`` has painted its first image (or at once).
+
+    The check costs ~250 ms of CPU (onnx, jsonschema, hashing); at start-up that would be taken
+    from decoding the first image. Panels are built in the window's constructor, before
+    ``run_gui`` queues ``open_paths``: the check looks twice round the event loop, after it.
+    """
+    signal = getattr(main_window, "first_image_painted", None)
+    if signal is None:
+        start()
+        return
+    from PySide6.QtCore import QTimer
+
+    state = {"started": False}
+
+    def once() -> None:
+        if not state["started"]:
+            state["started"] = True
+            start()
+
+    def check() -> None:
+        try:
+            if getattr(main_window, "_waiting_first_image", False):
+                signal.connect(once)
+                QTimer.singleShot(FIRST_IMAGE_WAIT_MS, once)
+                return
+        except RuntimeError:  # the window was closed meanwhile
+            pass
+        once()
+
+    QTimer.singleShot(0, lambda: QTimer.singleShot(0, check))

@@ -94,6 +94,11 @@ def platform_problem(env: Mapping[str, str] | None = None,
     """
     if not uses_xcb(env):
         return None
+    env = os.environ if env is None else env
+    if not env.get("DISPLAY") and "display=" not in env.get("QT_QPA_PLATFORM", ""):
+        return ("Hilum cannot open its window because no X display is set (DISPLAY is empty): "
+                "start it from a desktop session, or run without a window with "
+                "QT_QPA_PLATFORM=offscreen.")
     missing = missing_xcb_packages(loader)
     if not missing:
         return None

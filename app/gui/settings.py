@@ -42,6 +42,8 @@ class Settings:
     hide_patient_identity: bool = False
     #: scroll the other viewports to the same slice position
     sync_scroll: bool = False
+    #: allow plain http:// to a generation server outside this machine (shown with a red warning)
+    allow_insecure_http: bool = False
     #: cine frames per second
     cine_fps: float = 10.0
     #: multiplier on the right-drag window/level speed

@@ -104,9 +104,11 @@ _TYPE2_PATIENT_STUDY = ("PatientName", "PatientID", "PatientBirthDate", "Patient
                         "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber")
 
 
-#: VRs whose values are checked before a source value is copied into an output
+#: VRs whose values are checked before a source value is copied into an output. UIDs are not:
+#: an output must keep referencing its source study and instances even when their UIDs are
+#: odd (leading zeros, over-long), and emptying one would detach the report from its study.
 _CHECKED_VRS = ("AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM",
-                "UI", "UR")
+                "UR")
 
 
 def _value_ok(vr: str, value: object) -> bool:
@@ -544,6 +546,7 @@ def secondary_capture(
     legend: str = "",
     sop_instance_uid: str | None = None,
     equipment: Equipment | None = None,
+    burned_in_annotation: str | None = None,
 ) -> Dataset:
     """Secondary Capture of a saliency overlay, marked derived and not for primary diagnosis.
 
@@ -565,6 +568,9 @@ def secondary_capture(
         Generated when not given.
     equipment : Equipment, optional
         Manufacturer and software version.
+    burned_in_annotation : str, optional
+        The source's Burned In Annotation: the overlay keeps the source's pixels, so it keeps
+        its statement; absent (unknown) stays absent, never written as NO.
 
     Returns
     -------
@@ -607,7 +613,11 @@ def secondary_capture(
     sc.DerivationDescription = f"{description}; {NOT_FOR_DIAGNOSIS}"[:1024]
     sc.ImageComments = (f"{NOT_FOR_DIAGNOSIS}. Shows where the AI model looked; "
                         "AI-generated content requires review by a physician.")
-    sc.BurnedInAnnotation = "NO"
+    burned = str(burned_in_annotation or "").strip().upper()
+    if burned in ("YES", "NO"):
+        sc.BurnedInAnnotation = burned
+    elif "BurnedInAnnotation" in sc:
+        del sc.BurnedInAnnotation  # Type 3: unknown is said by its absence
     sc.SourceImageSequence = _source_ref_items(
         [source], ("121322", "DCM", "Source image for image processing operation"))
     sc.ManufacturerModelName = eq.model_name

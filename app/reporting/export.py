@@ -26,12 +26,13 @@ from app.core.errors import ExportError, NotSignedOffError
 from app.core.progress import NullProgress, Progress
 from app.core.types import ImageRef, ModelResult, ReportDraft
 from app.reporting import dicom_out
-from app.reporting.deid import (DeidChange, Deidentifier, check_pixels_exportable, header_copy)
+from app.reporting.deid import DeidChange, Deidentifier, header_copy
 from app.reporting.pdf import InstitutionHeader, KeyImage, PatientBlock, build_pdf
 
 __all__ = ["export_report", "preview_deidentification", "InstitutionHeader", "KeyImage",
            "ExportError", "NotSignedOffError", "model_results_from_document",
-           "source_paths_from_document", "read_headers", "key_images_from_analysis"]
+           "source_paths_from_document", "read_headers", "key_images_from_analysis",
+           "deidentify_results_folder"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ def export_report(
     key_images: Sequence[KeyImage] = (),
     header: InstitutionHeader | None = None,
     progress: Progress | None = None,
+    pixels_reviewed: bool = False,
+    deidentifier: Deidentifier | None = None,
 ) -> list[Path]:
     """Export a signed-off report.
 
@@ -114,6 +117,13 @@ def export_report(
         Letterhead of the PDF.
     progress : Progress, optional
         Progress and cancel.
+    pixels_reviewed : bool
+        De-identified export: the user looked at the key images and confirmed they show no
+        identifying text. Otherwise only key images whose source says Burned In Annotation NO
+        are exported; the others are left out and the report says so.
+    deidentifier : Deidentifier, optional
+        Share one UID mapping with other outputs of the same run (``hilum analyze`` renames its
+        files with it); a new one per export by default.
 
     Returns
     -------
@@ -142,17 +152,30 @@ def export_report(
 
     # Headers the outputs are built from: de-identified copies when asked, with one UID map.
     deid: Deidentifier | None = None
+    notes: list[str] = []
     if deidentify:
-        deid = Deidentifier()
+        deid = deidentifier or Deidentifier()
         headers = [deid.apply(ds) for ds in sources]
-        for ki in key_images:
-            if ki.source is not None and ki.source.sop_uid in by_uid:
-                check_pixels_exportable(by_uid[ki.source.sop_uid])
+        kept = [ki for ki in key_images if pixels_reviewed or _says_no_burned_in(
+            by_uid.get(ki.source.sop_uid) if ki.source is not None else None)]
+        if len(kept) < len(key_images):
+            left = len(key_images) - len(kept)
+            notes.append(f"{left} key image(s) left out of this de-identified report: the source "
+                         "image does not state that it is free of burned-in identifying text "
+                         "(Burned In Annotation NO) and nobody confirmed it after looking.")
+            log.info("%d key image(s) left out of a de-identified export", left)
+        key_images = kept
+        # the one header-aware scrubber on every free text, the reader included (PS3.15 removes
+        # physicians' names): identifiers of every source header plus generic patterns
         draft = replace(draft, indication=deid.scrub_text(draft.indication),
                         comparison=deid.scrub_text(draft.comparison),
                         findings=deid.scrub_text(draft.findings),
-                        impression=deid.scrub_text(draft.impression))
-        key_images = [replace(ki, caption=deid.scrub_text(ki.caption)) for ki in key_images]
+                        impression=deid.scrub_text(draft.impression),
+                        reader_name=DEIDENTIFIED_READER if draft.reader_name else "",
+                        generator=_scrub_value(draft.generator, deid.scrub_text))
+        key_images = [replace(ki, caption=deid.scrub_text(ki.caption),
+                              legend=deid.scrub_text(ki.legend)) for ki in key_images]
+        header = None  # the letterhead names where the patient was seen
     else:
         headers = [header_copy(ds) for ds in sources]
     for h in headers:  # a source's invalid values (hashed dates ...) must not block export
@@ -177,7 +200,8 @@ def export_report(
         if pdf or need_pdf_bytes:
             target = pdf_path if pdf else out / ".report.tmp.pdf"
             build_pdf(target, draft, results, PatientBlock.from_dataset(ref), header,
-                      key_images, document_id=pdf_sop_uid, deidentified=deidentify)
+                      key_images, document_id=pdf_sop_uid, deidentified=deidentify,
+                      export_notes=notes)
             pdf_bytes = target.read_bytes()
             if pdf:
                 written.append(pdf_path)
@@ -213,9 +237,10 @@ def export_report(
                 if src_uid not in header_by_uid:
                     raise ExportError("A key image does not name a source image of this study.")
                 n += 1
-                sc = dicom_out.secondary_capture(ki.overlay, ref, header_by_uid[src_uid], n,
-                                                 sc_series, legend=ki.legend,
-                                                 equipment=equipment)
+                sc = dicom_out.secondary_capture(
+                    ki.overlay, ref, header_by_uid[src_uid], n, sc_series, legend=ki.legend,
+                    equipment=equipment,
+                    burned_in_annotation=by_uid[src_uid].get("BurnedInAnnotation"))
                 path = ddir / f"SC_{n:02d}_{sc.SOPInstanceUID}.dcm"
                 dicom_out.write(sc, path)
                 written.append(path)
@@ -231,6 +256,31 @@ def export_report(
     progress.update(done, steps, "Export finished")
     log.info("exported %d file(s)%s", len(written), " (de-identified)" if deidentify else "")
     return written
+
+
+#: who signed, in a de-identified export (the physician's name is an identifier, PS3.15)
+DEIDENTIFIED_READER = "De-identified reader"
+
+
+def _says_no_burned_in(ds: Dataset | None) -> bool:
+    """True only when the source states Burned In Annotation NO (absent means unknown)."""
+    if ds is None:
+        return False
+    try:
+        return str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "NO"
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _scrub_value(value: Any, scrub: Any) -> Any:
+    """Scrub every string inside a JSON-like value (e.g. a draft's provenance)."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrub_value(v, scrub) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub_value(v, scrub) for v in value]
+    return value
 
 
 def _with_instance_numbers(results: Sequence[ModelResult],
@@ -397,3 +447,83 @@ def key_image_from_ref(ref: ImageRef, display, overlay=None, legend: str = "",
     """Convenience constructor used by the GUI and the pipeline."""
     return KeyImage(display=display, overlay=overlay, use_overlay=use_overlay, legend=legend,
                     caption=caption, source=ref)
+
+
+def deidentify_results_folder(out_dir: str | os.PathLike[str], doc: dict[str, Any],
+                              deid: Deidentifier, identifiers: Any = ()) -> dict[str, Any]:
+    """Make a ``hilum analyze --deidentify`` output folder hold no original identifier.
+
+    Run after the exports (which read the original files): saliency files named by an original
+    SOP Instance UID are renamed with the export's remapped UID, ``results.json`` is rewritten
+    with remapped UIDs and without source paths ("image 1" ...), and ``draft.txt`` /
+    ``draft.provenance.json`` are scrubbed with the one header-aware scrubber.
+
+    Parameters
+    ----------
+    out_dir : path
+        The analysis folder.
+    doc : dict
+        The results document (not modified).
+    deid : Deidentifier
+        The export's de-identifier (one UID mapping for the DICOM outputs and these files).
+    identifiers : iterable of str
+        The source headers' identifiers (:func:`app.reporting.deid.identifiers_from_dataset`).
+
+    Returns
+    -------
+    dict
+        The de-identified document written to ``results.json``.
+    """
+    import json
+
+    from app.reporting.deid import scrub_text
+
+    out = Path(out_dir)
+    idents = set(identifiers) | set(deid.identifiers)
+    repl: dict[str, str] = {}
+    for n, image in enumerate(doc.get("images", []) or [], 1):
+        for key in ("study_uid", "series_uid", "sop_uid"):
+            if image.get(key):
+                repl[str(image[key])] = deid.remap_uid(str(image[key]))
+        if image.get("path"):
+            repl[str(image["path"])] = f"image {n}"
+    for n, err in enumerate(doc.get("errors", []) or [], 1):
+        if err.get("path") and str(err["path"]) not in repl:
+            repl[str(err["path"])] = f"input {n}"
+    order = sorted(repl, key=len, reverse=True)
+
+    def fix(text: str, generic: bool = False) -> str:
+        for old in order:
+            if old in text:
+                text = text.replace(old, repl[old])
+        return scrub_text(text, idents, generic=generic)
+
+    def walk(value: Any, generic_keys: frozenset[str] = frozenset(), key: str = "") -> Any:
+        if isinstance(value, str):
+            return fix(value, key in generic_keys)
+        if isinstance(value, dict):
+            return {fix(str(k)): walk(v, generic_keys, str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, generic_keys, key) for v in value]
+        return value
+
+    # file and folder names (deepest first, so parents are renamed after their children)
+    for path in sorted(out.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        new = path.name
+        for old in order:
+            if old in new:
+                new = new.replace(old, repl[old])
+        if new != path.name:
+            path.rename(path.with_name(new))
+    clean = walk(doc)
+    clean.pop("results_path", None)
+    clean.pop("outputs", None)
+    paths.write_private(out / "results.json", json.dumps(clean, indent=2) + "\n")
+    free_text = frozenset({"prompt", "indication", "comparison", "notes", "findings", "impression"})
+    for draft_file in out.rglob("draft.txt"):
+        paths.write_private(draft_file, scrub_text(draft_file.read_text(encoding="utf-8"), idents))
+    for prov_file in out.rglob("draft.provenance.json"):
+        prov = json.loads(prov_file.read_text(encoding="utf-8"))
+        paths.write_private(prov_file, json.dumps(walk(prov, free_text), indent=1) + "\n")
+    paths.secure_tree(out)
+    return clean

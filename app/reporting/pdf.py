@@ -456,6 +456,7 @@ def build_pdf(
     key_images: Sequence[KeyImage] = (),
     document_id: str = "",
     deidentified: bool = False,
+    export_notes: Sequence[str] = (),
 ) -> Path:
     """Write the report PDF.
 
@@ -477,6 +478,9 @@ def build_pdf(
         Printed on every page (the Encapsulated PDF's SOP Instance UID when DICOM is exported).
     deidentified : bool
         Print a "De-identified" note in the patient block.
+    export_notes : sequence of str
+        Export notes printed under KEY IMAGES (e.g. key images left out of a de-identified
+        export).
 
     Returns
     -------
@@ -568,10 +572,12 @@ def build_pdf(
     story.append(_para(PDF_DISCLAIMER + ".", styles, "disclaimer", bold=True))
 
     # key images
-    if key_images:
+    if key_images or export_notes:
         image_numbers = {str(r.provenance.get("sop_uid")): image_identity(r)
                          for r in results if r.provenance.get("sop_uid") and image_identity(r)}
         story.append(_para("KEY IMAGES", styles, "heading", bold=True))
+        for note in export_notes:
+            story.append(_para(note, styles))
         for n, ki in enumerate(key_images, 1):
             cells: list[Any] = [_image_flowable(ki.shown(), 240, 240)]
             title = f"Image {n}"

@@ -124,8 +124,11 @@ raw model {sum(r.get('checker', dict()).values())} {r.get('checker', dict())}; s
 path's remaining violations on the test split are "no-content": test reports coded with findings
 outside the generator's supported vocabulary (`Sutures`, `Thickening`, `No Indexing` ...) get the
 generic sentence "X is noted.", which names nothing the checker knows. Constrained decoding costs
-BLEU-4/ROUGE-L (the reference reports were written with priors, and their comparison language is
-now banned when no comparison is given).
+BLEU-4/ROUGE-L: the reference reports were written with priors and their comparison language is
+banned when no comparison is given, and they contain the corpus's "XXXX" redactions, which the
+decoder never writes. Drafts refused because none of the model's own
+sentences could be kept (the guard never writes a whole report): {g.get('no_draft', 0)} of {full['n']}
+(counted as empty text in BLEU-4/ROUGE-L).
 
 A fine-tuned SmolLM2-135M-Instruct (the issue's other route) was not tried: at about 145 tokens/s
 for forward+backward on the 2 shared cores one pass over the reports takes about an hour, which

@@ -49,9 +49,13 @@ def test_this_machine_has_every_package(hilum_home: Path) -> None:
 
 def test_offscreen_is_never_checked() -> None:
     assert platform_problem({"QT_QPA_PLATFORM": "offscreen"}, loader=lambda so: False) is None
-    text = platform_problem({"QT_QPA_PLATFORM": "xcb"},
+    text = platform_problem({"QT_QPA_PLATFORM": "xcb", "DISPLAY": ":0"},
                             loader=lambda so: so != "libxcb-icccm.so.4")
     assert text is not None and "libxcb-icccm4" in text and text.count(".") >= 1
+    assert platform_problem({"QT_QPA_PLATFORM": "xcb", "DISPLAY": ":0"},
+                            loader=lambda so: True) is None
+    no_display = platform_problem({"QT_QPA_PLATFORM": "xcb"}, loader=lambda so: True)
+    assert no_display is not None and "no X display" in no_display
 
 
 def test_unloadable_xcb_library_prints_one_sentence(tmp_path: Path, hilum_home: Path) -> None:

@@ -51,6 +51,7 @@ def test_export_dialog_requires_sign_off_then_exports(qtbot, context, tmp_path):
     dialog.pdf_box.setChecked(True)
     dialog.dicom_box.setChecked(True)
     dialog.deid_box.setChecked(True)
+    dialog.pixels_reviewed_box.setChecked(True)   # de-identified key images need the check
     dialog.export_button.click()
     qtbot.waitUntil(lambda: dialog._worker is None and bool(dialog.files), timeout=60000)
     names = sorted(p.name.split("_")[0] for p in dialog.files)

@@ -49,6 +49,7 @@ def test_analyze_exports_pdf_and_dicom_from_a_header_with_hashed_dates(
          str(_dx(shared_data))], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "could not be built" not in proc.stderr
+    assert "UserWarning" not in proc.stderr  # no Python warnings on the terminal
     files = sorted((out / "dicom").glob("*.dcm"))
     assert [f.name[:3] for f in files] == ["PDF", "SR_"]
     src = pydicom.dcmread(_dx(shared_data), stop_before_pixels=True)

@@ -48,8 +48,10 @@ def test_analysis_to_pdf_and_dicom(analysis, tmp_path, deidentify):
     draft = ReportDraft(study_uid=str(src.StudyInstanceUID), indication="Fever.",
                         findings="Right lower zone opacity.", impression="Pneumonia likely.",
                         reader_name="Jane Smith", signed_off_at="2026-11-28T21:00:00+00:00")
+    # the sample does not state Burned In Annotation: a de-identified export includes its pixels
+    # only once the user confirmed them (issue 11 item 4)
     files = export_report(draft, results, sources, tmp_path, deidentify=deidentify,
-                          key_images=keys)
+                          key_images=keys, pixels_reviewed=deidentify)
     assert [f.name.split("_")[0] for f in files] == ["report.pdf", "PDF", "SR", "SC"]
     text = subprocess.run([_tool("pdftotext"), str(files[0]), "-"], capture_output=True,
                           text=True).stdout

@@ -75,7 +75,11 @@ def test_prompt_sent_by_analyze_has_no_header_identifier(phi_image, server, tmp_
     prov = json.loads((out / "draft.provenance.json").read_text())
     assert prov["prompt"] == user and prov["backend"] == "openai"
     assert user in capsys.readouterr().err
-    assert "Right lower lobe pneumonia" in (out / "draft.txt").read_text()
+    # the film is an adult's: the pneumonia result is outside the model's intended use (issue 16),
+    # so the draft does not state it and says the AI result is not applicable
+    text = (out / "draft.txt").read_text()
+    assert "FINDINGS:" in text and "Right lower lobe pneumonia" not in text
+    assert "The AI result for pneumonia (pneumonia_cnn) is not applicable" in text
 
 
 def test_show_prompt_prints_and_sends_nothing(phi_image, server, tmp_path, capsys):
@@ -130,6 +134,22 @@ def test_good_reply_credits_model_only_for_its_text(server):
     assert "Right lower lobe pneumonia" in text
     assert stream.provenance["model_sentences"] >= 2
     assert isinstance(stream.provenance["guard_inserted"], list)
+
+
+def test_template_sentences_are_named_in_provenance(server):
+    # the model writes only an impression: the guard's template findings are not credited to it
+    server.reply = "IMPRESSION: Right lower lobe pneumonia."
+    stream = draft(["Pneumonia"], backend="openai", url=server.url, model="m", timeout=10)
+    stream.read()
+    assert stream.provenance["guard_inserted"], stream.text
+    for sentence in stream.provenance["guard_inserted"]:
+        assert sentence in stream.text
+
+
+def test_generated_text_has_no_terminal_controls(server):
+    server.reply = "FINDINGS: Right lower lobe \x1b[2Jopacity\x07 consistent with pneumonia. IMPRESSION: Pneumonia."
+    text = draft(["Pneumonia"], backend="openai", url=server.url, model="m", timeout=10).read()
+    assert "\x1b" not in text and "\x07" not in text and "opacity" in text
 
 
 # -- item 7 ---------------------------------------------------------------------------------------

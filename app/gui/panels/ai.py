@@ -210,6 +210,8 @@ class AIPanel(QWidget):
             if reasons and not self.show_all.isChecked():
                 continue
             text = f"{m.name} ({m.version})"
+            if getattr(m, "site_override", False):
+                text += " - site override of the bundled model"
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, m.id)
             if not m.verified:

@@ -23,7 +23,7 @@ import datetime as _dt
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QSize, Qt, QUrl
@@ -51,14 +51,15 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from pydicom.dataset import Dataset
-
 from app.core.types import ModelResult, ReportDraft
 from app.gui.errors import show_error, user_message
 from app.gui.workers import Worker, run_in_background
-from app.reporting.deid import DeidChange
-from app.reporting.export import export_report, preview_deidentification
-from app.reporting.pdf import InstitutionHeader, KeyImage
+
+if TYPE_CHECKING:  # pydicom, highdicom and reportlab load when an export is first used
+    from pydicom.dataset import Dataset
+
+    from app.reporting.deid import DeidChange
+    from app.reporting.pdf import InstitutionHeader, KeyImage
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,11 @@ class ExportDialog(QDialog):
         self.preview_button = QPushButton(self.tr("Preview..."))
         self.preview_button.clicked.connect(self.show_preview)
         pl.addWidget(self.deid_box)
+        # burned-in text cannot be removed from pixels: de-identified key images need the source
+        # to say Burned In Annotation NO, or the reader's confirmation after looking at them
+        self.pixels_reviewed_box = QCheckBox(self.tr("I looked at the key images: no identifying "
+                                                     "text in the pixels"))
+        pl.addWidget(self.pixels_reviewed_box)
         pl.addStretch(1)
         pl.addWidget(self.preview_button)
         layout.addWidget(privacy)
@@ -290,6 +296,8 @@ class ExportDialog(QDialog):
         return dataclasses.replace(draft, reader_name=name, signed_off_at=when)
 
     def header(self) -> InstitutionHeader:
+        from app.reporting.pdf import InstitutionHeader
+
         return InstitutionHeader(self.inst_name.text().strip(),
                                  self.inst_address.toPlainText().strip(),
                                  self.inst_logo.text().strip())
@@ -363,10 +371,13 @@ class ExportDialog(QDialog):
         self.status.setText(self.tr("Exporting..."))
         self.open_pdf_button.setVisible(False)
         self.reveal_button.setVisible(False)
+        from app.reporting.export import export_report
+
         self._worker = run_in_background(
             export_report, draft, list(self.context.results), list(self.context.source_datasets),
             out_dir, pdf=self.pdf_box.isChecked(), dicom=self.dicom_box.isChecked(),
             deidentify=self.deid_box.isChecked(), key_images=self.chosen_key_images(),
+            pixels_reviewed=self.pixels_reviewed_box.isChecked(),
             header=self.header(),
             on_result=lambda files: self._done(files, draft),
             on_error=self._failed,
@@ -438,6 +449,8 @@ class ExportDialog(QDialog):
 
 
 def _preview_task(datasets: list[Dataset], progress: Any = None) -> list[DeidChange]:
+    from app.reporting.export import preview_deidentification
+
     return preview_deidentification(datasets)
 
 
@@ -459,6 +472,26 @@ def display_of_viewport(vp: Any) -> np.ndarray | None:
     """The active frame as the reader sees it (window and invert applied), uint8."""
     shown = vp.displayed_image()
     return None if shown is None else np.ascontiguousarray(shown)
+
+
+def _saliency_colormap(main_window: Any) -> str:
+    """The colour map the Saliency panel renders the overlay with ('' when unknown)."""
+    dock = getattr(main_window, "panels", {}).get("saliency")
+    combo = getattr(dock.widget() if dock is not None else None, "colormap", None)
+    try:
+        return str(combo.currentText()) if combo is not None else ""
+    except (AttributeError, RuntimeError):
+        return ""
+
+
+def _legend_bar(colormap: str) -> np.ndarray | None:
+    """The colour bar printed beside the legend (None for an unknown colour map)."""
+    from app.saliency.overlay import legend_image
+
+    try:
+        return legend_image(colormap, height=128, width=40)
+    except ValueError:
+        return None
 
 
 def overlay_of_viewport(vp: Any, display: np.ndarray) -> np.ndarray | None:
@@ -579,9 +612,16 @@ class ExportPanel(QWidget):
             self.list.clear()
         overlay = overlay_of_viewport(vp, display)
         n = len(self.key_images) + 1
-        ki = KeyImage(display=display, overlay=overlay,
-                      legend=self.tr("saliency map (red = where the model looked)")
-                      if overlay is not None else "",
+        from app.reporting.pdf import KeyImage
+
+        cmap = _saliency_colormap(mw) if overlay is not None else ""
+        legend = ""
+        if overlay is not None:
+            legend = (self.tr("saliency map, colour map %1: bright = where the model looked")
+                      .replace("%1", cmap) if cmap else
+                      self.tr("saliency map: bright = where the model looked"))
+        ki = KeyImage(display=display, overlay=overlay, legend=legend,
+                      legend_image=_legend_bar(cmap) if cmap else None,
                       caption=self.tr("Image %1").replace("%1", str(n)), source=ref)
         self.key_images.append(ki)
         item = QListWidgetItem(QIcon(QPixmap.fromImage(_qimage(ki.shown()))), ki.caption)

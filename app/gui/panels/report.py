@@ -58,9 +58,9 @@ def draft_path(study_uid: str) -> Path:
 def save_draft_file(study_uid: str, doc: dict[str, Any]) -> Path:
     """Write atomically (temp file + rename) so a crash never leaves a half-written draft."""
     path = draft_path(study_uid)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    paths.private_dir(path.parent)
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with paths.open_private(tmp, "w") as fh:   # drafts hold patient data: 0600
         json.dump(doc, fh, indent=1)
         fh.flush()
         os.fsync(fh.fileno())
@@ -96,6 +96,31 @@ def _generate(cond: Any, backend: str, options: dict[str, Any], progress: Any = 
     finally:
         stream.close()
     return dict(stream.provenance)
+
+
+def prepare_remote_prompt(cond: Any, header_paths: list[str], options: dict[str, Any],
+                          progress: Any = None) -> tuple[str, frozenset[str]]:
+    """Worker: the exact de-identified prompt a remote draft would send, and the header
+    identifiers it was scrubbed with (read from the study's files, off the GUI thread).
+
+    Raises :class:`app.core.errors.GeneratorError` for a server the client refuses (plain http
+    outside this machine without the setting, no URL ...), before anything is sent.
+    """
+    import pydicom
+
+    from app.reporting.deid import identifiers_from_dataset
+    from app.reporting.generator.openai_backend import OpenAIBackend, build_messages
+
+    OpenAIBackend.from_settings(url=options.get("url"), model=options.get("model"),
+                                allow_insecure_http=bool(options.get("allow_insecure_http")))
+    identifiers: set[str] = set()
+    for path in dict.fromkeys(header_paths):
+        try:
+            identifiers |= identifiers_from_dataset(pydicom.dcmread(path, stop_before_pixels=True))
+        except Exception:  # noqa: BLE001 - an unreadable file adds no identifiers
+            log.debug("header unreadable for the prompt scrubber")
+    _messages, sent = build_messages(cond, identifiers=identifiers)
+    return sent, frozenset(identifiers)
 
 
 def _models_from_doc(doc: dict[str, Any]) -> list[ModelResult]:
@@ -148,6 +173,20 @@ class ReportPanel(QWidget):
         self.model_name = QLineEdit(os.environ.get("HILUM_OPENAI_MODEL", ""))
         form.addRow("Server URL", self.url)
         form.addRow("Model", self.model_name)
+        from PySide6.QtWidgets import QCheckBox
+
+        from app.gui.settings import load_settings
+
+        self.insecure_http = QCheckBox("Allow plain http:// to another computer")
+        self.insecure_http.setChecked(load_settings().allow_insecure_http)
+        self.insecure_warning = QLabel("Warning: patient data will cross the network unencrypted. "
+                                       "Use https:// unless the network is trusted.")
+        self.insecure_warning.setWordWrap(True)
+        self.insecure_warning.setStyleSheet("color:#c62828;font-weight:bold;")
+        self.insecure_warning.setVisible(self.insecure_http.isChecked())
+        self.insecure_http.toggled.connect(self._insecure_toggled)
+        form.addRow("", self.insecure_http)
+        form.addRow("", self.insecure_warning)
         lay.addLayout(form)
         self.findings_label = QLabel("AI findings: none (run the AI panel, or the draft is conditioned as normal)")
         self.findings_label.setWordWrap(True)
@@ -205,10 +244,20 @@ class ReportPanel(QWidget):
         self.stop_button.setEnabled(self.running)
         if self.running:
             self.state.setText("Drafting ...")
+        elif getattr(self, "last_error", ""):
+            self.state.setText(self.last_error)   # the failed draft's reason stays visible
         elif self.ai_generated and not self.edited:
             self.state.setText("AI-written text is highlighted: review and edit it before sign-off.")
         elif self.edited:
             self.state.setText("Edited by the radiologist.")
+
+    def _insecure_toggled(self, on: bool) -> None:
+        from app.gui.settings import load_settings, save_settings
+
+        self.insecure_warning.setVisible(on)
+        settings = load_settings()
+        settings.allow_insecure_http = on
+        save_settings(settings)
 
     def set_study(self, study_uid: str) -> None:
         """Switch to another study: save the current draft, load the new one's autosave."""
@@ -318,6 +367,7 @@ class ReportPanel(QWidget):
     def _text_changed(self) -> None:
         if self._programmatic:
             return
+        self.last_error = ""
         if self.ai_generated and not self.edited and not self.running:
             self.edited = True
             self._clear_marks()   # the radiologist now owns the text
@@ -357,14 +407,48 @@ class ReportPanel(QWidget):
             if not url or not model:
                 QMessageBox.warning(self, "Report", "Enter the server URL and the model name first.")
                 return
-            answer = QMessageBox.question(
-                self, "Send to the generation server?",
-                f"The findings, indication, comparison and notes (de-identified) will be sent to "
-                f"{url}. Patient data leaves this workstation. Continue?")
-            if answer != QMessageBox.StandardButton.Yes:
-                return
-            options = {"url": url, "model": model}
-        cond = self.conditioning()
+            self.last_error = ""
+            options = {"url": url, "model": model,
+                       "allow_insecure_http": self.insecure_http.isChecked()}
+            cond = self.conditioning()
+            frames = getattr(self.series, "frames", None) or []
+            header_paths = [f.path for f in frames if getattr(f, "path", "")][:50]
+            from app.gui.workers import run_in_background
+
+            # build the exact prompt off the GUI thread, then show it before anything is sent
+            self.state.setText("Preparing the de-identified prompt ...")
+            self._prep_worker = run_in_background(
+                prepare_remote_prompt, cond, header_paths, options,
+                on_result=lambda res: self._confirm_prompt(cond, options, *res),
+                on_error=self._failed, on_finished=self._prepared)
+            return
+        self._start_generation(backend, self.conditioning(), options)
+
+    def _prepared(self) -> None:
+        self._prep_worker = None
+
+    def _confirm_prompt(self, cond: Any, options: dict[str, Any], sent: str,
+                        identifiers: frozenset[str]) -> None:
+        """Show the exact prompt; generation starts only when the user confirms it."""
+        box = QMessageBox(self)
+        box.setWindowTitle("Send to the generation server?")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setText(f"This de-identified prompt will be sent to {options['url'].split('@')[-1]}. "
+                    "Patient data leaves this workstation. Check it before sending.")
+        box.setDetailedText(sent)
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        self.prompt_preview = box   # tests read the shown prompt here
+        if box.exec() != QMessageBox.StandardButton.Yes:
+            self.state.setText("Nothing was sent.")
+            return
+        self._start_generation("openai", cond, {**options, "identifiers": identifiers})
+
+    def _start_generation(self, backend: str, cond: Any, options: dict[str, Any]) -> None:
+        self.last_error = ""
+        # what was there before: restored when the backend fails (no text means no draft)
+        self._previous = (self.editor.toPlainText(), self.ai_generated, self.edited,
+                          dict(self.provenance))
         self._set_text("", ai=True)
         self.ai_generated, self.edited = True, False
         self.provenance = {}
@@ -386,6 +470,7 @@ class ReportPanel(QWidget):
             self.worker.cancel()
 
     def _generated(self, prov: dict[str, Any]) -> None:
+        self._previous = None
         self.provenance = prov or {}
         self.state.setText(f"Drafted by {self.provenance.get('model_id', '?')} on "
                            f"{self.provenance.get('provider', '?')}.")
@@ -393,7 +478,14 @@ class ReportPanel(QWidget):
     def _failed(self, exc: BaseException) -> None:
         from app.gui.errors import user_message
 
-        self.state.setText(user_message(exc))
+        previous = getattr(self, "_previous", None)
+        if previous is not None:   # keep the previous text: a failed draft writes nothing
+            text, ai, edited, prov = previous
+            self._set_text(text, ai=ai and not edited)
+            self.ai_generated, self.edited, self.provenance = ai, edited, prov
+            self._previous = None
+        self.last_error = user_message(exc)
+        self.state.setText(self.last_error)
 
     def _finished(self) -> None:
         self.worker = None

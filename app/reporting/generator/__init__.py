@@ -187,9 +187,17 @@ def draft(findings: Conditioning | Sequence[Any] | str, context: Mapping[str, An
             if g is not None:  # the guard constrains the decoding itself (see .constrained)
                 from app.reporting.generator.constrained import generate_constrained
 
-                yield from generate_constrained(loaded, prompt, g, max_new_tokens, progress)
+                stats: dict[str, Any] = {}
+                yield from generate_constrained(loaded, prompt, g, max_new_tokens, progress, stats=stats)
+                ds.provenance["model_sentences"] = stats.get("model_sentences", 0)
+                ds.provenance["guard_inserted"] = list(stats.get("inserted", []))
+                ds.provenance["guard_rejected"] = len(g.dropped)
             else:
-                yield from _run_stream(bundled.generate_tokens(loaded, prompt, max_new_tokens, progress), g)
+                streamer = SectionStreamer(g)
+                yield from _run_stream(bundled.generate_tokens(loaded, prompt, max_new_tokens, progress),
+                                       g, streamer)
+                ds.provenance["model_sentences"] = streamer.model_sentences
+                ds.provenance["guard_inserted"] = list(streamer.inserted)
     elif backend == "openai":
         idents = frozenset(identifiers)
 
@@ -225,8 +233,9 @@ def draft(findings: Conditioning | Sequence[Any] | str, context: Mapping[str, An
             streamer = SectionStreamer(g)
             yield from _run_stream(chained(), g, streamer)
             ds.provenance["model_sentences"] = streamer.model_sentences
+            # what the model did not write is named, so provenance never credits it
+            ds.provenance["guard_inserted"] = list(streamer.inserted)
             if g is not None:
-                ds.provenance["guard_inserted"] = list(g.inserted)
                 ds.provenance["guard_dropped"] = len(g.dropped)
     else:
         raise GeneratorError(f"Unknown generator backend {backend!r} (use bundled or openai).")

@@ -10,7 +10,8 @@ so what follows is the model's own next-best continuation, conditioned on everyt
 Further constraints:
 
 * without a comparison, whole-word comparison tokens (``stable``, `` unchanged`` ...) are banned
-  at every step (the training reports were written with priors the prompt never mentions);
+  at every step (the training reports were written with priors the prompt never mentions), and
+  the corpus's ``XXXX`` redaction tokens are banned always;
 * before the IMPRESSION header, the sentences the guard requires (a conditioned finding the
   FINDINGS did not state, the answer to the indication, a covered negative) are fed to the model
   as forced tokens, so the IMPRESSION is decoded conditioned on them;
@@ -73,9 +74,21 @@ class _Decoder:
         self.retries: dict[int, int] = {}
         self.global_bans: np.ndarray | None = None
         self._forced_impression = False
+        #: provenance: sentences the model wrote that reached the draft, and sentences forced in
+        self.model_sentences = 0
+        self.inserted: list[str] = []
+        size = int(self.gen.get_logits().shape[-1])
+        vocab = _vocab(loaded, size)
+        # the training reports' "XXXX" redactions are never report text: banned at every step
+        redaction = np.array([i for i, piece in enumerate(vocab) if "XX" in piece], dtype=np.int64)
+        bans = [redaction]
         if guard.no_comparison:
-            size = int(self.gen.get_logits().shape[-1])
-            self.global_bans = _comparison_token_ids(id(loaded), _vocab(loaded, size))
+            bans.append(_comparison_token_ids(id(loaded), vocab))
+        self.global_bans = np.unique(np.concatenate(bans))
+        #: tokens that can begin a sentence (a retry must start a new sentence, not a fragment)
+        self.not_sentence_start = np.array(
+            [not (re.match(r"\s?[A-Z]", piece) or "\n" in piece) for piece in vocab], dtype=bool)
+        self.not_sentence_start[loaded.eos_id] = False
 
     # -- low level -----------------------------------------------------------------------------
     def _next(self, ban_eos: bool) -> int:
@@ -88,8 +101,9 @@ class _Decoder:
             flat = logits.reshape(-1)
             if self.global_bans is not None and len(self.global_bans):
                 flat[self.global_bans] = -1e9
-            if extra:
+            if extra:  # a retry: a different first token, and one that starts a sentence
                 flat[list(extra)] = -1e9
+                flat[self.not_sentence_start[:flat.size]] = -1e9
             if ban_eos:
                 flat[self.loaded.eos_id] = -1e9
             self.gen.set_logits(logits)
@@ -110,7 +124,9 @@ class _Decoder:
         self.gen.rewind_to(start)
         self.retries[start] = self.retries.get(start, 0) + 1
         self.bans.setdefault(start, set()).add(first_token)
-        return self.retries[start] <= MAX_RETRIES
+        # until the model has written one usable sentence it gets more tries (the guard never
+        # writes a whole report on its behalf)
+        return self.retries[start] <= (MAX_RETRIES if self.model_sentences else 3 * MAX_RETRIES)
 
     def _budget_left(self) -> int:
         return self.max_new - (self.gen.token_count() - self.prompt_len)
@@ -126,9 +142,13 @@ class _Decoder:
         sent: list[int] = []
         header_seen = False
 
-        def emit(sentence: str) -> str:
+        def emit(sentence: str, from_model: bool = True) -> str:
             sep = " " if count[section] else ""
             count[section] += 1
+            if from_model:
+                self.model_sentences += 1
+            else:
+                self.inserted.append(sentence)
             return sep + sentence
 
         while True:
@@ -164,16 +184,17 @@ class _Decoder:
                 self.gen.rewind_to(start)
                 if kept:
                     self._force(" " + kept)
-                if name == "IMPRESSION" and section == "findings":
+                if section == "findings":  # IMPRESSION (or a repeated FINDINGS): findings end here
                     for chunk in self._end_findings(count):
                         yield chunk
                     section = "impression"
                     self._force("\nIMPRESSION:")
                     yield "\nIMPRESSION: "
-                else:  # a repeated header: end this section
-                    if section == "impression":
-                        self.step_budget = self.steps  # ends at the next turn, with the checks
-                    section = "impression"
+                elif sent and not kept and self._reject(start, sent[0]):  # a header in the IMPRESSION: retry
+                    sent = []
+                    continue
+                else:  # retried enough: the IMPRESSION ends at the next turn, with the checks
+                    self.step_budget = self.steps
                 start, sent = self.gen.token_count(), []
                 continue
             if end or re.search(r"[.!?]\s*$", text) or ("\n" in text and text.strip()):
@@ -221,7 +242,7 @@ class _Decoder:
                     forced = [canonical_sentence(c) for c in missing]
                     g.inserted.extend(forced)
                     for s in forced:
-                        yield emit(s)
+                        yield emit(s, from_model=False)
                         impression_text += " " + s
                     self._force(" " + " ".join(forced))
                     start, sent = self.gen.token_count(), []
@@ -230,12 +251,17 @@ class _Decoder:
                     forced = [canonical_sentence(c) for c in missing]
                     g.inserted.extend(forced)
                     for s in forced:
-                        yield emit(s)
+                        yield emit(s, from_model=False)
                     impression_text += " " + " ".join(forced)
+                if self.model_sentences == 0:
+                    from app.core.errors import GeneratorError
+
+                    raise GeneratorError("None of the generator's text could be used (it contradicted the "
+                                         "findings or was not report text); no draft was written.")
                 if count["impression"] == 0:
-                    yield emit(g.impression_fallback())
+                    yield emit(g.impression_fallback(), from_model=False)
                 for s in g.not_applicable_sentences():
-                    yield emit(s)
+                    yield emit(s, from_model=False)
                 return
 
     def _end_findings(self, count: dict[str, int]) -> Iterator[str]:
@@ -248,13 +274,14 @@ class _Decoder:
         for s in forced:
             sep = " " if count["findings"] else ""
             count["findings"] += 1
+            self.inserted.append(s)
             yield sep + s
         if forced:
             self._force(" " + " ".join(forced))
 
 
 def generate_constrained(loaded: Any, prompt: str, guard: ConsistencyGuard, max_new_tokens: int = 200,
-                         progress: Progress | None = None) -> Iterator[str]:
+                         progress: Progress | None = None, stats: dict[str, Any] | None = None) -> Iterator[str]:
     """Stream a guarded draft (``FINDINGS: ...\\nIMPRESSION: ...``) decoded under the guard's constraints.
 
     Parameters
@@ -269,9 +296,20 @@ def generate_constrained(loaded: Any, prompt: str, guard: ConsistencyGuard, max_
         The model's own token budget (forced sentences come on top).
     progress : Progress, optional
         ``check()`` every token (cancel).
+    stats : dict, optional
+        Filled with ``model_sentences`` (the model's own sentences kept) and ``inserted`` (the
+        sentences forced in), for the draft's provenance.
+
+    Raises
+    ------
+    GeneratorError
+        None of the model's own sentences could be kept (the guard never writes a whole report).
     """
     dec = _Decoder(loaded, prompt, guard, max_new_tokens, progress)
     try:
         yield from dec.run()
     finally:
+        if stats is not None:
+            stats["model_sentences"] = dec.model_sentences
+            stats["inserted"] = list(dec.inserted)
         del dec.gen

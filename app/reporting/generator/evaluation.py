@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from app.core.errors import GeneratorError
 from app.reporting import labeller
 from app.reporting.generator.conditioning import build_conditioning
 from app.reporting.generator.dataset import Report
@@ -142,7 +143,10 @@ def evaluate(reports: Sequence[Report], model_dir: str | Path | None = None, dev
         raw.append(report_text(*split_sections("".join(run_stream(pieces, None)))))
         # what Hilum ships: the guard constrains the decoding itself
         prompt = format_prompt(cond.codes, cond.model_indication(), r.view)
-        shipped = "".join(generate_constrained(loaded, prompt, ConsistencyGuard(cond), max_new_tokens))
+        try:
+            shipped = "".join(generate_constrained(loaded, prompt, ConsistencyGuard(cond), max_new_tokens))
+        except GeneratorError:  # nothing of the model's own text could be kept: no draft
+            shipped = ""
         guarded.append(report_text(*split_sections(shipped)))
         refs.append(report_text(r.findings, r.impression))
         conds.append(cond.codes)
@@ -177,7 +181,8 @@ def summarize(reports: Sequence[Report], raw: Sequence[str], guarded: Sequence[s
     out: dict[str, Any] = {"n": len(reports), "uids": [r.uid for r in reports]}
     for name, drafts in (("raw", raw), ("guarded", guarded)):
         out[name] = {"bleu4": round(bleu4(drafts, refs), 4), "rouge_l": round(rouge_l(drafts, refs), 4),
-                     "consistency": consistency(drafts, conds)}
+                     "consistency": consistency(drafts, conds),
+                     "no_draft": sum(1 for d in drafts if not d.strip())}
         if indications is not None:
             out[name]["checker"] = checker_violations(drafts, conds, indications)
     out["examples"] = [{"uid": r.uid, "conditioned": list(c), "draft": g, "reference": ref}

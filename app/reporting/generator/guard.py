@@ -89,11 +89,11 @@ _COMPARISON = re.compile(r"\b(?:stable|stability|unchanged|again|persist\w*|inte
                          r"previous\w*|new|newly|prior|compared|comparison|improv\w+|worsen\w*|no change|"
                          r"since|resolv\w+|remains?|(?:in|de)creas\w+ in size)\b", re.IGNORECASE)
 #: a sentence must name some anatomy or a finding ("Mild." or "No acute disease." say nothing)
-_ANATOMY = re.compile(r"\b(?:lungs?|pulmonary|parenchym\w*|heart|cardiac|cardio\w*|mediastin\w*|hil(?:a|ar|um)|"
+_ANATOMY = re.compile(r"\b(?:lungs?|pulmonary|parenchym\w*|heart|cardiac|cardiomediastinal|cardiopulmonary|cardiophrenic|mediastin\w*|hil(?:a|ar|um)|"
                       r"pleura\w*|costophrenic|osseous|bon(?:e|es|y)|skeletal|spine|spinal|vertebra\w*|ribs?|"
                       r"aort\w+|trache\w+|diaphragm\w*|hemidiaphragms?|thora\w+|chest|soft tissues?|apex|apices|"
-                      r"bases?|basilar|lobes?|vascular\w*|vasculature|silhouette|contours?|volumes?|airspace|"
-                      r"intrathoracic|upper abdomen|sternotomy|clips?)\b", re.IGNORECASE)
+                      r"bases?|basilar|lobes?|vascular\w*|vasculature|silhouette|contours?|lung volumes?|"
+                      r"airspace)\b", re.IGNORECASE)
 #: structure-normal statements and the conditioned findings they contradict
 def _either_order(structure: str, normal: str) -> re.Pattern[str]:
     """``structure ... normal`` or ``normal ... structure`` within one sentence."""
@@ -105,8 +105,8 @@ _NORMALISH = r"normal|unremarkable|within normal limits"
 #: structure-normal statements and the conditioned findings they contradict
 _STRUCTURE_NORMAL: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = (
     (_either_order(r"heart|cardiac|cardiomediastinal", _NORMALISH + "|stable"), frozenset({"Cardiomegaly", "Hernia"})),
-    (_either_order(r"mediastin\w*", _NORMALISH + "|stable"), frozenset({"Hernia"})),
-    (_either_order(r"osseous|bony|bones?|skeletal|spine", _NORMALISH + "|intact"),
+    (_either_order(r"mediastin\w*|hila|hilar|hilum", _NORMALISH + "|stable"), frozenset({"Hernia"})),
+    (_either_order(r"osseous|bony|bones?|skeletal|spine", _NORMALISH + "|intact|clear"),
      frozenset({"Fractures", "Spine", "Thoracic Vertebrae"})),
     (_either_order(r"lungs?|pulmonary|lung fields?", _NORMALISH + r"|clear|well[- ]expanded|well[- ]aerated"),
      frozenset({"Pneumonia", "Consolidation", "Airspace Disease", "Opacity", "Pulmonary Atelectasis", "Pulmonary Edema",

@@ -67,6 +67,15 @@ _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_generated_text(piece: str) -> str:
+    """Generated text made safe to print: escape sequences and control characters (except
+    newlines and tabs) removed, markdown emphasis and headings dropped."""
+    return _TEXT_CONTROL.sub("", _ANSI.sub("", piece)).replace("**", "").replace("#", "")
+
+
 def clean_server_text(text: str, limit: int = 200) -> str:
     """Server-supplied text made safe to show: escape sequences and control characters removed
     (a hostile server cannot rewrite the user's terminal), whitespace collapsed, shortened."""
@@ -322,7 +331,7 @@ class OpenAIBackend:
                 f"The generation server at {where} sent a reply that is not a chat completion; "
                 "no draft was written.") from exc
         if isinstance(text, str) and text:
-            yield text.replace("**", "").replace("#", "")
+            yield clean_generated_text(text)
 
     def _events(self, resp: http.client.HTTPResponse, progress: Progress | None, where: str,
                 sock: socket.socket | None, deadline: float, expired: threading.Event) -> Iterator[str]:
@@ -362,7 +371,7 @@ class OpenAIBackend:
                         continue
                     piece = (choice.get("delta") or {}).get("content") or ""
                     if isinstance(piece, str) and piece:
-                        yield piece.replace("**", "").replace("#", "")
+                        yield clean_generated_text(piece)
         except (socket.timeout, TimeoutError) as exc:
             raise self._timeout_error(where) from exc
         except (ConnectionError, OSError, http.client.HTTPException) as exc:

@@ -38,6 +38,8 @@ class SectionStreamer:
         #: fallbacks are not counted: a draft is credited to a model only for what it wrote)
         self.model_sentences = 0
         self.model_chars = 0
+        #: sentences the guard wrote (templates, missing findings, impression fallback)
+        self.inserted: list[str] = []
 
     # -- helpers --------------------------------------------------------------------------------
     def _emit(self, sentence: str, from_model: bool = True) -> list[str]:
@@ -64,8 +66,11 @@ class SectionStreamer:
         if self.guard is not None:
             if self.counts["findings"] == 0 and self.guard.cond.is_normal:
                 for s in re.split(r"(?<=\.)\s+", NORMAL_FINDINGS):
-                    out += self._emit(s, from_model=False)
+                    emitted = self._emit(s, from_model=False)
+                    self.inserted += [e.strip() for e in emitted]
+                    out += emitted
             for s in self.guard.missing_sentences():
+                self.inserted.append(s)
                 sep = " " if self.counts["findings"] else ""
                 self.counts["findings"] += 1
                 out.append(sep + s)
@@ -131,9 +136,12 @@ class SectionStreamer:
             out += self._finish_findings()
         if self.counts["impression"] == 0 and self.guard is not None:
             self.counts["impression"] += 1
-            out.append(self.guard.impression_fallback())
-        if self.guard is not None:
+            fallback = self.guard.impression_fallback()
+            self.inserted.append(fallback.strip())
+            out.append(fallback)
+        if self.guard is not None:  # an AI result outside intended use: say it is not applicable
             for s in self.guard.not_applicable_sentences():
+                self.inserted.append(s)
                 out.append(" " + s)
         return out
 

@@ -1,0 +1,49 @@
+"""Start-up stays light: heavy libraries load when first used (issue 17, item 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ, HILUM_HOME=str(tmp_path / "home"), QT_QPA_PLATFORM="offscreen")
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def test_the_window_is_built_without_the_export_and_inference_stacks(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from app.gui.app import ensure_app\n"
+        "from app.gui.main_window import MainWindow\n"
+        "app = ensure_app()\n"
+        "w = MainWindow()\n"
+        "w.show()\n"
+        "app.processEvents()\n"
+        "heavy = [m for m in ('reportlab', 'highdicom', 'onnxruntime', 'onnx', 'torch',\n"
+        "                     'app.reporting.export', 'app.reporting.pdf') if m in sys.modules]\n"
+        "print(sorted(w.panels), heavy)\n"
+        "sys.exit(1 if heavy or 'export' not in w.panels else 0)\n")
+    out = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path), capture_output=True,
+                         text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+
+
+def test_startup_report_marks_the_window_and_the_sample(tmp_path: Path) -> None:
+    from app.core.paths import sample_path
+
+    report = tmp_path / "startup.json"
+    env = _env(tmp_path)
+    env["HILUM_STARTUP_REPORT"] = str(report)
+    out = subprocess.run([sys.executable, "-m", "app", "gui", str(sample_path())], env=env,
+                         capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    marks = json.loads(report.read_text())
+    assert marks["window"] <= marks["image"]
+    assert 0 < marks["window_cpu"] <= marks["image_cpu"]
