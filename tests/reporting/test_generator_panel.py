@@ -85,3 +85,31 @@ def test_panel_stop_and_normal_draft(qtbot) -> None:  # noqa: ANN001
     qtbot.waitUntil(lambda: not panel.running, timeout=120_000)
     text = panel.editor.toPlainText()
     assert labeller.is_normal(text) and "IMPRESSION:" in text
+
+
+def test_sentence_at_cursor_shows_its_evidence(qtbot) -> None:  # noqa: ANN001
+    """Clicking a sentence shows the AI finding behind it (model, probability, threshold, reliability)."""
+    from PySide6.QtGui import QTextCursor
+
+    from app.gui.panels.report import ReportPanel
+
+    panel = ReportPanel(None)
+    qtbot.addWidget(panel)
+    panel.set_study(UID)
+    doc = _doc(0.93)
+    doc["images"][0]["results"][0]["reliability"] = "outside intended use: patient age 64 years is outside 1-5 years"
+    panel.set_results(doc)
+    text = "FINDINGS: The heart is normal. Findings are consistent with pneumonia.\nIMPRESSION: Pneumonia."
+    panel.editor.setPlainText(text)
+    cur = panel.editor.textCursor()
+    cur.setPosition(text.index("consistent"))
+    panel.editor.setTextCursor(cur)
+    assert panel.sentence_at_cursor() == "Findings are consistent with pneumonia."
+    assert panel.evidence_label.text() == ("Evidence: pneumonia_cnn \u00b7 pneumonia p=0.93 (threshold 0.50)"
+                                          " \u00b7 outside intended use")
+    cur.setPosition(text.index("heart"))
+    panel.editor.setTextCursor(cur)
+    assert panel.evidence_label.text() == "Evidence: no AI result concerns this sentence."
+    cur.movePosition(QTextCursor.MoveOperation.End)
+    panel.editor.setTextCursor(cur)
+    assert "pneumonia p=0.93" in panel.evidence_label.text()

@@ -211,6 +211,13 @@ class ReportPanel(QWidget):
         self.editor.setAcceptRichText(False)
         self.editor.setPlaceholderText("FINDINGS:\n\nIMPRESSION:")
         lay.addWidget(self.editor, 1)
+        # sentence-level evidence (issue 16): the AI finding(s) behind the sentence at the cursor
+        self.evidence_label = QLabel("")
+        self.evidence_label.setObjectName("reportEvidence")
+        self.evidence_label.setWordWrap(True)
+        lay.addWidget(self.evidence_label)
+        self.evidence: list[dict[str, Any]] = []
+        self.result_pairs: list[tuple[ModelResult, str]] = []
         self.state = QLabel("")
         self.state.setWordWrap(True)
         lay.addWidget(self.state)
@@ -226,6 +233,7 @@ class ReportPanel(QWidget):
         self.insert_button.clicked.connect(self.insert_phrase)
         self.backend.currentIndexChanged.connect(self._update)
         self.editor.textChanged.connect(self._text_changed)
+        self.editor.cursorPositionChanged.connect(self.show_evidence)
         for field in (self.indication, self.comparison, self.notes):
             field.textEdited.connect(lambda _t: self.autosave.start())
         self._update()
@@ -289,8 +297,62 @@ class ReportPanel(QWidget):
         if uid:
             self.set_study(uid)
 
+    def sentence_at_cursor(self) -> str:
+        """The sentence of the editor text under the cursor."""
+        import re as _re
+
+        text = self.editor.toPlainText()
+        pos = self.editor.textCursor().position()
+        starts = [0] + [m.end() for m in _re.finditer(r"[.!?](?=\s)|\n|(?:FINDINGS|IMPRESSION)\s*:", text)]
+        start = max(p for p in starts if p <= pos) if starts else 0
+        m = _re.search(r"[.!?](?=\s|$)|\n", text[pos:])
+        end = pos + m.end() if m else len(text)
+        return text[start:end].strip()
+
+    def show_evidence(self) -> None:
+        """Show the AI finding(s) behind the sentence at the cursor, and its overlay when the
+        saliency panel can compute it (pure text work: no I/O on the GUI thread)."""
+        from app.reporting.signoff import sentence_evidence
+
+        sentence = self.sentence_at_cursor()
+        if not sentence or not self.result_pairs:
+            self.evidence_label.setText("")
+            return
+        ev = sentence_evidence(sentence, self.result_pairs)
+        links = [f for e in ev for f in e["findings"]]
+        if not links:
+            self.evidence_label.setText("Evidence: no AI result concerns this sentence.")
+            return
+        parts = []
+        for f in links:
+            note = f"{f['model_id']} \u00b7 {f['label']} p={f['probability']:.2f} (threshold {f['threshold']:.2f})"
+            if str(f.get("reliability", "")).startswith("outside"):
+                note += " \u00b7 outside intended use"
+            parts.append(note)
+        self.evidence_label.setText("Evidence: " + "; ".join(dict.fromkeys(parts)))
+        self._show_overlay(links[0])
+
+    def _show_overlay(self, link: dict[str, Any]) -> None:
+        """Ask the saliency panel for this finding's map on the image on screen."""
+        panels = getattr(self.main_window, "panels", None) or {}
+        dock = panels.get("saliency") if isinstance(panels, dict) else None
+        sal = dock.widget() if dock is not None else None
+        if sal is None or not hasattr(sal, "model"):
+            return
+        idx = sal.model.findData(link["model_id"])
+        if idx >= 0:
+            sal.model.setCurrentIndex(idx)
+        if hasattr(sal, "label") and sal.label.findText(link["label"]) >= 0:
+            sal.label.setCurrentText(link["label"])
+        if hasattr(sal, "enabled") and not sal.enabled.isChecked():
+            sal.enabled.setChecked(True)  # computes the map for the image on screen (worker)
+
     def set_results(self, doc: dict[str, Any]) -> None:
         """Classifier results (``results.json`` shape) to condition the next draft on."""
+        from app.reporting.signoff import results_with_images
+
+        if isinstance(doc, dict):
+            self.result_pairs = results_with_images(doc)
         results = _models_from_doc(doc) if isinstance(doc, dict) else []
         if results:
             self.model_results = results
