@@ -23,7 +23,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, cast
 
 from pydicom.dataset import Dataset
 
@@ -74,6 +74,13 @@ CREATE TABLE IF NOT EXISTS rejected (
 CREATE TABLE IF NOT EXISTS results (
     study_uid TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, updated REAL,
     PRIMARY KEY (study_uid, key));
+"""
+
+#: measurements, key images and reading views bound to one image (app.dicom.measurements)
+_ANNOTATIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS annotations (
+    id TEXT PRIMARY KEY, study_uid TEXT NOT NULL, kind TEXT NOT NULL, series_uid TEXT,
+    sop_uid TEXT, frame INTEGER, plane TEXT, data TEXT NOT NULL, updated REAL)
 """
 
 #: keys of a series in ``hilum scan --json`` (and in :meth:`Library.studies`)
@@ -166,7 +173,8 @@ def _norm(path: str | os.PathLike[str]) -> str:
 
 
 def _json_or_none(value: list[float] | None) -> str | None:
-    return json.dumps(value) if value is not None else None
+    # json.dumps of finite floats (what raw_floats gives), without the encoder's per-call set-up
+    return "[" + ", ".join(map(float.__repr__, value)) + "]" if value is not None else None
 
 
 def _loads(value: str | None) -> Any:
@@ -405,11 +413,130 @@ class Library:
                                    (study_uid, key)).fetchone()
         return json.loads(row["value"]) if row is not None else None
 
+    # -- typed documents (callers never spell the keys) ------------------------------------------
+    _RUN_PREFIX = "ai:"
+    _DRAFT_KEY = "draft"
+    _SIGNED_KEY = "report:signed_off"
+
+    def store_run(self, study_uid: str, series_uid: str, run: Any) -> None:
+        """Store an :class:`~app.core.types.AnalysisRun` of one series with its study."""
+        self.store_result(study_uid, self._RUN_PREFIX + series_uid, run.to_json())
+
+    def runs(self, study_uid: str) -> dict[str, Any]:
+        """The stored :class:`~app.core.types.AnalysisRun` of each series of a study
+        (documents that do not parse are logged and left out)."""
+        from app.core.errors import ResultsFormatError
+        from app.core.types import AnalysisRun
+
+        out: dict[str, Any] = {}
+        for key, doc in self.results(study_uid).items():
+            if key.startswith(self._RUN_PREFIX):
+                try:
+                    out[key[len(self._RUN_PREFIX):]] = AnalysisRun.from_json(doc)
+                except ResultsFormatError:
+                    log.warning("a stored analysis run could not be read; left out")
+        return out
+
+    def store_draft(self, draft: Any) -> None:
+        """Store a :class:`~app.core.types.ReportDraft` with its study (replaces the last one)."""
+        self.store_result(draft.study_uid, self._DRAFT_KEY, draft.to_dict())
+
+    def store_signed_report(self, draft: Any) -> None:
+        """Keep an exported, signed-off :class:`~app.core.types.ReportDraft` with its study."""
+        self.store_result(draft.study_uid, self._SIGNED_KEY, draft.to_dict())
+
+    def signed_report(self, study_uid: str) -> Any:
+        """The last signed-off :class:`~app.core.types.ReportDraft` of a study, or None."""
+        from app.core.types import ReportDraft
+
+        doc = self.result(study_uid, self._SIGNED_KEY)
+        return ReportDraft.from_dict(doc) if doc is not None else None
+
+    def stored_draft(self, study_uid: str) -> Any:
+        """The stored :class:`~app.core.types.ReportDraft` of a study, or None."""
+        from app.core.errors import HilumError
+        from app.core.types import ReportDraft
+
+        doc = self.result(study_uid, self._DRAFT_KEY)
+        if doc is None:
+            return None
+        try:
+            return ReportDraft.from_dict(doc)
+        except (HilumError, TypeError):
+            log.warning("the stored report draft could not be read")
+            return None
+
     def delete_result(self, study_uid: str, key: str) -> None:
         """Remove a stored document."""
         with self._write_lock:
             conn = self._conn()
             conn.execute("DELETE FROM results WHERE study_uid=? AND key=?", (study_uid, key))
+            conn.commit()
+
+    # -- annotations (measurements, key images, reading views; app.dicom.measurements) ----------
+    def _annotations_table(self, conn: sqlite3.Connection) -> None:
+        # created on first use so that the library's schema version stays as it is
+        if getattr(self._local, "annotations_ok", False):
+            return
+        with self._write_lock:
+            conn.execute(_ANNOTATIONS_SCHEMA)
+            conn.execute("CREATE INDEX IF NOT EXISTS annotations_study ON annotations(study_uid)")
+            conn.commit()
+        self._local.annotations_ok = True
+
+    def save_annotation(self, annotation_id: str, kind: str, image: dict[str, Any],
+                        data: dict[str, Any]) -> None:
+        """Store (or replace) one annotation bound to an image.
+
+        Parameters
+        ----------
+        annotation_id : str
+        kind : str
+            "measurement", "key_image" or "view".
+        image : dict
+            ``study_uid``, ``series_uid``, ``sop_uid``, ``frame``, ``plane`` (see
+            :class:`app.dicom.measurements.ImageRef`).
+        data : dict
+            The annotation itself (JSON).
+        """
+        conn = self._conn()
+        self._annotations_table(conn)
+        with self._write_lock:
+            conn.execute(
+                "INSERT OR REPLACE INTO annotations(id, study_uid, kind, series_uid, sop_uid, "
+                "frame, plane, data, updated) VALUES (?,?,?,?,?,?,?,?,?)",
+                (annotation_id, image["study_uid"], kind, image.get("series_uid", ""),
+                 image.get("sop_uid", ""), int(image.get("frame", 0)), image.get("plane", ""),
+                 json.dumps(data), time.time()))
+            conn.commit()
+
+    def annotations(self, study_uid: str, kind: str | None = None) -> list[dict[str, Any]]:
+        """The annotations of a study (oldest first): dicts with the image keys, ``id``,
+        ``kind`` and ``data``."""
+        conn = self._conn()
+        self._annotations_table(conn)
+        sql = "SELECT * FROM annotations WHERE study_uid=?"
+        args: tuple[Any, ...] = (study_uid,)
+        if kind is not None:
+            sql += " AND kind=?"
+            args += (kind,)
+        out = []
+        for r in conn.execute(sql + " ORDER BY rowid", args).fetchall():
+            try:
+                data = json.loads(r["data"])
+            except ValueError:
+                continue
+            out.append({"id": r["id"], "kind": r["kind"], "study_uid": r["study_uid"],
+                        "series_uid": r["series_uid"], "sop_uid": r["sop_uid"],
+                        "frame": r["frame"], "plane": r["plane"], "data": data})
+        return out
+
+    def delete_annotation(self, annotation_id: str) -> None:
+        """Remove one annotation."""
+        conn = self._conn()
+        self._annotations_table(conn)
+        with self._write_lock:
+            conn.execute("DELETE FROM annotations WHERE id=?", (annotation_id,))
             conn.commit()
 
     def remove_study(self, study_uid: str) -> None:
@@ -503,7 +630,7 @@ def archive_cache_budget() -> int:
         return 4 << 30
 
 
-def pixel_budget_problem(path: str, ds: Dataset, info: PixelInfo) -> str | None:
+def pixel_budget_problem(path: str, ds: Dataset | RawHeader, info: PixelInfo) -> str | None:
     """Why an image would be refused by the pixel budget (header or codec stream), or None."""
     from app.dicom.budget import PixelBudgetError, check_file
 
@@ -876,13 +1003,15 @@ class _Scanner:
         if isinstance(ds, RawHeader) and (rec["study_uid"] not in self.known_studies
                                           or rec["series_uid"] not in self.known_series):
             ds = ds.dataset()  # names need the character set: pydicom decodes them
+        # a study or series seen for the first time always has the full Dataset (above)
+        full = cast(Dataset, ds)
         conn.execute("DELETE FROM rejected WHERE path=?", (rec["path"],))
         if rec["study_uid"] not in self.known_studies:
             self.known_studies.add(rec["study_uid"])
-            self.insert_study(conn, rec, ds, now)
+            self.insert_study(conn, rec, full, now)
         if rec["series_uid"] not in self.known_series:
             self.known_series.add(rec["series_uid"])
-            self.insert_series(conn, rec, ds, now)
+            self.insert_series(conn, rec, full, now)
         conn.execute(
             "INSERT OR REPLACE INTO instances(sop_uid, series_uid, study_uid, path, source, size, "
             "mtime, sop_class, instance_number, frames, rows, columns, transfer_syntax, "

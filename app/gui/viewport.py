@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -38,6 +38,8 @@ from app.gui.presets import WindowPreset, presets_for
 from app.gui.series import SeriesData
 from app.gui.settings import Settings
 
+from app.dicom.pixels import auto_window, window_to_uint8  # noqa: E402,F401 - the one windowing path
+
 log = logging.getLogger(__name__)
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, useNumba=False)
@@ -45,48 +47,12 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, useNumba=False)
 #: windowed uint8 frames kept for the current window (cine and scrolling back reuse them)
 DISPLAY_CACHE_BYTES = 256 << 20
 
-TOOLS = ("pointer", "window", "pan", "zoom", "length", "rect", "ellipse", "angle")
+from app.workflow.view_state import TOOLS, ViewState  # noqa: E402 - the pure view state
 
 
 
-def window_to_uint8(frame: np.ndarray, center: float, width: float, invert: bool = False) -> np.ndarray:
-    """Apply a linear window to a frame in one fused pass: uint8 for display.
-
-    ``out = clip((v - (center - width/2)) * 255 / width, 0, 255)`` (``255 - out`` when inverted),
-    computed by OpenCV's saturating ``addWeighted`` (one pass, no temporaries): cheap enough to
-    run on the GUI thread for every slice and every mouse move of a window/level drag, even on
-    2000x2000 films. Colour frames are windowed per channel.
-    """
-    arr = frame if frame.dtype in (np.float32, np.uint8) else frame.astype(np.float32)
-    scale = 255.0 / max(float(width), 1e-6)
-    lo = float(center) - float(width) / 2.0
-    alpha, beta = (-scale, 255.0 + lo * scale) if invert else (scale, -lo * scale)
-    if arr.dtype == np.uint8 and alpha == 1.0 and beta == 0.0:
-        return arr
-    return cv2.addWeighted(arr, alpha, arr, 0.0, beta, dtype=cv2.CV_8U)
 _TEXT = QColor("#e8e8e8")
 _SHADOW = QColor(0, 0, 0, 220)
-
-
-def auto_window(frame: np.ndarray) -> tuple[float, float]:
-    """A window covering the 0.5-99.5 percentiles of a frame (subsampled for speed).
-
-    Returns
-    -------
-    (center, width)
-    """
-    step = max(1, int(math.sqrt(frame.size / 65536)))
-    sample = frame[::step, ::step]
-    if sample.ndim == 3:
-        sample = sample.mean(axis=-1)
-    sample = sample[np.isfinite(sample)]
-    if sample.size == 0:
-        return 0.5, 1.0
-    lo, hi = np.percentile(sample, [0.5, 99.5])
-    if hi <= lo:
-        lo, hi = float(sample.min()), float(sample.max())
-    width = max(float(hi - lo), 1.0)
-    return float(lo) + width / 2, width
 
 
 class _ImageItem(pg.ImageItem):
@@ -172,6 +138,7 @@ class Viewport(QFrame):
     activated = Signal(object)
     image_painted = Signal()
     measurements_changed = Signal()
+    measurement_removed = Signal(object)  # the reader deleted one (not a series change)
     status = Signal(str)
     series_dropped = Signal(str)
 
@@ -226,6 +193,8 @@ class Viewport(QFrame):
         self.tool = "pointer"
         self.show_annotations = self.settings.show_annotations
         self.measurements: list[Measurement] = []
+        # which measurements belong to the shown image (app.gui.measure_binding sets it)
+        self.measurement_filter: Callable[[Measurement], bool] | None = None
         self._drawing: Measurement | None = None
         self._angle_pending: Measurement | None = None
         self._drag_state: dict[str, Any] = {}
@@ -260,7 +229,7 @@ class Viewport(QFrame):
             self.provider.frame_ready.disconnect(self._frame_ready)
             self.provider.frame_failed.disconnect(self._frame_failed)
         self.stop_cine()
-        self.clear_measurements()
+        self.clear_measurements(forget=False)  # they stay stored with their image
         self.set_overlay(None)
         self.series = series
         self.frame = None
@@ -423,7 +392,7 @@ class Viewport(QFrame):
         self._value_range = max(value_range, aw, 1.0)
         self.update_wl_step()
         if self.series.is_color:
-            c, w, name = 127.5, 255.0, "Full range"
+            c, w, name = 128.0, 256.0, "Full range"   # DICOM LINEAR: exactly 0..255
         elif self.series.windows and self.series.windows[0][1] > 0:
             c, w, name = self.series.windows[0][0], self.series.windows[0][1], self.series.windows[0][2] or "Header"
         else:
@@ -549,25 +518,48 @@ class Viewport(QFrame):
         self.vb.translateBy(x=-dx_screen * px, y=-dy_screen * py)
         self._fitted = False
 
-    def rotate(self, degrees: int = 90) -> None:
-        """Rotate the displayed image by a multiple of 90 degrees (positive = clockwise)."""
-        r = np.array([[0, -1], [1, 0]], dtype=int)   # 90 degrees clockwise with y down
-        for _ in range((int(degrees) // 90) % 4):
-            self._matrix = r @ self._matrix
+    def _orient(self, state: ViewState) -> None:
+        self._matrix = np.array(state.orientation, dtype=int)
         self._update_transform()
         self.fit()
+
+    def rotate(self, degrees: int = 90) -> None:
+        """Rotate the displayed image by a multiple of 90 degrees (positive = clockwise)."""
+        self._orient(self.view_state().rotated(degrees))
 
     def flip_horizontal(self) -> None:
         """Mirror left-right on screen."""
-        self._matrix = np.array([[-1, 0], [0, 1]]) @ self._matrix
-        self._update_transform()
-        self.fit()
+        self._orient(self.view_state().flipped(horizontal=True))
 
     def flip_vertical(self) -> None:
         """Mirror top-bottom on screen."""
-        self._matrix = np.array([[1, 0], [0, -1]]) @ self._matrix
-        self._update_transform()
-        self.fit()
+        self._orient(self.view_state().flipped(horizontal=False))
+
+    def view_state(self) -> ViewState:
+        """What this viewport shows, as a pure :class:`~app.workflow.view_state.ViewState`."""
+        m = self._matrix
+        return ViewState(index=max(self.index, 0),
+                         window=(float(self.window_center), max(float(self.window_width), 1e-6)),
+                         invert=bool(self.invert),
+                         orientation=((int(m[0, 0]), int(m[0, 1])), (int(m[1, 0]), int(m[1, 1]))),
+                         zoom=0.0 if getattr(self, "_fitted", True) else min(max(self.zoom, 0.02), 64.0),
+                         overlay_visible=not getattr(self, "_overlay_hidden", False),
+                         overlay_opacity=float(self.overlay_item.opacity()), tool=self.tool)
+
+    def apply_view_state(self, state: ViewState) -> None:
+        """Show ``state`` (image, window, invert, orientation, zoom, overlay, tool)."""
+        if self.series is not None and state.index != self.index:
+            self.set_index(min(state.index, max(self.count - 1, 0)))
+        if state.window is not None:
+            self.set_window(*state.window)
+        if state.invert != self.invert:
+            self.set_invert(state.invert)
+        self.set_tool(state.tool)
+        self.set_overlay_opacity(state.overlay_opacity)
+        self.set_overlay_visible(state.overlay_visible)
+        self._orient(state)
+        if state.zoom:
+            self.set_zoom(state.zoom)
 
     def reset(self) -> None:
         """Back to the series' initial state: header window, no rotation/flip/invert, fitted."""
@@ -699,7 +691,7 @@ class Viewport(QFrame):
         cursors = {"pan": Qt.CursorShape.OpenHandCursor, "zoom": Qt.CursorShape.SizeVerCursor,
                    "window": Qt.CursorShape.SizeAllCursor}
         self.view.setCursor(cursors.get(tool, Qt.CursorShape.CrossCursor if tool in
-                                        ("length", "rect", "ellipse", "angle") else Qt.CursorShape.ArrowCursor))
+                                        ("length", "rect", "ellipse", "angle", "cobb") else Qt.CursorShape.ArrowCursor))
 
     def add_measurement(self, kind: str, points: list[tuple[float, float]]) -> Measurement:
         """Add a measurement in image coordinates and compute it on the current frame."""
@@ -713,6 +705,12 @@ class Viewport(QFrame):
     def _measure(self, m: Measurement) -> None:
         if self.series is None:
             return
+        if self.measurement_filter is not None:
+            here = self.measurement_filter(m)
+            m.roi.setVisible(here)
+            m.label.setVisible(here)
+            if not here:
+                return  # drawn on another image: neither shown nor re-measured here
         m.compute(self.frame, self.series.pixel_spacing, self.series.units)
         m.place_label(self.group)
         self.measurements_changed.emit()
@@ -734,14 +732,17 @@ class Viewport(QFrame):
             return False
         m.remove()
         self.measurements.remove(m)
+        self.measurement_removed.emit(m)
         self.measurements_changed.emit()
         return True
 
-    def clear_measurements(self) -> None:
-        """Delete every measurement."""
+    def clear_measurements(self, forget: bool = True) -> None:
+        """Delete every measurement (``forget=False``: only take them off the screen)."""
         self._cancel_pending()
         for m in self.measurements:
             m.remove()
+            if forget:
+                self.measurement_removed.emit(m)
         had = bool(self.measurements)
         self.measurements = []
         if had:
@@ -819,17 +820,29 @@ class Viewport(QFrame):
             return
         p0 = self.view_to_image(ev.buttonDownScenePos())
         p1 = self.view_to_image(ev.scenePos())
+        first = self._drag_state.get("cobb_first")  # the Cobb angle's first line, if drawn
         if ev.isStart():
-            self._cancel_pending()
-            self._drawing = self.add_measurement(tool, [p0, p1] if tool != "angle" else [p0, p1, p1])
+            first = self._angle_pending.points()[:2] if tool == "cobb" and \
+                self._angle_pending is not None and self._angle_pending.kind == "cobb" else None
+            self._drag_state["cobb_first"] = first
+        pts = [p0, p1, p1] if tool == "angle" else [p0, p1, p1, p1] if tool == "cobb" else [p0, p1]
+        if first is not None:  # a Cobb angle's second line
+            pts = [first[0], first[1], p0, p1]
+        if ev.isStart():
+            if first is not None:
+                self._drawing, self._angle_pending = self._angle_pending, None
+            else:
+                self._cancel_pending()
+                self._drawing = self.add_measurement(tool, pts)
             self.select(self._drawing)
         if self._drawing is None:
             return
-        self._drawing.set_points([p0, p1] if tool != "angle" else [p0, p1, p1])
+        self._drawing.set_points(pts)
         if ev.isFinish():
             m, self._drawing = self._drawing, None
-            if tool == "angle":
-                self._angle_pending = m  # the next click places the second arm
+            self._drag_state.pop("cobb_first", None)
+            if tool == "angle" or (tool == "cobb" and first is None):
+                self._angle_pending = m  # the next click (angle) or drag (Cobb) completes it
             self._measure(m)
 
     def _click(self, ev: Any) -> None:
@@ -839,7 +852,7 @@ class Viewport(QFrame):
             ev.accept()
             return
         ev.accept()
-        if self._angle_pending is not None:
+        if self._angle_pending is not None and self._angle_pending.kind == "angle":
             m = self._angle_pending
             pts = m.points()
             m.set_points([pts[0], pts[1], self.view_to_image(ev.scenePos())])
@@ -852,7 +865,7 @@ class Viewport(QFrame):
         self.select(hit)
 
     def _hover(self, scene_pos: QPointF) -> None:
-        if self._angle_pending is not None:
+        if self._angle_pending is not None and self._angle_pending.kind == "angle":
             m = self._angle_pending
             pts = m.points()
             m.set_points([pts[0], pts[1], self.view_to_image(scene_pos)])

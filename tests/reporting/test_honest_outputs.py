@@ -32,9 +32,9 @@ def result(label: str, p: float, threshold: float = 0.5, reliability: str = "wit
 
 def test_pdf_and_sr_state_outside_intended_use(tmp_path: Path) -> None:
     ds = pydicom.dcmread(sample_path())
-    draft = make_draft(ds)
-    draft.acknowledgements = acknowledge(compare("FINDINGS: The lungs are clear.\nIMPRESSION: Normal.",
-                                                 [result("pleural effusion", 0.91)]), "Jane Smith")
+    draft = dataclasses.replace(make_draft(ds), acknowledgements=acknowledge(
+        compare("FINDINGS: The lungs are clear.\nIMPRESSION: Normal.", [result("pleural effusion", 0.91)]),
+        "Jane Smith"))
     files = export_report(draft, [result("pneumonia", 0.997, reliability=OUTSIDE, model="pneumonia_cnn")],
                           [ds], tmp_path, pdf=True, dicom=True)
     text = " ".join(pdf_text(tmp_path / "report.pdf").split())

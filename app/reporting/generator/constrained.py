@@ -133,6 +133,12 @@ class _Decoder:
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> Iterator[str]:
+        """Decode, yielding the draft's chunks.
+
+        Long because it is one state machine over the token stream (header, sentence boundary,
+        rejection and rewind, section end, forced sentences, end of text) whose branches share
+        the decoder's position; split up, each part would need all of that state passed around.
+        """
         g = self.guard
         yield "FINDINGS: "
         section = "findings"
@@ -307,7 +313,15 @@ def generate_constrained(loaded: Any, prompt: str, guard: ConsistencyGuard, max_
     """
     dec = _Decoder(loaded, prompt, guard, max_new_tokens, progress)
     try:
-        yield from dec.run()
+        pending = ""  # the FINDINGS header goes out with the first sentence (nothing shows before)
+        for chunk in dec.run():
+            if chunk == "FINDINGS: " and not pending and dec.model_sentences == 0 and not dec.inserted:
+                pending = chunk
+                continue
+            yield pending + chunk
+            pending = ""
+        if pending:
+            yield pending
     finally:
         if stats is not None:
             stats["model_sentences"] = dec.model_sentences
