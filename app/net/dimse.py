@@ -37,6 +37,14 @@ log = logging.getLogger(__name__)
 # pynetdicom logs every PDU at INFO and identifiers (patient data) at DEBUG: keep it quiet
 logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
 
+
+def _quiet_pynetdicom() -> None:
+    """No standard event logging at all: with the logger silenced it only costs CPU (a few
+    handlers per PDU, ~35 PDUs per CT slice)."""
+    from pynetdicom import _config
+
+    _config.LOG_HANDLER_LEVEL = "none"
+
 #: storage SOP classes proposed for C-GET (with the SCP role) and accepted by the listener; the
 #: classes a study actually holds (SOPClassesInStudy) are added to these when the PACS says
 _STORAGE_CLASSES = (
@@ -113,6 +121,7 @@ def status_meaning(code: int, error_comment: str = "") -> str:
 def _new_ae(local: LocalSettings) -> Any:
     from pynetdicom import AE
 
+    _quiet_pynetdicom()
     ae = AE(ae_title=local.ae_title)
     t = float(local.timeout_s)
     ae.acse_timeout = t
@@ -327,15 +336,51 @@ class RetrieveOutcome:
 def _store_handler(filer: Filer) -> Callable[[Any], int]:
     def handle(event: Any) -> int:
         try:
-            ds = event.dataset
-            data = event.encoded_dataset(include_meta=True)
-            filer.file_bytes(data, str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID),
-                             str(event.request.AffectedSOPInstanceUID))
+            req = event.request
+            raw = req.DataSet  # the data set as received (a BytesIO): stored without decoding
+            study, series = _study_series(raw, event.context.transfer_syntax)
+            filer.file_parts([_file_meta(event), raw.getbuffer()],
+                             study, series, str(req.AffectedSOPInstanceUID))
         except Exception as exc:  # noqa: BLE001 - refuse the instance, keep the association
             log.debug("instance not stored: %s", type(exc).__name__)
             return 0xA700 if isinstance(exc, OSError) else 0xC000
         return 0x0000
     return handle
+
+
+def _file_meta(event: Any) -> bytes:
+    """Preamble and File Meta Information of a received data set, as pynetdicom's
+    ``Event.encoded_dataset`` writes them, without copying the data set that follows."""
+    from io import BytesIO
+
+    from pydicom.filewriter import write_file_meta_info
+
+    buf = BytesIO()
+    buf.write(b"\x00" * 128 + b"DICM")
+    write_file_meta_info(buf, event.file_meta)
+    return buf.getvalue()
+
+
+def _study_series(raw: Any, transfer_syntax: str) -> tuple[str, str]:
+    """Study and Series Instance UIDs of an encoded data set, reading only its first elements
+    (they come before the pixel data, which is never touched)."""
+    from pydicom.filereader import read_dataset
+    from pydicom.uid import UID as _UID
+
+    ts = _UID(transfer_syntax)
+    raw.seek(0)
+    stop = lambda tag, vr, length: tag > 0x0020000E  # noqa: E731 - stop after Series UID
+    if ts.is_deflated:
+        import zlib
+
+        from io import BytesIO
+
+        raw = BytesIO(zlib.decompress(raw.getvalue(), -zlib.MAX_WBITS))
+    try:
+        ds = read_dataset(raw, ts.is_implicit_VR, ts.is_little_endian, stop_when=stop)
+    finally:
+        raw.seek(0)
+    return str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)
 
 
 def _retrieve_ident(study_uid: str, series_uid: str) -> Dataset:
@@ -554,7 +599,8 @@ def move(node: Node, local: LocalSettings, study_uid: str, series_uids: Iterable
     listener = None
     received: Callable[[], int]
     if running is None:
-        listener = Listener(local, filer=filer)
+        # a short poll: stopping it at the end of the move takes at most that long
+        listener = Listener(local, filer=filer, poll_s=0.05)
         listener.start()
         received = lambda: filer.report.received
     else:
@@ -661,6 +707,34 @@ def send(node: Node, local: LocalSettings, files: list[str],
 
 
 # -- storage listener (C-STORE SCP) --------------------------------------------------------------------
+_LISTENER_AES: dict[tuple[str, float], Any] = {}
+_LISTENER_AES_LOCK = threading.Lock()
+
+
+def _listener_ae(local: LocalSettings) -> Any:
+    """The listener's application entity, made once per AE title and timeout: its ~170
+    supported contexts (every storage class in every transfer syntax) cost ~0.3 s of CPU to
+    build, which a C-MOVE (that starts a listener each time) should not pay again and again."""
+    from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
+
+    key = (local.ae_title, float(local.timeout_s))
+    with _LISTENER_AES_LOCK:
+        ae = _LISTENER_AES.get(key)
+        if ae is None:
+            ae = _new_ae(local)
+            ae.require_called_aet = True  # a PACS sending to the wrong AE title is told so
+            ae.add_supported_context(_VERIFICATION)
+            for cls in _STORAGE_CLASSES:
+                ae.add_supported_context(cls, ALL_TRANSFER_SYNTAXES)
+            # anything else a PACS may send: accept every storage class pynetdicom knows
+            have = set(_STORAGE_CLASSES)
+            for cx in AllStoragePresentationContexts:
+                if cx.abstract_syntax not in have:
+                    ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+            _LISTENER_AES[key] = ae
+        return ae
+
+
 class Listener:
     """Hilum's storage listener: accepts C-STORE (and C-ECHO) and files instances in the library.
 
@@ -672,13 +746,17 @@ class Listener:
         Where instances go (default: a new filer on the user library).
     host : str
         Address to bind (all interfaces by default, so a PACS can reach us).
+    poll_s : float
+        How often the server looks whether it should stop (``stop`` waits up to this long).
     """
 
     _registry: dict[int, Listener] = {}
     _reg_lock = threading.Lock()
 
-    def __init__(self, local: LocalSettings, filer: Filer | None = None, host: str = "") -> None:
+    def __init__(self, local: LocalSettings, filer: Filer | None = None, host: str = "",
+                 poll_s: float = 0.5) -> None:
         self.local = local
+        self.poll_s = float(poll_s)
         self.filer = filer if filer is not None else Filer()
         self._own_filer = filer is None
         self.host = host
@@ -692,28 +770,22 @@ class Listener:
 
     def start(self) -> Listener:
         """Start listening in the background; raises NetworkError when the port is taken."""
-        from pynetdicom import ALL_TRANSFER_SYNTAXES, evt
+        from pynetdicom import evt
+        from pynetdicom.transport import ThreadedAssociationServer
 
-        ae = _new_ae(self.local)
-        ae.require_called_aet = True  # a PACS sending to the wrong AE title is told so
-        ae.add_supported_context(_VERIFICATION)
-        for cls in _STORAGE_CLASSES:
-            ae.add_supported_context(cls, ALL_TRANSFER_SYNTAXES)
-        # anything else a PACS may send: accept every storage class pynetdicom knows
-        from pynetdicom import AllStoragePresentationContexts
-
-        have = set(_STORAGE_CLASSES)
-        for cx in AllStoragePresentationContexts:
-            if cx.abstract_syntax not in have:
-                ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+        ae = _listener_ae(self.local)
         handlers = [(evt.EVT_C_STORE, _store_handler(self.filer))]
         try:
-            self._server = ae.start_server((self.host, int(self.local.port)), block=False,
-                                           evt_handlers=handlers)
+            server = ae.make_server((self.host, int(self.local.port)), evt_handlers=handlers,
+                                    server_class=ThreadedAssociationServer)
         except OSError as exc:
             raise ConnectionFailedError(
                 f"Hilum cannot listen on port {self.local.port} ({exc.strerror or exc}); "
                 f"another program may use it.") from None
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": self.poll_s},
+                         name="hilum-listener", daemon=True).start()
+        ae._servers.append(server)  # as AE.start_server does: server.shutdown() removes it
+        self._server = server
         with self._reg_lock:
             self._registry[int(self.local.port)] = self
         return self

@@ -389,3 +389,34 @@ def test_tls_node(node: Any, dicom_dir: Path, capsys: pytest.CaptureFixture[str]
         assert "--tls-ca FILE" in str(exc2.value)
     finally:
         tls.cleanup()
+
+
+def test_filer_indexes_a_series_first_instance_at_once_and_the_rest_in_batches(
+        dicom_dir: Path, hilum_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The viewer gets the first instance of a series at once; the others are indexed together
+    (one transaction) when the transfer ends, or after FLUSH_S while a listener keeps running."""
+    from app.net import filing
+
+    monkeypatch.setattr(filing, "FLUSH_S", 0.3)
+    files = _files(dicom_dir / "ct_head_ge")[:6]
+    lib = Library()
+    firsts: list[dict[str, Any]] = []
+    filer = filing.Filer(lib, on_series=firsts.append)
+    try:
+        for f in files:
+            ds = pydicom.dcmread(f, stop_before_pixels=True)
+            filer.file_parts([f.read_bytes()[:64], memoryview(f.read_bytes())[64:]],
+                             str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID),
+                             str(ds.SOPInstanceUID))
+        deadline = time.monotonic() + 10
+        while not firsts and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(firsts) == 1  # one series: reported once, with its first file
+        assert Path(firsts[0]["first_path"]).read_bytes() == files[0].read_bytes()
+        while len(lib.instances(str(firsts[0]["series_uid"]))) < len(files) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)  # the batch comes after FLUSH_S, without closing the filer
+        assert len(lib.instances(str(firsts[0]["series_uid"]))) == len(files)
+    finally:
+        report = filer.close()
+    assert report.received == report.added == len(files) and not report.errors
