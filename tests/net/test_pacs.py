@@ -420,3 +420,33 @@ def test_filer_indexes_a_series_first_instance_at_once_and_the_rest_in_batches(
     finally:
         report = filer.close()
     assert report.received == report.added == len(files) and not report.errors
+
+
+def test_full_pacs_refuses_with_0xA700_out_of_resources(dicom_dir: Path, hilum_home: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A genuine 0xA700 from Orthanc: storage limited to one patient, that patient protected
+    from recycling, so a second patient's instance cannot be stored."""
+    full = Orthanc(extra={"MaximumPatientCount": 1})
+    full.start()
+    try:
+        (sid,) = full.upload(_files(dicom_dir / "cxr")[:1])
+        patient = full.get(f"/studies/{sid}")["ParentPatient"]
+        full._req("PUT", f"/patients/{patient}/protected", b"1", "text/plain")
+        store = NodeStore.load()
+        store.add(Node("full", host="127.0.0.1", port=full.dicom_port, ae_title=AE_TITLE,
+                       dicomweb=full.dicomweb))
+        store.save()
+        other = _files(dicom_dir / "ct_head_ge")[0]
+        code, out, err = _cli(capsys, "pacs", "send", "full", str(other))
+        assert code == 1
+        assert "sent 0 of 1 file(s) to full" in out
+        assert f"hilum: {other}: refused with status 0xA700 (refused: out of resources)" in err.splitlines()
+        # STOW-RS: Orthanc's plugin answers 200 with neither sequence filled; not taken as stored
+        n, local = pacs.load("full")
+        (item,) = pacs.send(n, local, [str(other)], use_web=True)
+        assert not item.ok and item.message == ("full did not confirm storing it (the STOW-RS "
+                                                "response lists it neither as stored nor as failed)")
+        sop = str(pydicom.dcmread(other, stop_before_pixels=True).SOPInstanceUID)
+        assert not full.find_instance(sop)
+    finally:
+        full.cleanup()
