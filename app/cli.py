@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "app.inference.commands",
     "app.reporting.commands",
     "app.reporting.annotation_commands",
+    "app.workflow.commands",
     "app.commands",
 )
 

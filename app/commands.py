@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 
 def has_display() -> bool:
@@ -40,6 +40,51 @@ def _gui(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from app.pipeline import run_demo
-
     return run_demo(out=args.out, headless=args.headless or not has_display(), device=args.device)
+
+
+def run_demo(out: str | None = None, headless: bool = True, device: str = "auto",
+             stdout: TextIO | None = None) -> int:
+    """``hilum demo``: Hilum's main job on the bundled sample chest film.
+
+    With a display it opens the reading window on the sample; without one (or with
+    ``headless``) it scans, analyses (classifier + CAM), drafts and exports the report through
+    the study session's batch loop (:func:`app.workflow.batch.analyze`), and prints where the
+    outputs are.
+    """
+    import json
+    from pathlib import Path
+
+    from app.core import paths
+    from app.core.errors import HilumError
+
+    stdout = stdout or sys.stdout
+    sample = paths.sample_path()
+    if not headless:
+        from app.gui.app import run_gui
+
+        return run_gui([str(sample)])
+    from app.dicom.library import Library
+    from app.workflow.batch import analyze
+
+    target = Path(out) if out else paths.data_dir() / "demo"
+    report = Library().scan([str(sample)])
+    n_series = sum(len(s["series"]) for s in report.studies)
+    print(f"scanned the sample: {len(report.studies)} study, {n_series} series "
+          f"({len(report.errors)} error(s)) into {paths.library_path()}", file=stdout)
+    try:
+        doc = analyze([str(sample)], target, device=device, saliency="cam", draft=True,
+                      pdf=True, dicom_export=True,
+                      log_step=lambda line: print(line, file=stdout, flush=True))
+    except HilumError as exc:
+        print(f"hilum demo: {exc}", file=sys.stderr)
+        return 1
+    for image in doc["images"]:
+        for rec in image["results"]:
+            for label, lab in rec["labels"].items():
+                flag = "POSITIVE" if lab["positive"] else "negative"
+                print(f"{rec['model_id']} {label}: p={lab['probability']:.3f} "
+                      f"(threshold {lab['threshold']:.2f}) {flag} on {rec['provider']}", file=stdout)
+    print(f"outputs in {target}: results.json, saliency/, draft.txt, report.pdf, dicom/", file=stdout)
+    print(json.dumps({"out": str(target), "files": doc["outputs"]}), file=stdout)
+    return 0

@@ -17,7 +17,10 @@ from app import __version__
 
 
 def run_self_test(stdout: TextIO | None = None) -> int:
-    """Run every step; return 0 when all pass, 1 at the first failure."""
+    """Run every step; return 0 when all pass, 1 at the first failure.
+
+    Long because the steps are small closures sharing one state dict, listed in the order they run.
+    """
     out = stdout or sys.stdout
     state: dict[str, Any] = {}
     tmp = Path(tempfile.mkdtemp(prefix="hilum-selftest-"))
@@ -41,45 +44,46 @@ def run_self_test(stdout: TextIO | None = None) -> int:
         return f"{len(manifests)} model(s) verified"
 
     def analyse() -> str:
-        from app.pipeline import analyze
+        from app.workflow import StudySession
 
-        doc = analyze([state["path"]], tmp, saliency="cam")
-        state["doc"] = doc
-        recs = [r for i in doc["images"] for r in i["results"]]
+        session = StudySession.open([state["path"]])
+        run = session.analyze(saliency="cam", out_dir=tmp)
+        state["session"] = session = session.split().get(run.study_uids()[0] if run.study_uids() else "", session)
+        recs = session.model_results()
         if not recs:
             raise RuntimeError("the bundled classifier produced no result on the sample")
         r = recs[0]
-        label, lab = next(iter(r["labels"].items()))
-        state["provider"] = r["provider"]
-        return f"{r['model_id']} {label} p={lab['probability']:.3f} on {r['provider']}"
+        lab = r.labels[0]
+        state["provider"] = r.provider
+        return f"{r.model_id} {lab.label} p={lab.probability:.3f} on {r.provider}"
 
     def cam() -> str:
-        recs = [r for i in state["doc"]["images"] for r in i["results"]]
-        sal = recs[0].get("saliency") or {}
+        session = state["session"]
+        r = session.model_results()[0]
+        sal = r.saliency or {}
         if sal.get("error") or not sal.get("files"):
             raise RuntimeError(f"no saliency map: {sal.get('error', 'nothing written')}")
         files = [tmp / f["npy"] for f in sal["files"].values()]
         missing = [str(f) for f in files if not f.exists()]
         if missing:
             raise RuntimeError(f"saliency files missing: {missing}")
+        maps = session.saliency(session.images()[0].ref, r.model_id)
+        if not maps or not all(m.same_forward_pass for m in maps):
+            raise RuntimeError("CAM did not come from the classifying pass")
         return f"{sal['method']} map(s) for {', '.join(sal['files'])}"
 
     def draft() -> str:
-        from app.pipeline import draft_for_study
-
-        doc = state["doc"]
-        study = next(i["study_uid"] for i in doc["images"] if i["results"])
-        stream = draft_for_study(doc, study, indication="self-test")
-        if "IMPRESSION" not in stream.text.upper():
+        session = state["session"]
+        session.draft_report(indication="self-test")
+        text = session.draft_text
+        if "IMPRESSION" not in text.upper():
             raise RuntimeError("the draft has no IMPRESSION section")
-        state["stream"], state["study"] = stream, study
-        return f"{len(stream.text)} characters on {stream.provenance.get('provider', '?')}"
+        return f"{len(text)} characters on {session.draft_provenance.get('provider', '?')}"
 
     def export() -> str:
-        from app.pipeline import export_study
-
-        files = export_study(state["doc"], tmp, tmp / "export", state["study"], state["stream"],
-                             pdf=True, dicom=False, deidentify=False, reader_name="Hilum self-test")
+        session = state["session"]
+        session.sign_off("Hilum self-test")
+        files = session.export(tmp / "export", pdf=True, dicom=False)
         pdf = files[0]
         if pdf.stat().st_size < 1000 or not pdf.read_bytes().startswith(b"%PDF"):
             raise RuntimeError(f"{pdf} is not a PDF")

@@ -105,6 +105,14 @@ class NotSignedOffError(ExportError):
     """Export was asked for a report that nobody has signed off."""
 
 
+class ResultsFormatError(HilumError):
+    """A stored or written analysis document is not in the shape Hilum writes."""
+
+
+class SignOffError(ReportingError):
+    """A report draft cannot be signed off as asked (no reader name, no text)."""
+
+
 class PlatformError(HilumError):
     """The desktop cannot show Hilum's window (e.g. a system library Qt needs is missing)."""
 

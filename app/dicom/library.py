@@ -412,6 +412,59 @@ class Library:
                                    (study_uid, key)).fetchone()
         return json.loads(row["value"]) if row is not None else None
 
+    # -- typed documents (callers never spell the keys) ------------------------------------------
+    _RUN_PREFIX = "ai:"
+    _DRAFT_KEY = "draft"
+    _SIGNED_KEY = "report:signed_off"
+
+    def store_run(self, study_uid: str, series_uid: str, run: Any) -> None:
+        """Store an :class:`~app.core.types.AnalysisRun` of one series with its study."""
+        self.store_result(study_uid, self._RUN_PREFIX + series_uid, run.to_json())
+
+    def runs(self, study_uid: str) -> dict[str, Any]:
+        """The stored :class:`~app.core.types.AnalysisRun` of each series of a study
+        (documents that do not parse are logged and left out)."""
+        from app.core.errors import ResultsFormatError
+        from app.core.types import AnalysisRun
+
+        out: dict[str, Any] = {}
+        for key, doc in self.results(study_uid).items():
+            if key.startswith(self._RUN_PREFIX):
+                try:
+                    out[key[len(self._RUN_PREFIX):]] = AnalysisRun.from_json(doc)
+                except ResultsFormatError:
+                    log.warning("a stored analysis run could not be read; left out")
+        return out
+
+    def store_draft(self, draft: Any) -> None:
+        """Store a :class:`~app.core.types.ReportDraft` with its study (replaces the last one)."""
+        self.store_result(draft.study_uid, self._DRAFT_KEY, draft.to_dict())
+
+    def store_signed_report(self, draft: Any) -> None:
+        """Keep an exported, signed-off :class:`~app.core.types.ReportDraft` with its study."""
+        self.store_result(draft.study_uid, self._SIGNED_KEY, draft.to_dict())
+
+    def signed_report(self, study_uid: str) -> Any:
+        """The last signed-off :class:`~app.core.types.ReportDraft` of a study, or None."""
+        from app.core.types import ReportDraft
+
+        doc = self.result(study_uid, self._SIGNED_KEY)
+        return ReportDraft.from_dict(doc) if doc is not None else None
+
+    def stored_draft(self, study_uid: str) -> Any:
+        """The stored :class:`~app.core.types.ReportDraft` of a study, or None."""
+        from app.core.errors import HilumError
+        from app.core.types import ReportDraft
+
+        doc = self.result(study_uid, self._DRAFT_KEY)
+        if doc is None:
+            return None
+        try:
+            return ReportDraft.from_dict(doc)
+        except (HilumError, TypeError):
+            log.warning("the stored report draft could not be read")
+            return None
+
     def delete_result(self, study_uid: str, key: str) -> None:
         """Remove a stored document."""
         with self._write_lock:

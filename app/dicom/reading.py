@@ -727,6 +727,8 @@ def fast_header(path: PathLike, tags: frozenset[int]) -> tuple[RawHeader, PixelI
         The same values :func:`read_header` with ``tags`` would give, or None when the file is
         anything but a plain little-endian Part 10 file whose header ends at its pixel data
         (errors included: :func:`read_header` words them).
+
+    Long because a single pass over the byte stream, kept in one function for speed (the scan loop's hot path).
     """
     spath = os.fspath(path)
     try:

@@ -82,6 +82,7 @@ class QueryRetrieveDialog(QDialog):
     retrieved = Signal(object)  # RetrieveReport
 
     def __init__(self, window: Any = None, parent: QWidget | None = None) -> None:
+        """Long because it builds the dialog's widget tree."""
         super().__init__(parent or window)
         self.window = window
         self.setWindowTitle(self.tr("PACS Query/Retrieve"))

@@ -38,6 +38,8 @@ from app.gui.presets import WindowPreset, presets_for
 from app.gui.series import SeriesData
 from app.gui.settings import Settings
 
+from app.dicom.pixels import auto_window, window_to_uint8  # noqa: E402,F401 - the one windowing path
+
 log = logging.getLogger(__name__)
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, useNumba=False)
@@ -45,48 +47,12 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, useNumba=False)
 #: windowed uint8 frames kept for the current window (cine and scrolling back reuse them)
 DISPLAY_CACHE_BYTES = 256 << 20
 
-TOOLS = ("pointer", "window", "pan", "zoom", "length", "rect", "ellipse", "angle", "cobb")
+from app.workflow.view_state import TOOLS, ViewState  # noqa: E402 - the pure view state
 
 
 
-def window_to_uint8(frame: np.ndarray, center: float, width: float, invert: bool = False) -> np.ndarray:
-    """Apply a linear window to a frame in one fused pass: uint8 for display.
-
-    ``out = clip((v - (center - width/2)) * 255 / width, 0, 255)`` (``255 - out`` when inverted),
-    computed by OpenCV's saturating ``addWeighted`` (one pass, no temporaries): cheap enough to
-    run on the GUI thread for every slice and every mouse move of a window/level drag, even on
-    2000x2000 films. Colour frames are windowed per channel.
-    """
-    arr = frame if frame.dtype in (np.float32, np.uint8) else frame.astype(np.float32)
-    scale = 255.0 / max(float(width), 1e-6)
-    lo = float(center) - float(width) / 2.0
-    alpha, beta = (-scale, 255.0 + lo * scale) if invert else (scale, -lo * scale)
-    if arr.dtype == np.uint8 and alpha == 1.0 and beta == 0.0:
-        return arr
-    return cv2.addWeighted(arr, alpha, arr, 0.0, beta, dtype=cv2.CV_8U)
 _TEXT = QColor("#e8e8e8")
 _SHADOW = QColor(0, 0, 0, 220)
-
-
-def auto_window(frame: np.ndarray) -> tuple[float, float]:
-    """A window covering the 0.5-99.5 percentiles of a frame (subsampled for speed).
-
-    Returns
-    -------
-    (center, width)
-    """
-    step = max(1, int(math.sqrt(frame.size / 65536)))
-    sample = frame[::step, ::step]
-    if sample.ndim == 3:
-        sample = sample.mean(axis=-1)
-    sample = sample[np.isfinite(sample)]
-    if sample.size == 0:
-        return 0.5, 1.0
-    lo, hi = np.percentile(sample, [0.5, 99.5])
-    if hi <= lo:
-        lo, hi = float(sample.min()), float(sample.max())
-    width = max(float(hi - lo), 1.0)
-    return float(lo) + width / 2, width
 
 
 class _ImageItem(pg.ImageItem):
@@ -426,7 +392,7 @@ class Viewport(QFrame):
         self._value_range = max(value_range, aw, 1.0)
         self.update_wl_step()
         if self.series.is_color:
-            c, w, name = 127.5, 255.0, "Full range"
+            c, w, name = 128.0, 256.0, "Full range"   # DICOM LINEAR: exactly 0..255
         elif self.series.windows and self.series.windows[0][1] > 0:
             c, w, name = self.series.windows[0][0], self.series.windows[0][1], self.series.windows[0][2] or "Header"
         else:
@@ -552,25 +518,48 @@ class Viewport(QFrame):
         self.vb.translateBy(x=-dx_screen * px, y=-dy_screen * py)
         self._fitted = False
 
-    def rotate(self, degrees: int = 90) -> None:
-        """Rotate the displayed image by a multiple of 90 degrees (positive = clockwise)."""
-        r = np.array([[0, -1], [1, 0]], dtype=int)   # 90 degrees clockwise with y down
-        for _ in range((int(degrees) // 90) % 4):
-            self._matrix = r @ self._matrix
+    def _orient(self, state: ViewState) -> None:
+        self._matrix = np.array(state.orientation, dtype=int)
         self._update_transform()
         self.fit()
+
+    def rotate(self, degrees: int = 90) -> None:
+        """Rotate the displayed image by a multiple of 90 degrees (positive = clockwise)."""
+        self._orient(self.view_state().rotated(degrees))
 
     def flip_horizontal(self) -> None:
         """Mirror left-right on screen."""
-        self._matrix = np.array([[-1, 0], [0, 1]]) @ self._matrix
-        self._update_transform()
-        self.fit()
+        self._orient(self.view_state().flipped(horizontal=True))
 
     def flip_vertical(self) -> None:
         """Mirror top-bottom on screen."""
-        self._matrix = np.array([[1, 0], [0, -1]]) @ self._matrix
-        self._update_transform()
-        self.fit()
+        self._orient(self.view_state().flipped(horizontal=False))
+
+    def view_state(self) -> ViewState:
+        """What this viewport shows, as a pure :class:`~app.workflow.view_state.ViewState`."""
+        m = self._matrix
+        return ViewState(index=max(self.index, 0),
+                         window=(float(self.window_center), max(float(self.window_width), 1e-6)),
+                         invert=bool(self.invert),
+                         orientation=((int(m[0, 0]), int(m[0, 1])), (int(m[1, 0]), int(m[1, 1]))),
+                         zoom=0.0 if getattr(self, "_fitted", True) else min(max(self.zoom, 0.02), 64.0),
+                         overlay_visible=not getattr(self, "_overlay_hidden", False),
+                         overlay_opacity=float(self.overlay_item.opacity()), tool=self.tool)
+
+    def apply_view_state(self, state: ViewState) -> None:
+        """Show ``state`` (image, window, invert, orientation, zoom, overlay, tool)."""
+        if self.series is not None and state.index != self.index:
+            self.set_index(min(state.index, max(self.count - 1, 0)))
+        if state.window is not None:
+            self.set_window(*state.window)
+        if state.invert != self.invert:
+            self.set_invert(state.invert)
+        self.set_tool(state.tool)
+        self.set_overlay_opacity(state.overlay_opacity)
+        self.set_overlay_visible(state.overlay_visible)
+        self._orient(state)
+        if state.zoom:
+            self.set_zoom(state.zoom)
 
     def reset(self) -> None:
         """Back to the series' initial state: header window, no rotation/flip/invert, fitted."""

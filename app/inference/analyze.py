@@ -1,6 +1,6 @@
 """Run every applicable model on every image of some files/folders and write ``results.json``.
 
-:func:`analyze_paths` is the reusable core of ``hilum analyze``; ``app.pipeline`` and the GUI
+:func:`analyze_paths` is the reusable core of ``hilum analyze``; the study session (:mod:`app.workflow`)
 call it too. Later steps (saliency maps, report drafts, exports) plug in through ``hooks``:
 each hook is called once per image and model with an :class:`ImageContext` holding the
 preprocessed tensor, the :class:`~app.core.types.GeometryTransform`, the displayed image, the raw
@@ -199,6 +199,8 @@ def analyze_paths(
         The ``results.json`` content: ``images`` (per image: path, UIDs, frame, modality, and per
         model id/version/sha256/provider, per label probability/threshold/positive, timings),
         ``errors`` (per file), ``models``, ``skipped_models``, ``summary``.
+
+    Long because the batched read/preprocess/run/hook loop shares per-batch state; its numpydoc parameter list is long.
     """
     from app.dicom import pixels
 

@@ -93,6 +93,86 @@ def _driver_problem() -> str | None:
     return "no NVIDIA driver was found"
 
 
+def cuda_problem() -> str | None:
+    """Why CUDA cannot be used in this process (None when it may be tried). The one provider
+    probe: the inference engine and saliency's extra sessions both ask it. Cheap and quiet on
+    machines without a GPU; loads the pip-shipped CUDA libraries once when a driver is there."""
+    import onnxruntime as ort
+
+    if CUDA not in ort.get_available_providers():
+        return "this onnxruntime build has no CUDA provider"
+    if _cuda_failed is not None:
+        return _cuda_failed
+    driver = _driver_problem()
+    if driver is not None:
+        _note_cuda_failure(driver)
+        return driver
+    _preload_cuda_dlls()
+    return None
+
+
+def _note_cuda_failure(reason: str) -> None:
+    global _cuda_failed
+    _cuda_failed = reason
+
+
+def session_options(threads: int | None = None, spinning: bool = True) -> Any:
+    """The onnxruntime session options every Hilum session uses (quiet, full graph optimisation;
+    ``spinning=False`` for sessions that sit idle between runs, sharing the CPU)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3  # failed provider probes are expected; keep stderr clean
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        so.intra_op_num_threads = int(threads)
+    if not spinning:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return so
+
+
+def create_session(model_bytes: bytes, device: str = "auto", *, options: Any = None,
+                   gpu_bytes: bytes | None = None, tensorrt: bool = False) -> Any:
+    """The one onnxruntime session factory: CUDA (optionally TensorRT) when ``device`` allows and
+    it works here, else the CPU.
+
+    Parameters
+    ----------
+    model_bytes : bytes
+        The model for the CPU (and the GPU unless ``gpu_bytes`` is given, e.g. an fp16 copy).
+    device : {"auto", "cpu", "cuda"}
+    options : onnxruntime.SessionOptions, optional
+        Default :func:`session_options`.
+
+    Raises
+    ------
+    ProviderError
+        ``device="cuda"`` where CUDA does not work (with the reason).
+    """
+    import onnxruntime as ort
+
+    if device == "cpu":
+        return ort.InferenceSession(model_bytes, sess_options=options or session_options(), providers=[CPU])
+    reason = cuda_problem()
+    if reason is None:
+        providers: list[Any] = [CUDA, CPU]
+        if tensorrt and TENSORRT in ort.get_available_providers():
+            providers.insert(0, TENSORRT)
+        try:
+            sess = ort.InferenceSession(gpu_bytes or model_bytes, sess_options=options or session_options(),
+                                        providers=providers)
+            if sess.get_providers()[0] in (CUDA, TENSORRT):
+                return sess
+            reason = "no usable CUDA device (onnxruntime fell back to the CPU)"
+        except Exception as exc:  # noqa: BLE001 - any failure to start CUDA means no CUDA
+            reason = f"CUDA could not start ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        _note_cuda_failure(reason)
+    if device == "cuda":
+        raise ProviderError(f"CUDA was requested but is not available on this machine: {reason}.")
+    log.info("using the CPU: %s", reason)
+    return ort.InferenceSession(model_bytes, sess_options=options or session_options(), providers=[CPU])
+
+
 def available_devices() -> dict[str, Any]:
     """What this machine offers: onnxruntime's providers and whether CUDA was found working."""
     import onnxruntime as ort
@@ -217,54 +297,20 @@ class Engine:
 
     # -- session --------------------------------------------------------------------------------
     def _options(self) -> Any:
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.log_severity_level = 3  # failed provider probes are expected; keep stderr clean
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if self._threads:
-            so.intra_op_num_threads = int(self._threads)
-        return so
+        return session_options(self._threads)
 
     def _create_session(self, model_bytes: bytes, device: str, want_fp16: bool, use_trt: bool) -> Any:
-        global _cuda_failed
-        import onnxruntime as ort
-
-        if device == "cpu":
-            return ort.InferenceSession(model_bytes, sess_options=self._options(), providers=[CPU])
-        available = ort.get_available_providers()
-        reason = None
-        if CUDA not in available:
-            reason = "this onnxruntime build has no CUDA provider"
-        elif _cuda_failed is not None:
-            reason = _cuda_failed
-        elif (driver := _driver_problem()) is not None:
-            reason = _cuda_failed = driver
-        else:
-            _preload_cuda_dlls()
-            gpu_bytes = model_bytes
-            if want_fp16 and self.manifest.allow_fp16 and self._dtype == np.float32:
-                try:
-                    gpu_bytes = to_fp16(model_bytes)
-                    self.fp16 = True
-                except Exception as exc:  # noqa: BLE001 - fall back to fp32, say why
-                    log.warning("fp16 conversion of %s failed (%s); using fp32", self.manifest.id, exc)
-            providers: list[Any] = [CUDA, CPU]
-            if use_trt and TENSORRT in available:
-                providers.insert(0, TENSORRT)
+        gpu_bytes = None
+        if device != "cpu" and cuda_problem() is None and want_fp16 and self.manifest.allow_fp16 \
+                and self._dtype == np.float32:
             try:
-                sess = ort.InferenceSession(gpu_bytes, sess_options=self._options(), providers=providers)
-                if sess.get_providers()[0] in (CUDA, TENSORRT):
-                    return sess
-                reason = "no usable CUDA device (onnxruntime fell back to the CPU)"
-            except Exception as exc:  # noqa: BLE001 - any failure to start CUDA means no CUDA
-                reason = f"CUDA could not start ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-            self.fp16 = False
-            _cuda_failed = reason
-        if device == "cuda":
-            raise ProviderError(f"CUDA was requested but is not available on this machine: {reason}.")
-        log.info("using the CPU for %s: %s", self.manifest.id, reason)
-        return ort.InferenceSession(model_bytes, sess_options=self._options(), providers=[CPU])
+                gpu_bytes = to_fp16(model_bytes)
+            except Exception as exc:  # noqa: BLE001 - fall back to fp32, say why
+                log.warning("fp16 conversion of %s failed (%s); using fp32", self.manifest.id, exc)
+        sess = create_session(model_bytes, device, options=self._options(), gpu_bytes=gpu_bytes,
+                              tensorrt=use_trt)
+        self.fp16 = gpu_bytes is not None and sess.get_providers()[0] in (CUDA, TENSORRT)
+        return sess
 
     # -- preprocessing --------------------------------------------------------------------------
     def preprocess(self, image: np.ndarray, invert: bool = False) -> tuple[np.ndarray, GeometryTransform]:

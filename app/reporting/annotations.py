@@ -165,6 +165,8 @@ def _images(library: Any, refs: Iterable[ImageKey]) -> dict[str, _Image]:
 # -- export ----------------------------------------------------------------------------------------
 def _gsps(series_images: list[_Image], measurements: list[Measurement], views: list[ImageView],
           series_number: int) -> Dataset:
+    """One GSPS for a series' measurements. Long because the presentation state's layers,
+    annotations and displayed areas are built in the standard's order."""
     import highdicom as hd
 
     layer = hd.pr.GraphicLayer(layer_name=_LAYER, order=1, description="Hilum measurements")

@@ -141,6 +141,8 @@ def export_report(
     ExportError
         When nothing is to be exported, no source image is in the study, or a file cannot be
         written. Nothing half-written is left behind in that case.
+
+    Long because the export is one transaction (written files are removed on any failure); its numpydoc parameter list is long.
     """
     if not draft.signed_off:
         raise NotSignedOffError("The report must be signed off (reader name) before export.")
@@ -319,34 +321,27 @@ def _with_instance_numbers(results: Sequence[ModelResult],
 
 
 def model_results_from_document(doc: dict[str, Any], study_uid: str = "") -> list[ModelResult]:
-    """The :class:`ModelResult` list of a ``results.json``-shaped document (``hilum analyze``,
-    or what the AI panel stores with a study), optionally only one study's images."""
-    out: list[ModelResult] = []
-    for image in doc.get("images", []) or []:
-        if study_uid and image.get("study_uid") and image.get("study_uid") != study_uid:
-            continue
-        for rec in image.get("results", []) or []:
-            try:
-                result = ModelResult.from_dict(rec)
-                # which image the result is about (the PDF prints one row per image)
-                for key in ("sop_uid", "series_uid", "frame"):
-                    if image.get(key) not in (None, "") and key not in result.provenance:
-                        result.provenance[key] = image[key]
-                out.append(result)
-            except (KeyError, TypeError, ValueError):
-                log.warning("one stored AI result could not be read; left out of the export")
-    return out
+    """The :class:`ModelResult` list of a ``results.json``-shaped document, optionally only one
+    study's images (parsed by :meth:`AnalysisRun.from_json`; an unreadable document gives none)."""
+    from app.core.errors import ResultsFormatError
+    from app.core.types import AnalysisRun
+
+    try:
+        return AnalysisRun.from_json(doc).model_results(study_uid)
+    except ResultsFormatError:
+        log.warning("stored AI results could not be read; left out of the export")
+        return []
 
 
 def source_paths_from_document(doc: dict[str, Any], study_uid: str = "") -> list[str]:
     """The image files a ``results.json``-shaped document classified (one study's, if given)."""
-    paths: dict[str, None] = {}
-    for image in doc.get("images", []) or []:
-        if study_uid and image.get("study_uid") and image.get("study_uid") != study_uid:
-            continue
-        if image.get("results") and image.get("path"):
-            paths.setdefault(str(image["path"]), None)
-    return list(paths)
+    from app.core.errors import ResultsFormatError
+    from app.core.types import AnalysisRun
+
+    try:
+        return AnalysisRun.from_json(doc).source_paths(study_uid)
+    except ResultsFormatError:
+        return []
 
 
 def key_images_from_analysis(

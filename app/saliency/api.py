@@ -52,51 +52,6 @@ class Runner(Protocol):
         """Run the model's outputs plus ``extra_outputs`` on ``batch``."""
 
 
-_cuda_state: dict[str, bool] = {}
-
-
-def _cuda_possible() -> bool:
-    """CUDA provider built in and an NVIDIA driver loadable (checked once, quietly)."""
-    if "ok" not in _cuda_state:
-        import contextlib
-        import ctypes
-        import io
-        import sys
-
-        import onnxruntime as ort
-
-        ok = "CUDAExecutionProvider" in ort.get_available_providers()
-        if ok:
-            names = ["nvcuda.dll"] if sys.platform.startswith("win") else ["libcuda.so.1", "libcuda.so"]
-            for name in names:
-                try:
-                    ctypes.CDLL(name)
-                    break
-                except OSError:
-                    continue
-            else:
-                ok = False
-        if ok and hasattr(ort, "preload_dlls"):  # CUDA/cuDNN from pip wheels (onnxruntime-gpu >= 1.21)
-            buf = io.StringIO()
-            try:
-                with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-                    ort.preload_dlls()
-            except Exception as exc:  # noqa: BLE001 - missing libraries just mean no CUDA
-                log.debug("preload_dlls failed: %s", exc)
-        _cuda_state["ok"] = ok
-    return _cuda_state["ok"]
-
-
-def _providers(device: str) -> list[str]:
-    if device in ("auto", "cuda") and _cuda_possible():
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    if device == "cuda":
-        from app.core.errors import ProviderError
-
-        raise ProviderError("CUDA was requested for saliency but is not available on this machine.")
-    return ["CPUExecutionProvider"]
-
-
 class OrtRunner:
     """A minimal onnxruntime session over in-memory model bytes.
 
@@ -109,19 +64,12 @@ class OrtRunner:
     """
 
     def __init__(self, model_bytes: bytes, device: str = "auto") -> None:
-        import onnxruntime as ort
+        from app.inference.engine import create_session, session_options
 
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        # No busy-waiting between runs: several sessions (and other programs) share the CPU.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(model_bytes, sess_options=opts, providers=_providers(device))
+        # the one session factory and provider probe (the engine's); no busy-waiting between
+        # runs: several sessions (and other programs) share the CPU
+        self.session = create_session(model_bytes, device, options=session_options(spinning=False))
         self.provider = self.session.get_providers()[0]
-        if device == "cuda" and self.provider != "CUDAExecutionProvider":
-            from app.core.errors import ProviderError
-
-            raise ProviderError("CUDA was requested for saliency but onnxruntime fell back to the CPU.")
         self.on_gpu = self.provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.input_name = self.inputs[0]
@@ -514,6 +462,18 @@ class Explainer:
         return self._package(raw, idx, hw, transform, "cam", {"method": "cam",
                                                               "feature_tensor": self.cam.feature_name})
 
+    def maps_from_raw(self, raw: np.ndarray, labels: Sequence[str], transform: GeometryTransform | None,
+                      method: str, info: dict[str, Any] | None = None) -> dict[str, SaliencyMap]:
+        """Source-grid maps from raw maps kept in the model grid (``SaliencyMap.model_raw``).
+
+        Lets a caller keep only the small model-grid maps of a run and map them back on demand,
+        without running the model again.
+        """
+        idx = [self.label_index(lab) for lab in labels]
+        arr = np.stack([np.asarray(r, dtype=np.float32) for r in raw]) if len(raw) else np.zeros((0, 1, 1))
+        hw = self._input_hw() if transform is None else transform.input_shape
+        return self._package(arr, idx, hw, transform, method, dict(info or {"method": method}))
+
     def _input_hw(self) -> tuple[int, int]:
         spec = getattr(getattr(self.runner, "manifest", None), "input", None)
         if spec is not None:
@@ -645,6 +605,12 @@ def get_explainer(manifest: Any, device: str = "auto", fp16: bool | None = None)
         return ex
 
 
+def explainer_of(engine: Any) -> Explainer | None:
+    """The cached explainer whose session ``engine`` is (None for a plain engine)."""
+    with _explainers_lock:
+        return _by_engine.get(id(engine))
+
+
 def engine_factory(manifest: Any, device: str = "auto", fp16: bool | None = None) -> tuple[Any, list[str]]:
     """``engine_factory`` for :func:`app.inference.analyze.analyze_paths`: (engine, extra outputs).
 
@@ -674,7 +640,9 @@ def choose_method(requested: str, explainer: Explainer, manifest: Any = None) ->
 
 def analyze_hook(method: str = "cam", labels: Sequence[str] | None = None, colormap: str = "inferno",
                  opacity: float = 0.5, threshold: float = 0.1, contour: bool = False,
-                 progress: Progress | None = None, **params: Any) -> Callable[[Any], None]:
+                 progress: Progress | None = None, *, write: bool = True,
+                 on_maps: Callable[[Any, Explainer, dict[str, SaliencyMap], dict[str, Any]], None] | None = None,
+                 **params: Any) -> Callable[[Any], None]:
     """A hook for :func:`app.inference.analyze.analyze_paths` that writes saliency files.
 
     For each image and model it writes ``<out_dir>/saliency/<SOPInstanceUID>_<label>.png`` and
@@ -693,6 +661,11 @@ def analyze_hook(method: str = "cam", labels: Sequence[str] | None = None, color
         Overlay rendering of the PNG files.
     progress : Progress, optional
         Cancel for the perturbation methods.
+    write : bool
+        Write the PNG/NPY files (``False``: only ``on_maps`` receives the maps).
+    on_maps : callable, optional
+        ``on_maps(ctx, explainer, maps, info)`` for each image and model once its maps exist
+        (the study session keeps them in memory this way).
     **params
         Passed to occlusion / RISE.
     """
@@ -719,13 +692,16 @@ def analyze_hook(method: str = "cam", labels: Sequence[str] | None = None, color
                 info["feature_tensor"] = ex.cam.feature_name
             if chosen != "cam":
                 info.update({k: v for k, v in params.items() if isinstance(v, (int, float, str))})
-            out_dir = Path(ctx.out_dir) / "saliency"
-            files = write_saliency(out_dir, ctx.ref.sop_uid, ctx.display, maps, colormap, opacity,
-                                   threshold, contour)
-            info["files"] = {lab: {"png": f"saliency/{safe_name(ctx.ref.sop_uid)}_{safe_name(lab)}.png",
-                                   "npy": f"saliency/{safe_name(ctx.ref.sop_uid)}_{safe_name(lab)}.npy"}
-                             for lab in maps}
-            info["n_files"] = len(files)
+            if on_maps is not None:
+                on_maps(ctx, ex, maps, info)
+            if write:
+                out_dir = Path(ctx.out_dir) / "saliency"
+                files = write_saliency(out_dir, ctx.ref.sop_uid, ctx.display, maps, colormap, opacity,
+                                       threshold, contour)
+                info["files"] = {lab: {"png": f"saliency/{safe_name(ctx.ref.sop_uid)}_{safe_name(lab)}.png",
+                                       "npy": f"saliency/{safe_name(ctx.ref.sop_uid)}_{safe_name(lab)}.npy"}
+                                 for lab in maps}
+                info["n_files"] = len(files)
             info["overlay"] = {"colormap": colormap, "opacity": opacity, "threshold": threshold,
                                "contour": contour}
         except Cancelled:

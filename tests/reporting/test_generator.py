@@ -127,9 +127,12 @@ def test_normal_draft_with_negative_and_auto_device() -> None:
     stream = draft([_result(0.05)], {"metadata": {"PatientAge": "045Y", "PatientSex": "F"}}, device="auto")
     text = stream.read()
     assert labeller.is_normal(text), text
-    assert labeller.label(stream.findings).get("Consolidation") is False or "No focal consolidation." in text
-    # no GPU here: auto must have fallen back to the CPU by actually trying CUDA
-    assert stream.provenance["provider"] in {"CPUExecutionProvider", "CUDAExecutionProvider"}
+    # the classifier's negative is stated, and nothing says consolidation is present
+    assert labeller.label(stream.findings).get("Consolidation") is False
+    # auto: the GPU exactly when the provider probe says CUDA works here, else the CPU
+    from app.inference.engine import cuda_problem
+
+    assert stream.provenance["provider"] == ("CPUExecutionProvider" if cuda_problem() else "CUDAExecutionProvider")
 
 
 def test_greedy_draft_is_deterministic() -> None:

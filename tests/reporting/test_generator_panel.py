@@ -77,10 +77,16 @@ def test_panel_stop_and_normal_draft(qtbot) -> None:  # noqa: ANN001
     panel.set_study(UID + ".2")
     panel.set_results(_doc(0.04))
     panel.draft_button.click()
-    panel.stop_button.click()
+    with qtbot.waitSignal(panel.worker.signals.cancelled, timeout=120_000):
+        panel.stop_button.click()   # cancelled before the draft was finished
     qtbot.waitUntil(lambda: not panel.running, timeout=120_000)
-    assert panel.draft_button.isEnabled()
-    panel.regen_button.setEnabled(True)
+    assert panel.draft_button.isEnabled() and "IMPRESSION" not in panel.editor.toPlainText()
+    assert panel.session.draft is None or not panel.session.draft.impression  # nothing drafted
+    # Regenerate is offered once there is text (here: the radiologist's) and drafts anew
+    assert not panel.regen_button.isEnabled()
+    panel.editor.setPlainText("FINDINGS: typed")
+    assert panel.regen_button.isEnabled()
+    panel.edited = False
     panel.regen_button.click()
     qtbot.waitUntil(lambda: not panel.running, timeout=120_000)
     text = panel.editor.toPlainText()

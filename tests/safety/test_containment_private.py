@@ -71,7 +71,7 @@ def test_patient_data_files_are_private(loose_umask, hilum_home, tmp_path):
         assert _mode(d) == 0o700, d
         d = d.parent
     # results, drafts and exports of an analysis
-    from app.pipeline import analyze
+    from app.workflow.batch import analyze
     from tests.safety._openai_server import FakeOpenAI
 
     out = tmp_path / "out"

@@ -56,10 +56,13 @@ def test_panel_computes_and_colours_the_overlay(qtbot: Any, shared_data: Path) -
         # Raising the threshold hides more; contour mode draws lines only.
         panel.threshold.setValue(80)
         assert (vp.overlay[..., 3] > 0).mean() < visible
+        before = panel.legend.pixmap().toImage()
+        colours = vp.overlay.copy()
+        panel.colormap.setCurrentText("jet")
+        assert not panel.legend.pixmap().isNull() and panel.legend.pixmap().toImage() != before
+        assert not np.array_equal(vp.overlay, colours)  # the overlay is re-coloured too
         panel.contour.setChecked(True)
         assert (vp.overlay[..., 3] > 0).mean() < 0.1
-        panel.colormap.setCurrentText("jet")
-        assert panel.legend.pixmap() is not None and not panel.legend.pixmap().isNull()
         panel.enabled.setChecked(False)
         assert not vp.overlay_item.isVisible()
     finally:

@@ -6,11 +6,15 @@ Integration (main window)
 connecting, when present, ``main_window.series_changed`` (a signal carrying a
 :class:`app.gui.series.SeriesData` or ``None``) and else every ``Viewport.series_changed`` under
 the main window; the main window may also call ``dock.widget().set_series(series)`` itself.
-Results are stored with the study (``Library.store_result(study_uid, "ai:<series_uid>", doc)``,
-through ``main_window.library()`` when offered) and shown again when the series is opened later;
-the provider is shown in the panel and through ``main_window.set_provider_text``. Model checks,
-library reads/writes and inference all run on the thread pool, never on the GUI thread. ``AIPanel.results_ready(dict)`` is emitted
-with the ``results.json``-shaped document after each run (for the saliency and report panels).
+The panel is a view of the study's :class:`~app.workflow.StudySession` (:mod:`app.gui.sessions`):
+Run calls ``session.analyze`` on a worker (the same call ``hilum analyze`` makes, so CAM is kept
+from the classifying pass for the Saliency panel), applicability uses the session's header values
+(the one metadata reader), and runs are stored with the study as typed
+:class:`~app.core.types.AnalysisRun` (``Library.store_run``/``runs``, through
+``main_window.library()`` when offered) and shown again when the series is opened later. The
+provider is shown in the panel and through ``main_window.set_provider_text``. Model checks,
+library reads/writes and inference all run on the thread pool, never on the GUI thread.
+``AIPanel.results_ready(dict)`` is emitted with the ``results.json``-shaped document after each run.
 """
 
 from __future__ import annotations
@@ -39,56 +43,48 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.provenance import DISCLAIMER
+from app.core.types import StudyMetadata
 from app.gui.errors import user_message
 from app.gui.model_registry import request_registry
+from app.gui.sessions import series_files, sessions_of
 from app.gui.workers import Worker, run_in_background
 
 log = logging.getLogger(__name__)
 
-RESULT_KEY_PREFIX = "ai:"
+RESULT_KEY_PREFIX = "ai:"  # Library.store_run's key (tests read the raw document)
 
 
 def _series_files(series: Any) -> list[str]:
     """Unique file paths of a series, in display order."""
-    seen: dict[str, None] = {}
-    for fr in getattr(series, "frames", []) or []:
-        path = getattr(fr, "path", "")
-        if path:
-            seen.setdefault(str(path), None)
-    return list(seen)
+    return series_files(series)
 
 
-def _series_meta(series: Any) -> dict[str, str]:
-    """Header values the registry matches applicability against."""
-    meta = {"Modality": str(getattr(series, "modality", "") or "")}
-    extra = getattr(series, "meta", {}) or {}
-    for key, short in (("BodyPartExamined", "body_part"), ("ViewPosition", "view_position")):
-        value = extra.get(short) or extra.get(key)
-        if value:
-            meta[key] = str(value)
-    if getattr(series, "monochrome1", False):
-        meta["PhotometricInterpretation"] = "MONOCHROME1"
-    return meta
+def _run_models(session: Any, files: list[str], series_uid: str, model_ids: list[str], device: str,
+                override: bool, get_library: Any = None, progress: Any = None) -> dict[str, Any]:
+    """Worker-thread job: the session classifies the series (CAM kept from the same pass) and
+    stores the run with the study; returns the ``results.json`` document for the table."""
+    run = session.analyze(files, series_uid=series_uid, model_ids=model_ids, device=device,
+                          override_applicability=override, progress=progress)
+    doc = run.to_json()
+    if get_library is not None and session.study_uid:
+        try:
+            get_library().store_run(session.study_uid, series_uid, run)
+        except Exception as exc:  # noqa: BLE001 - results are still shown; say they were not kept
+            doc["store_error"] = str(exc) or type(exc).__name__
+    return doc
 
 
-def _run_models(files: list[str], model_ids: list[str], device: str, override: bool,
-                progress: Any = None) -> dict[str, Any]:
-    """Worker-thread job: classify the series' files (imports onnxruntime off the GUI thread)."""
-    from app.inference.analyze import analyze_paths
-
-    return analyze_paths(files, None, model_ids=model_ids, device=device, progress=progress,
-                         override_applicability=override, write=False)
-
-
-def _read_stored(get_library: Any, study_uid: str, key: str, progress: Any = None) -> Any:
-    """Worker-thread job: the stored AI results of a series, or None (opens the library here:
-    the first open creates folders and reads the SQLite schema, never on the GUI thread)."""
-    return get_library().result(study_uid, key)
-
-
-def _store(get_library: Any, study_uid: str, key: str, doc: dict[str, Any], progress: Any = None) -> None:
-    """Worker-thread job: keep AI results with the study."""
-    get_library().store_result(study_uid, key, doc)
+def _read_stored(session: Any, get_library: Any, series_uid: str, progress: Any = None) -> Any:
+    """Worker-thread job: the header values (the one reader) and the stored run of the series
+    (opens the library here: never on the GUI thread)."""
+    md = session.metadata()
+    run = None
+    try:
+        run = get_library().runs(session.study_uid).get(series_uid) if session.study_uid else None
+    except Exception as exc:  # noqa: BLE001 - a missing library only means nothing stored
+        log.debug("no stored AI results: %s", type(exc).__name__)
+    return md, run
 
 
 class AIPanel(QWidget):
@@ -101,6 +97,8 @@ class AIPanel(QWidget):
         self.setObjectName("AIPanel")
         self.main_window = main_window
         self.series: Any = None
+        self.session: Any = None
+        self.metadata: StudyMetadata | None = None
         self.worker: Worker | None = None
         self.last_doc: dict[str, Any] | None = None
         self._registry: Any = None
@@ -140,7 +138,7 @@ class AIPanel(QWidget):
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
-        self.disclaimer = QLabel("AI-generated, requires review by a physician.")
+        self.disclaimer = QLabel(DISCLAIMER + ".")
         self.disclaimer.setObjectName("AIDisclaimer")
 
         row = QHBoxLayout()
@@ -194,7 +192,10 @@ class AIPanel(QWidget):
         if self.series is None or self._registry is None:
             self._update_buttons()
             return
-        meta = _series_meta(self.series)
+        # the session's header values (the one reader, as `hilum analyze` checks them); until
+        # they are read, only the series' modality
+        md = self.metadata or StudyMetadata(modality=str(getattr(self.series, "modality", "") or "").upper())
+        meta = md.as_dicom()
         manifests = self._registry.models()
         for m in manifests:
             reasons = applicability_problems(m, meta) if m.raw else ["manifest unreadable"]
@@ -244,6 +245,8 @@ class AIPanel(QWidget):
                 and getattr(self.series, "series_uid", None) == getattr(series, "series_uid", None):
             return
         self.series = series
+        self.session = sessions_of(self.main_window).for_series(series)
+        self.metadata = None
         self.table.setRowCount(0)
         self.last_doc = None
         if series is None:
@@ -256,25 +259,28 @@ class AIPanel(QWidget):
         if series is not None:
             self._show_stored()
 
-    def _result_key(self) -> str:
-        return RESULT_KEY_PREFIX + str(getattr(self.series, "series_uid", ""))
-
     def _show_stored(self) -> None:
         study = str(getattr(self.series, "study_uid", "") or "")
-        if not study:
+        if not study or self.session is None:
             return
         series = self.series
 
-        def shown(doc: Any) -> None:
-            if doc and series is self.series and self.last_doc is None:
-                self._show(doc, stored=True)
+        def shown(value: Any) -> None:
+            md, run = value
+            if series is not self.series:
+                return
+            self.metadata = md
+            self._refresh_models()
+            if run is not None and self.last_doc is None:
+                self.session.set_run(run, str(getattr(series, "series_uid", "")))
+                self._show(run.to_json(), stored=True)
 
-        def failed(exc: BaseException) -> None:  # a missing library only means nothing stored
-            log.debug("no stored AI results: %s", type(exc).__name__)
+        def failed(exc: BaseException) -> None:
+            log.debug("header values not read: %s", type(exc).__name__)
 
         try:
-            run_in_background(_read_stored, self.library, study, self._result_key(),
-                              on_result=shown, on_error=failed)
+            run_in_background(_read_stored, self.session, self.library,
+                              str(getattr(series, "series_uid", "")), on_result=shown, on_error=failed)
         except Exception as exc:  # noqa: BLE001
             failed(exc)
 
@@ -297,7 +303,8 @@ class AIPanel(QWidget):
         self.status.setText("Running...")
         series = self.series
         self.worker = run_in_background(
-            _run_models, files, ids, self.device.currentText(), self.show_all.isChecked(),
+            _run_models, self.session, files, str(getattr(series, "series_uid", "")), ids,
+            self.device.currentText(), self.show_all.isChecked(), self.library,
             on_result=lambda doc: self._done(series, doc), on_error=self._failed,
             on_progress=self._on_progress, on_finished=self._finished)
         self.worker.signals.cancelled.connect(lambda: self.status.setText("Cancelled."))
@@ -322,20 +329,11 @@ class AIPanel(QWidget):
         self.status.setText(user_message(exc))
 
     def _done(self, series: Any, doc: dict[str, Any]) -> None:
-        study = str(getattr(series, "study_uid", "") or "")
         if series is self.series:
             self._show(doc)
-        if study:
-            def not_stored(exc: BaseException) -> None:  # results still shown; say they were not kept
-                log.warning("AI results not stored: %s", type(exc).__name__)
-                self.status.setText(f"Results could not be stored with the study: {user_message(exc)}")
-
-            try:
-                self.stored_worker = run_in_background(
-                    _store, self.library, study, RESULT_KEY_PREFIX + str(getattr(series, "series_uid", "")), doc,
-                    on_error=not_stored)
-            except Exception as exc:  # noqa: BLE001
-                not_stored(exc)
+        if doc.get("store_error"):
+            log.warning("AI results not stored")
+            self.status.setText(f"Results could not be stored with the study: {doc['store_error']}")
         providers = sorted({m.get("provider", "") for m in doc.get("models", []) if m.get("provider")})
         setter = getattr(self.main_window, "set_provider_text", None)
         if providers and callable(setter):

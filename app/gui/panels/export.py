@@ -1,6 +1,7 @@
 """Export... dialog: PDF, DICOM or both; key images; de-identify with a preview; sign-off.
 
-The dialog collects the choices, runs :func:`app.reporting.export.export_report` on the thread
+The dialog collects the choices, has the study's :class:`~app.workflow.StudySession` sign off
+and export (:meth:`~app.workflow.StudySession.export`, as ``hilum analyze`` does) on the thread
 pool (never on the GUI thread), shows progress, and then offers to open the PDF in the system
 viewer or reveal the output folder. Export stays disabled until the report is signed off: a
 reader name and the sign-off box.
@@ -10,7 +11,7 @@ Integration (main window)
 ``create_panel(main_window) -> QDockWidget`` (see :mod:`app.gui.panels`): an "Export" dock
 listing the key images ("Add current image" takes the active viewport's frame as displayed, with
 its saliency overlay blended when one is shown) and an "Export..." button (Ctrl+E). Export reads,
-on a worker, the study's stored AI results (``Library.results(study)["ai:<series>"]``) and the
+on a worker, the study session's AI results (runs stored with the study adopted: ``Library.runs``) and the
 source headers, takes the report from the Report panel (its dock widget's ``current_draft()``
 or ``draft``) or else from a stored ``report*``/``draft*`` document, and opens
 :class:`ExportDialog`. The signed-off draft is stored as ``report:signed_off``.
@@ -53,6 +54,7 @@ from PySide6.QtWidgets import (
 )
 from app.core.types import ModelResult, ReportDraft
 from app.gui.errors import show_error, user_message
+from app.gui.sessions import sessions_of
 from app.gui.workers import Worker, run_in_background
 
 if TYPE_CHECKING:  # pydicom, highdicom and reportlab load when an export is first used
@@ -76,6 +78,37 @@ class ExportContext:
     key_images: list[KeyImage] = field(default_factory=list)
     # called with the signed-off draft so the report panel / library can store the sign-off
     on_signed_off: Callable[[ReportDraft], None] | None = None
+    # the study's session: sign-off and export are its methods (a transient one when None)
+    session: Any = None
+
+
+def _session_export(context: ExportContext, reader: str, when: str, out_dir: Path, *, pdf: bool,
+                    dicom: bool, deidentify: bool, key_images: list[KeyImage],
+                    header: InstitutionHeader, pixels_reviewed: bool = False,
+                    progress: Any = None) -> tuple[list[Path], ReportDraft]:
+    """Worker: the study session signs the draft off and exports it (the same
+    :meth:`~app.workflow.StudySession.export` as ``hilum analyze --pdf --dicom-export``)."""
+    from app.workflow import StudySession
+
+    session = context.session or StudySession(context.draft.study_uid)
+    draft = context.draft
+    measurements: list[str] = []
+    try:   # the study's stored measurements (PDF MEASUREMENTS section)
+        from app.dicom.library import Library
+        from app.reporting.annotations import measurement_lines
+
+        measurements = measurement_lines(Library(), draft.study_uid)
+    except Exception as exc:  # noqa: BLE001 - the report is exported without them
+        log.warning("measurements unavailable: %s", type(exc).__name__)
+    session.set_draft(draft)
+    signed = draft if draft.signed_off and draft.reader_name == reader else session.sign_off(reader, when)
+    if signed is draft:
+        session.set_draft(draft)
+    files = session.export(out_dir, pdf=pdf, dicom=dicom, deidentify=deidentify, key_images=key_images,
+                           header=header, sources=list(context.source_datasets), progress=progress,
+                           pixels_reviewed=pixels_reviewed, measurements=measurements,
+                           **({} if context.session is not None else {"results": list(context.results)}))
+    return files, signed
 
 
 def _qimage(arr: np.ndarray) -> QImage:
@@ -134,6 +167,7 @@ class ExportDialog(QDialog):
     """
 
     def __init__(self, context: ExportContext, parent: QWidget | None = None) -> None:
+        """Long because it builds the dialog's widget tree."""
         super().__init__(parent)
         self.context = context
         self.files: list[Path] = []
@@ -296,8 +330,7 @@ class ExportDialog(QDialog):
         name = self.reader.text().strip()
         if draft.signed_off and draft.reader_name == name:
             return draft
-        when = _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
-        return dataclasses.replace(draft, reader_name=name, signed_off_at=when)
+        return draft.sign_off(name, _dt.datetime.now(_dt.timezone.utc).astimezone())
 
     def header(self) -> InstitutionHeader:
         from app.reporting.pdf import InstitutionHeader
@@ -338,7 +371,8 @@ class ExportDialog(QDialog):
         """Run the export on the thread pool."""
         if not self.can_export():
             return
-        draft = self.signed_draft()
+        reader = self.reader.text().strip()
+        when = _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
         out_dir = Path(self.out_dir.text().strip() or ".").expanduser()
         self._save_choices()
         self.files = []
@@ -348,12 +382,11 @@ class ExportDialog(QDialog):
         self.open_pdf_button.setVisible(False)
         self.reveal_button.setVisible(False)
         self._worker = run_in_background(
-            _export_with_measurements, draft, list(self.context.results), list(self.context.source_datasets),
-            out_dir, pdf=self.pdf_box.isChecked(), dicom=self.dicom_box.isChecked(),
-            deidentify=self.deid_box.isChecked(), key_images=self.chosen_key_images(),
+            _session_export, self.context, reader, when, out_dir, pdf=self.pdf_box.isChecked(),
+            dicom=self.dicom_box.isChecked(), deidentify=self.deid_box.isChecked(),
+            key_images=self.chosen_key_images(), header=self.header(),
             pixels_reviewed=self.pixels_reviewed_box.isChecked(),
-            header=self.header(),
-            on_result=lambda files: self._done(files, draft),
+            on_result=lambda value: self._done(*value),
             on_error=self._failed,
             on_progress=self._progress,
             on_finished=self._finished,
@@ -484,10 +517,9 @@ def overlay_of_viewport(vp: Any, display: np.ndarray) -> np.ndarray | None:
         return None
     item = getattr(vp, "overlay_item", None)
     opacity = float(item.opacity()) if item is not None else 1.0
-    base = display if display.ndim == 3 else np.repeat(display[..., None], 3, axis=2)
-    alpha = layer[..., 3:4].astype(np.float32) / 255.0 * opacity
-    out = base.astype(np.float32) * (1 - alpha) + layer[..., :3].astype(np.float32) * alpha
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    from app.saliency.overlay import blend_rgba
+
+    return blend_rgba(display, layer, opacity)
 
 
 def _draft_from(main_window: Any, stored: dict[str, Any], study_uid: str) -> ReportDraft | None:
@@ -497,7 +529,8 @@ def _draft_from(main_window: Any, stored: dict[str, Any], study_uid: str) -> Rep
     for name in ("current_draft", "draft"):
         value = getattr(widget, name, None)
         value = value() if callable(value) else value
-        if isinstance(value, ReportDraft) and value.study_uid in ("", study_uid):
+        if isinstance(value, ReportDraft) and value.study_uid in ("", study_uid) \
+                and (value.findings.strip() or value.impression.strip()):   # an empty editor: none
             return dataclasses.replace(value, study_uid=study_uid)
     fields = {f.name for f in dataclasses.fields(ReportDraft)}
     for key in sorted(stored, reverse=True):
@@ -510,44 +543,28 @@ def _draft_from(main_window: Any, stored: dict[str, Any], study_uid: str) -> Rep
     return None
 
 
-def _export_with_measurements(draft: ReportDraft, *args: Any, **kwargs: Any) -> list[Path]:
-    """Worker: export_report with the study's stored measurements (PDF MEASUREMENTS section)."""
-    from app.reporting.export import export_report
-
-    lines: list[str] = []
-    try:
-        from app.dicom.library import Library
-        from app.reporting.annotations import measurement_lines
-
-        lines = measurement_lines(Library(), draft.study_uid)
-    except Exception as exc:  # noqa: BLE001 - the report is exported without them
-        log.warning("measurements unavailable: %s", type(exc).__name__)
-    return export_report(draft, *args, measurements=lines, **kwargs)
-
-
-def _gather(study_uid: str, key_paths: list[str], current_path: str, progress: Any = None
+def _gather(session: Any, get_library: Any, key_paths: list[str], current_path: str, progress: Any = None
             ) -> tuple[dict[str, Any], list[ModelResult], list[Dataset]]:
-    """Worker: stored documents, AI results and source headers of the study."""
-    from app.reporting.export import (model_results_from_document, read_headers,
-                                      source_paths_from_document)
+    """Worker: stored documents, the session's AI results (runs stored with the study adopted
+    first) and the source headers of the study."""
+    from app.reporting.export import read_headers
 
+    study_uid = session.study_uid
     stored: dict[str, Any] = {}
     try:
-        from app.dicom.library import Library
-
-        stored = Library().results(study_uid)
+        lib = get_library()
+        stored = lib.results(study_uid)
+        if not session.runs:
+            session.load(lib)
     except Exception as exc:  # noqa: BLE001 - no library: export what is on screen
         log.warning("stored results unavailable: %s", type(exc).__name__)
-    results: list[ModelResult] = []
     paths: dict[str, None] = dict.fromkeys(key_paths)
-    for key, doc in stored.items():
-        if key.startswith("ai:") and isinstance(doc, dict):
-            results += model_results_from_document(doc, study_uid)
-            paths.update(dict.fromkeys(source_paths_from_document(doc, study_uid)))
+    paths.update(dict.fromkeys(session.source_paths()))
     if current_path:
         paths.setdefault(current_path, None)
     headers = read_headers([p for p in paths if p])
-    return stored, results, [h for h in headers if str(h.get("StudyInstanceUID", "")) == study_uid]
+    return stored, session.model_results(), [h for h in headers
+                                             if str(h.get("StudyInstanceUID", "")) == study_uid]
 
 
 class ExportPanel(QWidget):
@@ -640,6 +657,8 @@ class ExportPanel(QWidget):
         key_images = self._captions()
         key_paths = [ki.source.path for ki in key_images if ki.source is not None]
         current = self.main_window.current_dataset_path() if self.main_window else None
+        sessions = sessions_of(self.main_window)
+        session = sessions.get(study)
         self.export_button.setEnabled(False)
 
         def done(value: tuple[dict[str, Any], list[ModelResult], list[Dataset]]) -> None:
@@ -651,15 +670,15 @@ class ExportPanel(QWidget):
                                             "Report panel first."))
                 return
             context = ExportContext(draft, results, headers, key_images,
-                                    on_signed_off=lambda d: _store_signed(study, d))
+                                    on_signed_off=lambda d: _store_signed(study, d), session=session)
             self.dialog = open_export_dialog(self.window(), context)
 
         def failed(exc: BaseException) -> None:
             self.export_button.setEnabled(True)
             show_error(self, exc)
 
-        run_in_background(_gather, study, key_paths, current or "", on_result=done,
-                          on_error=failed)
+        run_in_background(_gather, session, sessions.library, key_paths, current or "",
+                          on_result=done, on_error=failed)
 
     def export_context(self) -> None:
         """Alias so a main window can route its own Export... action here."""
@@ -671,7 +690,7 @@ def _store_signed(study_uid: str, draft: ReportDraft) -> None:
     def task(progress: Any = None) -> None:
         from app.dicom.library import Library
 
-        Library().store_result(study_uid, "report:signed_off", draft.to_dict())
+        Library().store_signed_report(draft)
 
     run_in_background(task, on_error=lambda exc: log.warning(
         "sign-off not stored: %s", type(exc).__name__))

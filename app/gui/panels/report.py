@@ -1,9 +1,11 @@
 """The Report dock: draft FINDINGS and IMPRESSION with the generator, edit, autosave per study.
 
 Integration (see :mod:`app.gui.panels`): ``create_panel(main_window) -> QDockWidget``. The panel
-follows ``main_window.study_changed`` / ``series_changed``, takes the classifier results from the
-AI panel's ``results_ready`` signal (or those stored with the study, key ``ai:<series_uid>``),
-and offers ``current_draft() -> ReportDraft`` to the export panel.
+follows ``main_window.study_changed`` / ``series_changed`` and is a view of the study's
+:class:`~app.workflow.StudySession`: drafts are ``session.draft_report`` on a worker, conditioned
+on the session's AI results (the AI panel's run, or the runs stored with the study) and its header
+values (ViewPosition, BodyPartExamined ...: the one metadata reader, as ``hilum analyze``). It
+offers ``current_draft() -> ReportDraft`` to the export panel (and hands it to the session).
 
 * Draft streams tokens into the editor from a worker thread (never the GUI thread); Stop cancels,
   Regenerate starts over. The OpenAI-compatible backend asks before anything leaves the machine.
@@ -29,11 +31,14 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QFormLayout, QHBoxLayout,
                                QWidget)
 
 from app.core import paths
-from app.core.types import ModelResult, ReportDraft
+from app.core.types import AnalysisRun, ModelResult, ReportDraft
+from app.gui.sessions import sessions_of
+
+from app.core.provenance import DRAFT_BANNER  # noqa: E402 - the one banner string
 
 log = logging.getLogger(__name__)
 
-BANNER = "AI-generated draft: requires review by a physician"
+BANNER = DRAFT_BANNER
 
 STANDARD_PHRASES = (
     "No acute cardiopulmonary abnormality.",
@@ -81,27 +86,36 @@ def load_draft_file(study_uid: str) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) and doc.get("study_uid") == study_uid else None
 
 
-def _generate(cond: Any, backend: str, options: dict[str, Any], progress: Any = None,
-              emit: Any = None) -> dict[str, Any]:
-    """Worker: stream the draft, emitting each chunk; returns the provenance."""
-    from app.reporting.generator import draft
-
-    stream = draft(cond, backend=backend, include_banner=False, progress=progress,
-                   confirm_send=lambda message: True,  # the GUI asked before starting
-                   **options)
+def _generate(session: Any, texts: tuple[str, str, str], cond: Any, backend: str,
+              options: dict[str, Any], progress: Any = None, emit: Any = None) -> dict[str, Any]:
+    """Worker: the study session drafts (conditioned on its AI results and its header values,
+    the one metadata reader; or on ``cond``, the conditioning whose prompt the user confirmed),
+    each chunk emitted as it streams; returns the provenance."""
+    forward = (lambda chunk: emit(chunk)) if emit is not None else (lambda chunk: None)
+    session.events.draft_chunk.connect(forward)
     try:
-        for chunk in stream:
-            if emit is not None:
-                emit(chunk)
+        session.draft_report(*texts, backend=backend, include_banner=False, conditioning=cond,
+                             progress=progress,
+                             confirm_send=lambda message: True,  # the GUI asked before starting
+                             **options)
     finally:
-        stream.close()
-    return dict(stream.provenance)
+        session.events.draft_chunk.disconnect(forward)
+    return dict(session.draft_provenance)
 
 
-def prepare_remote_prompt(cond: Any, header_paths: list[str], options: dict[str, Any],
-                          progress: Any = None) -> tuple[str, frozenset[str]]:
-    """Worker: the exact de-identified prompt a remote draft would send, and the header
-    identifiers it was scrubbed with (read from the study's files, off the GUI thread).
+def _load_session(session: Any, get_library: Any, progress: Any = None) -> Any:
+    """Worker: adopt the runs stored with the study (typed, from the library)."""
+    if not session.runs:
+        session.load(get_library())
+    return session
+
+
+def prepare_remote_prompt(session: Any, texts: tuple[str, str, str], header_paths: list[str],
+                          options: dict[str, Any], progress: Any = None
+                          ) -> tuple[Any, str, frozenset[str]]:
+    """Worker: the conditioning (the study session's), the exact de-identified prompt a remote
+    draft would send, and the header identifiers it was scrubbed with (read from the study's
+    files, off the GUI thread).
 
     Raises :class:`app.core.errors.GeneratorError` for a server the client refuses (plain http
     outside this machine without the setting, no URL ...), before anything is sent.
@@ -119,14 +133,9 @@ def prepare_remote_prompt(cond: Any, header_paths: list[str], options: dict[str,
             identifiers |= identifiers_from_dataset(pydicom.dcmread(path, stop_before_pixels=True))
         except Exception:  # noqa: BLE001 - an unreadable file adds no identifiers
             log.debug("header unreadable for the prompt scrubber")
+    cond = session.conditioning(*texts)
     _messages, sent = build_messages(cond, identifiers=identifiers)
-    return sent, frozenset(identifiers)
-
-
-def _models_from_doc(doc: dict[str, Any]) -> list[ModelResult]:
-    from app.reporting.generator.conditioning import results_from_doc
-
-    return results_from_doc(doc)
+    return cond, sent, frozenset(identifiers)
 
 
 class ReportPanel(QWidget):
@@ -135,8 +144,11 @@ class ReportPanel(QWidget):
     draft_changed = Signal()
 
     def __init__(self, main_window: Any = None, parent: QWidget | None = None) -> None:
+        """Long because it builds the panel's widget tree."""
         super().__init__(parent)
         self.main_window = main_window
+        self.sessions = sessions_of(main_window)
+        self.session: Any = None
         self.study_uid = ""
         self.series: Any = None
         self.model_results: list[ModelResult] = []
@@ -269,7 +281,8 @@ class ReportPanel(QWidget):
         if self.study_uid:
             self.save_now()
         self.study_uid = study_uid
-        self.model_results = []
+        self.session = self.sessions.get(study_uid) if study_uid else None
+        self.model_results = self.session.model_results() if self.session is not None else []
         self._show_findings()
         self._set_text("", ai=False)
         self.ai_generated = self.edited = False
@@ -288,13 +301,27 @@ class ReportPanel(QWidget):
         uid = str(getattr(series, "study_uid", "") or "") if series is not None else ""
         if uid:
             self.set_study(uid)
+            self.sessions.for_series(series)   # the series' files join the study's session
 
     def set_results(self, doc: dict[str, Any]) -> None:
-        """Classifier results (``results.json`` shape) to condition the next draft on."""
-        results = _models_from_doc(doc) if isinstance(doc, dict) else []
-        if results:
-            self.model_results = results
-            self._show_findings()
+        """Classifier results (``results.json`` shape) to condition the next draft on; a run the
+        study's session does not hold yet is adopted by it."""
+        from app.reporting.generator.conditioning import results_from_doc
+
+        results = results_from_doc(doc) if isinstance(doc, dict) else []
+        if not results:
+            return
+        if self.session is not None and results != self.session.model_results()[-len(results):]:
+            from app.core.errors import ResultsFormatError
+
+            try:
+                run = AnalysisRun.from_json(doc)
+                series = next((i.series_uid for i in run.images if i.series_uid), "")
+                self.session.set_run(run, series)
+            except ResultsFormatError:
+                log.warning("AI results in an unexpected shape; not used for the draft")
+        self.model_results = results
+        self._show_findings()
 
     def _show_findings(self) -> None:
         pos, neg = [], []
@@ -308,24 +335,21 @@ class ReportPanel(QWidget):
                                         + (f"; below threshold: {', '.join(neg)}" if neg else ""))
 
     def _load_stored_results(self, study_uid: str) -> None:
-        def fetch(uid: str, progress: Any = None) -> dict[str, Any]:
-            lib = self.main_window.library() if self.main_window is not None and hasattr(
-                self.main_window, "library") else None
-            if lib is None:
-                from app.dicom.library import Library
-                lib = Library()
-            return {"uid": uid, "stored": lib.results(uid)}
+        session = self.session
+        if session is None:
+            return
 
-        def done(res: dict[str, Any]) -> None:
-            if res["uid"] != self.study_uid or self.model_results:
+        def done(loaded: Any) -> None:
+            results = loaded.model_results()
+            if loaded is not self.session or self.model_results or not results:
                 return
-            for key, doc in sorted(res["stored"].items()):
-                if key.startswith("ai:") and isinstance(doc, dict):
-                    self.set_results(doc)
+            self.model_results = results
+            self._show_findings()
+
         try:
             from app.gui.workers import run_in_background
-            run_in_background(fetch, study_uid, on_result=done, on_error=lambda e: log.debug(
-                "stored results not loaded: %s", type(e).__name__))
+            run_in_background(_load_session, session, self.sessions.library, on_result=done,
+                              on_error=lambda e: log.debug("stored results not loaded: %s", type(e).__name__))
         except Exception as exc:  # noqa: BLE001 - drafting works without stored results
             log.debug("stored results not loaded: %s", type(exc).__name__)
 
@@ -383,19 +407,20 @@ class ReportPanel(QWidget):
         self.editor.setFocus()
 
     # -- drafting -------------------------------------------------------------------------------
-    def conditioning(self) -> Any:
-        from app.reporting.generator import build_conditioning
+    def _session(self) -> Any:
+        if self.session is None:
+            self.session = self.sessions.get(self.study_uid)
+        return self.session
 
-        meta: dict[str, Any] = {}
-        s = self.series
-        if s is not None:
-            extra = getattr(s, "meta", {}) or {}
-            meta = {"Modality": getattr(s, "modality", ""),
-                    "BodyPartExamined": extra.get("body_part", extra.get("BodyPartExamined", "")),
-                    "ViewPosition": extra.get("view_position", extra.get("ViewPosition", "")),
-                    "PatientAge": extra.get("patient_age", ""), "PatientSex": extra.get("patient_sex", "")}
-        return build_conditioning(self.model_results, meta, self.indication.text(), self.comparison.text(),
-                                  self.notes.text())
+    def _texts(self) -> tuple[str, str, str]:
+        return (self.indication.text(), self.comparison.text(), self.notes.text())
+
+    def conditioning(self) -> Any:
+        """What the next draft is conditioned on (the session's; reads the header: call on a
+        worker, as drafting does)."""
+        if self.session is None:
+            self.session = self.sessions.get(self.study_uid)
+        return self.session.conditioning(self.indication.text(), self.comparison.text(), self.notes.text())
 
     def start_draft(self) -> None:
         if self.running:
@@ -410,7 +435,6 @@ class ReportPanel(QWidget):
             self.last_error = ""
             options = {"url": url, "model": model,
                        "allow_insecure_http": self.insecure_http.isChecked()}
-            cond = self.conditioning()
             frames = getattr(self.series, "frames", None) or []
             header_paths = [f.path for f in frames if getattr(f, "path", "")][:50]
             from app.gui.workers import run_in_background
@@ -418,11 +442,11 @@ class ReportPanel(QWidget):
             # build the exact prompt off the GUI thread, then show it before anything is sent
             self.state.setText("Preparing the de-identified prompt ...")
             self._prep_worker = run_in_background(
-                prepare_remote_prompt, cond, header_paths, options,
-                on_result=lambda res: self._confirm_prompt(cond, options, *res),
+                prepare_remote_prompt, self._session(), self._texts(), header_paths, options,
+                on_result=lambda res: self._confirm_prompt(res[0], options, *res[1:]),
                 on_error=self._failed, on_finished=self._prepared)
             return
-        self._start_generation(backend, self.conditioning(), options)
+        self._start_generation(backend, None, options)   # conditioned by the session, on the worker
 
     def _prepared(self) -> None:
         self._prep_worker = None
@@ -454,7 +478,8 @@ class ReportPanel(QWidget):
         self.provenance = {}
         from app.gui.workers import run_in_background
 
-        self.worker = run_in_background(_generate, cond, backend, options, on_item=self._append,
+        self.worker = run_in_background(_generate, self._session(), self._texts(), cond, backend, options,
+                                        on_item=self._append,
                                         on_result=self._generated, on_error=self._failed,
                                         on_finished=self._finished)
         self._update()
@@ -524,7 +549,7 @@ class ReportPanel(QWidget):
                 lib = self.main_window.library() if self.main_window is not None and hasattr(
                     self.main_window, "library") else None
                 if lib is not None:
-                    lib.store_result(uid, "draft", {k: doc[k] for k in ReportDraft.__dataclass_fields__})
+                    lib.store_draft(ReportDraft.from_dict(doc))
             except Exception as exc:  # noqa: BLE001 - the file autosave is the one that matters
                 log.debug("draft not stored in the library: %s", type(exc).__name__)
         try:
@@ -535,14 +560,18 @@ class ReportPanel(QWidget):
             log.warning("draft autosave failed: %s", type(exc).__name__)
 
     def current_draft(self) -> ReportDraft:
-        """The editor's text as a :class:`ReportDraft` (for the export panel)."""
+        """The editor's text as a :class:`ReportDraft` (for the export panel); the study's
+        session adopts it (its draft is what the export signs off)."""
         from app.reporting.generator.stream import split_sections
 
         findings, impression = split_sections(self.editor.toPlainText())
-        return ReportDraft(study_uid=self.study_uid, indication=self.indication.text(),
-                           comparison=self.comparison.text(), findings=findings, impression=impression,
-                           ai_generated=self.ai_generated and not self.edited,
-                           generator=dict(self.provenance))
+        draft = ReportDraft(study_uid=self.study_uid, indication=self.indication.text(),
+                            comparison=self.comparison.text(), findings=findings, impression=impression,
+                            ai_generated=self.ai_generated and not self.edited,
+                            generator=dict(self.provenance))
+        if self.session is not None and self.session.draft != draft:
+            self.session.set_draft(draft)
+        return draft
 
 
 def create_panel(main_window: Any) -> QDockWidget:

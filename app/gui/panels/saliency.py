@@ -6,7 +6,9 @@ threshold ("hide below"), contour mode and a legend. Maps are computed on a work
 the image's source pixel grid, so the viewport's overlay follows zoom, pan, W/L and flips
 exactly. Opacity changes only the layer's opacity; colormap, threshold, contour and label
 re-colour the stored map (a table lookup). Maps belong to one image: when the image changes the
-overlay is removed, and CAM (one forward pass) is recomputed automatically while the overlay is on.
+overlay is removed, and CAM is fetched again automatically while the overlay is on. Maps come from
+the study's :class:`~app.workflow.StudySession`: CAM of an image the AI panel analysed is taken
+from that classifying pass (no second forward pass); perturbation methods run on request.
 
 Integration: ``create_panel(main_window) -> QDockWidget`` (see :mod:`app.gui.panels`); add
 ``"app.gui.panels.saliency"`` to ``PANEL_MODULES``.
@@ -33,8 +35,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.provenance import DISCLAIMER
 from app.gui.errors import user_message
 from app.gui.model_registry import request_registry
+from app.gui.sessions import sessions_of
 from app.gui.workers import Worker, run_in_background
 
 log = logging.getLogger(__name__)
@@ -43,23 +47,16 @@ METHODS = ("auto", "cam", "occlusion", "rise")
 COLORMAPS = ("inferno", "jet", "viridis")
 
 
-def compute_maps(path: str, frame: int, model_id: str, method: str, device: str,
+def compute_maps(session: Any, ref: Any, model_id: str, method: str, device: str,
                  progress: Any = None) -> dict[str, Any]:
-    """Worker-thread job: saliency maps of one image (source grid) for every label of a model."""
-    from app.dicom.pixels import read_dataset
-    from app.gui.model_registry import cached_registry
-    from app.inference.registry import ModelRegistry
-    from app.saliency.api import choose_method, get_explainer
-
-    manifest = (cached_registry() or ModelRegistry()).get(model_id)
-    ex = get_explainer(manifest, device=device)
-    chosen = choose_method(method, ex, manifest)
-    ds = read_dataset(path)
-    tensor, gt, used = ex.engine.preprocess_dataset(ds, frame=frame)
-    params: dict[str, Any] = {"n_masks": 1000} if chosen == "rise" else {}
-    maps = ex.explain(tensor, gt, None, chosen, progress, **params)
-    return {"path": path, "frame": used, "model_id": model_id, "method": chosen,
-            "maps": {label: sm.map for label, sm in maps.items()}}
+    """Worker-thread job: the study session's saliency maps of one image (source grid), every
+    label of a model. CAM of an analysed image comes from its classifying pass (no model run);
+    perturbation methods run with the same defaults as ``hilum analyze``."""
+    outs = session.saliency(ref, model_id, method, device=device, progress=progress)
+    return {"path": str(ref.path), "frame": outs[0].ref.frame if outs else int(ref.frame),
+            "model_id": model_id, "method": outs[0].method.value if outs else method,
+            "same_forward_pass": bool(outs and outs[0].same_forward_pass),
+            "maps": {o.label: o.map for o in outs}}
 
 
 class SaliencyPanel(QWidget):
@@ -132,7 +129,7 @@ class SaliencyPanel(QWidget):
         lay.addWidget(self.status)
         lay.addWidget(self.legend)
         lay.addStretch(1)
-        lay.addWidget(QLabel("AI-generated, requires review by a physician."))
+        lay.addWidget(QLabel(DISCLAIMER + "."))
         self._load_models()
         self._update_legend()
 
@@ -196,8 +193,11 @@ class SaliencyPanel(QWidget):
         self.status.setText("Computing saliency...")
         self.compute_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
+        ref = self.main_window.current_image()
+        session = sessions_of(self.main_window).for_series(self.main_window.current_series()) \
+            if hasattr(self.main_window, "current_series") else sessions_of(self.main_window).for_image(ref)
         self.worker = run_in_background(
-            compute_maps, cur[0], cur[1], str(self.model.currentData()), self.method.currentText(),
+            compute_maps, session, ref, str(self.model.currentData()), self.method.currentText(),
             self.device.currentText(), on_result=self._done, on_error=self._failed,
             on_progress=self._progress, on_finished=self._finished)
 

@@ -187,7 +187,14 @@ def results_from_doc(doc: Any) -> list[ModelResult]:
             return [ModelResult.from_dict(dict(doc))]
         except (KeyError, TypeError, ValueError):
             return []
-    for key in ("images", "results"):
-        if isinstance(doc.get(key), list):
-            out += results_from_doc(doc[key])
+    if isinstance(doc.get("images"), list):   # a results.json document: its one parser
+        from app.core.errors import ResultsFormatError
+        from app.core.types import AnalysisRun
+
+        try:
+            return AnalysisRun.from_json(doc).model_results()
+        except ResultsFormatError:
+            return []
+    if isinstance(doc.get("results"), list):
+        out += results_from_doc(doc["results"])
     return out

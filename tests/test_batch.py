@@ -1,4 +1,4 @@
-"""The shared pipeline: analyse -> CAM -> draft -> export, as ``hilum analyze`` and ``demo`` run it."""
+"""The batch loop over study sessions: analyse -> CAM -> draft -> export, as ``hilum analyze`` and ``demo`` run it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pydicom
 import pytest
 
 from app.core.paths import sample_path
-from app.pipeline import analyze
+from app.workflow.batch import analyze
 
 
 @pytest.mark.parametrize("reader", ["", "Dr Ada Reader"])
