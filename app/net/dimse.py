@@ -132,6 +132,19 @@ def _new_ae(local: LocalSettings) -> Any:
     return ae
 
 
+def _nodelay(event: Any) -> None:
+    """EVT_CONN_OPEN: disable Nagle's algorithm on the association's socket.
+
+    pynetdicom sends a DIMSE message as several writes (command, then data set); with Nagle on,
+    a small second write waits for the peer's delayed ACK (~40 ms on Linux): ~40 ms per C-FIND
+    or C-STORE response. dcmtk does the same with ``TCP_NODELAY=1``."""
+    try:
+        sock = event.assoc.dul.socket.socket
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (AttributeError, OSError):
+        pass  # not a TCP socket (or already closed): nothing to tune
+
+
 def _where(node: Node) -> str:
     return f"{node.name} ({node.ae_title} at {node.host}:{node.port})"
 
@@ -194,8 +207,10 @@ def associate(node: Node, local: LocalSettings, ae: Any,
         from app.core.errors import NodeError
 
         raise NodeError(f"PACS node {node.name} has no DIMSE address (it is DICOMweb only).")
+    from pynetdicom import evt
+
     kwargs: dict[str, Any] = {"ae_title": node.ae_title, "ext_neg": ext_neg or None,
-                              "evt_handlers": evt_handlers or None}
+                              "evt_handlers": [*(evt_handlers or []), (evt.EVT_CONN_OPEN, _nodelay)]}
     tls = _tls_args(node)
     if tls is not None:
         kwargs["tls_args"] = tls
@@ -774,7 +789,7 @@ class Listener:
         from pynetdicom.transport import ThreadedAssociationServer
 
         ae = _listener_ae(self.local)
-        handlers = [(evt.EVT_C_STORE, _store_handler(self.filer))]
+        handlers = [(evt.EVT_C_STORE, _store_handler(self.filer)), (evt.EVT_CONN_OPEN, _nodelay)]
         try:
             server = ae.make_server((self.host, int(self.local.port)), evt_handlers=handlers,
                                     server_class=ThreadedAssociationServer)

@@ -42,6 +42,8 @@ SeriesCallback = Callable[[dict[str, Any]], None]
 FLUSH_S = 2.0
 #: ... or until this many wait
 FLUSH_COUNT = 1000
+#: received instances waiting in memory for the disk (write-behind), at most
+WRITE_QUEUE = 32
 
 
 def received_dir() -> Path:
@@ -96,11 +98,19 @@ class Filer:
         :meth:`Library.scan`'s ``on_series``: ``series_info`` plus ``first_path``).
     on_instance : callable, optional
         ``on_instance(count)`` after each instance is written (from the network thread).
+    write_behind : bool
+        Write files on a thread of their own, so that :meth:`file_parts` returns (and the
+        network thread answers the PACS) without waiting for the disk; at most
+        :data:`WRITE_QUEUE` instances wait in memory. For transfers Hilum asked for (C-GET,
+        C-MOVE): a file that then cannot be written is reported in ``report.errors``, and the
+        PACS still has it. A listener that others send to keeps the default (written before
+        the sender is told it is stored).
     """
 
     def __init__(self, library: Library | None = None, root: str | os.PathLike[str] | None = None,
                  on_series: SeriesCallback | None = None,
-                 on_instance: Callable[[int], None] | None = None) -> None:
+                 on_instance: Callable[[int], None] | None = None,
+                 write_behind: bool = False) -> None:
         self.library = library if library is not None else Library()
         self.root = Path(root) if root is not None else received_dir()
         self.on_series = on_series
@@ -112,6 +122,13 @@ class Filer:
         self._dirs: set[Path] = set()
         self._thread = threading.Thread(target=self._index_loop, name="hilum-filer", daemon=True)
         self._thread.start()
+        self._writes: queue.Queue[tuple[list[Any], str, str, str] | None] | None = None
+        self._writer: threading.Thread | None = None
+        if write_behind:
+            self._writes = queue.Queue(maxsize=WRITE_QUEUE)
+            self._writer = threading.Thread(target=self._write_loop, name="hilum-writer",
+                                            daemon=True)
+            self._writer.start()
         self._closed = False
 
     # -- receiving (any thread) ----------------------------------------------------------------
@@ -126,7 +143,32 @@ class Filer:
     def file_parts(self, parts: Sequence[Any], study_uid: str, series_uid: str,
                    sop_uid: str) -> Path:
         """Like :meth:`file_bytes` for a file given in pieces (bytes or buffers, e.g. the file
-        meta and a memoryview of the data set as received), written without joining them."""
+        meta and a memoryview of the data set as received), written without joining them.
+        With ``write_behind`` the pieces are copied and written by the writer thread."""
+        if self._writes is not None:
+            target = self.path_for(study_uid, series_uid, sop_uid)
+            # a copy: the caller's buffers are not ours once this returns
+            self._writes.put(([bytes(p) for p in parts], study_uid, series_uid, sop_uid))
+            return target
+        return self._write(parts, study_uid, series_uid, sop_uid)
+
+    def _write_loop(self) -> None:
+        assert self._writes is not None
+        while True:
+            item = self._writes.get()
+            if item is None:
+                return
+            parts, study_uid, series_uid, sop_uid = item
+            try:
+                self._write(parts, study_uid, series_uid, sop_uid)
+            except Exception as exc:  # noqa: BLE001 - reported; the writer keeps going
+                reason = (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) else "error"
+                with self._lock:
+                    self.report.errors.append({
+                        "path": str(self.path_for(study_uid, series_uid, sop_uid)),
+                        "error": f"The instance could not be written to disk ({reason})."})
+
+    def _write(self, parts: Sequence[Any], study_uid: str, series_uid: str, sop_uid: str) -> Path:
         target = self.path_for(study_uid, series_uid, sop_uid)
         if target.parent not in self._dirs:
             if not target.parent.is_dir():
@@ -224,6 +266,9 @@ class Filer:
         """Index everything still queued, stop the thread and return the report."""
         if not self._closed:
             self._closed = True
+            if self._writer is not None and self._writes is not None:
+                self._writes.put(None)  # what is queued is written first
+                self._writer.join()
             self._queue.put(None)
             self._thread.join()
         return self.report

@@ -450,3 +450,29 @@ def test_full_pacs_refuses_with_0xA700_out_of_resources(dicom_dir: Path, hilum_h
         assert not full.find_instance(sop)
     finally:
         full.cleanup()
+
+
+def test_write_behind_filer_writes_everything_by_close_and_reports_what_it_cannot(
+        dicom_dir: Path, hilum_home: Path, tmp_path: Path) -> None:
+    """Retrieves write on a thread of their own; close() waits for every file, and a file that
+    cannot be written is a problem in the report, not an instance."""
+    from app.net.filing import Filer
+
+    files = _files(dicom_dir / "ct_head_ge")[:4]
+    headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+    with Filer(Library(), root=tmp_path / "ok", write_behind=True) as filer:
+        for f, ds in zip(files, headers):
+            filer.file_parts([memoryview(f.read_bytes())], str(ds.StudyInstanceUID),
+                             str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+    assert filer.report.received == filer.report.added == 4 and not filer.report.errors
+    for f, ds in zip(files, headers):
+        got = filer.path_for(str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+        assert got.read_bytes() == f.read_bytes()
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the folder should be")
+    with Filer(Library(), root=blocked, write_behind=True) as filer:
+        ds = headers[0]
+        filer.file_parts([files[0].read_bytes()], str(ds.StudyInstanceUID),
+                         str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+    assert filer.report.received == 0 and len(filer.report.errors) == 1
+    assert filer.report.errors[0]["error"].startswith("The instance could not be written to disk")
