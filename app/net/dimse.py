@@ -366,11 +366,10 @@ def _store_handler(filer: Filer) -> Callable[[Any], int]:
 def _file_meta(event: Any) -> bytes:
     """Preamble and File Meta Information of a received data set, as pynetdicom's
     ``Event.encoded_dataset`` writes them, without copying the data set that follows."""
-    from io import BytesIO
-
+    from pydicom.filebase import DicomBytesIO
     from pydicom.filewriter import write_file_meta_info
 
-    buf = BytesIO()
+    buf = DicomBytesIO()
     buf.write(b"\x00" * 128 + b"DICM")
     write_file_meta_info(buf, event.file_meta)
     return buf.getvalue()
@@ -379,17 +378,18 @@ def _file_meta(event: Any) -> bytes:
 def _study_series(raw: Any, transfer_syntax: str) -> tuple[str, str]:
     """Study and Series Instance UIDs of an encoded data set, reading only its first elements
     (they come before the pixel data, which is never touched)."""
+    import zlib
+    from io import BytesIO
+
     from pydicom.filereader import read_dataset
     from pydicom.uid import UID as _UID
 
+    def stop(tag: Any, vr: Any, length: Any) -> bool:
+        return bool(tag > 0x0020000E)  # after the Series Instance UID
+
     ts = _UID(transfer_syntax)
     raw.seek(0)
-    stop = lambda tag, vr, length: tag > 0x0020000E  # noqa: E731 - stop after Series UID
     if ts.is_deflated:
-        import zlib
-
-        from io import BytesIO
-
         raw = BytesIO(zlib.decompress(raw.getvalue(), -zlib.MAX_WBITS))
     try:
         ds = read_dataset(raw, ts.is_implicit_VR, ts.is_little_endian, stop_when=stop)

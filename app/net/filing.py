@@ -225,8 +225,10 @@ class Filer:
             timeout = max(0.0, since + FLUSH_S - time.monotonic()) if pending else None
             try:
                 item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                item = ()  # time to index what waits
+            except queue.Empty:  # time to index what waits
+                self._index(pending, with_series=False)
+                pending = []
+                continue
             if item is None:  # closing: index everything
                 if pending:
                     self._index(pending, with_series=False)
