@@ -727,25 +727,23 @@ _LISTENER_AES_LOCK = threading.Lock()
 
 
 def _listener_ae(local: LocalSettings) -> Any:
-    """The listener's application entity, made once per AE title and timeout: its ~170
-    supported contexts (every storage class in every transfer syntax) cost ~0.3 s of CPU to
-    build, which a C-MOVE (that starts a listener each time) should not pay again and again."""
-    from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
+    """The listener's application entity, made once per AE title and timeout.
+
+    It accepts every storage class in the transfer syntax the sender proposes first, through
+    pynetdicom's unrestricted storage service (``_config.UNRESTRICTED_STORAGE_SERVICE``): listing
+    ~170 storage classes in every transfer syntax instead costs ~0.3 s of CPU per association
+    (pynetdicom deep-copies the supported contexts for each one), i.e. per C-MOVE.
+    """
+    from pynetdicom import _config
 
     key = (local.ae_title, float(local.timeout_s))
     with _LISTENER_AES_LOCK:
         ae = _LISTENER_AES.get(key)
         if ae is None:
+            _config.UNRESTRICTED_STORAGE_SERVICE = True
             ae = _new_ae(local)
             ae.require_called_aet = True  # a PACS sending to the wrong AE title is told so
             ae.add_supported_context(_VERIFICATION)
-            for cls in _STORAGE_CLASSES:
-                ae.add_supported_context(cls, ALL_TRANSFER_SYNTAXES)
-            # anything else a PACS may send: accept every storage class pynetdicom knows
-            have = set(_STORAGE_CLASSES)
-            for cx in AllStoragePresentationContexts:
-                if cx.abstract_syntax not in have:
-                    ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
             _LISTENER_AES[key] = ae
         return ae
 
