@@ -38,12 +38,20 @@ log = logging.getLogger(__name__)
 logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
 
 
-def _quiet_pynetdicom() -> None:
-    """No standard event logging at all: with the logger silenced it only costs CPU (a few
-    handlers per PDU, ~35 PDUs per CT slice)."""
+def _configure_pynetdicom() -> None:
+    """Process-wide pynetdicom settings, the same for every association Hilum makes.
+
+    * no standard event logging: with the logger silenced it only costs CPU (a few handlers per
+      PDU, ~35 PDUs per CT slice);
+    * the unrestricted storage service: the listener (and the C-GET storage SCP) accept any
+      storage class in the transfer syntax proposed first, without a list of ~170 supported
+      contexts that pynetdicom deep-copies for every association (~0.3 s CPU per C-MOVE).
+    """
     from pynetdicom import _config
 
     _config.LOG_HANDLER_LEVEL = "none"
+    _config.UNRESTRICTED_STORAGE_SERVICE = True
+
 
 #: storage SOP classes proposed for C-GET (with the SCP role) and accepted by the listener; the
 #: classes a study actually holds (SOPClassesInStudy) are added to these when the PACS says
@@ -121,7 +129,7 @@ def status_meaning(code: int, error_comment: str = "") -> str:
 def _new_ae(local: LocalSettings) -> Any:
     from pynetdicom import AE
 
-    _quiet_pynetdicom()
+    _configure_pynetdicom()
     ae = AE(ae_title=local.ae_title)
     t = float(local.timeout_s)
     ae.acse_timeout = t
@@ -730,17 +738,12 @@ def _listener_ae(local: LocalSettings) -> Any:
     """The listener's application entity, made once per AE title and timeout.
 
     It accepts every storage class in the transfer syntax the sender proposes first, through
-    pynetdicom's unrestricted storage service (``_config.UNRESTRICTED_STORAGE_SERVICE``): listing
-    ~170 storage classes in every transfer syntax instead costs ~0.3 s of CPU per association
-    (pynetdicom deep-copies the supported contexts for each one), i.e. per C-MOVE.
+    pynetdicom's unrestricted storage service (see :func:`_configure_pynetdicom`).
     """
-    from pynetdicom import _config
-
     key = (local.ae_title, float(local.timeout_s))
     with _LISTENER_AES_LOCK:
         ae = _LISTENER_AES.get(key)
         if ae is None:
-            _config.UNRESTRICTED_STORAGE_SERVICE = True
             ae = _new_ae(local)
             ae.require_called_aet = True  # a PACS sending to the wrong AE title is told so
             ae.add_supported_context(_VERIFICATION)
