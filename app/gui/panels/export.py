@@ -273,6 +273,10 @@ class ExportDialog(QDialog):
         self.status.setWordWrap(True)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        from app.gui.pacs_send import SendToPacsBox  # "Send to PACS": the exported DICOM files
+
+        self.pacs_send = SendToPacsBox(self)
+        layout.addWidget(self.pacs_send)
 
         # buttons
         self.buttons = QDialogButtonBox()
@@ -398,6 +402,7 @@ class ExportDialog(QDialog):
 
     def _done(self, files: list[Path], draft: ReportDraft) -> None:
         self.files = list(files)
+        self.pacs_send.set_files([f for f in self.files if f.suffix == ".dcm"])
         if self.context.on_signed_off is not None:
             self.context.on_signed_off(draft)
         self.context.draft = draft
