@@ -149,6 +149,7 @@ class ReportPanel(QWidget):
         self.main_window = main_window
         self.sessions = sessions_of(main_window)
         self.session: Any = None
+        self._bound: set[int] = set()   # session bridges whose run signal this panel follows
         self.study_uid = ""
         self.series: Any = None
         self.model_results: list[ModelResult] = []
@@ -290,6 +291,11 @@ class ReportPanel(QWidget):
             self.save_now()
         self.study_uid = study_uid
         self.session = self.sessions.get(study_uid) if study_uid else None
+        if self.session is not None:   # a view of the session: a new analysis run updates the findings
+            bridge = self.sessions.bridge(self.session)
+            if id(bridge) not in self._bound:
+                self._bound.add(id(bridge))
+                bridge.run.connect(self._on_run)
         self.model_results = self.session.model_results() if self.session is not None else []
         self._show_findings()
         self._set_text("", ai=False)
@@ -360,6 +366,14 @@ class ReportPanel(QWidget):
             sal.label.setCurrentText(link["label"])
         if hasattr(sal, "enabled") and not sal.enabled.isChecked():
             sal.enabled.setChecked(True)  # computes the map for the image on screen (worker)
+
+    def _on_run(self, run: Any) -> None:
+        """The study's session has a new analysis run (from any panel or a stored one)."""
+        if self.session is not None and any(i.study_uid in ("", self.study_uid) for i in run.images):
+            results = self.session.model_results()
+            if results:
+                self.model_results = results
+                self._show_findings()
 
     def set_results(self, doc: dict[str, Any]) -> None:
         """Classifier results (``results.json`` shape) to condition the next draft on; a run the
