@@ -54,6 +54,21 @@ log = logging.getLogger(__name__)
 
 RESULT_KEY_PREFIX = "ai:"  # Library.store_run's key (tests read the raw document)
 
+#: result table columns (translated at display time)
+COLUMNS = ("Image", "Model", "Finding", "Prob.", "Threshold", "Flag")
+COL_IMAGE, COL_MODEL, COL_FINDING, COL_PROB, COL_THRESHOLD, COL_FLAG = range(len(COLUMNS))
+#: amber, dark text: readable on the dark and the light theme
+BANNER_STYLE = "background:#f0b429;color:#1a1a1a;font-weight:bold;padding:4px;border-radius:3px;"
+#: the model card's words for a demonstration model (shown in the panel, next to its result)
+DEMO_WORDS = "Demonstration model, not for clinical use"
+
+
+def is_demonstration(manifest: Any) -> bool:
+    """True for a model whose stated intended use is a demonstration (not clinical use)."""
+    raw = getattr(manifest, "raw", None) or {}
+    text = " ".join(str(raw.get(k, "")) for k in ("intended_use", "name")).lower()
+    return "not for clinical use" in text or "demonstration" in text
+
 
 def _series_files(series: Any) -> list[str]:
     """Unique file paths of a series, in display order."""
@@ -132,12 +147,34 @@ class AIPanel(QWidget):
         self.status.setWordWrap(True)
         self.provider_label = QLabel("Provider: -")
         self.provider_label.setObjectName("AIProvider")
-        self.table = QTableWidget(0, 5)
+        self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("AIResults")
-        self.table.setHorizontalHeaderLabels(["Image", "Model", "Finding", "Probability", "Flag"])
+        self.table.setHorizontalHeaderLabels([self.tr(c) for c in COLUMNS])
+        self.table.horizontalHeaderItem(COL_PROB).setToolTip(self.tr("Probability"))
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        # every column fits its contents (readable at the default dock width); the probability
+        # bar takes what is left
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_MODEL, QHeaderView.ResizeMode.Stretch)   # elided, tooltip
+        header.setSectionResizeMode(COL_FINDING, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(COL_PROB, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(COL_PROB, 58)
+        header.setMinimumSectionSize(36)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        #: model name, version and short sha256 of the shown results (not only in a tooltip)
+        self.model_info = QLabel("")
+        self.model_info.setObjectName("AIModelInfo")
+        self.model_info.setWordWrap(True)
+        self.model_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        #: amber banner: a model used outside its stated intended use / a demonstration model
+        self.use_banner = QLabel("")
+        self.use_banner.setObjectName("AIUseBanner")
+        self.use_banner.setWordWrap(True)
+        self.use_banner.setStyleSheet(BANNER_STYLE)
+        self.use_banner.hide()
         self.disclaimer = QLabel(DISCLAIMER + ".")
         self.disclaimer.setObjectName("AIDisclaimer")
 
@@ -155,7 +192,9 @@ class AIPanel(QWidget):
         lay.addLayout(row)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
+        lay.addWidget(self.use_banner)
         lay.addWidget(self.table, 1)
+        lay.addWidget(self.model_info)
         lay.addWidget(self.provider_label)
         lay.addWidget(self.disclaimer)
         self._update_buttons()
@@ -341,54 +380,107 @@ class AIPanel(QWidget):
         self.results_ready.emit(doc)
 
     # -- display --------------------------------------------------------------------------------
+    def _instance_numbers(self) -> dict[str, int]:
+        """SOP Instance UID -> Instance Number of the images of the series on screen."""
+        out: dict[str, int] = {}
+        for f in getattr(self.series, "frames", None) or []:
+            sop, inum = getattr(f, "sop_uid", ""), getattr(f, "instance_number", None)
+            if sop and inum is not None and sop not in out:
+                out[sop] = int(inum)
+        return out
+
+    def image_identity(self, image: dict[str, Any], index: int) -> str:
+        """How a result's image is named in the table: its instance number (and frame of a
+        multi-frame image), as the PDF names it; the position in the run when unknown."""
+        inum = self._instance_numbers().get(str(image.get("sop_uid", "")))
+        text = self.tr("Im %1").replace("%1", str(inum)) if inum is not None else f"#{index}"
+        frame = int(image.get("frame", 0) or 0)
+        if frame:
+            text += " " + self.tr("fr %1").replace("%1", str(frame + 1))
+        return text
+
+    def _manifest(self, model_id: str) -> Any:
+        try:
+            return self._registry.get(model_id) if self._registry is not None else None
+        except Exception:  # noqa: BLE001 - a model removed since the run: no card words
+            return None
+
     def _show(self, doc: dict[str, Any], stored: bool = False) -> None:
         self.last_doc = doc
         self.table.setRowCount(0)
         providers = set()
+        models: dict[str, dict[str, Any]] = {}
+        outside: set[str] = set()
         n_errors = len(doc.get("errors", []))
         for i, image in enumerate(doc.get("images", []), start=1):
+            ident = self.image_identity(image, i)
             for res in image.get("results", []):
                 providers.add(str(res.get("provider", "")))
+                models.setdefault(str(res.get("model_id", "")), res)
+                if res.get("applicability_overridden"):
+                    outside.add(str(res.get("model_id", "")))
                 for label, v in res.get("labels", {}).items():
-                    self._add_row(str(i), res, label, v)
+                    self._add_row(ident, res, label, v)
             n_errors += len(image.get("errors", []))
-        self.provider_label.setText("Provider: " + (", ".join(sorted(p for p in providers if p)) or "-"))
+        self.provider_label.setText(self.tr("Provider: %1").replace(
+            "%1", ", ".join(sorted(p for p in providers if p)) or "-"))
+        info, banner = [], []
+        for model_id, res in models.items():
+            m = self._manifest(model_id)
+            name = getattr(m, "name", "") or model_id
+            info.append(self.tr("%1, version %2, sha256 %3").replace("%1", name).replace(
+                "%2", str(res.get("model_version", "?"))).replace("%3", str(res.get("sha256", ""))[:12]))
+            if model_id in outside:
+                banner.append(self.tr("%1 was used outside its stated intended use: "
+                                      "interpret its result with care.").replace("%1", name))
+            if m is not None and is_demonstration(m):
+                banner.append(f"{name}: " + self.tr(DEMO_WORDS) + ".")
+        # one model: named (with version and sha256) under the table, its column left out so
+        # threshold and flag stay readable at the dock's default width
+        self.table.setColumnHidden(COL_MODEL, len(models) <= 1)
+        self.model_info.setText("\n".join(info))
+        self.use_banner.setText("\n".join(banner))
+        self.use_banner.setVisible(bool(banner))
         when = doc.get("created", "")
-        parts = [f"{self.table.rowCount()} result(s)" + (f", stored {when}" if stored else "")]
+        rows = self.table.rowCount()
+        parts = [self.tr("%n result(s)", "", rows) + (self.tr(", stored %1").replace("%1", str(when))
+                                                      if stored else "")]
         if n_errors:
-            parts.append(f"{n_errors} image(s) could not be classified")
+            parts.append(self.tr("%n image(s) could not be classified", "", n_errors))
         na = sum(len(im.get("not_applicable", [])) for im in doc.get("images", []))
-        if na and not self.table.rowCount():
-            parts.append("the ticked models do not apply to these images")
+        if na and not rows:
+            parts.append(self.tr("the ticked models do not apply to these images"))
         self.status.setText("; ".join(parts) + ".")
 
     def _add_row(self, image: str, res: dict[str, Any], label: str, v: dict[str, Any]) -> None:
         r = self.table.rowCount()
         self.table.insertRow(r)
         prob = float(v.get("probability", 0.0))
+        threshold = float(v.get("threshold", 0.0))
         positive = bool(v.get("positive", False))
-        self.table.setItem(r, 0, QTableWidgetItem(image))
+        self.table.setItem(r, COL_IMAGE, QTableWidgetItem(image))
         model = QTableWidgetItem(str(res.get("model_id", "")))
         model.setToolTip(f"version {res.get('model_version')}, sha256 {str(res.get('sha256', ''))[:12]}..., "
                          f"{res.get('provider')}")
-        self.table.setItem(r, 1, model)
-        self.table.setItem(r, 2, QTableWidgetItem(label))
+        self.table.setItem(r, COL_MODEL, model)
+        self.table.setItem(r, COL_FINDING, QTableWidgetItem(label))
         bar = QProgressBar()
         bar.setRange(0, 1000)
         bar.setValue(int(round(prob * 1000)))
         bar.setFormat(f"{prob:.3f}")
-        bar.setToolTip(f"probability {prob:.3f}, threshold {float(v.get('threshold', 0)):.3f}")
+        bar.setToolTip(f"probability {prob:.3f}, threshold {threshold:.3f}")
         bar.setProperty("positive", positive)
-        self.table.setCellWidget(r, 3, bar)
-        flag = QTableWidgetItem("POSITIVE" if positive else "-")
+        self.table.setCellWidget(r, COL_PROB, bar)
+        self.table.setItem(r, COL_THRESHOLD, QTableWidgetItem(f"{threshold:.3f}"))
+        flag = QTableWidgetItem(self.tr("POSITIVE") if positive else "-")
         flag.setData(Qt.ItemDataRole.UserRole, prob)
         if positive:
             font = flag.font()
             font.setBold(True)
             flag.setFont(font)
         if res.get("applicability_overridden"):
-            flag.setText(flag.text() + " (outside stated use)")
-        self.table.setItem(r, 4, flag)
+            flag.setText(flag.text() + " " + self.tr("(outside stated use)"))
+        self.table.setItem(r, COL_FLAG, flag)
 
     def show_card(self) -> None:
         """Show the current model's card (Markdown) in a dialog."""

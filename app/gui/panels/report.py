@@ -16,6 +16,7 @@ offers ``current_draft() -> ReportDraft`` to the export panel (and hands it to t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -31,7 +32,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QFormLayout, QHBoxLayout,
                                QWidget)
 
 from app.core import paths
-from app.core.types import AnalysisRun, ModelResult, ReportDraft
+from app.core.types import BATCH_READER, AnalysisRun, ModelResult, ReportDraft
 from app.gui.sessions import sessions_of
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,39 @@ STANDARD_PHRASES = (
     "Recommend follow-up chest radiograph.",
 )
 
-AI_COLOR = QColor(255, 244, 204)    # pale amber behind text the generator wrote
+#: background behind text the generator wrote: a deep amber on the dark theme (light text stays
+#: readable, contrast > 7:1), a pale amber on a light palette
+AI_COLOR_DARK = QColor(94, 68, 10)
+AI_COLOR_LIGHT = QColor(255, 244, 204)
+AI_COLOR = AI_COLOR_DARK
+
+_SENTENCE_END = ".!?\n"
+
+
+def sentence_bounds(text: str, pos: int) -> tuple[int, int]:
+    """The sentence of ``text`` around position ``pos`` as ``(start, end)`` (end exclusive): from
+    after the previous full stop / line break to the next one (included)."""
+    pos = max(0, min(pos, len(text)))
+    start = pos
+    while start > 0 and text[start - 1] not in _SENTENCE_END:
+        start -= 1
+    end = pos
+    while end < len(text) and text[end] not in _SENTENCE_END:
+        end += 1
+    if end < len(text) and text[end] != "\n":
+        end += 1
+    return start, end
+
+
+def local_time(iso: str) -> str:
+    """An ISO time as the user's local date and time (``2026-11-30 11:04``)."""
+    try:
+        when = _dt.datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return str(iso)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.timezone.utc)
+    return when.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def draft_path(study_uid: str) -> Path:
@@ -140,6 +173,8 @@ class ReportPanel(QWidget):
     """Indication/comparison, backend, Draft/Stop/Regenerate, phrases, editor, banner."""
 
     draft_changed = Signal()
+    #: the session's sign-off (emitted from any thread; shown on the GUI thread)
+    _signed_relay = Signal(object)
 
     def __init__(self, main_window: Any = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -180,8 +215,10 @@ class ReportPanel(QWidget):
         self.url = QLineEdit(os.environ.get("HILUM_OPENAI_URL", ""))
         self.url.setPlaceholderText("http://127.0.0.1:8000/v1")
         self.model_name = QLineEdit(os.environ.get("HILUM_OPENAI_MODEL", ""))
-        form.addRow("Server URL", self.url)
-        form.addRow("Model", self.model_name)
+        self.url_label = QLabel("Server URL")
+        self.model_label = QLabel("Model")
+        form.addRow(self.url_label, self.url)
+        form.addRow(self.model_label, self.model_name)
         from PySide6.QtWidgets import QCheckBox
 
         from app.gui.settings import load_settings
@@ -221,8 +258,29 @@ class ReportPanel(QWidget):
         self.editor.setPlaceholderText("FINDINGS:\n\nIMPRESSION:")
         lay.addWidget(self.editor, 1)
         self.state = QLabel("")
+        self.state.setObjectName("reportState")
         self.state.setWordWrap(True)
         lay.addWidget(self.state)
+        #: signed state: reader and local time; the text is read-only until Amend
+        srow = QHBoxLayout()
+        self.signed_label = QLabel("")
+        self.signed_label.setObjectName("reportSigned")
+        self.signed_label.setWordWrap(True)
+        self.signed_label.setStyleSheet("background:#1e4d2b;color:#e8f5e9;font-weight:bold;padding:4px;")
+        self.amend_button = QPushButton("Amend")
+        self.amend_button.setObjectName("reportAmend")
+        self.amend_button.setToolTip("Unlock the signed report for a new, amended version")
+        self.amend_button.clicked.connect(self.amend)
+        srow.addWidget(self.signed_label, 1)
+        srow.addWidget(self.amend_button)
+        lay.addLayout(srow)
+        self.signed_label.hide()
+        self.amend_button.hide()
+        #: the signed-off draft shown (None while the report is open for editing)
+        self.signed: ReportDraft | None = None
+        #: version of the report: 1, then +1 for every amendment after a sign-off
+        self.version = 1
+        self._signed_relay.connect(self._show_signed)
 
         self.autosave = QTimer(self)
         self.autosave.setSingleShot(True)
@@ -246,8 +304,17 @@ class ReportPanel(QWidget):
 
     def _update(self) -> None:
         remote = self.backend.currentData() == "openai"
-        self.url.setEnabled(remote)
-        self.model_name.setEnabled(remote)
+        # the server fields only mean something for the OpenAI-compatible backend
+        for w in (self.url, self.model_name, self.url_label, self.model_label, self.insecure_http):
+            w.setVisible(remote)
+        self.insecure_warning.setVisible(remote and self.insecure_http.isChecked())
+        if self.signed is not None:
+            self.draft_button.setEnabled(False)
+            self.regen_button.setEnabled(False)
+            self.stop_button.setEnabled(False)
+            self.insert_button.setEnabled(False)
+            return
+        self.insert_button.setEnabled(True)
         self.draft_button.setEnabled(not self.running)
         self.regen_button.setEnabled(not self.running and bool(self.editor.toPlainText().strip()))
         self.stop_button.setEnabled(self.running)
@@ -255,15 +322,17 @@ class ReportPanel(QWidget):
             self.state.setText("Drafting ...")
         elif getattr(self, "last_error", ""):
             self.state.setText(self.last_error)   # the failed draft's reason stays visible
+        elif self.signed is not None:
+            self.state.setText("")
         elif self.ai_generated and not self.edited:
-            self.state.setText("AI-written text is highlighted: review and edit it before sign-off.")
+            self.state.setText(self.tr("AI-written text is highlighted: review and edit it before sign-off."))
         elif self.edited:
-            self.state.setText("Edited by the radiologist.")
+            self.state.setText(self.tr("Edited by the radiologist; sentences still highlighted are AI-written."))
 
     def _insecure_toggled(self, on: bool) -> None:
         from app.gui.settings import load_settings, save_settings
 
-        self.insecure_warning.setVisible(on)
+        self.insecure_warning.setVisible(on and self.backend.currentData() == "openai")
         settings = load_settings()
         settings.allow_insecure_http = on
         save_settings(settings)
@@ -278,7 +347,14 @@ class ReportPanel(QWidget):
         if self.study_uid:
             self.save_now()
         self.study_uid = study_uid
+        if self.session is not None:
+            self.session.events.signed_off.disconnect(self._signed_relay.emit)
         self.session = self.sessions.get(study_uid) if study_uid else None
+        if self.session is not None:
+            # the session signs off on a worker (Export dialog, demo): relayed to the GUI thread
+            self.session.events.signed_off.connect(self._signed_relay.emit)
+        self._set_signed(None)
+        self.version = 1
         self.model_results = self.session.model_results() if self.session is not None else []
         self._show_findings()
         self._set_text("", ai=False)
@@ -353,8 +429,35 @@ class ReportPanel(QWidget):
     # -- editor ---------------------------------------------------------------------------------
     def _ai_format(self, ai: bool) -> QTextCharFormat:
         fmt = QTextCharFormat()
-        fmt.setBackground(AI_COLOR if ai else QColor(0, 0, 0, 0))
+        fmt.setBackground(self.ai_color() if ai else QColor(0, 0, 0, 0))
+        fmt.setProperty(QTextCharFormat.Property.UserProperty, bool(ai))
         return fmt
+
+    def ai_color(self) -> QColor:
+        """The AI-text background for the editor's palette (dark theme: deep amber)."""
+        base = self.editor.palette().color(self.editor.backgroundRole())
+        return AI_COLOR_DARK if base.lightness() < 128 else AI_COLOR_LIGHT
+
+    def is_ai_marked(self, pos: int) -> bool:
+        """Whether the character at ``pos`` is still marked as AI-written."""
+        cur = QTextCursor(self.editor.document())
+        cur.setPosition(pos)
+        cur.setPosition(pos + 1, QTextCursor.MoveMode.KeepAnchor)
+        return bool(cur.charFormat().property(QTextCharFormat.Property.UserProperty))
+
+    def _unmark_sentence(self, pos: int) -> None:
+        """The radiologist edited the sentence at ``pos``: it is theirs now (others stay marked)."""
+        start, end = sentence_bounds(self.editor.toPlainText(), pos)
+        if end <= start:
+            return
+        self._programmatic = True
+        try:
+            cur = QTextCursor(self.editor.document())
+            cur.setPosition(start)
+            cur.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+            cur.setCharFormat(self._ai_format(False))
+        finally:
+            self._programmatic = False
 
     def _set_text(self, text: str, ai: bool) -> None:
         self._programmatic = True
@@ -389,9 +492,10 @@ class ReportPanel(QWidget):
         if self._programmatic:
             return
         self.last_error = ""
-        if self.ai_generated and not self.edited and not self.running:
+        if self.ai_generated and not self.running:
             self.edited = True
-            self._clear_marks()   # the radiologist now owns the text
+            # only the sentence being edited becomes the radiologist's; the rest stays marked
+            self._unmark_sentence(max(self.editor.textCursor().position() - 1, 0))
         self.autosave.start()
         self.draft_changed.emit()
         self._update()
@@ -407,7 +511,52 @@ class ReportPanel(QWidget):
     def _session(self) -> Any:
         if self.session is None:
             self.session = self.sessions.get(self.study_uid)
+            self.session.events.signed_off.connect(self._signed_relay.emit)
         return self.session
+
+    # -- sign-off -------------------------------------------------------------------------------
+    def _set_signed(self, draft: ReportDraft | None) -> None:
+        self.signed = draft if draft is not None and draft.signed_off else None
+        locked = self.signed is not None
+        self.editor.setReadOnly(locked)
+        for f in (self.indication, self.comparison, self.notes):
+            f.setReadOnly(locked)
+        self.signed_label.setVisible(locked)
+        self.amend_button.setVisible(locked)
+        if locked and draft.reader_name == BATCH_READER:
+            self.signed_label.setText(self.tr("Exported unattended on %1 (version %2): NOT reviewed by a "
+                                              "physician. Read-only: Amend to change it.")
+                                      .replace("%1", local_time(draft.signed_off_at))
+                                      .replace("%2", str(self.version)))
+        elif locked:
+            self.signed_label.setText(self.tr("Signed off by %1 on %2 (version %3). Read-only: "
+                                              "Amend to change it.").replace("%1", draft.reader_name)
+                                      .replace("%2", local_time(draft.signed_off_at))
+                                      .replace("%3", str(self.version)))
+        self._update()
+
+    def _show_signed(self, draft: Any) -> None:
+        """The study's report was signed off (Export dialog or demo): show it, store it."""
+        if not isinstance(draft, ReportDraft) or draft.study_uid not in ("", self.study_uid) \
+                or not draft.signed_off:
+            return
+        self._set_signed(draft)
+        self.save_now()
+
+    def amend(self) -> None:
+        """Reopen a signed report as a new version; the signed one stays stored beside it."""
+        if self.signed is None:
+            return
+        previous = self.signed
+        self.amends = [*getattr(self, "amends", []), previous.to_dict()]
+        self.version += 1
+        self._set_signed(None)
+        unsigned = dataclasses.replace(previous, reader_name="", signed_off_at="")
+        if self.session is not None:
+            self.session.set_draft(unsigned)
+        self.state.setText(self.tr("Amending: version %1; the signed version %2 is kept.")
+                           .replace("%1", str(self.version)).replace("%2", str(self.version - 1)))
+        self.save_now()
 
     def _texts(self) -> tuple[str, str, str]:
         return (self.indication.text(), self.comparison.text(), self.notes.text())
@@ -519,7 +668,8 @@ class ReportPanel(QWidget):
         draft = self.current_draft()
         doc = draft.to_dict()
         doc.update({"text": self.editor.toPlainText(), "notes": self.notes.text(), "edited": self.edited,
-                    "backend": self.backend.currentData(),
+                    "backend": self.backend.currentData(), "version": self.version,
+                    "amends": list(getattr(self, "amends", [])),
                     "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
         return doc
 
@@ -531,6 +681,13 @@ class ReportPanel(QWidget):
         self.edited = bool(doc.get("edited", False))
         self.provenance = doc.get("generator", {}) or {}
         self._set_text(doc.get("text", ""), ai=self.ai_generated and not self.edited)
+        self.version = int(doc.get("version", 1) or 1)
+        self.amends = list(doc.get("amends", []) or [])
+        if doc.get("reader_name") and doc.get("signed_off_at"):
+            try:
+                self._set_signed(ReportDraft.from_dict(doc))
+            except Exception as exc:  # noqa: BLE001 - a broken stored sign-off: shown unsigned
+                log.warning("stored sign-off unreadable: %s", type(exc).__name__)
 
     def save_now(self) -> None:
         """Autosave the current study's draft (file + library) off the GUI thread."""
@@ -561,6 +718,8 @@ class ReportPanel(QWidget):
         session adopts it (its draft is what the export signs off)."""
         from app.reporting.generator.stream import split_sections
 
+        if self.signed is not None:
+            return self.signed      # what was signed, exactly (read-only until Amend)
         findings, impression = split_sections(self.editor.toPlainText())
         draft = ReportDraft(study_uid=self.study_uid, indication=self.indication.text(),
                             comparison=self.comparison.text(), findings=findings, impression=impression,

@@ -130,8 +130,43 @@ class SaliencyPanel(QWidget):
         lay.addWidget(self.legend)
         lay.addStretch(1)
         lay.addWidget(QLabel(DISCLAIMER + "."))
+        self._restore_overlay_settings()
+        for sig in (self.colormap.currentIndexChanged, self.opacity.valueChanged,
+                    self.threshold.valueChanged):
+            sig.connect(lambda *_: self._remember())
         self._load_models()
         self._update_legend()
+
+    # -- remembered overlay settings --------------------------------------------------------------
+    def _settings(self) -> Any:
+        from app.gui.settings import load_settings
+
+        s = getattr(self.main_window, "settings", None)
+        return s if s is not None and hasattr(s, "saliency_colormap") else load_settings()
+
+    def _restore_overlay_settings(self) -> None:
+        s = self._settings()
+        for w in (self.colormap, self.opacity, self.threshold):
+            w.blockSignals(True)
+        idx = self.colormap.findText(s.saliency_colormap)
+        self.colormap.setCurrentIndex(max(idx, 0))
+        self.opacity.setValue(int(round(s.saliency_opacity * 100)))
+        self.threshold.setValue(int(round(s.saliency_threshold * 100)))
+        for w in (self.colormap, self.opacity, self.threshold):
+            w.blockSignals(False)
+
+    def _remember(self) -> None:
+        """Colour map, opacity and threshold are kept in the settings (next image, next start)."""
+        from app.gui.settings import save_settings
+
+        s = self._settings()
+        s.saliency_colormap = self.colormap.currentText()
+        s.saliency_opacity = self.opacity.value() / 100.0
+        s.saliency_threshold = self.threshold.value() / 100.0
+        try:
+            save_settings(s)
+        except Exception as exc:  # noqa: BLE001 - the overlay works; only the memory is lost
+            log.warning("saliency settings not saved: %s", type(exc).__name__)
 
     # -- models ---------------------------------------------------------------------------------
     def _load_models(self) -> None:
