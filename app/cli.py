@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 #: modules that add sub-commands; a missing one (while a package is being built) is skipped
 _COMMAND_MODULES = (
     "app.dicom.commands",
+    "app.net.commands",
     "app.inference.commands",
     "app.reporting.commands",
     "app.workflow.commands",

@@ -17,7 +17,10 @@ from app import __version__
 
 
 def run_self_test(stdout: TextIO | None = None) -> int:
-    """Run every step; return 0 when all pass, 1 at the first failure."""
+    """Run every step; return 0 when all pass, 1 at the first failure.
+
+    Long because the steps are small closures sharing one state dict, listed in the order they run.
+    """
     out = stdout or sys.stdout
     state: dict[str, Any] = {}
     tmp = Path(tempfile.mkdtemp(prefix="hilum-selftest-"))

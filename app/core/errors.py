@@ -115,3 +115,44 @@ class SignOffError(ReportingError):
 
 class PlatformError(HilumError):
     """The desktop cannot show Hilum's window (e.g. a system library Qt needs is missing)."""
+
+
+# --- Network (PACS) -------------------------------------------------------------------------------
+class NetworkError(HilumError):
+    """Base of errors talking to a PACS or another DICOM node (DIMSE or DICOMweb)."""
+
+
+class NodeError(NetworkError):
+    """A PACS node is unknown, or its settings are invalid."""
+
+
+class ConnectionFailedError(NetworkError):
+    """The node cannot be reached (nothing listening, host unknown, network down)."""
+
+
+class AssociationRejectedError(NetworkError):
+    """The node refused the DICOM association (the sentence carries its reason)."""
+
+
+class AssociationAbortedError(NetworkError):
+    """The association was aborted by the node or the network mid-way."""
+
+
+class NetworkTimeoutError(NetworkError):
+    """The node did not answer within the configured timeout."""
+
+
+class DimseStatusError(NetworkError):
+    """The node answered a DIMSE request with a failure status (e.g. 0xA700, 0xC000)."""
+
+    def __init__(self, message: str, status: int | None = None, path: str | None = None) -> None:
+        super().__init__(message, path)
+        self.status = status
+
+
+class DicomWebError(NetworkError):
+    """A DICOMweb request failed (the sentence carries the HTTP status)."""
+
+    def __init__(self, message: str, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status

@@ -7,7 +7,10 @@ from typing import Any
 
 from app import __version__
 
+#: the one disclaimer every AI output carries (panels, results.json, provenance)
 DISCLAIMER = "AI-generated, requires review by a physician"
+#: its form above a report draft (Report panel, ``draft.txt``, the generator's banner line)
+DRAFT_BANNER = "AI-generated draft: requires review by a physician"
 
 
 def provenance(

@@ -21,11 +21,14 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
 
 from app.core.errors import PixelDecodeError
+
+if TYPE_CHECKING:  # the scanner's fast header offers the same get/contains as a Dataset
+    from app.dicom.reading import RawHeader
 
 ENV_FRAME = "HILUM_MAX_FRAME_PIXELS"
 ENV_SERIES = "HILUM_MAX_SERIES_BYTES"
@@ -57,7 +60,7 @@ class PixelBudget:
         return cls(get(ENV_FRAME, DEFAULT_FRAME_PIXELS), get(ENV_SERIES, DEFAULT_SERIES_BYTES))
 
 
-def _int(ds: Dataset, keyword: str, default: int = 0) -> int:
+def _int(ds: Dataset | RawHeader, keyword: str, default: int = 0) -> int:
     try:
         value = ds.get(keyword, default)
         return int(value) if value not in (None, "") else default
@@ -98,7 +101,7 @@ def check_dimensions(rows: int, cols: int, frames: int = 1, samples: int = 1, bi
             f" GiB per series Hilum decodes (setting {ENV_SERIES}); the image was not decoded.", path)
 
 
-def check_header(ds: Dataset, budget: PixelBudget | None = None, has_pixels: bool | None = None) -> None:
+def check_header(ds: Dataset | RawHeader, budget: PixelBudget | None = None, has_pixels: bool | None = None) -> None:
     """Refuse an image whose header claims more than the budget (nothing is read or decoded)."""
     if has_pixels is None:
         has_pixels = any(t in ds for t in (0x7FE00010, 0x7FE00008, 0x7FE00009))
@@ -169,7 +172,7 @@ def _first_fragment(fh: IO[bytes], value_offset: int, limit: int = 1 << 16) -> b
     return b""
 
 
-def check_stream(ds: Dataset, fh: IO[bytes] | None = None, value_offset: int | None = None,
+def check_stream(ds: Dataset | RawHeader, fh: IO[bytes] | None = None, value_offset: int | None = None,
                  budget: PixelBudget | None = None) -> None:
     """Refuse a compressed image whose codec stream declares more than the budget.
 
@@ -200,7 +203,7 @@ def check_stream(ds: Dataset, fh: IO[bytes] | None = None, value_offset: int | N
                 with open(path, "rb") as f:
                     data = _first_fragment(f, info.value_offset)
         elif "PixelData" in ds:
-            raw = ds.PixelData
+            raw = ds.PixelData  # type: ignore[union-attr]  # a RawHeader never holds pixels
             data = _first_fragment_bytes(raw)
     dims = stream_dimensions(data) if data else None
     if dims is None:
@@ -236,7 +239,7 @@ def check_image(ds: Dataset, budget: PixelBudget | None = None) -> None:
         pass
 
 
-def check_file(path: str, ds: Dataset | None = None, info: Any = None,
+def check_file(path: str, ds: Dataset | RawHeader | None = None, info: Any = None,
                budget: PixelBudget | None = None) -> None:
     """Header and codec-stream checks of a file, reading its header once (or using the header
     ``ds`` and pixel location ``info`` the caller already has, as the scanner does).

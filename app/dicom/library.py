@@ -23,7 +23,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, cast
 
 from pydicom.dataset import Dataset
 
@@ -544,7 +544,7 @@ def archive_cache_budget() -> int:
         return 4 << 30
 
 
-def pixel_budget_problem(path: str, ds: Dataset, info: PixelInfo) -> str | None:
+def pixel_budget_problem(path: str, ds: Dataset | RawHeader, info: PixelInfo) -> str | None:
     """Why an image would be refused by the pixel budget (header or codec stream), or None."""
     from app.dicom.budget import PixelBudgetError, check_file
 
@@ -917,13 +917,15 @@ class _Scanner:
         if isinstance(ds, RawHeader) and (rec["study_uid"] not in self.known_studies
                                           or rec["series_uid"] not in self.known_series):
             ds = ds.dataset()  # names need the character set: pydicom decodes them
+        # a study or series seen for the first time always has the full Dataset (above)
+        full = cast(Dataset, ds)
         conn.execute("DELETE FROM rejected WHERE path=?", (rec["path"],))
         if rec["study_uid"] not in self.known_studies:
             self.known_studies.add(rec["study_uid"])
-            self.insert_study(conn, rec, ds, now)
+            self.insert_study(conn, rec, full, now)
         if rec["series_uid"] not in self.known_series:
             self.known_series.add(rec["series_uid"])
-            self.insert_series(conn, rec, ds, now)
+            self.insert_series(conn, rec, full, now)
         conn.execute(
             "INSERT OR REPLACE INTO instances(sop_uid, series_uid, study_uid, path, source, size, "
             "mtime, sop_class, instance_number, frames, rows, columns, transfer_syntax, "

@@ -431,14 +431,14 @@ def relpath_display(path: PathLike) -> str:
 
 # --- fast raw accessors (the scanner reads ~15 values per file; pydicom's value conversion
 # --- machinery costs more than parsing the file, so ASCII values are decoded directly) ---------
-def _raw_element(ds: Dataset, tag: int) -> Any:
+def _raw_element(ds: Dataset | RawHeader, tag: int) -> Any:
     try:
         return ds.get_item(tag)
     except Exception:  # noqa: BLE001
         return None
 
 
-def raw_text(ds: Dataset, tag: int) -> str:
+def raw_text(ds: Dataset | RawHeader, tag: int) -> str:
     """An ASCII-valued element (UI, CS, IS, DS, DA, TM) as text, '' when absent/unreadable."""
     elem = _raw_element(ds, tag)
     if elem is None:
@@ -464,7 +464,7 @@ def _dictionary_vr(tag: int) -> str | None:
         return None
 
 
-def raw_int(ds: Dataset, tag: int) -> int | None:
+def raw_int(ds: Dataset | RawHeader, tag: int) -> int | None:
     """An IS (text) or US (binary) element as int, None when absent/unreadable."""
     elem = _raw_element(ds, tag)
     if elem is None or elem.value is None:
@@ -487,7 +487,7 @@ def raw_int(ds: Dataset, tag: int) -> int | None:
         return None
 
 
-def raw_floats(ds: Dataset, tag: int, n: int) -> list[float] | None:
+def raw_floats(ds: Dataset | RawHeader, tag: int, n: int) -> list[float] | None:
     """A DS element with exactly ``n`` finite values, else None."""
     import math
 
@@ -727,6 +727,8 @@ def fast_header(path: PathLike, tags: frozenset[int]) -> tuple[RawHeader, PixelI
         The same values :func:`read_header` with ``tags`` would give, or None when the file is
         anything but a plain little-endian Part 10 file whose header ends at its pixel data
         (errors included: :func:`read_header` words them).
+
+    Long because a single pass over the byte stream, kept in one function for speed (the scan loop's hot path).
     """
     spath = os.fspath(path)
     try:

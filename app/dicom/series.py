@@ -163,6 +163,8 @@ class Stack:
             and listed in ``warnings``).
         Cancelled
             When the progress object was cancelled.
+
+        Long because the threaded decode, rescale and progress/cancel loop share local state for speed.
         """
         progress = progress or NullProgress()
         n, rows, cols = self.shape
@@ -462,7 +464,10 @@ def _stack_group(ds: Dataset, frame: int,
 
 
 def _frames_of(ds: Dataset, path: str, info: PixelInfo | None = None) -> list[Frame]:
-    """The frames of one file with their geometry."""
+    """The frames of one file with their geometry.
+
+    Long because classic and enhanced multi-frame geometry are read side by side so their rules stay comparable.
+    """
     rows = raw_int(ds, 0x00280010) or 0
     cols = raw_int(ds, 0x00280011) or 0
     if rows <= 0 or cols <= 0:
@@ -668,6 +673,8 @@ def load_series(instances_or_paths: Iterable[dict[str, Any] | str | os.PathLike[
     ------
     DicomReadError
         When no file of the series can be read (the first file's reason).
+
+    Long because grouping, sorting and every geometry warning are one readable sequence.
     """
     progress = progress or NullProgress()
     items = list(instances_or_paths)

@@ -261,6 +261,8 @@ def run_gui(paths_in: list[str], screenshot: str | None = None, demo_out: str | 
     -------
     int
         Exit status: 0, or 1 when a screenshot was asked for and no image could be shown/saved.
+
+    Long because the application start-up sequence (platform checks, translations, style, window, screenshot) reads top to bottom.
     """
     app = ensure_app()
     from app.gui.main_window import MainWindow

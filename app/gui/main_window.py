@@ -285,6 +285,8 @@ class MainWindow(QMainWindow):
         m.addActions([self.act_open, self.act_open_folder])
         self.recent_menu = m.addMenu(self.tr("Open &recent"))
         self._fill_recent()
+        from app.gui.pacs_dialog import install as install_pacs  # PACS Query/Retrieve (issue 14)
+        self.act_pacs = install_pacs(self, m)
         m.addSeparator()
         m.addAction(self.act_settings)
         m.addSeparator()

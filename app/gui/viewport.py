@@ -47,7 +47,7 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, useNumba=False)
 #: windowed uint8 frames kept for the current window (cine and scrolling back reuse them)
 DISPLAY_CACHE_BYTES = 256 << 20
 
-TOOLS = ("pointer", "window", "pan", "zoom", "length", "rect", "ellipse", "angle")
+from app.workflow.view_state import TOOLS, ViewState  # noqa: E402 - the pure view state
 
 
 
@@ -515,25 +515,48 @@ class Viewport(QFrame):
         self.vb.translateBy(x=-dx_screen * px, y=-dy_screen * py)
         self._fitted = False
 
-    def rotate(self, degrees: int = 90) -> None:
-        """Rotate the displayed image by a multiple of 90 degrees (positive = clockwise)."""
-        r = np.array([[0, -1], [1, 0]], dtype=int)   # 90 degrees clockwise with y down
-        for _ in range((int(degrees) // 90) % 4):
-            self._matrix = r @ self._matrix
+    def _orient(self, state: ViewState) -> None:
+        self._matrix = np.array(state.orientation, dtype=int)
         self._update_transform()
         self.fit()
+
+    def rotate(self, degrees: int = 90) -> None:
+        """Rotate the displayed image by a multiple of 90 degrees (positive = clockwise)."""
+        self._orient(self.view_state().rotated(degrees))
 
     def flip_horizontal(self) -> None:
         """Mirror left-right on screen."""
-        self._matrix = np.array([[-1, 0], [0, 1]]) @ self._matrix
-        self._update_transform()
-        self.fit()
+        self._orient(self.view_state().flipped(horizontal=True))
 
     def flip_vertical(self) -> None:
         """Mirror top-bottom on screen."""
-        self._matrix = np.array([[1, 0], [0, -1]]) @ self._matrix
-        self._update_transform()
-        self.fit()
+        self._orient(self.view_state().flipped(horizontal=False))
+
+    def view_state(self) -> ViewState:
+        """What this viewport shows, as a pure :class:`~app.workflow.view_state.ViewState`."""
+        m = self._matrix
+        return ViewState(index=max(self.index, 0),
+                         window=(float(self.window_center), max(float(self.window_width), 1e-6)),
+                         invert=bool(self.invert),
+                         orientation=((int(m[0, 0]), int(m[0, 1])), (int(m[1, 0]), int(m[1, 1]))),
+                         zoom=0.0 if getattr(self, "_fitted", True) else min(max(self.zoom, 0.02), 64.0),
+                         overlay_visible=not getattr(self, "_overlay_hidden", False),
+                         overlay_opacity=float(self.overlay_item.opacity()), tool=self.tool)
+
+    def apply_view_state(self, state: ViewState) -> None:
+        """Show ``state`` (image, window, invert, orientation, zoom, overlay, tool)."""
+        if self.series is not None and state.index != self.index:
+            self.set_index(min(state.index, max(self.count - 1, 0)))
+        if state.window is not None:
+            self.set_window(*state.window)
+        if state.invert != self.invert:
+            self.set_invert(state.invert)
+        self.set_tool(state.tool)
+        self.set_overlay_opacity(state.overlay_opacity)
+        self.set_overlay_visible(state.overlay_visible)
+        self._orient(state)
+        if state.zoom:
+            self.set_zoom(state.zoom)
 
     def reset(self) -> None:
         """Back to the series' initial state: header window, no rotation/flip/invert, fitted."""

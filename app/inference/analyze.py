@@ -199,6 +199,8 @@ def analyze_paths(
         The ``results.json`` content: ``images`` (per image: path, UIDs, frame, modality, and per
         model id/version/sha256/provider, per label probability/threshold/positive, timings),
         ``errors`` (per file), ``models``, ``skipped_models``, ``summary``.
+
+    Long because the batched read/preprocess/run/hook loop shares per-batch state; its numpydoc parameter list is long.
     """
     from app.dicom import pixels
 

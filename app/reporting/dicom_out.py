@@ -351,6 +351,8 @@ def comprehensive_sr(
     -------
     pydicom.dataset.Dataset
         The SR with file meta.
+
+    Long because the SR content tree is built in document order, one template row per line.
     """
     import highdicom as hd
 
@@ -538,6 +540,8 @@ def secondary_capture(
     -------
     pydicom.dataset.Dataset
         The SC image with file meta.
+
+    Long because the SC header modules are filled in standard order.
     """
     import highdicom as hd
 

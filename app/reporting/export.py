@@ -137,6 +137,8 @@ def export_report(
     ExportError
         When nothing is to be exported, no source image is in the study, or a file cannot be
         written. Nothing half-written is left behind in that case.
+
+    Long because the export is one transaction (written files are removed on any failure); its numpydoc parameter list is long.
     """
     if not draft.signed_off:
         raise NotSignedOffError("The report must be signed off (reader name) before export.")

@@ -480,6 +480,8 @@ def build_pdf(
     ------
     ExportError
         When the file cannot be written or an input cannot be rendered.
+
+    Long because the page is laid out in reading order.
     """
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4

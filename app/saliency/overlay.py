@@ -108,6 +108,22 @@ def _display_rgb(display: np.ndarray) -> np.ndarray:
     raise ValueError(f"displayed image must be (H, W), (H, W, 3) or (H, W, 4), got {d.shape}")
 
 
+def blend_rgba(display_uint8: np.ndarray, layer: np.ndarray, opacity: float = 1.0) -> np.ndarray:
+    """The one overlay blend: an RGBA uint8 layer over the displayed image, at ``opacity``.
+
+    Used for the saliency files, the export's key images and what the viewer shows blended.
+
+    Returns
+    -------
+    numpy.ndarray
+        RGB uint8 (H, W, 3).
+    """
+    base = _display_rgb(display_uint8)
+    a = layer[..., 3:4].astype(np.float32) * (float(opacity) / 255.0)
+    out = base.astype(np.float32) * (1.0 - a) + layer[..., :3].astype(np.float32) * a
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 def render_overlay(display_uint8: np.ndarray, saliency: np.ndarray, colormap: str = "inferno",
                    opacity: float = 0.5, threshold: float = 0.0, contour: bool = False) -> np.ndarray:
     """Blend a normalised map onto the displayed image.
@@ -130,10 +146,7 @@ def render_overlay(display_uint8: np.ndarray, saliency: np.ndarray, colormap: st
     if base.shape[:2] != np.shape(saliency)[-2:]:
         raise ValueError(f"map shape {np.shape(saliency)} does not match the image {base.shape[:2]};"
                          " map it to the source grid first")
-    layer = overlay_rgba(saliency, colormap, opacity, threshold, contour)
-    a = layer[..., 3:4].astype(np.float32) / 255.0
-    out = base.astype(np.float32) * (1.0 - a) + layer[..., :3].astype(np.float32) * a
-    return (out + 0.5).astype(np.uint8)
+    return blend_rgba(base, overlay_rgba(saliency, colormap, opacity, threshold, contour))
 
 
 def legend_image(colormap: str = "inferno", height: int = 256, width: int = 64,

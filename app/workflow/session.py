@@ -39,7 +39,7 @@ from app.workflow.events import SessionEvents
 log = logging.getLogger(__name__)
 
 #: overlay rendering shared by saliency files, key images and the export
-OVERLAY = {"colormap": "inferno", "opacity": 0.5, "threshold": 0.1, "contour": False}
+COLORMAP, OPACITY, THRESHOLD, CONTOUR = "inferno", 0.5, 0.1, False
 
 
 def read_metadata(path: str | os.PathLike[str]) -> StudyMetadata:
@@ -122,7 +122,7 @@ class StudySession:
         """Every file of the session, series by series, once each."""
         return list(dict.fromkeys(f for files in self.series_files.values() for f in files))
 
-    def load_series(self, series_uid: str, progress: Progress | None = None) -> list[Any]:
+    def load_series(self, series_uid: str, progress: Progress | None = None) -> Any:
         """The series' geometry (:func:`app.dicom.series.load_series`: stacks and warnings)."""
         from app.dicom.series import load_series
 
@@ -218,7 +218,8 @@ class StudySession:
         if saliency is not None:
             method = SaliencyMethod(saliency).value
             hooks.append(analyze_hook(method=method, progress=progress, write=out_dir is not None,
-                                      on_maps=self._keep_maps, **{k: v for k, v in OVERLAY.items()}))
+                                      on_maps=self._keep_maps, colormap=COLORMAP, opacity=OPACITY,
+                                      threshold=THRESHOLD, contour=CONTOUR))
         doc = analyze_paths(todo, out_dir, model_ids=model_ids, device=dev, progress=progress,
                             override_applicability=override_applicability, hooks=hooks,
                             engine_factory=engine_factory, fp16=fp16, write=out_dir is not None,
@@ -399,13 +400,12 @@ class StudySession:
                     display = display_array(ds, frame_array(ds, image.frame), frame=image.frame)
                     m = kept.explainer.maps_from_raw(kept.model_raw[[kept.labels.index(lab.label)]],
                                                      [lab.label], kept.geometry, kept.method.value, kept.info)
-                    overlay = render_overlay(display, m[lab.label].map, OVERLAY["colormap"],
-                                             OVERLAY["opacity"], OVERLAY["threshold"], OVERLAY["contour"])
+                    overlay = render_overlay(display, m[lab.label].map, COLORMAP, OPACITY, THRESHOLD, CONTOUR)
                     legend = (f"{kept.method.value} map of {res.model_id} '{lab.label}' "
-                              f"(p={lab.probability:.2f}), colour map {OVERLAY['colormap']}: "
+                              f"(p={lab.probability:.2f}), colour map {COLORMAP}: "
                               "bright = high relevance")
                     out.append(KeyImage(display=display, overlay=overlay, legend=legend,
-                                        legend_image=legend_image(str(OVERLAY["colormap"]), height=128, width=40),
+                                        legend_image=legend_image(COLORMAP, height=128, width=40),
                                         caption=f"{image.modality} image, {lab.label}".strip(),
                                         source=image.ref))
         return out

@@ -14,14 +14,18 @@ from app.gui.settings import Settings
 @pytest.fixture
 def window(qtbot: Any) -> MainWindow:
     w = MainWindow(Settings())
-    qtbot.addWidget(w)
+
+    def finish(win: MainWindow) -> None:
+        # pytest-qt closes and deletes the window before fixture teardown: background work
+        # (e.g. the deferred model-registry check) must end before that, not after
+        win.cancel_background()
+        qtbot.waitUntil(lambda: not win.busy, timeout=30000)
+
+    qtbot.addWidget(w, before_close_func=finish)
     w.resize(1280, 800)
     w.show()
     qtbot.waitExposed(w)
-    yield w
-    w.cancel_background()
-    qtbot.waitUntil(lambda: not w.busy, timeout=30000)
-    w.close()
+    return w
 
 
 @pytest.mark.parametrize("what", ["DIRFILE", "folder"])

@@ -240,3 +240,23 @@ def test_frames_are_decoded_off_the_gui_thread(qtbot: Any, ct_head_series: Serie
     qtbot.waitUntil(lambda: fresh.cache.get(11) is not None and fresh.cache.get(9) is not None, timeout=30000)
     assert np.array_equal(fresh.cache.get(10), ct_head_series.cache.get(10) if ct_head_series.cache.get(10)
                           is not None else real(10))
+
+
+def test_view_state_snapshot_and_restore(viewport: Viewport) -> None:
+    from app.workflow.view_state import ViewState
+
+    viewport.set_index(12)
+    viewport.set_window(40, 80)
+    viewport.rotate(90)
+    viewport.flip_horizontal()
+    viewport.set_tool("length")
+    state = viewport.view_state()
+    assert state.index == 12 and state.window == (40.0, 80.0) and state.tool == "length"
+    assert state.orientation == ViewState().rotated(90).flipped(True).orientation
+    viewport.reset()
+    viewport.set_index(0)
+    viewport.set_tool("pointer")
+    assert viewport.view_state().orientation == ViewState().orientation
+    viewport.apply_view_state(state)
+    again = viewport.view_state()
+    assert (again.index, again.window, again.orientation, again.tool) == (12, (40.0, 80.0), state.orientation, "length")

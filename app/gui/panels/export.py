@@ -159,6 +159,7 @@ class ExportDialog(QDialog):
     """
 
     def __init__(self, context: ExportContext, parent: QWidget | None = None) -> None:
+        """Long because it builds the dialog's widget tree."""
         super().__init__(parent)
         self.context = context
         self.files: list[Path] = []
@@ -514,10 +515,9 @@ def overlay_of_viewport(vp: Any, display: np.ndarray) -> np.ndarray | None:
         return None
     item = getattr(vp, "overlay_item", None)
     opacity = float(item.opacity()) if item is not None else 1.0
-    base = display if display.ndim == 3 else np.repeat(display[..., None], 3, axis=2)
-    alpha = layer[..., 3:4].astype(np.float32) / 255.0 * opacity
-    out = base.astype(np.float32) * (1 - alpha) + layer[..., :3].astype(np.float32) * alpha
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    from app.saliency.overlay import blend_rgba
+
+    return blend_rgba(display, layer, opacity)
 
 
 def _draft_from(main_window: Any, stored: dict[str, Any], study_uid: str) -> ReportDraft | None:

@@ -35,9 +35,11 @@ from app.core import paths
 from app.core.types import BATCH_READER, AnalysisRun, ModelResult, ReportDraft
 from app.gui.sessions import sessions_of
 
+from app.core.provenance import DRAFT_BANNER  # noqa: E402 - the one banner string
+
 log = logging.getLogger(__name__)
 
-BANNER = "AI-generated draft: requires review by a physician"
+BANNER = DRAFT_BANNER
 
 STANDARD_PHRASES = (
     "No acute cardiopulmonary abnormality.",
@@ -177,6 +179,7 @@ class ReportPanel(QWidget):
     _signed_relay = Signal(object)
 
     def __init__(self, main_window: Any = None, parent: QWidget | None = None) -> None:
+        """Long because it builds the panel's widget tree."""
         super().__init__(parent)
         self.main_window = main_window
         self.sessions = sessions_of(main_window)

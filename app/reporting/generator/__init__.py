@@ -1,6 +1,6 @@
 """Report drafting: the bundled generator and an OpenAI-compatible backend.
 
-Public API (TEAM.md contract)::
+Public API::
 
     cond = build_conditioning(model_results, metadata, indication, comparison, notes)
     stream = draft(cond, backend="bundled")
@@ -34,10 +34,12 @@ from app.reporting.generator.stream import split_sections
 __all__ = ["BANNER", "COVERED_LABELS", "Conditioning", "DraftStream", "Finding", "Negative",
            "build_conditioning", "draft", "results_from_doc", "split_sections"]
 
+from app.core.provenance import DRAFT_BANNER  # noqa: E402 - the one banner string
+
 log = logging.getLogger(__name__)
 
 #: shown above every draft (panel, CLI, exported text)
-BANNER = "AI-generated draft: requires review by a physician"
+BANNER = DRAFT_BANNER
 
 
 class DraftStream(Iterator[str]):
@@ -166,6 +168,8 @@ def draft(findings: Conditioning | Sequence[Any] | str, context: Mapping[str, An
     -------
     DraftStream
         Iterate it for the chunks; ``.provenance``, ``.text``, ``.to_report_draft()``.
+
+    Long because the two backends' streaming sources are closures sharing the call's state.
     """
     cond = _as_conditioning(findings, context)
     g = ConsistencyGuard(cond, strict=(backend == "bundled")) if guard else None

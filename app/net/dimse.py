@@ -1,0 +1,736 @@
+"""DIMSE services over pynetdicom: C-ECHO, C-FIND, C-GET, C-MOVE, C-STORE (SCU) and the
+storage listener (C-STORE SCP).
+
+Each function associates, does its one job and releases; every failure becomes a typed
+:class:`~app.core.errors.NetworkError` whose text is one sentence (the association's rejection
+reason, an abort, a timeout, or the DIMSE status and what it means).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
+
+from app.core.errors import (
+    AssociationAbortedError,
+    AssociationRejectedError,
+    Cancelled,
+    ConnectionFailedError,
+    DimseStatusError,
+    NetworkError,
+    NetworkTimeoutError,
+)
+from app.core.progress import NullProgress, Progress
+from app.net.filing import Filer
+from app.net.nodes import LocalSettings, Node
+
+log = logging.getLogger(__name__)
+
+# pynetdicom logs every PDU at INFO and identifiers (patient data) at DEBUG: keep it quiet
+logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+
+#: storage SOP classes proposed for C-GET (with the SCP role) and accepted by the listener; the
+#: classes a study actually holds (SOPClassesInStudy) are added to these when the PACS says
+_STORAGE_CLASSES = (
+    "1.2.840.10008.5.1.4.1.1.1",        # CR
+    "1.2.840.10008.5.1.4.1.1.1.1",      # DX for presentation
+    "1.2.840.10008.5.1.4.1.1.1.1.1",    # DX for processing
+    "1.2.840.10008.5.1.4.1.1.1.2",      # MG for presentation
+    "1.2.840.10008.5.1.4.1.1.2",        # CT
+    "1.2.840.10008.5.1.4.1.1.2.1",      # Enhanced CT
+    "1.2.840.10008.5.1.4.1.1.4",        # MR
+    "1.2.840.10008.5.1.4.1.1.4.1",      # Enhanced MR
+    "1.2.840.10008.5.1.4.1.1.6.1",      # US
+    "1.2.840.10008.5.1.4.1.1.3.1",      # US multi-frame
+    "1.2.840.10008.5.1.4.1.1.7",        # Secondary Capture
+    "1.2.840.10008.5.1.4.1.1.7.2",      # Multi-frame grayscale byte SC
+    "1.2.840.10008.5.1.4.1.1.7.4",      # Multi-frame true colour SC
+    "1.2.840.10008.5.1.4.1.1.12.1",     # XA
+    "1.2.840.10008.5.1.4.1.1.20",       # NM
+    "1.2.840.10008.5.1.4.1.1.128",      # PET
+    "1.2.840.10008.5.1.4.1.1.66.4",     # Segmentation
+    "1.2.840.10008.5.1.4.1.1.11.1",     # Grayscale Softcopy Presentation State
+    "1.2.840.10008.5.1.4.1.1.88.11",    # Basic Text SR
+    "1.2.840.10008.5.1.4.1.1.88.22",    # Enhanced SR
+    "1.2.840.10008.5.1.4.1.1.88.33",    # Comprehensive SR
+    "1.2.840.10008.5.1.4.1.1.88.34",    # Comprehensive 3D SR
+    "1.2.840.10008.5.1.4.1.1.88.59",    # Key Object Selection
+    "1.2.840.10008.5.1.4.1.1.104.1",    # Encapsulated PDF
+)
+
+_STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+_STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
+_STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
+_VERIFICATION = "1.2.840.10008.1.1"
+
+#: what the common failure statuses mean to a user
+_MEANINGS = (
+    (0xA700, 0xA7FF, "refused: out of resources"),
+    (0xA701, 0xA701, "refused: out of resources, unable to calculate the number of matches"),
+    (0xA702, 0xA702, "refused: out of resources, unable to perform the sub-operations"),
+    (0xA801, 0xA801, "refused: the move destination is unknown to the PACS"),
+    (0xA900, 0xA9FF, "the data set does not match the SOP class"),
+    (0xC000, 0xCFFF, "the PACS cannot understand the request"),
+    (0x0122, 0x0122, "refused: SOP class not supported"),
+    (0x0124, 0x0124, "refused: not authorised"),
+    (0x0110, 0x0110, "processing failure"),
+    (0xFE00, 0xFE00, "cancelled"),
+    (0xB000, 0xB000, "warning: some sub-operations failed"),
+    (0x0111, 0x0111, "duplicate SOP instance"),
+)
+
+
+def status_meaning(code: int, error_comment: str = "") -> str:
+    """``0xA700`` -> ``"0xA700 (refused: out of resources)"``, plus the node's comment if any."""
+    meaning = ""
+    for lo, hi, text in sorted(_MEANINGS, key=lambda m: m[1] - m[0]):  # most specific first
+        if lo <= code <= hi:
+            meaning = text
+            break
+    if not meaning:
+        from pynetdicom import status as pstatus
+
+        for table in (pstatus.STORAGE_SERVICE_CLASS_STATUS, pstatus.QR_GET_SERVICE_CLASS_STATUS,
+                      pstatus.QR_MOVE_SERVICE_CLASS_STATUS, pstatus.QR_FIND_SERVICE_CLASS_STATUS,
+                      pstatus.GENERAL_STATUS):
+            if code in table and table[code][1]:
+                meaning = table[code][1].lower()
+                break
+    meaning = meaning or "unknown status"
+    comment = error_comment.strip()
+    return f"0x{code:04X} ({meaning}{': ' + comment if comment else ''})"
+
+
+# -- associations -----------------------------------------------------------------------------------
+def _new_ae(local: LocalSettings) -> Any:
+    from pynetdicom import AE
+
+    ae = AE(ae_title=local.ae_title)
+    t = float(local.timeout_s)
+    ae.acse_timeout = t
+    ae.dimse_timeout = t
+    ae.network_timeout = t
+    ae.connection_timeout = t
+    ae.maximum_pdu_size = 0  # no limit on what we receive: fewer, larger PDUs
+    return ae
+
+
+def _where(node: Node) -> str:
+    return f"{node.name} ({node.ae_title} at {node.host}:{node.port})"
+
+
+def _diagnose_connect(node: Node, timeout: float) -> NetworkError | None:
+    """Why no association: find out with a plain TCP connect (refused, unknown host, timeout)."""
+    try:
+        with socket.create_connection((node.host, int(node.port)), timeout=min(timeout, 10.0)):
+            pass
+    except socket.gaierror:
+        return ConnectionFailedError(f"The host name {node.host!r} of PACS node {node.name} is unknown.")
+    except ConnectionRefusedError:
+        return ConnectionFailedError(
+            f"{_where(node)} refused the connection: nothing is listening on port {node.port} "
+            f"(the PACS is stopped, or the port is wrong).")
+    except TimeoutError:
+        return NetworkTimeoutError(f"{_where(node)} did not answer within {timeout:g} s "
+                                   f"(unreachable host, or a firewall drops the connection).")
+    except OSError as exc:
+        return ConnectionFailedError(f"{_where(node)} cannot be reached ({exc.strerror or exc}).")
+    return None  # TCP is fine: the trouble is at the DICOM level
+
+
+def _diagnose_tls(node: Node, ctx: Any, timeout: float) -> NetworkError | None:
+    """Why a TLS association failed: the handshake, tried on its own."""
+    import ssl
+
+    try:
+        with socket.create_connection((node.host, int(node.port)), timeout=min(timeout, 10.0)) as raw:
+            with ctx.wrap_socket(raw, server_hostname=node.host):
+                return None
+    except ssl.SSLCertVerificationError as exc:
+        return ConnectionFailedError(
+            f"The TLS certificate of {_where(node)} is not trusted ({exc.verify_message}); "
+            f"give its certificate authority with `hilum pacs add ... --tls-ca FILE`.")
+    except ssl.SSLError as exc:
+        return ConnectionFailedError(f"The TLS handshake with {_where(node)} failed "
+                                     f"({exc.reason or 'no reason given'}; does it use TLS?).")
+    except OSError:
+        return None
+
+
+def _tls_args(node: Node) -> Any:
+    if not node.tls:
+        return None
+    import ssl
+
+    try:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=node.tls_ca or None)
+    except (OSError, ssl.SSLError):
+        raise ConnectionFailedError(f"The TLS certificate file {node.tls_ca} of PACS node "
+                                    f"{node.name} cannot be read.") from None
+    return (ctx, node.host)
+
+
+def associate(node: Node, local: LocalSettings, ae: Any,
+              ext_neg: list[Any] | None = None, evt_handlers: list[Any] | None = None) -> Any:
+    """Open an association with ``node`` (contexts already on ``ae``); typed errors on failure."""
+    if not node.has_dimse:
+        from app.core.errors import NodeError
+
+        raise NodeError(f"PACS node {node.name} has no DIMSE address (it is DICOMweb only).")
+    kwargs: dict[str, Any] = {"ae_title": node.ae_title, "ext_neg": ext_neg or None,
+                              "evt_handlers": evt_handlers or None}
+    tls = _tls_args(node)
+    if tls is not None:
+        kwargs["tls_args"] = tls
+    t0 = time.monotonic()
+    assoc = ae.associate(node.host, int(node.port), **kwargs)
+    waited = time.monotonic() - t0
+    if assoc.is_established:
+        return assoc
+    if assoc.is_rejected:
+        prim = getattr(assoc.acceptor, "primitive", None)
+        reason = getattr(prim, "reason_str", "") if prim is not None else ""
+        result = getattr(prim, "result_str", "") if prim is not None else ""
+        hint = ""
+        if "Called AE" in reason:
+            hint = f"; check the node's AE title ({node.ae_title})"
+        elif "Calling AE" in reason:
+            hint = f"; the PACS does not know Hilum's AE title {local.ae_title}"
+        raise AssociationRejectedError(
+            f"{_where(node)} rejected the association: {reason or 'no reason given'}"
+            f"{' (' + result.lower() + ')' if result else ''}{hint}.")
+    diagnosis = _diagnose_connect(node, float(local.timeout_s))
+    if diagnosis is not None:
+        raise diagnosis
+    if waited >= 0.95 * float(local.timeout_s):  # pynetdicom aborts when the ACSE timer expires
+        raise NetworkTimeoutError(f"{_where(node)} accepted the connection but did not answer the "
+                                  f"DICOM association request within {float(local.timeout_s):g} s "
+                                  f"(is it a DICOM port?).")
+    if node.tls and tls is not None:
+        tls_problem = _diagnose_tls(node, tls[0], float(local.timeout_s))
+        if tls_problem is not None:
+            raise tls_problem
+    if assoc.is_aborted:
+        raise AssociationAbortedError(f"{_where(node)} aborted the association request "
+                                      f"(is it a DICOM port{'' if node.tls else ', or does it need TLS'}?).")
+    raise ConnectionFailedError(f"{_where(node)} accepted the connection but did not answer the "
+                                f"DICOM association request within {float(local.timeout_s):g} s "
+                                f"(is it a DICOM port?).")
+
+
+def _after_failure(assoc: Any, node: Node, local: LocalSettings, what: str) -> NetworkError:
+    """The sentence for a DIMSE exchange that got no valid response."""
+    if assoc.is_aborted:
+        return AssociationAbortedError(f"The association with {_where(node)} was aborted during {what}.")
+    return NetworkTimeoutError(f"{_where(node)} did not answer the {what} within "
+                               f"{float(local.timeout_s):g} s.")
+
+
+def _check_context(assoc: Any, node: Node, abstract: str, what: str) -> None:
+    if not any(cx.abstract_syntax == abstract for cx in assoc.accepted_contexts):
+        assoc.release()
+        raise DimseStatusError(f"{_where(node)} does not support {what}.")
+
+
+# -- C-ECHO -------------------------------------------------------------------------------------------
+def echo(node: Node, local: LocalSettings) -> float:
+    """C-ECHO; return the round-trip time in milliseconds (association included)."""
+    ae = _new_ae(local)
+    ae.add_requested_context(_VERIFICATION)
+    t0 = time.perf_counter()
+    assoc = associate(node, local, ae)
+    try:
+        _check_context(assoc, node, _VERIFICATION, "verification (C-ECHO)")
+        status = assoc.send_c_echo()
+        if not status or "Status" not in status:
+            raise _after_failure(assoc, node, local, "C-ECHO")
+        if status.Status != 0:
+            raise DimseStatusError(f"{_where(node)} answered C-ECHO with status "
+                                   f"{status_meaning(status.Status)}.", status.Status)
+        ms = (time.perf_counter() - t0) * 1000.0
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    return ms
+
+
+# -- C-FIND --------------------------------------------------------------------------------------------
+STUDY_RETURN_KEYS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyDate",
+                     "StudyTime", "StudyDescription", "AccessionNumber", "StudyInstanceUID",
+                     "ModalitiesInStudy", "NumberOfStudyRelatedSeries",
+                     "NumberOfStudyRelatedInstances")
+SERIES_RETURN_KEYS = ("StudyInstanceUID", "SeriesInstanceUID", "Modality", "SeriesDescription",
+                      "SeriesNumber", "BodyPartExamined", "NumberOfSeriesRelatedInstances")
+
+
+def find(node: Node, local: LocalSettings, level: str, filters: dict[str, str],
+         progress: Progress | None = None) -> list[Dataset]:
+    """Study Root C-FIND at ``level`` ("STUDY", "SERIES" or "IMAGE"); ``filters`` are DICOM
+    keywords (an empty value asks for that attribute back)."""
+    progress = progress or NullProgress()
+    ident = Dataset()
+    ident.QueryRetrieveLevel = level
+    for kw in {"STUDY": STUDY_RETURN_KEYS, "SERIES": SERIES_RETURN_KEYS}.get(level, ()):
+        setattr(ident, kw, "")
+    for kw, value in filters.items():
+        if value or level == "IMAGE":
+            setattr(ident, kw, value)
+    ae = _new_ae(local)
+    ae.add_requested_context(_STUDY_ROOT_FIND)
+    assoc = associate(node, local, ae)
+    out: list[Dataset] = []
+    try:
+        _check_context(assoc, node, _STUDY_ROOT_FIND, "Study Root queries (C-FIND)")
+        for status, identifier in assoc.send_c_find(ident, _STUDY_ROOT_FIND):
+            if progress.cancelled:
+                assoc.abort()
+                raise Cancelled()
+            if not status or "Status" not in status:
+                raise _after_failure(assoc, node, local, "C-FIND")
+            code = int(status.Status)
+            if code in (0xFF00, 0xFF01):
+                if identifier is not None:
+                    out.append(identifier)
+                    progress.update(len(out), None, f"{len(out)} match(es)")
+            elif code == 0x0000:
+                break
+            else:
+                raise DimseStatusError(
+                    f"{_where(node)} answered the query with status "
+                    f"{status_meaning(code, str(status.get('ErrorComment', '') or ''))}.", code)
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    return out
+
+
+# -- retrieve (C-GET / C-MOVE) ---------------------------------------------------------------------
+@dataclass
+class RetrieveOutcome:
+    """Sub-operation counts reported by the PACS for one C-GET/C-MOVE."""
+
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+    total: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def _store_handler(filer: Filer) -> Callable[[Any], int]:
+    def handle(event: Any) -> int:
+        try:
+            ds = event.dataset
+            data = event.encoded_dataset(include_meta=True)
+            filer.file_bytes(data, str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID),
+                             str(event.request.AffectedSOPInstanceUID))
+        except Exception as exc:  # noqa: BLE001 - refuse the instance, keep the association
+            log.debug("instance not stored: %s", type(exc).__name__)
+            return 0xA700 if isinstance(exc, OSError) else 0xC000
+        return 0x0000
+    return handle
+
+
+def _retrieve_ident(study_uid: str, series_uid: str) -> Dataset:
+    ident = Dataset()
+    ident.QueryRetrieveLevel = "SERIES" if series_uid else "STUDY"
+    ident.StudyInstanceUID = study_uid
+    if series_uid:
+        ident.SeriesInstanceUID = series_uid
+    return ident
+
+
+def _sop_classes(node: Node, local: LocalSettings, study_uid: str,
+                series_uids: list[str]) -> list[str]:
+    """The SOP classes of the instances to retrieve (an IMAGE-level C-FIND); empty if unknown."""
+    found: list[str] = []
+    try:
+        for series in series_uids or [""]:
+            hits = find(node, local, "IMAGE", {"StudyInstanceUID": study_uid,
+                                               "SeriesInstanceUID": series, "SOPClassUID": ""})
+            found += [str(h.get("SOPClassUID", "") or "") for h in hits]
+    except NetworkError:
+        return []
+    return [c for c in dict.fromkeys(found) if c]
+
+
+#: transfer syntaxes offered one per presentation context for the classes being retrieved, so the
+#: PACS sends each instance exactly as stored (no transcoding, which it may not be able to do)
+_OFFERED_SYNTAXES = (
+    "1.2.840.10008.1.2",        # Implicit VR Little Endian
+    "1.2.840.10008.1.2.1",      # Explicit VR Little Endian
+    "1.2.840.10008.1.2.2",      # Explicit VR Big Endian
+    "1.2.840.10008.1.2.1.99",   # Deflated Explicit VR Little Endian
+    "1.2.840.10008.1.2.4.50",   # JPEG Baseline
+    "1.2.840.10008.1.2.4.51",   # JPEG Extended
+    "1.2.840.10008.1.2.4.57",   # JPEG Lossless
+    "1.2.840.10008.1.2.4.70",   # JPEG Lossless SV1
+    "1.2.840.10008.1.2.4.80",   # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81",   # JPEG-LS Near-Lossless
+    "1.2.840.10008.1.2.4.90",   # JPEG 2000 Lossless
+    "1.2.840.10008.1.2.4.91",   # JPEG 2000
+    "1.2.840.10008.1.2.4.201",  # HTJ2K Lossless
+    "1.2.840.10008.1.2.4.203",  # HTJ2K
+    "1.2.840.10008.1.2.5",      # RLE Lossless
+)
+
+
+def _offered_syntaxes() -> list[str]:
+    return list(_OFFERED_SYNTAXES)
+
+
+def _get_contexts(classes: list[str]) -> list[tuple[str, list[str]]]:
+    """Requested contexts for C-GET: one per (class, syntax) for the study's classes while they
+    fit, then one context with every syntax for the other storage classes (127 at most)."""
+    syntaxes = _offered_syntaxes()
+    out: list[tuple[str, list[str]]] = []
+    budget = 127
+    for cls in classes:
+        if budget - len(syntaxes) < 0:
+            break
+        out += [(cls, [ts]) for ts in syntaxes]
+        budget -= len(syntaxes)
+    have = {c for c, _ in out}
+    for cls in [*classes, *_STORAGE_CLASSES]:
+        if budget <= 0:
+            break
+        if cls not in have:
+            out.append((cls, syntaxes))
+            have.add(cls)
+            budget -= 1
+    return out
+
+
+def _follow(responses: Iterator[tuple[Dataset, Any]], assoc: Any, node: Node, local: LocalSettings,
+            what: str, outcome: RetrieveOutcome, progress: Progress,
+            received: Callable[[], int]) -> None:
+    """Consume C-GET/C-MOVE responses: counts, progress, cancel, final status."""
+    for status, identifier in responses:
+        if not status or "Status" not in status:
+            raise _after_failure(assoc, node, local, what)
+        code = int(status.Status)
+        rem = status.get("NumberOfRemainingSuboperations", None)
+        done = status.get("NumberOfCompletedSuboperations", None)
+        failed = int(status.get("NumberOfFailedSuboperations", 0) or 0)
+        warn = int(status.get("NumberOfWarningSuboperations", 0) or 0)
+        if rem is not None and done is not None:
+            outcome.total = int(rem) + int(done) + failed + warn
+        if done is not None:
+            outcome.completed = int(done)
+        outcome.failed, outcome.warning = failed, warn
+        n = received()
+        progress.update(n, outcome.total, f"Received {n} of {outcome.total or '?'} instance(s)")
+        if progress.cancelled:
+            assoc.abort()  # files stored so far are complete; the filer indexes them
+            raise Cancelled("Retrieve cancelled; the instances received so far are in the library.")
+        if code in (0xFF00, 0xFF01):
+            continue
+        if code in (0x0000, 0xB000):
+            if code == 0xB000 or failed:
+                outcome.problems.append(f"{failed} instance(s) failed in {what} ({status_meaning(code)})")
+            return
+        if code == 0xFE00:
+            raise Cancelled()
+        raise DimseStatusError(f"{_where(node)} answered the {what} with status "
+                               f"{status_meaning(code, str(status.get('ErrorComment', '') or ''))}.", code)
+
+
+#: storage classes a study of each modality usually holds (plus SC, SR and PDF, which any study
+#: may carry); used to offer exact transfer syntaxes without an instance-level query first
+_CLASSES_BY_MODALITY = {
+    "CT": ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1"),
+    "MR": ("1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.4.1"),
+    "CR": ("1.2.840.10008.5.1.4.1.1.1",),
+    "DX": ("1.2.840.10008.5.1.4.1.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1.1"),
+    "MG": ("1.2.840.10008.5.1.4.1.1.1.2",),
+    "US": ("1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.3.1"),
+    "XA": ("1.2.840.10008.5.1.4.1.1.12.1",),
+    "NM": ("1.2.840.10008.5.1.4.1.1.20",),
+    "PT": ("1.2.840.10008.5.1.4.1.1.128",),
+    "SEG": ("1.2.840.10008.5.1.4.1.1.66.4",),
+    "PR": ("1.2.840.10008.5.1.4.1.1.11.1",),
+    "KO": ("1.2.840.10008.5.1.4.1.1.88.59",),
+    "SR": ("1.2.840.10008.5.1.4.1.1.88.22", "1.2.840.10008.5.1.4.1.1.88.33",
+           "1.2.840.10008.5.1.4.1.1.88.11"),
+    "DOC": ("1.2.840.10008.5.1.4.1.1.104.1",),
+    "OT": ("1.2.840.10008.5.1.4.1.1.7",),
+}
+
+
+def _likely_classes(node: Node, local: LocalSettings, study_uid: str) -> list[str]:
+    """The storage classes a study probably holds, from its ModalitiesInStudy (one C-FIND
+    response, where an instance-level query costs one response per instance)."""
+    try:
+        hits = find(node, local, "STUDY", {"StudyInstanceUID": study_uid})
+    except NetworkError:
+        return []
+    mods: list[str] = []
+    for h in hits:
+        value = h.get("ModalitiesInStudy", None) or []
+        mods += [str(v) for v in ([value] if isinstance(value, str) else value)]
+    out: list[str] = []
+    for m in mods:
+        out += _CLASSES_BY_MODALITY.get(m.upper(), ())
+    return list(dict.fromkeys(out))
+
+
+def _get_once(node: Node, local: LocalSettings, study_uid: str, series_list: list[str],
+              classes: list[str], filer: Filer, progress: Progress) -> RetrieveOutcome:
+    from pynetdicom import evt
+    from pynetdicom.pdu_primitives import SCP_SCU_RoleSelectionNegotiation
+
+    contexts = _get_contexts(classes)
+    ae = _new_ae(local)
+    ae.add_requested_context(_STUDY_ROOT_GET)
+    roles = []
+    for cls, syntaxes in contexts:
+        ae.add_requested_context(cls, syntaxes)
+    for cls in dict.fromkeys(c for c, _ in contexts):
+        role = SCP_SCU_RoleSelectionNegotiation()
+        role.sop_class_uid = UID(cls)
+        role.scu_role = False
+        role.scp_role = True
+        roles.append(role)
+    handlers = [(evt.EVT_C_STORE, _store_handler(filer))]
+    assoc = associate(node, local, ae, ext_neg=roles, evt_handlers=handlers)
+    outcome = RetrieveOutcome()
+    try:
+        _check_context(assoc, node, _STUDY_ROOT_GET, "C-GET retrieval")
+        for series in (series_list or [""]):
+            progress.check()
+            responses = assoc.send_c_get(_retrieve_ident(study_uid, series), _STUDY_ROOT_GET)
+            _follow(responses, assoc, node, local, "C-GET", outcome, progress,
+                    lambda: filer.report.received)
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    return outcome
+
+
+def get(node: Node, local: LocalSettings, study_uid: str, series_uids: Iterable[str] | None,
+        filer: Filer, progress: Progress | None = None) -> RetrieveOutcome:
+    """C-GET a study (or some of its series) into ``filer``.
+
+    The presentation contexts offer every common transfer syntax separately for the classes the
+    study's modalities suggest, so the PACS sends each instance as stored. When some
+    sub-operations fail anyway (a class nobody expected, stored compressed, that the PACS cannot
+    transcode), the exact classes are asked for (instance-level C-FIND) and the C-GET is repeated;
+    instances already received are simply replaced by identical files.
+    """
+    progress = progress or NullProgress()
+    series_list = list(series_uids or [])
+    guessed = _likely_classes(node, local, study_uid)
+    try:
+        outcome = _get_once(node, local, study_uid, series_list, guessed, filer, progress)
+        if not outcome.failed:
+            return outcome
+        failure: DimseStatusError | None = None
+    except DimseStatusError as exc:  # e.g. 0xC000 when the PACS could not transcode
+        failure = exc
+    exact = _sop_classes(node, local, study_uid, series_list)
+    if not set(exact) - set(guessed):
+        if failure is not None:
+            raise failure
+        return outcome
+    return _get_once(node, local, study_uid, series_list, exact, filer, progress)
+
+
+def move(node: Node, local: LocalSettings, study_uid: str, series_uids: Iterable[str] | None,
+         filer: Filer, progress: Progress | None = None) -> RetrieveOutcome:
+    """C-MOVE a study (or series) to Hilum's own listener (``local.ae_title`` / ``local.port``).
+
+    A listener already running in this process on that port receives the instances; otherwise
+    one is started for the duration of the move.
+    """
+    progress = progress or NullProgress()
+    running = Listener.running(local.port)
+    listener = None
+    received: Callable[[], int]
+    if running is None:
+        listener = Listener(local, filer=filer)
+        listener.start()
+        received = lambda: filer.report.received
+    else:
+        base = running.filer.report.received
+        received = lambda: running.filer.report.received - base
+    try:
+        ae = _new_ae(local)
+        ae.add_requested_context(_STUDY_ROOT_MOVE)
+        assoc = associate(node, local, ae)
+        outcome = RetrieveOutcome()
+        try:
+            _check_context(assoc, node, _STUDY_ROOT_MOVE, "C-MOVE retrieval")
+            for series in (list(series_uids) if series_uids else [""]):
+                progress.check()
+                responses = assoc.send_c_move(_retrieve_ident(study_uid, series), local.ae_title,
+                                              _STUDY_ROOT_MOVE)
+                _follow(responses, assoc, node, local, "C-MOVE", outcome, progress, received)
+        finally:
+            if assoc.is_established:
+                assoc.release()
+    finally:
+        if listener is not None:
+            listener.stop()
+    return outcome
+
+
+# -- C-STORE SCU ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SendItem:
+    """The outcome of sending one file."""
+
+    path: str
+    ok: bool
+    message: str = ""
+    sop_uid: str = ""
+
+
+def _file_header(path: str) -> tuple[str, str, str]:
+    """(SOP class, SOP instance, transfer syntax) of a DICOM file; DicomError-free: ValueError."""
+    import pydicom
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True,
+                         specific_tags=["SOPClassUID", "SOPInstanceUID"])
+    ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+    cls, sop = str(ds.get("SOPClassUID", "") or ""), str(ds.get("SOPInstanceUID", "") or "")
+    if not (cls and sop and ts):
+        raise ValueError("no SOP class, instance or transfer syntax")
+    return cls, sop, ts
+
+
+def send(node: Node, local: LocalSettings, files: list[str],
+         progress: Progress | None = None) -> list[SendItem]:
+    """C-STORE files, one presentation context per (SOP class, transfer syntax) of the files."""
+    from pydicom.uid import UID as _UID
+
+    progress = progress or NullProgress()
+    results: dict[str, SendItem] = {}
+    headers: dict[str, tuple[str, str, str]] = {}
+    for path in files:
+        try:
+            headers[path] = _file_header(path)
+        except Exception:  # noqa: BLE001 - hostile or non-DICOM input: reported per file
+            results[path] = SendItem(path, False, "not a DICOM file with a SOP class, instance "
+                                                  "and transfer syntax; not sent")
+    pairs = list(dict.fromkeys((c, t) for c, _, t in headers.values()))
+    if len(pairs) > 128:
+        raise NetworkError(f"These files need {len(pairs)} presentation contexts (at most 128 fit "
+                           f"one association); send them in smaller groups.")
+    if headers:
+        ae = _new_ae(local)
+        for cls, ts in pairs:
+            ae.add_requested_context(cls, [ts])
+        assoc = associate(node, local, ae)
+        try:
+            accepted = {(cx.abstract_syntax, cx.transfer_syntax[0]) for cx in assoc.accepted_contexts}
+            for i, (path, (cls, sop, ts)) in enumerate(headers.items()):
+                progress.check()
+                progress.update(i, len(headers), f"Sending {i + 1} of {len(headers)}")
+                if (cls, ts) not in accepted:
+                    results[path] = SendItem(path, False, f"{node.name} does not accept "
+                                             f"{_UID(cls).name} in {_UID(ts).name}", sop)
+                    continue
+                status = assoc.send_c_store(path)
+                if not status or "Status" not in status:
+                    err = _after_failure(assoc, node, local, "C-STORE")
+                    results[path] = SendItem(path, False, str(err), sop)
+                    for rest in list(headers)[i + 1:]:
+                        results[rest] = SendItem(rest, False, "not sent (the association ended)",
+                                                 headers[rest][1])
+                    break
+                code = int(status.Status)
+                comment = str(status.get("ErrorComment", "") or "")
+                if code == 0x0000:
+                    results[path] = SendItem(path, True, "stored", sop)
+                elif 0xB000 <= code <= 0xBFFF:
+                    results[path] = SendItem(path, True, f"stored with warning {status_meaning(code, comment)}", sop)
+                else:
+                    results[path] = SendItem(path, False, f"refused with status {status_meaning(code, comment)}", sop)
+            progress.update(len(headers), len(headers), "Sent")
+        finally:
+            if assoc.is_established:
+                assoc.release()
+    return [results[p] for p in files]
+
+
+# -- storage listener (C-STORE SCP) --------------------------------------------------------------------
+class Listener:
+    """Hilum's storage listener: accepts C-STORE (and C-ECHO) and files instances in the library.
+
+    Parameters
+    ----------
+    local : LocalSettings
+        AE title and port to listen on.
+    filer : Filer, optional
+        Where instances go (default: a new filer on the user library).
+    host : str
+        Address to bind (all interfaces by default, so a PACS can reach us).
+    """
+
+    _registry: dict[int, Listener] = {}
+    _reg_lock = threading.Lock()
+
+    def __init__(self, local: LocalSettings, filer: Filer | None = None, host: str = "") -> None:
+        self.local = local
+        self.filer = filer if filer is not None else Filer()
+        self._own_filer = filer is None
+        self.host = host
+        self._server: Any = None
+
+    @classmethod
+    def running(cls, port: int) -> Listener | None:
+        """The listener this process runs on ``port``, if any."""
+        with cls._reg_lock:
+            return cls._registry.get(int(port))
+
+    def start(self) -> Listener:
+        """Start listening in the background; raises NetworkError when the port is taken."""
+        from pynetdicom import ALL_TRANSFER_SYNTAXES, evt
+
+        ae = _new_ae(self.local)
+        ae.require_called_aet = True  # a PACS sending to the wrong AE title is told so
+        ae.add_supported_context(_VERIFICATION)
+        for cls in _STORAGE_CLASSES:
+            ae.add_supported_context(cls, ALL_TRANSFER_SYNTAXES)
+        # anything else a PACS may send: accept every storage class pynetdicom knows
+        from pynetdicom import AllStoragePresentationContexts
+
+        have = set(_STORAGE_CLASSES)
+        for cx in AllStoragePresentationContexts:
+            if cx.abstract_syntax not in have:
+                ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+        handlers = [(evt.EVT_C_STORE, _store_handler(self.filer))]
+        try:
+            self._server = ae.start_server((self.host, int(self.local.port)), block=False,
+                                           evt_handlers=handlers)
+        except OSError as exc:
+            raise ConnectionFailedError(
+                f"Hilum cannot listen on port {self.local.port} ({exc.strerror or exc}); "
+                f"another program may use it.") from None
+        with self._reg_lock:
+            self._registry[int(self.local.port)] = self
+        return self
+
+    def stop(self) -> None:
+        """Stop listening; index what arrived."""
+        with self._reg_lock:
+            if self._registry.get(int(self.local.port)) is self:
+                del self._registry[int(self.local.port)]
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+        if self._own_filer:
+            self.filer.close()
+
+    def __enter__(self) -> Listener:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,391 @@
+"""PACS connectivity against a real Orthanc (tests/net/conftest.py): no mocks."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+import pytest
+from _orthanc import AE_TITLE, Orthanc, free_port
+
+from app.cli import main
+from app.core.errors import (
+    NetworkError,
+    AssociationRejectedError,
+    Cancelled,
+    ConnectionFailedError,
+    DicomWebError,
+    DimseStatusError,
+)
+from app.core.progress import CallbackProgress
+from app.dicom.library import SERIES_KEYS, STUDY_KEYS, Library
+from app.net import pacs
+from app.net.nodes import LocalSettings, Node, NodeStore
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.name != "DIRFILE")
+
+
+def _uids(files: list[Path]) -> dict[str, Path]:
+    return {str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID): f for f in files}
+
+
+def _study_uid(folder: Path) -> str:
+    return str(pydicom.dcmread(_files(folder)[0], stop_before_pixels=True).StudyInstanceUID)
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- nodes -------------------------------------------------------------------------------------------------
+def test_nodes_add_list_remove_private(hilum_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _cli(capsys, "pacs", "add", "main", "--host", "127.0.0.1", "--port", "104",
+                        "--ae-title", "MAINPACS", "--dicomweb", "http://127.0.0.1:8042/dicom-web/")
+    assert code == 0 and "MAINPACS@127.0.0.1:104" in out
+    path = hilum_home / "config" / "pacs.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    _cli(capsys, "pacs", "config", "--ae-title", "MYHILUM", "--port", "11113", "--timeout", "5")
+    code, out, _ = _cli(capsys, "pacs", "list", "--json")
+    doc = json.loads(out)
+    assert doc["local"]["ae_title"] == "MYHILUM" and doc["local"]["port"] == 11113
+    assert doc["nodes"][0]["dicomweb"] == "http://127.0.0.1:8042/dicom-web"
+    code, _, err = _cli(capsys, "pacs", "add", "x", "--host", "h", "--port", "104")
+    assert code == 2 and "needs all of --host, --port and --ae-title" in err
+    code, _, err = _cli(capsys, "pacs", "add", "x", "--host", "h", "--port", "1", "--ae-title", "A" * 17)
+    assert code == 2 and "not a valid AE title" in err
+    assert _cli(capsys, "pacs", "remove", "main")[0] == 0
+    code, _, err = _cli(capsys, "pacs", "echo", "main")
+    assert code == 1 and "There is no PACS node called 'main'" in err
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+# -- echo ------------------------------------------------------------------------------------------------------
+def test_echo_dimse_and_dicomweb(node: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    n, local = node
+    assert pacs.echo(n, local) > 0
+    assert pacs.echo(n, local, web_only=True) > 0
+    code, out, _ = _cli(capsys, "pacs", "echo", "orthanc")
+    assert code == 0 and "C-ECHO OK in" in out
+    web_only = NodeStore.load().add(Node("web", dicomweb=n.dicomweb))
+    assert pacs.echo(web_only, local) > 0  # a DICOMweb-only node is pinged by QIDO-RS
+
+
+# -- find ------------------------------------------------------------------------------------------------------
+def test_find_study_and_series_levels_with_filters(orthanc: Orthanc, node: Any, dicom_dir: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    n, local = node
+    orthanc.load(dicom_dir / "cxr")
+    orthanc.load(dicom_dir / "ct_head_ge")
+    ct_uid = _study_uid(dicom_dir / "ct_head_ge")
+    ct = pydicom.dcmread(_files(dicom_dir / "ct_head_ge")[0], stop_before_pixels=True)
+    cr_uid = str(pydicom.dcmread(dicom_dir / "cxr" / "cr_chest_pa_uncompressed.dcm",
+                                 stop_before_pixels=True).StudyInstanceUID)
+
+    for use_web in (False, True):
+        everything = pacs.find(n, local, use_web=use_web)
+        assert ct_uid in {s.study_uid for s in everything.studies}
+        only_ct = pacs.find(n, local, modality="CT", use_web=use_web)
+        assert [s.study_uid for s in only_ct.studies] == [ct_uid]
+        by_id = pacs.find(n, local, patient_id=str(ct.PatientID), use_web=use_web)
+        assert ct_uid in {s.study_uid for s in by_id.studies}
+        assert all(s.patient_id == str(ct.PatientID) for s in by_id.studies)
+        # the CR chest study is dated 20040826 (the CT has no date)
+        in_range = pacs.find(n, local, study_date="20040101-20041231", use_web=use_web)
+        assert cr_uid in {s.study_uid for s in in_range.studies}
+        assert all(s.study_date in ("", "20040826") for s in in_range.studies)
+        later = pacs.find(n, local, study_date="20050101-", use_web=use_web)
+        assert cr_uid not in {s.study_uid for s in later.studies}
+        name = str(ct.PatientName)
+        wild = pacs.find(n, local, patient_name=name[:3] + "*", use_web=use_web)
+        assert ct_uid in {s.study_uid for s in wild.studies}
+        assert cr_uid not in {s.study_uid for s in wild.studies}
+        series = pacs.find(n, local, series_of=ct_uid, use_web=use_web)
+        assert series.level == "SERIES" and len(series.studies) == 1
+        (st,) = series.studies
+        assert [s.series_uid for s in st.series] == [str(ct.SeriesInstanceUID)]
+        assert st.series[0].instances == 28 and st.series[0].modality == "CT"
+
+    code, out, _ = _cli(capsys, "pacs", "find", "orthanc", "--modality", "CT", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["node"] == "orthanc" and doc["errors"] == []
+    assert set(STUDY_KEYS) <= set(doc["studies"][0])
+    code, out, _ = _cli(capsys, "pacs", "find", "orthanc", "--series", ct_uid, "--json")
+    assert set(SERIES_KEYS) <= set(json.loads(out)["studies"][0]["series"][0])
+    code, _, err = _cli(capsys, "pacs", "find", "orthanc", "--study-date", "2024-01-01")
+    assert code == 2 and "--study-date must be" in err
+
+
+# -- retrieve ----------------------------------------------------------------------------------------------------
+def _assert_identical(received: dict[str, str], originals: dict[str, Path]) -> None:
+    assert set(received) == set(originals)
+    for sop, path in received.items():
+        got, want = pydicom.dcmread(path), pydicom.dcmread(originals[sop])
+        assert np.array_equal(got.pixel_array, want.pixel_array), sop
+        assert got.pixel_array.dtype == want.pixel_array.dtype
+
+
+@pytest.mark.parametrize("method", ["get", "move", "wado"])
+def test_retrieve_gives_pixel_identical_instances(method: str, orthanc: Orthanc, node: Any,
+                                                  dicom_dir: Path) -> None:
+    """Nine transfer syntaxes of one MR slice (uncompressed LE/BE, RLE, JPEG, JPEG-LS, J2K)."""
+    n, local = node
+    folder = dicom_dir / "mr_transfer_syntaxes"
+    orthanc.load(folder)
+    originals = _uids(_files(folder))
+    seen: list[dict[str, Any]] = []
+    updates: list[tuple[int, int | None]] = []
+    rep = pacs.retrieve(n, local, _study_uid(folder), method=method, on_series=seen.append,
+                        progress=CallbackProgress(lambda d, t, m: updates.append((d, t))))
+    assert rep.received == len(originals) and rep.added == len(originals) and not rep.problems
+    assert rep.total == len(originals) and updates[-1] == (len(originals), len(originals))
+    assert seen and Path(seen[0]["first_path"]).is_file()
+    lib = Library()
+    rows = {i["sop_uid"]: i["path"] for i in lib.study_instances(_study_uid(folder))}
+    _assert_identical(rows, originals)
+    home = Path(os.environ["HILUM_HOME"])
+    for path in rows.values():
+        assert Path(path).is_relative_to(home / "data")
+        assert stat.S_IMODE(Path(path).stat().st_mode) == 0o600
+
+
+def test_retrieve_is_idempotent_and_cli(orthanc: Orthanc, node: Any, dicom_dir: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    folder = dicom_dir / "ct_head_ge"
+    orthanc.load(folder)
+    uid = _study_uid(folder)
+    code, out, _ = _cli(capsys, "pacs", "retrieve", "orthanc", uid)
+    assert code == 0 and "retrieved 28 instance(s) by GET (28 new" in out
+    lib = Library()
+    first = sorted((i["sop_uid"], i["path"]) for i in lib.study_instances(uid))
+    code, out, _ = _cli(capsys, "pacs", "retrieve", "orthanc", uid, "--method", "wado", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["received"] == 28 and doc["added"] == 0
+    assert sorted((i["sop_uid"], i["path"]) for i in lib.study_instances(uid)) == first
+    files = [p for p in (Path(os.environ["HILUM_HOME"]) / "data" / "pacs").rglob("*") if p.is_file()]
+    assert len(files) == 28
+
+
+def test_cancelled_retrieve_leaves_library_consistent(orthanc: Orthanc, node: Any,
+                                                      dicom_dir: Path) -> None:
+    n, local = node
+    folder = dicom_dir / "ct_head_ge"
+    orthanc.load(folder)
+    uid = _study_uid(folder)
+    progress = CallbackProgress()
+    progress._callback = lambda done, total, msg: progress.cancel() if done >= 3 else None
+    with pytest.raises(Cancelled):
+        pacs.retrieve(n, local, uid, method="get", progress=progress)
+    root = Path(os.environ["HILUM_HOME"]) / "data" / "pacs"
+    files = [p for p in root.rglob("*") if p.is_file()]
+    assert not [p for p in files if not p.name.endswith(".dcm")]  # no partial file left
+    rows = Library().study_instances(uid)
+    assert 3 <= len(rows) < 28 and len(rows) == len(files)
+    for r in rows:
+        pydicom.dcmread(r["path"]).pixel_array  # every indexed instance is complete
+    rep = pacs.retrieve(n, local, uid, method="get")  # and a retry completes the study
+    assert rep.received == 28 and len(Library().study_instances(uid)) == 28
+
+
+# -- listener and send ---------------------------------------------------------------------------------------
+def test_listener_receives_from_storescu(dicom_dir: Path, hilum_home: Path) -> None:
+    port = free_port()
+    files = [str(p) for p in _files(dicom_dir / "mr_transfer_syntaxes")[:3]]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.Popen([sys.executable, "-m", "app", "pacs", "listen", "--port", str(port),
+                             "--ae-title", "HILUMLISTEN", "--count", "3", "--seconds", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        assert "listening as HILUMLISTEN" in (proc.stdout.readline() if proc.stdout else "")
+        wrong = subprocess.run(["storescu", "-aet", "DCMTK", "-aec", "WRONGAE", "127.0.0.1",
+                                str(port), files[0]], capture_output=True, text=True, timeout=60)
+        assert wrong.returncode != 0  # the listener refuses a wrong called AE title
+        sent = subprocess.run(["storescu", "-aet", "DCMTK", "-aec", "HILUMLISTEN", "127.0.0.1",
+                               str(port), *files], capture_output=True, text=True, timeout=60)
+        assert sent.returncode == 0, sent.stderr
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "received 3 instance(s), 3 new in the library" in out
+    lib = Library()
+    assert set(_uids([Path(f) for f in files])) <= {i["sop_uid"] for s in lib.studies()
+                                                     for i in lib.study_instances(s["study_uid"])}
+
+
+def test_analysis_outputs_sent_and_found_in_orthanc(orthanc: Orthanc, node: Any, dicom_dir: Path,
+                                                    tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code, stdout, err = _cli(capsys, "analyze", str(dicom_dir / "cxr" / "cr_chest_pa_uncompressed.dcm"),
+                             "--out", str(out), "--saliency", "cam", "--device", "cpu", "--quiet",
+                             "--send", "orthanc")
+    assert code == 0, err
+    sent = sorted((out / "dicom").glob("*.dcm"))
+    classes = {str(pydicom.dcmread(f, stop_before_pixels=True).SOPClassUID) for f in sent}
+    assert "1.2.840.10008.5.1.4.1.1.104.1" in classes  # Encapsulated PDF
+    assert any(c.startswith("1.2.840.10008.5.1.4.1.1.88.") for c in classes)  # SR
+    assert any(c.startswith("1.2.840.10008.5.1.4.1.1.7") for c in classes)  # SC (key image)
+    assert f"sent {len(sent)} of {len(sent)} file(s) to orthanc" in stdout
+    for f in sent:
+        assert orthanc.find_instance(str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID))
+    # STOW-RS too, and a per-file sentence for a file that is not DICOM
+    junk = tmp_path / "notes.dcm"
+    junk.write_text("not dicom")
+    n, local = node
+    items = pacs.send(n, local, [str(sent[0]), str(junk)], use_web=True)
+    assert items[0].ok and not items[1].ok and "not a DICOM file" in items[1].message
+
+
+# -- failures: one sentence each ----------------------------------------------------------------------------
+def test_stopped_pacs_wrong_ae_wrong_port(node: Any, orthanc: Orthanc) -> None:
+    n, local = node
+    stopped = Orthanc().start()
+    port, web = stopped.dicom_port, stopped.dicomweb
+    stopped.cleanup()
+    dead = Node("stopped", "127.0.0.1", port, AE_TITLE, web)
+    with pytest.raises(ConnectionFailedError) as exc:
+        pacs.echo(dead, local)
+    assert str(exc.value) == (f"stopped ({AE_TITLE} at 127.0.0.1:{port}) refused the connection: "
+                              f"nothing is listening on port {port} (the PACS is stopped, or the "
+                              f"port is wrong).")
+    with pytest.raises(ConnectionFailedError, match=r"cannot be reached at .* \(the server is stopped"):
+        pacs.echo(dead, local, web_only=True)
+
+    wrong_ae = Node("wrongae", "127.0.0.1", orthanc.dicom_port, "NOTORTHANC")
+    with pytest.raises(AssociationRejectedError) as exc:
+        pacs.find(wrong_ae, local)
+    assert "rejected the association: Called AE title not recognised" in str(exc.value)
+    assert "check the node's AE title (NOTORTHANC)" in str(exc.value)
+
+    wrong_port = Node("wrongport", "127.0.0.1", free_port(), AE_TITLE)
+    with pytest.raises(ConnectionFailedError, match="nothing is listening on port"):
+        pacs.retrieve(wrong_port, local, "1.2.3", method="get")
+    assert Library().studies() == []
+
+
+def test_dimse_status_and_http_status_sentences(node: Any, orthanc: Orthanc, dicom_dir: Path) -> None:
+    n, local = node
+    orthanc.load(dicom_dir / "mr_transfer_syntaxes")
+    unknown = LocalSettings(ae_title="NOBODY", port=free_port(), timeout_s=20.0)
+    with pytest.raises(DimseStatusError) as exc:
+        pacs.retrieve(n, unknown, _study_uid(dicom_dir / "mr_transfer_syntaxes"), method="move")
+    # Orthanc 1.10 answers an unknown move destination with 0xC000 (cannot understand)
+    assert str(exc.value) == (f"orthanc (ORTHANC at 127.0.0.1:{n.port}) answered the C-MOVE with "
+                              f"status 0xC000 (the PACS cannot understand the request).")
+    assert exc.value.status == 0xC000
+    bad_url = Node("badurl", dicomweb=orthanc.url + "/no-such-dicomweb")
+    with pytest.raises(DicomWebError, match=r"answered the QIDO-RS search with HTTP 404"):
+        pacs.find(bad_url, local)
+
+
+def test_silent_port_times_out_and_http_port_is_not_dicom(node: Any, orthanc: Orthanc) -> None:
+    """A port that accepts TCP but never speaks DICOM, and Orthanc's HTTP port given as DIMSE."""
+    import socket
+
+    from app.core.errors import (
+        AssociationAbortedError,
+        NetworkError,
+        NetworkTimeoutError,
+    )
+
+    n, local = node
+    quick = LocalSettings(ae_title=local.ae_title, port=local.port, timeout_s=1.0)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        t0 = time.perf_counter()
+        with pytest.raises(NetworkTimeoutError) as exc:
+            pacs.echo(Node("silent", "127.0.0.1", port, AE_TITLE), quick)
+        assert time.perf_counter() - t0 < 10
+    assert str(exc.value) == (f"silent ({AE_TITLE} at 127.0.0.1:{port}) accepted the connection but "
+                              f"did not answer the DICOM association request within 1 s (is it a "
+                              f"DICOM port?).")
+    http = Node("http", "127.0.0.1", orthanc.http_port, AE_TITLE)
+    with pytest.raises(NetworkError) as exc2:
+        pacs.echo(http, quick)
+    assert isinstance(exc2.value, (AssociationAbortedError, ConnectionFailedError))
+    assert str(exc2.value).startswith(f"http ({AE_TITLE} at 127.0.0.1:{orthanc.http_port})")
+    assert str(exc2.value).endswith("aborted the association request (is it a DICOM port, or does it need TLS?).")
+
+
+def test_refused_instance_reported_per_file(node: Any, orthanc: Orthanc, dicom_dir: Path,
+                                            tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Orthanc is configured not to take deflated data sets: that file is refused, the rest sent."""
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
+
+    src = _files(dicom_dir / "mr_transfer_syntaxes")[0]
+    deflated = tmp_path / "deflated.dcm"
+    ds = pydicom.dcmread(src)
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    ds.save_as(deflated, enforce_file_format=True)
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not dicom")
+    code, out, err = _cli(capsys, "pacs", "send", "orthanc", str(src), str(deflated), str(junk))
+    assert code == 1
+    assert "sent 1 of 3 file(s) to orthanc" in out
+    lines = err.splitlines()
+    assert (f"hilum: {deflated}: orthanc does not accept MR Image Storage in "
+            f"Deflated Explicit VR Little Endian") in lines
+    assert any(line.startswith(f"hilum: {junk}: not a DICOM file") for line in lines)
+    assert not orthanc.find_instance(str(ds.SOPInstanceUID))
+    assert orthanc.find_instance(str(pydicom.dcmread(src, stop_before_pixels=True).SOPInstanceUID))
+
+
+def test_move_uses_the_listener_already_running(node: Any, orthanc: Orthanc, dicom_dir: Path) -> None:
+    """With the GUI's background listener on Hilum's port, C-MOVE lands there (no second bind)."""
+    from app.net.dimse import Listener
+    from app.net.filing import Filer
+
+    n, local = node
+    folder = dicom_dir / "mr_transfer_syntaxes"
+    orthanc.load(folder)
+    filer = Filer()
+    with Listener(local, filer=filer):
+        rep = pacs.retrieve(n, local, _study_uid(folder), method="move")
+    frep = filer.close()
+    assert rep.received == 9 and frep.received == 9 and frep.added == 9
+    assert len(Library().study_instances(_study_uid(folder))) == 9
+
+
+def test_tls_node(node: Any, dicom_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A second Orthanc with DICOM TLS (self-signed certificate for 127.0.0.1)."""
+    _, local = node
+    tls = Orthanc(tls=True).start()
+    try:
+        code, out, err = _cli(capsys, "pacs", "add", "secure", "--host", "127.0.0.1", "--port",
+                              str(tls.dicom_port), "--ae-title", AE_TITLE, "--tls-ca", str(tls.cert))
+        assert code == 0, err
+        secure = NodeStore.load().get("secure")
+        assert secure.tls and pacs.echo(secure, local) > 0
+        tls.load(dicom_dir / "mr_transfer_syntaxes")
+        assert [s.study_uid for s in pacs.find(secure, local).studies] == [
+            _study_uid(dicom_dir / "mr_transfer_syntaxes")]
+        plain = Node("plain", "127.0.0.1", tls.dicom_port, AE_TITLE)
+        quick = LocalSettings(local.ae_title, local.port, 3.0)
+        with pytest.raises(NetworkError) as exc:
+            pacs.echo(plain, quick)
+        assert str(exc.value) == (f"plain ({AE_TITLE} at 127.0.0.1:{tls.dicom_port}) aborted the "
+                                  f"association request (is it a DICOM port, or does it need TLS?).")
+        untrusted = Node("untrusted", "127.0.0.1", tls.dicom_port, AE_TITLE, tls=True)
+        with pytest.raises(ConnectionFailedError) as exc2:
+            pacs.echo(untrusted, quick)  # the self-signed certificate is not trusted
+        assert str(exc2.value).startswith(f"The TLS certificate of untrusted ({AE_TITLE} at "
+                                          f"127.0.0.1:{tls.dicom_port}) is not trusted (")
+        assert "--tls-ca FILE" in str(exc2.value)
+    finally:
+        tls.cleanup()

@@ -1,0 +1,122 @@
+"""The Query/Retrieve dialog and the GUI's background listener, against the real Orthanc."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+from _orthanc import Orthanc, free_port
+from PySide6.QtCore import Qt
+
+
+@pytest.fixture
+def window(qtbot: Any, node: Any) -> Any:
+    from app.gui.main_window import MainWindow
+    from app.gui.settings import Settings
+
+    w = MainWindow(Settings())
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.cancel_background()
+    qtbot.waitUntil(lambda: not w.busy, timeout=30000)
+    from app.gui.pacs_dialog import stop_listener
+
+    stop_listener(w)
+    w.close()
+
+
+def test_query_retrieve_dialog_shows_first_image_while_retrieving(
+        qtbot: Any, window: Any, orthanc: Orthanc, dicom_dir: Path) -> None:
+    from app.gui.pacs_dialog import QueryRetrieveDialog
+
+    folder = dicom_dir / "ct_head_ge"
+    orthanc.load(folder)
+    ds = pydicom.dcmread(next(folder.iterdir()), stop_before_pixels=True)
+    assert window.act_pacs.text().startswith("PACS")
+    dlg = QueryRetrieveDialog(window)
+    qtbot.addWidget(dlg)
+    assert dlg.node_name() == "orthanc"
+    dlg.modality.setText("CT")
+    dlg.search()
+    qtbot.waitUntil(lambda: dlg.results.topLevelItemCount() == 1, timeout=30000)
+    study = dlg.results.topLevelItem(0)
+    assert study.text(1) == str(ds.PatientID) and study.text(5) == "28"
+    study.setExpanded(True)  # series level
+    qtbot.waitUntil(lambda: study.childCount() == 1, timeout=30000)
+    assert study.child(0).text(4) == "CT"
+    dlg.results.setCurrentItem(study)
+    dlg.method.setCurrentIndex(dlg.method.findData("get"))
+    dlg.retrieve()
+    qtbot.waitUntil(lambda: dlg.last_report is not None or bool(dlg.last_error), timeout=120000)
+    assert not dlg.last_error
+    assert dlg.last_report.received == 28
+    assert dlg.first_shown_at is not None and dlg.first_shown_at < dlg.done_at
+    qtbot.waitUntil(lambda: window.active_viewport().series is not None
+                    and window.active_viewport().frame is not None, timeout=60000)
+    assert window.active_viewport().series.series_uid == str(ds.SeriesInstanceUID)
+    qtbot.waitUntil(lambda: not window.busy, timeout=60000)
+    qtbot.waitUntil(lambda: len(window.active_viewport().series.frames) == 28, timeout=60000)
+
+
+def test_background_listener_shows_arrivals_in_the_browser(
+        qtbot: Any, orthanc: Orthanc, node: Any, dicom_dir: Path) -> None:
+    from app.gui.main_window import MainWindow
+    from app.gui.pacs_dialog import stop_listener
+    from app.gui.settings import Settings
+    from app.net.nodes import NodeStore
+
+    port = free_port()
+    store = NodeStore.load()
+    store.set_local(port=port, listen_in_gui=True)
+    store.save()
+    w = MainWindow(Settings())
+    qtbot.addWidget(w)
+    try:
+        assert w._pacs_listener is not None
+        files = sorted((dicom_dir / "mr_transfer_syntaxes").iterdir())[:2]
+        study = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+        sent = subprocess.run(["storescu", "-aet", "DCMTK", "-aec", store.local.ae_title,
+                               "127.0.0.1", str(port), *map(str, files)],
+                              capture_output=True, text=True, timeout=60)
+        assert sent.returncode == 0, sent.stderr
+        qtbot.waitUntil(lambda: study in w.browser._studies, timeout=30000)
+    finally:
+        stop_listener(w)
+        w.close()
+
+
+def test_dialog_cancel_keeps_the_library_consistent(qtbot: Any, window: Any, orthanc: Orthanc,
+                                                    dicom_dir: Path, hilum_home: Path) -> None:
+    """Cancel as soon as the first image arrives (the 140-slice phantom, so there is time)."""
+    from app.dicom.library import Library
+    from app.gui.pacs_dialog import QueryRetrieveDialog
+
+    folder = dicom_dir / "ct_phantom_philips"
+    orthanc.load(folder)
+    study_uid = str(pydicom.dcmread(folder / "I10", stop_before_pixels=True).StudyInstanceUID)
+    dlg = QueryRetrieveDialog(window)
+    qtbot.addWidget(dlg)
+    dlg.patient_id.setText(str(pydicom.dcmread(folder / "I10", stop_before_pixels=True).PatientID))
+    dlg.search()
+    qtbot.waitUntil(lambda: dlg.results.topLevelItemCount() >= 1, timeout=30000)
+    for i in range(dlg.results.topLevelItemCount()):
+        if dlg.results.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole + 1) == study_uid:
+            dlg.results.setCurrentItem(dlg.results.topLevelItem(i))
+    worker = dlg.retrieve()
+    assert worker is not None
+    worker.signals.item.connect(lambda _: dlg.cancel())
+    cancelled: list[bool] = []
+    worker.signals.cancelled.connect(lambda: cancelled.append(True))
+    qtbot.waitUntil(lambda: bool(cancelled) or dlg.last_report is not None, timeout=120000)
+    assert cancelled and dlg.last_report is None
+    assert "cancelled" in dlg.status.text()
+    files = [p for p in (hilum_home / "data" / "pacs").rglob("*") if p.is_file()]
+    rows = Library().study_instances(study_uid)
+    assert 1 <= len(rows) < 140 and len(rows) == len(files)
+    assert all(p.suffix == ".dcm" for p in files)
