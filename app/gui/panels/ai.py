@@ -147,23 +147,7 @@ class AIPanel(QWidget):
         self.status.setWordWrap(True)
         self.provider_label = QLabel("Provider: -")
         self.provider_label.setObjectName("AIProvider")
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setObjectName("AIResults")
-        self.table.setHorizontalHeaderLabels([self.tr(c) for c in COLUMNS])
-        self.table.horizontalHeaderItem(COL_PROB).setToolTip(self.tr("Probability"))
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        header = self.table.horizontalHeader()
-        # every column fits its contents (readable at the default dock width); the probability
-        # bar takes what is left
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(COL_MODEL, QHeaderView.ResizeMode.Stretch)   # elided, tooltip
-        header.setSectionResizeMode(COL_FINDING, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(COL_PROB, QHeaderView.ResizeMode.Fixed)
-        header.resizeSection(COL_PROB, 58)
-        header.setMinimumSectionSize(36)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table = self._build_table()
         #: model name, version and short sha256 of the shown results (not only in a tooltip)
         self.model_info = QLabel("")
         self.model_info.setObjectName("AIModelInfo")
@@ -201,6 +185,28 @@ class AIPanel(QWidget):
         self.status.setText("Checking installed models...")
         # verified once per process on a worker (main_window.run_in_background), then cached
         request_registry(main_window, self._registry_ready, self._failed)
+
+    def _build_table(self) -> QTableWidget:
+        """The results table: threshold and flag as columns, readable at the dock's width."""
+        table = QTableWidget(0, len(COLUMNS))
+        table.setObjectName("AIResults")
+        table.setHorizontalHeaderLabels([self.tr(c) for c in COLUMNS])
+        head = table.horizontalHeaderItem(COL_PROB)
+        if head is not None:
+            head.setToolTip(self.tr("Probability"))
+        table.verticalHeader().hide()
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        header = table.horizontalHeader()
+        # short columns fit their contents; model and finding share what is left (elided)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_MODEL, QHeaderView.ResizeMode.Stretch)   # elided, tooltip
+        header.setSectionResizeMode(COL_FINDING, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(COL_PROB, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(COL_PROB, 58)
+        header.setMinimumSectionSize(36)
+        table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        return table
 
     # -- models ---------------------------------------------------------------------------------
     def _registry_ready(self, registry: Any) -> None:
