@@ -337,7 +337,7 @@ def run_gui(paths_in: list[str], screenshot: str | None = None, demo_out: str | 
 
         def demo_done(_value: Any) -> None:
             if screenshot:
-                QTimer.singleShot(500, lambda: save(0 if window.demo.state == "done" else 1))
+                QTimer.singleShot(500, lambda: save(0 if getattr(window, "demo").state == "done" else 1))
 
         QTimer.singleShot(0, lambda: start_demo(window, os.fspath(paths_in[0]), Path(demo_out), device,
                                                 on_done=demo_done))

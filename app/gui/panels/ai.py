@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 
 from app.core.provenance import DISCLAIMER
 from app.core.types import StudyMetadata
+from app.gui.elided import ElidedLabel
 from app.gui.errors import user_message
 from app.gui.model_registry import request_registry
 from app.gui.sessions import series_files, sessions_of
@@ -119,8 +120,9 @@ class AIPanel(QWidget):
         self._registry: Any = None
         self._library: Any = None
 
-        self.series_label = QLabel("No series open.")
-        self.series_label.setWordWrap(True)
+        # elided (full text in the tooltip): a long UID never widens the dock
+        self.series_label = ElidedLabel(self.tr("No series open."))
+        self.series_label.setObjectName("AISeries")
         self.models = QListWidget()
         self.models.setObjectName("AIModels")
         self.models.setMaximumHeight(110)
