@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "app.net.commands",
     "app.inference.commands",
     "app.reporting.commands",
+    "app.reporting.annotation_commands",
     "app.workflow.commands",
     "app.commands",
 )

@@ -24,12 +24,22 @@ def register(sub: Any) -> None:
     p.add_argument("--library", metavar="DB", help="library database (default: the user library)")
     p.set_defaults(func=_scan)
 
-    r = sub.add_parser("render", help="write a DICOM image to PNG as displayed",
-                       description="Render one frame as displayed (header window by default).")
-    r.add_argument("file", metavar="FILE")
+    r = sub.add_parser("render", help="write a DICOM image (or a reformat of a series) to PNG",
+                       description="Render one frame as displayed (header window by default), "
+                                   "or with --plane an axial/coronal/sagittal reformat of the "
+                                   "series in a folder (optionally a thick slab).")
+    r.add_argument("file", metavar="PATH", help="DICOM file, or a series folder with --plane")
     r.add_argument("--out", required=True, metavar="PNG", help="PNG file to write")
     r.add_argument("--window", metavar="CENTER,WIDTH", help="window in modality units (e.g. 40,400)")
     r.add_argument("--frame", type=int, default=0, metavar="N", help="0-based frame (default 0)")
+    r.add_argument("--plane", choices=("axial", "coronal", "sagittal"),
+                   help="reformat the series in PATH (resampled in patient space)")
+    r.add_argument("--position", type=float, metavar="MM",
+                   help="plane position along its normal in patient mm (z, y or x)")
+    r.add_argument("--index", type=int, metavar="N", help="0-based plane index (instead of MM)")
+    r.add_argument("--slab", type=float, default=0.0, metavar="MM", help="slab thickness in mm")
+    r.add_argument("--projection", choices=("mip", "minip", "avg"), default="mip",
+                   help="slab projection (default mip)")
     r.set_defaults(func=_render)
 
 
@@ -135,9 +145,42 @@ def _render(args: argparse.Namespace) -> int:
     from app.dicom.render import render_to_png
 
     window = parse_window(args.window)
+    if args.plane:
+        return _render_plane(args, window)
+    if args.position is not None or args.index is not None or args.slab:
+        raise UsageError("--position, --index and --slab need --plane.")
     if args.frame < 0:
         raise UsageError("--frame must be 0 or more.")
     with _quiet():
         out = render_to_png(args.file, args.out, window=window, frame=args.frame)
     print(f"wrote {out}")
+    return 0
+
+
+def _render_plane(args: argparse.Namespace, window: tuple[float, float] | None) -> int:
+    from pathlib import Path
+
+    from app.dicom.mpr import Volume, render_plane
+    from app.dicom.render import write_png
+    from app.dicom.series import load_series
+
+    if args.position is not None and args.index is not None:
+        raise UsageError("Give --position or --index, not both.")
+    if args.slab < 0 or args.slab != args.slab:
+        raise UsageError("--slab must be 0 or more millimetres.")
+    folder = Path(args.file)
+    if folder.is_dir():
+        files = sorted(str(p) for p in folder.rglob("*") if p.is_file())
+    else:
+        files = [str(folder)]
+    with _quiet():
+        series = load_series(files)
+        volume = Volume(series.main)
+        image, plane = render_plane(volume, args.plane, position=args.position, index=args.index,
+                                    slab=args.slab, projection=args.projection, window=window)
+        out = write_png(image, args.out)
+    letters = plane.letters()
+    print(f"wrote {out} ({args.plane} {plane.columns}x{plane.rows} at {plane.spacing:.3f} mm, "
+          f"left {letters['left']} right {letters['right']} top {letters['top']} "
+          f"bottom {letters['bottom']})")
     return 0

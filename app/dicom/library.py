@@ -76,6 +76,13 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (study_uid, key));
 """
 
+#: measurements, key images and reading views bound to one image (app.dicom.measurements)
+_ANNOTATIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS annotations (
+    id TEXT PRIMARY KEY, study_uid TEXT NOT NULL, kind TEXT NOT NULL, series_uid TEXT,
+    sop_uid TEXT, frame INTEGER, plane TEXT, data TEXT NOT NULL, updated REAL)
+"""
+
 #: keys of a series in ``hilum scan --json`` (and in :meth:`Library.studies`)
 SERIES_KEYS = ("series_uid", "modality", "description", "instances", "frames", "rows", "columns",
                "transfer_syntaxes")
@@ -408,6 +415,7 @@ class Library:
     # -- typed documents (callers never spell the keys) ------------------------------------------
     _RUN_PREFIX = "ai:"
     _DRAFT_KEY = "draft"
+    _SIGNED_KEY = "report:signed_off"
 
     def store_run(self, study_uid: str, series_uid: str, run: Any) -> None:
         """Store an :class:`~app.core.types.AnalysisRun` of one series with its study."""
@@ -432,6 +440,17 @@ class Library:
         """Store a :class:`~app.core.types.ReportDraft` with its study (replaces the last one)."""
         self.store_result(draft.study_uid, self._DRAFT_KEY, draft.to_dict())
 
+    def store_signed_report(self, draft: Any) -> None:
+        """Keep an exported, signed-off :class:`~app.core.types.ReportDraft` with its study."""
+        self.store_result(draft.study_uid, self._SIGNED_KEY, draft.to_dict())
+
+    def signed_report(self, study_uid: str) -> Any:
+        """The last signed-off :class:`~app.core.types.ReportDraft` of a study, or None."""
+        from app.core.types import ReportDraft
+
+        doc = self.result(study_uid, self._SIGNED_KEY)
+        return ReportDraft.from_dict(doc) if doc is not None else None
+
     def stored_draft(self, study_uid: str) -> Any:
         """The stored :class:`~app.core.types.ReportDraft` of a study, or None."""
         from app.core.errors import HilumError
@@ -451,6 +470,72 @@ class Library:
         with self._write_lock:
             conn = self._conn()
             conn.execute("DELETE FROM results WHERE study_uid=? AND key=?", (study_uid, key))
+            conn.commit()
+
+    # -- annotations (measurements, key images, reading views; app.dicom.measurements) ----------
+    def _annotations_table(self, conn: sqlite3.Connection) -> None:
+        # created on first use so that the library's schema version stays as it is
+        if getattr(self._local, "annotations_ok", False):
+            return
+        with self._write_lock:
+            conn.execute(_ANNOTATIONS_SCHEMA)
+            conn.execute("CREATE INDEX IF NOT EXISTS annotations_study ON annotations(study_uid)")
+            conn.commit()
+        self._local.annotations_ok = True
+
+    def save_annotation(self, annotation_id: str, kind: str, image: dict[str, Any],
+                        data: dict[str, Any]) -> None:
+        """Store (or replace) one annotation bound to an image.
+
+        Parameters
+        ----------
+        annotation_id : str
+        kind : str
+            "measurement", "key_image" or "view".
+        image : dict
+            ``study_uid``, ``series_uid``, ``sop_uid``, ``frame``, ``plane`` (see
+            :class:`app.dicom.measurements.ImageRef`).
+        data : dict
+            The annotation itself (JSON).
+        """
+        conn = self._conn()
+        self._annotations_table(conn)
+        with self._write_lock:
+            conn.execute(
+                "INSERT OR REPLACE INTO annotations(id, study_uid, kind, series_uid, sop_uid, "
+                "frame, plane, data, updated) VALUES (?,?,?,?,?,?,?,?,?)",
+                (annotation_id, image["study_uid"], kind, image.get("series_uid", ""),
+                 image.get("sop_uid", ""), int(image.get("frame", 0)), image.get("plane", ""),
+                 json.dumps(data), time.time()))
+            conn.commit()
+
+    def annotations(self, study_uid: str, kind: str | None = None) -> list[dict[str, Any]]:
+        """The annotations of a study (oldest first): dicts with the image keys, ``id``,
+        ``kind`` and ``data``."""
+        conn = self._conn()
+        self._annotations_table(conn)
+        sql = "SELECT * FROM annotations WHERE study_uid=?"
+        args: tuple[Any, ...] = (study_uid,)
+        if kind is not None:
+            sql += " AND kind=?"
+            args += (kind,)
+        out = []
+        for r in conn.execute(sql + " ORDER BY rowid", args).fetchall():
+            try:
+                data = json.loads(r["data"])
+            except ValueError:
+                continue
+            out.append({"id": r["id"], "kind": r["kind"], "study_uid": r["study_uid"],
+                        "series_uid": r["series_uid"], "sop_uid": r["sop_uid"],
+                        "frame": r["frame"], "plane": r["plane"], "data": data})
+        return out
+
+    def delete_annotation(self, annotation_id: str) -> None:
+        """Remove one annotation."""
+        conn = self._conn()
+        self._annotations_table(conn)
+        with self._write_lock:
+            conn.execute("DELETE FROM annotations WHERE id=?", (annotation_id,))
             conn.commit()
 
     def remove_study(self, study_uid: str) -> None:

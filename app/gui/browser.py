@@ -1,4 +1,5 @@
-"""The study/series browser: patients' studies with their series and thumbnails."""
+"""The study/series browser: patients, their studies (newest first) and the series with
+thumbnails. Grouping by patient puts a patient's prior studies under the current one."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from app.gui.series import SeriesData
 
 ROLE_KIND = Qt.ItemDataRole.UserRole + 1
 ROLE_KEY = Qt.ItemDataRole.UserRole + 2
+ROLE_DATE = Qt.ItemDataRole.UserRole + 3
 
 #: drag-and-drop format of a series dragged from the browser onto a viewport
 SERIES_MIME = "application/x-hilum-series"
@@ -54,6 +56,7 @@ class StudyBrowser(QTreeWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setAnimated(True)
         self._studies: dict[str, QTreeWidgetItem] = {}
+        self._patients: dict[str, QTreeWidgetItem] = {}   # patient id (or name) -> item
         self._series: dict[str, QTreeWidgetItem] = {}    # series key -> item
         self._by_uid: dict[tuple[str, int], QTreeWidgetItem] = {}
         self.series_data: dict[str, SeriesData] = {}
@@ -76,23 +79,55 @@ class StudyBrowser(QTreeWidget):
         return [SERIES_MIME]
 
     # --- studies ----------------------------------------------------------------------------
+    def _patient_item(self, meta: dict[str, str]) -> QTreeWidgetItem:
+        """The top-level item of a patient (studies of one patient are grouped)."""
+        name = format_name(meta.get("patient_name", "")) or self.tr("(no name)")
+        pid = meta.get("patient_id", "")
+        key = pid or name
+        item = self._patients.get(key)
+        if item is None:
+            item = QTreeWidgetItem([name])
+            item.setData(0, ROLE_KIND, "patient")
+            item.setData(0, ROLE_KEY, key)
+            font = item.font(0)
+            font.setBold(True)
+            item.setFont(0, font)
+            self.insertTopLevelItem(0, item)
+            self._patients[key] = item
+            item.setExpanded(True)
+        item.setText(0, f"{name}\nID {pid}" if pid else name)
+        item.setToolTip(0, f"{name}  ID {pid}")
+        return item
+
+    def patient_studies(self, study_uid: str) -> list[str]:
+        """The studies shown under the same patient as ``study_uid`` (newest first)."""
+        item = self._studies.get(study_uid)
+        parent = item.parent() if item is not None else None
+        if parent is None:
+            return [study_uid] if item is not None else []
+        return [parent.child(i).data(0, ROLE_KEY) for i in range(parent.childCount())]
+
     def _study_item(self, study_uid: str, meta: dict[str, str], description: str = "",
                     date: str = "") -> QTreeWidgetItem:
         item = self._studies.get(study_uid)
         name = format_name(meta.get("patient_name", "")) or self.tr("(no name)")
         pid = meta.get("patient_id", "")
-        date = format_date(date or meta.get("study_date", ""))
+        raw_date = date or meta.get("study_date", "")
+        date = format_date(raw_date)
         desc = description or meta.get("study_description", "")
-        text = f"{name}\n{date}  {desc}".rstrip()
+        text = f"{date or self.tr('(no date)')}  {desc}".rstrip()
         if item is None:
+            patient = self._patient_item(meta)
             item = QTreeWidgetItem([text])
-            item.setSizeHint(0, QSize(-1, 42))
+            item.setSizeHint(0, QSize(-1, 28))
             item.setData(0, ROLE_KIND, "study")
             item.setData(0, ROLE_KEY, study_uid)
-            font = item.font(0)
-            font.setBold(True)
-            item.setFont(0, font)
-            self.insertTopLevelItem(0, item)
+            item.setData(0, ROLE_DATE, raw_date)
+            # newest first: a patient's priors follow the current study
+            at = 0
+            while at < patient.childCount() and (patient.child(at).data(0, ROLE_DATE) or "") > raw_date:
+                at += 1
+            patient.insertChild(at, item)
             self._studies[study_uid] = item
             item.setExpanded(True)
         else:
@@ -150,11 +185,13 @@ class StudyBrowser(QTreeWidget):
         """The loaded series, in browser order."""
         out = []
         for i in range(self.topLevelItemCount()):
-            study = self.topLevelItem(i)
-            for j in range(study.childCount()):
-                key = study.child(j).data(0, ROLE_KEY)
-                if key in self.series_data:
-                    out.append(self.series_data[key])
+            patient = self.topLevelItem(i)
+            for k in range(patient.childCount()):
+                study = patient.child(k)
+                for j in range(study.childCount()):
+                    key = study.child(j).data(0, ROLE_KEY)
+                    if key in self.series_data:
+                        out.append(self.series_data[key])
         return out
 
     def select_series(self, series: SeriesData | None) -> None:

@@ -156,6 +156,18 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_actions()
         self._build_menus()
+        from app.gui import mpr_view  # the MPR layout (View ▸ MPR, Ctrl+M)
+
+        mpr_view.install(self)
+        from app.gui import measure_binding  # measurements stay on their image; key images
+
+        measure_binding.install(self)
+        from app.gui import reference_lines  # other viewports' slices as lines
+
+        reference_lines.install(self)
+        from app.gui import hanging_view  # priors, hanging protocols, offset sync
+
+        hanging_view.install(self)
         self._build_toolbar()
         self._load_panels()
         self._restore_state()
@@ -233,7 +245,8 @@ class MainWindow(QMainWindow):
                                     ("window", self.tr("Window/level tool"), "W", "window"),
                                     ("pan", self.tr("Pan tool"), "P", "pan"), ("zoom", self.tr("Zoom tool"), "Z", "zoom"),
                                     ("length", self.tr("Length"), "L", "length"), ("rect", self.tr("Rectangle ROI"), "B", "rect"),
-                                    ("ellipse", self.tr("Ellipse ROI"), "E", "ellipse"), ("angle", self.tr("Angle"), "G", "angle")):
+                                    ("ellipse", self.tr("Ellipse ROI"), "E", "ellipse"), ("angle", self.tr("Angle"), "G", "angle"),
+                                    ("cobb", self.tr("Cobb angle (two lines)"), "Shift+G", "angle")):
             a = A(text, partial(self.set_tool, tool), key, ic, checkable=True)
             self.tool_group.addAction(a)
             self.tool_actions[tool] = a
@@ -330,7 +343,7 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         tb.addActions([self.tool_actions[t] for t in ("pointer", "window", "pan", "zoom")])
         tb.addSeparator()
-        tb.addActions([self.tool_actions[t] for t in ("length", "rect", "ellipse", "angle")])
+        tb.addActions([self.tool_actions[t] for t in ("length", "rect", "ellipse", "angle", "cobb")])
         tb.addSeparator()
         self.preset_button = QToolButton()
         self.preset_button.setText(self.tr("Presets"))
@@ -807,7 +820,10 @@ class MainWindow(QMainWindow):
                 target = None
                 if pos is not None and vp.series.normal is not None and s.normal is not None \
                         and abs(float(np.dot(vp.series.normal, s.normal))) > 0.9:
-                    target = vp.series.nearest_index(pos)
+                    # offset sync: relative to the landmark the reader set in each viewport
+                    sync = getattr(self, "offset_sync", None)
+                    mapped = sync.map(id(source), pos, id(vp)) if sync is not None else pos
+                    target = vp.series.nearest_index(mapped)
                 if target is None:  # no common geometry: same relative position
                     target = round(source.index / max(s.count - 1, 1) * (vp.series.count - 1))
                 vp.set_index(target)

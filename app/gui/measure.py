@@ -17,73 +17,11 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor
 
-KINDS = ("length", "rect", "ellipse", "angle")
+KINDS = ("length", "rect", "ellipse", "angle", "cobb")
 
 
-def length_mm(p1: tuple[float, float], p2: tuple[float, float],
-              spacing: tuple[float, float] | None) -> tuple[float, str]:
-    """Distance between two image points (x=col, y=row).
-
-    Returns
-    -------
-    (float, str)
-        The value and its unit: ``"mm"`` with a spacing, ``"px"`` without.
-    """
-    dx, dy = p2[0] - p1[0], p2[1] - p1[1]
-    if spacing is None:
-        return math.hypot(dx, dy), "px"
-    return math.hypot(dx * spacing[1], dy * spacing[0]), "mm"
-
-
-def angle_deg(a: tuple[float, float], vertex: tuple[float, float], b: tuple[float, float],
-              spacing: tuple[float, float] | None) -> float:
-    """The angle at ``vertex`` between the rays to ``a`` and ``b`` (in patient space when calibrated)."""
-    sy, sx = spacing if spacing else (1.0, 1.0)
-    v1 = np.array([(a[0] - vertex[0]) * sx, (a[1] - vertex[1]) * sy])
-    v2 = np.array([(b[0] - vertex[0]) * sx, (b[1] - vertex[1]) * sy])
-    n = float(np.linalg.norm(v1) * np.linalg.norm(v2))
-    if n == 0:
-        return 0.0
-    return math.degrees(math.acos(max(-1.0, min(1.0, float(np.dot(v1, v2)) / n))))
-
-
-def region_stats(frame: np.ndarray, kind: str, x0: float, y0: float, w: float, h: float,
-                 spacing: tuple[float, float] | None) -> dict[str, float | str]:
-    """Mean, SD, min, max and area of the pixels inside a rectangle or ellipse.
-
-    A pixel is inside when its centre is. The area is the geometric area of the shape
-    (mm² with a spacing, px² without).
-    """
-    if w < 0:
-        x0, w = x0 + w, -w
-    if h < 0:
-        y0, h = y0 + h, -h
-    rows, cols = frame.shape[:2]
-    c0, c1 = max(int(math.floor(x0)), 0), min(int(math.ceil(x0 + w)), cols)
-    r0, r1 = max(int(math.floor(y0)), 0), min(int(math.ceil(y0 + h)), rows)
-    sy, sx = spacing if spacing else (1.0, 1.0)
-    area = w * h * sx * sy * (math.pi / 4 if kind == "ellipse" else 1.0)
-    out: dict[str, float | str] = {"area": area, "area_unit": "mm²" if spacing else "px²", "n": 0}
-    if c1 <= c0 or r1 <= r0:
-        return out
-    yy, xx = np.mgrid[r0:r1, c0:c1]
-    cy, cx = yy + 0.5, xx + 0.5
-    if kind == "ellipse":
-        a, b = w / 2, h / 2
-        if a <= 0 or b <= 0:
-            return out
-        mask = ((cx - (x0 + a)) / a) ** 2 + ((cy - (y0 + b)) / b) ** 2 <= 1.0
-    else:
-        mask = (cx >= x0) & (cx <= x0 + w) & (cy >= y0) & (cy <= y0 + h)
-    sub = frame[r0:r1, c0:c1]
-    if sub.ndim == 3:  # colour: statistics of the luminance
-        sub = sub[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    values = sub[mask].astype(np.float64)
-    if values.size == 0:
-        return out
-    out.update(mean=float(values.mean()), sd=float(values.std()), min=float(values.min()),
-               max=float(values.max()), n=int(values.size))
-    return out
+# the values are computed in one place (Qt-free), shared with the library, report and DICOM
+from app.dicom.measurements import angle_deg, cobb_deg, length_mm, region_stats  # noqa: E402,F401
 
 
 class _Ellipse(pg.EllipseROI):
@@ -136,6 +74,11 @@ class Measurement:
         elif kind == "angle":
             pts = list(points) + [points[-1]] * (3 - len(points))
             self.roi = pg.PolyLineROI(pts[:3], closed=False, **kw)
+        elif kind == "cobb":
+            # two lines (p0-p1 and p2-p3): one open polyline whose middle segment is not drawn
+            pts = list(points) + [points[-1]] * (4 - len(points))
+            self.roi = pg.PolyLineROI(pts[:4], closed=False, **kw)
+            self._hide_cobb_link()
         else:
             (xa, ya), (xb, yb) = points[0], points[-1]
             pos, size = (min(xa, xb), min(ya, yb)), (max(abs(xb - xa), 1e-3), max(abs(yb - ya), 1e-3))
@@ -155,7 +98,7 @@ class Measurement:
     # --- geometry ---------------------------------------------------------------------------
     def points(self) -> list[tuple[float, float]]:
         """The defining points in image coordinates."""
-        if self.kind in ("length", "angle"):
+        if self.kind in ("length", "angle", "cobb"):
             out = []
             for h in self.roi.getHandles():
                 p = self.roi.mapToParent(h.pos())
@@ -166,7 +109,7 @@ class Measurement:
 
     def set_points(self, points: list[tuple[float, float]]) -> None:
         """Move the defining points (used while drawing)."""
-        if self.kind in ("length", "angle"):
+        if self.kind in ("length", "angle", "cobb"):
             handles = self.roi.getHandles()
             for h, (x, y) in zip(handles, points):
                 self.roi.movePoint(h, QPointF(x, y), finish=False, coords="parent")
@@ -202,6 +145,10 @@ class Measurement:
             value = angle_deg(pts[0], pts[1], pts[2], spacing)
             self.values = {"angle": value, "unit": "deg"}
             text = f"{value:.1f}°"
+        elif self.kind == "cobb":
+            value = cobb_deg(pts[:4], spacing)
+            self.values = {"angle": value, "unit": "deg"}
+            text = f"Cobb {value:.1f}°"
         else:
             (x0, y0), (x1, y1) = pts
             self.values = region_stats(frame, self.kind, x0, y0, x1 - x0, y1 - y0, spacing) if frame is not None \
@@ -222,6 +169,8 @@ class Measurement:
         pts = self.points()
         if self.kind in ("rect", "ellipse"):
             anchor = (pts[1][0], pts[0][1])
+        elif self.kind == "cobb":
+            anchor = max(pts[2:4], key=lambda p: p[0])
         elif self.kind == "angle":
             anchor = pts[1]
         else:
@@ -234,6 +183,15 @@ class Measurement:
         self.selected = selected
         pen = pg.mkPen(QColor("#4fc3f7" if selected else self.color), width=2.2 if selected else 1.6)
         self.roi.setPen(pen)
+        if self.kind == "cobb":
+            self._hide_cobb_link()
+
+    def _hide_cobb_link(self) -> None:
+        """A Cobb angle's two lines are separate: the polyline's middle segment is not drawn."""
+        segments = getattr(self.roi, "segments", [])
+        if len(segments) >= 2:
+            segments[1].setPen(pg.mkPen(None))
+            segments[1].hoverPen = pg.mkPen(None)
 
     def remove(self) -> None:
         """Take the measurement off the scene."""

@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -148,6 +148,7 @@ class Viewport(QFrame):
     activated = Signal(object)
     image_painted = Signal()
     measurements_changed = Signal()
+    measurement_removed = Signal(object)  # the reader deleted one (not a series change)
     status = Signal(str)
     series_dropped = Signal(str)
 
@@ -202,6 +203,8 @@ class Viewport(QFrame):
         self.tool = "pointer"
         self.show_annotations = self.settings.show_annotations
         self.measurements: list[Measurement] = []
+        # which measurements belong to the shown image (app.gui.measure_binding sets it)
+        self.measurement_filter: Callable[[Measurement], bool] | None = None
         self._drawing: Measurement | None = None
         self._angle_pending: Measurement | None = None
         self._drag_state: dict[str, Any] = {}
@@ -237,7 +240,7 @@ class Viewport(QFrame):
             self.provider.frame_ready.disconnect(self._frame_ready)
             self.provider.frame_failed.disconnect(self._frame_failed)
         self.stop_cine()
-        self.clear_measurements()
+        self.clear_measurements(forget=False)  # they stay stored with their image
         self.set_overlay(None)
         self.series = series
         self.frame = None
@@ -706,7 +709,7 @@ class Viewport(QFrame):
         cursors = {"pan": Qt.CursorShape.OpenHandCursor, "zoom": Qt.CursorShape.SizeVerCursor,
                    "window": Qt.CursorShape.SizeAllCursor}
         self.view.setCursor(cursors.get(tool, Qt.CursorShape.CrossCursor if tool in
-                                        ("length", "rect", "ellipse", "angle") else Qt.CursorShape.ArrowCursor))
+                                        ("length", "rect", "ellipse", "angle", "cobb") else Qt.CursorShape.ArrowCursor))
 
     def add_measurement(self, kind: str, points: list[tuple[float, float]]) -> Measurement:
         """Add a measurement in image coordinates and compute it on the current frame."""
@@ -720,6 +723,12 @@ class Viewport(QFrame):
     def _measure(self, m: Measurement) -> None:
         if self.series is None:
             return
+        if self.measurement_filter is not None:
+            here = self.measurement_filter(m)
+            m.roi.setVisible(here)
+            m.label.setVisible(here)
+            if not here:
+                return  # drawn on another image: neither shown nor re-measured here
         m.compute(self.frame, self.series.pixel_spacing, self.series.units)
         m.place_label(self.group)
         self.measurements_changed.emit()
@@ -741,14 +750,17 @@ class Viewport(QFrame):
             return False
         m.remove()
         self.measurements.remove(m)
+        self.measurement_removed.emit(m)
         self.measurements_changed.emit()
         return True
 
-    def clear_measurements(self) -> None:
-        """Delete every measurement."""
+    def clear_measurements(self, forget: bool = True) -> None:
+        """Delete every measurement (``forget=False``: only take them off the screen)."""
         self._cancel_pending()
         for m in self.measurements:
             m.remove()
+            if forget:
+                self.measurement_removed.emit(m)
         had = bool(self.measurements)
         self.measurements = []
         if had:
@@ -826,17 +838,29 @@ class Viewport(QFrame):
             return
         p0 = self.view_to_image(ev.buttonDownScenePos())
         p1 = self.view_to_image(ev.scenePos())
+        first = self._drag_state.get("cobb_first")  # the Cobb angle's first line, if drawn
         if ev.isStart():
-            self._cancel_pending()
-            self._drawing = self.add_measurement(tool, [p0, p1] if tool != "angle" else [p0, p1, p1])
+            first = self._angle_pending.points()[:2] if tool == "cobb" and \
+                self._angle_pending is not None and self._angle_pending.kind == "cobb" else None
+            self._drag_state["cobb_first"] = first
+        pts = [p0, p1, p1] if tool == "angle" else [p0, p1, p1, p1] if tool == "cobb" else [p0, p1]
+        if first is not None:  # a Cobb angle's second line
+            pts = [first[0], first[1], p0, p1]
+        if ev.isStart():
+            if first is not None:
+                self._drawing, self._angle_pending = self._angle_pending, None
+            else:
+                self._cancel_pending()
+                self._drawing = self.add_measurement(tool, pts)
             self.select(self._drawing)
         if self._drawing is None:
             return
-        self._drawing.set_points([p0, p1] if tool != "angle" else [p0, p1, p1])
+        self._drawing.set_points(pts)
         if ev.isFinish():
             m, self._drawing = self._drawing, None
-            if tool == "angle":
-                self._angle_pending = m  # the next click places the second arm
+            self._drag_state.pop("cobb_first", None)
+            if tool == "angle" or (tool == "cobb" and first is None):
+                self._angle_pending = m  # the next click (angle) or drag (Cobb) completes it
             self._measure(m)
 
     def _click(self, ev: Any) -> None:
@@ -846,7 +870,7 @@ class Viewport(QFrame):
             ev.accept()
             return
         ev.accept()
-        if self._angle_pending is not None:
+        if self._angle_pending is not None and self._angle_pending.kind == "angle":
             m = self._angle_pending
             pts = m.points()
             m.set_points([pts[0], pts[1], self.view_to_image(ev.scenePos())])
@@ -878,7 +902,7 @@ class Viewport(QFrame):
 
     def _hover(self, scene_pos: QPointF) -> None:
         self._hover_pos = QPointF(scene_pos)
-        if self._angle_pending is not None:
+        if self._angle_pending is not None and self._angle_pending.kind == "angle":
             m = self._angle_pending
             pts = m.points()
             m.set_points([pts[0], pts[1], self.view_to_image(scene_pos)])

@@ -90,6 +90,7 @@ def export_report(
     progress: Progress | None = None,
     pixels_reviewed: bool = False,
     deidentifier: Deidentifier | None = None,
+    measurements: Sequence[str] = (),
 ) -> list[Path]:
     """Export a signed-off report.
 
@@ -124,6 +125,9 @@ def export_report(
     deidentifier : Deidentifier, optional
         Share one UID mapping with other outputs of the same run (``hilum analyze`` renames its
         files with it); a new one per export by default.
+    measurements : sequence of str
+        Measurement lines for the PDF's MEASUREMENTS section
+        (:func:`app.reporting.annotations.measurement_lines`).
 
     Returns
     -------
@@ -203,7 +207,9 @@ def export_report(
             target = pdf_path if pdf else out / ".report.tmp.pdf"
             build_pdf(target, draft, results, PatientBlock.from_dataset(ref), header,
                       key_images, document_id=pdf_sop_uid, deidentified=deidentify,
-                      export_notes=notes)
+                      export_notes=notes,
+                      measurements=[deid.scrub_text(m) for m in measurements]
+                      if deidentify and deid is not None else measurements)
             pdf_bytes = target.read_bytes()
             if pdf:
                 written.append(pdf_path)

@@ -446,6 +446,7 @@ def build_pdf(
     document_id: str = "",
     deidentified: bool = False,
     export_notes: Sequence[str] = (),
+    measurements: Sequence[str] = (),
 ) -> Path:
     """Write the report PDF.
 
@@ -470,6 +471,9 @@ def build_pdf(
     export_notes : sequence of str
         Export notes printed under KEY IMAGES (e.g. key images left out of a de-identified
         export).
+    measurements : sequence of str
+        One line per measurement (``app.reporting.annotations.measurement_lines``), printed in
+        a MEASUREMENTS section after the impression.
 
     Returns
     -------
@@ -549,6 +553,11 @@ def build_pdf(
                         ("FINDINGS", draft.findings), ("IMPRESSION", draft.impression)):
         story.append(_para(title, styles, "heading", bold=True))
         story.append(_para(text.strip() or "None.", styles))
+
+    if measurements:
+        story.append(_para("MEASUREMENTS", styles, "heading", bold=True))
+        for line in measurements:
+            story.append(_para(line, styles))
 
     # AI results
     story.append(_para("AI RESULTS", styles, "heading", bold=True))

@@ -498,7 +498,8 @@ class StudySession:
                deidentify: bool = False, key_images: Sequence[Any] | None = None, header: Any = None,
                extra_sources: Sequence[str] = (), sources: Sequence[Any] | None = None,
                results: Sequence[ModelResult] | None = None, pixels_reviewed: bool = False,
-               deidentifier: Any = None, progress: Progress | None = None) -> list[Path]:
+               deidentifier: Any = None, measurements: Sequence[str] | None = None,
+               progress: Progress | None = None) -> list[Path]:
         """Export the signed-off report with the study's AI results
         (:func:`app.reporting.export.export_report`).
 
@@ -519,6 +520,9 @@ class StudySession:
         pixels_reviewed, deidentifier
             De-identified export: the user confirmed the key images carry no burned-in
             identifiers; one de-identifier (UID mapping) shared by a batch run.
+        measurements : sequence of str, optional
+            Measurement lines for the PDF; default: those stored with the study in the
+            session's library (:func:`app.reporting.annotations.measurement_lines`), else none.
         progress : Progress, optional
 
         Raises
@@ -542,10 +546,19 @@ class StudySession:
             sources = [h for h in read_headers([p for p in paths if p])
                        if not self.study_uid or str(h.get("StudyInstanceUID", "")) == self.study_uid]
         chosen = list(results) if results is not None else self.model_results()
+        if measurements is None:
+            measurements = []
+            if self.library is not None and self.study_uid:
+                try:
+                    from app.reporting.annotations import measurement_lines
+
+                    measurements = measurement_lines(self.library, self.study_uid)
+                except Exception as exc:  # noqa: BLE001 - the report is exported without them
+                    log.warning("measurements unavailable: %s", type(exc).__name__)
         files = export_report(draft, chosen, sources, out_dir, pdf=pdf, dicom=dicom,
                               deidentify=deidentify, key_images=keys, header=header,
                               progress=progress or NullProgress(), pixels_reviewed=pixels_reviewed,
-                              deidentifier=deidentifier)
+                              deidentifier=deidentifier, measurements=list(measurements))
         with self._lock:
             self.exported = list(files)
         self.events.exported.emit(list(files))

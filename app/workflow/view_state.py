@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from app.core.errors import UsageError
 
-TOOLS = ("pointer", "window", "pan", "zoom", "length", "rect", "ellipse", "angle")
+TOOLS = ("pointer", "window", "pan", "zoom", "length", "rect", "ellipse", "angle", "cobb")
 Matrix = tuple[tuple[int, int], tuple[int, int]]
 IDENTITY: Matrix = ((1, 0), (0, 1))
 _ROT90: Matrix = ((0, -1), (1, 0))     # 90 degrees clockwise with y pointing down

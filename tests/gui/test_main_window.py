@@ -263,7 +263,7 @@ def test_recent_studies_come_back_from_the_library(qtbot: Any, shared_data: Path
     qtbot.addWidget(w)
     w.show()
     qtbot.waitUntil(lambda: w.browser.topLevelItemCount() == 1, timeout=30000)
-    study = w.browser.topLevelItem(0)
+    study = w.browser.topLevelItem(0).child(0)  # patient > study > series
     assert study.childCount() == 1 and study.child(0).data(0, ROLE_KIND) == "library"
     with qtbot.waitSignal(w.first_image_painted, timeout=60000):
         w.browser.itemClicked.emit(study.child(0), 0)

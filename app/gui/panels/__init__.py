@@ -63,10 +63,18 @@ Methods:
     ``results`` for AI results and drafts stored with a study).
 ``main_window.settings``
     The typed :class:`app.gui.settings.Settings`.
+
+The study session
+-----------------
+A panel is a view of the study on screen, not of files: ``app.gui.sessions.sessions_of(
+main_window)`` gives the window's :class:`app.workflow.StudySession` per study (``.for_series(s)``,
+``.get(study_uid)``) and a Qt bridge re-emitting its events on the GUI thread (``.bridge(s)``).
+Call session methods (``analyze``, ``saliency``, ``draft_report``, ``sign_off``, ``export``) on a
+worker; they are the same calls ``hilum analyze`` makes, so the window and the CLI agree.
 """
 
 from __future__ import annotations
 
 #: panel modules tried at start-up, in tab order
 PANEL_MODULES = ("app.gui.panels.ai", "app.gui.panels.saliency", "app.gui.panels.report",
-                 "app.gui.panels.export")
+                 "app.gui.panels.export", "app.gui.panels.measurements")

@@ -11,7 +11,7 @@ Integration (main window)
 ``create_panel(main_window) -> QDockWidget`` (see :mod:`app.gui.panels`): an "Export" dock
 listing the key images ("Add current image" takes the active viewport's frame as displayed, with
 its saliency overlay blended when one is shown) and an "Export..." button (Ctrl+E). Export reads,
-on a worker, the study's stored AI results (``Library.results(study)["ai:<series>"]``) and the
+on a worker, the study session's AI results (runs stored with the study adopted: ``Library.runs``) and the
 source headers, takes the report from the Report panel (its dock widget's ``current_draft()``
 or ``draft``) or else from a stored ``report*``/``draft*`` document, and opens
 :class:`ExportDialog`. The signed-off draft is stored as ``report:signed_off``.
@@ -92,13 +92,21 @@ def _session_export(context: ExportContext, reader: str, when: str, out_dir: Pat
 
     session = context.session or StudySession(context.draft.study_uid)
     draft = context.draft
+    measurements: list[str] = []
+    try:   # the study's stored measurements (PDF MEASUREMENTS section)
+        from app.dicom.library import Library
+        from app.reporting.annotations import measurement_lines
+
+        measurements = measurement_lines(Library(), draft.study_uid)
+    except Exception as exc:  # noqa: BLE001 - the report is exported without them
+        log.warning("measurements unavailable: %s", type(exc).__name__)
     session.set_draft(draft)
     signed = draft if draft.signed_off and draft.reader_name == reader else session.sign_off(reader, when)
     if signed is draft:
         session.set_draft(draft)
     files = session.export(out_dir, pdf=pdf, dicom=dicom, deidentify=deidentify, key_images=key_images,
                            header=header, sources=list(context.source_datasets), progress=progress,
-                           pixels_reviewed=pixels_reviewed,
+                           pixels_reviewed=pixels_reviewed, measurements=measurements,
                            **({} if context.session is not None else {"results": list(context.results)}))
     return files, signed
 
@@ -688,7 +696,7 @@ def _store_signed(study_uid: str, draft: ReportDraft) -> None:
     def task(progress: Any = None) -> None:
         from app.dicom.library import Library
 
-        Library().store_result(study_uid, "report:signed_off", draft.to_dict())
+        Library().store_signed_report(draft)
 
     run_in_background(task, on_error=lambda exc: log.warning(
         "sign-off not stored: %s", type(exc).__name__))

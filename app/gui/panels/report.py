@@ -706,7 +706,7 @@ class ReportPanel(QWidget):
                 lib = self.main_window.library() if self.main_window is not None and hasattr(
                     self.main_window, "library") else None
                 if lib is not None:
-                    lib.store_result(uid, "draft", {k: doc[k] for k in ReportDraft.__dataclass_fields__})
+                    lib.store_draft(ReportDraft.from_dict(doc))
             except Exception as exc:  # noqa: BLE001 - the file autosave is the one that matters
                 log.debug("draft not stored in the library: %s", type(exc).__name__)
         try:

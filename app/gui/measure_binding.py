@@ -1,0 +1,285 @@
+"""Measurements that stay on the image they were drawn on, and survive series changes.
+
+A :class:`MeasurementBinder` watches one :class:`app.gui.viewport.Viewport`. Each on-screen
+measurement is bound to the image (SOP instance + frame, an
+:class:`app.dicom.measurements.ImageKey`) shown when it was drawn: it is displayed and
+re-measured only on that image (the viewport's ``measurement_filter``). Every change is stored
+in the study library on a background thread; when a series is shown again (in any viewport, or
+after reopening the study) its measurements come back on their images. Imported presentation
+states and TID 1500 reports appear the same way, since they are stored the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from app.dicom.measurements import (
+    ImageKey,
+    ImageView,
+    KeyImageMark,
+    delete_key_image,
+    delete_measurement,
+    load_measurements,
+    save_key_image,
+    save_measurement,
+    save_view,
+)
+from app.dicom.measurements import (
+    Measurement as StoredMeasurement,
+)
+from app.gui.measure import Measurement
+
+log = logging.getLogger(__name__)
+
+#: measurement kinds the viewport can draw and show
+_GUI_KINDS = ("length", "rect", "ellipse", "angle", "cobb")
+
+_IO = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hilum-measure-io")
+
+
+class MeasurementBinder(QObject):
+    """Bind a viewport's measurements to images and keep them in the library.
+
+    Parameters
+    ----------
+    viewport : Viewport
+    library : callable
+        Returns the :class:`app.dicom.library.Library` (called on the I/O thread), or None for
+        in-memory only.
+    """
+
+    _loaded = Signal(str, object)  # study uid, list of StoredMeasurement (from the I/O thread)
+
+    def __init__(self, viewport: Any, library: Callable[[], Any] | None = None) -> None:
+        super().__init__(viewport)
+        self.vp = viewport
+        self._library = library
+        self._keys: dict[int, ImageKey] = {}          # id(gui measurement) -> its image
+        self._ids: dict[int, str] = {}                # id(gui measurement) -> stored id
+        self._stored: dict[str, dict[str, StoredMeasurement]] = {}  # study -> id -> measurement
+        self._pending: ImageKey | None = None
+        self._restoring = False
+        self._keys_marked: set[str] = set()
+        viewport.measurement_filter = self._on_this_image
+        viewport.measurements_changed.connect(self._changed)
+        viewport.measurement_removed.connect(self._removed)
+        viewport.series_changed.connect(self._series_changed)
+        self._loaded.connect(self._study_loaded)
+
+    # -- which image -------------------------------------------------------------------------
+    def current_key(self) -> ImageKey | None:
+        """The image the viewport shows."""
+        s = self.vp.series
+        if s is None or not (0 <= self.vp.index < s.count):
+            return None
+        f = s.frames[self.vp.index]
+        return ImageKey(s.study_uid, s.series_uid, f.sop_uid or f"{s.key}:{self.vp.index}",
+                        int(f.frame))
+
+    def key_of(self, m: Measurement) -> ImageKey | None:
+        """The image a measurement belongs to."""
+        return self._keys.get(id(m))
+
+    def _on_this_image(self, m: Measurement) -> bool:
+        key = self._keys.get(id(m))
+        current = self.current_key()
+        if key is None:  # new: it belongs to the image it is drawn on (or restored onto)
+            key = self._pending or current
+            if key is None:
+                return True
+            self._keys[id(m)] = key
+        return current is not None and key.key() == current.key()
+
+    # -- storing -----------------------------------------------------------------------------
+    def stored(self, study_uid: str) -> list[StoredMeasurement]:
+        """The measurements known for a study (stored and drawn)."""
+        return list(self._stored.get(study_uid, {}).values())
+
+    def _changed(self) -> None:
+        if self._restoring or self.vp.series is None:
+            return
+        current = self.current_key()
+        units = self.vp.series.units
+        for m in self.vp.measurements:
+            key = self._keys.get(id(m))
+            if key is None or current is None or key.key() != current.key():
+                continue  # values are only taken on the measurement's own image
+            if m is getattr(self.vp, "_angle_pending", None) or m is getattr(self.vp, "_drawing", None):
+                continue  # still being drawn
+            if not m.values:
+                continue
+            sid = self._ids.setdefault(id(m), StoredMeasurement(m.kind, tuple(m.points()[:_n(m)]),
+                                                                key).id)
+            values = dict(m.values)
+            if m.kind in ("rect", "ellipse"):
+                values["unit"] = units  # ROI statistics are in the series' units (HU for CT)
+            try:
+                stored = StoredMeasurement(kind=m.kind, points=tuple(m.points()[:_n(m)]),
+                                           image=key, values=values, id=sid)
+            except Exception as exc:  # noqa: BLE001 - a half-drawn shape is not stored
+                log.debug("not stored: %s", exc)
+                continue
+            old = self._stored.setdefault(key.study_uid, {}).get(sid)
+            if old is not None and old.points == stored.points and dict(old.values) == dict(stored.values):
+                continue
+            self._stored[key.study_uid][sid] = stored
+            self._write(save_measurement, stored)
+            self.save_view()
+
+    def view_state(self) -> ImageView | None:
+        """The reader's window and zoomed area on the shown image (for presentation states)."""
+        key = self.current_key()
+        if key is None:
+            return None
+        area = None
+        if not getattr(self.vp, "_fitted", True):
+            from PySide6.QtCore import QPointF
+
+            rect = self.vp.vb.viewRect()
+            a = self.vp.group.mapFromParent(QPointF(rect.left(), rect.top()))
+            b = self.vp.group.mapFromParent(QPointF(rect.right(), rect.bottom()))
+            s = self.vp.series
+            x0, x1 = sorted((max(0.0, min(a.x(), b.x())), min(float(s.columns), max(a.x(), b.x()))))
+            y0, y1 = sorted((max(0.0, min(a.y(), b.y())), min(float(s.rows), max(a.y(), b.y()))))
+            if x1 - x0 >= 1 and y1 - y0 >= 1:
+                area = ((x0, y0), (x1, y1))
+        return ImageView(key, float(self.vp.window_center), float(self.vp.window_width), area)
+
+    def save_view(self) -> None:
+        """Store the window/zoom of the shown image (exported in its presentation state)."""
+        view = self.view_state()
+        if view is not None:
+            self._write(save_view, view)
+
+    def toggle_key_image(self) -> bool:
+        """Mark the shown image as a key image (or unmark it); True when it is now marked."""
+        key = self.current_key()
+        if key is None:
+            return False
+        mark = KeyImageMark(key)
+        if mark.id in self._keys_marked:
+            self._keys_marked.discard(mark.id)
+            self._write(delete_key_image, mark.id)
+            return False
+        self._keys_marked.add(mark.id)
+        self._write(save_key_image, mark)
+        self.save_view()
+        return True
+
+    def _removed(self, m: Measurement) -> None:
+        sid = self._ids.pop(id(m), None)
+        key = self._keys.pop(id(m), None)
+        if sid is None or key is None:
+            return
+        self._stored.get(key.study_uid, {}).pop(sid, None)
+        self._write(delete_measurement, sid)
+
+    def _write(self, fn: Callable[[Any, Any], None], arg: Any) -> None:
+        if self._library is None:
+            return
+        library = self._library
+
+        def run() -> None:
+            try:
+                lib = library()
+                if lib is not None:
+                    fn(lib, arg)
+            except Exception as exc:  # noqa: BLE001 - storage must never break drawing
+                log.warning("measurement not stored: %s", type(exc).__name__)
+
+        _IO.submit(run)
+
+    # -- restoring ---------------------------------------------------------------------------
+    def _series_changed(self, series: Any) -> None:
+        alive = {id(m) for m in self.vp.measurements}  # the others left the screen
+        self._keys = {k: v for k, v in self._keys.items() if k in alive}
+        self._ids = {k: v for k, v in self._ids.items() if k in alive}
+        if series is None:
+            return
+        study = series.study_uid
+        if study in self._stored:
+            self._restore()
+        elif self._library is not None and study:
+            library = self._library
+            self._stored[study] = {}
+
+            def run() -> None:
+                try:
+                    lib = library()
+                    found = load_measurements(lib, study) if lib is not None else []
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("measurements not loaded: %s", type(exc).__name__)
+                    found = []
+                self._loaded.emit(study, found)
+
+            _IO.submit(run)
+
+    def _study_loaded(self, study: str, found: list[StoredMeasurement]) -> None:
+        known = self._stored.setdefault(study, {})
+        for m in found:
+            known.setdefault(m.id, m)
+        if self.vp.series is not None and self.vp.series.study_uid == study:
+            self._restore()
+
+    def _restore(self) -> None:
+        """Put the stored measurements of the shown series back (each on its image)."""
+        s = self.vp.series
+        if s is None:
+            return
+        shown = set(self._ids.values())
+        self._restoring = True
+        try:
+            for stored in self._stored.get(s.study_uid, {}).values():
+                if stored.image.series_uid != s.series_uid or stored.id in shown:
+                    continue
+                if stored.kind not in _GUI_KINDS or stored.image.is_reformat:
+                    continue
+                self._pending = stored.image
+                try:
+                    m = self.vp.add_measurement(stored.kind, [tuple(p) for p in stored.points])
+                finally:
+                    self._pending = None
+                self._keys[id(m)] = stored.image
+                self._ids[id(m)] = stored.id
+                if stored.values and not m.values:
+                    m.values = dict(stored.values)
+        finally:
+            self._restoring = False
+
+
+def _n(m: Measurement) -> int:
+    return {"length": 2, "rect": 2, "ellipse": 2, "angle": 3, "cobb": 4}.get(m.kind, 2)
+
+
+def install(window: Any) -> list[MeasurementBinder]:
+    """Bind every viewport of the main window, and add Image ▸ Mark key image (K)."""
+    from PySide6.QtGui import QAction, QKeySequence
+
+    binders = [MeasurementBinder(vp, window.library) for vp in window.grid.viewports]
+    window.measurement_binders = binders
+
+    def toggle() -> None:
+        vp = window.active_viewport()
+        binder = next((b for b in binders if b.vp is vp), None)
+        if binder is None or vp.series is None:
+            return
+        marked = binder.toggle_key_image()
+        window.show_status(window.tr("Key image marked (exported as a Key Object Selection).")
+                           if marked else window.tr("Key image unmarked."))
+
+    action = QAction(window.tr("Mark key image"), window)
+    action.setShortcut(QKeySequence("K"))
+    action.triggered.connect(toggle)
+    window.act_key_image = action
+    window.addAction(action)
+    for menu_action in window.menuBar().actions():
+        menu = menu_action.menu()
+        if menu is not None and menu_action.text().replace("&", "") == window.tr("Image"):
+            menu.addAction(action)
+            break
+    return binders

@@ -1,0 +1,122 @@
+"""The MPR layout on the tilted head CT: linked planes, crosshair, oblique rotation, slabs,
+reference lines on the original slices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from app.gui.mpr_view import MprView, build_volume
+from app.gui.series import SeriesData
+
+
+@pytest.fixture
+def mpr(qtbot: Any, ct_head_series: SeriesData, shared_data: Path) -> MprView:
+    paths = sorted(str(p) for p in (shared_data / "dicom" / "ct_head_ge").iterdir())
+    view = MprView()
+    qtbot.addWidget(view)
+    view.resize(1000, 800)
+    view.show()
+    view.set_volume(build_volume(paths), ct_head_series)
+    return view
+
+
+def test_three_planes_cross_at_the_crosshair(mpr: MprView) -> None:
+    letters = {name: pane.plane.letters() for name, pane in mpr.panes.items()}
+    assert letters["axial"] == {"left": "R", "right": "L", "top": "A", "bottom": "P"}
+    assert letters["sagittal"] == {"left": "A", "right": "P", "top": "H", "bottom": "F"}
+    c = mpr.center_point
+    for pane in mpr.panes.values():
+        assert abs(pane.plane.distance(c)) < 1e-6  # every plane passes through the crosshair
+        assert pane.shown is not None and pane.shown.max() > 0
+        for line in pane.lines.values():
+            x, _y = line.getData()
+            assert len(x) == 2  # the other planes' reference lines
+    # the original pane shows the three planes on the tilted slice
+    assert all(len(item.getData()[0]) == 2 for item in mpr.ref_lines.values())
+
+
+def test_click_moves_the_other_planes(mpr: MprView) -> None:
+    axial = mpr.panes["axial"]
+    before = {k: p.plane.position for k, p in mpr.panes.items()}
+    x, y = axial.to_view(mpr.center_point)
+    axial.clicked(x + 40, y + 20)  # 40 px right (patient left), 20 px down (posterior)
+    after = {k: p.plane.position for k, p in mpr.panes.items()}
+    assert after["axial"] == pytest.approx(before["axial"])
+    s = axial.plane.spacing
+    assert after["coronal"] - before["coronal"] == pytest.approx(20 * s, abs=1e-3)
+    assert abs(after["sagittal"] - before["sagittal"]) == pytest.approx(40 * s, abs=1e-3)
+
+
+def test_rotation_gives_oblique_planes_and_slab(mpr: MprView) -> None:
+    cor = mpr.panes["coronal"]
+    thin = cor.image_data.copy()
+    mpr.rotate("axial", 30)
+    assert cor.title.text() == "Coronal (oblique)"
+    assert abs(float(np.dot(cor.normal, [0, 1, 0]))) == pytest.approx(np.cos(np.radians(30)))
+    assert mpr.panes["axial"].title.text() == "Axial"
+    assert cor.plane.letters()["right"] in ("LP", "PL")
+    oblique = cor.image_data.copy()
+    assert oblique.shape != thin.shape or not np.allclose(oblique, thin)
+    mpr.set_slab("mip", 10)
+    assert np.all(cor.image_data >= oblique - 1e-3)
+    assert "MIP 10 mm" in cor.info.text()
+    mpr.reset()
+    assert cor.title.text() == "Coronal"
+
+
+def test_main_window_opens_mpr(qtbot: Any, ct_head_series: SeriesData) -> None:
+    from app.gui.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1200, 900)
+    win.show()
+    win.show_series(ct_head_series)
+    win.act_mpr.setChecked(True)
+    qtbot.waitUntil(lambda: win.stack.currentWidget() is win.mpr_view, timeout=60000)
+    assert win.mpr_view.volume is not None and win.mpr_view.volume.shape[0] == 28
+    win.act_mpr.setChecked(False)
+    assert win.stack.currentWidget() is win.grid
+
+
+def test_measurement_on_a_reformat_stays_on_its_plane(qtbot: Any, mpr: MprView, tmp_path: Path,
+                                                      ct_head_series: SeriesData,
+                                                      shared_data: Path) -> None:
+    from app.dicom.library import Library
+    from app.dicom.measurements import load_measurements
+    from app.gui.measure_binding import _IO
+
+    lib = Library(tmp_path / "lib.db")
+    mpr.library = lambda: lib
+    mpr.measure_box.setCurrentIndex(1)                 # Length
+    assert mpr.measure_tool == "length"
+    sag = mpr.panes["sagittal"]
+    sag.draw(True, False, (100.0, 100.0), (100.0, 100.0))
+    sag.draw(False, True, (100.0, 100.0), (100.0, 300.0))
+    m = sag.measurements[0]
+    assert m.values["length"] == pytest.approx(200 * sag.plane.spacing)  # square pixels in mm
+    assert m.roi.isVisible()
+    before = mpr.center_point.copy()
+    sag.scroll(5)                                      # another sagittal plane
+    assert not m.roi.isVisible()
+    mpr.set_center(before)                             # back on its plane
+    assert m.roi.isVisible()
+    _IO.submit(lambda: None).result(timeout=30)
+    stored = load_measurements(lib, ct_head_series.study_uid)
+    assert len(stored) == 1 and stored[0].image.is_reformat
+    assert stored[0].values["length"] == pytest.approx(m.values["length"])
+
+    # the layout opened again: the measurement comes back on the sagittal pane
+    paths = sorted(str(p) for p in (shared_data / "dicom" / "ct_head_ge").iterdir())
+    again = MprView()
+    qtbot.addWidget(again)
+    again.resize(1000, 800)
+    again.show()
+    again.library = lambda: lib
+    again.set_volume(build_volume(paths), ct_head_series)
+    qtbot.waitUntil(lambda: len(again.panes["sagittal"].measurements) == 1, timeout=10000)
+    assert again.panes["sagittal"].measurements[0].roi.isVisible()
