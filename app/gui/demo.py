@@ -19,6 +19,8 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox
 
+from app.gui.i18n import plural
+
 log = logging.getLogger(__name__)
 
 #: the indication the demo types into the Report panel (conditions the bundled draft)
@@ -156,8 +158,8 @@ class DemoRunner(QObject):
         self.state = "done"
         pdf = next((f for f in self.files if f.suffix == ".pdf"), None)
         n_dcm = sum(1 for f in self.files if f.suffix == ".dcm")
-        self.message = (self.tr("Demo finished: report.pdf and %n DICOM file(s) exported to %1", "", n_dcm)
-                        .replace("%1", str(self.out_dir)))
+        self.message = plural(self.tr("Demo finished: report.pdf and %n DICOM file(s) exported to %1", "",
+                                      n_dcm), n_dcm).replace("%1", str(self.out_dir))
         self.window.statusBar().showMessage(self.message)
         box = QMessageBox(QMessageBox.Icon.Information, self.tr("Hilum demo"), self.message,
                           QMessageBox.StandardButton.Ok, self.window)

@@ -99,9 +99,9 @@ class TagBrowser(QDialog):
         """Load the header of frame ``index`` of ``series`` (read on a worker thread)."""
         self.tree.clear()
         if series is None:
-            self.status.setText("No image.")
+            self.status.setText(self.tr("No image."))
             return
-        self.status.setText("Reading header…")
+        self.status.setText(self.tr("Reading header…"))
         self.setWindowTitle(f"DICOM tags: image {index + 1} of {series.count}")
         self._worker = run_in_background(read_tag_rows, series, index, on_result=self._fill,
                                          on_error=lambda e: self.status.setText(user_message(e)))
@@ -194,14 +194,12 @@ class ShortcutsDialog(QDialog):
 class PresetsEditor(QWidget):
     """The CT window presets as an editable table: name, W, L and number key (1-9)."""
 
-    COLUMNS = ("Name", "W", "L", "Key")
-
     def __init__(self, stored: list[str], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("PresetsEditor")
-        self.table = QTableWidget(0, len(self.COLUMNS))
+        self.table = QTableWidget(0, 4)
         self.table.setObjectName("PresetsTable")
-        self.table.setHorizontalHeaderLabels([self.tr(c) for c in self.COLUMNS])
+        self.table.setHorizontalHeaderLabels([self.tr("Name"), self.tr("W"), self.tr("L"), self.tr("Key")])
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.setMinimumHeight(180)

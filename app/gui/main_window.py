@@ -102,7 +102,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__()
         self.settings = settings or load_settings()
-        self.setWindowTitle("Hilum")
+        self.setWindowTitle(self.tr("Hilum"))
         self.setWindowIcon(icon("hilum"))
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
@@ -335,7 +335,7 @@ class MainWindow(QMainWindow):
         m.addActions([self.act_shortcuts, self.act_about])
 
     def _build_toolbar(self) -> None:
-        tb = self.addToolBar("Main")
+        tb = self.addToolBar(self.tr("Main toolbar"))
         tb.setObjectName("toolbar_main")
         tb.setIconSize(QSize(20, 20))
         tb.setMovable(False)
@@ -853,7 +853,7 @@ class MainWindow(QMainWindow):
     def _update_title(self) -> None:
         s = self.current_series()
         if s is None:
-            self.setWindowTitle("Hilum")
+            self.setWindowTitle(self.tr("Hilum"))
             return
         who = "" if self.settings.hide_patient_identity else (s.meta.get("patient_name", "").replace("^", ", ") + " — ")
         self.setWindowTitle(f"{who}{s.modality} {s.description} — Hilum")

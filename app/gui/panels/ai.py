@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.provenance import DISCLAIMER
+from app.gui.i18n import plural
 from app.core.types import StudyMetadata
 from app.gui.elided import ElidedLabel
 from app.gui.errors import user_message
@@ -127,19 +127,19 @@ class AIPanel(QWidget):
         self.models.setObjectName("AIModels")
         self.models.setMaximumHeight(110)
         self.models.currentItemChanged.connect(lambda *_: self._update_buttons())
-        self.show_all = QCheckBox("Show models outside their stated use")
-        self.show_all.setToolTip("Override applicability (modality / body part / view); results are marked.")
+        self.show_all = QCheckBox(self.tr("Show models outside their stated use"))
+        self.show_all.setToolTip(self.tr("Override applicability (modality / body part / view); results are marked."))
         self.show_all.toggled.connect(lambda *_: self._refresh_models())
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
-        self.device.setToolTip("Where the models run; the provider actually used is shown below.")
-        self.run_button = QPushButton("Run")
+        self.device.setToolTip(self.tr("Where the models run; the provider actually used is shown below."))
+        self.run_button = QPushButton(self.tr("Run"))
         self.run_button.setObjectName("AIRun")
         self.run_button.clicked.connect(self.run)
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = QPushButton(self.tr("Cancel"))
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.setEnabled(False)
-        self.card_button = QPushButton("Model card")
+        self.card_button = QPushButton(self.tr("Model card"))
         self.card_button.clicked.connect(self.show_card)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
@@ -147,7 +147,7 @@ class AIPanel(QWidget):
         self.status = QLabel("")
         self.status.setObjectName("AIStatus")
         self.status.setWordWrap(True)
-        self.provider_label = QLabel("Provider: -")
+        self.provider_label = QLabel(self.tr("Provider: -"))
         self.provider_label.setObjectName("AIProvider")
         self.table = self._build_table()
         #: model name, version and short sha256 of the shown results (not only in a tooltip)
@@ -161,11 +161,11 @@ class AIPanel(QWidget):
         self.use_banner.setWordWrap(True)
         self.use_banner.setStyleSheet(BANNER_STYLE)
         self.use_banner.hide()
-        self.disclaimer = QLabel(DISCLAIMER + ".")
+        self.disclaimer = QLabel(self.tr("AI-generated, requires review by a physician."))
         self.disclaimer.setObjectName("AIDisclaimer")
 
         row = QHBoxLayout()
-        row.addWidget(QLabel("Device"))
+        row.addWidget(QLabel(self.tr("Device")))
         row.addWidget(self.device)
         row.addStretch(1)
         row.addWidget(self.card_button)
@@ -184,7 +184,7 @@ class AIPanel(QWidget):
         lay.addWidget(self.provider_label)
         lay.addWidget(self.disclaimer)
         self._update_buttons()
-        self.status.setText("Checking installed models...")
+        self.status.setText(self.tr("Checking installed models..."))
         # verified once per process on a worker (main_window.run_in_background), then cached
         request_registry(main_window, self._registry_ready, self._failed)
 
@@ -192,7 +192,8 @@ class AIPanel(QWidget):
         """The results table: threshold and flag as columns, readable at the dock's width."""
         table = QTableWidget(0, len(COLUMNS))
         table.setObjectName("AIResults")
-        table.setHorizontalHeaderLabels([self.tr(c) for c in COLUMNS])
+        table.setHorizontalHeaderLabels([self.tr("Image"), self.tr("Model"), self.tr("Finding"),
+                                         self.tr("Prob."), self.tr("Threshold"), self.tr("Flag")])
         head = table.horizontalHeaderItem(COL_PROB)
         if head is not None:
             head.setToolTip(self.tr("Probability"))
@@ -250,20 +251,20 @@ class AIPanel(QWidget):
                 continue
             text = f"{m.name} ({m.version})"
             if getattr(m, "site_override", False):
-                text += " - site override of the bundled model"
+                text += self.tr(" - site override of the bundled model")
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, m.id)
             if not m.verified:
-                item.setText(f"{text} - will not run: failed verification")
+                item.setText(text + self.tr(" - will not run: failed verification"))
                 item.setToolTip("; ".join(m.problems))
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
             elif reasons:
-                item.setText(f"{text} - outside stated use")
+                item.setText(text + self.tr(" - outside stated use"))
                 item.setToolTip("; ".join(reasons))
             item.setCheckState(Qt.CheckState.Checked if m.verified and not reasons else Qt.CheckState.Unchecked)
             self.models.addItem(item)
         if self.models.count() == 0:
-            self.status.setText("No installed model applies to this series.")
+            self.status.setText(self.tr("No installed model applies to this series."))
         elif not self.worker:
             self.status.setText("")
         if self.models.count():
@@ -297,11 +298,12 @@ class AIPanel(QWidget):
         self.table.setRowCount(0)
         self.last_doc = None
         if series is None:
-            self.series_label.setText("No series open.")
+            self.series_label.setText(self.tr("No series open."))
         else:
             desc = getattr(series, "description", "") or getattr(series, "series_uid", "")
             n = len(_series_files(series))
-            self.series_label.setText(f"{getattr(series, 'modality', '')} {desc} - {n} image file(s)")
+            self.series_label.setText(plural(self.tr("%1 %2 - %n image file(s)", "", n), n).replace(
+                "%1", str(getattr(series, "modality", ""))).replace("%2", str(desc)))
         self._refresh_models()
         if series is not None:
             self._show_stored()
@@ -338,23 +340,23 @@ class AIPanel(QWidget):
             return
         ids = self.checked_models()
         if not ids:
-            self.status.setText("Tick at least one model.")
+            self.status.setText(self.tr("Tick at least one model."))
             return
         files = _series_files(self.series)
         if not files:
-            self.status.setText("This series has no image files to classify.")
+            self.status.setText(self.tr("This series has no image files to classify."))
             return
         self.progress.setRange(0, max(len(files), 1))
         self.progress.setValue(0)
         self.progress.show()
-        self.status.setText("Running...")
+        self.status.setText(self.tr("Running..."))
         series = self.series
         self.worker = run_in_background(
             _run_models, self.session, files, str(getattr(series, "series_uid", "")), ids,
             self.device.currentText(), self.show_all.isChecked(), self.library,
             on_result=lambda doc: self._done(series, doc), on_error=self._failed,
             on_progress=self._on_progress, on_finished=self._finished)
-        self.worker.signals.cancelled.connect(lambda: self.status.setText("Cancelled."))
+        self.worker.signals.cancelled.connect(lambda: self.status.setText(self.tr("Cancelled.")))
         self._update_buttons()
 
     def cancel(self) -> None:
@@ -380,7 +382,8 @@ class AIPanel(QWidget):
             self._show(doc)
         if doc.get("store_error"):
             log.warning("AI results not stored")
-            self.status.setText(f"Results could not be stored with the study: {doc['store_error']}")
+            self.status.setText(self.tr("Results could not be stored with the study: %1").replace(
+                "%1", str(doc["store_error"])))
         providers = sorted({m.get("provider", "") for m in doc.get("models", []) if m.get("provider")})
         setter = getattr(self.main_window, "set_provider_text", None)
         if providers and callable(setter):
@@ -442,7 +445,7 @@ class AIPanel(QWidget):
                 banner.append(self.tr("%1 was used outside its stated intended use: "
                                       "interpret its result with care.").replace("%1", name))
             if m is not None and is_demonstration(m):
-                banner.append(f"{name}: " + self.tr(DEMO_WORDS) + ".")
+                banner.append(f"{name}: " + self.tr("Demonstration model, not for clinical use") + ".")
         # one model: named (with version and sha256) under the table, its column left out so
         # threshold and flag stay readable at the dock's default width
         self.table.setColumnHidden(COL_MODEL, len(models) <= 1)
@@ -451,10 +454,10 @@ class AIPanel(QWidget):
         self.use_banner.setVisible(bool(banner))
         when = doc.get("created", "")
         rows = self.table.rowCount()
-        parts = [self.tr("%n result(s)", "", rows) + (self.tr(", stored %1").replace("%1", str(when))
+        parts = [plural(self.tr("%n result(s)", "", rows), rows) + (self.tr(", stored %1").replace("%1", str(when))
                                                       if stored else "")]
         if n_errors:
-            parts.append(self.tr("%n image(s) could not be classified", "", n_errors))
+            parts.append(plural(self.tr("%n image(s) could not be classified", "", n_errors), n_errors))
         na = sum(len(im.get("not_applicable", [])) for im in doc.get("images", []))
         if na and not rows:
             parts.append(self.tr("the ticked models do not apply to these images"))
@@ -504,7 +507,7 @@ class AIPanel(QWidget):
         except Exception as exc:  # noqa: BLE001
             text = user_message(exc)
         dlg = QDialog(self)
-        dlg.setWindowTitle("Model card")
+        dlg.setWindowTitle(self.tr("Model card"))
         view = QTextBrowser(dlg)
         view.setObjectName("AIModelCard")
         view.setMarkdown(text)

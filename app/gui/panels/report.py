@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QTimer, Signal
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QMessageBox, QPlainTextEdit, QPushButton, QTextEdit, QVBoxLayout,
@@ -195,7 +195,8 @@ class ReportPanel(QWidget):
         self._loading = False
 
         lay = QVBoxLayout(self)
-        self.banner = QLabel(BANNER)
+        # the English words stay with the translation (the disclaimer every AI output carries)
+        self.banner = QLabel(self.tr("AI-generated draft: requires review by a physician"))
         self.banner.setObjectName("reportBanner")
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("background:#8a1c1c;color:white;font-weight:bold;padding:4px;")
@@ -203,33 +204,33 @@ class ReportPanel(QWidget):
 
         form = QFormLayout()
         self.indication = QLineEdit()
-        self.indication.setPlaceholderText("e.g. Cough and fever")
+        self.indication.setPlaceholderText(self.tr("e.g. Cough and fever"))
         self.comparison = QLineEdit()
-        self.comparison.setPlaceholderText("e.g. None, or prior study date")
+        self.comparison.setPlaceholderText(self.tr("e.g. None, or prior study date"))
         self.notes = QLineEdit()
-        self.notes.setPlaceholderText("free notes for the generator")
-        form.addRow("Indication", self.indication)
-        form.addRow("Comparison", self.comparison)
-        form.addRow("Notes", self.notes)
+        self.notes.setPlaceholderText(self.tr("free notes for the generator"))
+        form.addRow(self.tr("Indication"), self.indication)
+        form.addRow(self.tr("Comparison"), self.comparison)
+        form.addRow(self.tr("Notes"), self.notes)
         self.backend = QComboBox()
-        self.backend.addItem("Bundled model (offline)", "bundled")
-        self.backend.addItem("OpenAI-compatible server", "openai")
-        form.addRow("Backend", self.backend)
+        self.backend.addItem(self.tr("Bundled model (offline)"), "bundled")
+        self.backend.addItem(self.tr("OpenAI-compatible server"), "openai")
+        form.addRow(self.tr("Backend"), self.backend)
         self.url = QLineEdit(os.environ.get("HILUM_OPENAI_URL", ""))
         self.url.setPlaceholderText("http://127.0.0.1:8000/v1")
         self.model_name = QLineEdit(os.environ.get("HILUM_OPENAI_MODEL", ""))
-        self.url_label = QLabel("Server URL")
-        self.model_label = QLabel("Model")
+        self.url_label = QLabel(self.tr("Server URL"))
+        self.model_label = QLabel(self.tr("Model"))
         form.addRow(self.url_label, self.url)
         form.addRow(self.model_label, self.model_name)
         from PySide6.QtWidgets import QCheckBox
 
         from app.gui.settings import load_settings
 
-        self.insecure_http = QCheckBox("Allow plain http:// to another computer")
+        self.insecure_http = QCheckBox(self.tr("Allow plain http:// to another computer"))
         self.insecure_http.setChecked(load_settings().allow_insecure_http)
-        self.insecure_warning = QLabel("Warning: patient data will cross the network unencrypted. "
-                                       "Use https:// unless the network is trusted.")
+        self.insecure_warning = QLabel(self.tr("Warning: patient data will cross the network unencrypted. "
+                                               "Use https:// unless the network is trusted."))
         self.insecure_warning.setWordWrap(True)
         self.insecure_warning.setStyleSheet("color:#c62828;font-weight:bold;")
         self.insecure_warning.setVisible(self.insecure_http.isChecked())
@@ -237,28 +238,28 @@ class ReportPanel(QWidget):
         form.addRow("", self.insecure_http)
         form.addRow("", self.insecure_warning)
         lay.addLayout(form)
-        self.findings_label = QLabel("AI findings: none (run the AI panel, or the draft is conditioned as normal)")
+        self.findings_label = QLabel(self.tr("AI findings: none (run the AI panel, or the draft is conditioned as normal)"))
         self.findings_label.setWordWrap(True)
         lay.addWidget(self.findings_label)
 
         row = QHBoxLayout()
-        self.draft_button = QPushButton("Draft")
-        self.stop_button = QPushButton("Stop")
-        self.regen_button = QPushButton("Regenerate")
+        self.draft_button = QPushButton(self.tr("Draft"))
+        self.stop_button = QPushButton(self.tr("Stop"))
+        self.regen_button = QPushButton(self.tr("Regenerate"))
         for b in (self.draft_button, self.stop_button, self.regen_button):
             row.addWidget(b)
         lay.addLayout(row)
         prow = QHBoxLayout()
         self.phrases = QComboBox()
         self.phrases.addItems(STANDARD_PHRASES)
-        self.insert_button = QPushButton("Insert")
+        self.insert_button = QPushButton(self.tr("Insert"))
         prow.addWidget(self.phrases, 1)
         prow.addWidget(self.insert_button)
         lay.addLayout(prow)
 
         self.editor = QTextEdit()
         self.editor.setAcceptRichText(False)
-        self.editor.setPlaceholderText("FINDINGS:\n\nIMPRESSION:")
+        self.editor.setPlaceholderText(self.tr("FINDINGS:\n\nIMPRESSION:"))
         lay.addWidget(self.editor, 1)
         self.state = QLabel("")
         self.state.setObjectName("reportState")
@@ -270,9 +271,9 @@ class ReportPanel(QWidget):
         self.signed_label.setObjectName("reportSigned")
         self.signed_label.setWordWrap(True)
         self.signed_label.setStyleSheet("background:#1e4d2b;color:#e8f5e9;font-weight:bold;padding:4px;")
-        self.amend_button = QPushButton("Amend")
+        self.amend_button = QPushButton(self.tr("Amend"))
         self.amend_button.setObjectName("reportAmend")
-        self.amend_button.setToolTip("Unlock the signed report for a new, amended version")
+        self.amend_button.setToolTip(self.tr("Unlock the signed report for a new, amended version"))
         self.amend_button.clicked.connect(self.amend)
         srow.addWidget(self.signed_label, 1)
         srow.addWidget(self.amend_button)
@@ -322,7 +323,7 @@ class ReportPanel(QWidget):
         self.regen_button.setEnabled(not self.running and bool(self.editor.toPlainText().strip()))
         self.stop_button.setEnabled(self.running)
         if self.running:
-            self.state.setText("Drafting ...")
+            self.state.setText(self.tr("Drafting ..."))
         elif getattr(self, "last_error", ""):
             self.state.setText(self.last_error)   # the failed draft's reason stays visible
         elif self.signed is not None:
@@ -403,12 +404,14 @@ class ReportPanel(QWidget):
         pos, neg = [], []
         for r in self.model_results:
             for lr in r.labels:
-                (pos if lr.positive else neg).append(f"{lr.label} {lr.probability:.2f}")
+                (pos if lr.positive else neg).append(f"{lr.label} {lr.probability:.3f}")
         if not self.model_results:
-            self.findings_label.setText("AI findings: none (run the AI panel, or the draft is conditioned as normal)")
+            self.findings_label.setText(self.tr("AI findings: none (run the AI panel, or the draft is conditioned as normal)"))
         else:
-            self.findings_label.setText("AI findings: " + (", ".join(pos) or "none above threshold")
-                                        + (f"; below threshold: {', '.join(neg)}" if neg else ""))
+            text = self.tr("AI findings: %1").replace("%1", ", ".join(pos) or self.tr("none above threshold"))
+            if neg:
+                text += self.tr("; below threshold: %1").replace("%1", ", ".join(neg))
+            self.findings_label.setText(text)
 
     def _load_stored_results(self, study_uid: str) -> None:
         session = self.session
@@ -579,7 +582,7 @@ class ReportPanel(QWidget):
         if backend == "openai":
             url, model = self.url.text().strip(), self.model_name.text().strip()
             if not url or not model:
-                QMessageBox.warning(self, "Report", "Enter the server URL and the model name first.")
+                QMessageBox.warning(self, self.tr("Report"), self.tr("Enter the server URL and the model name first."))
                 return
             self.last_error = ""
             options = {"url": url, "model": model,
@@ -589,7 +592,7 @@ class ReportPanel(QWidget):
             from app.gui.workers import run_in_background
 
             # build the exact prompt off the GUI thread, then show it before anything is sent
-            self.state.setText("Preparing the de-identified prompt ...")
+            self.state.setText(self.tr("Preparing the de-identified prompt ..."))
             self._prep_worker = run_in_background(
                 prepare_remote_prompt, self._session(), self._texts(), header_paths, options,
                 on_result=lambda res: self._confirm_prompt(res[0], options, *res[1:]),
@@ -604,16 +607,16 @@ class ReportPanel(QWidget):
                         identifiers: frozenset[str]) -> None:
         """Show the exact prompt; generation starts only when the user confirms it."""
         box = QMessageBox(self)
-        box.setWindowTitle("Send to the generation server?")
+        box.setWindowTitle(self.tr("Send to the generation server?"))
         box.setIcon(QMessageBox.Icon.Warning)
-        box.setText(f"This de-identified prompt will be sent to {options['url'].split('@')[-1]}. "
-                    "Patient data leaves this workstation. Check it before sending.")
+        box.setText(self.tr("This de-identified prompt will be sent to %1. Patient data leaves this "
+                            "workstation. Check it before sending.").replace("%1", options['url'].split('@')[-1]))
         box.setDetailedText(sent)
         box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
         box.setDefaultButton(QMessageBox.StandardButton.No)
         self.prompt_preview = box   # tests read the shown prompt here
         if box.exec() != QMessageBox.StandardButton.Yes:
-            self.state.setText("Nothing was sent.")
+            self.state.setText(self.tr("Nothing was sent."))
             return
         self._start_generation("openai", cond, {**options, "identifiers": identifiers})
 
@@ -635,7 +638,7 @@ class ReportPanel(QWidget):
 
     def regenerate(self) -> None:
         if self.edited and QMessageBox.question(
-                self, "Regenerate", "Replace your edited text with a new draft?") != QMessageBox.StandardButton.Yes:
+                self, self.tr("Regenerate"), self.tr("Replace your edited text with a new draft?")) != QMessageBox.StandardButton.Yes:
             return
         self.start_draft()
 
@@ -646,8 +649,8 @@ class ReportPanel(QWidget):
     def _generated(self, prov: dict[str, Any]) -> None:
         self._previous = None
         self.provenance = prov or {}
-        self.state.setText(f"Drafted by {self.provenance.get('model_id', '?')} on "
-                           f"{self.provenance.get('provider', '?')}.")
+        self.state.setText(self.tr("Drafted by %1 on %2.").replace("%1", str(self.provenance.get("model_id", "?")))
+                           .replace("%2", str(self.provenance.get("provider", "?"))))
 
     def _failed(self, exc: BaseException) -> None:
         from app.gui.errors import user_message
@@ -712,7 +715,7 @@ class ReportPanel(QWidget):
         try:
             from app.gui.workers import run_in_background
             run_in_background(write, on_error=lambda e: self.state.setText(
-                f"Draft not saved: {type(e).__name__}"))
+                self.tr("Draft not saved: %1").replace("%1", type(e).__name__)))
         except Exception as exc:  # noqa: BLE001
             log.warning("draft autosave failed: %s", type(exc).__name__)
 
@@ -735,7 +738,7 @@ class ReportPanel(QWidget):
 
 def create_panel(main_window: Any) -> QDockWidget:
     """The Report dock (see the module docstring)."""
-    dock = QDockWidget("Report", main_window)
+    dock = QDockWidget(QCoreApplication.translate("ReportPanel", "Report"), main_window)
     dock.setObjectName("panel_report")
     panel = ReportPanel(main_window, dock)
     dock.setWidget(panel)
