@@ -108,7 +108,9 @@ def check_header(ds: Dataset | RawHeader, budget: PixelBudget | None = None, has
     if not has_pixels:
         return
     path = getattr(ds, "filename", None)
-    check_dimensions(_int(ds, "Rows"), _int(ds, "Columns"), _int(ds, "NumberOfFrames", 1) or 1,
+    # one frame at a time: decoding a frame allocates one frame (a long cine stays viewable);
+    # loading a whole series is checked against the series budget by Series.volume
+    check_dimensions(_int(ds, "Rows"), _int(ds, "Columns"), 1,
                      _int(ds, "SamplesPerPixel", 1) or 1, _int(ds, "BitsAllocated", 16) or 16,
                      budget, "The image header", str(path) if isinstance(path, str) else None)
 
@@ -209,7 +211,7 @@ def check_stream(ds: Dataset | RawHeader, fh: IO[bytes] | None = None, value_off
     if dims is None:
         return
     path = getattr(ds, "filename", None)
-    check_dimensions(dims[0], dims[1], _int(ds, "NumberOfFrames", 1) or 1,
+    check_dimensions(dims[0], dims[1], 1,
                      _int(ds, "SamplesPerPixel", 1) or 1, _int(ds, "BitsAllocated", 16) or 16,
                      budget, "The compressed image data", str(path) if isinstance(path, str) else None)
 

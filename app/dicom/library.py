@@ -173,7 +173,8 @@ def _norm(path: str | os.PathLike[str]) -> str:
 
 
 def _json_or_none(value: list[float] | None) -> str | None:
-    return json.dumps(value) if value is not None else None
+    # json.dumps of finite floats (what raw_floats gives), without the encoder's per-call set-up
+    return "[" + ", ".join(map(float.__repr__, value)) + "]" if value is not None else None
 
 
 def _loads(value: str | None) -> Any:

@@ -608,15 +608,24 @@ _KEYWORD_TAGS: dict[str, int] = {}
 
 class _RawMeta:
     """The file meta of a :class:`RawHeader`: its transfer syntax (``.TransferSyntaxUID``, a
-    pydicom UID, and ``.get("TransferSyntaxUID")`` as in a FileMetaDataset)."""
+    pydicom UID, and ``.get("TransferSyntaxUID")``, its text, as the scanner reads it)."""
 
-    __slots__ = ("TransferSyntaxUID",)
+    __slots__ = ("_ts", "_uid")
 
     def __init__(self, ts: str) -> None:
-        self.TransferSyntaxUID = UID(ts)
+        self._ts = ts
+        self._uid: UID | None = None
+
+    @property
+    def TransferSyntaxUID(self) -> UID:  # noqa: N802 - the DICOM keyword, as in pydicom
+        # built on demand: pydicom validates a UID on creation, which costs more than the rest
+        # of the file meta for the scanner (only compressed images need it, for the budget)
+        if self._uid is None:
+            self._uid = UID(self._ts)
+        return self._uid
 
     def get(self, keyword: str, default: Any = None) -> Any:
-        return self.TransferSyntaxUID if keyword == "TransferSyntaxUID" else default
+        return self._ts if keyword == "TransferSyntaxUID" else default
 
     def __contains__(self, keyword: str) -> bool:
         return keyword == "TransferSyntaxUID"

@@ -270,6 +270,10 @@ def run_gui(paths_in: list[str], screenshot: str | None = None, demo_out: str | 
 
     settings = load_settings()
     install_translations(app, settings.language)
+    if paths_in:  # the first image comes before the AI model check
+        from app.gui.model_registry import defer_until_first_image
+
+        defer_until_first_image()
     window = MainWindow(settings)
     if screenshot:
         window.resize(max(window.width(), 1440), max(window.height(), 900))

@@ -100,19 +100,27 @@ def request_registry(main_window: Any, on_ready: Callable[[Any], None],
 
 #: the longest the registry check waits for a first image at start-up (ms)
 FIRST_IMAGE_WAIT_MS = 3000
+_defer = {"first_image": False}
+
+
+def defer_until_first_image() -> None:
+    """``hilum gui PATHS``: the first registry check waits for the window's first image.
+
+    The check costs ~250 ms of CPU (onnx, jsonschema, hashing); at start-up that would be taken
+    from decoding the first image. :func:`app.gui.app.run_gui` calls this before it builds the
+    window when it was given files to show.
+    """
+    _defer["first_image"] = True
 
 
 def _after_first_image(main_window: Any, start: Callable[[], None]) -> None:
-    """Run ``start`` once ``hilum gui PATHS`` has painted its first image (or at once).
-
-    The check costs ~250 ms of CPU (onnx, jsonschema, hashing); at start-up that would be taken
-    from decoding the first image. Panels are built in the window's constructor, before
-    ``run_gui`` queues ``open_paths``: the check looks twice round the event loop, after it.
-    """
+    """Run ``start`` now, or (once, after :func:`defer_until_first_image`) when ``main_window``
+    has painted its first image, at most :data:`FIRST_IMAGE_WAIT_MS` later."""
     signal = getattr(main_window, "first_image_painted", None)
-    if signal is None:
+    if not _defer["first_image"] or signal is None:
         start()
         return
+    _defer["first_image"] = False
     from PySide6.QtCore import QTimer
 
     state = {"started": False}
@@ -122,14 +130,5 @@ def _after_first_image(main_window: Any, start: Callable[[], None]) -> None:
             state["started"] = True
             start()
 
-    def check() -> None:
-        try:
-            if getattr(main_window, "_waiting_first_image", False):
-                signal.connect(once)
-                QTimer.singleShot(FIRST_IMAGE_WAIT_MS, once)
-                return
-        except RuntimeError:  # the window was closed meanwhile
-            pass
-        once()
-
-    QTimer.singleShot(0, lambda: QTimer.singleShot(0, check))
+    signal.connect(once)
+    QTimer.singleShot(FIRST_IMAGE_WAIT_MS, once)

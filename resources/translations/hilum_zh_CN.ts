@@ -1046,7 +1046,7 @@
     <name>ReportPanel</name>
     <message>
         <source>AI-generated draft: requires review by a physician</source>
-        <extracomment>background behind text the generator wrote: a deep amber on the dark theme (light text stays readable, contrast &gt; 7:1), a pale amber on a light palette the session's sign-off (emitted from any thread; shown on the GUI thread)</extracomment>
+        <extracomment>background behind text the generator wrote: a deep amber on the dark theme (light text stays readable, contrast &gt; 7:1), a pale amber on a light palette</extracomment>
         <translation>AI 生成的草稿：需经医师审核（AI-generated draft: requires review by a physician）</translation>
     </message>
     <message>

@@ -71,6 +71,16 @@ def test_pixel_budget_refuses_the_same_files_on_the_fast_path(dicom_dir: Path, t
     assert fast.added == slow.added
 
 
+def test_position_text_is_what_json_writes() -> None:
+    import json
+
+    from app.dicom.library import _json_or_none
+
+    for value in ([-125.0, -125.0, 0.0], [1e-7, 2.5e20, -0.1], [0.1 + 0.2], [-115.5, -1.85, 694.21]):
+        assert _json_or_none(value) == json.dumps(value)
+    assert _json_or_none(None) is None
+
+
 def _dump(db: Path) -> dict[str, list[tuple]]:
     conn = sqlite3.connect(db)
     out = {}

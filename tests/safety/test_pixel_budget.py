@@ -71,3 +71,24 @@ def test_budget_is_a_setting(tmp_path, monkeypatch):
     with pytest.raises(budget.PixelBudgetError, match="per series"):
         budget.check_dimensions(512, 512, 3000, budget=budget.PixelBudget())
     assert budget.PixelBudget.current() == budget.PixelBudget(200_000_000, 2 << 30)
+
+
+def test_series_volume_refused_before_allocation(tmp_path):
+    from pydicom.uid import generate_uid
+
+    from app.dicom.series import load_series
+    from tests.safety._bombs import _base
+
+    study, series = generate_uid(), generate_uid()
+    files = []
+    for k in range(10):   # 10 x 8000 x 8000: 64 megapixels each (allowed), 2.4 GiB as a volume
+        ds = _base("1.2.840.10008.1.2.1", 8000, 8000)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.InstanceNumber = study, series, k + 1
+        ds.ImagePositionPatient, ds.ImageOrientationPatient = [0, 0, k], [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing = [1, 1]
+        ds.PixelData = bytes(64)
+        files.append(tmp_path / f"{k}.dcm")
+        ds.save_as(files[-1], enforce_file_format=True)
+    stack = load_series(files).main
+    with pytest.raises(budget.PixelBudgetError, match="per series"):
+        stack.volume()

@@ -175,8 +175,6 @@ class ReportPanel(QWidget):
     """Indication/comparison, backend, Draft/Stop/Regenerate, phrases, editor, banner."""
 
     draft_changed = Signal()
-    #: the session's sign-off (emitted from any thread; shown on the GUI thread)
-    _signed_relay = Signal(object)
 
     def __init__(self, main_window: Any = None, parent: QWidget | None = None) -> None:
         """Long because it builds the panel's widget tree."""
@@ -184,6 +182,7 @@ class ReportPanel(QWidget):
         self.main_window = main_window
         self.sessions = sessions_of(main_window)
         self.session: Any = None
+        self._bound: set[int] = set()   # session bridges whose run signal this panel follows
         self.study_uid = ""
         self.series: Any = None
         self.model_results: list[ModelResult] = []
@@ -284,7 +283,6 @@ class ReportPanel(QWidget):
         self.signed: ReportDraft | None = None
         #: version of the report: 1, then +1 for every amendment after a sign-off
         self.version = 1
-        self._signed_relay.connect(self._show_signed)
 
         self.autosave = QTimer(self)
         self.autosave.setSingleShot(True)
@@ -351,12 +349,9 @@ class ReportPanel(QWidget):
         if self.study_uid:
             self.save_now()
         self.study_uid = study_uid
-        if self.session is not None:
-            self.session.events.signed_off.disconnect(self._signed_relay.emit)
         self.session = self.sessions.get(study_uid) if study_uid else None
-        if self.session is not None:
-            # the session signs off on a worker (Export dialog, demo): relayed to the GUI thread
-            self.session.events.signed_off.connect(self._signed_relay.emit)
+        if self.session is not None:   # a view of the session: a new analysis run updates the findings
+            self._bind(self.session)
         self._set_signed(None)
         self.version = 1
         self.model_results = self.session.model_results() if self.session is not None else []
@@ -379,6 +374,23 @@ class ReportPanel(QWidget):
         if uid:
             self.set_study(uid)
             self.sessions.for_series(series)   # the series' files join the study's session
+
+    def _bind(self, session: Any) -> None:
+        """Follow the session's events through its Qt bridge (GUI thread): a new analysis run
+        updates the findings; a sign-off (Export dialog, demo; on a worker) shows the signed state."""
+        bridge = self.sessions.bridge(session)
+        if id(bridge) not in self._bound:
+            self._bound.add(id(bridge))
+            bridge.run.connect(self._on_run)
+            bridge.signed_off.connect(self._show_signed)
+
+    def _on_run(self, run: Any) -> None:
+        """The study's session has a new analysis run (from any panel or a stored one)."""
+        if self.session is not None and any(i.study_uid in ("", self.study_uid) for i in run.images):
+            results = self.session.model_results()
+            if results:
+                self.model_results = results
+                self._show_findings()
 
     def set_results(self, doc: dict[str, Any]) -> None:
         """Classifier results (``results.json`` shape) to condition the next draft on; a run the
@@ -517,7 +529,7 @@ class ReportPanel(QWidget):
     def _session(self) -> Any:
         if self.session is None:
             self.session = self.sessions.get(self.study_uid)
-            self.session.events.signed_off.connect(self._signed_relay.emit)
+            self._bind(self.session)
         return self.session
 
     # -- sign-off -------------------------------------------------------------------------------
