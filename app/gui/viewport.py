@@ -1001,30 +1001,30 @@ class Viewport(QFrame):
         tr = [meta.get("study_description", ""), format_date(meta.get("study_date", "")),
               f"Se {s.series_number}  {s.modality}" if s.series_number is not None else s.modality,
               s.description]
-        bl = [f"Im {self.index + 1} / {s.count}"]
+        bl = [self.tr("Im %1 / %2").replace("%1", str(self.index + 1)).replace("%2", str(s.count))]
         pos = s.slice_position(self.index)
         ref = s.frames[self.index] if 0 <= self.index < s.count else None
         if ref is not None and ref.slice_location is not None:
-            bl.append(f"Pos {ref.slice_location:.1f} mm")
+            bl.append(self.tr("Pos %1 mm").replace("%1", f"{ref.slice_location:.1f}"))
         elif pos is not None:
-            bl.append(f"Pos {pos:.1f} mm")
+            bl.append(self.tr("Pos %1 mm").replace("%1", f"{pos:.1f}"))
         if s.slice_thickness:
-            bl.append(f"Thk {s.slice_thickness:.2g} mm")
+            bl.append(self.tr("Thk %1 mm").replace("%1", f"{s.slice_thickness:.2g}"))
         wl = f"W {self.window_width:.0f}  L {self.window_center:.0f}" if self.window_width >= 10 else f"W {self.window_width:.3g}  L {self.window_center:.3g}"
         if self.preset_name:
             wl += f"  ({self.preset_name})"
         if self.invert:
             wl += "  inv"
         bl.append(wl)
-        br = [f"Zoom {self.zoom * 100:.0f}%"]
+        br = [self.tr("Zoom %1%").replace("%1", f"{self.zoom * 100:.0f}")]
         if s.pixel_spacing is None:
-            br.append("No pixel spacing: px")
+            br.append(self.tr("No pixel spacing: px"))
         elif s.spacing_source == "ImagerPixelSpacing":
-            br.append("Spacing at detector")
+            br.append(self.tr("Spacing at detector"))
         if self.cine.isActive():
-            br.append(f"Cine {self.settings.cine_fps:.0f} fps")
+            br.append(self.tr("Cine %1 fps").replace("%1", f"{self.settings.cine_fps:.0f}"))
         if self.index in s.low_res:
-            br.append("Loading full resolution…")
+            br.append(self.tr("Loading full resolution…"))
         if self._cursor_text:
             br.append(self._cursor_text)
         return {"tl": [t for t in tl if t], "tr": [t for t in tr if t], "bl": bl, "br": br}
@@ -1114,7 +1114,7 @@ class Viewport(QFrame):
             out.append(("warn", QRectF(margin, margin + rows["top"] * lh, full_w, len(lines) * lh),
                         lines, False))
         if self._overlay is not None and self.overlay_item.isVisible():
-            tag = (_elide("AI overlay — requires review by a physician", fm, full_w),)
+            tag = (_elide(self.tr("AI overlay — requires review by a physician"), fm, full_w),)
             out.append(("ai", QRectF(margin, h - margin - (rows["bottom"] + 1) * lh, full_w, lh), tag, False))
         return out
 

@@ -1433,4 +1433,44 @@ IMPRESSION:</source>
         <translation>正在读取文件头…</translation>
     </message>
 </context>
+<context>
+    <name>Viewport</name>
+    <message>
+        <source>Im %1 / %2</source>
+        <extracomment>windowed uint8 frames kept for the current window (cine and scrolling back reuse them)</extracomment>
+        <translation>图 %1 / %2</translation>
+    </message>
+    <message>
+        <source>Pos %1 mm</source>
+        <translation>位置 %1 mm</translation>
+    </message>
+    <message>
+        <source>Thk %1 mm</source>
+        <translation>层厚 %1 mm</translation>
+    </message>
+    <message>
+        <source>Zoom %1%</source>
+        <translation>缩放 %1%</translation>
+    </message>
+    <message>
+        <source>No pixel spacing: px</source>
+        <translation>无像素间距：单位为像素</translation>
+    </message>
+    <message>
+        <source>Spacing at detector</source>
+        <translation>探测器处间距</translation>
+    </message>
+    <message>
+        <source>Cine %1 fps</source>
+        <translation>电影 %1 帧/秒</translation>
+    </message>
+    <message>
+        <source>Loading full resolution…</source>
+        <translation>正在载入全分辨率…</translation>
+    </message>
+    <message>
+        <source>AI overlay — requires review by a physician</source>
+        <translation>AI 叠加 — 需经医师审核（AI overlay — requires review by a physician）</translation>
+    </message>
+</context>
 <context><name>GraphicsScene</name><message><source>Export...</source><translation>导出…</translation></message></context></TS>

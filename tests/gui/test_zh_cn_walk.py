@@ -97,6 +97,9 @@ def test_main_window_in_zh_cn_has_no_english_label(qtbot: Any) -> None:
         assert any(t.endswith("1 幅图像") for t in items), items
         assert "演示模型，不可用于临床" in ai.use_banner.text()
         assert ai.status.text().startswith("1 个结果")
+        # the text painted on the image is translated too
+        corners = win.active_viewport().annotation_text()
+        assert corners["bl"][0] == "图 1 / 1" and corners["br"][0].startswith("缩放")
         problems = _untranslated(win)
         dlg = SettingsDialog(win.settings, win)
         qtbot.addWidget(dlg)

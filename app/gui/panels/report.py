@@ -315,6 +315,7 @@ class ReportPanel(QWidget):
             self.regen_button.setEnabled(False)
             self.stop_button.setEnabled(False)
             self.insert_button.setEnabled(False)
+            self.state.setText("")          # the signed banner says it all
             return
         self.insert_button.setEnabled(True)
         self.draft_button.setEnabled(not self.running)
@@ -324,8 +325,6 @@ class ReportPanel(QWidget):
             self.state.setText(self.tr("Drafting ..."))
         elif getattr(self, "last_error", ""):
             self.state.setText(self.last_error)   # the failed draft's reason stays visible
-        elif self.signed is not None:
-            self.state.setText("")
         elif self.ai_generated and not self.edited:
             self.state.setText(self.tr("AI-written text is highlighted: review and edit it before sign-off."))
         elif self.edited:
