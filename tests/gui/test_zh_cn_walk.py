@@ -105,6 +105,13 @@ def test_main_window_in_zh_cn_has_no_english_label(qtbot: Any) -> None:
         qtbot.addWidget(dlg)
         problems += _untranslated(dlg)
         assert dlg.language.itemText(dlg.language.findData("zh_CN")) == "简体中文"
+        # the export dialog (sign-off, outputs, de-identification)
+        from app.core.types import ReportDraft
+        from app.gui.panels.export import ExportContext, ExportDialog
+
+        export = ExportDialog(ExportContext(ReportDraft("1.2.3", findings="x")), win)
+        qtbot.addWidget(export)
+        problems += _untranslated(export)
         assert not problems, "\n".join(problems)
         win.cancel_background()
         qtbot.waitUntil(lambda: not win.busy, timeout=30000)
