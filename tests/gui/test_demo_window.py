@@ -49,6 +49,12 @@ def test_demo_runs_the_whole_job_in_the_window(qtbot: Any, tmp_path: Path) -> No
         # the Report panel shows the signed state
         qtbot.waitUntil(lambda: report.signed is not None, timeout=10000)
         assert report.signed_label.isVisible() and report.editor.isReadOnly()
+        # the stored draft records the sign-off (the library, as the session stores it)
+        from app.dicom.library import Library
+
+        qtbot.waitUntil(lambda: (Library().stored_draft(session.study_uid) or session.draft).signed_off
+                        and Library().stored_draft(session.study_uid) is not None, timeout=10000)
+        assert Library().stored_draft(session.study_uid).reader_name == BATCH_READER
     finally:
         window.cancel_background()
         qtbot.waitUntil(lambda: not window.busy, timeout=30000)

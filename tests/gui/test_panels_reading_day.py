@@ -181,6 +181,12 @@ def test_report_panel_fields_colours_sentences_and_sign_off(qtbot: Any) -> None:
     assert panel.editor.isReadOnly() and panel.amend_button.isVisible() and not panel.draft_button.isEnabled()
     qtbot.waitUntil(lambda: (load_draft_file(uid) or {}).get("reader_name") == "Dr Ada Reader", timeout=10000)
     assert load_draft_file(uid)["signed_off_at"] == local
+    # a restart shows the signed state again (read-only)
+    again = ReportPanel(None)
+    qtbot.addWidget(again)
+    again.set_study(uid)
+    assert again.signed is not None and again.signed.reader_name == "Dr Ada Reader"
+    assert again.editor.isReadOnly() and not again.signed_label.isHidden()
 
     # Amend: a new version, editable, the signed one kept
     panel.amend_button.click()
