@@ -13,8 +13,9 @@ the panel's own action or a session method.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox
@@ -116,7 +117,7 @@ class DemoRunner(QObject):
                 rep.indication.setText(DEMO_INDICATION)
                 rep.start_draft()
             elif sal.worker is None and sal.result is None and sal.status.text() \
-                    and not sal.status.text().endswith("..."):
+                    and not sal.status.text().endswith(("...", "…")):
                 self._fail(sal.status.text())
         elif self.state == "drafting":
             if not rep.running:

@@ -11,8 +11,8 @@ from app.core.paths import sample_path
 from app.core.types import BATCH_READER
 from app.gui.demo import DEMO_INDICATION, start_demo
 from app.gui.main_window import MainWindow
-from app.gui.settings import Settings
 from app.gui.sessions import sessions_of
+from app.gui.settings import Settings
 
 
 def test_demo_runs_the_whole_job_in_the_window(qtbot: Any, tmp_path: Path) -> None:

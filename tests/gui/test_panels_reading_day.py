@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pydicom
-import pytest
 from pydicom.uid import generate_uid
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QMainWindow
@@ -57,7 +55,13 @@ def _contrast(a: QColor, b: QColor) -> float:
 
 
 def test_ai_table_threshold_flag_instances_version_and_demo_banner(qtbot: Any, tmp_path: Path) -> None:
-    from app.gui.panels.ai import COL_FLAG, COL_IMAGE, COL_THRESHOLD, DEMO_WORDS, create_panel
+    from app.gui.panels.ai import (
+        COL_FLAG,
+        COL_IMAGE,
+        COL_THRESHOLD,
+        DEMO_WORDS,
+        create_panel,
+    )
 
     win = QMainWindow()
     qtbot.addWidget(win)

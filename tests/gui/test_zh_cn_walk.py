@@ -6,8 +6,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from PySide6.QtWidgets import (QAbstractButton, QApplication, QComboBox, QDockWidget, QGroupBox, QLabel,
-                               QLineEdit, QTableWidget, QTabBar, QTextEdit, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
+    QComboBox,
+    QDockWidget,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QTabBar,
+    QTableWidget,
+    QTextEdit,
+    QWidget,
+)
 
 from app.core.paths import sample_path
 from app.gui.app import install_translations
