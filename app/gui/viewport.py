@@ -38,7 +38,7 @@ from app.gui.presets import WindowPreset, preset_for_key, presets_for, presets_f
 from app.gui.series import SeriesData
 from app.gui.settings import Settings
 
-from app.dicom.pixels import auto_window, window_to_uint8  # noqa: E402,F401 - the one windowing path
+from app.dicom.windowing import auto_window, window_to_uint8  # noqa: E402,F401 - the one windowing path
 
 log = logging.getLogger(__name__)
 
