@@ -27,7 +27,7 @@ def _background(panel, pos: int):  # noqa: ANN001, ANN202
 
 
 def test_panel_drafts_marks_edits_and_survives_restart(qtbot) -> None:  # noqa: ANN001
-    from app.gui.panels.report import AI_COLOR, BANNER, ReportPanel, load_draft_file
+    from app.gui.panels.report import BANNER, ReportPanel, load_draft_file
 
     panel = ReportPanel(None)
     qtbot.addWidget(panel)
@@ -42,15 +42,18 @@ def test_panel_drafts_marks_edits_and_survives_restart(qtbot) -> None:  # noqa: 
     assert text.startswith("FINDINGS: ") and "\nIMPRESSION: " in text
     assert labeller.states(text, "Pneumonia")
     assert panel.banner.text() == BANNER == "AI-generated draft: requires review by a physician"
-    assert _background(panel, 12) == AI_COLOR                 # AI-written text is marked
+    assert _background(panel, 12) == panel.ai_color()          # AI-written text is marked
     assert panel.provenance["model_id"] == "report_generator"
     qtbot.waitUntil(lambda: (load_draft_file(UID) or {}).get("text") == text, timeout=20_000)
     assert load_draft_file(UID)["ai_generated"] is True
 
-    # the radiologist edits: the mark goes, the draft is no longer "AI-generated"
+    # the radiologist edits one sentence: its mark goes, the other sentences stay marked, and
+    # the draft is no longer "AI-generated" as a whole
     panel.editor.moveCursor(panel.editor.textCursor().MoveOperation.End)
     panel.editor.insertPlainText(" Edited by me.")
-    assert panel.edited and _background(panel, 12) != AI_COLOR
+    end = len(panel.editor.toPlainText())
+    assert panel.edited and _background(panel, 12) == panel.ai_color() and not panel.current_draft().ai_generated
+    assert not panel.is_ai_marked(end - 3) and panel.is_ai_marked(12)
     qtbot.waitUntil(lambda: (load_draft_file(UID) or {}).get("edited") is True, timeout=20_000)
 
     # a restart: a new panel for the same study gets the autosaved draft back

@@ -462,13 +462,24 @@ class ExportDialog(QDialog):
     def open_pdf(self) -> None:
         """Open the PDF in the system viewer."""
         pdf = self.pdf_path()
-        if pdf is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(pdf)))
+        if pdf is not None and not QDesktopServices.openUrl(QUrl.fromLocalFile(str(pdf))):
+            self._no_handler(self.tr("No application on this desktop opens PDF files. The report is "
+                                     "at %1.").replace("%1", str(pdf)))
 
     def reveal_folder(self) -> None:
         """Show the output folder in the system file manager."""
-        if self.files:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.files[0].parent)))
+        if self.files and not QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.files[0].parent))):
+            self._no_handler(self.tr("This desktop has no file manager to show the folder. The files "
+                                     "are in %1.").replace("%1", str(self.files[0].parent)))
+
+    def _no_handler(self, text: str) -> None:
+        """The desktop could not open it: say so, and where the files are (selectable)."""
+        self.status.setText(text)
+        box = QMessageBox(QMessageBox.Icon.Information, self.tr("Export"), text,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.no_handler_box = box   # tests read the message here
+        box.open()
 
     def _save_choices(self) -> None:
         store = _settings()
