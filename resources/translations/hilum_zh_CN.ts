@@ -140,6 +140,10 @@
         <source>Demonstration model, not for clinical use</source>
         <translation>演示模型，不可用于临床</translation>
     </message>
+    <message>
+        <source>Outside intended use: these AI results are not reliable.</source>
+        <translation>超出预期用途：这些 AI 结果不可靠。</translation>
+    </message>
     <message numerus="yes">
         <source>%n result(s)</source>
         <translation><numerusform>%n 个结果</numerusform></translation>
@@ -163,6 +167,10 @@
     <message>
         <source>(outside stated use)</source>
         <translation>（超出声明用途）</translation>
+    </message>
+    <message>
+        <source>(outside intended use)</source>
+        <translation>（超出预期用途）</translation>
     </message>
     <message>
         <source>AI</source>
@@ -373,6 +381,26 @@
     <message>
         <source>Images (*.png *.jpg *.jpeg)</source>
         <translation>图像 (*.png *.jpg *.jpeg)</translation>
+    </message>
+    <message>
+        <source>Sign-off check</source>
+        <translation>签署检查</translation>
+    </message>
+    <message>
+        <source>The report differs from the AI results:</source>
+        <translation>报告与 AI 结果不一致：</translation>
+    </message>
+    <message>
+        <source>Acknowledge and sign</source>
+        <translation>确认并签署</translation>
+    </message>
+    <message>
+        <source>Edit the report</source>
+        <translation>编辑报告</translation>
+    </message>
+    <message>
+        <source>Edit the report in the Report panel, then export again.</source>
+        <translation>请在报告面板中编辑报告，然后重新导出。</translation>
     </message>
     <message>
         <source>Exporting...</source>
@@ -1152,6 +1180,14 @@ IMPRESSION:</source>
         <translation>已由放射科医师编辑；仍高亮的句子为 AI 撰写。</translation>
     </message>
     <message>
+        <source>Evidence: no AI result concerns this sentence.</source>
+        <translation>依据：没有与此句相关的 AI 结果。</translation>
+    </message>
+    <message>
+        <source>Evidence: %1</source>
+        <translation>依据：%1</translation>
+    </message>
+    <message>
         <source>AI findings: %1</source>
         <translation>AI 发现：%1</translation>
     </message>
@@ -1297,6 +1333,37 @@ IMPRESSION:</source>
     <message>
         <source>Saliency</source>
         <translation>显著性</translation>
+    </message>
+</context>
+<context>
+    <name>SendToPacsBox</name>
+    <message>
+        <source>Send to PACS</source>
+        <translation>发送到 PACS</translation>
+    </message>
+    <message>
+        <source>The PACS node the exported DICOM files are sent to (nodes: `hilum pacs add` or the Query/Retrieve dialog).</source>
+        <translation>导出的 DICOM 文件发送到的 PACS 节点（节点：`hilum pacs add` 或查询/检索对话框）。</translation>
+    </message>
+    <message>
+        <source>Send</source>
+        <translation>发送</translation>
+    </message>
+    <message>
+        <source>No PACS node yet: add one with `hilum pacs add`.</source>
+        <translation>尚无 PACS 节点：请用 `hilum pacs add` 添加。</translation>
+    </message>
+    <message>
+        <source>Export as DICOM first; then the files can be sent.</source>
+        <translation>请先导出为 DICOM，然后才能发送文件。</translation>
+    </message>
+    <message>
+        <source>Sending %1 file(s) to %2...</source>
+        <translation>正在向 %2 发送 %1 个文件...</translation>
+    </message>
+    <message>
+        <source>Sent %1 of %2 file(s) to %3.</source>
+        <translation>已向 %3 发送 %1/%2 个文件。</translation>
     </message>
 </context>
 <context>

@@ -406,7 +406,7 @@ class ReportPanel(QWidget):
         ev = sentence_evidence(sentence, self.result_pairs)
         links = [f for e in ev for f in e["findings"]]
         if not links:
-            self.evidence_label.setText("Evidence: no AI result concerns this sentence.")
+            self.evidence_label.setText(self.tr("Evidence: no AI result concerns this sentence."))
             return
         parts = []
         for f in links:
@@ -414,7 +414,7 @@ class ReportPanel(QWidget):
             if str(f.get("reliability", "")).startswith("outside"):
                 note += " \u00b7 outside intended use"
             parts.append(note)
-        self.evidence_label.setText("Evidence: " + "; ".join(dict.fromkeys(parts)))
+        self.evidence_label.setText(self.tr("Evidence: %1").replace("%1", "; ".join(dict.fromkeys(parts))))
         self._show_overlay(links[0])
 
     def _show_overlay(self, link: dict[str, Any]) -> None:
