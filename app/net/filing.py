@@ -8,7 +8,10 @@ library keeps one row per instance (idempotent).
 
 Indexing runs on the filer's own thread so that the network thread is never held up by SQLite;
 the first instance of each series is indexed at once (and reported through ``on_series``) so a
-viewer can show it while the rest of the series streams in.
+viewer can show it while the rest of the series streams in. The other instances are indexed in
+batches (one transaction each): when the transfer ends, or every :data:`FLUSH_S` seconds while it
+lasts (a listener that runs for hours), since indexing them one by one costs the network thread
+CPU time it needs to answer the PACS.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import os
 import queue
 import re
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,13 @@ log = logging.getLogger(__name__)
 _UID_RE = re.compile(r"^[0-9][0-9.]{0,63}$")
 
 SeriesCallback = Callable[[dict[str, Any]], None]
+
+#: instances that are not the first of their series wait at most this long to be indexed
+FLUSH_S = 2.0
+#: ... or until this many wait
+FLUSH_COUNT = 1000
+#: received instances waiting in memory for the disk (write-behind), at most
+WRITE_QUEUE = 32
 
 
 def received_dir() -> Path:
@@ -87,11 +98,19 @@ class Filer:
         :meth:`Library.scan`'s ``on_series``: ``series_info`` plus ``first_path``).
     on_instance : callable, optional
         ``on_instance(count)`` after each instance is written (from the network thread).
+    write_behind : bool
+        Write files on a thread of their own, so that :meth:`file_parts` returns (and the
+        network thread answers the PACS) without waiting for the disk; at most
+        :data:`WRITE_QUEUE` instances wait in memory. For transfers Hilum asked for (C-GET,
+        C-MOVE): a file that then cannot be written is reported in ``report.errors``, and the
+        PACS still has it. A listener that others send to keeps the default (written before
+        the sender is told it is stored).
     """
 
     def __init__(self, library: Library | None = None, root: str | os.PathLike[str] | None = None,
                  on_series: SeriesCallback | None = None,
-                 on_instance: Callable[[int], None] | None = None) -> None:
+                 on_instance: Callable[[int], None] | None = None,
+                 write_behind: bool = False) -> None:
         self.library = library if library is not None else Library()
         self.root = Path(root) if root is not None else received_dir()
         self.on_series = on_series
@@ -100,8 +119,16 @@ class Filer:
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple[str, bool] | None] = queue.Queue()
         self._seen_series: set[str] = set()
+        self._dirs: set[Path] = set()
         self._thread = threading.Thread(target=self._index_loop, name="hilum-filer", daemon=True)
         self._thread.start()
+        self._writes: queue.Queue[tuple[list[Any], str, str, str] | None] | None = None
+        self._writer: threading.Thread | None = None
+        if write_behind:
+            self._writes = queue.Queue(maxsize=WRITE_QUEUE)
+            self._writer = threading.Thread(target=self._write_loop, name="hilum-writer",
+                                            daemon=True)
+            self._writer.start()
         self._closed = False
 
     # -- receiving (any thread) ----------------------------------------------------------------
@@ -111,15 +138,50 @@ class Filer:
 
     def file_bytes(self, data: bytes, study_uid: str, series_uid: str, sop_uid: str) -> Path:
         """Store one encoded DICOM file (preamble + file meta + dataset) and queue it for indexing."""
+        return self.file_parts([data], study_uid, series_uid, sop_uid)
+
+    def file_parts(self, parts: Sequence[Any], study_uid: str, series_uid: str,
+                   sop_uid: str) -> Path:
+        """Like :meth:`file_bytes` for a file given in pieces (bytes or buffers, e.g. the file
+        meta and a memoryview of the data set as received), written without joining them.
+        With ``write_behind`` the pieces are copied and written by the writer thread."""
+        if self._writes is not None:
+            target = self.path_for(study_uid, series_uid, sop_uid)
+            # a copy: the caller's buffers are not ours once this returns
+            self._writes.put(([bytes(p) for p in parts], study_uid, series_uid, sop_uid))
+            return target
+        return self._write(parts, study_uid, series_uid, sop_uid)
+
+    def _write_loop(self) -> None:
+        assert self._writes is not None
+        while True:
+            item = self._writes.get()
+            if item is None:
+                return
+            parts, study_uid, series_uid, sop_uid = item
+            try:
+                self._write(parts, study_uid, series_uid, sop_uid)
+            except Exception as exc:  # noqa: BLE001 - reported; the writer keeps going
+                reason = (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) else "error"
+                with self._lock:
+                    self.report.errors.append({
+                        "path": str(self.path_for(study_uid, series_uid, sop_uid)),
+                        "error": f"The instance could not be written to disk ({reason})."})
+
+    def _write(self, parts: Sequence[Any], study_uid: str, series_uid: str, sop_uid: str) -> Path:
         target = self.path_for(study_uid, series_uid, sop_uid)
-        if not target.parent.is_dir():
-            paths.private_dir(target.parent)
+        if target.parent not in self._dirs:
+            if not target.parent.is_dir():
+                paths.private_dir(target.parent)
+            self._dirs.add(target.parent)
         tmp = target.parent / f".part-{_safe(sop_uid)}-{threading.get_ident()}"
         try:
             with paths.open_private(tmp, "wb") as fh:
-                fh.write(data)
+                for part in parts:
+                    fh.write(part)
             os.replace(tmp, target)  # atomic: the instance exists complete or not at all
         except BaseException:
+            self._dirs.discard(target.parent)  # a folder removed meanwhile is made again
             try:
                 os.unlink(tmp)
             except OSError:
@@ -157,31 +219,33 @@ class Filer:
             self.library.close()  # this thread's SQLite connection
 
     def _index_queue(self) -> None:
+        pending: list[str] = []  # instances other than a series' first, waiting for a batch
+        since = 0.0
         while True:
-            item = self._queue.get()
-            if item is None:
+            timeout = max(0.0, since + FLUSH_S - time.monotonic()) if pending else None
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:  # time to index what waits
+                self._index(pending, with_series=False)
+                pending = []
+                continue
+            if item is None:  # closing: index everything
+                if pending:
+                    self._index(pending, with_series=False)
                 return
-            batch = [item]
-            stop = False
-            # take what else is waiting, so a fast transfer is indexed in few transactions;
-            # a series' first instance is indexed alone and at once (the viewer waits for it)
-            if not item[1]:
-                while len(batch) < 256:
-                    try:
-                        nxt = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        stop = True
-                        break
-                    if nxt[1]:
-                        self._index([p for p, _ in batch], with_series=False)
-                        batch = [nxt]
-                        break
-                    batch.append(nxt)
-            self._index([p for p, _ in batch], with_series=batch[0][1])
-            if stop:
-                return
+            if item:
+                path, first = item
+                if first:  # the viewer waits for this one: indexed alone and at once
+                    self._index([path], with_series=True)
+                    continue
+                if not pending:
+                    since = time.monotonic()
+                pending.append(path)
+                if len(pending) < FLUSH_COUNT:
+                    continue
+            if pending:
+                self._index(pending, with_series=False)
+                pending = []
 
     def _index(self, files: list[str], with_series: bool) -> None:
         try:
@@ -204,6 +268,9 @@ class Filer:
         """Index everything still queued, stop the thread and return the report."""
         if not self._closed:
             self._closed = True
+            if self._writer is not None and self._writes is not None:
+                self._writes.put(None)  # what is queued is written first
+                self._writer.join()
             self._queue.put(None)
             self._thread.join()
         return self.report

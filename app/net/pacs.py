@@ -244,7 +244,9 @@ def retrieve(node: Node, local: LocalSettings, study_uid: str, series_uids: Iter
         if on_series is not None:
             on_series(info)
 
-    filer = Filer(library, on_series=first)
+    # write-behind: the network thread answers the PACS without waiting for the disk (the
+    # PACS keeps its copy; a file that cannot be written is reported in ``problems``)
+    filer = Filer(library, on_series=first, write_behind=True)
     outcome = None
     try:
         if method == "get":

@@ -179,11 +179,18 @@ def send(node: Node, local: LocalSettings, files: list[str],
             out.append(SendItem(path, False, str(err), sop))
             continue
         failed = rsp.get("FailedSOPSequence", None) if rsp is not None else None
+        stored = {str(item.get("ReferencedSOPInstanceUID", "") or "")
+                  for item in ((rsp.get("ReferencedSOPSequence", None) if rsp is not None else None)
+                               or [])}
         if failed:
             reason = failed[0].get("FailureReason", None)
             out.append(SendItem(path, False, f"refused (failure reason "
                                 f"{'0x%04X' % int(reason) if reason is not None else 'not given'})", sop))
-        else:
+        elif sop in stored:
             out.append(SendItem(path, True, "stored", sop))
+        else:  # e.g. Orthanc's plugin when its storage is full: both sequences empty
+            out.append(SendItem(path, False, f"{node.name} did not confirm storing it (the STOW-RS "
+                                             f"response lists it neither as stored nor as failed)",
+                                sop))
     progress.update(len(files), len(files), "Sent")
     return out

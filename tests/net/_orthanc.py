@@ -48,7 +48,7 @@ def dicomweb_plugin() -> str:
 class Orthanc:
     """Start/stop a private Orthanc and talk to its REST API."""
 
-    def __init__(self, tls: bool = False) -> None:
+    def __init__(self, tls: bool = False, extra: dict[str, Any] | None = None) -> None:
         exe = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
         if not os.path.exists(exe):
             raise RuntimeError("Orthanc is not installed (Debian package orthanc; run ./run-tests once).")
@@ -63,6 +63,7 @@ class Orthanc:
         self.dicomweb = f"{self.url}/dicom-web"
         self._loaded: dict[str, list[str]] = {}
         self.tls = tls
+        self.extra = dict(extra or {})  # configuration options added to (or replacing) config()'s
         self.cert = self.dir / "cert.pem"
 
     def config(self) -> dict[str, Any]:
@@ -105,6 +106,7 @@ class Orthanc:
                 "DicomTlsPrivateKey": str(self.dir / "key.pem"),
                 "DicomTlsTrustedCertificates": str(self.cert),
                 "DicomTlsRemoteCertificateRequired": False} if self.tls else {}),
+            **self.extra,
         }
 
     def start(self, timeout: float = 60.0) -> Orthanc:

@@ -389,3 +389,108 @@ def test_tls_node(node: Any, dicom_dir: Path, capsys: pytest.CaptureFixture[str]
         assert "--tls-ca FILE" in str(exc2.value)
     finally:
         tls.cleanup()
+
+
+def test_filer_indexes_a_series_first_instance_at_once_and_the_rest_in_batches(
+        dicom_dir: Path, hilum_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The viewer gets the first instance of a series at once; the others are indexed together
+    (one transaction) when the transfer ends, or after FLUSH_S while a listener keeps running."""
+    from app.net import filing
+
+    monkeypatch.setattr(filing, "FLUSH_S", 0.3)
+    files = _files(dicom_dir / "ct_head_ge")[:6]
+    lib = Library()
+    firsts: list[dict[str, Any]] = []
+    filer = filing.Filer(lib, on_series=firsts.append)
+    try:
+        for f in files:
+            ds = pydicom.dcmread(f, stop_before_pixels=True)
+            filer.file_parts([f.read_bytes()[:64], memoryview(f.read_bytes())[64:]],
+                             str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID),
+                             str(ds.SOPInstanceUID))
+        deadline = time.monotonic() + 10
+        while not firsts and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(firsts) == 1  # one series: reported once, with its first file
+        assert Path(firsts[0]["first_path"]).read_bytes() == files[0].read_bytes()
+        while len(lib.instances(str(firsts[0]["series_uid"]))) < len(files) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)  # the batch comes after FLUSH_S, without closing the filer
+        assert len(lib.instances(str(firsts[0]["series_uid"]))) == len(files)
+    finally:
+        report = filer.close()
+    assert report.received == report.added == len(files) and not report.errors
+
+
+def test_full_pacs_refuses_with_0xA700_out_of_resources(dicom_dir: Path, hilum_home: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A genuine 0xA700 from Orthanc: storage limited to one patient, that patient protected
+    from recycling, so a second patient's instance cannot be stored."""
+    full = Orthanc(extra={"MaximumPatientCount": 1})
+    full.start()
+    try:
+        (sid,) = full.upload(_files(dicom_dir / "cxr")[:1])
+        patient = full.get(f"/studies/{sid}")["ParentPatient"]
+        full._req("PUT", f"/patients/{patient}/protected", b"1", "text/plain")
+        store = NodeStore.load()
+        store.add(Node("full", host="127.0.0.1", port=full.dicom_port, ae_title=AE_TITLE,
+                       dicomweb=full.dicomweb))
+        store.save()
+        other = _files(dicom_dir / "ct_head_ge")[0]
+        code, out, err = _cli(capsys, "pacs", "send", "full", str(other))
+        assert code == 1
+        assert "sent 0 of 1 file(s) to full" in out
+        assert f"hilum: {other}: refused with status 0xA700 (refused: out of resources)" in err.splitlines()
+        # STOW-RS: Orthanc's plugin answers 200 with neither sequence filled; not taken as stored
+        n, local = pacs.load("full")
+        (item,) = pacs.send(n, local, [str(other)], use_web=True)
+        assert not item.ok and item.message == ("full did not confirm storing it (the STOW-RS "
+                                                "response lists it neither as stored nor as failed)")
+        sop = str(pydicom.dcmread(other, stop_before_pixels=True).SOPInstanceUID)
+        assert not full.find_instance(sop)
+    finally:
+        full.cleanup()
+
+
+def test_write_behind_filer_writes_everything_by_close_and_reports_what_it_cannot(
+        dicom_dir: Path, hilum_home: Path, tmp_path: Path) -> None:
+    """Retrieves write on a thread of their own; close() waits for every file, and a file that
+    cannot be written is a problem in the report, not an instance."""
+    from app.net.filing import Filer
+
+    files = _files(dicom_dir / "ct_head_ge")[:4]
+    headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+    with Filer(Library(), root=tmp_path / "ok", write_behind=True) as filer:
+        for f, ds in zip(files, headers):
+            filer.file_parts([memoryview(f.read_bytes())], str(ds.StudyInstanceUID),
+                             str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+    assert filer.report.received == filer.report.added == 4 and not filer.report.errors
+    for f, ds in zip(files, headers):
+        got = filer.path_for(str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+        assert got.read_bytes() == f.read_bytes()
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the folder should be")
+    with Filer(Library(), root=blocked, write_behind=True) as filer:
+        ds = headers[0]
+        filer.file_parts([files[0].read_bytes()], str(ds.StudyInstanceUID),
+                         str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+    assert filer.report.received == 0 and len(filer.report.errors) == 1
+    assert filer.report.errors[0]["error"].startswith("The instance could not be written to disk")
+
+
+def test_associations_disable_nagle(node: Any) -> None:
+    """Every association Hilum opens has TCP_NODELAY (pynetdicom leaves Nagle's algorithm on,
+    which costs a delayed ACK, ~40 ms, per C-FIND response)."""
+    import socket
+
+    from app.net import dimse
+
+    n, local = node
+    ae = dimse._new_ae(local)
+    ae.add_requested_context(dimse._VERIFICATION)
+    assoc = dimse.associate(n, local, ae)
+    try:
+        sock = assoc.dul.socket.socket
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        assoc.release()

@@ -120,3 +120,56 @@ def test_dialog_cancel_keeps_the_library_consistent(qtbot: Any, window: Any, ort
     rows = Library().study_instances(study_uid)
     assert 1 <= len(rows) < 140 and len(rows) == len(files)
     assert all(p.suffix == ".dcm" for p in files)
+
+
+def test_export_dialog_sends_outputs_to_pacs_with_per_file_refusals(
+        qtbot: Any, node: Any, orthanc: Orthanc, tmp_path: Path) -> None:
+    """Export as DICOM, then "Send to PACS": the SR, Encapsulated PDF and SC land in the real
+    Orthanc; a file that cannot be sent gets its own line with the reason."""
+    import numpy as np
+
+    from app.core.paths import sample_path
+    from app.core.types import ImageRef, LabelResult, ModelResult, ReportDraft
+    from app.gui.panels.export import ExportContext, ExportDialog
+    from app.reporting.pdf import KeyImage
+
+    ds = pydicom.dcmread(sample_path())
+    disp = (ds.pixel_array[::8, ::8] >> 4).astype(np.uint8)
+    ref = ImageRef(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, "")
+    draft = ReportDraft(study_uid=ds.StudyInstanceUID, indication="Cough.",
+                        findings="Right lower zone opacity.", impression="Pneumonia.")
+    results = [ModelResult("pneumonia_cnn", "1.0.0", "ab" * 32, "CPUExecutionProvider",
+                           [LabelResult("pneumonia", 0.8, 0.5, True)])]
+    overlay = np.stack([disp, disp // 2, disp // 3], -1).astype(np.uint8)
+    dialog = ExportDialog(ExportContext(draft, results, [ds],
+                                        [KeyImage(disp, overlay, legend="CAM", source=ref)]))
+    qtbot.addWidget(dialog)
+    box = dialog.pacs_send
+    assert box.node_name() == "orthanc" and not box.send_button.isEnabled()  # nothing exported yet
+    dialog.reader.setText("Jane Smith")
+    dialog.sign_box.setChecked(True)
+    dialog.out_dir.setText(str(tmp_path))
+    dialog.pdf_box.setChecked(True)
+    dialog.dicom_box.setChecked(True)
+    dialog.export_button.click()
+    qtbot.waitUntil(lambda: dialog._worker is None and bool(dialog.files), timeout=120000)
+    dcm = sorted(f for f in dialog.files if f.suffix == ".dcm")
+    assert sorted(f.name.split("_")[0] for f in dcm) == ["PDF", "SC", "SR"]
+    assert box.files == [f for f in dialog.files if f.suffix == ".dcm"]
+    assert box.send_button.isEnabled()
+    box.send_button.click()
+    qtbot.waitUntil(lambda: box._worker is None and bool(box.results or box.error), timeout=60000)
+    assert not box.error and all(i.ok for i in box.results), [i.message for i in box.results]
+    assert box.status.text() == "Sent 3 of 3 file(s) to orthanc."
+    assert not box.problems.isVisibleTo(box)
+    for f in dcm:
+        assert orthanc.find_instance(str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID))
+    # a refused file is listed on its own line, the others still go
+    junk = tmp_path / "notes.dcm"
+    junk.write_text("not dicom")
+    box.set_files([*dcm, junk])
+    box.send()
+    qtbot.waitUntil(lambda: box._worker is None and bool(box.results or box.error), timeout=60000)
+    assert box.status.text() == "Sent 3 of 4 file(s) to orthanc."
+    assert box.problems.count() == 1 and box.problems.isVisibleTo(box)
+    assert box.problems.item(0).text().startswith("notes.dcm: not a DICOM file")
