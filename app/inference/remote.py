@@ -239,7 +239,7 @@ def metadata_problems(metadata: dict[str, Any], expected: Signature) -> list[str
             if str(t.get("datatype", "")).upper() != spec.datatype:
                 problems.append(f"{kind} '{spec.name}' is {t.get('datatype')}, expected {spec.datatype}")
             shape = [int(d) for d in t.get("shape", []) or []]
-            if _shape_problem(shape, spec.shape):
+            if spec.shape and _shape_problem(shape, spec.shape):
                 problems.append(f"{kind} '{spec.name}' has shape {shape}, expected {list(spec.shape)}")
         if section == "inputs":
             extra = sorted(set(served) - {s.name for s in wanted})
@@ -301,8 +301,16 @@ class RemoteEngine(Engine):
         self._local = threading.local()  # the HTTP client is gevent-based: one per thread
         self._lock = threading.Lock()
         self.server_metadata: dict[str, Any] = {}
+        from app.inference.ood import load_scorer
+
+        # the OOD features come out of the same served pass as the logits (exported with them)
+        self.ood = load_scorer(manifest)
         base = manifest_signature(manifest)
-        self.expected = Signature(base.inputs, base.outputs + tuple(extra_outputs))
+        feature: tuple[TensorSpec, ...] = ()
+        if self.ood is not None and not any(o.name == self.ood.feature_tensor for o in extra_outputs):
+            feature = (TensorSpec(self.ood.feature_tensor, "FP32", ()),)  # () : any shape
+        self.expected = Signature(base.inputs, base.outputs + feature + tuple(extra_outputs))
+        self._default_outputs = [self.output_name] + ([self.ood.feature_tensor] if self.ood is not None else [])
         self.output_names = [o.name for o in self.expected.outputs]
         self._binary = False
         self._check_server()
@@ -379,7 +387,7 @@ class RemoteEngine(Engine):
         import tritonclient.http as httpclient
 
         arr = np.ascontiguousarray(self.check_batch(batch))
-        names = [self.output_name, *[n for n in extra_outputs if n != self.output_name]]
+        names = [*self._default_outputs, *[n for n in extra_outputs if n not in self._default_outputs]]
         missing = [n for n in names if n not in self.output_names]
         if missing:
             raise ModelInputError(f"Model '{self.manifest.id}' as served has no output(s) {', '.join(missing)}.")
@@ -394,7 +402,8 @@ class RemoteEngine(Engine):
         for n in names:
             a = res.as_numpy(n)
             want = self.expected.output(n)
-            if a is None or a.shape[0] != arr.shape[0] or (want is not None and _shape_problem((-1, *a.shape[1:]), want.shape)):
+            if a is None or a.shape[0] != arr.shape[0] or (want is not None and want.shape
+                                                            and _shape_problem((-1, *a.shape[1:]), want.shape)):
                 raise InferenceServerError(f"{self._where()} returned output '{n}' with shape "
                                            f"{None if a is None else list(a.shape)} for a batch of {arr.shape[0]}.")
             out[n] = a.astype(np.float32, copy=False)
@@ -404,9 +413,10 @@ class RemoteEngine(Engine):
         """Checked batch -> probabilities (n, labels): the server's logits, activated here."""
         return self.activate(self.run_raw(batch)[self.output_name])
 
-    def results(self, probs: np.ndarray, timings_ms: dict[str, float] | None = None) -> list[ModelResult]:
+    def results(self, probs: np.ndarray, timings_ms: dict[str, float] | None = None,
+                ood: Sequence[dict[str, Any]] | None = None) -> list[ModelResult]:
         """As :meth:`Engine.results`, with the server recorded in each result's provenance."""
-        out = super().results(probs, timings_ms)
+        out = super().results(probs, timings_ms, ood=ood)
         server = {"url": self.config.public_url, "model_name": self.config.model_name,
                   "model_version": self.config.model_version or "latest", "protocol": "kserve-v2 (http)",
                   **self.server_metadata}
@@ -429,8 +439,9 @@ class FallbackEngine:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._local, name)
 
-    def results(self, probs: np.ndarray, timings_ms: dict[str, float] | None = None) -> list[ModelResult]:
-        out = self._local.results(probs, timings_ms)
+    def results(self, probs: np.ndarray, timings_ms: dict[str, float] | None = None,
+                ood: Sequence[dict[str, Any]] | None = None) -> list[ModelResult]:
+        out = self._local.results(probs, timings_ms, ood=ood)
         for r in out:
             r.provenance["remote_fallback"] = self.fallback_reason
         return out

@@ -46,17 +46,27 @@ def served_model(manifest: Manifest) -> tuple[bytes, str | None]:
     The copy keeps the model's outputs and adds only the CAM maps (the raw feature map that the
     rewrite also exposes is dropped again: nothing needs it once the maps are computed in-graph).
     """
+    from app.inference.ood import add_feature_output, load_scorer
+
     data = _verified_bytes(manifest)
+    scorer = load_scorer(manifest)
+    # the OOD score's features travel with the logits (same served pass, as locally)
+    with_ood = add_feature_output(data, scorer.feature_tensor) if scorer is not None else data
     try:
-        cam = add_cam_outputs(data, manifest.saliency.get("target_tensor"))
+        cam = add_cam_outputs(with_ood, manifest.saliency.get("target_tensor"))
     except NotApplicableError as exc:
         log.info("model %s is served without CAM: %s", manifest.id, exc)
-        return data, None
+        return _declare_shapes(onnx.load_from_string(with_ood)), None
     proto = onnx.load_from_string(cam.model_bytes)
     keep = set(cam.output_names) | {cam.cam_name}
     outputs = [o for o in proto.graph.output if o.name in keep]
     del proto.graph.output[:]
     proto.graph.output.extend(outputs)
+    return _declare_shapes(proto), cam.cam_name
+
+
+def _declare_shapes(proto: Any) -> bytes:
+    """Serialised ``proto`` with every output's shape declared (batch axis free)."""
     # declare the added outputs' shapes (servers and onnx.checker want them): batch axis free
     inferred = onnx.shape_inference.infer_shapes(proto)
     shapes = {vi.name: vi for vi in list(inferred.graph.value_info) + list(inferred.graph.output)}
@@ -67,7 +77,7 @@ def served_model(manifest: Manifest) -> tuple[bytes, str | None]:
         if dims:
             out.CopyFrom(onnx.helper.make_tensor_value_info(out.name, out.type.tensor_type.elem_type,
                                                             ["batch", *dims[1:]]))
-    return proto.SerializeToString(), cam.cam_name
+    return bytes(proto.SerializeToString())
 
 
 def export_serving(manifest: Manifest, out_dir: str | Path, *, max_batch_size: int = 32,

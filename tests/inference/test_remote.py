@@ -75,7 +75,10 @@ def test_export_serving_writes_a_triton_repository(tmp_path: Path) -> None:
     assert '{ name: "hilum_cam" data_type: TYPE_FP32 dims: [ 1, 7, 7 ] }' in config
     model = onnx.load(str(folder / "1" / "model.onnx"))
     onnx.checker.check_model(model)
-    assert [o.name for o in model.graph.output] == ["logits", "hilum_cam"]
+    # the OOD score's feature map travels with the logits (the manifest declares one)
+    ood_feature = json.loads((paths.bundled_models_dir() / BUNDLED_ID / "model.json").read_text())["ood"]["feature_tensor"]
+    assert [o.name for o in model.graph.output] == ["logits", ood_feature, "hilum_cam"]
+    assert f'name: "{ood_feature}"' in config
     settings = json.loads((folder / "model-settings.json").read_text())
     assert settings["implementation"] == "hilum_onnx_runtime.HilumOnnxRuntime"
     assert (folder / "hilum_onnx_runtime.py").is_file()
@@ -101,6 +104,9 @@ def test_remote_matches_local_including_cam(server: LocalMLServer, tmp_path: Pat
         assert rr["provenance"]["server"]["server"] == "mlserver"
         assert rr["provenance"]["disclaimer"] == "AI-generated, requires review by a physician"
         assert lr["provider"] == "CPUExecutionProvider"
+        # the OOD score came out of the served pass too, equal to the local one
+        assert rr["ood"]["method"] == lr["ood"]["method"] and abs(rr["ood"]["score"] - lr["ood"]["score"]) <= 1e-3
+        assert rr["ood"]["flagged"] == lr["ood"]["flagged"]
         for label, lab in lr["labels"].items():
             assert abs(lab["probability"] - rr["labels"][label]["probability"]) <= 1e-5
             assert lab["positive"] == rr["labels"][label]["positive"]
