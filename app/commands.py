@@ -30,6 +30,8 @@ def register(sub: Any) -> None:
     d.add_argument("--out", metavar="DIR", help="where headless outputs go (default: a folder in the user data dir)")
     d.add_argument("--headless", action="store_true", help="never open a window, even with a display")
     d.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    d.add_argument("--screenshot", metavar="PNG",
+                   help="with a display: save a grab of the window once the demo has finished, and exit")
     d.set_defaults(func=_demo)
 
 
@@ -40,14 +42,17 @@ def _gui(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    return run_demo(out=args.out, headless=args.headless or not has_display(), device=args.device)
+    return run_demo(out=args.out, headless=args.headless or not has_display(), device=args.device,
+                    screenshot=args.screenshot)
 
 
 def run_demo(out: str | None = None, headless: bool = True, device: str = "auto",
-             stdout: TextIO | None = None) -> int:
+             stdout: TextIO | None = None, screenshot: str | None = None) -> int:
     """``hilum demo``: Hilum's main job on the bundled sample chest film.
 
-    With a display it opens the reading window on the sample; without one (or with
+    With a display it opens the reading window on the sample and runs the whole job there
+    (:mod:`app.gui.demo`: classifier result in the AI panel, saliency overlay on the image, the
+    draft in the Report panel, the export and where it went); without one (or with
     ``headless``) it scans, analyses (classifier + CAM), drafts and exports the report through
     the study session's batch loop (:func:`app.workflow.batch.analyze`), and prints where the
     outputs are.
@@ -60,14 +65,14 @@ def run_demo(out: str | None = None, headless: bool = True, device: str = "auto"
 
     stdout = stdout or sys.stdout
     sample = paths.sample_path()
+    target = Path(out) if out else paths.data_dir() / "demo"
     if not headless:
         from app.gui.app import run_gui
 
-        return run_gui([str(sample)])
+        return run_gui([str(sample)], screenshot=screenshot, demo_out=target, device=device)
     from app.dicom.library import Library
     from app.workflow.batch import analyze
 
-    target = Path(out) if out else paths.data_dir() / "demo"
     report = Library().scan([str(sample)])
     n_series = sum(len(s["series"]) for s in report.studies)
     print(f"scanned the sample: {len(report.studies)} study, {n_series} series "
@@ -85,6 +90,8 @@ def run_demo(out: str | None = None, headless: bool = True, device: str = "auto"
                 flag = "POSITIVE" if lab["positive"] else "negative"
                 print(f"{rec['model_id']} {label}: p={lab['probability']:.3f} "
                       f"(threshold {lab['threshold']:.2f}) {flag} on {rec['provider']}", file=stdout)
+            if str(rec.get("reliability", "")).startswith("outside"):
+                print(f"  ! {rec['model_id']}: {rec['reliability']}", file=stdout)
     print(f"outputs in {target}: results.json, saliency/, draft.txt, report.pdf, dicom/", file=stdout)
     print(json.dumps({"out": str(target), "files": doc["outputs"]}), file=stdout)
     return 0

@@ -68,7 +68,11 @@ class ModelResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     saliency: dict[str, Any] = field(default_factory=dict)  # method, files per label
-    #: further keys of the written record (geometry, frame, applicability_overridden, OOD ...):
+    #: out-of-distribution record from the same forward pass: method, score, threshold, flagged
+    ood: dict[str, Any] = field(default_factory=dict)
+    #: "within intended use" or "outside intended use: <reasons>" (app.inference.intended_use)
+    reliability: str = ""
+    #: further keys of the written record (geometry, frame, applicability_overridden ...):
     #: kept so that a document read back writes out unchanged
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -85,10 +89,11 @@ class ModelResult:
                               threshold=float(v["threshold"]), positive=bool(v["positive"]))
                   for k, v in d.get("labels", {}).items()]
         known = {"model_id", "model_version", "sha256", "provider", "labels", "timings_ms",
-                 "provenance", "saliency"}
+                 "provenance", "saliency", "ood", "reliability"}
         return cls(model_id=d["model_id"], model_version=d["model_version"], sha256=d["sha256"],
                    provider=d["provider"], labels=labels, timings_ms=dict(d.get("timings_ms", {})),
                    provenance=dict(d.get("provenance", {})), saliency=dict(d.get("saliency", {})),
+                   ood=dict(d.get("ood", {})), reliability=str(d.get("reliability", "")),
                    extra={k: v for k, v in d.items() if k not in known})
 
 
@@ -117,6 +122,10 @@ class ReportDraft:
     reader_name: str = ""
     signed_off_at: str = ""            # ISO time; empty until signed off
     reviewed: bool = True              # False: exported unattended, no physician has read it
+    #: per AI-written sentence, the AI findings it states (app.reporting.signoff.sentence_evidence)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    #: the reader's decisions on sign-off discrepancies (app.reporting.signoff.acknowledge)
+    acknowledgements: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         from app.core.errors import SignOffError

@@ -239,7 +239,8 @@ def _report_startup(app: QApplication, window: Any, out: Path, wait_image: bool)
     QTimer.singleShot(120000, finish)
 
 
-def run_gui(paths_in: list[str], screenshot: str | None = None) -> int:
+def run_gui(paths_in: list[str], screenshot: str | None = None, demo_out: str | os.PathLike[str] | None = None,
+            device: str = "auto") -> int:
     """Open the reading window, loading ``paths_in`` in the background.
 
     Parameters
@@ -248,7 +249,13 @@ def run_gui(paths_in: list[str], screenshot: str | None = None) -> int:
         Files, folders, zips or DICOMDIRs to import at start.
     screenshot : str, optional
         A PNG path: wait until the first image is painted (and the import settles), save a grab of
-        the whole window, and exit. Works with ``QT_QPA_PLATFORM=offscreen``.
+        the whole window, and exit. Works with ``QT_QPA_PLATFORM=offscreen``. With ``demo_out`` the
+        grab is taken once the demo has finished.
+    demo_out : path, optional
+        ``hilum demo``: open ``paths_in[0]`` and run the whole job in the window
+        (:mod:`app.gui.demo`), exporting here.
+    device : str
+        The demo's AI device.
 
     Returns
     -------
@@ -323,7 +330,9 @@ def run_gui(paths_in: list[str], screenshot: str | None = None) -> int:
 
             QTimer.singleShot(300, check)
 
-        if paths_in:
+        if demo_out is not None:
+            pass   # saved when the demo has finished (below)
+        elif paths_in:
             window.first_image_painted.connect(painted)
             window.import_finished.connect(import_ended)
             QTimer.singleShot(int(SCREENSHOT_TIMEOUT_S * 1000), give_up)
@@ -333,7 +342,16 @@ def run_gui(paths_in: list[str], screenshot: str | None = None) -> int:
     report = os.environ.get("HILUM_STARTUP_REPORT")
     if report:
         _report_startup(app, window, Path(report), bool(paths_in))
-    if paths_in:
+    if demo_out is not None and paths_in:
+        from app.gui.demo import start_demo
+
+        def demo_done(_value: Any) -> None:
+            if screenshot:
+                QTimer.singleShot(500, lambda: save(0 if getattr(window, "demo").state == "done" else 1))
+
+        QTimer.singleShot(0, lambda: start_demo(window, os.fspath(paths_in[0]), Path(demo_out), device,
+                                                on_done=demo_done))
+    elif paths_in:
         QTimer.singleShot(0, lambda: window.open_paths([os.fspath(p) for p in paths_in]))
     app.exec()
     from app.gui.workers import wait_all

@@ -10,6 +10,7 @@ from PySide6.QtCore import QMimeData, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem, QWidget
 
+from app.gui.i18n import plural
 from app.gui.annotations import format_date, format_name
 from app.gui.series import SeriesData
 
@@ -149,11 +150,11 @@ class StudyBrowser(QTreeWidget):
             self._by_uid[(series.series_uid, series.stack_index)] = item
         item.setData(0, ROLE_KIND, "series")
         item.setData(0, ROLE_KEY, series.key)
-        num = f"Se {series.series_number} · " if series.series_number is not None else ""
-        stack = f" [stack {series.stack_index + 1}]" if series.stack_index else ""
+        num = self.tr("Se %1 · ").replace("%1", str(series.series_number)) if series.series_number is not None else ""
+        stack = self.tr(" [stack %1]").replace("%1", str(series.stack_index + 1)) if series.stack_index else ""
         no_desc = self.tr("(no description)")
         item.setText(0, f"{num}{series.modality}{stack}\n{series.description or no_desc}\n"
-                        f"{series.count} image{'s' if series.count != 1 else ''}")
+                        + plural(self.tr("%n image(s)", "", series.count), series.count))
         tip = [f"{series.modality} {series.description}", f"{series.count} images, {series.rows}x{series.columns}"]
         tip += series.warnings
         item.setToolTip(0, "\n".join(tip))
@@ -173,8 +174,8 @@ class StudyBrowser(QTreeWidget):
             if any(k[0] == s["series_uid"] for k in self._by_uid):
                 continue
             desc = s.get("description") or self.tr("(no description)")
-            child = QTreeWidgetItem([f"{s.get('modality', '')}\n{desc}\n"
-                                     f"{s.get('frames') or s.get('instances')} images"])
+            n = int(s.get("frames") or s.get("instances") or 0)
+            child = QTreeWidgetItem([f"{s.get('modality', '')}\n{desc}\n" + plural(self.tr("%n image(s)", "", n), n)])
             child.setSizeHint(0, QSize(-1, 48))
             child.setData(0, ROLE_KIND, "library")
             child.setData(0, ROLE_KEY, s["series_uid"])

@@ -7,11 +7,13 @@ from typing import Any
 
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
-                               QFormLayout, QHeaderView, QLabel, QLineEdit, QSpinBox,
+                               QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+                               QPushButton, QSpinBox,
                                QTableWidget, QTableWidgetItem, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
 from app.gui.errors import user_message
+from app.gui.presets import CT_PRESETS, WindowPreset, parse_preset, preset_to_text, presets_from_text
 from app.gui.settings import LAYOUTS, Settings
 from app.gui.workers import run_in_background
 
@@ -97,9 +99,9 @@ class TagBrowser(QDialog):
         """Load the header of frame ``index`` of ``series`` (read on a worker thread)."""
         self.tree.clear()
         if series is None:
-            self.status.setText("No image.")
+            self.status.setText(self.tr("No image."))
             return
-        self.status.setText("Reading header…")
+        self.status.setText(self.tr("Reading header…"))
         self.setWindowTitle(f"DICOM tags: image {index + 1} of {series.count}")
         self._worker = run_in_background(read_tag_rows, series, index, on_result=self._fill,
                                          on_error=lambda e: self.status.setText(user_message(e)))
@@ -189,6 +191,69 @@ class ShortcutsDialog(QDialog):
         self.rows = rows
 
 
+class PresetsEditor(QWidget):
+    """The CT window presets as an editable table: name, W, L and number key (1-9)."""
+
+    def __init__(self, stored: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("PresetsEditor")
+        self.table = QTableWidget(0, 4)
+        self.table.setObjectName("PresetsTable")
+        self.table.setHorizontalHeaderLabels([self.tr("Name"), self.tr("W"), self.tr("L"), self.tr("Key")])
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.setMinimumHeight(180)
+        self.add_button = QPushButton(self.tr("Add"))
+        self.remove_button = QPushButton(self.tr("Remove"))
+        self.defaults_button = QPushButton(self.tr("Restore defaults"))
+        self.add_button.clicked.connect(lambda: self._add(WindowPreset(self.tr("New preset"), 40, 400)))
+        self.remove_button.clicked.connect(lambda: self.table.removeRow(self.table.currentRow()))
+        self.defaults_button.clicked.connect(lambda: self.set_presets(list(CT_PRESETS)))
+        self.error = QLabel("")
+        self.error.setStyleSheet("color:#ff8a80;")
+        row = QHBoxLayout()
+        for b in (self.add_button, self.remove_button, self.defaults_button):
+            row.addWidget(b)
+        row.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.table)
+        lay.addLayout(row)
+        lay.addWidget(self.error)
+        self.set_presets(presets_from_text(stored))
+
+    def set_presets(self, presets: list[WindowPreset]) -> None:
+        """Show ``presets`` in the table."""
+        self.table.setRowCount(0)
+        for p in presets:
+            self._add(p)
+
+    def _add(self, p: WindowPreset) -> None:
+        r = self.table.rowCount()
+        self.table.insertRow(r)
+        for c, value in enumerate((p.name, f"{p.width:g}", f"{p.center:g}", p.key)):
+            self.table.setItem(r, c, QTableWidgetItem(value))
+
+    def presets(self) -> list[WindowPreset]:
+        """The valid rows (a name, a positive W, a number L; key 1-9 or empty)."""
+        out, bad = [], []
+        for r in range(self.table.rowCount()):
+            cells = [(self.table.item(r, c).text().strip() if self.table.item(r, c) else "") for c in range(4)]
+            p = parse_preset("|".join([cells[0].replace("|", "/"), cells[1], cells[2], cells[3]]))
+            if p is None:
+                bad.append(cells[0] or str(r + 1))
+            else:
+                out.append(p)
+        self.error.setText(self.tr("Ignored (needs a name, W > 0 and a number L): %1").replace(
+            "%1", ", ".join(bad)) if bad else "")
+        return out
+
+    def values(self) -> list[str]:
+        """The settings form; empty when the table holds exactly the built-in presets."""
+        presets = self.presets()
+        return [] if presets == list(CT_PRESETS) else [preset_to_text(p) for p in presets]
+
+
 class SettingsDialog(QDialog):
     """Edit :class:`~app.gui.settings.Settings`; :meth:`result_settings` gives the new values."""
 
@@ -236,12 +301,22 @@ class SettingsDialog(QDialog):
         form.addRow(self.tr("AI overlay opacity"), self.opacity)
         self.language = QComboBox()
         self.language.setObjectName("SettingsLanguage")
-        for code, name in (("", self.tr("System default")), ("en_US", self.tr("English")),
-                           ("zh_CN", self.tr("Chinese (Simplified)"))):
+        # each language in its own name (a reader who cannot read the current UI still finds it)
+        for code, name in (("", self.tr("System default")), ("en_US", "English"), ("zh_CN", "简体中文")):
             self.language.addItem(name, code)
         self.language.setCurrentIndex(max(self.language.findData(settings.language), 0))
         self.language.setToolTip(self.tr("Takes effect when Hilum is restarted"))
+        self.language_note = QLabel(self.tr("The new language applies when Hilum is restarted."))
+        self.language_note.setObjectName("SettingsLanguageNote")
+        self.language_note.setStyleSheet("color:#ffd54a;")
+        self.language_note.setWordWrap(True)
+        self.language_note.hide()
+        self.language.currentIndexChanged.connect(lambda *_: self.language_note.setVisible(
+            str(self.language.currentData() or "") != settings.language))
         form.addRow(self.tr("Language"), self.language)
+        form.addRow("", self.language_note)
+        self.presets = PresetsEditor(settings.window_presets, self)
+        form.addRow(self.tr("CT window presets"), self.presets)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -256,5 +331,5 @@ class SettingsDialog(QDialog):
             hide_patient_identity=self.hide_identity.isChecked(), sync_scroll=self.sync.isChecked(),
             smooth_interpolation=self.smooth.isChecked(), cine_fps=self.fps.value(),
             wl_sensitivity=self.wl.value(), cache_mb=self.cache.value(),
-            overlay_opacity=self.opacity.value(),
+            overlay_opacity=self.opacity.value(), window_presets=self.presets.values(),
             language=str(self.language.currentData() or "")).validated()

@@ -102,7 +102,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__()
         self.settings = settings or load_settings()
-        self.setWindowTitle("Hilum")
+        self.setWindowTitle(self.tr("Hilum"))
         self.setWindowIcon(icon("hilum"))
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
@@ -335,7 +335,7 @@ class MainWindow(QMainWindow):
         m.addActions([self.act_shortcuts, self.act_about])
 
     def _build_toolbar(self) -> None:
-        tb = self.addToolBar("Main")
+        tb = self.addToolBar(self.tr("Main toolbar"))
         tb.setObjectName("toolbar_main")
         tb.setIconSize(QSize(20, 20))
         tb.setMovable(False)
@@ -701,6 +701,7 @@ class MainWindow(QMainWindow):
         self.layout_actions[self.grid.layout_name].setChecked(True)
         if self._active >= len(self.grid.visible):
             self._set_active_viewport(self.grid.visible[0])
+        self._highlight_active()
         loaded = self.browser.series_items()
         shown = {vp.series.key for vp in self.grid.visible if vp.series is not None}
         pending = [s for s in loaded if s.key not in shown]
@@ -726,9 +727,13 @@ class MainWindow(QMainWindow):
         vp = self.active_viewport()
         a = self.presets_menu.addAction("0  Header / default window")
         a.triggered.connect(partial(self.apply_preset, 0))
-        for i, p in enumerate(vp.presets[:9], start=1):
-            a = self.presets_menu.addAction(f"{i}  {p.name}   (W {p.width:g}  L {p.center:g})")
-            a.triggered.connect(partial(self.apply_preset, i))
+        from app.gui.presets import preset_for_key
+
+        for i in range(1, 10):
+            p = preset_for_key(vp.presets, i)
+            if p is not None:
+                a = self.presets_menu.addAction(f"{i}  {p.name}   (W {p.width:g}  L {p.center:g})")
+                a.triggered.connect(partial(self.apply_preset, i))
 
     def _cine_speed(self, factor: float) -> None:
         vp = self.active_viewport()
@@ -754,12 +759,20 @@ class MainWindow(QMainWindow):
         idx = self.grid.viewports.index(vp)
         changed = idx != self._active
         self._active = idx
-        for i, other in enumerate(self.grid.viewports):
-            other.set_active(i == idx and len(self.grid.visible) > 1)
+        self._highlight_active()
+        # the status bar follows the active viewport at once (not at the next mouse move)
+        self._window_changed(vp, vp.window_center, vp.window_width)
+        self.cursor_label.setText(vp.cursor_text)
         if changed or self._current_series is not vp.series:
             self.active_viewport_changed.emit(vp)
             self._announce(vp)
         self._update_actions()
+
+    def _highlight_active(self) -> None:
+        """The 2 px accent frame on the active viewport whenever more than one is shown."""
+        several = len(self.grid.visible) > 1
+        for i, other in enumerate(self.grid.viewports):
+            other.set_active(several and i == self._active)
 
     def _announce(self, vp: Viewport) -> None:
         if vp is not self.active_viewport():
@@ -822,6 +835,7 @@ class MainWindow(QMainWindow):
             self.wl_label.setText(f"W {width:.0f}  L {center:.0f}" if width >= 10 else f"W {width:.3g}  L {center:.3g}")
 
     def _cursor_label_set(self, text: str) -> None:
+        # the readout is always the image under the cursor (whichever viewport that is)
         self.cursor_label.setText(text)
 
     def _image_painted(self) -> None:
@@ -839,7 +853,7 @@ class MainWindow(QMainWindow):
     def _update_title(self) -> None:
         s = self.current_series()
         if s is None:
-            self.setWindowTitle("Hilum")
+            self.setWindowTitle(self.tr("Hilum"))
             return
         who = "" if self.settings.hide_patient_identity else (s.meta.get("patient_name", "").replace("^", ", ") + " — ")
         self.setWindowTitle(f"{who}{s.modality} {s.description} — Hilum")
@@ -907,6 +921,7 @@ class MainWindow(QMainWindow):
         self.settings = new
         for vp in self.grid.viewports:
             vp.settings = new
+            vp.refresh_presets()
             vp.set_show_annotations(new.show_annotations)
             vp.image.smooth = new.smooth_interpolation
             vp.set_overlay_opacity(new.overlay_opacity)

@@ -62,6 +62,12 @@ class Settings:
     recent_paths: list[str] = field(default_factory=list)
     #: UI language, one of :data:`LANGUAGES` ("" = the system locale); applied at the next start
     language: str = ""
+    #: saliency overlay: colour map (one of app.saliency.overlay's), opacity 0..1, "hide below" 0..0.95
+    saliency_colormap: str = "inferno"
+    saliency_opacity: float = 0.5
+    saliency_threshold: float = 0.2
+    #: window presets as "name|W|L|key" strings (key "" = no shortcut); empty = the built-in CT presets
+    window_presets: list[str] = field(default_factory=list)
 
     def validated(self) -> "Settings":
         """Return a copy with every value clamped into its allowed range."""
@@ -76,6 +82,11 @@ class Settings:
         s.recent_paths = [str(p) for p in s.recent_paths][:10]
         if s.language not in LANGUAGES:
             s.language = ""
+        if s.saliency_colormap not in ("inferno", "jet", "viridis"):
+            s.saliency_colormap = "inferno"
+        s.saliency_opacity = min(max(float(s.saliency_opacity), 0.0), 1.0)
+        s.saliency_threshold = min(max(float(s.saliency_threshold), 0.0), 0.95)
+        s.window_presets = [str(p) for p in s.window_presets][:20]
         s.version = SETTINGS_VERSION
         return s
 

@@ -34,11 +34,11 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QScrollBar, QSizePolicy, QWid
 from app.gui.annotations import direction_letters, format_age, format_date, format_name
 from app.gui.frames import FrameProvider
 from app.gui.measure import Measurement
-from app.gui.presets import WindowPreset, presets_for
+from app.gui.presets import WindowPreset, preset_for_key, presets_for, presets_from_text
 from app.gui.series import SeriesData
 from app.gui.settings import Settings
 
-from app.dicom.pixels import auto_window, window_to_uint8  # noqa: E402,F401 - the one windowing path
+from app.dicom.windowing import auto_window, window_to_uint8  # noqa: E402,F401 - the one windowing path
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,16 @@ class _GraphicsView(pg.GraphicsView):
         painter.restore()
 
 
+def _elide(text: str, fm: QFontMetrics, width: float) -> str:
+    """``text`` fitted into ``width`` pixels: UIDs (digits and dots) lose their middle, the rest
+    its end."""
+    if fm.horizontalAdvance(text) <= width:
+        return text
+    uid_like = len(text) > 16 and sum(ch.isdigit() or ch == "." for ch in text) > 0.8 * len(text)
+    mode = Qt.TextElideMode.ElideMiddle if uid_like else Qt.TextElideMode.ElideRight
+    return fm.elidedText(text, mode, int(width))
+
+
 class Viewport(QFrame):
     """One image viewport.
 
@@ -171,7 +181,7 @@ class Viewport(QFrame):
         self.slider.valueChanged.connect(self.set_index)
         self.slider.hide()
         lay = QHBoxLayout(self)
-        lay.setContentsMargins(1, 1, 1, 1)
+        lay.setContentsMargins(2, 2, 2, 2)     # room for the 2 px active-viewport frame
         lay.setSpacing(0)
         lay.addWidget(self.view, 1)
         lay.addWidget(self.slider)
@@ -201,6 +211,7 @@ class Viewport(QFrame):
         self._overlay: np.ndarray | None = None
         self._overlay_index: int | None = None
         self._cursor_text = ""
+        self._hover_pos: QPointF | None = None      # last mouse position over the image (scene)
         self._message = ""
         self._paint_pending = False
         self.first_paint_time: float | None = None
@@ -236,7 +247,7 @@ class Viewport(QFrame):
         self._shown_key = None
         self._matrix = np.eye(2, dtype=int)
         self.provider = FrameProvider.for_series(series) if series is not None else None
-        self._presets = presets_for(series.modality, series.windows) if series else []
+        self.refresh_presets()
         if series is None:
             self.image.clear()
             self.slider.hide()
@@ -358,6 +369,7 @@ class Viewport(QFrame):
         self._update_overlay()
         for m in self.measurements:
             self._measure(m)
+        self.refresh_readout()      # the value under the cursor is this frame's, at once
         self.view.viewport().update()
 
     def _render(self) -> None:
@@ -434,6 +446,12 @@ class Viewport(QFrame):
         """The window presets of the shown series (number keys 1..n)."""
         return list(self._presets)
 
+    def refresh_presets(self) -> None:
+        """The presets of the shown series (CT: the user's, from the settings)."""
+        s = self.series
+        self._presets = presets_for(s.modality, s.windows, presets_from_text(self.settings.window_presets)) \
+            if s is not None else []
+
     def apply_preset(self, number: int) -> WindowPreset | None:
         """Apply preset ``number`` (1-based, the number key); 0 restores the header/auto window."""
         if self.series is None:
@@ -443,9 +461,9 @@ class Viewport(QFrame):
             if self.frame is not None:
                 self._initial_window(self.frame)
             return None
-        if not 1 <= number <= len(self._presets):
+        p = preset_for_key(self._presets, number)
+        if p is None:
             return None
-        p = self._presets[number - 1]
         self.set_window(p.center, p.width)
         self.preset_name = p.name
         return p
@@ -864,7 +882,26 @@ class Viewport(QFrame):
         hit = next((m for m in reversed(self.measurements) if m.contains(x, y, tol)), None)
         self.select(hit)
 
+    def refresh_readout(self) -> None:
+        """Read the value under the (unmoved) cursor again: the slice, series or window changed."""
+        if self._hover_pos is not None and self._cursor_inside():
+            self._hover(self._hover_pos)
+        elif self._cursor_text:
+            self._cursor_text = ""
+            self.status.emit("")
+
+    def _cursor_inside(self) -> bool:
+        from PySide6.QtGui import QCursor
+
+        return self.isVisible() and self.view.rect().contains(self.view.mapFromGlobal(QCursor.pos()))
+
+    @property
+    def cursor_text(self) -> str:
+        """The readout under the cursor (``x 12  y 40  =  -998 HU``), '' when not over the image."""
+        return self._cursor_text
+
     def _hover(self, scene_pos: QPointF) -> None:
+        self._hover_pos = QPointF(scene_pos)
         if self._angle_pending is not None and self._angle_pending.kind == "angle":
             m = self._angle_pending
             pts = m.points()
@@ -964,30 +1001,30 @@ class Viewport(QFrame):
         tr = [meta.get("study_description", ""), format_date(meta.get("study_date", "")),
               f"Se {s.series_number}  {s.modality}" if s.series_number is not None else s.modality,
               s.description]
-        bl = [f"Im {self.index + 1} / {s.count}"]
+        bl = [self.tr("Im %1 / %2").replace("%1", str(self.index + 1)).replace("%2", str(s.count))]
         pos = s.slice_position(self.index)
         ref = s.frames[self.index] if 0 <= self.index < s.count else None
         if ref is not None and ref.slice_location is not None:
-            bl.append(f"Pos {ref.slice_location:.1f} mm")
+            bl.append(self.tr("Pos %1 mm").replace("%1", f"{ref.slice_location:.1f}"))
         elif pos is not None:
-            bl.append(f"Pos {pos:.1f} mm")
+            bl.append(self.tr("Pos %1 mm").replace("%1", f"{pos:.1f}"))
         if s.slice_thickness:
-            bl.append(f"Thk {s.slice_thickness:.2g} mm")
+            bl.append(self.tr("Thk %1 mm").replace("%1", f"{s.slice_thickness:.2g}"))
         wl = f"W {self.window_width:.0f}  L {self.window_center:.0f}" if self.window_width >= 10 else f"W {self.window_width:.3g}  L {self.window_center:.3g}"
         if self.preset_name:
             wl += f"  ({self.preset_name})"
         if self.invert:
             wl += "  inv"
         bl.append(wl)
-        br = [f"Zoom {self.zoom * 100:.0f}%"]
+        br = [self.tr("Zoom %1%").replace("%1", f"{self.zoom * 100:.0f}")]
         if s.pixel_spacing is None:
-            br.append("No pixel spacing: px")
+            br.append(self.tr("No pixel spacing: px"))
         elif s.spacing_source == "ImagerPixelSpacing":
-            br.append("Spacing at detector")
+            br.append(self.tr("Spacing at detector"))
         if self.cine.isActive():
-            br.append(f"Cine {self.settings.cine_fps:.0f} fps")
+            br.append(self.tr("Cine %1 fps").replace("%1", f"{self.settings.cine_fps:.0f}"))
         if self.index in s.low_res:
-            br.append("Loading full resolution…")
+            br.append(self.tr("Loading full resolution…"))
         if self._cursor_text:
             br.append(self._cursor_text)
         return {"tl": [t for t in tl if t], "tr": [t for t in tr if t], "bl": bl, "br": br}
@@ -1042,6 +1079,45 @@ class Viewport(QFrame):
             self._text_cache[key] = pm
         return pm
 
+    def annotation_layout(self, w: int, h: int, fm: QFontMetrics) -> list[tuple[str, QRectF, tuple[str, ...], bool]]:
+        """Where each block of overlay text goes in a ``w`` x ``h`` viewport, so none overlaps.
+
+        Returns ``(kind, rect, lines, right_aligned)`` with kind ``tl``/``tr``/``bl``/``br`` (the
+        corners), ``warn`` (geometry warnings such as a gantry tilt, one per line, under the top
+        corners) and ``ai`` (the AI-overlay notice, above the bottom corners). Each corner gets
+        half the width less room for the orientation letter, and the lines that fit in its half
+        of the height; long names and UIDs are elided.
+        """
+        margin, lh = 8, fm.height()
+        out: list[tuple[str, QRectF, tuple[str, ...], bool]] = []
+        corners = self.annotation_text() if self.show_annotations else {}
+        gap = fm.horizontalAdvance("WW")                 # the orientation letter between the corners
+        half_w = max(20.0, (w - 2 * margin - gap) / 2)
+        full_w = max(20.0, w - 2 * margin)
+        per_half = max(1, int((h / 2 - margin - lh) // lh))   # lines per corner, above/below the middle
+        rows = {"top": 0, "bottom": 0}
+        for name, right, bottom in (("tl", False, False), ("tr", True, False),
+                                    ("bl", False, True), ("br", True, True)):
+            lines = tuple(_elide(t, fm, half_w) for t in corners.get(name, [])[:per_half] if t)
+            if not lines:
+                continue
+            height = len(lines) * lh
+            x = w - margin - half_w if right else margin
+            y = h - margin - height if bottom else margin
+            out.append((name, QRectF(x, y, half_w, height), lines, right))
+            side = "bottom" if bottom else "top"
+            rows[side] = max(rows[side], len(lines))
+        warnings = list(self.series.warnings) if self.show_annotations and self.series is not None else []
+        room = max(0, per_half - rows["top"])
+        if warnings and room:
+            lines = tuple(_elide(t, fm, full_w) for t in warnings[:room])
+            out.append(("warn", QRectF(margin, margin + rows["top"] * lh, full_w, len(lines) * lh),
+                        lines, False))
+        if self._overlay is not None and self.overlay_item.isVisible():
+            tag = (_elide(self.tr("AI overlay — requires review by a physician"), fm, full_w),)
+            out.append(("ai", QRectF(margin, h - margin - (rows["bottom"] + 1) * lh, full_w, lh), tag, False))
+        return out
+
     def _paint_annotations(self, p: QPainter, w: int, h: int) -> None:
         if self.series is None:
             return
@@ -1049,26 +1125,21 @@ class Viewport(QFrame):
         font.setPointSizeF(9.0)
         p.setFont(font)
         fm = p.fontMetrics()
-        lh = fm.height()
         margin = 8
-
         fkey = font.key()
 
         def text(x: float, y: float, s: str, color: QColor = _TEXT) -> None:
             f = p.font()
             p.drawPixmap(QPointF(x, y - QFontMetrics(f).ascent()), self._label(s, f, color))
 
+        for kind, rect, lines, right in self.annotation_layout(w, h, fm):
+            color = {"warn": QColor("#ffab40"), "ai": QColor("#80deea")}.get(kind, _TEXT)
+            pm = self._block(lines, font, color, right, fkey)
+            x = rect.right() - pm.width() + 2 if right else rect.left()
+            if kind in ("warn", "ai"):
+                x = rect.center().x() - pm.width() / 2
+            p.drawPixmap(QPointF(x, rect.top()), pm)
         if self.show_annotations:
-            corners = self.annotation_text()
-            for name, right, bottom in (("tl", False, False), ("tr", True, False),
-                                        ("bl", False, True), ("br", True, True)):
-                lines = tuple(corners[name])
-                if not lines:
-                    continue
-                pm = self._block(lines, font, _TEXT, right, fkey)
-                x = w - margin - pm.width() + 2 if right else margin
-                y = h - margin - len(lines) * lh + (lh - fm.height()) if bottom else margin
-                p.drawPixmap(QPointF(x, y), pm)
             letters = self.orientation_text()
             accent = QColor("#ffd54a")
             if letters:
@@ -1089,13 +1160,6 @@ class Viewport(QFrame):
                     s = letters["right"]
                     text(w - margin - bfm.horizontalAdvance(s), h / 2 + bfm.ascent() / 2, s, accent)
                 p.setFont(font)
-            if self.series.warnings:
-                warn = "  ·  ".join(self.series.warnings[:2])
-                text(w / 2 - fm.horizontalAdvance(warn) / 2, margin + fm.ascent() + lh * 1.6, warn,
-                     QColor("#ffab40"))
-        if self._overlay is not None and self.overlay_item.isVisible():
-            tag = "AI overlay — requires review by a physician"
-            text(w / 2 - fm.horizontalAdvance(tag) / 2, h - margin - fm.descent() - lh * 1.2, tag, QColor("#80deea"))
         if self._message:
             color = QColor("#bdbdbd") if self._message == "Loading…" else QColor("#ff8a80")
             text(w / 2 - fm.horizontalAdvance(self._message) / 2, h / 2, self._message, color)

@@ -36,6 +36,7 @@ from app.core.provenance import DISCLAIMER
 from app.core.types import GeometryTransform, ImageRef, ModelResult
 from app.inference.engine import Engine, get_engine
 from app.inference.manifest import Manifest
+from app.inference.intended_use import ood_problem, population_problems, reliability
 from app.inference.registry import ModelRegistry, applicability_problems
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,7 @@ def analyze_paths(
         for m in models:
             progress.check()
             eng = engines[m.id]
-            todo: list[tuple[_Item, np.ndarray, GeometryTransform, int, bool]] = []
+            todo: list[tuple[_Item, np.ndarray, GeometryTransform, int, list[str]]] = []
             for it in items:
                 reasons = applicability_problems(m, it.ds)
                 overridden = False
@@ -278,7 +279,9 @@ def analyze_paths(
                     it.record.setdefault("errors", []).append(
                         {"model_id": m.id, "error": f"The pixel data could not be prepared ({type(exc).__name__})."})
                     continue
-                todo.append((it, tensor, gt, frame, overridden))
+                # outside the stated population: still run (right modality and anatomy), but marked
+                outside = (reasons if overridden else []) + population_problems(m, it.ds)
+                todo.append((it, tensor, gt, frame, outside))
             if not todo:
                 continue
             t0 = time.perf_counter()
@@ -286,9 +289,12 @@ def analyze_paths(
             t1 = time.perf_counter()
             probs = eng.activate(raw[eng.output_name])
             per_image_ms = round((t1 - t0) * 1000 / len(todo), 3)
-            results = eng.results(probs, {"inference": per_image_ms, "batch": len(todo)})
-            for k, ((it, tensor, gt, frame, overridden), res) in enumerate(zip(todo, results)):
+            results = eng.results(probs, {"inference": per_image_ms, "batch": len(todo)},
+                                  ood=eng.ood_records(raw))
+            for k, ((it, tensor, gt, frame, outside), res) in enumerate(zip(todo, results)):
+                overridden = bool(applicability_problems(m, it.ds))
                 res.provenance["frame"] = frame
+                res.reliability = reliability(outside + ood_problem(res.ood))
                 rec = res.to_dict()
                 rec["geometry"] = asdict(gt)
                 rec["frame"] = frame
@@ -305,6 +311,7 @@ def analyze_paths(
                     for hook in hooks:
                         hook(ctx)
                     rec["saliency"] = res.saliency or rec.get("saliency", {})
+                    rec["reliability"] = res.reliability
                 it.record["results"].append(rec)
         images += [it.record for it in items]
         progress.update(min(start + _BATCH, n_files), n_files, f"Analysed {min(start + _BATCH, n_files)}/{n_files} files")
@@ -322,6 +329,8 @@ def analyze_paths(
         "errors": errors,
         "summary": {"files": n_files, "images": len(images),
                     "classified": sum(1 for i in images if i["results"]),
+                    "outside_intended_use": sum(1 for i in images for r in i["results"]
+                                                if str(r.get("reliability", "")).startswith("outside")),
                     "errors": len(errors), "non_dicom_skipped": not_dicom_skipped},
     }
     if write and out_path is not None:

@@ -285,12 +285,18 @@ class Engine:
         want_fp16 = _env_flag("HILUM_FP16") if fp16 is None else bool(fp16)
         use_trt = _env_flag("HILUM_TENSORRT") if tensorrt is None else bool(tensorrt)
         self._threads = intra_op_threads
+        from app.inference.ood import add_feature_output, load_scorer
+
+        #: the manifest's OOD scorer; its feature tensor is fetched in every classifying pass
+        self.ood = load_scorer(manifest)
+        if self.ood is not None:
+            model_bytes = add_feature_output(model_bytes, self.ood.feature_tensor)
         model_bytes, self._prob_output = _with_activation(model_bytes, self.output_name, self._activation)
         self.session = self._create_session(model_bytes, device, want_fp16, use_trt)
         self.provider: str = self.session.get_providers()[0]
         self.on_gpu = self.provider in (CUDA, TENSORRT)
         self.output_names = [o.name for o in self.session.get_outputs() if o.name != PROB_OUTPUT]
-        self._default_outputs = [self.output_name]
+        self._default_outputs = [self.output_name] + ([self.ood.feature_tensor] if self.ood is not None else [])
         self._prob_outputs = [self._prob_output or self.output_name]
         self._run = self.session.run
         log.info("model %s runs on %s%s", manifest.id, self.provider, " (fp16)" if self.fp16 else "")
@@ -375,7 +381,8 @@ class Engine:
             Output name -> array, always including the manifest's output.
         """
         arr = self.check_batch(batch)
-        names = self._default_outputs if not extra_outputs else [self.output_name, *extra_outputs]
+        names = self._default_outputs if not extra_outputs else [
+            *self._default_outputs, *(n for n in extra_outputs if n not in self._default_outputs)]
         if extra_outputs:
             missing = [n for n in extra_outputs if n not in self.output_names]
             if missing:
@@ -430,18 +437,33 @@ class Engine:
             return self.activate(out)
         return out if out.ndim == 2 else out.reshape(out.shape[0], -1)
 
-    def results(self, probs: np.ndarray, timings_ms: dict[str, float] | None = None) -> list[ModelResult]:
-        """Probabilities (n, labels) -> one :class:`ModelResult` per row, with provenance."""
+    def ood_records(self, raw: dict[str, np.ndarray]) -> list[dict[str, Any]] | None:
+        """Per-image OOD records (method, score, threshold, flagged) from a :meth:`run_raw` output
+        (None when the model declares no OOD score)."""
+        if self.ood is None or self.ood.feature_tensor not in raw:
+            return None
+        return [self.ood.describe(s) for s in self.ood.score(raw[self.ood.feature_tensor])]
+
+    def results(self, probs: np.ndarray, timings_ms: dict[str, float] | None = None,
+                ood: Sequence[dict[str, Any]] | None = None) -> list[ModelResult]:
+        """Probabilities (n, labels) -> one :class:`ModelResult` per row, with provenance.
+
+        ``ood`` (from :meth:`ood_records`) adds each row's OOD record and reliability note.
+        """
+        from app.inference.intended_use import ood_problem, reliability
+
         m = self.manifest
         prov = provenance(m.id, m.version, m.sha256, self.provider, fp16=self.fp16, task=m.task,
                           source=m.source)
         out = []
-        for row in probs:
+        for i, row in enumerate(probs):
             labels = [LabelResult(label=lab.name, probability=round(float(p), 6), threshold=lab.threshold,
                                   positive=bool(p >= lab.threshold)) for lab, p in zip(self.labels, row)]
+            rec = dict(ood[i]) if ood is not None else {}
             out.append(ModelResult(model_id=m.id, model_version=m.version, sha256=m.sha256,
                                    provider=self.provider, labels=labels,
-                                   timings_ms=dict(timings_ms or {}), provenance=dict(prov)))
+                                   timings_ms=dict(timings_ms or {}), provenance=dict(prov),
+                                   ood=rec, reliability=reliability(ood_problem(rec))))
         return out
 
     def predict(self, images: list[np.ndarray], progress: Progress | None = None,
@@ -471,11 +493,17 @@ class Engine:
             t0 = time.perf_counter()
             batch = np.stack([self.preprocess(img)[0] for img in chunk])
             t1 = time.perf_counter()
-            probs = self.probabilities(batch)
+            ood = None
+            if self.ood is not None:  # features come out of the same pass as the scores
+                raw = self.run_raw(batch)
+                probs = self.activate(raw[self.output_name])
+                ood = self.ood_records(raw)
+            else:
+                probs = self.probabilities(batch)
             t2 = time.perf_counter()
             k = len(chunk)
             results += self.results(probs, {"preprocess": round((t1 - t0) * 1000 / k, 3),
-                                            "inference": round((t2 - t1) * 1000 / k, 3)})
+                                            "inference": round((t2 - t1) * 1000 / k, 3)}, ood=ood)
             progress.update(min(start + k, n), n, f"{self.manifest.id}: {min(start + k, n)}/{n}")
         return results
 

@@ -419,6 +419,10 @@ def verify_manifest(m: Manifest) -> Manifest:
             problems += _external_data_problems(m)
             if not problems:
                 problems += _onnx_problems(m)
+    if not problems and m.raw.get("ood"):  # honestai: the OOD statistics file is hashed like the model
+        from app.inference.ood import ood_file_problems
+
+        problems += ood_file_problems(m)
     m.problems = problems
     m.checked = True
     if problems:

@@ -53,7 +53,43 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-guard", action="store_true",
                    help="raw model output, without the findings-consistency guard")
     p.add_argument("--provenance", metavar="FILE", help="also write the draft's provenance as JSON")
+    p.add_argument("--check", metavar="REPORT.txt",
+                   help="instead of drafting: compare a report's text with --results (the sign-off check)")
+    p.add_argument("--json", action="store_true", help="--check: print the comparison as JSON")
     p.set_defaults(func=run_draft)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """``hilum draft --check REPORT.txt --results results.json``: the sign-off comparison.
+
+    Exit status 0 when the report agrees with every AI result within intended use, 3 when there
+    are discrepancies to acknowledge or fix.
+    """
+    from dataclasses import asdict
+
+    from app.reporting.signoff import compare, format_comparison, results_with_images
+
+    if not args.results:
+        raise UsageError("--check needs --results results.json")
+    try:
+        with open(args.check, encoding="utf-8") as fh:
+            text = fh.read()
+        with open(args.results, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {exc}") from exc
+    pairs = results_with_images(doc)
+    if not pairs:
+        raise UsageError(f"no classifier results found in {args.results}")
+    found = compare(text, pairs)
+    skipped = sorted({f"{r.model_id}: {r.reliability}" for r, _ in pairs if r.reliability.startswith("outside")})
+    if args.json:
+        print(json.dumps({"discrepancies": [asdict(d) for d in found], "not_compared": skipped}, indent=1))
+    else:
+        print(format_comparison(found))
+        for line in skipped:
+            print(f"(not compared, {line})")
+    return 3 if found else 0
 
 
 def _load_results(path: str) -> Any:
@@ -137,6 +173,8 @@ def run_draft(args: argparse.Namespace) -> int:
     from app.core.types import LabelResult, ModelResult
     from app.reporting.generator import build_conditioning, draft
 
+    if args.check:
+        return run_check(args)
     if args.max_new_tokens < 1:
         raise UsageError("--max-new-tokens must be positive")
     codes = [c.strip() for c in args.findings.split(";") if c.strip()]

@@ -318,6 +318,32 @@ def _text_section(name, item_name, text: str):
     return section
 
 
+#: TID 1500's "Qualitative Evaluations" container and Hilum's codes for a result's reliability
+QUALITATIVE_EVALUATIONS = ("C0034375", "UMLS", "Qualitative Evaluations")
+RELIABILITY = ("RELIABILITY", "99HILUM", "AI result reliability")
+WITHIN_USE = ("WITHIN-USE", "99HILUM", "Within intended use")
+OUTSIDE_USE = ("OUTSIDE-USE", "99HILUM", "Outside intended use")
+READER_DECISION = ("READER-DECISION", "99HILUM", "Reader's decision on AI results")
+
+
+def _reliability_item(result: ModelResult):  # -> highdicom ContainerContentItem
+    """The result's intended-use evaluation as a qualitative evaluation, with the reason."""
+    import highdicom as hd
+
+    outside = result.reliability.startswith("outside")
+    box = hd.sr.ContainerContentItem(name=_code(QUALITATIVE_EVALUATIONS), relationship_type="CONTAINS")
+    value = hd.sr.CodeContentItem(name=_code(RELIABILITY), value=_code(OUTSIDE_USE if outside else WITHIN_USE),
+                                  relationship_type="CONTAINS")
+    reason = result.reliability.split(": ", 1)[1] if outside and ": " in result.reliability else result.reliability
+    if result.ood:
+        reason += (f" [OOD {result.ood.get('method', '')} score {float(result.ood.get('score', 0)):.3g}, "
+                   f"threshold {float(result.ood.get('threshold', 0)):.3g}]")
+    value.ContentSequence = hd.sr.ContentSequence([
+        hd.sr.TextContentItem(name=codes.DCM.Comment, value=reason[:1024], relationship_type="HAS PROPERTIES")])
+    box.ContentSequence = hd.sr.ContentSequence([value])
+    return box
+
+
 def comprehensive_sr(
     draft: ReportDraft,
     results: Sequence[ModelResult],
@@ -403,6 +429,8 @@ def comprehensive_sr(
                                       relationship_type="HAS PROPERTIES"),
             ])
             content.append(finding)
+        if result.reliability:
+            content.append(_reliability_item(result))
         for src in sources:
             content.append(hd.sr.ImageContentItem(
                 name=codes.DCM.SourceImage, referenced_sop_class_uid=src.SOPClassUID,
@@ -413,6 +441,16 @@ def comprehensive_sr(
             relationship_type="CONTAINS"))
         section.ContentSequence = hd.sr.ContentSequence(content)
         items.append(section)
+
+    if draft.acknowledgements:
+        # the reader's decision on each sign-off discrepancy between the text and the AI results
+        decision = hd.sr.ContainerContentItem(name=_code(READER_DECISION), relationship_type="CONTAINS")
+        decision.ContentSequence = hd.sr.ContentSequence([
+            hd.sr.TextContentItem(name=codes.DCM.Comment, relationship_type="CONTAINS",
+                                  value=f"{a.get('message', '')}: {a.get('decision', 'acknowledged')}"
+                                        f" ({a.get('reader', '')}, {a.get('time', '')})"[:1024])
+            for a in draft.acknowledgements])
+        items.append(decision)
 
     if draft.ai_generated and draft.generator:
         # the report text itself was drafted by a model: name it too (provenance, convention 5)

@@ -415,6 +415,7 @@ def _results_table(results: Sequence[ModelResult], styles: dict[str, Any]) -> An
     head = ["Image", "Model", "Version", "SHA-256", "Provider", "Label", "Probability",
             "Threshold", "Flag"]
     rows: list[list[Any]] = [[_para(h, styles, "small", bold=True) for h in head]]
+    spans: list[tuple[int, bool]] = []  # reliability rows: (row, outside intended use)
     for r in unique_results(results):
         for lab in r.labels:
             flag = "POSITIVE" if lab.positive else "negative"
@@ -423,6 +424,14 @@ def _results_table(results: Sequence[ModelResult], styles: dict[str, Any]) -> An
                      provider, lab.label, f"{lab.probability:.3f}", f"{lab.threshold:.3f}", flag]
             rows.append([_para(c, styles, "small", bold=(i == 8 and lab.positive))
                          for i, c in enumerate(cells)])
+        if r.reliability:  # intended use and OOD, on the line under the model's labels
+            note = "Reliability: " + r.reliability
+            if r.ood and "OOD" not in r.reliability:
+                note += (f" (OOD {r.ood.get('method', '')} score {float(r.ood.get('score', 0)):.1f}, "
+                         f"threshold {float(r.ood.get('threshold', 0)):.1f})")
+            outside = r.reliability.startswith("outside")
+            rows.append([_para(note, styles, "small", bold=outside)] + [""] * 8)
+            spans.append((len(rows) - 1, outside))
     if len(rows) == 1:
         rows.append([_para("No AI model was run on this study.", styles, "small")] + [""] * 8)
     widths = [42, 72, 40, 64, 44, 66, 56, 56, 56]
@@ -432,6 +441,8 @@ def _results_table(results: Sequence[ModelResult], styles: dict[str, Any]) -> An
         ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#999999")),
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e6ecf3")),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        *[("SPAN", (0, row), (-1, row)) for row, _ in spans],
+        *[("BACKGROUND", (0, row), (-1, row), colors.HexColor("#ffcc66")) for row, out in spans if out],
     ]))
     return table
 

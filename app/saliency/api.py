@@ -489,7 +489,11 @@ class Explainer:
             name = self.labels[i] if i < len(self.labels) else str(i)
             if transform is not None:
                 # Pixels the model never saw (cropped away) are NaN in the map: drawn transparent.
-                src_raw, src_map = to_source(raw[k], transform), to_source(norm[k], transform, fill=np.nan)
+                # The shown map is resampled smoothly (bicubic on the coarse grid first): bilinear
+                # alone leaves kinks at every cell border, i.e. notches in the threshold contour.
+                src_raw = to_source(raw[k], transform)
+                src_map = to_source(smooth_upsample(norm[k], max(transform.source_shape)), transform,
+                                    fill=np.nan)
             else:
                 size = (int(hw[1]), int(hw[0]))
                 import cv2
@@ -499,6 +503,22 @@ class Explainer:
             result[name] = SaliencyMap(label=name, method=method, map=np.clip(src_map, 0.0, 1.0),
                                        raw=src_raw, model_raw=raw[k], info=dict(info))
         return result
+
+
+def smooth_upsample(m: np.ndarray, side: int, max_side: int = 2048) -> np.ndarray:
+    """A coarse map (h, w) resampled bicubically onto a grid about ``side`` pixels across (the
+    same extent, pixel-edge convention; at most ``max_side``):
+    C1-smooth at the display's resolution, so a threshold contour is a smooth curve, not the
+    blocks and notches of a nearest or bilinear upsampling of the coarse grid."""
+    import cv2
+
+    m = np.asarray(m, dtype=np.float32)
+    h, w = m.shape
+    f = max(1, min(int(side), max_side) // max(h, w, 1))
+    if f == 1 or min(h, w) < 2:
+        return m
+    # not clipped here (a clip would put kinks back); the caller clips the map to [0, 1]
+    return cv2.resize(m, (w * f, h * f), interpolation=cv2.INTER_CUBIC)
 
 
 def compute_saliency(explainer: Any, tensor: np.ndarray, transform: GeometryTransform | None,

@@ -24,11 +24,14 @@ def finish_study(session: StudySession, target: Path, *, indication: str = "", c
                  notes: str = "", device: Device | str = Device.AUTO, backend: str = "bundled",
                  backend_options: dict[str, Any] | None = None, pdf: bool = False,
                  dicom_export: bool = False, deidentify: bool = False, reader_name: str = "",
-                 pixels_reviewed: bool = False, deidentifier: Any = None,
+                 pixels_reviewed: bool = False, deidentifier: Any = None, key_images: bool = True,
                  progress: Progress | None = None,
                  say: Callable[[str], None] = lambda line: None) -> list[str]:
     """Draft one analysed study into ``target/draft.txt`` (and its provenance into
     ``draft.provenance.json``, both private files) and export it when asked.
+
+    ``key_images``: export the positive findings' saliency key images (Secondary Captures);
+    ``hilum analyze`` does when saliency maps were asked for.
 
     Returns
     -------
@@ -50,7 +53,8 @@ def finish_study(session: StudySession, target: Path, *, indication: str = "", c
         session.sign_off(reader_name or BATCH_READER)
         files += [str(p) for p in session.export(target, pdf=pdf, dicom=dicom_export,
                                                  deidentify=deidentify, pixels_reviewed=pixels_reviewed,
-                                                 deidentifier=deidentifier, progress=progress)]
+                                                 deidentifier=deidentifier, progress=progress,
+                                                 key_images=None if key_images else [])]
         say(f"exported {len(files) - 2} file(s) -> {target}")
     return files
 
@@ -148,7 +152,8 @@ def analyze(
             session, target, indication=indication, comparison=comparison, notes=notes,
             device=device, backend=backend, backend_options=backend_options, pdf=pdf,
             dicom_export=dicom_export, deidentify=deidentify, reader_name=reader_name,
-            pixels_reviewed=pixels_reviewed, deidentifier=run_deid, progress=progress, say=say)
+            pixels_reviewed=pixels_reviewed, deidentifier=run_deid, key_images=saliency is not None,
+            progress=progress, say=say)
     if run_deid is not None:
         from app.reporting.export import deidentify_results_folder
 

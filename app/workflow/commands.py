@@ -118,11 +118,15 @@ def _analyze(args: argparse.Namespace) -> int:
                 flags = ", ".join(f"{name} {v['probability']:.3f}{' POSITIVE' if v['positive'] else ''}"
                                   for name, v in res["labels"].items())
                 print(f"{image['path']}: {res['model_id']} [{res['provider']}] {flags}")
+                if str(res.get("reliability", "")).startswith("outside"):
+                    print(f"  ! {res['reliability']}")
             for err in image.get("errors", []):
                 print(f"hilum: {image['path']}: {err['model_id']}: {err['error']}", file=sys.stderr)
             for na in image["not_applicable"]:
                 print(f"{image['path']}: {na['model_id']} not applicable ({'; '.join(na['reasons'])})")
         s = doc["summary"]
+        if s.get("outside_intended_use"):
+            print(f"{s['outside_intended_use']} result(s) outside intended use: not reliable, see each note")
         print(f"{s['classified']} of {s['images']} image(s) classified, {s['errors']} error(s); "
               f"results in {doc.get('results_path')}")
     if doc["summary"]["images"] == 0 or (doc["errors"] and doc["summary"]["classified"] == 0):

@@ -457,6 +457,12 @@ class StudySession:
                 self.events.draft_chunk.emit(chunk)
         finally:
             stream.close()
+        from app.reporting.signoff import sentence_evidence
+
+        # each AI sentence keeps the finding(s) it states: model, probability, threshold, map
+        stream.evidence = sentence_evidence(
+            f"FINDINGS: {stream.findings}\nIMPRESSION: {stream.impression}",
+            [(r, i.sop_uid) for i in self.images() for r in i.results])
         result = stream.to_report_draft(self.study_uid)
         with self._lock:
             self.draft_text = stream.text

@@ -43,7 +43,7 @@ def glossary() -> dict[str, str]:
         if not line.strip() or line.startswith("#") or "\t" not in line:
             continue
         src, dst = line.split("\t", 1)
-        pairs[src] = dst
+        pairs[src.replace("\\n", "\n")] = dst.replace("\\n", "\n")   # "\n" stands for a line break
     return pairs
 
 
@@ -57,7 +57,14 @@ def fill(ts_path: Path, pairs: dict[str, str]) -> list[str]:
         if translation is None:
             continue
         if translation.get("type") in ("unfinished", None) and source in pairs:
-            translation.text = pairs[source]
+            if message.get("numerus") == "yes":
+                # a %n message: zh_CN has one plural form
+                for child in list(translation):
+                    translation.remove(child)
+                translation.text = None
+                ET.SubElement(translation, "numerusform").text = pairs[source]
+            else:
+                translation.text = pairs[source]
             translation.attrib.pop("type", None)
         elif translation.get("type") == "unfinished":
             missing.append(source)
@@ -67,10 +74,61 @@ def fill(ts_path: Path, pairs: dict[str, str]) -> list[str]:
     return missing
 
 
+#: contexts lupdate names after a variable (``window.tr(...)`` in a module that extends the main
+#: window): at run time ``tr`` looks them up under the window's class name
+WINDOW_ALIASES = ("window", "w", "self.w", "main_window", "self.main_window", "self.window")
+
+
+#: strings of libraries the window shows (translated through Qt with these contexts)
+EXTERNAL = (("GraphicsScene", "Export..."),)
+
+
+def add_external(ts_path: Path) -> None:
+    """Add :data:`EXTERNAL` messages (lupdate scans only app/gui) unless already there."""
+    tree = ET.parse(ts_path)
+    root = tree.getroot()
+    contexts = {c.findtext("name"): c for c in root.iter("context")}
+    for name, source in EXTERNAL:
+        ctx = contexts.get(name)
+        if ctx is None:
+            ctx = ET.SubElement(root, "context")
+            ET.SubElement(ctx, "name").text = name
+            contexts[name] = ctx
+        if any(m.findtext("source") == source for m in ctx.iter("message")):
+            continue
+        message = ET.SubElement(ctx, "message")
+        ET.SubElement(message, "source").text = source
+        ET.SubElement(message, "translation", type="unfinished")
+    tree.write(ts_path, encoding="utf-8", xml_declaration=True)
+
+
+def merge_window_contexts(ts_path: Path) -> None:
+    """Move messages of :data:`WINDOW_ALIASES` contexts into ``MainWindow``'s."""
+    tree = ET.parse(ts_path)
+    root = tree.getroot()
+    contexts = {c.findtext("name"): c for c in root.iter("context")}
+    target = contexts.get("MainWindow")
+    if target is None:
+        return
+    have = {m.findtext("source") for m in target.iter("message")}
+    for alias in WINDOW_ALIASES:
+        ctx = contexts.get(alias)
+        if ctx is None:
+            continue
+        for message in list(ctx.iter("message")):
+            if message.findtext("source") not in have:
+                target.append(message)
+                have.add(message.findtext("source"))
+        root.remove(ctx)
+    tree.write(ts_path, encoding="utf-8", xml_declaration=True)
+
+
 def main() -> int:
     sources = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "app" / "gui").rglob("*.py"))
     subprocess.run([_tool("pyside6-lupdate"), *sources, "-no-obsolete", "-locations", "none",
                     "-target-language", "zh_CN", "-ts", str(TS)], cwd=ROOT, check=True)
+    merge_window_contexts(TS)
+    add_external(TS)
     missing = fill(TS, glossary())
     subprocess.run([_tool("pyside6-lrelease"), str(TS), "-qm", str(QM)], check=True)
     if missing:

@@ -49,6 +49,11 @@ def test_panel_runs_and_restores_results(qtbot) -> None:  # type: ignore[no-unty
     prob = doc["images"][0]["results"][0]["labels"]["pneumonia"]["probability"]
     assert bar.value() == round(prob * 1000)
     assert "CPUExecutionProvider" in panel.provider_label.text()
+    # the bundled sample is an adult film: the amber banner says the result is outside intended use
+    assert not panel.reliability_banner.isHidden()
+    assert "Outside intended use" in panel.reliability_banner.text()
+    assert "patient age" in panel.reliability_banner.text()
+    assert panel.table.item(0, 4).text().endswith("(outside intended use)")
     qtbot.waitUntil(lambda: Library().result(series.study_uid, RESULT_KEY_PREFIX + series.series_uid) is not None,
                     timeout=10000)
     stored = Library().result(series.study_uid, RESULT_KEY_PREFIX + series.series_uid)

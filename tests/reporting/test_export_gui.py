@@ -142,6 +142,7 @@ def test_export_dock_in_the_main_window_exports_the_image_on_screen(qtbot, tmp_p
     dialog.sign_box.setChecked(True)
     dialog.out_dir.setText(str(tmp_path))
     dialog.export_button.click()
+    assert not hasattr(dialog, "ack_box")   # the report states the AI finding: nothing to acknowledge
     qtbot.waitUntil(lambda: dialog._worker is None and bool(dialog.files), timeout=60000)
     assert (tmp_path / "report.pdf").is_file()
     sc = pydicom.dcmread(next(p for p in dialog.files if p.name.startswith("SC")))
@@ -149,3 +150,48 @@ def test_export_dock_in_the_main_window_exports_the_image_on_screen(qtbot, tmp_p
     qtbot.waitUntil(lambda: lib.result(ref.study_uid, "report:signed_off") is not None,
                     timeout=10000)
     window.close()
+
+
+def test_sign_off_check_asks_for_acknowledgement(qtbot, context, tmp_path):
+    """A report that does not mention an AI-positive finding: the reader acknowledges it at sign-off,
+    and the acknowledgement is stored with the signed report and written to the SR."""
+    import dataclasses
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.gui.panels.export import ExportDialog
+
+    ctx, signed = context
+    ctx.draft = dataclasses.replace(ctx.draft, findings="The heart is enlarged.", impression="Cardiomegaly.")
+    dialog = ExportDialog(ctx)
+    qtbot.addWidget(dialog)
+    dialog.reader.setText("Jane Smith")
+    dialog.sign_box.setChecked(True)
+    dialog.out_dir.setText(str(tmp_path))
+    dialog.pdf_box.setChecked(False)
+    dialog.dicom_box.setChecked(True)
+    dialog.deid_box.setChecked(False)
+    dialog.export_button.click()
+    box = dialog.ack_box
+    assert box.objectName() == "SignOffCheck"
+    assert "AI flagged Pneumonia (0.80); your report does not mention it" in box.text()
+    assert dialog._worker is None and not dialog.files          # nothing exported before the decision
+    ack = next(b for b in box.buttons() if box.buttonRole(b) == QMessageBox.ButtonRole.AcceptRole)
+    ack.click()
+    qtbot.waitUntil(lambda: dialog._worker is None and bool(dialog.files), timeout=60000)
+    acks = signed[0].acknowledgements
+    assert [a["message"] for a in acks] == ["AI flagged Pneumonia (0.80); your report does not mention it"]
+    assert acks[0]["reader"] == "Jane Smith"
+    sr = pydicom.dcmread(next(p for p in dialog.files if p.name.startswith("SR")))
+    texts = []
+
+    def walk(items):
+        for it in items:
+            if it.ValueType == "TEXT":
+                texts.append(str(it.TextValue))
+            if "ContentSequence" in it:
+                walk(it.ContentSequence)
+
+    walk(sr.ContentSequence)
+    assert any(t.startswith("AI flagged Pneumonia (0.80); your report does not mention it: acknowledged")
+               for t in texts)

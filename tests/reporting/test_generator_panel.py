@@ -27,7 +27,7 @@ def _background(panel, pos: int):  # noqa: ANN001, ANN202
 
 
 def test_panel_drafts_marks_edits_and_survives_restart(qtbot) -> None:  # noqa: ANN001
-    from app.gui.panels.report import AI_COLOR, BANNER, ReportPanel, load_draft_file
+    from app.gui.panels.report import BANNER, ReportPanel, load_draft_file
 
     panel = ReportPanel(None)
     qtbot.addWidget(panel)
@@ -42,15 +42,18 @@ def test_panel_drafts_marks_edits_and_survives_restart(qtbot) -> None:  # noqa: 
     assert text.startswith("FINDINGS: ") and "\nIMPRESSION: " in text
     assert labeller.states(text, "Pneumonia")
     assert panel.banner.text() == BANNER == "AI-generated draft: requires review by a physician"
-    assert _background(panel, 12) == AI_COLOR                 # AI-written text is marked
+    assert _background(panel, 12) == panel.ai_color()          # AI-written text is marked
     assert panel.provenance["model_id"] == "report_generator"
     qtbot.waitUntil(lambda: (load_draft_file(UID) or {}).get("text") == text, timeout=20_000)
     assert load_draft_file(UID)["ai_generated"] is True
 
-    # the radiologist edits: the mark goes, the draft is no longer "AI-generated"
+    # the radiologist edits one sentence: its mark goes, the other sentences stay marked, and
+    # the draft is no longer "AI-generated" as a whole
     panel.editor.moveCursor(panel.editor.textCursor().MoveOperation.End)
     panel.editor.insertPlainText(" Edited by me.")
-    assert panel.edited and _background(panel, 12) != AI_COLOR
+    end = len(panel.editor.toPlainText())
+    assert panel.edited and _background(panel, 12) == panel.ai_color() and not panel.current_draft().ai_generated
+    assert not panel.is_ai_marked(end - 3) and panel.is_ai_marked(12)
     qtbot.waitUntil(lambda: (load_draft_file(UID) or {}).get("edited") is True, timeout=20_000)
 
     # a restart: a new panel for the same study gets the autosaved draft back
@@ -91,3 +94,31 @@ def test_panel_stop_and_normal_draft(qtbot) -> None:  # noqa: ANN001
     qtbot.waitUntil(lambda: not panel.running, timeout=120_000)
     text = panel.editor.toPlainText()
     assert labeller.is_normal(text) and "IMPRESSION:" in text
+
+
+def test_sentence_at_cursor_shows_its_evidence(qtbot) -> None:  # noqa: ANN001
+    """Clicking a sentence shows the AI finding behind it (model, probability, threshold, reliability)."""
+    from PySide6.QtGui import QTextCursor
+
+    from app.gui.panels.report import ReportPanel
+
+    panel = ReportPanel(None)
+    qtbot.addWidget(panel)
+    panel.set_study(UID)
+    doc = _doc(0.93)
+    doc["images"][0]["results"][0]["reliability"] = "outside intended use: patient age 64 years is outside 1-5 years"
+    panel.set_results(doc)
+    text = "FINDINGS: The heart is normal. Findings are consistent with pneumonia.\nIMPRESSION: Pneumonia."
+    panel.editor.setPlainText(text)
+    cur = panel.editor.textCursor()
+    cur.setPosition(text.index("consistent"))
+    panel.editor.setTextCursor(cur)
+    assert panel.sentence_at_cursor() == "Findings are consistent with pneumonia."
+    assert panel.evidence_label.text() == ("Evidence: pneumonia_cnn \u00b7 pneumonia p=0.93 (threshold 0.50)"
+                                          " \u00b7 outside intended use")
+    cur.setPosition(text.index("heart"))
+    panel.editor.setTextCursor(cur)
+    assert panel.evidence_label.text() == "Evidence: no AI result concerns this sentence."
+    cur.movePosition(QTextCursor.MoveOperation.End)
+    panel.editor.setTextCursor(cur)
+    assert "pneumonia p=0.93" in panel.evidence_label.text()

@@ -22,7 +22,7 @@ def _site_model(home: Path, model_id: str, **changes) -> Path:
     folder = home / "models" / model_id
     folder.mkdir(parents=True)
     src = bundled_models_dir() / BUNDLED
-    for name in ("model.onnx", "MODEL_CARD.md"):
+    for name in ("model.onnx", "MODEL_CARD.md", "ood.npz"):  # ood.npz: the hashed OOD statistics
         shutil.copy(src / name, folder / name)
     raw = json.loads((src / "model.json").read_text())
     raw["id"] = model_id

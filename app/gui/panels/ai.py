@@ -43,8 +43,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.provenance import DISCLAIMER
+from app.gui.i18n import plural
 from app.core.types import StudyMetadata
+from app.gui.elided import ElidedLabel
 from app.gui.errors import user_message
 from app.gui.model_registry import request_registry
 from app.gui.sessions import series_files, sessions_of
@@ -53,6 +54,21 @@ from app.gui.workers import Worker, run_in_background
 log = logging.getLogger(__name__)
 
 RESULT_KEY_PREFIX = "ai:"  # Library.store_run's key (tests read the raw document)
+
+#: result table columns (translated at display time)
+COLUMNS = ("Image", "Model", "Finding", "Prob.", "Threshold", "Flag")
+COL_IMAGE, COL_MODEL, COL_FINDING, COL_PROB, COL_THRESHOLD, COL_FLAG = range(len(COLUMNS))
+#: amber, dark text: readable on the dark and the light theme
+BANNER_STYLE = "background:#f0b429;color:#1a1a1a;font-weight:bold;padding:4px;border-radius:3px;"
+#: the model card's words for a demonstration model (shown in the panel, next to its result)
+DEMO_WORDS = "Demonstration model, not for clinical use"
+
+
+def is_demonstration(manifest: Any) -> bool:
+    """True for a model whose stated intended use is a demonstration (not clinical use)."""
+    raw = getattr(manifest, "raw", None) or {}
+    text = " ".join(str(raw.get(k, "")) for k in ("intended_use", "name")).lower()
+    return "not for clinical use" in text or "demonstration" in text
 
 
 def _series_files(series: Any) -> list[str]:
@@ -104,25 +120,26 @@ class AIPanel(QWidget):
         self._registry: Any = None
         self._library: Any = None
 
-        self.series_label = QLabel("No series open.")
-        self.series_label.setWordWrap(True)
+        # elided (full text in the tooltip): a long UID never widens the dock
+        self.series_label = ElidedLabel(self.tr("No series open."))
+        self.series_label.setObjectName("AISeries")
         self.models = QListWidget()
         self.models.setObjectName("AIModels")
         self.models.setMaximumHeight(110)
         self.models.currentItemChanged.connect(lambda *_: self._update_buttons())
-        self.show_all = QCheckBox("Show models outside their stated use")
-        self.show_all.setToolTip("Override applicability (modality / body part / view); results are marked.")
+        self.show_all = QCheckBox(self.tr("Show models outside their stated use"))
+        self.show_all.setToolTip(self.tr("Override applicability (modality / body part / view); results are marked."))
         self.show_all.toggled.connect(lambda *_: self._refresh_models())
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
-        self.device.setToolTip("Where the models run; the provider actually used is shown below.")
-        self.run_button = QPushButton("Run")
+        self.device.setToolTip(self.tr("Where the models run; the provider actually used is shown below."))
+        self.run_button = QPushButton(self.tr("Run"))
         self.run_button.setObjectName("AIRun")
         self.run_button.clicked.connect(self.run)
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = QPushButton(self.tr("Cancel"))
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.setEnabled(False)
-        self.card_button = QPushButton("Model card")
+        self.card_button = QPushButton(self.tr("Model card"))
         self.card_button.clicked.connect(self.show_card)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
@@ -130,19 +147,33 @@ class AIPanel(QWidget):
         self.status = QLabel("")
         self.status.setObjectName("AIStatus")
         self.status.setWordWrap(True)
-        self.provider_label = QLabel("Provider: -")
+        self.provider_label = QLabel(self.tr("Provider: -"))
+        # intended use / OOD: a visible amber banner, not a tooltip (issue 16)
+        self.reliability_banner = QLabel("")
+        self.reliability_banner.setObjectName("AIReliabilityBanner")
+        self.reliability_banner.setWordWrap(True)
+        self.reliability_banner.setStyleSheet(
+            "QLabel#AIReliabilityBanner { background: #ffbf47; color: #1a1a1a; border: 1px solid #b26b00;"
+            " border-radius: 3px; padding: 6px; font-weight: bold; }")
+        self.reliability_banner.hide()
         self.provider_label.setObjectName("AIProvider")
-        self.table = QTableWidget(0, 5)
-        self.table.setObjectName("AIResults")
-        self.table.setHorizontalHeaderLabels(["Image", "Model", "Finding", "Probability", "Flag"])
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
-        self.disclaimer = QLabel(DISCLAIMER + ".")
+        self.table = self._build_table()
+        #: model name, version and short sha256 of the shown results (not only in a tooltip)
+        self.model_info = QLabel("")
+        self.model_info.setObjectName("AIModelInfo")
+        self.model_info.setWordWrap(True)
+        self.model_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        #: amber banner: a model used outside its stated intended use / a demonstration model
+        self.use_banner = QLabel("")
+        self.use_banner.setObjectName("AIUseBanner")
+        self.use_banner.setWordWrap(True)
+        self.use_banner.setStyleSheet(BANNER_STYLE)
+        self.use_banner.hide()
+        self.disclaimer = QLabel(self.tr("AI-generated, requires review by a physician."))
         self.disclaimer.setObjectName("AIDisclaimer")
 
         row = QHBoxLayout()
-        row.addWidget(QLabel("Device"))
+        row.addWidget(QLabel(self.tr("Device")))
         row.addWidget(self.device)
         row.addStretch(1)
         row.addWidget(self.card_button)
@@ -155,13 +186,39 @@ class AIPanel(QWidget):
         lay.addLayout(row)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
+        lay.addWidget(self.use_banner)
+        lay.addWidget(self.reliability_banner)
         lay.addWidget(self.table, 1)
+        lay.addWidget(self.model_info)
         lay.addWidget(self.provider_label)
         lay.addWidget(self.disclaimer)
         self._update_buttons()
-        self.status.setText("Checking installed models...")
+        self.status.setText(self.tr("Checking installed models..."))
         # verified once per process on a worker (main_window.run_in_background), then cached
         request_registry(main_window, self._registry_ready, self._failed)
+
+    def _build_table(self) -> QTableWidget:
+        """The results table: threshold and flag as columns, readable at the dock's width."""
+        table = QTableWidget(0, len(COLUMNS))
+        table.setObjectName("AIResults")
+        table.setHorizontalHeaderLabels([self.tr("Image"), self.tr("Model"), self.tr("Finding"),
+                                         self.tr("Prob."), self.tr("Threshold"), self.tr("Flag")])
+        head = table.horizontalHeaderItem(COL_PROB)
+        if head is not None:
+            head.setToolTip(self.tr("Probability"))
+        table.verticalHeader().hide()
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        header = table.horizontalHeader()
+        # short columns fit their contents; model and finding share what is left (elided)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_MODEL, QHeaderView.ResizeMode.Stretch)   # elided, tooltip
+        header.setSectionResizeMode(COL_FINDING, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(COL_PROB, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(COL_PROB, 58)
+        header.setMinimumSectionSize(36)
+        table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        return table
 
     # -- models ---------------------------------------------------------------------------------
     def _registry_ready(self, registry: Any) -> None:
@@ -203,20 +260,20 @@ class AIPanel(QWidget):
                 continue
             text = f"{m.name} ({m.version})"
             if getattr(m, "site_override", False):
-                text += " - site override of the bundled model"
+                text += self.tr(" - site override of the bundled model")
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, m.id)
             if not m.verified:
-                item.setText(f"{text} - will not run: failed verification")
+                item.setText(text + self.tr(" - will not run: failed verification"))
                 item.setToolTip("; ".join(m.problems))
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
             elif reasons:
-                item.setText(f"{text} - outside stated use")
+                item.setText(text + self.tr(" - outside stated use"))
                 item.setToolTip("; ".join(reasons))
             item.setCheckState(Qt.CheckState.Checked if m.verified and not reasons else Qt.CheckState.Unchecked)
             self.models.addItem(item)
         if self.models.count() == 0:
-            self.status.setText("No installed model applies to this series.")
+            self.status.setText(self.tr("No installed model applies to this series."))
         elif not self.worker:
             self.status.setText("")
         if self.models.count():
@@ -250,11 +307,12 @@ class AIPanel(QWidget):
         self.table.setRowCount(0)
         self.last_doc = None
         if series is None:
-            self.series_label.setText("No series open.")
+            self.series_label.setText(self.tr("No series open."))
         else:
             desc = getattr(series, "description", "") or getattr(series, "series_uid", "")
             n = len(_series_files(series))
-            self.series_label.setText(f"{getattr(series, 'modality', '')} {desc} - {n} image file(s)")
+            self.series_label.setText(plural(self.tr("%1 %2 - %n image file(s)", "", n), n).replace(
+                "%1", str(getattr(series, "modality", ""))).replace("%2", str(desc)))
         self._refresh_models()
         if series is not None:
             self._show_stored()
@@ -291,23 +349,23 @@ class AIPanel(QWidget):
             return
         ids = self.checked_models()
         if not ids:
-            self.status.setText("Tick at least one model.")
+            self.status.setText(self.tr("Tick at least one model."))
             return
         files = _series_files(self.series)
         if not files:
-            self.status.setText("This series has no image files to classify.")
+            self.status.setText(self.tr("This series has no image files to classify."))
             return
         self.progress.setRange(0, max(len(files), 1))
         self.progress.setValue(0)
         self.progress.show()
-        self.status.setText("Running...")
+        self.status.setText(self.tr("Running..."))
         series = self.series
         self.worker = run_in_background(
             _run_models, self.session, files, str(getattr(series, "series_uid", "")), ids,
             self.device.currentText(), self.show_all.isChecked(), self.library,
             on_result=lambda doc: self._done(series, doc), on_error=self._failed,
             on_progress=self._on_progress, on_finished=self._finished)
-        self.worker.signals.cancelled.connect(lambda: self.status.setText("Cancelled."))
+        self.worker.signals.cancelled.connect(lambda: self.status.setText(self.tr("Cancelled.")))
         self._update_buttons()
 
     def cancel(self) -> None:
@@ -333,7 +391,8 @@ class AIPanel(QWidget):
             self._show(doc)
         if doc.get("store_error"):
             log.warning("AI results not stored")
-            self.status.setText(f"Results could not be stored with the study: {doc['store_error']}")
+            self.status.setText(self.tr("Results could not be stored with the study: %1").replace(
+                "%1", str(doc["store_error"])))
         providers = sorted({m.get("provider", "") for m in doc.get("models", []) if m.get("provider")})
         setter = getattr(self.main_window, "set_provider_text", None)
         if providers and callable(setter):
@@ -341,54 +400,120 @@ class AIPanel(QWidget):
         self.results_ready.emit(doc)
 
     # -- display --------------------------------------------------------------------------------
+    def _instance_numbers(self) -> dict[str, int]:
+        """SOP Instance UID -> Instance Number of the images of the series on screen."""
+        out: dict[str, int] = {}
+        for f in getattr(self.series, "frames", None) or []:
+            sop, inum = getattr(f, "sop_uid", ""), getattr(f, "instance_number", None)
+            if sop and inum is not None and sop not in out:
+                out[sop] = int(inum)
+        return out
+
+    def image_identity(self, image: dict[str, Any], index: int) -> str:
+        """How a result's image is named in the table: its instance number (and frame of a
+        multi-frame image), as the PDF names it; the position in the run when unknown."""
+        inum = self._instance_numbers().get(str(image.get("sop_uid", "")))
+        text = self.tr("Im %1").replace("%1", str(inum)) if inum is not None else f"#{index}"
+        frame = int(image.get("frame", 0) or 0)
+        if frame:
+            text += " " + self.tr("fr %1").replace("%1", str(frame + 1))
+        return text
+
+    def _manifest(self, model_id: str) -> Any:
+        try:
+            return self._registry.get(model_id) if self._registry is not None else None
+        except Exception:  # noqa: BLE001 - a model removed since the run: no card words
+            return None
+
     def _show(self, doc: dict[str, Any], stored: bool = False) -> None:
         self.last_doc = doc
         self.table.setRowCount(0)
         providers = set()
+        models: dict[str, dict[str, Any]] = {}
+        outside: set[str] = set()
         n_errors = len(doc.get("errors", []))
         for i, image in enumerate(doc.get("images", []), start=1):
+            ident = self.image_identity(image, i)
             for res in image.get("results", []):
                 providers.add(str(res.get("provider", "")))
+                models.setdefault(str(res.get("model_id", "")), res)
+                if res.get("applicability_overridden"):
+                    outside.add(str(res.get("model_id", "")))
                 for label, v in res.get("labels", {}).items():
-                    self._add_row(str(i), res, label, v)
+                    self._add_row(ident, res, label, v)
             n_errors += len(image.get("errors", []))
-        self.provider_label.setText("Provider: " + (", ".join(sorted(p for p in providers if p)) or "-"))
+        self.provider_label.setText(self.tr("Provider: %1").replace(
+            "%1", ", ".join(sorted(p for p in providers if p)) or "-"))
+        info, banner = [], []
+        for model_id, res in models.items():
+            m = self._manifest(model_id)
+            name = getattr(m, "name", "") or model_id
+            info.append(self.tr("%1, version %2, sha256 %3").replace("%1", name).replace(
+                "%2", str(res.get("model_version", "?"))).replace("%3", str(res.get("sha256", ""))[:12]))
+            if model_id in outside:
+                banner.append(self.tr("%1 was used outside its stated intended use: "
+                                      "interpret its result with care.").replace("%1", name))
+            if m is not None and is_demonstration(m):
+                banner.append(f"{name}: " + self.tr("Demonstration model, not for clinical use") + ".")
+        # one model: named (with version and sha256) under the table, its column left out so
+        # threshold and flag stay readable at the dock's default width
+        self.table.setColumnHidden(COL_MODEL, len(models) <= 1)
+        self.model_info.setText("\n".join(info))
+        self.use_banner.setText("\n".join(banner))
+        self.use_banner.setVisible(bool(banner))
+        unreliable = sorted({f"{res.get('model_id', '')}: {str(res['reliability'])[len('outside intended use: '):]}"
+                             for image in doc.get("images", []) for res in image.get("results", [])
+                             if str(res.get("reliability", "")).startswith("outside")})
+        if unreliable:
+            self.reliability_banner.setText(
+                "\u26a0 " + self.tr("Outside intended use: these AI results are not reliable.") + "\n"
+                + "\n".join(unreliable[:4]) + ("\n..." if len(unreliable) > 4 else ""))
+            self.reliability_banner.show()
+        else:
+            self.reliability_banner.hide()
         when = doc.get("created", "")
-        parts = [f"{self.table.rowCount()} result(s)" + (f", stored {when}" if stored else "")]
+        rows = self.table.rowCount()
+        parts = [plural(self.tr("%n result(s)", "", rows), rows) + (self.tr(", stored %1").replace("%1", str(when))
+                                                      if stored else "")]
         if n_errors:
-            parts.append(f"{n_errors} image(s) could not be classified")
+            parts.append(plural(self.tr("%n image(s) could not be classified", "", n_errors), n_errors))
         na = sum(len(im.get("not_applicable", [])) for im in doc.get("images", []))
-        if na and not self.table.rowCount():
-            parts.append("the ticked models do not apply to these images")
+        if na and not rows:
+            parts.append(self.tr("the ticked models do not apply to these images"))
         self.status.setText("; ".join(parts) + ".")
 
     def _add_row(self, image: str, res: dict[str, Any], label: str, v: dict[str, Any]) -> None:
         r = self.table.rowCount()
         self.table.insertRow(r)
         prob = float(v.get("probability", 0.0))
+        threshold = float(v.get("threshold", 0.0))
         positive = bool(v.get("positive", False))
-        self.table.setItem(r, 0, QTableWidgetItem(image))
+        self.table.setItem(r, COL_IMAGE, QTableWidgetItem(image))
         model = QTableWidgetItem(str(res.get("model_id", "")))
         model.setToolTip(f"version {res.get('model_version')}, sha256 {str(res.get('sha256', ''))[:12]}..., "
                          f"{res.get('provider')}")
-        self.table.setItem(r, 1, model)
-        self.table.setItem(r, 2, QTableWidgetItem(label))
+        self.table.setItem(r, COL_MODEL, model)
+        self.table.setItem(r, COL_FINDING, QTableWidgetItem(label))
         bar = QProgressBar()
         bar.setRange(0, 1000)
         bar.setValue(int(round(prob * 1000)))
         bar.setFormat(f"{prob:.3f}")
-        bar.setToolTip(f"probability {prob:.3f}, threshold {float(v.get('threshold', 0)):.3f}")
+        bar.setToolTip(f"probability {prob:.3f}, threshold {threshold:.3f}")
         bar.setProperty("positive", positive)
-        self.table.setCellWidget(r, 3, bar)
-        flag = QTableWidgetItem("POSITIVE" if positive else "-")
+        self.table.setCellWidget(r, COL_PROB, bar)
+        self.table.setItem(r, COL_THRESHOLD, QTableWidgetItem(f"{threshold:.3f}"))
+        flag = QTableWidgetItem(self.tr("POSITIVE") if positive else "-")
         flag.setData(Qt.ItemDataRole.UserRole, prob)
         if positive:
             font = flag.font()
             font.setBold(True)
             flag.setFont(font)
         if res.get("applicability_overridden"):
-            flag.setText(flag.text() + " (outside stated use)")
-        self.table.setItem(r, 4, flag)
+            flag.setText(flag.text() + " " + self.tr("(outside stated use)"))
+        elif str(res.get("reliability", "")).startswith("outside"):
+            flag.setText(flag.text() + " " + self.tr("(outside intended use)"))
+            flag.setToolTip(str(res["reliability"]))
+        self.table.setItem(r, COL_FLAG, flag)
 
     def show_card(self) -> None:
         """Show the current model's card (Markdown) in a dialog."""
@@ -404,7 +529,7 @@ class AIPanel(QWidget):
         except Exception as exc:  # noqa: BLE001
             text = user_message(exc)
         dlg = QDialog(self)
-        dlg.setWindowTitle("Model card")
+        dlg.setWindowTitle(self.tr("Model card"))
         view = QTextBrowser(dlg)
         view.setObjectName("AIModelCard")
         view.setMarkdown(text)

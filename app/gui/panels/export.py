@@ -368,8 +368,39 @@ class ExportDialog(QDialog):
                           on_error=failed)
 
     def start_export(self) -> None:
-        """Run the export on the thread pool."""
+        """Run the export on the thread pool, after the sign-off check (issue 16).
+
+        The signed text is compared with the AI results; each discrepancy ("AI flagged X (0.91);
+        your report does not mention it") is shown, and the reader either acknowledges them all
+        (stored with the signed report and written to the SR) or goes back to edit the text.
+        """
         if not self.can_export():
+            return
+        from app.reporting.signoff import acknowledge, compare
+
+        draft = self.context.draft
+        results = (self.context.session.model_results() if self.context.session is not None
+                   else list(self.context.results))
+        found = compare(f"FINDINGS: {draft.findings}\nIMPRESSION: {draft.impression}", results)
+        if found and not draft.acknowledgements:
+            box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Sign-off check"),
+                              self.tr("The report differs from the AI results:") + "\n\n"
+                              + "\n".join(f"\u2022 {d.message}" for d in found), parent=self)
+            box.setObjectName("SignOffCheck")
+            ack = box.addButton(self.tr("Acknowledge and sign"), QMessageBox.ButtonRole.AcceptRole)
+            box.addButton(self.tr("Edit the report"), QMessageBox.ButtonRole.RejectRole)
+            self.ack_box = box
+
+            def chosen(button: Any) -> None:
+                if button is ack:
+                    self.context.draft = dataclasses.replace(
+                        self.context.draft, acknowledgements=acknowledge(found, self.reader.text().strip()))
+                    self.start_export()
+                else:
+                    self.status.setText(self.tr("Edit the report in the Report panel, then export again."))
+
+            box.buttonClicked.connect(chosen)
+            box.open()
             return
         reader = self.reader.text().strip()
         when = _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
@@ -431,13 +462,24 @@ class ExportDialog(QDialog):
     def open_pdf(self) -> None:
         """Open the PDF in the system viewer."""
         pdf = self.pdf_path()
-        if pdf is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(pdf)))
+        if pdf is not None and not QDesktopServices.openUrl(QUrl.fromLocalFile(str(pdf))):
+            self._no_handler(self.tr("No application on this desktop opens PDF files. The report is "
+                                     "at %1.").replace("%1", str(pdf)))
 
     def reveal_folder(self) -> None:
         """Show the output folder in the system file manager."""
-        if self.files:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.files[0].parent)))
+        if self.files and not QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.files[0].parent))):
+            self._no_handler(self.tr("This desktop has no file manager to show the folder. The files "
+                                     "are in %1.").replace("%1", str(self.files[0].parent)))
+
+    def _no_handler(self, text: str) -> None:
+        """The desktop could not open it: say so, and where the files are (selectable)."""
+        self.status.setText(text)
+        box = QMessageBox(QMessageBox.Icon.Information, self.tr("Export"), text,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.no_handler_box = box   # tests read the message here
+        box.open()
 
     def _save_choices(self) -> None:
         store = _settings()

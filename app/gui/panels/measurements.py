@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
@@ -106,7 +106,7 @@ class MeasurementsPanel(QWidget):
 
 def create_panel(main_window: Any) -> QDockWidget:
     """The Measurements dock."""
-    dock = QDockWidget("Measurements", main_window)
+    dock = QDockWidget(QCoreApplication.translate("MeasurementsPanel", "Measurements"), main_window)
     dock.setObjectName("panel_measurements")
     panel = MeasurementsPanel(main_window, dock)
     dock.setWidget(panel)

@@ -16,6 +16,7 @@ offers ``current_draft() -> ReportDraft`` to the export panel (and hands it to t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -24,14 +25,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QTimer, Signal
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QMessageBox, QPlainTextEdit, QPushButton, QTextEdit, QVBoxLayout,
                                QWidget)
 
 from app.core import paths
-from app.core.types import AnalysisRun, ModelResult, ReportDraft
+from app.core.types import BATCH_READER, AnalysisRun, ModelResult, ReportDraft
 from app.gui.sessions import sessions_of
 
 from app.core.provenance import DRAFT_BANNER  # noqa: E402 - the one banner string
@@ -51,7 +52,39 @@ STANDARD_PHRASES = (
     "Recommend follow-up chest radiograph.",
 )
 
-AI_COLOR = QColor(255, 244, 204)    # pale amber behind text the generator wrote
+#: background behind text the generator wrote: a deep amber on the dark theme (light text stays
+#: readable, contrast > 7:1), a pale amber on a light palette
+AI_COLOR_DARK = QColor(94, 68, 10)
+AI_COLOR_LIGHT = QColor(255, 244, 204)
+AI_COLOR = AI_COLOR_DARK
+
+_SENTENCE_END = ".!?\n"
+
+
+def sentence_bounds(text: str, pos: int) -> tuple[int, int]:
+    """The sentence of ``text`` around position ``pos`` as ``(start, end)`` (end exclusive): from
+    after the previous full stop / line break to the next one (included)."""
+    pos = max(0, min(pos, len(text)))
+    start = pos
+    while start > 0 and text[start - 1] not in _SENTENCE_END:
+        start -= 1
+    end = pos
+    while end < len(text) and text[end] not in _SENTENCE_END:
+        end += 1
+    if end < len(text) and text[end] != "\n":
+        end += 1
+    return start, end
+
+
+def local_time(iso: str) -> str:
+    """An ISO time as the user's local date and time (``2026-11-30 11:04``)."""
+    try:
+        when = _dt.datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return str(iso)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.timezone.utc)
+    return when.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def draft_path(study_uid: str) -> Path:
@@ -149,6 +182,7 @@ class ReportPanel(QWidget):
         self.main_window = main_window
         self.sessions = sessions_of(main_window)
         self.session: Any = None
+        self._bound: set[int] = set()   # session bridges whose run signal this panel follows
         self.study_uid = ""
         self.series: Any = None
         self.model_results: list[ModelResult] = []
@@ -160,7 +194,8 @@ class ReportPanel(QWidget):
         self._loading = False
 
         lay = QVBoxLayout(self)
-        self.banner = QLabel(BANNER)
+        # the English words stay with the translation (the disclaimer every AI output carries)
+        self.banner = QLabel(self.tr("AI-generated draft: requires review by a physician"))
         self.banner.setObjectName("reportBanner")
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("background:#8a1c1c;color:white;font-weight:bold;padding:4px;")
@@ -168,31 +203,33 @@ class ReportPanel(QWidget):
 
         form = QFormLayout()
         self.indication = QLineEdit()
-        self.indication.setPlaceholderText("e.g. Cough and fever")
+        self.indication.setPlaceholderText(self.tr("e.g. Cough and fever"))
         self.comparison = QLineEdit()
-        self.comparison.setPlaceholderText("e.g. None, or prior study date")
+        self.comparison.setPlaceholderText(self.tr("e.g. None, or prior study date"))
         self.notes = QLineEdit()
-        self.notes.setPlaceholderText("free notes for the generator")
-        form.addRow("Indication", self.indication)
-        form.addRow("Comparison", self.comparison)
-        form.addRow("Notes", self.notes)
+        self.notes.setPlaceholderText(self.tr("free notes for the generator"))
+        form.addRow(self.tr("Indication"), self.indication)
+        form.addRow(self.tr("Comparison"), self.comparison)
+        form.addRow(self.tr("Notes"), self.notes)
         self.backend = QComboBox()
-        self.backend.addItem("Bundled model (offline)", "bundled")
-        self.backend.addItem("OpenAI-compatible server", "openai")
-        form.addRow("Backend", self.backend)
+        self.backend.addItem(self.tr("Bundled model (offline)"), "bundled")
+        self.backend.addItem(self.tr("OpenAI-compatible server"), "openai")
+        form.addRow(self.tr("Backend"), self.backend)
         self.url = QLineEdit(os.environ.get("HILUM_OPENAI_URL", ""))
         self.url.setPlaceholderText("http://127.0.0.1:8000/v1")
         self.model_name = QLineEdit(os.environ.get("HILUM_OPENAI_MODEL", ""))
-        form.addRow("Server URL", self.url)
-        form.addRow("Model", self.model_name)
+        self.url_label = QLabel(self.tr("Server URL"))
+        self.model_label = QLabel(self.tr("Model"))
+        form.addRow(self.url_label, self.url)
+        form.addRow(self.model_label, self.model_name)
         from PySide6.QtWidgets import QCheckBox
 
         from app.gui.settings import load_settings
 
-        self.insecure_http = QCheckBox("Allow plain http:// to another computer")
+        self.insecure_http = QCheckBox(self.tr("Allow plain http:// to another computer"))
         self.insecure_http.setChecked(load_settings().allow_insecure_http)
-        self.insecure_warning = QLabel("Warning: patient data will cross the network unencrypted. "
-                                       "Use https:// unless the network is trusted.")
+        self.insecure_warning = QLabel(self.tr("Warning: patient data will cross the network unencrypted. "
+                                               "Use https:// unless the network is trusted."))
         self.insecure_warning.setWordWrap(True)
         self.insecure_warning.setStyleSheet("color:#c62828;font-weight:bold;")
         self.insecure_warning.setVisible(self.insecure_http.isChecked())
@@ -200,32 +237,59 @@ class ReportPanel(QWidget):
         form.addRow("", self.insecure_http)
         form.addRow("", self.insecure_warning)
         lay.addLayout(form)
-        self.findings_label = QLabel("AI findings: none (run the AI panel, or the draft is conditioned as normal)")
+        self.findings_label = QLabel(self.tr("AI findings: none (run the AI panel, or the draft is conditioned as normal)"))
         self.findings_label.setWordWrap(True)
         lay.addWidget(self.findings_label)
 
         row = QHBoxLayout()
-        self.draft_button = QPushButton("Draft")
-        self.stop_button = QPushButton("Stop")
-        self.regen_button = QPushButton("Regenerate")
+        self.draft_button = QPushButton(self.tr("Draft"))
+        self.stop_button = QPushButton(self.tr("Stop"))
+        self.regen_button = QPushButton(self.tr("Regenerate"))
         for b in (self.draft_button, self.stop_button, self.regen_button):
             row.addWidget(b)
         lay.addLayout(row)
         prow = QHBoxLayout()
         self.phrases = QComboBox()
         self.phrases.addItems(STANDARD_PHRASES)
-        self.insert_button = QPushButton("Insert")
+        self.insert_button = QPushButton(self.tr("Insert"))
         prow.addWidget(self.phrases, 1)
         prow.addWidget(self.insert_button)
         lay.addLayout(prow)
 
         self.editor = QTextEdit()
         self.editor.setAcceptRichText(False)
-        self.editor.setPlaceholderText("FINDINGS:\n\nIMPRESSION:")
+        self.editor.setPlaceholderText(self.tr("FINDINGS:\n\nIMPRESSION:"))
         lay.addWidget(self.editor, 1)
+        # sentence-level evidence (issue 16): the AI finding(s) behind the sentence at the cursor
+        self.evidence_label = QLabel("")
+        self.evidence_label.setObjectName("reportEvidence")
+        self.evidence_label.setWordWrap(True)
+        lay.addWidget(self.evidence_label)
+        self.evidence: list[dict[str, Any]] = []
+        self.result_pairs: list[tuple[ModelResult, str]] = []
         self.state = QLabel("")
+        self.state.setObjectName("reportState")
         self.state.setWordWrap(True)
         lay.addWidget(self.state)
+        #: signed state: reader and local time; the text is read-only until Amend
+        srow = QHBoxLayout()
+        self.signed_label = QLabel("")
+        self.signed_label.setObjectName("reportSigned")
+        self.signed_label.setWordWrap(True)
+        self.signed_label.setStyleSheet("background:#1e4d2b;color:#e8f5e9;font-weight:bold;padding:4px;")
+        self.amend_button = QPushButton(self.tr("Amend"))
+        self.amend_button.setObjectName("reportAmend")
+        self.amend_button.setToolTip(self.tr("Unlock the signed report for a new, amended version"))
+        self.amend_button.clicked.connect(self.amend)
+        srow.addWidget(self.signed_label, 1)
+        srow.addWidget(self.amend_button)
+        lay.addLayout(srow)
+        self.signed_label.hide()
+        self.amend_button.hide()
+        #: the signed-off draft shown (None while the report is open for editing)
+        self.signed: ReportDraft | None = None
+        #: version of the report: 1, then +1 for every amendment after a sign-off
+        self.version = 1
 
         self.autosave = QTimer(self)
         self.autosave.setSingleShot(True)
@@ -238,6 +302,7 @@ class ReportPanel(QWidget):
         self.insert_button.clicked.connect(self.insert_phrase)
         self.backend.currentIndexChanged.connect(self._update)
         self.editor.textChanged.connect(self._text_changed)
+        self.editor.cursorPositionChanged.connect(self.show_evidence)
         for field in (self.indication, self.comparison, self.notes):
             field.textEdited.connect(lambda _t: self.autosave.start())
         self._update()
@@ -249,24 +314,34 @@ class ReportPanel(QWidget):
 
     def _update(self) -> None:
         remote = self.backend.currentData() == "openai"
-        self.url.setEnabled(remote)
-        self.model_name.setEnabled(remote)
+        # the server fields only mean something for the OpenAI-compatible backend
+        for w in (self.url, self.model_name, self.url_label, self.model_label, self.insecure_http):
+            w.setVisible(remote)
+        self.insecure_warning.setVisible(remote and self.insecure_http.isChecked())
+        if self.signed is not None:
+            self.draft_button.setEnabled(False)
+            self.regen_button.setEnabled(False)
+            self.stop_button.setEnabled(False)
+            self.insert_button.setEnabled(False)
+            self.state.setText("")          # the signed banner says it all
+            return
+        self.insert_button.setEnabled(True)
         self.draft_button.setEnabled(not self.running)
         self.regen_button.setEnabled(not self.running and bool(self.editor.toPlainText().strip()))
         self.stop_button.setEnabled(self.running)
         if self.running:
-            self.state.setText("Drafting ...")
+            self.state.setText(self.tr("Drafting ..."))
         elif getattr(self, "last_error", ""):
             self.state.setText(self.last_error)   # the failed draft's reason stays visible
         elif self.ai_generated and not self.edited:
-            self.state.setText("AI-written text is highlighted: review and edit it before sign-off.")
+            self.state.setText(self.tr("AI-written text is highlighted: review and edit it before sign-off."))
         elif self.edited:
-            self.state.setText("Edited by the radiologist.")
+            self.state.setText(self.tr("Edited by the radiologist; sentences still highlighted are AI-written."))
 
     def _insecure_toggled(self, on: bool) -> None:
         from app.gui.settings import load_settings, save_settings
 
-        self.insecure_warning.setVisible(on)
+        self.insecure_warning.setVisible(on and self.backend.currentData() == "openai")
         settings = load_settings()
         settings.allow_insecure_http = on
         save_settings(settings)
@@ -282,6 +357,10 @@ class ReportPanel(QWidget):
             self.save_now()
         self.study_uid = study_uid
         self.session = self.sessions.get(study_uid) if study_uid else None
+        if self.session is not None:   # a view of the session: a new analysis run updates the findings
+            self._bind(self.session)
+        self._set_signed(None)
+        self.version = 1
         self.model_results = self.session.model_results() if self.session is not None else []
         self._show_findings()
         self._set_text("", ai=False)
@@ -303,14 +382,83 @@ class ReportPanel(QWidget):
             self.set_study(uid)
             self.sessions.for_series(series)   # the series' files join the study's session
 
+    def sentence_at_cursor(self) -> str:
+        """The sentence of the editor text under the cursor."""
+        import re as _re
+
+        text = self.editor.toPlainText()
+        pos = self.editor.textCursor().position()
+        starts = [0] + [m.end() for m in _re.finditer(r"[.!?](?=\s)|\n|(?:FINDINGS|IMPRESSION)\s*:", text)]
+        start = max(p for p in starts if p <= pos) if starts else 0
+        m = _re.search(r"[.!?](?=\s|$)|\n", text[pos:])
+        end = pos + m.end() if m else len(text)
+        return text[start:end].strip()
+
+    def show_evidence(self) -> None:
+        """Show the AI finding(s) behind the sentence at the cursor, and its overlay when the
+        saliency panel can compute it (pure text work: no I/O on the GUI thread)."""
+        from app.reporting.signoff import sentence_evidence
+
+        sentence = self.sentence_at_cursor()
+        if not sentence or not self.result_pairs:
+            self.evidence_label.setText("")
+            return
+        ev = sentence_evidence(sentence, self.result_pairs)
+        links = [f for e in ev for f in e["findings"]]
+        if not links:
+            self.evidence_label.setText(self.tr("Evidence: no AI result concerns this sentence."))
+            return
+        parts = []
+        for f in links:
+            note = f"{f['model_id']} \u00b7 {f['label']} p={f['probability']:.2f} (threshold {f['threshold']:.2f})"
+            if str(f.get("reliability", "")).startswith("outside"):
+                note += " \u00b7 outside intended use"
+            parts.append(note)
+        self.evidence_label.setText(self.tr("Evidence: %1").replace("%1", "; ".join(dict.fromkeys(parts))))
+        self._show_overlay(links[0])
+
+    def _show_overlay(self, link: dict[str, Any]) -> None:
+        """Ask the saliency panel for this finding's map on the image on screen."""
+        panels = getattr(self.main_window, "panels", None) or {}
+        dock = panels.get("saliency") if isinstance(panels, dict) else None
+        sal = dock.widget() if dock is not None else None
+        if sal is None or not hasattr(sal, "model"):
+            return
+        idx = sal.model.findData(link["model_id"])
+        if idx >= 0:
+            sal.model.setCurrentIndex(idx)
+        if hasattr(sal, "label") and sal.label.findText(link["label"]) >= 0:
+            sal.label.setCurrentText(link["label"])
+        if hasattr(sal, "enabled") and not sal.enabled.isChecked():
+            sal.enabled.setChecked(True)  # computes the map for the image on screen (worker)
+
+    def _bind(self, session: Any) -> None:
+        """Follow the session's events through its Qt bridge (GUI thread): a new analysis run
+        updates the findings; a sign-off (Export dialog, demo; on a worker) shows the signed state."""
+        bridge = self.sessions.bridge(session)
+        if id(bridge) not in self._bound:
+            self._bound.add(id(bridge))
+            bridge.run.connect(self._on_run)
+            bridge.signed_off.connect(self._show_signed)
+
+    def _on_run(self, run: Any) -> None:
+        """The study's session has a new analysis run (from any panel or a stored one)."""
+        if self.session is not None and any(i.study_uid in ("", self.study_uid) for i in run.images):
+            results = self.session.model_results()
+            if results:
+                self.model_results = results
+                self._show_findings()
+
     def set_results(self, doc: dict[str, Any]) -> None:
         """Classifier results (``results.json`` shape) to condition the next draft on; a run the
         study's session does not hold yet is adopted by it."""
         from app.reporting.generator.conditioning import results_from_doc
+        from app.reporting.signoff import results_with_images
 
         results = results_from_doc(doc) if isinstance(doc, dict) else []
         if not results:
             return
+        self.result_pairs = results_with_images(doc)  # sentence evidence (model, p, image)
         if self.session is not None and results != self.session.model_results()[-len(results):]:
             from app.core.errors import ResultsFormatError
 
@@ -327,12 +475,14 @@ class ReportPanel(QWidget):
         pos, neg = [], []
         for r in self.model_results:
             for lr in r.labels:
-                (pos if lr.positive else neg).append(f"{lr.label} {lr.probability:.2f}")
+                (pos if lr.positive else neg).append(f"{lr.label} {lr.probability:.3f}")
         if not self.model_results:
-            self.findings_label.setText("AI findings: none (run the AI panel, or the draft is conditioned as normal)")
+            self.findings_label.setText(self.tr("AI findings: none (run the AI panel, or the draft is conditioned as normal)"))
         else:
-            self.findings_label.setText("AI findings: " + (", ".join(pos) or "none above threshold")
-                                        + (f"; below threshold: {', '.join(neg)}" if neg else ""))
+            text = self.tr("AI findings: %1").replace("%1", ", ".join(pos) or self.tr("none above threshold"))
+            if neg:
+                text += self.tr("; below threshold: %1").replace("%1", ", ".join(neg))
+            self.findings_label.setText(text)
 
     def _load_stored_results(self, study_uid: str) -> None:
         session = self.session
@@ -356,8 +506,35 @@ class ReportPanel(QWidget):
     # -- editor ---------------------------------------------------------------------------------
     def _ai_format(self, ai: bool) -> QTextCharFormat:
         fmt = QTextCharFormat()
-        fmt.setBackground(AI_COLOR if ai else QColor(0, 0, 0, 0))
+        fmt.setBackground(self.ai_color() if ai else QColor(0, 0, 0, 0))
+        fmt.setProperty(QTextCharFormat.Property.UserProperty, bool(ai))
         return fmt
+
+    def ai_color(self) -> QColor:
+        """The AI-text background for the editor's palette (dark theme: deep amber)."""
+        base = self.editor.palette().color(self.editor.backgroundRole())
+        return AI_COLOR_DARK if base.lightness() < 128 else AI_COLOR_LIGHT
+
+    def is_ai_marked(self, pos: int) -> bool:
+        """Whether the character at ``pos`` is still marked as AI-written."""
+        cur = QTextCursor(self.editor.document())
+        cur.setPosition(pos)
+        cur.setPosition(pos + 1, QTextCursor.MoveMode.KeepAnchor)
+        return bool(cur.charFormat().property(QTextCharFormat.Property.UserProperty))
+
+    def _unmark_sentence(self, pos: int) -> None:
+        """The radiologist edited the sentence at ``pos``: it is theirs now (others stay marked)."""
+        start, end = sentence_bounds(self.editor.toPlainText(), pos)
+        if end <= start:
+            return
+        self._programmatic = True
+        try:
+            cur = QTextCursor(self.editor.document())
+            cur.setPosition(start)
+            cur.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+            cur.setCharFormat(self._ai_format(False))
+        finally:
+            self._programmatic = False
 
     def _set_text(self, text: str, ai: bool) -> None:
         self._programmatic = True
@@ -392,9 +569,10 @@ class ReportPanel(QWidget):
         if self._programmatic:
             return
         self.last_error = ""
-        if self.ai_generated and not self.edited and not self.running:
+        if self.ai_generated and not self.running:
             self.edited = True
-            self._clear_marks()   # the radiologist now owns the text
+            # only the sentence being edited becomes the radiologist's; the rest stays marked
+            self._unmark_sentence(max(self.editor.textCursor().position() - 1, 0))
         self.autosave.start()
         self.draft_changed.emit()
         self._update()
@@ -410,7 +588,52 @@ class ReportPanel(QWidget):
     def _session(self) -> Any:
         if self.session is None:
             self.session = self.sessions.get(self.study_uid)
+            self._bind(self.session)
         return self.session
+
+    # -- sign-off -------------------------------------------------------------------------------
+    def _set_signed(self, draft: ReportDraft | None) -> None:
+        self.signed = draft if draft is not None and draft.signed_off else None
+        locked = self.signed is not None
+        self.editor.setReadOnly(locked)
+        for f in (self.indication, self.comparison, self.notes):
+            f.setReadOnly(locked)
+        self.signed_label.setVisible(locked)
+        self.amend_button.setVisible(locked)
+        if locked and draft.reader_name == BATCH_READER:
+            self.signed_label.setText(self.tr("Exported unattended on %1 (version %2): NOT reviewed by a "
+                                              "physician. Read-only: Amend to change it.")
+                                      .replace("%1", local_time(draft.signed_off_at))
+                                      .replace("%2", str(self.version)))
+        elif locked:
+            self.signed_label.setText(self.tr("Signed off by %1 on %2 (version %3). Read-only: "
+                                              "Amend to change it.").replace("%1", draft.reader_name)
+                                      .replace("%2", local_time(draft.signed_off_at))
+                                      .replace("%3", str(self.version)))
+        self._update()
+
+    def _show_signed(self, draft: Any) -> None:
+        """The study's report was signed off (Export dialog or demo): show it, store it."""
+        if not isinstance(draft, ReportDraft) or draft.study_uid not in ("", self.study_uid) \
+                or not draft.signed_off:
+            return
+        self._set_signed(draft)
+        self.save_now()
+
+    def amend(self) -> None:
+        """Reopen a signed report as a new version; the signed one stays stored beside it."""
+        if self.signed is None:
+            return
+        previous = self.signed
+        self.amends = [*getattr(self, "amends", []), previous.to_dict()]
+        self.version += 1
+        self._set_signed(None)
+        unsigned = dataclasses.replace(previous, reader_name="", signed_off_at="")
+        if self.session is not None:
+            self.session.set_draft(unsigned)
+        self.state.setText(self.tr("Amending: version %1; the signed version %2 is kept.")
+                           .replace("%1", str(self.version)).replace("%2", str(self.version - 1)))
+        self.save_now()
 
     def _texts(self) -> tuple[str, str, str]:
         return (self.indication.text(), self.comparison.text(), self.notes.text())
@@ -430,7 +653,7 @@ class ReportPanel(QWidget):
         if backend == "openai":
             url, model = self.url.text().strip(), self.model_name.text().strip()
             if not url or not model:
-                QMessageBox.warning(self, "Report", "Enter the server URL and the model name first.")
+                QMessageBox.warning(self, self.tr("Report"), self.tr("Enter the server URL and the model name first."))
                 return
             self.last_error = ""
             options = {"url": url, "model": model,
@@ -440,7 +663,7 @@ class ReportPanel(QWidget):
             from app.gui.workers import run_in_background
 
             # build the exact prompt off the GUI thread, then show it before anything is sent
-            self.state.setText("Preparing the de-identified prompt ...")
+            self.state.setText(self.tr("Preparing the de-identified prompt ..."))
             self._prep_worker = run_in_background(
                 prepare_remote_prompt, self._session(), self._texts(), header_paths, options,
                 on_result=lambda res: self._confirm_prompt(res[0], options, *res[1:]),
@@ -455,16 +678,16 @@ class ReportPanel(QWidget):
                         identifiers: frozenset[str]) -> None:
         """Show the exact prompt; generation starts only when the user confirms it."""
         box = QMessageBox(self)
-        box.setWindowTitle("Send to the generation server?")
+        box.setWindowTitle(self.tr("Send to the generation server?"))
         box.setIcon(QMessageBox.Icon.Warning)
-        box.setText(f"This de-identified prompt will be sent to {options['url'].split('@')[-1]}. "
-                    "Patient data leaves this workstation. Check it before sending.")
+        box.setText(self.tr("This de-identified prompt will be sent to %1. Patient data leaves this "
+                            "workstation. Check it before sending.").replace("%1", options['url'].split('@')[-1]))
         box.setDetailedText(sent)
         box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
         box.setDefaultButton(QMessageBox.StandardButton.No)
         self.prompt_preview = box   # tests read the shown prompt here
         if box.exec() != QMessageBox.StandardButton.Yes:
-            self.state.setText("Nothing was sent.")
+            self.state.setText(self.tr("Nothing was sent."))
             return
         self._start_generation("openai", cond, {**options, "identifiers": identifiers})
 
@@ -486,7 +709,7 @@ class ReportPanel(QWidget):
 
     def regenerate(self) -> None:
         if self.edited and QMessageBox.question(
-                self, "Regenerate", "Replace your edited text with a new draft?") != QMessageBox.StandardButton.Yes:
+                self, self.tr("Regenerate"), self.tr("Replace your edited text with a new draft?")) != QMessageBox.StandardButton.Yes:
             return
         self.start_draft()
 
@@ -497,8 +720,8 @@ class ReportPanel(QWidget):
     def _generated(self, prov: dict[str, Any]) -> None:
         self._previous = None
         self.provenance = prov or {}
-        self.state.setText(f"Drafted by {self.provenance.get('model_id', '?')} on "
-                           f"{self.provenance.get('provider', '?')}.")
+        self.state.setText(self.tr("Drafted by %1 on %2.").replace("%1", str(self.provenance.get("model_id", "?")))
+                           .replace("%2", str(self.provenance.get("provider", "?"))))
 
     def _failed(self, exc: BaseException) -> None:
         from app.gui.errors import user_message
@@ -522,7 +745,8 @@ class ReportPanel(QWidget):
         draft = self.current_draft()
         doc = draft.to_dict()
         doc.update({"text": self.editor.toPlainText(), "notes": self.notes.text(), "edited": self.edited,
-                    "backend": self.backend.currentData(),
+                    "backend": self.backend.currentData(), "version": self.version,
+                    "amends": list(getattr(self, "amends", [])),
                     "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
         return doc
 
@@ -534,6 +758,13 @@ class ReportPanel(QWidget):
         self.edited = bool(doc.get("edited", False))
         self.provenance = doc.get("generator", {}) or {}
         self._set_text(doc.get("text", ""), ai=self.ai_generated and not self.edited)
+        self.version = int(doc.get("version", 1) or 1)
+        self.amends = list(doc.get("amends", []) or [])
+        if doc.get("reader_name") and doc.get("signed_off_at"):
+            try:
+                self._set_signed(ReportDraft.from_dict(doc))
+            except Exception as exc:  # noqa: BLE001 - a broken stored sign-off: shown unsigned
+                log.warning("stored sign-off unreadable: %s", type(exc).__name__)
 
     def save_now(self) -> None:
         """Autosave the current study's draft (file + library) off the GUI thread."""
@@ -555,7 +786,7 @@ class ReportPanel(QWidget):
         try:
             from app.gui.workers import run_in_background
             run_in_background(write, on_error=lambda e: self.state.setText(
-                f"Draft not saved: {type(e).__name__}"))
+                self.tr("Draft not saved: %1").replace("%1", type(e).__name__)))
         except Exception as exc:  # noqa: BLE001
             log.warning("draft autosave failed: %s", type(exc).__name__)
 
@@ -564,6 +795,8 @@ class ReportPanel(QWidget):
         session adopts it (its draft is what the export signs off)."""
         from app.reporting.generator.stream import split_sections
 
+        if self.signed is not None:
+            return self.signed      # what was signed, exactly (read-only until Amend)
         findings, impression = split_sections(self.editor.toPlainText())
         draft = ReportDraft(study_uid=self.study_uid, indication=self.indication.text(),
                             comparison=self.comparison.text(), findings=findings, impression=impression,
@@ -576,7 +809,7 @@ class ReportPanel(QWidget):
 
 def create_panel(main_window: Any) -> QDockWidget:
     """The Report dock (see the module docstring)."""
-    dock = QDockWidget("Report", main_window)
+    dock = QDockWidget(QCoreApplication.translate("ReportPanel", "Report"), main_window)
     dock.setObjectName("panel_report")
     panel = ReportPanel(main_window, dock)
     dock.setWidget(panel)

@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.provenance import DISCLAIMER
 from app.gui.errors import user_message
 from app.gui.model_registry import request_registry
 from app.gui.sessions import sessions_of
@@ -70,14 +69,14 @@ class SaliencyPanel(QWidget):
         self.result: dict[str, Any] | None = None
         self._key: tuple[str, int] | None = None   # (path, frame) the maps belong to
 
-        self.enabled = QCheckBox("Show saliency overlay")
+        self.enabled = QCheckBox(self.tr("Show saliency overlay"))
         self.enabled.setObjectName("SaliencyOn")
         self.enabled.toggled.connect(self._on_toggled)
         self.model = QComboBox()
         self.model.setObjectName("SaliencyModel")
         self.method = QComboBox()
         self.method.addItems(list(METHODS))
-        self.method.setToolTip("auto: exact CAM when the model allows it, else RISE")
+        self.method.setToolTip(self.tr("auto: exact CAM when the model allows it, else RISE"))
         self.label = QComboBox()
         self.label.setObjectName("SaliencyLabel")
         self.label.currentIndexChanged.connect(lambda *_: self.render())
@@ -91,16 +90,16 @@ class SaliencyPanel(QWidget):
         self.threshold = QSlider(Qt.Orientation.Horizontal)
         self.threshold.setRange(0, 95)
         self.threshold.setValue(20)
-        self.threshold.setToolTip("Hide the overlay below this fraction of the map's maximum")
+        self.threshold.setToolTip(self.tr("Hide the overlay below this fraction of the map's maximum"))
         self.threshold.valueChanged.connect(lambda *_: self.render())
-        self.contour = QCheckBox("Contours only")
+        self.contour = QCheckBox(self.tr("Contours only"))
         self.contour.toggled.connect(lambda *_: self.render())
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
-        self.compute_button = QPushButton("Compute")
+        self.compute_button = QPushButton(self.tr("Compute"))
         self.compute_button.setObjectName("SaliencyCompute")
         self.compute_button.clicked.connect(self.compute)
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = QPushButton(self.tr("Cancel"))
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
         self.legend = QLabel()
@@ -110,13 +109,13 @@ class SaliencyPanel(QWidget):
         self.status.setWordWrap(True)
 
         form = QFormLayout()
-        form.addRow("Model", self.model)
-        form.addRow("Method", self.method)
-        form.addRow("Label", self.label)
-        form.addRow("Colormap", self.colormap)
-        form.addRow("Opacity", self.opacity)
-        form.addRow("Hide below", self.threshold)
-        form.addRow("Device", self.device)
+        form.addRow(self.tr("Model"), self.model)
+        form.addRow(self.tr("Method"), self.method)
+        form.addRow(self.tr("Label"), self.label)
+        form.addRow(self.tr("Colormap"), self.colormap)
+        form.addRow(self.tr("Opacity"), self.opacity)
+        form.addRow(self.tr("Hide below"), self.threshold)
+        form.addRow(self.tr("Device"), self.device)
         buttons = QHBoxLayout()
         buttons.addWidget(self.contour)
         buttons.addStretch(1)
@@ -129,9 +128,44 @@ class SaliencyPanel(QWidget):
         lay.addWidget(self.status)
         lay.addWidget(self.legend)
         lay.addStretch(1)
-        lay.addWidget(QLabel(DISCLAIMER + "."))
+        lay.addWidget(QLabel(self.tr("AI-generated, requires review by a physician.")))
+        self._restore_overlay_settings()
+        for sig in (self.colormap.currentIndexChanged, self.opacity.valueChanged,
+                    self.threshold.valueChanged):
+            sig.connect(lambda *_: self._remember())
         self._load_models()
         self._update_legend()
+
+    # -- remembered overlay settings --------------------------------------------------------------
+    def _settings(self) -> Any:
+        from app.gui.settings import load_settings
+
+        s = getattr(self.main_window, "settings", None)
+        return s if s is not None and hasattr(s, "saliency_colormap") else load_settings()
+
+    def _restore_overlay_settings(self) -> None:
+        s = self._settings()
+        for w in (self.colormap, self.opacity, self.threshold):
+            w.blockSignals(True)
+        idx = self.colormap.findText(s.saliency_colormap)
+        self.colormap.setCurrentIndex(max(idx, 0))
+        self.opacity.setValue(int(round(s.saliency_opacity * 100)))
+        self.threshold.setValue(int(round(s.saliency_threshold * 100)))
+        for w in (self.colormap, self.opacity, self.threshold):
+            w.blockSignals(False)
+
+    def _remember(self) -> None:
+        """Colour map, opacity and threshold are kept in the settings (next image, next start)."""
+        from app.gui.settings import save_settings
+
+        s = self._settings()
+        s.saliency_colormap = self.colormap.currentText()
+        s.saliency_opacity = self.opacity.value() / 100.0
+        s.saliency_threshold = self.threshold.value() / 100.0
+        try:
+            save_settings(s)
+        except Exception as exc:  # noqa: BLE001 - the overlay works; only the memory is lost
+            log.warning("saliency settings not saved: %s", type(exc).__name__)
 
     # -- models ---------------------------------------------------------------------------------
     def _load_models(self) -> None:
@@ -147,7 +181,7 @@ class SaliencyPanel(QWidget):
         self.compute_button.setEnabled(bool(models) and self.worker is None)
 
     def _models_failed(self, exc: BaseException) -> None:
-        self.status.setText(f"Models could not be listed: {user_message(exc)}")
+        self.status.setText(self.tr("Models could not be listed: %1").replace("%1", user_message(exc)))
 
     # -- viewport ---------------------------------------------------------------------------------
     def _viewport(self) -> Any:
@@ -186,11 +220,11 @@ class SaliencyPanel(QWidget):
         """Compute maps for the current image in the background."""
         cur = self._current()
         if cur is None:
-            self.status.setText("Open an image first.")
+            self.status.setText(self.tr("Open an image first."))
             return
         if self.worker is not None or self.model.currentData() is None:
             return
-        self.status.setText("Computing saliency...")
+        self.status.setText(self.tr("Computing saliency..."))
         self.compute_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         ref = self.main_window.current_image()
@@ -205,11 +239,11 @@ class SaliencyPanel(QWidget):
         """Stop a running perturbation method at its next batch."""
         if self.worker is not None:
             self.worker.cancel()
-            self.status.setText("Cancelled.")
+            self.status.setText(self.tr("Cancelled."))
 
     def _progress(self, done: int, total: Any, message: str) -> None:
         if total:
-            self.status.setText(f"{message or 'Saliency'}: {int(done)}/{int(total)}")
+            self.status.setText(f"{message or self.tr('Saliency')}: {int(done)}/{int(total)}")
 
     def _finished(self) -> None:
         self.worker = None
@@ -221,7 +255,7 @@ class SaliencyPanel(QWidget):
 
     def _done(self, result: dict[str, Any]) -> None:
         if self._current() != (result["path"], result["frame"]):
-            self.status.setText("The image changed while the map was computed; compute again.")
+            self.status.setText(self.tr("The image changed while the map was computed; compute again."))
             return
         self.result, self._key = result, (result["path"], result["frame"])
         current = self.label.currentText()
@@ -231,7 +265,8 @@ class SaliencyPanel(QWidget):
         if current in result["maps"]:
             self.label.setCurrentText(current)
         self.label.blockSignals(False)
-        self.status.setText(f"{result['method'].upper()} map of {result['model_id']}.")
+        self.status.setText(self.tr("%1 map of %2.").replace("%1", str(result["method"]).upper())
+                            .replace("%2", str(result["model_id"])))
         if not self.enabled.isChecked():
             self.enabled.blockSignals(True)
             self.enabled.setChecked(True)

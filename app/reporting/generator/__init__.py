@@ -62,6 +62,8 @@ class DraftStream(Iterator[str]):
         self.guard = guard
         self.provenance: dict[str, Any] = {}
         self.text = ""
+        #: per sentence, the AI findings it states (filled by the caller that knows the images)
+        self.evidence: list[dict[str, Any]] = []
         self.first_chunk_s: float | None = None
         self._t0 = time.perf_counter()
         self._it = source(self)
@@ -106,7 +108,7 @@ class DraftStream(Iterator[str]):
         c = self.conditioning
         return ReportDraft(study_uid=study_uid, indication=c.indication, comparison=c.comparison,
                            findings=self.findings, impression=self.impression, ai_generated=True,
-                           generator=dict(self.provenance))
+                           generator=dict(self.provenance), evidence=list(self.evidence))
 
 
 def _as_conditioning(findings: Any, context: Mapping[str, Any] | None) -> Conditioning:
@@ -186,11 +188,20 @@ def draft(findings: Conditioning | Sequence[Any] | str, context: Mapping[str, An
             if include_banner:
                 yield BANNER + "\n"
             prompt = format_prompt(cond.codes, cond.model_indication(), cond.view)
-            streamer = SectionStreamer(g)
-            yield from _run_stream(bundled.generate_tokens(loaded, prompt, max_new_tokens, progress),
-                                   g, streamer)
-            ds.provenance["model_sentences"] = streamer.model_sentences
-            ds.provenance["guard_inserted"] = list(streamer.inserted)
+            if g is not None:  # the guard constrains the decoding itself (see .constrained)
+                from app.reporting.generator.constrained import generate_constrained
+
+                stats: dict[str, Any] = {}
+                yield from generate_constrained(loaded, prompt, g, max_new_tokens, progress, stats=stats)
+                ds.provenance["model_sentences"] = stats.get("model_sentences", 0)
+                ds.provenance["guard_inserted"] = list(stats.get("inserted", []))
+                ds.provenance["guard_rejected"] = len(g.dropped)
+            else:
+                streamer = SectionStreamer(g)
+                yield from _run_stream(bundled.generate_tokens(loaded, prompt, max_new_tokens, progress),
+                                       g, streamer)
+                ds.provenance["model_sentences"] = streamer.model_sentences
+                ds.provenance["guard_inserted"] = list(streamer.inserted)
     elif backend == "openai":
         idents = frozenset(identifiers)
 

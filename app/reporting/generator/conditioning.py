@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -32,6 +33,25 @@ COVERED_LABELS: dict[str, CoveredLabel] = {
     "edema": CoveredLabel("Pulmonary Edema", "No pulmonary edema.", ("Pulmonary Edema",)),
     "nodule": CoveredLabel("Nodule", "No pulmonary nodule.", ("Nodule",)),
     "opacity": CoveredLabel("Opacity", "No focal airspace opacity.", ("Opacity", "Airspace Disease")),
+}
+
+
+#: words of an indication that name a covered finding ("rule out pneumothorax")
+INDICATION_TERMS: dict[str, CoveredLabel] = {
+    "pneumothora": COVERED_LABELS["pneumothorax"],
+    "pneumonia": CoveredLabel("Pneumonia", "No focal consolidation to suggest pneumonia.",
+                              ("Pneumonia", "Consolidation", "Airspace Disease")),
+    "consolidat": COVERED_LABELS["consolidation"],
+    "effusion": COVERED_LABELS["pleural effusion"],
+    "cardiomegaly": COVERED_LABELS["cardiomegaly"],
+    "atelecta": COVERED_LABELS["atelectasis"],
+    "edema": COVERED_LABELS["edema"],
+    "nodul": COVERED_LABELS["nodule"],
+    "opacit": COVERED_LABELS["opacity"],
+    "fracture": CoveredLabel("Fractures, Bone", "No acute displaced fracture.", ("Fractures, Bone",)),
+    "emphysema": CoveredLabel("Pulmonary Emphysema", "No emphysema.", ("Pulmonary Emphysema",)),
+    "copd": CoveredLabel("Pulmonary Emphysema", "No radiographic evidence of emphysema.", ("Pulmonary Emphysema",)),
+    "hernia": CoveredLabel("Hernia, Hiatal", "No hiatal hernia.", ("Hernia, Hiatal",)),
 }
 
 
@@ -72,6 +92,11 @@ class Conditioning:
     indication: str = ""
     comparison: str = ""
     notes: str = ""
+    #: AI findings not used because their result is outside the model's intended use
+    #: ("pneumonia (pneumonia_cnn)"); the draft says the AI result is not applicable
+    not_applicable: list[str] = field(default_factory=list)
+    #: the reliability notes behind ``not_applicable``
+    not_applicable_reasons: list[str] = field(default_factory=list)
 
     @property
     def codes(self) -> list[str]:
@@ -154,6 +179,14 @@ def build_conditioning(model_results: Iterable[ModelResult] = (), metadata: Mapp
             seen.add(code.lower())
             cond.positives.append(Finding(code))
     for result in model_results:
+        if str(getattr(result, "reliability", "") or "").startswith("outside"):
+            # a result outside intended use is not a finding: neither stated nor denied
+            for lr in result.labels:
+                item = f"{lr.label} ({result.model_id})"
+                if item not in cond.not_applicable:
+                    cond.not_applicable.append(item)
+                    cond.not_applicable_reasons.append(result.reliability)
+            continue
         for lr in result.labels:
             covered = COVERED_LABELS.get(lr.label.lower())
             code = covered.code if covered else lr.label
@@ -165,6 +198,13 @@ def build_conditioning(model_results: Iterable[ModelResult] = (), metadata: Mapp
                 cond.negatives.append(Negative(covered.code, covered.negative_sentence,
                                                covered.negative_codes, float(lr.probability),
                                                result.model_id))
+    # the indication is answered: a covered finding it names that is not positive is denied
+    for key, covered in INDICATION_TERMS.items():
+        related = {c.lower() for c in covered.negative_codes} | {covered.code.lower()}
+        if re.search(rf"\b{key}", cond.indication, re.IGNORECASE) and not related & seen \
+                and all(n.code != covered.code for n in cond.negatives):
+            cond.negatives.append(Negative(covered.code, covered.negative_sentence, covered.negative_codes,
+                                           None, "indication"))
     # a finding both given and denied: what was given (or found) positive wins
     cond.negatives = [n for n in cond.negatives if n.code.lower() not in seen]
     return cond

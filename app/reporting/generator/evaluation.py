@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from app.core.errors import GeneratorError
 from app.reporting import labeller
 from app.reporting.generator.conditioning import build_conditioning
 from app.reporting.generator.dataset import Report
@@ -81,7 +82,8 @@ def rouge_l(hypotheses: Sequence[str], references: Sequence[str]) -> float:
 
 
 def report_text(findings: str, impression: str) -> str:
-    return f"{findings} {impression}".strip()
+    """FINDINGS and IMPRESSION text on two lines (BLEU/ROUGE tokens ignore the line break)."""
+    return f"{findings.strip()}\n{impression.strip()}".strip()
 
 
 def consistency(drafts: Sequence[str], conditioned: Sequence[Iterable[str]]) -> dict[str, dict[str, Any]]:
@@ -131,28 +133,58 @@ def evaluate(reports: Sequence[Report], model_dir: str | Path | None = None, dev
     from app.reporting.generator.bundled import load
 
     loaded = load(model_dir, device)
-    refs, raw, guarded, conds = [], [], [], []
+    refs, raw, guarded, conds, indications = [], [], [], [], []
     t0 = time.perf_counter()
+    from app.reporting.generator.constrained import generate_constrained
+
     for r in reports:
         pieces = generate_pieces(loaded, r, max_new_tokens)
         cond = conditioning_for(r)
         raw.append(report_text(*split_sections("".join(run_stream(pieces, None)))))
-        guarded.append(report_text(*split_sections("".join(run_stream(pieces, ConsistencyGuard(cond))))))
+        # what Hilum ships: the guard constrains the decoding itself
+        prompt = format_prompt(cond.codes, cond.model_indication(), r.view)
+        try:
+            shipped = "".join(generate_constrained(loaded, prompt, ConsistencyGuard(cond), max_new_tokens))
+        except GeneratorError:  # nothing of the model's own text could be kept: no draft
+            shipped = ""
+        guarded.append(report_text(*split_sections(shipped)))
         refs.append(report_text(r.findings, r.impression))
         conds.append(cond.codes)
-    out = summarize(reports, raw, guarded, refs, conds)
+        indications.append(cond.indication)
+    out = summarize(reports, raw, guarded, refs, conds, indications)
     out.update({"provider": loaded.provider, "seconds": round(time.perf_counter() - t0, 1)})
-    out["texts"] = {"raw": raw, "guarded": guarded, "refs": refs, "conds": conds}
+    out["texts"] = {"raw": raw, "guarded": guarded, "refs": refs, "conds": conds, "indications": indications}
     return out
 
 
+def checker_violations(drafts: Sequence[str], conds: Sequence[Sequence[str]],
+                       indications: Sequence[str]) -> dict[str, int]:
+    """Violations of the independent checker (:mod:`app.reporting.consistency`) by rule, no comparison given."""
+    from app.reporting.consistency import check
+
+    counts: Counter[str] = Counter()
+    for text, codes, ind in zip(drafts, conds, indications):
+        findings, impression = _split_report_text(text)
+        for v in check(f"FINDINGS: {findings}\nIMPRESSION: {impression}", codes, ind, ""):
+            counts[v.rule] += 1
+    return dict(sorted(counts.items()))
+
+
+def _split_report_text(text: str) -> tuple[str, str]:
+    findings, _, impression = text.partition("\n")
+    return findings, impression
+
+
 def summarize(reports: Sequence[Report], raw: Sequence[str], guarded: Sequence[str], refs: Sequence[str],
-              conds: Sequence[Sequence[str]]) -> dict[str, Any]:
+              conds: Sequence[Sequence[str]], indications: Sequence[str] | None = None) -> dict[str, Any]:
     """Metrics of already generated drafts (see :func:`evaluate`)."""
     out: dict[str, Any] = {"n": len(reports), "uids": [r.uid for r in reports]}
     for name, drafts in (("raw", raw), ("guarded", guarded)):
         out[name] = {"bleu4": round(bleu4(drafts, refs), 4), "rouge_l": round(rouge_l(drafts, refs), 4),
-                     "consistency": consistency(drafts, conds)}
+                     "consistency": consistency(drafts, conds),
+                     "no_draft": sum(1 for d in drafts if not d.strip())}
+        if indications is not None:
+            out[name]["checker"] = checker_violations(drafts, conds, indications)
     out["examples"] = [{"uid": r.uid, "conditioned": list(c), "draft": g, "reference": ref}
                        for r, c, g, ref in list(zip(reports, conds, guarded, refs))[:3]]
     return out

@@ -80,8 +80,43 @@ _ACUTE = frozenset({"Pneumonia", "Consolidation", "Airspace Disease", "Pleural E
 _MALFORMED = re.compile(r"X{3,}|\s[.,;:]|^\W*\d+\W*$|\b(?:a|an|the)\s+(?:under|of|in|on|at|with|to|from|the|a|an|is|are|and)\b",
                         re.IGNORECASE)
 _CLEAR_LUNGS = re.compile(r"\b(?:lungs? (?:are|is|remain) (?!otherwise)(?:\w+ )?clear|clear lungs?)\b", re.IGNORECASE)
-_NO_ACUTE = re.compile(r"\b(?:no acute|negative (?:chest|study|exam\w*)|normal chest|no active (?:disease|process)|"
+_NO_ACUTE = re.compile(r"\b(?:no acute|without acute|negative (?:chest|study|exam\w*)|normal chest|no active (?:disease|process)|"
                        r"no (?:radiographic )?evidence of (?:acute|active))\b", re.IGNORECASE)
+
+
+#: comparison language, allowed only when the reader gave a comparison
+_COMPARISON = re.compile(r"\b(?:stable|stability|unchanged|again|persist\w*|interval\w*|re-?demonstrat\w*|"
+                         r"previous\w*|new|newly|prior|compared|comparison|improv\w+|worsen\w*|no change|"
+                         r"since|resolv\w+|remains?|(?:in|de)creas\w+ in size)\b", re.IGNORECASE)
+#: a sentence must name some anatomy or a finding ("Mild." or "No acute disease." say nothing)
+_ANATOMY = re.compile(r"\b(?:lungs?|pulmonary|parenchym\w*|heart|cardiac|cardiomediastinal|cardiopulmonary|cardiophrenic|mediastin\w*|hil(?:a|ar|um)|"
+                      r"pleura\w*|costophrenic|osseous|bon(?:e|es|y)|skeletal|spine|spinal|vertebra\w*|ribs?|"
+                      r"aort\w+|trache\w+|diaphragm\w*|hemidiaphragms?|thora\w+|chest|soft tissues?|apex|apices|"
+                      r"bases?|basilar|lobes?|vascular\w*|vasculature|silhouette|contours?|lung volumes?|"
+                      r"airspace)\b", re.IGNORECASE)
+#: structure-normal statements and the conditioned findings they contradict
+def _either_order(structure: str, normal: str) -> re.Pattern[str]:
+    """``structure ... normal`` or ``normal ... structure`` within one sentence."""
+    return re.compile(rf"\b(?:{structure})\b[^.]*\b(?:{normal})\b|\b(?:{normal})\b[^.]*\b(?:{structure})\b",
+                      re.IGNORECASE)
+
+
+_NORMALISH = r"normal|unremarkable|within normal limits"
+#: structure-normal statements and the conditioned findings they contradict
+_STRUCTURE_NORMAL: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = (
+    (_either_order(r"heart|cardiac|cardiomediastinal", _NORMALISH + "|stable"), frozenset({"Cardiomegaly", "Hernia"})),
+    (_either_order(r"mediastin\w*|hila|hilar|hilum", _NORMALISH + "|stable"), frozenset({"Hernia"})),
+    (_either_order(r"osseous|bony|bones?|skeletal|spine", _NORMALISH + "|intact|clear"),
+     frozenset({"Fractures", "Spine", "Thoracic Vertebrae"})),
+    (_either_order(r"lungs?|pulmonary|lung fields?", _NORMALISH + r"|clear|well[- ]expanded|well[- ]aerated"),
+     frozenset({"Pneumonia", "Consolidation", "Airspace Disease", "Opacity", "Pulmonary Atelectasis", "Pulmonary Edema",
+                "Nodule", "Pleural Effusion", "Pneumothorax", "Lung", "Cicatrix", "Markings", "Calcified Granuloma",
+                "Pulmonary Emphysema"})),
+    (_either_order(r"pleura\w*", _NORMALISH + "|clear"), frozenset({"Pleural Effusion", "Pneumothorax"})),
+)
+_GLOBAL_NORMAL = re.compile(r"\b(?:normal|negative) (?:chest|study|exam\w*|radiograph)|\bno (?:significant )?"
+                            r"abnormalit\w+|\bno acute (?:disease|process|findings?)\b", re.IGNORECASE)
+_HEDGE_OTHERWISE = re.compile(r"\b(?:otherwise|except|apart from|aside from|not)\b", re.IGNORECASE)
 
 
 def canonical_sentence(code: str) -> str:
@@ -109,6 +144,7 @@ class ConsistencyGuard:
     seen: set[str] = field(default_factory=set)
     dropped: list[str] = field(default_factory=list)
     inserted: list[str] = field(default_factory=list)
+    openings: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.positive = {_base(c) for c in self.cond.codes if c.lower() != "normal"}
@@ -126,12 +162,18 @@ class ConsistencyGuard:
         if self.positive & _PNEUMONIA_LIKE:
             self.must_not_deny |= _PNEUMONIA_LIKE
         self.no_clear_lungs = bool(self.positive & _PARENCHYMAL)
-        self.no_all_clear = bool(self.positive & _ACUTE)
+        self.no_all_clear = bool(self.positive & (_ACUTE | {"Opacity", "Fractures, Bone"}))
+        #: comparison language is allowed only when a comparison was given
+        self.no_comparison = not self.cond.comparison.strip()
+        bases = {p.split(",")[0].strip() for p in self.positive} | self.positive
+        self.structure_rules = [rx for rx, concerns in _STRUCTURE_NORMAL if bases & concerns]
 
     def accept(self, sentence: str, section: str) -> bool:
         """Whether to keep ``sentence`` (of section ``"findings"`` or ``"impression"``)."""
         key = " ".join(sentence.lower().split())
-        if key in self.seen or _MALFORMED.search(sentence) or sentence[:1].islower():
+        opening = " ".join(key.split()[:3])
+        if (key in self.seen or _MALFORMED.search(sentence) or sentence[:1].islower()
+                or (len(key.split()) > 4 and opening in self.openings)):  # a small model's loop
             self.dropped.append(sentence)
             return False
         labels = labeller.label(sentence)
@@ -143,13 +185,51 @@ class ConsistencyGuard:
         elif self.strict:
             bad |= stated - self.allowed
         if (bad or (self.no_clear_lungs and _CLEAR_LUNGS.search(sentence))
-                or (self.no_all_clear and _NO_ACUTE.search(sentence))):
+                or (self.no_all_clear and _NO_ACUTE.search(sentence))
+                or self.violates_house_rules(sentence, stated)):
             self.dropped.append(sentence)
             return False
         self.seen.add(key)
+        if len(key.split()) > 4:
+            self.openings.add(opening)
         if section == "findings":
             self.findings_text.append(sentence)
         return True
+
+    def violates_house_rules(self, sentence: str, stated: set[str]) -> bool:
+        """The sentence rules that hold for every draft: comparison language only with a
+        comparison, some anatomy or finding named, no normal structure that a conditioned finding
+        concerns, no normal study when anything is conditioned."""
+        if self.no_comparison and _COMPARISON.search(sentence):
+            return True
+        if not stated and not labeller.label(sentence) and not _ANATOMY.search(sentence):
+            return True
+        if self.positive and _GLOBAL_NORMAL.search(sentence):
+            return True
+        if not _HEDGE_OTHERWISE.search(sentence):
+            for rx in self.structure_rules:
+                if rx.search(sentence):
+                    return True
+        return False
+
+    def missing_in_impression(self, impression: str) -> list[str]:
+        """Conditioned findings the IMPRESSION text does not state yet (coded names)."""
+        out = []
+        for code in self.cond.codes:
+            if code.lower() == "normal":
+                continue
+            base = _base(code)
+            if labeller.knows(base):
+                if not labeller.states(impression, base):
+                    out.append(code)
+            elif base.lower() not in impression.lower():
+                out.append(code)
+        return out
+
+    def not_applicable_sentences(self) -> list[str]:
+        """The note that an AI result was not used because it is outside its intended use."""
+        return [f"The AI result for {item} is not applicable to this study (outside its intended use)."
+                for item in self.cond.not_applicable]
 
     def missing_sentences(self) -> list[str]:
         """Sentences to add at the end of FINDINGS so that every conditioned finding is stated."""

@@ -139,6 +139,10 @@ class SectionStreamer:
             fallback = self.guard.impression_fallback()
             self.inserted.append(fallback.strip())
             out.append(fallback)
+        if self.guard is not None:  # an AI result outside intended use: say it is not applicable
+            for s in self.guard.not_applicable_sentences():
+                self.inserted.append(s)
+                out.append(" " + s)
         return out
 
 

@@ -1,0 +1,100 @@
+"""Reliability everywhere a result appears (PDF, SR, draft), sentence evidence and the sign-off check."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from app.core.paths import sample_path
+from app.core.types import LabelResult, ModelResult
+from app.reporting.export import export_report
+from app.reporting.signoff import acknowledge, compare, sentence_evidence
+
+from test_export import dciodvfy_errors, make_draft, pdf_text, sr_items, sr_texts
+
+OUTSIDE = "outside intended use: patient age 64 years is outside 1-5 years"
+
+
+def result(label: str, p: float, threshold: float = 0.5, reliability: str = "within intended use",
+           model: str = "chest_cnn") -> ModelResult:
+    return ModelResult(model_id=model, model_version="1.0.0", sha256="ab" * 32, provider="CPUExecutionProvider",
+                       labels=[LabelResult(label, p, threshold, p >= threshold)],
+                       ood={"method": "mahalanobis", "score": 812.4, "threshold": 79.0, "flagged": True},
+                       reliability=reliability,
+                       saliency={"files": {label: {"png": f"saliency/x_{label}.png"}}})
+
+
+def test_pdf_and_sr_state_outside_intended_use(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(sample_path())
+    draft = dataclasses.replace(make_draft(ds), acknowledgements=acknowledge(
+        compare("FINDINGS: The lungs are clear.\nIMPRESSION: Normal.", [result("pleural effusion", 0.91)]),
+        "Jane Smith"))
+    files = export_report(draft, [result("pneumonia", 0.997, reliability=OUTSIDE, model="pneumonia_cnn")],
+                          [ds], tmp_path, pdf=True, dicom=True)
+    text = " ".join(pdf_text(tmp_path / "report.pdf").split())
+    assert "Reliability: outside intended use: patient age 64 years is outside 1-5 years" in text
+    sr_path = next(f for f in files if f.name.startswith("SR_"))
+    sr = pydicom.dcmread(sr_path)
+    codes = [(c.ConceptNameCodeSequence[0].CodeMeaning, c.ConceptCodeSequence[0].CodeMeaning)
+             for c in sr_items(sr, "CODE")]
+    assert ("AI result reliability", "Outside intended use") in codes
+    comments = [v for k, v in sr_texts(sr) if k == "Comment"]
+    assert any(c.startswith("patient age 64 years is outside 1-5 years [OOD mahalanobis") for c in comments)
+    assert any("AI flagged Pleural Effusion (0.91); your report does not mention it: acknowledged" in c
+               for c in comments)
+    assert not dciodvfy_errors(sr_path)
+
+
+def test_draft_does_not_state_a_flagged_finding() -> None:
+    from app.reporting.consistency import check
+    from app.reporting.generator import build_conditioning, draft
+
+    cond = build_conditioning([result("pneumonia", 0.997, reliability=OUTSIDE, model="pneumonia_cnn")],
+                              {"Modality": "CR", "ViewPosition": "PA"})
+    assert cond.positives == [] and cond.negatives == []
+    text = draft(cond, device="cpu", include_banner=False).read()
+    assert "The AI result for pneumonia (pneumonia_cnn) is not applicable to this study" in text
+    assert "Findings are consistent with pneumonia" not in text
+    assert check(text, [], "", "") == []
+
+
+def test_sign_off_comparison_messages() -> None:
+    results = [(result("pleural effusion", 0.91), "1.2.3"), (result("cardiomegaly", 0.12), "1.2.3"),
+               (result("pneumonia", 0.99, reliability=OUTSIDE, model="pneumonia_cnn"), "1.2.3")]
+    text = "FINDINGS: The heart is enlarged. The lungs are clear.\nIMPRESSION: Cardiomegaly."
+    msgs = [d.message for d in compare(text, results)]
+    assert msgs == ["AI flagged Pleural Effusion (0.91); your report does not mention it",
+                    "Your report states Cardiomegaly; the AI found it below threshold (0.12)"]
+    # a report that states what the AI found, and nothing it did not, has nothing to acknowledge
+    assert compare("FINDINGS: There is a small pleural effusion.\nIMPRESSION: Pleural effusion.", results) == []
+    acks = acknowledge(compare(text, results), "Jane Smith")
+    assert {a["reader"] for a in acks} == {"Jane Smith"} and all(a["decision"].startswith("acknowledged") for a in acks)
+    ev = sentence_evidence(text, results)
+    heart = next(e for e in ev if e["sentence"] == "The heart is enlarged.")
+    assert heart["findings"][0]["model_id"] == "chest_cnn" and heart["findings"][0]["probability"] == 0.12
+    assert heart["findings"][0]["saliency_png"] == "saliency/x_cardiomegaly.png"
+
+
+def test_draft_check_cli(tmp_path: Path) -> None:
+    doc = {"images": [{"sop_uid": "1.2.3", "study_uid": "1.2",
+                       "results": [result("pleural effusion", 0.91).to_dict(), result("cardiomegaly", 0.12).to_dict()]}]}
+    (tmp_path / "results.json").write_text(json.dumps(doc))
+    (tmp_path / "report.txt").write_text("FINDINGS: The heart is enlarged.\nIMPRESSION: Cardiomegaly.\n")
+    proc = subprocess.run([sys.executable, "-m", "app", "draft", "--check", str(tmp_path / "report.txt"),
+                           "--results", str(tmp_path / "results.json")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout.splitlines() == ["- AI flagged Pleural Effusion (0.91); your report does not mention it",
+                                        "- Your report states Cardiomegaly; the AI found it below threshold (0.12)"]
+
+
+def test_model_result_round_trips_reliability() -> None:
+    r = result("pneumonia", 0.9, reliability=OUTSIDE)
+    back = ModelResult.from_dict(json.loads(json.dumps(r.to_dict())))
+    assert back.reliability == OUTSIDE and back.ood == r.ood
+    assert dataclasses.asdict(back)["reliability"] == OUTSIDE
