@@ -236,3 +236,38 @@ def test_timeout_is_one_deadline(mode, server):
     with pytest.raises(BackendUnavailableError, match="timeout"):
         draft(["Pneumonia"], backend="openai", url=server.url, model="m", timeout=1.5).read()
     assert time.monotonic() - t0 < 4.0
+
+
+# -- city names in address lines (deid.py, the one scrubber) ------------------------------------------
+@pytest.mark.parametrize("text,place", [
+    ("Lives at 13 Elm Street, London SW1A 1AA; cough", "London"),
+    ("Home: 221B Baker St., Springfield, IL 62704. Cough.", "Springfield"),
+    ("Address 7 Kelvin Way, Glasgow, Scotland. Cough for 3 days.", "Glasgow"),
+    ("Seen at 4 High Road, Boston, Massachusetts", "Boston"),
+    ("10 Main Street, New York, NY 10001", "New York"),
+    ("Postcode SW1A 1AA, London. Cough.", "London"),
+    ("62704 Springfield, Illinois; no effusion", "Springfield"),
+])
+def test_city_after_street_or_postcode_is_removed(text, place):
+    from app.reporting.deid import scrub_text
+
+    out = scrub_text(text)
+    assert place not in out, out
+    assert "Scotland" not in out and "Illinois" not in out and "Massachusetts" not in out
+    for word in ("cough", "Cough", "effusion"):
+        assert (word in out) == (word in text), out
+
+
+@pytest.mark.parametrize("text", [
+    "Lives at 13 Elm Street, Right lower lobe opacity.",
+    "13 Elm Street, Pneumonia, RLL.",
+    "Right lower lobe pneumonia. Left, Normal heart size.",
+    "Compared with 2 views, Left Lower Lobe, Stable.",
+    "CT chest in Boston, MA showed a nodule.",  # no street address or postcode before it
+])
+def test_city_rule_keeps_clinical_words(text):
+    from app.reporting.deid import scrub_text
+
+    out = scrub_text(text)
+    for word in ("Right", "Pneumonia", "RLL", "Left", "Normal", "Lower", "Stable", "nodule", "Boston"):
+        assert (word in out) == (word in text), out
