@@ -193,9 +193,10 @@ def run_draft(args: argparse.Namespace) -> int:
 
     identifiers: frozenset[str] = frozenset()
     headers = 0
-    if not args.no_header:
+    remote = args.backend == "openai" and not args.no_deidentify
+    if args.header or (remote and not args.no_header):  # the bundled model runs here: no need
         identifiers, headers = _header_identifiers(args, doc)
-    if args.backend == "openai" and not args.no_deidentify and not headers:
+    if remote and not headers:
         # the header-aware scrub is the one that removes names, IDs and the hospital: say so
         # before anything leaves, and go on only when the user chose to
         line = ("no DICOM header is known for this draft: only generic patterns (dates, phone, "
