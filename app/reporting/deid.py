@@ -140,7 +140,7 @@ _CLINICAL_WORDS = {
 }
 
 
-def _drop_city(m: "re.Match[str]") -> str:
+def _drop_city(m: re.Match[str]) -> str:
     place = m.group("city") + (m.group("state") or "")
     if any(w.lower() in _CLINICAL_WORDS for w in re.split(r"[\s,.-]+", place) if w):
         return m.group(0)

@@ -62,7 +62,12 @@ def test_every_patient_file_is_private(loose_umask: None, orthanc: Orthanc, node
     assert main(["render", str(cxr), "--out", str(outputs / "render" / "f" / "cxr.png")]) == 0
     # a measurement in the library, exported as GSPS + TID 1500 SR
     from app.dicom.library import Library
-    from app.dicom.measurements import ImageKey, Measurement, compute_values, save_measurement
+    from app.dicom.measurements import (
+        ImageKey,
+        Measurement,
+        compute_values,
+        save_measurement,
+    )
 
     lib = Library()
     study = lib.studies()[0]
