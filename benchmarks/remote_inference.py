@@ -118,7 +118,7 @@ def install_site_model(home: Path, model_id: str, data: bytes, n_labels: int = 1
     raw["metrics"] = {"split": "none", "dataset": "random weights (benchmark only)",
                       "labels": {n: {"auc": 0.5, "sensitivity": 0.5, "specificity": 0.5, "ece": 0.0,
                                      "threshold": 0.5, "n": 1, "n_positive": 0} for n in labels}}
-    for key in ("saliency", "replaces", "external_data", "card"):
+    for key in ("saliency", "replaces", "external_data", "card", "ood"):
         raw.pop(key, None)
     (folder / "model.json").write_text(json.dumps(raw, indent=2))
 
