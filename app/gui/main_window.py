@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any, Callable
 
 import numpy as np
+import shiboken6
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QLabel, QMainWindow,
@@ -482,6 +483,8 @@ class MainWindow(QMainWindow):
                           on_finished: Callable[[], None] | None = None, **kwargs: Any) -> Worker:
         """Run ``fn(*args, progress=..., **kwargs)`` on the pool with the window's progress bar and Cancel."""
         def progress(done: int, total: int | None, message: str) -> None:
+            if not shiboken6.isValid(self):
+                return
             self._progress(done, total, message)
             if on_progress is not None:
                 on_progress(done, total, message)
@@ -489,8 +492,9 @@ class MainWindow(QMainWindow):
         started: list[Worker] = []
 
         def finished() -> None:
-            # connected before the worker starts: a task faster than this method still reports
-            if started:
+            # connected before the worker starts: a task faster than this method still reports;
+            # a window closed (and deleted) while the task ran has no progress bar to hide
+            if started and shiboken6.isValid(self):
                 self._worker_done(started[0])
             if on_finished is not None:
                 on_finished()

@@ -121,7 +121,7 @@ def _after_first_image(main_window: Any, start: Callable[[], None]) -> None:
         start()
         return
     _defer["first_image"] = False
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QObject, QTimer
 
     state = {"started": False}
 
@@ -131,4 +131,8 @@ def _after_first_image(main_window: Any, start: Callable[[], None]) -> None:
             start()
 
     signal.connect(once)
-    QTimer.singleShot(FIRST_IMAGE_WAIT_MS, once)
+    # the window is the timer's context: a window closed meanwhile never starts the check
+    if isinstance(main_window, QObject):
+        QTimer.singleShot(FIRST_IMAGE_WAIT_MS, main_window, once)
+    else:
+        QTimer.singleShot(FIRST_IMAGE_WAIT_MS, once)
