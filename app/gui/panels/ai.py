@@ -119,6 +119,7 @@ class AIPanel(QWidget):
     results_ready = Signal(object)
 
     def __init__(self, main_window: Any = None, parent: QWidget | None = None) -> None:
+        """Long because it builds the panel's widget tree."""
         super().__init__(parent)
         self.setObjectName("AIPanel")
         self.main_window = main_window
