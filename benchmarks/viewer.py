@@ -237,6 +237,7 @@ def main() -> int:
             raise SystemExit(f"benchmark data missing: {p} (set HILUM_SHARED_DATA)")
     app = ensure_app()
     importlib.import_module("app.gui.loader")  # the window preloads it at start-up
+    from app.gui.app import freeze_startup_heap
 
     series = load_phantom(phantom)
     lo, hi = WINDOW[0] - WINDOW[1] / 2, WINDOW[0] + WINDOW[1] / 2
@@ -244,6 +245,7 @@ def main() -> int:
     frames_u8 = np.ascontiguousarray(np.clip((vol - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8))
     print(f"series: {series.count} slices {vol.shape[1]}x{vol.shape[2]}, window W {WINDOW[1]:g} L {WINDOW[0]:g}")
 
+    freeze_startup_heap()  # as ``hilum gui`` does once its window is built
     ours, bare, cpu_ratios = [], [], []
     for r in range(args.rounds):
         o, b, oc, bc = scroll_fps(app, series, frames_u8, args.loops)
