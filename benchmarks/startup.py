@@ -184,7 +184,8 @@ def main() -> int:
                           "window_ms": round(window_ms, 1), "sample_ms": round(sample_ms, 1),
                           "bare_ms": round(bare_ms, 1),
                           "sample_cpu_ms": round(statistics.median(o["sample_cpu_ms"] for o in ours), 1),
-                          "bare_cpu_ms": round(statistics.median(bare_cpu), 1)}))
+                          "bare_cpu_ms": round(statistics.median(bare_cpu), 1),
+                          "load": round(os.getloadavg()[0], 2)}))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -107,8 +107,25 @@ class _GraphicsView(pg.GraphicsView):
         super().drawForeground(painter, rect)
         painter.save()
         painter.resetTransform()
-        self._owner._paint_annotations(painter, self.viewport().width(), self.viewport().height())
+        self._owner._paint_annotations_cached(painter, self.viewport().width(), self.viewport().height())
         painter.restore()
+
+
+class _Recorder:
+    """Stands in for the painter while the annotations are painted: draws, and records the
+    pixmap blits so the next paint with the same texts replays them (see
+    :meth:`Viewport._paint_annotations_cached`)."""
+
+    def __init__(self, painter: QPainter) -> None:
+        self._p = painter
+        self.ops: list[tuple[QPointF, QPixmap]] = []
+
+    def drawPixmap(self, at: QPointF, pm: QPixmap) -> None:  # noqa: N802 - QPainter's name
+        self._p.drawPixmap(at, pm)
+        self.ops.append((QPointF(at), pm))
+
+    def __getattr__(self, name: str) -> Any:  # setFont, font, fontMetrics: the painter's
+        return getattr(self._p, name)
 
 
 def _elide(text: str, fm: QFontMetrics, width: float) -> str:
@@ -1117,6 +1134,42 @@ class Viewport(QFrame):
             tag = (_elide(self.tr("AI overlay — requires review by a physician"), fm, full_w),)
             out.append(("ai", QRectF(margin, h - margin - (rows["bottom"] + 1) * lh, full_w, lh), tag, False))
         return out
+
+    def _annotation_key(self, w: int, h: int) -> tuple[Any, ...] | None:
+        """Everything :meth:`_paint_annotations` paints from (None: nothing to paint)."""
+        if self.series is None:
+            return None
+        show = self.show_annotations
+        texts = tuple(tuple(v) for v in self.annotation_text().values()) if show else ()
+        letters = tuple(sorted(self.orientation_text().items())) if show else ()
+        return (w, h, self.font().key(), show, texts, letters, tuple(self.series.warnings), self.series.key,
+                self._overlay is not None and self.overlay_item.isVisible(), self._message,
+                self.tool in ("length", "rect", "ellipse", "angle") and self._angle_pending is not None,
+                self.tr("AI overlay — requires review by a physician"))
+
+    def _paint_annotations_cached(self, p: QPainter, w: int, h: int) -> None:
+        """:meth:`_paint_annotations`, replayed as the same pixmap blits while its texts stay the
+        same (a window/level drag, the overlay, the cursor...), else painted and recorded.
+
+        The corner texts' layout (eliding, font metrics) is most of a slice's own paint time;
+        scrolling revisits slices, so the blits of the last few hundred are kept.
+        """
+        key = self._annotation_key(w, h)
+        if key is None:
+            return
+        cache: OrderedDict[tuple[Any, ...], list[tuple[QPointF, QPixmap]]] = self.__dict__.setdefault(
+            "_annotation_ops", OrderedDict())
+        ops = cache.get(key)
+        if ops is not None:
+            cache.move_to_end(key)
+            for at, pm in ops:
+                p.drawPixmap(at, pm)
+            return
+        rec = _Recorder(p)
+        self._paint_annotations(rec, w, h)  # type: ignore[arg-type]
+        cache[key] = rec.ops
+        while len(cache) > 512:
+            cache.popitem(last=False)
 
     def _paint_annotations(self, p: QPainter, w: int, h: int) -> None:
         if self.series is None:

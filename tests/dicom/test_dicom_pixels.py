@@ -320,3 +320,34 @@ def test_sequence_item_of_4_gb_is_a_corrupt_header(tmp_path: Path) -> None:
         assert "header is corrupt" in exc.value.message and "I/O" not in exc.value.message
     report = Library(tmp_path / "lib.sqlite").scan([path])
     assert ["header is corrupt" in e["error"] for e in report.errors] == [True]
+
+
+@pytest.mark.parametrize("name", ["sample", "cxr/cr_chest_pa_jpegls_near_lossless.dcm",
+                                  "mr_transfer_syntaxes/7.dcm", "mr_transfer_syntaxes/8.dcm"])
+def test_jpeg_ls_decodes_with_charls_first_to_the_same_pixels_as_gdcm(
+        dicom_dir: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydicom.pixels import pixel_array
+
+    from app.core.paths import sample_path
+
+    path = sample_path() if name == "sample" else dicom_dir / name
+    ds = pydicom.dcmread(path)
+    assert str(ds.file_meta.TransferSyntaxUID) in pixels._PREFERRED_PLUGIN
+    by_gdcm = pixel_array(ds, decoding_plugin="gdcm")
+    used: list[str] = []
+    real = pixels._pixel_array
+
+    def spy(*args: object, **kwargs: object) -> np.ndarray:
+        used.append(str(kwargs.get("decoding_plugin", "")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pixels, "_pixel_array", spy)
+    ours = pixels.decode_frame(pixels.read_dataset(path), 0)
+    assert used == ["pyjpegls"]
+    assert ours.dtype == by_gdcm.dtype and np.array_equal(ours, by_gdcm)  # bit-exact
+    # the preferred plugin unusable: every plugin, in pydicom's order, as before
+    used.clear()
+    monkeypatch.setitem(pixels._PREFERRED_PLUGIN, str(ds.file_meta.TransferSyntaxUID), "no-such-plugin")
+    again = pixels.decode_frame(pixels.read_dataset(path), 0)
+    assert used == ["no-such-plugin", ""]
+    assert np.array_equal(again, by_gdcm)

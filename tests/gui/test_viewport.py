@@ -260,3 +260,30 @@ def test_view_state_snapshot_and_restore(viewport: Viewport) -> None:
     viewport.apply_view_state(state)
     again = viewport.view_state()
     assert (again.index, again.window, again.orientation, again.tool) == (12, (40.0, 80.0), state.orientation, "length")
+
+
+def test_replayed_annotations_paint_the_same_pixels_and_follow_changes(qtbot: Any, viewport: Viewport) -> None:
+    def grab() -> np.ndarray:
+        viewport.view.viewport().repaint()
+        img = viewport.view.viewport().grab().toImage()
+        ptr = img.constBits()
+        return np.frombuffer(ptr, np.uint8, img.sizeInBytes()).reshape(img.height(), -1).copy()
+
+    first = grab()                                 # painted and recorded
+    assert len(viewport._annotation_ops) >= 1
+    viewport.set_index(1)
+    wait_frame(qtbot, viewport, 1)
+    second = grab()
+    assert not np.array_equal(first, second)       # another slice: other pixels, other "Im" line
+    viewport.set_index(0)
+    wait_frame(qtbot, viewport, 0)
+    assert np.array_equal(grab(), first)           # replayed blits: the very same pixels
+    viewport._annotation_ops.clear()
+    assert np.array_equal(grab(), first)           # and the same as painting afresh
+    viewport.set_window(viewport.window_center + 10, viewport.window_width)
+    changed = viewport.annotation_text()["bl"]
+    assert not np.array_equal(grab(), first) and any(line.startswith("W 100  L") for line in changed)
+    viewport.set_show_annotations(False)
+    bare = grab()
+    viewport.set_show_annotations(True)
+    assert not np.array_equal(grab(), bare)        # texts come back: not a stale replay
