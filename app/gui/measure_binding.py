@@ -4,7 +4,9 @@ A :class:`MeasurementBinder` watches one :class:`app.gui.viewport.Viewport`. Eac
 measurement is bound to the image (SOP instance + frame, an
 :class:`app.dicom.measurements.ImageKey`) shown when it was drawn: it is displayed and
 re-measured only on that image (the viewport's ``measurement_filter``). Every change is stored
-in the study library on a background thread; when a series is shown again (in any viewport, or
+in the study library on a background thread, debounced: a handle dragged across the image is
+written once, when it is released or after :data:`SAVE_IDLE_MS` without a move (and at once when
+the reader goes to another image or series); when a series is shown again (in any viewport, or
 after reopening the study) its measurements come back on their images. Imported presentation
 states and TID 1500 reports appear the same way, since they are stored the same way.
 """
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from app.dicom.measurements import (
     ImageKey,
@@ -40,6 +42,9 @@ log = logging.getLogger(__name__)
 _GUI_KINDS = ("length", "rect", "ellipse", "angle", "cobb")
 
 _IO = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hilum-measure-io")
+
+#: a changed measurement is written after this long without another change (or on release)
+SAVE_IDLE_MS = 300
 
 
 class MeasurementBinder(QObject):
@@ -65,8 +70,19 @@ class MeasurementBinder(QObject):
         self._pending: ImageKey | None = None
         self._restoring = False
         self._keys_marked: set[str] = set()
+        self._dirty: dict[str, StoredMeasurement] = {}  # stored id -> changed, not yet written
+        self._dirty_view: ImageView | None = None
+        self._released: set[int] = set()                # id(gui measurement): release hooked
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(SAVE_IDLE_MS)
+        self._timer.timeout.connect(self.flush)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.flush)
         viewport.measurement_filter = self._on_this_image
         viewport.measurements_changed.connect(self._changed)
+        viewport.index_changed.connect(lambda *_: self.flush())
         viewport.measurement_removed.connect(self._removed)
         viewport.series_changed.connect(self._series_changed)
         self._loaded.connect(self._study_loaded)
@@ -128,8 +144,25 @@ class MeasurementBinder(QObject):
             if old is not None and old.points == stored.points and dict(old.values) == dict(stored.values):
                 continue
             self._stored[key.study_uid][sid] = stored
+            self._dirty[sid] = stored
+            if id(m) not in self._released and hasattr(m.roi, "sigRegionChangeFinished"):
+                self._released.add(id(m))
+                m.roi.sigRegionChangeFinished.connect(lambda *_: self.flush())  # handle released
+        if self._dirty:
+            self._dirty_view = self.view_state()  # the view it was drawn in (flush may come later)
+            self._timer.start()  # restarted by every move: written once the drag rests
+
+    def flush(self) -> None:
+        """Write the changed measurements now (on the I/O thread), with the reader's view."""
+        self._timer.stop()
+        if not self._dirty:
+            return
+        dirty, self._dirty = list(self._dirty.values()), {}
+        for stored in dirty:
             self._write(save_measurement, stored)
-            self.save_view()
+        view, self._dirty_view = self._dirty_view, None
+        if view is not None:
+            self._write(save_view, view)
 
     def view_state(self) -> ImageView | None:
         """The reader's window and zoomed area on the shown image (for presentation states)."""
@@ -158,6 +191,7 @@ class MeasurementBinder(QObject):
 
     def toggle_key_image(self) -> bool:
         """Mark the shown image as a key image (or unmark it); True when it is now marked."""
+        self.flush()  # the measurements drawn before marking are stored with it
         key = self.current_key()
         if key is None:
             return False
@@ -174,8 +208,10 @@ class MeasurementBinder(QObject):
     def _removed(self, m: Measurement) -> None:
         sid = self._ids.pop(id(m), None)
         key = self._keys.pop(id(m), None)
+        self._released.discard(id(m))
         if sid is None or key is None:
             return
+        self._dirty.pop(sid, None)  # deleted: a pending save must not bring it back
         self._stored.get(key.study_uid, {}).pop(sid, None)
         self._write(delete_measurement, sid)
 
@@ -196,9 +232,11 @@ class MeasurementBinder(QObject):
 
     # -- restoring ---------------------------------------------------------------------------
     def _series_changed(self, series: Any) -> None:
+        self.flush()  # what was drawn on the previous series is written before it leaves
         alive = {id(m) for m in self.vp.measurements}  # the others left the screen
         self._keys = {k: v for k, v in self._keys.items() if k in alive}
         self._ids = {k: v for k, v in self._ids.items() if k in alive}
+        self._released &= alive
         if series is None:
             return
         study = series.study_uid

@@ -257,6 +257,9 @@ class MprPane(QWidget):
         m = Measurement(kind, points, self.image, self.vb, "#ffb74d", self._measure)
         m.key = key or self.image_key()
         m.stored_id = stored_id
+        # a handle dragged later is stored once, when released (not on every move)
+        m.roi.sigRegionChangeFinished.connect(
+            lambda *_: self.view.store_measurement(m) if m is not self._drawing else None)
         self.measurements.append(m)
         self._measure(m)
         return m

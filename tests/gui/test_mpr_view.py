@@ -120,3 +120,31 @@ def test_measurement_on_a_reformat_stays_on_its_plane(qtbot: Any, mpr: MprView, 
     again.set_volume(build_volume(paths), ct_head_series)
     qtbot.waitUntil(lambda: len(again.panes["sagittal"].measurements) == 1, timeout=10000)
     assert again.panes["sagittal"].measurements[0].roi.isVisible()
+
+
+def test_reformat_measurement_moved_is_stored_once_on_release(qtbot: Any, mpr: MprView, tmp_path: Path,
+                                                              ct_head_series: SeriesData) -> None:
+    from PySide6.QtCore import QPointF
+
+    from app.dicom.library import Library
+    from app.dicom.measurements import load_measurements
+    from app.gui.measure_binding import _IO
+
+    lib = Library(tmp_path / "lib.db")
+    mpr.library = lambda: lib
+    mpr.measure_box.setCurrentIndex(1)                 # Length
+    sag = mpr.panes["sagittal"]
+    sag.draw(True, False, (100.0, 100.0), (100.0, 100.0))
+    sag.draw(False, True, (100.0, 100.0), (100.0, 300.0))
+    m = sag.measurements[0]
+    handle = m.roi.getHandles()[1]
+    for y in range(302, 342, 2):                       # a drag: nothing written while it moves
+        m.roi.movePoint(handle, QPointF(100.0, float(y)), finish=False, coords="parent")
+    _IO.submit(lambda: None).result(timeout=30)
+    (stored,) = load_measurements(lib, ct_head_series.study_uid)
+    assert stored.points[1][1] == pytest.approx(300.0)
+    m.roi.sigRegionChangeFinished.emit(m.roi)          # released: the new position is stored
+    _IO.submit(lambda: None).result(timeout=30)
+    (stored,) = load_measurements(lib, ct_head_series.study_uid)
+    assert stored.points[1][1] == pytest.approx(340.0)
+    assert stored.values["length"] == pytest.approx(m.values["length"])
