@@ -337,15 +337,11 @@ def plan(protocol: Protocol, current: StudyFeatures, priors: Sequence[StudyFeatu
 def save_protocol(protocol: Protocol) -> Path:
     """Write a protocol to the user's folder (private), replacing one of the same name."""
     folder = user_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    paths.private_dir(folder)
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", protocol.name).strip("_") or "protocol"
     path = folder / f"{safe}.json"
-    path.write_text(json.dumps(protocol.to_json(), indent=2), encoding="utf-8")
-    try:
-        path.chmod(0o600)
-    except OSError:
-        pass
-    return path
+    # created 0600 (never readable by others, even briefly), whatever the umask
+    return paths.write_private(path, json.dumps(protocol.to_json(), indent=2))
 
 
 # -- offset sync ----------------------------------------------------------------------------------

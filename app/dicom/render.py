@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from app.core.errors import HilumError
+from app.core.paths import private_dir, write_private
 from app.dicom.pixels import Window, display_array, frame_array, read_dataset
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def write_png(image: np.ndarray, out: str | os.PathLike[str]) -> Path:
     path = Path(out)
     if path.parent and not path.parent.exists():
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)  # a rendered image is patient data: 0700
         except OSError:
             raise OutputError(f"Cannot create the folder {path.parent}.", str(path)) from None
     img = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
@@ -42,7 +43,7 @@ def write_png(image: np.ndarray, out: str | os.PathLike[str]) -> Path:
     if not ok:
         raise OutputError("The image could not be encoded as PNG.", str(path))
     try:
-        path.write_bytes(buf.tobytes())
+        write_private(path, buf.tobytes())  # 0600 whatever the umask
     except OSError as exc:
         raise OutputError(f"Cannot write {path} ({exc.strerror or 'I/O error'}).",
                           str(path)) from None

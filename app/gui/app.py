@@ -285,9 +285,15 @@ def run_gui(paths_in: list[str], screenshot: str | None = None, demo_out: str | 
         started = time.monotonic()
 
         def save(code: int) -> None:
-            out.parent.mkdir(parents=True, exist_ok=True)
+            from app.core.paths import open_private, private_dir
+
+            private_dir(out.parent)  # a screenshot shows the patient: 0700 folder, 0600 file
             app.processEvents()
             pixmap = window.grab()
+            try:  # created 0600 first: Qt's save then truncates it and keeps the mode
+                open_private(out, "wb").close()
+            except OSError:
+                pass
             if not pixmap.save(str(out), "PNG"):
                 log.error("could not write %s", out)
                 code = 1

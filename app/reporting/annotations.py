@@ -34,6 +34,7 @@ from pydicom.uid import generate_uid
 
 from app import __version__
 from app.core.errors import DicomReadError, ExportError, NotDicomError
+from app.core.paths import private_dir
 from app.dicom.measurements import (
     ImageKey,
     ImageView,
@@ -388,11 +389,7 @@ def _write(ds: Dataset, path: Path) -> Path:
     complete_type2(ds)
     # a de-identified source copied as "identity removed" needs its method (Type 1C)
     _add_deid_marks(ds, ds)
-    write(ds, path)
-    try:
-        os.chmod(path, 0o600)  # patient data: private
-    except OSError:
-        pass
+    write(ds, path)  # created private (0600) by the one writer
     return path
 
 
@@ -425,7 +422,7 @@ def export_annotations(library: Any, study_uid: str, out_dir: str | os.PathLike[
     images = _images(library, refs)
     out = Path(out_dir)
     try:
-        out.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(out)  # 0700, missing parents too, whatever the umask
     except OSError as exc:
         raise ExportError(f"Cannot create {out} ({exc.strerror or exc}).", str(out)) from None
     written: list[Path] = []

@@ -40,7 +40,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--show-prompt", action="store_true",
                    help="openai backend: print the de-identified prompt that would be sent, send nothing")
     p.add_argument("--header", metavar="DICOM",
-                   help="the study's DICOM file: its identifiers are scrubbed from what is sent")
+                   help="the study's DICOM file: its identifiers are scrubbed from what is sent "
+                        "(default: the headers of --study, or of the --results study, in the library)")
+    p.add_argument("--study", metavar="UID",
+                   help="the study in the library this draft is for (its headers are scrubbed)")
+    p.add_argument("--library", metavar="DB", help="library database (default: the user library)")
+    p.add_argument("--no-header", action="store_true",
+                   help="openai backend: send without a DICOM header (generic patterns only)")
     p.add_argument("--no-deidentify", action="store_true",
                    help="openai backend: send indication/notes as typed (default: de-identified)")
     p.add_argument("--max-new-tokens", type=int, default=200)
@@ -86,18 +92,80 @@ def run_check(args: argparse.Namespace) -> int:
     return 3 if found else 0
 
 
-def _results(path: str) -> list[Any]:
-    from app.reporting.generator.conditioning import results_from_doc
-
+def _load_results(path: str) -> Any:
     try:
         with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+            return json.load(fh)
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read results file {path}: {exc}") from exc
+
+
+def _results(path: str, data: Any) -> list[Any]:
+    from app.reporting.generator.conditioning import results_from_doc
+
     out = results_from_doc(data)
     if not out:
         raise UsageError(f"no classifier results found in {path}")
     return out
+
+
+#: headers read per draft at most (one per series): enough for every identifier a study names
+_MAX_HEADERS = 32
+
+
+def _header_files(args: argparse.Namespace, doc: Any) -> list[str]:
+    """The DICOM files whose headers name this draft's identifiers (none when unknown).
+
+    ``--header`` wins; else the first instance of each series of ``--study`` (or of the study the
+    ``--results`` document is about) in the library; else the source files ``results.json`` lists.
+    """
+    import os
+
+    if args.header:
+        return [args.header]
+    images = [im for im in (doc.get("images") or []) if isinstance(im, dict)] \
+        if isinstance(doc, dict) else []
+    studies = [args.study] if args.study else \
+        list(dict.fromkeys(str(im.get("study_uid")) for im in images if im.get("study_uid")))
+    files: list[str] = []
+    from app.core import paths
+
+    db = args.library or paths.library_path()
+    if studies and os.path.exists(db):
+        from app.dicom.library import Library
+
+        lib = Library(db)
+        try:
+            for uid in studies:
+                seen: set[str] = set()
+                for inst in lib.study_instances(uid):
+                    if inst["series_uid"] not in seen and os.path.isfile(inst["path"]):
+                        seen.add(inst["series_uid"])
+                        files.append(inst["path"])
+        finally:
+            lib.close()
+    if args.study and not files:
+        raise UsageError(f"The study {args.study} is not in the library (or its files are gone).")
+    if not files:  # results.json of files never scanned: their own headers
+        files = list(dict.fromkeys(str(im["path"]) for im in images
+                                   if im.get("path") and os.path.isfile(str(im["path"]))))
+    return files[:_MAX_HEADERS]
+
+
+def _header_identifiers(args: argparse.Namespace, doc: Any) -> tuple[frozenset[str], int]:
+    """Identifiers from this draft's DICOM headers, and how many headers were read."""
+    import pydicom
+
+    from app.reporting.deid import identifiers_from_dataset
+
+    out: set[str] = set()
+    files = _header_files(args, doc)
+    for f in files:
+        try:
+            out |= identifiers_from_dataset(pydicom.dcmread(f, stop_before_pixels=True))
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is a usage problem
+            raise UsageError(f"cannot read the DICOM header {f} ({type(exc).__name__})") from exc
+    return frozenset(out), len(files)
 
 
 def run_draft(args: argparse.Namespace) -> int:
@@ -110,7 +178,8 @@ def run_draft(args: argparse.Namespace) -> int:
     if args.max_new_tokens < 1:
         raise UsageError("--max-new-tokens must be positive")
     codes = [c.strip() for c in args.findings.split(";") if c.strip()]
-    results = _results(args.results) if args.results else []
+    doc = _load_results(args.results) if args.results else None
+    results = _results(args.results, doc) if args.results else []
     negs = [n.strip() for n in args.negatives.split(";") if n.strip()]
     if negs:
         results.append(ModelResult("cli", "", "", "", [LabelResult(n, 0.0, 0.5, False) for n in negs]))
@@ -123,15 +192,19 @@ def run_draft(args: argparse.Namespace) -> int:
                               findings=[c for c in codes if c.lower() != "normal"])
 
     identifiers: frozenset[str] = frozenset()
-    if args.header:
-        import pydicom
-
-        from app.reporting.deid import identifiers_from_dataset
-
-        try:
-            identifiers = identifiers_from_dataset(pydicom.dcmread(args.header, stop_before_pixels=True))
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is a usage problem
-            raise UsageError(f"cannot read the DICOM header {args.header} ({type(exc).__name__})") from exc
+    headers = 0
+    remote = args.backend == "openai" and not args.no_deidentify
+    if args.header or (remote and not args.no_header):  # the bundled model runs here: no need
+        identifiers, headers = _header_identifiers(args, doc)
+    if remote and not headers:
+        # the header-aware scrub is the one that removes names, IDs and the hospital: say so
+        # before anything leaves, and go on only when the user chose to
+        line = ("no DICOM header is known for this draft: only generic patterns (dates, phone, "
+                "e-mail, ID-like tokens, addresses) are scrubbed")
+        if args.no_header or args.show_prompt:
+            print(f"hilum: warning: {line}.", file=sys.stderr)
+        else:
+            raise UsageError(f"{line}; give --header FILE or --study UID, or --no-header to send anyway.")
 
     def confirm(message: str) -> bool:
         if args.show_prompt:

@@ -109,6 +109,43 @@ _GENERIC = [
                 r"(?:\s+[A-Z][a-zA-Z'-]+)?"), "name"),
 ]
 
+# "<city>, <state/country>" address lines, removed only where they are plainly part of an address:
+# right after a street address ("13 Elm Street, Springfield, IL 62704", "7 Kelvin Way, Glasgow,
+# Scotland", "10 High St, London SW1A 1AA") and then only when a state/country or a postcode
+# follows the city; or right after a postcode ("SW1A 1AA, London", "62704 Springfield, Illinois").
+# A capitalised word after a street address alone ("13 Elm Street, Pneumonia.") is not enough, and
+# clinical words are never taken for a place; the patient's own city is in the header-aware part
+# (PatientAddress, RegionOfResidence).
+_POSTCODE_RX = (r"(?:\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b|\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b|"
+                r"\b\d{4}\s?[A-Z]{2}\b|\b\d{5}(?:-\d{4})?\b)")
+_PLACE_RX = r"[A-ZÀ-Ý][\w'-]*(?:[ -][A-ZÀ-Ý][\w'-]*){0,2}"
+_STATE_RX = r"(?:[A-Z]{2}\b|" + _PLACE_RX + ")"
+_STREET_ADDRESS_RX = (r"(?i:\b\d{1,5}[A-Za-z]?,?\s+(?:[A-Za-z][\w'.-]*\s+){0,4}" + _STREET_RX + r"\b\.?)")
+_CITY_AFTER_STREET = re.compile(
+    r"(?P<lead>" + _STREET_ADDRESS_RX + r",\s*)(?P<city>" + _PLACE_RX + r")"
+    r"(?:(?P<state>,\s*" + _STATE_RX + r")(?=\s*(?:,|" + _POSTCODE_RX + r"|[.;:)\n]|$))"
+    r"|(?=,?\s*" + _POSTCODE_RX + r"))")
+_CITY_AFTER_POSTCODE = re.compile(
+    r"(?P<lead>" + _POSTCODE_RX + r",?\s+)(?P<city>" + _PLACE_RX + r")(?P<state>,\s*" + _STATE_RX
+    + r")?(?=\s*(?:[.;,:)\n]|$))")
+#: words that are clinical, never a place, whatever their case
+_CLINICAL_WORDS = {
+    "right", "left", "bilateral", "normal", "abnormal", "no", "not", "none", "chest", "lung",
+    "lungs", "heart", "pneumonia", "effusion", "cardiomegaly", "edema", "oedema", "opacity",
+    "nodule", "mass", "fracture", "atelectasis", "consolidation", "pneumothorax", "emphysema",
+    "fibrosis", "hernia", "infiltration", "lesion", "findings", "impression", "history",
+    "indication", "comparison", "notes", "patient", "follow", "cough", "fever", "pain",
+    "dyspnea", "dyspnoea", "stable", "unchanged", "improved", "worse", "rll", "rul",
+    "rml", "lll", "lul", "ap", "pa", "ct", "mr", "mri", "cr", "dx", "us", "er", "ed", "icu",
+}
+
+
+def _drop_city(m: re.Match[str]) -> str:
+    place = m.group("city") + (m.group("state") or "")
+    if any(w.lower() in _CLINICAL_WORDS for w in re.split(r"[\s,.-]+", place) if w):
+        return m.group(0)
+    return m.group("lead") + REMOVED
+
 
 def _values(ds: Dataset, keyword: str) -> list[str]:
     try:
@@ -220,7 +257,8 @@ def scrub_text(text: str, identifiers: Iterable[str] = (), generic: bool = True)
     generic : bool
         Also remove what looks like an identifier without being known: e-mail addresses, URLs,
         street addresses, dates, times, phone numbers, postcodes, tokens of 5+ characters mixing
-        letters and digits, long numbers and titled names ("Dr Smith").
+        letters and digits, long numbers and titled names ("Dr Smith"); and a "<city>, <state or
+        country>" line right after a street address or a postcode (see ``_CITY_AFTER_STREET``).
 
     Returns
     -------
@@ -239,6 +277,8 @@ def scrub_text(text: str, identifiers: Iterable[str] = (), generic: bool = True)
             r"(?![\w])" if ident[-1].isalnum() else "")
         out = re.sub(pattern, REMOVED, out, flags=re.IGNORECASE)
     if generic:
+        # before the street/postcode rules replace the anchors the city rule needs
+        out = _CITY_AFTER_POSTCODE.sub(_drop_city, _CITY_AFTER_STREET.sub(_drop_city, out))
         for rx, _kind in _GENERIC:
             out = rx.sub(_replacer, out)
     # "[removed] [removed]" -> one marker

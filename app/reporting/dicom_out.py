@@ -651,8 +651,11 @@ def write(ds: Dataset, path) -> None:
     ExportError
         When the file cannot be written.
     """
-    try:
-        ds.save_as(path, enforce_file_format=True)
+    from app.core.paths import open_private
+
+    try:  # outputs hold patient data: created 0600 whatever the umask
+        with open_private(path, "wb") as fh:
+            ds.save_as(fh, enforce_file_format=True)
     except OSError as exc:
         raise ExportError(f"A DICOM file could not be written: {exc.strerror or exc}",
                           str(path)) from exc

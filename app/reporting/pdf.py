@@ -662,6 +662,10 @@ def build_pdf(
                             bottomMargin=60, title="Radiology Report", author="Hilum",
                             subject=document_id, creator="Hilum")
     try:
+        from app.core.paths import open_private
+
+        # created 0600 first: reportlab then truncates it and the report stays private
+        open_private(out, "wb").close()
         doc.build(story, canvasmaker=_numbered_canvas(document_id, generated))
     except OSError as exc:
         raise ExportError(f"The PDF could not be written: {exc.strerror or exc}", str(out)) from exc

@@ -29,6 +29,7 @@ import numpy as np
 import onnx
 
 from app.core.errors import HilumError, NotApplicableError
+from app.core.paths import open_private, private_dir, write_private
 from app.core.progress import NullProgress, Progress
 from app.core.types import GeometryTransform
 from app.saliency.cam import CamGraph, add_cam_outputs, cam_maps, normalise_map
@@ -590,7 +591,7 @@ def write_saliency(out_dir: str | Path, sop_uid: str, display_uint8: np.ndarray,
     out = Path(out_dir)
     files: list[Path] = []
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        private_dir(out)  # overlays show the patient's image: private (0700/0600)
         for label, sm in maps.items():
             stem = f"{safe_name(sop_uid)}_{safe_name(label)}"
             rgb = render_overlay(display_uint8, sm.map, colormap, opacity, threshold, contour)
@@ -598,9 +599,10 @@ def write_saliency(out_dir: str | Path, sop_uid: str, display_uint8: np.ndarray,
             if not ok:
                 raise SaliencyError(f"Could not encode the saliency overlay for '{label}'.")
             png_path = out / f"{stem}.png"
-            png_path.write_bytes(png.tobytes())
+            write_private(png_path, png.tobytes())
             npy_path = out / f"{stem}.npy"
-            np.save(npy_path, sm.raw.astype(np.float32))
+            with open_private(npy_path, "wb") as fh:
+                np.save(fh, sm.raw.astype(np.float32))
             files += [png_path, npy_path]
     except OSError as exc:
         raise SaliencyError(f"Could not write saliency files to {out}: {exc.strerror or exc}", path=str(out)) from exc

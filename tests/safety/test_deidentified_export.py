@@ -143,8 +143,10 @@ def test_deidentified_output_folder_has_no_original_identifier(tmp_path):
     ds2.save_as(path2)
     out = tmp_path / "out"
     with FakeOpenAI() as srv:
-        srv.reply = ("FINDINGS: Patient John ZZDOE (PIDCR998877) has a right lower lobe opacity. "
-                     "IMPRESSION: Pneumonia, discuss with Dr REFDOC at STMUNGO HOSPITAL.")
+        # report text the consistency checker accepts, with identifiers the model should not write
+        srv.reply = ("FINDINGS: There is a focal opacity in the right lower lobe consistent with "
+                     "pneumonia in John ZZDOE (PIDCR998877). No pleural effusion.\n"
+                     "IMPRESSION: Right lower lobe pneumonia; discuss with Dr REFDOC at STMUNGO HOSPITAL.")
         assert main(["analyze", str(tmp_path / "in"), "--out", str(out), "--quiet", "--saliency", "cam",
                      "--draft", "--backend", "openai", "--url", srv.url, "--model", "m",
                      "--pdf", "--dicom-export", "--deidentify", "--pixels-reviewed",

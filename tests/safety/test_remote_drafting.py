@@ -98,6 +98,40 @@ def test_draft_command_scrubs_with_header(phi_image, server, capsys):
     _assert_clean(server.requests[0]["raw"])
 
 
+def test_draft_command_finds_the_header_itself(phi_image, server, tmp_path, hilum_home, capsys):
+    """No --header: the study's headers come from the library (--study, or the results.json's
+    study), else from the files results.json lists; without any, nothing is sent unless the
+    user says --no-header."""
+    base = ["draft", "--backend", "openai", "--url", server.url, "--model", "m",
+            "--findings", "Pneumonia", "--indication", INDICATION, "--notes", NOTES]
+    # no header known: refused in one line, nothing sent
+    assert main(base) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no DICOM header" in err[0] and "--no-header" in err[0]
+    assert server.requests == []
+    # --no-header: sent, with the same line as a warning (generic patterns only)
+    assert main([*base, "--no-header"]) == 0
+    assert "no DICOM header" in capsys.readouterr().err and len(server.requests) == 1
+    # results.json of files never scanned: the listed files' headers
+    out = tmp_path / "out"
+    assert main(["analyze", str(phi_image), "--out", str(out), "--quiet", "--device", "cpu"]) == 0
+    assert main([*base, "--results", str(out / "results.json")]) == 0
+    _assert_clean(server.requests[-1]["raw"])
+    # a study in the library: --study, and results.json whose source file has moved away
+    assert main(["scan", str(phi_image)]) == 0
+    uid = str(pydicom.dcmread(phi_image, stop_before_pixels=True).StudyInstanceUID)
+    assert main([*base, "--study", uid]) == 0
+    _assert_clean(server.requests[-1]["raw"])
+    doc = json.loads((out / "results.json").read_text())
+    for im in doc["images"]:
+        im["path"] = str(tmp_path / "gone.dcm")
+    (out / "moved.json").write_text(json.dumps(doc))
+    assert main([*base, "--results", str(out / "moved.json")]) == 0
+    _assert_clean(server.requests[-1]["raw"])
+    assert main([*base, "--study", "1.2.3.999"]) == 2 and len(server.requests) == 4
+    capsys.readouterr()
+
+
 # -- item 2 ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("mode", ["html", "notjson", "empty"])
 def test_broken_reply_gives_no_draft(mode, phi_image, server, tmp_path, capsys):
@@ -164,7 +198,8 @@ def test_plain_http_refused_outside_loopback():
                 "http://localhost:8000/v1", "https://llm.example.org/v1"):
         OpenAIBackend.from_settings(url=url, model="m")
     # and the CLI says so before anything is sent
-    assert main(["draft", "--backend", "openai", "--url", "http://10.1.2.3/v1", "--model", "m"]) == 1
+    assert main(["draft", "--backend", "openai", "--url", "http://10.1.2.3/v1", "--model", "m",
+                 "--no-header"]) == 1
 
 
 def test_api_key_only_for_its_server(server, monkeypatch):
@@ -189,7 +224,7 @@ def test_url_credentials_never_shown_or_stored(server, capsys):
     msg = str(exc.value)
     assert "s3cr3tpw" not in msg and "401" in msg
     assert not any(ord(c) < 32 or 0x7f <= ord(c) <= 0x9f for c in msg), repr(msg)
-    assert main(["draft", "--backend", "openai", "--url", url, "--model", "m"]) == 1
+    assert main(["draft", "--backend", "openai", "--url", url, "--model", "m", "--no-header"]) == 1
     err = capsys.readouterr().err
     assert "s3cr3tpw" not in err and "\x1b" not in err and "\x07" not in err
 
@@ -201,3 +236,38 @@ def test_timeout_is_one_deadline(mode, server):
     with pytest.raises(BackendUnavailableError, match="timeout"):
         draft(["Pneumonia"], backend="openai", url=server.url, model="m", timeout=1.5).read()
     assert time.monotonic() - t0 < 4.0
+
+
+# -- city names in address lines (deid.py, the one scrubber) ------------------------------------------
+@pytest.mark.parametrize("text,place", [
+    ("Lives at 13 Elm Street, London SW1A 1AA; cough", "London"),
+    ("Home: 221B Baker St., Springfield, IL 62704. Cough.", "Springfield"),
+    ("Address 7 Kelvin Way, Glasgow, Scotland. Cough for 3 days.", "Glasgow"),
+    ("Seen at 4 High Road, Boston, Massachusetts", "Boston"),
+    ("10 Main Street, New York, NY 10001", "New York"),
+    ("Postcode SW1A 1AA, London. Cough.", "London"),
+    ("62704 Springfield, Illinois; no effusion", "Springfield"),
+])
+def test_city_after_street_or_postcode_is_removed(text, place):
+    from app.reporting.deid import scrub_text
+
+    out = scrub_text(text)
+    assert place not in out, out
+    assert "Scotland" not in out and "Illinois" not in out and "Massachusetts" not in out
+    for word in ("cough", "Cough", "effusion"):
+        assert (word in out) == (word in text), out
+
+
+@pytest.mark.parametrize("text", [
+    "Lives at 13 Elm Street, Right lower lobe opacity.",
+    "13 Elm Street, Pneumonia, RLL.",
+    "Right lower lobe pneumonia. Left, Normal heart size.",
+    "Compared with 2 views, Left Lower Lobe, Stable.",
+    "CT chest in Boston, MA showed a nodule.",  # no street address or postcode before it
+])
+def test_city_rule_keeps_clinical_words(text):
+    from app.reporting.deid import scrub_text
+
+    out = scrub_text(text)
+    for word in ("Right", "Pneumonia", "RLL", "Left", "Normal", "Lower", "Stable", "nodule", "Boston"):
+        assert (word in out) == (word in text), out
