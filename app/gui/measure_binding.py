@@ -294,12 +294,120 @@ def _n(m: Measurement) -> int:
     return {"length": 2, "rect": 2, "ellipse": 2, "angle": 3, "cobb": 4}.get(m.kind, 2)
 
 
+def _import_job(library: Callable[[], Any], files: list[str], *, progress: Any) -> Any:
+    """Worker thread: GSPS, TID 1500 SR and KOS files into the library."""
+    from app.reporting.annotations import import_annotations
+
+    progress.update(0, len(files), "Importing annotations")
+    return import_annotations(library(), files)
+
+
+def _split_job(paths: list[str], *, progress: Any) -> tuple[list[str], list[str]]:
+    from app.reporting.annotations import split_annotation_files
+
+    return split_annotation_files(paths, progress)
+
+
+class _DropFilter(QObject):
+    """Drops on the main window go through :func:`open_dropped` (annotation objects apart)."""
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, obj: QObject, event: Any) -> bool:  # noqa: N802 - Qt API
+        from PySide6.QtCore import QEvent
+
+        if obj is not self.window or event.type() != QEvent.Type.Drop:
+            return False
+        mime = event.mimeData()
+        local = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+        if not local:
+            return False
+        event.acceptProposedAction()
+        self.window.open_dropped(local)
+        return True
+
+
+def reload_measurements(window: Any, study_uid: str) -> None:
+    """Show what the library now holds for a study (after an import) in every viewport and
+    in the MPR layout."""
+    for binder in getattr(window, "measurement_binders", []):
+        binder._stored.pop(study_uid, None)
+        if binder.vp.series is not None and binder.vp.series.study_uid == study_uid:
+            binder._series_changed(binder.vp.series)
+    mpr = getattr(window, "mpr_view", None)
+    if mpr is not None and getattr(mpr, "series", None) is not None \
+            and mpr.series.study_uid == study_uid:
+        mpr._restore_measurements()
+
+
+def import_annotation_files(window: Any, files: list[str]) -> Any:
+    """Import presentation states, TID 1500 reports and key object selections on a worker;
+    the study's viewports then show them. Returns the worker."""
+
+    def done(summary: Any) -> None:
+        text = window.tr("Imported %1 measurement(s), %2 key image(s), %3 view(s).") \
+            .replace("%1", str(summary.measurements)).replace("%2", str(summary.key_images)) \
+            .replace("%3", str(summary.views))
+        if summary.skipped:
+            text += " " + window.tr("Not imported: %1").replace("%1", "; ".join(summary.skipped[:3]))
+        window.show_status(text, 8000)
+        window.annotations_imported = summary
+        for study in summary.studies:
+            reload_measurements(window, study)
+
+    return window.run_in_background(_import_job, window.library, list(files), on_result=done,
+                                    on_error=window.show_error)
+
+
+def open_dropped(window: Any, paths: list[str]) -> None:
+    """Dropped paths: presentation states, SR and KOS files are imported as annotations (after
+    the images dropped with them), the rest as images (``open_paths``). Folders are not looked
+    into here: they go to the image import as they are."""
+    paths = [p for p in paths if p]
+    if not paths:
+        return
+
+    def split(parts: tuple[list[str], list[str]]) -> None:
+        objects, rest = parts
+        if rest:
+            if objects:  # their images first: annotations are bound to images in the library
+                def after() -> None:
+                    window.import_finished.disconnect(after)
+                    import_annotation_files(window, objects)
+
+                window.import_finished.connect(after)
+            window.open_paths(rest)
+        elif objects:
+            import_annotation_files(window, objects)
+
+    window.run_in_background(_split_job, paths, on_result=split, on_error=window.show_error)
+
+
 def install(window: Any) -> list[MeasurementBinder]:
-    """Bind every viewport of the main window, and add Image ▸ Mark key image (K)."""
+    """Bind every viewport of the main window, add Image ▸ Mark key image (K) and
+    File ▸ Import annotations, and import dropped GSPS/SR/KOS files as annotations."""
     from PySide6.QtGui import QAction, QKeySequence
 
     binders = [MeasurementBinder(vp, window.library) for vp in window.grid.viewports]
     window.measurement_binders = binders
+    window.open_dropped = lambda paths: open_dropped(window, paths)
+    window._annotation_drops = _DropFilter(window)
+    window.installEventFilter(window._annotation_drops)
+
+    def choose() -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        files, _ = QFileDialog.getOpenFileNames(
+            window, window.tr("Import annotations"), "",
+            window.tr("DICOM presentation states, measurement reports, key images (*.dcm *);;All files (*)"))
+        if files:
+            import_annotation_files(window, files)
+
+    importer = QAction(window.tr("Import annotations (GSPS, SR, KOS)…"), window)
+    importer.triggered.connect(choose)
+    window.act_import_annotations = importer
 
     def toggle() -> None:
         vp = window.active_viewport()
@@ -319,5 +427,11 @@ def install(window: Any) -> list[MeasurementBinder]:
         menu = menu_action.menu()
         if menu is not None and menu_action.text().replace("&", "") == window.tr("Image"):
             menu.addAction(action)
-            break
+        elif menu is not None and menu_action.text().replace("&", "") == window.tr("File"):
+            # after Open recent: the file menu's opening actions come first
+            anchor = next((a for a in menu.actions() if a.isSeparator()), None)
+            if anchor is not None:
+                menu.insertAction(anchor, importer)
+            else:
+                menu.addAction(importer)
     return binders

@@ -51,7 +51,8 @@ from app.dicom.measurements import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GSPS_UID", "KOS_UID", "ImportSummary", "export_annotations", "import_annotations"]
+__all__ = ["GSPS_UID", "KOS_UID", "ImportSummary", "export_annotations", "import_annotations",
+           "split_annotation_files"]
 
 GSPS_UID = "1.2.840.10008.5.1.4.1.1.11.1"
 KOS_UID = "1.2.840.10008.5.1.4.1.1.88.59"
@@ -864,3 +865,40 @@ def import_annotations(library: Any, files: Iterable[str | os.PathLike[str]]) ->
             summary.skipped.append(f"{Path(path).name}: not a presentation state, measurement "
                                    "report or key object selection")
     return summary
+
+
+def split_annotation_files(paths: Iterable[str | os.PathLike[str]],
+                           progress: Any = None) -> tuple[list[str], list[str]]:
+    """Dropped or chosen paths split into annotation objects and the rest (worker thread).
+
+    Parameters
+    ----------
+    paths : iterable of path
+    progress : Progress, optional
+        Checked for cancel between files.
+
+    Returns
+    -------
+    (list of str, list of str)
+        The files that are presentation states, structured reports or key object selections
+        (imported with :func:`import_annotations`, not as images), and everything else
+        (folders, archives, images, unreadable files: imported as images, which reports them).
+    """
+    objects, rest = [], []
+    classes = {GSPS_UID, KOS_UID, *_SR_UIDS}
+    for p in paths:
+        path = os.fspath(p)
+        if progress is not None:
+            progress.check()
+        if os.path.isfile(path):
+            try:
+                # the class alone: quick for the hundreds of films a drop can hold
+                sop_class = str(pydicom.dcmread(path, stop_before_pixels=True,
+                                                specific_tags=["SOPClassUID"]).get("SOPClassUID", ""))
+            except Exception:  # noqa: BLE001 - hostile or not DICOM: the image import reports it
+                sop_class = ""
+            if sop_class in classes:
+                objects.append(path)
+                continue
+        rest.append(path)
+    return objects, rest
