@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "app.dicom.commands",
     "app.net.commands",
     "app.inference.commands",
+    "app.saliency.commands",
     "app.reporting.commands",
     "app.reporting.annotation_commands",
     "app.workflow.commands",

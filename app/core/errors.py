@@ -84,6 +84,11 @@ class ProviderError(ModelError):
     """A requested execution provider (e.g. CUDA) is not available on this machine."""
 
 
+class InferenceServerError(ModelError):
+    """A site inference server (Open Inference Protocol) is down, timed out, refused the request
+    or serves a model that does not match the manifest."""
+
+
 # --- Reporting -------------------------------------------------------------------------------------
 class ReportingError(HilumError):
     """Base of errors about report drafting and export."""

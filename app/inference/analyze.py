@@ -215,7 +215,13 @@ def analyze_paths(
             eng_, extra_ = engine_factory(m, device, fp16)
             engines[m.id], extras[m.id] = eng_, list(extra_)
         else:
-            engines[m.id], extras[m.id] = get_engine(m, device=device, fp16=fp16), []
+            # a model the site serves runs on its inference server (app.inference.remote, "auto")
+            from functools import partial
+
+            from app.inference.remote import choose_engine
+
+            engines[m.id] = choose_engine(m, "auto", partial(get_engine, m, device=device, fp16=fp16))
+            extras[m.id] = []
     out_path = Path(out_dir) if out_dir is not None else None
     if write:
         if out_path is None:

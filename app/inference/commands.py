@@ -13,10 +13,20 @@ from typing import Any
 from app.core.errors import UsageError
 
 
+_models_actions: Any = None
+
+
+def models_actions() -> Any:
+    """The ``hilum models`` sub-parsers (None before :func:`register`), for higher layers' actions."""
+    return _models_actions
+
+
 def register(sub: Any) -> None:
     """Add ``models`` to the ``hilum`` sub-commands."""
     models = sub.add_parser("models", help="list, show, verify and validate installed AI models")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION")
+    global _models_actions
+    _models_actions = msub  # higher layers add actions (app.saliency.commands: export-serving)
     models.set_defaults(func=lambda args: _usage(models))
 
     p = msub.add_parser("list", help="installed models and whether each passed verification")
@@ -117,3 +127,4 @@ def _validate(args: argparse.Namespace) -> int:
     else:
         print_report(report)
     return 0
+

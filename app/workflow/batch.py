@@ -81,6 +81,7 @@ def analyze(
     backend: str = "bundled",
     backend_options: dict[str, Any] | None = None,
     pixels_reviewed: bool = False,
+    inference: str = "auto",
 ) -> dict[str, Any]:
     """Run the whole job on some files and write the outputs under ``out_dir``.
 
@@ -116,6 +117,8 @@ def analyze(
     pixels_reviewed : bool
         De-identified export: the user looked at the key images and confirmed they carry no
         burned-in identifiers (otherwise only sources saying Burned In Annotation NO are used).
+    inference : {"auto", "local", "remote"}
+        Where models that a site serves run (see :func:`app.inference.remote.choose_engine`).
 
     Returns
     -------
@@ -129,7 +132,8 @@ def analyze(
     out = Path(out_dir)
     batch = StudySession.open(paths)
     run = batch.analyze(model_ids=model_ids, device=device, fp16=fp16, saliency=saliency, out_dir=out,
-                        override_applicability=override_applicability, progress=progress)
+                        override_applicability=override_applicability, progress=progress,
+                        inference=inference)
     doc = run.to_json()
     s = run.summary
     say(f"analysed {s['images']} image(s), {s['classified']} classified, {s['errors']} error(s)"

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from app.core.errors import UsageError
+
 
 def register(sub: Any) -> None:
     """Add ``analyze`` to the ``hilum`` sub-commands."""
@@ -44,6 +46,14 @@ def register(sub: Any) -> None:
                    help="apply the PS3.15 Basic Profile to the exported report")
     a.add_argument("--reader", default="", metavar="NAME",
                    help="physician signing the exported report (default: marked as not reviewed)")
+    a.add_argument("--inference", default="auto", choices=("auto", "local", "remote"),
+                   help="models with a serving setting run on the site's inference server (remote), "
+                        "locally (local), or on the server with local fallback where the site allows (auto)")
+    a.add_argument("--ray", nargs="?", const="auto", metavar="auto|ADDRESS",
+                   help="archive mode: one Ray task per study into DIR/<StudyInstanceUID>/, resumable "
+                        "(DIR/batch.json); 'auto' (default) starts a private local Ray runtime on 127.0.0.1, "
+                        "ADDRESS joins a cluster")
+    a.add_argument("--workers", type=int, metavar="N", help="with --ray auto: CPUs (parallel studies) to use")
     a.add_argument("--quiet", action="store_true", help="print only errors")
     a.add_argument("--send", metavar="NODE",
                    help="send the DICOM outputs (SR, Encapsulated PDF, SC) to this PACS node "
@@ -84,6 +94,11 @@ def _analyze(args: argparse.Namespace) -> int:
         if not args.quiet and sys.stderr.isatty():
             print(f"\r{message}", end="", file=sys.stderr, flush=True)
 
+    if args.ray:
+        if args.send:
+            raise UsageError("--send cannot be combined with --ray; send the outputs with hilum pacs send.")
+        return _analyze_archive(args, CallbackProgress(show), model_ids, backend_options)
+
     node = None
     if args.send:  # fail on an unknown node before the analysis, not after
         from app.net import pacs
@@ -98,7 +113,7 @@ def _analyze(args: argparse.Namespace) -> int:
                       comparison=args.comparison, pdf=args.pdf, dicom_export=args.dicom_export,
                       deidentify=args.deidentify, reader_name=args.reader, notes=args.notes,
                       backend=args.backend, backend_options=backend_options,
-                      pixels_reviewed=args.pixels_reviewed,
+                      pixels_reviewed=args.pixels_reviewed, inference=args.inference,
                       log_step=None if args.quiet else (lambda line: print(line, file=sys.stderr)))
     except Cancelled:
         if args.show_prompt:
@@ -138,3 +153,34 @@ def _analyze(args: argparse.Namespace) -> int:
         files = [f for out in doc["outputs"].values() for f in out if str(f).endswith(".dcm")]
         return report_sent(node.name, pacs.send(node, local, files))
     return 0
+
+
+def _analyze_archive(args: argparse.Namespace, progress: Any, model_ids: list[str],
+                     backend_options: dict[str, Any]) -> int:
+    """``hilum analyze --ray``: one task per study (:func:`app.archive.analyze_archive`)."""
+    from app.archive import analyze_archive, stop_ray
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be at least 1.")
+    try:
+        state = analyze_archive(args.paths, args.out, ray_address=args.ray, workers=args.workers, progress=progress,
+                                model_ids=model_ids or None, device=args.device, fp16=args.fp16 or None,
+                                saliency=args.saliency, draft=args.draft, indication=args.indication,
+                                comparison=args.comparison, pdf=args.pdf, dicom_export=args.dicom_export,
+                                deidentify=args.deidentify, reader_name=args.reader,
+                                override_applicability=args.override_applicability, inference=args.inference,
+                                notes=args.notes, backend=args.backend, backend_options=backend_options,
+                                pixels_reviewed=args.pixels_reviewed,
+                                log_step=None if args.quiet else (lambda line: print(line, file=sys.stderr)))
+    finally:
+        stop_ray()
+    for err in state["errors"]:
+        print(f"hilum: {err.get('path', 'a file')}: {err['error']}", file=sys.stderr)
+    for uid, rec in state["studies"].items():
+        if rec.get("status") != "done":
+            print(f"hilum: study {uid}: {rec.get('error', 'not analysed')}", file=sys.stderr)
+    s = state["summary"]
+    if not args.quiet:
+        print(f"{s['done']} of {s['studies']} studies done ({s['skipped_already_done']} already done before), "
+              f"{s['failed']} failed; state in {state['batch_path']}")
+    return 0 if s["failed"] == 0 and s["studies"] > 0 else 1

@@ -180,7 +180,8 @@ class StudySession:
                 series_uid: str = "", model_ids: Sequence[str] | None = None,
                 device: Device | str = Device.AUTO, fp16: bool | None = None,
                 saliency: SaliencyMethod | str | None = None, out_dir: str | os.PathLike[str] | None = None,
-                override_applicability: bool = False, progress: Progress | None = None) -> AnalysisRun:
+                override_applicability: bool = False, progress: Progress | None = None,
+                inference: str = "auto") -> AnalysisRun:
         """Classify the study's images (or ``paths``) with every applicable model.
 
         The engines run the CAM-rewritten graph, so the classifying pass also yields each
@@ -201,6 +202,8 @@ class StudySession:
         out_dir : path, optional
             Write ``results.json`` (and saliency files) here.
         progress : Progress, optional
+        inference : {"auto", "local", "remote"}
+            Where models that a site serves run (:func:`app.inference.remote.choose_engine`).
 
         Returns
         -------
@@ -220,9 +223,12 @@ class StudySession:
             hooks.append(analyze_hook(method=method, progress=progress, write=out_dir is not None,
                                       on_maps=self._keep_maps, colormap=COLORMAP, opacity=OPACITY,
                                       threshold=THRESHOLD, contour=CONTOUR))
+        from app.saliency.serving import factory_for
+
+        factory = factory_for(inference, self._registry) or engine_factory  # a site's inference server
         doc = analyze_paths(todo, out_dir, model_ids=model_ids, device=dev, progress=progress,
                             override_applicability=override_applicability, hooks=hooks,
-                            engine_factory=engine_factory, fp16=fp16, write=out_dir is not None,
+                            engine_factory=factory, fp16=fp16, write=out_dir is not None,
                             registry=self._registry)
         # parsed from its JSON text: the run equals what is written to and read back from disk
         run = AnalysisRun.from_json(json.dumps(doc))
