@@ -37,7 +37,7 @@
     </message>
     <message>
         <source>AI-generated, requires review by a physician.</source>
-        <extracomment>model name, version and short sha256 of the shown results (not only in a tooltip) amber banner: a model used outside its stated intended use / a demonstration model</extracomment>
+        <extracomment>intended use / OOD of the results (population, OOD score): amber, not a tooltip model name, version and short sha256 of the shown results (not only in a tooltip) amber banner: a model used outside its stated intended use / a demonstration model</extracomment>
         <translation>AI 生成，需经医师审核（AI-generated, requires review by a physician）。</translation>
     </message>
     <message>

@@ -53,7 +53,10 @@ def test_panel_runs_and_restores_results(qtbot) -> None:  # type: ignore[no-unty
     assert not panel.reliability_banner.isHidden()
     assert "Outside intended use" in panel.reliability_banner.text()
     assert "patient age" in panel.reliability_banner.text()
-    assert panel.table.item(0, 4).text().endswith("(outside intended use)")
+    from app.gui.panels.ai import COL_FLAG
+
+    assert panel.table.item(0, COL_FLAG).text().endswith("\u26a0")
+    assert "outside intended use" in panel.table.item(0, COL_FLAG).toolTip()
     qtbot.waitUntil(lambda: Library().result(series.study_uid, RESULT_KEY_PREFIX + series.series_uid) is not None,
                     timeout=10000)
     stored = Library().result(series.study_uid, RESULT_KEY_PREFIX + series.series_uid)

@@ -64,6 +64,16 @@ BANNER_STYLE = "background:#f0b429;color:#1a1a1a;font-weight:bold;padding:4px;bo
 DEMO_WORDS = "Demonstration model, not for clinical use"
 
 
+def _banner(name: str) -> QLabel:
+    """A hidden amber banner (shown next to the results it qualifies)."""
+    label = QLabel("")
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setStyleSheet(BANNER_STYLE)
+    label.hide()
+    return label
+
+
 def is_demonstration(manifest: Any) -> bool:
     """True for a model whose stated intended use is a demonstration (not clinical use)."""
     raw = getattr(manifest, "raw", None) or {}
@@ -148,14 +158,8 @@ class AIPanel(QWidget):
         self.status.setObjectName("AIStatus")
         self.status.setWordWrap(True)
         self.provider_label = QLabel(self.tr("Provider: -"))
-        # intended use / OOD: a visible amber banner, not a tooltip (issue 16)
-        self.reliability_banner = QLabel("")
-        self.reliability_banner.setObjectName("AIReliabilityBanner")
-        self.reliability_banner.setWordWrap(True)
-        self.reliability_banner.setStyleSheet(
-            "QLabel#AIReliabilityBanner { background: #ffbf47; color: #1a1a1a; border: 1px solid #b26b00;"
-            " border-radius: 3px; padding: 6px; font-weight: bold; }")
-        self.reliability_banner.hide()
+        #: intended use / OOD of the results (population, OOD score): amber, not a tooltip
+        self.reliability_banner = _banner("AIReliabilityBanner")
         self.provider_label.setObjectName("AIProvider")
         self.table = self._build_table()
         #: model name, version and short sha256 of the shown results (not only in a tooltip)
@@ -164,11 +168,7 @@ class AIPanel(QWidget):
         self.model_info.setWordWrap(True)
         self.model_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         #: amber banner: a model used outside its stated intended use / a demonstration model
-        self.use_banner = QLabel("")
-        self.use_banner.setObjectName("AIUseBanner")
-        self.use_banner.setWordWrap(True)
-        self.use_banner.setStyleSheet(BANNER_STYLE)
-        self.use_banner.hide()
+        self.use_banner = _banner("AIUseBanner")
         self.disclaimer = QLabel(self.tr("AI-generated, requires review by a physician."))
         self.disclaimer.setObjectName("AIDisclaimer")
 
@@ -508,11 +508,14 @@ class AIPanel(QWidget):
             font = flag.font()
             font.setBold(True)
             flag.setFont(font)
+        # a short marker keeps the column readable at the dock's width; the amber banners above
+        # the table say it in full, the tooltip gives this result's reason
         if res.get("applicability_overridden"):
-            flag.setText(flag.text() + " " + self.tr("(outside stated use)"))
+            flag.setText(flag.text() + " \u26a0")
+            flag.setToolTip(self.tr("(outside stated use)") + " " + str(res.get("reliability", "")))
         elif str(res.get("reliability", "")).startswith("outside"):
-            flag.setText(flag.text() + " " + self.tr("(outside intended use)"))
-            flag.setToolTip(str(res["reliability"]))
+            flag.setText(flag.text() + " \u26a0")
+            flag.setToolTip(self.tr("(outside intended use)") + " " + str(res["reliability"]))
         self.table.setItem(r, COL_FLAG, flag)
 
     def show_card(self) -> None:
