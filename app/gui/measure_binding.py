@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
@@ -313,19 +313,19 @@ class _DropFilter(QObject):
 
     def __init__(self, window: Any) -> None:
         super().__init__(window)
-        self.window = window
+        self._window: Any = window
 
     def eventFilter(self, obj: QObject, event: Any) -> bool:  # noqa: N802 - Qt API
         from PySide6.QtCore import QEvent
 
-        if obj is not self.window or event.type() != QEvent.Type.Drop:
+        if obj is not self._window or event.type() != QEvent.Type.Drop:
             return False
         mime = event.mimeData()
         local = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
         if not local:
             return False
         event.acceptProposedAction()
-        self.window.open_dropped(local)
+        cast(Any, self._window).open_dropped(local)  # set by install()
         return True
 
 

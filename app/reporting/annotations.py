@@ -772,10 +772,12 @@ def reformat_plane_of(xyz: np.ndarray, hint: str = "") -> Any:
     row, col, kind = axes
     u, v = (pts - pts[0]) @ row, (pts - pts[0]) @ col
     origin = pts[0] + u.min() * row + v.min() * col
-    return Plane(origin=tuple(float(x) for x in origin), row=tuple(float(x) for x in row),
-                 col=tuple(float(x) for x in col), spacing=1.0,
-                 rows=int(math.ceil(v.max() - v.min())) + 2,
-                 columns=int(math.ceil(u.max() - u.min())) + 2, kind=kind)
+    def t3(v: np.ndarray) -> tuple[float, float, float]:
+        return float(v[0]), float(v[1]), float(v[2])
+
+    return Plane(origin=t3(origin), row=t3(row), col=t3(col), spacing=1.0,
+                 rows=math.ceil(v.max() - v.min()) + 2,
+                 columns=math.ceil(u.max() - u.min()) + 2, kind=kind)
 
 
 def _on_reformat(library: Any, study: str, roi: Any, tracking: str,

@@ -15,8 +15,16 @@ from PySide6.QtWidgets import QApplication
 
 from app.core.paths import sample_path
 from app.dicom.library import Library
-from app.dicom.measurements import (ImageKey, KeyImageMark, Measurement, compute_values, load_key_images,
-                                    load_measurements, save_key_image, save_measurement)
+from app.dicom.measurements import (
+    ImageKey,
+    KeyImageMark,
+    Measurement,
+    compute_values,
+    load_key_images,
+    load_measurements,
+    save_key_image,
+    save_measurement,
+)
 from app.gui.main_window import MainWindow
 from app.gui.settings import Settings
 from app.reporting.annotations import export_annotations
