@@ -81,3 +81,30 @@ def test_sentence_shows_its_findings_own_image_with_overlay(qtbot: Any, window: 
     assert sal.result["path"] == files[1] and sal.result["model_id"] == "pneumonia_cnn"
     assert sal.label.currentText() == "pneumonia" and sal.current_map() is not None
     assert sal.enabled.isChecked()
+
+
+def test_sentence_opens_its_findings_series_from_the_library(qtbot: Any, window: MainWindow,
+                                                             tmp_path: Path) -> None:
+    """The finding's image is in no viewport: its series is loaded from the library (worker)."""
+    files, series = _two_films(tmp_path)
+    window.library().scan([tmp_path])
+    report = window.panels["report"].widget()
+    sal = window.panels["saliency"].widget()
+    qtbot.waitUntil(lambda: sal.model.findData("pneumonia_cnn") >= 0, timeout=60000)
+    assert window.current_image() is None
+    r = ModelResult("pneumonia_cnn", "1.0.0", "abc", "CPUExecutionProvider",
+                    [LabelResult("pneumonia", 0.93, 0.5, True)])
+    im2 = series.frames[1]
+    report.set_study(series.study_uid)
+    report.set_results({"images": [{"path": files[1], "study_uid": series.study_uid,
+                                    "series_uid": series.series_uid, "sop_uid": im2.sop_uid,
+                                    "modality": "CR", "results": [r.to_dict()]}]})
+    text = "FINDINGS: Findings are consistent with pneumonia."
+    report.editor.setPlainText(text)
+    cur = report.editor.textCursor()
+    cur.setPosition(text.index("consistent"))
+    report.editor.setTextCursor(cur)
+    qtbot.waitUntil(lambda: window.current_image() is not None
+                    and window.current_image().sop_uid == im2.sop_uid, timeout=60000)
+    qtbot.waitUntil(lambda: sal.result is not None, timeout=120000)
+    assert sal.result["path"] == files[1] and sal.label.currentText() == "pneumonia"
