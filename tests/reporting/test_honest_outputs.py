@@ -138,3 +138,14 @@ def test_pdf_identical_films_each_carry_their_reliability(tmp_path: Path) -> Non
     assert rows == [["Im", "7"], ["Im", "1"]]
     # each reliability row follows its own image's row
     assert flat.index("Im 7") < flat.index("Reliability") < flat.index("Im 1") < flat.rindex("Reliability")
+
+
+def test_deidentified_pdf_acknowledgements_name_no_reader(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(sample_path())
+    acks = acknowledge(compare("FINDINGS: The lungs are clear.\nIMPRESSION: Normal.",
+                               [result("pleural effusion", 0.91)]), "Jane Smith")
+    draft = dataclasses.replace(make_draft(ds), acknowledgements=acks)
+    export_report(draft, [result("pneumonia", 0.2)], [ds], tmp_path, pdf=True, dicom=False, deidentify=True)
+    text = " ".join(pdf_text(tmp_path / "report.pdf").split())
+    assert "your report does not mention it: acknowledged" in text
+    assert "Jane Smith" not in text and "De-identified reader" in text
