@@ -381,7 +381,9 @@ class AnalysisRun:
         prints one row per image)."""
         out: list[ModelResult] = []
         for image in self.images_of(study_uid):
-            where = {"sop_uid": image.sop_uid, "series_uid": image.series_uid, "frame": image.frame}
+            # the path too: two files may hold one SOP Instance UID (the same film stored twice)
+            where = {"sop_uid": image.sop_uid, "series_uid": image.series_uid, "frame": image.frame,
+                     "path": image.path}
             for r in image.results:
                 extra = {k: v for k, v in where.items() if v not in (None, "") and k not in r.provenance}
                 out.append(replace(r, provenance={**r.provenance, **extra}) if extra else r)

@@ -41,6 +41,7 @@ Vec3 = tuple[float, float, float]
 PlaneKind = Literal["axial", "coronal", "sagittal"]
 Projection = Literal["mip", "minip", "avg"]
 PLANES: tuple[str, ...] = ("axial", "coronal", "sagittal")
+
 PROJECTIONS: tuple[str, ...] = ("mip", "minip", "avg")
 
 #: (row direction, column direction) of the standard planes in LPS, as radiologists view them:
@@ -51,6 +52,8 @@ _AXES: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] 
     "coronal": ((1.0, 0.0, 0.0), (0.0, 0.0, -1.0)),
     "sagittal": ((0.0, 1.0, 0.0), (0.0, 0.0, -1.0)),
 }
+#: row and column directions (LPS) of the standard planes (the MPR panes start with these)
+AXES = _AXES
 
 _SHRT_MAX = 32767  # cv2.remap: source and destination sides must stay below this
 

@@ -36,7 +36,8 @@ class _FileDropForwarder(QObject):
             return False  # plain text: the text widget handles it
         event.acceptProposedAction()  # type: ignore[attr-defined]
         if event.type() == QEvent.Type.Drop and isinstance(obj, QWidget):
-            opener = getattr(obj.window(), "open_paths", None)
+            # the window's drop import (annotation objects apart) when it has one
+            opener = getattr(obj.window(), "open_dropped", None) or getattr(obj.window(), "open_paths", None)
             if callable(opener):
                 opener(files)
         return True

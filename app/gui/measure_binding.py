@@ -4,7 +4,9 @@ A :class:`MeasurementBinder` watches one :class:`app.gui.viewport.Viewport`. Eac
 measurement is bound to the image (SOP instance + frame, an
 :class:`app.dicom.measurements.ImageKey`) shown when it was drawn: it is displayed and
 re-measured only on that image (the viewport's ``measurement_filter``). Every change is stored
-in the study library on a background thread; when a series is shown again (in any viewport, or
+in the study library on a background thread, debounced: a handle dragged across the image is
+written once, when it is released or after :data:`SAVE_IDLE_MS` without a move (and at once when
+the reader goes to another image or series); when a series is shown again (in any viewport, or
 after reopening the study) its measurements come back on their images. Imported presentation
 states and TID 1500 reports appear the same way, since they are stored the same way.
 """
@@ -14,9 +16,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from app.dicom.measurements import (
     ImageKey,
@@ -40,6 +42,9 @@ log = logging.getLogger(__name__)
 _GUI_KINDS = ("length", "rect", "ellipse", "angle", "cobb")
 
 _IO = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hilum-measure-io")
+
+#: a changed measurement is written after this long without another change (or on release)
+SAVE_IDLE_MS = 300
 
 
 class MeasurementBinder(QObject):
@@ -65,8 +70,19 @@ class MeasurementBinder(QObject):
         self._pending: ImageKey | None = None
         self._restoring = False
         self._keys_marked: set[str] = set()
+        self._dirty: dict[str, StoredMeasurement] = {}  # stored id -> changed, not yet written
+        self._dirty_view: ImageView | None = None
+        self._released: set[int] = set()                # id(gui measurement): release hooked
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(SAVE_IDLE_MS)
+        self._timer.timeout.connect(self.flush)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.flush)
         viewport.measurement_filter = self._on_this_image
         viewport.measurements_changed.connect(self._changed)
+        viewport.index_changed.connect(lambda *_: self.flush())
         viewport.measurement_removed.connect(self._removed)
         viewport.series_changed.connect(self._series_changed)
         self._loaded.connect(self._study_loaded)
@@ -128,8 +144,25 @@ class MeasurementBinder(QObject):
             if old is not None and old.points == stored.points and dict(old.values) == dict(stored.values):
                 continue
             self._stored[key.study_uid][sid] = stored
+            self._dirty[sid] = stored
+            if id(m) not in self._released and hasattr(m.roi, "sigRegionChangeFinished"):
+                self._released.add(id(m))
+                m.roi.sigRegionChangeFinished.connect(lambda *_: self.flush())  # handle released
+        if self._dirty:
+            self._dirty_view = self.view_state()  # the view it was drawn in (flush may come later)
+            self._timer.start()  # restarted by every move: written once the drag rests
+
+    def flush(self) -> None:
+        """Write the changed measurements now (on the I/O thread), with the reader's view."""
+        self._timer.stop()
+        if not self._dirty:
+            return
+        dirty, self._dirty = list(self._dirty.values()), {}
+        for stored in dirty:
             self._write(save_measurement, stored)
-            self.save_view()
+        view, self._dirty_view = self._dirty_view, None
+        if view is not None:
+            self._write(save_view, view)
 
     def view_state(self) -> ImageView | None:
         """The reader's window and zoomed area on the shown image (for presentation states)."""
@@ -158,6 +191,7 @@ class MeasurementBinder(QObject):
 
     def toggle_key_image(self) -> bool:
         """Mark the shown image as a key image (or unmark it); True when it is now marked."""
+        self.flush()  # the measurements drawn before marking are stored with it
         key = self.current_key()
         if key is None:
             return False
@@ -174,8 +208,10 @@ class MeasurementBinder(QObject):
     def _removed(self, m: Measurement) -> None:
         sid = self._ids.pop(id(m), None)
         key = self._keys.pop(id(m), None)
+        self._released.discard(id(m))
         if sid is None or key is None:
             return
+        self._dirty.pop(sid, None)  # deleted: a pending save must not bring it back
         self._stored.get(key.study_uid, {}).pop(sid, None)
         self._write(delete_measurement, sid)
 
@@ -196,9 +232,11 @@ class MeasurementBinder(QObject):
 
     # -- restoring ---------------------------------------------------------------------------
     def _series_changed(self, series: Any) -> None:
+        self.flush()  # what was drawn on the previous series is written before it leaves
         alive = {id(m) for m in self.vp.measurements}  # the others left the screen
         self._keys = {k: v for k, v in self._keys.items() if k in alive}
         self._ids = {k: v for k, v in self._ids.items() if k in alive}
+        self._released &= alive
         if series is None:
             return
         study = series.study_uid
@@ -256,12 +294,120 @@ def _n(m: Measurement) -> int:
     return {"length": 2, "rect": 2, "ellipse": 2, "angle": 3, "cobb": 4}.get(m.kind, 2)
 
 
+def _import_job(library: Callable[[], Any], files: list[str], *, progress: Any) -> Any:
+    """Worker thread: GSPS, TID 1500 SR and KOS files into the library."""
+    from app.reporting.annotations import import_annotations
+
+    progress.update(0, len(files), "Importing annotations")
+    return import_annotations(library(), files)
+
+
+def _split_job(paths: list[str], *, progress: Any) -> tuple[list[str], list[str]]:
+    from app.reporting.annotations import split_annotation_files
+
+    return split_annotation_files(paths, progress)
+
+
+class _DropFilter(QObject):
+    """Drops on the main window go through :func:`open_dropped` (annotation objects apart)."""
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self._window: Any = window
+
+    def eventFilter(self, obj: QObject, event: Any) -> bool:  # noqa: N802 - Qt API
+        from PySide6.QtCore import QEvent
+
+        if obj is not self._window or event.type() != QEvent.Type.Drop:
+            return False
+        mime = event.mimeData()
+        local = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+        if not local:
+            return False
+        event.acceptProposedAction()
+        cast(Any, self._window).open_dropped(local)  # set by install()
+        return True
+
+
+def reload_measurements(window: Any, study_uid: str) -> None:
+    """Show what the library now holds for a study (after an import) in every viewport and
+    in the MPR layout."""
+    for binder in getattr(window, "measurement_binders", []):
+        binder._stored.pop(study_uid, None)
+        if binder.vp.series is not None and binder.vp.series.study_uid == study_uid:
+            binder._series_changed(binder.vp.series)
+    mpr = getattr(window, "mpr_view", None)
+    if mpr is not None and getattr(mpr, "series", None) is not None \
+            and mpr.series.study_uid == study_uid:
+        mpr._restore_measurements()
+
+
+def import_annotation_files(window: Any, files: list[str]) -> Any:
+    """Import presentation states, TID 1500 reports and key object selections on a worker;
+    the study's viewports then show them. Returns the worker."""
+
+    def done(summary: Any) -> None:
+        text = window.tr("Imported %1 measurement(s), %2 key image(s), %3 view(s).") \
+            .replace("%1", str(summary.measurements)).replace("%2", str(summary.key_images)) \
+            .replace("%3", str(summary.views))
+        if summary.skipped:
+            text += " " + window.tr("Not imported: %1").replace("%1", "; ".join(summary.skipped[:3]))
+        window.show_status(text, 8000)
+        window.annotations_imported = summary
+        for study in summary.studies:
+            reload_measurements(window, study)
+
+    return window.run_in_background(_import_job, window.library, list(files), on_result=done,
+                                    on_error=window.show_error)
+
+
+def open_dropped(window: Any, paths: list[str]) -> None:
+    """Dropped paths: presentation states, SR and KOS files are imported as annotations (after
+    the images dropped with them), the rest as images (``open_paths``). Folders are not looked
+    into here: they go to the image import as they are."""
+    paths = [p for p in paths if p]
+    if not paths:
+        return
+
+    def split(parts: tuple[list[str], list[str]]) -> None:
+        objects, rest = parts
+        if rest:
+            if objects:  # their images first: annotations are bound to images in the library
+                def after() -> None:
+                    window.import_finished.disconnect(after)
+                    import_annotation_files(window, objects)
+
+                window.import_finished.connect(after)
+            window.open_paths(rest)
+        elif objects:
+            import_annotation_files(window, objects)
+
+    window.run_in_background(_split_job, paths, on_result=split, on_error=window.show_error)
+
+
 def install(window: Any) -> list[MeasurementBinder]:
-    """Bind every viewport of the main window, and add Image ▸ Mark key image (K)."""
+    """Bind every viewport of the main window, add Image ▸ Mark key image (K) and
+    File ▸ Import annotations, and import dropped GSPS/SR/KOS files as annotations."""
     from PySide6.QtGui import QAction, QKeySequence
 
     binders = [MeasurementBinder(vp, window.library) for vp in window.grid.viewports]
     window.measurement_binders = binders
+    window.open_dropped = lambda paths: open_dropped(window, paths)
+    window._annotation_drops = _DropFilter(window)
+    window.installEventFilter(window._annotation_drops)
+
+    def choose() -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        files, _ = QFileDialog.getOpenFileNames(
+            window, window.tr("Import annotations"), "",
+            window.tr("DICOM presentation states, measurement reports, key images (*.dcm *);;All files (*)"))
+        if files:
+            import_annotation_files(window, files)
+
+    importer = QAction(window.tr("Import annotations (GSPS, SR, KOS)…"), window)
+    importer.triggered.connect(choose)
+    window.act_import_annotations = importer
 
     def toggle() -> None:
         vp = window.active_viewport()
@@ -281,5 +427,11 @@ def install(window: Any) -> list[MeasurementBinder]:
         menu = menu_action.menu()
         if menu is not None and menu_action.text().replace("&", "") == window.tr("Image"):
             menu.addAction(action)
-            break
+        elif menu is not None and menu_action.text().replace("&", "") == window.tr("File"):
+            # after Open recent: the file menu's opening actions come first
+            anchor = next((a for a in menu.actions() if a.isSeparator()), None)
+            if anchor is not None:
+                menu.insertAction(anchor, importer)
+            else:
+                menu.addAction(importer)
     return binders

@@ -257,6 +257,9 @@ class MprPane(QWidget):
         m = Measurement(kind, points, self.image, self.vb, "#ffb74d", self._measure)
         m.key = key or self.image_key()
         m.stored_id = stored_id
+        # a handle dragged later is stored once, when released (not on every move)
+        m.roi.sigRegionChangeFinished.connect(
+            lambda *_: self.view.store_measurement(m) if m is not self._drawing else None)
         self.measurements.append(m)
         self._measure(m)
         return m
@@ -272,9 +275,25 @@ class MprPane(QWidget):
             m, self._drawing = self._drawing, None
             self.view.store_measurement(m)
 
+    def on_plane(self, key: Any) -> bool:
+        """True when a measurement's plane (an ImageKey) is the plane this pane shows: the same
+        plane, or a parallel one of the same series less than half a scroll step away (the
+        plane a reader reaches by scrolling; imported measurements sit anywhere in between)."""
+        mine = self.image_key()
+        if mine is None or key is None or not key.is_reformat:
+            return False
+        if mine.key() == key.key():
+            return True
+        if key.series_uid != mine.series_uid or self.plane is None or self.view.volume is None:
+            return False
+        other = Plane.from_json(json.loads(key.plane))
+        if abs(float(np.dot(other.normal, self.normal))) < 0.9999:
+            return False
+        step = self.view.volume._axis_step(self.normal)
+        return abs(self.plane.distance(other.origin)) < step / 2
+
     def _measure(self, m: Any) -> None:
-        key = self.image_key()
-        here = key is not None and m.key is not None and key.key() == m.key.key()
+        here = self.on_plane(m.key)
         m.roi.setVisible(here)
         m.label.setVisible(here)
         if not here or self.plane is None:
@@ -447,17 +466,42 @@ class MprView(QWidget):
                 if not stored.image.is_reformat or stored.image.series_uid != s.series_uid \
                         or stored.kind not in ("length", "ellipse", "rect"):
                     continue
-                kind = json.loads(stored.image.plane).get("kind", "")
-                pane = self.panes.get(kind)
-                if pane is None or any(m.stored_id == stored.id for m in pane.measurements):
+                placed = self._pane_for(stored)
+                if placed is None:
                     continue
-                pane.add_measurement(stored.kind, [tuple(p) for p in stored.points],
-                                     key=stored.image, stored_id=stored.id)
+                pane, key, points = placed
+                if any(m.stored_id == stored.id for m in pane.measurements):
+                    continue
+                pane.add_measurement(stored.kind, points, key=key, stored_id=stored.id)
 
         future = _IO.submit(lambda: load_measurements(library(), s.study_uid))
         future.add_done_callback(lambda f: self._restored.emit(f.result() if not f.exception()
                                                                else []))
         self._restore_done = done
+
+    def _pane_for(self, stored: Any) -> tuple[Any, Any, list[tuple[float, float]]] | None:
+        """The pane, plane key and image points of a stored reformat measurement.
+
+        One drawn here keeps its plane. One imported (a TID 1500 region in patient coordinates,
+        :func:`app.reporting.annotations.reformat_plane_of`) goes onto the pane whose plane is
+        parallel to it, moved onto that pane's grid (``Volume.plane`` at its position)."""
+        from app.dicom.measurements import ImageKey
+
+        plane = Plane.from_json(json.loads(stored.image.plane))
+        names = [plane.kind] + [n for n in self.panes if n != plane.kind]
+        pane = next((self.panes[n] for n in names if n in self.panes and self.panes[n].plane
+                     is not None and abs(float(np.dot(self.panes[n].normal, plane.normal)))
+                     >= 0.9999), None)
+        if pane is None or self.volume is None:
+            return None
+        points = [tuple(p) for p in stored.points]
+        xyz = [plane.point(y - 0.5, x - 0.5) for x, y in points]
+        target = self.volume.plane(pane.row, pane.col, center=xyz[0], kind=pane.name)
+        if target.to_json() == plane.to_json() or stored.source == "hilum":
+            return pane, stored.image, points  # drawn on this pane's grid
+        moved = [(c + 0.5, r + 0.5) for r, c in (target.pixel(p) for p in xyz)]
+        s = self.series
+        return pane, ImageKey.of_plane(s.study_uid, s.series_uid, target), moved
 
     def _on_restored(self, found: list[Any]) -> None:
         callback = getattr(self, "_restore_done", None)

@@ -51,7 +51,8 @@ from app.dicom.measurements import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GSPS_UID", "KOS_UID", "ImportSummary", "export_annotations", "import_annotations"]
+__all__ = ["GSPS_UID", "KOS_UID", "ImportSummary", "export_annotations", "import_annotations",
+           "split_annotation_files"]
 
 GSPS_UID = "1.2.840.10008.5.1.4.1.1.11.1"
 KOS_UID = "1.2.840.10008.5.1.4.1.1.88.59"
@@ -321,13 +322,14 @@ def _measurement_report(images: dict[str, _Image], measurements: list[Measuremen
 
     groups = []
     for m in measurements:
-        track = hd.sr.TrackingIdentifier(uid=_uid("hilum", m.id), identifier=f"hilum:{m.kind}:{m.id}")
+        ident = f"hilum:{m.kind}:{m.id}"
         graphic, pts = _shape_of(m)
         if m.image.is_reformat:
             for_uid = frames_of_reference.get(m.image.series_uid)
             if not for_uid:
                 continue
             plane = Plane.from_json(json.loads(m.image.plane))
+            ident += f":{plane.kind}"  # which pane it goes back to (two points do not say)
             xyz = np.array([plane.point(y - 0.5, x - 0.5) for x, y in pts])
             region: Any = hd.sr.ImageRegion3D(graphic_type=graphic, graphic_data=xyz,
                                               frame_of_reference_uid=for_uid)
@@ -342,6 +344,7 @@ def _measurement_report(images: dict[str, _Image], measurements: list[Measuremen
                 ds, referenced_frame_numbers=[m.image.frame + 1] if multi else None)
             region = hd.sr.ImageRegion(graphic_type=graphic, graphic_data=pts,
                                        source_image=source)
+        track = hd.sr.TrackingIdentifier(uid=_uid("hilum", m.id), identifier=ident)
         unit = str(m.values.get("unit", "") or "")
         unit_code = codes.UCUM.HounsfieldUnit if unit == "HU" else codes.UCUM.NoUnits
         groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
@@ -660,8 +663,8 @@ def _import_sr(library: Any, path: str, ds: Dataset, summary: ImportSummary) -> 
              "Standard Deviation": "sd", "Minimum": "min", "Maximum": "max", "Area": "area"}
     for gi, group in enumerate(report.get_planar_roi_measurement_groups()):
         roi = group.roi
-        if roi is None or not isinstance(roi, hd.sr.ImageRegion):
-            summary.skipped.append("a measurement without a 2-D image region")
+        if roi is None or not isinstance(roi, (hd.sr.ImageRegion, hd.sr.ImageRegion3D)):
+            summary.skipped.append("a measurement without an image region")
             continue
         values: dict[str, Any] = {}
         kinds = set()
@@ -683,29 +686,118 @@ def _import_sr(library: Any, path: str, ds: Dataset, summary: ImportSummary) -> 
                 values["area_unit"] = "mm²" if unit == "mm2" else unit
             else:
                 values["unit"] = "HU" if unit == "[hnsf'U]" else ("" if unit == "1" else unit)
-        found = _kind_of(str(roi.graphic_type.value), np.asarray(roi.value))
+        tracking = str(group.tracking_identifier or "")
+        if isinstance(roi, hd.sr.ImageRegion3D):  # on a reformat plane: patient coordinates
+            placed = _on_reformat(library, study, roi, tracking, summary)
+            if placed is None:
+                continue
+            ref, xy = placed
+        else:
+            xy = np.asarray(roi.value)
+        found = _kind_of(str(roi.graphic_type.value), xy)
         if found is None:
             summary.skipped.append(f"a {roi.graphic_type.value.lower()} region")
             continue
         kind, pts = found
         if "cobb" in kinds:
             kind = "cobb" if len(pts) == 4 else kind
-        src = roi.ContentSequence[0]
-        sop = str(src.ReferencedSOPSequence[0].ReferencedSOPInstanceUID)
-        frames = _frame_numbers(src.ReferencedSOPSequence[0].get("ReferencedFrameNumber"))
-        frame = frames[0] - 1 if frames else 0
-        ref = _ref_for(library, study, sop, frame)
-        if not values:
-            values = _values_from_image(library, kind, pts, ref)
+        if not isinstance(roi, hd.sr.ImageRegion3D):
+            src = roi.ContentSequence[0]
+            sop = str(src.ReferencedSOPSequence[0].ReferencedSOPInstanceUID)
+            frames = _frame_numbers(src.ReferencedSOPSequence[0].get("ReferencedFrameNumber"))
+            frame = frames[0] - 1 if frames else 0
+            ref = _ref_for(library, study, sop, frame)
+            if not values:
+                values = _values_from_image(library, kind, pts, ref)
         elif "mean" in values and "n" not in values:
             values.setdefault("area_unit", "mm²")
         m = Measurement(kind=kind, points=tuple(pts), image=ref, values=values,
                         source=f"SR {ds.get('SeriesDescription', '') or 'measurement report'}".strip(),
-                        id=_import_id(str(group.tracking_identifier or ""),
+                        id=_import_id(tracking,
                                       str(ds.SOPInstanceUID), str(gi)))
         save_measurement(library, m)
         summary.measurements += 1
     summary.studies.add(study)
+
+
+def _series_of_frame_of_reference(library: Any, study: str, for_uid: str) -> str:
+    """The series of ``study`` in frame of reference ``for_uid`` with the most images (the
+    volume a reformat is made from), or ""."""
+    best, most = "", 0
+    for s in library.series(study):
+        inst = library.instances(s["series_uid"])
+        if len(inst) < 2 or len(inst) <= most:
+            continue
+        try:
+            ds = _read(inst[0]["path"])
+        except (NotDicomError, DicomReadError, OSError):
+            continue
+        if str(ds.get("FrameOfReferenceUID", "")) == for_uid:
+            best, most = str(s["series_uid"]), len(inst)
+    return best
+
+
+#: points farther than this from one plane (mm) are not on it (SCOORD3D values are 32-bit floats)
+_PLANE_TOLERANCE_MM = 0.05
+
+
+def reformat_plane_of(xyz: np.ndarray, hint: str = "") -> Any:
+    """The reformat plane 3-D points were drawn on, as an :class:`app.dicom.mpr.Plane` with
+    1 mm pixels whose grid starts at the points (the MPR view moves them onto its own plane).
+
+    An axial, coronal or sagittal plane when every point lies on one (``hint``, the kind the
+    exporter named, is tried first: two points lie on two standard planes); else the plane of
+    three or more points that are not on one line. None when the points fit no plane.
+    """
+    from app.dicom.mpr import AXES, Plane
+
+    pts = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
+    if len(pts) < 2 or not np.all(np.isfinite(pts)):
+        return None
+    candidates = [hint] if hint in AXES else []
+    candidates += [k for k in AXES if k != hint]
+    axes: tuple[np.ndarray, np.ndarray, str] | None = None
+    for kind in candidates:
+        row, col = (np.asarray(v, dtype=np.float64) for v in AXES[kind])
+        if np.all(np.abs((pts - pts[0]) @ np.cross(row, col)) <= _PLANE_TOLERANCE_MM):
+            axes = (row, col, kind)
+            break
+    if axes is None and len(pts) >= 3:
+        centred = pts - pts.mean(axis=0)
+        _u, sv, vt = np.linalg.svd(centred)
+        if sv[1] > 1e-6 and np.all(np.abs(centred @ vt[2]) <= _PLANE_TOLERANCE_MM):
+            axes = (vt[0], vt[1], "oblique")
+    if axes is None:
+        return None
+    row, col, kind = axes
+    u, v = (pts - pts[0]) @ row, (pts - pts[0]) @ col
+    origin = pts[0] + u.min() * row + v.min() * col
+    def t3(v: np.ndarray) -> tuple[float, float, float]:
+        return float(v[0]), float(v[1]), float(v[2])
+
+    return Plane(origin=t3(origin), row=t3(row), col=t3(col), spacing=1.0,
+                 rows=math.ceil(v.max() - v.min()) + 2,
+                 columns=math.ceil(u.max() - u.min()) + 2, kind=kind)
+
+
+def _on_reformat(library: Any, study: str, roi: Any, tracking: str,
+                 summary: ImportSummary) -> tuple[ImageKey, np.ndarray] | None:
+    """Where a TID 1500 region in patient coordinates (SCOORD3D) goes: the reformat plane of the
+    volume series in its frame of reference, and the points on that plane (image coordinates)."""
+    series = _series_of_frame_of_reference(library, study, str(roi.frame_of_reference_uid))
+    if not series:
+        summary.skipped.append("a measurement in a frame of reference no series of the study has")
+        return None
+    xyz = np.asarray(roi.value, dtype=np.float64).reshape(-1, 3)
+    hint = tracking.rsplit(":", 1)[-1] if tracking.startswith("hilum:") else ""
+    plane = reformat_plane_of(xyz, hint)
+    if plane is None:
+        summary.skipped.append("a measurement whose points lie on no one plane (or a length on "
+                               "an oblique plane, which two points do not define)")
+        return None
+    # image coordinates on the plane (pixel centres at +0.5, as the exporter wrote them)
+    xy = np.array([(c + 0.5, r + 0.5) for r, c in (plane.pixel(p) for p in xyz)])
+    return ImageKey.of_plane(study, series, plane), xy
 
 
 def _root_item(sr: Dataset) -> Dataset:
@@ -775,3 +867,40 @@ def import_annotations(library: Any, files: Iterable[str | os.PathLike[str]]) ->
             summary.skipped.append(f"{Path(path).name}: not a presentation state, measurement "
                                    "report or key object selection")
     return summary
+
+
+def split_annotation_files(paths: Iterable[str | os.PathLike[str]],
+                           progress: Any = None) -> tuple[list[str], list[str]]:
+    """Dropped or chosen paths split into annotation objects and the rest (worker thread).
+
+    Parameters
+    ----------
+    paths : iterable of path
+    progress : Progress, optional
+        Checked for cancel between files.
+
+    Returns
+    -------
+    (list of str, list of str)
+        The files that are presentation states, structured reports or key object selections
+        (imported with :func:`import_annotations`, not as images), and everything else
+        (folders, archives, images, unreadable files: imported as images, which reports them).
+    """
+    objects, rest = [], []
+    classes = {GSPS_UID, KOS_UID, *_SR_UIDS}
+    for p in paths:
+        path = os.fspath(p)
+        if progress is not None:
+            progress.check()
+        if os.path.isfile(path):
+            try:
+                # the class alone: quick for the hundreds of films a drop can hold
+                sop_class = str(pydicom.dcmread(path, stop_before_pixels=True,
+                                                specific_tags=["SOPClassUID"]).get("SOPClassUID", ""))
+            except Exception:  # noqa: BLE001 - hostile or not DICOM: the image import reports it
+                sop_class = ""
+            if sop_class in classes:
+                objects.append(path)
+                continue
+        rest.append(path)
+    return objects, rest

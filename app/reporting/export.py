@@ -178,7 +178,11 @@ def export_report(
                         findings=deid.scrub_text(draft.findings),
                         impression=deid.scrub_text(draft.impression),
                         reader_name=DEIDENTIFIED_READER if draft.reader_name else "",
-                        generator=_scrub_value(draft.generator, deid.scrub_text))
+                        generator=_scrub_value(draft.generator, deid.scrub_text),
+                        # the PDF prints who acknowledged each discrepancy, and the reader's note
+                        acknowledgements=[{**_scrub_value(a, deid.scrub_text),
+                                           "reader": DEIDENTIFIED_READER if a.get("reader") else ""}
+                                          for a in draft.acknowledgements])
         key_images = [replace(ki, caption=deid.scrub_text(ki.caption),
                               legend=deid.scrub_text(ki.legend)) for ki in key_images]
         header = None  # the letterhead names where the patient was seen
@@ -186,7 +190,7 @@ def export_report(
         headers = [header_copy(ds) for ds in sources]
     for h in headers:  # a source's invalid values (hashed dates ...) must not block export
         dicom_out.drop_invalid_values(h)
-    results = _with_instance_numbers(results, sources)
+    results = _with_instance_numbers(results, sources, source_datasets)
     headers = [dicom_out.complete_type2(h) for h in headers]
     header_by_uid = dict(zip(by_uid.keys(), headers))
     ref = headers[0]
@@ -291,12 +295,15 @@ def _scrub_value(value: Any, scrub: Any) -> Any:
     return value
 
 
-def _with_instance_numbers(results: Sequence[ModelResult],
-                           sources: Sequence[Dataset]) -> list[ModelResult]:
+def _with_instance_numbers(results: Sequence[ModelResult], sources: Sequence[Dataset],
+                           files: Sequence[Dataset] = ()) -> list[ModelResult]:
     """Copies of ``results`` whose provenance names their image's Instance Number and frame
-    count (from the source header with the same SOP Instance UID), for the PDF's table."""
+    count, for the PDF's table: from the source file the result was computed on (its
+    ``path``), else from the source header with the same SOP Instance UID (two files can hold
+    one SOP Instance UID, e.g. the same film stored twice with different instance numbers)."""
     numbers: dict[str, tuple[Any, int]] = {}
-    for ds in sources:
+    by_path: dict[str, tuple[Any, int]] = {}
+    for ds in [*files, *sources]:
         try:
             frames = int(ds.get("NumberOfFrames", 1) or 1)
         except (TypeError, ValueError):
@@ -307,11 +314,17 @@ def _with_instance_numbers(results: Sequence[ModelResult],
         except (TypeError, ValueError):
             inum = None
         numbers[str(ds.get("SOPInstanceUID", ""))] = (inum, frames)
+        if getattr(ds, "filename", None) and isinstance(ds.filename, (str, os.PathLike)):
+            by_path[os.path.realpath(ds.filename)] = (inum, frames)
     out = []
     for r in results:
         sop = str(r.provenance.get("sop_uid", "") or "")
-        if sop in numbers:
-            inum, frames = numbers[sop]
+        path = str(r.provenance.get("path", "") or "")
+        found = by_path.get(os.path.realpath(path)) if path else None
+        if found is None and sop in numbers:
+            found = numbers[sop]
+        if found is not None:
+            inum, frames = found
             extra = {"frames": frames}
             if inum is not None:
                 extra["instance_number"] = inum

@@ -376,13 +376,41 @@ def unique_results(results: Sequence[ModelResult]) -> list[ModelResult]:
     for r in results:
         prov = r.provenance or {}
         sop = str(prov.get("sop_uid") or "")
-        key = (sop, prov.get("frame"), r.model_id, r.model_version, r.sha256,
+        # the file too: one SOP Instance UID stored twice (two instance numbers) is two rows
+        key = (sop, str(prov.get("path") or ""), prov.get("instance_number"), prov.get("frame"), r.model_id, r.model_version, r.sha256,
                tuple((lab.label, round(lab.probability, 6)) for lab in r.labels),
                "" if sop else str(prov.get("time", "")))  # no image identity: same run only
         if key in seen:
             continue
         seen.add(key)
         out.append(r)
+    return out
+
+
+def acknowledgement_lines(acknowledgements: Sequence[dict[str, Any]]) -> list[str]:
+    """One printed line per sign-off acknowledgement (:func:`app.reporting.signoff.acknowledge`).
+
+    Parameters
+    ----------
+    acknowledgements : sequence of dict
+        ``ReportDraft.acknowledgements``.
+
+    Returns
+    -------
+    list of str
+        ``"<message>: <decision> (<reader>, <time>). Note: <note>"``; the same message and
+        decision the SR stores.
+    """
+    out = []
+    for a in acknowledgements:
+        line = f"{a.get('message', '')}: {a.get('decision', 'acknowledged')}"
+        who = ", ".join(x for x in (str(a.get("reader", "") or ""),
+                                    local_time(str(a.get("time", "") or ""))) if x)
+        if who:
+            line += f" ({who})"
+        if str(a.get("note", "") or "").strip():
+            line += f". Note: {str(a['note']).strip()}"
+        out.append(line)
     return out
 
 
@@ -609,6 +637,12 @@ def build_pdf(
             image_row.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), LATIN_FONT),
                                            ("VALIGN", (0, 0), (-1, -1), "TOP")]))
             story += [KeepTogether([image_row]), Spacer(1, 6)]
+
+    # the reader's decisions at the sign-off check (also in the SR), each with who and when
+    if draft.acknowledgements:
+        story.append(_para("READER'S DECISIONS ON AI DISCREPANCIES", styles, "heading", bold=True))
+        for line in acknowledgement_lines(draft.acknowledgements):
+            story.append(_para(line, styles))
 
     # sign-off
     sign_off = [_para("SIGN-OFF", styles, "heading", bold=True)]

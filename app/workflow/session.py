@@ -285,8 +285,11 @@ class StudySession:
         return [i for r in runs for i in r.images_of(self.study_uid)]
 
     def model_results(self) -> list[ModelResult]:
-        """Every model result on this study's images, over all runs."""
-        return [r for i in self.images() for r in i.results]
+        """Every model result on this study's images, over all runs, each naming its image
+        (:meth:`AnalysisRun.model_results`)."""
+        with self._lock:
+            runs = list(self.runs.values())
+        return [r for run in runs for r in run.model_results(self.study_uid)]
 
     def source_paths(self) -> list[str]:
         """The classified image files of the study, once each."""

@@ -162,3 +162,48 @@ def test_key_image_and_reader_view_go_to_dicom(qtbot: Any, setup: Any, shared_da
     assert binder.toggle_key_image() is False   # pressing K again unmarks it
     _flush_io()
     assert load_key_images(lib, study) == []
+
+
+def test_dragging_a_handle_is_written_once_when_it_rests(qtbot: Any, setup: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A handle dragged across the image (30 moves) is written once, not on every move; the write
+    holds the final position, and happens on the I/O thread."""
+    import threading
+
+    from PySide6.QtCore import QPointF
+
+    from app.gui import measure_binding
+
+    vp, binder, lib = setup
+    vp.set_index(4)
+    wait_frame(qtbot, vp, 4)
+    m = vp.add_measurement("length", [(100.0, 100.0), (200.0, 100.0)])
+    qtbot.waitUntil(lambda: not binder._dirty, timeout=5000)
+    _flush_io()
+    writes: list[tuple[float, str]] = []
+    real = measure_binding.save_measurement
+
+    def counting(library: Any, stored: Any) -> None:
+        writes.append((stored.points[1][0], threading.current_thread().name))
+        real(library, stored)
+
+    monkeypatch.setattr(measure_binding, "save_measurement", counting)
+    handle = m.roi.getHandles()[1]
+    for i in range(1, 31):  # a drag: moves a few ms apart, never released
+        m.roi.movePoint(handle, QPointF(200.0 + 2 * i, 100.0), finish=False, coords="parent")
+        qtbot.wait(5)
+    _flush_io()
+    assert writes == []  # nothing written while the handle moves
+    qtbot.waitUntil(lambda: len(writes) == 1, timeout=5000)  # ~300 ms after the last move
+    qtbot.wait(500)
+    _flush_io()
+    assert len(writes) == 1 and writes[0][0] == pytest.approx(260.0)
+    assert writes[0][1].startswith("hilum-measure-io")
+    stored = load_measurements(lib, vp.series.study_uid)
+    assert len(stored) == 1 and stored[0].points[1][0] == pytest.approx(260.0)
+
+    # released: written at once, without waiting for the idle time
+    m.roi.movePoint(handle, QPointF(150.0, 120.0), finish=False, coords="parent")
+    m.roi.sigRegionChangeFinished.emit(m.roi)
+    _flush_io()
+    assert len(writes) == 2 and writes[1][0] == pytest.approx(150.0)

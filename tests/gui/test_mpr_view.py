@@ -120,3 +120,81 @@ def test_measurement_on_a_reformat_stays_on_its_plane(qtbot: Any, mpr: MprView, 
     again.set_volume(build_volume(paths), ct_head_series)
     qtbot.waitUntil(lambda: len(again.panes["sagittal"].measurements) == 1, timeout=10000)
     assert again.panes["sagittal"].measurements[0].roi.isVisible()
+
+
+def test_reformat_measurement_moved_is_stored_once_on_release(qtbot: Any, mpr: MprView, tmp_path: Path,
+                                                              ct_head_series: SeriesData) -> None:
+    from PySide6.QtCore import QPointF
+
+    from app.dicom.library import Library
+    from app.dicom.measurements import load_measurements
+    from app.gui.measure_binding import _IO
+
+    lib = Library(tmp_path / "lib.db")
+    mpr.library = lambda: lib
+    mpr.measure_box.setCurrentIndex(1)                 # Length
+    sag = mpr.panes["sagittal"]
+    sag.draw(True, False, (100.0, 100.0), (100.0, 100.0))
+    sag.draw(False, True, (100.0, 100.0), (100.0, 300.0))
+    m = sag.measurements[0]
+    handle = m.roi.getHandles()[1]
+    for y in range(302, 342, 2):                       # a drag: nothing written while it moves
+        m.roi.movePoint(handle, QPointF(100.0, float(y)), finish=False, coords="parent")
+    _IO.submit(lambda: None).result(timeout=30)
+    (stored,) = load_measurements(lib, ct_head_series.study_uid)
+    assert stored.points[1][1] == pytest.approx(300.0)
+    m.roi.sigRegionChangeFinished.emit(m.roi)          # released: the new position is stored
+    _IO.submit(lambda: None).result(timeout=30)
+    (stored,) = load_measurements(lib, ct_head_series.study_uid)
+    assert stored.points[1][1] == pytest.approx(340.0)
+    assert stored.values["length"] == pytest.approx(m.values["length"])
+
+
+def test_reformat_measurement_imported_from_tid1500_comes_back_on_its_plane(
+        qtbot: Any, mpr: MprView, tmp_path: Path, ct_head_series: SeriesData, shared_data: Path) -> None:
+    """A length drawn on a sagittal reformat goes to the TID 1500 SR as 3-D coordinates; imported
+    into another library it is placed on the sagittal pane, at its plane, with its length."""
+    from app.dicom.library import Library
+    from app.dicom.measurements import load_measurements
+    from app.gui.measure_binding import _IO
+    from app.reporting.annotations import export_annotations, import_annotations
+
+    lib = Library(tmp_path / "lib.db")
+    lib.scan([shared_data / "dicom" / "ct_head_ge"])
+    mpr.library = lambda: lib
+    mpr.measure_box.setCurrentIndex(1)                 # Length
+    sag = mpr.panes["sagittal"]
+    mpr.set_center(mpr.center_point + np.array([7.3, 0.0, 0.0]))   # off the volume centre
+    drawn_at = mpr.center_point.copy()
+    sag.draw(True, False, (120.0, 90.0), (120.0, 90.0))
+    sag.draw(False, True, (120.0, 90.0), (150.0, 250.0))
+    length = sag.measurements[0].values["length"]
+    _IO.submit(lambda: None).result(timeout=30)
+    files = export_annotations(lib, ct_head_series.study_uid, tmp_path / "out")
+    sr = next(f for f in files if f.name.startswith("SR_"))
+
+    fresh = Library(tmp_path / "fresh.db")
+    fresh.scan([shared_data / "dicom" / "ct_head_ge"])
+    summary = import_annotations(fresh, [sr])
+    assert summary.measurements == 1, summary.skipped
+    (stored,) = load_measurements(fresh, ct_head_series.study_uid)
+    assert stored.image.is_reformat and stored.image.series_uid == ct_head_series.series_uid
+    assert stored.values["length"] == pytest.approx(length, rel=1e-4)
+
+    from app.gui.mpr_view import build_volume
+
+    paths = sorted(str(p) for p in (shared_data / "dicom" / "ct_head_ge").iterdir())
+    again = MprView()
+    qtbot.addWidget(again)
+    again.resize(1000, 800)
+    again.show()
+    again.library = lambda: fresh
+    again.set_volume(build_volume(paths), ct_head_series)
+    qtbot.waitUntil(lambda: len(again.panes["sagittal"].measurements) == 1, timeout=10000)
+    back = again.panes["sagittal"].measurements[0]
+    assert not back.roi.isVisible()                    # the volume centre: another sagittal plane
+    again.set_center(drawn_at)
+    assert back.roi.isVisible()
+    np.testing.assert_allclose(back.points(), [(120.0, 90.0), (150.0, 250.0)], atol=1e-2)
+    assert back.values["length"] == pytest.approx(length, rel=1e-3)
+    assert all(not m.roi.isVisible() for n in ("axial", "coronal") for m in again.panes[n].measurements)

@@ -157,6 +157,21 @@ def test_export_passes_dciodvfy_and_imports_back(lib: Library, tmp_path: Path,
             if key in m.values:
                 assert float(got.values[key]) == pytest.approx(float(m.values[key]), rel=1e-4)
     assert len(for_image(back.values(), ref)) == len(SHAPES)
+    # the coronal reformat's length comes back on a coronal plane at the same patient points
+    import json
+
+    from app.dicom.mpr import Plane
+
+    (on_plane,) = [m for m in back.values() if m.image.is_reformat]
+    got_plane = Plane.from_json(json.loads(on_plane.image.plane))
+    assert got_plane.kind == "coronal" and on_plane.image.series_uid == series
+    assert on_plane.values["length"] == pytest.approx(
+        compute_values("length", [(10, 10), (100, 100)], None, (plane.spacing, plane.spacing))["length"],
+        rel=1e-4)
+    np.testing.assert_allclose([got_plane.point(y - 0.5, x - 0.5) for x, y in on_plane.points],
+                               [plane.point(y - 0.5, x - 0.5) for x, y in ((10, 10), (100, 100))],
+                               atol=1e-3)
+    assert not any("image region" in s for s in summary.skipped)
     assert [k.note for k in load_key_images(fresh, study)] == ["lesion"]
     view = for_image(load_views(fresh, study), ref)[0]
     assert (view.center, view.width) == (40.0, 400.0)

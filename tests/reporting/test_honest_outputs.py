@@ -11,7 +11,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from app.core.paths import sample_path
+from app.core.paths import sample_path, shared_data_dir
 from app.core.types import LabelResult, ModelResult
 from app.reporting.export import export_report
 from app.reporting.signoff import acknowledge, compare, sentence_evidence
@@ -98,3 +98,54 @@ def test_model_result_round_trips_reliability() -> None:
     back = ModelResult.from_dict(json.loads(json.dumps(r.to_dict())))
     assert back.reliability == OUTSIDE and back.ood == r.ood
     assert dataclasses.asdict(back)["reliability"] == OUTSIDE
+
+
+def test_pdf_lists_the_readers_acknowledgements(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(sample_path())
+    acks = acknowledge(compare("FINDINGS: The lungs are clear.\nIMPRESSION: Normal.",
+                               [result("pleural effusion", 0.91)]), "Jane Smith", note="small, old")
+    draft = dataclasses.replace(make_draft(ds), acknowledgements=acks)
+    export_report(draft, [result("pneumonia", 0.2)], [ds], tmp_path, pdf=True, dicom=False)
+    text = " ".join(pdf_text(tmp_path / "report.pdf").split())
+    assert "READER'S DECISIONS ON AI DISCREPANCIES" in text
+    assert ("AI flagged Pleural Effusion (0.91); your report does not mention it: "
+            "acknowledged: report kept as written") in text
+    assert "small, old" in text
+
+
+def test_pdf_identical_films_each_carry_their_reliability(tmp_path: Path) -> None:
+    """The two CR films of the shared data (the same film, Im 7 JPEG-LS and Im 1 uncompressed,
+    with the same result), exported from the study session the GUI exports from: each image's
+    row carries its own reliability row."""
+    from app.core.types import AnalysisRun, ImageResult
+    from app.workflow.session import StudySession
+
+    cxr = shared_data_dir() / "dicom" / "cxr"
+    paths = [cxr / "cr_chest_pa_jpegls_near_lossless.dcm", cxr / "cr_chest_pa_uncompressed.dcm"]
+    dss = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
+    r = result("pneumonia", 0.997, reliability=OUTSIDE, model="pneumonia_cnn")
+    run = AnalysisRun(images=tuple(ImageResult(str(p), str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID),
+                                               str(ds.SOPInstanceUID), "CR", results=(r,))
+                                   for p, ds in zip(paths, dss)))
+    draft = dataclasses.replace(make_draft(dss[0]), study_uid=str(dss[0].StudyInstanceUID))
+    session = StudySession(draft.study_uid)
+    session.runs[""] = run
+    export_report(draft, session.model_results(), dss, tmp_path, pdf=True, dicom=False)
+    text = pdf_text(tmp_path / "report.pdf")
+    flat = " ".join(text.split())
+    assert flat.count("Reliability: outside intended use") == 2
+    rows = [ln.split()[:2] for ln in text.splitlines() if "pneumonia_cnn" in ln and "POSITIVE" in ln]
+    assert rows == [["Im", "7"], ["Im", "1"]]
+    # each reliability row follows its own image's row
+    assert flat.index("Im 7") < flat.index("Reliability") < flat.index("Im 1") < flat.rindex("Reliability")
+
+
+def test_deidentified_pdf_acknowledgements_name_no_reader(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(sample_path())
+    acks = acknowledge(compare("FINDINGS: The lungs are clear.\nIMPRESSION: Normal.",
+                               [result("pleural effusion", 0.91)]), "Jane Smith")
+    draft = dataclasses.replace(make_draft(ds), acknowledgements=acks)
+    export_report(draft, [result("pneumonia", 0.2)], [ds], tmp_path, pdf=True, dicom=False, deidentify=True)
+    text = " ".join(pdf_text(tmp_path / "report.pdf").split())
+    assert "your report does not mention it: acknowledged" in text
+    assert "Jane Smith" not in text and "De-identified reader" in text

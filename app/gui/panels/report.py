@@ -266,6 +266,7 @@ class ReportPanel(QWidget):
         self.evidence_label.setWordWrap(True)
         lay.addWidget(self.evidence_label)
         self.evidence: list[dict[str, Any]] = []
+        self._image_series: dict[str, str] = {}  # SOP Instance UID -> series (sentence evidence)
         self.result_pairs: list[tuple[ModelResult, str]] = []
         self.state = QLabel("")
         self.state.setObjectName("reportState")
@@ -418,19 +419,103 @@ class ReportPanel(QWidget):
         self._show_overlay(links[0])
 
     def _show_overlay(self, link: dict[str, Any]) -> None:
-        """Ask the saliency panel for this finding's map on the image on screen."""
+        """Show this finding's overlay on the finding's own image (the SOP instance its evidence
+        names), not on whichever image is on screen: that image is brought on screen first (a
+        viewport showing its series, a series the browser holds, or its series from the library
+        on a worker), then the saliency panel computes the finding's map there (worker)."""
         panels = getattr(self.main_window, "panels", None) or {}
         dock = panels.get("saliency") if isinstance(panels, dict) else None
         sal = dock.widget() if dock is not None else None
         if sal is None or not hasattr(sal, "model"):
             return
-        idx = sal.model.findData(link["model_id"])
+        model_id, label = str(link["model_id"]), str(link["label"])
+        idx = sal.model.findData(model_id)
         if idx >= 0:
             sal.model.setCurrentIndex(idx)
-        if hasattr(sal, "label") and sal.label.findText(link["label"]) >= 0:
-            sal.label.setCurrentText(link["label"])
-        if hasattr(sal, "enabled") and not sal.enabled.isChecked():
-            sal.enabled.setChecked(True)  # computes the map for the image on screen (worker)
+        if hasattr(sal, "label"):
+            if sal.label.findText(label) < 0:
+                sal.label.addItem(label)  # kept selected when the maps arrive (SaliencyPanel._done)
+            sal.label.setCurrentText(label)
+
+        def compute() -> None:
+            if getattr(sal, "result", None) is not None and sal.result.get("model_id") != model_id:
+                sal.result = None  # maps of another model: this finding's are computed anew
+            if hasattr(sal, "enabled") and not sal.enabled.isChecked():
+                sal.enabled.setChecked(True)  # computes the map for the image now on screen
+            elif getattr(sal, "result", None) is None and getattr(sal, "worker", None) is None:
+                sal.compute()
+            else:
+                sal.render()
+
+        sop = str(link.get("sop_uid") or "")
+        if not sop:  # results without image identity (a bare list): the image on screen
+            compute()
+            return
+        self.show_image(sop, then=compute)
+
+    def _series_of(self, sop_uid: str) -> str:
+        """The series UID of an analysed image (from the results given or the study's session)."""
+        if sop_uid in self._image_series:
+            return self._image_series[sop_uid]
+        images = self.session.images() if self.session is not None else []
+        return next((i.series_uid for i in images if i.sop_uid == sop_uid and i.series_uid), "")
+
+    def show_image(self, sop_uid: str, frame: int = 0, then: Any = None) -> None:
+        """Bring the image ``sop_uid`` on screen in the main window, then call ``then()``.
+
+        The image on screen, a viewport showing its series, a series the browser holds, or else
+        its series from the library (loaded on a worker: ``then`` runs when it is shown). When the
+        image cannot be found, the evidence line says so and ``then`` is not called (a map of
+        another image would be shown as this finding's)."""
+        mw = self.main_window
+        if mw is None or not hasattr(mw, "current_image"):
+            return
+        cur = mw.current_image()
+        done = then or (lambda: None)
+        if cur is not None and cur.sop_uid == sop_uid and int(cur.frame) == frame:
+            done()
+            return
+        grid = getattr(mw, "grid", None)
+        for vp in (list(grid.visible) if grid is not None else []):
+            j = vp.series.index_of_sop(sop_uid, frame) if vp.series is not None else None
+            if j is not None:
+                vp.activated.emit(vp)  # the main window makes it the active viewport
+                vp.set_index(j)
+                done()
+                return
+        browser = getattr(mw, "browser", None)
+
+        def show(stacks: list[Any]) -> bool:
+            for s in stacks:
+                j = s.index_of_sop(sop_uid, frame)
+                if j is not None:
+                    mw.show_series(s)
+                    mw.active_viewport().set_index(j)
+                    done()
+                    return True
+            return False
+
+        if show(list(getattr(browser, "series_data", {}).values())):
+            return
+        series_uid = self._series_of(sop_uid)
+        if not series_uid or not hasattr(mw, "run_in_background"):
+            self.evidence_label.setText(self.evidence_label.text() + " " + self.tr(
+                "(its image is not open)"))
+            return
+        from app.gui.loader import open_library_series
+
+        def loaded(stacks: list[Any]) -> None:
+            for s in stacks:
+                if browser is not None:
+                    browser.add_series(s)
+            if not show(stacks):
+                self.evidence_label.setText(self.evidence_label.text() + " " + self.tr(
+                    "(its image is not in the library)"))
+
+        settings = getattr(mw, "settings", None)
+        kwargs = {} if settings is None else {"cache_bytes": settings.cache_mb * 1024 * 1024,
+                                              "thumb_size": settings.thumbnail_size}
+        mw.run_in_background(open_library_series, series_uid, on_result=loaded, **kwargs)
 
     def _bind(self, session: Any) -> None:
         """Follow the session's events through its Qt bridge (GUI thread): a new analysis run
@@ -459,6 +544,9 @@ class ReportPanel(QWidget):
         if not results:
             return
         self.result_pairs = results_with_images(doc)  # sentence evidence (model, p, image)
+        self._image_series.update({str(im.get("sop_uid", "")): str(im.get("series_uid", ""))
+                                   for im in doc.get("images", []) or [] if isinstance(im, dict)
+                                   and im.get("sop_uid") and im.get("series_uid")})
         if self.session is not None and results != self.session.model_results()[-len(results):]:
             from app.core.errors import ResultsFormatError
 
