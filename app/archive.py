@@ -33,9 +33,25 @@ log = logging.getLogger(__name__)
 BATCH_NAME = "batch.json"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 #: analysis options a study task accepts (passed through to :func:`app.workflow.batch.analyze`)
-OPTIONS = ("model_ids", "device", "fp16", "saliency", "draft", "indication", "comparison", "pdf",
-           "dicom_export", "deidentify", "reader_name", "override_applicability", "inference", "notes",
-           "backend", "backend_options", "pixels_reviewed")
+OPTIONS = (
+    "model_ids",
+    "device",
+    "fp16",
+    "saliency",
+    "draft",
+    "indication",
+    "comparison",
+    "pdf",
+    "dicom_export",
+    "deidentify",
+    "reader_name",
+    "override_applicability",
+    "inference",
+    "notes",
+    "backend",
+    "backend_options",
+    "pixels_reviewed",
+)
 
 
 def study_folder(study_uid: str) -> str:
@@ -54,7 +70,9 @@ def study_key(study_uid: str, deidentify: bool = False) -> str:
     return "study-" + hashlib.sha256(study_uid.encode("utf-8")).hexdigest()[:20]
 
 
-def group_studies(paths: Sequence[str | os.PathLike[str]]) -> tuple[dict[str, list[str]], list[dict[str, str]]]:
+def group_studies(
+    paths: Sequence[str | os.PathLike[str]],
+) -> tuple[dict[str, list[str]], list[dict[str, str]]]:
     """DICOM files under ``paths`` grouped by StudyInstanceUID (sorted), and files that are not DICOM.
 
     Only headers are read. Files in folders that are not DICOM are skipped silently unless they
@@ -73,14 +91,21 @@ def group_studies(paths: Sequence[str | os.PathLike[str]]) -> tuple[dict[str, li
             ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["StudyInstanceUID"])
         except (InvalidDicomError, OSError, ValueError, EOFError, TypeError) as exc:
             if f in named or f.suffix.lower() in _DICOM_SUFFIXES:
-                errors.append({"path": str(f), "error": f"Not a readable DICOM file ({type(exc).__name__})."})
+                errors.append(
+                    {"path": str(f), "error": f"Not a readable DICOM file ({type(exc).__name__})."}
+                )
             continue
         studies.setdefault(str(ds.get("StudyInstanceUID", "") or ""), []).append(str(f))
     return dict(sorted(studies.items())), errors
 
 
-def run_study(study_uid: str, files: list[str], out_dir: str, options: dict[str, Any],
-              label: str | None = None) -> dict[str, Any]:
+def run_study(
+    study_uid: str,
+    files: list[str],
+    out_dir: str,
+    options: dict[str, Any],
+    label: str | None = None,
+) -> dict[str, Any]:
     """Analyse one study into ``out_dir`` (the unit of work; runs in a Ray worker or here).
 
     ``label`` names the study in the returned record (a pseudonym for de-identified runs).
@@ -93,7 +118,11 @@ def run_study(study_uid: str, files: list[str], out_dir: str, options: dict[str,
     from app.workflow.batch import analyze
 
     t0 = time.perf_counter()
-    rec: dict[str, Any] = {"study_uid": label or study_uid, "folder": Path(out_dir).name, "files": len(files)}
+    rec: dict[str, Any] = {
+        "study_uid": label or study_uid,
+        "folder": Path(out_dir).name,
+        "files": len(files),
+    }
     try:
         doc = analyze(files, out_dir, **{k: v for k, v in options.items() if k in OPTIONS})
     except Cancelled:
@@ -102,17 +131,25 @@ def run_study(study_uid: str, files: list[str], out_dir: str, options: dict[str,
         rec.update(status="failed", error=str(exc))
     except Exception as exc:  # noqa: BLE001 - one study must never stop the archive
         log.warning("study analysis failed: %s", type(exc).__name__)
-        rec.update(status="failed", error=f"The study could not be analysed ({type(exc).__name__}).")
+        rec.update(
+            status="failed", error=f"The study could not be analysed ({type(exc).__name__})."
+        )
     else:
         s = doc["summary"]
-        rec.update(images=s["images"], classified=s["classified"], errors=s["errors"],
-                   outputs=len(doc.get("outputs", {}).get(study_uid, [])))
+        rec.update(
+            images=s["images"],
+            classified=s["classified"],
+            errors=s["errors"],
+            outputs=len(doc.get("outputs", {}).get(study_uid, [])),
+        )
         problems = [e["error"] for e in doc.get("errors", [])]
         problems += [e["error"] for i in doc.get("images", []) for e in i.get("errors", [])]
         if s["classified"] == 0 and problems:
             rec.update(status="failed", error=problems[0])
         elif s["classified"] == 0:
-            rec.update(status="failed", error="No image of the study could be classified by any model.")
+            rec.update(
+                status="failed", error="No image of the study could be classified by any model."
+            )
         else:
             rec["status"] = "done"
     rec["seconds"] = round(time.perf_counter() - t0, 3)
@@ -145,24 +182,41 @@ def start_ray(address: str, workers: int | None = None) -> Any:
     try:
         import ray
     except ImportError:
-        raise UsageError("--ray needs the 'ray' package, which is not installed (pip install 'hilum[cluster]').") from None
+        raise UsageError(
+            "--ray needs the 'ray' package, which is not installed (pip install 'hilum[cluster]')."
+        ) from None
     if ray.is_initialized():
         return ray
     from app.core import paths
 
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(paths.ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    env = {
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(paths.ROOT), os.environ.get("PYTHONPATH", "")) if p
+        )
+    }
     try:
         if address == "auto":
             # address="local": always a new private runtime, never a cluster that `ray start`
             # left running on this machine (which plain ray.init() would join)
-            ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
-                     _node_ip_address="127.0.0.1", object_store_memory=128 * 1024 * 1024,
-                     log_to_driver=False, configure_logging=False, runtime_env={"env_vars": env})
+            ray.init(
+                address="local",
+                num_cpus=workers or os.cpu_count() or 1,
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                object_store_memory=128 * 1024 * 1024,
+                log_to_driver=False,
+                configure_logging=False,
+                runtime_env={"env_vars": env},
+            )
         else:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     except Exception as exc:  # noqa: BLE001 - Ray's errors are long: one sentence
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        where = "a local Ray runtime could not be started" if address == "auto" else f"the Ray cluster at {address} cannot be joined"
+        where = (
+            "a local Ray runtime could not be started"
+            if address == "auto"
+            else f"the Ray cluster at {address} cannot be joined"
+        )
         raise HilumError(f"Archive analysis failed: {where} ({first}).") from None
     return ray
 
@@ -177,9 +231,17 @@ def stop_ray() -> None:
         ray.shutdown()
 
 
-def _run_on_ray(address: str, workers: int | None, todo: list[str], studies: dict[str, list[str]],
-                key: dict[str, str], out: Path, options: dict[str, Any], progress: Progress,
-                record: Callable[[dict[str, Any]], None]) -> None:
+def _run_on_ray(
+    address: str,
+    workers: int | None,
+    todo: list[str],
+    studies: dict[str, list[str]],
+    key: dict[str, str],
+    out: Path,
+    options: dict[str, Any],
+    progress: Progress,
+    record: Callable[[dict[str, Any]], None],
+) -> None:
     """Submit one task per study, record each as it finishes; cancel stops the pending ones."""
     ray = start_ray(address, workers)
     task = ray.remote(num_cpus=1, max_retries=0)(run_study)
@@ -197,8 +259,13 @@ def _run_on_ray(address: str, workers: int | None, todo: list[str], studies: dic
                     rec = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - a worker died or the task raised
                     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-                    rec = {"study_uid": key[uid], "folder": key[uid], "files": len(studies[uid]),
-                           "status": "failed", "error": f"The Ray task failed ({first})."}
+                    rec = {
+                        "study_uid": key[uid],
+                        "folder": key[uid],
+                        "files": len(studies[uid]),
+                        "status": "failed",
+                        "error": f"The Ray task failed ({first}).",
+                    }
                 record(rec)
     except Cancelled:
         for ref in pending:
@@ -206,10 +273,16 @@ def _run_on_ray(address: str, workers: int | None, todo: list[str], studies: dic
         raise
 
 
-def analyze_archive(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str], *,
-                    ray_address: str | None = None, workers: int | None = None,
-                    progress: Progress | None = None, log_step: Callable[[str], None] | None = None,
-                    **options: Any) -> dict[str, Any]:
+def analyze_archive(
+    paths: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    ray_address: str | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    log_step: Callable[[str], None] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
     """Analyse every study under ``paths`` into ``out_dir/<StudyInstanceUID>/``.
 
     Parameters
@@ -233,6 +306,8 @@ def analyze_archive(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.P
     -------
     dict
         The ``batch.json`` content: ``studies`` (uid -> state), ``errors`` (files), ``summary``.
+
+    Long because it drives the whole Ray run (start, submit, resume bookkeeping, progress, cancel) in one loop over shared state.
     """
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
@@ -254,11 +329,18 @@ def analyze_archive(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.P
             skipped += 1
         else:
             todo.append(uid)
-    state = {"executor": "ray" if ray_address else "local", "ray_address": ray_address or "",
-             "options": {k: v for k, v in options.items() if isinstance(v, (str, int, float, bool, list, type(None)))},
-             "studies": records,
-             # a de-identified run keeps no source paths
-             "errors": [{"error": e["error"]} for e in errors] if options.get("deidentify") else errors}
+    state = {
+        "executor": "ray" if ray_address else "local",
+        "ray_address": ray_address or "",
+        "options": {
+            k: v
+            for k, v in options.items()
+            if isinstance(v, (str, int, float, bool, list, type(None)))
+        },
+        "studies": records,
+        # a de-identified run keeps no source paths
+        "errors": [{"error": e["error"]} for e in errors] if options.get("deidentify") else errors,
+    }
     total, finished = len(studies), skipped
     progress.update(finished, total, f"{skipped} of {total} studies already done")
 
@@ -279,11 +361,25 @@ def analyze_archive(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.P
             progress.check()
             record(run_study(uid, studies[uid], str(out / key[uid]), options, key[uid]))
     n_done = sum(1 for u in studies if records.get(key[u], {}).get("status") == "done")
-    state["summary"] = {"studies": total, "done": n_done, "failed": total - n_done,
-                        "skipped_already_done": skipped, "file_errors": len(errors)}
+    state["summary"] = {
+        "studies": total,
+        "done": n_done,
+        "failed": total - n_done,
+        "skipped_already_done": skipped,
+        "file_errors": len(errors),
+    }
     _save_state(out, state)
     state["batch_path"] = str(out / BATCH_NAME)
     return state
 
 
-__all__ = ["analyze_archive", "group_studies", "run_study", "study_folder", "study_key", "start_ray", "stop_ray", "BATCH_NAME"]
+__all__ = [
+    "analyze_archive",
+    "group_studies",
+    "run_study",
+    "study_folder",
+    "study_key",
+    "start_ray",
+    "stop_ray",
+    "BATCH_NAME",
+]

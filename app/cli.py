@@ -36,8 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every registered sub-command."""
     parser = argparse.ArgumentParser(prog="hilum", description="Hilum clinical imaging workstation")
     parser.add_argument("--version", action="version", version=f"hilum {__version__}")
-    parser.add_argument("--self-test", action="store_true",
-                        help="run the headless self-test (sample -> AI -> CAM -> draft -> PDF)")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="run the headless self-test (sample -> AI -> CAM -> draft -> PDF)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
@@ -59,16 +62,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.umask(0o077)
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if not args.verbose:
         # pydicom warns (with a Python source line) about every out-of-range value it reads;
         # Hilum copies only valid values into its outputs, so these are noise on a terminal
         import warnings
 
         warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
-        warnings.filterwarnings("ignore", message=r"(The value length|Invalid value for VR)",
-                                category=UserWarning)
+        warnings.filterwarnings(
+            "ignore", message=r"(The value length|Invalid value for VR)", category=UserWarning
+        )
     if args.self_test:
         from app.selftest import run_self_test
 

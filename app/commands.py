@@ -22,16 +22,28 @@ def register(sub: Any) -> None:
     """Add ``gui`` and ``demo`` to the ``hilum`` sub-commands."""
     p = sub.add_parser("gui", help="open the reading window (optionally loading files/folders)")
     p.add_argument("paths", nargs="*", help="DICOM files, folders, zips or DICOMDIRs to load")
-    p.add_argument("--screenshot", metavar="PNG",
-                   help="wait for the first painted image, save a grab of the window and exit")
+    p.add_argument(
+        "--screenshot",
+        metavar="PNG",
+        help="wait for the first painted image, save a grab of the window and exit",
+    )
     p.set_defaults(func=_gui)
 
     d = sub.add_parser("demo", help="run Hilum's main job on the bundled sample chest film")
-    d.add_argument("--out", metavar="DIR", help="where headless outputs go (default: a folder in the user data dir)")
-    d.add_argument("--headless", action="store_true", help="never open a window, even with a display")
+    d.add_argument(
+        "--out",
+        metavar="DIR",
+        help="where headless outputs go (default: a folder in the user data dir)",
+    )
+    d.add_argument(
+        "--headless", action="store_true", help="never open a window, even with a display"
+    )
     d.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    d.add_argument("--screenshot", metavar="PNG",
-                   help="with a display: save a grab of the window once the demo has finished, and exit")
+    d.add_argument(
+        "--screenshot",
+        metavar="PNG",
+        help="with a display: save a grab of the window once the demo has finished, and exit",
+    )
     d.set_defaults(func=_demo)
 
 
@@ -42,12 +54,21 @@ def _gui(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    return run_demo(out=args.out, headless=args.headless or not has_display(), device=args.device,
-                    screenshot=args.screenshot)
+    return run_demo(
+        out=args.out,
+        headless=args.headless or not has_display(),
+        device=args.device,
+        screenshot=args.screenshot,
+    )
 
 
-def run_demo(out: str | None = None, headless: bool = True, device: str = "auto",
-             stdout: TextIO | None = None, screenshot: str | None = None) -> int:
+def run_demo(
+    out: str | None = None,
+    headless: bool = True,
+    device: str = "auto",
+    stdout: TextIO | None = None,
+    screenshot: str | None = None,
+) -> int:
     """``hilum demo``: Hilum's main job on the bundled sample chest film.
 
     With a display it opens the reading window on the sample and runs the whole job there
@@ -75,12 +96,22 @@ def run_demo(out: str | None = None, headless: bool = True, device: str = "auto"
 
     report = Library().scan([str(sample)])
     n_series = sum(len(s["series"]) for s in report.studies)
-    print(f"scanned the sample: {len(report.studies)} study, {n_series} series "
-          f"({len(report.errors)} error(s)) into {paths.library_path()}", file=stdout)
+    print(
+        f"scanned the sample: {len(report.studies)} study, {n_series} series "
+        f"({len(report.errors)} error(s)) into {paths.library_path()}",
+        file=stdout,
+    )
     try:
-        doc = analyze([str(sample)], target, device=device, saliency="cam", draft=True,
-                      pdf=True, dicom_export=True,
-                      log_step=lambda line: print(line, file=stdout, flush=True))
+        doc = analyze(
+            [str(sample)],
+            target,
+            device=device,
+            saliency="cam",
+            draft=True,
+            pdf=True,
+            dicom_export=True,
+            log_step=lambda line: print(line, file=stdout, flush=True),
+        )
     except HilumError as exc:
         print(f"hilum demo: {exc}", file=sys.stderr)
         return 1
@@ -88,10 +119,15 @@ def run_demo(out: str | None = None, headless: bool = True, device: str = "auto"
         for rec in image["results"]:
             for label, lab in rec["labels"].items():
                 flag = "POSITIVE" if lab["positive"] else "negative"
-                print(f"{rec['model_id']} {label}: p={lab['probability']:.3f} "
-                      f"(threshold {lab['threshold']:.2f}) {flag} on {rec['provider']}", file=stdout)
+                print(
+                    f"{rec['model_id']} {label}: p={lab['probability']:.3f} "
+                    f"(threshold {lab['threshold']:.2f}) {flag} on {rec['provider']}",
+                    file=stdout,
+                )
             if str(rec.get("reliability", "")).startswith("outside"):
                 print(f"  ! {rec['model_id']}: {rec['reliability']}", file=stdout)
-    print(f"outputs in {target}: results.json, saliency/, draft.txt, report.pdf, dicom/", file=stdout)
+    print(
+        f"outputs in {target}: results.json, saliency/, draft.txt, report.pdf, dicom/", file=stdout
+    )
     print(json.dumps({"out": str(target), "files": doc["outputs"]}), file=stdout)
     return 0

@@ -48,7 +48,9 @@ def run_self_test(stdout: TextIO | None = None) -> int:
 
         session = StudySession.open([state["path"]])
         run = session.analyze(saliency="cam", out_dir=tmp)
-        state["session"] = session = session.split().get(run.study_uids()[0] if run.study_uids() else "", session)
+        state["session"] = session = session.split().get(
+            run.study_uids()[0] if run.study_uids() else "", session
+        )
         recs = session.model_results()
         if not recs:
             raise RuntimeError("the bundled classifier produced no result on the sample")
@@ -90,8 +92,13 @@ def run_self_test(stdout: TextIO | None = None) -> int:
         return f"{pdf} ({pdf.stat().st_size // 1024} KiB)"
 
     steps: list[tuple[str, Callable[[], str]]] = [
-        ("load sample", load), ("verify models", models), ("classify", analyse),
-        ("saliency (CAM)", cam), ("draft report", draft), ("export PDF", export)]
+        ("load sample", load),
+        ("verify models", models),
+        ("classify", analyse),
+        ("saliency (CAM)", cam),
+        ("draft report", draft),
+        ("export PDF", export),
+    ]
     print(f"hilum {__version__} self-test", file=out, flush=True)
     t_all = time.perf_counter()
     for name, fn in steps:
@@ -100,10 +107,11 @@ def run_self_test(stdout: TextIO | None = None) -> int:
             detail = fn()
         except Exception as exc:  # noqa: BLE001 - report any failure as one line and stop
             ms = (time.perf_counter() - t0) * 1000
-            print(f"FAIL {name:<16} {ms:8.0f} ms  {type(exc).__name__}: {exc}", file=out, flush=True)
+            print(
+                f"FAIL {name:<16} {ms:8.0f} ms  {type(exc).__name__}: {exc}", file=out, flush=True
+            )
             return 1
         ms = (time.perf_counter() - t0) * 1000
         print(f"ok   {name:<16} {ms:8.0f} ms  {detail}", file=out, flush=True)
     print(f"self-test passed in {time.perf_counter() - t_all:.1f} s (outputs in {tmp})", file=out)
     return 0
-

@@ -80,9 +80,14 @@ def gdcm_volume(files: list[str]) -> np.ndarray:
     """python-gdcm: read each file, sort along the slice normal, rescale with numpy."""
     import gdcm
 
-    dtypes = {gdcm.PixelFormat.UINT8: np.uint8, gdcm.PixelFormat.INT8: np.int8,
-              gdcm.PixelFormat.UINT16: np.uint16, gdcm.PixelFormat.INT16: np.int16,
-              gdcm.PixelFormat.UINT32: np.uint32, gdcm.PixelFormat.INT32: np.int32}
+    dtypes = {
+        gdcm.PixelFormat.UINT8: np.uint8,
+        gdcm.PixelFormat.INT8: np.int8,
+        gdcm.PixelFormat.UINT16: np.uint16,
+        gdcm.PixelFormat.INT16: np.int16,
+        gdcm.PixelFormat.UINT32: np.uint32,
+        gdcm.PixelFormat.INT32: np.int32,
+    }
     slices = []
     for f in files:
         reader = gdcm.ImageReader()
@@ -117,7 +122,9 @@ def simpleitk_volume(folder: str) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", help="folder of the CT series (default: shared ct_phantom_philips)")
+    parser.add_argument(
+        "--data", help="folder of the CT series (default: shared ct_phantom_philips)"
+    )
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (best kept)")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -136,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
 
     plain_s, _ = best_of(args.repeat, lambda: plain_pydicom_headers(files))
     scan_s, _ = best_of(args.repeat, lambda: hilum_scan(files))
-    print(f"header scan   pydicom loop {n / plain_s:8.1f} files/s ({plain_s:.3f} s)   "
-          f"hilum scan {n / scan_s:8.1f} files/s ({scan_s:.3f} s, SQLite index included)")
+    print(
+        f"header scan   pydicom loop {n / plain_s:8.1f} files/s ({plain_s:.3f} s)   "
+        f"hilum scan {n / scan_s:8.1f} files/s ({scan_s:.3f} s, SQLite index included)"
+    )
 
     ours_s, ours = best_of(args.repeat, lambda: hilum_volume(files))
     gdcm_s, ref_gdcm = best_of(args.repeat, lambda: gdcm_volume(files))
@@ -147,9 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("volumes differ between hilum and python-gdcm")
     if not np.array_equal(ours_v, np.asarray(ref_sitk).astype(np.float32)):
         raise SystemExit("volumes differ between hilum and SimpleITK")
-    print(f"volume load   hilum {n / ours_s:8.1f} slices/s ({ours_s:.3f} s)   "
-          f"python-gdcm {n / gdcm_s:8.1f} slices/s ({gdcm_s:.3f} s)   "
-          f"SimpleITK {n / sitk_s:8.1f} slices/s ({sitk_s:.3f} s)   (identical HU volumes)")
+    print(
+        f"volume load   hilum {n / ours_s:8.1f} slices/s ({ours_s:.3f} s)   "
+        f"python-gdcm {n / gdcm_s:8.1f} slices/s ({gdcm_s:.3f} s)   "
+        f"SimpleITK {n / sitk_s:8.1f} slices/s ({sitk_s:.3f} s)   (identical HU volumes)"
+    )
     result = {
         "benchmark": "dicom_load",
         "ratio": round(gdcm_s / ours_s, 3),

@@ -38,15 +38,29 @@ def main() -> int:
         g_tps, g_ttft, g_out = ours(MODEL_DIR, ids, 128, 5, "cuda")
     except Exception as exc:  # noqa: BLE001 - report a missing CUDA provider as a result
         print(f"onnxruntime-genai CUDA: unavailable ({exc})")
-        print(json.dumps({"benchmark": "gpu_generation", "ratio": None, "cpu_tokens_per_s": round(c_tps, 1)}))
+        print(
+            json.dumps(
+                {"benchmark": "gpu_generation", "ratio": None, "cpu_tokens_per_s": round(c_tps, 1)}
+            )
+        )
         return 1
     same = sum(a == b for a, b in zip(c_out, g_out))
     print(f"onnxruntime-genai CUDA: {g_tps:8.1f} tokens/s, time to first token {g_ttft:6.2f} ms")
     print(f"greedy tokens identical CPU vs CUDA: {same}/{len(c_out)}")
-    print(json.dumps({"benchmark": "gpu_generation", "ratio": round(g_tps / c_tps, 2),
-                      "cuda_tokens_per_s": round(g_tps, 1), "cuda_ttft_ms": round(g_ttft, 2),
-                      "cpu_tokens_per_s": round(c_tps, 1), "cpu_ttft_ms": round(c_ttft, 2),
-                      "identical_tokens": f"{same}/{len(c_out)}", "prompt_tokens": len(ids)}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "gpu_generation",
+                "ratio": round(g_tps / c_tps, 2),
+                "cuda_tokens_per_s": round(g_tps, 1),
+                "cuda_ttft_ms": round(g_ttft, 2),
+                "cpu_tokens_per_s": round(c_tps, 1),
+                "cpu_ttft_ms": round(c_ttft, 2),
+                "identical_tokens": f"{same}/{len(c_out)}",
+                "prompt_tokens": len(ids),
+            }
+        )
+    )
     return 0
 
 

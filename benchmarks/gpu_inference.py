@@ -52,7 +52,6 @@ def build_densenet121(n_labels: int = 14, seed: int = 0) -> bytes:
 
     8.0 M parameters, ~2.9 GFLOPs at 224x224; ends ReLU -> GlobalAveragePool -> Flatten -> Gemm.
     """
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -68,8 +67,16 @@ def build_densenet121(n_labels: int = 14, seed: int = 0) -> bytes:
         wn, out = name("w"), name("conv")
         w = rng.normal(0, np.sqrt(2.0 / (c_in * k * k)), (c_out, c_in, k, k)).astype(np.float32)
         inits.append(numpy_helper.from_array(w, wn))
-        nodes.append(helper.make_node("Conv", [x, wn], [out], kernel_shape=[k, k], strides=[stride, stride],
-                                      pads=[pad] * 4))
+        nodes.append(
+            helper.make_node(
+                "Conv",
+                [x, wn],
+                [out],
+                kernel_shape=[k, k],
+                strides=[stride, stride],
+                pads=[pad] * 4,
+            )
+        )
         return out
 
     def bn_relu(x: str, c: int) -> str:
@@ -84,7 +91,11 @@ def build_densenet121(n_labels: int = 14, seed: int = 0) -> bytes:
     x = conv("image", 3, 64, 7, 2, 3)
     x = bn_relu(x, 64)
     pooled = name("pool")
-    nodes.append(helper.make_node("MaxPool", [x], [pooled], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]))
+    nodes.append(
+        helper.make_node(
+            "MaxPool", [x], [pooled], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]
+        )
+    )
     x, c = pooled, 64
     for bi, n_layers in enumerate((6, 12, 24, 16)):
         for _ in range(n_layers):
@@ -96,18 +107,29 @@ def build_densenet121(n_labels: int = 14, seed: int = 0) -> bytes:
         if bi < 3:
             y = conv(bn_relu(x, c), c, c // 2, 1)
             ap = name("avg")
-            nodes.append(helper.make_node("AveragePool", [y], [ap], kernel_shape=[2, 2], strides=[2, 2]))
+            nodes.append(
+                helper.make_node("AveragePool", [y], [ap], kernel_shape=[2, 2], strides=[2, 2])
+            )
             x, c = ap, c // 2
     feat = bn_relu(x, c)
     nodes.append(helper.make_node("GlobalAveragePool", [feat], ["gap"]))
     nodes.append(helper.make_node("Flatten", ["gap"], ["flat"], axis=1))
     wh = rng.normal(0, 0.01, (n_labels, c)).astype(np.float32)
-    inits += [numpy_helper.from_array(wh, "head_w"), numpy_helper.from_array(np.zeros(n_labels, np.float32), "head_b")]
+    inits += [
+        numpy_helper.from_array(wh, "head_w"),
+        numpy_helper.from_array(np.zeros(n_labels, np.float32), "head_b"),
+    ]
     nodes.append(helper.make_node("Gemm", ["flat", "head_w", "head_b"], ["logits"], transB=1))
-    graph = helper.make_graph(nodes, "densenet121",
-                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 224, 224])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", n_labels])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="hilum-bench")
+    graph = helper.make_graph(
+        nodes,
+        "densenet121",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 224, 224])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", n_labels])],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="hilum-bench"
+    )
     model.ir_version = 8
     return bytes(model.SerializeToString())
 
@@ -120,15 +142,34 @@ def install_densenet(site: Path) -> None:
     (folder / "model.onnx").write_bytes(data)
     labels = [f"finding_{i}" for i in range(14)]
     manifest = {
-        "schema_version": 1, "id": "densenet121_bench", "name": "DenseNet-121-sized benchmark model (random weights)",
-        "version": "0", "task": "multi-label", "file": "model.onnx", "sha256": hashlib.sha256(data).hexdigest(),
+        "schema_version": 1,
+        "id": "densenet121_bench",
+        "name": "DenseNet-121-sized benchmark model (random weights)",
+        "version": "0",
+        "task": "multi-label",
+        "file": "model.onnx",
+        "sha256": hashlib.sha256(data).hexdigest(),
         "labels": [{"name": n, "threshold": 0.5} for n in labels],
-        "input": {"name": "image", "layout": "NCHW", "height": 224, "width": 224, "channels": 3, "dtype": "float32"},
+        "input": {
+            "name": "image",
+            "layout": "NCHW",
+            "height": 224,
+            "width": 224,
+            "channels": 3,
+            "dtype": "float32",
+        },
         "output": {"name": "logits", "activation": "sigmoid"},
-        "preprocessing": {"resize": "letterbox", "intensity": {"method": "display"},
-                          "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
-        "applicability": {"modalities": ["CR", "DX"]}, "intended_use": "Benchmark only.",
-        "training_data": {"name": "none (random weights)"}, "metrics": {}, "allow_fp16": True,
+        "preprocessing": {
+            "resize": "letterbox",
+            "intensity": {"method": "display"},
+            "mean": [0.485, 0.456, 0.406],
+            "std": [0.229, 0.224, 0.225],
+        },
+        "applicability": {"modalities": ["CR", "DX"]},
+        "intended_use": "Benchmark only.",
+        "training_data": {"name": "none (random weights)"},
+        "metrics": {},
+        "allow_fp16": True,
     }
     (folder / "model.json").write_text(json.dumps(manifest))
 
@@ -148,11 +189,16 @@ def timed(fn: Callable[[], Any], iters: int, warmup: int = 5) -> list[float]:
 
 def summarise(ms: list[float], batch: int) -> dict[str, float]:
     med = float(np.median(ms))
-    return {"median_ms": round(med, 3), "p90_ms": round(float(np.percentile(ms, 90)), 3),
-            "img_per_s": round(batch * 1000.0 / med, 1)}
+    return {
+        "median_ms": round(med, 3),
+        "p90_ms": round(float(np.percentile(ms, 90)), 3),
+        "img_per_s": round(batch * 1000.0 / med, 1),
+    }
 
 
-def raw_session(model_bytes: bytes, cuda: bool, fp16: bool = False, cuda_graph: bool = False) -> Any:
+def raw_session(
+    model_bytes: bytes, cuda: bool, fp16: bool = False, cuda_graph: bool = False
+) -> Any:
     import onnxruntime as ort
 
     from app.inference.engine import to_fp16
@@ -166,7 +212,9 @@ def raw_session(model_bytes: bytes, cuda: bool, fp16: bool = False, cuda_graph: 
     return ort.InferenceSession(data, so, providers=[(CUDA, opts), CPU])
 
 
-def prebound(sess: Any, x: np.ndarray, in_name: str, out_name: str, n_out: int) -> Callable[[], Any]:
+def prebound(
+    sess: Any, x: np.ndarray, in_name: str, out_name: str, n_out: int
+) -> Callable[[], Any]:
     """Input and output allocated on the device and bound once; each call only runs."""
     import onnxruntime as ort
 
@@ -187,7 +235,9 @@ def prebound(sess: Any, x: np.ndarray, in_name: str, out_name: str, n_out: int) 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=os.environ.get("OUT", ""), help="folder for gpu_inference.json")
+    ap.add_argument(
+        "--out", default=os.environ.get("OUT", ""), help="folder for gpu_inference.json"
+    )
     ap.add_argument("--quick", action="store_true", help="few iterations (for a CPU check)")
     ap.add_argument("--iters", type=int, default=0)
     args = ap.parse_args()
@@ -211,8 +261,11 @@ def main() -> int:
     if problems:
         print("model verification failed:", problems)
         return 1
-    info: dict[str, Any] = {"host": platform.node(), "onnxruntime": ort.__version__,
-                            "providers": ort.get_available_providers()}
+    info: dict[str, Any] = {
+        "host": platform.node(),
+        "onnxruntime": ort.__version__,
+        "providers": ort.get_available_providers(),
+    }
     try:
         Engine(reg.get("pneumonia_cnn"), device="cuda")
         has_cuda = True
@@ -239,11 +292,18 @@ def main() -> int:
 
         def add(variant: str, b: int, ms: list[float]) -> None:
             rows.append({"model": model_id, "variant": variant, "batch": b, **summarise(ms, b)})
-            print(f"  {model_id:18} {variant:34} batch {b:3d}: {rows[-1]['median_ms']:9.3f} ms  "
-                  f"{rows[-1]['img_per_s']:10.1f} img/s", flush=True)
+            print(
+                f"  {model_id:18} {variant:34} batch {b:3d}: {rows[-1]['median_ms']:9.3f} ms  "
+                f"{rows[-1]['img_per_s']:10.1f} img/s",
+                flush=True,
+            )
 
         for b, x in xs.items():
-            add("CPU engine fp32", b, timed(lambda: cpu.probabilities(x), max(3, iters // (4 if big else 1))))
+            add(
+                "CPU engine fp32",
+                b,
+                timed(lambda: cpu.probabilities(x), max(3, iters // (4 if big else 1))),
+            )
         if not has_cuda:
             continue
         for fp16 in (False, True):
@@ -254,25 +314,47 @@ def main() -> int:
                 out = eng.run_raw(x)[m.output_name]
                 err = float(np.abs(out - ref[b]).max())
                 scale = float(np.abs(ref[b]).max()) or 1.0
-                checks.append({"model": model_id, "precision": tag, "batch": b, "provider": eng.provider,
-                               "max_abs_err": err, "max_rel_err": err / scale})
-                print(f"  check {model_id} {tag} batch {b}: max |CUDA - CPU| = {err:.3g} (rel {err / scale:.3g})")
+                checks.append(
+                    {
+                        "model": model_id,
+                        "precision": tag,
+                        "batch": b,
+                        "provider": eng.provider,
+                        "max_abs_err": err,
+                        "max_rel_err": err / scale,
+                    }
+                )
+                print(
+                    f"  check {model_id} {tag} batch {b}: max |CUDA - CPU| = {err:.3g} (rel {err / scale:.3g})"
+                )
             for b, x in xs.items():
-                add(f"CUDA engine {tag} (IOBinding, host in)", b, timed(lambda: eng.probabilities(x), iters))
+                add(
+                    f"CUDA engine {tag} (IOBinding, host in)",
+                    b,
+                    timed(lambda: eng.probabilities(x), iters),
+                )
             plain = raw_session(model_bytes, True, fp16=fp16)
             for b, x in xs.items():
-                add(f"CUDA session.run {tag} (no IOBinding)", b,
-                    timed(lambda: plain.run([m.output_name], {spec.name: x}), iters))
+                add(
+                    f"CUDA session.run {tag} (no IOBinding)",
+                    b,
+                    timed(lambda: plain.run([m.output_name], {spec.name: x}), iters),
+                )
             for b, x in xs.items():
-                add(f"CUDA {tag} pre-bound on device", b,
-                    timed(prebound(plain, x, spec.name, m.output_name, n_out), iters))
+                add(
+                    f"CUDA {tag} pre-bound on device",
+                    b,
+                    timed(prebound(plain, x, spec.name, m.output_name, n_out), iters),
+                )
             for b, x in xs.items():
                 try:
                     g = raw_session(model_bytes, True, fp16=fp16, cuda_graph=True)
                     fn = prebound(g, x, spec.name, m.output_name, n_out)
                     add(f"CUDA {tag} pre-bound + CUDA graph", b, timed(fn, iters))
                 except Exception as exc:  # noqa: BLE001 - report, do not stop
-                    print(f"  CUDA graph {model_id} {tag} batch {b} failed: {type(exc).__name__}: {exc}")
+                    print(
+                        f"  CUDA graph {model_id} {tag} batch {b} failed: {type(exc).__name__}: {exc}"
+                    )
 
     result = {"info": info, "checks": checks, "rows": rows}
     if args.out:
@@ -282,9 +364,13 @@ def main() -> int:
     print("| model | variant | batch | median ms | img/s |")
     print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['variant']} | {r['batch']} | {r['median_ms']:.3f} | {r['img_per_s']:.1f} |")
+        print(
+            f"| {r['model']} | {r['variant']} | {r['batch']} | {r['median_ms']:.3f} | {r['img_per_s']:.1f} |"
+        )
     for c in checks:
-        print(f"| {c['model']} | correctness {c['precision']} vs CPU | {c['batch']} | max abs err {c['max_abs_err']:.2e} | rel {c['max_rel_err']:.2e} |")
+        print(
+            f"| {c['model']} | correctness {c['precision']} vs CPU | {c['batch']} | max abs err {c['max_abs_err']:.2e} | rel {c['max_rel_err']:.2e} |"
+        )
 
     def pick(model: str, variant: str, batch: int) -> float | None:
         for r in rows:
@@ -294,13 +380,31 @@ def main() -> int:
 
     d = "densenet121_bench"
     cpu32 = pick(d, "CPU engine fp32", 32)
-    best32 = max((r["img_per_s"] for r in rows if r["model"] == d and r["batch"] == 32 and "CUDA" in r["variant"]),
-                 default=None)
-    summary = {"benchmark": "gpu_inference", "cuda": has_cuda,
-               "densenet_b32_cuda_best_img_s": best32, "densenet_b32_cpu_img_s": cpu32,
-               "ratio": round(best32 / cpu32, 2) if best32 and cpu32 else None,
-               "densenet_b1_prebound_fp32_ms": next((r["median_ms"] for r in rows if r["model"] == d and r["batch"] == 1
-                                                     and r["variant"] == "CUDA fp32 pre-bound on device"), None)}
+    best32 = max(
+        (
+            r["img_per_s"]
+            for r in rows
+            if r["model"] == d and r["batch"] == 32 and "CUDA" in r["variant"]
+        ),
+        default=None,
+    )
+    summary = {
+        "benchmark": "gpu_inference",
+        "cuda": has_cuda,
+        "densenet_b32_cuda_best_img_s": best32,
+        "densenet_b32_cpu_img_s": cpu32,
+        "ratio": round(best32 / cpu32, 2) if best32 and cpu32 else None,
+        "densenet_b1_prebound_fp32_ms": next(
+            (
+                r["median_ms"]
+                for r in rows
+                if r["model"] == d
+                and r["batch"] == 1
+                and r["variant"] == "CUDA fp32 pre-bound on device"
+            ),
+            None,
+        ),
+    }
     print(json.dumps(summary))
     return 0
 

@@ -61,9 +61,14 @@ def torch_model_from_onnx(path: Path) -> Any:
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         if node.op_type == "Conv":
             weight = w[node.input[1]]
-            conv = torch.nn.Conv2d(weight.shape[1], weight.shape[0], tuple(attrs["kernel_shape"]),
-                                   stride=tuple(attrs.get("strides", [1, 1])),
-                                   padding=tuple(attrs.get("pads", [0, 0, 0, 0])[:2]), bias=len(node.input) > 2)
+            conv = torch.nn.Conv2d(
+                weight.shape[1],
+                weight.shape[0],
+                tuple(attrs["kernel_shape"]),
+                stride=tuple(attrs.get("strides", [1, 1])),
+                padding=tuple(attrs.get("pads", [0, 0, 0, 0])[:2]),
+                bias=len(node.input) > 2,
+            )
             conv.weight.data = weight
             if len(node.input) > 2:
                 conv.bias.data = w[node.input[2]]
@@ -71,7 +76,11 @@ def torch_model_from_onnx(path: Path) -> Any:
         elif node.op_type == "Relu":
             layers.append(torch.nn.ReLU())
         elif node.op_type == "MaxPool":
-            layers.append(torch.nn.MaxPool2d(tuple(attrs["kernel_shape"]), tuple(attrs.get("strides", [1, 1]))))
+            layers.append(
+                torch.nn.MaxPool2d(
+                    tuple(attrs["kernel_shape"]), tuple(attrs.get("strides", [1, 1]))
+                )
+            )
         elif node.op_type == "GlobalAveragePool":
             layers.append(torch.nn.AdaptiveAvgPool2d(1))
         elif node.op_type == "Flatten":
@@ -88,7 +97,9 @@ def torch_model_from_onnx(path: Path) -> Any:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--calls", type=int, default=4000, help="alternating calls at batch 1 (1/8 at batch 16)")
+    ap.add_argument(
+        "--calls", type=int, default=4000, help="alternating calls at batch 1 (1/8 at batch 16)"
+    )
     ap.add_argument("--seconds", type=float, default=0.3, help="seconds per torch measurement")
     args = ap.parse_args()
 
@@ -106,7 +117,9 @@ def main() -> int:
     inputs = {1: x16[:1].copy(), 16: x16}
     in_name, out_name = manifest.input.name, manifest.output_name
     for b, x in inputs.items():  # same answers first
-        np.testing.assert_allclose(eng.run_raw(x)[out_name], bare.run([out_name], {in_name: x})[0], rtol=1e-6)
+        np.testing.assert_allclose(
+            eng.run_raw(x)[out_name], bare.run([out_name], {in_name: x})[0], rtol=1e-6
+        )
 
     torch_fn: dict[int, Callable[[], Any]] = {}
     try:
@@ -115,13 +128,18 @@ def main() -> int:
         tmodel = torch_model_from_onnx(manifest.onnx_path)
         tx = {b: torch.from_numpy(x) for b, x in inputs.items()}
         with torch.no_grad():
-            np.testing.assert_allclose(tmodel(tx[16]).numpy(), bare.run([out_name], {in_name: x16})[0],
-                                       rtol=1e-3, atol=1e-4)
+            np.testing.assert_allclose(
+                tmodel(tx[16]).numpy(),
+                bare.run([out_name], {in_name: x16})[0],
+                rtol=1e-3,
+                atol=1e-4,
+            )
 
         def make(b: int) -> Callable[[], Any]:
             def run() -> Any:
                 with torch.no_grad():
                     return tmodel(tx[b])
+
             return run
 
         torch_fn = {b: make(b) for b in inputs}
@@ -129,8 +147,10 @@ def main() -> int:
         torch = None  # type: ignore[assignment]
 
     # torch first, while onnxruntime's thread pools are idle (their spinning threads would slow it)
-    torch_ips = {b: statistics.median(images_per_second(fn, b, args.seconds) for _ in range(5))
-                 for b, fn in torch_fn.items()}
+    torch_ips = {
+        b: statistics.median(images_per_second(fn, b, args.seconds) for _ in range(5))
+        for b, fn in torch_fn.items()
+    }
     rows = []
     ratios = {}
     torch_ratio = None
@@ -147,11 +167,21 @@ def main() -> int:
             bare.run(names, feed)
         for i in range(calls):
             if i % 2:
-                t0 = pc(); bare.run(names, feed); t1 = pc(); eng.probabilities(x); t2 = pc()  # noqa: E702
-                bare_t.append(t1 - t0); ours_t.append(t2 - t1)
+                t0 = pc()
+                bare.run(names, feed)
+                t1 = pc()
+                eng.probabilities(x)
+                t2 = pc()  # noqa: E702
+                bare_t.append(t1 - t0)
+                ours_t.append(t2 - t1)
             else:
-                t0 = pc(); eng.probabilities(x); t1 = pc(); bare.run(names, feed); t2 = pc()  # noqa: E702
-                ours_t.append(t1 - t0); bare_t.append(t2 - t1)
+                t0 = pc()
+                eng.probabilities(x)
+                t1 = pc()
+                bare.run(names, feed)
+                t2 = pc()  # noqa: E702
+                ours_t.append(t1 - t0)
+                bare_t.append(t2 - t1)
         o = b / statistics.median(ours_t)
         p = b / statistics.median(bare_t)
         ratios[b] = o / p
@@ -159,13 +189,24 @@ def main() -> int:
         rows.append((b, o, p, t))
         if b == 16 and t:
             torch_ratio = p / t
-    print(f"{'batch':>5} {'hilum img/s':>12} {'bare ORT img/s':>15} {'ratio':>6} {'torch eager img/s':>18}")
+    print(
+        f"{'batch':>5} {'hilum img/s':>12} {'bare ORT img/s':>15} {'ratio':>6} {'torch eager img/s':>18}"
+    )
     for b, o, p, t in rows:
         print(f"{b:>5} {o:>12.0f} {p:>15.0f} {ratios[b]:>6.3f} {t if t is None else round(t):>18}")
-    print(json.dumps({"benchmark": "inference", "ratio": round(min(ratios.values()), 4),
-                      "cpu_vs_torch": round(torch_ratio, 3) if torch_ratio else None,
-                      "ratio_batch1": round(ratios[1], 4), "ratio_batch16": round(ratios[16], 4),
-                      "model": "pneumonia_cnn", "provider": eng.provider}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "inference",
+                "ratio": round(min(ratios.values()), 4),
+                "cpu_vs_torch": round(torch_ratio, 3) if torch_ratio else None,
+                "ratio_batch1": round(ratios[1], 4),
+                "ratio_batch16": round(ratios[16], 4),
+                "model": "pneumonia_cnn",
+                "provider": eng.provider,
+            }
+        )
+    )
     return 0
 
 

@@ -52,8 +52,10 @@ def build_series(folder: Path, n: int, phantom: Path) -> None:
     """Write ``n`` slices made from the phantom's (new UIDs and positions)."""
     import pydicom
 
-    sources = sorted((p for p in phantom.iterdir() if p.name != "DIRFILE"),
-                     key=lambda p: int(p.name.lstrip("I") or 0))
+    sources = sorted(
+        (p for p in phantom.iterdir() if p.name != "DIRFILE"),
+        key=lambda p: int(p.name.lstrip("I") or 0),
+    )
     datasets = []
     for p in sources:
         ds = pydicom.dcmread(p)
@@ -165,14 +167,18 @@ def _run(args: argparse.Namespace, folder: Path) -> int:
             break
     scroll_s = time.perf_counter() - start
     fps_loading = shown / scroll_s
-    print(f"scrolled {shown} slices in {scroll_s:.2f} s while loading ({fps_loading:.1f} fps); "
-          f"decoded {cached_at_start} -> {len(cache.indices())} of {series.count}")
+    print(
+        f"scrolled {shown} slices in {scroll_s:.2f} s while loading ({fps_loading:.1f} fps); "
+        f"decoded {cached_at_start} -> {len(cache.indices())} of {series.count}"
+    )
     # wait for the import and the decoding to finish
     while window.busy or (vp.provider is not None and vp.provider.busy):
         app.processEvents()
         time.sleep(0.01)
     held = len(cache.indices())
-    print(f"decoded frames held: {held} of {series.count} ({cache.max_bytes / 2**20:.0f} MB budget)")
+    print(
+        f"decoded frames held: {held} of {series.count} ({cache.max_bytes / 2**20:.0f} MB budget)"
+    )
     # 3. ours vs a bare ImageItem on the same frames, interleaved
     n = min(args.ratio_frames, held)
     idx = sorted(cache.indices())[:n]
@@ -212,16 +218,27 @@ def _run(args: argparse.Namespace, folder: Path) -> int:
             t_bare += t2 - t1
             count += 1
     ours_fps, bare_fps = count / t_ours, count / t_bare
-    print(f"scroll over {n} decoded slices: ours {ours_fps:.1f} fps, bare ImageItem {bare_fps:.1f} fps")
+    print(
+        f"scroll over {n} decoded slices: ours {ours_fps:.1f} fps, bare ImageItem {bare_fps:.1f} fps"
+    )
     rss = _rss_mb()
     limit = args.cache_mb + 500
     print(f"peak RSS {rss:.0f} MB (limit {limit} MB: cache budget + 500 MB)")
     print(f"load average: {os.getloadavg()}")
-    print(json.dumps({"benchmark": "large_series", "ratio": round(ours_fps / bare_fps, 3),
-                      "first_image_ms": round(first_ms, 1),
-                      "fps_while_loading": round(fps_loading, 1), "max_rss_mb": round(rss, 1),
-                      "rss_limit_mb": limit, "bare_fps": round(bare_fps, 1),
-                      "ours_fps": round(ours_fps, 1)}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "large_series",
+                "ratio": round(ours_fps / bare_fps, 3),
+                "first_image_ms": round(first_ms, 1),
+                "fps_while_loading": round(fps_loading, 1),
+                "max_rss_mb": round(rss, 1),
+                "rss_limit_mb": limit,
+                "bare_fps": round(bare_fps, 1),
+                "ours_fps": round(ours_fps, 1),
+            }
+        )
+    )
     ours_vp.close()
     view.close()
     window.close()

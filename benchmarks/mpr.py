@@ -80,16 +80,30 @@ def main() -> int:
     img = sitk.GetImageFromArray(data)
     img.SetSpacing((vol.dx, vol.dy, vol.dz))
     img.SetOrigin(tuple(float(v) for v in vol.p0))
-    img.SetDirection(tuple(float(v) for v in np.column_stack([vol.row, vol.col, vol.w / np.linalg.norm(vol.w)]).ravel()))
+    img.SetDirection(
+        tuple(
+            float(v)
+            for v in np.column_stack([vol.row, vol.col, vol.w / np.linalg.norm(vol.w)]).ravel()
+        )
+    )
 
-    def sitk_plane(plane: Plane, depth: int = 1, step: float = 1.0, start: float = 0.0) -> np.ndarray:
+    def sitk_plane(
+        plane: Plane, depth: int = 1, step: float = 1.0, start: float = 0.0
+    ) -> np.ndarray:
         n = plane.normal
         origin = np.asarray(plane.origin) + start * n
         direction = np.column_stack([plane.row, plane.col, n]).ravel()
-        out = sitk.Resample(img, [plane.columns, plane.rows, depth], sitk.Transform(),
-                            sitk.sitkLinear, tuple(float(v) for v in origin),
-                            (plane.spacing, plane.spacing, step),
-                            tuple(float(v) for v in direction), vol.fill, sitk.sitkFloat32)
+        out = sitk.Resample(
+            img,
+            [plane.columns, plane.rows, depth],
+            sitk.Transform(),
+            sitk.sitkLinear,
+            tuple(float(v) for v in origin),
+            (plane.spacing, plane.spacing, step),
+            tuple(float(v) for v in direction),
+            vol.fill,
+            sitk.sitkFloat32,
+        )
         return out
 
     a = math.radians(30)
@@ -97,8 +111,7 @@ def main() -> int:
         "coronal": vol.standard_plane("coronal"),
         "sagittal": vol.standard_plane("sagittal"),
         "oblique": vol.plane((math.cos(a), math.sin(a), 0.0), (0.0, 0.0, -1.0)),
-        "double_oblique": vol.plane((math.cos(a), math.sin(a), 0.2),
-                                    (0.1, -0.2, -1.0)),
+        "double_oblique": vol.plane((math.cos(a), math.sin(a), 0.2), (0.1, -0.2, -1.0)),
     }
     ours_total = peer_total = 0.0
     planes_ours = planes_peer = 0.0
@@ -110,8 +123,10 @@ def main() -> int:
         diff = float(np.median(np.abs(np.asarray(mine) - ref)))
         if diff > 1.0:
             raise SystemExit(f"{name}: outputs differ (median |diff| {diff:.2f})")
-        print(f"{name:15s} {plane.columns}x{plane.rows}: hilum {t_ours:7.2f} ms  "
-              f"SimpleITK {t_peer:7.2f} ms  median |diff| {diff:.3f}")
+        print(
+            f"{name:15s} {plane.columns}x{plane.rows}: hilum {t_ours:7.2f} ms  "
+            f"SimpleITK {t_peer:7.2f} ms  median |diff| {diff:.3f}"
+        )
         ours_total += t_ours
         peer_total += t_peer
         planes_ours += t_ours
@@ -132,19 +147,29 @@ def main() -> int:
     diff = float(np.median(np.abs(np.asarray(mine) - ref)))
     if diff > 5.0:
         raise SystemExit(f"MIP outputs differ (median |diff| {diff:.2f})")
-    print(f"coronal MIP {slab:g} mm: hilum {t_mip:7.2f} ms  SimpleITK {t_peer_mip:7.2f} ms  "
-          f"median |diff| {diff:.3f}")
+    print(
+        f"coronal MIP {slab:g} mm: hilum {t_mip:7.2f} ms  SimpleITK {t_peer_mip:7.2f} ms  "
+        f"median |diff| {diff:.3f}"
+    )
     ours_total += t_mip
     peer_total += t_peer_mip
     # an oblique slab has no voxel axis to reduce along: Hilum samples planes across it
-    t_obl_mip, _ = median_ms(max(3, args.repeat // 2),
-                             lambda: vol.slab(planes["oblique"], slab, "mip"))
+    t_obl_mip, _ = median_ms(
+        max(3, args.repeat // 2), lambda: vol.slab(planes["oblique"], slab, "mip")
+    )
     print(f"oblique MIP {slab:g} mm: hilum {t_obl_mip:7.2f} ms (not in the ratio)")
-    print(json.dumps({"benchmark": "mpr", "ratio": round(peer_total / ours_total, 2),
-                      "plane_ms": round(statistics.mean(oblique_ms), 2),
-                      "mip_ms": round(t_mip, 2),
-                      "planes_ratio": round(planes_peer / planes_ours, 2),
-                      "oblique_mip_ms": round(t_obl_mip, 2)}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "mpr",
+                "ratio": round(peer_total / ours_total, 2),
+                "plane_ms": round(statistics.mean(oblique_ms), 2),
+                "mip_ms": round(t_mip, 2),
+                "planes_ratio": round(planes_peer / planes_ours, 2),
+                "oblique_mip_ms": round(t_obl_mip, 2),
+            }
+        )
+    )
     return 0
 
 

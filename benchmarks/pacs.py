@@ -78,7 +78,10 @@ def main() -> int:
         t = time.perf_counter()
         (sid,) = orthanc.load(data)
         study = orthanc.study_uid(sid)
-        print(f"loaded {n_files} instances into Orthanc in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        print(
+            f"loaded {n_files} instances into Orthanc in {time.perf_counter() - t:.1f} s",
+            file=sys.stderr,
+        )
         node = Node("bench", "127.0.0.1", orthanc.dicom_port, AE_TITLE, orthanc.dicomweb)
         local = LocalSettings(HILUM_AE, orthanc.hilum_port, 60.0)
         host, port = "127.0.0.1", str(orthanc.dicom_port)
@@ -110,8 +113,9 @@ def main() -> int:
             env = dict(os.environ, TCP_NODELAY="1" if nodelay[0] else "0")
             r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           env=env)
+            subprocess.run(
+                cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+            )
             elapsed = time.perf_counter() - t0
             r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             if cmd[0] == "getscu":
@@ -123,9 +127,25 @@ def main() -> int:
         def getscu() -> float:
             out = tempfile.mkdtemp(prefix="hilum-bench-getscu-")
             homes.append(out)
-            return dcmtk(["getscu", "-S", "-aet", "GETSCU", "-aec", AE_TITLE, "-od", out,
-                          "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}",
-                          host, port], out)
+            return dcmtk(
+                [
+                    "getscu",
+                    "-S",
+                    "-aet",
+                    "GETSCU",
+                    "-aec",
+                    AE_TITLE,
+                    "-od",
+                    out,
+                    "-k",
+                    "QueryRetrieveLevel=STUDY",
+                    "-k",
+                    f"StudyInstanceUID={study}",
+                    host,
+                    port,
+                ],
+                out,
+            )
 
         scp_dir: list[str] = []
         nodelay = [True]
@@ -133,16 +153,34 @@ def main() -> int:
         def movescu() -> float:
             for f in Path(scp_dir[0]).iterdir():
                 f.unlink()
-            return dcmtk(["movescu", "-S", "-aet", "MOVESCU", "-aec", AE_TITLE, "-aem", STORESCP_AE,
-                          "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}",
-                          host, port], scp_dir[0])
+            return dcmtk(
+                [
+                    "movescu",
+                    "-S",
+                    "-aet",
+                    "MOVESCU",
+                    "-aec",
+                    AE_TITLE,
+                    "-aem",
+                    STORESCP_AE,
+                    "-k",
+                    "QueryRetrieveLevel=STUDY",
+                    "-k",
+                    f"StudyInstanceUID={study}",
+                    host,
+                    port,
+                ],
+                scp_dir[0],
+            )
 
         scp_dir.append(tempfile.mkdtemp(prefix="hilum-bench-storescp-"))
         homes.append(scp_dir[0])
-        storescp = subprocess.Popen(["storescp", "-aet", STORESCP_AE, "-od", scp_dir[0],
-                                     str(orthanc.storescp_port)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                    env=dict(os.environ, TCP_NODELAY="1"))
+        storescp = subprocess.Popen(
+            ["storescp", "-aet", STORESCP_AE, "-od", scp_dir[0], str(orthanc.storescp_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=dict(os.environ, TCP_NODELAY="1"),
+        )
         time.sleep(0.5)
 
         runs: dict[str, list[float]] = {k: [] for k in ("get", "getscu", "move", "movescu", "wado")}
@@ -163,39 +201,54 @@ def main() -> int:
         nodelay[0] = False
         storescp.terminate()
         storescp.wait(10)
-        storescp = subprocess.Popen(["storescp", "-aet", STORESCP_AE, "-od", scp_dir[0],
-                                     str(orthanc.storescp_port)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                    env=dict(os.environ, TCP_NODELAY="0"))
+        storescp = subprocess.Popen(
+            ["storescp", "-aet", STORESCP_AE, "-od", scp_dir[0], str(orthanc.storescp_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=dict(os.environ, TCP_NODELAY="0"),
+        )
         time.sleep(0.5)
         default = {"getscu": getscu(), "movescu": movescu()}
         best = {k: min(v) for k, v in runs.items()}
         rate = {k: n_files / v for k, v in best.items()}
         for k in runs:
-            print(f"{k:8s} best {best[k]:.2f} s  {rate[k]:.1f} instances/s  runs "
-                  f"{', '.join(f'{x:.2f}' for x in runs[k])}", file=sys.stderr)
+            print(
+                f"{k:8s} best {best[k]:.2f} s  {rate[k]:.1f} instances/s  runs "
+                f"{', '.join(f'{x:.2f}' for x in runs[k])}",
+                file=sys.stderr,
+            )
         for k, v in default.items():
-            print(f"{k:8s} as shipped (TCP_NODELAY unset) {v:.2f} s  {n_files / v:.1f} instances/s",
-                  file=sys.stderr)
+            print(
+                f"{k:8s} as shipped (TCP_NODELAY unset) {v:.2f} s  {n_files / v:.1f} instances/s",
+                file=sys.stderr,
+            )
         for k, v in cpu.items():
-            print(f"{k:8s} CPU time per retrieve (user+system) {', '.join(f'{x:.3f}' for x in v)} s",
-                  file=sys.stderr)
+            print(
+                f"{k:8s} CPU time per retrieve (user+system) {', '.join(f'{x:.3f}' for x in v)} s",
+                file=sys.stderr,
+            )
         load = os.getloadavg()
-        print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPU(s)",
-              file=sys.stderr)
-        print(json.dumps({
-            "benchmark": "pacs",
-            "ratio": round(rate["get"] / rate["getscu"], 3),
-            "move_ratio": round(rate["move"] / rate["movescu"], 3),
-            "wado_instances_per_s": round(rate["wado"], 1),
-            "first_image_ms": round(min(firsts) * 1000.0, 1) if firsts else None,
-            "series_s": round(best["get"], 3),
-            "ratio_vs_getscu_nagle": round(default["getscu"] / best["get"], 3),
-            "move_ratio_vs_movescu_nagle": round(default["movescu"] / best["move"], 3),
-            "get_cpu_s": round(min(cpu["get"][1:] or cpu["get"]), 3),
-            "getscu_cpu_s": round(min(cpu["getscu"][1:] or cpu["getscu"]), 3),
-            "load_avg_1m": round(load[0], 2),
-        }))
+        print(
+            f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPU(s)",
+            file=sys.stderr,
+        )
+        print(
+            json.dumps(
+                {
+                    "benchmark": "pacs",
+                    "ratio": round(rate["get"] / rate["getscu"], 3),
+                    "move_ratio": round(rate["move"] / rate["movescu"], 3),
+                    "wado_instances_per_s": round(rate["wado"], 1),
+                    "first_image_ms": round(min(firsts) * 1000.0, 1) if firsts else None,
+                    "series_s": round(best["get"], 3),
+                    "ratio_vs_getscu_nagle": round(default["getscu"] / best["get"], 3),
+                    "move_ratio_vs_movescu_nagle": round(default["movescu"] / best["move"], 3),
+                    "get_cpu_s": round(min(cpu["get"][1:] or cpu["get"]), 3),
+                    "getscu_cpu_s": round(min(cpu["getscu"][1:] or cpu["getscu"]), 3),
+                    "load_avg_1m": round(load[0], 2),
+                }
+            )
+        )
     finally:
         if storescp is not None:
             storescp.terminate()

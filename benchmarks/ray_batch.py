@@ -26,7 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-FILMS = ("cr_chest_pa_jpegls_near_lossless.dcm", "cr_chest_pa_uncompressed.dcm", "dx_chest_pa_j2k_lossless.dcm")
+FILMS = (
+    "cr_chest_pa_jpegls_near_lossless.dcm",
+    "cr_chest_pa_uncompressed.dcm",
+    "dx_chest_pa_j2k_lossless.dcm",
+)
 
 
 def make_archive(folder: Path, n: int) -> None:
@@ -64,11 +68,16 @@ def main() -> int:
         t0 = time.perf_counter()
         start_ray("auto", workers=args.workers)
         start_s = time.perf_counter() - t0
-        dist = analyze_archive([work / "archive"], work / "ray", ray_address="auto", device="cpu", saliency="cam")
+        dist = analyze_archive(
+            [work / "archive"], work / "ray", ray_address="auto", device="cpu", saliency="cam"
+        )
         ray_s = time.perf_counter() - t0
         stop_ray()
         load_after = os.getloadavg()
-        assert local["summary"]["done"] == dist["summary"]["done"] == args.studies, (local["summary"], dist["summary"])
+        assert local["summary"]["done"] == dist["summary"]["done"] == args.studies, (
+            local["summary"],
+            dist["summary"],
+        )
         same = 0
         for uid, rec in local["studies"].items():
             a = json.loads((work / "local" / rec["folder"] / "results.json").read_text())
@@ -76,15 +85,33 @@ def main() -> int:
             pa = [r["labels"] for i in a["images"] for r in i["results"]]
             pb = [r["labels"] for i in b["images"] for r in i["results"]]
             same += pa == pb
-        print(json.dumps({"single_process_s": round(single_s, 2), "ray_s": round(ray_s, 2),
-                          "ray_start_s": round(start_s, 2), "identical_studies": same}), flush=True)
-        print(json.dumps({"benchmark": "ray_batch", "ratio": round(single_s / ray_s, 3),
-                          "studies_per_s": round(args.studies / ray_s, 3),
-                          "single_process_studies_per_s": round(args.studies / single_s, 3),
-                          "ratio_without_ray_start": round(single_s / (ray_s - start_s), 3),
-                          "studies": args.studies, "workers": args.workers, "cpus": os.cpu_count(),
-                          "loadavg_before": [round(v, 2) for v in load_before],
-                          "loadavg_after": [round(v, 2) for v in load_after]}))
+        print(
+            json.dumps(
+                {
+                    "single_process_s": round(single_s, 2),
+                    "ray_s": round(ray_s, 2),
+                    "ray_start_s": round(start_s, 2),
+                    "identical_studies": same,
+                }
+            ),
+            flush=True,
+        )
+        print(
+            json.dumps(
+                {
+                    "benchmark": "ray_batch",
+                    "ratio": round(single_s / ray_s, 3),
+                    "studies_per_s": round(args.studies / ray_s, 3),
+                    "single_process_studies_per_s": round(args.studies / single_s, 3),
+                    "ratio_without_ray_start": round(single_s / (ray_s - start_s), 3),
+                    "studies": args.studies,
+                    "workers": args.workers,
+                    "cpus": os.cpu_count(),
+                    "loadavg_before": [round(v, 2) for v in load_before],
+                    "loadavg_after": [round(v, 2) for v in load_after],
+                }
+            )
+        )
     finally:
         stop_ray()
         shutil.rmtree(work, ignore_errors=True)

@@ -60,23 +60,35 @@ def densenet121(n_labels: int = N_LABELS) -> Any:
         def __init__(self, c_in: int, growth: int = 32, bn_size: int = 4) -> None:
             super().__init__()
             self.body = nn.Sequential(
-                nn.BatchNorm2d(c_in), nn.ReLU(inplace=True), nn.Conv2d(c_in, bn_size * growth, 1, bias=False),
-                nn.BatchNorm2d(bn_size * growth), nn.ReLU(inplace=True),
-                nn.Conv2d(bn_size * growth, growth, 3, padding=1, bias=False))
+                nn.BatchNorm2d(c_in),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(c_in, bn_size * growth, 1, bias=False),
+                nn.BatchNorm2d(bn_size * growth),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(bn_size * growth, growth, 3, padding=1, bias=False),
+            )
 
         def forward(self, x: Any) -> Any:
             return torch.cat([x, self.body(x)], 1)
 
-    layers: list[Any] = [nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(64),
-                         nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1)]
+    layers: list[Any] = [
+        nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(3, stride=2, padding=1),
+    ]
     c = 64
     for i, n in enumerate((6, 12, 24, 16)):
         for _ in range(n):
             layers.append(Dense(c))
             c += 32
         if i < 3:  # transition: halve channels and resolution
-            layers += [nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.Conv2d(c, c // 2, 1, bias=False),
-                       nn.AvgPool2d(2, stride=2)]
+            layers += [
+                nn.BatchNorm2d(c),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(c, c // 2, 1, bias=False),
+                nn.AvgPool2d(2, stride=2),
+            ]
             c //= 2
     layers.append(nn.BatchNorm2d(c))
 
@@ -113,14 +125,23 @@ def export_onnx(net: Any, size: int = 224) -> bytes:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, torch.randn(1, 3, size, size), buf, input_names=["image"],
-                          output_names=["logits"], opset_version=17, dynamo=False,
-                          dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+        torch.onnx.export(
+            net,
+            torch.randn(1, 3, size, size),
+            buf,
+            input_names=["image"],
+            output_names=["logits"],
+            opset_version=17,
+            dynamo=False,
+            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+        )
     return buf.getvalue()
 
 
 # --- timing ----------------------------------------------------------------------------------------
-def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 2, sync: Callable[[], None] | None = None) -> float:
+def median_ms(
+    fn: Callable[[], Any], repeats: int, warmup: int = 2, sync: Callable[[], None] | None = None
+) -> float:
     for _ in range(warmup):
         fn()
     times = []
@@ -135,7 +156,9 @@ def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 2, sync: Callab
     return statistics.median(times)
 
 
-def paired_ratio(a: Callable[[], Any], b: Callable[[], Any], repeats: int, warmup: int = 3) -> tuple[float, float, float, float]:
+def paired_ratio(
+    a: Callable[[], Any], b: Callable[[], Any], repeats: int, warmup: int = 3
+) -> tuple[float, float, float, float]:
     """Run ``a`` and ``b`` alternately (so load drifts hit both).
 
     Returns the median times of ``a`` and ``b`` (ms), the median of the per-pair ratios a/b (the
@@ -155,7 +178,12 @@ def paired_ratio(a: Callable[[], Any], b: Callable[[], Any], repeats: int, warmu
         (ta if first is a else tb).append((t1 - t0) * 1000)
         (tb if first is a else ta).append((t2 - t1) * 1000)
     ratios = [x / y for x, y in zip(ta, tb)]
-    return statistics.median(ta), statistics.median(tb), statistics.median(ratios), min(ta) / min(tb)
+    return (
+        statistics.median(ta),
+        statistics.median(tb),
+        statistics.median(ratios),
+        min(ta) / min(tb),
+    )
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -166,7 +194,9 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 
 # --- benchmark parts -----------------------------------------------------------------------------
-def cam_part(model: bytes, labels: list[str], shape: tuple[int, ...], device: str, repeats: int) -> dict[str, Any]:
+def cam_part(
+    model: bytes, labels: list[str], shape: tuple[int, ...], device: str, repeats: int
+) -> dict[str, Any]:
     """CAM (rewritten graph + maps of all labels) over a plain forward, batch 1."""
     plain = OrtRunner(model, device=device)
     ex = Explainer(model, labels, device=device)
@@ -179,13 +209,26 @@ def cam_part(model: bytes, labels: list[str], shape: tuple[int, ...], device: st
         normalise_map(maps)
 
     t_cam, t_plain, ratio, ratio_min = paired_ratio(cam, lambda: plain.run_raw(x), repeats)
-    return {"provider": plain.provider, "forward_ms": round(t_plain, 3), "cam_ms": round(t_cam, 3),
-            "ratio": round(ratio, 4), "ratio_of_minima": round(ratio_min, 4), "feature_tensor": ex.cam.feature_name if ex.cam else None,
-            "maps_shape": list(ex.forward(x)[1].shape) if ex.cam else None}  # type: ignore[union-attr]
+    return {
+        "provider": plain.provider,
+        "forward_ms": round(t_plain, 3),
+        "cam_ms": round(t_cam, 3),
+        "ratio": round(ratio, 4),
+        "ratio_of_minima": round(ratio_min, 4),
+        "feature_tensor": ex.cam.feature_name if ex.cam else None,
+        "maps_shape": list(ex.forward(x)[1].shape) if ex.cam else None,
+    }  # type: ignore[union-attr]
 
 
-def rise_part(model: bytes, labels: list[str], shape: tuple[int, ...], device: str, n_masks: int,
-              batch: int, repeats: int) -> dict[str, Any]:
+def rise_part(
+    model: bytes,
+    labels: list[str],
+    shape: tuple[int, ...],
+    device: str,
+    n_masks: int,
+    batch: int,
+    repeats: int,
+) -> dict[str, Any]:
     """RISE with N masks over N/B batched plain forwards."""
     plain = OrtRunner(model, device=device)
     ex = Explainer(model, labels, activation="sigmoid", device=device)
@@ -197,8 +240,15 @@ def rise_part(model: bytes, labels: list[str], shape: tuple[int, ...], device: s
 
     def run_rise() -> None:
         acc = ex.rise_accumulator(x)  # fresh device-side sums per run
-        rise(None if acc else ex.masked_score(x), hw, all_labels, n_masks=n_masks, batch_size=batch,
-             seed=0, accumulator=acc)
+        rise(
+            None if acc else ex.masked_score(x),
+            hw,
+            all_labels,
+            n_masks=n_masks,
+            batch_size=batch,
+            seed=0,
+            accumulator=acc,
+        )
 
     n_batches = -(-n_masks // batch)
 
@@ -207,12 +257,21 @@ def rise_part(model: bytes, labels: list[str], shape: tuple[int, ...], device: s
             plain.run_raw(xb)
 
     t_rise, t_plain, ratio, ratio_min = paired_ratio(run_rise, run_plain, repeats, warmup=1)
-    return {"n_masks": n_masks, "batch": batch, "device_side": device_side,
-            "rise_ms": round(t_rise, 2), "plain_forward_ms": round(t_plain, 2),
-            "rise_ratio": round(ratio, 4), "rise_ratio_of_minima": round(ratio_min, 4), "masks_per_s": round(n_masks / t_rise * 1000, 1)}
+    return {
+        "n_masks": n_masks,
+        "batch": batch,
+        "device_side": device_side,
+        "rise_ms": round(t_rise, 2),
+        "plain_forward_ms": round(t_plain, 2),
+        "rise_ratio": round(ratio, 4),
+        "rise_ratio_of_minima": round(ratio_min, 4),
+        "masks_per_s": round(n_masks / t_rise * 1000, 1),
+    }
 
 
-def torch_part(net: Any, ex: Explainer, device: str, repeats: int, n_compare: int) -> dict[str, Any]:
+def torch_part(
+    net: Any, ex: Explainer, device: str, repeats: int, n_compare: int
+) -> dict[str, Any]:
     """Torch forward vs forward+backward Grad-CAM, and agreement of our CAM with it."""
     import torch
 
@@ -220,7 +279,9 @@ def torch_part(net: Any, ex: Explainer, device: str, repeats: int, n_compare: in
 
     dev = torch.device("cuda" if device == "cuda" else "cpu")
     if dev.type == "cpu":
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+        torch.set_num_threads(
+            max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+        )
     net = net.to(dev)
     sync = torch.cuda.synchronize if dev.type == "cuda" else None
     x_np = np.random.default_rng(3).random((1, 3, 224, 224), dtype=np.float32)
@@ -250,12 +311,16 @@ def torch_part(net: Any, ex: Explainer, device: str, repeats: int, n_compare: in
         ref = gradcam(label)
         rs.append(pearson(ours[label], ref / ref.max()) if ref.max() > 0 else float("nan"))
     finite = [r for r in rs if r == r]
-    return {"torch_device": dev.type, "torch_forward_ms": round(t_fwd, 3),
-            "torch_forward_backward_ms": round(t_fb, 3),
-            "torch_forward_img_s": round(1000 / t_fwd, 1), "torch_gradcam_img_s": round(1000 / t_fb, 1),
-            "torch_gradcam_over_forward": round(t_fb / t_fwd, 4),
-            "cam_vs_gradcam_pearson_min": round(min(finite), 6) if finite else None,
-            "labels_compared": len(finite)}
+    return {
+        "torch_device": dev.type,
+        "torch_forward_ms": round(t_fwd, 3),
+        "torch_forward_backward_ms": round(t_fb, 3),
+        "torch_forward_img_s": round(1000 / t_fwd, 1),
+        "torch_gradcam_img_s": round(1000 / t_fb, 1),
+        "torch_gradcam_over_forward": round(t_fb / t_fwd, 4),
+        "cam_vs_gradcam_pearson_min": round(min(finite), 6) if finite else None,
+        "labels_compared": len(finite),
+    }
 
 
 def bundled_part(device: str, repeats: int) -> dict[str, Any] | None:
@@ -269,7 +334,9 @@ def bundled_part(device: str, repeats: int) -> dict[str, Any] | None:
     dims = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim][1:]
     labels = ["pneumonia"]
     try:
-        labels = [lab["name"] for lab in json.loads((model_dir / "model.json").read_text())["labels"]]
+        labels = [
+            lab["name"] for lab in json.loads((model_dir / "model.json").read_text())["labels"]
+        ]
     except (OSError, KeyError, ValueError):
         pass
     out = cam_part(onnx_path.read_bytes(), labels, tuple(int(d) for d in dims), device, repeats)
@@ -281,13 +348,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     ap.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement")
-    ap.add_argument("--rise-masks", type=int, default=None, help="RISE masks (default 2048 cuda, 256 cpu)")
+    ap.add_argument(
+        "--rise-masks", type=int, default=None, help="RISE masks (default 2048 cuda, 256 cpu)"
+    )
     ap.add_argument("--batch", type=int, default=32, help="RISE / plain batch size")
-    ap.add_argument("--rise-repeats", type=int, default=None, help="timed RISE runs (default 3 cuda, 2 cpu)")
+    ap.add_argument(
+        "--rise-repeats", type=int, default=None, help="timed RISE runs (default 3 cuda, 2 cpu)"
+    )
     ap.add_argument("--quick", action="store_true", help="fewer repeats and masks (CPU check)")
     ap.add_argument("--out", default=None, help="also write the full results as JSON here")
-    ap.add_argument("--parts", default="cam,torch,rise,bundled",
-                    help="comma-separated subset of cam,torch,rise,bundled to run")
+    ap.add_argument(
+        "--parts",
+        default="cam,torch,rise,bundled",
+        help="comma-separated subset of cam,torch,rise,bundled to run",
+    )
     args = ap.parse_args(argv)
     device = args.device
     if device == "auto":
@@ -311,11 +385,22 @@ def main(argv: list[str] | None = None) -> int:
 
         model = build_densenet121(N_LABELS)
         source = "onnx.helper"
-    results: dict[str, Any] = {"device": device, "platform": platform.platform(),
-                               "model": {"name": "DenseNet-121", "input": [3, 224, 224], "labels": N_LABELS,
-                                         "source": source, "bytes": len(model),
-                                         "build_s": round(time.perf_counter() - t0, 1)}}
-    print(f"DenseNet-121 ({source}, {len(model) / 1e6:.1f} MB) built in {results['model']['build_s']} s", flush=True)
+    results: dict[str, Any] = {
+        "device": device,
+        "platform": platform.platform(),
+        "model": {
+            "name": "DenseNet-121",
+            "input": [3, 224, 224],
+            "labels": N_LABELS,
+            "source": source,
+            "bytes": len(model),
+            "build_s": round(time.perf_counter() - t0, 1),
+        },
+    }
+    print(
+        f"DenseNet-121 ({source}, {len(model) / 1e6:.1f} MB) built in {results['model']['build_s']} s",
+        flush=True,
+    )
 
     parts = set(args.parts.split(","))
     results["densenet_cam"] = {}
@@ -324,12 +409,21 @@ def main(argv: list[str] | None = None) -> int:
         print("CAM       ", json.dumps(results["densenet_cam"]), flush=True)
     if net is not None and "torch" in parts:
         ex = Explainer(model, labels, device=device)
-        results["torch"] = torch_part(net, ex, device, max(3, repeats // 2), N_LABELS if on_gpu else 4)
+        results["torch"] = torch_part(
+            net, ex, device, max(3, repeats // 2), N_LABELS if on_gpu else 4
+        )
         print("torch     ", json.dumps(results["torch"]), flush=True)
     results["rise"] = {}
     if "rise" in parts:
-        results["rise"] = rise_part(model, labels, (3, 224, 224), device, n_masks, args.batch,
-                                    args.rise_repeats or (3 if on_gpu else (1 if args.quick else 2)))
+        results["rise"] = rise_part(
+            model,
+            labels,
+            (3, 224, 224),
+            device,
+            n_masks,
+            args.batch,
+            args.rise_repeats or (3 if on_gpu else (1 if args.quick else 2)),
+        )
         print("RISE      ", json.dumps(results["rise"]), flush=True)
     results["bundled_cam"] = bundled_part(device, repeats * 4) if "bundled" in parts else None
     print("bundled   ", json.dumps(results["bundled_cam"]), flush=True)
@@ -343,14 +437,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'RISE N masks / (N/B) batched forwards':<44}{rise_r!s:>12}  <= 1.1")
     if torch_r is not None:
         print(f"{'torch Grad-CAM (fwd+bwd) / torch forward':<44}{torch_r:>12}")
-        print(f"{'min Pearson r, our CAM vs torch Grad-CAM':<44}{results['torch']['cam_vs_gradcam_pearson_min']:>12}  >= 0.99")
+        print(
+            f"{'min Pearson r, our CAM vs torch Grad-CAM':<44}{results['torch']['cam_vs_gradcam_pearson_min']:>12}  >= 0.99"
+        )
     if results["bundled_cam"]:
-        print(f"{'CAM / plain forward (bundled pneumonia_cnn)':<44}{results['bundled_cam'].get('ratio'):>12}")
+        print(
+            f"{'CAM / plain forward (bundled pneumonia_cnn)':<44}{results['bundled_cam'].get('ratio'):>12}"
+        )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=2))
-    print(json.dumps({"benchmark": "saliency", "ratio": cam_r, "torch_gradcam_over_forward": torch_r,
-                      "rise_ratio": rise_r}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "saliency",
+                "ratio": cam_r,
+                "torch_gradcam_over_forward": torch_r,
+                "rise_ratio": rise_r,
+            }
+        )
+    )
     return 0
 
 

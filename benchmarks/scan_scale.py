@@ -39,8 +39,11 @@ if str(ROOT) not in sys.path:
 
 #: UID root of the synthetic collection (fixed-width values so bytes can be patched in place)
 _ROOT_UID = "1.2.826.0.1.3680043.10.543.17"
-_PLACE = {"study": f"{_ROOT_UID}.1.9999991", "series": f"{_ROOT_UID}.2.9999992",
-          "sop": f"{_ROOT_UID}.3.9999993"}
+_PLACE = {
+    "study": f"{_ROOT_UID}.1.9999991",
+    "series": f"{_ROOT_UID}.2.9999992",
+    "sop": f"{_ROOT_UID}.3.9999993",
+}
 
 
 def _template(source: Path) -> bytes:
@@ -63,7 +66,7 @@ def _template(source: Path) -> bytes:
     ds.save_as(buf, enforce_file_format=True)
     data = buf.getvalue()
     # the markers are patched by first occurrence (after the UIDs): they must be unambiguous
-    head = data[:data.index(b"\xe0\x7f\x10\x00")]
+    head = data[: data.index(b"\xe0\x7f\x10\x00")]
     assert head.count(b"9991") == 1 + head.count(_PLACE["study"].encode()), "ambiguous marker"
     assert head.count(b"+9992.00") == 1, "ambiguous marker"
     return data
@@ -83,11 +86,13 @@ def build_collection(root: Path, n_files: int, source: Path) -> int:
                 break
             series_uid = f"{_ROOT_UID}.2.{1000000 + s * 2 + k // 50}".encode()
             sop_uid = f"{_ROOT_UID}.3.{1000000 + n}".encode()
-            data = (tpl.replace(_PLACE["study"].encode(), study_uid)
-                    .replace(_PLACE["series"].encode(), series_uid)
-                    .replace(_PLACE["sop"].encode(), sop_uid)
-                    .replace(b"9991", f"{k % 50 + 1:04d}".encode(), 1)
-                    .replace(b"+9992.00", f"{(k % 50) * 2.5:+08.2f}".encode(), 1))
+            data = (
+                tpl.replace(_PLACE["study"].encode(), study_uid)
+                .replace(_PLACE["series"].encode(), series_uid)
+                .replace(_PLACE["sop"].encode(), sop_uid)
+                .replace(b"9991", f"{k % 50 + 1:04d}".encode(), 1)
+                .replace(b"+9992.00", f"{(k % 50) * 2.5:+08.2f}".encode(), 1)
+            )
             (folder / f"IM{k:04d}.dcm").write_bytes(data)
             n += 1
     return n
@@ -128,8 +133,13 @@ def our_scan(root: Path, work: Path) -> dict:
     """Ours, in a child process (fresh library; its peak RSS is the scan's alone)."""
     db = work / f"lib{time.monotonic_ns()}.sqlite"
     env = dict(os.environ, HILUM_HOME=str(work / "home"))
-    out = subprocess.run([sys.executable, "-c", _CHILD, str(root), str(db), str(ROOT)],
-                         capture_output=True, text=True, env=env, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(root), str(db), str(ROOT)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     if out.returncode != 0:
         raise SystemExit(f"scan failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -162,23 +172,31 @@ def main() -> int:
             res = our_scan(root, work)
             loops.append(loop_s)
             ours.append(res)
-            print(f"round {r + 1}: pydicom loop {loop_s:.2f} s ({n / loop_s:.0f} files/s, CPU "
-                  f"{loop_cpu:.2f} s), hilum scan {res['scan_s']:.2f} s ({n / res['scan_s']:.0f} "
-                  f"files/s, CPU {res['scan_cpu_s']:.2f} s), "
-                  f"rescan {res['rescan_s']:.2f} s, rss {res['rss_mb']:.0f} MB, "
-                  f"added {res['added']}, errors {res['errors']}, {res['counts']}")
+            print(
+                f"round {r + 1}: pydicom loop {loop_s:.2f} s ({n / loop_s:.0f} files/s, CPU "
+                f"{loop_cpu:.2f} s), hilum scan {res['scan_s']:.2f} s ({n / res['scan_s']:.0f} "
+                f"files/s, CPU {res['scan_cpu_s']:.2f} s), "
+                f"rescan {res['rescan_s']:.2f} s, rss {res['rss_mb']:.0f} MB, "
+                f"added {res['added']}, errors {res['errors']}, {res['counts']}"
+            )
             if res["added"] != n or res["unchanged"] != n or res["errors"]:
                 raise SystemExit("the scan did not index every file exactly once")
         loop_s = statistics.median(loops)
         scan_s = statistics.median(r["scan_s"] for r in ours)
         print(f"load average: {os.getloadavg()}")
-        result = {"benchmark": "scan_scale", "ratio": round(loop_s / scan_s, 3),
-                  "files_per_s": round(n / scan_s, 1),
-                  "rescan_s": round(statistics.median(r["rescan_s"] for r in ours), 3),
-                  "max_rss_mb": round(max(r["rss_mb"] for r in ours), 1),
-                  "loop_s": round(loop_s, 3), "scan_s": round(scan_s, 3), "files": n,
-                  "cpu_ratio": round(statistics.median(loop_cpus)
-                                     / statistics.median(r["scan_cpu_s"] for r in ours), 3)}
+        result = {
+            "benchmark": "scan_scale",
+            "ratio": round(loop_s / scan_s, 3),
+            "files_per_s": round(n / scan_s, 1),
+            "rescan_s": round(statistics.median(r["rescan_s"] for r in ours), 3),
+            "max_rss_mb": round(max(r["rss_mb"] for r in ours), 1),
+            "loop_s": round(loop_s, 3),
+            "scan_s": round(scan_s, 3),
+            "files": n,
+            "cpu_ratio": round(
+                statistics.median(loop_cpus) / statistics.median(r["scan_cpu_s"] for r in ours), 3
+            ),
+        }
         print(json.dumps(result))
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -74,8 +74,9 @@ app.exec()
 
 
 def _env(home: str) -> dict[str, str]:
-    env = dict(os.environ, HILUM_HOME=home, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM",
-                                                                             "offscreen"))
+    env = dict(
+        os.environ, HILUM_HOME=home, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen")
+    )
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     # an installed Hilum has its bytecode compiled (pip does it); so does this checkout after
     # the warm-up run, instead of compiling every module at every start
@@ -90,16 +91,25 @@ def run_ours(sample: Path, work: Path, extra: list[str] | None = None) -> dict[s
     env = _env(home)
     env["HILUM_STARTUP_REPORT"] = str(report)
     t0 = time.time()
-    out = subprocess.run([sys.executable, *(extra or []), "-m", "app", "gui", str(sample)],
-                         env=env, capture_output=True, text=True, timeout=180, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, *(extra or []), "-m", "app", "gui", str(sample)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
     if not report.exists():
         raise SystemExit(f"hilum gui did not report its start-up:\n{out.stderr[-3000:]}")
     marks = json.loads(report.read_text())
     if "image" not in marks or "window" not in marks:
         raise SystemExit(f"no image painted: {marks}\n{out.stderr[-3000:]}")
-    res = {"window_ms": (marks["window"] - t0) * 1000.0, "sample_ms": (marks["image"] - t0) * 1000.0,
-           "window_cpu_ms": marks.get("window_cpu", 0.0) * 1000.0,
-           "sample_cpu_ms": marks.get("image_cpu", 0.0) * 1000.0}
+    res = {
+        "window_ms": (marks["window"] - t0) * 1000.0,
+        "sample_ms": (marks["image"] - t0) * 1000.0,
+        "window_cpu_ms": marks.get("window_cpu", 0.0) * 1000.0,
+        "sample_cpu_ms": marks.get("image_cpu", 0.0) * 1000.0,
+    }
     if extra:
         res["stderr"] = out.stderr  # type: ignore[assignment]
     return res
@@ -110,9 +120,13 @@ def run_bare(frame: Path, work: Path) -> tuple[float, float]:
     first paint."""
     report = work / f"bare{time.monotonic_ns()}.json"
     t0 = time.time()
-    out = subprocess.run([sys.executable, "-c", _BARE, str(frame), str(report)],
-                         env=_env(tempfile.mkdtemp(dir=work)), capture_output=True, text=True,
-                         timeout=180)
+    out = subprocess.run(
+        [sys.executable, "-c", _BARE, str(frame), str(report)],
+        env=_env(tempfile.mkdtemp(dir=work)),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     if not report.exists():
         raise SystemExit(f"bare window failed:\n{out.stderr[-3000:]}")
     marks = json.loads(report.read_text())
@@ -167,10 +181,12 @@ def main() -> int:
             ours.append(o)
             bare.append(b)
             bare_cpu.append(b_cpu)
-            print(f"run {r + 1}: hilum window {o['window_ms']:.0f} ms (CPU {o['window_cpu_ms']:.0f}),"
-                  f" sample image {o['sample_ms']:.0f} ms (CPU {o['sample_cpu_ms']:.0f}); bare "
-                  f"pyqtgraph window with the image {b:.0f} ms (CPU {b_cpu:.0f}); "
-                  f"load {os.getloadavg()[0]:.2f}")
+            print(
+                f"run {r + 1}: hilum window {o['window_ms']:.0f} ms (CPU {o['window_cpu_ms']:.0f}),"
+                f" sample image {o['sample_ms']:.0f} ms (CPU {o['sample_cpu_ms']:.0f}); bare "
+                f"pyqtgraph window with the image {b:.0f} ms (CPU {b_cpu:.0f}); "
+                f"load {os.getloadavg()[0]:.2f}"
+            )
         if args.importtime:
             res = run_ours(sample, work, ["-X", "importtime"])
             print("slowest imports of hilum gui (cumulative ms):")
@@ -180,12 +196,20 @@ def main() -> int:
         sample_ms = statistics.median(o["sample_ms"] for o in ours)
         bare_ms = statistics.median(bare)
         print(f"load average: {os.getloadavg()}")
-        print(json.dumps({"benchmark": "startup", "ratio": round(bare_ms / sample_ms, 3),
-                          "window_ms": round(window_ms, 1), "sample_ms": round(sample_ms, 1),
-                          "bare_ms": round(bare_ms, 1),
-                          "sample_cpu_ms": round(statistics.median(o["sample_cpu_ms"] for o in ours), 1),
-                          "bare_cpu_ms": round(statistics.median(bare_cpu), 1),
-                          "load": round(os.getloadavg()[0], 2)}))
+        print(
+            json.dumps(
+                {
+                    "benchmark": "startup",
+                    "ratio": round(bare_ms / sample_ms, 3),
+                    "window_ms": round(window_ms, 1),
+                    "sample_ms": round(sample_ms, 1),
+                    "bare_ms": round(bare_ms, 1),
+                    "sample_cpu_ms": round(statistics.median(o["sample_cpu_ms"] for o in ours), 1),
+                    "bare_cpu_ms": round(statistics.median(bare_cpu), 1),
+                    "load": round(os.getloadavg()[0], 2),
+                }
+            )
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

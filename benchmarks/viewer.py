@@ -64,8 +64,9 @@ def load_phantom(folder: Path) -> object:
     return series
 
 
-def scroll_fps(app: object, series: object, frames_u8: np.ndarray,
-               loops: int) -> tuple[float, float, float, float]:
+def scroll_fps(
+    app: object, series: object, frames_u8: np.ndarray, loops: int
+) -> tuple[float, float, float, float]:
     """Frames/s of our viewport and of a bare ImageItem, interleaved frame by frame, by wall
     time and by the GUI thread's CPU time: ``(ours, bare, ours_cpu, bare_cpu)``.
 
@@ -206,9 +207,11 @@ def j2k_decoders(path: Path, repeat: int = 3) -> dict[str, float]:
         return reader.GetImage().GetBuffer()
 
     out = {}
-    for name, fn in (("pylibjpeg_openjpeg", lambda: openjpeg.decode(codestream)),
-                     ("gdcm", by_gdcm),
-                     (f"hilum_{FULL_DECODE_BANDS}_bands", lambda: decode_codestream(codestream, 0))):
+    for name, fn in (
+        ("pylibjpeg_openjpeg", lambda: openjpeg.decode(codestream)),
+        ("gdcm", by_gdcm),
+        (f"hilum_{FULL_DECODE_BANDS}_bands", lambda: decode_codestream(codestream, 0)),
+    ):
         best = float("inf")
         for _ in range(repeat):
             t0 = time.perf_counter()
@@ -220,7 +223,9 @@ def j2k_decoders(path: Path, repeat: int = 3) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved scroll rounds (median kept)")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="interleaved scroll rounds (median kept)"
+    )
     parser.add_argument("--loops", type=int, default=2, help="passes over the 140 slices per round")
     parser.add_argument("--runs", type=int, default=3, help="first-image runs (median kept)")
     args = parser.parse_args()
@@ -242,8 +247,12 @@ def main() -> int:
     series = load_phantom(phantom)
     lo, hi = WINDOW[0] - WINDOW[1] / 2, WINDOW[0] + WINDOW[1] / 2
     vol = np.stack([series.cache.get(i) for i in range(series.count)])  # type: ignore[attr-defined]
-    frames_u8 = np.ascontiguousarray(np.clip((vol - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8))
-    print(f"series: {series.count} slices {vol.shape[1]}x{vol.shape[2]}, window W {WINDOW[1]:g} L {WINDOW[0]:g}")
+    frames_u8 = np.ascontiguousarray(
+        np.clip((vol - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8)
+    )
+    print(
+        f"series: {series.count} slices {vol.shape[1]}x{vol.shape[2]}, window W {WINDOW[1]:g} L {WINDOW[0]:g}"
+    )
 
     freeze_startup_heap()  # as ``hilum gui`` does once its window is built
     ours, bare, cpu_ratios = [], [], []
@@ -252,9 +261,11 @@ def main() -> int:
         ours.append(o)
         bare.append(b)
         cpu_ratios.append(oc / bc)
-        print(f"round {r + 1}: ours {o:.1f} frames/s, bare ImageItem {b:.1f} frames/s, ratio {o / b:.3f}"
-              f" (by CPU time: ours {oc:.1f}, bare {bc:.1f} frames/s, ratio {oc / bc:.3f});"
-              f" load {os.getloadavg()[0]:.2f}")
+        print(
+            f"round {r + 1}: ours {o:.1f} frames/s, bare ImageItem {b:.1f} frames/s, ratio {o / b:.3f}"
+            f" (by CPU time: ours {oc:.1f}, bare {bc:.1f} frames/s, ratio {oc / bc:.3f});"
+            f" load {os.getloadavg()[0]:.2f}"
+        )
     ratio = statistics.median(o / b for o, b in zip(ours, bare))
     best_ours = statistics.median(ours)
 
@@ -262,19 +273,27 @@ def main() -> int:
     print("first image ct_phantom_philips (ms): " + ", ".join(f"{v:.0f}" for v in firsts))
     cxr_runs = [first_image_ms(app, cxr) for _ in range(args.runs)]
     firsts_cxr = [a for a, _ in cxr_runs]
-    print("first image 2128x2000 JPEG 2000 film, reduced-resolution preview (ms): "
-          + ", ".join(f"{a:.0f}" for a in firsts_cxr))
+    print(
+        "first image 2128x2000 JPEG 2000 film, reduced-resolution preview (ms): "
+        + ", ".join(f"{a:.0f}" for a in firsts_cxr)
+    )
     print("  the same film at full resolution (ms): " + ", ".join(f"{b:.0f}" for _, b in cxr_runs))
     decoders = j2k_decoders(cxr)
-    print("full J2K decode of the film, best of 3 (ms): "
-          + ", ".join(f"{k} {v:.0f}" for k, v in decoders.items()))
+    print(
+        "full J2K decode of the film, best of 3 (ms): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in decoders.items())
+    )
 
-    result = {"benchmark": "viewer", "ratio": round(ratio, 3), "fps": round(best_ours, 1),
-              "load": round(os.getloadavg()[0], 2),
-              "ratio_cpu": round(statistics.median(cpu_ratios), 3),
-              "first_image_ms": round(statistics.median(firsts), 1),
-              "first_image_ms_cxr": round(statistics.median(firsts_cxr), 1),
-              "first_image_ms_cxr_full": round(statistics.median(b for _, b in cxr_runs), 1)}
+    result = {
+        "benchmark": "viewer",
+        "ratio": round(ratio, 3),
+        "fps": round(best_ours, 1),
+        "load": round(os.getloadavg()[0], 2),
+        "ratio_cpu": round(statistics.median(cpu_ratios), 3),
+        "first_image_ms": round(statistics.median(firsts), 1),
+        "first_image_ms_cxr": round(statistics.median(firsts_cxr), 1),
+        "first_image_ms_cxr_full": round(statistics.median(b for _, b in cxr_runs), 1),
+    }
     print(f"load average: {os.getloadavg()}")
     print(json.dumps(result))
     return 0

@@ -31,8 +31,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 #: names of files that carry licence text
-_LICENSE_RE = re.compile(r"^(licen[cs]e|copying|notice|third[-_]?party[-_]?notices|authors)([-_.].*)?$",
-                         re.IGNORECASE)
+_LICENSE_RE = re.compile(
+    r"^(licen[cs]e|copying|notice|third[-_]?party[-_]?notices|authors)([-_.].*)?$", re.IGNORECASE
+)
 #: never ship these as "third party": Hilum itself and the build-only tools
 _SELF = {"hilum", "pyinstaller", "pyinstaller-hooks-contrib", "altgraph"}
 
@@ -79,15 +80,21 @@ def _top_level(src: str) -> str:
     """The top-level package of a file inside site-packages ("" elsewhere)."""
     parts = Path(src).parts
     if "site-packages" in parts:
-        rest = parts[parts.index("site-packages") + 1:]
+        rest = parts[parts.index("site-packages") + 1 :]
         if rest:
             return rest[0].split(".")[0]
     return ""
 
 
 #: SPDX identifiers whose full text the OS provides (Debian: /usr/share/common-licenses)
-_COMMON_LICENSES = {"LGPL-3.0": "LGPL-3", "GPL-3.0": "GPL-3", "GPL-2.0": "GPL-2", "LGPL-2.1": "LGPL-2.1",
-                    "Apache-2.0": "Apache-2.0", "MPL-2.0": "MPL-2.0"}
+_COMMON_LICENSES = {
+    "LGPL-3.0": "LGPL-3",
+    "GPL-3.0": "GPL-3",
+    "GPL-2.0": "GPL-2",
+    "LGPL-2.1": "LGPL-2.1",
+    "Apache-2.0": "Apache-2.0",
+    "MPL-2.0": "MPL-2.0",
+}
 
 
 def _common_license_texts(label: str) -> list[Path]:
@@ -110,8 +117,11 @@ def _license_label(dist: metadata.Distribution) -> str:
     lic = (md.get("License") or "").strip()
     if lic and len(lic) < 80 and "\n" not in lic:
         return lic
-    classifiers = [c.split("::")[-1].strip() for c in md.get_all("Classifier") or []
-                   if c.startswith("License ::")]
+    classifiers = [
+        c.split("::")[-1].strip()
+        for c in md.get_all("Classifier") or []
+        if c.startswith("License ::")
+    ]
     if classifiers:
         return "; ".join(classifiers)
     return "see licence files" if lic else "unknown"
@@ -210,14 +220,34 @@ def collect(manifest_path: Path, out_dir: Path) -> dict[str, object]:
             shutil.copyfile(path, target)
         # the metadata itself names the licence and the project: always keep it
         (folder / "METADATA.txt").write_text(
-            "\n".join(f"{k}: {v}" for k, v in _md(dist).items()
-                      if k in ("Name", "Version", "License", "License-Expression", "Home-page",
-                               "Author", "Author-email", "Maintainer", "Project-URL", "Classifier")
-                      and (k != "Classifier" or v.startswith("License")))
-            + "\n")
+            "\n".join(
+                f"{k}: {v}"
+                for k, v in _md(dist).items()
+                if k
+                in (
+                    "Name",
+                    "Version",
+                    "License",
+                    "License-Expression",
+                    "Home-page",
+                    "Author",
+                    "Author-email",
+                    "Maintainer",
+                    "Project-URL",
+                    "Classifier",
+                )
+                and (k != "Classifier" or v.startswith("License"))
+            )
+            + "\n"
+        )
         home = _md(dist).get("Home-page") or next(
-            (u.split(",", 1)[1].strip() for u in _md(dist).get_all("Project-URL") or []
-             if "," in u), "")
+            (
+                u.split(",", 1)[1].strip()
+                for u in _md(dist).get_all("Project-URL") or []
+                if "," in u
+            ),
+            "",
+        )
         rows.append((dist.metadata["Name"], version, _license_label(dist), home))
 
     for pkg in sorted(system_libs):
@@ -227,9 +257,21 @@ def collect(manifest_path: Path, out_dir: Path) -> dict[str, object]:
         if copyright_file.is_file():
             shutil.copyfile(copyright_file, folder / "copyright")
         (folder / "LIBRARIES.txt").write_text("\n".join(sorted(set(system_libs[pkg]))) + "\n")
-        rows.append((f"{pkg} (Debian package)", "", "see copyright", ", ".join(sorted(set(system_libs[pkg])))))
+        rows.append(
+            (
+                f"{pkg} (Debian package)",
+                "",
+                "see copyright",
+                ", ".join(sorted(set(system_libs[pkg]))),
+            )
+        )
 
-    python_licence = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "LICENSE.txt"
+    python_licence = (
+        Path(sys.base_prefix)
+        / "lib"
+        / f"python{sys.version_info.major}.{sys.version_info.minor}"
+        / "LICENSE.txt"
+    )
     py_folder = out_dir / f"python-{sys.version.split()[0]}"
     py_folder.mkdir()
     if python_licence.is_file():
@@ -247,14 +289,22 @@ def collect(manifest_path: Path, out_dir: Path) -> dict[str, object]:
     ]
     lines += [f"| {n} | {v} | {lic.replace('|', '/')} | {h} |" for n, v, lic, h in rows]
     if missing_text:
-        lines += ["", "These wheels ship no licence text; their licence is named in their METADATA.txt",
-                  "and the full text is at the project's home page:", ""]
+        lines += [
+            "",
+            "These wheels ship no licence text; their licence is named in their METADATA.txt",
+            "and the full text is at the project's home page:",
+            "",
+        ]
         lines += [f"- {m}" for m in missing_text]
     if unowned:
         lines += ["", "Libraries whose owner could not be determined automatically:", ""]
         lines += [f"- {Path(u).name}" for u in sorted(set(unowned))]
     (out_dir / "THIRD_PARTY_NOTICES.md").write_text("\n".join(lines) + "\n")
-    return {"distributions": len(dists), "system_packages": len(system_libs), "unowned": len(unowned)}
+    return {
+        "distributions": len(dists),
+        "system_packages": len(system_libs),
+        "unowned": len(unowned),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,9 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
     summary = collect(args.manifest, args.out)
-    print(f"licenses: {summary['distributions']} Python distributions, "
-          f"{summary['system_packages']} system packages, {summary['unowned']} unowned libraries "
-          f"-> {args.out}")
+    print(
+        f"licenses: {summary['distributions']} Python distributions, "
+        f"{summary['system_packages']} system packages, {summary['unowned']} unowned libraries "
+        f"-> {args.out}"
+    )
     return 0
 
 

@@ -22,13 +22,21 @@ from app.cli import main
 from app.core.errors import Cancelled
 from app.core.progress import CallbackProgress
 
-FILMS = ("cxr/cr_chest_pa_jpegls_near_lossless.dcm", "cxr/cr_chest_pa_uncompressed.dcm",
-         "cxr/dx_chest_pa_j2k_lossless.dcm")
+FILMS = (
+    "cxr/cr_chest_pa_jpegls_near_lossless.dcm",
+    "cxr/cr_chest_pa_uncompressed.dcm",
+    "cxr/dx_chest_pa_j2k_lossless.dcm",
+)
 BROKEN = "broken/dx_chest_corrupt_j2k_stream.dcm"
 
 
-def make_archive(shared_data: Path, folder: Path, films: tuple[str, ...] = FILMS, broken: bool = True,
-                 repeat: int = 1) -> dict[str, str]:
+def make_archive(
+    shared_data: Path,
+    folder: Path,
+    films: tuple[str, ...] = FILMS,
+    broken: bool = True,
+    repeat: int = 1,
+) -> dict[str, str]:
     """Copy films into ``folder`` as separate studies (new UIDs); returns study UID -> source film."""
     folder.mkdir(parents=True, exist_ok=True)
     studies: dict[str, str] = {}
@@ -54,7 +62,9 @@ def normalised(path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def archive(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+def archive(
+    shared_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, str]]:
     folder = tmp_path_factory.mktemp("archive")
     return folder, make_archive(shared_data, folder)
 
@@ -66,8 +76,9 @@ def ray_cluster() -> Iterator[Any]:
     stop_ray()
 
 
-def test_ray_outputs_identical_to_local_and_failing_study(ray_cluster: Any, archive: tuple[Path, dict[str, str]],
-                                                           tmp_path: Path) -> None:
+def test_ray_outputs_identical_to_local_and_failing_study(
+    ray_cluster: Any, archive: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
     folder, studies = archive
     # the runtime is local, on the loopback interface, without a dashboard
     nodes = ray_cluster.nodes()
@@ -76,37 +87,65 @@ def test_ray_outputs_identical_to_local_and_failing_study(ray_cluster: Any, arch
     # every socket Ray's processes listen on is on the loopback interface
     import psutil
 
-    ray_pids = {p.pid for p in psutil.process_iter(["name", "cmdline"])
-                if any(k in " ".join([p.info["name"] or "", *(p.info["cmdline"] or [])])
-                       for k in ("raylet", "gcs_server", "ray::", "ray/_private", "ray/dashboard"))}
-    listening = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in ray_pids]
+    ray_pids = {
+        p.pid
+        for p in psutil.process_iter(["name", "cmdline"])
+        if any(
+            k in " ".join([p.info["name"] or "", *(p.info["cmdline"] or [])])
+            for k in ("raylet", "gcs_server", "ray::", "ray/_private", "ray/dashboard")
+        )
+    }
+    listening = [
+        c
+        for c in psutil.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN and c.pid in ray_pids
+    ]
     assert listening
     assert {c.laddr.ip for c in listening} <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, listening
     lines: list[str] = []
     local = analyze_archive([folder], tmp_path / "local", device="cpu", saliency="cam")
-    dist = analyze_archive([folder], tmp_path / "ray", ray_address="auto", device="cpu", saliency="cam",
-                           log_step=lines.append)
+    dist = analyze_archive(
+        [folder],
+        tmp_path / "ray",
+        ray_address="auto",
+        device="cpu",
+        saliency="cam",
+        log_step=lines.append,
+    )
     assert dist["executor"] == "ray" and local["executor"] == "local"
-    assert dist["summary"] == local["summary"] == {"studies": 4, "done": 3, "failed": 1,
-                                                   "skipped_already_done": 0, "file_errors": 0}
+    assert (
+        dist["summary"]
+        == local["summary"]
+        == {"studies": 4, "done": 3, "failed": 1, "skipped_already_done": 0, "file_errors": 0}
+    )
     assert len(lines) == 4
     for uid, rel in studies.items():
         lrec, rrec = local["studies"][uid], dist["studies"][uid]
         assert lrec["status"] == rrec["status"] == ("failed" if rel == BROKEN else "done")
         if rel == BROKEN:
-            assert rrec["error"] == lrec["error"] == "The image data is corrupt and cannot be decoded (JPEG 2000)."
+            assert (
+                rrec["error"]
+                == lrec["error"]
+                == "The image data is corrupt and cannot be decoded (JPEG 2000)."
+            )
             continue
         sub = study_folder(uid)
-        assert normalised(tmp_path / "local" / sub / "results.json") == normalised(tmp_path / "ray" / sub / "results.json")
+        assert normalised(tmp_path / "local" / sub / "results.json") == normalised(
+            tmp_path / "ray" / sub / "results.json"
+        )
         npys = sorted((tmp_path / "local" / sub / "saliency").glob("*.npy"))
         assert npys
         for f in npys:
-            assert np.array_equal(np.load(f), np.load(tmp_path / "ray" / sub / "saliency" / f.name), equal_nan=True)
+            assert np.array_equal(
+                np.load(f), np.load(tmp_path / "ray" / sub / "saliency" / f.name), equal_nan=True
+            )
     saved = json.loads((tmp_path / "ray" / BATCH_NAME).read_text())
     assert saved["studies"] == dist["studies"]
 
 
-def test_ray_resume_and_cancel(ray_cluster: Any, archive: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+def test_ray_resume_and_cancel(
+    ray_cluster: Any, archive: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
     folder, studies = archive
     out = tmp_path / "out"
     progress: CallbackProgress
@@ -136,11 +175,17 @@ def test_ray_resume_and_cancel(ray_cluster: Any, archive: tuple[Path, dict[str, 
     assert (out / study_folder(again) / "results.json").is_file()
 
 
-def test_deidentified_archive_keeps_no_original_uid(archive: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+def test_deidentified_archive_keeps_no_original_uid(
+    archive: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
     folder, studies = archive
     good = {uid: rel for uid, rel in studies.items() if rel != BROKEN}
     one = next(iter(good))
-    src = next(f for f in folder.glob("*.dcm") if str(pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID) == one)
+    src = next(
+        f
+        for f in folder.glob("*.dcm")
+        if str(pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID) == one
+    )
     state = analyze_archive([src], tmp_path / "d", device="cpu", deidentify=True)
     assert state["summary"]["done"] == 1
     (key,) = state["studies"]
@@ -149,14 +194,33 @@ def test_deidentified_archive_keeps_no_original_uid(archive: tuple[Path, dict[st
     assert one not in (tmp_path / "d" / "batch.json").read_text()
 
 
-def test_cli_analyze_ray(archive: tuple[Path, dict[str, str]], tmp_path: Path,
-                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_analyze_ray(
+    archive: tuple[Path, dict[str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder, studies = archive
-    good = [f for f in sorted(folder.glob("*.dcm")) if studies[str(pydicom.dcmread(f, stop_before_pixels=True)
-                                                                      .StudyInstanceUID)] != BROKEN]
+    good = [
+        f
+        for f in sorted(folder.glob("*.dcm"))
+        if studies[str(pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID)] != BROKEN
+    ]
     out = tmp_path / "cli"
     # the failing study makes the exit status 1 and is named; the others are done
-    assert main(["analyze", str(folder), "--out", str(out), "--ray", "--workers", "2", "--device", "cpu"]) == 1
+    assert (
+        main(
+            [
+                "analyze",
+                str(folder),
+                "--out",
+                str(out),
+                "--ray",
+                "--workers",
+                "2",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 1
+    )
     captured = capsys.readouterr()
     assert "3 of 4 studies done" in captured.out and "cannot be decoded" in captured.err
     assert main(["analyze", *map(str, good), "--out", str(out), "--ray", "auto", "--quiet"]) == 0

@@ -14,7 +14,9 @@ def test_long_functions_say_why() -> None:
     for path in sorted(APP.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                length = node.end_lineno - node.lineno + 1   # type: ignore[operator]
+                length = node.end_lineno - node.lineno + 1  # type: ignore[operator]
                 if length > 80 and "Long because" not in (ast.get_docstring(node) or ""):
-                    unexplained.append(f"{path.relative_to(APP.parent)}:{node.lineno} {node.name} ({length} lines)")
+                    unexplained.append(
+                        f"{path.relative_to(APP.parent)}:{node.lineno} {node.name} ({length} lines)"
+                    )
     assert not unexplained, "split these or say why they are long:\n" + "\n".join(unexplained)

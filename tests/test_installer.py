@@ -32,31 +32,53 @@ SAMPLE = REPO / "resources" / "samples" / "cxr_jpegls.dcm"
 
 def _clean_env(home: Path) -> dict[str, str]:
     """The environment of a workstation user: no venv, no PYTHONPATH, offscreen Qt, own home."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "HILUM_SHARED_DATA")}
-    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
-                                  if ".venv" not in p)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "HILUM_SHARED_DATA")
+    }
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep) if ".venv" not in p
+    )
     env["QT_QPA_PLATFORM"] = "offscreen"
     env["HILUM_HOME"] = str(home)
     return env
 
 
-def _run(args: list[str], home: Path, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(EXE), *args], cwd=cwd, env=_clean_env(home), capture_output=True,
-                          text=True, timeout=timeout)
+def _run(
+    args: list[str], home: Path, cwd: Path, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(EXE), *args],
+        cwd=cwd,
+        env=_clean_env(home),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
 def bundle() -> Path:
     """Build dist/hilum/ from this checkout with the project's build script."""
     if sys.platform == "win32":
-        pytest.fail("installer/build.sh builds the Linux bundle; see installer/README.md for Windows")
+        pytest.fail(
+            "installer/build.sh builds the Linux bundle; see installer/README.md for Windows"
+        )
     env = dict(os.environ, PYTHON=sys.executable)
     start = time.perf_counter()
-    proc = subprocess.run(["bash", str(REPO / "installer" / "build.sh")], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=1500)
+    proc = subprocess.run(
+        ["bash", str(REPO / "installer" / "build.sh")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     took = time.perf_counter() - start
-    assert proc.returncode == 0, f"build failed ({took:.0f} s):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, (
+        f"build failed ({took:.0f} s):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    )
     print(f"\nbundle built in {took:.0f} s: {proc.stdout.strip().splitlines()[-1]}")
     assert EXE.is_file() and os.access(EXE, os.X_OK)
     return DIST
@@ -69,9 +91,13 @@ def test_bundle_layout(bundle: Path) -> None:
     assert (bundle / "resources" / "samples" / "cxr_jpegls.dcm").is_file()
     assert not list((bundle / "models").rglob("train*.py")), "training scripts do not ship"
     # Qt: offscreen + xcb only, no WebEngine / QML / Wayland
-    platforms = sorted(p.name for p in (bundle / "PySide6" / "Qt" / "plugins" / "platforms").iterdir())
+    platforms = sorted(
+        p.name for p in (bundle / "PySide6" / "Qt" / "plugins" / "platforms").iterdir()
+    )
     assert platforms == ["libqoffscreen.so", "libqxcb.so"]
-    broken = [str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_symlink() and not p.exists()]
+    broken = [
+        str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_symlink() and not p.exists()
+    ]
     assert not broken, f"dangling links: {broken}"
     libs = {p.name for p in bundle.rglob("*.so*")}
     assert not [n for n in libs if re.match(r"libQt6(WebEngine|Quick|Qml|3D|Multimedia)", n)]
@@ -84,7 +110,11 @@ def test_bundle_layout(bundle: Path) -> None:
     assert list(capi.glob("libonnxruntime.so*"))
     assert (bundle / "onnxruntime_genai" / "libonnxruntime-genai.so").is_file()
     # pylibjpeg plugins are found through their entry points: the metadata must be there
-    eps = {p.name.split("-")[0] for p in bundle.glob("*.dist-info") if (p / "entry_points.txt").is_file()}
+    eps = {
+        p.name.split("-")[0]
+        for p in bundle.glob("*.dist-info")
+        if (p / "entry_points.txt").is_file()
+    }
     assert {"pylibjpeg_libjpeg", "pylibjpeg_openjpeg", "pylibjpeg_rle"} <= eps
     # no development tools
     for name in ("torch", "transformers", "SimpleITK", "pytest"):
@@ -95,15 +125,27 @@ def test_bundle_layout(bundle: Path) -> None:
     assert (bundle / "hilum.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     validator = shutil.which("desktop-file-validate")
     if validator:
-        check = subprocess.run([validator, str(bundle / "hilum.desktop")], capture_output=True, text=True)
+        check = subprocess.run(
+            [validator, str(bundle / "hilum.desktop")], capture_output=True, text=True
+        )
         assert check.returncode == 0, check.stdout + check.stderr
     # third-party notices
     notices = (bundle / "licenses" / "THIRD_PARTY_NOTICES.md").read_text()
-    for component in ("PySide6_Essentials", "shiboken6", "onnxruntime-gpu", "onnxruntime-genai-cuda",
-                      "pydicom", "highdicom", "reportlab", "numpy", "Python"):
+    for component in (
+        "PySide6_Essentials",
+        "shiboken6",
+        "onnxruntime-gpu",
+        "onnxruntime-genai-cuda",
+        "pydicom",
+        "highdicom",
+        "reportlab",
+        "numpy",
+        "Python",
+    ):
         assert f"| {component} |" in notices, component
     pyside = next((bundle / "licenses").glob("pyside6-essentials-*"), None) or next(
-        (bundle / "licenses").glob("pyside6-*"))
+        (bundle / "licenses").glob("pyside6-*")
+    )
     assert any(p.name != "METADATA.txt" for p in pyside.iterdir()), "PySide6 licence text copied"
 
 
@@ -158,7 +200,9 @@ def test_gui_screenshot(bundle: Path, tmp_path: Path) -> None:
     """The frozen GUI opens the sample offscreen and grabs the window."""
     shot = tmp_path / "window.png"
     start = time.perf_counter()
-    proc = _run(["gui", str(SAMPLE), "--screenshot", str(shot)], tmp_path / "home", tmp_path, timeout=300)
+    proc = _run(
+        ["gui", str(SAMPLE), "--screenshot", str(shot)], tmp_path / "home", tmp_path, timeout=300
+    )
     took = time.perf_counter() - start
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     data = shot.read_bytes()
@@ -172,17 +216,30 @@ def test_install_script(bundle: Path, tmp_path: Path) -> None:
     """install.sh stages /opt/hilum, the command link, the menu entry and the icons."""
     root = tmp_path / "root"
     env = dict(os.environ, DESTDIR=str(root))
-    proc = subprocess.run(["bash", str(bundle / "install.sh")], env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        ["bash", str(bundle / "install.sh")], env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr
     assert (root / "opt" / "hilum" / "hilum").is_file()
     assert os.readlink(root / "usr" / "local" / "bin" / "hilum") == "/opt/hilum/hilum"
     desktop = (root / "usr" / "share" / "applications" / "hilum.desktop").read_text()
     assert "Exec=/opt/hilum/hilum gui %F" in desktop
-    assert (root / "usr" / "share" / "icons" / "hicolor" / "256x256" / "apps" / "hilum.png").is_file()
-    installed = subprocess.run([str(root / "opt" / "hilum" / "hilum"), "--version"], capture_output=True,
-                               text=True, env=_clean_env(tmp_path / "home"), timeout=120)
+    assert (
+        root / "usr" / "share" / "icons" / "hicolor" / "256x256" / "apps" / "hilum.png"
+    ).is_file()
+    installed = subprocess.run(
+        [str(root / "opt" / "hilum" / "hilum"), "--version"],
+        capture_output=True,
+        text=True,
+        env=_clean_env(tmp_path / "home"),
+        timeout=120,
+    )
     assert installed.returncode == 0 and __version__ in installed.stdout
-    proc = subprocess.run(["bash", str(bundle / "install.sh"), "--uninstall"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        ["bash", str(bundle / "install.sh"), "--uninstall"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0 and not (root / "opt" / "hilum").exists()

@@ -19,7 +19,7 @@ APP_NAME = "Hilum"
 
 #: The repository / install root (holds ``models/`` and ``resources/``). In a frozen PyInstaller
 #: bundle the data lies beside the executable in ``sys._MEIPASS``.
-import sys as _sys
+import sys as _sys  # noqa: E402 - kept beside the root it decides
 
 if getattr(_sys, "frozen", False):  # pragma: no cover - only inside the bundle
     ROOT = Path(getattr(_sys, "_MEIPASS", Path(_sys.executable).parent))
@@ -133,7 +133,9 @@ def cache_dir() -> Path:
 def config_dir() -> Path:
     """Folder for settings files (the GUI's QSettings store lives here)."""
     home = _home()
-    path = home / "config" if home else Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+    path = (
+        home / "config" if home else Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+    )
     return _own_private(path)
 
 

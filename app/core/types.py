@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
@@ -79,22 +79,52 @@ class ModelResult:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         extra = d.pop("extra")
-        d["labels"] = {lr.label: {"probability": lr.probability, "threshold": lr.threshold,
-                                  "positive": lr.positive} for lr in self.labels}
+        d["labels"] = {
+            lr.label: {
+                "probability": lr.probability,
+                "threshold": lr.threshold,
+                "positive": lr.positive,
+            }
+            for lr in self.labels
+        }
         return {**extra, **d}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ModelResult":
-        labels = [LabelResult(label=k, probability=float(v["probability"]),
-                              threshold=float(v["threshold"]), positive=bool(v["positive"]))
-                  for k, v in d.get("labels", {}).items()]
-        known = {"model_id", "model_version", "sha256", "provider", "labels", "timings_ms",
-                 "provenance", "saliency", "ood", "reliability"}
-        return cls(model_id=d["model_id"], model_version=d["model_version"], sha256=d["sha256"],
-                   provider=d["provider"], labels=labels, timings_ms=dict(d.get("timings_ms", {})),
-                   provenance=dict(d.get("provenance", {})), saliency=dict(d.get("saliency", {})),
-                   ood=dict(d.get("ood", {})), reliability=str(d.get("reliability", "")),
-                   extra={k: v for k, v in d.items() if k not in known})
+        labels = [
+            LabelResult(
+                label=k,
+                probability=float(v["probability"]),
+                threshold=float(v["threshold"]),
+                positive=bool(v["positive"]),
+            )
+            for k, v in d.get("labels", {}).items()
+        ]
+        known = {
+            "model_id",
+            "model_version",
+            "sha256",
+            "provider",
+            "labels",
+            "timings_ms",
+            "provenance",
+            "saliency",
+            "ood",
+            "reliability",
+        }
+        return cls(
+            model_id=d["model_id"],
+            model_version=d["model_version"],
+            sha256=d["sha256"],
+            provider=d["provider"],
+            labels=labels,
+            timings_ms=dict(d.get("timings_ms", {})),
+            provenance=dict(d.get("provenance", {})),
+            saliency=dict(d.get("saliency", {})),
+            ood=dict(d.get("ood", {})),
+            reliability=str(d.get("reliability", "")),
+            extra={k: v for k, v in d.items() if k not in known},
+        )
 
 
 #: the reader recorded on reports exported by unattended batch runs: the PDF and SR say plainly
@@ -117,11 +147,11 @@ class ReportDraft:
     comparison: str = ""
     findings: str = ""
     impression: str = ""
-    ai_generated: bool = True          # stays True until the radiologist edits the text
-    generator: dict[str, Any] = field(default_factory=dict)   # provenance of the generator
+    ai_generated: bool = True  # stays True until the radiologist edits the text
+    generator: dict[str, Any] = field(default_factory=dict)  # provenance of the generator
     reader_name: str = ""
-    signed_off_at: str = ""            # ISO time; empty until signed off
-    reviewed: bool = True              # False: exported unattended, no physician has read it
+    signed_off_at: str = ""  # ISO time; empty until signed off
+    reviewed: bool = True  # False: exported unattended, no physician has read it
     #: per AI-written sentence, the AI findings it states (app.reporting.signoff.sentence_evidence)
     evidence: list[dict[str, Any]] = field(default_factory=list)
     #: the reader's decisions on sign-off discrepancies (app.reporting.signoff.acknowledge)
@@ -168,7 +198,9 @@ class ReportDraft:
             raise SignOffError("The report is empty; there is nothing to sign off.")
         when = at or _dt.datetime.now(_dt.timezone.utc)
         stamp = when.isoformat(timespec="seconds") if isinstance(when, _dt.datetime) else str(when)
-        return replace(self, reader_name=reader, signed_off_at=stamp, reviewed=reader != BATCH_READER)
+        return replace(
+            self, reader_name=reader, signed_off_at=stamp, reviewed=reader != BATCH_READER
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -236,6 +268,7 @@ class StudyMetadata:
     @classmethod
     def from_dataset(cls, ds: Any) -> "StudyMetadata":
         """Read from a pydicom ``Dataset`` (or any mapping of DICOM keywords)."""
+
         def get(key: str) -> str:
             try:
                 value = ds.get(key, "") if hasattr(ds, "get") else ""
@@ -243,18 +276,27 @@ class StudyMetadata:
                 value = ""
             return str(value or "").strip()
 
-        return cls(modality=get("Modality").upper(), body_part=get("BodyPartExamined").upper(),
-                   view_position=get("ViewPosition").upper(),
-                   photometric=get("PhotometricInterpretation").upper(),
-                   patient_age=get("PatientAge"), patient_sex=get("PatientSex"),
-                   study_description=get("StudyDescription"))
+        return cls(
+            modality=get("Modality").upper(),
+            body_part=get("BodyPartExamined").upper(),
+            view_position=get("ViewPosition").upper(),
+            photometric=get("PhotometricInterpretation").upper(),
+            patient_age=get("PatientAge"),
+            patient_sex=get("PatientSex"),
+            study_description=get("StudyDescription"),
+        )
 
     def as_dicom(self) -> dict[str, str]:
         """DICOM keyword -> value, only values present (applicability and conditioning input)."""
-        pairs = (("Modality", self.modality), ("BodyPartExamined", self.body_part),
-                 ("ViewPosition", self.view_position), ("PhotometricInterpretation", self.photometric),
-                 ("PatientAge", self.patient_age), ("PatientSex", self.patient_sex),
-                 ("StudyDescription", self.study_description))
+        pairs = (
+            ("Modality", self.modality),
+            ("BodyPartExamined", self.body_part),
+            ("ViewPosition", self.view_position),
+            ("PhotometricInterpretation", self.photometric),
+            ("PatientAge", self.patient_age),
+            ("PatientSex", self.patient_sex),
+            ("StudyDescription", self.study_description),
+        )
         return {k: v for k, v in pairs if v}
 
 
@@ -278,11 +320,16 @@ class ImageResult:
         return ImageRef(self.study_uid, self.series_uid, self.sop_uid, self.path, self.frame)
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {**self.extra, "path": self.path, "study_uid": self.study_uid,
-                             "series_uid": self.series_uid, "sop_uid": self.sop_uid,
-                             "modality": self.modality,
-                             "results": [r.to_dict() for r in self.results],
-                             "not_applicable": [dict(n) for n in self.not_applicable]}
+        d: dict[str, Any] = {
+            **self.extra,
+            "path": self.path,
+            "study_uid": self.study_uid,
+            "series_uid": self.series_uid,
+            "sop_uid": self.sop_uid,
+            "modality": self.modality,
+            "results": [r.to_dict() for r in self.results],
+            "not_applicable": [dict(n) for n in self.not_applicable],
+        }
         if self.results or "frame" in self.extra:
             d["frame"] = self.frame
         if self.errors:
@@ -291,15 +338,29 @@ class ImageResult:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ImageResult":
-        known = {"path", "study_uid", "series_uid", "sop_uid", "modality", "frame", "results",
-                 "not_applicable", "errors"}
-        return cls(path=str(d.get("path", "")), study_uid=str(d.get("study_uid", "")),
-                   series_uid=str(d.get("series_uid", "")), sop_uid=str(d.get("sop_uid", "")),
-                   modality=str(d.get("modality", "")), frame=int(d.get("frame", 0) or 0),
-                   results=tuple(ModelResult.from_dict(r) for r in d.get("results", []) or []),
-                   not_applicable=tuple(dict(n) for n in d.get("not_applicable", []) or []),
-                   errors=tuple(dict(e) for e in d.get("errors", []) or []),
-                   extra={k: v for k, v in d.items() if k not in known})
+        known = {
+            "path",
+            "study_uid",
+            "series_uid",
+            "sop_uid",
+            "modality",
+            "frame",
+            "results",
+            "not_applicable",
+            "errors",
+        }
+        return cls(
+            path=str(d.get("path", "")),
+            study_uid=str(d.get("study_uid", "")),
+            series_uid=str(d.get("series_uid", "")),
+            sop_uid=str(d.get("sop_uid", "")),
+            modality=str(d.get("modality", "")),
+            frame=int(d.get("frame", 0) or 0),
+            results=tuple(ModelResult.from_dict(r) for r in d.get("results", []) or []),
+            not_applicable=tuple(dict(n) for n in d.get("not_applicable", []) or []),
+            errors=tuple(dict(e) for e in d.get("errors", []) or []),
+            extra={k: v for k, v in d.items() if k not in known},
+        )
 
 
 @dataclass(frozen=True)
@@ -340,29 +401,49 @@ class AnalysisRun:
                 raise ResultsFormatError("The analysis results are not valid JSON.") from None
         if not isinstance(doc, Mapping) or not isinstance(doc.get("images", []), list):
             raise ResultsFormatError("The analysis results are not in the shape Hilum writes.")
-        known = {"images", "models", "skipped_models", "errors", "summary", "app_version",
-                 "created", "device_requested", "results_path", "outputs"}
+        known = {
+            "images",
+            "models",
+            "skipped_models",
+            "errors",
+            "summary",
+            "app_version",
+            "created",
+            "device_requested",
+            "results_path",
+            "outputs",
+        }
         try:
-            return cls(images=tuple(ImageResult.from_dict(i) for i in doc.get("images", [])),
-                       models=tuple(dict(m) for m in doc.get("models", []) or []),
-                       skipped_models=tuple(dict(m) for m in doc.get("skipped_models", []) or []),
-                       errors=tuple(dict(e) for e in doc.get("errors", []) or []),
-                       summary=dict(doc.get("summary", {}) or {}),
-                       app_version=str(doc.get("app_version", "")), created=str(doc.get("created", "")),
-                       device_requested=str(doc.get("device_requested", "auto")),
-                       results_path=str(doc.get("results_path", "")),
-                       extra={k: v for k, v in doc.items() if k not in known})
+            return cls(
+                images=tuple(ImageResult.from_dict(i) for i in doc.get("images", [])),
+                models=tuple(dict(m) for m in doc.get("models", []) or []),
+                skipped_models=tuple(dict(m) for m in doc.get("skipped_models", []) or []),
+                errors=tuple(dict(e) for e in doc.get("errors", []) or []),
+                summary=dict(doc.get("summary", {}) or {}),
+                app_version=str(doc.get("app_version", "")),
+                created=str(doc.get("created", "")),
+                device_requested=str(doc.get("device_requested", "auto")),
+                results_path=str(doc.get("results_path", "")),
+                extra={k: v for k, v in doc.items() if k not in known},
+            )
         except (KeyError, TypeError, ValueError, AttributeError):
-            raise ResultsFormatError("The analysis results are not in the shape Hilum writes.") from None
+            raise ResultsFormatError(
+                "The analysis results are not in the shape Hilum writes."
+            ) from None
 
     def to_json(self) -> dict[str, Any]:
         """The ``results.json`` document (a JSON-ready dict)."""
-        d: dict[str, Any] = {**self.extra, "app_version": self.app_version, "created": self.created,
-                             "device_requested": self.device_requested,
-                             "models": [dict(m) for m in self.models],
-                             "skipped_models": [dict(m) for m in self.skipped_models],
-                             "images": [i.to_dict() for i in self.images],
-                             "errors": [dict(e) for e in self.errors], "summary": dict(self.summary)}
+        d: dict[str, Any] = {
+            **self.extra,
+            "app_version": self.app_version,
+            "created": self.created,
+            "device_requested": self.device_requested,
+            "models": [dict(m) for m in self.models],
+            "skipped_models": [dict(m) for m in self.skipped_models],
+            "images": [i.to_dict() for i in self.images],
+            "errors": [dict(e) for e in self.errors],
+            "summary": dict(self.summary),
+        }
         if self.results_path:
             d["results_path"] = self.results_path
         return d
@@ -373,7 +454,9 @@ class AnalysisRun:
 
     def images_of(self, study_uid: str = "") -> list[ImageResult]:
         """Images of one study (all when empty)."""
-        return [i for i in self.images if not study_uid or not i.study_uid or i.study_uid == study_uid]
+        return [
+            i for i in self.images if not study_uid or not i.study_uid or i.study_uid == study_uid
+        ]
 
     def model_results(self, study_uid: str = "") -> list[ModelResult]:
         """Every model result on one study's images (all studies when empty), each naming the
@@ -382,16 +465,24 @@ class AnalysisRun:
         out: list[ModelResult] = []
         for image in self.images_of(study_uid):
             # the path too: two files may hold one SOP Instance UID (the same film stored twice)
-            where = {"sop_uid": image.sop_uid, "series_uid": image.series_uid, "frame": image.frame,
-                     "path": image.path}
+            where = {
+                "sop_uid": image.sop_uid,
+                "series_uid": image.series_uid,
+                "frame": image.frame,
+                "path": image.path,
+            }
             for r in image.results:
-                extra = {k: v for k, v in where.items() if v not in (None, "") and k not in r.provenance}
+                extra = {
+                    k: v for k, v in where.items() if v not in (None, "") and k not in r.provenance
+                }
                 out.append(replace(r, provenance={**r.provenance, **extra}) if extra else r)
         return out
 
     def source_paths(self, study_uid: str = "") -> list[str]:
         """The classified image files of one study, in order, once each."""
-        return list(dict.fromkeys(i.path for i in self.images_of(study_uid) if i.results and i.path))
+        return list(
+            dict.fromkeys(i.path for i in self.images_of(study_uid) if i.results and i.path)
+        )
 
     def providers(self) -> list[str]:
         """Execution providers the run used."""
@@ -410,7 +501,7 @@ class SaliencyOutput:
     model_id: str
     label: str
     method: SaliencyMethod
-    map: Any            # numpy.ndarray (rows, cols) float32
-    raw: Any            # numpy.ndarray (rows, cols) float32
+    map: Any  # numpy.ndarray (rows, cols) float32
+    raw: Any  # numpy.ndarray (rows, cols) float32
     same_forward_pass: bool = False
     info: dict[str, Any] = field(default_factory=dict)

@@ -50,6 +50,7 @@ class PixelBudget:
     @classmethod
     def current(cls) -> "PixelBudget":
         """The budget from the environment settings (defaults where unset or invalid)."""
+
         def get(name: str, default: int) -> int:
             try:
                 value = int(os.environ.get(name, "") or default)
@@ -74,9 +75,16 @@ def _mp(pixels: int) -> str:
     return f"{pixels / 1e6:,.0f} megapixels"
 
 
-def check_dimensions(rows: int, cols: int, frames: int = 1, samples: int = 1, bits: int = 16,
-                     budget: PixelBudget | None = None, what: str = "The image header",
-                     path: str | None = None) -> None:
+def check_dimensions(
+    rows: int,
+    cols: int,
+    frames: int = 1,
+    samples: int = 1,
+    bits: int = 16,
+    budget: PixelBudget | None = None,
+    what: str = "The image header",
+    path: str | None = None,
+) -> None:
     """Refuse dimensions beyond the budget.
 
     Raises
@@ -90,7 +98,9 @@ def check_dimensions(rows: int, cols: int, frames: int = 1, samples: int = 1, bi
         raise PixelBudgetError(
             f"{what} claims {cols} x {rows} pixels ({_mp(pixels)}), more than the "
             f"{_mp(budget.max_frame_pixels)} per frame Hilum decodes (setting {ENV_FRAME}); "
-            "the image was not decoded.", path)
+            "the image was not decoded.",
+            path,
+        )
     # decoded size as float32 for grey images (what the viewer keeps), bytes for colour
     per_pixel = max(4, (max(bits, 8) + 7) // 8) if samples == 1 else max(1, samples)
     nbytes = pixels * max(1, frames) * per_pixel
@@ -98,10 +108,14 @@ def check_dimensions(rows: int, cols: int, frames: int = 1, samples: int = 1, bi
         raise PixelBudgetError(
             f"{what} claims {max(1, frames)} frame(s) of {cols} x {rows} pixels "
             f"({nbytes / 2**30:,.1f} GiB decoded), more than the {budget.max_series_bytes / 2**30:,.1f}"
-            f" GiB per series Hilum decodes (setting {ENV_SERIES}); the image was not decoded.", path)
+            f" GiB per series Hilum decodes (setting {ENV_SERIES}); the image was not decoded.",
+            path,
+        )
 
 
-def check_header(ds: Dataset | RawHeader, budget: PixelBudget | None = None, has_pixels: bool | None = None) -> None:
+def check_header(
+    ds: Dataset | RawHeader, budget: PixelBudget | None = None, has_pixels: bool | None = None
+) -> None:
     """Refuse an image whose header claims more than the budget (nothing is read or decoded)."""
     if has_pixels is None:
         has_pixels = any(t in ds for t in (0x7FE00010, 0x7FE00008, 0x7FE00009))
@@ -110,9 +124,16 @@ def check_header(ds: Dataset | RawHeader, budget: PixelBudget | None = None, has
     path = getattr(ds, "filename", None)
     # one frame at a time: decoding a frame allocates one frame (a long cine stays viewable);
     # loading a whole series is checked against the series budget by Series.volume
-    check_dimensions(_int(ds, "Rows"), _int(ds, "Columns"), 1,
-                     _int(ds, "SamplesPerPixel", 1) or 1, _int(ds, "BitsAllocated", 16) or 16,
-                     budget, "The image header", str(path) if isinstance(path, str) else None)
+    check_dimensions(
+        _int(ds, "Rows"),
+        _int(ds, "Columns"),
+        1,
+        _int(ds, "SamplesPerPixel", 1) or 1,
+        _int(ds, "BitsAllocated", 16) or 16,
+        budget,
+        "The image header",
+        str(path) if isinstance(path, str) else None,
+    )
 
 
 # -- codec streams --------------------------------------------------------------------------------
@@ -140,11 +161,11 @@ def stream_dimensions(data: bytes) -> tuple[int, int] | None:
             if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
                 i += 2
                 continue
-            length = struct.unpack(">H", data[i + 2:i + 4])[0]
+            length = struct.unpack(">H", data[i + 2 : i + 4])[0]
             if marker in _SOF:
                 if i + 9 > len(data):
                     return None
-                rows, cols = struct.unpack(">HH", data[i + 5:i + 9])
+                rows, cols = struct.unpack(">HH", data[i + 5 : i + 9])
                 return rows, cols
             if marker == 0xDA:  # start of scan before any frame header: malformed
                 return None
@@ -152,7 +173,7 @@ def stream_dimensions(data: bytes) -> tuple[int, int] | None:
         return None
     at = data.find(b"\xff\x4f\xff\x51")  # JPEG 2000 codestream (raw or inside a JP2 box)
     if at >= 0 and at + 4 + 2 + 2 + 16 <= len(data):
-        xsiz, ysiz, xo, yo = struct.unpack(">IIII", data[at + 8:at + 24])
+        xsiz, ysiz, xo, yo = struct.unpack(">IIII", data[at + 8 : at + 24])
         return max(0, ysiz - yo), max(0, xsiz - xo)
     return None
 
@@ -174,8 +195,12 @@ def _first_fragment(fh: IO[bytes], value_offset: int, limit: int = 1 << 16) -> b
     return b""
 
 
-def check_stream(ds: Dataset | RawHeader, fh: IO[bytes] | None = None, value_offset: int | None = None,
-                 budget: PixelBudget | None = None) -> None:
+def check_stream(
+    ds: Dataset | RawHeader,
+    fh: IO[bytes] | None = None,
+    value_offset: int | None = None,
+    budget: PixelBudget | None = None,
+) -> None:
     """Refuse a compressed image whose codec stream declares more than the budget.
 
     Reads at most 64 KiB of the first fragment: from ``fh`` at ``value_offset`` when given (the
@@ -211,9 +236,16 @@ def check_stream(ds: Dataset | RawHeader, fh: IO[bytes] | None = None, value_off
     if dims is None:
         return
     path = getattr(ds, "filename", None)
-    check_dimensions(dims[0], dims[1], 1,
-                     _int(ds, "SamplesPerPixel", 1) or 1, _int(ds, "BitsAllocated", 16) or 16,
-                     budget, "The compressed image data", str(path) if isinstance(path, str) else None)
+    check_dimensions(
+        dims[0],
+        dims[1],
+        1,
+        _int(ds, "SamplesPerPixel", 1) or 1,
+        _int(ds, "BitsAllocated", 16) or 16,
+        budget,
+        "The compressed image data",
+        str(path) if isinstance(path, str) else None,
+    )
 
 
 def _first_fragment_bytes(raw: Any) -> bytes:
@@ -221,7 +253,7 @@ def _first_fragment_bytes(raw: Any) -> bytes:
 
     if not isinstance(raw, (bytes, bytearray)):
         return b""
-    return _first_fragment(io.BytesIO(bytes(raw[:1 << 17])), 0)
+    return _first_fragment(io.BytesIO(bytes(raw[: 1 << 17])), 0)
 
 
 def check_image(ds: Dataset, budget: PixelBudget | None = None) -> None:
@@ -241,8 +273,12 @@ def check_image(ds: Dataset, budget: PixelBudget | None = None) -> None:
         pass
 
 
-def check_file(path: str, ds: Dataset | RawHeader | None = None, info: Any = None,
-               budget: PixelBudget | None = None) -> None:
+def check_file(
+    path: str,
+    ds: Dataset | RawHeader | None = None,
+    info: Any = None,
+    budget: PixelBudget | None = None,
+) -> None:
     """Header and codec-stream checks of a file, reading its header once (or using the header
     ``ds`` and pixel location ``info`` the caller already has, as the scanner does).
 

@@ -16,30 +16,49 @@ from app.core.errors import UsageError
 
 def register(sub: Any) -> None:
     """Add ``scan`` and ``render`` to the ``hilum`` sub-commands."""
-    p = sub.add_parser("scan", help="index DICOM files, folders, zip archives and DICOMDIRs",
-                       description="Read the headers of DICOM files (folders recursively, .zip "
-                                   "archives, DICOMDIR indexes) into the study library.")
+    p = sub.add_parser(
+        "scan",
+        help="index DICOM files, folders, zip archives and DICOMDIRs",
+        description="Read the headers of DICOM files (folders recursively, .zip "
+        "archives, DICOMDIR indexes) into the study library.",
+    )
     p.add_argument("paths", nargs="+", metavar="PATH", help="file, folder, .zip or DICOMDIR")
     p.add_argument("--json", action="store_true", help="print studies and errors as JSON")
     p.add_argument("--library", metavar="DB", help="library database (default: the user library)")
     p.set_defaults(func=_scan)
 
-    r = sub.add_parser("render", help="write a DICOM image (or a reformat of a series) to PNG",
-                       description="Render one frame as displayed (header window by default), "
-                                   "or with --plane an axial/coronal/sagittal reformat of the "
-                                   "series in a folder (optionally a thick slab).")
+    r = sub.add_parser(
+        "render",
+        help="write a DICOM image (or a reformat of a series) to PNG",
+        description="Render one frame as displayed (header window by default), "
+        "or with --plane an axial/coronal/sagittal reformat of the "
+        "series in a folder (optionally a thick slab).",
+    )
     r.add_argument("file", metavar="PATH", help="DICOM file, or a series folder with --plane")
     r.add_argument("--out", required=True, metavar="PNG", help="PNG file to write")
-    r.add_argument("--window", metavar="CENTER,WIDTH", help="window in modality units (e.g. 40,400)")
+    r.add_argument(
+        "--window", metavar="CENTER,WIDTH", help="window in modality units (e.g. 40,400)"
+    )
     r.add_argument("--frame", type=int, default=0, metavar="N", help="0-based frame (default 0)")
-    r.add_argument("--plane", choices=("axial", "coronal", "sagittal"),
-                   help="reformat the series in PATH (resampled in patient space)")
-    r.add_argument("--position", type=float, metavar="MM",
-                   help="plane position along its normal in patient mm (z, y or x)")
+    r.add_argument(
+        "--plane",
+        choices=("axial", "coronal", "sagittal"),
+        help="reformat the series in PATH (resampled in patient space)",
+    )
+    r.add_argument(
+        "--position",
+        type=float,
+        metavar="MM",
+        help="plane position along its normal in patient mm (z, y or x)",
+    )
     r.add_argument("--index", type=int, metavar="N", help="0-based plane index (instead of MM)")
     r.add_argument("--slab", type=float, default=0.0, metavar="MM", help="slab thickness in mm")
-    r.add_argument("--projection", choices=("mip", "minip", "avg"), default="mip",
-                   help="slab projection (default mip)")
+    r.add_argument(
+        "--projection",
+        choices=("mip", "minip", "avg"),
+        default="mip",
+        help="slab projection (default mip)",
+    )
     r.set_defaults(func=_render)
 
 
@@ -111,16 +130,22 @@ def _scan(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2, ensure_ascii=False))
         return 0
     for study in report.studies:
-        print(f"Study {study['study_date'] or '(no date)'} {study['description'] or ''}".rstrip()
-              + f"  patient {study['patient_id'] or '?'}")
+        print(
+            f"Study {study['study_date'] or '(no date)'} {study['description'] or ''}".rstrip()
+            + f"  patient {study['patient_id'] or '?'}"
+        )
         for s in study["series"]:
-            print(f"  {s['modality'] or '??':<3} {s['instances']:>5} instance(s) "
-                  f"{s['frames']:>6} frame(s) {s['rows']}x{s['columns']}  {s['description']}")
+            print(
+                f"  {s['modality'] or '??':<3} {s['instances']:>5} instance(s) "
+                f"{s['frames']:>6} frame(s) {s['rows']}x{s['columns']}  {s['description']}"
+            )
     for err in report.errors:
         print(f"error: {err['path']}: {err['error']}")
-    print(f"{report.files} file(s) examined, {report.added} new instance(s), "
-          f"{report.unchanged} unchanged, {len(report.errors)} error(s) in "
-          f"{report.elapsed_s:.2f} s.")
+    print(
+        f"{report.files} file(s) examined, {report.added} new instance(s), "
+        f"{report.unchanged} unchanged, {len(report.errors)} error(s) in "
+        f"{report.elapsed_s:.2f} s."
+    )
     return 0
 
 
@@ -176,11 +201,20 @@ def _render_plane(args: argparse.Namespace, window: tuple[float, float] | None) 
     with _quiet():
         series = load_series(files)
         volume = Volume(series.main)
-        image, plane = render_plane(volume, args.plane, position=args.position, index=args.index,
-                                    slab=args.slab, projection=args.projection, window=window)
+        image, plane = render_plane(
+            volume,
+            args.plane,
+            position=args.position,
+            index=args.index,
+            slab=args.slab,
+            projection=args.projection,
+            window=window,
+        )
         out = write_png(image, args.out)
     letters = plane.letters()
-    print(f"wrote {out} ({args.plane} {plane.columns}x{plane.rows} at {plane.spacing:.3f} mm, "
-          f"left {letters['left']} right {letters['right']} top {letters['top']} "
-          f"bottom {letters['bottom']})")
+    print(
+        f"wrote {out} ({args.plane} {plane.columns}x{plane.rows} at {plane.spacing:.3f} mm, "
+        f"left {letters['left']} right {letters['right']} top {letters['top']} "
+        f"bottom {letters['bottom']})"
+    )
     return 0

@@ -60,8 +60,9 @@ def _fmt(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
-def check_archive(members: Iterable[zipfile.ZipInfo], archive_bytes: int,
-                  limits: ArchiveLimits = ArchiveLimits()) -> None:
+def check_archive(
+    members: Iterable[zipfile.ZipInfo], archive_bytes: int, limits: ArchiveLimits = ArchiveLimits()
+) -> None:
     """Refuse an archive from its central directory, before anything is extracted.
 
     Raises
@@ -72,24 +73,31 @@ def check_archive(members: Iterable[zipfile.ZipInfo], archive_bytes: int,
     """
     members = list(members)
     if len(members) > limits.max_members:
-        raise ContainmentError(f"The zip archive holds {len(members):,} files, more than the "
-                               f"limit of {limits.max_members:,}; nothing was extracted.")
+        raise ContainmentError(
+            f"The zip archive holds {len(members):,} files, more than the "
+            f"limit of {limits.max_members:,}; nothing was extracted."
+        )
     total = sum(max(0, m.file_size) for m in members)
     if total > limits.max_total_bytes:
-        raise ContainmentError(f"The zip archive would expand to {_fmt(total)}, more than the "
-                               f"limit of {_fmt(limits.max_total_bytes)}; nothing was extracted.")
+        raise ContainmentError(
+            f"The zip archive would expand to {_fmt(total)}, more than the "
+            f"limit of {_fmt(limits.max_total_bytes)}; nothing was extracted."
+        )
     if total >= limits.min_ratio_bytes and total > limits.max_ratio * max(1, archive_bytes):
         raise ContainmentError(
             f"The zip archive would expand from {_fmt(archive_bytes)} to {_fmt(total)} (ratio "
             f"{total / max(1, archive_bytes):,.0f}:1, limit {limits.max_ratio:,.0f}:1): it looks "
-            "like a zip bomb; nothing was extracted.")
+            "like a zip bomb; nothing was extracted."
+        )
     for m in members:
-        if m.file_size >= limits.min_ratio_bytes and \
-                m.file_size > limits.max_ratio * max(1, m.compress_size):
+        if m.file_size >= limits.min_ratio_bytes and m.file_size > limits.max_ratio * max(
+            1, m.compress_size
+        ):
             raise ContainmentError(
                 f"A member of the zip archive would expand {m.file_size / max(1, m.compress_size):,.0f}"
                 f"-fold (limit {limits.max_ratio:,.0f}:1): it looks like a zip bomb; nothing was "
-                "extracted.")
+                "extracted."
+            )
 
 
 def member_parts(name: str) -> list[str]:
@@ -105,8 +113,9 @@ def member_parts(name: str) -> list[str]:
         raise ContainmentError("The archive member has an absolute path; it was not extracted.")
     parts = [p for p in PurePosixPath(text).parts if p not in ("", ".")]
     if ".." in parts:
-        raise ContainmentError("The archive member's path leads outside the archive (..); "
-                               "it was not extracted.")
+        raise ContainmentError(
+            "The archive member's path leads outside the archive (..); it was not extracted."
+        )
     return parts
 
 
@@ -130,13 +139,17 @@ def dicomdir_ref_parts(ref: Any) -> list[str]:
         comp = comp.strip()
         if not comp:
             continue
-        if (i == 0 and (comp.startswith(("/", "\\")) or PureWindowsPath(comp).drive)) or ":" in comp:
-            raise ContainmentError("The DICOMDIR refers to a file by an absolute path; the entry "
-                                   "was refused.")
+        if (
+            i == 0 and (comp.startswith(("/", "\\")) or PureWindowsPath(comp).drive)
+        ) or ":" in comp:
+            raise ContainmentError(
+                "The DICOMDIR refers to a file by an absolute path; the entry was refused."
+            )
         sub = [p for p in comp.replace("\\", "/").split("/") if p not in ("", ".")]
         if ".." in sub or comp.startswith(("/", "\\")):
-            raise ContainmentError("The DICOMDIR refers to a file outside its folder (..); the "
-                                   "entry was refused.")
+            raise ContainmentError(
+                "The DICOMDIR refers to a file outside its folder (..); the entry was refused."
+            )
         parts += sub
     return parts
 
@@ -159,12 +172,15 @@ class ExtractionBudget:
     def take_member(self) -> None:
         self.members += 1
         if self.members > self.limits.max_members:
-            raise ContainmentError(f"The zip archive holds more than {self.limits.max_members:,} "
-                                   "files (nested archives included); extraction stopped.")
+            raise ContainmentError(
+                f"The zip archive holds more than {self.limits.max_members:,} "
+                "files (nested archives included); extraction stopped."
+            )
 
 
-def extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path,
-                   budget: ExtractionBudget) -> None:
+def extract_member(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, budget: ExtractionBudget
+) -> None:
     """Stream one member to ``dest`` (0600) within the declared size and the budget.
 
     Raises
@@ -183,7 +199,8 @@ def extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path,
                 if written > info.file_size or written > budget.left:
                     raise ContainmentError(
                         "An archive member expands beyond its declared size or the archive's "
-                        "limit; extraction stopped.")
+                        "limit; extraction stopped."
+                    )
                 out.write(chunk)
         budget.left -= written
         os.replace(tmp, dest)

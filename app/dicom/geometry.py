@@ -34,7 +34,9 @@ def orientation_key(orientation: Sequence[float] | None, decimals: int = 3) -> t
     return tuple(round(float(v), decimals) + 0.0 for v in orientation)
 
 
-def slice_distance(position: Sequence[float] | None, orientation: Sequence[float] | None) -> float | None:
+def slice_distance(
+    position: Sequence[float] | None, orientation: Sequence[float] | None
+) -> float | None:
     """Position of a slice along its normal (mm), or None without geometry."""
     if position is None or len(position) != 3:
         return None

@@ -101,14 +101,19 @@ class Protocol:
             raise UsageError("A hanging protocol needs a name.")
         layout = d.get("layout", "1x1")
         if layout not in LAYOUTS:
-            raise UsageError(f"Hanging protocol {d['name']!r}: layout must be one of "
-                             f"{', '.join(LAYOUTS)}.")
+            raise UsageError(
+                f"Hanging protocol {d['name']!r}: layout must be one of {', '.join(LAYOUTS)}."
+            )
         sync = d.get("sync", "position")
         if sync not in _SYNC:
-            raise UsageError(f"Hanging protocol {d['name']!r}: sync must be one of {', '.join(_SYNC)}.")
+            raise UsageError(
+                f"Hanging protocol {d['name']!r}: sync must be one of {', '.join(_SYNC)}."
+            )
         vps = d.get("viewports", [])
         if not isinstance(vps, list) or not all(isinstance(v, dict) for v in vps):
-            raise UsageError(f"Hanging protocol {d['name']!r}: viewports must be a list of objects.")
+            raise UsageError(
+                f"Hanging protocol {d['name']!r}: viewports must be a list of objects."
+            )
         for v in vps:
             for key in ("description",):
                 pattern = v.get("series", {}).get(key)
@@ -116,19 +121,33 @@ class Protocol:
                     try:
                         re.compile(pattern)
                     except re.error:
-                        raise UsageError(f"Hanging protocol {d['name']!r}: {pattern!r} is not a "
-                                         "valid pattern.") from None
+                        raise UsageError(
+                            f"Hanging protocol {d['name']!r}: {pattern!r} is not a valid pattern."
+                        ) from None
         match = d.get("match", {})
         if not isinstance(match, dict):
             raise UsageError(f"Hanging protocol {d['name']!r}: match must be an object.")
-        return Protocol(name=d["name"].strip(), match=match, layout=layout, viewports=tuple(vps),
-                        window=str(d.get("window", "header")), sync=sync,
-                        priority=int(d.get("priority", 0)), source=source)
+        return Protocol(
+            name=d["name"].strip(),
+            match=match,
+            layout=layout,
+            viewports=tuple(vps),
+            window=str(d.get("window", "header")),
+            sync=sync,
+            priority=int(d.get("priority", 0)),
+            source=source,
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "match": self.match, "layout": self.layout,
-                "viewports": list(self.viewports), "window": self.window, "sync": self.sync,
-                "priority": self.priority}
+        return {
+            "name": self.name,
+            "match": self.match,
+            "layout": self.layout,
+            "viewports": list(self.viewports),
+            "window": self.window,
+            "sync": self.sync,
+            "priority": self.priority,
+        }
 
 
 @dataclass(frozen=True)
@@ -141,7 +160,7 @@ class StudyFeatures:
     modalities: tuple[str, ...]
     body_parts: tuple[str, ...]
     views: tuple[str, ...]
-    series: tuple[dict[str, Any], ...]   # series_uid, modality, description, body_part, view, number
+    series: tuple[dict[str, Any], ...]  # series_uid, modality, description, body_part, view, number
 
 
 @dataclass(frozen=True)
@@ -151,7 +170,7 @@ class Placement:
     viewport: int
     study_uid: str
     series_uid: str
-    role: str            # "current" or "prior"
+    role: str  # "current" or "prior"
     window: str = "header"
 
 
@@ -175,8 +194,9 @@ def _series_view(library: Any, series_uid: str) -> str:
     try:
         import pydicom
 
-        ds = pydicom.dcmread(inst[0]["path"], stop_before_pixels=True,
-                             specific_tags=["ViewPosition"])
+        ds = pydicom.dcmread(
+            inst[0]["path"], stop_before_pixels=True, specific_tags=["ViewPosition"]
+        )
         return str(ds.get("ViewPosition", "") or "").upper()
     except Exception:  # noqa: BLE001 - a view we cannot read is no view
         return ""
@@ -196,18 +216,25 @@ def study_features(library: Any, study_uid: str) -> StudyFeatures:
     series = []
     for s in library.series(study_uid):
         extra = library.series_info(s["series_uid"]) or {}
-        series.append({"series_uid": s["series_uid"], "modality": (s["modality"] or "").upper(),
-                       "description": s["description"] or "",
-                       "body_part": (extra.get("body_part") or "").upper(),
-                       "number": extra.get("number"),
-                       "view": _series_view(library, s["series_uid"])})
+        series.append(
+            {
+                "series_uid": s["series_uid"],
+                "modality": (s["modality"] or "").upper(),
+                "description": s["description"] or "",
+                "body_part": (extra.get("body_part") or "").upper(),
+                "number": extra.get("number"),
+                "view": _series_view(library, s["series_uid"]),
+            }
+        )
     return StudyFeatures(
-        study_uid=study_uid, patient_id=str(info.get("patient_id") or ""),
+        study_uid=study_uid,
+        patient_id=str(info.get("patient_id") or ""),
         study_date=str(info.get("study_date") or ""),
         modalities=tuple(sorted({s["modality"] for s in series if s["modality"]})),
         body_parts=tuple(sorted({s["body_part"] for s in series if s["body_part"]})),
         views=tuple(sorted({s["view"] for s in series if s["view"]})),
-        series=tuple(series))
+        series=tuple(series),
+    )
 
 
 def find_priors(library: Any, study_uid: str) -> list[str]:
@@ -266,8 +293,7 @@ def _score(p: Protocol, f: StudyFeatures, n_priors: int) -> int | None:
     """How specifically ``p`` matches (None: it does not)."""
     m = p.match
     score = 0
-    for key, values in (("modality", f.modalities), ("body_part", f.body_parts),
-                        ("view", f.views)):
+    for key, values in (("modality", f.modalities), ("body_part", f.body_parts), ("view", f.views)):
         if key in m:
             if not any(_in(v, m[key]) for v in values):
                 return None
@@ -281,8 +307,9 @@ def _score(p: Protocol, f: StudyFeatures, n_priors: int) -> int | None:
     return score
 
 
-def choose_protocol(protocols: Iterable[Protocol], features: StudyFeatures,
-                    n_priors: int) -> Protocol | None:
+def choose_protocol(
+    protocols: Iterable[Protocol], features: StudyFeatures, n_priors: int
+) -> Protocol | None:
     """The matching protocol with the highest priority, then the most specific match."""
     best: tuple[int, int, str] | None = None
     chosen = None
@@ -307,7 +334,9 @@ def _series_matches(s: dict[str, Any], want: dict[str, Any]) -> bool:
     return not (pattern and not re.search(pattern, s["description"], flags=re.IGNORECASE))
 
 
-def plan(protocol: Protocol, current: StudyFeatures, priors: Sequence[StudyFeatures] = ()) -> HangingPlan:
+def plan(
+    protocol: Protocol, current: StudyFeatures, priors: Sequence[StudyFeatures] = ()
+) -> HangingPlan:
     """Place the series of ``current`` and its ``priors`` by ``protocol``."""
     used: set[str] = set()
     placements = []
@@ -321,17 +350,29 @@ def plan(protocol: Protocol, current: StudyFeatures, priors: Sequence[StudyFeatu
         else:
             study = current
         want = vp.get("series", {})
-        pick = next((s for s in study.series if s["series_uid"] not in used
-                     and _series_matches(s, want)), None)
+        pick = next(
+            (s for s in study.series if s["series_uid"] not in used and _series_matches(s, want)),
+            None,
+        )
         if pick is None:
             continue
         used.add(pick["series_uid"])
-        placements.append(Placement(viewport=i, study_uid=study.study_uid,
-                                    series_uid=pick["series_uid"], role=role,
-                                    window=str(vp.get("window", protocol.window))))
-    return HangingPlan(protocol=protocol.name, layout=protocol.layout,
-                       placements=tuple(placements), sync=protocol.sync,
-                       priors=tuple(p.study_uid for p in priors))
+        placements.append(
+            Placement(
+                viewport=i,
+                study_uid=study.study_uid,
+                series_uid=pick["series_uid"],
+                role=role,
+                window=str(vp.get("window", protocol.window)),
+            )
+        )
+    return HangingPlan(
+        protocol=protocol.name,
+        layout=protocol.layout,
+        placements=tuple(placements),
+        sync=protocol.sync,
+        priors=tuple(p.study_uid for p in priors),
+    )
 
 
 def save_protocol(protocol: Protocol) -> Path:

@@ -22,7 +22,7 @@ import time
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Callable, Iterable, cast
 
 from pydicom.dataset import Dataset
@@ -84,8 +84,16 @@ CREATE TABLE IF NOT EXISTS annotations (
 """
 
 #: keys of a series in ``hilum scan --json`` (and in :meth:`Library.studies`)
-SERIES_KEYS = ("series_uid", "modality", "description", "instances", "frames", "rows", "columns",
-               "transfer_syntaxes")
+SERIES_KEYS = (
+    "series_uid",
+    "modality",
+    "description",
+    "instances",
+    "frames",
+    "rows",
+    "columns",
+    "transfer_syntaxes",
+)
 #: keys of a study in ``hilum scan --json``
 STUDY_KEYS = ("study_uid", "patient_id", "patient_name", "study_date", "description", "series")
 
@@ -95,14 +103,35 @@ SeriesCallback = Callable[[dict[str, Any]], None]
 class LibraryError(HilumError):
     """The study library database cannot be opened or written (permissions, disk full)."""
 
+
 #: the elements the scanner reads (the rest of a header is skipped, which is much faster)
-_STUDY_KW = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyDate",
-             "StudyTime", "StudyDescription", "AccessionNumber")
+_STUDY_KW = (
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "StudyDescription",
+    "AccessionNumber",
+)
 _SERIES_KW = ("Modality", "SeriesDescription", "SeriesNumber", "BodyPartExamined")
-_INSTANCE_KW = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "SOPClassUID",
-                "InstanceNumber", "NumberOfFrames", "Rows", "Columns", "PhotometricInterpretation",
-                "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceLocation",
-                "SpecificCharacterSet")
+_INSTANCE_KW = (
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPClassUID",
+    "InstanceNumber",
+    "NumberOfFrames",
+    "Rows",
+    "Columns",
+    "PhotometricInterpretation",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceLocation",
+    "SpecificCharacterSet",
+)
 
 
 def _scan_tags() -> list[int]:
@@ -153,8 +182,8 @@ class ScanReport:
 
 @dataclass
 class _Candidate:
-    path: str          # file on disk
-    label: str         # what the user knows it as (archive!member for zip members)
+    path: str  # file on disk
+    label: str  # what the user knows it as (archive!member for zip members)
     dicomdir_ok: bool = True
 
 
@@ -165,7 +194,7 @@ _CLUTTER = {".ds_store", "thumbs.db", "desktop.ini", ".directory"}
 def _is_os_clutter(name: str) -> bool:
     parts = name.replace("\\", "/").split("/")
     base = parts[-1]
-    return (base.lower() in _CLUTTER or base.startswith("._") or "__MACOSX" in parts)
+    return base.lower() in _CLUTTER or base.startswith("._") or "__MACOSX" in parts
 
 
 def _norm(path: str | os.PathLike[str]) -> str:
@@ -206,8 +235,9 @@ class Library:
             self._init_schema()
             _make_private_db(self.path)  # -wal/-shm now exist too
         except (sqlite3.Error, OSError) as exc:
-            raise LibraryError(f"The study library {self.path} cannot be opened ({exc}).",
-                               str(self.path)) from None
+            raise LibraryError(
+                f"The study library {self.path} cannot be opened ({exc}).", str(self.path)
+            ) from None
 
     def _init_schema(self) -> None:
         conn = self._conn()
@@ -219,8 +249,10 @@ class Library:
         if not current:
             with self._write_lock:
                 conn.executescript(_SCHEMA)
-                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)",
-                             (str(SCHEMA_VERSION),))
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
                 conn.commit()
 
     # -- connections -----------------------------------------------------------------------------
@@ -264,7 +296,8 @@ class Library:
             return None
         inst = conn.execute(
             "SELECT frames, rows, columns, transfer_syntax FROM instances WHERE series_uid=?",
-            (series_uid,)).fetchall()
+            (series_uid,),
+        ).fetchall()
         sizes = Counter((r["rows"], r["columns"]) for r in inst)
         rows, cols = sizes.most_common(1)[0][0] if sizes else (None, None)
         return {
@@ -275,7 +308,9 @@ class Library:
             "frames": int(sum(r["frames"] or 0 for r in inst)),
             "rows": rows,
             "columns": cols,
-            "transfer_syntaxes": sorted({r["transfer_syntax"] for r in inst if r["transfer_syntax"]}),
+            "transfer_syntaxes": sorted(
+                {r["transfer_syntax"] for r in inst if r["transfer_syntax"]}
+            ),
         }
 
     def series(self, study_uid: str) -> list[dict[str, Any]]:
@@ -283,7 +318,9 @@ class Library:
         conn = self._conn()
         rows = conn.execute(
             "SELECT series_uid FROM series WHERE study_uid=? ORDER BY number IS NULL, number, "
-            "added, series_uid", (study_uid,)).fetchall()
+            "added, series_uid",
+            (study_uid,),
+        ).fetchall()
         out = []
         for r in rows:
             s = self._series_summary(r["series_uid"])
@@ -293,8 +330,9 @@ class Library:
 
     def study(self, study_uid: str) -> dict[str, Any] | None:
         """One study with its series (``hilum scan --json`` shape), or None if unknown."""
-        row = self._conn().execute("SELECT * FROM studies WHERE study_uid=?",
-                                   (study_uid,)).fetchone()
+        row = (
+            self._conn().execute("SELECT * FROM studies WHERE study_uid=?", (study_uid,)).fetchone()
+        )
         if row is None:
             return None
         return {
@@ -308,9 +346,13 @@ class Library:
 
     def studies(self) -> list[dict[str, Any]]:
         """Every study in the library with its series, newest study date first."""
-        rows = self._conn().execute(
-            "SELECT study_uid FROM studies ORDER BY study_date DESC, study_time DESC, added"
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT study_uid FROM studies ORDER BY study_date DESC, study_time DESC, added"
+            )
+            .fetchall()
+        )
         out = []
         for r in rows:
             s = self.study(r["study_uid"])
@@ -323,13 +365,16 @@ class Library:
         groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for s in self.studies():
             groups.setdefault((s["patient_id"], s["patient_name"]), []).append(s)
-        return [{"patient_id": pid, "patient_name": name, "studies": studies}
-                for (pid, name), studies in groups.items()]
+        return [
+            {"patient_id": pid, "patient_name": name, "studies": studies}
+            for (pid, name), studies in groups.items()
+        ]
 
     def study_info(self, study_uid: str) -> dict[str, Any] | None:
         """All stored study attributes (patient sex/birth date, accession, time ...)."""
-        row = self._conn().execute("SELECT * FROM studies WHERE study_uid=?",
-                                   (study_uid,)).fetchone()
+        row = (
+            self._conn().execute("SELECT * FROM studies WHERE study_uid=?", (study_uid,)).fetchone()
+        )
         return dict(row) if row is not None else None
 
     def series_info(self, series_uid: str) -> dict[str, Any] | None:
@@ -337,22 +382,37 @@ class Library:
         summary = self._series_summary(series_uid)
         if summary is None:
             return None
-        row = self._conn().execute("SELECT study_uid, number, body_part FROM series "
-                                   "WHERE series_uid=?", (series_uid,)).fetchone()
-        summary.update(study_uid=row["study_uid"], number=row["number"],
-                       body_part=row["body_part"] or "")
+        row = (
+            self._conn()
+            .execute(
+                "SELECT study_uid, number, body_part FROM series WHERE series_uid=?", (series_uid,)
+            )
+            .fetchone()
+        )
+        summary.update(
+            study_uid=row["study_uid"], number=row["number"], body_part=row["body_part"] or ""
+        )
         return summary
 
     @staticmethod
     def _instance_dict(r: sqlite3.Row) -> dict[str, Any]:
         return {
-            "sop_uid": r["sop_uid"], "series_uid": r["series_uid"], "study_uid": r["study_uid"],
-            "path": r["path"], "source": r["source"], "sop_class": r["sop_class"] or "",
-            "instance_number": r["instance_number"], "frames": r["frames"] or 0,
-            "rows": r["rows"], "columns": r["columns"],
-            "transfer_syntax": r["transfer_syntax"] or "", "photometric": r["photometric"] or "",
-            "position": _loads(r["position"]), "orientation": _loads(r["orientation"]),
-            "pixel_spacing": _loads(r["pixel_spacing"]), "slice_location": r["slice_location"],
+            "sop_uid": r["sop_uid"],
+            "series_uid": r["series_uid"],
+            "study_uid": r["study_uid"],
+            "path": r["path"],
+            "source": r["source"],
+            "sop_class": r["sop_class"] or "",
+            "instance_number": r["instance_number"],
+            "frames": r["frames"] or 0,
+            "rows": r["rows"],
+            "columns": r["columns"],
+            "transfer_syntax": r["transfer_syntax"] or "",
+            "photometric": r["photometric"] or "",
+            "position": _loads(r["position"]),
+            "orientation": _loads(r["orientation"]),
+            "pixel_spacing": _loads(r["pixel_spacing"]),
+            "slice_location": r["slice_location"],
         }
 
     def instances(self, series_uid: str) -> list[dict[str, Any]]:
@@ -362,8 +422,11 @@ class Library:
         instance_number, frames, rows, columns, transfer_syntax, photometric, position,
         orientation, pixel_spacing, slice_location``.
         """
-        rows = self._conn().execute("SELECT * FROM instances WHERE series_uid=?",
-                                    (series_uid,)).fetchall()
+        rows = (
+            self._conn()
+            .execute("SELECT * FROM instances WHERE series_uid=?", (series_uid,))
+            .fetchall()
+        )
         items = [self._instance_dict(r) for r in rows]
         return sort_instances(items)
 
@@ -383,11 +446,16 @@ class Library:
         """Numbers of patients, studies, series and instances in the library."""
         conn = self._conn()
         return {
-            "patients": conn.execute("SELECT COUNT(DISTINCT patient_id) FROM studies "
-                                     "WHERE study_uid IN (SELECT study_uid FROM instances)"
-                                     ).fetchone()[0],
-            "studies": conn.execute("SELECT COUNT(DISTINCT study_uid) FROM instances").fetchone()[0],
-            "series": conn.execute("SELECT COUNT(DISTINCT series_uid) FROM instances").fetchone()[0],
+            "patients": conn.execute(
+                "SELECT COUNT(DISTINCT patient_id) FROM studies "
+                "WHERE study_uid IN (SELECT study_uid FROM instances)"
+            ).fetchone()[0],
+            "studies": conn.execute("SELECT COUNT(DISTINCT study_uid) FROM instances").fetchone()[
+                0
+            ],
+            "series": conn.execute("SELECT COUNT(DISTINCT series_uid) FROM instances").fetchone()[
+                0
+            ],
             "instances": conn.execute("SELECT COUNT(*) FROM instances").fetchone()[0],
         }
 
@@ -397,20 +465,28 @@ class Library:
         text = json.dumps(value)
         with self._write_lock:
             conn = self._conn()
-            conn.execute("INSERT OR REPLACE INTO results(study_uid, key, value, updated) "
-                         "VALUES (?,?,?,?)", (study_uid, key, text, time.time()))
+            conn.execute(
+                "INSERT OR REPLACE INTO results(study_uid, key, value, updated) VALUES (?,?,?,?)",
+                (study_uid, key, text, time.time()),
+            )
             conn.commit()
 
     def results(self, study_uid: str) -> dict[str, Any]:
         """Every stored document of a study: ``{key: value}``."""
-        rows = self._conn().execute("SELECT key, value FROM results WHERE study_uid=? ORDER BY key",
-                                    (study_uid,)).fetchall()
+        rows = (
+            self._conn()
+            .execute("SELECT key, value FROM results WHERE study_uid=? ORDER BY key", (study_uid,))
+            .fetchall()
+        )
         return {r["key"]: json.loads(r["value"]) for r in rows}
 
     def result(self, study_uid: str, key: str) -> dict[str, Any] | None:
         """One stored document, or None."""
-        row = self._conn().execute("SELECT value FROM results WHERE study_uid=? AND key=?",
-                                   (study_uid, key)).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT value FROM results WHERE study_uid=? AND key=?", (study_uid, key))
+            .fetchone()
+        )
         return json.loads(row["value"]) if row is not None else None
 
     # -- typed documents (callers never spell the keys) ------------------------------------------
@@ -432,7 +508,7 @@ class Library:
         for key, doc in self.results(study_uid).items():
             if key.startswith(self._RUN_PREFIX):
                 try:
-                    out[key[len(self._RUN_PREFIX):]] = AnalysisRun.from_json(doc)
+                    out[key[len(self._RUN_PREFIX) :]] = AnalysisRun.from_json(doc)
                 except ResultsFormatError:
                     log.warning("a stored analysis run could not be read; left out")
         return out
@@ -484,8 +560,9 @@ class Library:
             conn.commit()
         self._local.annotations_ok = True
 
-    def save_annotation(self, annotation_id: str, kind: str, image: dict[str, Any],
-                        data: dict[str, Any]) -> None:
+    def save_annotation(
+        self, annotation_id: str, kind: str, image: dict[str, Any], data: dict[str, Any]
+    ) -> None:
         """Store (or replace) one annotation bound to an image.
 
         Parameters
@@ -505,9 +582,18 @@ class Library:
             conn.execute(
                 "INSERT OR REPLACE INTO annotations(id, study_uid, kind, series_uid, sop_uid, "
                 "frame, plane, data, updated) VALUES (?,?,?,?,?,?,?,?,?)",
-                (annotation_id, image["study_uid"], kind, image.get("series_uid", ""),
-                 image.get("sop_uid", ""), int(image.get("frame", 0)), image.get("plane", ""),
-                 json.dumps(data), time.time()))
+                (
+                    annotation_id,
+                    image["study_uid"],
+                    kind,
+                    image.get("series_uid", ""),
+                    image.get("sop_uid", ""),
+                    int(image.get("frame", 0)),
+                    image.get("plane", ""),
+                    json.dumps(data),
+                    time.time(),
+                ),
+            )
             conn.commit()
 
     def annotations(self, study_uid: str, kind: str | None = None) -> list[dict[str, Any]]:
@@ -526,9 +612,18 @@ class Library:
                 data = json.loads(r["data"])
             except ValueError:
                 continue
-            out.append({"id": r["id"], "kind": r["kind"], "study_uid": r["study_uid"],
-                        "series_uid": r["series_uid"], "sop_uid": r["sop_uid"],
-                        "frame": r["frame"], "plane": r["plane"], "data": data})
+            out.append(
+                {
+                    "id": r["id"],
+                    "kind": r["kind"],
+                    "study_uid": r["study_uid"],
+                    "series_uid": r["series_uid"],
+                    "sop_uid": r["sop_uid"],
+                    "frame": r["frame"],
+                    "plane": r["plane"],
+                    "data": data,
+                }
+            )
         return out
 
     def delete_annotation(self, annotation_id: str) -> None:
@@ -550,8 +645,12 @@ class Library:
             conn.commit()
 
     # -- scanning --------------------------------------------------------------------------------
-    def scan(self, paths_in: Iterable[str | os.PathLike[str]], progress: Progress | None = None,
-             on_series: SeriesCallback | None = None) -> ScanReport:
+    def scan(
+        self,
+        paths_in: Iterable[str | os.PathLike[str]],
+        progress: Progress | None = None,
+        on_series: SeriesCallback | None = None,
+    ) -> ScanReport:
         """Index files, folders (recursively), zip archives and DICOMDIRs.
 
         Parameters
@@ -574,8 +673,9 @@ class Library:
         try:
             return _Scanner(self, progress or NullProgress(), on_series).run(list(paths_in))
         except sqlite3.Error as exc:
-            raise LibraryError(f"The study library {self.path} could not be updated ({exc}).",
-                               str(self.path)) from None
+            raise LibraryError(
+                f"The study library {self.path} could not be updated ({exc}).", str(self.path)
+            ) from None
 
     def prune(self) -> int:
         """Forget instances whose files are gone (moved or deleted); return how many."""
@@ -584,10 +684,14 @@ class Library:
         with self._write_lock:
             conn = self._conn()
             conn.executemany("DELETE FROM instances WHERE path=?", [(p,) for p in gone])
-            conn.execute("DELETE FROM series WHERE series_uid NOT IN "
-                         "(SELECT DISTINCT series_uid FROM instances)")
-            conn.execute("DELETE FROM studies WHERE study_uid NOT IN "
-                         "(SELECT DISTINCT study_uid FROM instances)")
+            conn.execute(
+                "DELETE FROM series WHERE series_uid NOT IN "
+                "(SELECT DISTINCT series_uid FROM instances)"
+            )
+            conn.execute(
+                "DELETE FROM studies WHERE study_uid NOT IN "
+                "(SELECT DISTINCT study_uid FROM instances)"
+            )
             conn.commit()
         return len(gone)
 
@@ -604,17 +708,31 @@ def sort_instances(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ordered_groups = sorted(groups.values(), key=lambda g: -len(g))
     out: list[dict[str, Any]] = []
     for g in ordered_groups:
+
         def key(it: dict[str, Any]) -> tuple[int, float, int, str]:
             d = slice_distance(it.get("position"), it.get("orientation"))
             n = it.get("instance_number")
-            return (0 if d is not None else 1, d if d is not None else 0.0,
-                    n if isinstance(n, int) else 1 << 30, str(it.get("path")))
+            return (
+                0 if d is not None else 1,
+                d if d is not None else 0.0,
+                n if isinstance(n, int) else 1 << 30,
+                str(it.get("path")),
+            )
+
         if all(slice_distance(it.get("position"), it.get("orientation")) is not None for it in g):
             out.extend(sorted(g, key=key))
         else:
-            out.extend(sorted(g, key=lambda it: (
-                it.get("instance_number") if isinstance(it.get("instance_number"), int) else 1 << 30,
-                str(it.get("path")))))
+            out.extend(
+                sorted(
+                    g,
+                    key=lambda it: (
+                        it.get("instance_number")
+                        if isinstance(it.get("instance_number"), int)
+                        else 1 << 30,
+                        str(it.get("path")),
+                    ),
+                )
+            )
     return out
 
 
@@ -703,9 +821,13 @@ class _Scanner:
 
     def walk(self, root: str) -> None:
         cache_root = _norm(paths.cache_dir())
-        for dirpath, dirnames, filenames in os.walk(root, onerror=lambda e: self.error(
-                getattr(e, "filename", root) or root, "The folder cannot be read (permission "
-                "denied or removed).")):
+        for dirpath, dirnames, filenames in os.walk(
+            root,
+            onerror=lambda e: self.error(
+                getattr(e, "filename", root) or root,
+                "The folder cannot be read (permission denied or removed).",
+            ),
+        ):
             self.progress.check()
             if _norm(dirpath).startswith(cache_root):
                 dirnames[:] = []
@@ -720,7 +842,9 @@ class _Scanner:
                 else:
                     self.add_candidate(full)
 
-    def extract_zip(self, path: str, label: str, budget: "containment.ExtractionBudget | None" = None) -> None:
+    def extract_zip(
+        self, path: str, label: str, budget: "containment.ExtractionBudget | None" = None
+    ) -> None:
         """Extract an archive's files into the private cache (once, within the limits of
         :mod:`app.dicom.containment`) and queue them. A refused archive leaves nothing behind."""
         top = budget is None
@@ -732,15 +856,19 @@ class _Scanner:
             ident = f"{_norm(path)}|{st.st_size}|{st.st_mtime_ns}"
             target = paths.cache_dir() / "archives" / hashlib.sha1(ident.encode()).hexdigest()[:20]
             with zipfile.ZipFile(path) as zf:
-                members = [m for m in zf.infolist() if not m.is_dir()
-                           and not _is_os_clutter(m.filename)]
+                members = [
+                    m for m in zf.infolist() if not m.is_dir() and not _is_os_clutter(m.filename)
+                ]
                 containment.check_archive(members, st.st_size, self.limits)
                 paths.private_dir(target)
                 self.archive_dirs.append(target)
                 for k, m in enumerate(members):
                     self.progress.check()
-                    self.progress.update(k, len(members), f"Extracting {os.path.basename(label)} "
-                                                          f"({k + 1} of {len(members)})")
+                    self.progress.update(
+                        k,
+                        len(members),
+                        f"Extracting {os.path.basename(label)} ({k + 1} of {len(members)})",
+                    )
                     member_label = f"{label}!{m.filename}"
                     try:
                         parts = containment.member_parts(m.filename)
@@ -759,11 +887,18 @@ class _Scanner:
                             containment.extract_member(zf, m, dest, budget)
                         except containment.ContainmentError:
                             raise
-                        except (zipfile.BadZipFile, OSError, EOFError, ValueError,
-                                NotImplementedError) as exc:
+                        except (
+                            zipfile.BadZipFile,
+                            OSError,
+                            EOFError,
+                            ValueError,
+                            NotImplementedError,
+                        ) as exc:
                             log.debug("zip member failed: %s", type(exc).__name__)
-                            self.error(member_label, "The archive member is corrupt and cannot "
-                                                     "be extracted.")
+                            self.error(
+                                member_label,
+                                "The archive member is corrupt and cannot be extracted.",
+                            )
                             continue
                     else:
                         budget.left -= m.file_size
@@ -777,8 +912,9 @@ class _Scanner:
             if target is not None:
                 containment.remove_tree(target)
                 prefix = _norm(target)
-                self.queue[queued_from:] = [c for c in self.queue[queued_from:]
-                                            if not c.path.startswith(prefix)]
+                self.queue[queued_from:] = [
+                    c for c in self.queue[queued_from:] if not c.path.startswith(prefix)
+                ]
             if not top:
                 raise  # the outermost archive is refused as a whole
             self.error(label, exc.message)
@@ -790,18 +926,25 @@ class _Scanner:
     def clean_archive_cache(self) -> None:
         """At the end of a scan: partial extractions are removed and the cache is evicted down to
         its budget (archives of this scan kept); the library forgets evicted instances."""
-        removed = containment.evict_archive_cache(paths.cache_dir() / "archives",
-                                                  archive_cache_budget(), keep=self.archive_dirs)
+        removed = containment.evict_archive_cache(
+            paths.cache_dir() / "archives", archive_cache_budget(), keep=self.archive_dirs
+        )
         if removed:
             with self.lib._write_lock:
                 conn = self.lib._conn()
                 for folder in removed:
-                    conn.execute("DELETE FROM instances WHERE path LIKE ?",
-                                 (_norm(folder).rstrip(os.sep) + os.sep + "%",))
-                conn.execute("DELETE FROM series WHERE series_uid NOT IN "
-                             "(SELECT DISTINCT series_uid FROM instances)")
-                conn.execute("DELETE FROM studies WHERE study_uid NOT IN "
-                             "(SELECT DISTINCT study_uid FROM instances)")
+                    conn.execute(
+                        "DELETE FROM instances WHERE path LIKE ?",
+                        (_norm(folder).rstrip(os.sep) + os.sep + "%",),
+                    )
+                conn.execute(
+                    "DELETE FROM series WHERE series_uid NOT IN "
+                    "(SELECT DISTINCT series_uid FROM instances)"
+                )
+                conn.execute(
+                    "DELETE FROM studies WHERE study_uid NOT IN "
+                    "(SELECT DISTINCT study_uid FROM instances)"
+                )
                 conn.commit()
 
     def queue_dicomdir(self, ds: Dataset, cand: _Candidate) -> None:
@@ -833,20 +976,28 @@ class _Scanner:
             found = self.resolve_ref(base, parts)
             if found is not None and not containment.is_inside(base, found):
                 # a symlink on the media pointing elsewhere: never index outside the media folder
-                self.error(f"{cand.label} -> {'/'.join(parts)}", "The DICOMDIR entry leads "
-                           "outside the media folder; the entry was refused.")
+                self.error(
+                    f"{cand.label} -> {'/'.join(parts)}",
+                    "The DICOMDIR entry leads outside the media folder; the entry was refused.",
+                )
                 continue
             if found is None:
                 missing.append("/".join(parts))
             else:
-                label = found if not cand.label.count("!") else \
-                    f"{cand.label.rsplit('/', 1)[0]}/{'/'.join(parts)}"
+                label = (
+                    found
+                    if not cand.label.count("!")
+                    else f"{cand.label.rsplit('/', 1)[0]}/{'/'.join(parts)}"
+                )
                 self.add_candidate(found, label)
         if not refs and not refused:
             self.error(cand.label, "The DICOMDIR lists no files.")
         elif missing:
-            self.error(cand.label, f"The DICOMDIR refers to {len(missing)} file(s) that are "
-                                   f"missing (e.g. {missing[0]}).")
+            self.error(
+                cand.label,
+                f"The DICOMDIR refers to {len(missing)} file(s) that are "
+                f"missing (e.g. {missing[0]}).",
+            )
 
     @staticmethod
     def resolve_ref(base: str, parts: list[str]) -> str | None:
@@ -893,8 +1044,9 @@ class _Scanner:
                     i += 1
                     self.report.files += 1
                     self.index(conn, cand)
-                    self.progress.update(i, len(self.queue),
-                                         f"Reading headers ({i} of {len(self.queue)})")
+                    self.progress.update(
+                        i, len(self.queue), f"Reading headers ({i} of {len(self.queue)})"
+                    )
                     now = time.monotonic()
                     if now - self.last_commit > 0.5:
                         conn.commit()
@@ -902,13 +1054,16 @@ class _Scanner:
             finally:
                 conn.commit()
         finally:
-            self.report.studies = [s for s in (self.lib.study(uid) for uid in
-                                               self.touched_studies) if s is not None]
+            self.report.studies = [
+                s for s in (self.lib.study(uid) for uid in self.touched_studies) if s is not None
+            ]
             self.report.elapsed_s = time.perf_counter() - start
         self.clean_archive_cache()
-        self.progress.update(len(self.queue), len(self.queue),
-                             f"Indexed {self.report.added} new instance(s) in "
-                             f"{len(self.report.studies)} stud(ies)")
+        self.progress.update(
+            len(self.queue),
+            len(self.queue),
+            f"Indexed {self.report.added} new instance(s) in {len(self.report.studies)} stud(ies)",
+        )
         return self.report
 
     def index(self, conn: sqlite3.Connection, cand: _Candidate) -> None:
@@ -918,13 +1073,17 @@ class _Scanner:
         except OSError:
             self.error(cand.label, "The file cannot be read (it was removed or is not accessible).")
             return
-        row = conn.execute("SELECT sop_uid, study_uid, series_uid, size, mtime FROM instances "
-                           "WHERE path=?", (path,)).fetchone()
+        row = conn.execute(
+            "SELECT sop_uid, study_uid, series_uid, size, mtime FROM instances WHERE path=?",
+            (path,),
+        ).fetchone()
         if row is not None and row["size"] == st.st_size and row["mtime"] == st.st_mtime:
             self.report.unchanged += 1
             self.touch(conn, row["study_uid"], row["series_uid"], path, row["sop_uid"])
             return
-        rej = conn.execute("SELECT size, mtime, error FROM rejected WHERE path=?", (path,)).fetchone()
+        rej = conn.execute(
+            "SELECT size, mtime, error FROM rejected WHERE path=?", (path,)
+        ).fetchone()
         if rej is not None and rej["size"] == st.st_size and rej["mtime"] == st.st_mtime:
             self.error(cand.label, rej["error"])
             return
@@ -952,8 +1111,9 @@ class _Scanner:
             return
         if row is not None and row["sop_uid"] != rec["sop_uid"]:
             conn.execute("DELETE FROM instances WHERE path=?", (path,))  # file was replaced
-        existing = conn.execute("SELECT path, size FROM instances WHERE sop_uid=?",
-                                (rec["sop_uid"],)).fetchone()
+        existing = conn.execute(
+            "SELECT path, size FROM instances WHERE sop_uid=?", (rec["sop_uid"],)
+        ).fetchone()
         if existing is not None and existing["path"] != path:
             if not self.resolve_duplicate(conn, cand, rec, existing["path"], st):
                 return
@@ -961,8 +1121,14 @@ class _Scanner:
         self.report.added += 1 if row is None else 0
         self.touch(conn, rec["study_uid"], rec["series_uid"], path, rec["sop_uid"])
 
-    def resolve_duplicate(self, conn: sqlite3.Connection, cand: _Candidate, rec: dict[str, Any],
-                          other: str, st: os.stat_result) -> bool:
+    def resolve_duplicate(
+        self,
+        conn: sqlite3.Connection,
+        cand: _Candidate,
+        rec: dict[str, Any],
+        other: str,
+        st: os.stat_result,
+    ) -> bool:
         """Decide between two files with one SOP Instance UID; True to index ``cand``."""
         if not os.path.isfile(other):
             conn.execute("DELETE FROM instances WHERE path=?", (other,))  # moved: follow it
@@ -988,20 +1154,30 @@ class _Scanner:
         self.reject(conn, cand.path, rec["sop_uid"], msg, st)
         return False
 
-    def reject(self, conn: sqlite3.Connection, path: str, sop_uid: str, msg: str,
-               st: os.stat_result | None = None) -> None:
+    def reject(
+        self,
+        conn: sqlite3.Connection,
+        path: str,
+        sop_uid: str,
+        msg: str,
+        st: os.stat_result | None = None,
+    ) -> None:
         try:
             st = st or os.stat(path)
         except OSError:
             return
-        conn.execute("INSERT OR REPLACE INTO rejected(path, size, mtime, sop_uid, error) "
-                     "VALUES (?,?,?,?,?)", (path, st.st_size, st.st_mtime, sop_uid, msg))
+        conn.execute(
+            "INSERT OR REPLACE INTO rejected(path, size, mtime, sop_uid, error) VALUES (?,?,?,?,?)",
+            (path, st.st_size, st.st_mtime, sop_uid, msg),
+        )
 
-    def upsert(self, conn: sqlite3.Connection, rec: dict[str, Any],
-               ds: Dataset | RawHeader) -> None:
+    def upsert(
+        self, conn: sqlite3.Connection, rec: dict[str, Any], ds: Dataset | RawHeader
+    ) -> None:
         now = time.time()
-        if isinstance(ds, RawHeader) and (rec["study_uid"] not in self.known_studies
-                                          or rec["series_uid"] not in self.known_series):
+        if isinstance(ds, RawHeader) and (
+            rec["study_uid"] not in self.known_studies or rec["series_uid"] not in self.known_series
+        ):
             ds = ds.dataset()  # names need the character set: pydicom decodes them
         # a study or series seen for the first time always has the full Dataset (above)
         full = cast(Dataset, ds)
@@ -1019,30 +1195,53 @@ class _Scanner:
             "added) VALUES (:sop_uid, :series_uid, :study_uid, :path, :source, :size, :mtime, "
             ":sop_class, :instance_number, :frames, :rows, :columns, :transfer_syntax, "
             ":photometric, :position, :orientation, :pixel_spacing, :slice_location, "
-            ":pixel_offset, :added)", {**rec, "added": now})
+            ":pixel_offset, :added)",
+            {**rec, "added": now},
+        )
 
     @staticmethod
-    def insert_study(conn: sqlite3.Connection, rec: dict[str, Any], ds: Dataset, now: float) -> None:
+    def insert_study(
+        conn: sqlite3.Connection, rec: dict[str, Any], ds: Dataset, now: float
+    ) -> None:
         conn.execute(
             "INSERT INTO studies(study_uid, patient_id, patient_name, patient_birth_date, "
             "patient_sex, study_date, study_time, description, accession, added) "
             "VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(study_uid) DO NOTHING",
-            (rec["study_uid"], safe_str(ds, "PatientID"), safe_str(ds, "PatientName"),
-             safe_str(ds, "PatientBirthDate"), safe_str(ds, "PatientSex"),
-             safe_str(ds, "StudyDate"), safe_str(ds, "StudyTime"),
-             safe_str(ds, "StudyDescription"), safe_str(ds, "AccessionNumber"), now))
+            (
+                rec["study_uid"],
+                safe_str(ds, "PatientID"),
+                safe_str(ds, "PatientName"),
+                safe_str(ds, "PatientBirthDate"),
+                safe_str(ds, "PatientSex"),
+                safe_str(ds, "StudyDate"),
+                safe_str(ds, "StudyTime"),
+                safe_str(ds, "StudyDescription"),
+                safe_str(ds, "AccessionNumber"),
+                now,
+            ),
+        )
 
     @staticmethod
-    def insert_series(conn: sqlite3.Connection, rec: dict[str, Any], ds: Dataset, now: float) -> None:
+    def insert_series(
+        conn: sqlite3.Connection, rec: dict[str, Any], ds: Dataset, now: float
+    ) -> None:
         conn.execute(
             "INSERT INTO series(series_uid, study_uid, modality, description, number, body_part, "
             "added) VALUES (?,?,?,?,?,?,?) ON CONFLICT(series_uid) DO NOTHING",
-            (rec["series_uid"], rec["study_uid"], safe_str(ds, "Modality"),
-             safe_str(ds, "SeriesDescription"), safe_int(ds, "SeriesNumber"),
-             safe_str(ds, "BodyPartExamined"), now))
+            (
+                rec["series_uid"],
+                rec["study_uid"],
+                safe_str(ds, "Modality"),
+                safe_str(ds, "SeriesDescription"),
+                safe_int(ds, "SeriesNumber"),
+                safe_str(ds, "BodyPartExamined"),
+                now,
+            ),
+        )
 
-    def touch(self, conn: sqlite3.Connection, study_uid: str, series_uid: str, path: str,
-              sop_uid: str) -> None:
+    def touch(
+        self, conn: sqlite3.Connection, study_uid: str, series_uid: str, path: str, sop_uid: str
+    ) -> None:
         """Remember a study/series for the report; announce a series the first time."""
         if study_uid not in self.touched_studies:
             self.touched_studies.append(study_uid)
@@ -1065,14 +1264,18 @@ class _Scanner:
             log.exception("on_series callback failed")
 
 
-def _record(ds: Dataset | RawHeader, info: PixelInfo, path: str, label: str,
-            st: os.stat_result) -> dict[str, Any]:
+def _record(
+    ds: Dataset | RawHeader, info: PixelInfo, path: str, label: str, st: os.stat_result
+) -> dict[str, Any]:
     """The index row of one file (raises DicomReadError when it cannot be indexed)."""
     sop = raw_text(ds, 0x00080018)
     study = raw_text(ds, 0x0020000D)
     series = raw_text(ds, 0x0020000E)
-    for value, name in ((sop, "SOP Instance UID"), (study, "Study Instance UID"),
-                        (series, "Series Instance UID")):
+    for value, name in (
+        (sop, "SOP Instance UID"),
+        (study, "Study Instance UID"),
+        (series, "Series Instance UID"),
+    ):
         if not value:
             raise DicomReadError(f"The file has no {name}, so it cannot be filed in a study.", path)
         if len(value) > 128 or not value.isprintable():
@@ -1087,11 +1290,20 @@ def _record(ds: Dataset | RawHeader, info: PixelInfo, path: str, label: str,
     except Exception:  # noqa: BLE001
         pass
     return {
-        "sop_uid": sop, "series_uid": series, "study_uid": study, "path": path,
-        "source": label if label != path else None, "size": st.st_size, "mtime": st.st_mtime,
-        "sop_class": raw_text(ds, 0x00080016), "instance_number": raw_int(ds, 0x00200013),
-        "frames": frames, "rows": raw_int(ds, 0x00280010), "columns": raw_int(ds, 0x00280011),
-        "transfer_syntax": ts, "photometric": raw_text(ds, 0x00280004),
+        "sop_uid": sop,
+        "series_uid": series,
+        "study_uid": study,
+        "path": path,
+        "source": label if label != path else None,
+        "size": st.st_size,
+        "mtime": st.st_mtime,
+        "sop_class": raw_text(ds, 0x00080016),
+        "instance_number": raw_int(ds, 0x00200013),
+        "frames": frames,
+        "rows": raw_int(ds, 0x00280010),
+        "columns": raw_int(ds, 0x00280011),
+        "transfer_syntax": ts,
+        "photometric": raw_text(ds, 0x00280004),
         "position": _json_or_none(raw_floats(ds, 0x00200032, 3)),
         "orientation": _json_or_none(raw_floats(ds, 0x00200037, 6)),
         "pixel_spacing": _json_or_none(raw_floats(ds, 0x00280030, 2)),
@@ -1103,12 +1315,13 @@ def _record(ds: Dataset | RawHeader, info: PixelInfo, path: str, label: str,
 def _duplicate_message(kept: str, problem: str | None) -> str:
     """The error for the copy of a duplicate SOP Instance UID that was not kept."""
     if problem is None:
-        return (f"Duplicate SOP Instance UID with different content (also in {kept}); "
-                "the copy indexed first was kept.")
+        return (
+            f"Duplicate SOP Instance UID with different content (also in {kept}); "
+            "the copy indexed first was kept."
+        )
     reason = problem.rstrip(".")
     reason = reason[:1].lower() + reason[1:]
-    return (f"Duplicate SOP Instance UID (also in {kept}); this copy was not kept because "
-            f"{reason}.")
+    return f"Duplicate SOP Instance UID (also in {kept}); this copy was not kept because {reason}."
 
 
 def _same_bytes(a: str, b: str) -> bool:
@@ -1136,17 +1349,36 @@ def _decode_problem(path: str) -> str | None:
             decode_frame(ds, i)
     except HilumError as exc:
         return exc.message
-    except Exception as exc:  # noqa: BLE001
+    except Exception:  # noqa: BLE001
         return "The image data cannot be read."
     return None
 
 
 #: attributes that must agree for two files with one SOP Instance UID to be the same object
-_IDENTITY = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
-             "SeriesInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "Modality",
-             "SOPClassUID", "InstanceNumber", "ImagePositionPatient", "ImageOrientationPatient",
-             "PixelSpacing", "Rows", "Columns", "NumberOfFrames", "RescaleSlope",
-             "RescaleIntercept", "WindowCenter", "WindowWidth")
+_IDENTITY = (
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "Modality",
+    "SOPClassUID",
+    "InstanceNumber",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "Rows",
+    "Columns",
+    "NumberOfFrames",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "WindowCenter",
+    "WindowWidth",
+)
 
 
 def _same_identity(a: str, b: str) -> bool:

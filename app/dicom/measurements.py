@@ -83,8 +83,14 @@ class ImageKey:
     def of_plane(study_uid: str, series_uid: str, plane: Any) -> ImageKey:
         """The reference of a reformat plane (an :class:`app.dicom.mpr.Plane`)."""
         data = plane.to_json()
-        data = {k: ([round(float(x), 4) for x in v] if isinstance(v, list) else
-                    (round(v, 6) if isinstance(v, float) else v)) for k, v in data.items()}
+        data = {
+            k: (
+                [round(float(x), 4) for x in v]
+                if isinstance(v, list)
+                else (round(v, 6) if isinstance(v, float) else v)
+            )
+            for k, v in data.items()
+        }
         return ImageKey(study_uid, series_uid, "", 0, json.dumps(data, sort_keys=True))
 
     @property
@@ -97,8 +103,13 @@ class ImageKey:
         return f"plane:{self.plane}" if self.plane else f"{self.sop_uid}#{self.frame}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"study_uid": self.study_uid, "series_uid": self.series_uid,
-                "sop_uid": self.sop_uid, "frame": self.frame, "plane": self.plane}
+        return {
+            "study_uid": self.study_uid,
+            "series_uid": self.series_uid,
+            "sop_uid": self.sop_uid,
+            "frame": self.frame,
+            "plane": self.plane,
+        }
 
 
 @dataclass(frozen=True)
@@ -150,9 +161,15 @@ class Measurement:
         return replace(self, values=dict(values))
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "points": [list(p) for p in self.points],
-                "values": dict(self.values), "label": self.label, "source": self.source,
-                "created": self.created}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "points": [list(p) for p in self.points],
+            "values": dict(self.values),
+            "label": self.label,
+            "source": self.source,
+            "created": self.created,
+        }
 
 
 @dataclass(frozen=True)
@@ -187,8 +204,9 @@ class ImageView:
 
 
 # -- values ---------------------------------------------------------------------------------------
-def length_mm(p1: tuple[float, float], p2: tuple[float, float],
-              spacing: tuple[float, float] | None) -> tuple[float, str]:
+def length_mm(
+    p1: tuple[float, float], p2: tuple[float, float], spacing: tuple[float, float] | None
+) -> tuple[float, str]:
     """Distance between two image points (x=col, y=row).
 
     Returns
@@ -202,14 +220,19 @@ def length_mm(p1: tuple[float, float], p2: tuple[float, float],
     return math.hypot(dx * spacing[1], dy * spacing[0]), "mm"
 
 
-def _vec(a: tuple[float, float], b: tuple[float, float],
-         spacing: tuple[float, float] | None) -> np.ndarray:
+def _vec(
+    a: tuple[float, float], b: tuple[float, float], spacing: tuple[float, float] | None
+) -> np.ndarray:
     sy, sx = spacing if spacing else (1.0, 1.0)
     return np.array([(b[0] - a[0]) * sx, (b[1] - a[1]) * sy])
 
 
-def angle_deg(a: tuple[float, float], vertex: tuple[float, float], b: tuple[float, float],
-              spacing: tuple[float, float] | None) -> float:
+def angle_deg(
+    a: tuple[float, float],
+    vertex: tuple[float, float],
+    b: tuple[float, float],
+    spacing: tuple[float, float] | None,
+) -> float:
     """The angle at ``vertex`` between the rays to ``a`` and ``b`` (in mm space when calibrated)."""
     v1, v2 = _vec(vertex, a, spacing), _vec(vertex, b, spacing)
     n = float(np.linalg.norm(v1) * np.linalg.norm(v2))
@@ -229,8 +252,15 @@ def cobb_deg(points: Iterable[tuple[float, float]], spacing: tuple[float, float]
     return math.degrees(math.acos(max(0.0, min(1.0, c))))
 
 
-def region_stats(frame: np.ndarray, kind: str, x0: float, y0: float, w: float, h: float,
-                 spacing: tuple[float, float] | None) -> dict[str, float | str]:
+def region_stats(
+    frame: np.ndarray,
+    kind: str,
+    x0: float,
+    y0: float,
+    w: float,
+    h: float,
+    spacing: tuple[float, float] | None,
+) -> dict[str, float | str]:
     """Mean, SD, min, max and area of the pixels inside a rectangle or ellipse.
 
     A pixel is inside when its centre is. The area is the geometric area of the shape
@@ -263,13 +293,23 @@ def region_stats(frame: np.ndarray, kind: str, x0: float, y0: float, w: float, h
     values = sub[mask].astype(np.float64)
     if values.size == 0:
         return out
-    out.update(mean=float(values.mean()), sd=float(values.std()), min=float(values.min()),
-               max=float(values.max()), n=int(values.size))
+    out.update(
+        mean=float(values.mean()),
+        sd=float(values.std()),
+        min=float(values.min()),
+        max=float(values.max()),
+        n=int(values.size),
+    )
     return out
 
 
-def compute_values(kind: str, points: Iterable[tuple[float, float]], frame: np.ndarray | None,
-                   spacing: tuple[float, float] | None, unit: str = "") -> dict[str, Any]:
+def compute_values(
+    kind: str,
+    points: Iterable[tuple[float, float]],
+    frame: np.ndarray | None,
+    spacing: tuple[float, float] | None,
+    unit: str = "",
+) -> dict[str, Any]:
     """The values of a measurement on ``frame`` (modality units) with ``spacing`` (row, col mm).
 
     ``unit`` names the pixel values (e.g. "HU"); ROI statistics carry it as ``unit``.
@@ -292,8 +332,13 @@ def compute_values(kind: str, points: Iterable[tuple[float, float]], frame: np.n
 
 def describe(kind: str, values: Mapping[str, Any]) -> str:
     """A one-line text of a measurement's values."""
-    names = {"length": "Length", "rect": "Rectangle ROI", "ellipse": "Ellipse ROI",
-             "angle": "Angle", "cobb": "Cobb angle"}
+    names = {
+        "length": "Length",
+        "rect": "Rectangle ROI",
+        "ellipse": "Ellipse ROI",
+        "angle": "Angle",
+        "cobb": "Cobb angle",
+    }
     name = names.get(kind, kind)
     if kind == "length" and "length" in values:
         u = values.get("unit", "mm")
@@ -305,16 +350,23 @@ def describe(kind: str, values: Mapping[str, Any]) -> str:
         area = float(values.get("area", 0.0))
         au = values.get("area_unit", "mm²")
         area_text = f"{area / 100:.2f} cm²" if au == "mm²" else f"{area:.0f} {au}"
-        return (f"{name} mean {float(values['mean']):.1f}{u}, SD {float(values['sd']):.1f}, "
-                f"min {float(values['min']):.0f}, max {float(values['max']):.0f}, "
-                f"area {area_text}")
+        return (
+            f"{name} mean {float(values['mean']):.1f}{u}, SD {float(values['sd']):.1f}, "
+            f"min {float(values['min']):.0f}, max {float(values['max']):.0f}, "
+            f"area {area_text}"
+        )
     return name
 
 
 # -- persistence (the library's annotations table) -----------------------------------------------
 def _ref(rec: Mapping[str, Any]) -> ImageKey:
-    return ImageKey(rec["study_uid"], rec["series_uid"] or "", rec["sop_uid"] or "",
-                    int(rec["frame"] or 0), rec["plane"] or "")
+    return ImageKey(
+        rec["study_uid"],
+        rec["series_uid"] or "",
+        rec["sop_uid"] or "",
+        int(rec["frame"] or 0),
+        rec["plane"] or "",
+    )
 
 
 def save_measurement(library: Any, m: Measurement) -> None:
@@ -328,10 +380,18 @@ def load_measurements(library: Any, study_uid: str) -> list[Measurement]:
     for rec in library.annotations(study_uid, "measurement"):
         d = rec["data"]
         try:
-            out.append(Measurement(kind=d["kind"], points=tuple(tuple(p) for p in d["points"]),
-                                   image=_ref(rec), values=d.get("values", {}),
-                                   label=d.get("label", ""), source=d.get("source", "hilum"),
-                                   id=rec["id"], created=float(d.get("created", 0.0))))
+            out.append(
+                Measurement(
+                    kind=d["kind"],
+                    points=tuple(tuple(p) for p in d["points"]),
+                    image=_ref(rec),
+                    values=d.get("values", {}),
+                    label=d.get("label", ""),
+                    source=d.get("source", "hilum"),
+                    id=rec["id"],
+                    created=float(d.get("created", 0.0)),
+                )
+            )
         except (KeyError, TypeError, ValueError, UsageError):
             continue  # a damaged record is skipped, not fatal
     return out
@@ -347,8 +407,10 @@ def save_key_image(library: Any, k: KeyImageMark) -> None:
 
 
 def load_key_images(library: Any, study_uid: str) -> list[KeyImageMark]:
-    return [KeyImageMark(_ref(r), r["data"].get("note", ""), r["id"])
-            for r in library.annotations(study_uid, "key_image")]
+    return [
+        KeyImageMark(_ref(r), r["data"].get("note", ""), r["id"])
+        for r in library.annotations(study_uid, "key_image")
+    ]
 
 
 def delete_key_image(library: Any, k: KeyImageMark | str) -> None:
@@ -356,9 +418,16 @@ def delete_key_image(library: Any, k: KeyImageMark | str) -> None:
 
 
 def save_view(library: Any, v: ImageView) -> None:
-    library.save_annotation(v.id, "view", v.image.to_json(),
-                            {"center": v.center, "width": v.width,
-                             "area": [list(p) for p in v.area] if v.area else None})
+    library.save_annotation(
+        v.id,
+        "view",
+        v.image.to_json(),
+        {
+            "center": v.center,
+            "width": v.width,
+            "area": [list(p) for p in v.area] if v.area else None,
+        },
+    )
 
 
 def load_views(library: Any, study_uid: str) -> list[ImageView]:
@@ -366,8 +435,14 @@ def load_views(library: Any, study_uid: str) -> list[ImageView]:
     for r in library.annotations(study_uid, "view"):
         d = r["data"]
         area = d.get("area")
-        out.append(ImageView(_ref(r), float(d["center"]), float(d["width"]),
-                             (tuple(area[0]), tuple(area[1])) if area else None))  # type: ignore[arg-type]
+        out.append(
+            ImageView(
+                _ref(r),
+                float(d["center"]),
+                float(d["width"]),
+                (tuple(area[0]), tuple(area[1])) if area else None,
+            )
+        )  # type: ignore[arg-type]
     return out
 
 

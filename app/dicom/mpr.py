@@ -128,13 +128,19 @@ class Plane:
 
     def point(self, r: float, c: float) -> np.ndarray:
         """Patient position (mm) of the pixel at row ``r``, column ``c`` (fractions allowed)."""
-        return (np.asarray(self.origin) + c * self.spacing * np.asarray(self.row)
-                + r * self.spacing * np.asarray(self.col))
+        return (
+            np.asarray(self.origin)
+            + c * self.spacing * np.asarray(self.row)
+            + r * self.spacing * np.asarray(self.col)
+        )
 
     def pixel(self, p: npt.ArrayLike) -> tuple[float, float]:
         """(row, column) of the projection of patient point ``p`` on this plane."""
         d = np.asarray(p, dtype=float) - np.asarray(self.origin)
-        return (float(np.dot(d, self.col) / self.spacing), float(np.dot(d, self.row) / self.spacing))
+        return (
+            float(np.dot(d, self.col) / self.spacing),
+            float(np.dot(d, self.row) / self.spacing),
+        )
 
     def distance(self, p: npt.ArrayLike) -> float:
         """Signed distance (mm) of patient point ``p`` from the plane."""
@@ -164,8 +170,9 @@ class Plane:
             return None
         # a point on both planes: solve n1.x = d1, n2.x = d2, direction.x = d1's origin projection
         a = np.stack([n1, n2, direction])
-        b = np.array([np.dot(n1, self.origin), np.dot(n2, other.origin),
-                      np.dot(direction, self.center)])
+        b = np.array(
+            [np.dot(n1, self.origin), np.dot(n2, other.origin), np.dot(direction, self.center)]
+        )
         p = np.linalg.solve(a, b)
         r0, c0 = self.pixel(p)
         dr, dc = float(np.dot(direction, self.col)), float(np.dot(direction, self.row))
@@ -176,16 +183,28 @@ class Plane:
 
     def to_json(self) -> dict[str, object]:
         """Plain values (for the library and presentation states)."""
-        return {"origin": list(self.origin), "row": list(self.row), "col": list(self.col),
-                "spacing": self.spacing, "rows": self.rows, "columns": self.columns,
-                "kind": self.kind}
+        return {
+            "origin": list(self.origin),
+            "row": list(self.row),
+            "col": list(self.col),
+            "spacing": self.spacing,
+            "rows": self.rows,
+            "columns": self.columns,
+            "kind": self.kind,
+        }
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> Plane:
         """Inverse of :meth:`to_json`."""
-        return Plane(origin=_t3(d["origin"]), row=_t3(d["row"]), col=_t3(d["col"]),
-                     spacing=float(d["spacing"]), rows=int(d["rows"]), columns=int(d["columns"]),
-                     kind=str(d.get("kind", "oblique")))
+        return Plane(
+            origin=_t3(d["origin"]),
+            row=_t3(d["row"]),
+            col=_t3(d["col"]),
+            spacing=float(d["spacing"]),
+            rows=int(d["rows"]),
+            columns=int(d["columns"]),
+            kind=str(d.get("kind", "oblique")),
+        )
 
 
 _POOL = None
@@ -227,13 +246,15 @@ class Volume:
         When the stack is not a volume (one slice, colour, no geometry).
     """
 
-    def __init__(self, stack: Stack, data: np.ndarray | None = None,
-                 progress: Progress | None = None) -> None:
+    def __init__(
+        self, stack: Stack, data: np.ndarray | None = None, progress: Progress | None = None
+    ) -> None:
         if stack.color:
             raise UsageError("Reformats need a greyscale series; this one is in colour.")
         if len(stack) < 2 or stack.positions is None or stack.orientation is None:
-            raise UsageError("Reformats need a series of at least 2 slices with positions "
-                             "and orientation.")
+            raise UsageError(
+                "Reformats need a series of at least 2 slices with positions and orientation."
+            )
         nrm = _normal(stack.orientation)
         if nrm is None:
             raise UsageError("The series has an invalid image orientation.")
@@ -273,14 +294,16 @@ class Volume:
         ntiles = n + 2
         self.tiles = min(ntiles, max(1, math.ceil(math.sqrt(ntiles * (rows + 2) / (cols + 2)))))
         self.tiles_y = math.ceil(ntiles / self.tiles)
-        self.use_remap = (self.tiles * (cols + 2) < _SHRT_MAX
-                          and self.tiles_y * (rows + 2) < _SHRT_MAX)
+        self.use_remap = (
+            self.tiles * (cols + 2) < _SHRT_MAX and self.tiles_y * (rows + 2) < _SHRT_MAX
+        )
         if self.use_remap:
-            mosaic = np.full((self.tiles_y, rows + 2, self.tiles, cols + 2), self.fill,
-                             dtype=np.float32)
+            mosaic = np.full(
+                (self.tiles_y, rows + 2, self.tiles, cols + 2), self.fill, dtype=np.float32
+            )
             for k in range(n):
                 ty, tx = divmod(k + 1, self.tiles)
-                mosaic[ty, 1:rows + 1, tx, 1:cols + 1] = vol[k]
+                mosaic[ty, 1 : rows + 1, tx, 1 : cols + 1] = vol[k]
             self.mosaic = mosaic.reshape(self.tiles_y * (rows + 2), self.tiles * (cols + 2))
             t = np.arange(ntiles + 1)
             # pixel offset of voxel (0, 0) of slice k is at index k + 1 of these tables
@@ -298,7 +321,7 @@ class Volume:
             return self._data[k]
         _, rows, cols = self.shape
         y, x = int(self._yoff[k + 1]), int(self._xoff[k + 1])
-        return self.mosaic[y:y + rows, x:x + cols]
+        return self.mosaic[y : y + rows, x : x + cols]
 
     def _blocks(self) -> np.ndarray:
         """The mosaic as a (tiles_y, rows + 2, tiles, cols + 2) view (tile t = slice t - 1)."""
@@ -316,8 +339,14 @@ class Volume:
     def corners(self) -> np.ndarray:
         """The 8 corners of the voxel grid in patient space, (8, 3)."""
         n, rows, cols = self.shape
-        return np.array([self.voxel_to_patient(k, i, j) for k in (0, n - 1)
-                         for i in (0, rows - 1) for j in (0, cols - 1)])
+        return np.array(
+            [
+                self.voxel_to_patient(k, i, j)
+                for k in (0, n - 1)
+                for i in (0, rows - 1)
+                for j in (0, cols - 1)
+            ]
+        )
 
     def center(self) -> np.ndarray:
         """Patient position of the centre of the volume."""
@@ -330,13 +359,22 @@ class Volume:
 
     def _axis_step(self, direction: np.ndarray) -> float:
         """Distance along ``direction`` that moves about one voxel."""
-        a = (float(np.dot(direction, self.row)) / self.dx, float(np.dot(direction, self.col)) / self.dy,
-             float(np.dot(direction, self.n)) / self.dz)
+        a = (
+            float(np.dot(direction, self.row)) / self.dx,
+            float(np.dot(direction, self.col)) / self.dy,
+            float(np.dot(direction, self.n)) / self.dz,
+        )
         norm = math.sqrt(sum(x * x for x in a))
         return 1.0 / norm if norm > 0 else self.min_spacing
 
-    def plane(self, row: npt.ArrayLike, col: npt.ArrayLike, center: npt.ArrayLike | None = None,
-              spacing: float | None = None, kind: str = "oblique") -> Plane:
+    def plane(
+        self,
+        row: npt.ArrayLike,
+        col: npt.ArrayLike,
+        center: npt.ArrayLike | None = None,
+        spacing: float | None = None,
+        kind: str = "oblique",
+    ) -> Plane:
         """A plane through ``center`` (default: volume centre) covering the whole volume.
 
         Parameters
@@ -366,11 +404,23 @@ class Volume:
         # keep the plane through ctr: origin = the projection of ctr plus the in-plane offsets
         origin = ctr + u.min() * r + v.min() * c
         origin = origin - np.dot(origin - ctr, nrm) * nrm
-        return Plane(origin=_t3(origin), row=_t3(r), col=_t3(c), spacing=s, rows=rows, columns=cols,
-                     kind=kind)
+        return Plane(
+            origin=_t3(origin),
+            row=_t3(r),
+            col=_t3(c),
+            spacing=s,
+            rows=rows,
+            columns=cols,
+            kind=kind,
+        )
 
-    def standard_plane(self, kind: str, position: float | None = None, index: int | None = None,
-                       spacing: float | None = None) -> Plane:
+    def standard_plane(
+        self,
+        kind: str,
+        position: float | None = None,
+        index: int | None = None,
+        spacing: float | None = None,
+    ) -> Plane:
         """An axial, coronal or sagittal plane in patient space.
 
         Parameters
@@ -391,14 +441,17 @@ class Volume:
         if index is not None:
             pos = self.positions_along(kind)
             if not 0 <= index < len(pos):
-                raise UsageError(f"--index must be between 0 and {len(pos) - 1} for the "
-                                 f"{kind} plane.")
+                raise UsageError(
+                    f"--index must be between 0 and {len(pos) - 1} for the {kind} plane."
+                )
             position = float(pos[index])
         if position is not None:
             lo, hi = self.extent(kind)
             if not (lo - 1e-6 <= position <= hi + 1e-6):
-                raise UsageError(f"The {kind} position {position:g} mm lies outside the volume "
-                                 f"({lo:.1f} to {hi:.1f} mm).")
+                raise UsageError(
+                    f"The {kind} position {position:g} mm lies outside the volume "
+                    f"({lo:.1f} to {hi:.1f} mm)."
+                )
             axis = int(np.argmax(np.abs(nrm)))
             ctr = ctr.copy()
             ctr[axis] = position * float(np.sign(nrm[axis]))
@@ -440,10 +493,14 @@ class Volume:
         on = float(np.dot(o, self.n))
         wc, wr = float(np.dot(self.w, self.col)), float(np.dot(self.w, self.row))
         out = {
-            "i": form((self.col - wc * self.n) / self.dy,
-                      float(np.dot(o - self.p0, self.col) - wc * (on - self.d0)) / self.dy),
-            "j": form((self.row - wr * self.n) / self.dx,
-                      float(np.dot(o - self.p0, self.row) - wr * (on - self.d0)) / self.dx),
+            "i": form(
+                (self.col - wc * self.n) / self.dy,
+                float(np.dot(o - self.p0, self.col) - wc * (on - self.d0)) / self.dy,
+            ),
+            "j": form(
+                (self.row - wr * self.n) / self.dx,
+                float(np.dot(o - self.p0, self.row) - wr * (on - self.d0)) / self.dx,
+            ),
         }
         if self.even:
             out["k"] = form(self.n / self.dz, (on - self.d0) / self.dz)
@@ -458,8 +515,9 @@ class Volume:
         b = (np.arange(cols, dtype=np.float64) * per_col).astype(np.float32)
         return np.add.outer(a, b)
 
-    def _coords(self, plane: Plane, r0: int = 0, r1: int | None = None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _coords(
+        self, plane: Plane, r0: int = 0, r1: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Fractional voxel (k, i, j) of the plane pixels in rows r0..r1, each float32."""
         r1 = plane.rows if r1 is None else r1
         forms = self._affine(plane)
@@ -469,8 +527,9 @@ class Volume:
             k = self._grid(forms["k"], r0, r1, plane.columns)
         else:
             d = self._grid(forms["d"], r0, r1, plane.columns)
-            k = np.interp(d, self.dists, np.arange(self.shape[0], dtype=np.float64),
-                          left=-1e6, right=1e6).astype(np.float32)
+            k = np.interp(
+                d, self.dists, np.arange(self.shape[0], dtype=np.float64), left=-1e6, right=1e6
+            ).astype(np.float32)
         return k, i, j
 
     def sample(self, plane: Plane, fill: float | None = None) -> np.ndarray:
@@ -505,13 +564,25 @@ class Volume:
             # padding reads the volume minimum: a different fill needs the outside pixels found
             k, i, j = self._coords(plane)
             n, rows, cols = self.shape
-            outside = (k < -1e-3) | (k > n - 1 + 1e-3) | (i < -0.5) | (i > rows - 0.5) \
-                | (j < -0.5) | (j > cols - 0.5)
+            outside = (
+                (k < -1e-3)
+                | (k > n - 1 + 1e-3)
+                | (i < -0.5)
+                | (i > rows - 0.5)
+                | (j < -0.5)
+                | (j > cols - 0.5)
+            )
             out[outside] = fill
         return out
 
-    def _band(self, forms: dict[str, tuple[float, float, float]], cols_out: int, r0: int, r1: int,
-              out: np.ndarray) -> None:
+    def _band(
+        self,
+        forms: dict[str, tuple[float, float, float]],
+        cols_out: int,
+        r0: int,
+        r1: int,
+        out: np.ndarray,
+    ) -> None:
         import cv2
 
         n, rows, cols = self.shape
@@ -521,8 +592,9 @@ class Volume:
             k = self._grid(forms["k"], r0, r1, cols_out)
         else:
             d = self._grid(forms["d"], r0, r1, cols_out)
-            k = np.interp(d, self.dists, np.arange(n, dtype=np.float64),
-                          left=-1e6, right=1e6).astype(np.float32)
+            k = np.interp(
+                d, self.dists, np.arange(n, dtype=np.float64), left=-1e6, right=1e6
+            ).astype(np.float32)
         # outside the volume: onto the fill frame (one pixel / one tile beyond the edge)
         np.clip(i, -1, rows, out=i)
         np.clip(j, -1, cols, out=j)
@@ -535,15 +607,27 @@ class Volume:
         mx += j
         my = self._yoff.take(k0)
         my += i
-        a = cv2.remap(self.mosaic, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                      borderValue=self.fill)
+        a = cv2.remap(
+            self.mosaic,
+            mx,
+            my,
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=self.fill,
+        )
         k0 += 1
         np.take(self._xoff, k0, out=mx)
         mx += j
         np.take(self._yoff, k0, out=my)
         my += i
-        b = cv2.remap(self.mosaic, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                      borderValue=self.fill)
+        b = cv2.remap(
+            self.mosaic,
+            mx,
+            my,
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=self.fill,
+        )
         np.subtract(b, a, out=b)
         np.multiply(b, k, out=b)
         np.add(a, b, out=out[r0:r1])
@@ -551,8 +635,14 @@ class Volume:
     def _sample_kij(self, k: np.ndarray, i: np.ndarray, j: np.ndarray, fill: float) -> np.ndarray:
         n, rows, cols = self.shape
         eps = np.float32(1e-3)
-        outside = (k < -eps) | (k > n - 1 + eps) | (i < -0.5) | (i > rows - 0.5) \
-            | (j < -0.5) | (j > cols - 0.5)
+        outside = (
+            (k < -eps)
+            | (k > n - 1 + eps)
+            | (i < -0.5)
+            | (i > rows - 0.5)
+            | (j < -0.5)
+            | (j > cols - 0.5)
+        )
         np.clip(k, 0, n - 1, out=k)
         np.clip(i, 0, rows - 1, out=i)
         np.clip(j, 0, cols - 1, out=j)
@@ -560,8 +650,15 @@ class Volume:
         f = k - k0
         return self._sample_numpy(k0, f, i, j, outside, fill)
 
-    def _sample_numpy(self, k0: np.ndarray, f: np.ndarray, i: np.ndarray, j: np.ndarray,
-                      outside: np.ndarray, fill: float) -> np.ndarray:
+    def _sample_numpy(
+        self,
+        k0: np.ndarray,
+        f: np.ndarray,
+        i: np.ndarray,
+        j: np.ndarray,
+        outside: np.ndarray,
+        fill: float,
+    ) -> np.ndarray:
         """Trilinear sample without OpenCV (volumes too large for a remap mosaic)."""
         _, rows, cols = self.shape
         data = self._data
@@ -594,8 +691,9 @@ class Volume:
             float32 (rows, columns).
         """
         if projection not in PROJECTIONS:
-            raise UsageError(f"The projection must be one of {', '.join(PROJECTIONS)}, "
-                             f"not {projection!r}.")
+            raise UsageError(
+                f"The projection must be one of {', '.join(PROJECTIONS)}, not {projection!r}."
+            )
         if not math.isfinite(thickness) or thickness > 10_000:
             raise UsageError("The slab thickness must be a number of millimetres.")
         if thickness <= 0:
@@ -645,8 +743,9 @@ class Volume:
         line /= float(np.linalg.norm(line))
         p0 = np.asarray(plane.origin, dtype=np.float64)
         # the plane pixels' position along the line (u, mm from p0) and their slice
-        corners = np.array([plane.point(r, c) for r in (0, plane.rows - 1)
-                            for c in (0, plane.columns - 1)])
+        corners = np.array(
+            [plane.point(r, c) for r in (0, plane.rows - 1) for c in (0, plane.columns - 1)]
+        )
         u_all = (corners - p0) @ line
         s_u = plane.spacing
         u0 = float(u_all.min())
@@ -657,16 +756,26 @@ class Volume:
         s_v = thickness / (depth - 1)
         if width * depth > 16_000_000:
             return None
-        fill = {"mip": self.fill, "minip": float(np.finfo(np.float32).max), "avg": np.nan}[projection]
+        fill = {"mip": self.fill, "minip": float(np.finfo(np.float32).max), "avg": np.nan}[
+            projection
+        ]
         q = np.empty((n, width), dtype=np.float32)
         # band pixel (x=m, y=t) is base + m s_u line + t s_v nrm, moved onto slice k along the
         # slice normal (which the row/column directions ignore); its pixel (j, i) in slice k is
         # affine in (m, t) with a translation that depends on the slice's position only
         base = p0 + u0 * line + v0 * nrm
-        lin = np.array([[float(np.dot(line, self.row)) * s_u / self.dx,
-                         float(np.dot(nrm, self.row)) * s_v / self.dx],
-                        [float(np.dot(line, self.col)) * s_u / self.dy,
-                         float(np.dot(nrm, self.col)) * s_v / self.dy]])
+        lin = np.array(
+            [
+                [
+                    float(np.dot(line, self.row)) * s_u / self.dx,
+                    float(np.dot(nrm, self.row)) * s_v / self.dx,
+                ],
+                [
+                    float(np.dot(line, self.col)) * s_u / self.dy,
+                    float(np.dot(nrm, self.col)) * s_v / self.dy,
+                ],
+            ]
+        )
         tj = ((float(np.dot(base, self.row)) - self.positions @ self.row) / self.dx) + 1.0
         ti = ((float(np.dot(base, self.col)) - self.positions @ self.col) / self.dy) + 1.0
 
@@ -695,17 +804,32 @@ class Volume:
         x = np.add.outer(a.astype(np.float32), b.astype(np.float32))
         return self._remap2d(q, k, x, n, width)
 
-    def _band_reduce(self, k: int, m: np.ndarray, width: int, depth: int, fill: float,
-                     projection: str, band: np.ndarray, out: np.ndarray) -> None:
+    def _band_reduce(
+        self,
+        k: int,
+        m: np.ndarray,
+        width: int,
+        depth: int,
+        fill: float,
+        projection: str,
+        band: np.ndarray,
+        out: np.ndarray,
+    ) -> None:
         """One slice of :meth:`_in_slice_slab`: warp the slab's band out of slice ``k`` (``m``:
         band pixel -> slice pixel, +1 for the fill frame) and reduce it into ``out``."""
         import cv2
 
         _, rows, cols = self.shape
         y, x = int(self._yoff[k + 1]), int(self._xoff[k + 1])
-        cv2.warpAffine(self.mosaic[y - 1:y + rows + 1, x - 1:x + cols + 1], m, (width, depth),
-                       dst=band, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                       borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+        cv2.warpAffine(
+            self.mosaic[y - 1 : y + rows + 1, x - 1 : x + cols + 1],
+            m,
+            (width, depth),
+            dst=band,
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=fill,
+        )
         if projection == "mip":
             band.max(axis=0, out=out)
         elif projection == "minip":
@@ -733,18 +857,25 @@ class Volume:
             lo, hi = self._range(ic, thickness / self.dy, rows)
             if lo is None:
                 return np.full((plane.rows, plane.columns), self.fill, dtype=np.float32)
-            img = reduce(blocks[:, 1 + lo:1 + hi, :, 1:cols + 1], axis=1).reshape(-1, cols)[1:n + 1]
+            img = reduce(blocks[:, 1 + lo : 1 + hi, :, 1 : cols + 1], axis=1).reshape(-1, cols)[
+                1 : n + 1
+            ]
             return self._remap2d(np.ascontiguousarray(img, dtype=np.float32), k, j, n, cols)
         if abs(abs(float(np.dot(nrm, self.row))) - 1.0) < 1e-6:
             jc = float(j.flat[0])
             lo, hi = self._range(jc, thickness / self.dx, cols)
             if lo is None:
                 return np.full((plane.rows, plane.columns), self.fill, dtype=np.float32)
-            img = reduce(blocks[:, 1:rows + 1, :, 1 + lo:1 + hi], axis=3).transpose(0, 2, 1) \
-                .reshape(-1, rows)[1:n + 1]
+            img = (
+                reduce(blocks[:, 1 : rows + 1, :, 1 + lo : 1 + hi], axis=3)
+                .transpose(0, 2, 1)
+                .reshape(-1, rows)[1 : n + 1]
+            )
             return self._remap2d(np.ascontiguousarray(img, dtype=np.float32), k, i, n, rows)
-        if abs(abs(float(np.dot(nrm, self.n))) - 1.0) < 1e-6 and \
-                float(np.linalg.norm(self.w - self.n)) < 1e-6:
+        if (
+            abs(abs(float(np.dot(nrm, self.n))) - 1.0) < 1e-6
+            and float(np.linalg.norm(self.w - self.n)) < 1e-6
+        ):
             dc = plane.position * float(np.dot(nrm, self.n))
             sel = np.nonzero(np.abs(self.dists - dc) <= thickness / 2.0 + 1e-6)[0]
             if sel.size == 0:
@@ -766,8 +897,9 @@ class Volume:
             mx = np.clip(j, 0, cols - 1)
             my = np.clip(i, 0, rows - 1)
             mx[outside] = -10.0
-            return cv2.remap(acc, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                             borderValue=self.fill)
+            return cv2.remap(
+                acc, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=self.fill
+            )
         return None
 
     @staticmethod
@@ -779,15 +911,18 @@ class Volume:
             return None, 0
         return lo, hi
 
-    def _remap2d(self, img: np.ndarray, k: np.ndarray, x: np.ndarray, n: int, size: int) -> np.ndarray:
+    def _remap2d(
+        self, img: np.ndarray, k: np.ndarray, x: np.ndarray, n: int, size: int
+    ) -> np.ndarray:
         import cv2
 
         outside = (k < -1e-3) | (k > n - 1 + 1e-3) | (x < -0.5) | (x > size - 0.5)
         mx = np.clip(x, 0, size - 1)
         my = np.clip(k, 0, n - 1)
         mx[outside] = -10.0
-        return cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                         borderValue=self.fill)
+        return cv2.remap(
+            img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=self.fill
+        )
 
     def window(self) -> tuple[float, float]:
         """The first header window of the middle slice, else one computed from the data."""
@@ -809,9 +944,15 @@ def to_uint8(image: np.ndarray, center: float, width: float) -> np.ndarray:
     return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
-def render_plane(volume: Volume, kind: str, position: float | None = None,
-                 index: int | None = None, slab: float = 0.0, projection: str = "mip",
-                 window: tuple[float, float] | None = None) -> tuple[np.ndarray, Plane]:
+def render_plane(
+    volume: Volume,
+    kind: str,
+    position: float | None = None,
+    index: int | None = None,
+    slab: float = 0.0,
+    projection: str = "mip",
+    window: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, Plane]:
     """The displayed 8-bit reformat of ``volume`` (used by ``hilum render --plane``).
 
     Returns

@@ -41,10 +41,18 @@ if logging.getLogger("pydicom").level < logging.CRITICAL:
     logging.getLogger("pydicom").setLevel(logging.CRITICAL)
 
 __all__ = [
-    "read_dataset", "number_of_frames", "decode_frame", "frame_array", "display_array",
-    "default_window", "windows", "window_to_uint8", "FrameCache", "compression_name", "is_color",
+    "read_dataset",
+    "number_of_frames",
+    "decode_frame",
+    "frame_array",
+    "display_array",
+    "default_window",
+    "windows",
+    "window_to_uint8",
+    "FrameCache",
+    "compression_name",
+    "is_color",
 ]
-
 
 
 def read_dataset(path: str | os.PathLike[str]) -> Dataset:
@@ -63,8 +71,16 @@ def compression_name(ds: Dataset) -> str:
         name = uid.name if uid.is_valid else str(uid)
     except Exception:  # noqa: BLE001 - a corrupt transfer syntax UID
         return "unknown encoding"
-    for family in ("High-Throughput JPEG 2000", "JPEG 2000", "JPEG-LS", "JPEG XL", "RLE",
-                   "MPEG", "HEVC", "Deflate"):
+    for family in (
+        "High-Throughput JPEG 2000",
+        "JPEG 2000",
+        "JPEG-LS",
+        "JPEG XL",
+        "RLE",
+        "MPEG",
+        "HEVC",
+        "Deflate",
+    ):
         if family.lower() in name.lower():
             return family
     if "jpeg" in name.lower():
@@ -114,30 +130,47 @@ def _decode_error(ds: Dataset, exc: BaseException) -> PixelDecodeError:
     text = str(exc)
     comp = compression_name(ds)
     log.debug("decode failed (%s): %s: %s", comp, type(exc).__name__, text[:300])
-    missing = [k for k in ("Rows", "Columns", "BitsAllocated", "PhotometricInterpretation")
-               if k not in ds]
+    missing = [
+        k for k in ("Rows", "Columns", "BitsAllocated", "PhotometricInterpretation") if k not in ds
+    ]
     if missing:
-        return PixelDecodeError(f"The image header is incomplete (missing {missing[0]}), "
-                                "so its pixels cannot be decoded.", spath)
+        return PixelDecodeError(
+            f"The image header is incomplete (missing {missing[0]}), "
+            "so its pixels cannot be decoded.",
+            spath,
+        )
     syntax = transfer_syntax_label(ds)
     if comp == "unknown encoding":
-        return PixelDecodeError(f"The file's transfer syntax ({syntax}) is not a DICOM transfer "
-                                "syntax Hilum knows, so its image data cannot be decoded.", spath)
-    if isinstance(exc, NotImplementedError) or "missing required dependencies" in text \
-            or "no decoding plugins" in text.lower() or "no pixel data decoders" in text.lower():
-        return PixelDecodeError(f"The image's transfer syntax, {syntax}, is not supported by the "
-                                "installed decoders.", spath)
+        return PixelDecodeError(
+            f"The file's transfer syntax ({syntax}) is not a DICOM transfer "
+            "syntax Hilum knows, so its image data cannot be decoded.",
+            spath,
+        )
+    if (
+        isinstance(exc, NotImplementedError)
+        or "missing required dependencies" in text
+        or "no decoding plugins" in text.lower()
+        or "no pixel data decoders" in text.lower()
+    ):
+        return PixelDecodeError(
+            f"The image's transfer syntax, {syntax}, is not supported by the installed decoders.",
+            spath,
+        )
     if _declined(text):
         # every decoder that says why declines this variant (e.g. 12-bit JPEG Extended): the
         # data is not known to be corrupt, it is just not decodable here
         bits = safe_int(ds, "BitsStored")
         depth = f", {bits}-bit" if bits else ""
-        return PixelDecodeError(f"This image's encoding ({syntax}{depth}) is not supported by "
-                                "the installed decoders.", spath)
+        return PixelDecodeError(
+            f"This image's encoding ({syntax}{depth}) is not supported by the installed decoders.",
+            spath,
+        )
     if isinstance(exc, (EOFError, struct.error)) or "truncat" in text.lower():
         return PixelDecodeError("The file is truncated: its image data ends early.", spath)
     if comp == "uncompressed":
-        return PixelDecodeError("The image data is corrupt or incomplete and cannot be read.", spath)
+        return PixelDecodeError(
+            "The image data is corrupt or incomplete and cannot be read.", spath
+        )
     return PixelDecodeError(f"The image data is corrupt and cannot be decoded ({comp}).", spath)
 
 
@@ -170,11 +203,14 @@ def decode_frame(ds: Dataset, frame: int = 0) -> np.ndarray:
             what = UID(what).name if what else "non-image object"
         except Exception:  # noqa: BLE001
             pass
-        raise PixelDecodeError(f"The file has no image data (it is a {what}).",
-                               str(getattr(ds, "filename", "") or "") or None)
+        raise PixelDecodeError(
+            f"The file has no image data (it is a {what}).",
+            str(getattr(ds, "filename", "") or "") or None,
+        )
     if not 0 <= frame < n:
-        raise UsageError(f"Frame {frame} does not exist: the image has {n} frame(s) "
-                         f"(0 to {n - 1}).")
+        raise UsageError(
+            f"Frame {frame} does not exist: the image has {n} frame(s) (0 to {n - 1})."
+        )
     # refuse allocation bombs from the header and the codec stream, before any decoder runs
     check_image(ds)
     try:
@@ -219,8 +255,10 @@ def _decode(ds: Dataset, index: int | None) -> np.ndarray:
 
 def functional_item(ds: Dataset, frame: int, sequence: str) -> Dataset | None:
     """The item of a functional group macro that applies to ``frame`` (per-frame, else shared)."""
-    for group_kw, index in (("PerFrameFunctionalGroupsSequence", frame),
-                            ("SharedFunctionalGroupsSequence", 0)):
+    for group_kw, index in (
+        ("PerFrameFunctionalGroupsSequence", frame),
+        ("SharedFunctionalGroupsSequence", 0),
+    ):
         try:
             groups = ds.get(group_kw)
             if groups and len(groups) > index:
@@ -233,8 +271,13 @@ def functional_item(ds: Dataset, frame: int, sequence: str) -> Dataset | None:
 
 
 _MODALITY_KEYS = ("RescaleSlope", "RescaleIntercept", "RescaleType", "ModalityLUTSequence")
-_VOI_KEYS = ("WindowCenter", "WindowWidth", "VOILUTFunction", "VOILUTSequence",
-             "WindowCenterWidthExplanation")
+_VOI_KEYS = (
+    "WindowCenter",
+    "WindowWidth",
+    "VOILUTFunction",
+    "VOILUTSequence",
+    "WindowCenterWidthExplanation",
+)
 
 
 def _frame_view(ds: Dataset, frame: int, keys: tuple[str, ...], sequence: str) -> Dataset:
@@ -244,15 +287,23 @@ def _frame_view(ds: Dataset, frame: int, keys: tuple[str, ...], sequence: str) -
     in the functional groups (``sequence`` per frame or shared).
     """
     view = Dataset()
-    for kw in ("PhotometricInterpretation", "BitsStored", "BitsAllocated", "PixelRepresentation",
-               "SamplesPerPixel"):
+    for kw in (
+        "PhotometricInterpretation",
+        "BitsStored",
+        "BitsAllocated",
+        "PixelRepresentation",
+        "SamplesPerPixel",
+    ):
         value = safe_get(ds, kw)
         if value is not None:
             setattr(view, kw, value)
     if hasattr(ds, "file_meta"):
         view.file_meta = ds.file_meta
-    item = functional_item(ds, frame, sequence) if "PerFrameFunctionalGroupsSequence" in ds \
-        or "SharedFunctionalGroupsSequence" in ds else None
+    item = (
+        functional_item(ds, frame, sequence)
+        if "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds
+        else None
+    )
     for source in (ds, item):
         if source is None:
             continue
@@ -276,7 +327,7 @@ def _voi_view(ds: Dataset, frame: int) -> Dataset:
 def _to_uint8_rgb(rgb: np.ndarray, bits: int) -> np.ndarray:
     if rgb.dtype == np.uint8:
         return np.ascontiguousarray(rgb[..., :3])
-    top = float(2 ** bits - 1) if bits > 0 else float(rgb.max() or 1)
+    top = float(2**bits - 1) if bits > 0 else float(rgb.max() or 1)
     out = np.clip(rgb[..., :3].astype(np.float32) * (255.0 / top), 0, 255)
     return np.ascontiguousarray(out.astype(np.uint8))
 
@@ -292,8 +343,12 @@ def modality_lut(arr: np.ndarray, ds: Dataset, frame: int = 0) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
-_PALETTE_DATA = ("RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData",
-                 "BluePaletteColorLookupTableData", "AlphaPaletteColorLookupTableData")
+_PALETTE_DATA = (
+    "RedPaletteColorLookupTableData",
+    "GreenPaletteColorLookupTableData",
+    "BluePaletteColorLookupTableData",
+    "AlphaPaletteColorLookupTableData",
+)
 
 
 def _big_endian(ds: Dataset) -> bool:
@@ -392,9 +447,11 @@ def frame_array(ds_or_path: Dataset | str | os.PathLike[str], frame: int = 0) ->
     if pi == "PALETTE COLOR" and arr.ndim == 2:
         try:
             rgb = apply_color_lut(arr, _palette_view(ds))
-        except Exception as exc:  # noqa: BLE001
-            raise PixelDecodeError("The palette colour table of this image is corrupt.",
-                                   str(getattr(ds, "filename", "")) or None) from None
+        except Exception:  # noqa: BLE001
+            raise PixelDecodeError(
+                "The palette colour table of this image is corrupt.",
+                str(getattr(ds, "filename", "")) or None,
+            ) from None
         bits = 16 if rgb.dtype == np.uint16 else 8
         try:
             bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
@@ -414,10 +471,26 @@ def windows(ds: Dataset, frame: int = 0) -> list[tuple[float, float, str]]:
     if centers is None or widths is None:
         return []
     try:
-        cs = [float(c) for c in (centers if isinstance(centers, (list, tuple)) or hasattr(
-            centers, "__len__") and not isinstance(centers, (str, bytes)) else [centers])]
-        ws = [float(w) for w in (widths if isinstance(widths, (list, tuple)) or hasattr(
-            widths, "__len__") and not isinstance(widths, (str, bytes)) else [widths])]
+        cs = [
+            float(c)
+            for c in (
+                centers
+                if isinstance(centers, (list, tuple))
+                or hasattr(centers, "__len__")
+                and not isinstance(centers, (str, bytes))
+                else [centers]
+            )
+        ]
+        ws = [
+            float(w)
+            for w in (
+                widths
+                if isinstance(widths, (list, tuple))
+                or hasattr(widths, "__len__")
+                and not isinstance(widths, (str, bytes))
+                else [widths]
+            )
+        ]
     except Exception:  # noqa: BLE001
         return []
     names = safe_get(view, "WindowCenterWidthExplanation", [])
@@ -465,12 +538,14 @@ def _lut_range(item: Dataset, ds: Dataset) -> tuple[float, float]:
             lo, hi = float(data.min()), float(data.max())
             if hi > lo:
                 return lo, hi
-        return 0.0, float(2 ** nominal - 1)
+        return 0.0, float(2**nominal - 1)
     except Exception:  # noqa: BLE001
         return 0.0, 65535.0
 
 
-def _window_8bit(arr: np.ndarray, center: float, width: float, function: str = "LINEAR") -> np.ndarray:
+def _window_8bit(
+    arr: np.ndarray, center: float, width: float, function: str = "LINEAR"
+) -> np.ndarray:
     """Window to 0..255 with pydicom's :func:`apply_windowing`.
 
     A tiny dataset describing an unsigned 8-bit output makes pydicom's output range exactly
@@ -494,8 +569,9 @@ def _window_8bit(arr: np.ndarray, center: float, width: float, function: str = "
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def display_array(ds: Dataset, arr: np.ndarray, window: Window | int | None = None,
-                  frame: int = 0) -> np.ndarray:
+def display_array(
+    ds: Dataset, arr: np.ndarray, window: Window | int | None = None, frame: int = 0
+) -> np.ndarray:
     """The image as displayed, 8 bits.
 
     Parameters
@@ -526,8 +602,11 @@ def display_array(ds: Dataset, arr: np.ndarray, window: Window | int | None = No
         index = window if isinstance(window, int) else 0
         voi_seq = safe_get(view, "VOILUTSequence")
         found = windows(ds, frame)
-        if voi_seq and (window is None or index < len(voi_seq)) and not (
-                window is not None and found and index < len(found)):
+        if (
+            voi_seq
+            and (window is None or index < len(voi_seq))
+            and not (window is not None and found and index < len(found))
+        ):
             try:
                 item = voi_seq[min(index, len(voi_seq) - 1)]
                 ints = np.rint(arr).astype(np.int64)

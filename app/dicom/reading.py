@@ -99,8 +99,10 @@ def _translate(exc: BaseException, path: str, size: int) -> DicomError:
         # field sends it past the data, e.g. a sequence item declaring 4 GB: a corrupt header,
         # not a failing disk
         log.debug("header parse failed: %s", exc)
-        return DicomReadError("The DICOM header is corrupt (a length field points past the "
-                              "data) and cannot be read.", path)
+        return DicomReadError(
+            "The DICOM header is corrupt (a length field points past the data) and cannot be read.",
+            path,
+        )
     if isinstance(exc, OSError):
         return DicomReadError(f"The file cannot be read ({exc.strerror or 'I/O error'}).", path)
     log.debug("header read failed: %s: %s", type(exc).__name__, exc)
@@ -187,7 +189,8 @@ def _pixel_info(fh: IO[bytes], ds: Dataset, size: int, path: str) -> PixelInfo:
             have = max(0, size - value_offset)
             raise DicomReadError(
                 f"The file is truncated: its image data ends early ({have:,} of {length:,} bytes).",
-                path)
+                path,
+            )
         return PixelInfo(pos, value_offset, length, False)
     # Encapsulated: walk the items (Basic Offset Table + fragments) to the sequence delimiter.
     fh.seek(value_offset)
@@ -195,16 +198,22 @@ def _pixel_info(fh: IO[bytes], ds: Dataset, size: int, path: str) -> PixelInfo:
     for _ in range(10_000_000):
         item = fh.read(8)
         if len(item) < 8:
-            raise DicomReadError("The file is truncated: its compressed image data ends early.", path)
+            raise DicomReadError(
+                "The file is truncated: its compressed image data ends early.", path
+            )
         igroup, ielem, ilen = struct.unpack(order + "HHI", item)
         itag = igroup << 16 | ielem
         at += 8
         if itag == 0xFFFEE0DD:
             return PixelInfo(pos, value_offset, length, True)
         if itag != 0xFFFEE000:
-            raise DicomReadError("The compressed image data is corrupt (bad fragment structure).", path)
+            raise DicomReadError(
+                "The compressed image data is corrupt (bad fragment structure).", path
+            )
         if at + ilen > size:
-            raise DicomReadError("The file is truncated: its compressed image data ends early.", path)
+            raise DicomReadError(
+                "The file is truncated: its compressed image data ends early.", path
+            )
         at += ilen
         fh.seek(at)
     raise DicomReadError("The compressed image data is corrupt (bad fragment structure).", path)
@@ -247,8 +256,13 @@ def read_header(path: PathLike, tags: list[int] | None = None) -> tuple[Dataset,
             ds = _parse_from_memory(fh, size, force, tags)
             if ds is None:  # header larger than the first chunk (or unusual): read from the file
                 fh.seek(0)
-                ds = dcmread(fh, stop_before_pixels=True, defer_size=DEFER_SIZE, force=force,
-                             specific_tags=tags)
+                ds = dcmread(
+                    fh,
+                    stop_before_pixels=True,
+                    defer_size=DEFER_SIZE,
+                    force=force,
+                    specific_tags=tags,
+                )
             if tags is not None and is_dicomdir(ds):
                 fh.seek(0)
                 ds = dcmread(fh, stop_before_pixels=True, defer_size=DEFER_SIZE, force=force)
@@ -269,8 +283,9 @@ def read_header(path: PathLike, tags: list[int] | None = None) -> tuple[Dataset,
 HEADER_CHUNK = 64 * 1024
 
 
-def _parse_from_memory(fh: IO[bytes], size: int, force: bool,
-                       tags: list[int] | None) -> Dataset | None:
+def _parse_from_memory(
+    fh: IO[bytes], size: int, force: bool, tags: list[int] | None
+) -> Dataset | None:
     """Parse the header from the file's first bytes in memory; None when they do not suffice.
 
     On success ``fh`` is left at the pixel data element, as ``dcmread`` on the file would.
@@ -281,8 +296,9 @@ def _parse_from_memory(fh: IO[bytes], size: int, force: bool,
     chunk = fh.read(HEADER_CHUNK)
     buf = io.BytesIO(chunk)
     try:
-        ds = dcmread(buf, stop_before_pixels=True, defer_size=DEFER_SIZE, force=force,
-                     specific_tags=tags)
+        ds = dcmread(
+            buf, stop_before_pixels=True, defer_size=DEFER_SIZE, force=force, specific_tags=tags
+        )
     except Exception:  # noqa: BLE001 - maybe cut by the chunk end: the caller reads the file
         return None
     pos = buf.tell()
@@ -297,7 +313,7 @@ def _parse_from_memory(fh: IO[bytes], size: int, force: bool,
         if tsyntax == DeflatedExplicitVRLittleEndian:
             return None
         order = ">" if tsyntax == ExplicitVRBigEndian else "<"
-        group, elem = struct.unpack(order + "HH", chunk[pos:pos + 4])
+        group, elem = struct.unpack(order + "HH", chunk[pos : pos + 4])
         if (group << 16 | elem) not in PIXEL_TAGS:
             return None
     fh.seek(pos)
@@ -318,8 +334,11 @@ def _check_complete(ds: Dataset, fh: IO[bytes], size: int, path: str) -> None:
         if length is None or tell is None or length == 0xFFFFFFFF:
             continue
         if tell + length > size:
-            raise DicomReadError("The file is truncated or its header is corrupt (an element "
-                                 "runs past the end of the file).", path)
+            raise DicomReadError(
+                "The file is truncated or its header is corrupt (an element "
+                "runs past the end of the file).",
+                path,
+            )
 
 
 def read_dataset(path: PathLike) -> Dataset:
@@ -401,8 +420,11 @@ def safe_floats(ds: Dataset, keyword: str, n: int) -> list[float] | None:
     if value is None or value == "":
         return None
     try:
-        values = [float(v) for v in value] if not isinstance(value, (str, bytes)) and hasattr(
-            value, "__iter__") else [float(value)]
+        values = (
+            [float(v) for v in value]
+            if not isinstance(value, (str, bytes)) and hasattr(value, "__iter__")
+            else [float(value)]
+        )
     except Exception:  # noqa: BLE001
         return None
     if len(values) != n or not all(math.isfinite(v) for v in values):
@@ -512,11 +534,34 @@ def raw_floats(ds: Dataset | RawHeader, tag: int, n: int) -> list[float] | None:
 # unusual returns None and the caller falls back to :func:`read_header`.
 
 #: explicit VRs whose length is 4 bytes (after 2 reserved bytes)
-_VR_LONG = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN",
-                      b"UR", b"UT", b"UV"))
-_VR_SHORT = frozenset((b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS",
-                       b"LO", b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL",
-                       b"US"))
+_VR_LONG = frozenset(
+    (b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV")
+)
+_VR_SHORT = frozenset(
+    (
+        b"AE",
+        b"AS",
+        b"AT",
+        b"CS",
+        b"DA",
+        b"DS",
+        b"DT",
+        b"FD",
+        b"FL",
+        b"IS",
+        b"LO",
+        b"LT",
+        b"PN",
+        b"SH",
+        b"SL",
+        b"SS",
+        b"ST",
+        b"TM",
+        b"UI",
+        b"UL",
+        b"US",
+    )
+)
 _UNDEFINED = 0xFFFFFFFF
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _FIRST_READ = 16 * 1024
@@ -541,15 +586,17 @@ class RawHeader:
 
     __slots__ = ("elements", "meta", "file_meta", "implicit", "path")
 
-    def __init__(self, elements: dict[int, Any], meta: dict[int, Any], implicit: bool,
-                 path: str) -> None:
+    def __init__(
+        self, elements: dict[int, Any], meta: dict[int, Any], implicit: bool, path: str
+    ) -> None:
         self.elements = elements
         self.meta = meta
         self.implicit = implicit
         self.path = path
         ts = meta.get(0x00020010)
-        self.file_meta = _RawMeta(bytes(ts.value).decode("ascii", "replace").strip(" \x00")
-                                  if ts is not None else "")
+        self.file_meta = _RawMeta(
+            bytes(ts.value).decode("ascii", "replace").strip(" \x00") if ts is not None else ""
+        )
 
     @property
     def filename(self) -> str:
@@ -657,8 +704,14 @@ _U32 = struct.Struct("<I").unpack_from
 _PIXEL_TAG_SET = frozenset(PIXEL_TAGS)
 
 
-def _walk(buf: bytes, pos: int, implicit: bool, wanted: frozenset[int] | None,
-          out: dict[int, Any] | None, in_item: bool = False) -> int:
+def _walk(
+    buf: bytes,
+    pos: int,
+    implicit: bool,
+    wanted: frozenset[int] | None,
+    out: dict[int, Any] | None,
+    in_item: bool = False,
+) -> int:
     """Walk elements from ``pos``; keep ``wanted`` ones in ``out``.
 
     Returns the position of the pixel data element (top level) or after the item delimiter
@@ -715,8 +768,16 @@ def _walk(buf: bytes, pos: int, implicit: bool, wanted: frozenset[int] | None,
                 raise _NeedMore
             if length > DEFER_SIZE:
                 raise _Unusual
-            out[tag] = RawDataElement(BaseTag(tag), vrb.decode() if vrb else None,  # type: ignore[index]
-                                      length, buf[start:end], start, implicit, True, True)
+            out[tag] = RawDataElement(  # type: ignore[index]
+                BaseTag(tag),
+                vrb.decode() if vrb else None,
+                length,
+                buf[start:end],
+                start,
+                implicit,
+                True,
+                True,
+            )
         pos = end
 
 
@@ -760,14 +821,19 @@ def fast_header(path: PathLike, tags: frozenset[int]) -> tuple[RawHeader, PixelI
                     ts = bytes(ts_elem.value).decode("ascii", "replace").strip(" \x00")
                     if ts == ImplicitVRLittleEndian:
                         implicit = True
-                    elif ts in (ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian) or \
-                            not ts.startswith("1.2.840.10008.1.2"):
+                    elif ts in (
+                        ExplicitVRBigEndian,
+                        DeflatedExplicitVRLittleEndian,
+                    ) or not ts.startswith("1.2.840.10008.1.2"):
                         return None  # big endian, deflated, private: pydicom decides
                     else:
                         implicit = False
                     sop_class = meta.get(0x00020002)
-                    if sop_class is not None and bytes(sop_class.value).strip(b" \x00") == \
-                            MEDIA_STORAGE_DIRECTORY.encode():
+                    if (
+                        sop_class is not None
+                        and bytes(sop_class.value).strip(b" \x00")
+                        == MEDIA_STORAGE_DIRECTORY.encode()
+                    ):
                         return None
                     if pos + 6 > len(buf):
                         raise _NeedMore
@@ -793,7 +859,7 @@ def fast_header(path: PathLike, tags: frozenset[int]) -> tuple[RawHeader, PixelI
                 fh.seek(pix)
                 head = fh.read(12)
             else:
-                head = buf[pix:pix + 12]
+                head = buf[pix : pix + 12]
             if len(head) < 12:
                 return None
             if implicit:
@@ -824,7 +890,7 @@ def _walk_meta(buf: bytes, pos: int, end: int, out: dict[int, Any]) -> int:
         group, elem = struct.unpack_from("<HH", buf, pos)
         if group != 0x0002:
             raise _Unusual
-        vrb = buf[pos + 4:pos + 6]
+        vrb = buf[pos + 4 : pos + 6]
         if vrb in _VR_SHORT:
             length = struct.unpack_from("<H", buf, pos + 6)[0]
             start = pos + 8
@@ -836,8 +902,16 @@ def _walk_meta(buf: bytes, pos: int, end: int, out: dict[int, Any]) -> int:
         if length == _UNDEFINED or start + length > end:
             raise _Unusual
         tag = group << 16 | elem
-        out[tag] = RawDataElement(BaseTag(tag), vrb.decode(), length, buf[start:start + length],
-                                  start, False, True, True)
+        out[tag] = RawDataElement(
+            BaseTag(tag),
+            vrb.decode(),
+            length,
+            buf[start : start + length],
+            start,
+            False,
+            True,
+            True,
+        )
         pos = start + length
     if pos != end:
         raise _Unusual

@@ -45,21 +45,27 @@ def write_png(image: np.ndarray, out: str | os.PathLike[str]) -> Path:
     try:
         write_private(path, buf.tobytes())  # 0600 whatever the umask
     except OSError as exc:
-        raise OutputError(f"Cannot write {path} ({exc.strerror or 'I/O error'}).",
-                          str(path)) from None
+        raise OutputError(
+            f"Cannot write {path} ({exc.strerror or 'I/O error'}).", str(path)
+        ) from None
     return path
 
 
-def render_array(path: str | os.PathLike[str], window: Window | int | None = None,
-                 frame: int = 0) -> np.ndarray:
+def render_array(
+    path: str | os.PathLike[str], window: Window | int | None = None, frame: int = 0
+) -> np.ndarray:
     """The displayed 8-bit image of one frame (see :func:`app.dicom.pixels.display_array`)."""
     ds = read_dataset(path)
     arr = frame_array(ds, frame)
     return display_array(ds, arr, window=window, frame=frame)
 
 
-def render_to_png(path: str | os.PathLike[str], out: str | os.PathLike[str],
-                  window: Window | int | None = None, frame: int = 0) -> Path:
+def render_to_png(
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    window: Window | int | None = None,
+    frame: int = 0,
+) -> Path:
     """Render a frame as displayed (header window unless ``window`` is given) to a PNG.
 
     Parameters

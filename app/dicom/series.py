@@ -53,7 +53,7 @@ class Frame:
     """One 2-D frame of a stack: a single-frame file, or one frame of a multi-frame file."""
 
     path: str
-    index: int                      # frame index inside the file
+    index: int  # frame index inside the file
     sop_uid: str
     instance_number: int | None
     rows: int
@@ -65,11 +65,11 @@ class Frame:
     intercept: float = 0.0
     frames_in_file: int = 1
     header: Dataset | None = field(default=None, repr=False)
-    lut: bool = False               # a Modality LUT Sequence applies (not a plain rescale)
+    lut: bool = False  # a Modality LUT Sequence applies (not a plain rescale)
     # uncompressed data: where the frame's bytes lie and how to read them (else None)
     native_offset: int = -1
     native_dtype: str | None = None
-    shift: int = 0                  # Bits Allocated - Bits Stored (unused high bits)
+    shift: int = 0  # Bits Allocated - Bits Stored (unused high bits)
     # which stack of a multi-dimensional object the frame belongs to (frame type, temporal
     # position, non-spatial dimension indices), and that in words; () for plain images
     group: tuple[str, ...] = ()
@@ -132,8 +132,11 @@ class Stack:
             return out
         row = np.asarray(self.orientation[:3])
         col = np.asarray(self.orientation[3:])
-        step = (self.positions[-1] - self.positions[0]) / max(1, len(self.frames) - 1) \
-            if len(self.frames) > 1 else np.cross(row, col) * self.spacing[0]
+        step = (
+            (self.positions[-1] - self.positions[0]) / max(1, len(self.frames) - 1)
+            if len(self.frames) > 1
+            else np.cross(row, col) * self.spacing[0]
+        )
         out[:3, 0] = step
         out[:3, 1] = col * self.spacing[1]
         out[:3, 2] = row * self.spacing[2]
@@ -171,10 +174,19 @@ class Stack:
         from app.dicom.budget import check_dimensions
 
         # the whole series is allocated at once: refuse one beyond the pixel budget first
-        check_dimensions(rows, cols, n, 3 if self.color else 1, 32,
-                         what="The series", path=self.frames[0].path if self.frames else None)
-        vol = np.empty((n, rows, cols, 3) if self.color else (n, rows, cols),
-                       dtype=np.uint8 if self.color else np.float32)
+        check_dimensions(
+            rows,
+            cols,
+            n,
+            3 if self.color else 1,
+            32,
+            what="The series",
+            path=self.frames[0].path if self.frames else None,
+        )
+        vol = np.empty(
+            (n, rows, cols, 3) if self.color else (n, rows, cols),
+            dtype=np.uint8 if self.color else np.float32,
+        )
         by_file: dict[str, list[int]] = {}
         for k, f in enumerate(self.frames):
             by_file.setdefault(f.path, []).append(k)
@@ -203,8 +215,9 @@ class Stack:
                             fh.seek(f.native_offset)
                             a = np.fromfile(fh, dtype=f.native_dtype, count=rows * cols)
                             if a.size != rows * cols:
-                                raise PixelDecodeError("The file is truncated: its image data "
-                                                       "ends early.", path)
+                                raise PixelDecodeError(
+                                    "The file is truncated: its image data ends early.", path
+                                )
                             a = a.reshape(rows, cols)
                             if f.shift:  # clear unused high bits / extend the sign, as pydicom does
                                 np.left_shift(a, f.shift, out=a)
@@ -213,8 +226,10 @@ class Stack:
                 elif not _stream_ok(path):
                     raise AssertionError("unreachable")  # _stream_ok raises PixelBudgetError
                 elif first.frames_in_file > 1 and len(ks) < first.frames_in_file / 2:
-                    arrays = {self.frames[k].index: _pixel_array(path, index=self.frames[k].index)
-                              for k in ks}
+                    arrays = {
+                        self.frames[k].index: _pixel_array(path, index=self.frames[k].index)
+                        for k in ks
+                    }
                 else:
                     whole = _pixel_array(path)
                     if first.frames_in_file == 1:
@@ -257,7 +272,9 @@ class Stack:
                 done += 1
                 progress.update(done, len(files), "Loading slices")
         else:
-            with ThreadPoolExecutor(max_workers=nworkers, thread_name_prefix="hilum-decode") as pool:
+            with ThreadPoolExecutor(
+                max_workers=nworkers, thread_name_prefix="hilum-decode"
+            ) as pool:
                 for _ in pool.map(load, files):
                     done += 1
                     progress.update(done, len(files), "Loading slices")
@@ -272,8 +289,9 @@ class Stack:
             fill = vol[good].min() if not self.color else 0
             for k, _ in failed:
                 vol[k] = fill
-            self.warnings.append(f"{len(failed)} slice(s) could not be decoded and are shown "
-                                 f"blank: {failed[0][1]}")
+            self.warnings.append(
+                f"{len(failed)} slice(s) could not be decoded and are shown blank: {failed[0][1]}"
+            )
         return vol
 
 
@@ -314,15 +332,17 @@ class Series:
         stacks = []
         for st in self.stacks:
             n, rows, cols = st.shape
-            stacks.append({
-                "label": st.label,
-                "slices": n,
-                "rows": rows,
-                "columns": cols,
-                "spacing_mm": [round(float(v), 4) for v in st.spacing],
-                "tilt_deg": round(float(st.tilt_deg), 2),
-                "warnings": list(st.warnings),
-            })
+            stacks.append(
+                {
+                    "label": st.label,
+                    "slices": n,
+                    "rows": rows,
+                    "columns": cols,
+                    "spacing_mm": [round(float(v), 4) for v in st.spacing],
+                    "tilt_deg": round(float(st.tilt_deg), 2),
+                    "warnings": list(st.warnings),
+                }
+            )
         return {"stacks": stacks, "warnings": list(self.warnings), "unreadable": len(self.errors)}
 
 
@@ -356,15 +376,43 @@ _NATIVE = {"1.2.840.10008.1.2": "<", "1.2.840.10008.1.2.1": "<", "1.2.840.10008.
 
 #: elements load_series needs (reading only these is several times faster than a full header)
 _GEOMETRY_KW = (
-    "SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID", "Modality",
-    "InstanceNumber", "Rows", "Columns", "NumberOfFrames", "SamplesPerPixel", "BitsAllocated",
-    "BitsStored", "PixelRepresentation", "PhotometricInterpretation", "PlanarConfiguration",
-    "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness",
-    "SpacingBetweenSlices", "SliceLocation", "RescaleSlope", "RescaleIntercept", "RescaleType",
-    "ModalityLUTSequence", "GantryDetectorTilt", "GridFrameOffsetVector",
-    "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence", "WindowCenter",
-    "WindowWidth", "VOILUTFunction", "VOILUTSequence", "SpecificCharacterSet",
-    "DimensionIndexSequence", "ImageType", "TemporalPositionIdentifier",
+    "SOPInstanceUID",
+    "SOPClassUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "Modality",
+    "InstanceNumber",
+    "Rows",
+    "Columns",
+    "NumberOfFrames",
+    "SamplesPerPixel",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "PhotometricInterpretation",
+    "PlanarConfiguration",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "SliceLocation",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "RescaleType",
+    "ModalityLUTSequence",
+    "GantryDetectorTilt",
+    "GridFrameOffsetVector",
+    "SharedFunctionalGroupsSequence",
+    "PerFrameFunctionalGroupsSequence",
+    "WindowCenter",
+    "WindowWidth",
+    "VOILUTFunction",
+    "VOILUTSequence",
+    "SpecificCharacterSet",
+    "DimensionIndexSequence",
+    "ImageType",
+    "TemporalPositionIdentifier",
 )
 
 
@@ -408,8 +456,10 @@ def _dimension_pointers(ds: Dataset) -> list[tuple[int, str]]:
 
 def _frame_type(ds: Dataset, frame: int) -> str:
     """FrameType of an enhanced frame (from its ``*FrameTypeSequence``, per-frame or shared)."""
-    for group_kw, index in (("PerFrameFunctionalGroupsSequence", frame),
-                            ("SharedFunctionalGroupsSequence", 0)):
+    for group_kw, index in (
+        ("PerFrameFunctionalGroupsSequence", frame),
+        ("SharedFunctionalGroupsSequence", 0),
+    ):
         try:
             groups = ds.get(group_kw)
             if not groups or len(groups) <= index:
@@ -418,15 +468,19 @@ def _frame_type(ds: Dataset, frame: int) -> str:
                 if elem.keyword.endswith("FrameTypeSequence") and elem.value:
                     value = elem.value[0].get("FrameType")
                     if value:
-                        return "\\".join(str(v) for v in value) if not isinstance(
-                            value, str) else value
+                        return (
+                            "\\".join(str(v) for v in value)
+                            if not isinstance(value, str)
+                            else value
+                        )
         except Exception:  # noqa: BLE001
             continue
     return ""
 
 
-def _stack_group(ds: Dataset, frame: int,
-                 dims: list[tuple[int, str]]) -> tuple[tuple[str, ...], str]:
+def _stack_group(
+    ds: Dataset, frame: int, dims: list[tuple[int, str]]
+) -> tuple[tuple[str, ...], str]:
     """The stack key and label of one frame of an enhanced object.
 
     Frames with another Frame Type (magnitude / phase), Temporal Position Index or index along
@@ -446,8 +500,11 @@ def _stack_group(ds: Dataset, frame: int,
             key.append(f"stack {stack_id}")
             words.append(f"stack {stack_id}")
         values = safe_get(content, "DimensionIndexValues")
-        if values is not None and not isinstance(values, (list, tuple)) and not hasattr(
-                values, "__len__"):
+        if (
+            values is not None
+            and not isinstance(values, (list, tuple))
+            and not hasattr(values, "__len__")
+        ):
             values = [values]
         temporal_dim = False
         for (tag, name), value in zip(dims, list(values or [])):
@@ -510,12 +567,21 @@ def _frames_of(ds: Dataset, path: str, info: PixelInfo | None = None) -> list[Fr
         # separated in load_series, only when positions repeat
         temporal = safe_str(ds, "TemporalPositionIdentifier")
         itype = safe_get(ds, "ImageType")
-        itype_s = "\\".join(str(v) for v in itype) if isinstance(itype, (list, tuple)) or (
-            itype is not None and not isinstance(itype, str)) else str(itype or "")
+        itype_s = (
+            "\\".join(str(v) for v in itype)
+            if isinstance(itype, (list, tuple))
+            or (itype is not None and not isinstance(itype, str))
+            else str(itype or "")
+        )
         classic_group = (itype_s, temporal)
-        classic_label = "; ".join(w for w in (f"image type {itype_s}" if itype_s else "",
-                                              f"temporal position {temporal}" if temporal else "")
-                                  if w)
+        classic_label = "; ".join(
+            w
+            for w in (
+                f"image type {itype_s}" if itype_s else "",
+                f"temporal position {temporal}" if temporal else "",
+            )
+            if w
+        )
     if n > 1 and not enhanced:
         grid = safe_get(ds, "GridFrameOffsetVector")
         try:
@@ -549,26 +615,54 @@ def _frames_of(ds: Dataset, path: str, info: PixelInfo | None = None) -> list[Fr
             nrm = normal(ori)
             if nrm is not None:
                 f_pos = tuple(float(v) for v in np.asarray(pos) + offsets[i] * nrm)
-        frames.append(Frame(
-            path=path, index=i, sop_uid=sop, instance_number=inum, rows=rows, columns=cols,
-            position=f_pos, orientation=f_ori, pixel_spacing=f_ps, slope=f_slope,
-            intercept=f_icpt, frames_in_file=n, header=ds, lut=lut,
-            native_offset=(info.value_offset + i * frame_bytes) if native_dtype and info else -1,
-            native_dtype=native_dtype, shift=shift, group=(("enhanced",) if enhanced else (
-                "classic",)) + group, label=label))
+        frames.append(
+            Frame(
+                path=path,
+                index=i,
+                sop_uid=sop,
+                instance_number=inum,
+                rows=rows,
+                columns=cols,
+                position=f_pos,
+                orientation=f_ori,
+                pixel_spacing=f_ps,
+                slope=f_slope,
+                intercept=f_icpt,
+                frames_in_file=n,
+                header=ds,
+                lut=lut,
+                native_offset=(info.value_offset + i * frame_bytes)
+                if native_dtype and info
+                else -1,
+                native_dtype=native_dtype,
+                shift=shift,
+                group=(("enhanced",) if enhanced else ("classic",)) + group,
+                label=label,
+            )
+        )
     return frames
 
 
-def _build_stack(frames: list[Frame], modality: str, color: bool, tilt_header: float,
-                 label: str = "") -> Stack:
-    """Sort frames and measure spacing, tilt, gaps."""
+def _build_stack(
+    frames: list[Frame], modality: str, color: bool, tilt_header: float, label: str = ""
+) -> Stack:
+    """Sort frames and measure spacing, tilt, gaps.
+
+    Long because the geometry checks (tilt, spacing, missing slices, mixed sizes) share the sorted positions they all read.
+    """
     warnings: list[str] = []
     geo = all(f.distance is not None for f in frames)
     if geo:
         frames = sorted(frames, key=lambda f: (f.distance, f.instance_number or 0, f.index))
     else:
-        frames = sorted(frames, key=lambda f: (f.instance_number if f.instance_number is not None
-                                               else 1 << 30, f.path, f.index))
+        frames = sorted(
+            frames,
+            key=lambda f: (
+                f.instance_number if f.instance_number is not None else 1 << 30,
+                f.path,
+                f.index,
+            ),
+        )
     ps = frames[0].pixel_spacing
     if ps is None or min(ps) <= 0:
         ps = (1.0, 1.0)
@@ -585,8 +679,10 @@ def _build_stack(frames: list[Frame], modality: str, color: bool, tilt_header: f
         dup = int(np.sum(gaps < 1e-3))
         real = gaps[gaps >= 1e-3]
         if dup:
-            warnings.append(f"{dup} slice(s) share a position with another slice "
-                            "(duplicates or several phases).")
+            warnings.append(
+                f"{dup} slice(s) share a position with another slice "
+                "(duplicates or several phases)."
+            )
         if real.size:
             z = float(np.median(real))
             ratio = real / z
@@ -597,22 +693,35 @@ def _build_stack(frames: list[Frame], modality: str, color: bool, tilt_header: f
             rest = real[~multiple]
             if missing.size:
                 count = int(np.sum(np.round(missing / z) - 1))
-                warnings.append(f"About {count} slice(s) missing: gap of {float(missing.max()):.2f} "
-                                f"mm where {z:.2f} mm is expected.")
+                warnings.append(
+                    f"About {count} slice(s) missing: gap of {float(missing.max()):.2f} "
+                    f"mm where {z:.2f} mm is expected."
+                )
             if rest.size and float(rest.max() - rest.min()) > max(0.01 * z, 0.01):
-                warnings.append(f"Uneven slice spacing: {float(rest.min()):.2f} to "
-                                f"{float(rest.max()):.2f} mm between slices.")
+                warnings.append(
+                    f"Uneven slice spacing: {float(rest.min()):.2f} to "
+                    f"{float(rest.max()):.2f} mm between slices."
+                )
         nrm = normal(orientation) if orientation is not None else None
         direction = positions[-1] - positions[0]
         if nrm is not None and float(np.linalg.norm(direction)) > 1e-6:
             tilt = angle_deg(direction, nrm)
             if tilt > 0.5:
-                warnings.append(f"Gantry tilt of {tilt:.1f} degrees: slices are sheared along "
-                                "the stack; measurements across slices need care.")
+                warnings.append(
+                    f"Gantry tilt of {tilt:.1f} degrees: slices are sheared along "
+                    "the stack; measurements across slices need care."
+                )
                 # the slices lie further apart along the table than along the normal
     elif not geo and len(frames) > 1:
-        thickness = _float(safe_get(frames[0].header, "SpacingBetweenSlices", 0) or safe_get(
-            frames[0].header, "SliceThickness", 0), 0.0) if frames[0].header is not None else 0.0
+        thickness = (
+            _float(
+                safe_get(frames[0].header, "SpacingBetweenSlices", 0)
+                or safe_get(frames[0].header, "SliceThickness", 0),
+                0.0,
+            )
+            if frames[0].header is not None
+            else 0.0
+        )
         z = thickness or 1.0
         if modality in ("CT", "MR", "PT", "NM") and frames[0].frames_in_file == 1:
             warnings.append("The slices have no position; they are ordered by instance number.")
@@ -623,9 +732,17 @@ def _build_stack(frames: list[Frame], modality: str, color: bool, tilt_header: f
         warnings.append(f"Gantry tilt of {tilt:.1f} degrees (from the header).")
     elif positions is None and len(frames) == 1 and positions is None and frames[0].position:
         positions = np.asarray([frames[0].position], dtype=np.float64)
-    return Stack(frames=frames, spacing=(abs(z), float(ps[0]), float(ps[1])), positions=positions,
-                 orientation=orientation, warnings=warnings, tilt_deg=tilt, modality=modality,
-                 color=color, label=label)
+    return Stack(
+        frames=frames,
+        spacing=(abs(z), float(ps[0]), float(ps[1])),
+        positions=positions,
+        orientation=orientation,
+        warnings=warnings,
+        tilt_deg=tilt,
+        modality=modality,
+        color=color,
+        label=label,
+    )
 
 
 def _split_dimensions(frames: list[Frame]) -> dict[tuple[Any, ...], list[Frame]]:
@@ -652,8 +769,10 @@ def _split_dimensions(frames: list[Frame]) -> dict[tuple[Any, ...], list[Frame]]
     return by
 
 
-def load_series(instances_or_paths: Iterable[dict[str, Any] | str | os.PathLike[str]],
-                progress: Progress | None = None) -> Series:
+def load_series(
+    instances_or_paths: Iterable[dict[str, Any] | str | os.PathLike[str]],
+    progress: Progress | None = None,
+) -> Series:
     """Read the headers of a series and arrange its frames into stacks.
 
     Parameters
@@ -727,20 +846,27 @@ def load_series(instances_or_paths: Iterable[dict[str, Any] | str | os.PathLike[
         key = (orientation_key(f.orientation, 2), f.rows, f.columns)
         groups.setdefault(key, []).append(f)
     geometric = len(groups)
-    groups = {k + sub: g for k, frames_ in groups.items()
-              for sub, g in _split_dimensions(frames_).items()}
+    groups = {
+        k + sub: g for k, frames_ in groups.items() for sub, g in _split_dimensions(frames_).items()
+    }
     ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), str(kv[0])))
     # a stack is labelled only when it was split from others at the same positions
-    stacks = [_build_stack(g, modality, color, tilt_header, g[0].label if k[3:] else "")
-              for k, g in ordered]
+    stacks = [
+        _build_stack(g, modality, color, tilt_header, g[0].label if k[3:] else "")
+        for k, g in ordered
+    ]
     warnings: list[str] = []
     if geometric > 1:
-        warnings.append(f"The series mixes orientations or image sizes; it is split into "
-                        f"{len(stacks)} stacks.")
+        warnings.append(
+            f"The series mixes orientations or image sizes; it is split into {len(stacks)} stacks."
+        )
     elif len(stacks) > 1:
-        warnings.append(f"The series holds {len(stacks)} stacks at the same positions (image "
-                        "types, phases or other dimensions); each is shown on its own.")
+        warnings.append(
+            f"The series holds {len(stacks)} stacks at the same positions (image "
+            "types, phases or other dimensions); each is shown on its own."
+        )
     if errors:
         warnings.append(f"{len(errors)} file(s) of the series could not be read.")
-    return Series(stacks=stacks, warnings=warnings, errors=errors, series_uid=series_uid,
-                  modality=modality)
+    return Series(
+        stacks=stacks, warnings=warnings, errors=errors, series_uid=series_uid, modality=modality
+    )

@@ -35,7 +35,9 @@ def auto_window(arr: np.ndarray) -> Window:
     return float(lo + width / 2.0), width
 
 
-def window_to_uint8(frame: np.ndarray, center: float, width: float, invert: bool = False) -> np.ndarray:
+def window_to_uint8(
+    frame: np.ndarray, center: float, width: float, invert: bool = False
+) -> np.ndarray:
     """The fast path of the DICOM LINEAR window: uint8 for display, in one fused pass.
 
     The same function as pydicom's :func:`~pydicom.pixels.apply_windowing` (``LINEAR``, PS3.3
@@ -47,7 +49,7 @@ def window_to_uint8(frame: np.ndarray, center: float, width: float, invert: bool
     """
     arr = frame if frame.dtype in (np.float32, np.uint8) else frame.astype(np.float32)
     w1 = max(float(width), 1.0) - 1.0
-    if w1 <= 0.0:   # width 1: a threshold at the centre (pydicom's limit)
+    if w1 <= 0.0:  # width 1: a threshold at the centre (pydicom's limit)
         out = np.where(arr > float(center) - 0.5, 255, 0).astype(np.uint8)
         return 255 - out if invert else out
     scale = 255.0 / w1

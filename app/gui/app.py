@@ -42,7 +42,11 @@ def dark_palette() -> QPalette:
     p.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
     p.setColor(QPalette.ColorRole.Link, QColor("#3d8fd1"))
     p.setColor(QPalette.ColorRole.PlaceholderText, QColor("#5c626b"))
-    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+    for role in (
+        QPalette.ColorRole.WindowText,
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.ButtonText,
+    ):
         p.setColor(QPalette.ColorGroup.Disabled, role, QColor("#5c626b"))
     return p
 
@@ -185,7 +189,9 @@ def ensure_app() -> QApplication:
         if problem:
             raise PlatformError(problem)
         QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
-        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+            Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+        )
         app = QApplication(sys.argv[:1])
         app.setApplicationName("Hilum")
         app.setOrganizationName("Hilum")
@@ -236,8 +242,13 @@ def _report_startup(app: QApplication, window: Any, out: Path, wait_image: bool)
         def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
             if event.type() == QEvent.Type.Paint and "window" not in marks:
                 # the paint event is being delivered: stamp once it has been handled
-                QTimer.singleShot(0, lambda: marks.setdefault("window", time.time())
-                                  and marks.setdefault("window_cpu", time.process_time()))
+                QTimer.singleShot(
+                    0,
+                    lambda: (
+                        marks.setdefault("window", time.time())
+                        and marks.setdefault("window_cpu", time.process_time())
+                    ),
+                )
                 QTimer.singleShot(0, lambda: None if wait_image else finish())
                 obj.removeEventFilter(self)
             return False
@@ -254,8 +265,12 @@ def _report_startup(app: QApplication, window: Any, out: Path, wait_image: bool)
     QTimer.singleShot(120000, finish)
 
 
-def run_gui(paths_in: list[str], screenshot: str | None = None, demo_out: str | os.PathLike[str] | None = None,
-            device: str = "auto") -> int:
+def run_gui(
+    paths_in: list[str],
+    screenshot: str | None = None,
+    demo_out: str | os.PathLike[str] | None = None,
+    device: str = "auto",
+) -> int:
     """Open the reading window, loading ``paths_in`` in the background.
 
     Parameters
@@ -319,8 +334,13 @@ def run_gui(paths_in: list[str], screenshot: str | None = None, demo_out: str | 
 
         def settle() -> None:
             status["saved"] = True
-            decoding = any(vp.provider is not None and vp.provider.busy and vp.series is not None
-                           and vp.series.low_res for vp in window.grid.viewports)
+            decoding = any(
+                vp.provider is not None
+                and vp.provider.busy
+                and vp.series is not None
+                and vp.series.low_res
+                for vp in window.grid.viewports
+            )
             if (window.busy or decoding) and time.monotonic() - started < SCREENSHOT_TIMEOUT_S:
                 QTimer.singleShot(200, settle)
                 return
@@ -338,7 +358,9 @@ def run_gui(paths_in: list[str], screenshot: str | None = None, demo_out: str | 
         def import_ended() -> None:
             # nothing loadable (every path bad): do not wait for an image that will not come
             def check() -> None:
-                decoding = any(vp.provider is not None and vp.provider.busy for vp in window.grid.viewports)
+                decoding = any(
+                    vp.provider is not None and vp.provider.busy for vp in window.grid.viewports
+                )
                 if window.busy or decoding:
                     QTimer.singleShot(300, check)
                 else:
@@ -347,7 +369,7 @@ def run_gui(paths_in: list[str], screenshot: str | None = None, demo_out: str | 
             QTimer.singleShot(300, check)
 
         if demo_out is not None:
-            pass   # saved when the demo has finished (below)
+            pass  # saved when the demo has finished (below)
         elif paths_in:
             window.first_image_painted.connect(painted)
             window.import_finished.connect(import_ended)
@@ -363,10 +385,16 @@ def run_gui(paths_in: list[str], screenshot: str | None = None, demo_out: str | 
 
         def demo_done(_value: Any) -> None:
             if screenshot:
-                QTimer.singleShot(500, lambda: save(0 if getattr(window, "demo").state == "done" else 1))
+                QTimer.singleShot(
+                    500, lambda: save(0 if getattr(window, "demo").state == "done" else 1)
+                )
 
-        QTimer.singleShot(0, lambda: start_demo(window, os.fspath(paths_in[0]), Path(demo_out), device,
-                                                on_done=demo_done))
+        QTimer.singleShot(
+            0,
+            lambda: start_demo(
+                window, os.fspath(paths_in[0]), Path(demo_out), device, on_done=demo_done
+            ),
+        )
     elif paths_in:
         QTimer.singleShot(0, lambda: window.open_paths([os.fspath(p) for p in paths_in]))
     app.exec()

@@ -57,8 +57,8 @@ class StudyBrowser(QTreeWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setAnimated(True)
         self._studies: dict[str, QTreeWidgetItem] = {}
-        self._patients: dict[str, QTreeWidgetItem] = {}   # patient id (or name) -> item
-        self._series: dict[str, QTreeWidgetItem] = {}    # series key -> item
+        self._patients: dict[str, QTreeWidgetItem] = {}  # patient id (or name) -> item
+        self._series: dict[str, QTreeWidgetItem] = {}  # series key -> item
         self._by_uid: dict[tuple[str, int], QTreeWidgetItem] = {}
         self.series_data: dict[str, SeriesData] = {}
         self.itemActivated.connect(self._activated)
@@ -108,8 +108,9 @@ class StudyBrowser(QTreeWidget):
             return [study_uid] if item is not None else []
         return [parent.child(i).data(0, ROLE_KEY) for i in range(parent.childCount())]
 
-    def _study_item(self, study_uid: str, meta: dict[str, str], description: str = "",
-                    date: str = "") -> QTreeWidgetItem:
+    def _study_item(
+        self, study_uid: str, meta: dict[str, str], description: str = "", date: str = ""
+    ) -> QTreeWidgetItem:
         item = self._studies.get(study_uid)
         name = format_name(meta.get("patient_name", "")) or self.tr("(no name)")
         pid = meta.get("patient_id", "")
@@ -126,7 +127,10 @@ class StudyBrowser(QTreeWidget):
             item.setData(0, ROLE_DATE, raw_date)
             # newest first: a patient's priors follow the current study
             at = 0
-            while at < patient.childCount() and (patient.child(at).data(0, ROLE_DATE) or "") > raw_date:
+            while (
+                at < patient.childCount()
+                and (patient.child(at).data(0, ROLE_DATE) or "") > raw_date
+            ):
                 at += 1
             patient.insertChild(at, item)
             self._studies[study_uid] = item
@@ -150,12 +154,26 @@ class StudyBrowser(QTreeWidget):
             self._by_uid[(series.series_uid, series.stack_index)] = item
         item.setData(0, ROLE_KIND, "series")
         item.setData(0, ROLE_KEY, series.key)
-        num = self.tr("Se %1 · ").replace("%1", str(series.series_number)) if series.series_number is not None else ""
-        stack = self.tr(" [stack %1]").replace("%1", str(series.stack_index + 1)) if series.stack_index else ""
+        num = (
+            self.tr("Se %1 · ").replace("%1", str(series.series_number))
+            if series.series_number is not None
+            else ""
+        )
+        stack = (
+            self.tr(" [stack %1]").replace("%1", str(series.stack_index + 1))
+            if series.stack_index
+            else ""
+        )
         no_desc = self.tr("(no description)")
-        item.setText(0, f"{num}{series.modality}{stack}\n{series.description or no_desc}\n"
-                        + plural(self.tr("%n image(s)", "", series.count), series.count))
-        tip = [f"{series.modality} {series.description}", f"{series.count} images, {series.rows}x{series.columns}"]
+        item.setText(
+            0,
+            f"{num}{series.modality}{stack}\n{series.description or no_desc}\n"
+            + plural(self.tr("%n image(s)", "", series.count), series.count),
+        )
+        tip = [
+            f"{series.modality} {series.description}",
+            f"{series.count} images, {series.rows}x{series.columns}",
+        ]
         tip += series.warnings
         item.setToolTip(0, "\n".join(tip))
         if series.thumbnail is not None:
@@ -165,9 +183,14 @@ class StudyBrowser(QTreeWidget):
 
     def add_library_study(self, study: dict[str, Any]) -> None:
         """Add a study known from the library (its series load when chosen)."""
-        meta = {"patient_name": study.get("patient_name", ""), "patient_id": study.get("patient_id", "")}
+        meta = {
+            "patient_name": study.get("patient_name", ""),
+            "patient_id": study.get("patient_id", ""),
+        }
         known = study["study_uid"] in self._studies
-        item = self._study_item(study["study_uid"], meta, study.get("description", ""), study.get("study_date", ""))
+        item = self._study_item(
+            study["study_uid"], meta, study.get("description", ""), study.get("study_date", "")
+        )
         if not known:
             item.setExpanded(False)  # a study from earlier sessions: its series load when chosen
         for s in study.get("series", []):
@@ -175,7 +198,9 @@ class StudyBrowser(QTreeWidget):
                 continue
             desc = s.get("description") or self.tr("(no description)")
             n = int(s.get("frames") or s.get("instances") or 0)
-            child = QTreeWidgetItem([f"{s.get('modality', '')}\n{desc}\n" + plural(self.tr("%n image(s)", "", n), n)])
+            child = QTreeWidgetItem(
+                [f"{s.get('modality', '')}\n{desc}\n" + plural(self.tr("%n image(s)", "", n), n)]
+            )
             child.setSizeHint(0, QSize(-1, 48))
             child.setData(0, ROLE_KIND, "library")
             child.setData(0, ROLE_KEY, s["series_uid"])

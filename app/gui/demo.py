@@ -54,7 +54,9 @@ class DemoRunner(QObject):
     finished = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, window: Any, out_dir: Path, device: str = "auto", timeout_s: float = 600.0) -> None:
+    def __init__(
+        self, window: Any, out_dir: Path, device: str = "auto", timeout_s: float = 600.0
+    ) -> None:
         super().__init__(window)
         self.window = window
         self.out_dir = Path(out_dir)
@@ -99,9 +101,14 @@ class DemoRunner(QObject):
             self._fail(self.tr("the AI, Saliency and Report panels are needed."))
             return
         if self.state == "waiting":
-            ready = (self.window.current_image() is not None and not self.window.busy
-                     and ai.series is not None and ai.metadata is not None and ai.models.count() > 0
-                     and ai.worker is None)
+            ready = (
+                self.window.current_image() is not None
+                and not self.window.busy
+                and ai.series is not None
+                and ai.metadata is not None
+                and ai.models.count() > 0
+                and ai.worker is None
+            )
             if ready:
                 self.state = "analysing"
                 self._say(self.tr("Demo: the classifier runs on the image (AI panel) ..."))
@@ -113,11 +120,17 @@ class DemoRunner(QObject):
         elif self.state == "explaining":
             if sal.worker is None and sal.result is not None and rep.study_uid:
                 self.state = "drafting"
-                self._say(self.tr("Demo: the bundled generator drafts the report (Report panel) ..."))
+                self._say(
+                    self.tr("Demo: the bundled generator drafts the report (Report panel) ...")
+                )
                 rep.indication.setText(DEMO_INDICATION)
                 rep.start_draft()
-            elif sal.worker is None and sal.result is None and sal.status.text() \
-                    and not sal.status.text().endswith(("...", "…")):
+            elif (
+                sal.worker is None
+                and sal.result is None
+                and sal.status.text()
+                and not sal.status.text().endswith(("...", "…"))
+            ):
                 self._fail(sal.status.text())
         elif self.state == "drafting":
             if not rep.running:
@@ -125,10 +138,17 @@ class DemoRunner(QObject):
                     self._fail(rep.last_error)
                     return
                 self.state = "exporting"
-                self._say(self.tr("Demo: signing off (not reviewed) and exporting PDF and DICOM ..."))
-                self.window.run_in_background(_export, rep._session(), rep.current_draft(), self.out_dir,
-                                              on_result=self._exported,
-                                              on_error=lambda exc: self._fail(self._message(exc)))
+                self._say(
+                    self.tr("Demo: signing off (not reviewed) and exporting PDF and DICOM ...")
+                )
+                self.window.run_in_background(
+                    _export,
+                    rep._session(),
+                    rep.current_draft(),
+                    self.out_dir,
+                    on_result=self._exported,
+                    on_error=lambda exc: self._fail(self._message(exc)),
+                )
 
     @staticmethod
     def _message(exc: BaseException) -> str:
@@ -143,13 +163,17 @@ class DemoRunner(QObject):
             self._fail(ai.status.text() or self.tr("the classifier gave no result."))
             return
         self.state = "explaining"
-        self._say(self.tr("Demo: the saliency map of the same pass goes on the image (Saliency panel) ..."))
+        self._say(
+            self.tr(
+                "Demo: the saliency map of the same pass goes on the image (Saliency panel) ..."
+            )
+        )
         model_id = next(r["model_id"] for i in doc["images"] for r in i.get("results", []))
         idx = sal.model.findData(model_id)
         if idx >= 0:
             sal.model.setCurrentIndex(idx)
         sal.method.setCurrentText("cam")
-        sal.enabled.setChecked(True)       # computes the CAM (kept from the classifying pass)
+        sal.enabled.setChecked(True)  # computes the CAM (kept from the classifying pass)
         if sal.worker is None and sal.result is None:
             sal.compute()
 
@@ -159,14 +183,25 @@ class DemoRunner(QObject):
         self.state = "done"
         pdf = next((f for f in self.files if f.suffix == ".pdf"), None)
         n_dcm = sum(1 for f in self.files if f.suffix == ".dcm")
-        self.message = plural(self.tr("Demo finished: report.pdf and %n DICOM file(s) exported to %1", "",
-                                      n_dcm), n_dcm).replace("%1", str(self.out_dir))
+        self.message = plural(
+            self.tr("Demo finished: report.pdf and %n DICOM file(s) exported to %1", "", n_dcm),
+            n_dcm,
+        ).replace("%1", str(self.out_dir))
         self.window.statusBar().showMessage(self.message)
-        box = QMessageBox(QMessageBox.Icon.Information, self.tr("Hilum demo"), self.message,
-                          QMessageBox.StandardButton.Ok, self.window)
-        box.setInformativeText(self.tr("The classifier's result is in the AI panel, the saliency map "
-                                       "is on the image and the draft is in the Report panel. The "
-                                       "export was signed off unattended: not reviewed by a physician."))
+        box = QMessageBox(
+            QMessageBox.Icon.Information,
+            self.tr("Hilum demo"),
+            self.message,
+            QMessageBox.StandardButton.Ok,
+            self.window,
+        )
+        box.setInformativeText(
+            self.tr(
+                "The classifier's result is in the AI panel, the saliency map "
+                "is on the image and the draft is in the Report panel. The "
+                "export was signed off unattended: not reviewed by a physician."
+            )
+        )
         box.setDetailedText("\n".join(str(f) for f in self.files))
         box.setModal(False)
         self.box = box
@@ -175,8 +210,13 @@ class DemoRunner(QObject):
         self.finished.emit(self.files)
 
 
-def start_demo(window: Any, sample: str, out_dir: Path, device: str = "auto",
-               on_done: Callable[[Any], None] | None = None) -> DemoRunner:
+def start_demo(
+    window: Any,
+    sample: str,
+    out_dir: Path,
+    device: str = "auto",
+    on_done: Callable[[Any], None] | None = None,
+) -> DemoRunner:
     """Open ``sample`` in ``window`` and run the demo in it; returns the runner."""
     from PySide6.QtCore import Qt
 
@@ -187,7 +227,9 @@ def start_demo(window: Any, sample: str, out_dir: Path, device: str = "auto",
         # the classifier's result and the draft side by side (not hidden behind each other's tab)
         # (a tabbed dock is only ever split as a new tab: take the Report dock out first)
         window.removeDockWidget(docks["report"])
-        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, docks["report"], Qt.Orientation.Vertical)
+        window.addDockWidget(
+            Qt.DockWidgetArea.RightDockWidgetArea, docks["report"], Qt.Orientation.Vertical
+        )
         docks["ai"].show()
         docks["report"].show()
     if on_done is not None:

@@ -6,14 +6,35 @@ import dataclasses
 from typing import Any
 
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
-                               QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-                               QPushButton, QSpinBox,
-                               QTableWidget, QTableWidgetItem, QTreeWidget, QTreeWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.gui.errors import user_message
-from app.gui.presets import CT_PRESETS, WindowPreset, parse_preset, preset_to_text, presets_from_text
+from app.gui.presets import (
+    CT_PRESETS,
+    WindowPreset,
+    parse_preset,
+    preset_to_text,
+    presets_from_text,
+)
 from app.gui.settings import LAYOUTS, Settings
 from app.gui.workers import run_in_background
 
@@ -35,15 +56,41 @@ def dataset_rows(ds: Any, depth: int = 0) -> list[dict[str, Any]]:
             if vr == "SQ":
                 children = []
                 for i, item in enumerate(elem.value or []):
-                    children.append({"tag": "", "name": f"Item {i + 1}", "vr": "", "value": "",
-                                     "children": dataset_rows(item, depth + 2)})
-                rows.append({"tag": tag, "name": name, "vr": vr, "value": f"{len(children)} item(s)",
-                             "children": children})
+                    children.append(
+                        {
+                            "tag": "",
+                            "name": f"Item {i + 1}",
+                            "vr": "",
+                            "value": "",
+                            "children": dataset_rows(item, depth + 2),
+                        }
+                    )
+                rows.append(
+                    {
+                        "tag": tag,
+                        "name": name,
+                        "vr": vr,
+                        "value": f"{len(children)} item(s)",
+                        "children": children,
+                    }
+                )
                 continue
-            if elem.tag in (0x7FE00010, 0x7FE00008, 0x7FE00009) or vr in ("OB", "OW", "OF", "OD", "OL", "UN"):
-                length = getattr(elem, "length", None) or getattr(ds.get_item(elem.tag), "length", None)
-                value = f"<binary, {length:,} bytes>" if isinstance(length, int) and length != 0xFFFFFFFF \
+            if elem.tag in (0x7FE00010, 0x7FE00008, 0x7FE00009) or vr in (
+                "OB",
+                "OW",
+                "OF",
+                "OD",
+                "OL",
+                "UN",
+            ):
+                length = getattr(elem, "length", None) or getattr(
+                    ds.get_item(elem.tag), "length", None
+                )
+                value = (
+                    f"<binary, {length:,} bytes>"
+                    if isinstance(length, int) and length != 0xFFFFFFFF
                     else "<binary>"
+                )
             else:
                 value = str(elem.value)
                 if len(value) > MAX_VALUE_CHARS:
@@ -103,8 +150,13 @@ class TagBrowser(QDialog):
             return
         self.status.setText(self.tr("Reading header…"))
         self.setWindowTitle(f"DICOM tags: image {index + 1} of {series.count}")
-        self._worker = run_in_background(read_tag_rows, series, index, on_result=self._fill,
-                                         on_error=lambda e: self.status.setText(user_message(e)))
+        self._worker = run_in_background(
+            read_tag_rows,
+            series,
+            index,
+            on_result=self._fill,
+            on_error=lambda e: self.status.setText(user_message(e)),
+        )
 
     def _fill(self, rows: list[dict[str, Any]]) -> None:
         self.tree.clear()
@@ -181,7 +233,9 @@ class ShortcutsDialog(QDialog):
         for r, (k, t) in enumerate(rows):
             self.table.setItem(r, 0, QTableWidgetItem(k))
             self.table.setItem(r, 1, QTableWidgetItem(t))
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.ResizeToContents
+        )
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
@@ -199,14 +253,18 @@ class PresetsEditor(QWidget):
         self.setObjectName("PresetsEditor")
         self.table = QTableWidget(0, 4)
         self.table.setObjectName("PresetsTable")
-        self.table.setHorizontalHeaderLabels([self.tr("Name"), self.tr("W"), self.tr("L"), self.tr("Key")])
+        self.table.setHorizontalHeaderLabels(
+            [self.tr("Name"), self.tr("W"), self.tr("L"), self.tr("Key")]
+        )
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.setMinimumHeight(180)
         self.add_button = QPushButton(self.tr("Add"))
         self.remove_button = QPushButton(self.tr("Remove"))
         self.defaults_button = QPushButton(self.tr("Restore defaults"))
-        self.add_button.clicked.connect(lambda: self._add(WindowPreset(self.tr("New preset"), 40, 400)))
+        self.add_button.clicked.connect(
+            lambda: self._add(WindowPreset(self.tr("New preset"), 40, 400))
+        )
         self.remove_button.clicked.connect(lambda: self.table.removeRow(self.table.currentRow()))
         self.defaults_button.clicked.connect(lambda: self.set_presets(list(CT_PRESETS)))
         self.error = QLabel("")
@@ -238,14 +296,22 @@ class PresetsEditor(QWidget):
         """The valid rows (a name, a positive W, a number L; key 1-9 or empty)."""
         out, bad = [], []
         for r in range(self.table.rowCount()):
-            cells = [(self.table.item(r, c).text().strip() if self.table.item(r, c) else "") for c in range(4)]
+            cells = [
+                (self.table.item(r, c).text().strip() if self.table.item(r, c) else "")
+                for c in range(4)
+            ]
             p = parse_preset("|".join([cells[0].replace("|", "/"), cells[1], cells[2], cells[3]]))
             if p is None:
                 bad.append(cells[0] or str(r + 1))
             else:
                 out.append(p)
-        self.error.setText(self.tr("Ignored (needs a name, W > 0 and a number L): %1").replace(
-            "%1", ", ".join(bad)) if bad else "")
+        self.error.setText(
+            self.tr("Ignored (needs a name, W > 0 and a number L): %1").replace(
+                "%1", ", ".join(bad)
+            )
+            if bad
+            else ""
+        )
         return out
 
     def values(self) -> list[str]:
@@ -302,7 +368,11 @@ class SettingsDialog(QDialog):
         self.language = QComboBox()
         self.language.setObjectName("SettingsLanguage")
         # each language in its own name (a reader who cannot read the current UI still finds it)
-        for code, name in (("", self.tr("System default")), ("en_US", "English"), ("zh_CN", "简体中文")):
+        for code, name in (
+            ("", self.tr("System default")),
+            ("en_US", "English"),
+            ("zh_CN", "简体中文"),
+        ):
             self.language.addItem(name, code)
         self.language.setCurrentIndex(max(self.language.findData(settings.language), 0))
         self.language.setToolTip(self.tr("Takes effect when Hilum is restarted"))
@@ -311,13 +381,18 @@ class SettingsDialog(QDialog):
         self.language_note.setStyleSheet("color:#ffd54a;")
         self.language_note.setWordWrap(True)
         self.language_note.hide()
-        self.language.currentIndexChanged.connect(lambda *_: self.language_note.setVisible(
-            str(self.language.currentData() or "") != settings.language))
+        self.language.currentIndexChanged.connect(
+            lambda *_: self.language_note.setVisible(
+                str(self.language.currentData() or "") != settings.language
+            )
+        )
         form.addRow(self.tr("Language"), self.language)
         form.addRow("", self.language_note)
         self.presets = PresetsEditor(settings.window_presets, self)
         form.addRow(self.tr("CT window presets"), self.presets)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
@@ -327,9 +402,16 @@ class SettingsDialog(QDialog):
     def result_settings(self) -> Settings:
         """The settings as edited."""
         return dataclasses.replace(
-            self._orig, layout=self.layout_box.currentText(), show_annotations=self.annotations.isChecked(),
-            hide_patient_identity=self.hide_identity.isChecked(), sync_scroll=self.sync.isChecked(),
-            smooth_interpolation=self.smooth.isChecked(), cine_fps=self.fps.value(),
-            wl_sensitivity=self.wl.value(), cache_mb=self.cache.value(),
-            overlay_opacity=self.opacity.value(), window_presets=self.presets.values(),
-            language=str(self.language.currentData() or "")).validated()
+            self._orig,
+            layout=self.layout_box.currentText(),
+            show_annotations=self.annotations.isChecked(),
+            hide_patient_identity=self.hide_identity.isChecked(),
+            sync_scroll=self.sync.isChecked(),
+            smooth_interpolation=self.smooth.isChecked(),
+            cine_fps=self.fps.value(),
+            wl_sensitivity=self.wl.value(),
+            cache_mb=self.cache.value(),
+            overlay_opacity=self.opacity.value(),
+            window_presets=self.presets.values(),
+            language=str(self.language.currentData() or ""),
+        ).validated()

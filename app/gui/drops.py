@@ -37,7 +37,9 @@ class _FileDropForwarder(QObject):
         event.acceptProposedAction()  # type: ignore[attr-defined]
         if event.type() == QEvent.Type.Drop and isinstance(obj, QWidget):
             # the window's drop import (annotation objects apart) when it has one
-            opener = getattr(obj.window(), "open_dropped", None) or getattr(obj.window(), "open_paths", None)
+            opener = getattr(obj.window(), "open_dropped", None) or getattr(
+                obj.window(), "open_paths", None
+            )
             if callable(opener):
                 opener(files)
         return True

@@ -14,8 +14,12 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 class ElidedLabel(QLabel):
     """A ``QLabel`` whose size hint never depends on its text's length."""
 
-    def __init__(self, text: str = "", parent: QWidget | None = None,
-                 mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle) -> None:
+    def __init__(
+        self,
+        text: str = "",
+        parent: QWidget | None = None,
+        mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle,
+    ) -> None:
         super().__init__(text, parent)
         self._mode = mode
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -33,12 +37,18 @@ class ElidedLabel(QLabel):
 
     def shown_text(self) -> str:
         """The text as painted (elided to the current width)."""
-        return self.fontMetrics().elidedText(self.text(), self._mode, max(self.contentsRect().width(), 1))
+        return self.fontMetrics().elidedText(
+            self.text(), self._mode, max(self.contentsRect().width(), 1)
+        )
 
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
         p.setPen(self.palette().color(self.foregroundRole()))
-        p.drawText(self.contentsRect(), int(self.alignment() | Qt.AlignmentFlag.AlignVCenter), self.shown_text())
+        p.drawText(
+            self.contentsRect(),
+            int(self.alignment() | Qt.AlignmentFlag.AlignVCenter),
+            self.shown_text(),
+        )
         p.end()
 
     def resizeEvent(self, event: QResizeEvent) -> None:

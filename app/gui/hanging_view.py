@@ -33,8 +33,9 @@ from app.dicom.hanging import (
 log = logging.getLogger(__name__)
 
 
-def match_study(library: Any, study_uid: str, protocol_name: str | None = None,
-                progress: Any = None) -> tuple[HangingPlan | None, list[dict[str, Any]], list[Protocol]]:
+def match_study(
+    library: Any, study_uid: str, protocol_name: str | None = None, progress: Any = None
+) -> tuple[HangingPlan | None, list[dict[str, Any]], list[Protocol]]:
     """Worker: priors, the chosen (or named) protocol's plan, and the protocols available."""
     protocols = load_protocols()
     current = study_features(library, study_uid)
@@ -108,8 +109,11 @@ class HangingController:
         def failed(exc: BaseException) -> None:
             log.info("no hanging protocol: %s", exc)
 
-        self.w.run_in_background(lambda progress=None: match_study(self.w.library(), study_uid, name),
-                                 on_result=done, on_error=failed)
+        self.w.run_in_background(
+            lambda progress=None: match_study(self.w.library(), study_uid, name),
+            on_result=done,
+            on_error=failed,
+        )
 
     # -- applying ----------------------------------------------------------------------------
     def apply(self, hp: HangingPlan) -> None:
@@ -125,8 +129,10 @@ class HangingController:
         w.act_sync.setChecked(hp.sync in ("position", "offset"))
         w.settings.sync_scroll = w.act_sync.isChecked()
         if hp.sync == "offset":
-            w.show_status(w.tr("Scroll each viewport to the same landmark, then press Ctrl+L "
-                               "to link them."), 10000)
+            w.show_status(
+                w.tr("Scroll each viewport to the same landmark, then press Ctrl+L to link them."),
+                10000,
+            )
         viewports = w.grid.visible
         for placement in hp.placements:
             if placement.viewport >= len(viewports):
@@ -149,9 +155,13 @@ class HangingController:
             self.w._show_in(vp, stacks[0])
             self._window(vp, window)
 
-        self.w.run_in_background(open_library_series, series_uid, on_result=done,
-                                 cache_bytes=self.w.settings.cache_mb * 1024 * 1024,
-                                 thumb_size=self.w.settings.thumbnail_size)
+        self.w.run_in_background(
+            open_library_series,
+            series_uid,
+            on_result=done,
+            cache_bytes=self.w.settings.cache_mb * 1024 * 1024,
+            thumb_size=self.w.settings.thumbnail_size,
+        )
 
     @staticmethod
     def _window(vp: Any, name: str) -> None:
@@ -187,25 +197,37 @@ class HangingController:
             want: dict[str, Any] = {"modality": [s.modality]}
             if s.description:
                 want["description"] = "^" + re.escape(s.description) + "$"
-            viewports.append({"study": "current" if s.study_uid == study else "prior",
-                              "series": want})
+            viewports.append(
+                {"study": "current" if s.study_uid == study else "prior", "series": want}
+            )
         modality = active.modality if active is not None else ""
         n_priors = sum(1 for v in viewports if v["study"] == "prior")
         match: dict[str, Any] = {"modality": [modality]} if modality else {}
         if n_priors:
             match["min_priors"] = 1
-        layout = "mpr" if getattr(w, "act_mpr", None) is not None and w.act_mpr.isChecked() \
+        layout = (
+            "mpr"
+            if getattr(w, "act_mpr", None) is not None and w.act_mpr.isChecked()
             else w.grid.layout_name
-        return Protocol.from_json({"name": name, "match": match, "layout": layout,
-                                   "viewports": viewports, "window": "header",
-                                   "sync": "position" if w.act_sync.isChecked() else "none",
-                                   "priority": 30})
+        )
+        return Protocol.from_json(
+            {
+                "name": name,
+                "match": match,
+                "layout": layout,
+                "viewports": viewports,
+                "window": "header",
+                "sync": "position" if w.act_sync.isChecked() else "none",
+                "priority": 30,
+            }
+        )
 
     def save_current(self) -> None:
         from PySide6.QtWidgets import QInputDialog
 
-        name, ok = QInputDialog.getText(self.w, self.w.tr("Save hanging protocol"),
-                                        self.w.tr("Name:"))
+        name, ok = QInputDialog.getText(
+            self.w, self.w.tr("Save hanging protocol"), self.w.tr("Name:")
+        )
         if not ok or not name.strip():
             return
         try:
@@ -213,8 +235,10 @@ class HangingController:
         except Exception as exc:  # noqa: BLE001 - shown the one GUI way
             self.w.show_error(exc)
             return
-        self.w.run_in_background(lambda progress=None: save_protocol(protocol),
-                                 on_result=lambda path: self._saved(protocol))
+        self.w.run_in_background(
+            lambda progress=None: save_protocol(protocol),
+            on_result=lambda path: self._saved(protocol),
+        )
 
     def _saved(self, protocol: Protocol) -> None:
         self.protocols = [p for p in self.protocols if p.name != protocol.name] + [protocol]

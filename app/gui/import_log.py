@@ -6,8 +6,17 @@ import os
 import time
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 
 class ImportLog(QWidget):
@@ -79,5 +88,9 @@ class ImportLog(QWidget):
 
     def _update(self) -> None:
         n = self.table.rowCount()
-        self.summary.setText(self.tr("No problems.") if n == 0 else self.tr("%1 file(s) could not be loaded.").replace("%1", str(n)))
+        self.summary.setText(
+            self.tr("No problems.")
+            if n == 0
+            else self.tr("%1 file(s) could not be loaded.").replace("%1", str(n))
+        )
         self.changed.emit(n)

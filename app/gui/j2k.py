@@ -37,16 +37,35 @@ _failed = False
 
 
 class _Comp(ctypes.Structure):
-    _fields_ = [("dx", ctypes.c_uint32), ("dy", ctypes.c_uint32), ("w", ctypes.c_uint32), ("h", ctypes.c_uint32),
-                ("x0", ctypes.c_uint32), ("y0", ctypes.c_uint32), ("prec", ctypes.c_uint32),
-                ("bpp", ctypes.c_uint32), ("sgnd", ctypes.c_uint32), ("resno_decoded", ctypes.c_uint32),
-                ("factor", ctypes.c_uint32), ("data", ctypes.POINTER(ctypes.c_int32)), ("alpha", ctypes.c_uint16)]
+    _fields_ = [
+        ("dx", ctypes.c_uint32),
+        ("dy", ctypes.c_uint32),
+        ("w", ctypes.c_uint32),
+        ("h", ctypes.c_uint32),
+        ("x0", ctypes.c_uint32),
+        ("y0", ctypes.c_uint32),
+        ("prec", ctypes.c_uint32),
+        ("bpp", ctypes.c_uint32),
+        ("sgnd", ctypes.c_uint32),
+        ("resno_decoded", ctypes.c_uint32),
+        ("factor", ctypes.c_uint32),
+        ("data", ctypes.POINTER(ctypes.c_int32)),
+        ("alpha", ctypes.c_uint16),
+    ]
 
 
 class _Image(ctypes.Structure):
-    _fields_ = [("x0", ctypes.c_uint32), ("y0", ctypes.c_uint32), ("x1", ctypes.c_uint32), ("y1", ctypes.c_uint32),
-                ("numcomps", ctypes.c_uint32), ("color_space", ctypes.c_int), ("comps", ctypes.POINTER(_Comp)),
-                ("icc_profile_buf", ctypes.c_void_p), ("icc_profile_len", ctypes.c_uint32)]
+    _fields_ = [
+        ("x0", ctypes.c_uint32),
+        ("y0", ctypes.c_uint32),
+        ("x1", ctypes.c_uint32),
+        ("y1", ctypes.c_uint32),
+        ("numcomps", ctypes.c_uint32),
+        ("color_space", ctypes.c_int),
+        ("comps", ctypes.POINTER(_Comp)),
+        ("icc_profile_buf", ctypes.c_void_p),
+        ("icc_profile_len", ctypes.c_uint32),
+    ]
 
 
 def _load() -> Any:
@@ -59,11 +78,15 @@ def _load() -> Any:
             import openjpeg
 
             site = os.path.dirname(os.path.dirname(openjpeg.__file__))
-            found = glob.glob(os.path.join(site, "_openjpeg*.so")) + glob.glob(os.path.join(site, "_openjpeg*.pyd"))
+            found = glob.glob(os.path.join(site, "_openjpeg*.so")) + glob.glob(
+                os.path.join(site, "_openjpeg*.pyd")
+            )
             lib = ctypes.CDLL(found[0])
             lib.opj_version.restype = ctypes.c_char_p
             version = lib.opj_version().decode()
-            if not version.startswith(("2.4", "2.5")):  # the struct layouts above are those of 2.4/2.5
+            if not version.startswith(
+                ("2.4", "2.5")
+            ):  # the struct layouts above are those of 2.4/2.5
                 raise OSError(f"OpenJPEG {version}")
             lib.opj_create_decompress.restype = ctypes.c_void_p
             lib.opj_create_decompress.argtypes = [ctypes.c_int]
@@ -71,10 +94,20 @@ def _load() -> Any:
             lib.opj_setup_decoder.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
             lib.opj_stream_create_default_file_stream.restype = ctypes.c_void_p
             lib.opj_stream_create_default_file_stream.argtypes = [ctypes.c_char_p, ctypes.c_int]
-            lib.opj_read_header.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.POINTER(_Image))]
+            lib.opj_read_header.argtypes = [
+                ctypes.c_void_p,
+                ctypes.c_void_p,
+                ctypes.POINTER(ctypes.POINTER(_Image)),
+            ]
             lib.opj_set_decoded_resolution_factor.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
-            lib.opj_set_decode_area.argtypes = [ctypes.c_void_p, ctypes.POINTER(_Image), ctypes.c_int32,
-                                                ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]
+            lib.opj_set_decode_area.argtypes = [
+                ctypes.c_void_p,
+                ctypes.POINTER(_Image),
+                ctypes.c_int32,
+                ctypes.c_int32,
+                ctypes.c_int32,
+                ctypes.c_int32,
+            ]
             lib.opj_decode.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(_Image)]
             lib.opj_end_decompress.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
             lib.opj_stream_destroy.argtypes = [ctypes.c_void_p]
@@ -125,10 +158,14 @@ def decode_codestream(codestream: bytes, factor: int) -> np.ndarray | None:
 
         edges = [round(height * i / bands) for i in range(bands + 1)]
         with ThreadPoolExecutor(bands, thread_name_prefix="j2k-band") as pool:
-            parts = list(pool.map(lambda i: _decode_file(lib, tmp, 0, (edges[i], edges[i + 1])),
-                                  range(bands)))
-        if any(p is None or p.shape != (edges[i + 1] - edges[i], width)
-               for i, p in enumerate(parts)):
+            parts = list(
+                pool.map(
+                    lambda i: _decode_file(lib, tmp, 0, (edges[i], edges[i + 1])), range(bands)
+                )
+            )
+        if any(
+            p is None or p.shape != (edges[i + 1] - edges[i], width) for i, p in enumerate(parts)
+        ):
             return None
         return np.concatenate(parts)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001
@@ -167,8 +204,9 @@ def _image_size(lib: Any, path: str) -> tuple[int, int] | None:
             lib.opj_destroy_codec(codec)
 
 
-def _decode_file(lib: Any, path: str, factor: int,
-                 rows: tuple[int, int] | None) -> np.ndarray | None:
+def _decode_file(
+    lib: Any, path: str, factor: int, rows: tuple[int, int] | None
+) -> np.ndarray | None:
     """Decode the codestream in ``path`` (``rows``: only that band, full resolution)."""
     codec = stream = None
     img = ctypes.POINTER(_Image)()
@@ -185,8 +223,9 @@ def _decode_file(lib: Any, path: str, factor: int,
             return None
         if rows is not None:
             im = img.contents
-            if not lib.opj_set_decode_area(codec, img, int(im.x0), int(im.y0) + rows[0],
-                                           int(im.x1), int(im.y0) + rows[1]):
+            if not lib.opj_set_decode_area(
+                codec, img, int(im.x0), int(im.y0) + rows[0], int(im.x1), int(im.y0) + rows[1]
+            ):
                 return None
         if not lib.opj_decode(codec, stream, img) or not lib.opj_end_decompress(codec, stream):
             return None
@@ -218,7 +257,12 @@ def progressive_candidate(ds: Any) -> bool:
         samples = int(ds.get("SamplesPerPixel", 1) or 1)
     except Exception:  # noqa: BLE001
         return False
-    return ts in J2K_SYNTAXES and frames == 1 and samples == 1 and rows * cols >= PROGRESSIVE_MIN_PIXELS
+    return (
+        ts in J2K_SYNTAXES
+        and frames == 1
+        and samples == 1
+        and rows * cols >= PROGRESSIVE_MIN_PIXELS
+    )
 
 
 #: full decodes started ahead of need (:func:`prefetch_full`), by file identity
@@ -299,7 +343,7 @@ def reduced_frame(ds: Any, factor: int) -> np.ndarray | None:
     if arr is None:
         return None
     rows, cols = int(ds.Rows), int(ds.Columns)
-    step = 2 ** factor
+    step = 2**factor
     if arr.shape != (-(-rows // step), -(-cols // step)):
         return None
     from app.dicom.pixels import modality_lut
@@ -311,5 +355,7 @@ def upsample_to(arr: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """Scale a reduced frame back onto the full pixel grid (bilinear), float32."""
     import cv2
 
-    out = cv2.resize(arr.astype(np.float32, copy=False), (cols, rows), interpolation=cv2.INTER_LINEAR)
+    out = cv2.resize(
+        arr.astype(np.float32, copy=False), (cols, rows), interpolation=cv2.INTER_LINEAR
+    )
     return np.ascontiguousarray(out, dtype=np.float32)

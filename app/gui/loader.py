@@ -64,7 +64,9 @@ def _header_facts(path_or_ds: Any) -> dict[str, Any]:
         spacing = safe_floats(ds, "ImagerPixelSpacing", 2)
         source = "ImagerPixelSpacing" if spacing else ""
     try:
-        thickness = float(ds.get("SliceThickness")) if ds.get("SliceThickness") not in (None, "") else None
+        thickness = (
+            float(ds.get("SliceThickness")) if ds.get("SliceThickness") not in (None, "") else None
+        )
     except (TypeError, ValueError):
         thickness = None
     modality = safe_str(ds, "Modality").upper()
@@ -133,7 +135,9 @@ def _header_reader(series: SeriesData) -> Callable[[int], Any]:
     return read
 
 
-def thumbnail(frame: np.ndarray, size: int, window: tuple[float, float] | None, invert: bool) -> np.ndarray:
+def thumbnail(
+    frame: np.ndarray, size: int, window: tuple[float, float] | None, invert: bool
+) -> np.ndarray:
     """A small uint8 picture of a frame (grey or RGB), longest edge ``size``."""
     step = max(1, int(math.ceil(max(frame.shape[:2]) / size)))
     small = frame[::step, ::step]
@@ -142,14 +146,18 @@ def thumbnail(frame: np.ndarray, size: int, window: tuple[float, float] | None, 
         return np.ascontiguousarray(255 - out if invert else out)
     if window is None:
         finite = small[np.isfinite(small)]
-        lo, hi = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0))
+        lo, hi = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
     else:
         lo, hi = window[0] - window[1] / 2, window[0] + window[1] / 2
-    scaled = np.clip((small.astype(np.float32) - lo) / max(float(hi - lo), 1e-6) * 255.0, 0, 255).astype(np.uint8)
+    scaled = np.clip(
+        (small.astype(np.float32) - lo) / max(float(hi - lo), 1e-6) * 255.0, 0, 255
+    ).astype(np.uint8)
     return np.ascontiguousarray(255 - scaled if invert else scaled)
 
 
-def preview_series(info: dict[str, Any], cache_bytes: int = CACHE_BYTES, ds: Any = None) -> SeriesData:
+def preview_series(
+    info: dict[str, Any], cache_bytes: int = CACHE_BYTES, ds: Any = None
+) -> SeriesData:
     """The first image of a series as a one-frame series, decoded now (worker thread).
 
     Parameters
@@ -165,14 +173,25 @@ def preview_series(info: dict[str, Any], cache_bytes: int = CACHE_BYTES, ds: Any
     facts = _header_facts(ds)
     series = SeriesData(
         frames=[FrameRef(path=path, frame=0, sop_uid=info.get("first_sop_uid", ""))],
-        study_uid=info.get("study_uid", ""), series_uid=info.get("series_uid", ""),
+        study_uid=info.get("study_uid", ""),
+        series_uid=info.get("series_uid", ""),
         modality=facts["modality"] or info.get("modality", ""),
         description=facts["description"] or info.get("description", ""),
-        series_number=facts["series_number"], rows=facts["rows"], columns=facts["columns"],
-        pixel_spacing=facts["pixel_spacing"], spacing_source=facts["spacing_source"],
-        orientation=facts["orientation"], slice_thickness=facts["slice_thickness"],
-        windows=facts["windows"], monochrome1=facts["monochrome1"], is_color=facts["is_color"],
-        units=facts["units"], meta=facts["meta"], cache=FrameCache(cache_bytes), preview=True)
+        series_number=facts["series_number"],
+        rows=facts["rows"],
+        columns=facts["columns"],
+        pixel_spacing=facts["pixel_spacing"],
+        spacing_source=facts["spacing_source"],
+        orientation=facts["orientation"],
+        slice_thickness=facts["slice_thickness"],
+        windows=facts["windows"],
+        monochrome1=facts["monochrome1"],
+        is_color=facts["is_color"],
+        units=facts["units"],
+        meta=facts["meta"],
+        cache=FrameCache(cache_bytes),
+        preview=True,
+    )
     series.decode = _decoder(series)
     series.read_header = _header_reader(series)
     # a big JPEG 2000 film is shown from a reduced-resolution decode first (a tenth of the time);
@@ -260,16 +279,25 @@ def quick_preview(paths: list[str], cache_bytes: int = CACHE_BYTES) -> SeriesDat
             ds = read_dataset(path)
             if number_of_frames(ds) < 1:
                 continue
-            info = {"first_path": path, "first_sop_uid": safe_str(ds, "SOPInstanceUID"),
-                    "study_uid": safe_str(ds, "StudyInstanceUID"), "series_uid": safe_str(ds, "SeriesInstanceUID")}
+            info = {
+                "first_path": path,
+                "first_sop_uid": safe_str(ds, "SOPInstanceUID"),
+                "study_uid": safe_str(ds, "StudyInstanceUID"),
+                "series_uid": safe_str(ds, "SeriesInstanceUID"),
+            }
             return preview_series(info, cache_bytes, ds)
         except Exception as exc:  # noqa: BLE001 - the scan reports every bad file; try the next
             log.debug("preview candidate skipped: %s", type(exc).__name__)
     return None
 
 
-def build_series(series_uid: str, lib: Any = None, progress: Progress | None = None,
-                 cache_bytes: int = CACHE_BYTES, thumb_size: int = 72) -> list[SeriesData]:
+def build_series(
+    series_uid: str,
+    lib: Any = None,
+    progress: Progress | None = None,
+    cache_bytes: int = CACHE_BYTES,
+    thumb_size: int = 72,
+) -> list[SeriesData]:
     """Build the displayable stacks of an indexed series (worker thread).
 
     Frames follow the library's geometric order; instances whose orientation or size differ
@@ -279,6 +307,8 @@ def build_series(series_uid: str, lib: Any = None, progress: Progress | None = N
     -------
     list of SeriesData
         One per stack (usually one).
+
+    Long because it stacks, orders and checks the frames in one pass over the headers it already holds.
     """
     progress = progress or NullProgress()
     lib = lib or _library()
@@ -301,10 +331,16 @@ def build_series(series_uid: str, lib: Any = None, progress: Progress | None = N
         for inst in items:
             pos = _floats(inst.get("position") or (), 3)
             for f in range(max(1, int(inst.get("frames") or 1))):
-                frames.append(FrameRef(path=inst["path"], frame=f, sop_uid=inst["sop_uid"],
-                                       instance_number=inst.get("instance_number"),
-                                       position=pos if f == 0 else None,
-                                       slice_location=inst.get("slice_location")))
+                frames.append(
+                    FrameRef(
+                        path=inst["path"],
+                        frame=f,
+                        sop_uid=inst["sop_uid"],
+                        instance_number=inst.get("instance_number"),
+                        position=pos if f == 0 else None,
+                        slice_location=inst.get("slice_location"),
+                    )
+                )
         meta = dict(facts["meta"])
         meta["patient_name"] = meta.get("patient_name") or study.get("patient_name", "")
         meta["patient_id"] = meta.get("patient_id") or study.get("patient_id", "")
@@ -313,16 +349,29 @@ def build_series(series_uid: str, lib: Any = None, progress: Progress | None = N
             warnings.append(f"Series split into {len(groups)} stacks (mixed orientation or size)")
         warnings += _geometry_warnings(frames, facts["orientation"])
         series = SeriesData(
-            frames=frames, study_uid=info.get("study_uid", items[0]["study_uid"]), series_uid=series_uid,
+            frames=frames,
+            study_uid=info.get("study_uid", items[0]["study_uid"]),
+            series_uid=series_uid,
             modality=facts["modality"] or info.get("modality", ""),
             description=facts["description"] or info.get("description", ""),
-            series_number=facts["series_number"] if facts["series_number"] is not None else info.get("number"),
-            rows=int(items[0].get("rows") or facts["rows"]), columns=int(items[0].get("columns") or facts["columns"]),
-            pixel_spacing=facts["pixel_spacing"], spacing_source=facts["spacing_source"],
-            orientation=facts["orientation"], slice_thickness=facts["slice_thickness"],
-            windows=facts["windows"], monochrome1=facts["monochrome1"], is_color=facts["is_color"],
-            units=facts["units"], meta=meta, warnings=warnings, cache=FrameCache(cache_bytes),
-            stack_index=stack_index)
+            series_number=facts["series_number"]
+            if facts["series_number"] is not None
+            else info.get("number"),
+            rows=int(items[0].get("rows") or facts["rows"]),
+            columns=int(items[0].get("columns") or facts["columns"]),
+            pixel_spacing=facts["pixel_spacing"],
+            spacing_source=facts["spacing_source"],
+            orientation=facts["orientation"],
+            slice_thickness=facts["slice_thickness"],
+            windows=facts["windows"],
+            monochrome1=facts["monochrome1"],
+            is_color=facts["is_color"],
+            units=facts["units"],
+            meta=meta,
+            warnings=warnings,
+            cache=FrameCache(cache_bytes),
+            stack_index=stack_index,
+        )
         series.decode = _decoder(series)
         series.read_header = _header_reader(series)
         mid = series.count // 2
@@ -338,8 +387,9 @@ def build_series(series_uid: str, lib: Any = None, progress: Progress | None = N
 
             log.debug("thumbnail failed: %s", type(exc).__name__)
             series.thumbnail = None
-            series.problems.append({"path": series.frames[mid].path,
-                                     "error": user_message(exc, with_name=False)})
+            series.problems.append(
+                {"path": series.frames[mid].path, "error": user_message(exc, with_name=False)}
+            )
         out.append(series)
     return out
 
@@ -384,9 +434,15 @@ def _geometry_warnings(frames: list[FrameRef], orientation: tuple[float, ...] | 
     return out
 
 
-def import_paths(paths: list[str], *, progress: Progress, emit: Emit,
-                 cache_bytes: int = CACHE_BYTES, thumb_size: int = 72,
-                 first_shown: threading.Event | None = None) -> dict[str, Any]:
+def import_paths(
+    paths: list[str],
+    *,
+    progress: Progress,
+    emit: Emit,
+    cache_bytes: int = CACHE_BYTES,
+    thumb_size: int = 72,
+    first_shown: threading.Event | None = None,
+) -> dict[str, Any]:
     """Scan ``paths`` into the library and emit previews, series and errors (worker thread).
 
     ``first_shown``, when given, is set by the GUI once the preview is painted; the scan waits
@@ -434,10 +490,25 @@ def import_paths(paths: list[str], *, progress: Progress, emit: Emit,
             except Exception as exc:  # noqa: BLE001 - one bad series must not stop the others
                 from app.gui.errors import user_message
 
-                emit(("errors", [{"path": s.get("description") or s["series_uid"], "error": user_message(exc, with_name=False)}]))
+                emit(
+                    (
+                        "errors",
+                        [
+                            {
+                                "path": s.get("description") or s["series_uid"],
+                                "error": user_message(exc, with_name=False),
+                            }
+                        ],
+                    )
+                )
             count += 1
     progress.update(total, total, f"Loaded {count} series")
-    return {"studies": report.studies, "errors": report.errors, "files": report.files, "series": count}
+    return {
+        "studies": report.studies,
+        "errors": report.errors,
+        "files": report.files,
+        "series": count,
+    }
 
 
 def list_library(*, progress: Progress) -> list[dict[str, Any]]:
@@ -450,7 +521,8 @@ def list_library(*, progress: Progress) -> list[dict[str, Any]]:
     return _library().studies()
 
 
-def open_library_series(series_uid: str, *, progress: Progress, cache_bytes: int = CACHE_BYTES,
-                        thumb_size: int = 72) -> list[SeriesData]:
+def open_library_series(
+    series_uid: str, *, progress: Progress, cache_bytes: int = CACHE_BYTES, thumb_size: int = 72
+) -> list[SeriesData]:
     """Build the stacks of a series already in the library (worker thread)."""
     return build_series(series_uid, None, progress, cache_bytes, thumb_size)

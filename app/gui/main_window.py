@@ -13,10 +13,28 @@ from typing import Any, Callable
 import numpy as np
 import shiboken6
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QLabel, QMainWindow,
-                               QMessageBox, QProgressBar, QPushButton, QStackedWidget, QToolButton,
-                               QWidget)
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QGridLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QToolButton,
+    QWidget,
+)
 
 from app import __version__
 from app.core import paths
@@ -28,8 +46,13 @@ from app.gui.errors import show_error, user_message
 from app.gui.import_log import ImportLog
 from app.gui.panels import PANEL_MODULES
 from app.gui.series import SeriesData
-from app.gui.settings import (Settings, load_settings, load_window_state, save_settings,
-                              save_window_state)
+from app.gui.settings import (
+    Settings,
+    load_settings,
+    load_window_state,
+    save_settings,
+    save_window_state,
+)
 from app.gui.viewport import Viewport
 from app.gui.workers import Worker
 from app.gui.workers import run_in_background as _run_in_background
@@ -101,6 +124,8 @@ class MainWindow(QMainWindow):
     import_finished = Signal()
 
     def __init__(self, settings: Settings | None = None) -> None:
+        """Long because it wires the window's docks, viewports and signals in the order Qt needs; each piece is built by its own helper."""
+
         super().__init__()
         self.settings = settings or load_settings()
         self.setWindowTitle(self.tr("Hilum"))
@@ -133,8 +158,11 @@ class MainWindow(QMainWindow):
             vp.window_changed.connect(partial(self._window_changed, vp))
             vp.image_painted.connect(self._image_painted)
             vp.series_dropped.connect(partial(self._series_dropped, vp))
-        self.hint = QLabel(self.tr("Drop DICOM files, folders or zip archives here") + "\n\n"
-                           + self.tr("or use File ▸ Open (Ctrl+O)"))
+        self.hint = QLabel(
+            self.tr("Drop DICOM files, folders or zip archives here")
+            + "\n\n"
+            + self.tr("or use File ▸ Open (Ctrl+O)")
+        )
         self.hint.setObjectName("DropHint")
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.stack = QStackedWidget()
@@ -146,10 +174,16 @@ class MainWindow(QMainWindow):
         self.browser = StudyBrowser(self.settings.thumbnail_size)
         self.browser.series_activated.connect(self.show_series)
         self.browser.library_series_requested.connect(self.open_library_series)
-        self.browser_dock = self._dock(self.tr("Studies"), "dock_studies", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.browser_dock = self._dock(
+            self.tr("Studies"), "dock_studies", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
         self.import_log = ImportLog()
-        self.log_dock = self._dock(self.tr("Import log"), "dock_import_log", self.import_log,
-                                   Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.log_dock = self._dock(
+            self.tr("Import log"),
+            "dock_import_log",
+            self.import_log,
+            Qt.DockWidgetArea.BottomDockWidgetArea,
+        )
         self.log_dock.hide()
         self.import_log.changed.connect(self._log_changed)
         self.tag_browser: TagBrowser | None = None
@@ -182,9 +216,11 @@ class MainWindow(QMainWindow):
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
         self.addDockWidget(area, dock)
         return dock
 
@@ -209,8 +245,15 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.cancel_button)
         sb.addPermanentWidget(self.provider_label)
 
-    def _action(self, text: str, slot: Callable[..., Any], shortcut: str | QKeySequence | list[Any] | None = None,
-                icon_name: str | None = None, checkable: bool = False, tip: str = "") -> QAction:
+    def _action(
+        self,
+        text: str,
+        slot: Callable[..., Any],
+        shortcut: str | QKeySequence | list[Any] | None = None,
+        icon_name: str | None = None,
+        checkable: bool = False,
+        tip: str = "",
+    ) -> QAction:
         a = QAction(text, self)
         if icon_name:
             a.setIcon(icon(icon_name))
@@ -230,67 +273,133 @@ class MainWindow(QMainWindow):
     def _vp_call(self, method: str, *args: Any) -> Callable[..., None]:
         def call(*_: Any) -> None:
             getattr(self.active_viewport(), method)(*args)
+
         return call
 
     def _build_actions(self) -> None:
+        """Long because it is the window's table of actions and shortcuts: one entry per action reads best as one list."""
+
         A = self._action
-        self.act_open = A(self.tr("&Open files…"), self.open_files_dialog, QKeySequence.StandardKey.Open, "open")
-        self.act_open_folder = A(self.tr("Open &folder…"), self.open_folder_dialog, "Ctrl+Shift+O", "folder")
+        self.act_open = A(
+            self.tr("&Open files…"), self.open_files_dialog, QKeySequence.StandardKey.Open, "open"
+        )
+        self.act_open_folder = A(
+            self.tr("Open &folder…"), self.open_folder_dialog, "Ctrl+Shift+O", "folder"
+        )
         self.act_quit = A(self.tr("&Quit"), self.close, QKeySequence.StandardKey.Quit)
         self.act_settings = A(self.tr("&Settings…"), self.open_settings, "Ctrl+,", "settings")
         self.act_cancel = A(self.tr("Cancel background work"), self.cancel_background, None)
         # tools
         self.tool_group = QActionGroup(self)
         self.tool_actions: dict[str, QAction] = {}
-        for tool, text, key, ic in (("pointer", self.tr("Pointer / select"), "Esc", "pointer"),
-                                    ("window", self.tr("Window/level tool"), "W", "window"),
-                                    ("pan", self.tr("Pan tool"), "P", "pan"), ("zoom", self.tr("Zoom tool"), "Z", "zoom"),
-                                    ("length", self.tr("Length"), "L", "length"), ("rect", self.tr("Rectangle ROI"), "B", "rect"),
-                                    ("ellipse", self.tr("Ellipse ROI"), "E", "ellipse"), ("angle", self.tr("Angle"), "G", "angle"),
-                                    ("cobb", self.tr("Cobb angle (two lines)"), "Shift+G", "angle")):
+        for tool, text, key, ic in (
+            ("pointer", self.tr("Pointer / select"), "Esc", "pointer"),
+            ("window", self.tr("Window/level tool"), "W", "window"),
+            ("pan", self.tr("Pan tool"), "P", "pan"),
+            ("zoom", self.tr("Zoom tool"), "Z", "zoom"),
+            ("length", self.tr("Length"), "L", "length"),
+            ("rect", self.tr("Rectangle ROI"), "B", "rect"),
+            ("ellipse", self.tr("Ellipse ROI"), "E", "ellipse"),
+            ("angle", self.tr("Angle"), "G", "angle"),
+            ("cobb", self.tr("Cobb angle (two lines)"), "Shift+G", "angle"),
+        ):
             a = A(text, partial(self.set_tool, tool), key, ic, checkable=True)
             self.tool_group.addAction(a)
             self.tool_actions[tool] = a
         self.tool_actions["pointer"].setChecked(True)
-        self.act_delete = A(self.tr("Delete measurement"), lambda: self.active_viewport().delete_selected(),
-                            [QKeySequence.StandardKey.Delete, "Backspace"], "delete")
-        self.act_clear = A(self.tr("Clear measurements"), lambda: self.active_viewport().clear_measurements(), "Ctrl+Shift+Del")
+        self.act_delete = A(
+            self.tr("Delete measurement"),
+            lambda: self.active_viewport().delete_selected(),
+            [QKeySequence.StandardKey.Delete, "Backspace"],
+            "delete",
+        )
+        self.act_clear = A(
+            self.tr("Clear measurements"),
+            lambda: self.active_viewport().clear_measurements(),
+            "Ctrl+Shift+Del",
+        )
         # image
         self.act_invert = A(self.tr("&Invert"), self._vp_call("toggle_invert"), "I", "invert")
-        self.act_rotate = A(self.tr("Rotate 90° clockwise"), self._vp_call("rotate", 90), "R", "rotate")
-        self.act_rotate_ccw = A(self.tr("Rotate 90° counter-clockwise"), self._vp_call("rotate", -90), "Shift+R")
-        self.act_flip_h = A(self.tr("Flip horizontal"), self._vp_call("flip_horizontal"), "H", "flip")
+        self.act_rotate = A(
+            self.tr("Rotate 90° clockwise"), self._vp_call("rotate", 90), "R", "rotate"
+        )
+        self.act_rotate_ccw = A(
+            self.tr("Rotate 90° counter-clockwise"), self._vp_call("rotate", -90), "Shift+R"
+        )
+        self.act_flip_h = A(
+            self.tr("Flip horizontal"), self._vp_call("flip_horizontal"), "H", "flip"
+        )
         self.act_flip_v = A(self.tr("Flip vertical"), self._vp_call("flip_vertical"), "V")
         self.act_fit = A(self.tr("&Fit to window"), self._vp_call("fit"), "F", "fit")
-        self.act_actual = A(self.tr("Actual pixels (1:1)"), self._vp_call("actual_size"), "A", "actual")
-        self.act_zoom_in = A(self.tr("Zoom in"), lambda: self.active_viewport().set_zoom(self.active_viewport().zoom * 1.25), "+")
-        self.act_zoom_out = A(self.tr("Zoom out"), lambda: self.active_viewport().set_zoom(self.active_viewport().zoom / 1.25), "-")
+        self.act_actual = A(
+            self.tr("Actual pixels (1:1)"), self._vp_call("actual_size"), "A", "actual"
+        )
+        self.act_zoom_in = A(
+            self.tr("Zoom in"),
+            lambda: self.active_viewport().set_zoom(self.active_viewport().zoom * 1.25),
+            "+",
+        )
+        self.act_zoom_out = A(
+            self.tr("Zoom out"),
+            lambda: self.active_viewport().set_zoom(self.active_viewport().zoom / 1.25),
+            "-",
+        )
         self.act_reset = A(self.tr("&Reset view"), self._vp_call("reset"), "Ctrl+R", "reset")
-        self.act_auto_window = A(self.tr("Automatic window"), self._vp_call("auto_window"), "Ctrl+W")
-        self.act_cine = A(self.tr("Cine play/pause"), self._vp_call("toggle_cine"), "Space", "cine", tip="Cine")
+        self.act_auto_window = A(
+            self.tr("Automatic window"), self._vp_call("auto_window"), "Ctrl+W"
+        )
+        self.act_cine = A(
+            self.tr("Cine play/pause"), self._vp_call("toggle_cine"), "Space", "cine", tip="Cine"
+        )
         self.act_faster = A(self.tr("Cine faster"), lambda: self._cine_speed(1.25), "]")
         self.act_slower = A(self.tr("Cine slower"), lambda: self._cine_speed(0.8), "[")
         self.act_tags = A(self.tr("DICOM &tags…"), self.show_tags, "Ctrl+T", "tags")
-        self.act_overlay = A(self.tr("Show AI overlay"), self._toggle_overlay, "O", "overlay", checkable=True)
+        self.act_overlay = A(
+            self.tr("Show AI overlay"), self._toggle_overlay, "O", "overlay", checkable=True
+        )
         self.act_overlay.setChecked(True)
         self.preset_actions = []
         for n in range(0, 10):
-            label = self.tr("Header / default window") if n == 0 else self.tr("Window preset %1").replace("%1", str(n))
+            label = (
+                self.tr("Header / default window")
+                if n == 0
+                else self.tr("Window preset %1").replace("%1", str(n))
+            )
             self.preset_actions.append(A(label, partial(self.apply_preset, n), str(n)))
         # view
         self.layout_group = QActionGroup(self)
         self.layout_actions: dict[str, QAction] = {}
-        for name, key, ic in (("1x1", "Ctrl+1", "layout1"), ("1x2", "Ctrl+2", "layout2"), ("2x2", "Ctrl+3", "layout4")):
-            a = A(self.tr("Layout %1").replace("%1", name), partial(self.set_layout, name), key, ic, checkable=True)
+        for name, key, ic in (
+            ("1x1", "Ctrl+1", "layout1"),
+            ("1x2", "Ctrl+2", "layout2"),
+            ("2x2", "Ctrl+3", "layout4"),
+        ):
+            a = A(
+                self.tr("Layout %1").replace("%1", name),
+                partial(self.set_layout, name),
+                key,
+                ic,
+                checkable=True,
+            )
             self.layout_group.addAction(a)
             self.layout_actions[name] = a
         self.layout_actions[self.settings.layout].setChecked(True)
-        self.act_sync = A(self.tr("Synchronised scrolling"), self._toggle_sync, "S", "sync", checkable=True)
+        self.act_sync = A(
+            self.tr("Synchronised scrolling"), self._toggle_sync, "S", "sync", checkable=True
+        )
         self.act_sync.setChecked(self.settings.sync_scroll)
-        self.act_annotations = A(self.tr("Corner annotations"), self._toggle_annotations, "T", "annotations", checkable=True)
+        self.act_annotations = A(
+            self.tr("Corner annotations"),
+            self._toggle_annotations,
+            "T",
+            "annotations",
+            checkable=True,
+        )
         self.act_annotations.setChecked(self.settings.show_annotations)
         self.act_fullscreen = A(self.tr("Full screen"), self._toggle_fullscreen, "F11")
-        self.act_shortcuts = A(self.tr("Keyboard and mouse…"), self.show_shortcuts, ["F1", "?"], "help")
+        self.act_shortcuts = A(
+            self.tr("Keyboard and mouse…"), self.show_shortcuts, ["F1", "?"], "help"
+        )
         self.act_about = A(self.tr("About Hilum"), self.show_about)
 
     def _build_menus(self) -> None:
@@ -300,6 +409,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = m.addMenu(self.tr("Open &recent"))
         self._fill_recent()
         from app.gui.pacs_dialog import install as install_pacs  # PACS Query/Retrieve (issue 14)
+
         self.act_pacs = install_pacs(self, m)
         m.addSeparator()
         m.addAction(self.act_settings)
@@ -323,7 +433,15 @@ class MainWindow(QMainWindow):
         self.presets_menu.aboutToShow.connect(self._fill_presets_menu)
         m.addAction(self.act_auto_window)
         m.addSeparator()
-        m.addActions([self.act_invert, self.act_rotate, self.act_rotate_ccw, self.act_flip_h, self.act_flip_v])
+        m.addActions(
+            [
+                self.act_invert,
+                self.act_rotate,
+                self.act_rotate_ccw,
+                self.act_flip_h,
+                self.act_flip_v,
+            ]
+        )
         m.addSeparator()
         m.addActions([self.act_cine, self.act_faster, self.act_slower])
         m.addSeparator()
@@ -344,7 +462,9 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         tb.addActions([self.tool_actions[t] for t in ("pointer", "window", "pan", "zoom")])
         tb.addSeparator()
-        tb.addActions([self.tool_actions[t] for t in ("length", "rect", "ellipse", "angle", "cobb")])
+        tb.addActions(
+            [self.tool_actions[t] for t in ("length", "rect", "ellipse", "angle", "cobb")]
+        )
         tb.addSeparator()
         self.preset_button = QToolButton()
         self.preset_button.setText(self.tr("Presets"))
@@ -352,7 +472,16 @@ class MainWindow(QMainWindow):
         self.preset_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.preset_button.setMenu(self.presets_menu)
         tb.addWidget(self.preset_button)
-        tb.addActions([self.act_invert, self.act_rotate, self.act_flip_h, self.act_fit, self.act_actual, self.act_reset])
+        tb.addActions(
+            [
+                self.act_invert,
+                self.act_rotate,
+                self.act_flip_h,
+                self.act_fit,
+                self.act_actual,
+                self.act_reset,
+            ]
+        )
         tb.addSeparator()
         tb.addAction(self.act_cine)
         tb.addSeparator()
@@ -373,8 +502,11 @@ class MainWindow(QMainWindow):
                 if exc.name == name:
                     continue  # that panel is not part of this build
                 log.error("panel %s cannot be imported: missing %s", name, exc.name)
-                self.show_status(self.tr("Panel %1 unavailable: missing %2").replace(
-                    "%1", name.rsplit(".", 1)[-1]).replace("%2", str(exc.name)))
+                self.show_status(
+                    self.tr("Panel %1 unavailable: missing %2")
+                    .replace("%1", name.rsplit(".", 1)[-1])
+                    .replace("%2", str(exc.name))
+                )
                 continue
             except Exception as exc:  # noqa: BLE001 - a broken panel must not stop the window
                 log.error("panel %s failed to import", name, exc_info=exc)
@@ -386,8 +518,11 @@ class MainWindow(QMainWindow):
                 dock = factory(self)
             except Exception as exc:  # noqa: BLE001
                 log.error("panel %s failed to start", name, exc_info=exc)
-                self.show_status(self.tr("Panel %1 failed to start: %2").replace(
-                    "%1", name.rsplit(".", 1)[-1]).replace("%2", user_message(exc)))
+                self.show_status(
+                    self.tr("Panel %1 failed to start: %2")
+                    .replace("%1", name.rsplit(".", 1)[-1])
+                    .replace("%2", user_message(exc))
+                )
                 continue
             if not isinstance(dock, QDockWidget):
                 continue
@@ -443,8 +578,13 @@ class MainWindow(QMainWindow):
         if s is None or not (0 <= vp.index < s.count):
             return None
         ref = s.frames[vp.index]
-        return ImageRef(study_uid=s.study_uid, series_uid=s.series_uid, sop_uid=ref.sop_uid, path=ref.path,
-                        frame=ref.frame)
+        return ImageRef(
+            study_uid=s.study_uid,
+            series_uid=s.series_uid,
+            sop_uid=ref.sop_uid,
+            path=ref.path,
+            frame=ref.frame,
+        )
 
     def current_dataset_path(self) -> str | None:
         """File of the current image."""
@@ -476,12 +616,19 @@ class MainWindow(QMainWindow):
             self._library = Library()
         return self._library
 
-    def run_in_background(self, fn: Callable[..., Any], *args: Any, on_result: Callable[[Any], None] | None = None,
-                          on_error: Callable[[BaseException], None] | None = None,
-                          on_progress: Callable[[int, int | None, str], None] | None = None,
-                          on_item: Callable[[Any], None] | None = None,
-                          on_finished: Callable[[], None] | None = None, **kwargs: Any) -> Worker:
+    def run_in_background(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_result: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        on_progress: Callable[[int, int | None, str], None] | None = None,
+        on_item: Callable[[Any], None] | None = None,
+        on_finished: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> Worker:
         """Run ``fn(*args, progress=..., **kwargs)`` on the pool with the window's progress bar and Cancel."""
+
         def progress(done: int, total: int | None, message: str) -> None:
             if not shiboken6.isValid(self):
                 return
@@ -499,8 +646,16 @@ class MainWindow(QMainWindow):
             if on_finished is not None:
                 on_finished()
 
-        worker = _run_in_background(fn, *args, on_result=on_result, on_error=on_error or self.show_error,
-                                    on_progress=progress, on_item=on_item, on_finished=finished, **kwargs)
+        worker = _run_in_background(
+            fn,
+            *args,
+            on_result=on_result,
+            on_error=on_error or self.show_error,
+            on_progress=progress,
+            on_item=on_item,
+            on_finished=finished,
+            **kwargs,
+        )
         started.append(worker)
         self._workers.append(worker)
         self.progress.setRange(0, 0)
@@ -536,8 +691,10 @@ class MainWindow(QMainWindow):
         if decoding:
             QTimer.singleShot(300, self._check_first_image)
             return
-        if any(vp.series is not None and vp.frame is None and not vp._message.startswith("Loading")
-               for vp in self.grid.visible) or all(vp.series is None for vp in self.grid.visible):
+        if any(
+            vp.series is not None and vp.frame is None and not vp._message.startswith("Loading")
+            for vp in self.grid.visible
+        ) or all(vp.series is None for vp in self.grid.visible):
             self._waiting_first_image = False
             if self._announce_pending:
                 self._announce(self.active_viewport())
@@ -571,10 +728,19 @@ class MainWindow(QMainWindow):
         cache = self.settings.cache_mb * 1024 * 1024
         self._first_shown = threading.Event()
         worker = self.run_in_background(
-            _import_paths, items, on_item=self._import_item, on_result=self._import_done,
-            on_error=self._import_error, cache_bytes=cache, thumb_size=self.settings.thumbnail_size,
-            first_shown=self._first_shown, on_finished=self.import_finished.emit)
-        worker.signals.cancelled.connect(lambda: self.show_status(self.tr("Import cancelled; what was read so far stays.")))
+            _import_paths,
+            items,
+            on_item=self._import_item,
+            on_result=self._import_done,
+            on_error=self._import_error,
+            cache_bytes=cache,
+            thumb_size=self.settings.thumbnail_size,
+            first_shown=self._first_shown,
+            on_finished=self.import_finished.emit,
+        )
+        worker.signals.cancelled.connect(
+            lambda: self.show_status(self.tr("Import cancelled; what was read so far stays."))
+        )
         return worker
 
     def _import_item(self, event: Any) -> None:
@@ -589,7 +755,12 @@ class MainWindow(QMainWindow):
             replaced = False
             for vp in self.grid.viewports:
                 s = vp.series
-                if s is not None and s.preview and s.series_uid == payload.series_uid and payload.stack_index == 0:
+                if (
+                    s is not None
+                    and s.preview
+                    and s.series_uid == payload.series_uid
+                    and payload.stack_index == 0
+                ):
                     self._replace_preview(vp, s, payload)
                     replaced = True
             if not replaced and not self._import_shown:
@@ -624,8 +795,11 @@ class MainWindow(QMainWindow):
 
     def _import_done(self, result: dict[str, Any]) -> None:
         n_err = self._import_problems
-        msg = self.tr("Imported %1 series from %2 files").replace("%1", str(result.get("series", 0))).replace(
-            "%2", str(result.get("files", 0)))
+        msg = (
+            self.tr("Imported %1 series from %2 files")
+            .replace("%1", str(result.get("series", 0)))
+            .replace("%2", str(result.get("files", 0)))
+        )
         if n_err:
             msg += self.tr("; %1 problem(s) in the import log").replace("%1", str(n_err))
         self.show_status(msg, 8000)
@@ -647,8 +821,11 @@ class MainWindow(QMainWindow):
         """List the library's studies in the browser (recent studies), in the background."""
         from app.gui.loader import list_library
 
-        _run_in_background(list_library, on_result=self._library_listed,
-                           on_error=lambda e: log.warning("library listing failed: %s", user_message(e)))
+        _run_in_background(
+            list_library,
+            on_result=self._library_listed,
+            on_error=lambda e: log.warning("library listing failed: %s", user_message(e)),
+        )
 
     def _library_listed(self, studies: list[dict[str, Any]]) -> None:
         for study in reversed(studies[:50]):
@@ -669,9 +846,13 @@ class MainWindow(QMainWindow):
             else:
                 self.show_status(self.tr("That series has no images in the library any more."))
 
-        self.run_in_background(open_library_series, series_uid, on_result=done,
-                               cache_bytes=self.settings.cache_mb * 1024 * 1024,
-                               thumb_size=self.settings.thumbnail_size)
+        self.run_in_background(
+            open_library_series,
+            series_uid,
+            on_result=done,
+            cache_bytes=self.settings.cache_mb * 1024 * 1024,
+            thumb_size=self.settings.thumbnail_size,
+        )
 
     # ------------------------------------------------------------------------------ viewing
     def _empty_or_active_viewport(self) -> Viewport | None:
@@ -742,7 +923,9 @@ class MainWindow(QMainWindow):
     def _cine_speed(self, factor: float) -> None:
         vp = self.active_viewport()
         vp.set_cine_fps(self.settings.cine_fps * factor)
-        self.show_status(self.tr("Cine %1 fps").replace("%1", f"{self.settings.cine_fps:.0f}"), 1500)
+        self.show_status(
+            self.tr("Cine %1 fps").replace("%1", f"{self.settings.cine_fps:.0f}"), 1500
+        )
 
     def _toggle_overlay(self) -> None:
         for vp in self.grid.viewports:
@@ -822,8 +1005,12 @@ class MainWindow(QMainWindow):
                 if vp is source or vp.series is None or vp.series.count < 2:
                     continue
                 target = None
-                if pos is not None and vp.series.normal is not None and s.normal is not None \
-                        and abs(float(np.dot(vp.series.normal, s.normal))) > 0.9:
+                if (
+                    pos is not None
+                    and vp.series.normal is not None
+                    and s.normal is not None
+                    and abs(float(np.dot(vp.series.normal, s.normal))) > 0.9
+                ):
                     # offset sync: relative to the landmark the reader set in each viewport
                     sync = getattr(self, "offset_sync", None)
                     mapped = sync.map(id(source), pos, id(vp)) if sync is not None else pos
@@ -836,7 +1023,11 @@ class MainWindow(QMainWindow):
 
     def _window_changed(self, vp: Viewport, center: float, width: float) -> None:
         if vp is self.active_viewport():
-            self.wl_label.setText(f"W {width:.0f}  L {center:.0f}" if width >= 10 else f"W {width:.3g}  L {center:.3g}")
+            self.wl_label.setText(
+                f"W {width:.0f}  L {center:.0f}"
+                if width >= 10
+                else f"W {width:.3g}  L {center:.3g}"
+            )
 
     def _cursor_label_set(self, text: str) -> None:
         # the readout is always the image under the cursor (whichever viewport that is)
@@ -859,20 +1050,39 @@ class MainWindow(QMainWindow):
         if s is None:
             self.setWindowTitle(self.tr("Hilum"))
             return
-        who = "" if self.settings.hide_patient_identity else (s.meta.get("patient_name", "").replace("^", ", ") + " — ")
+        who = (
+            ""
+            if self.settings.hide_patient_identity
+            else (s.meta.get("patient_name", "").replace("^", ", ") + " — ")
+        )
         self.setWindowTitle(f"{who}{s.modality} {s.description} — Hilum")
 
     def _update_actions(self) -> None:
         has = self.active_viewport().series is not None
-        for a in (self.act_invert, self.act_rotate, self.act_rotate_ccw, self.act_flip_h, self.act_flip_v,
-                  self.act_fit, self.act_actual, self.act_reset, self.act_tags, self.act_cine, self.act_auto_window):
+        for a in (
+            self.act_invert,
+            self.act_rotate,
+            self.act_rotate_ccw,
+            self.act_flip_h,
+            self.act_flip_v,
+            self.act_fit,
+            self.act_actual,
+            self.act_reset,
+            self.act_tags,
+            self.act_cine,
+            self.act_auto_window,
+        ):
             a.setEnabled(has)
 
     # ------------------------------------------------------------------------------ dialogs
     def open_files_dialog(self) -> None:
         """File > Open files."""
-        files, _ = QFileDialog.getOpenFileNames(self, "Open DICOM files", "",
-                                                "DICOM and archives (*.dcm *.DCM *.dicom *.zip DICOMDIR *);;All files (*)")
+        files, _ = QFileDialog.getOpenFileNames(
+            self,
+            "Open DICOM files",
+            "",
+            "DICOM and archives (*.dcm *.DCM *.dicom *.zip DICOMDIR *);;All files (*)",
+        )
         if files:
             self.open_paths(files)
 
@@ -883,8 +1093,9 @@ class MainWindow(QMainWindow):
             self.open_paths([folder])
 
     def _remember_recent(self, items: list[str]) -> None:
-        recent = [os.path.abspath(p) for p in items] + [p for p in self.settings.recent_paths
-                                                        if p not in {os.path.abspath(i) for i in items}]
+        recent = [os.path.abspath(p) for p in items] + [
+            p for p in self.settings.recent_paths if p not in {os.path.abspath(i) for i in items}
+        ]
         self.settings.recent_paths = recent[:10]
         self._fill_recent()
 
@@ -910,9 +1121,12 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> None:
         """About box."""
-        QMessageBox.about(self, self.tr("About Hilum"),
-                          f"<b>Hilum {__version__}</b><br>Clinical imaging workstation with on-device AI.<br><br>"
-                          "AI outputs are AI-generated and require review by a physician.")
+        QMessageBox.about(
+            self,
+            self.tr("About Hilum"),
+            f"<b>Hilum {__version__}</b><br>Clinical imaging workstation with on-device AI.<br><br>"
+            "AI outputs are AI-generated and require review by a physician.",
+        )
 
     def open_settings(self) -> None:
         """The settings dialog (applied and saved on OK)."""
@@ -971,9 +1185,22 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def _import_paths(paths_in: list[str], *, progress: Any, emit: Callable[[Any], None], cache_bytes: int,
-                  thumb_size: int, first_shown: threading.Event | None = None) -> dict[str, Any]:
+def _import_paths(
+    paths_in: list[str],
+    *,
+    progress: Any,
+    emit: Callable[[Any], None],
+    cache_bytes: int,
+    thumb_size: int,
+    first_shown: threading.Event | None = None,
+) -> dict[str, Any]:
     from app.gui.loader import import_paths
 
-    return import_paths(paths_in, progress=progress, emit=emit, cache_bytes=cache_bytes, thumb_size=thumb_size,
-                        first_shown=first_shown)
+    return import_paths(
+        paths_in,
+        progress=progress,
+        emit=emit,
+        cache_bytes=cache_bytes,
+        thumb_size=thumb_size,
+        first_shown=first_shown,
+    )

@@ -58,8 +58,15 @@ class Measurement:
         Called with the measurement when it moves or its text changes.
     """
 
-    def __init__(self, kind: str, points: list[tuple[float, float]], parent: object, label_parent: pg.ViewBox,
-                 color: str, on_change: Callable[["Measurement"], None]) -> None:
+    def __init__(
+        self,
+        kind: str,
+        points: list[tuple[float, float]],
+        parent: object,
+        label_parent: pg.ViewBox,
+        color: str,
+        on_change: Callable[["Measurement"], None],
+    ) -> None:
         if kind not in KINDS:
             raise ValueError(kind)
         self.kind = kind
@@ -81,12 +88,17 @@ class Measurement:
             self._hide_cobb_link()
         else:
             (xa, ya), (xb, yb) = points[0], points[-1]
-            pos, size = (min(xa, xb), min(ya, yb)), (max(abs(xb - xa), 1e-3), max(abs(yb - ya), 1e-3))
+            pos, size = (
+                (min(xa, xb), min(ya, yb)),
+                (max(abs(xb - xa), 1e-3), max(abs(yb - ya), 1e-3)),
+            )
             cls = _Ellipse if kind == "ellipse" else _Rect
             self.roi = cls(pos, size, **kw)
         self.roi.setParentItem(parent)  # type: ignore[arg-type]
         self.roi.setZValue(20)
-        self.label = pg.TextItem("", color=QColor(color), anchor=(0, 1), fill=pg.mkBrush(0, 0, 0, 150))
+        self.label = pg.TextItem(
+            "", color=QColor(color), anchor=(0, 1), fill=pg.mkBrush(0, 0, 0, 150)
+        )
         self.label.setZValue(30)
         label_parent.addItem(self.label, ignoreBounds=True)
         self._label_parent = label_parent
@@ -105,7 +117,10 @@ class Measurement:
                 out.append((float(p.x()), float(p.y())))
             return out
         pos, size = self.roi.pos(), self.roi.size()
-        return [(float(pos.x()), float(pos.y())), (float(pos.x() + size.x()), float(pos.y() + size.y()))]
+        return [
+            (float(pos.x()), float(pos.y())),
+            (float(pos.x() + size.x()), float(pos.y() + size.y())),
+        ]
 
     def set_points(self, points: list[tuple[float, float]]) -> None:
         """Move the defining points (used while drawing)."""
@@ -133,8 +148,9 @@ class Measurement:
         return False
 
     # --- values -----------------------------------------------------------------------------
-    def compute(self, frame: np.ndarray | None, spacing: tuple[float, float] | None,
-                units: str = "") -> dict[str, float | str]:
+    def compute(
+        self, frame: np.ndarray | None, spacing: tuple[float, float] | None, units: str = ""
+    ) -> dict[str, float | str]:
         """Recompute the values on ``frame`` and refresh the label text."""
         pts = self.points()
         if self.kind == "length":
@@ -151,14 +167,19 @@ class Measurement:
             text = f"Cobb {value:.1f}°"
         else:
             (x0, y0), (x1, y1) = pts
-            self.values = region_stats(frame, self.kind, x0, y0, x1 - x0, y1 - y0, spacing) if frame is not None \
+            self.values = (
+                region_stats(frame, self.kind, x0, y0, x1 - x0, y1 - y0, spacing)
+                if frame is not None
                 else {}
+            )
             v = self.values
             u = f" {units}" if units else ""
             if "mean" in v:
-                text = (f"Mean {v['mean']:.1f}{u}  SD {v['sd']:.1f}\nMin {v['min']:.0f}  Max {v['max']:.0f}\n"
-                        f"Area {float(v['area']) / (100 if v['area_unit'] == 'mm²' else 1):.2f} "
-                        f"{'cm²' if v['area_unit'] == 'mm²' else 'px² (no calibration)'}")
+                text = (
+                    f"Mean {v['mean']:.1f}{u}  SD {v['sd']:.1f}\nMin {v['min']:.0f}  Max {v['max']:.0f}\n"
+                    f"Area {float(v['area']) / (100 if v['area_unit'] == 'mm²' else 1):.2f} "
+                    f"{'cm²' if v['area_unit'] == 'mm²' else 'px² (no calibration)'}"
+                )
             else:
                 text = "(outside the image)"
         self.label.setText(text)
@@ -181,7 +202,9 @@ class Measurement:
     def set_selected(self, selected: bool) -> None:
         """Highlight the selected measurement."""
         self.selected = selected
-        pen = pg.mkPen(QColor("#4fc3f7" if selected else self.color), width=2.2 if selected else 1.6)
+        pen = pg.mkPen(
+            QColor("#4fc3f7" if selected else self.color), width=2.2 if selected else 1.6
+        )
         self.roi.setPen(pen)
         if self.kind == "cobb":
             self._hide_cobb_link()

@@ -64,15 +64,15 @@ class MeasurementBinder(QObject):
         super().__init__(viewport)
         self.vp = viewport
         self._library = library
-        self._keys: dict[int, ImageKey] = {}          # id(gui measurement) -> its image
-        self._ids: dict[int, str] = {}                # id(gui measurement) -> stored id
+        self._keys: dict[int, ImageKey] = {}  # id(gui measurement) -> its image
+        self._ids: dict[int, str] = {}  # id(gui measurement) -> stored id
         self._stored: dict[str, dict[str, StoredMeasurement]] = {}  # study -> id -> measurement
         self._pending: ImageKey | None = None
         self._restoring = False
         self._keys_marked: set[str] = set()
         self._dirty: dict[str, StoredMeasurement] = {}  # stored id -> changed, not yet written
         self._dirty_view: ImageView | None = None
-        self._released: set[int] = set()                # id(gui measurement): release hooked
+        self._released: set[int] = set()  # id(gui measurement): release hooked
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(SAVE_IDLE_MS)
@@ -94,8 +94,9 @@ class MeasurementBinder(QObject):
         if s is None or not (0 <= self.vp.index < s.count):
             return None
         f = s.frames[self.vp.index]
-        return ImageKey(s.study_uid, s.series_uid, f.sop_uid or f"{s.key}:{self.vp.index}",
-                        int(f.frame))
+        return ImageKey(
+            s.study_uid, s.series_uid, f.sop_uid or f"{s.key}:{self.vp.index}", int(f.frame)
+        )
 
     def key_of(self, m: Measurement) -> ImageKey | None:
         """The image a measurement belongs to."""
@@ -125,23 +126,31 @@ class MeasurementBinder(QObject):
             key = self._keys.get(id(m))
             if key is None or current is None or key.key() != current.key():
                 continue  # values are only taken on the measurement's own image
-            if m is getattr(self.vp, "_angle_pending", None) or m is getattr(self.vp, "_drawing", None):
+            if m is getattr(self.vp, "_angle_pending", None) or m is getattr(
+                self.vp, "_drawing", None
+            ):
                 continue  # still being drawn
             if not m.values:
                 continue
-            sid = self._ids.setdefault(id(m), StoredMeasurement(m.kind, tuple(m.points()[:_n(m)]),
-                                                                key).id)
+            sid = self._ids.setdefault(
+                id(m), StoredMeasurement(m.kind, tuple(m.points()[: _n(m)]), key).id
+            )
             values = dict(m.values)
             if m.kind in ("rect", "ellipse"):
                 values["unit"] = units  # ROI statistics are in the series' units (HU for CT)
             try:
-                stored = StoredMeasurement(kind=m.kind, points=tuple(m.points()[:_n(m)]),
-                                           image=key, values=values, id=sid)
+                stored = StoredMeasurement(
+                    kind=m.kind, points=tuple(m.points()[: _n(m)]), image=key, values=values, id=sid
+                )
             except Exception as exc:  # noqa: BLE001 - a half-drawn shape is not stored
                 log.debug("not stored: %s", exc)
                 continue
             old = self._stored.setdefault(key.study_uid, {}).get(sid)
-            if old is not None and old.points == stored.points and dict(old.values) == dict(stored.values):
+            if (
+                old is not None
+                and old.points == stored.points
+                and dict(old.values) == dict(stored.values)
+            ):
                 continue
             self._stored[key.study_uid][sid] = stored
             self._dirty[sid] = stored
@@ -337,8 +346,11 @@ def reload_measurements(window: Any, study_uid: str) -> None:
         if binder.vp.series is not None and binder.vp.series.study_uid == study_uid:
             binder._series_changed(binder.vp.series)
     mpr = getattr(window, "mpr_view", None)
-    if mpr is not None and getattr(mpr, "series", None) is not None \
-            and mpr.series.study_uid == study_uid:
+    if (
+        mpr is not None
+        and getattr(mpr, "series", None) is not None
+        and mpr.series.study_uid == study_uid
+    ):
         mpr._restore_measurements()
 
 
@@ -347,18 +359,24 @@ def import_annotation_files(window: Any, files: list[str]) -> Any:
     the study's viewports then show them. Returns the worker."""
 
     def done(summary: Any) -> None:
-        text = window.tr("Imported %1 measurement(s), %2 key image(s), %3 view(s).") \
-            .replace("%1", str(summary.measurements)).replace("%2", str(summary.key_images)) \
+        text = (
+            window.tr("Imported %1 measurement(s), %2 key image(s), %3 view(s).")
+            .replace("%1", str(summary.measurements))
+            .replace("%2", str(summary.key_images))
             .replace("%3", str(summary.views))
+        )
         if summary.skipped:
-            text += " " + window.tr("Not imported: %1").replace("%1", "; ".join(summary.skipped[:3]))
+            text += " " + window.tr("Not imported: %1").replace(
+                "%1", "; ".join(summary.skipped[:3])
+            )
         window.show_status(text, 8000)
         window.annotations_imported = summary
         for study in summary.studies:
             reload_measurements(window, study)
 
-    return window.run_in_background(_import_job, window.library, list(files), on_result=done,
-                                    on_error=window.show_error)
+    return window.run_in_background(
+        _import_job, window.library, list(files), on_result=done, on_error=window.show_error
+    )
 
 
 def open_dropped(window: Any, paths: list[str]) -> None:
@@ -373,6 +391,7 @@ def open_dropped(window: Any, paths: list[str]) -> None:
         objects, rest = parts
         if rest:
             if objects:  # their images first: annotations are bound to images in the library
+
                 def after() -> None:
                     window.import_finished.disconnect(after)
                     import_annotation_files(window, objects)
@@ -400,8 +419,13 @@ def install(window: Any) -> list[MeasurementBinder]:
         from PySide6.QtWidgets import QFileDialog
 
         files, _ = QFileDialog.getOpenFileNames(
-            window, window.tr("Import annotations"), "",
-            window.tr("DICOM presentation states, measurement reports, key images (*.dcm *);;All files (*)"))
+            window,
+            window.tr("Import annotations"),
+            "",
+            window.tr(
+                "DICOM presentation states, measurement reports, key images (*.dcm *);;All files (*)"
+            ),
+        )
         if files:
             import_annotation_files(window, files)
 
@@ -415,8 +439,11 @@ def install(window: Any) -> list[MeasurementBinder]:
         if binder is None or vp.series is None:
             return
         marked = binder.toggle_key_image()
-        window.show_status(window.tr("Key image marked (exported as a Key Object Selection).")
-                           if marked else window.tr("Key image unmarked."))
+        window.show_status(
+            window.tr("Key image marked (exported as a Key Object Selection).")
+            if marked
+            else window.tr("Key image unmarked.")
+        )
 
     action = QAction(window.tr("Mark key image"), window)
     action.setShortcut(QKeySequence("K"))

@@ -21,7 +21,9 @@ from app.gui.workers import run_in_background
 log = logging.getLogger(__name__)
 
 _cache: dict[tuple[str, str], Any] = {}
-_waiting: dict[tuple[str, str], list[tuple[Callable[[Any], None], Callable[[BaseException], None]]]] = {}
+_waiting: dict[
+    tuple[str, str], list[tuple[Callable[[Any], None], Callable[[BaseException], None]]]
+] = {}
 
 
 def _key() -> tuple[str, str]:
@@ -55,8 +57,9 @@ def _call(callback: Callable[[Any], None], value: Any) -> None:
         log.debug("registry callback skipped: %s", exc)
 
 
-def request_registry(main_window: Any, on_ready: Callable[[Any], None],
-                     on_error: Callable[[BaseException], None]) -> None:
+def request_registry(
+    main_window: Any, on_ready: Callable[[Any], None], on_error: Callable[[BaseException], None]
+) -> None:
     """Give the cached registry to ``on_ready``, loading it in the background the first time.
 
     Parameters

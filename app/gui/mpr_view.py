@@ -83,8 +83,12 @@ class _PaneBox(pg.ViewBox):
                     self._rotate_from = p
             elif self.pane.view.measure_tool:
                 start = self.mapSceneToView(ev.buttonDownScenePos())
-                self.pane.draw(ev.isStart(), ev.isFinish(), (float(start.x()), float(start.y())),
-                               (float(p.x()), float(p.y())))
+                self.pane.draw(
+                    ev.isStart(),
+                    ev.isFinish(),
+                    (float(start.x()), float(start.y())),
+                    (float(p.x()), float(p.y())),
+                )
             else:
                 self.pane.clicked(float(p.x()), float(p.y()))
         elif ev.button() == Qt.MouseButton.RightButton:
@@ -135,7 +139,9 @@ class MprPane(QWidget):
             self.vb.addItem(line, ignoreBounds=True)
             self.lines[other] = line
         self.title = QLabel(self)
-        self.title.setStyleSheet(f"color: {self.color}; background: transparent; font-weight: bold;")
+        self.title.setStyleSheet(
+            f"color: {self.color}; background: transparent; font-weight: bold;"
+        )
         self.letters = {k: QLabel(self) for k in ("left", "right", "top", "bottom")}
         for lab in self.letters.values():
             lab.setStyleSheet("color: #e8e8e8; background: transparent; font-weight: bold;")
@@ -146,7 +152,7 @@ class MprPane(QWidget):
         lay.addWidget(self.graphics)
         self.setStyleSheet(f"MprPane {{ border: 1px solid {self.color}; }}")
         self._fitted = False
-        self.measurements: list[Any] = []    # app.gui.measure.Measurement, bound to a plane
+        self.measurements: list[Any] = []  # app.gui.measure.Measurement, bound to a plane
         self._drawing: Any = None
 
     @property
@@ -164,11 +170,13 @@ class MprPane(QWidget):
         self.title.move(6, 4)
         self.info.move(6, h - self.info.height() - 4)
         self.letters["left"].move(6, (h - self.letters["left"].height()) // 2)
-        self.letters["right"].move(w - self.letters["right"].width() - 6,
-                                   (h - self.letters["right"].height()) // 2)
+        self.letters["right"].move(
+            w - self.letters["right"].width() - 6, (h - self.letters["right"].height()) // 2
+        )
         self.letters["top"].move((w - self.letters["top"].width()) // 2, 4)
-        self.letters["bottom"].move((w - self.letters["bottom"].width()) // 2,
-                                    h - self.letters["bottom"].height() - 4)
+        self.letters["bottom"].move(
+            (w - self.letters["bottom"].width()) // 2, h - self.letters["bottom"].height() - 4
+        )
 
     # -- interaction ---------------------------------------------------------------------------
     def to_patient(self, x: float, y: float) -> np.ndarray:
@@ -216,18 +224,24 @@ class MprPane(QWidget):
         self.repaint_image()
         self.image.setRect(0, 0, self.plane.columns, self.plane.rows)
         if not self._fitted:
-            self.vb.setRange(xRange=(0, self.plane.columns), yRange=(0, self.plane.rows), padding=0.02)
+            self.vb.setRange(
+                xRange=(0, self.plane.columns), yRange=(0, self.plane.rows), padding=0.02
+            )
             self._fitted = True
         self.draw_lines()
         self.refresh_measurements()
         letters = self.plane.letters()
         for k, lab in self.letters.items():
             lab.setText(letters[k])
-        oblique = any(abs(a - b) > 1e-6 for a, b in zip(self.row, PANES[self.name][0])) or \
-            any(abs(a - b) > 1e-6 for a, b in zip(self.col, PANES[self.name][1]))
+        oblique = any(abs(a - b) > 1e-6 for a, b in zip(self.row, PANES[self.name][0])) or any(
+            abs(a - b) > 1e-6 for a, b in zip(self.col, PANES[self.name][1])
+        )
         self.title.setText(self.name.capitalize() + (" (oblique)" if oblique else ""))
-        slab = f"  { {b: a for a, b in PROJECTIONS}[v.projection]} {v.thickness:g} mm" \
-            if v.projection and v.thickness > 0 else ""
+        slab = (
+            f"  { {b: a for a, b in PROJECTIONS}[v.projection] } {v.thickness:g} mm"
+            if v.projection and v.thickness > 0
+            else ""
+        )
         self._slab_text = slab
         self.update_info()
 
@@ -235,8 +249,10 @@ class MprPane(QWidget):
         v = self.view
         if self.plane is None:
             return
-        self.info.setText(f"{self.plane.position:.1f} mm{getattr(self, '_slab_text', '')}  "
-                          f"W {v.width_:.0f} C {v.center:.0f}")
+        self.info.setText(
+            f"{self.plane.position:.1f} mm{getattr(self, '_slab_text', '')}  "
+            f"W {v.width_:.0f} C {v.center:.0f}"
+        )
         self._place_labels()
 
     # -- measurements on the reformat (bound to this plane) -------------------------------------
@@ -249,8 +265,9 @@ class MprPane(QWidget):
             return None
         return ImageKey.of_plane(s.study_uid, s.series_uid, self.plane)
 
-    def add_measurement(self, kind: str, points: list[tuple[float, float]], key: Any = None,
-                        stored_id: str = "") -> Any:
+    def add_measurement(
+        self, kind: str, points: list[tuple[float, float]], key: Any = None, stored_id: str = ""
+    ) -> Any:
         """A measurement on this pane (image coordinates of the reformat)."""
         from app.gui.measure import Measurement
 
@@ -259,12 +276,15 @@ class MprPane(QWidget):
         m.stored_id = stored_id
         # a handle dragged later is stored once, when released (not on every move)
         m.roi.sigRegionChangeFinished.connect(
-            lambda *_: self.view.store_measurement(m) if m is not self._drawing else None)
+            lambda *_: self.view.store_measurement(m) if m is not self._drawing else None
+        )
         self.measurements.append(m)
         self._measure(m)
         return m
 
-    def draw(self, start: bool, finish: bool, p0: tuple[float, float], p1: tuple[float, float]) -> None:
+    def draw(
+        self, start: bool, finish: bool, p0: tuple[float, float], p1: tuple[float, float]
+    ) -> None:
         if self.plane is None:
             return
         if start or self._drawing is None:
@@ -299,8 +319,11 @@ class MprPane(QWidget):
         if not here or self.plane is None:
             return  # shown and measured only on its own plane
         s = self.plane.spacing
-        m.compute(self.image_data, (s, s), "HU" if self.view.volume is not None
-                  and self.view.volume.modality == "CT" else "")
+        m.compute(
+            self.image_data,
+            (s, s),
+            "HU" if self.view.volume is not None and self.view.volume.modality == "CT" else "",
+        )
         m.place_label(self.image)
 
     def refresh_measurements(self) -> None:
@@ -343,6 +366,8 @@ class MprView(QWidget):
     _restored = Signal(object)  # reformat measurements loaded (from the I/O thread)
 
     def __init__(self, settings: Any = None, parent: QWidget | None = None) -> None:
+        """Long because it lays out the three linked panes and their controls; the behaviour lives in the pane methods."""
+
         super().__init__(parent)
         self.setObjectName("MprView")
         self.volume: Volume | None = None
@@ -352,8 +377,8 @@ class MprView(QWidget):
         self.wl_step = 1.0
         self.projection = ""
         self.thickness = 10.0
-        self.measure_tool = ""      # "", "length", "ellipse" or "rect": left drag draws it
-        self.library: Any = None    # callable returning the study library (set by install)
+        self.measure_tool = ""  # "", "length", "ellipse" or "rect": left drag draws it
+        self.library: Any = None  # callable returning the study library (set by install)
         self.panes = {name: MprPane(name, self) for name in PANES}
         from app.gui.settings import Settings
 
@@ -384,17 +409,26 @@ class MprView(QWidget):
         bar.addWidget(self.thickness_box)
         bar.addWidget(QLabel(self.tr("Measure")))
         self.measure_box = QComboBox()
-        for label, key in ((self.tr("Off"), ""), (self.tr("Length"), "length"),
-                           (self.tr("Ellipse ROI"), "ellipse"), (self.tr("Rectangle ROI"), "rect")):
+        for label, key in (
+            (self.tr("Off"), ""),
+            (self.tr("Length"), "length"),
+            (self.tr("Ellipse ROI"), "ellipse"),
+            (self.tr("Rectangle ROI"), "rect"),
+        ):
             self.measure_box.addItem(label, key)
         self.measure_box.currentIndexChanged.connect(
-            lambda *_: setattr(self, "measure_tool", str(self.measure_box.currentData() or "")))
+            lambda *_: setattr(self, "measure_tool", str(self.measure_box.currentData() or ""))
+        )
         bar.addWidget(self.measure_box)
         self.reset_button = QPushButton(self.tr("Reset planes"))
         self.reset_button.clicked.connect(self.reset)
         bar.addWidget(self.reset_button)
-        self.hint = QLabel(self.tr("Click: move crosshair · Shift+drag: rotate (oblique) · "
-                                   "Wheel: scroll · Right drag: window"))
+        self.hint = QLabel(
+            self.tr(
+                "Click: move crosshair · Shift+drag: rotate (oblique) · "
+                "Wheel: scroll · Right drag: window"
+            )
+        )
         self.hint.setStyleSheet("color: #9a9a9a;")
         bar.addWidget(self.hint, 1)
 
@@ -444,9 +478,13 @@ class MprView(QWidget):
         if m.key is None or not m.values:
             return
         n = 2
-        stored = Stored(kind=m.kind, points=tuple(m.points()[:n]), image=m.key,
-                        values=dict(m.values), id=m.stored_id or Stored(
-                            m.kind, tuple(m.points()[:n]), m.key).id)
+        stored = Stored(
+            kind=m.kind,
+            points=tuple(m.points()[:n]),
+            image=m.key,
+            values=dict(m.values),
+            id=m.stored_id or Stored(m.kind, tuple(m.points()[:n]), m.key).id,
+        )
         m.stored_id = stored.id
         library = self.library
         if library is not None:
@@ -463,8 +501,11 @@ class MprView(QWidget):
 
         def done(found: list[Any]) -> None:
             for stored in found:
-                if not stored.image.is_reformat or stored.image.series_uid != s.series_uid \
-                        or stored.kind not in ("length", "ellipse", "rect"):
+                if (
+                    not stored.image.is_reformat
+                    or stored.image.series_uid != s.series_uid
+                    or stored.kind not in ("length", "ellipse", "rect")
+                ):
                     continue
                 placed = self._pane_for(stored)
                 if placed is None:
@@ -475,8 +516,9 @@ class MprView(QWidget):
                 pane.add_measurement(stored.kind, points, key=key, stored_id=stored.id)
 
         future = _IO.submit(lambda: load_measurements(library(), s.study_uid))
-        future.add_done_callback(lambda f: self._restored.emit(f.result() if not f.exception()
-                                                               else []))
+        future.add_done_callback(
+            lambda f: self._restored.emit(f.result() if not f.exception() else [])
+        )
         self._restore_done = done
 
     def _pane_for(self, stored: Any) -> tuple[Any, Any, list[tuple[float, float]]] | None:
@@ -489,9 +531,16 @@ class MprView(QWidget):
 
         plane = Plane.from_json(json.loads(stored.image.plane))
         names = [plane.kind] + [n for n in self.panes if n != plane.kind]
-        pane = next((self.panes[n] for n in names if n in self.panes and self.panes[n].plane
-                     is not None and abs(float(np.dot(self.panes[n].normal, plane.normal)))
-                     >= 0.9999), None)
+        pane = next(
+            (
+                self.panes[n]
+                for n in names
+                if n in self.panes
+                and self.panes[n].plane is not None
+                and abs(float(np.dot(self.panes[n].normal, plane.normal))) >= 0.9999
+            ),
+            None,
+        )
         if pane is None or self.volume is None:
             return None
         points = [tuple(p) for p in stored.points]
@@ -521,8 +570,9 @@ class MprView(QWidget):
         if self.volume is None:
             return
         corners = self.volume.corners()
-        self.center_point = np.clip(np.asarray(point, dtype=float), corners.min(axis=0),
-                                    corners.max(axis=0))
+        self.center_point = np.clip(
+            np.asarray(point, dtype=float), corners.min(axis=0), corners.max(axis=0)
+        )
         self.render()
         self.center_changed.emit(self.center_point.copy())
 
@@ -547,8 +597,9 @@ class MprView(QWidget):
         """MIP ("mip"), MinIP ("minip"), average ("avg") or thin ("") over ``thickness`` mm."""
         self.projection_box.blockSignals(True)
         self.thickness_box.blockSignals(True)
-        self.projection_box.setCurrentIndex(next(i for i, (_, k) in enumerate(PROJECTIONS)
-                                                 if k == projection))
+        self.projection_box.setCurrentIndex(
+            next(i for i, (_, k) in enumerate(PROJECTIONS) if k == projection)
+        )
         self.thickness_box.setValue(thickness)
         self.projection_box.blockSignals(False)
         self.thickness_box.blockSignals(False)
@@ -622,12 +673,16 @@ def install(window: Any) -> None:
             action.setChecked(False)
             window.show_error(exc)
 
-        window.run_in_background(build_volume, sorted(set(paths), key=paths.index),
-                                 on_result=done, on_error=failed)
+        window.run_in_background(
+            build_volume, sorted(set(paths), key=paths.index), on_result=done, on_error=failed
+        )
 
     action.toggled.connect(toggle)
     for menu_action in window.menuBar().actions():
-        if menu_action.menu() is not None and menu_action.text().replace("&", "") in ("View", window.tr("View")):
+        if menu_action.menu() is not None and menu_action.text().replace("&", "") in (
+            "View",
+            window.tr("View"),
+        ):
             menu_action.menu().addSeparator()
             menu_action.menu().addAction(action)
             break

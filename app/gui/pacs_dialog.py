@@ -61,13 +61,29 @@ def _echo(node_name: str, *, progress: Any) -> float:
     return pacs.echo(node, local)
 
 
-def _retrieve(node_name: str, study_uid: str, series: list[str], method: str, library: Any, *,
-              progress: Any, emit: Any) -> Any:
+def _retrieve(
+    node_name: str,
+    study_uid: str,
+    series: list[str],
+    method: str,
+    library: Any,
+    *,
+    progress: Any,
+    emit: Any,
+) -> Any:
     from app.net import pacs
 
     node, local = pacs.load(node_name)
-    return pacs.retrieve(node, local, study_uid, series, method=method, library=library,
-                         progress=progress, on_series=lambda info: emit(("series", info)))
+    return pacs.retrieve(
+        node,
+        local,
+        study_uid,
+        series,
+        method=method,
+        library=library,
+        progress=progress,
+        on_series=lambda info: emit(("series", info)),
+    )
 
 
 class QueryRetrieveDialog(QDialog):
@@ -123,13 +139,27 @@ class QueryRetrieveDialog(QDialog):
         self.search_button = QPushButton(self.tr("Search"))
         self.search_button.setDefault(True)
         self.search_button.clicked.connect(self.search)
-        for edit in (self.patient_id, self.patient_name, self.study_date, self.modality, self.accession):
+        for edit in (
+            self.patient_id,
+            self.patient_name,
+            self.study_date,
+            self.modality,
+            self.accession,
+        ):
             edit.returnPressed.connect(self.search)
 
         self.results = QTreeWidget()
         self.results.setColumnCount(6)
-        self.results.setHeaderLabels([self.tr("Patient"), self.tr("Patient ID"), self.tr("Date"),
-                                      self.tr("Description"), self.tr("Modality"), self.tr("Images")])
+        self.results.setHeaderLabels(
+            [
+                self.tr("Patient"),
+                self.tr("Patient ID"),
+                self.tr("Date"),
+                self.tr("Description"),
+                self.tr("Modality"),
+                self.tr("Images"),
+            ]
+        )
         self.results.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.results.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.results.itemExpanded.connect(self._expanded)
@@ -188,8 +218,12 @@ class QueryRetrieveDialog(QDialog):
         self.listen.setChecked(store.local.listen_in_gui)
         self.listen.blockSignals(False)
         if not store.nodes:
-            self._say(self.tr("No PACS node yet: add one with `hilum pacs add NAME --host H "
-                              "--port P --ae-title AE`."))
+            self._say(
+                self.tr(
+                    "No PACS node yet: add one with `hilum pacs add NAME --host H "
+                    "--port P --ae-title AE`."
+                )
+            )
 
     def node_name(self) -> str:
         """The chosen node's name."""
@@ -220,18 +254,25 @@ class QueryRetrieveDialog(QDialog):
             return None
         self._busy()
         self._worker = run_in_background(
-            _echo, self.node_name(), on_error=self._failed,
-            on_result=lambda ms: (self._say(self.tr("Echo OK in %1 ms").replace("%1", f"{ms:.0f}")),
-                                  self._idle()))
+            _echo,
+            self.node_name(),
+            on_error=self._failed,
+            on_result=lambda ms: (
+                self._say(self.tr("Echo OK in %1 ms").replace("%1", f"{ms:.0f}")),
+                self._idle(),
+            ),
+        )
         return self._worker
 
     def filters(self) -> dict[str, str]:
         """The search fields as :func:`app.net.pacs.find` keywords."""
-        return {"patient_id": self.patient_id.text().strip(),
-                "patient_name": self.patient_name.text().strip(),
-                "study_date": self.study_date.text().strip(),
-                "modality": self.modality.text().strip().upper(),
-                "accession": self.accession.text().strip()}
+        return {
+            "patient_id": self.patient_id.text().strip(),
+            "patient_name": self.patient_name.text().strip(),
+            "study_date": self.study_date.text().strip(),
+            "modality": self.modality.text().strip().upper(),
+            "accession": self.accession.text().strip(),
+        }
 
     def search(self) -> Worker | None:
         """Study-level query with the search fields."""
@@ -239,16 +280,29 @@ class QueryRetrieveDialog(QDialog):
             return None
         self._busy()
         self._say(self.tr("Searching…"))
-        self._worker = run_in_background(_find, self.node_name(), self.filters(), None,
-                                         on_result=self._found, on_error=self._failed)
+        self._worker = run_in_background(
+            _find,
+            self.node_name(),
+            self.filters(),
+            None,
+            on_result=self._found,
+            on_error=self._failed,
+        )
         return self._worker
 
     def _found(self, result: Any) -> None:
         self.results.clear()
         for st in result.studies:
-            item = QTreeWidgetItem([st.patient_name, st.patient_id, st.study_date, st.description,
-                                    "/".join(st.modalities),
-                                    "" if st.instances is None else str(st.instances)])
+            item = QTreeWidgetItem(
+                [
+                    st.patient_name,
+                    st.patient_id,
+                    st.study_date,
+                    st.description,
+                    "/".join(st.modalities),
+                    "" if st.instances is None else str(st.instances),
+                ]
+            )
             item.setData(0, ROLE_STUDY, st.study_uid)
             item.setChildIndicatorPolicy(QTreeWidgetItem.ChildIndicatorPolicy.ShowIndicator)
             self.results.addTopLevelItem(item)
@@ -260,14 +314,28 @@ class QueryRetrieveDialog(QDialog):
         if item.parent() is not None or item.childCount():
             return
         study_uid = str(item.data(0, ROLE_STUDY))
-        run_in_background(_find, self.node_name(), {}, study_uid, on_error=self._failed,
-                          on_result=lambda res: self._series_found(item, res))
+        run_in_background(
+            _find,
+            self.node_name(),
+            {},
+            study_uid,
+            on_error=self._failed,
+            on_result=lambda res: self._series_found(item, res),
+        )
 
     def _series_found(self, item: QTreeWidgetItem, result: Any) -> None:
         for st in result.studies:
             for se in st.series:
-                child = QTreeWidgetItem(["", "", "", se.description, se.modality,
-                                         "" if se.instances is None else str(se.instances)])
+                child = QTreeWidgetItem(
+                    [
+                        "",
+                        "",
+                        "",
+                        se.description,
+                        se.modality,
+                        "" if se.instances is None else str(se.instances),
+                    ]
+                )
                 child.setData(0, ROLE_STUDY, st.study_uid)
                 child.setData(0, ROLE_SERIES, se.series_uid)
                 item.addChild(child)
@@ -277,13 +345,17 @@ class QueryRetrieveDialog(QDialog):
     # -- retrieve ------------------------------------------------------------------------------------------
     def selection(self) -> tuple[str, list[str]] | None:
         """(study UID, [series UIDs] or [] for the whole study) of the selection."""
-        items = self.results.selectedItems() or ([self.results.currentItem()]
-                                                 if self.results.currentItem() else [])
+        items = self.results.selectedItems() or (
+            [self.results.currentItem()] if self.results.currentItem() else []
+        )
         if not items:
             return None
         study = str(items[0].data(0, ROLE_STUDY))
-        series = [str(i.data(0, ROLE_SERIES)) for i in items
-                  if i.data(0, ROLE_SERIES) and str(i.data(0, ROLE_STUDY)) == study]
+        series = [
+            str(i.data(0, ROLE_SERIES))
+            for i in items
+            if i.data(0, ROLE_SERIES) and str(i.data(0, ROLE_STUDY)) == study
+        ]
         if any(i.parent() is None and str(i.data(0, ROLE_STUDY)) == study for i in items):
             series = []  # the study itself is selected: all of it
         return study, series
@@ -304,9 +376,17 @@ class QueryRetrieveDialog(QDialog):
         self.progress.show()
         self._say(self.tr("Retrieving…"))
         self._worker = run_in_background(
-            _retrieve, self.node_name(), study, series, str(self.method.currentData()), library,
-            on_progress=self._progress, on_item=self._arrived, on_result=self._done,
-            on_error=self._failed)
+            _retrieve,
+            self.node_name(),
+            study,
+            series,
+            str(self.method.currentData()),
+            library,
+            on_progress=self._progress,
+            on_item=self._arrived,
+            on_result=self._done,
+            on_error=self._failed,
+        )
         self._worker.signals.cancelled.connect(self._cancelled)
         self._worker.signals.finished.connect(self.progress.hide)
         return self._worker
@@ -356,9 +436,14 @@ class QueryRetrieveDialog(QDialog):
             self._streaming = False
             log.debug("streaming refresh failed: %s", user_message(exc))
 
-        run_in_background(open_library_series, uid, on_result=swap, on_error=failed,
-                          cache_bytes=getattr(settings, "cache_mb", 256) * 1024 * 1024,
-                          thumb_size=getattr(settings, "thumbnail_size", 72))
+        run_in_background(
+            open_library_series,
+            uid,
+            on_result=swap,
+            on_error=failed,
+            cache_bytes=getattr(settings, "cache_mb", 256) * 1024 * 1024,
+            thumb_size=getattr(settings, "thumbnail_size", 72),
+        )
 
     def _arrived(self, event: Any) -> None:
         kind, info = event
@@ -377,8 +462,11 @@ class QueryRetrieveDialog(QDialog):
 
         self.done_at = time.perf_counter()
         self.last_report = report
-        text = self.tr("Retrieved %1 instance(s) (%2 new)").replace("%1", str(report.received)).replace(
-            "%2", str(report.added))
+        text = (
+            self.tr("Retrieved %1 instance(s) (%2 new)")
+            .replace("%1", str(report.received))
+            .replace("%2", str(report.added))
+        )
         if report.problems:
             text += "; " + "; ".join(report.problems[:3])
         self._say(text)
@@ -452,8 +540,12 @@ def start_listener(window: Any) -> Any:
         return None
     window._pacs_listener = listener
     window._pacs_relay = relay
-    window.show_status(window.tr("Receiving from PACS as %1 on port %2").replace(
-        "%1", local.ae_title).replace("%2", str(local.port)), 5000)
+    window.show_status(
+        window.tr("Receiving from PACS as %1 on port %2")
+        .replace("%1", local.ae_title)
+        .replace("%2", str(local.port)),
+        5000,
+    )
     window.destroyed.connect(lambda *_: _stop(listener))
     return listener
 
@@ -476,8 +568,12 @@ def stop_listener(window: Any) -> None:
 
 def _show_arrival(window: Any, study: dict[str, Any]) -> None:
     window.browser.add_library_study(study)
-    window.show_status(window.tr("Received from PACS: %1").replace(
-        "%1", study.get("description") or study.get("patient_id") or study["study_uid"]), 5000)
+    window.show_status(
+        window.tr("Received from PACS: %1").replace(
+            "%1", study.get("description") or study.get("patient_id") or study["study_uid"]
+        ),
+        5000,
+    )
 
 
 def install(window: Any, menu: QMenu) -> QAction:

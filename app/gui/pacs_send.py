@@ -1,4 +1,4 @@
-""""Send to PACS" for exported outputs: a node picker, Send, and one line per refused file.
+""" "Send to PACS" for exported outputs: a node picker, Send, and one line per refused file.
 
 The Export dialog adds a :class:`SendToPacsBox` under its progress line and hands it the DICOM
 files it wrote (SR, Encapsulated PDF, Secondary Capture) with :meth:`SendToPacsBox.set_files`.
@@ -55,8 +55,12 @@ class SendToPacsBox(QGroupBox):
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
         self.node = QComboBox()
-        self.node.setToolTip(self.tr("The PACS node the exported DICOM files are sent to "
-                                     "(nodes: `hilum pacs add` or the Query/Retrieve dialog)."))
+        self.node.setToolTip(
+            self.tr(
+                "The PACS node the exported DICOM files are sent to "
+                "(nodes: `hilum pacs add` or the Query/Retrieve dialog)."
+            )
+        )
         self.send_button = QPushButton(self.tr("Send"))
         self.send_button.clicked.connect(self.send)
         row.addWidget(self.node, 1)
@@ -97,8 +101,9 @@ class SendToPacsBox(QGroupBox):
         return str(self.node.currentData() or "")
 
     def _update(self) -> None:
-        self.send_button.setEnabled(bool(self.files) and bool(self.node_name())
-                                    and self._worker is None)
+        self.send_button.setEnabled(
+            bool(self.files) and bool(self.node_name()) and self._worker is None
+        )
         if not self.node.count():
             self.status.setText(self.tr("No PACS node yet: add one with `hilum pacs add`."))
         elif not self.files and not self.status.text():
@@ -112,12 +117,20 @@ class SendToPacsBox(QGroupBox):
         self.results, self.error = [], ""
         self.problems.clear()
         self.problems.setVisible(False)
-        self.status.setText(self.tr("Sending %1 file(s) to %2...")
-                            .replace("%1", str(len(self.files))).replace("%2", name))
+        self.status.setText(
+            self.tr("Sending %1 file(s) to %2...")
+            .replace("%1", str(len(self.files)))
+            .replace("%2", name)
+        )
         self._worker = run_in_background(
-            send_files, name, [str(f) for f in self.files],
-            on_result=lambda items: self._done(name, items), on_error=self._failed,
-            on_progress=self._progress, on_finished=self._finished)
+            send_files,
+            name,
+            [str(f) for f in self.files],
+            on_result=lambda items: self._done(name, items),
+            on_error=self._failed,
+            on_progress=self._progress,
+            on_finished=self._finished,
+        )
         self._update()
 
     def _progress(self, done: int, total: int | None, message: str) -> None:
@@ -127,9 +140,12 @@ class SendToPacsBox(QGroupBox):
     def _done(self, name: str, items: list[Any]) -> None:
         self.results = list(items)
         sent = sum(1 for i in items if i.ok)
-        self.status.setText(self.tr("Sent %1 of %2 file(s) to %3.")
-                            .replace("%1", str(sent)).replace("%2", str(len(items)))
-                            .replace("%3", name))
+        self.status.setText(
+            self.tr("Sent %1 of %2 file(s) to %3.")
+            .replace("%1", str(sent))
+            .replace("%2", str(len(items)))
+            .replace("%3", name)
+        )
         refused = [f"{Path(i.path).name}: {i.message}" for i in items if not i.ok]
         self.problems.addItems(refused)
         self.problems.setVisible(bool(refused))

@@ -58,7 +58,8 @@ def uses_xcb(env: Mapping[str, str] | None = None) -> bool:
     # unset: Qt picks wayland in a Wayland session when its plugin is there (the bundle ships
     # xcb only, so a frozen Hilum always uses xcb, through XWayland)
     wayland = env.get("XDG_SESSION_TYPE", "").lower() == "wayland" and bool(
-        env.get("WAYLAND_DISPLAY"))
+        env.get("WAYLAND_DISPLAY")
+    )
     return not wayland or bool(getattr(sys, "frozen", False))
 
 
@@ -81,8 +82,9 @@ def missing_xcb_packages(loader: Callable[[str], bool] = _loadable) -> list[tupl
     return [(so, pkg) for so, pkg in XCB_LIBRARIES.items() if not loader(so)]
 
 
-def platform_problem(env: Mapping[str, str] | None = None,
-                     loader: Callable[[str], bool] = _loadable) -> str | None:
+def platform_problem(
+    env: Mapping[str, str] | None = None, loader: Callable[[str], bool] = _loadable
+) -> str | None:
     """One sentence saying which package the window needs, or None when it can start.
 
     Parameters
@@ -96,19 +98,26 @@ def platform_problem(env: Mapping[str, str] | None = None,
         return None
     env = os.environ if env is None else env
     if not env.get("DISPLAY") and "display=" not in env.get("QT_QPA_PLATFORM", ""):
-        return ("Hilum cannot open its window because no X display is set (DISPLAY is empty): "
-                "start it from a desktop session, or run without a window with "
-                "QT_QPA_PLATFORM=offscreen.")
+        return (
+            "Hilum cannot open its window because no X display is set (DISPLAY is empty): "
+            "start it from a desktop session, or run without a window with "
+            "QT_QPA_PLATFORM=offscreen."
+        )
     missing = missing_xcb_packages(loader)
     if not missing:
         return None
     packages = list(dict.fromkeys(pkg for _, pkg in missing))
     libs = ", ".join(so for so, _ in missing)
-    which = f"the package {packages[0]}" if len(packages) == 1 else \
-        "the packages " + ", ".join(packages)
-    return (f"Hilum cannot open its window because Qt's X11 platform plugin needs {which} "
-            f"({libs} cannot be loaded): install with 'sudo apt-get install "
-            f"{' '.join(packages)}', or run without a window with QT_QPA_PLATFORM=offscreen.")
+    which = (
+        f"the package {packages[0]}"
+        if len(packages) == 1
+        else "the packages " + ", ".join(packages)
+    )
+    return (
+        f"Hilum cannot open its window because Qt's X11 platform plugin needs {which} "
+        f"({libs} cannot be loaded): install with 'sudo apt-get install "
+        f"{' '.join(packages)}', or run without a window with QT_QPA_PLATFORM=offscreen."
+    )
 
 
 def main() -> int:

@@ -73,8 +73,11 @@ def preset_for_key(presets: list[WindowPreset], number: int) -> WindowPreset | N
     return free[number - 1] if 1 <= number <= len(free) else None
 
 
-def presets_for(modality: str, header_windows: list[tuple[float, float, str]] | None = None,
-                ct_presets: list[WindowPreset] | None = None) -> list[WindowPreset]:
+def presets_for(
+    modality: str,
+    header_windows: list[tuple[float, float, str]] | None = None,
+    ct_presets: list[WindowPreset] | None = None,
+) -> list[WindowPreset]:
     """Presets available for a series, in number-key order.
 
     Parameters

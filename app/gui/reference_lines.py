@@ -23,8 +23,13 @@ def slice_plane(series: Any, index: int) -> tuple[Plane, float, float] | None:
     The plane's own unit is 1 mm (``spacing=1``): pixel coordinates on it are mm along the
     column and row directions from the frame's ImagePositionPatient.
     """
-    if series is None or not (0 <= index < series.count) or not series.orientation \
-            or len(series.orientation) != 6 or not series.pixel_spacing:
+    if (
+        series is None
+        or not (0 <= index < series.count)
+        or not series.orientation
+        or len(series.orientation) != 6
+        or not series.pixel_spacing
+    ):
         return None
     pos = series.frames[index].position
     if pos is None:
@@ -34,11 +39,14 @@ def slice_plane(series: Any, index: int) -> tuple[Plane, float, float] | None:
     col = np.asarray(series.orientation[3:], float)
     if np.linalg.norm(np.cross(row, col)) < 1e-6:
         return None
-    plane = Plane(origin=(float(pos[0]), float(pos[1]), float(pos[2])),
-                  row=(float(row[0]), float(row[1]), float(row[2])),
-                  col=(float(col[0]), float(col[1]), float(col[2])),
-                  spacing=1.0, rows=max(1, int(series.rows * dy)),
-                  columns=max(1, int(series.columns * dx)))
+    plane = Plane(
+        origin=(float(pos[0]), float(pos[1]), float(pos[2])),
+        row=(float(row[0]), float(row[1]), float(row[2])),
+        col=(float(col[0]), float(col[1]), float(col[2])),
+        spacing=1.0,
+        rows=max(1, int(series.rows * dy)),
+        columns=max(1, int(series.columns * dx)),
+    )
     return plane, dy, dx
 
 
@@ -80,8 +88,13 @@ class ReferenceLines:
         for vp in self.w.grid.viewports:
             item = self.items[id(vp)]
             line = None
-            if found is not None and vp is not src and vp.isVisible() and vp.series is not None \
-                    and vp.series.study_uid == src.series.study_uid:
+            if (
+                found is not None
+                and vp is not src
+                and vp.isVisible()
+                and vp.series is not None
+                and vp.series.study_uid == src.series.study_uid
+            ):
                 line = line_on(vp.series, vp.index, found[0])
             if line is None:
                 item.setData([], [])

@@ -29,7 +29,7 @@ class FrameRef:
     frame: int = 0
     sop_uid: str = ""
     instance_number: int | None = None
-    position: tuple[float, float, float] | None = None   # ImagePositionPatient (mm)
+    position: tuple[float, float, float] | None = None  # ImagePositionPatient (mm)
     slice_location: float | None = None
 
 
@@ -172,7 +172,9 @@ class SeriesData:
         cached = self.__dict__.get("_normal")
         if cached is not None and cached[0] == self.orientation:
             return cached[1]
-        n = np.cross(np.asarray(self.orientation[:3], float), np.asarray(self.orientation[3:], float))
+        n = np.cross(
+            np.asarray(self.orientation[:3], float), np.asarray(self.orientation[3:], float)
+        )
         norm = float(np.linalg.norm(n))
         out = n / norm if norm > 1e-6 else None
         self.__dict__["_normal"] = (self.orientation, out)
@@ -213,8 +215,12 @@ class SeriesData:
             Any :class:`SeriesData` field.
         """
         vol = np.asarray(volume)
-        if vol.ndim == 2 or (vol.ndim == 3 and vol.shape[-1] == 3 and vol.dtype == np.uint8
-                             and kwargs.get("is_color")):
+        if vol.ndim == 2 or (
+            vol.ndim == 3
+            and vol.shape[-1] == 3
+            and vol.dtype == np.uint8
+            and kwargs.get("is_color")
+        ):
             vol = vol[None]
         frames = [FrameRef(frame=i, instance_number=i + 1) for i in range(vol.shape[0])]
         if "positions" in kwargs:
@@ -222,7 +228,9 @@ class SeriesData:
                 ref.position = tuple(float(v) for v in pos)  # type: ignore[assignment]
         data = cls(frames=frames, rows=int(vol.shape[1]), columns=int(vol.shape[2]), **kwargs)
         data.cache = FrameCache(max(vol.nbytes * 2, 1 << 20))
-        prepared = vol if vol.dtype == np.uint8 and data.is_color else vol.astype(np.float32, copy=False)
+        prepared = (
+            vol if vol.dtype == np.uint8 and data.is_color else vol.astype(np.float32, copy=False)
+        )
         for i in range(vol.shape[0]):
             data.cache.put(i, prepared[i])
         data.decode = lambda i: prepared[i]

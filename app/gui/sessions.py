@@ -18,7 +18,16 @@ from PySide6.QtCore import QObject, Signal
 from app.core.types import ImageRef
 from app.workflow import StudySession
 
-_EVENTS = ("series", "metadata", "run", "saliency", "draft_chunk", "draft", "signed_off", "exported")
+_EVENTS = (
+    "series",
+    "metadata",
+    "run",
+    "saliency",
+    "draft_chunk",
+    "draft",
+    "signed_off",
+    "exported",
+)
 
 
 class SessionBridge(QObject):

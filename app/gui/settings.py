@@ -167,7 +167,9 @@ def save_settings(settings: Settings, store: QSettings | None = None) -> None:
     paths.private_file(settings_path())  # recent paths name patients' files: 0600
 
 
-def save_window_state(geometry: QByteArray, state: QByteArray, store: QSettings | None = None) -> None:
+def save_window_state(
+    geometry: QByteArray, state: QByteArray, store: QSettings | None = None
+) -> None:
     """Store the main window geometry and dock/toolbar state."""
     store = store or qsettings()
     store.setValue("window/geometry", geometry)
@@ -176,9 +178,14 @@ def save_window_state(geometry: QByteArray, state: QByteArray, store: QSettings 
     paths.private_file(settings_path())  # recent paths name patients' files: 0600
 
 
-def load_window_state(store: QSettings | None = None) -> tuple[QByteArray | None, QByteArray | None]:
+def load_window_state(
+    store: QSettings | None = None,
+) -> tuple[QByteArray | None, QByteArray | None]:
     """The stored geometry and state (None when never saved)."""
     store = store or qsettings()
     geom = store.value("window/geometry")
     state = store.value("window/state")
-    return (geom if isinstance(geom, QByteArray) else None, state if isinstance(state, QByteArray) else None)
+    return (
+        geom if isinstance(geom, QByteArray) else None,
+        state if isinstance(state, QByteArray) else None,
+    )

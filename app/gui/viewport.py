@@ -24,7 +24,6 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable
 
-import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
@@ -50,7 +49,6 @@ DISPLAY_CACHE_BYTES = 256 << 20
 from app.workflow.view_state import TOOLS, ViewState  # noqa: E402 - the pure view state
 
 
-
 _TEXT = QColor("#e8e8e8")
 _SHADOW = QColor(0, 0, 0, 220)
 
@@ -66,7 +64,9 @@ class _ImageItem(pg.ImageItem):
     def paint(self, painter: QPainter, *args: Any) -> None:
         t = painter.worldTransform()
         scale = math.hypot(t.m11(), t.m12())
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.smooth or scale < 0.999)
+        painter.setRenderHint(
+            QPainter.RenderHint.SmoothPixmapTransform, self.smooth or scale < 0.999
+        )
         super().paint(painter, *args)
         if self.image is not None:
             self._owner._painted()
@@ -107,7 +107,9 @@ class _GraphicsView(pg.GraphicsView):
         super().drawForeground(painter, rect)
         painter.save()
         painter.resetTransform()
-        self._owner._paint_annotations_cached(painter, self.viewport().width(), self.viewport().height())
+        self._owner._paint_annotations_cached(
+            painter, self.viewport().width(), self.viewport().height()
+        )
         painter.restore()
 
 
@@ -198,7 +200,7 @@ class Viewport(QFrame):
         self.slider.valueChanged.connect(self.set_index)
         self.slider.hide()
         lay = QHBoxLayout(self)
-        lay.setContentsMargins(2, 2, 2, 2)     # room for the 2 px active-viewport frame
+        lay.setContentsMargins(2, 2, 2, 2)  # room for the 2 px active-viewport frame
         lay.setSpacing(0)
         lay.addWidget(self.view, 1)
         lay.addWidget(self.slider)
@@ -206,8 +208,8 @@ class Viewport(QFrame):
         self.series: SeriesData | None = None
         self.provider: FrameProvider | None = None
         self.index = 0
-        self.frame: np.ndarray | None = None          # the frame on screen (modality values)
-        self.display: np.ndarray | None = None        # the same, windowed to uint8 as painted
+        self.frame: np.ndarray | None = None  # the frame on screen (modality values)
+        self.display: np.ndarray | None = None  # the same, windowed to uint8 as painted
         self._display_cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
         self._display_bytes = 0
         self._display_state: tuple[float, float, bool] | None = None
@@ -216,7 +218,7 @@ class Viewport(QFrame):
         self.wl_step = 1.0
         self._value_range = 1000.0
         self.invert = False
-        self._matrix = np.eye(2, dtype=int)            # screen orientation (rotation/flips)
+        self._matrix = np.eye(2, dtype=int)  # screen orientation (rotation/flips)
         self.tool = "pointer"
         self.show_annotations = self.settings.show_annotations
         self.measurements: list[Measurement] = []
@@ -228,7 +230,7 @@ class Viewport(QFrame):
         self._overlay: np.ndarray | None = None
         self._overlay_index: int | None = None
         self._cursor_text = ""
-        self._hover_pos: QPointF | None = None      # last mouse position over the image (scene)
+        self._hover_pos: QPointF | None = None  # last mouse position over the image (scene)
         self._message = ""
         self._paint_pending = False
         self.first_paint_time: float | None = None
@@ -295,7 +297,9 @@ class Viewport(QFrame):
             self.set_series(series)
             return
         ref = old.frames[self.index] if 0 <= self.index < old.count else None
-        index = series.index_of_sop(ref.sop_uid, ref.frame) if ref is not None and ref.sop_uid else None
+        index = (
+            series.index_of_sop(ref.sop_uid, ref.frame) if ref is not None and ref.sop_uid else None
+        )
         if old.preview:
             # a preview shows whichever file the import met first (a DICOMDIR's folder order
             # put Im 114 of 140 there): the indexed series opens at its first image
@@ -309,7 +313,12 @@ class Viewport(QFrame):
                 series.cache.put(j, arr, focus=index or 0)
                 if i in old.low_res:
                     series.low_res.add(j)
-        center, width, invert, matrix = self.window_center, self.window_width, self.invert, self._matrix.copy()
+        center, width, invert, matrix = (
+            self.window_center,
+            self.window_width,
+            self.invert,
+            self._matrix.copy(),
+        )
         view = self.vb.viewRect()
         fitted = self._fitted
         self.set_series(series, index or 0)
@@ -360,7 +369,10 @@ class Viewport(QFrame):
             self._display_bytes -= stale.nbytes
         if index != self.index:
             return
-        if self._shown_key != (self.series.key, index) or self.series.cache.get(index) is not self.frame:
+        if (
+            self._shown_key != (self.series.key, index)
+            or self.series.cache.get(index) is not self.frame
+        ):
             self._show_frame()  # new, or the full-resolution decode of a preview
 
     def _frame_failed(self, index: int, message: str) -> None:
@@ -386,7 +398,7 @@ class Viewport(QFrame):
         self._update_overlay()
         for m in self.measurements:
             self._measure(m)
-        self.refresh_readout()      # the value under the cursor is this frame's, at once
+        self.refresh_readout()  # the value under the cursor is this frame's, at once
         self.view.viewport().update()
 
     def _render(self) -> None:
@@ -421,9 +433,13 @@ class Viewport(QFrame):
         self._value_range = max(value_range, aw, 1.0)
         self.update_wl_step()
         if self.series.is_color:
-            c, w, name = 128.0, 256.0, "Full range"   # DICOM LINEAR: exactly 0..255
+            c, w, name = 128.0, 256.0, "Full range"  # DICOM LINEAR: exactly 0..255
         elif self.series.windows and self.series.windows[0][1] > 0:
-            c, w, name = self.series.windows[0][0], self.series.windows[0][1], self.series.windows[0][2] or "Header"
+            c, w, name = (
+                self.series.windows[0][0],
+                self.series.windows[0][1],
+                self.series.windows[0][2] or "Header",
+            )
         else:
             c, w, name = ac, aw, "Auto"
         self._window_set = True
@@ -466,8 +482,11 @@ class Viewport(QFrame):
     def refresh_presets(self) -> None:
         """The presets of the shown series (CT: the user's, from the settings)."""
         s = self.series
-        self._presets = presets_for(s.modality, s.windows, presets_from_text(self.settings.window_presets)) \
-            if s is not None else []
+        self._presets = (
+            presets_for(s.modality, s.windows, presets_from_text(self.settings.window_presets))
+            if s is not None
+            else []
+        )
 
     def apply_preset(self, number: int) -> WindowPreset | None:
         """Apply preset ``number`` (1-based, the number key); 0 restores the header/auto window."""
@@ -511,7 +530,14 @@ class Viewport(QFrame):
                 aspect = sy / sx
         m = self._matrix
         # QTransform maps (x, y) -> (m11 x + m21 y, m12 x + m22 y); we want M @ diag(1, aspect)
-        t = QTransform(float(m[0, 0]), float(m[1, 0]), float(m[0, 1]) * aspect, float(m[1, 1]) * aspect, 0.0, 0.0)
+        t = QTransform(
+            float(m[0, 0]),
+            float(m[1, 0]),
+            float(m[0, 1]) * aspect,
+            float(m[1, 1]) * aspect,
+            0.0,
+            0.0,
+        )
         self.group.setTransform(t)
         for meas in self.measurements:
             meas.place_label(self.group)
@@ -573,13 +599,16 @@ class Viewport(QFrame):
     def view_state(self) -> ViewState:
         """What this viewport shows, as a pure :class:`~app.workflow.view_state.ViewState`."""
         m = self._matrix
-        return ViewState(index=max(self.index, 0),
-                         window=(float(self.window_center), max(float(self.window_width), 1e-6)),
-                         invert=bool(self.invert),
-                         orientation=((int(m[0, 0]), int(m[0, 1])), (int(m[1, 0]), int(m[1, 1]))),
-                         zoom=0.0 if getattr(self, "_fitted", True) else min(max(self.zoom, 0.02), 64.0),
-                         overlay_visible=not getattr(self, "_overlay_hidden", False),
-                         overlay_opacity=float(self.overlay_item.opacity()), tool=self.tool)
+        return ViewState(
+            index=max(self.index, 0),
+            window=(float(self.window_center), max(float(self.window_width), 1e-6)),
+            invert=bool(self.invert),
+            orientation=((int(m[0, 0]), int(m[0, 1])), (int(m[1, 0]), int(m[1, 1]))),
+            zoom=0.0 if getattr(self, "_fitted", True) else min(max(self.zoom, 0.02), 64.0),
+            overlay_visible=not getattr(self, "_overlay_hidden", False),
+            overlay_opacity=float(self.overlay_item.opacity()),
+            tool=self.tool,
+        )
 
     def apply_view_state(self, state: ViewState) -> None:
         """Show ``state`` (image, window, invert, orientation, zoom, overlay, tool)."""
@@ -641,7 +670,9 @@ class Viewport(QFrame):
             return
         arr = np.asarray(rgba)
         if arr.dtype != np.uint8 or arr.shape[-1] != 4 or arr.ndim not in (3, 4):
-            raise ValueError("the overlay must be a uint8 RGBA array (rows, cols, 4) or (n, rows, cols, 4)")
+            raise ValueError(
+                "the overlay must be a uint8 RGBA array (rows, cols, 4) or (n, rows, cols, 4)"
+            )
         if self.series is not None:
             want = (self.series.rows, self.series.columns)
             if self.frame is not None:
@@ -673,7 +704,11 @@ class Viewport(QFrame):
         if arr is None or getattr(self, "_overlay_hidden", False):
             self.overlay_item.hide()
             return
-        layer = arr[self.index] if arr.ndim == 4 else (arr if self._overlay_index == self.index else None)
+        layer = (
+            arr[self.index]
+            if arr.ndim == 4
+            else (arr if self._overlay_index == self.index else None)
+        )
         if layer is None:
             self.overlay_item.hide()
             return
@@ -723,14 +758,25 @@ class Viewport(QFrame):
             raise ValueError(f"unknown tool {tool!r}")
         self._cancel_pending()
         self.tool = tool
-        cursors = {"pan": Qt.CursorShape.OpenHandCursor, "zoom": Qt.CursorShape.SizeVerCursor,
-                   "window": Qt.CursorShape.SizeAllCursor}
-        self.view.setCursor(cursors.get(tool, Qt.CursorShape.CrossCursor if tool in
-                                        ("length", "rect", "ellipse", "angle", "cobb") else Qt.CursorShape.ArrowCursor))
+        cursors = {
+            "pan": Qt.CursorShape.OpenHandCursor,
+            "zoom": Qt.CursorShape.SizeVerCursor,
+            "window": Qt.CursorShape.SizeAllCursor,
+        }
+        self.view.setCursor(
+            cursors.get(
+                tool,
+                Qt.CursorShape.CrossCursor
+                if tool in ("length", "rect", "ellipse", "angle", "cobb")
+                else Qt.CursorShape.ArrowCursor,
+            )
+        )
 
     def add_measurement(self, kind: str, points: list[tuple[float, float]]) -> Measurement:
         """Add a measurement in image coordinates and compute it on the current frame."""
-        m = Measurement(kind, points, self.group, self.vb, self.settings.measurement_color, self._measure)
+        m = Measurement(
+            kind, points, self.group, self.vb, self.settings.measurement_color, self._measure
+        )
         m.roi.sigClicked.connect(lambda *_: self.select(m))
         m.roi.sigRegionChangeStarted.connect(lambda *_: self.select(m))
         self.measurements.append(m)
@@ -796,7 +842,7 @@ class Viewport(QFrame):
         ev.accept()
         delta = ev.delta() if hasattr(ev, "delta") else ev.angleDelta().y()
         if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            factor = 1.0015 ** delta
+            factor = 1.0015**delta
             anchor = self.vb.mapSceneToView(ev.scenePos())
             self.set_zoom(self.zoom * factor, anchor)
             return
@@ -857,8 +903,13 @@ class Viewport(QFrame):
         p1 = self.view_to_image(ev.scenePos())
         first = self._drag_state.get("cobb_first")  # the Cobb angle's first line, if drawn
         if ev.isStart():
-            first = self._angle_pending.points()[:2] if tool == "cobb" and \
-                self._angle_pending is not None and self._angle_pending.kind == "cobb" else None
+            first = (
+                self._angle_pending.points()[:2]
+                if tool == "cobb"
+                and self._angle_pending is not None
+                and self._angle_pending.kind == "cobb"
+                else None
+            )
             self._drag_state["cobb_first"] = first
         pts = [p0, p1, p1] if tool == "angle" else [p0, p1, p1, p1] if tool == "cobb" else [p0, p1]
         if first is not None:  # a Cobb angle's second line
@@ -910,7 +961,9 @@ class Viewport(QFrame):
     def _cursor_inside(self) -> bool:
         from PySide6.QtGui import QCursor
 
-        return self.isVisible() and self.view.rect().contains(self.view.mapFromGlobal(QCursor.pos()))
+        return self.isVisible() and self.view.rect().contains(
+            self.view.mapFromGlobal(QCursor.pos())
+        )
 
     @property
     def cursor_text(self) -> str:
@@ -934,7 +987,11 @@ class Viewport(QFrame):
                 value = "RGB " + ",".join(str(int(t)) for t in np.ravel(v)[:3])
             else:
                 unit = f" {self.series.units}" if self.series.units else ""
-                value = f"{float(v):.0f}{unit}" if float(v).is_integer() or abs(float(v)) > 100 else f"{float(v):.2f}{unit}"
+                value = (
+                    f"{float(v):.0f}{unit}"
+                    if float(v).is_integer() or abs(float(v)) > 100
+                    else f"{float(v):.2f}{unit}"
+                )
             self._cursor_text = f"x {c}  y {r}  =  {value}"
         else:
             self._cursor_text = ""
@@ -945,8 +1002,14 @@ class Viewport(QFrame):
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         key = event.key()
         page = max(1, self.count // 10)
-        moves = {Qt.Key.Key_Up: -1, Qt.Key.Key_Left: -1, Qt.Key.Key_Down: 1, Qt.Key.Key_Right: 1,
-                 Qt.Key.Key_PageUp: -page, Qt.Key.Key_PageDown: page}
+        moves = {
+            Qt.Key.Key_Up: -1,
+            Qt.Key.Key_Left: -1,
+            Qt.Key.Key_Down: 1,
+            Qt.Key.Key_Right: 1,
+            Qt.Key.Key_PageUp: -page,
+            Qt.Key.Key_PageDown: page,
+        }
         if key in moves:
             self.step(moves[key])
         elif key == Qt.Key.Key_Home:
@@ -1012,12 +1075,17 @@ class Viewport(QFrame):
         tl: list[str] = []
         if not self.settings.hide_patient_identity:
             tl += [format_name(meta.get("patient_name", "")), meta.get("patient_id", "")]
-        age_sex = " ".join(t for t in (format_age(meta.get("patient_age", "")), meta.get("patient_sex", "")) if t)
+        age_sex = " ".join(
+            t for t in (format_age(meta.get("patient_age", "")), meta.get("patient_sex", "")) if t
+        )
         tl.append(age_sex)
         tl.append(meta.get("institution", ""))
-        tr = [meta.get("study_description", ""), format_date(meta.get("study_date", "")),
-              f"Se {s.series_number}  {s.modality}" if s.series_number is not None else s.modality,
-              s.description]
+        tr = [
+            meta.get("study_description", ""),
+            format_date(meta.get("study_date", "")),
+            f"Se {s.series_number}  {s.modality}" if s.series_number is not None else s.modality,
+            s.description,
+        ]
         bl = [self.tr("Im %1 / %2").replace("%1", str(self.index + 1)).replace("%2", str(s.count))]
         pos = s.slice_position(self.index)
         ref = s.frames[self.index] if 0 <= self.index < s.count else None
@@ -1027,7 +1095,11 @@ class Viewport(QFrame):
             bl.append(self.tr("Pos %1 mm").replace("%1", f"{pos:.1f}"))
         if s.slice_thickness:
             bl.append(self.tr("Thk %1 mm").replace("%1", f"{s.slice_thickness:.2g}"))
-        wl = f"W {self.window_width:.0f}  L {self.window_center:.0f}" if self.window_width >= 10 else f"W {self.window_width:.3g}  L {self.window_center:.3g}"
+        wl = (
+            f"W {self.window_width:.0f}  L {self.window_center:.0f}"
+            if self.window_width >= 10
+            else f"W {self.window_width:.3g}  L {self.window_center:.3g}"
+        )
         if self.preset_name:
             wl += f"  ({self.preset_name})"
         if self.invert:
@@ -1058,7 +1130,12 @@ class Viewport(QFrame):
         col = np.asarray(s.orientation[3:], float)
         inv = np.linalg.inv(self._matrix.astype(float))
         out = {}
-        for name, screen in (("right", (1, 0)), ("left", (-1, 0)), ("bottom", (0, 1)), ("top", (0, -1))):
+        for name, screen in (
+            ("right", (1, 0)),
+            ("left", (-1, 0)),
+            ("bottom", (0, 1)),
+            ("top", (0, -1)),
+        ):
             v = inv @ np.asarray(screen, float)
             out[name] = direction_letters(v[0] * row + v[1] * col)
         self._letters_key, self._letters = key, out
@@ -1069,8 +1146,14 @@ class Viewport(QFrame):
         slice then costs a few pixmap blits, not text layout."""
         return self._block((s,), font, color, False, fkey)
 
-    def _block(self, lines: tuple[str, ...], font: QFont, color: QColor, right: bool,
-               fkey: str | None = None) -> QPixmap:
+    def _block(
+        self,
+        lines: tuple[str, ...],
+        font: QFont,
+        color: QColor,
+        right: bool,
+        fkey: str | None = None,
+    ) -> QPixmap:
         """A corner's lines of text (left- or right-aligned, with shadow) as one cached pixmap:
         scrolling changes one corner, and the others are a single blit each."""
         key = (lines, fkey or font.key(), color.rgba(), right)
@@ -1096,7 +1179,9 @@ class Viewport(QFrame):
             self._text_cache[key] = pm
         return pm
 
-    def annotation_layout(self, w: int, h: int, fm: QFontMetrics) -> list[tuple[str, QRectF, tuple[str, ...], bool]]:
+    def annotation_layout(
+        self, w: int, h: int, fm: QFontMetrics
+    ) -> list[tuple[str, QRectF, tuple[str, ...], bool]]:
         """Where each block of overlay text goes in a ``w`` x ``h`` viewport, so none overlaps.
 
         Returns ``(kind, rect, lines, right_aligned)`` with kind ``tl``/``tr``/``bl``/``br`` (the
@@ -1108,13 +1193,19 @@ class Viewport(QFrame):
         margin, lh = 8, fm.height()
         out: list[tuple[str, QRectF, tuple[str, ...], bool]] = []
         corners = self.annotation_text() if self.show_annotations else {}
-        gap = fm.horizontalAdvance("WW")                 # the orientation letter between the corners
+        gap = fm.horizontalAdvance("WW")  # the orientation letter between the corners
         half_w = max(20.0, (w - 2 * margin - gap) / 2)
         full_w = max(20.0, w - 2 * margin)
-        per_half = max(1, int((h / 2 - margin - lh) // lh))   # lines per corner, above/below the middle
+        per_half = max(
+            1, int((h / 2 - margin - lh) // lh)
+        )  # lines per corner, above/below the middle
         rows = {"top": 0, "bottom": 0}
-        for name, right, bottom in (("tl", False, False), ("tr", True, False),
-                                    ("bl", False, True), ("br", True, True)):
+        for name, right, bottom in (
+            ("tl", False, False),
+            ("tr", True, False),
+            ("bl", False, True),
+            ("br", True, True),
+        ):
             lines = tuple(_elide(t, fm, half_w) for t in corners.get(name, [])[:per_half] if t)
             if not lines:
                 continue
@@ -1124,15 +1215,30 @@ class Viewport(QFrame):
             out.append((name, QRectF(x, y, half_w, height), lines, right))
             side = "bottom" if bottom else "top"
             rows[side] = max(rows[side], len(lines))
-        warnings = list(self.series.warnings) if self.show_annotations and self.series is not None else []
+        warnings = (
+            list(self.series.warnings) if self.show_annotations and self.series is not None else []
+        )
         room = max(0, per_half - rows["top"])
         if warnings and room:
             lines = tuple(_elide(t, fm, full_w) for t in warnings[:room])
-            out.append(("warn", QRectF(margin, margin + rows["top"] * lh, full_w, len(lines) * lh),
-                        lines, False))
+            out.append(
+                (
+                    "warn",
+                    QRectF(margin, margin + rows["top"] * lh, full_w, len(lines) * lh),
+                    lines,
+                    False,
+                )
+            )
         if self._overlay is not None and self.overlay_item.isVisible():
             tag = (_elide(self.tr("AI overlay — requires review by a physician"), fm, full_w),)
-            out.append(("ai", QRectF(margin, h - margin - (rows["bottom"] + 1) * lh, full_w, lh), tag, False))
+            out.append(
+                (
+                    "ai",
+                    QRectF(margin, h - margin - (rows["bottom"] + 1) * lh, full_w, lh),
+                    tag,
+                    False,
+                )
+            )
         return out
 
     def _annotation_key(self, w: int, h: int) -> tuple[Any, ...] | None:
@@ -1142,10 +1248,20 @@ class Viewport(QFrame):
         show = self.show_annotations
         texts = tuple(tuple(v) for v in self.annotation_text().values()) if show else ()
         letters = tuple(sorted(self.orientation_text().items())) if show else ()
-        return (w, h, self.font().key(), show, texts, letters, tuple(self.series.warnings), self.series.key,
-                self._overlay is not None and self.overlay_item.isVisible(), self._message,
-                self.tool in ("length", "rect", "ellipse", "angle") and self._angle_pending is not None,
-                self.tr("AI overlay — requires review by a physician"))
+        return (
+            w,
+            h,
+            self.font().key(),
+            show,
+            texts,
+            letters,
+            tuple(self.series.warnings),
+            self.series.key,
+            self._overlay is not None and self.overlay_item.isVisible(),
+            self._message,
+            self.tool in ("length", "rect", "ellipse", "angle") and self._angle_pending is not None,
+            self.tr("AI overlay — requires review by a physician"),
+        )
 
     def _paint_annotations_cached(self, p: QPainter, w: int, h: int) -> None:
         """:meth:`_paint_annotations`, replayed as the same pixmap blits while its texts stay the
@@ -1157,8 +1273,9 @@ class Viewport(QFrame):
         key = self._annotation_key(w, h)
         if key is None:
             return
-        cache: OrderedDict[tuple[Any, ...], list[tuple[QPointF, QPixmap]]] = self.__dict__.setdefault(
-            "_annotation_ops", OrderedDict())
+        cache: OrderedDict[tuple[Any, ...], list[tuple[QPointF, QPixmap]]] = (
+            self.__dict__.setdefault("_annotation_ops", OrderedDict())
+        )
         ops = cache.get(key)
         if ops is not None:
             cache.move_to_end(key)
@@ -1206,7 +1323,9 @@ class Viewport(QFrame):
                     text(w / 2 - bfm.horizontalAdvance(s) / 2, margin + bfm.ascent(), s, accent)
                 if letters.get("bottom"):
                     s = letters["bottom"]
-                    text(w / 2 - bfm.horizontalAdvance(s) / 2, h - margin - bfm.descent(), s, accent)
+                    text(
+                        w / 2 - bfm.horizontalAdvance(s) / 2, h - margin - bfm.descent(), s, accent
+                    )
                 if letters.get("left"):
                     text(margin, h / 2 + bfm.ascent() / 2, letters["left"], accent)
                 if letters.get("right"):
@@ -1218,4 +1337,9 @@ class Viewport(QFrame):
             text(w / 2 - fm.horizontalAdvance(self._message) / 2, h / 2, self._message, color)
         if self.tool in ("length", "rect", "ellipse", "angle") and self._angle_pending is not None:
             hint = "Click to place the second arm of the angle"
-            text(w / 2 - fm.horizontalAdvance(hint) / 2, margin + fm.ascent(), hint, QColor("#ffd54a"))
+            text(
+                w / 2 - fm.horizontalAdvance(hint) / 2,
+                margin + fm.ascent(),
+                hint,
+                QColor("#ffd54a"),
+            )

@@ -53,7 +53,9 @@ class Worker(QRunnable):
         Whether ``fn`` takes the ``emit`` keyword.
     """
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, pass_emit: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], *args: Any, pass_emit: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__()
         self.setAutoDelete(False)  # Python owns it; released in _done
         self.fn = fn

@@ -102,14 +102,18 @@ class _Item:
     cache: dict[Any, np.ndarray] = field(default_factory=dict)
 
 
-def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[dict[str, str]]]:
+def expand_paths(
+    paths: Iterable[str | os.PathLike[str]],
+) -> tuple[list[Path], list[dict[str, str]]]:
     """Files named directly plus every file under named folders (sorted), and missing paths."""
     files: list[Path] = []
     missing: list[dict[str, str]] = []
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            files += sorted(f for f in path.rglob("*") if f.is_file() and not f.name.startswith("."))
+            files += sorted(
+                f for f in path.rglob("*") if f.is_file() and not f.name.startswith(".")
+            )
         elif path.is_file():
             files.append(path)
         else:
@@ -130,14 +134,16 @@ def _display(item: _Item, frame: int) -> np.ndarray:
     return disp
 
 
-def _select_models(registry: ModelRegistry, model_ids: Sequence[str] | None) -> tuple[list[Manifest], list[dict[str, Any]]]:
+def _select_models(
+    registry: ModelRegistry, model_ids: Sequence[str] | None
+) -> tuple[list[Manifest], list[dict[str, Any]]]:
     """Models to run and the ones skipped (unverified), with reasons."""
     chosen: list[Manifest] = []
     skipped: list[dict[str, Any]] = []
     if model_ids:
         for mid in model_ids:
             m = registry.get(mid)  # ModelNotFoundError for a wrong id: a usage problem
-            m.require_verified()   # a named model that fails verification stops the run, with reasons
+            m.require_verified()  # a named model that fails verification stops the run, with reasons
             chosen.append(m)
     else:
         for m in registry.models():
@@ -220,7 +226,9 @@ def analyze_paths(
 
             from app.inference.remote import choose_engine
 
-            engines[m.id] = choose_engine(m, "auto", partial(get_engine, m, device=device, fp16=fp16))
+            engines[m.id] = choose_engine(
+                m, "auto", partial(get_engine, m, device=device, fp16=fp16)
+            )
             extras[m.id] = []
     out_path = Path(out_dir) if out_dir is not None else None
     if write:
@@ -237,7 +245,7 @@ def analyze_paths(
     for start in range(0, n_files, _BATCH):
         progress.check()
         items: list[_Item] = []
-        for path in files[start:start + _BATCH]:
+        for path in files[start : start + _BATCH]:
             try:
                 ds = pixels.read_dataset(path)
             except NotDicomError as exc:
@@ -251,15 +259,24 @@ def analyze_paths(
                 continue
             if "PixelData" not in ds and "FloatPixelData" not in ds:
                 if path in named:
-                    errors.append({"path": str(path), "error": "The file holds no image (no pixel data)."})
+                    errors.append(
+                        {"path": str(path), "error": "The file holds no image (no pixel data)."}
+                    )
                 continue
-            ref = ImageRef(study_uid=str(getattr(ds, "StudyInstanceUID", "")),
-                           series_uid=str(getattr(ds, "SeriesInstanceUID", "")),
-                           sop_uid=str(getattr(ds, "SOPInstanceUID", "")), path=str(path))
+            ref = ImageRef(
+                study_uid=str(getattr(ds, "StudyInstanceUID", "")),
+                series_uid=str(getattr(ds, "SeriesInstanceUID", "")),
+                sop_uid=str(getattr(ds, "SOPInstanceUID", "")),
+                path=str(path),
+            )
             record: dict[str, Any] = {
-                "path": str(path), "study_uid": ref.study_uid, "series_uid": ref.series_uid,
-                "sop_uid": ref.sop_uid, "modality": str(getattr(ds, "Modality", "")),
-                "results": [], "not_applicable": [],
+                "path": str(path),
+                "study_uid": ref.study_uid,
+                "series_uid": ref.series_uid,
+                "sop_uid": ref.sop_uid,
+                "modality": str(getattr(ds, "Modality", "")),
+                "results": [],
+                "not_applicable": [],
             }
             items.append(_Item(path=path, ds=ds, ref=ref, record=record))
 
@@ -283,7 +300,11 @@ def analyze_paths(
                 except Exception as exc:  # noqa: BLE001 - a bad pixel stream must not stop the run
                     log.warning("preprocessing failed for one image: %s", type(exc).__name__)
                     it.record.setdefault("errors", []).append(
-                        {"model_id": m.id, "error": f"The pixel data could not be prepared ({type(exc).__name__})."})
+                        {
+                            "model_id": m.id,
+                            "error": f"The pixel data could not be prepared ({type(exc).__name__}).",
+                        }
+                    )
                     continue
                 # outside the stated population: still run (right modality and anatomy), but marked
                 outside = (reasons if overridden else []) + population_problems(m, it.ds)
@@ -295,8 +316,9 @@ def analyze_paths(
             t1 = time.perf_counter()
             probs = eng.activate(raw[eng.output_name])
             per_image_ms = round((t1 - t0) * 1000 / len(todo), 3)
-            results = eng.results(probs, {"inference": per_image_ms, "batch": len(todo)},
-                                  ood=eng.ood_records(raw))
+            results = eng.results(
+                probs, {"inference": per_image_ms, "batch": len(todo)}, ood=eng.ood_records(raw)
+            )
             for k, ((it, tensor, gt, frame, outside), res) in enumerate(zip(todo, results)):
                 overridden = bool(applicability_problems(m, it.ds))
                 res.provenance["frame"] = frame
@@ -308,36 +330,66 @@ def analyze_paths(
                     rec["applicability_overridden"] = True
                 it.record["frame"] = frame
                 if hooks:
-                    ctx = ImageContext(ref=ImageRef(it.ref.study_uid, it.ref.series_uid, it.ref.sop_uid,
-                                                    it.ref.path, frame),
-                                       dataset=it.ds, manifest=m, engine=eng, tensor=tensor, geometry=gt,
-                                       display=_display(it, frame),
-                                       raw={name: arr[k] for name, arr in raw.items()},
-                                       result=res, record=rec, out_dir=out_path or Path("."))
+                    ctx = ImageContext(
+                        ref=ImageRef(
+                            it.ref.study_uid, it.ref.series_uid, it.ref.sop_uid, it.ref.path, frame
+                        ),
+                        dataset=it.ds,
+                        manifest=m,
+                        engine=eng,
+                        tensor=tensor,
+                        geometry=gt,
+                        display=_display(it, frame),
+                        raw={name: arr[k] for name, arr in raw.items()},
+                        result=res,
+                        record=rec,
+                        out_dir=out_path or Path("."),
+                    )
                     for hook in hooks:
                         hook(ctx)
                     rec["saliency"] = res.saliency or rec.get("saliency", {})
                     rec["reliability"] = res.reliability
                 it.record["results"].append(rec)
         images += [it.record for it in items]
-        progress.update(min(start + _BATCH, n_files), n_files, f"Analysed {min(start + _BATCH, n_files)}/{n_files} files")
+        progress.update(
+            min(start + _BATCH, n_files),
+            n_files,
+            f"Analysed {min(start + _BATCH, n_files)}/{n_files} files",
+        )
 
     doc: dict[str, Any] = {
         "app_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "disclaimer": DISCLAIMER,
         "device_requested": device,
-        "models": [{"model_id": m.id, "version": m.version, "sha256": m.sha256, "source": m.source,
-                    "provider": engines[m.id].provider, "fp16": engines[m.id].fp16,
-                    "labels": [lab.name for lab in m.labels]} for m in models],
+        "models": [
+            {
+                "model_id": m.id,
+                "version": m.version,
+                "sha256": m.sha256,
+                "source": m.source,
+                "provider": engines[m.id].provider,
+                "fp16": engines[m.id].fp16,
+                "labels": [lab.name for lab in m.labels],
+            }
+            for m in models
+        ],
         "skipped_models": skipped,
         "images": images,
         "errors": errors,
-        "summary": {"files": n_files, "images": len(images),
-                    "classified": sum(1 for i in images if i["results"]),
-                    "outside_intended_use": sum(1 for i in images for r in i["results"]
-                                                if str(r.get("reliability", "")).startswith("outside")),
-                    "errors": len(errors), "non_dicom_skipped": not_dicom_skipped},
+        "summary": {
+            "files": n_files,
+            "images": len(images),
+            "classified": sum(1 for i in images if i["results"]),
+            "outside_intended_use": sum(
+                1
+                for i in images
+                for r in i["results"]
+                if str(r.get("reliability", "")).startswith("outside")
+            ),
+            "errors": len(errors),
+            "non_dicom_skipped": not_dicom_skipped,
+        },
     }
     if write and out_path is not None:
         target = out_path / RESULTS_NAME
@@ -349,5 +401,12 @@ def analyze_paths(
     return doc
 
 
-__all__ = ["ImageContext", "ImageHook", "analyze_paths", "expand_paths", "RESULTS_NAME",
-           "Cancelled", "ModelVerificationError"]
+__all__ = [
+    "ImageContext",
+    "ImageHook",
+    "analyze_paths",
+    "expand_paths",
+    "RESULTS_NAME",
+    "Cancelled",
+    "ModelVerificationError",
+]

@@ -37,24 +37,34 @@ def register(sub: Any) -> None:
     p.add_argument("model_id", metavar="ID")
     p.set_defaults(func=_card)
 
-    p = msub.add_parser("verify", help="check every manifest (schema), hash and ONNX input/output; "
-                                       "exit 1 naming each bad model")
+    p = msub.add_parser(
+        "verify",
+        help="check every manifest (schema), hash and ONNX input/output; "
+        "exit 1 naming each bad model",
+    )
     p.add_argument("model_ids", nargs="*", metavar="ID", help="only these models (default all)")
     p.set_defaults(func=_verify)
 
-    p = msub.add_parser("validate", help="local acceptance test: AUC, sensitivity/specificity at the "
-                                         "manifest thresholds and calibration error on labelled data")
+    p = msub.add_parser(
+        "validate",
+        help="local acceptance test: AUC, sensitivity/specificity at the "
+        "manifest thresholds and calibration error on labelled data",
+    )
     p.add_argument("model_id", metavar="ID")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--npz", metavar="FILE", help="NumPy archive with <split>_images and <split>_labels")
+    src.add_argument(
+        "--npz", metavar="FILE", help="NumPy archive with <split>_images and <split>_labels"
+    )
     src.add_argument("--dicom", metavar="FOLDER", help="folder of labelled DICOM images")
     p.add_argument("--split", metavar="NAME", help="split name inside the .npz (e.g. test)")
-    p.add_argument("--labels", metavar="CSV", help="with --dicom: CSV with a file (or sop_uid) column "
-                                                   "and one 0/1 column per label")
+    p.add_argument(
+        "--labels",
+        metavar="CSV",
+        help="with --dicom: CSV with a file (or sop_uid) column and one 0/1 column per label",
+    )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=_validate)
-
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -85,8 +95,11 @@ def _card(args: argparse.Namespace) -> int:
     m = ModelRegistry().get(args.model_id)
     print(m.card_text())
     if not m.verified:
-        print("\nWARNING: this model failed verification and will not be run: " + "; ".join(m.problems),
-              file=sys.stderr)
+        print(
+            "\nWARNING: this model failed verification and will not be run: "
+            + "; ".join(m.problems),
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -127,4 +140,3 @@ def _validate(args: argparse.Namespace) -> int:
     else:
         print_report(report)
     return 0
-

@@ -131,8 +131,14 @@ def session_options(threads: int | None = None, spinning: bool = True) -> Any:
     return so
 
 
-def create_session(model_bytes: bytes, device: str = "auto", *, options: Any = None,
-                   gpu_bytes: bytes | None = None, tensorrt: bool = False) -> Any:
+def create_session(
+    model_bytes: bytes,
+    device: str = "auto",
+    *,
+    options: Any = None,
+    gpu_bytes: bytes | None = None,
+    tensorrt: bool = False,
+) -> Any:
     """The one onnxruntime session factory: CUDA (optionally TensorRT) when ``device`` allows and
     it works here, else the CPU.
 
@@ -152,33 +158,45 @@ def create_session(model_bytes: bytes, device: str = "auto", *, options: Any = N
     import onnxruntime as ort
 
     if device == "cpu":
-        return ort.InferenceSession(model_bytes, sess_options=options or session_options(), providers=[CPU])
+        return ort.InferenceSession(
+            model_bytes, sess_options=options or session_options(), providers=[CPU]
+        )
     reason = cuda_problem()
     if reason is None:
         providers: list[Any] = [CUDA, CPU]
         if tensorrt and TENSORRT in ort.get_available_providers():
             providers.insert(0, TENSORRT)
         try:
-            sess = ort.InferenceSession(gpu_bytes or model_bytes, sess_options=options or session_options(),
-                                        providers=providers)
+            sess = ort.InferenceSession(
+                gpu_bytes or model_bytes,
+                sess_options=options or session_options(),
+                providers=providers,
+            )
             if sess.get_providers()[0] in (CUDA, TENSORRT):
                 return sess
             reason = "no usable CUDA device (onnxruntime fell back to the CPU)"
         except Exception as exc:  # noqa: BLE001 - any failure to start CUDA means no CUDA
-            reason = f"CUDA could not start ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+            reason = (
+                f"CUDA could not start ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+            )
         _note_cuda_failure(reason)
     if device == "cuda":
         raise ProviderError(f"CUDA was requested but is not available on this machine: {reason}.")
     log.info("using the CPU: %s", reason)
-    return ort.InferenceSession(model_bytes, sess_options=options or session_options(), providers=[CPU])
+    return ort.InferenceSession(
+        model_bytes, sess_options=options or session_options(), providers=[CPU]
+    )
 
 
 def available_devices() -> dict[str, Any]:
     """What this machine offers: onnxruntime's providers and whether CUDA was found working."""
     import onnxruntime as ort
 
-    return {"onnxruntime": ort.__version__, "providers": ort.get_available_providers(),
-            "cuda_failed": _cuda_failed}
+    return {
+        "onnxruntime": ort.__version__,
+        "providers": ort.get_available_providers(),
+        "cuda_failed": _cuda_failed,
+    }
 
 
 def to_fp16(model_bytes: bytes) -> bytes:
@@ -195,7 +213,9 @@ def to_fp16(model_bytes: bytes) -> bytes:
 PROB_OUTPUT = "hilum_probabilities"
 
 
-def _with_activation(model_bytes: bytes, output_name: str, activation: str) -> tuple[bytes, str | None]:
+def _with_activation(
+    model_bytes: bytes, output_name: str, activation: str
+) -> tuple[bytes, str | None]:
     """Append the manifest's output activation (Sigmoid / Softmax over labels) to the graph as an
     extra output :data:`PROB_OUTPUT`, so probabilities come out of the same ``run`` without any
     per-call numpy work. The model's own outputs are unchanged. Returns the bytes to load and
@@ -213,9 +233,13 @@ def _with_activation(model_bytes: bytes, output_name: str, activation: str) -> t
         out = next(o for o in graph.output if o.name == output_name)
         elem = out.type.tensor_type.elem_type
         if activation == "sigmoid":
-            node = helper.make_node("Sigmoid", [output_name], [PROB_OUTPUT], name="hilum_activation")
+            node = helper.make_node(
+                "Sigmoid", [output_name], [PROB_OUTPUT], name="hilum_activation"
+            )
         else:
-            node = helper.make_node("Softmax", [output_name], [PROB_OUTPUT], name="hilum_activation", axis=-1)
+            node = helper.make_node(
+                "Softmax", [output_name], [PROB_OUTPUT], name="hilum_activation", axis=-1
+            )
         graph.node.append(node)
         graph.output.append(helper.make_tensor_value_info(PROB_OUTPUT, elem, None))
         return bytes(proto.SerializeToString()), PROB_OUTPUT
@@ -252,9 +276,15 @@ class Engine:
         ``device="cuda"`` where CUDA does not work.
     """
 
-    def __init__(self, manifest: Manifest, device: str = "auto", model_bytes: bytes | None = None,
-                 fp16: bool | None = None, tensorrt: bool | None = None,
-                 intra_op_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        device: str = "auto",
+        model_bytes: bytes | None = None,
+        fp16: bool | None = None,
+        tensorrt: bool | None = None,
+        intra_op_threads: int | None = None,
+    ) -> None:
         if device not in DEVICES:
             raise ProviderError(f"Unknown device '{device}': use auto, cpu or cuda.")
         manifest.require_verified()
@@ -277,7 +307,9 @@ class Engine:
 
                 raise ModelVerificationError(
                     f"Model '{manifest.id}' changed on disk after verification (sha256 mismatch); "
-                    "it will not be run.", path=str(manifest.onnx_path))
+                    "it will not be run.",
+                    path=str(manifest.onnx_path),
+                )
             self.rewritten = False
         else:
             self.rewritten = True
@@ -291,40 +323,57 @@ class Engine:
         self.ood = load_scorer(manifest)
         if self.ood is not None:
             model_bytes = add_feature_output(model_bytes, self.ood.feature_tensor)
-        model_bytes, self._prob_output = _with_activation(model_bytes, self.output_name, self._activation)
+        model_bytes, self._prob_output = _with_activation(
+            model_bytes, self.output_name, self._activation
+        )
         self.session = self._create_session(model_bytes, device, want_fp16, use_trt)
         self.provider: str = self.session.get_providers()[0]
         self.on_gpu = self.provider in (CUDA, TENSORRT)
         self.output_names = [o.name for o in self.session.get_outputs() if o.name != PROB_OUTPUT]
-        self._default_outputs = [self.output_name] + ([self.ood.feature_tensor] if self.ood is not None else [])
+        self._default_outputs = [self.output_name] + (
+            [self.ood.feature_tensor] if self.ood is not None else []
+        )
         self._prob_outputs = [self._prob_output or self.output_name]
         self._run = self.session.run
-        log.info("model %s runs on %s%s", manifest.id, self.provider, " (fp16)" if self.fp16 else "")
+        log.info(
+            "model %s runs on %s%s", manifest.id, self.provider, " (fp16)" if self.fp16 else ""
+        )
 
     # -- session --------------------------------------------------------------------------------
     def _options(self) -> Any:
         return session_options(self._threads)
 
-    def _create_session(self, model_bytes: bytes, device: str, want_fp16: bool, use_trt: bool) -> Any:
+    def _create_session(
+        self, model_bytes: bytes, device: str, want_fp16: bool, use_trt: bool
+    ) -> Any:
         gpu_bytes = None
-        if device != "cpu" and cuda_problem() is None and want_fp16 and self.manifest.allow_fp16 \
-                and self._dtype == np.float32:
+        if (
+            device != "cpu"
+            and cuda_problem() is None
+            and want_fp16
+            and self.manifest.allow_fp16
+            and self._dtype == np.float32
+        ):
             try:
                 gpu_bytes = to_fp16(model_bytes)
             except Exception as exc:  # noqa: BLE001 - fall back to fp32, say why
                 log.warning("fp16 conversion of %s failed (%s); using fp32", self.manifest.id, exc)
-        sess = create_session(model_bytes, device, options=self._options(), gpu_bytes=gpu_bytes,
-                              tensorrt=use_trt)
+        sess = create_session(
+            model_bytes, device, options=self._options(), gpu_bytes=gpu_bytes, tensorrt=use_trt
+        )
         self.fp16 = gpu_bytes is not None and sess.get_providers()[0] in (CUDA, TENSORRT)
         return sess
 
     # -- preprocessing --------------------------------------------------------------------------
-    def preprocess(self, image: np.ndarray, invert: bool = False) -> tuple[np.ndarray, GeometryTransform]:
+    def preprocess(
+        self, image: np.ndarray, invert: bool = False
+    ) -> tuple[np.ndarray, GeometryTransform]:
         """One image -> (input item without batch axis, GeometryTransform), per the manifest."""
         return self._preprocessor(image, invert)
 
-    def preprocess_dataset(self, ds: Any, frame: int | None = None,
-                           cache: dict[Any, np.ndarray] | None = None) -> tuple[np.ndarray, GeometryTransform, int]:
+    def preprocess_dataset(
+        self, ds: Any, frame: int | None = None, cache: dict[Any, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, GeometryTransform, int]:
         """A DICOM dataset -> (input item, GeometryTransform, frame used), per the manifest.
 
         ``cache`` shares decoded frames between models (see :func:`app.inference.preprocess.model_image`).
@@ -355,16 +404,21 @@ class Engine:
             raise ModelInputError(
                 f"Model '{self.manifest.id}' expects input '{self.input_name}' of shape "
                 f"(batch, {', '.join(str(d) for d in self._item_shape)}) ({spec.layout}, {spec.channels} "
-                f"channel(s), {spec.height}x{spec.width}), but got shape {tuple(shape)}.")
+                f"channel(s), {spec.height}x{spec.width}), but got shape {tuple(shape)}."
+            )
         if arr.dtype != self._dtype:
             if np.issubdtype(arr.dtype, np.floating) and np.issubdtype(self._dtype, np.floating):
                 arr = arr.astype(self._dtype)
             else:
-                raise ModelInputError(f"Model '{self.manifest.id}' expects {self._dtype.name} input, "
-                                      f"got {arr.dtype.name}.")
+                raise ModelInputError(
+                    f"Model '{self.manifest.id}' expects {self._dtype.name} input, "
+                    f"got {arr.dtype.name}."
+                )
         return arr
 
-    def run_raw(self, batch: np.ndarray, extra_outputs: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    def run_raw(
+        self, batch: np.ndarray, extra_outputs: Sequence[str] = ()
+    ) -> dict[str, np.ndarray]:
         """Run the graph on a checked batch and return the requested outputs (no activation).
 
         Parameters
@@ -381,12 +435,20 @@ class Engine:
             Output name -> array, always including the manifest's output.
         """
         arr = self.check_batch(batch)
-        names = self._default_outputs if not extra_outputs else [
-            *self._default_outputs, *(n for n in extra_outputs if n not in self._default_outputs)]
+        names = (
+            self._default_outputs
+            if not extra_outputs
+            else [
+                *self._default_outputs,
+                *(n for n in extra_outputs if n not in self._default_outputs),
+            ]
+        )
         if extra_outputs:
             missing = [n for n in extra_outputs if n not in self.output_names]
             if missing:
-                raise ModelInputError(f"Model '{self.manifest.id}' has no output(s) {', '.join(missing)}.")
+                raise ModelInputError(
+                    f"Model '{self.manifest.id}' has no output(s) {', '.join(missing)}."
+                )
         if self.on_gpu:
             io = self.session.io_binding()
             io.bind_cpu_input(self.input_name, np.ascontiguousarray(arr))
@@ -421,7 +483,11 @@ class Engine:
         ``session.run`` plus the manifest input check.
         """
         # the common case inline (this is the per-batch hot path); anything else gets the full check
-        if batch.__class__ is np.ndarray and batch.dtype is self._dtype and batch.shape[1:] == self._item_shape:
+        if (
+            batch.__class__ is np.ndarray
+            and batch.dtype is self._dtype
+            and batch.shape[1:] == self._item_shape
+        ):
             arr = batch
         else:
             arr = self.check_batch(batch)
@@ -444,8 +510,12 @@ class Engine:
             return None
         return [self.ood.describe(s) for s in self.ood.score(raw[self.ood.feature_tensor])]
 
-    def results(self, probs: np.ndarray, timings_ms: dict[str, float] | None = None,
-                ood: Sequence[dict[str, Any]] | None = None) -> list[ModelResult]:
+    def results(
+        self,
+        probs: np.ndarray,
+        timings_ms: dict[str, float] | None = None,
+        ood: Sequence[dict[str, Any]] | None = None,
+    ) -> list[ModelResult]:
         """Probabilities (n, labels) -> one :class:`ModelResult` per row, with provenance.
 
         ``ood`` (from :meth:`ood_records`) adds each row's OOD record and reliability note.
@@ -453,21 +523,39 @@ class Engine:
         from app.inference.intended_use import ood_problem, reliability
 
         m = self.manifest
-        prov = provenance(m.id, m.version, m.sha256, self.provider, fp16=self.fp16, task=m.task,
-                          source=m.source)
+        prov = provenance(
+            m.id, m.version, m.sha256, self.provider, fp16=self.fp16, task=m.task, source=m.source
+        )
         out = []
         for i, row in enumerate(probs):
-            labels = [LabelResult(label=lab.name, probability=round(float(p), 6), threshold=lab.threshold,
-                                  positive=bool(p >= lab.threshold)) for lab, p in zip(self.labels, row)]
+            labels = [
+                LabelResult(
+                    label=lab.name,
+                    probability=round(float(p), 6),
+                    threshold=lab.threshold,
+                    positive=bool(p >= lab.threshold),
+                )
+                for lab, p in zip(self.labels, row)
+            ]
             rec = dict(ood[i]) if ood is not None else {}
-            out.append(ModelResult(model_id=m.id, model_version=m.version, sha256=m.sha256,
-                                   provider=self.provider, labels=labels,
-                                   timings_ms=dict(timings_ms or {}), provenance=dict(prov),
-                                   ood=rec, reliability=reliability(ood_problem(rec))))
+            out.append(
+                ModelResult(
+                    model_id=m.id,
+                    model_version=m.version,
+                    sha256=m.sha256,
+                    provider=self.provider,
+                    labels=labels,
+                    timings_ms=dict(timings_ms or {}),
+                    provenance=dict(prov),
+                    ood=rec,
+                    reliability=reliability(ood_problem(rec)),
+                )
+            )
         return out
 
-    def predict(self, images: list[np.ndarray], progress: Progress | None = None,
-                batch_size: int = 16) -> list[ModelResult]:
+    def predict(
+        self, images: list[np.ndarray], progress: Progress | None = None, batch_size: int = 16
+    ) -> list[ModelResult]:
         """Preprocess and classify images in batches, with progress and cancel.
 
         Parameters
@@ -489,7 +577,7 @@ class Engine:
         n = len(images)
         for start in range(0, n, batch_size):
             progress.check()
-            chunk = images[start:start + batch_size]
+            chunk = images[start : start + batch_size]
             t0 = time.perf_counter()
             batch = np.stack([self.preprocess(img)[0] for img in chunk])
             t1 = time.perf_counter()
@@ -502,8 +590,14 @@ class Engine:
                 probs = self.probabilities(batch)
             t2 = time.perf_counter()
             k = len(chunk)
-            results += self.results(probs, {"preprocess": round((t1 - t0) * 1000 / k, 3),
-                                            "inference": round((t2 - t1) * 1000 / k, 3)}, ood=ood)
+            results += self.results(
+                probs,
+                {
+                    "preprocess": round((t1 - t0) * 1000 / k, 3),
+                    "inference": round((t2 - t1) * 1000 / k, 3),
+                },
+                ood=ood,
+            )
             progress.update(min(start + k, n), n, f"{self.manifest.id}: {min(start + k, n)}/{n}")
         return results
 
@@ -518,8 +612,13 @@ def get_engine(manifest: Manifest, device: str = "auto", fp16: bool | None = Non
     One session per model: later calls with the same model, file hash, device and precision
     return the same engine.
     """
-    key = (manifest.id, str(manifest.folder), manifest.sha256, device,
-           _env_flag("HILUM_FP16") if fp16 is None else bool(fp16))
+    key = (
+        manifest.id,
+        str(manifest.folder),
+        manifest.sha256,
+        device,
+        _env_flag("HILUM_FP16") if fp16 is None else bool(fp16),
+    )
     with _engines_lock:
         eng = _engines.get(key)
         if eng is None:

@@ -88,7 +88,9 @@ def population_problems(manifest: Any, ds: Any) -> list[str]:
         age = patient_age_years(ds)
         if age is None:
             if flag_unknown:
-                problems.append(f"patient age not recorded (intended for ages {_fmt(lo)}-{_fmt(hi)} years)")
+                problems.append(
+                    f"patient age not recorded (intended for ages {_fmt(lo)}-{_fmt(hi)} years)"
+                )
         elif not lo <= age <= hi:
             problems.append(f"patient age {_fmt(age)} years is outside {_fmt(lo)}-{_fmt(hi)} years")
     if "sexes" in app:
@@ -114,8 +116,10 @@ def ood_problem(ood: dict[str, Any] | None) -> list[str]:
     """The reason an OOD record flags a result (empty when not flagged or absent)."""
     if not ood or not ood.get("flagged"):
         return []
-    return [f"image unlike the training data (OOD {ood.get('method', 'score')} {ood['score']:g} "
-            f"above threshold {ood['threshold']:g})"]
+    return [
+        f"image unlike the training data (OOD {ood.get('method', 'score')} {ood['score']:g} "
+        f"above threshold {ood['threshold']:g})"
+    ]
 
 
 def reliability(reasons: Sequence[str]) -> str:

@@ -52,8 +52,13 @@ class LocalMLServer:
     ``workdir/mlserver.log``.
     """
 
-    def __init__(self, repository: str | Path, workdir: str | Path, threads: int = 0,
-                 ready_timeout_s: float = 180.0) -> None:
+    def __init__(
+        self,
+        repository: str | Path,
+        workdir: str | Path,
+        threads: int = 0,
+        ready_timeout_s: float = 180.0,
+    ) -> None:
         self.repository = Path(repository)
         self.workdir = Path(workdir)
         self.threads = threads
@@ -65,23 +70,42 @@ class LocalMLServer:
     def start(self) -> "LocalMLServer":
         exe = serving_venv() / "bin" / "mlserver"
         if not exe.is_file():
-            raise InferenceServerError(f"MLServer is not installed in {serving_venv()} (run ./run-tests once, "
-                                       "or create it from requirements-serving.txt).")
+            raise InferenceServerError(
+                f"MLServer is not installed in {serving_venv()} (run ./run-tests once, "
+                "or create it from requirements-serving.txt)."
+            )
         self.workdir.mkdir(parents=True, exist_ok=True)
         # ``mlserver start DIR`` takes DIR as the repository root, so the server settings travel
         # as MLSERVER_* environment variables (nothing is written into the repository)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "MLSERVER_"))}
-        env.update({"MLSERVER_HOST": "127.0.0.1", "MLSERVER_HTTP_PORT": str(self.http_port),
-                    "MLSERVER_GRPC_PORT": str(self._grpc_port), "MLSERVER_METRICS_PORT": str(self._metrics_port),
-                    "MLSERVER_PARALLEL_WORKERS": "0", "MLSERVER_DEBUG": "false",
-                    "MLSERVER_ENVIRONMENTS_DIR": str(self.workdir / ".envs"),
-                    "MLSERVER_METRICS_DIR": str(self.workdir / ".metrics")})
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PYTHON", "VIRTUAL_ENV", "MLSERVER_"))
+        }
+        env.update(
+            {
+                "MLSERVER_HOST": "127.0.0.1",
+                "MLSERVER_HTTP_PORT": str(self.http_port),
+                "MLSERVER_GRPC_PORT": str(self._grpc_port),
+                "MLSERVER_METRICS_PORT": str(self._metrics_port),
+                "MLSERVER_PARALLEL_WORKERS": "0",
+                "MLSERVER_DEBUG": "false",
+                "MLSERVER_ENVIRONMENTS_DIR": str(self.workdir / ".envs"),
+                "MLSERVER_METRICS_DIR": str(self.workdir / ".metrics"),
+            }
+        )
         env["PATH"] = f"{exe.parent}:{env.get('PATH', '')}"
         if self.threads:
             env["HILUM_SERVING_THREADS"] = str(self.threads)
         log = open(self.workdir / "mlserver.log", "wb")
-        self.proc = subprocess.Popen([str(exe), "start", str(self.repository)], cwd=self.workdir, env=env,
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [str(exe), "start", str(self.repository)],
+            cwd=self.workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         return self
 
@@ -89,7 +113,11 @@ class LocalMLServer:
         """Block until the model is ready (the server's log tail is in the error otherwise)."""
         import urllib.request
 
-        path = f"/v2/models/{model_name}" + (f"/versions/{model_version}" if model_version else "") + "/ready"
+        path = (
+            f"/v2/models/{model_name}"
+            + (f"/versions/{model_version}" if model_version else "")
+            + "/ready"
+        )
         deadline = time.monotonic() + self.ready_timeout_s
         retried = False
         while time.monotonic() < deadline:

@@ -130,15 +130,26 @@ class Manifest:
     # -- typed views ----------------------------------------------------------------------------
     @property
     def labels(self) -> list[LabelSpec]:
-        return [LabelSpec(name=str(lab["name"]), threshold=float(lab["threshold"]),
-                          display_name=str(lab.get("display_name", lab["name"])))
-                for lab in self.raw.get("labels", [])]
+        return [
+            LabelSpec(
+                name=str(lab["name"]),
+                threshold=float(lab["threshold"]),
+                display_name=str(lab.get("display_name", lab["name"])),
+            )
+            for lab in self.raw.get("labels", [])
+        ]
 
     @property
     def input(self) -> InputSpec:
         i = self.raw["input"]
-        return InputSpec(name=str(i["name"]), layout=str(i["layout"]), height=int(i["height"]),
-                         width=int(i["width"]), channels=int(i["channels"]), dtype=str(i["dtype"]))
+        return InputSpec(
+            name=str(i["name"]),
+            layout=str(i["layout"]),
+            height=int(i["height"]),
+            width=int(i["width"]),
+            channels=int(i["channels"]),
+            dtype=str(i["dtype"]),
+        )
 
     @property
     def output_name(self) -> str:
@@ -190,8 +201,10 @@ class Manifest:
             verify_manifest(self)
         if self.problems:
             raise ModelVerificationError(
-                f"Model '{self.id}' failed verification and will not be run: " + "; ".join(self.problems),
-                path=str(self.folder))
+                f"Model '{self.id}' failed verification and will not be run: "
+                + "; ".join(self.problems),
+                path=str(self.folder),
+            )
 
     @property
     def site_override(self) -> bool:
@@ -200,9 +213,17 @@ class Manifest:
 
     def summary(self) -> dict[str, Any]:
         """Short JSON-friendly description (for ``hilum models list --json`` and the GUI)."""
-        return {"id": self.id, "name": self.name, "version": self.version, "task": self.task,
-                "source": self.source, "folder": str(self.folder), "verified": self.verified,
-                "problems": list(self.problems), "labels": self._label_names()}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "task": self.task,
+            "source": self.source,
+            "folder": str(self.folder),
+            "verified": self.verified,
+            "problems": list(self.problems),
+            "labels": self._label_names(),
+        }
 
     def _label_names(self) -> list[str]:
         try:
@@ -269,7 +290,9 @@ def _semantic_problems(m: Manifest) -> list[str]:
     raw = m.raw
     problems = []
     if raw.get("id") and raw["id"] != m.folder.name:
-        problems.append(f"manifest id '{raw['id']}' does not match its folder name '{m.folder.name}'")
+        problems.append(
+            f"manifest id '{raw['id']}' does not match its folder name '{m.folder.name}'"
+        )
     task, labels = raw.get("task"), raw.get("labels", [])
     if task == "binary" and len(labels) != 1:
         problems.append("a binary model must have exactly one label")
@@ -285,18 +308,29 @@ def _semantic_problems(m: Manifest) -> list[str]:
         if isinstance(vals, list) and len(vals) not in (1, channels):
             problems.append(f"preprocessing {key} has {len(vals)} values for {channels} channels")
     for lab in labels:
-        if isinstance(lab, dict) and isinstance(lab.get("threshold"), (int, float)) and \
-                not 0 < lab["threshold"] < 1:
-            problems.append(f"label '{lab.get('name')}' threshold {lab['threshold']} is outside (0, 1)")
+        if (
+            isinstance(lab, dict)
+            and isinstance(lab.get("threshold"), (int, float))
+            and not 0 < lab["threshold"] < 1
+        ):
+            problems.append(
+                f"label '{lab.get('name')}' threshold {lab['threshold']} is outside (0, 1)"
+            )
     for key in ("file", "card"):
         value = raw.get(key)
         if isinstance(value, str) and not _inside(m.folder, m.folder / value):
             problems.append(f"manifest {key} '{value}' lies outside the model folder")
     if "replaces" in raw and raw["replaces"] != raw.get("id"):
-        problems.append(f"manifest replaces '{raw['replaces']}' must equal the model's id "
-                        f"'{raw.get('id')}' (a site model overrides the bundled model of its own id)")
+        problems.append(
+            f"manifest replaces '{raw['replaces']}' must equal the model's id "
+            f"'{raw.get('id')}' (a site model overrides the bundled model of its own id)"
+        )
     inten = pre.get("intensity", {})
-    if isinstance(inten, dict) and inten.get("method") == "window" and not {"center", "width"} <= inten.keys():
+    if (
+        isinstance(inten, dict)
+        and inten.get("method") == "window"
+        and not {"center", "width"} <= inten.keys()
+    ):
         problems.append("intensity method 'window' needs center and width")
     return problems
 
@@ -329,16 +363,21 @@ def _external_data_problems(m: Manifest) -> list[str]:
     for loc in locations:
         path = m.folder / loc
         if os.path.isabs(loc) or ".." in Path(loc).parts or not _inside(m.folder, path):
-            problems.append(f"{m.onnx_path.name} loads external data from '{loc}', outside the "
-                            "model folder")
+            problems.append(
+                f"{m.onnx_path.name} loads external data from '{loc}', outside the model folder"
+            )
         elif loc not in listed:
-            problems.append(f"{m.onnx_path.name} loads external data '{loc}' that no sha256 in the "
-                            "manifest covers (list it under external_data)")
+            problems.append(
+                f"{m.onnx_path.name} loads external data '{loc}' that no sha256 in the "
+                "manifest covers (list it under external_data)"
+            )
         elif not path.is_file():
             problems.append(f"external data file {loc} is missing")
         elif sha256_file(path) != listed[loc]:
-            problems.append(f"external data file {loc} does not match its sha256 (file was changed "
-                            "or corrupted)")
+            problems.append(
+                f"external data file {loc} does not match its sha256 (file was changed "
+                "or corrupted)"
+            )
     for loc in listed:
         if loc not in locations:
             problems.append(f"external_data lists '{loc}', which the ONNX graph does not load")
@@ -360,7 +399,9 @@ def _onnx_problems(m: Manifest) -> list[str]:
     outputs = {o.name: o for o in graph.output}
     spec = m.input
     if spec.name not in inputs:
-        problems.append(f"ONNX graph has no input '{spec.name}' (it has {', '.join(sorted(inputs)) or 'none'})")
+        problems.append(
+            f"ONNX graph has no input '{spec.name}' (it has {', '.join(sorted(inputs)) or 'none'})"
+        )
     else:
         t = inputs[spec.name].type.tensor_type
         dtype = _ONNX_DTYPES.get(t.elem_type, f"type {t.elem_type}")
@@ -369,25 +410,36 @@ def _onnx_problems(m: Manifest) -> list[str]:
         dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
         want = (None, *spec.item_shape)
         if len(dims) != 4:
-            problems.append(f"ONNX input '{spec.name}' has {len(dims)} dimensions, expected 4 ({spec.layout})")
+            problems.append(
+                f"ONNX input '{spec.name}' has {len(dims)} dimensions, expected 4 ({spec.layout})"
+            )
         else:
             for axis, (have, expect) in enumerate(zip(dims, want)):
                 if axis > 0 and have is not None and have != expect:
-                    problems.append(f"ONNX input '{spec.name}' shape {dims} does not match manifest "
-                                    f"{spec.layout} {list(want[1:])}")
+                    problems.append(
+                        f"ONNX input '{spec.name}' shape {dims} does not match manifest "
+                        f"{spec.layout} {list(want[1:])}"
+                    )
                     break
     extra_inputs = [n for n in inputs if n != spec.name]
     if extra_inputs:
         problems.append(f"ONNX graph has extra inputs Hilum cannot feed: {', '.join(extra_inputs)}")
     out_name = m.raw.get("output", {}).get("name")
     if out_name not in outputs:
-        problems.append(f"ONNX graph has no output '{out_name}' (it has {', '.join(sorted(outputs)) or 'none'})")
+        problems.append(
+            f"ONNX graph has no output '{out_name}' (it has {', '.join(sorted(outputs)) or 'none'})"
+        )
     else:
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in outputs[out_name].type.tensor_type.shape.dim]
+        dims = [
+            d.dim_value if d.HasField("dim_value") else None
+            for d in outputs[out_name].type.tensor_type.shape.dim
+        ]
         n_labels = len(m.raw.get("labels", []))
         if len(dims) != 2 or (dims[1] is not None and dims[1] != n_labels):
-            problems.append(f"ONNX output '{out_name}' shape {dims} does not match {n_labels} label(s) "
-                            "(expected [batch, labels])")
+            problems.append(
+                f"ONNX output '{out_name}' shape {dims} does not match {n_labels} label(s) "
+                "(expected [batch, labels])"
+            )
     return problems
 
 
@@ -413,13 +465,17 @@ def verify_manifest(m: Manifest) -> Manifest:
     elif "sha256" in m.raw:
         digest = sha256_file(onnx_path)
         if digest != m.raw["sha256"]:
-            problems.append(f"{onnx_path.name} does not match its sha256 (file was changed or corrupted: "
-                            f"expected {str(m.raw['sha256'])[:12]}..., found {digest[:12]}...)")
+            problems.append(
+                f"{onnx_path.name} does not match its sha256 (file was changed or corrupted: "
+                f"expected {str(m.raw['sha256'])[:12]}..., found {digest[:12]}...)"
+            )
         elif not problems:
             problems += _external_data_problems(m)
             if not problems:
                 problems += _onnx_problems(m)
-    if not problems and m.raw.get("ood"):  # honestai: the OOD statistics file is hashed like the model
+    if not problems and m.raw.get(
+        "ood"
+    ):  # honestai: the OOD statistics file is hashed like the model
         from app.inference.ood import ood_file_problems
 
         problems += ood_file_problems(m)

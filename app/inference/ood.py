@@ -70,9 +70,13 @@ class OodScorer:
 
     def describe(self, score: float) -> dict[str, Any]:
         """What a result records: method, score, threshold, flagged."""
-        return {"method": self.method, "score": round(float(score), 3),
-                "threshold": round(self.threshold, 3), "flagged": bool(score > self.threshold),
-                "rule": self.rule}
+        return {
+            "method": self.method,
+            "score": round(float(score), 3),
+            "threshold": round(self.threshold, 3),
+            "flagged": bool(score > self.threshold),
+            "rule": self.rule,
+        }
 
 
 def pool(features: np.ndarray) -> np.ndarray:
@@ -83,7 +87,9 @@ def pool(features: np.ndarray) -> np.ndarray:
     return f.reshape(len(f), -1)
 
 
-def fit_mahalanobis(features: np.ndarray, labels: np.ndarray, ridge: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+def fit_mahalanobis(
+    features: np.ndarray, labels: np.ndarray, ridge: float = 1e-6
+) -> tuple[np.ndarray, np.ndarray]:
     """Class means and shared precision matrix from training features.
 
     Parameters
@@ -143,28 +149,49 @@ def load_scorer(manifest: Any) -> OodScorer | None:
     path = manifest.folder / str(spec["file"])
     import os
 
-    if not os.path.realpath(path).startswith(os.path.realpath(manifest.folder).rstrip(os.sep) + os.sep):
-        raise ModelVerificationError(f"Model '{manifest.id}': its OOD statistics file lies outside the model folder.",
-                                     path=str(path))
+    if not os.path.realpath(path).startswith(
+        os.path.realpath(manifest.folder).rstrip(os.sep) + os.sep
+    ):
+        raise ModelVerificationError(
+            f"Model '{manifest.id}': its OOD statistics file lies outside the model folder.",
+            path=str(path),
+        )
     try:
         data = path.read_bytes()
     except OSError:
-        raise ModelVerificationError(f"Model '{manifest.id}': its OOD statistics file {path.name} is missing.",
-                                     path=str(path)) from None
+        raise ModelVerificationError(
+            f"Model '{manifest.id}': its OOD statistics file {path.name} is missing.",
+            path=str(path),
+        ) from None
     if hashlib.sha256(data).hexdigest() != spec.get("sha256"):
-        raise ModelVerificationError(f"Model '{manifest.id}': {path.name} does not match its sha256 "
-                                     "(file was changed or corrupted).", path=str(path))
+        raise ModelVerificationError(
+            f"Model '{manifest.id}': {path.name} does not match its sha256 "
+            "(file was changed or corrupted).",
+            path=str(path),
+        )
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            means, precision = np.asarray(z["means"], np.float64), np.asarray(z["precision"], np.float64)
+            means, precision = (
+                np.asarray(z["means"], np.float64),
+                np.asarray(z["precision"], np.float64),
+            )
     except (KeyError, ValueError, OSError):
-        raise ModelVerificationError(f"Model '{manifest.id}': {path.name} is not a valid OOD statistics file.",
-                                     path=str(path)) from None
+        raise ModelVerificationError(
+            f"Model '{manifest.id}': {path.name} is not a valid OOD statistics file.",
+            path=str(path),
+        ) from None
     if means.ndim != 2 or precision.shape != (means.shape[1], means.shape[1]):
-        raise ModelVerificationError(f"Model '{manifest.id}': {path.name} has inconsistent shapes.", path=str(path))
-    return OodScorer(method=str(spec.get("method", "mahalanobis")), feature_tensor=str(spec["feature_tensor"]),
-                     means=means, precision=precision, threshold=float(spec["threshold"]),
-                     rule=str(spec.get("threshold_rule", "")))
+        raise ModelVerificationError(
+            f"Model '{manifest.id}': {path.name} has inconsistent shapes.", path=str(path)
+        )
+    return OodScorer(
+        method=str(spec.get("method", "mahalanobis")),
+        feature_tensor=str(spec["feature_tensor"]),
+        means=means,
+        precision=precision,
+        threshold=float(spec["threshold"]),
+        rule=str(spec.get("threshold_rule", "")),
+    )
 
 
 def ood_file_problems(manifest: Any) -> list[str]:

@@ -23,8 +23,12 @@ from app.inference.manifest import InputSpec, Preprocessing
 
 log = logging.getLogger(__name__)
 
-_INTERP = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC,
-           "nearest": cv2.INTER_NEAREST}
+_INTERP = {
+    "area": cv2.INTER_AREA,
+    "linear": cv2.INTER_LINEAR,
+    "cubic": cv2.INTER_CUBIC,
+    "nearest": cv2.INTER_NEAREST,
+}
 _NP_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
 
 
@@ -41,8 +45,12 @@ def frame_index(pre: Preprocessing, n_frames: int) -> int:
     return 0
 
 
-def model_image(ds: Any, pre: Preprocessing, frame: int | None = None,
-                cache: dict[Any, np.ndarray] | None = None) -> tuple[np.ndarray, bool, int]:
+def model_image(
+    ds: Any,
+    pre: Preprocessing,
+    frame: int | None = None,
+    cache: dict[Any, np.ndarray] | None = None,
+) -> tuple[np.ndarray, bool, int]:
     """The image a model sees, from a pydicom dataset.
 
     Parameters
@@ -70,7 +78,9 @@ def model_image(ds: Any, pre: Preprocessing, frame: int | None = None,
     """
     from app.dicom import pixels  # dicom package owns decoding; imported lazily (heavy codecs)
 
-    idx = frame if frame is not None else frame_index(pre, int(getattr(ds, "NumberOfFrames", 1) or 1))
+    idx = (
+        frame if frame is not None else frame_index(pre, int(getattr(ds, "NumberOfFrames", 1) or 1))
+    )
     cache = {} if cache is None else cache
     arr = cache.get(idx)
     if arr is None:
@@ -88,7 +98,9 @@ def model_image(ds: Any, pre: Preprocessing, frame: int | None = None,
     return arr, bool(mono1 and pre.monochrome1 == "invert"), idx
 
 
-def _resize_plan(rows: int, cols: int, h: int, w: int, mode: str) -> tuple[GeometryTransform, tuple[int, int, int, int], tuple[int, int]]:
+def _resize_plan(
+    rows: int, cols: int, h: int, w: int, mode: str
+) -> tuple[GeometryTransform, tuple[int, int, int, int], tuple[int, int]]:
     """Geometry, source crop box (top, left, height, width) and resized (h, w) before padding."""
     if mode == "stretch" or (rows == h and cols == w):
         gt = GeometryTransform((rows, cols), (h, w), mode, h / rows, w / cols)
@@ -97,15 +109,23 @@ def _resize_plan(rows: int, cols: int, h: int, w: int, mode: str) -> tuple[Geome
         s = min(h / rows, w / cols)
         nh, nw = max(1, min(h, round(rows * s))), max(1, min(w, round(cols * s)))
         top, left = (h - nh) // 2, (w - nw) // 2
-        gt = GeometryTransform((rows, cols), (h, w), mode, nh / rows, nw / cols,
-                               pad_top=float(top), pad_left=float(left))
+        gt = GeometryTransform(
+            (rows, cols),
+            (h, w),
+            mode,
+            nh / rows,
+            nw / cols,
+            pad_top=float(top),
+            pad_left=float(left),
+        )
         return gt, (0, 0, rows, cols), (nh, nw)
     if mode == "crop":  # centre crop to the input's aspect ratio, then resize
         s = max(h / rows, w / cols)
         ch, cw = min(rows, max(1, round(h / s))), min(cols, max(1, round(w / s)))
         top, left = (rows - ch) // 2, (cols - cw) // 2
-        gt = GeometryTransform((rows, cols), (h, w), mode, h / ch, w / cw,
-                               crop_top=float(top), crop_left=float(left))
+        gt = GeometryTransform(
+            (rows, cols), (h, w), mode, h / ch, w / cw, crop_top=float(top), crop_left=float(left)
+        )
         return gt, (top, left, ch, cw), (h, w)
     raise ModelInputError(f"Unknown resize mode '{mode}' in the model manifest.")
 
@@ -129,7 +149,9 @@ class Preprocessor:
         mean = np.asarray(pre.mean, dtype=np.float32)
         std = np.asarray(pre.std, dtype=np.float32)
         self._mean = np.broadcast_to(mean if mean.size == c else mean[:1], (c,)).reshape(1, 1, c)
-        self._inv_std = (1.0 / np.broadcast_to(std if std.size == c else std[:1], (c,))).reshape(1, 1, c)
+        self._inv_std = (1.0 / np.broadcast_to(std if std.size == c else std[:1], (c,))).reshape(
+            1, 1, c
+        )
         self._dtype = _NP_DTYPES[spec.dtype]
 
     def intensity(self, image: np.ndarray, invert: bool = False) -> np.ndarray:
@@ -155,7 +177,9 @@ class Preprocessor:
             out = 1.0 - out
         return out.astype(np.float32, copy=False)
 
-    def __call__(self, image: np.ndarray, invert: bool = False) -> tuple[np.ndarray, GeometryTransform]:
+    def __call__(
+        self, image: np.ndarray, invert: bool = False
+    ) -> tuple[np.ndarray, GeometryTransform]:
         """Preprocess one image.
 
         Parameters
@@ -181,8 +205,10 @@ class Preprocessor:
         if arr.ndim == 3 and arr.shape[2] == 1:
             arr = arr[:, :, 0]
         if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))):
-            raise ModelInputError(f"Cannot classify an image of shape {arr.shape}: expected a 2-D grey "
-                                  "image or an RGB colour image.")
+            raise ModelInputError(
+                f"Cannot classify an image of shape {arr.shape}: expected a 2-D grey "
+                "image or an RGB colour image."
+            )
         if arr.ndim == 3 and arr.shape[2] == 4:
             arr = arr[:, :, :3]
         if arr.size == 0:
@@ -192,15 +218,20 @@ class Preprocessor:
         if x.ndim == 3 and spec.channels == 1:
             x = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)
         rows, cols = x.shape[:2]
-        gt, (top, left, ch, cw), (nh, nw) = _resize_plan(rows, cols, spec.height, spec.width, self.pre.resize)
+        gt, (top, left, ch, cw), (nh, nw) = _resize_plan(
+            rows, cols, spec.height, spec.width, self.pre.resize
+        )
         if (ch, cw) != (rows, cols):
-            x = x[top:top + ch, left:left + cw]
+            x = x[top : top + ch, left : left + cw]
         if (nh, nw) != x.shape[:2]:
             x = cv2.resize(x, (nw, nh), interpolation=self._interp)
-        if (nh, nw) != (spec.height, spec.width):  # letterbox: pad with black (0 after normalisation)
+        if (nh, nw) != (
+            spec.height,
+            spec.width,
+        ):  # letterbox: pad with black (0 after normalisation)
             canvas = np.zeros((spec.height, spec.width) + x.shape[2:], dtype=np.float32)
             pt, pl = int(gt.pad_top), int(gt.pad_left)
-            canvas[pt:pt + nh, pl:pl + nw] = x
+            canvas[pt : pt + nh, pl : pl + nw] = x
             x = canvas
         if x.ndim == 2:
             x = x[:, :, None]

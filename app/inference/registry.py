@@ -22,8 +22,12 @@ log = logging.getLogger(__name__)
 def _meta_from(dataset_or_meta: Any) -> dict[str, str]:
     """Modality, body part, view position and photometric interpretation from a pydicom
     dataset or a plain dict (keys as DICOM keywords or lower-case)."""
-    keys = {"Modality": "modality", "BodyPartExamined": "body_part", "ViewPosition": "view_position",
-            "PhotometricInterpretation": "photometric"}
+    keys = {
+        "Modality": "modality",
+        "BodyPartExamined": "body_part",
+        "ViewPosition": "view_position",
+        "PhotometricInterpretation": "photometric",
+    }
     out: dict[str, str] = {}
     for keyword, short in keys.items():
         if isinstance(dataset_or_meta, dict):
@@ -42,9 +46,12 @@ def applicability_problems(manifest: Manifest, dataset_or_meta: Any) -> list[str
     """
     meta = _meta_from(dataset_or_meta)
     app = manifest.applicability
-    checks = (("modalities", "modality", "modality"), ("body_parts", "body_part", "body part"),
-              ("view_positions", "view_position", "view position"),
-              ("photometric", "photometric", "photometric interpretation"))
+    checks = (
+        ("modalities", "modality", "modality"),
+        ("body_parts", "body_part", "body part"),
+        ("view_positions", "view_position", "view position"),
+        ("photometric", "photometric", "photometric interpretation"),
+    )
     problems = []
     for key, field, words in checks:
         allowed = [str(v).upper() for v in app.get(key, [])]
@@ -85,8 +92,9 @@ class ModelRegistry:
                     if m.raw.get("replaces") != m.id:
                         m.problems.append(
                             f"a bundled model is already called '{m.id}': this site model was "
-                            f"refused (add \"replaces\": \"{m.id}\" to its model.json to override "
-                            "the bundled model on purpose)")
+                            f'refused (add "replaces": "{m.id}" to its model.json to override '
+                            "the bundled model on purpose)"
+                        )
                         self.refused.append(m)
                         log.warning("site model %s refused: it reuses a bundled id", m.id)
                         continue
@@ -120,7 +128,9 @@ class ModelRegistry:
             return self._models[model_id]
         except KeyError:
             known = ", ".join(sorted(self._models)) or "none"
-            raise ModelNotFoundError(f"No installed model is called '{model_id}' (installed: {known}).") from None
+            raise ModelNotFoundError(
+                f"No installed model is called '{model_id}' (installed: {known})."
+            ) from None
 
     def verify(self) -> list[Manifest]:
         """Re-run every check (hashes included) and return all models."""
@@ -129,8 +139,13 @@ class ModelRegistry:
 
     def applicable(self, dataset_or_meta: Any, include_unverified: bool = False) -> list[Manifest]:
         """Models whose applicability matches a dataset (or a dict of header values)."""
-        return [m for m in self.models()
-                if (include_unverified or m.verified) and m.raw and not applicability_problems(m, dataset_or_meta)]
+        return [
+            m
+            for m in self.models()
+            if (include_unverified or m.verified)
+            and m.raw
+            and not applicability_problems(m, dataset_or_meta)
+        ]
 
     def select(self, model_ids: Iterable[str] | None) -> list[Manifest]:
         """The requested models, or every verified model when ``model_ids`` is empty."""

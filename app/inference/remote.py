@@ -40,7 +40,6 @@ import numpy as np
 
 from app.core import paths
 from app.core.errors import InferenceServerError, ModelInputError, UsageError
-from app.core.provenance import provenance
 from app.core.types import ModelResult
 from app.inference.engine import Engine
 from app.inference.manifest import Manifest
@@ -118,20 +117,32 @@ def _parse_config(block: Any, where: str, fallback: bool) -> ServingConfig:
         raise UsageError(f"The serving setting in {where} needs both 'url' and 'model_name'.")
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme not in ("http", "https"):
-        raise UsageError(f"The inference server URL in {where} must start with http:// or https:// "
-                         f"(got '{scheme or url}').")
+        raise UsageError(
+            f"The inference server URL in {where} must start with http:// or https:// "
+            f"(got '{scheme or url}')."
+        )
     host = urllib.parse.urlsplit(url).hostname or ""
-    if scheme == "http" and not _loopback(host) and not bool(block.get("allow_insecure_http", False)):
-        raise UsageError(f"The inference server URL in {where} uses plain http:// to {host}: image data would "
-                         "travel unencrypted; use https:// or set \"allow_insecure_http\": true for a "
-                         "trusted network.")
+    if (
+        scheme == "http"
+        and not _loopback(host)
+        and not bool(block.get("allow_insecure_http", False))
+    ):
+        raise UsageError(
+            f"The inference server URL in {where} uses plain http:// to {host}: image data would "
+            'travel unencrypted; use https:// or set "allow_insecure_http": true for a '
+            "trusted network."
+        )
     try:
         timeout = float(block.get("timeout_s", 30.0))
     except (TypeError, ValueError):
         raise UsageError(f"The serving timeout_s in {where} must be a number.") from None
-    return ServingConfig(url=url, model_name=name, model_version=str(block.get("model_version", "") or ""),
-                         timeout_s=timeout if timeout > 0 else 30.0,
-                         allow_local_fallback=bool(block.get("allow_local_fallback", fallback)))
+    return ServingConfig(
+        url=url,
+        model_name=name,
+        model_version=str(block.get("model_version", "") or ""),
+        timeout_s=timeout if timeout > 0 else 30.0,
+        allow_local_fallback=bool(block.get("allow_local_fallback", fallback)),
+    )
 
 
 def site_settings() -> dict[str, Any]:
@@ -142,10 +153,14 @@ def site_settings() -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"The site serving setting {path} cannot be read ({type(exc).__name__}).",
-                         path=str(path)) from None
+        raise UsageError(
+            f"The site serving setting {path} cannot be read ({type(exc).__name__}).",
+            path=str(path),
+        ) from None
     if not isinstance(raw, dict):
-        raise UsageError(f"The site serving setting {path} must hold a JSON object.", path=str(path))
+        raise UsageError(
+            f"The site serving setting {path} must hold a JSON object.", path=str(path)
+        )
     return raw
 
 
@@ -188,8 +203,10 @@ class Signature:
 def manifest_signature(manifest: Manifest) -> Signature:
     """What the manifest alone requires: its input and its ``(batch, labels)`` output."""
     spec = manifest.input
-    return Signature(inputs=(TensorSpec(spec.name, _KSERVE_DTYPES[spec.dtype], (-1, *spec.item_shape)),),
-                     outputs=(TensorSpec(manifest.output_name, "FP32", (-1, len(manifest.labels))),))
+    return Signature(
+        inputs=(TensorSpec(spec.name, _KSERVE_DTYPES[spec.dtype], (-1, *spec.item_shape)),),
+        outputs=(TensorSpec(manifest.output_name, "FP32", (-1, len(manifest.labels))),),
+    )
 
 
 def model_signature(model_bytes: bytes) -> Signature:
@@ -211,10 +228,14 @@ def model_signature(model_bytes: bytes) -> Signature:
         dims = [int(d.dim_value) if d.HasField("dim_value") else -1 for d in t.shape.dim]
         if dims:
             dims[0] = -1
-        return TensorSpec(vi.name, _ONNX_TO_KSERVE.get(t.elem_type, f"TYPE{t.elem_type}"), tuple(dims))
+        return TensorSpec(
+            vi.name, _ONNX_TO_KSERVE.get(t.elem_type, f"TYPE{t.elem_type}"), tuple(dims)
+        )
 
-    return Signature(inputs=tuple(spec(i) for i in g.input if i.name not in init),
-                     outputs=tuple(spec(o) for o in g.output))
+    return Signature(
+        inputs=tuple(spec(i) for i in g.input if i.name not in init),
+        outputs=tuple(spec(o) for o in g.output),
+    )
 
 
 def _shape_problem(have: Sequence[int], want: Sequence[int]) -> bool:
@@ -229,18 +250,26 @@ def metadata_problems(metadata: dict[str, Any], expected: Signature) -> list[str
     """How a server's model metadata differs from what Hilum will send and read (empty: fine)."""
     problems: list[str] = []
     for section, wanted in (("inputs", expected.inputs), ("outputs", expected.outputs)):
-        served = {str(t.get("name")): t for t in metadata.get(section, []) or [] if isinstance(t, dict)}
+        served = {
+            str(t.get("name")): t for t in metadata.get(section, []) or [] if isinstance(t, dict)
+        }
         for spec in wanted:
             kind = section[:-1]
             t = served.get(spec.name)
             if t is None:
-                problems.append(f"it has no {kind} '{spec.name}' (it has {', '.join(sorted(served)) or 'none'})")
+                problems.append(
+                    f"it has no {kind} '{spec.name}' (it has {', '.join(sorted(served)) or 'none'})"
+                )
                 continue
             if str(t.get("datatype", "")).upper() != spec.datatype:
-                problems.append(f"{kind} '{spec.name}' is {t.get('datatype')}, expected {spec.datatype}")
+                problems.append(
+                    f"{kind} '{spec.name}' is {t.get('datatype')}, expected {spec.datatype}"
+                )
             shape = [int(d) for d in t.get("shape", []) or []]
             if spec.shape and _shape_problem(shape, spec.shape):
-                problems.append(f"{kind} '{spec.name}' has shape {shape}, expected {list(spec.shape)}")
+                problems.append(
+                    f"{kind} '{spec.name}' has shape {shape}, expected {list(spec.shape)}"
+                )
         if section == "inputs":
             extra = sorted(set(served) - {s.name for s in wanted})
             if extra:
@@ -277,8 +306,12 @@ class RemoteEngine(Engine):
 
     # Engine's session-free helpers (preprocess, check_batch, activate, predict) are reused; the
     # session parts are replaced by requests to the server.
-    def __init__(self, manifest: Manifest, config: ServingConfig,  # noqa: D107
-                 extra_outputs: Sequence[TensorSpec] = ()) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        config: ServingConfig,  # noqa: D107
+        extra_outputs: Sequence[TensorSpec] = (),
+    ) -> None:
         manifest.require_verified()
         self.manifest = manifest
         self.config = config
@@ -288,7 +321,9 @@ class RemoteEngine(Engine):
         self.output_name = manifest.output_name
         self.labels = manifest.labels
         self._item_shape = spec.item_shape
-        self._dtype = np.dtype({"float32": np.float32, "float16": np.float16, "uint8": np.uint8}[spec.dtype])
+        self._dtype = np.dtype(
+            {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}[spec.dtype]
+        )
         self._preprocessor = Preprocessor(manifest.preprocessing, spec)
         self._activation = manifest.activation
         self._thresholds = np.array([lab.threshold for lab in self.labels], dtype=np.float64)
@@ -307,10 +342,14 @@ class RemoteEngine(Engine):
         self.ood = load_scorer(manifest)
         base = manifest_signature(manifest)
         feature: tuple[TensorSpec, ...] = ()
-        if self.ood is not None and not any(o.name == self.ood.feature_tensor for o in extra_outputs):
+        if self.ood is not None and not any(
+            o.name == self.ood.feature_tensor for o in extra_outputs
+        ):
             feature = (TensorSpec(self.ood.feature_tensor, "FP32", ()),)  # () : any shape
         self.expected = Signature(base.inputs, base.outputs + feature + tuple(extra_outputs))
-        self._default_outputs = [self.output_name] + ([self.ood.feature_tensor] if self.ood is not None else [])
+        self._default_outputs = [self.output_name] + (
+            [self.ood.feature_tensor] if self.ood is not None else []
+        )
         self.output_names = [o.name for o in self.expected.outputs]
         self._binary = False
         self._check_server()
@@ -325,15 +364,24 @@ class RemoteEngine(Engine):
             try:
                 import tritonclient.http as httpclient
             except ImportError:
-                raise InferenceServerError("Remote inference needs the 'tritonclient[http]' package, which is "
-                                           "not installed (pip install 'hilum[cluster]').") from None
+                raise InferenceServerError(
+                    "Remote inference needs the 'tritonclient[http]' package, which is "
+                    "not installed (pip install 'hilum[cluster]')."
+                ) from None
             u = urllib.parse.urlsplit(self.config.url)
             host = u.hostname or ""
-            netloc = (f"[{host}]" if ":" in host else host) + (f":{u.port}" if u.port else "") + u.path.rstrip("/")
+            netloc = (
+                (f"[{host}]" if ":" in host else host)
+                + (f":{u.port}" if u.port else "")
+                + u.path.rstrip("/")
+            )
             timeout = float(self.config.timeout_s)
-            client = httpclient.InferenceServerClient(netloc, ssl=u.scheme == "https",
-                                                      connection_timeout=min(timeout, 10.0),
-                                                      network_timeout=timeout)
+            client = httpclient.InferenceServerClient(
+                netloc,
+                ssl=u.scheme == "https",
+                connection_timeout=min(timeout, 10.0),
+                network_timeout=timeout,
+            )
             self._local.client = client
         return client
 
@@ -354,58 +402,106 @@ class RemoteEngine(Engine):
             raise
         except BaseException as exc:  # noqa: BLE001 - socket, gevent and tritonclient errors: one sentence
             self._local.client = None
-            if isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower() \
-                    or "timed out" in str(exc).lower():
-                raise InferenceServerError(f"{self._where()} did not answer within "
-                                           f"{self.config.timeout_s:g} s.") from None
+            if (
+                isinstance(exc, TimeoutError)
+                or "timeout" in type(exc).__name__.lower()
+                or "timed out" in str(exc).lower()
+            ):
+                raise InferenceServerError(
+                    f"{self._where()} did not answer within {self.config.timeout_s:g} s."
+                ) from None
             if isinstance(exc, (ConnectionError, OSError)):
-                raise InferenceServerError(f"{self._where()} cannot be reached ({_one_line(exc)}).") from None
-            raise InferenceServerError(f"{self._where()} failed to {what} ({_one_line(exc)}).") from None
+                raise InferenceServerError(
+                    f"{self._where()} cannot be reached ({_one_line(exc)})."
+                ) from None
+            raise InferenceServerError(
+                f"{self._where()} failed to {what} ({_one_line(exc)})."
+            ) from None
 
     def _check_server(self) -> None:
         cfg = self.config
         client = self._client()
-        meta = self._call("send its server metadata", lambda: client.get_server_metadata(headers=self._headers))
+        meta = self._call(
+            "send its server metadata", lambda: client.get_server_metadata(headers=self._headers)
+        )
         self._binary = "binary_tensor_data" in (meta.get("extensions") or [])
-        md = self._call(f"describe model '{cfg.model_name}'",
-                        lambda: client.get_model_metadata(cfg.model_name, cfg.model_version, headers=self._headers))
+        md = self._call(
+            f"describe model '{cfg.model_name}'",
+            lambda: client.get_model_metadata(
+                cfg.model_name, cfg.model_version, headers=self._headers
+            ),
+        )
         versions = [str(v) for v in md.get("versions", []) or []]
         if cfg.model_version and versions and cfg.model_version not in versions:
-            raise InferenceServerError(f"{self._where()} serves model '{cfg.model_name}' in version(s) "
-                                       f"{', '.join(versions)}, not {cfg.model_version}.")
+            raise InferenceServerError(
+                f"{self._where()} serves model '{cfg.model_name}' in version(s) "
+                f"{', '.join(versions)}, not {cfg.model_version}."
+            )
         problems = metadata_problems(md, self.expected)
         if problems:
-            raise InferenceServerError(f"{self._where()} serves a model '{cfg.model_name}' that does not match "
-                                       f"the manifest of '{self.manifest.id}': {'; '.join(problems)}; "
-                                       "it will not be used.")
-        self.server_metadata = {"server": meta.get("name", ""), "server_version": meta.get("version", ""),
-                                "platform": md.get("platform", ""), "versions": versions}
+            raise InferenceServerError(
+                f"{self._where()} serves a model '{cfg.model_name}' that does not match "
+                f"the manifest of '{self.manifest.id}': {'; '.join(problems)}; "
+                "it will not be used."
+            )
+        self.server_metadata = {
+            "server": meta.get("name", ""),
+            "server_version": meta.get("version", ""),
+            "platform": md.get("platform", ""),
+            "versions": versions,
+        }
 
     # -- running ----------------------------------------------------------------------------------
-    def run_raw(self, batch: np.ndarray, extra_outputs: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    def run_raw(
+        self, batch: np.ndarray, extra_outputs: Sequence[str] = ()
+    ) -> dict[str, np.ndarray]:
         """Send a checked batch to the server; return the manifest output plus ``extra_outputs``."""
         import tritonclient.http as httpclient
 
         arr = np.ascontiguousarray(self.check_batch(batch))
-        names = [*self._default_outputs, *[n for n in extra_outputs if n not in self._default_outputs]]
+        names = [
+            *self._default_outputs,
+            *[n for n in extra_outputs if n not in self._default_outputs],
+        ]
         missing = [n for n in names if n not in self.output_names]
         if missing:
-            raise ModelInputError(f"Model '{self.manifest.id}' as served has no output(s) {', '.join(missing)}.")
-        inp = httpclient.InferInput(self.input_name, list(arr.shape), _KSERVE_DTYPES[self._dtype.name])
+            raise ModelInputError(
+                f"Model '{self.manifest.id}' as served has no output(s) {', '.join(missing)}."
+            )
+        inp = httpclient.InferInput(
+            self.input_name, list(arr.shape), _KSERVE_DTYPES[self._dtype.name]
+        )
         inp.set_data_from_numpy(arr, binary_data=self._binary)
         outs = [httpclient.InferRequestedOutput(n, binary_data=self._binary) for n in names]
         cfg = self.config
         client = self._client()
-        res = self._call("run the model", lambda: client.infer(cfg.model_name, [inp], model_version=cfg.model_version,
-                                                               outputs=outs, headers=self._headers))
+        res = self._call(
+            "run the model",
+            lambda: client.infer(
+                cfg.model_name,
+                [inp],
+                model_version=cfg.model_version,
+                outputs=outs,
+                headers=self._headers,
+            ),
+        )
         out: dict[str, np.ndarray] = {}
         for n in names:
             a = res.as_numpy(n)
             want = self.expected.output(n)
-            if a is None or a.shape[0] != arr.shape[0] or (want is not None and want.shape
-                                                            and _shape_problem((-1, *a.shape[1:]), want.shape)):
-                raise InferenceServerError(f"{self._where()} returned output '{n}' with shape "
-                                           f"{None if a is None else list(a.shape)} for a batch of {arr.shape[0]}.")
+            if (
+                a is None
+                or a.shape[0] != arr.shape[0]
+                or (
+                    want is not None
+                    and want.shape
+                    and _shape_problem((-1, *a.shape[1:]), want.shape)
+                )
+            ):
+                raise InferenceServerError(
+                    f"{self._where()} returned output '{n}' with shape "
+                    f"{None if a is None else list(a.shape)} for a batch of {arr.shape[0]}."
+                )
             out[n] = a.astype(np.float32, copy=False)
         return out
 
@@ -413,13 +509,21 @@ class RemoteEngine(Engine):
         """Checked batch -> probabilities (n, labels): the server's logits, activated here."""
         return self.activate(self.run_raw(batch)[self.output_name])
 
-    def results(self, probs: np.ndarray, timings_ms: dict[str, float] | None = None,
-                ood: Sequence[dict[str, Any]] | None = None) -> list[ModelResult]:
+    def results(
+        self,
+        probs: np.ndarray,
+        timings_ms: dict[str, float] | None = None,
+        ood: Sequence[dict[str, Any]] | None = None,
+    ) -> list[ModelResult]:
         """As :meth:`Engine.results`, with the server recorded in each result's provenance."""
         out = super().results(probs, timings_ms, ood=ood)
-        server = {"url": self.config.public_url, "model_name": self.config.model_name,
-                  "model_version": self.config.model_version or "latest", "protocol": "kserve-v2 (http)",
-                  **self.server_metadata}
+        server = {
+            "url": self.config.public_url,
+            "model_name": self.config.model_name,
+            "model_version": self.config.model_version or "latest",
+            "protocol": "kserve-v2 (http)",
+            **self.server_metadata,
+        }
         for r in out:
             r.provenance["server"] = dict(server)
         return out
@@ -439,16 +543,24 @@ class FallbackEngine:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._local, name)
 
-    def results(self, probs: np.ndarray, timings_ms: dict[str, float] | None = None,
-                ood: Sequence[dict[str, Any]] | None = None) -> list[ModelResult]:
+    def results(
+        self,
+        probs: np.ndarray,
+        timings_ms: dict[str, float] | None = None,
+        ood: Sequence[dict[str, Any]] | None = None,
+    ) -> list[ModelResult]:
         out = self._local.results(probs, timings_ms, ood=ood)
         for r in out:
             r.provenance["remote_fallback"] = self.fallback_reason
         return out
 
 
-def choose_engine(manifest: Manifest, mode: str, make_local: Callable[[], Any],
-                  make_remote: Callable[[ServingConfig], Any] | None = None) -> Any:
+def choose_engine(
+    manifest: Manifest,
+    mode: str,
+    make_local: Callable[[], Any],
+    make_remote: Callable[[ServingConfig], Any] | None = None,
+) -> Any:
     """The engine for ``mode`` (see :data:`MODES`).
 
     Parameters
@@ -471,8 +583,10 @@ def choose_engine(manifest: Manifest, mode: str, make_local: Callable[[], Any],
     cfg = serving_config(manifest)
     if cfg is None:
         if mode == "remote":
-            raise InferenceServerError(f"Model '{manifest.id}' has no inference server configured (a 'serving' "
-                                       f"block in its manifest or in the site's {SETTINGS_NAME}).")
+            raise InferenceServerError(
+                f"Model '{manifest.id}' has no inference server configured (a 'serving' "
+                f"block in its manifest or in the site's {SETTINGS_NAME})."
+            )
         return make_local()
     make_remote = make_remote or (lambda c: RemoteEngine(manifest, c))
     try:
@@ -485,23 +599,31 @@ def choose_engine(manifest: Manifest, mode: str, make_local: Callable[[], Any],
         raise
 
 
-def engine_factory(mode: str = "auto") -> Callable[[Manifest, str, "bool | None"], tuple[Any, list[str]]]:
+def engine_factory(
+    mode: str = "auto",
+) -> Callable[[Manifest, str, "bool | None"], tuple[Any, list[str]]]:
     """An ``engine_factory`` for :func:`app.inference.analyze.analyze_paths` without saliency."""
     from app.inference.engine import get_engine
 
     def factory(manifest: Manifest, device: str, fp16: bool | None) -> tuple[Any, list[str]]:
-        return choose_engine(manifest, mode, lambda: get_engine(manifest, device=device, fp16=fp16)), []
+        return choose_engine(
+            manifest, mode, lambda: get_engine(manifest, device=device, fp16=fp16)
+        ), []
 
     return factory
 
 
-def wait_until_ready(url: str, model_name: str, model_version: str = "", timeout_s: float = 60.0) -> None:
+def wait_until_ready(
+    url: str, model_name: str, model_version: str = "", timeout_s: float = 60.0
+) -> None:
     """Block until a server reports the model ready (for scripts that start one)."""
     cfg = ServingConfig(url=url, model_name=model_name, model_version=model_version, timeout_s=5.0)
     import tritonclient.http as httpclient
 
     u = urllib.parse.urlsplit(url)
-    client = httpclient.InferenceServerClient(f"{u.hostname}:{u.port}", connection_timeout=2.0, network_timeout=5.0)
+    client = httpclient.InferenceServerClient(
+        f"{u.hostname}:{u.port}", connection_timeout=2.0, network_timeout=5.0
+    )
     deadline = time.monotonic() + timeout_s
     last = ""
     while time.monotonic() < deadline:
@@ -511,13 +633,21 @@ def wait_until_ready(url: str, model_name: str, model_version: str = "", timeout
         except Exception as exc:  # noqa: BLE001 - not up yet
             last = _one_line(exc)
         time.sleep(0.25)
-    raise InferenceServerError(f"The inference server at {cfg.public_url} did not get model '{model_name}' "
-                               f"ready within {timeout_s:g} s{f' ({last})' if last else ''}.")
+    raise InferenceServerError(
+        f"The inference server at {cfg.public_url} did not get model '{model_name}' "
+        f"ready within {timeout_s:g} s{f' ({last})' if last else ''}."
+    )
 
 
-def write_repository(manifest: Manifest, model_bytes: bytes, out_dir: str | Path, *,
-                     max_batch_size: int = 32, version: str = "1",
-                     mlserver_runtime: Path | None = None) -> Path:
+def write_repository(
+    manifest: Manifest,
+    model_bytes: bytes,
+    out_dir: str | Path,
+    *,
+    max_batch_size: int = 32,
+    version: str = "1",
+    mlserver_runtime: Path | None = None,
+) -> Path:
     """Write a Triton model repository entry ``out_dir/<id>/`` for a served copy of a model.
 
     ``config.pbtxt`` (ONNX Runtime backend, dynamic batching on) and ``<version>/model.onnx``;
@@ -543,6 +673,8 @@ def write_repository(manifest: Manifest, model_bytes: bytes, out_dir: str | Path
     -------
     Path
         The model folder.
+
+    Long because the Triton config and the MLServer settings are written side by side from the same metadata.
     """
     import hashlib
     import shutil
@@ -550,37 +682,61 @@ def write_repository(manifest: Manifest, model_bytes: bytes, out_dir: str | Path
     sig = model_signature(model_bytes)
     names = {i.name for i in sig.inputs}
     if names != {manifest.input.name}:
-        raise UsageError(f"The served copy of '{manifest.id}' must have exactly the input '{manifest.input.name}'.")
+        raise UsageError(
+            f"The served copy of '{manifest.id}' must have exactly the input '{manifest.input.name}'."
+        )
     folder = Path(out_dir) / manifest.id
     (folder / version).mkdir(parents=True, exist_ok=True)
     (folder / version / "model.onnx").write_bytes(model_bytes)
 
     def block(specs: Sequence[TensorSpec]) -> str:
-        rows = [f'  {{ name: "{s.name}" data_type: TYPE_{s.datatype} dims: [ {", ".join(str(d) for d in s.shape[1:])} ] }}'
-                for s in specs]
+        rows = [
+            f'  {{ name: "{s.name}" data_type: TYPE_{s.datatype} dims: [ {", ".join(str(d) for d in s.shape[1:])} ] }}'
+            for s in specs
+        ]
         return ",\n".join(rows)
 
     digest = hashlib.sha256(model_bytes).hexdigest()
-    config = (f"# Written by hilum models export-serving for {manifest.id} {manifest.version}\n"
-              f"# manifest sha256 {manifest.sha256}; served model.onnx sha256 {digest}\n"
-              f'name: "{manifest.id}"\n'
-              'platform: "onnxruntime_onnx"\n'
-              f"max_batch_size: {int(max_batch_size)}\n"
-              f"version_policy: {{ specific: {{ versions: [ {int(version)} ] }} }}\n"
-              f"input [\n{block(sig.inputs)}\n]\n"
-              f"output [\n{block(sig.outputs)}\n]\n"
-              "dynamic_batching {\n  max_queue_delay_microseconds: 500\n}\n")
+    config = (
+        f"# Written by hilum models export-serving for {manifest.id} {manifest.version}\n"
+        f"# manifest sha256 {manifest.sha256}; served model.onnx sha256 {digest}\n"
+        f'name: "{manifest.id}"\n'
+        'platform: "onnxruntime_onnx"\n'
+        f"max_batch_size: {int(max_batch_size)}\n"
+        f"version_policy: {{ specific: {{ versions: [ {int(version)} ] }} }}\n"
+        f"input [\n{block(sig.inputs)}\n]\n"
+        f"output [\n{block(sig.outputs)}\n]\n"
+        "dynamic_batching {\n  max_queue_delay_microseconds: 500\n}\n"
+    )
     (folder / "config.pbtxt").write_text(config, encoding="utf-8")
     if mlserver_runtime is not None:
         shutil.copyfile(mlserver_runtime, folder / mlserver_runtime.name)
-        settings = {"name": manifest.id, "implementation": f"{mlserver_runtime.stem}.HilumOnnxRuntime",
-                    "parameters": {"uri": f"./{version}/model.onnx", "version": version},
-                    "inputs": [s.to_dict() for s in sig.inputs],
-                    "outputs": [s.to_dict() for s in sig.outputs]}
-        (folder / "model-settings.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        settings = {
+            "name": manifest.id,
+            "implementation": f"{mlserver_runtime.stem}.HilumOnnxRuntime",
+            "parameters": {"uri": f"./{version}/model.onnx", "version": version},
+            "inputs": [s.to_dict() for s in sig.inputs],
+            "outputs": [s.to_dict() for s in sig.outputs],
+        }
+        (folder / "model-settings.json").write_text(
+            json.dumps(settings, indent=2) + "\n", encoding="utf-8"
+        )
     return folder
 
 
-__all__ = ["MODES", "ServingConfig", "RemoteEngine", "FallbackEngine", "choose_engine", "engine_factory",
-           "serving_config", "manifest_signature", "model_signature", "metadata_problems", "write_repository",
-           "wait_until_ready", "Signature", "TensorSpec"]
+__all__ = [
+    "MODES",
+    "ServingConfig",
+    "RemoteEngine",
+    "FallbackEngine",
+    "choose_engine",
+    "engine_factory",
+    "serving_config",
+    "manifest_signature",
+    "model_signature",
+    "metadata_problems",
+    "write_repository",
+    "wait_until_ready",
+    "Signature",
+    "TensorSpec",
+]

@@ -27,10 +27,19 @@ def _report(m: Any, eng: Any, probs: np.ndarray, labels: np.ndarray, source: str
     for j, lab in enumerate(m.labels):
         metrics = label_metrics(labels[:, j], probs[:, j], lab.threshold)
         ref = card.get(lab.name) or {}
-        metrics["card"] = {k: ref[k] for k in ("auc", "sensitivity", "specificity", "ece") if k in ref}
+        metrics["card"] = {
+            k: ref[k] for k in ("auc", "sensitivity", "specificity", "ece") if k in ref
+        }
         per_label[lab.name] = metrics
-    return {"model_id": m.id, "version": m.version, "sha256": m.sha256, "provider": eng.provider,
-            "source": source, "n": int(len(probs)), "labels": per_label}
+    return {
+        "model_id": m.id,
+        "version": m.version,
+        "sha256": m.sha256,
+        "provider": eng.provider,
+        "source": source,
+        "n": int(len(probs)),
+        "labels": per_label,
+    }
 
 
 def _label_matrix(y: np.ndarray, n_labels: int, task: str) -> np.ndarray:
@@ -40,12 +49,20 @@ def _label_matrix(y: np.ndarray, n_labels: int, task: str) -> np.ndarray:
     if task == "multi-class" and y.shape[1] == 1 and n_labels > 1:  # class indices -> one-hot
         y = np.eye(n_labels, dtype=np.int64)[y[:, 0].astype(np.int64)]
     if y.shape[1] != n_labels:
-        raise UsageError(f"The labels have {y.shape[1]} column(s) but the model has {n_labels} label(s).")
+        raise UsageError(
+            f"The labels have {y.shape[1]} column(s) but the model has {n_labels} label(s)."
+        )
     return y.astype(np.int64)
 
 
-def validate_npz(model_id: str, npz: str | os.PathLike[str], split: str, device: str = "auto",
-                 progress: Progress | None = None, registry: ModelRegistry | None = None) -> dict[str, Any]:
+def validate_npz(
+    model_id: str,
+    npz: str | os.PathLike[str],
+    split: str,
+    device: str = "auto",
+    progress: Progress | None = None,
+    registry: ModelRegistry | None = None,
+) -> dict[str, Any]:
     """Evaluate a model on ``<split>_images`` / ``<split>_labels`` of a NumPy archive.
 
     The images go through the model's full preprocessing (as displayed uint8 images).
@@ -67,8 +84,10 @@ def validate_npz(model_id: str, npz: str | os.PathLike[str], split: str, device:
         raise UsageError(f"{path} is not a NumPy .npz archive ({exc}).") from None
     ik, lk = f"{split}_images", f"{split}_labels"
     if ik not in data or lk not in data:
-        splits = sorted({k.rsplit('_', 1)[0] for k in data.files if k.endswith("_images")})
-        raise UsageError(f"{path.name} has no split '{split}' (it has: {', '.join(splits) or 'none'}).")
+        splits = sorted({k.rsplit("_", 1)[0] for k in data.files if k.endswith("_images")})
+        raise UsageError(
+            f"{path.name} has no split '{split}' (it has: {', '.join(splits) or 'none'})."
+        )
     images, y = data[ik], data[lk]
     labels = _label_matrix(y, len(m.labels), m.task)
     eng = get_engine(m, device=device)
@@ -77,9 +96,14 @@ def validate_npz(model_id: str, npz: str | os.PathLike[str], split: str, device:
     return _report(m, eng, probs, labels, f"{path.name} split {split}")
 
 
-def validate_dicom(model_id: str, folder: str | os.PathLike[str], labels_csv: str | os.PathLike[str],
-                   device: str = "auto", progress: Progress | None = None,
-                   registry: ModelRegistry | None = None) -> dict[str, Any]:
+def validate_dicom(
+    model_id: str,
+    folder: str | os.PathLike[str],
+    labels_csv: str | os.PathLike[str],
+    device: str = "auto",
+    progress: Progress | None = None,
+    registry: ModelRegistry | None = None,
+) -> dict[str, Any]:
     """Evaluate a model on labelled DICOM files.
 
     The CSV has a ``file`` column (path relative to ``folder``) or a ``sop_uid`` column, and one
@@ -128,7 +152,9 @@ def validate_dicom(model_id: str, folder: str | os.PathLike[str], labels_csv: st
         progress.update(i + 1, len(rows), "Preparing images")
     if not tensors:
         raise UsageError("None of the labelled images could be read.")
-    probs = np.concatenate([eng.probabilities(np.stack(tensors[i:i + 32])) for i in range(0, len(tensors), 32)])
+    probs = np.concatenate(
+        [eng.probabilities(np.stack(tensors[i : i + 32])) for i in range(0, len(tensors), 32)]
+    )
     rep = _report(m, eng, probs, np.array(ys), f"{root} ({len(tensors)} images, {skipped} skipped)")
     rep["skipped"] = skipped
     return rep
@@ -136,8 +162,10 @@ def validate_dicom(model_id: str, folder: str | os.PathLike[str], labels_csv: st
 
 def print_report(report: dict[str, Any]) -> None:
     """Print the acceptance metrics as lines a person can read (``AUC: 0.xxx``)."""
-    print(f"Model {report['model_id']} {report['version']} on {report['source']} "
-          f"({report['n']} images, {report['provider']})")
+    print(
+        f"Model {report['model_id']} {report['version']} on {report['source']} "
+        f"({report['n']} images, {report['provider']})"
+    )
     for name, r in report["labels"].items():
         print(f"[{name}] {r['n_positive']} positive / {r['n'] - r['n_positive']} negative")
         print(f"AUC: {r['auc']:.3f}")
@@ -149,6 +177,11 @@ def print_report(report: dict[str, Any]) -> None:
             diffs = {k: abs(r[k] - v) for k, v in card.items()}
             worst = max(diffs.values())
             verdict = "matches the model card" if worst <= 0.01 else "DIFFERS from the model card"
-            print(f"Model card: " + ", ".join(f"{k} {v:.3f}" for k, v in card.items()) +
-                  f" -> {verdict} (largest difference {worst:.3f})")
-    print("These figures are for local acceptance testing only; AI output requires review by a physician.")
+            print(
+                "Model card: "
+                + ", ".join(f"{k} {v:.3f}" for k, v in card.items())
+                + f" -> {verdict} (largest difference {worst:.3f})"
+            )
+    print(
+        "These figures are for local acceptance testing only; AI output requires review by a physician."
+    )

@@ -13,9 +13,15 @@ from app.core.errors import UsageError
 
 
 def register(sub: Any) -> None:
-    """Add ``pacs`` and its sub-commands to the ``hilum`` sub-commands."""
-    p = sub.add_parser("pacs", help="PACS: nodes, echo, find, retrieve, listen, send",
-                       description="Query, retrieve, receive and send over DIMSE and DICOMweb.")
+    """Add ``pacs`` and its sub-commands to the ``hilum`` sub-commands.
+
+    Long because it declares every `hilum pacs` subcommand and option in one place.
+    """
+    p = sub.add_parser(
+        "pacs",
+        help="PACS: nodes, echo, find, retrieve, listen, send",
+        description="Query, retrieve, receive and send over DIMSE and DICOMweb.",
+    )
     ps = p.add_subparsers(dest="pacs_command", metavar="ACTION")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
@@ -26,8 +32,12 @@ def register(sub: Any) -> None:
     a.add_argument("--ae-title", default="")
     a.add_argument("--dicomweb", default="", metavar="URL", help="DICOMweb base URL")
     a.add_argument("--tls", action="store_true", help="use TLS for DIMSE")
-    a.add_argument("--tls-ca", default="", metavar="PEM",
-                   help="certificate (authority) to trust for TLS (implies --tls)")
+    a.add_argument(
+        "--tls-ca",
+        default="",
+        metavar="PEM",
+        help="certificate (authority) to trust for TLS (implies --tls)",
+    )
     a.set_defaults(func=_quietly(_add))
 
     ls = ps.add_parser("list", help="list the PACS nodes and Hilum's own AE title/port")
@@ -42,8 +52,11 @@ def register(sub: Any) -> None:
     c.add_argument("--ae-title")
     c.add_argument("--port", type=int)
     c.add_argument("--timeout", type=float, metavar="S")
-    c.add_argument("--listen-in-gui", choices=("on", "off"),
-                   help="run the storage listener in the background while the GUI is open")
+    c.add_argument(
+        "--listen-in-gui",
+        choices=("on", "off"),
+        help="run the storage listener in the background while the GUI is open",
+    )
     c.set_defaults(func=_quietly(_config))
 
     e = ps.add_parser("echo", help="C-ECHO (or a QIDO-RS ping for a DICOMweb-only node)")
@@ -60,7 +73,9 @@ def register(sub: Any) -> None:
     f.add_argument("--accession", default="")
     f.add_argument("--series", metavar="STUDY_UID", help="list the series of this study")
     f.add_argument("--web", action="store_true", help="use QIDO-RS even if DIMSE is set")
-    f.add_argument("--json", action="store_true", help="JSON shaped like `hilum scan --json` plus the node")
+    f.add_argument(
+        "--json", action="store_true", help="JSON shaped like `hilum scan --json` plus the node"
+    )
     f.set_defaults(func=_quietly(_find))
 
     g = ps.add_parser("retrieve", help="retrieve a study (or series) into the study library")
@@ -74,8 +89,13 @@ def register(sub: Any) -> None:
     li = ps.add_parser("listen", help="run the storage listener (C-STORE SCP) until Ctrl+C")
     li.add_argument("--port", type=int)
     li.add_argument("--ae-title")
-    li.add_argument("--count", type=int, default=0, metavar="N",
-                    help="stop after N instances (default: run until interrupted)")
+    li.add_argument(
+        "--count",
+        type=int,
+        default=0,
+        metavar="N",
+        help="stop after N instances (default: run until interrupted)",
+    )
     li.add_argument("--seconds", type=float, default=0.0, help="stop after this long")
     li.set_defaults(func=_quietly(_listen))
 
@@ -89,6 +109,7 @@ def register(sub: Any) -> None:
 
 def _quietly(fn: Any) -> Any:
     """Run a handler with library chatter silenced (the CLI promises one-line reasons)."""
+
     def run(args: argparse.Namespace) -> int:
         import logging
         import warnings
@@ -99,6 +120,7 @@ def _quietly(fn: Any) -> Any:
             if not logging.getLogger().isEnabledFor(logging.DEBUG):
                 warnings.simplefilter("ignore")
             return int(fn(args) or 0)
+
     return run
 
 
@@ -112,8 +134,17 @@ def _add(args: argparse.Namespace) -> int:
     from app.net.nodes import Node
 
     store = _store()
-    node = store.add(Node(args.name, host=args.host, port=args.port, ae_title=args.ae_title,
-                          dicomweb=args.dicomweb, tls=args.tls, tls_ca=args.tls_ca))
+    node = store.add(
+        Node(
+            args.name,
+            host=args.host,
+            port=args.port,
+            ae_title=args.ae_title,
+            dicomweb=args.dicomweb,
+            tls=args.tls,
+            tls_ca=args.tls_ca,
+        )
+    )
     store.save()
     print(f"saved {node.describe()}")
     return 0
@@ -124,8 +155,12 @@ def _list(args: argparse.Namespace) -> int:
 
     store = _store()
     if args.json:
-        print(json.dumps({"local": asdict(store.local),
-                          "nodes": [asdict(n) for n in store.nodes.values()]}, indent=2))
+        print(
+            json.dumps(
+                {"local": asdict(store.local), "nodes": [asdict(n) for n in store.nodes.values()]},
+                indent=2,
+            )
+        )
         return 0
     loc = store.local
     print(f"Hilum: AE title {loc.ae_title}, listener port {loc.port}, timeout {loc.timeout_s:g} s")
@@ -159,8 +194,10 @@ def _config(args: argparse.Namespace) -> int:
         store.set_local(**changes)
         store.save()
     loc = store.local
-    print(f"Hilum: AE title {loc.ae_title}, listener port {loc.port}, timeout {loc.timeout_s:g} s, "
-          f"listener in the GUI {'on' if loc.listen_in_gui else 'off'}")
+    print(
+        f"Hilum: AE title {loc.ae_title}, listener port {loc.port}, timeout {loc.timeout_s:g} s, "
+        f"listener in the GUI {'on' if loc.listen_in_gui else 'off'}"
+    )
     return 0
 
 
@@ -178,19 +215,31 @@ def _find(args: argparse.Namespace) -> int:
     from app.net import pacs
 
     node, local = pacs.load(args.name)
-    result = pacs.find(node, local, patient_id=args.patient_id, patient_name=args.patient_name,
-                       study_date=args.study_date, modality=args.modality, accession=args.accession,
-                       series_of=args.series, use_web=args.web)
+    result = pacs.find(
+        node,
+        local,
+        patient_id=args.patient_id,
+        patient_name=args.patient_name,
+        study_date=args.study_date,
+        modality=args.modality,
+        accession=args.accession,
+        series_of=args.series,
+        use_web=args.web,
+    )
     if args.json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         return 0
     for st in result.studies:
-        print(f"Study {st.study_date or '(no date)'} {st.description}".rstrip()
-              + f"  patient {st.patient_id or '?'}  {'/'.join(st.modalities)}  "
-              f"{st.instances if st.instances is not None else '?'} instance(s)  {st.study_uid}")
+        print(
+            f"Study {st.study_date or '(no date)'} {st.description}".rstrip()
+            + f"  patient {st.patient_id or '?'}  {'/'.join(st.modalities)}  "
+            f"{st.instances if st.instances is not None else '?'} instance(s)  {st.study_uid}"
+        )
         for se in st.series:
-            print(f"  {se.modality or '??':<3} {se.instances if se.instances is not None else '?':>5} "
-                  f"instance(s)  {se.description}  {se.series_uid}")
+            print(
+                f"  {se.modality or '??':<3} {se.instances if se.instances is not None else '?':>5} "
+                f"instance(s)  {se.description}  {se.series_uid}"
+            )
     print(f"{len(result.studies)} stud(ies) on {args.name}")
     return 0
 
@@ -221,8 +270,9 @@ def _retrieve(args: argparse.Namespace) -> int:
     progress, interactive = _progress_printer(args.json)
     _interruptible(progress)
     try:
-        rep = pacs.retrieve(node, local, args.study_uid, args.series, method=args.method,
-                            progress=progress)
+        rep = pacs.retrieve(
+            node, local, args.study_uid, args.series, method=args.method, progress=progress
+        )
     except Cancelled as exc:
         if interactive:
             print(file=sys.stderr)
@@ -231,14 +281,28 @@ def _retrieve(args: argparse.Namespace) -> int:
     if interactive:
         print(file=sys.stderr)
     if args.json:
-        print(json.dumps({"node": args.name, "method": rep.method, "received": rep.received,
-                          "added": rep.added, "total": rep.total, "failed": rep.failed,
-                          "problems": rep.problems, "elapsed_s": round(rep.elapsed_s, 3)}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "node": args.name,
+                    "method": rep.method,
+                    "received": rep.received,
+                    "added": rep.added,
+                    "total": rep.total,
+                    "failed": rep.failed,
+                    "problems": rep.problems,
+                    "elapsed_s": round(rep.elapsed_s, 3),
+                },
+                indent=2,
+            )
+        )
     else:
         for prob in rep.problems:
             print(f"hilum: {prob}", file=sys.stderr)
-        print(f"retrieved {rep.received} instance(s) by {rep.method.upper()} "
-              f"({rep.added} new in the library) in {rep.elapsed_s:.2f} s")
+        print(
+            f"retrieved {rep.received} instance(s) by {rep.method.upper()} "
+            f"({rep.added} new in the library) in {rep.elapsed_s:.2f} s"
+        )
     return 1 if rep.failed or (rep.total and rep.received < rep.total) else 0
 
 
@@ -261,10 +325,15 @@ def _listen(args: argparse.Namespace) -> int:
         if args.count and count >= args.count:
             stop.set()
 
-    filer = Filer(on_instance=arrived,
-                  on_series=lambda info: print(f"receiving series {info.get('modality') or '??'} "
-                                               f"{info.get('description') or ''} "
-                                               f"{info.get('series_uid')}", flush=True))
+    filer = Filer(
+        on_instance=arrived,
+        on_series=lambda info: print(
+            f"receiving series {info.get('modality') or '??'} "
+            f"{info.get('description') or ''} "
+            f"{info.get('series_uid')}",
+            flush=True,
+        ),
+    )
     listener = Listener(local, filer=filer).start()
     print(f"listening as {local.ae_title} on port {local.port} (Ctrl+C to stop)", flush=True)
     if threading.current_thread() is threading.main_thread():
@@ -300,8 +369,18 @@ def _send(args: argparse.Namespace) -> int:
 def report_sent(name: str, items: list[Any], as_json: bool = False) -> int:
     """Print per-file send outcomes; 1 if any file was refused."""
     if as_json:
-        print(json.dumps({"node": name, "files": [{"path": i.path, "ok": i.ok, "message": i.message,
-                                                    "sop_uid": i.sop_uid} for i in items]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "node": name,
+                    "files": [
+                        {"path": i.path, "ok": i.ok, "message": i.message, "sop_uid": i.sop_uid}
+                        for i in items
+                    ],
+                },
+                indent=2,
+            )
+        )
     else:
         for i in items:
             if not i.ok:

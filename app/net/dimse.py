@@ -56,30 +56,30 @@ def _configure_pynetdicom() -> None:
 #: storage SOP classes proposed for C-GET (with the SCP role) and accepted by the listener; the
 #: classes a study actually holds (SOPClassesInStudy) are added to these when the PACS says
 _STORAGE_CLASSES = (
-    "1.2.840.10008.5.1.4.1.1.1",        # CR
-    "1.2.840.10008.5.1.4.1.1.1.1",      # DX for presentation
-    "1.2.840.10008.5.1.4.1.1.1.1.1",    # DX for processing
-    "1.2.840.10008.5.1.4.1.1.1.2",      # MG for presentation
-    "1.2.840.10008.5.1.4.1.1.2",        # CT
-    "1.2.840.10008.5.1.4.1.1.2.1",      # Enhanced CT
-    "1.2.840.10008.5.1.4.1.1.4",        # MR
-    "1.2.840.10008.5.1.4.1.1.4.1",      # Enhanced MR
-    "1.2.840.10008.5.1.4.1.1.6.1",      # US
-    "1.2.840.10008.5.1.4.1.1.3.1",      # US multi-frame
-    "1.2.840.10008.5.1.4.1.1.7",        # Secondary Capture
-    "1.2.840.10008.5.1.4.1.1.7.2",      # Multi-frame grayscale byte SC
-    "1.2.840.10008.5.1.4.1.1.7.4",      # Multi-frame true colour SC
-    "1.2.840.10008.5.1.4.1.1.12.1",     # XA
-    "1.2.840.10008.5.1.4.1.1.20",       # NM
-    "1.2.840.10008.5.1.4.1.1.128",      # PET
-    "1.2.840.10008.5.1.4.1.1.66.4",     # Segmentation
-    "1.2.840.10008.5.1.4.1.1.11.1",     # Grayscale Softcopy Presentation State
-    "1.2.840.10008.5.1.4.1.1.88.11",    # Basic Text SR
-    "1.2.840.10008.5.1.4.1.1.88.22",    # Enhanced SR
-    "1.2.840.10008.5.1.4.1.1.88.33",    # Comprehensive SR
-    "1.2.840.10008.5.1.4.1.1.88.34",    # Comprehensive 3D SR
-    "1.2.840.10008.5.1.4.1.1.88.59",    # Key Object Selection
-    "1.2.840.10008.5.1.4.1.1.104.1",    # Encapsulated PDF
+    "1.2.840.10008.5.1.4.1.1.1",  # CR
+    "1.2.840.10008.5.1.4.1.1.1.1",  # DX for presentation
+    "1.2.840.10008.5.1.4.1.1.1.1.1",  # DX for processing
+    "1.2.840.10008.5.1.4.1.1.1.2",  # MG for presentation
+    "1.2.840.10008.5.1.4.1.1.2",  # CT
+    "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT
+    "1.2.840.10008.5.1.4.1.1.4",  # MR
+    "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR
+    "1.2.840.10008.5.1.4.1.1.6.1",  # US
+    "1.2.840.10008.5.1.4.1.1.3.1",  # US multi-frame
+    "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture
+    "1.2.840.10008.5.1.4.1.1.7.2",  # Multi-frame grayscale byte SC
+    "1.2.840.10008.5.1.4.1.1.7.4",  # Multi-frame true colour SC
+    "1.2.840.10008.5.1.4.1.1.12.1",  # XA
+    "1.2.840.10008.5.1.4.1.1.20",  # NM
+    "1.2.840.10008.5.1.4.1.1.128",  # PET
+    "1.2.840.10008.5.1.4.1.1.66.4",  # Segmentation
+    "1.2.840.10008.5.1.4.1.1.11.1",  # Grayscale Softcopy Presentation State
+    "1.2.840.10008.5.1.4.1.1.88.11",  # Basic Text SR
+    "1.2.840.10008.5.1.4.1.1.88.22",  # Enhanced SR
+    "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
+    "1.2.840.10008.5.1.4.1.1.88.34",  # Comprehensive 3D SR
+    "1.2.840.10008.5.1.4.1.1.88.59",  # Key Object Selection
+    "1.2.840.10008.5.1.4.1.1.104.1",  # Encapsulated PDF
 )
 
 _STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
@@ -114,9 +114,13 @@ def status_meaning(code: int, error_comment: str = "") -> str:
     if not meaning:
         from pynetdicom import status as pstatus
 
-        for table in (pstatus.STORAGE_SERVICE_CLASS_STATUS, pstatus.QR_GET_SERVICE_CLASS_STATUS,
-                      pstatus.QR_MOVE_SERVICE_CLASS_STATUS, pstatus.QR_FIND_SERVICE_CLASS_STATUS,
-                      pstatus.GENERAL_STATUS):
+        for table in (
+            pstatus.STORAGE_SERVICE_CLASS_STATUS,
+            pstatus.QR_GET_SERVICE_CLASS_STATUS,
+            pstatus.QR_MOVE_SERVICE_CLASS_STATUS,
+            pstatus.QR_FIND_SERVICE_CLASS_STATUS,
+            pstatus.GENERAL_STATUS,
+        ):
             if code in table and table[code][1]:
                 meaning = table[code][1].lower()
                 break
@@ -163,14 +167,19 @@ def _diagnose_connect(node: Node, timeout: float) -> NetworkError | None:
         with socket.create_connection((node.host, int(node.port)), timeout=min(timeout, 10.0)):
             pass
     except socket.gaierror:
-        return ConnectionFailedError(f"The host name {node.host!r} of PACS node {node.name} is unknown.")
+        return ConnectionFailedError(
+            f"The host name {node.host!r} of PACS node {node.name} is unknown."
+        )
     except ConnectionRefusedError:
         return ConnectionFailedError(
             f"{_where(node)} refused the connection: nothing is listening on port {node.port} "
-            f"(the PACS is stopped, or the port is wrong).")
+            f"(the PACS is stopped, or the port is wrong)."
+        )
     except TimeoutError:
-        return NetworkTimeoutError(f"{_where(node)} did not answer within {timeout:g} s "
-                                   f"(unreachable host, or a firewall drops the connection).")
+        return NetworkTimeoutError(
+            f"{_where(node)} did not answer within {timeout:g} s "
+            f"(unreachable host, or a firewall drops the connection)."
+        )
     except OSError as exc:
         return ConnectionFailedError(f"{_where(node)} cannot be reached ({exc.strerror or exc}).")
     return None  # TCP is fine: the trouble is at the DICOM level
@@ -181,16 +190,21 @@ def _diagnose_tls(node: Node, ctx: Any, timeout: float) -> NetworkError | None:
     import ssl
 
     try:
-        with socket.create_connection((node.host, int(node.port)), timeout=min(timeout, 10.0)) as raw:
+        with socket.create_connection(
+            (node.host, int(node.port)), timeout=min(timeout, 10.0)
+        ) as raw:
             with ctx.wrap_socket(raw, server_hostname=node.host):
                 return None
     except ssl.SSLCertVerificationError as exc:
         return ConnectionFailedError(
             f"The TLS certificate of {_where(node)} is not trusted ({exc.verify_message}); "
-            f"give its certificate authority with `hilum pacs add ... --tls-ca FILE`.")
+            f"give its certificate authority with `hilum pacs add ... --tls-ca FILE`."
+        )
     except ssl.SSLError as exc:
-        return ConnectionFailedError(f"The TLS handshake with {_where(node)} failed "
-                                     f"({exc.reason or 'no reason given'}; does it use TLS?).")
+        return ConnectionFailedError(
+            f"The TLS handshake with {_where(node)} failed "
+            f"({exc.reason or 'no reason given'}; does it use TLS?)."
+        )
     except OSError:
         return None
 
@@ -203,13 +217,19 @@ def _tls_args(node: Node) -> Any:
     try:
         ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=node.tls_ca or None)
     except (OSError, ssl.SSLError):
-        raise ConnectionFailedError(f"The TLS certificate file {node.tls_ca} of PACS node "
-                                    f"{node.name} cannot be read.") from None
+        raise ConnectionFailedError(
+            f"The TLS certificate file {node.tls_ca} of PACS node {node.name} cannot be read."
+        ) from None
     return (ctx, node.host)
 
 
-def associate(node: Node, local: LocalSettings, ae: Any,
-              ext_neg: list[Any] | None = None, evt_handlers: list[Any] | None = None) -> Any:
+def associate(
+    node: Node,
+    local: LocalSettings,
+    ae: Any,
+    ext_neg: list[Any] | None = None,
+    evt_handlers: list[Any] | None = None,
+) -> Any:
     """Open an association with ``node`` (contexts already on ``ae``); typed errors on failure."""
     if not node.has_dimse:
         from app.core.errors import NodeError
@@ -217,8 +237,11 @@ def associate(node: Node, local: LocalSettings, ae: Any,
         raise NodeError(f"PACS node {node.name} has no DIMSE address (it is DICOMweb only).")
     from pynetdicom import evt
 
-    kwargs: dict[str, Any] = {"ae_title": node.ae_title, "ext_neg": ext_neg or None,
-                              "evt_handlers": [*(evt_handlers or []), (evt.EVT_CONN_OPEN, _nodelay)]}
+    kwargs: dict[str, Any] = {
+        "ae_title": node.ae_title,
+        "ext_neg": ext_neg or None,
+        "evt_handlers": [*(evt_handlers or []), (evt.EVT_CONN_OPEN, _nodelay)],
+    }
     tls = _tls_args(node)
     if tls is not None:
         kwargs["tls_args"] = tls
@@ -238,32 +261,42 @@ def associate(node: Node, local: LocalSettings, ae: Any,
             hint = f"; the PACS does not know Hilum's AE title {local.ae_title}"
         raise AssociationRejectedError(
             f"{_where(node)} rejected the association: {reason or 'no reason given'}"
-            f"{' (' + result.lower() + ')' if result else ''}{hint}.")
+            f"{' (' + result.lower() + ')' if result else ''}{hint}."
+        )
     diagnosis = _diagnose_connect(node, float(local.timeout_s))
     if diagnosis is not None:
         raise diagnosis
     if waited >= 0.95 * float(local.timeout_s):  # pynetdicom aborts when the ACSE timer expires
-        raise NetworkTimeoutError(f"{_where(node)} accepted the connection but did not answer the "
-                                  f"DICOM association request within {float(local.timeout_s):g} s "
-                                  f"(is it a DICOM port?).")
+        raise NetworkTimeoutError(
+            f"{_where(node)} accepted the connection but did not answer the "
+            f"DICOM association request within {float(local.timeout_s):g} s "
+            f"(is it a DICOM port?)."
+        )
     if node.tls and tls is not None:
         tls_problem = _diagnose_tls(node, tls[0], float(local.timeout_s))
         if tls_problem is not None:
             raise tls_problem
     if assoc.is_aborted:
-        raise AssociationAbortedError(f"{_where(node)} aborted the association request "
-                                      f"(is it a DICOM port{'' if node.tls else ', or does it need TLS'}?).")
-    raise ConnectionFailedError(f"{_where(node)} accepted the connection but did not answer the "
-                                f"DICOM association request within {float(local.timeout_s):g} s "
-                                f"(is it a DICOM port?).")
+        raise AssociationAbortedError(
+            f"{_where(node)} aborted the association request "
+            f"(is it a DICOM port{'' if node.tls else ', or does it need TLS'}?)."
+        )
+    raise ConnectionFailedError(
+        f"{_where(node)} accepted the connection but did not answer the "
+        f"DICOM association request within {float(local.timeout_s):g} s "
+        f"(is it a DICOM port?)."
+    )
 
 
 def _after_failure(assoc: Any, node: Node, local: LocalSettings, what: str) -> NetworkError:
     """The sentence for a DIMSE exchange that got no valid response."""
     if assoc.is_aborted:
-        return AssociationAbortedError(f"The association with {_where(node)} was aborted during {what}.")
-    return NetworkTimeoutError(f"{_where(node)} did not answer the {what} within "
-                               f"{float(local.timeout_s):g} s.")
+        return AssociationAbortedError(
+            f"The association with {_where(node)} was aborted during {what}."
+        )
+    return NetworkTimeoutError(
+        f"{_where(node)} did not answer the {what} within {float(local.timeout_s):g} s."
+    )
 
 
 def _check_context(assoc: Any, node: Node, abstract: str, what: str) -> None:
@@ -285,8 +318,10 @@ def echo(node: Node, local: LocalSettings) -> float:
         if not status or "Status" not in status:
             raise _after_failure(assoc, node, local, "C-ECHO")
         if status.Status != 0:
-            raise DimseStatusError(f"{_where(node)} answered C-ECHO with status "
-                                   f"{status_meaning(status.Status)}.", status.Status)
+            raise DimseStatusError(
+                f"{_where(node)} answered C-ECHO with status {status_meaning(status.Status)}.",
+                status.Status,
+            )
         ms = (time.perf_counter() - t0) * 1000.0
     finally:
         if assoc.is_established:
@@ -295,16 +330,38 @@ def echo(node: Node, local: LocalSettings) -> float:
 
 
 # -- C-FIND --------------------------------------------------------------------------------------------
-STUDY_RETURN_KEYS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyDate",
-                     "StudyTime", "StudyDescription", "AccessionNumber", "StudyInstanceUID",
-                     "ModalitiesInStudy", "NumberOfStudyRelatedSeries",
-                     "NumberOfStudyRelatedInstances")
-SERIES_RETURN_KEYS = ("StudyInstanceUID", "SeriesInstanceUID", "Modality", "SeriesDescription",
-                      "SeriesNumber", "BodyPartExamined", "NumberOfSeriesRelatedInstances")
+STUDY_RETURN_KEYS = (
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "StudyDescription",
+    "AccessionNumber",
+    "StudyInstanceUID",
+    "ModalitiesInStudy",
+    "NumberOfStudyRelatedSeries",
+    "NumberOfStudyRelatedInstances",
+)
+SERIES_RETURN_KEYS = (
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "Modality",
+    "SeriesDescription",
+    "SeriesNumber",
+    "BodyPartExamined",
+    "NumberOfSeriesRelatedInstances",
+)
 
 
-def find(node: Node, local: LocalSettings, level: str, filters: dict[str, str],
-         progress: Progress | None = None) -> list[Dataset]:
+def find(
+    node: Node,
+    local: LocalSettings,
+    level: str,
+    filters: dict[str, str],
+    progress: Progress | None = None,
+) -> list[Dataset]:
     """Study Root C-FIND at ``level`` ("STUDY", "SERIES" or "IMAGE"); ``filters`` are DICOM
     keywords (an empty value asks for that attribute back)."""
     progress = progress or NullProgress()
@@ -337,7 +394,9 @@ def find(node: Node, local: LocalSettings, level: str, filters: dict[str, str],
             else:
                 raise DimseStatusError(
                     f"{_where(node)} answered the query with status "
-                    f"{status_meaning(code, str(status.get('ErrorComment', '') or ''))}.", code)
+                    f"{status_meaning(code, str(status.get('ErrorComment', '') or ''))}.",
+                    code,
+                )
     finally:
         if assoc.is_established:
             assoc.release()
@@ -362,12 +421,14 @@ def _store_handler(filer: Filer) -> Callable[[Any], int]:
             req = event.request
             raw = req.DataSet  # the data set as received (a BytesIO): stored without decoding
             study, series = _study_series(raw, event.context.transfer_syntax)
-            filer.file_parts([_file_meta(event), raw.getbuffer()],
-                             study, series, str(req.AffectedSOPInstanceUID))
+            filer.file_parts(
+                [_file_meta(event), raw.getbuffer()], study, series, str(req.AffectedSOPInstanceUID)
+            )
         except Exception as exc:  # noqa: BLE001 - refuse the instance, keep the association
             log.debug("instance not stored: %s", type(exc).__name__)
             return 0xA700 if isinstance(exc, OSError) else 0xC000
         return 0x0000
+
     return handle
 
 
@@ -415,14 +476,19 @@ def _retrieve_ident(study_uid: str, series_uid: str) -> Dataset:
     return ident
 
 
-def _sop_classes(node: Node, local: LocalSettings, study_uid: str,
-                series_uids: list[str]) -> list[str]:
+def _sop_classes(
+    node: Node, local: LocalSettings, study_uid: str, series_uids: list[str]
+) -> list[str]:
     """The SOP classes of the instances to retrieve (an IMAGE-level C-FIND); empty if unknown."""
     found: list[str] = []
     try:
         for series in series_uids or [""]:
-            hits = find(node, local, "IMAGE", {"StudyInstanceUID": study_uid,
-                                               "SeriesInstanceUID": series, "SOPClassUID": ""})
+            hits = find(
+                node,
+                local,
+                "IMAGE",
+                {"StudyInstanceUID": study_uid, "SeriesInstanceUID": series, "SOPClassUID": ""},
+            )
             found += [str(h.get("SOPClassUID", "") or "") for h in hits]
     except NetworkError:
         return []
@@ -432,21 +498,21 @@ def _sop_classes(node: Node, local: LocalSettings, study_uid: str,
 #: transfer syntaxes offered one per presentation context for the classes being retrieved, so the
 #: PACS sends each instance exactly as stored (no transcoding, which it may not be able to do)
 _OFFERED_SYNTAXES = (
-    "1.2.840.10008.1.2",        # Implicit VR Little Endian
-    "1.2.840.10008.1.2.1",      # Explicit VR Little Endian
-    "1.2.840.10008.1.2.2",      # Explicit VR Big Endian
-    "1.2.840.10008.1.2.1.99",   # Deflated Explicit VR Little Endian
-    "1.2.840.10008.1.2.4.50",   # JPEG Baseline
-    "1.2.840.10008.1.2.4.51",   # JPEG Extended
-    "1.2.840.10008.1.2.4.57",   # JPEG Lossless
-    "1.2.840.10008.1.2.4.70",   # JPEG Lossless SV1
-    "1.2.840.10008.1.2.4.80",   # JPEG-LS Lossless
-    "1.2.840.10008.1.2.4.81",   # JPEG-LS Near-Lossless
-    "1.2.840.10008.1.2.4.90",   # JPEG 2000 Lossless
-    "1.2.840.10008.1.2.4.91",   # JPEG 2000
+    "1.2.840.10008.1.2",  # Implicit VR Little Endian
+    "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
+    "1.2.840.10008.1.2.2",  # Explicit VR Big Endian
+    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
+    "1.2.840.10008.1.2.4.50",  # JPEG Baseline
+    "1.2.840.10008.1.2.4.51",  # JPEG Extended
+    "1.2.840.10008.1.2.4.57",  # JPEG Lossless
+    "1.2.840.10008.1.2.4.70",  # JPEG Lossless SV1
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-Lossless
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless
+    "1.2.840.10008.1.2.4.91",  # JPEG 2000
     "1.2.840.10008.1.2.4.201",  # HTJ2K Lossless
     "1.2.840.10008.1.2.4.203",  # HTJ2K
-    "1.2.840.10008.1.2.5",      # RLE Lossless
+    "1.2.840.10008.1.2.5",  # RLE Lossless
 )
 
 
@@ -476,9 +542,16 @@ def _get_contexts(classes: list[str]) -> list[tuple[str, list[str]]]:
     return out
 
 
-def _follow(responses: Iterator[tuple[Dataset, Any]], assoc: Any, node: Node, local: LocalSettings,
-            what: str, outcome: RetrieveOutcome, progress: Progress,
-            received: Callable[[], int]) -> None:
+def _follow(
+    responses: Iterator[tuple[Dataset, Any]],
+    assoc: Any,
+    node: Node,
+    local: LocalSettings,
+    what: str,
+    outcome: RetrieveOutcome,
+    progress: Progress,
+    received: Callable[[], int],
+) -> None:
     """Consume C-GET/C-MOVE responses: counts, progress, cancel, final status."""
     for status, identifier in responses:
         if not status or "Status" not in status:
@@ -502,12 +575,17 @@ def _follow(responses: Iterator[tuple[Dataset, Any]], assoc: Any, node: Node, lo
             continue
         if code in (0x0000, 0xB000):
             if code == 0xB000 or failed:
-                outcome.problems.append(f"{failed} instance(s) failed in {what} ({status_meaning(code)})")
+                outcome.problems.append(
+                    f"{failed} instance(s) failed in {what} ({status_meaning(code)})"
+                )
             return
         if code == 0xFE00:
             raise Cancelled()
-        raise DimseStatusError(f"{_where(node)} answered the {what} with status "
-                               f"{status_meaning(code, str(status.get('ErrorComment', '') or ''))}.", code)
+        raise DimseStatusError(
+            f"{_where(node)} answered the {what} with status "
+            f"{status_meaning(code, str(status.get('ErrorComment', '') or ''))}.",
+            code,
+        )
 
 
 #: storage classes a study of each modality usually holds (plus SC, SR and PDF, which any study
@@ -525,8 +603,11 @@ _CLASSES_BY_MODALITY = {
     "SEG": ("1.2.840.10008.5.1.4.1.1.66.4",),
     "PR": ("1.2.840.10008.5.1.4.1.1.11.1",),
     "KO": ("1.2.840.10008.5.1.4.1.1.88.59",),
-    "SR": ("1.2.840.10008.5.1.4.1.1.88.22", "1.2.840.10008.5.1.4.1.1.88.33",
-           "1.2.840.10008.5.1.4.1.1.88.11"),
+    "SR": (
+        "1.2.840.10008.5.1.4.1.1.88.22",
+        "1.2.840.10008.5.1.4.1.1.88.33",
+        "1.2.840.10008.5.1.4.1.1.88.11",
+    ),
     "DOC": ("1.2.840.10008.5.1.4.1.1.104.1",),
     "OT": ("1.2.840.10008.5.1.4.1.1.7",),
 }
@@ -549,8 +630,15 @@ def _likely_classes(node: Node, local: LocalSettings, study_uid: str) -> list[st
     return list(dict.fromkeys(out))
 
 
-def _get_once(node: Node, local: LocalSettings, study_uid: str, series_list: list[str],
-              classes: list[str], filer: Filer, progress: Progress) -> RetrieveOutcome:
+def _get_once(
+    node: Node,
+    local: LocalSettings,
+    study_uid: str,
+    series_list: list[str],
+    classes: list[str],
+    filer: Filer,
+    progress: Progress,
+) -> RetrieveOutcome:
     from pynetdicom import evt
     from pynetdicom.pdu_primitives import SCP_SCU_RoleSelectionNegotiation
 
@@ -571,19 +659,33 @@ def _get_once(node: Node, local: LocalSettings, study_uid: str, series_list: lis
     outcome = RetrieveOutcome()
     try:
         _check_context(assoc, node, _STUDY_ROOT_GET, "C-GET retrieval")
-        for series in (series_list or [""]):
+        for series in series_list or [""]:
             progress.check()
             responses = assoc.send_c_get(_retrieve_ident(study_uid, series), _STUDY_ROOT_GET)
-            _follow(responses, assoc, node, local, "C-GET", outcome, progress,
-                    lambda: filer.report.received)
+            _follow(
+                responses,
+                assoc,
+                node,
+                local,
+                "C-GET",
+                outcome,
+                progress,
+                lambda: filer.report.received,
+            )
     finally:
         if assoc.is_established:
             assoc.release()
     return outcome
 
 
-def get(node: Node, local: LocalSettings, study_uid: str, series_uids: Iterable[str] | None,
-        filer: Filer, progress: Progress | None = None) -> RetrieveOutcome:
+def get(
+    node: Node,
+    local: LocalSettings,
+    study_uid: str,
+    series_uids: Iterable[str] | None,
+    filer: Filer,
+    progress: Progress | None = None,
+) -> RetrieveOutcome:
     """C-GET a study (or some of its series) into ``filer``.
 
     The presentation contexts offer every common transfer syntax separately for the classes the
@@ -610,8 +712,14 @@ def get(node: Node, local: LocalSettings, study_uid: str, series_uids: Iterable[
     return _get_once(node, local, study_uid, series_list, exact, filer, progress)
 
 
-def move(node: Node, local: LocalSettings, study_uid: str, series_uids: Iterable[str] | None,
-         filer: Filer, progress: Progress | None = None) -> RetrieveOutcome:
+def move(
+    node: Node,
+    local: LocalSettings,
+    study_uid: str,
+    series_uids: Iterable[str] | None,
+    filer: Filer,
+    progress: Progress | None = None,
+) -> RetrieveOutcome:
     """C-MOVE a study (or series) to Hilum's own listener (``local.ae_title`` / ``local.port``).
 
     A listener already running in this process on that port receives the instances; otherwise
@@ -620,15 +728,17 @@ def move(node: Node, local: LocalSettings, study_uid: str, series_uids: Iterable
     progress = progress or NullProgress()
     running = Listener.running(local.port)
     listener = None
-    received: Callable[[], int]
     if running is None:
         # a short poll: stopping it at the end of the move takes at most that long
         listener = Listener(local, filer=filer, poll_s=0.05)
         listener.start()
-        received = lambda: filer.report.received
-    else:
-        base = running.filer.report.received
-        received = lambda: running.filer.report.received - base
+    # a listener already running counts from what it had received before this move
+    counter = filer if running is None else running.filer
+    base = counter.report.received if running is not None else 0
+
+    def received() -> int:
+        return counter.report.received - base
+
     try:
         ae = _new_ae(local)
         ae.add_requested_context(_STUDY_ROOT_MOVE)
@@ -636,10 +746,11 @@ def move(node: Node, local: LocalSettings, study_uid: str, series_uids: Iterable
         outcome = RetrieveOutcome()
         try:
             _check_context(assoc, node, _STUDY_ROOT_MOVE, "C-MOVE retrieval")
-            for series in (list(series_uids) if series_uids else [""]):
+            for series in list(series_uids) if series_uids else [""]:
                 progress.check()
-                responses = assoc.send_c_move(_retrieve_ident(study_uid, series), local.ae_title,
-                                              _STUDY_ROOT_MOVE)
+                responses = assoc.send_c_move(
+                    _retrieve_ident(study_uid, series), local.ae_title, _STUDY_ROOT_MOVE
+                )
                 _follow(responses, assoc, node, local, "C-MOVE", outcome, progress, received)
         finally:
             if assoc.is_established:
@@ -665,8 +776,9 @@ def _file_header(path: str) -> tuple[str, str, str]:
     """(SOP class, SOP instance, transfer syntax) of a DICOM file; DicomError-free: ValueError."""
     import pydicom
 
-    ds = pydicom.dcmread(path, stop_before_pixels=True,
-                         specific_tags=["SOPClassUID", "SOPInstanceUID"])
+    ds = pydicom.dcmread(
+        path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"]
+    )
     ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
     cls, sop = str(ds.get("SOPClassUID", "") or ""), str(ds.get("SOPInstanceUID", "") or "")
     if not (cls and sop and ts):
@@ -674,8 +786,9 @@ def _file_header(path: str) -> tuple[str, str, str]:
     return cls, sop, ts
 
 
-def send(node: Node, local: LocalSettings, files: list[str],
-         progress: Progress | None = None) -> list[SendItem]:
+def send(
+    node: Node, local: LocalSettings, files: list[str], progress: Progress | None = None
+) -> list[SendItem]:
     """C-STORE files, one presentation context per (SOP class, transfer syntax) of the files."""
     from pydicom.uid import UID as _UID
 
@@ -686,42 +799,58 @@ def send(node: Node, local: LocalSettings, files: list[str],
         try:
             headers[path] = _file_header(path)
         except Exception:  # noqa: BLE001 - hostile or non-DICOM input: reported per file
-            results[path] = SendItem(path, False, "not a DICOM file with a SOP class, instance "
-                                                  "and transfer syntax; not sent")
+            results[path] = SendItem(
+                path,
+                False,
+                "not a DICOM file with a SOP class, instance and transfer syntax; not sent",
+            )
     pairs = list(dict.fromkeys((c, t) for c, _, t in headers.values()))
     if len(pairs) > 128:
-        raise NetworkError(f"These files need {len(pairs)} presentation contexts (at most 128 fit "
-                           f"one association); send them in smaller groups.")
+        raise NetworkError(
+            f"These files need {len(pairs)} presentation contexts (at most 128 fit "
+            f"one association); send them in smaller groups."
+        )
     if headers:
         ae = _new_ae(local)
         for cls, ts in pairs:
             ae.add_requested_context(cls, [ts])
         assoc = associate(node, local, ae)
         try:
-            accepted = {(cx.abstract_syntax, cx.transfer_syntax[0]) for cx in assoc.accepted_contexts}
+            accepted = {
+                (cx.abstract_syntax, cx.transfer_syntax[0]) for cx in assoc.accepted_contexts
+            }
             for i, (path, (cls, sop, ts)) in enumerate(headers.items()):
                 progress.check()
                 progress.update(i, len(headers), f"Sending {i + 1} of {len(headers)}")
                 if (cls, ts) not in accepted:
-                    results[path] = SendItem(path, False, f"{node.name} does not accept "
-                                             f"{_UID(cls).name} in {_UID(ts).name}", sop)
+                    results[path] = SendItem(
+                        path,
+                        False,
+                        f"{node.name} does not accept {_UID(cls).name} in {_UID(ts).name}",
+                        sop,
+                    )
                     continue
                 status = assoc.send_c_store(path)
                 if not status or "Status" not in status:
                     err = _after_failure(assoc, node, local, "C-STORE")
                     results[path] = SendItem(path, False, str(err), sop)
-                    for rest in list(headers)[i + 1:]:
-                        results[rest] = SendItem(rest, False, "not sent (the association ended)",
-                                                 headers[rest][1])
+                    for rest in list(headers)[i + 1 :]:
+                        results[rest] = SendItem(
+                            rest, False, "not sent (the association ended)", headers[rest][1]
+                        )
                     break
                 code = int(status.Status)
                 comment = str(status.get("ErrorComment", "") or "")
                 if code == 0x0000:
                     results[path] = SendItem(path, True, "stored", sop)
                 elif 0xB000 <= code <= 0xBFFF:
-                    results[path] = SendItem(path, True, f"stored with warning {status_meaning(code, comment)}", sop)
+                    results[path] = SendItem(
+                        path, True, f"stored with warning {status_meaning(code, comment)}", sop
+                    )
                 else:
-                    results[path] = SendItem(path, False, f"refused with status {status_meaning(code, comment)}", sop)
+                    results[path] = SendItem(
+                        path, False, f"refused with status {status_meaning(code, comment)}", sop
+                    )
             progress.update(len(headers), len(headers), "Sent")
         finally:
             if assoc.is_established:
@@ -769,8 +898,9 @@ class Listener:
     _registry: dict[int, Listener] = {}
     _reg_lock = threading.Lock()
 
-    def __init__(self, local: LocalSettings, filer: Filer | None = None, host: str = "",
-                 poll_s: float = 0.5) -> None:
+    def __init__(
+        self, local: LocalSettings, filer: Filer | None = None, host: str = "", poll_s: float = 0.5
+    ) -> None:
         self.local = local
         self.poll_s = float(poll_s)
         self.filer = filer if filer is not None else Filer()
@@ -792,14 +922,22 @@ class Listener:
         ae = _listener_ae(self.local)
         handlers = [(evt.EVT_C_STORE, _store_handler(self.filer)), (evt.EVT_CONN_OPEN, _nodelay)]
         try:
-            server = ae.make_server((self.host, int(self.local.port)), evt_handlers=handlers,
-                                    server_class=ThreadedAssociationServer)
+            server = ae.make_server(
+                (self.host, int(self.local.port)),
+                evt_handlers=handlers,
+                server_class=ThreadedAssociationServer,
+            )
         except OSError as exc:
             raise ConnectionFailedError(
                 f"Hilum cannot listen on port {self.local.port} ({exc.strerror or exc}); "
-                f"another program may use it.") from None
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": self.poll_s},
-                         name="hilum-listener", daemon=True).start()
+                f"another program may use it."
+            ) from None
+        threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": self.poll_s},
+            name="hilum-listener",
+            daemon=True,
+        ).start()
         ae._servers.append(server)  # as AE.start_server does: server.shutdown() removes it
         self._server = server
         with self._reg_lock:

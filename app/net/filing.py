@@ -107,10 +107,14 @@ class Filer:
         the sender is told it is stored).
     """
 
-    def __init__(self, library: Library | None = None, root: str | os.PathLike[str] | None = None,
-                 on_series: SeriesCallback | None = None,
-                 on_instance: Callable[[int], None] | None = None,
-                 write_behind: bool = False) -> None:
+    def __init__(
+        self,
+        library: Library | None = None,
+        root: str | os.PathLike[str] | None = None,
+        on_series: SeriesCallback | None = None,
+        on_instance: Callable[[int], None] | None = None,
+        write_behind: bool = False,
+    ) -> None:
         self.library = library if library is not None else Library()
         self.root = Path(root) if root is not None else received_dir()
         self.on_series = on_series
@@ -126,8 +130,9 @@ class Filer:
         self._writer: threading.Thread | None = None
         if write_behind:
             self._writes = queue.Queue(maxsize=WRITE_QUEUE)
-            self._writer = threading.Thread(target=self._write_loop, name="hilum-writer",
-                                            daemon=True)
+            self._writer = threading.Thread(
+                target=self._write_loop, name="hilum-writer", daemon=True
+            )
             self._writer.start()
         self._closed = False
 
@@ -140,8 +145,9 @@ class Filer:
         """Store one encoded DICOM file (preamble + file meta + dataset) and queue it for indexing."""
         return self.file_parts([data], study_uid, series_uid, sop_uid)
 
-    def file_parts(self, parts: Sequence[Any], study_uid: str, series_uid: str,
-                   sop_uid: str) -> Path:
+    def file_parts(
+        self, parts: Sequence[Any], study_uid: str, series_uid: str, sop_uid: str
+    ) -> Path:
         """Like :meth:`file_bytes` for a file given in pieces (bytes or buffers, e.g. the file
         meta and a memoryview of the data set as received), written without joining them.
         With ``write_behind`` the pieces are copied and written by the writer thread."""
@@ -162,11 +168,16 @@ class Filer:
             try:
                 self._write(parts, study_uid, series_uid, sop_uid)
             except Exception as exc:  # noqa: BLE001 - reported; the writer keeps going
-                reason = (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) else "error"
+                reason = (
+                    (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) else "error"
+                )
                 with self._lock:
-                    self.report.errors.append({
-                        "path": str(self.path_for(study_uid, series_uid, sop_uid)),
-                        "error": f"The instance could not be written to disk ({reason})."})
+                    self.report.errors.append(
+                        {
+                            "path": str(self.path_for(study_uid, series_uid, sop_uid)),
+                            "error": f"The instance could not be written to disk ({reason}).",
+                        }
+                    )
 
     def _write(self, parts: Sequence[Any], study_uid: str, series_uid: str, sop_uid: str) -> Path:
         target = self.path_for(study_uid, series_uid, sop_uid)
@@ -208,8 +219,12 @@ class Filer:
 
         buf = BytesIO()
         pydicom.dcmwrite(buf, ds, enforce_file_format=True)
-        return self.file_bytes(buf.getvalue(), str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID),
-                               str(ds.SOPInstanceUID))
+        return self.file_bytes(
+            buf.getvalue(),
+            str(ds.StudyInstanceUID),
+            str(ds.SeriesInstanceUID),
+            str(ds.SOPInstanceUID),
+        )
 
     # -- indexing (the filer's thread) ---------------------------------------------------------
     def _index_loop(self) -> None:
@@ -257,8 +272,9 @@ class Filer:
         except Exception as exc:  # noqa: BLE001 - the filer thread must keep going
             log.debug("indexing failed: %s", type(exc).__name__)
             with self._lock:
-                self.report.errors.extend({"path": f, "error": "The file could not be indexed."}
-                                          for f in files)
+                self.report.errors.extend(
+                    {"path": f, "error": "The file could not be indexed."} for f in files
+                )
             return
         with self._lock:
             self.report.added += rep.added

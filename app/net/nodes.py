@@ -58,7 +58,9 @@ class Node:
         """One line for ``hilum pacs list``."""
         parts = []
         if self.has_dimse:
-            parts.append(f"{self.ae_title}@{self.host}:{self.port}" + (" (TLS)" if self.tls else ""))
+            parts.append(
+                f"{self.ae_title}@{self.host}:{self.port}" + (" (TLS)" if self.tls else "")
+            )
         if self.dicomweb:
             parts.append(self.dicomweb)
         return f"{self.name}: " + "  ".join(parts)
@@ -107,11 +109,13 @@ class NodeStore:
                 node = Node(**{k: item[k] for k in Node.__dataclass_fields__ if k in item})
                 store.nodes[node.name] = node
             local = doc.get("local", {})
-            store.local = LocalSettings(**{k: local[k] for k in LocalSettings.__dataclass_fields__
-                                           if k in local})
+            store.local = LocalSettings(
+                **{k: local[k] for k in LocalSettings.__dataclass_fields__ if k in local}
+            )
         except (OSError, ValueError, TypeError, AttributeError):
-            raise NodeError(f"The PACS node settings {p} cannot be read; fix or delete the file.",
-                            str(p)) from None
+            raise NodeError(
+                f"The PACS node settings {p} cannot be read; fix or delete the file.", str(p)
+            ) from None
         return store
 
     def save(self) -> None:

@@ -38,9 +38,17 @@ class SeriesMatch:
 
     def to_json(self) -> dict[str, Any]:
         """The ``hilum scan --json`` series keys (what a query cannot know is null)."""
-        return {"series_uid": self.series_uid, "modality": self.modality,
-                "description": self.description, "instances": self.instances, "frames": None,
-                "rows": None, "columns": None, "transfer_syntaxes": [], "number": self.number}
+        return {
+            "series_uid": self.series_uid,
+            "modality": self.modality,
+            "description": self.description,
+            "instances": self.instances,
+            "frames": None,
+            "rows": None,
+            "columns": None,
+            "transfer_syntaxes": [],
+            "number": self.number,
+        }
 
 
 @dataclass(frozen=True)
@@ -59,11 +67,17 @@ class StudyMatch:
 
     def to_json(self) -> dict[str, Any]:
         """A ``hilum scan --json`` study (plus accession, modalities and instance count)."""
-        return {"study_uid": self.study_uid, "patient_id": self.patient_id,
-                "patient_name": self.patient_name, "study_date": self.study_date,
-                "description": self.description, "series": [s.to_json() for s in self.series],
-                "accession": self.accession, "modalities": list(self.modalities),
-                "instances": self.instances}
+        return {
+            "study_uid": self.study_uid,
+            "patient_id": self.patient_id,
+            "patient_name": self.patient_name,
+            "study_date": self.study_date,
+            "description": self.description,
+            "series": [s.to_json() for s in self.series],
+            "accession": self.accession,
+            "modalities": list(self.modalities),
+            "instances": self.instances,
+        }
 
 
 @dataclass(frozen=True)
@@ -76,8 +90,12 @@ class FindResult:
 
     def to_json(self) -> dict[str, Any]:
         """``{"node", "level", "studies": [...], "errors": []}`` (``hilum scan --json`` + node)."""
-        return {"node": self.node, "level": self.level,
-                "studies": [s.to_json() for s in self.studies], "errors": []}
+        return {
+            "node": self.node,
+            "level": self.level,
+            "studies": [s.to_json() for s in self.studies],
+            "errors": [],
+        }
 
 
 def _text(ds: Dataset, kw: str) -> str:
@@ -107,18 +125,28 @@ def _modalities(ds: Dataset) -> tuple[str, ...]:
 
 
 def _study(ds: Dataset, series: tuple[SeriesMatch, ...] = ()) -> StudyMatch:
-    return StudyMatch(study_uid=_text(ds, "StudyInstanceUID"), patient_id=_text(ds, "PatientID"),
-                      patient_name=_text(ds, "PatientName"), study_date=_text(ds, "StudyDate"),
-                      description=_text(ds, "StudyDescription"),
-                      accession=_text(ds, "AccessionNumber"), modalities=_modalities(ds),
-                      instances=_int(ds, "NumberOfStudyRelatedInstances"), series=series)
+    return StudyMatch(
+        study_uid=_text(ds, "StudyInstanceUID"),
+        patient_id=_text(ds, "PatientID"),
+        patient_name=_text(ds, "PatientName"),
+        study_date=_text(ds, "StudyDate"),
+        description=_text(ds, "StudyDescription"),
+        accession=_text(ds, "AccessionNumber"),
+        modalities=_modalities(ds),
+        instances=_int(ds, "NumberOfStudyRelatedInstances"),
+        series=series,
+    )
 
 
 def _series(ds: Dataset) -> SeriesMatch:
-    return SeriesMatch(series_uid=_text(ds, "SeriesInstanceUID"), modality=_text(ds, "Modality"),
-                       description=_text(ds, "SeriesDescription"),
-                       instances=_int(ds, "NumberOfSeriesRelatedInstances"),
-                       number=_int(ds, "SeriesNumber"), body_part=_text(ds, "BodyPartExamined"))
+    return SeriesMatch(
+        series_uid=_text(ds, "SeriesInstanceUID"),
+        modality=_text(ds, "Modality"),
+        description=_text(ds, "SeriesDescription"),
+        instances=_int(ds, "NumberOfSeriesRelatedInstances"),
+        number=_int(ds, "SeriesNumber"),
+        body_part=_text(ds, "BodyPartExamined"),
+    )
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
@@ -149,30 +177,57 @@ def echo(node: Node, local: LocalSettings, web_only: bool = False) -> float:
     return dimse.echo(node, local)
 
 
-def find(node: Node, local: LocalSettings, *, patient_id: str = "", patient_name: str = "",
-         study_date: str = "", modality: str = "", accession: str = "",
-         series_of: str | None = None, use_web: bool = False,
-         progress: Progress | None = None) -> FindResult:
+def find(
+    node: Node,
+    local: LocalSettings,
+    *,
+    patient_id: str = "",
+    patient_name: str = "",
+    study_date: str = "",
+    modality: str = "",
+    accession: str = "",
+    series_of: str | None = None,
+    use_web: bool = False,
+    progress: Progress | None = None,
+) -> FindResult:
     """Study-level query, or series level for ``series_of`` (a Study Instance UID)."""
     check_date_range(study_date)
     webq = _use_web(node, use_web)
     if series_of:
         filters = {"StudyInstanceUID": series_of, "Modality": modality}
-        rows = (web.find(node, local, "SERIES", filters) if webq
-                else dimse.find(node, local, "SERIES", filters, progress))
-        study_rows = (web.find(node, local, "STUDY", {"StudyInstanceUID": series_of}) if webq
-                      else dimse.find(node, local, "STUDY", {"StudyInstanceUID": series_of}))
-        series = tuple(sorted((_series(r) for r in rows),
-                              key=lambda s: (s.number is None, s.number or 0, s.series_uid)))
+        rows = (
+            web.find(node, local, "SERIES", filters)
+            if webq
+            else dimse.find(node, local, "SERIES", filters, progress)
+        )
+        study_rows = (
+            web.find(node, local, "STUDY", {"StudyInstanceUID": series_of})
+            if webq
+            else dimse.find(node, local, "STUDY", {"StudyInstanceUID": series_of})
+        )
+        series = tuple(
+            sorted(
+                (_series(r) for r in rows),
+                key=lambda s: (s.number is None, s.number or 0, s.series_uid),
+            )
+        )
         base = study_rows[0] if study_rows else Dataset()
         if not study_rows:
             base.StudyInstanceUID = series_of
         studies: tuple[StudyMatch, ...] = (_study(base, series),) if rows or study_rows else ()
         return FindResult(node.name, "SERIES", studies)
-    filters = {"PatientID": patient_id, "PatientName": patient_name, "StudyDate": study_date,
-               "ModalitiesInStudy": modality, "AccessionNumber": accession}
-    rows = (web.find(node, local, "STUDY", filters) if webq
-            else dimse.find(node, local, "STUDY", filters, progress))
+    filters = {
+        "PatientID": patient_id,
+        "PatientName": patient_name,
+        "StudyDate": study_date,
+        "ModalitiesInStudy": modality,
+        "AccessionNumber": accession,
+    }
+    rows = (
+        web.find(node, local, "STUDY", filters)
+        if webq
+        else dimse.find(node, local, "STUDY", filters, progress)
+    )
     studies = tuple(sorted((_study(r) for r in rows), key=lambda s: s.study_date, reverse=True))
     return FindResult(node.name, "STUDY", studies)
 
@@ -213,9 +268,16 @@ class RetrieveReport:
     first_instance_s: float | None = None
 
 
-def retrieve(node: Node, local: LocalSettings, study_uid: str, series_uids: Iterable[str] | None = None,
-             method: str = "get", library: Library | None = None, progress: Progress | None = None,
-             on_series: Callable[[dict[str, Any]], None] | None = None) -> RetrieveReport:
+def retrieve(
+    node: Node,
+    local: LocalSettings,
+    study_uid: str,
+    series_uids: Iterable[str] | None = None,
+    method: str = "get",
+    library: Library | None = None,
+    progress: Progress | None = None,
+    on_series: Callable[[dict[str, Any]], None] | None = None,
+) -> RetrieveReport:
     """Retrieve a study (or some series) into the study library.
 
     Parameters
@@ -270,13 +332,19 @@ def retrieve(node: Node, local: LocalSettings, study_uid: str, series_uids: Iter
             if method == "move" and not report.received and outcome.completed:
                 # a listener already running in this process (the GUI's) filed them
                 report.received = outcome.completed
-    progress.update(report.received, report.total or report.received,
-                    f"Received {report.received} instance(s)")
+    progress.update(
+        report.received, report.total or report.received, f"Received {report.received} instance(s)"
+    )
     return report
 
 
-def send(node: Node, local: LocalSettings, files: list[str], use_web: bool = False,
-         progress: Progress | None = None) -> list[SendItem]:
+def send(
+    node: Node,
+    local: LocalSettings,
+    files: list[str],
+    use_web: bool = False,
+    progress: Progress | None = None,
+) -> list[SendItem]:
     """Send files by C-STORE (STOW-RS for a DICOMweb-only node or when asked)."""
     if _use_web(node, use_web):
         return web.send(node, local, files, progress)

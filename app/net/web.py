@@ -51,17 +51,25 @@ def _http_error(node: Node, exc: BaseException, what: str) -> NetworkError:
     if isinstance(exc, requests.exceptions.HTTPError) and exc.response is not None:
         code = exc.response.status_code
         reason = exc.response.reason or ""
-        return DicomWebError(f"{node.name} ({node.dicomweb}) answered the {what} with HTTP "
-                             f"{code}{' ' + reason if reason else ''}.", code)
+        return DicomWebError(
+            f"{node.name} ({node.dicomweb}) answered the {what} with HTTP "
+            f"{code}{' ' + reason if reason else ''}.",
+            code,
+        )
     if isinstance(exc, requests.exceptions.Timeout):
-        return NetworkTimeoutError(f"{node.name} ({node.dicomweb}) did not answer the {what} in time.")
+        return NetworkTimeoutError(
+            f"{node.name} ({node.dicomweb}) did not answer the {what} in time."
+        )
     if isinstance(exc, requests.exceptions.ConnectionError):
-        return ConnectionFailedError(f"{node.name} cannot be reached at {node.dicomweb} "
-                                     f"(the server is stopped, or the URL is wrong).")
+        return ConnectionFailedError(
+            f"{node.name} cannot be reached at {node.dicomweb} "
+            f"(the server is stopped, or the URL is wrong)."
+        )
     if isinstance(exc, NetworkError):
         return exc
-    return DicomWebError(f"{node.name} ({node.dicomweb}) sent an answer Hilum cannot read for the "
-                         f"{what}.")
+    return DicomWebError(
+        f"{node.name} ({node.dicomweb}) sent an answer Hilum cannot read for the {what}."
+    )
 
 
 def echo(node: Node, local: LocalSettings) -> float:
@@ -87,8 +95,9 @@ def _qido(node: Node, local: LocalSettings, path: str, params: list[tuple[str, s
 
     query = urlencode(params, safe="*?,", quote_via=quote)
     url = f"{node.dicomweb}/{path}" + (f"?{query}" if query else "")
-    rsp = requests.get(url, headers={"Accept": "application/dicom+json"},
-                       timeout=float(local.timeout_s))
+    rsp = requests.get(
+        url, headers={"Accept": "application/dicom+json"}, timeout=float(local.timeout_s)
+    )
     rsp.raise_for_status()
     if rsp.status_code == 204 or not rsp.content:
         return []
@@ -121,16 +130,24 @@ def find(node: Node, local: LocalSettings, level: str, filters: dict[str, str]) 
     return out
 
 
-def retrieve(node: Node, local: LocalSettings, study_uid: str, series_uids: Iterable[str] | None,
-             filer: Filer, progress: Progress | None = None) -> RetrieveOutcome:
+def retrieve(
+    node: Node,
+    local: LocalSettings,
+    study_uid: str,
+    series_uids: Iterable[str] | None,
+    filer: Filer,
+    progress: Progress | None = None,
+) -> RetrieveOutcome:
     """WADO-RS retrieve of a study (or series), streamed instance by instance into ``filer``."""
     progress = progress or NullProgress()
     client = _client(node, local)
     outcome = RetrieveOutcome()
     wanted = list(series_uids or [])
     series_rows = find(node, local, "SERIES", {"StudyInstanceUID": study_uid})
-    counts = {str(r.get("SeriesInstanceUID", "")): int(r.get("NumberOfSeriesRelatedInstances", 0) or 0)
-              for r in series_rows}
+    counts = {
+        str(r.get("SeriesInstanceUID", "")): int(r.get("NumberOfSeriesRelatedInstances", 0) or 0)
+        for r in series_rows
+    }
     if not wanted:
         wanted = [uid for uid in counts if uid]
     if wanted:
@@ -139,13 +156,19 @@ def retrieve(node: Node, local: LocalSettings, study_uid: str, series_uids: Iter
         progress.check()
         try:
             # "*": the stored transfer syntax, so the pixels arrive exactly as the PACS holds them
-            for ds in client.iter_series(study_uid, series, media_types=(("application/dicom", "*"),)):
+            for ds in client.iter_series(
+                study_uid, series, media_types=(("application/dicom", "*"),)
+            ):
                 filer.file_dataset(ds)
                 outcome.completed += 1
                 n = filer.report.received
-                progress.update(n, outcome.total, f"Received {n} of {outcome.total or '?'} instance(s)")
+                progress.update(
+                    n, outcome.total, f"Received {n} of {outcome.total or '?'} instance(s)"
+                )
                 if progress.cancelled:
-                    raise Cancelled("Retrieve cancelled; the instances received so far are in the library.")
+                    raise Cancelled(
+                        "Retrieve cancelled; the instances received so far are in the library."
+                    )
         except (Cancelled, NetworkError):
             raise
         except Exception as exc:  # noqa: BLE001
@@ -153,8 +176,9 @@ def retrieve(node: Node, local: LocalSettings, study_uid: str, series_uids: Iter
     return outcome
 
 
-def send(node: Node, local: LocalSettings, files: list[str],
-         progress: Progress | None = None) -> list[SendItem]:
+def send(
+    node: Node, local: LocalSettings, files: list[str], progress: Progress | None = None
+) -> list[SendItem]:
     """STOW-RS the files (one request per file, so a refusal is reported per file)."""
     import pydicom
 
@@ -179,18 +203,34 @@ def send(node: Node, local: LocalSettings, files: list[str],
             out.append(SendItem(path, False, str(err), sop))
             continue
         failed = rsp.get("FailedSOPSequence", None) if rsp is not None else None
-        stored = {str(item.get("ReferencedSOPInstanceUID", "") or "")
-                  for item in ((rsp.get("ReferencedSOPSequence", None) if rsp is not None else None)
-                               or [])}
+        stored = {
+            str(item.get("ReferencedSOPInstanceUID", "") or "")
+            for item in (
+                (rsp.get("ReferencedSOPSequence", None) if rsp is not None else None) or []
+            )
+        }
         if failed:
             reason = failed[0].get("FailureReason", None)
-            out.append(SendItem(path, False, f"refused (failure reason "
-                                f"{'0x%04X' % int(reason) if reason is not None else 'not given'})", sop))
+            out.append(
+                SendItem(
+                    path,
+                    False,
+                    f"refused (failure reason "
+                    f"{'0x%04X' % int(reason) if reason is not None else 'not given'})",
+                    sop,
+                )
+            )
         elif sop in stored:
             out.append(SendItem(path, True, "stored", sop))
         else:  # e.g. Orthanc's plugin when its storage is full: both sequences empty
-            out.append(SendItem(path, False, f"{node.name} did not confirm storing it (the STOW-RS "
-                                             f"response lists it neither as stored nor as failed)",
-                                sop))
+            out.append(
+                SendItem(
+                    path,
+                    False,
+                    f"{node.name} did not confirm storing it (the STOW-RS "
+                    f"response lists it neither as stored nor as failed)",
+                    sop,
+                )
+            )
     progress.update(len(files), len(files), "Sent")
     return out

@@ -9,10 +9,13 @@ from typing import Any
 
 def register(sub: Any) -> None:
     """Add ``annotations`` to the ``hilum`` sub-commands."""
-    p = sub.add_parser("annotations", help="export/import measurements and key images as DICOM",
-                       description="Write the stored measurements, reading views and key images "
-                                   "of a study as GSPS, TID 1500 SR and KOS, or load such "
-                                   "objects made elsewhere into the library.")
+    p = sub.add_parser(
+        "annotations",
+        help="export/import measurements and key images as DICOM",
+        description="Write the stored measurements, reading views and key images "
+        "of a study as GSPS, TID 1500 SR and KOS, or load such "
+        "objects made elsewhere into the library.",
+    )
     inner = p.add_subparsers(dest="annotations_command", metavar="ACTION", required=True)
     e = inner.add_parser("export", help="write GSPS, TID 1500 SR and KOS for a study")
     e.add_argument("study_uid", metavar="STUDY_UID")
@@ -50,8 +53,10 @@ def _import(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary.to_json(), indent=2))
         return 0
-    print(f"{summary.measurements} measurement(s), {summary.views} view(s), "
-          f"{summary.key_images} key image(s) loaded into {len(summary.studies)} study(ies).")
+    print(
+        f"{summary.measurements} measurement(s), {summary.views} view(s), "
+        f"{summary.key_images} key image(s) loaded into {len(summary.studies)} study(ies)."
+    )
     for s in summary.skipped:
         print(f"skipped: {s}")
     return 0

@@ -51,13 +51,23 @@ from app.dicom.measurements import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GSPS_UID", "KOS_UID", "ImportSummary", "export_annotations", "import_annotations",
-           "split_annotation_files"]
+__all__ = [
+    "GSPS_UID",
+    "KOS_UID",
+    "ImportSummary",
+    "export_annotations",
+    "import_annotations",
+    "split_annotation_files",
+]
 
 GSPS_UID = "1.2.840.10008.5.1.4.1.1.11.1"
 KOS_UID = "1.2.840.10008.5.1.4.1.1.88.59"
-_SR_UIDS = {"1.2.840.10008.5.1.4.1.1.88.11", "1.2.840.10008.5.1.4.1.1.88.22",
-            "1.2.840.10008.5.1.4.1.1.88.33", "1.2.840.10008.5.1.4.1.1.88.34"}
+_SR_UIDS = {
+    "1.2.840.10008.5.1.4.1.1.88.11",
+    "1.2.840.10008.5.1.4.1.1.88.22",
+    "1.2.840.10008.5.1.4.1.1.88.33",
+    "1.2.840.10008.5.1.4.1.1.88.34",
+}
 _MANUFACTURER = "Hilum"
 _LAYER = "MEASUREMENTS"
 
@@ -102,8 +112,9 @@ def _read(path: str | os.PathLike[str], header_only: bool = True) -> Dataset:
     except (pydicom.errors.InvalidDicomError, EOFError):
         raise NotDicomError("The file is not a DICOM file.", str(path)) from None
     except OSError as exc:
-        raise DicomReadError(f"The file cannot be read ({exc.strerror or exc}).",
-                             str(path)) from None
+        raise DicomReadError(
+            f"The file cannot be read ({exc.strerror or exc}).", str(path)
+        ) from None
 
 
 def _ellipse_points(p: Sequence[tuple[float, float]]) -> np.ndarray:
@@ -112,7 +123,9 @@ def _ellipse_points(p: Sequence[tuple[float, float]]) -> np.ndarray:
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     horizontal = [(min(x0, x1), cy), (max(x0, x1), cy)]
     vertical = [(cx, min(y0, y1)), (cx, max(y0, y1))]
-    major, minor = (horizontal, vertical) if abs(x1 - x0) >= abs(y1 - y0) else (vertical, horizontal)
+    major, minor = (
+        (horizontal, vertical) if abs(x1 - x0) >= abs(y1 - y0) else (vertical, horizontal)
+    )
     return np.array(major + minor, dtype=np.float64)
 
 
@@ -165,8 +178,12 @@ def _images(library: Any, refs: Iterable[ImageKey]) -> dict[str, _Image]:
 
 
 # -- export ----------------------------------------------------------------------------------------
-def _gsps(series_images: list[_Image], measurements: list[Measurement], views: list[ImageView],
-          series_number: int) -> Dataset:
+def _gsps(
+    series_images: list[_Image],
+    measurements: list[Measurement],
+    views: list[ImageView],
+    series_number: int,
+) -> Dataset:
     """One GSPS for a series' measurements. Long because the presentation state's layers,
     annotations and displayed areas are built in the standard's order."""
     import highdicom as hd
@@ -186,34 +203,62 @@ def _gsps(series_images: list[_Image], measurements: list[Measurement], views: l
             track = f"hilum:{m.kind}:{m.id}"
             if m.kind == "cobb":
                 for half in (pts[:2], pts[2:]):
-                    objects.append(hd.pr.GraphicObject(
-                        graphic_type="POLYLINE", graphic_data=half, units="PIXEL",
-                        tracking_id=track, tracking_uid=_uid(track)))
+                    objects.append(
+                        hd.pr.GraphicObject(
+                            graphic_type="POLYLINE",
+                            graphic_data=half,
+                            units="PIXEL",
+                            tracking_id=track,
+                            tracking_uid=_uid(track),
+                        )
+                    )
             else:
-                objects.append(hd.pr.GraphicObject(
-                    graphic_type=graphic, graphic_data=pts, units="PIXEL",
-                    tracking_id=track, tracking_uid=_uid(track)))
+                objects.append(
+                    hd.pr.GraphicObject(
+                        graphic_type=graphic,
+                        graphic_data=pts,
+                        units="PIXEL",
+                        tracking_id=track,
+                        tracking_uid=_uid(track),
+                    )
+                )
             anchor = pts[np.argmax(pts[:, 0])]
-            texts.append(hd.pr.TextObject(
-                text_value=m.text()[:64], units="PIXEL",
-                anchor_point=(float(anchor[0]), float(anchor[1])), anchor_point_visible=False,
-                tracking_id=track, tracking_uid=_uid(track, "text")))
+            texts.append(
+                hd.pr.TextObject(
+                    text_value=m.text()[:64],
+                    units="PIXEL",
+                    anchor_point=(float(anchor[0]), float(anchor[1])),
+                    anchor_point_visible=False,
+                    tracking_id=track,
+                    tracking_uid=_uid(track, "text"),
+                )
+            )
         multi = int(ds.get("NumberOfFrames", 1) or 1) > 1
-        annotations.append(hd.pr.GraphicAnnotation(
-            referenced_images=[ds], graphic_layer=layer,
-            referenced_frame_number=frame + 1 if multi else None,
-            graphic_objects=objects, text_objects=texts))
+        annotations.append(
+            hd.pr.GraphicAnnotation(
+                referenced_images=[ds],
+                graphic_layer=layer,
+                referenced_frame_number=frame + 1 if multi else None,
+                graphic_objects=objects,
+                text_objects=texts,
+            )
+        )
     voi = []
     view_by_sop = {v.image.sop_uid: v for v in views if v.image.sop_uid in dss}
     for sop, v in view_by_sop.items():
         ds = dss[sop]
         multi = int(ds.get("NumberOfFrames", 1) or 1) > 1
-        voi.append(hd.pr.SoftcopyVOILUTTransformation(
-            window_center=float(v.center), window_width=max(float(v.width), 1.0),
-            window_explanation="Reader's window",
-            referenced_images=hd.ReferencedImageSequence(
-                referenced_images=[ds],
-                referenced_frame_number=v.image.frame + 1 if multi else None)))
+        voi.append(
+            hd.pr.SoftcopyVOILUTTransformation(
+                window_center=float(v.center),
+                window_width=max(float(v.width), 1.0),
+                window_explanation="Reader's window",
+                referenced_images=hd.ReferencedImageSequence(
+                    referenced_images=[ds],
+                    referenced_frame_number=v.image.frame + 1 if multi else None,
+                ),
+            )
+        )
     if voi and len(voi) < len(series_images):
         # images without a stored view keep their own header window
         for im in series_images:
@@ -224,24 +269,34 @@ def _gsps(series_images: list[_Image], measurements: list[Measurement], views: l
             found = windows(im.ds)
             if not found:
                 continue
-            voi.append(hd.pr.SoftcopyVOILUTTransformation(
-                window_center=found[0][0], window_width=found[0][1],
-                referenced_images=hd.ReferencedImageSequence(referenced_images=[im.ds])))
+            voi.append(
+                hd.pr.SoftcopyVOILUTTransformation(
+                    window_center=found[0][0],
+                    window_width=found[0][1],
+                    referenced_images=hd.ReferencedImageSequence(referenced_images=[im.ds]),
+                )
+            )
     first = series_images[0].ds
     kwargs: dict[str, Any] = {}
     if voi:
         kwargs["voi_lut_transformations"] = voi
     gsps = hd.pr.GrayscaleSoftcopyPresentationState(
         referenced_images=[im.ds for im in series_images],
-        series_instance_uid=generate_uid(), series_number=series_number,
-        sop_instance_uid=generate_uid(), instance_number=1,
-        manufacturer=_MANUFACTURER, manufacturer_model_name="Hilum workstation",
-        software_versions=__version__, device_serial_number="",
+        series_instance_uid=generate_uid(),
+        series_number=series_number,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer=_MANUFACTURER,
+        manufacturer_model_name="Hilum workstation",
+        software_versions=__version__,
+        device_serial_number="",
         content_label="HILUM_MEASURE",
         content_description=f"Measurements of series {first.get('SeriesNumber', '')}".strip(),
         graphic_annotations=annotations or None,
         graphic_layers=[layer] if annotations else None,
-        content_creator_name="Hilum^Reader", **kwargs)
+        content_creator_name="Hilum^Reader",
+        **kwargs,
+    )
     # General Series: Laterality is required for paired body parts; say which part it is
     if first.get("BodyPartExamined"):
         gsps.BodyPartExamined = first.BodyPartExamined
@@ -256,19 +311,27 @@ def _gsps(series_images: list[_Image], measurements: list[Measurement], views: l
         (x0, y0), (x1, y1) = v.area
         item = Dataset()
         item.ReferencedImageSequence = hd.ReferencedImageSequence(referenced_images=[ds])
-        item.PixelOriginInterpretation = "VOLUME" if int(ds.get("NumberOfFrames", 1) or 1) > 1 \
-            else "FRAME"
+        item.PixelOriginInterpretation = (
+            "VOLUME" if int(ds.get("NumberOfFrames", 1) or 1) > 1 else "FRAME"
+        )
         # DICOM: 1-based pixels, top-left and bottom-right pixel of the displayed area
-        item.DisplayedAreaTopLeftHandCorner = [math.floor(min(x0, x1)) + 1,
-                                               math.floor(min(y0, y1)) + 1]
-        item.DisplayedAreaBottomRightHandCorner = [max(math.ceil(max(x0, x1)), 1),
-                                                   max(math.ceil(max(y0, y1)), 1)]
+        item.DisplayedAreaTopLeftHandCorner = [
+            math.floor(min(x0, x1)) + 1,
+            math.floor(min(y0, y1)) + 1,
+        ]
+        item.DisplayedAreaBottomRightHandCorner = [
+            max(math.ceil(max(x0, x1)), 1),
+            max(math.ceil(max(y0, y1)), 1),
+        ]
         item.PresentationSizeMode = "SCALE TO FIT"
         item.PresentationPixelAspectRatio = [1, 1]
         areas.append(item)
     if areas:
-        rest = [im for im in series_images if im.ref.sop_uid not in
-                {s for s, v in view_by_sop.items() if v.area is not None}]
+        rest = [
+            im
+            for im in series_images
+            if im.ref.sop_uid not in {s for s, v in view_by_sop.items() if v.area is not None}
+        ]
         for im in rest:
             item = Dataset()
             item.ReferencedImageSequence = hd.ReferencedImageSequence(referenced_images=[im.ds])
@@ -296,8 +359,13 @@ def _sr_measurements(m: Measurement, unit_code: Any) -> list[Any]:
             out.append(hd.sr.Measurement(name=name, value=float(v[key]), unit=unit))
 
     if m.kind == "length":
-        add(codes.SCT.Length, "length", codes.UCUM.Millimeter if v.get("unit") == "mm"
-            else hd.sr.CodedConcept("{px}", "UCUM", "pixels"))
+        add(
+            codes.SCT.Length,
+            "length",
+            codes.UCUM.Millimeter
+            if v.get("unit") == "mm"
+            else hd.sr.CodedConcept("{px}", "UCUM", "pixels"),
+        )
     elif m.kind == "angle":
         add(codes.SCT.Angle, "angle", codes.UCUM.Degree)
     elif m.kind == "cobb":
@@ -307,14 +375,23 @@ def _sr_measurements(m: Measurement, unit_code: Any) -> list[Any]:
         add(codes.SCT.StandardDeviation, "sd", unit_code)
         add(codes.SCT.Minimum, "min", unit_code)
         add(codes.SCT.Maximum, "max", unit_code)
-        add(codes.SCT.Area, "area", codes.UCUM.SquareMillimeter if v.get("area_unit") == "mm²"
-            else hd.sr.CodedConcept("{px}2", "UCUM", "square pixels"))
+        add(
+            codes.SCT.Area,
+            "area",
+            codes.UCUM.SquareMillimeter
+            if v.get("area_unit") == "mm²"
+            else hd.sr.CodedConcept("{px}2", "UCUM", "square pixels"),
+        )
     return out
 
 
-def _measurement_report(images: dict[str, _Image], measurements: list[Measurement],
-                        evidence: list[Dataset], series_number: int,
-                        frames_of_reference: dict[str, str]) -> Dataset:
+def _measurement_report(
+    images: dict[str, _Image],
+    measurements: list[Measurement],
+    evidence: list[Dataset],
+    series_number: int,
+    frames_of_reference: dict[str, str],
+) -> Dataset:
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
@@ -331,8 +408,9 @@ def _measurement_report(images: dict[str, _Image], measurements: list[Measuremen
             plane = Plane.from_json(json.loads(m.image.plane))
             ident += f":{plane.kind}"  # which pane it goes back to (two points do not say)
             xyz = np.array([plane.point(y - 0.5, x - 0.5) for x, y in pts])
-            region: Any = hd.sr.ImageRegion3D(graphic_type=graphic, graphic_data=xyz,
-                                              frame_of_reference_uid=for_uid)
+            region: Any = hd.sr.ImageRegion3D(
+                graphic_type=graphic, graphic_data=xyz, frame_of_reference_uid=for_uid
+            )
             ds = None
         else:
             im = images.get(m.image.sop_uid)
@@ -341,32 +419,49 @@ def _measurement_report(images: dict[str, _Image], measurements: list[Measuremen
             ds = im.ds
             multi = int(ds.get("NumberOfFrames", 1) or 1) > 1
             source = hd.sr.SourceImageForRegion.from_source_image(
-                ds, referenced_frame_numbers=[m.image.frame + 1] if multi else None)
-            region = hd.sr.ImageRegion(graphic_type=graphic, graphic_data=pts,
-                                       source_image=source)
+                ds, referenced_frame_numbers=[m.image.frame + 1] if multi else None
+            )
+            region = hd.sr.ImageRegion(graphic_type=graphic, graphic_data=pts, source_image=source)
         track = hd.sr.TrackingIdentifier(uid=_uid("hilum", m.id), identifier=ident)
         unit = str(m.values.get("unit", "") or "")
         unit_code = codes.UCUM.HounsfieldUnit if unit == "HU" else codes.UCUM.NoUnits
-        groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-            tracking_identifier=track, referenced_region=region,
-            measurements=_sr_measurements(m, unit_code) or None))
+        groups.append(
+            hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+                tracking_identifier=track,
+                referenced_region=region,
+                measurements=_sr_measurements(m, unit_code) or None,
+            )
+        )
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=_uid("hilum-workstation"), name="Hilum", manufacturer_name=_MANUFACTURER,
-            model_name="Hilum workstation"))
+            uid=_uid("hilum-workstation"),
+            name="Hilum",
+            manufacturer_name=_MANUFACTURER,
+            model_name="Hilum workstation",
+        ),
+    )
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=observer),
         procedure_reported=codes.LN.CTUnspecifiedBodyRegion
-        if str(evidence[0].get("Modality", "")) == "CT" else
-        hd.sr.CodedConcept("P5-09051", "SRT", "Imaging procedure"),
+        if str(evidence[0].get("Modality", "")) == "CT"
+        else hd.sr.CodedConcept("P5-09051", "SRT", "Imaging procedure"),
         imaging_measurements=groups or None,
-        title=codes.DCM.ImagingMeasurementReport)
+        title=codes.DCM.ImagingMeasurementReport,
+    )
     return hd.sr.Comprehensive3DSR(
-        evidence=evidence, content=report[0], series_instance_uid=generate_uid(),
-        series_number=series_number, sop_instance_uid=generate_uid(), instance_number=1,
-        manufacturer=_MANUFACTURER, is_complete=True, is_final=False, is_verified=False,
-        series_description="Hilum measurement report")
+        evidence=evidence,
+        content=report[0],
+        series_instance_uid=generate_uid(),
+        series_number=series_number,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer=_MANUFACTURER,
+        is_complete=True,
+        is_final=False,
+        is_verified=False,
+        series_description="Hilum measurement report",
+    )
 
 
 def _kos(images: dict[str, _Image], keys: list[KeyImageMark], series_number: int) -> Dataset:
@@ -376,12 +471,20 @@ def _kos(images: dict[str, _Image], keys: list[KeyImageMark], series_number: int
     dss = [images[k.image.sop_uid].ds for k in keys if k.image.sop_uid in images]
     notes = "; ".join(k.note for k in keys if k.note)
     content = hd.ko.KeyObjectSelection(
-        document_title=codes.DCM.OfInterest, referenced_objects=dss,
-        description=notes[:1024] or "Key images marked by the reader")
+        document_title=codes.DCM.OfInterest,
+        referenced_objects=dss,
+        description=notes[:1024] or "Key images marked by the reader",
+    )
     return hd.ko.KeyObjectSelectionDocument(
-        evidence=dss, content=content, series_instance_uid=generate_uid(),
-        series_number=series_number, sop_instance_uid=generate_uid(), instance_number=1,
-        manufacturer=_MANUFACTURER, series_description="Hilum key images")
+        evidence=dss,
+        content=content,
+        series_instance_uid=generate_uid(),
+        series_number=series_number,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer=_MANUFACTURER,
+        series_description="Hilum key images",
+    )
 
 
 def _write(ds: Dataset, path: Path) -> Path:
@@ -413,6 +516,8 @@ def export_annotations(library: Any, study_uid: str, out_dir: str | os.PathLike[
     ------
     ExportError
         When the study is unknown, its images are not readable, or a file cannot be written.
+
+    Long because the GSPS, TID 1500 and KOS are built from the same stored measurements in one pass.
     """
     if library.study(study_uid) is None:
         raise ExportError("The study is not in the library.", study_uid)
@@ -431,8 +536,9 @@ def export_annotations(library: Any, study_uid: str, out_dir: str | os.PathLike[
     # one presentation state per series with measurements or a stored view
     series: dict[str, list[_Image]] = {}
     for im in images.values():
-        if any(m.image.sop_uid == im.ref.sop_uid for m in on_images) or \
-                any(v.image.sop_uid == im.ref.sop_uid for v in views):
+        if any(m.image.sop_uid == im.ref.sop_uid for m in on_images) or any(
+            v.image.sop_uid == im.ref.sop_uid for v in views
+        ):
             series.setdefault(str(im.ds.SeriesInstanceUID), []).append(im)
     n = 900
     for ims in series.values():
@@ -452,17 +558,22 @@ def export_annotations(library: Any, study_uid: str, out_dir: str | os.PathLike[
                         from app.reporting.dicom_out import complete_type2
 
                         ds = complete_type2(_read(inst[0]["path"]))
-                        images.setdefault(str(ds.SOPInstanceUID),
-                                          _Image(ImageKey(study_uid, m.image.series_uid,
-                                                          str(ds.SOPInstanceUID)), ds,
-                                                 str(inst[0]["path"])))
+                        images.setdefault(
+                            str(ds.SOPInstanceUID),
+                            _Image(
+                                ImageKey(study_uid, m.image.series_uid, str(ds.SOPInstanceUID)),
+                                ds,
+                                str(inst[0]["path"]),
+                            ),
+                        )
                         if ds.get("FrameOfReferenceUID"):
                             frames_of_reference[m.image.series_uid] = str(ds.FrameOfReferenceUID)
                     except (NotDicomError, DicomReadError):
                         pass
         used = {m.image.sop_uid for m in measurements if not m.image.is_reformat}
-        used |= {im.ref.sop_uid for im in images.values()
-                 if im.ref.series_uid in frames_of_reference}
+        used |= {
+            im.ref.sop_uid for im in images.values() if im.ref.series_uid in frames_of_reference
+        }
         evidence = [images[s].ds for s in used if s in images]
         if evidence:
             sr = _measurement_report(images, measurements, evidence, 950, frames_of_reference)
@@ -489,7 +600,9 @@ def measurement_lines(library: Any, study_uid: str) -> list[str]:
                 where = f"image {inst['instance_number']}"
             if inst is not None and (inst.get("frames") or 1) > 1:
                 where += f" frame {m.image.frame + 1}"
-        prefix = ", ".join(p for p in (f"Series {number}" if number is not None else "", where) if p)
+        prefix = ", ".join(
+            p for p in (f"Series {number}" if number is not None else "", where) if p
+        )
         label = f" ({m.label})" if m.label else ""
         out.append(f"{prefix}: {m.text()}{label}" if prefix else m.text() + label)
     return out
@@ -507,8 +620,13 @@ class ImportSummary:
     studies: set[str] = field(default_factory=set)
 
     def to_json(self) -> dict[str, Any]:
-        return {"measurements": self.measurements, "key_images": self.key_images,
-                "views": self.views, "skipped": self.skipped, "studies": sorted(self.studies)}
+        return {
+            "measurements": self.measurements,
+            "key_images": self.key_images,
+            "views": self.views,
+            "skipped": self.skipped,
+            "studies": sorted(self.studies),
+        }
 
 
 def _ref_for(library: Any, study_uid: str, sop_uid: str, frame: int = 0) -> ImageKey:
@@ -517,8 +635,9 @@ def _ref_for(library: Any, study_uid: str, sop_uid: str, frame: int = 0) -> Imag
     return ImageKey(study_uid, series_uid, sop_uid, frame)
 
 
-def _values_from_image(library: Any, kind: str, points: Sequence[tuple[float, float]],
-                       ref: ImageKey) -> dict[str, Any]:
+def _values_from_image(
+    library: Any, kind: str, points: Sequence[tuple[float, float]], ref: ImageKey
+) -> dict[str, Any]:
     inst = library.instance(ref.sop_uid)
     if inst is None:
         return {}
@@ -610,10 +729,14 @@ def _import_gsps(library: Any, ds: Dataset, summary: ImportSummary) -> None:
             kind, pts = found
             for sop, frame in refs:
                 ref = _ref_for(library, study, sop, frame)
-                m = Measurement(kind=kind, points=tuple(pts), image=ref,
-                                values=_values_from_image(library, kind, pts, ref),
-                                source=source, id=_import_id(key, str(ds.SOPInstanceUID), sop,
-                                                             str(frame)))
+                m = Measurement(
+                    kind=kind,
+                    points=tuple(pts),
+                    image=ref,
+                    values=_values_from_image(library, kind, pts, ref),
+                    source=source,
+                    id=_import_id(key, str(ds.SOPInstanceUID), sop, str(frame)),
+                )
                 save_measurement(library, m)
                 summary.measurements += 1
     # the window the other reader used
@@ -624,8 +747,9 @@ def _import_gsps(library: Any, ds: Dataset, summary: ImportSummary) -> None:
         w = item.WindowWidth
         c = float(c[0] if isinstance(c, pydicom.multival.MultiValue) else c)
         w = float(w[0] if isinstance(w, pydicom.multival.MultiValue) else w)
-        targets = [(str(r.ReferencedSOPInstanceUID), 0)
-                   for r in item.get("ReferencedImageSequence", [])] or all_refs
+        targets = [
+            (str(r.ReferencedSOPInstanceUID), 0) for r in item.get("ReferencedImageSequence", [])
+        ] or all_refs
         for sop, frame in targets:
             save_view(library, ImageView(_ref_for(library, study, sop, frame), c, w))
             summary.views += 1
@@ -636,31 +760,44 @@ def _import_gsps(library: Any, ds: Dataset, summary: ImportSummary) -> None:
             x1, y1 = (float(v) for v in item.DisplayedAreaBottomRightHandCorner)
         except (AttributeError, TypeError, ValueError):
             continue
-        targets = [(str(r.ReferencedSOPInstanceUID), 0)
-                   for r in item.get("ReferencedImageSequence", [])] or all_refs
+        targets = [
+            (str(r.ReferencedSOPInstanceUID), 0) for r in item.get("ReferencedImageSequence", [])
+        ] or all_refs
         for sop, frame in targets:
             ref = _ref_for(library, study, sop, frame)
             old = next((v for v in load_views(library, study) if v.image.key() == ref.key()), None)
             inst = library.instance(sop)
             whole = inst is not None and (x0, y0, x1, y1) == (1, 1, inst["columns"], inst["rows"])
             if old is not None and not whole:
-                save_view(library, ImageView(ref, old.center, old.width,
-                                             ((x0 - 1, y0 - 1), (x1, y1))))
+                save_view(
+                    library, ImageView(ref, old.center, old.width, ((x0 - 1, y0 - 1), (x1, y1)))
+                )
     summary.studies.add(study)
 
 
 def _import_sr(library: Any, path: str, ds: Dataset, summary: ImportSummary) -> None:
+    """Long because each TID 1500 measurement kind (length, area, angle, 3-D coordinates) is decoded in turn from one content-tree walk."""
+
     import highdicom as hd
 
     try:
         report = hd.sr.MeasurementReport.from_sequence([_root_item(ds)], is_root=True)
     except Exception as exc:  # noqa: BLE001 - not a TID 1500 report
-        summary.skipped.append(f"{Path(path).name}: not a TID 1500 measurement report "
-                               f"({type(exc).__name__})")
+        summary.skipped.append(
+            f"{Path(path).name}: not a TID 1500 measurement report ({type(exc).__name__})"
+        )
         return
     study = str(ds.StudyInstanceUID)
-    names = {"Length": "length", "Angle": "angle", "Cobb angle": "cobb", "Mean": "mean",
-             "Standard Deviation": "sd", "Minimum": "min", "Maximum": "max", "Area": "area"}
+    names = {
+        "Length": "length",
+        "Angle": "angle",
+        "Cobb angle": "cobb",
+        "Mean": "mean",
+        "Standard Deviation": "sd",
+        "Minimum": "min",
+        "Maximum": "max",
+        "Area": "area",
+    }
     for gi, group in enumerate(report.get_planar_roi_measurement_groups()):
         roi = group.roi
         if roi is None or not isinstance(roi, (hd.sr.ImageRegion, hd.sr.ImageRegion3D)):
@@ -711,10 +848,14 @@ def _import_sr(library: Any, path: str, ds: Dataset, summary: ImportSummary) -> 
                 values = _values_from_image(library, kind, pts, ref)
         elif "mean" in values and "n" not in values:
             values.setdefault("area_unit", "mm²")
-        m = Measurement(kind=kind, points=tuple(pts), image=ref, values=values,
-                        source=f"SR {ds.get('SeriesDescription', '') or 'measurement report'}".strip(),
-                        id=_import_id(tracking,
-                                      str(ds.SOPInstanceUID), str(gi)))
+        m = Measurement(
+            kind=kind,
+            points=tuple(pts),
+            image=ref,
+            values=values,
+            source=f"SR {ds.get('SeriesDescription', '') or 'measurement report'}".strip(),
+            id=_import_id(tracking, str(ds.SOPInstanceUID), str(gi)),
+        )
         save_measurement(library, m)
         summary.measurements += 1
     summary.studies.add(study)
@@ -772,16 +913,24 @@ def reformat_plane_of(xyz: np.ndarray, hint: str = "") -> Any:
     row, col, kind = axes
     u, v = (pts - pts[0]) @ row, (pts - pts[0]) @ col
     origin = pts[0] + u.min() * row + v.min() * col
+
     def t3(v: np.ndarray) -> tuple[float, float, float]:
         return float(v[0]), float(v[1]), float(v[2])
 
-    return Plane(origin=t3(origin), row=t3(row), col=t3(col), spacing=1.0,
-                 rows=math.ceil(v.max() - v.min()) + 2,
-                 columns=math.ceil(u.max() - u.min()) + 2, kind=kind)
+    return Plane(
+        origin=t3(origin),
+        row=t3(row),
+        col=t3(col),
+        spacing=1.0,
+        rows=math.ceil(v.max() - v.min()) + 2,
+        columns=math.ceil(u.max() - u.min()) + 2,
+        kind=kind,
+    )
 
 
-def _on_reformat(library: Any, study: str, roi: Any, tracking: str,
-                 summary: ImportSummary) -> tuple[ImageKey, np.ndarray] | None:
+def _on_reformat(
+    library: Any, study: str, roi: Any, tracking: str, summary: ImportSummary
+) -> tuple[ImageKey, np.ndarray] | None:
     """Where a TID 1500 region in patient coordinates (SCOORD3D) goes: the reformat plane of the
     volume series in its frame of reference, and the points on that plane (image coordinates)."""
     series = _series_of_frame_of_reference(library, study, str(roi.frame_of_reference_uid))
@@ -792,8 +941,10 @@ def _on_reformat(library: Any, study: str, roi: Any, tracking: str,
     hint = tracking.rsplit(":", 1)[-1] if tracking.startswith("hilum:") else ""
     plane = reformat_plane_of(xyz, hint)
     if plane is None:
-        summary.skipped.append("a measurement whose points lie on no one plane (or a length on "
-                               "an oblique plane, which two points do not define)")
+        summary.skipped.append(
+            "a measurement whose points lie on no one plane (or a length on "
+            "an oblique plane, which two points do not define)"
+        )
         return None
     # image coordinates on the plane (pixel centres at +0.5, as the exporter wrote them)
     xy = np.array([(c + 0.5, r + 0.5) for r, c in (plane.pixel(p) for p in xyz)])
@@ -833,8 +984,12 @@ def _import_kos(library: Any, ds: Dataset, summary: ImportSummary) -> None:
         for r in item.get("ReferencedSOPSequence", []):
             frames = _frame_numbers(r.get("ReferencedFrameNumber"))
             frame = frames[0] - 1 if frames else 0
-            save_key_image(library, KeyImageMark(_ref_for(library, study,
-                                                      str(r.ReferencedSOPInstanceUID), frame), note))
+            save_key_image(
+                library,
+                KeyImageMark(
+                    _ref_for(library, study, str(r.ReferencedSOPInstanceUID), frame), note
+                ),
+            )
             summary.key_images += 1
     summary.studies.add(study)
 
@@ -864,13 +1019,16 @@ def import_annotations(library: Any, files: Iterable[str | os.PathLike[str]]) ->
         elif sop_class in _SR_UIDS:
             _import_sr(library, path, ds, summary)
         else:
-            summary.skipped.append(f"{Path(path).name}: not a presentation state, measurement "
-                                   "report or key object selection")
+            summary.skipped.append(
+                f"{Path(path).name}: not a presentation state, measurement "
+                "report or key object selection"
+            )
     return summary
 
 
-def split_annotation_files(paths: Iterable[str | os.PathLike[str]],
-                           progress: Any = None) -> tuple[list[str], list[str]]:
+def split_annotation_files(
+    paths: Iterable[str | os.PathLike[str]], progress: Any = None
+) -> tuple[list[str], list[str]]:
     """Dropped or chosen paths split into annotation objects and the rest (worker thread).
 
     Parameters
@@ -895,8 +1053,11 @@ def split_annotation_files(paths: Iterable[str | os.PathLike[str]],
         if os.path.isfile(path):
             try:
                 # the class alone: quick for the hundreds of films a drop can hold
-                sop_class = str(pydicom.dcmread(path, stop_before_pixels=True,
-                                                specific_tags=["SOPClassUID"]).get("SOPClassUID", ""))
+                sop_class = str(
+                    pydicom.dcmread(
+                        path, stop_before_pixels=True, specific_tags=["SOPClassUID"]
+                    ).get("SOPClassUID", "")
+                )
             except Exception:  # noqa: BLE001 - hostile or not DICOM: the image import reports it
                 sop_class = ""
             if sop_class in classes:

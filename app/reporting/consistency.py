@@ -25,18 +25,69 @@ from typing import Iterable
 
 #: finding -> (words that name it, structures it concerns, acute?)
 _FINDINGS: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
-    "Cardiomegaly": ((r"cardiomegaly", r"(?:heart|cardiac silhouette|cardiac size|cardiac contour)s?\b[\w\s,-]{0,30}?\b(?:is |are )?(?:mildly |moderately |markedly )?(?:enlarged|large)", r"enlarged (?:heart|cardiac)", r"cardiac enlargement"), ("heart",), False),
-    "Pleural Effusion": ((r"effusions?", r"pleural fluid"), ("pleura", "lungs", "costophrenic"), True),
+    "Cardiomegaly": (
+        (
+            r"cardiomegaly",
+            r"(?:heart|cardiac silhouette|cardiac size|cardiac contour)s?\b[\w\s,-]{0,30}?\b(?:is |are )?(?:mildly |moderately |markedly )?(?:enlarged|large)",
+            r"enlarged (?:heart|cardiac)",
+            r"cardiac enlargement",
+        ),
+        ("heart",),
+        False,
+    ),
+    "Pleural Effusion": (
+        (r"effusions?", r"pleural fluid"),
+        ("pleura", "lungs", "costophrenic"),
+        True,
+    ),
     "Opacity": ((r"opacit(?:y|ies)", r"opacification"), ("lungs",), True),
     "Pulmonary Atelectasis": ((r"atelecta\w+",), ("lungs",), False),
     "Calcinosis": ((r"calcifi\w+", r"calcinosis"), (), False),
     "Calcified Granuloma": ((r"granulom\w*",), ("lungs",), False),
-    "Thoracic Vertebrae": ((r"degenerative (?:changes? )?(?:of |in )?(?:the )?(?:thoracic )?spine", r"spondylosis", r"osteophytes?", r"degenerative changes"), ("bones",), False),
-    "Spine": ((r"degenerative (?:changes? )?(?:of |in )?(?:the )?(?:thoracic )?spine", r"scoliosis", r"kyphosis", r"spondylosis", r"degenerative changes"), ("bones",), False),
+    "Thoracic Vertebrae": (
+        (
+            r"degenerative (?:changes? )?(?:of |in )?(?:the )?(?:thoracic )?spine",
+            r"spondylosis",
+            r"osteophytes?",
+            r"degenerative changes",
+        ),
+        ("bones",),
+        False,
+    ),
+    "Spine": (
+        (
+            r"degenerative (?:changes? )?(?:of |in )?(?:the )?(?:thoracic )?spine",
+            r"scoliosis",
+            r"kyphosis",
+            r"spondylosis",
+            r"degenerative changes",
+        ),
+        ("bones",),
+        False,
+    ),
     "Cicatrix": ((r"scar\w*", r"cicatri\w*", r"fibrotic"), ("lungs",), False),
-    "Markings": ((r"(?:interstitial|bronchovascular|lung) markings", r"markings",
-                  r"(?:interstitial|bronchovascular) (?:crowding|prominence|thickening)"), ("lungs",), False),
-    "Lung": ((r"hypoinflat\w*", r"hyperinflat\w*", r"hyperexpan\w*", r"low lung volumes?", r"lung volumes are low", r"hyperdisten\w*", r"(?:lung volumes|lungs) (?:are )?(?:abnormal|low|hyperexpanded)"), ("lungs",), False),
+    "Markings": (
+        (
+            r"(?:interstitial|bronchovascular|lung) markings",
+            r"markings",
+            r"(?:interstitial|bronchovascular) (?:crowding|prominence|thickening)",
+        ),
+        ("lungs",),
+        False,
+    ),
+    "Lung": (
+        (
+            r"hypoinflat\w*",
+            r"hyperinflat\w*",
+            r"hyperexpan\w*",
+            r"low lung volumes?",
+            r"lung volumes are low",
+            r"hyperdisten\w*",
+            r"(?:lung volumes|lungs) (?:are )?(?:abnormal|low|hyperexpanded)",
+        ),
+        ("lungs",),
+        False,
+    ),
     "Pneumonia": ((r"pneumonia", r"pneumonitis"), ("lungs",), True),
     "Consolidation": ((r"consolidat\w+",), ("lungs",), True),
     "Airspace Disease": ((r"air-?space (?:disease|opacit\w+)", r"infiltrates?"), ("lungs",), True),
@@ -60,33 +111,56 @@ _STRUCTURES: dict[str, str] = {
     "costophrenic": r"costophrenic",
     "bones": r"osseous|bony|bones?|skeletal|spine|vertebra\w*|ribs?",
 }
-_NORMAL_WORD = (r"clear|normal|unremarkable|within normal limits|intact|well[- ]expanded|"
-                r"well[- ]aerated|sharp")
+_NORMAL_WORD = (
+    r"clear|normal|unremarkable|within normal limits|intact|well[- ]expanded|"
+    r"well[- ]aerated|sharp"
+)
 #: whole-study normal statements: (pattern, concerns acute findings only)
 _GLOBAL_NORMAL = (
-    (re.compile(r"\b(?:no|without) acute (?:cardiopulmonary|cardio-pulmonary|intrathoracic|thoracic|chest|pulmonary|disease|"
-                r"abnormalit\w+|process|findings?|osseous|bony)", re.I), True),
+    (
+        re.compile(
+            r"\b(?:no|without) acute (?:cardiopulmonary|cardio-pulmonary|intrathoracic|thoracic|chest|pulmonary|disease|"
+            r"abnormalit\w+|process|findings?|osseous|bony)",
+            re.I,
+        ),
+        True,
+    ),
     (re.compile(r"\bno (?:radiographic )?evidence of (?:acute|active)", re.I), True),
     (re.compile(r"\bno active (?:disease|process)", re.I), True),
     (re.compile(r"\b(?:normal|negative) (?:chest|study|exam\w*|radiograph)", re.I), False),
     (re.compile(r"\bno (?:significant )?abnormalit\w+", re.I), False),
 )
-_NEG_BEFORE = re.compile(r"\b(?:no|not|without|negative for|free of|absence of|nor|neither)\b", re.I)
-_NEG_AFTER = re.compile(r"^\W*(?:\w+\W+){0,3}?(?:is|are|was|were)?\s*(?:not (?:seen|identified|present|visualized|"
-                        r"evident|demonstrated|noted|appreciated)|absent)\b", re.I)
-_CLAUSE_BREAK = re.compile(r"[;:,]|\bbut\b|\bhowever\b|\bwith\b|\bthere (?:is|are)\b|\bwhich\b|\band\b", re.I)
-_COMPARISON = re.compile(r"\b(?:stable|stability|unchanged|again|persistent\w*|persists?|interval\w*|"
-                         r"redemonstrat\w*|re-demonstrat\w*|previous\w*|new|newly|prior|compared|comparison|"
-                         r"improv\w+|worsen\w*|no change|since|resolv\w+|increas\w+ in size|decreas\w+ in size|"
-                         r"remains?|again seen|re-?demonstrated)\b", re.I)
-_ANATOMY = re.compile(r"\b(?:" + "|".join(_STRUCTURES.values()) + r"|aort\w+|trache\w+|diaphragm\w*|"
-                      r"hemidiaphragms?|thora\w+|chest|cardiopulmonary|soft tissues?|apex|apices|bases?|basilar|basal|"
-                      r"lobes?|costophrenic|hilum|vascular\w*|vasculature|silhouette|contours?|"
-                      r"lung volumes?)\b", re.I)
+_NEG_BEFORE = re.compile(
+    r"\b(?:no|not|without|negative for|free of|absence of|nor|neither)\b", re.I
+)
+_NEG_AFTER = re.compile(
+    r"^\W*(?:\w+\W+){0,3}?(?:is|are|was|were)?\s*(?:not (?:seen|identified|present|visualized|"
+    r"evident|demonstrated|noted|appreciated)|absent)\b",
+    re.I,
+)
+_CLAUSE_BREAK = re.compile(
+    r"[;:,]|\bbut\b|\bhowever\b|\bwith\b|\bthere (?:is|are)\b|\bwhich\b|\band\b", re.I
+)
+_COMPARISON = re.compile(
+    r"\b(?:stable|stability|unchanged|again|persistent\w*|persists?|interval\w*|"
+    r"redemonstrat\w*|re-demonstrat\w*|previous\w*|new|newly|prior|compared|comparison|"
+    r"improv\w+|worsen\w*|no change|since|resolv\w+|increas\w+ in size|decreas\w+ in size|"
+    r"remains?|again seen|re-?demonstrated)\b",
+    re.I,
+)
+_ANATOMY = re.compile(
+    r"\b(?:" + "|".join(_STRUCTURES.values()) + r"|aort\w+|trache\w+|diaphragm\w*|"
+    r"hemidiaphragms?|thora\w+|chest|cardiopulmonary|soft tissues?|apex|apices|bases?|basilar|basal|"
+    r"lobes?|costophrenic|hilum|vascular\w*|vasculature|silhouette|contours?|"
+    r"lung volumes?)\b",
+    re.I,
+)
 _ANSWERED_BY = {"Pneumonia": {"Pneumonia", "Consolidation", "Airspace Disease", "Opacity"}}
 _NOT_APPLICABLE = re.compile(r"\bnot applicable\b", re.I)
 
-_FINDING_RX = {k: [re.compile(r"\b(?:" + p + r")\b", re.I) for p in v[0]] for k, v in _FINDINGS.items()}
+_FINDING_RX = {
+    k: [re.compile(r"\b(?:" + p + r")\b", re.I) for p in v[0]] for k, v in _FINDINGS.items()
+}
 _STRUCT_RX = {k: re.compile(r"\b(?:" + p + r")\b", re.I) for k, p in _STRUCTURES.items()}
 _NORMAL_RX = re.compile(r"\b(?:" + _NORMAL_WORD + r")\b", re.I)
 _SENT = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -110,7 +184,7 @@ def sentences(text: str) -> list[str]:
 def _negated(sentence: str, start: int, end: int) -> bool:
     before = sentence[:start]
     breaks = list(_CLAUSE_BREAK.finditer(before))
-    clause = before[breaks[-1].end():] if breaks else before
+    clause = before[breaks[-1].end() :] if breaks else before
     if _NEG_BEFORE.search(clause):
         return True
     return bool(_NEG_AFTER.search(sentence[end:]))
@@ -144,11 +218,15 @@ def _sections(text: str) -> tuple[str, str]:
     m_f = re.search(r"FINDINGS\s*:", text, re.I)
     m_i = re.search(r"IMPRESSION\s*:", text, re.I)
     if m_i is None:
-        return text[m_f.end() if m_f else 0:], ""
-    return text[m_f.end() if m_f and m_f.start() < m_i.start() else 0:m_i.start()], text[m_i.end():]
+        return text[m_f.end() if m_f else 0 :], ""
+    return text[m_f.end() if m_f and m_f.start() < m_i.start() else 0 : m_i.start()], text[
+        m_i.end() :
+    ]
 
 
-def check(text: str, positives: Iterable[str], indication: str = "", comparison: str = "") -> list[Violation]:
+def check(
+    text: str, positives: Iterable[str], indication: str = "", comparison: str = ""
+) -> list[Violation]:
     """Every violation of the five rules in a draft.
 
     Parameters
@@ -178,7 +256,9 @@ def check(text: str, positives: Iterable[str], indication: str = "", comparison:
             for struct in concerned:
                 if _STRUCT_RX[struct].search(s) and _NORMAL_RX.search(s):
                     # "clear" etc. must not be the negated form ("not clear") nor qualified ("otherwise")
-                    if not re.search(r"\b(?:not|otherwise|except|apart from|aside from)\b", s, re.I):
+                    if not re.search(
+                        r"\b(?:not|otherwise|except|apart from|aside from)\b", s, re.I
+                    ):
                         out.append(Violation("normal-structure", s, f"states the {struct} normal"))
                         break
             for rx, acute_only in _GLOBAL_NORMAL:
@@ -192,7 +272,9 @@ def check(text: str, positives: Iterable[str], indication: str = "", comparison:
         if not comparison.strip():
             m = _COMPARISON.search(s)
             if m:
-                out.append(Violation("comparison-language", s, f"'{m.group(0)}' without a comparison"))
+                out.append(
+                    Violation("comparison-language", s, f"'{m.group(0)}' without a comparison")
+                )
         # rule 4
         if not named and not _ANATOMY.search(s):
             out.append(Violation("no-content", s, "names no anatomy or finding"))
@@ -203,10 +285,14 @@ def check(text: str, positives: Iterable[str], indication: str = "", comparison:
             imp_stated[k] = imp_stated.get(k, False) or v
     for p in sorted(pos):
         if not imp_stated.get(p):
-            out.append(Violation("impression-missing", impression.strip(), f"{p} is not in the IMPRESSION"))
+            out.append(
+                Violation("impression-missing", impression.strip(), f"{p} is not in the IMPRESSION")
+            )
     # rule 5 (a pneumonia question is answered by any airspace finding stated or denied)
     for k in sorted(findings_named(indication)):
         answers = _ANSWERED_BY.get(k, {k})
         if not answers & stated_anywhere.keys():
-            out.append(Violation("indication-unanswered", indication, f"the indication asks about {k}"))
+            out.append(
+                Violation("indication-unanswered", indication, f"the indication asks about {k}")
+            )
     return out

@@ -49,49 +49,146 @@ REMOVED = "[removed]"
 # Person names (PN): each component (family, given, middle) is an identifier on its own, so the
 # name is found in any order or case ("DOE^JOHN" typed as "john doe" or "Doe, J.").
 _PERSON_KEYWORDS = (
-    "PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName",
-    "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName",
-    "NameOfPhysiciansReadingStudy", "PhysiciansOfRecord", "RequestingPhysician",
+    "PatientName",
+    "OtherPatientNames",
+    "PatientBirthName",
+    "PatientMotherBirthName",
+    "ReferringPhysicianName",
+    "PerformingPhysicianName",
+    "OperatorsName",
+    "NameOfPhysiciansReadingStudy",
+    "PhysiciansOfRecord",
+    "RequestingPhysician",
     "ResponsiblePerson",
 )
 # Other identifying text: the whole value and (for multi-word values) its distinctive words.
 _TEXT_KEYWORDS = (
-    "PatientID", "OtherPatientIDs", "IssuerOfPatientID", "AccessionNumber", "StudyID",
-    "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName",
-    "PatientAddress", "PatientTelephoneNumbers", "MedicalRecordLocator", "DeviceSerialNumber",
-    "RequestedProcedureID", "ScheduledProcedureStepID", "PerformedProcedureStepID",
-    "AdmissionID", "MilitaryRank", "BranchOfService", "RegionOfResidence", "CountryOfResidence",
+    "PatientID",
+    "OtherPatientIDs",
+    "IssuerOfPatientID",
+    "AccessionNumber",
+    "StudyID",
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionalDepartmentName",
+    "StationName",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "MedicalRecordLocator",
+    "DeviceSerialNumber",
+    "RequestedProcedureID",
+    "ScheduledProcedureStepID",
+    "PerformedProcedureStepID",
+    "AdmissionID",
+    "MilitaryRank",
+    "BranchOfService",
+    "RegionOfResidence",
+    "CountryOfResidence",
 )
-_DATE_KEYWORDS = ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate",
-                  "ContentDate", "InstanceCreationDate", "PerformedProcedureStepStartDate")
+_DATE_KEYWORDS = (
+    "PatientBirthDate",
+    "StudyDate",
+    "SeriesDate",
+    "AcquisitionDate",
+    "ContentDate",
+    "InstanceCreationDate",
+    "PerformedProcedureStepStartDate",
+)
 # words of an institution name/address too common to identify anyone on their own
 _COMMON_WORDS = {
-    "hospital", "hospitals", "clinic", "clinics", "medical", "center", "centre", "health",
-    "university", "general", "imaging", "radiology", "department", "institute", "the", "and",
-    "of", "for", "saint", "street", "road", "avenue", "unit", "room", "floor", "care", "trust",
-    "foundation", "nhs", "city", "county", "regional", "community", "memorial", "children",
-    "childrens", "womens", "private", "practice", "group", "services", "service", "xray",
-    "x-ray", "chest", "ward", "suite", "station", "north", "south", "east", "west", "main",
+    "hospital",
+    "hospitals",
+    "clinic",
+    "clinics",
+    "medical",
+    "center",
+    "centre",
+    "health",
+    "university",
+    "general",
+    "imaging",
+    "radiology",
+    "department",
+    "institute",
+    "the",
+    "and",
+    "of",
+    "for",
+    "saint",
+    "street",
+    "road",
+    "avenue",
+    "unit",
+    "room",
+    "floor",
+    "care",
+    "trust",
+    "foundation",
+    "nhs",
+    "city",
+    "county",
+    "regional",
+    "community",
+    "memorial",
+    "children",
+    "childrens",
+    "womens",
+    "private",
+    "practice",
+    "group",
+    "services",
+    "service",
+    "xray",
+    "x-ray",
+    "chest",
+    "ward",
+    "suite",
+    "station",
+    "north",
+    "south",
+    "east",
+    "west",
+    "main",
 }
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
-_MONTH_RX = (r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?")
-_STREET_RX = (r"(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|boulevard|blvd|way|court|ct|"
-              r"place|pl|terrace|close|crescent|square|sq|parkway|pkwy|highway|hwy|row|gardens|"
-              r"strasse|straße|rue|via|calle)")
+_MONTH_RX = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_STREET_RX = (
+    r"(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|boulevard|blvd|way|court|ct|"
+    r"place|pl|terrace|close|crescent|square|sq|parkway|pkwy|highway|hwy|row|gardens|"
+    r"strasse|straße|rue|via|calle)"
+)
 #: generic identifier patterns, most specific first
 _GENERIC = [
     (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), "e-mail"),
     (re.compile(r"\b(?:https?|ftp)://\S+|\bwww\.[\w-]+(?:\.[\w-]+)+\S*", re.I), "URL"),
     # street addresses: "13 Elm Street", "221B Baker St.", "Flat 2, 10 Downing Street"
-    (re.compile(r"\b\d{1,5}[A-Za-z]?,?\s+(?:[A-Za-z][\w'.-]*\s+){0,4}" + _STREET_RX + r"\b\.?",
-                re.I), "address"),
+    (
+        re.compile(
+            r"\b\d{1,5}[A-Za-z]?,?\s+(?:[A-Za-z][\w'.-]*\s+){0,4}" + _STREET_RX + r"\b\.?", re.I
+        ),
+        "address",
+    ),
     # dates: 2024-01-31, 31/01/2024, 1.31.24, 31 Jan 2024, Jan 31, 2024, January 2024
     (re.compile(r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b"), "date"),
     (re.compile(r"\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b"), "date"),
-    (re.compile(r"\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH_RX + r",?\s+\d{2,4}\b", re.I),
-     "date"),
+    (
+        re.compile(r"\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH_RX + r",?\s+\d{2,4}\b", re.I),
+        "date",
+    ),
     (re.compile(r"\b" + _MONTH_RX + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{2,4}\b", re.I), "date"),
     (re.compile(r"\b" + _MONTH_RX + r"\s+\d{4}\b", re.I), "date"),
     (re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?\s*(?:[ap]\.?m\.?)?", re.I), "time"),
@@ -105,8 +202,13 @@ _GENERIC = [
     (re.compile(r"\b(?=[\w-]{5,}\b)(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]+\b"), "id"),
     (re.compile(r"\b\d{5,}\b"), "number"),
     # titled names: "Dr. Smith", "Mrs Jones", "Prof. Ann Lee"
-    (re.compile(r"\b(?i:dr|mr|mrs|ms|miss|mx|prof|sir|dame)\.?\s+[A-Z][a-zA-Z'-]+"
-                r"(?:\s+[A-Z][a-zA-Z'-]+)?"), "name"),
+    (
+        re.compile(
+            r"\b(?i:dr|mr|mrs|ms|miss|mx|prof|sir|dame)\.?\s+[A-Z][a-zA-Z'-]+"
+            r"(?:\s+[A-Z][a-zA-Z'-]+)?"
+        ),
+        "name",
+    ),
 ]
 
 # "<city>, <state/country>" address lines, removed only where they are plainly part of an address:
@@ -116,27 +218,93 @@ _GENERIC = [
 # A capitalised word after a street address alone ("13 Elm Street, Pneumonia.") is not enough, and
 # clinical words are never taken for a place; the patient's own city is in the header-aware part
 # (PatientAddress, RegionOfResidence).
-_POSTCODE_RX = (r"(?:\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b|\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b|"
-                r"\b\d{4}\s?[A-Z]{2}\b|\b\d{5}(?:-\d{4})?\b)")
+_POSTCODE_RX = (
+    r"(?:\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b|\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b|"
+    r"\b\d{4}\s?[A-Z]{2}\b|\b\d{5}(?:-\d{4})?\b)"
+)
 _PLACE_RX = r"[A-ZÀ-Ý][\w'-]*(?:[ -][A-ZÀ-Ý][\w'-]*){0,2}"
 _STATE_RX = r"(?:[A-Z]{2}\b|" + _PLACE_RX + ")"
-_STREET_ADDRESS_RX = (r"(?i:\b\d{1,5}[A-Za-z]?,?\s+(?:[A-Za-z][\w'.-]*\s+){0,4}" + _STREET_RX + r"\b\.?)")
+_STREET_ADDRESS_RX = (
+    r"(?i:\b\d{1,5}[A-Za-z]?,?\s+(?:[A-Za-z][\w'.-]*\s+){0,4}" + _STREET_RX + r"\b\.?)"
+)
 _CITY_AFTER_STREET = re.compile(
     r"(?P<lead>" + _STREET_ADDRESS_RX + r",\s*)(?P<city>" + _PLACE_RX + r")"
     r"(?:(?P<state>,\s*" + _STATE_RX + r")(?=\s*(?:,|" + _POSTCODE_RX + r"|[.;:)\n]|$))"
-    r"|(?=,?\s*" + _POSTCODE_RX + r"))")
+    r"|(?=,?\s*" + _POSTCODE_RX + r"))"
+)
 _CITY_AFTER_POSTCODE = re.compile(
-    r"(?P<lead>" + _POSTCODE_RX + r",?\s+)(?P<city>" + _PLACE_RX + r")(?P<state>,\s*" + _STATE_RX
-    + r")?(?=\s*(?:[.;,:)\n]|$))")
+    r"(?P<lead>"
+    + _POSTCODE_RX
+    + r",?\s+)(?P<city>"
+    + _PLACE_RX
+    + r")(?P<state>,\s*"
+    + _STATE_RX
+    + r")?(?=\s*(?:[.;,:)\n]|$))"
+)
 #: words that are clinical, never a place, whatever their case
 _CLINICAL_WORDS = {
-    "right", "left", "bilateral", "normal", "abnormal", "no", "not", "none", "chest", "lung",
-    "lungs", "heart", "pneumonia", "effusion", "cardiomegaly", "edema", "oedema", "opacity",
-    "nodule", "mass", "fracture", "atelectasis", "consolidation", "pneumothorax", "emphysema",
-    "fibrosis", "hernia", "infiltration", "lesion", "findings", "impression", "history",
-    "indication", "comparison", "notes", "patient", "follow", "cough", "fever", "pain",
-    "dyspnea", "dyspnoea", "stable", "unchanged", "improved", "worse", "rll", "rul",
-    "rml", "lll", "lul", "ap", "pa", "ct", "mr", "mri", "cr", "dx", "us", "er", "ed", "icu",
+    "right",
+    "left",
+    "bilateral",
+    "normal",
+    "abnormal",
+    "no",
+    "not",
+    "none",
+    "chest",
+    "lung",
+    "lungs",
+    "heart",
+    "pneumonia",
+    "effusion",
+    "cardiomegaly",
+    "edema",
+    "oedema",
+    "opacity",
+    "nodule",
+    "mass",
+    "fracture",
+    "atelectasis",
+    "consolidation",
+    "pneumothorax",
+    "emphysema",
+    "fibrosis",
+    "hernia",
+    "infiltration",
+    "lesion",
+    "findings",
+    "impression",
+    "history",
+    "indication",
+    "comparison",
+    "notes",
+    "patient",
+    "follow",
+    "cough",
+    "fever",
+    "pain",
+    "dyspnea",
+    "dyspnoea",
+    "stable",
+    "unchanged",
+    "improved",
+    "worse",
+    "rll",
+    "rul",
+    "rml",
+    "lll",
+    "lul",
+    "ap",
+    "pa",
+    "ct",
+    "mr",
+    "mri",
+    "cr",
+    "dx",
+    "us",
+    "er",
+    "ed",
+    "icu",
 }
 
 
@@ -172,8 +340,12 @@ def _date_forms(da: str) -> set[str]:
     out = {digits, f"{y}-{m}-{d}", f"{y}/{m}/{d}", f"{y}.{m}.{d}"}
     for dd, mm in ((d, m), (di, mi)):
         for sep in "/.-":
-            out |= {f"{dd}{sep}{mm}{sep}{y}", f"{mm}{sep}{dd}{sep}{y}",
-                    f"{dd}{sep}{mm}{sep}{y[2:]}", f"{mm}{sep}{dd}{sep}{y[2:]}"}
+            out |= {
+                f"{dd}{sep}{mm}{sep}{y}",
+                f"{mm}{sep}{dd}{sep}{y}",
+                f"{dd}{sep}{mm}{sep}{y[2:]}",
+                f"{mm}{sep}{dd}{sep}{y[2:]}",
+            }
     for mon in (month, month[:3]):
         out |= {f"{di} {mon} {y}", f"{d} {mon} {y}", f"{mon} {di}, {y}", f"{mon} {di} {y}"}
     return out
@@ -205,8 +377,19 @@ def identifiers_from_dataset(ds: Dataset | None) -> frozenset[str]:
                 part = part.strip(".")
                 # prefixes/suffixes ("Dr", "MR") are titles, not identifiers; one letter is too
                 # little to find (initials are scrubbed with the name they follow)
-                if len(part) >= 2 and part.lower() not in {"dr", "mr", "mrs", "ms", "prof", "jr",
-                                                           "sr", "md", "phd", "miss", "mx"}:
+                if len(part) >= 2 and part.lower() not in {
+                    "dr",
+                    "mr",
+                    "mrs",
+                    "ms",
+                    "prof",
+                    "jr",
+                    "sr",
+                    "md",
+                    "phd",
+                    "miss",
+                    "mx",
+                }:
                     out.add(part)
             out.add(" ".join(p for p in re.split(r"[\^=]+", value) if p))
     for keyword in _TEXT_KEYWORDS:
@@ -268,13 +451,17 @@ def scrub_text(text: str, identifiers: Iterable[str] = (), generic: bool = True)
     if not text:
         return text or ""
     out = str(text)
-    for ident in sorted({str(i).strip() for i in identifiers if str(i).strip()}, key=len,
-                        reverse=True):
+    for ident in sorted(
+        {str(i).strip() for i in identifiers if str(i).strip()}, key=len, reverse=True
+    ):
         # word boundaries so an identifier inside a longer word is not mangled; whitespace in
         # the identifier matches any run of whitespace
         body = r"\s+".join(re.escape(w) for w in ident.split())
-        pattern = (r"(?<![\w])" if ident[0].isalnum() else "") + body + (
-            r"(?![\w])" if ident[-1].isalnum() else "")
+        pattern = (
+            (r"(?<![\w])" if ident[0].isalnum() else "")
+            + body
+            + (r"(?![\w])" if ident[-1].isalnum() else "")
+        )
         out = re.sub(pattern, REMOVED, out, flags=re.IGNORECASE)
     if generic:
         # before the street/postcode rules replace the anchors the city rule needs
@@ -282,7 +469,9 @@ def scrub_text(text: str, identifiers: Iterable[str] = (), generic: bool = True)
         for rx, _kind in _GENERIC:
             out = rx.sub(_replacer, out)
     # "[removed] [removed]" -> one marker
-    out = re.sub(r"(?:\[removed\][\s,]*){2,}", REMOVED + " ", out).replace(REMOVED + " .", REMOVED + ".")
+    out = re.sub(r"(?:\[removed\][\s,]*){2,}", REMOVED + " ", out).replace(
+        REMOVED + " .", REMOVED + "."
+    )
     return out
 
 
@@ -480,11 +669,19 @@ class Deidentifier:
                 changes.append(DeidChange(tag, keyword, action, old, new))
             for elem in after:
                 if elem.tag not in before:
-                    changes.append(DeidChange(f"({elem.tag.group:04X},{elem.tag.element:04X})",
-                                              elem.keyword, "added", "", _short(elem.value)))
+                    changes.append(
+                        DeidChange(
+                            f"({elem.tag.group:04X},{elem.tag.element:04X})",
+                            elem.keyword,
+                            "added",
+                            "",
+                            _short(elem.value),
+                        )
+                    )
         changes.append(DeidChange("(0012,0062)", "PatientIdentityRemoved", "added", "", "YES"))
-        changes.append(DeidChange("(0012,0063)", "DeidentificationMethod", "added", "",
-                                  METHOD_TEXT))
+        changes.append(
+            DeidChange("(0012,0063)", "DeidentificationMethod", "added", "", METHOD_TEXT)
+        )
         return changes
 
     # -- free text -------------------------------------------------------------------------------

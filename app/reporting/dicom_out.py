@@ -85,8 +85,9 @@ def _file_meta(sop_class: str, sop_uid: str) -> FileMetaDataset:
     return meta
 
 
-def _source_ref_items(sources: Sequence[Dataset], purpose: tuple[str, str, str] | None
-                      ) -> list[Dataset]:
+def _source_ref_items(
+    sources: Sequence[Dataset], purpose: tuple[str, str, str] | None
+) -> list[Dataset]:
     items = []
     for src in sources:
         item = Dataset()
@@ -100,15 +101,23 @@ def _source_ref_items(sources: Sequence[Dataset], purpose: tuple[str, str, str] 
     return items
 
 
-_TYPE2_PATIENT_STUDY = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate",
-                        "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber")
+_TYPE2_PATIENT_STUDY = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
 
 
 #: VRs whose values are checked before a source value is copied into an output. UIDs are not:
 #: an output must keep referencing its source study and instances even when their UIDs are
 #: odd (leading zeros, over-long), and emptying one would detach the report from its study.
-_CHECKED_VRS = ("AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM",
-                "UR")
+_CHECKED_VRS = ("AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UR")
 
 
 def _value_ok(vr: str, value: object) -> bool:
@@ -190,8 +199,18 @@ def complete_type2(ds: Dataset) -> Dataset:
 
 def _copy_patient_study(ref: Dataset, out: Dataset) -> None:
     """Patient and General Study modules from the (possibly de-identified) source header."""
-    for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
-               "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber"):
+    for kw in (
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyInstanceUID",
+        "StudyDate",
+        "StudyTime",
+        "ReferringPhysicianName",
+        "StudyID",
+        "AccessionNumber",
+    ):
         setattr(out, kw, ref.get(kw, ""))
     for kw in ("IssuerOfPatientID", "StudyDescription"):
         if ref.get(kw):
@@ -206,8 +225,11 @@ def _add_deid_marks(ref: Dataset, out: Dataset) -> None:
             out.PatientIdentityRemoved = "NO"
         return
     out.PatientIdentityRemoved = "YES"
-    for kw in ("DeidentificationMethod", "DeidentificationMethodCodeSequence",
-               "LongitudinalTemporalInformationModified"):
+    for kw in (
+        "DeidentificationMethod",
+        "DeidentificationMethodCodeSequence",
+        "LongitudinalTemporalInformationModified",
+    ):
         if ref.get(kw):
             setattr(out, kw, ref.get(kw))
     if not out.get("DeidentificationMethod") and not out.get("DeidentificationMethodCodeSequence"):
@@ -278,7 +300,10 @@ def encapsulated_pdf(
     ds.DocumentTitle = title
     concept = Dataset()
     concept.CodeValue, concept.CodingSchemeDesignator, concept.CodeMeaning = (
-        "18748-4", "LN", "Diagnostic Imaging Report")
+        "18748-4",
+        "LN",
+        "Diagnostic Imaging Report",
+    )
     ds.ConceptNameCodeSequence = [concept]
     ds.SourceInstanceSequence = _source_ref_items(sources, None)
     ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
@@ -298,8 +323,11 @@ def _observer_device(result: ModelResult, eq: Equipment) -> list:
         # A model file is identified by its hash: the sha256 hex is exactly 64 characters (LO).
         serial_number=result.sha256[:64] if result.sha256 else None,
     )
-    return list(hd.sr.ObserverContext(observer_type=codes.DCM.Device,
-                                      observer_identifying_attributes=device))
+    return list(
+        hd.sr.ObserverContext(
+            observer_type=codes.DCM.Device, observer_identifying_attributes=device
+        )
+    )
 
 
 def _code(value: tuple[str, str, str]):  # -> highdicom CodedConcept
@@ -312,9 +340,13 @@ def _text_section(name, item_name, text: str):
     import highdicom as hd
 
     section = hd.sr.ContainerContentItem(name=name, relationship_type="CONTAINS")
-    section.ContentSequence = hd.sr.ContentSequence([
-        hd.sr.TextContentItem(name=item_name, value=text.strip() or "None.",
-                              relationship_type="CONTAINS")])
+    section.ContentSequence = hd.sr.ContentSequence(
+        [
+            hd.sr.TextContentItem(
+                name=item_name, value=text.strip() or "None.", relationship_type="CONTAINS"
+            )
+        ]
+    )
     return section
 
 
@@ -331,15 +363,31 @@ def _reliability_item(result: ModelResult):  # -> highdicom ContainerContentItem
     import highdicom as hd
 
     outside = result.reliability.startswith("outside")
-    box = hd.sr.ContainerContentItem(name=_code(QUALITATIVE_EVALUATIONS), relationship_type="CONTAINS")
-    value = hd.sr.CodeContentItem(name=_code(RELIABILITY), value=_code(OUTSIDE_USE if outside else WITHIN_USE),
-                                  relationship_type="CONTAINS")
-    reason = result.reliability.split(": ", 1)[1] if outside and ": " in result.reliability else result.reliability
+    box = hd.sr.ContainerContentItem(
+        name=_code(QUALITATIVE_EVALUATIONS), relationship_type="CONTAINS"
+    )
+    value = hd.sr.CodeContentItem(
+        name=_code(RELIABILITY),
+        value=_code(OUTSIDE_USE if outside else WITHIN_USE),
+        relationship_type="CONTAINS",
+    )
+    reason = (
+        result.reliability.split(": ", 1)[1]
+        if outside and ": " in result.reliability
+        else result.reliability
+    )
     if result.ood:
-        reason += (f" [OOD {result.ood.get('method', '')} score {float(result.ood.get('score', 0)):.3g}, "
-                   f"threshold {float(result.ood.get('threshold', 0)):.3g}]")
-    value.ContentSequence = hd.sr.ContentSequence([
-        hd.sr.TextContentItem(name=codes.DCM.Comment, value=reason[:1024], relationship_type="HAS PROPERTIES")])
+        reason += (
+            f" [OOD {result.ood.get('method', '')} score {float(result.ood.get('score', 0)):.3g}, "
+            f"threshold {float(result.ood.get('threshold', 0)):.3g}]"
+        )
+    value.ContentSequence = hd.sr.ContentSequence(
+        [
+            hd.sr.TextContentItem(
+                name=codes.DCM.Comment, value=reason[:1024], relationship_type="HAS PROPERTIES"
+            )
+        ]
+    )
     box.ContentSequence = hd.sr.ContentSequence([value])
     return box
 
@@ -389,67 +437,115 @@ def comprehensive_sr(
     eq = equipment or Equipment()
     items: list = []
     person = hd.sr.PersonObserverIdentifyingAttributes(name=_pn(draft.reader_name))
-    items += list(hd.sr.ObserverContext(observer_type=codes.DCM.Person,
-                                        observer_identifying_attributes=person))
-    items.append(_text_section(codes.DCM.IndicationsForProcedure,
-                               codes.DCM.IndicationsForProcedure, draft.indication))
-    items.append(_text_section(codes.DCM.PriorProcedureDescriptions,
-                               codes.DCM.ProcedureDescription, draft.comparison))
+    items += list(
+        hd.sr.ObserverContext(
+            observer_type=codes.DCM.Person, observer_identifying_attributes=person
+        )
+    )
+    items.append(
+        _text_section(
+            codes.DCM.IndicationsForProcedure, codes.DCM.IndicationsForProcedure, draft.indication
+        )
+    )
+    items.append(
+        _text_section(
+            codes.DCM.PriorProcedureDescriptions, codes.DCM.ProcedureDescription, draft.comparison
+        )
+    )
     items.append(_text_section(codes.DCM.Findings, codes.DCM.Finding, draft.findings))
     items.append(_text_section(codes.DCM.Impressions, codes.DCM.Impression, draft.impression))
 
     for result in results:
         section = hd.sr.ContainerContentItem(name=codes.DCM.Findings, relationship_type="CONTAINS")
         content: list = _observer_device(result, eq)
-        content.append(hd.sr.TextContentItem(name=codes.DCM.AlgorithmName,
-                                             value=result.model_id, relationship_type="CONTAINS"))
-        content.append(hd.sr.TextContentItem(name=codes.DCM.AlgorithmVersion,
-                                             value=result.model_version or "unknown",
-                                             relationship_type="CONTAINS"))
+        content.append(
+            hd.sr.TextContentItem(
+                name=codes.DCM.AlgorithmName, value=result.model_id, relationship_type="CONTAINS"
+            )
+        )
+        content.append(
+            hd.sr.TextContentItem(
+                name=codes.DCM.AlgorithmVersion,
+                value=result.model_version or "unknown",
+                relationship_type="CONTAINS",
+            )
+        )
         params = f"sha256={result.sha256}; provider={result.provider}; hilum={__version__}"
-        content.append(hd.sr.TextContentItem(name=codes.DCM.AlgorithmParameters, value=params,
-                                             relationship_type="CONTAINS"))
+        content.append(
+            hd.sr.TextContentItem(
+                name=codes.DCM.AlgorithmParameters, value=params, relationship_type="CONTAINS"
+            )
+        )
         for lab in result.labels:
             code = label_code(lab.label)
             finding: hd.sr.ContentItem
             if code is not None:
-                finding = hd.sr.CodeContentItem(name=codes.DCM.Finding, value=_code(code),
-                                                relationship_type="CONTAINS")
+                finding = hd.sr.CodeContentItem(
+                    name=codes.DCM.Finding, value=_code(code), relationship_type="CONTAINS"
+                )
             else:
-                finding = hd.sr.TextContentItem(name=codes.DCM.Finding, value=lab.label,
-                                                relationship_type="CONTAINS")
+                finding = hd.sr.TextContentItem(
+                    name=codes.DCM.Finding, value=lab.label, relationship_type="CONTAINS"
+                )
             presence = codes.DCM.Present if lab.positive else codes.DCM.Absent
-            finding.ContentSequence = hd.sr.ContentSequence([
-                hd.sr.CodeContentItem(name=codes.DCM.PresenceOfProperty, value=presence,
-                                      relationship_type="HAS PROPERTIES"),
-                hd.sr.NumContentItem(name=codes.DCM.Probability, value=float(lab.probability),
-                                     unit=codes.UCUM.NoUnits, relationship_type="HAS PROPERTIES"),
-                hd.sr.TextContentItem(name=codes.DCM.AlgorithmParameters,
-                                      value=f"decision threshold={lab.threshold:.4g}",
-                                      relationship_type="HAS PROPERTIES"),
-            ])
+            finding.ContentSequence = hd.sr.ContentSequence(
+                [
+                    hd.sr.CodeContentItem(
+                        name=codes.DCM.PresenceOfProperty,
+                        value=presence,
+                        relationship_type="HAS PROPERTIES",
+                    ),
+                    hd.sr.NumContentItem(
+                        name=codes.DCM.Probability,
+                        value=float(lab.probability),
+                        unit=codes.UCUM.NoUnits,
+                        relationship_type="HAS PROPERTIES",
+                    ),
+                    hd.sr.TextContentItem(
+                        name=codes.DCM.AlgorithmParameters,
+                        value=f"decision threshold={lab.threshold:.4g}",
+                        relationship_type="HAS PROPERTIES",
+                    ),
+                ]
+            )
             content.append(finding)
         if result.reliability:
             content.append(_reliability_item(result))
         for src in sources:
-            content.append(hd.sr.ImageContentItem(
-                name=codes.DCM.SourceImage, referenced_sop_class_uid=src.SOPClassUID,
-                referenced_sop_instance_uid=src.SOPInstanceUID, relationship_type="CONTAINS"))
-        content.append(hd.sr.TextContentItem(
-            name=codes.DCM.Summary,
-            value="AI-generated content requires review by a physician.",
-            relationship_type="CONTAINS"))
+            content.append(
+                hd.sr.ImageContentItem(
+                    name=codes.DCM.SourceImage,
+                    referenced_sop_class_uid=src.SOPClassUID,
+                    referenced_sop_instance_uid=src.SOPInstanceUID,
+                    relationship_type="CONTAINS",
+                )
+            )
+        content.append(
+            hd.sr.TextContentItem(
+                name=codes.DCM.Summary,
+                value="AI-generated content requires review by a physician.",
+                relationship_type="CONTAINS",
+            )
+        )
         section.ContentSequence = hd.sr.ContentSequence(content)
         items.append(section)
 
     if draft.acknowledgements:
         # the reader's decision on each sign-off discrepancy between the text and the AI results
-        decision = hd.sr.ContainerContentItem(name=_code(READER_DECISION), relationship_type="CONTAINS")
-        decision.ContentSequence = hd.sr.ContentSequence([
-            hd.sr.TextContentItem(name=codes.DCM.Comment, relationship_type="CONTAINS",
-                                  value=f"{a.get('message', '')}: {a.get('decision', 'acknowledged')}"
-                                        f" ({a.get('reader', '')}, {a.get('time', '')})"[:1024])
-            for a in draft.acknowledgements])
+        decision = hd.sr.ContainerContentItem(
+            name=_code(READER_DECISION), relationship_type="CONTAINS"
+        )
+        decision.ContentSequence = hd.sr.ContentSequence(
+            [
+                hd.sr.TextContentItem(
+                    name=codes.DCM.Comment,
+                    relationship_type="CONTAINS",
+                    value=f"{a.get('message', '')}: {a.get('decision', 'acknowledged')}"
+                    f" ({a.get('reader', '')}, {a.get('time', '')})"[:1024],
+                )
+                for a in draft.acknowledgements
+            ]
+        )
         items.append(decision)
 
     if draft.ai_generated and draft.generator:
@@ -457,25 +553,37 @@ def comprehensive_sr(
         g = draft.generator
         gen = hd.sr.ContainerContentItem(name=codes.DCM.Summary, relationship_type="CONTAINS")
         gen_items: list = [
-            hd.sr.TextContentItem(name=codes.DCM.AlgorithmName,
-                                  value=str(g.get("model_id") or g.get("backend") or "generator"),
-                                  relationship_type="CONTAINS"),
-            hd.sr.TextContentItem(name=codes.DCM.AlgorithmVersion,
-                                  value=str(g.get("model_version") or "unknown"),
-                                  relationship_type="CONTAINS"),
             hd.sr.TextContentItem(
-                name=codes.DCM.Summary, relationship_type="CONTAINS",
-                value="Report text drafted by AI, reviewed and signed off by the reader."),
+                name=codes.DCM.AlgorithmName,
+                value=str(g.get("model_id") or g.get("backend") or "generator"),
+                relationship_type="CONTAINS",
+            ),
+            hd.sr.TextContentItem(
+                name=codes.DCM.AlgorithmVersion,
+                value=str(g.get("model_version") or "unknown"),
+                relationship_type="CONTAINS",
+            ),
+            hd.sr.TextContentItem(
+                name=codes.DCM.Summary,
+                relationship_type="CONTAINS",
+                value="Report text drafted by AI, reviewed and signed off by the reader.",
+            ),
         ]
         if g.get("sha256"):
-            gen_items.insert(2, hd.sr.TextContentItem(
-                name=codes.DCM.AlgorithmParameters, value=f"sha256={g['sha256']}",
-                relationship_type="CONTAINS"))
+            gen_items.insert(
+                2,
+                hd.sr.TextContentItem(
+                    name=codes.DCM.AlgorithmParameters,
+                    value=f"sha256={g['sha256']}",
+                    relationship_type="CONTAINS",
+                ),
+            )
         gen.ContentSequence = hd.sr.ContentSequence(gen_items)
         items.append(gen)
 
     root = hd.sr.ContainerContentItem(
-        name=hd.sr.CodedConcept("18748-4", "LN", "Diagnostic Imaging Report"))
+        name=hd.sr.CodedConcept("18748-4", "LN", "Diagnostic Imaging Report")
+    )
     root.ContentSequence = hd.sr.ContentSequence(items)
 
     sop_uid = sop_instance_uid or generate_uid()
@@ -496,7 +604,9 @@ def comprehensive_sr(
                 is_verified=draft.reviewed,
                 institution_name=eq.institution_name or None,
                 verifying_observer_name=_pn(draft.reader_name) if draft.reviewed else None,
-                verifying_organization=(verifying_organization or "Unknown") if draft.reviewed else None,
+                verifying_organization=(verifying_organization or "Unknown")
+                if draft.reviewed
+                else None,
             )
     except (ValueError, TypeError, AttributeError) as exc:
         raise ExportError(f"The structured report could not be built: {exc}") from exc
@@ -615,15 +725,18 @@ def secondary_capture(
     sc.SeriesDescription = f"AI saliency - {NOT_FOR_DIAGNOSIS}"
     description = f"AI saliency overlay ({legend})" if legend else "AI saliency overlay"
     sc.DerivationDescription = f"{description}; {NOT_FOR_DIAGNOSIS}"[:1024]
-    sc.ImageComments = (f"{NOT_FOR_DIAGNOSIS}. Shows where the AI model looked; "
-                        "AI-generated content requires review by a physician.")
+    sc.ImageComments = (
+        f"{NOT_FOR_DIAGNOSIS}. Shows where the AI model looked; "
+        "AI-generated content requires review by a physician."
+    )
     burned = str(burned_in_annotation or "").strip().upper()
     if burned in ("YES", "NO"):
         sc.BurnedInAnnotation = burned
     elif "BurnedInAnnotation" in sc:
         del sc.BurnedInAnnotation  # Type 3: unknown is said by its absence
     sc.SourceImageSequence = _source_ref_items(
-        [source], ("121322", "DCM", "Source image for image processing operation"))
+        [source], ("121322", "DCM", "Source image for image processing operation")
+    )
     sc.ManufacturerModelName = eq.model_name
     sc.SoftwareVersions = eq.software_version
     if eq.institution_name:
@@ -657,5 +770,6 @@ def write(ds: Dataset, path) -> None:
         with open_private(path, "wb") as fh:
             ds.save_as(fh, enforce_file_format=True)
     except OSError as exc:
-        raise ExportError(f"A DICOM file could not be written: {exc.strerror or exc}",
-                          str(path)) from exc
+        raise ExportError(
+            f"A DICOM file could not be written: {exc.strerror or exc}", str(path)
+        ) from exc

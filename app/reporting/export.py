@@ -29,10 +29,19 @@ from app.reporting import dicom_out
 from app.reporting.deid import DeidChange, Deidentifier, header_copy
 from app.reporting.pdf import InstitutionHeader, KeyImage, PatientBlock, build_pdf
 
-__all__ = ["export_report", "preview_deidentification", "InstitutionHeader", "KeyImage",
-           "ExportError", "NotSignedOffError", "model_results_from_document",
-           "source_paths_from_document", "read_headers", "key_images_from_analysis",
-           "deidentify_results_folder"]
+__all__ = [
+    "export_report",
+    "preview_deidentification",
+    "InstitutionHeader",
+    "KeyImage",
+    "ExportError",
+    "NotSignedOffError",
+    "model_results_from_document",
+    "source_paths_from_document",
+    "read_headers",
+    "key_images_from_analysis",
+    "deidentify_results_folder",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +51,16 @@ def _study_sources(draft: ReportDraft, source_datasets: Sequence[Dataset]) -> li
     in_study = [ds for ds in sources if str(ds.get("StudyInstanceUID", "")) == draft.study_uid]
     if not in_study:
         if sources and not draft.study_uid:
-            in_study = [ds for ds in sources
-                        if ds.StudyInstanceUID == sources[0].StudyInstanceUID]
+            in_study = [ds for ds in sources if ds.StudyInstanceUID == sources[0].StudyInstanceUID]
         else:
-            raise ExportError("None of the source images belongs to the report's study; "
-                              "nothing was exported.")
+            raise ExportError(
+                "None of the source images belongs to the report's study; nothing was exported."
+            )
     if len(in_study) < len(sources):
-        log.warning("%d source image(s) from other studies left out of the export",
-                    len(sources) - len(in_study))
+        log.warning(
+            "%d source image(s) from other studies left out of the export",
+            len(sources) - len(in_study),
+        )
     # one entry per instance (the same image may be passed for several key images)
     seen: dict[str, Dataset] = {}
     for ds in in_study:
@@ -162,29 +173,44 @@ def export_report(
     if deidentify:
         deid = deidentifier or Deidentifier()
         headers = [deid.apply(ds) for ds in sources]
-        kept = [ki for ki in key_images if pixels_reviewed or _says_no_burned_in(
-            by_uid.get(ki.source.sop_uid) if ki.source is not None else None)]
+        kept = [
+            ki
+            for ki in key_images
+            if pixels_reviewed
+            or _says_no_burned_in(by_uid.get(ki.source.sop_uid) if ki.source is not None else None)
+        ]
         if len(kept) < len(key_images):
             left = len(key_images) - len(kept)
-            notes.append(f"{left} key image(s) left out of this de-identified report: the source "
-                         "image does not state that it is free of burned-in identifying text "
-                         "(Burned In Annotation NO) and nobody confirmed it after looking.")
+            notes.append(
+                f"{left} key image(s) left out of this de-identified report: the source "
+                "image does not state that it is free of burned-in identifying text "
+                "(Burned In Annotation NO) and nobody confirmed it after looking."
+            )
             log.info("%d key image(s) left out of a de-identified export", left)
         key_images = kept
         # the one header-aware scrubber on every free text, the reader included (PS3.15 removes
         # physicians' names): identifiers of every source header plus generic patterns
-        draft = replace(draft, indication=deid.scrub_text(draft.indication),
-                        comparison=deid.scrub_text(draft.comparison),
-                        findings=deid.scrub_text(draft.findings),
-                        impression=deid.scrub_text(draft.impression),
-                        reader_name=DEIDENTIFIED_READER if draft.reader_name else "",
-                        generator=_scrub_value(draft.generator, deid.scrub_text),
-                        # the PDF prints who acknowledged each discrepancy, and the reader's note
-                        acknowledgements=[{**_scrub_value(a, deid.scrub_text),
-                                           "reader": DEIDENTIFIED_READER if a.get("reader") else ""}
-                                          for a in draft.acknowledgements])
-        key_images = [replace(ki, caption=deid.scrub_text(ki.caption),
-                              legend=deid.scrub_text(ki.legend)) for ki in key_images]
+        draft = replace(
+            draft,
+            indication=deid.scrub_text(draft.indication),
+            comparison=deid.scrub_text(draft.comparison),
+            findings=deid.scrub_text(draft.findings),
+            impression=deid.scrub_text(draft.impression),
+            reader_name=DEIDENTIFIED_READER if draft.reader_name else "",
+            generator=_scrub_value(draft.generator, deid.scrub_text),
+            # the PDF prints who acknowledged each discrepancy, and the reader's note
+            acknowledgements=[
+                {
+                    **_scrub_value(a, deid.scrub_text),
+                    "reader": DEIDENTIFIED_READER if a.get("reader") else "",
+                }
+                for a in draft.acknowledgements
+            ],
+        )
+        key_images = [
+            replace(ki, caption=deid.scrub_text(ki.caption), legend=deid.scrub_text(ki.legend))
+            for ki in key_images
+        ]
         header = None  # the letterhead names where the patient was seen
     else:
         headers = [header_copy(ds) for ds in sources]
@@ -199,7 +225,8 @@ def export_report(
     progress.check()
 
     equipment = dicom_out.Equipment(
-        institution_name="" if deidentify else ((header.name if header else "") or ""))
+        institution_name="" if deidentify else ((header.name if header else "") or "")
+    )
     pdf_sop_uid = generate_uid()
     written: list[Path] = []
     try:
@@ -209,11 +236,20 @@ def export_report(
         pdf_bytes = b""
         if pdf or need_pdf_bytes:
             target = pdf_path if pdf else out / ".report.tmp.pdf"
-            build_pdf(target, draft, results, PatientBlock.from_dataset(ref), header,
-                      key_images, document_id=pdf_sop_uid, deidentified=deidentify,
-                      export_notes=notes,
-                      measurements=[deid.scrub_text(m) for m in measurements]
-                      if deidentify and deid is not None else measurements)
+            build_pdf(
+                target,
+                draft,
+                results,
+                PatientBlock.from_dataset(ref),
+                header,
+                key_images,
+                document_id=pdf_sop_uid,
+                deidentified=deidentify,
+                export_notes=notes,
+                measurements=[deid.scrub_text(m) for m in measurements]
+                if deidentify and deid is not None
+                else measurements,
+            )
             pdf_bytes = target.read_bytes()
             if pdf:
                 written.append(pdf_path)
@@ -225,14 +261,20 @@ def export_report(
 
         if dicom:
             ddir = paths.private_dir(out / "dicom")
-            enc = dicom_out.encapsulated_pdf(pdf_bytes, ref, headers, sop_instance_uid=pdf_sop_uid,
-                                             equipment=equipment)
+            enc = dicom_out.encapsulated_pdf(
+                pdf_bytes, ref, headers, sop_instance_uid=pdf_sop_uid, equipment=equipment
+            )
             path = ddir / f"PDF_{enc.SOPInstanceUID}.dcm"
             dicom_out.write(enc, path)
             written.append(path)
-            sr = dicom_out.comprehensive_sr(draft, results, ref, headers, equipment=equipment,
-                                            verifying_organization=(header.name if header and
-                                                                    not deidentify else ""))
+            sr = dicom_out.comprehensive_sr(
+                draft,
+                results,
+                ref,
+                headers,
+                equipment=equipment,
+                verifying_organization=(header.name if header and not deidentify else ""),
+            )
             path = ddir / f"SR_{sr.SOPInstanceUID}.dcm"
             dicom_out.write(sr, path)
             written.append(path)
@@ -250,9 +292,15 @@ def export_report(
                     raise ExportError("A key image does not name a source image of this study.")
                 n += 1
                 sc = dicom_out.secondary_capture(
-                    ki.overlay, ref, header_by_uid[src_uid], n, sc_series, legend=ki.legend,
+                    ki.overlay,
+                    ref,
+                    header_by_uid[src_uid],
+                    n,
+                    sc_series,
+                    legend=ki.legend,
                     equipment=equipment,
-                    burned_in_annotation=by_uid[src_uid].get("BurnedInAnnotation"))
+                    burned_in_annotation=by_uid[src_uid].get("BurnedInAnnotation"),
+                )
                 path = ddir / f"SC_{n:02d}_{sc.SOPInstanceUID}.dcm"
                 dicom_out.write(sc, path)
                 written.append(path)
@@ -295,8 +343,9 @@ def _scrub_value(value: Any, scrub: Any) -> Any:
     return value
 
 
-def _with_instance_numbers(results: Sequence[ModelResult], sources: Sequence[Dataset],
-                           files: Sequence[Dataset] = ()) -> list[ModelResult]:
+def _with_instance_numbers(
+    results: Sequence[ModelResult], sources: Sequence[Dataset], files: Sequence[Dataset] = ()
+) -> list[ModelResult]:
     """Copies of ``results`` whose provenance names their image's Instance Number and frame
     count, for the PDF's table: from the source file the result was computed on (its
     ``path``), else from the source header with the same SOP Instance UID (two files can hold
@@ -387,6 +436,8 @@ def key_images_from_analysis(
     -------
     list of KeyImage
         In the order of the document; images whose files are missing are skipped (logged).
+
+    Long because it pairs each positive result with its saliency map and source image in one pass.
     """
     from PIL import Image
 
@@ -422,16 +473,28 @@ def key_images_from_analysis(
                 prob = lab.get("probability")
                 # the colour map the overlay PNG was rendered with, as the analysis recorded it
                 used = str((sal.get("overlay") or {}).get("colormap") or colormap)
-                legend = (f"{sal.get('method', '')} map of {rec.get('model_id', '')} "
-                          f"'{label}'" + (f" (p={float(prob):.2f})" if prob is not None else "")
-                          + f", colour map {used}: bright = high relevance")
-                out.append(KeyImage(
-                    display=display, overlay=overlay, legend=legend,
-                    legend_image=legend_image(used, height=128, width=40),
-                    caption=f"{image.get('modality', '')} image, {label}".strip(),
-                    source=ImageRef(str(image.get("study_uid", "")),
-                                    str(image.get("series_uid", "")),
-                                    str(image.get("sop_uid", "")), str(image["path"]), frame)))
+                legend = (
+                    f"{sal.get('method', '')} map of {rec.get('model_id', '')} "
+                    f"'{label}'"
+                    + (f" (p={float(prob):.2f})" if prob is not None else "")
+                    + f", colour map {used}: bright = high relevance"
+                )
+                out.append(
+                    KeyImage(
+                        display=display,
+                        overlay=overlay,
+                        legend=legend,
+                        legend_image=legend_image(used, height=128, width=40),
+                        caption=f"{image.get('modality', '')} image, {label}".strip(),
+                        source=ImageRef(
+                            str(image.get("study_uid", "")),
+                            str(image.get("series_uid", "")),
+                            str(image.get("sop_uid", "")),
+                            str(image["path"]),
+                            frame,
+                        ),
+                    )
+                )
     return out
 
 
@@ -451,20 +514,34 @@ def read_headers(paths: Sequence[str | os.PathLike[str]]) -> list[Dataset]:
         try:
             out.append(pydicom.dcmread(path, stop_before_pixels=True))
         except (OSError, InvalidDicomError) as exc:
-            raise ExportError("A source image could not be read for the export.",
-                              str(path)) from exc
+            raise ExportError(
+                "A source image could not be read for the export.", str(path)
+            ) from exc
     return out
 
 
-def key_image_from_ref(ref: ImageRef, display, overlay=None, legend: str = "",
-                       caption: str = "", use_overlay: bool = True) -> KeyImage:
+def key_image_from_ref(
+    ref: ImageRef,
+    display,
+    overlay=None,
+    legend: str = "",
+    caption: str = "",
+    use_overlay: bool = True,
+) -> KeyImage:
     """Convenience constructor used by the GUI and the pipeline."""
-    return KeyImage(display=display, overlay=overlay, use_overlay=use_overlay, legend=legend,
-                    caption=caption, source=ref)
+    return KeyImage(
+        display=display,
+        overlay=overlay,
+        use_overlay=use_overlay,
+        legend=legend,
+        caption=caption,
+        source=ref,
+    )
 
 
-def deidentify_results_folder(out_dir: str | os.PathLike[str], doc: dict[str, Any],
-                              deid: Deidentifier, identifiers: Any = ()) -> dict[str, Any]:
+def deidentify_results_folder(
+    out_dir: str | os.PathLike[str], doc: dict[str, Any], deid: Deidentifier, identifiers: Any = ()
+) -> dict[str, Any]:
     """Make a ``hilum analyze --deidentify`` output folder hold no original identifier.
 
     Run after the exports (which read the original files): saliency files named by an original

@@ -56,7 +56,7 @@ def translation_file(locale: str | None = None) -> Path | None:
         ``resources/translations/hilum_<code>.qm`` when shipped and present.
     """
     if locale is None:
-        locale = (_locale.getlocale()[0] or "")
+        locale = _locale.getlocale()[0] or ""
     code = normalise(locale)
     if code is None:
         return None

@@ -19,15 +19,27 @@ from dataclasses import dataclass
 
 #: the 12 most frequent ``Problems`` codes in the Indiana reports (model card metric set)
 TOP_FINDINGS: tuple[str, ...] = (
-    "normal", "Lung", "Opacity", "Cardiomegaly", "Calcinosis", "Pulmonary Atelectasis",
-    "Calcified Granuloma", "Thoracic Vertebrae", "Cicatrix", "Spine", "Markings", "Pleural Effusion",
+    "normal",
+    "Lung",
+    "Opacity",
+    "Cardiomegaly",
+    "Calcinosis",
+    "Pulmonary Atelectasis",
+    "Calcified Granuloma",
+    "Thoracic Vertebrae",
+    "Cicatrix",
+    "Spine",
+    "Markings",
+    "Pleural Effusion",
 )
 
-_SPINE_DEGEN = (r"(?:degenerat\w*|spondylo\w*|osteophyt\w*|dis[ck] (?:space )?(?:narrowing|disease))"
-                r"[^.;]*?\b(?:spine|spinal|vertebra\w*|thoracic|t-?spine|thoracolumbar|endplates?)"
-                r"|\b(?:spine|spinal|vertebra\w*|thoracic|t-?spine|thoracolumbar|endplates?)\b[^.;]*?"
-                r"(?:degenerat\w*|spondylo\w*|osteophyt\w*)"
-                r"|\bspondylosis\b|\bosteophytes?\b")
+_SPINE_DEGEN = (
+    r"(?:degenerat\w*|spondylo\w*|osteophyt\w*|dis[ck] (?:space )?(?:narrowing|disease))"
+    r"[^.;]*?\b(?:spine|spinal|vertebra\w*|thoracic|t-?spine|thoracolumbar|endplates?)"
+    r"|\b(?:spine|spinal|vertebra\w*|thoracic|t-?spine|thoracolumbar|endplates?)\b[^.;]*?"
+    r"(?:degenerat\w*|spondylo\w*|osteophyt\w*)"
+    r"|\bspondylosis\b|\bosteophytes?\b"
+)
 
 #: finding -> regular expressions (case-insensitive) whose match states the finding
 PATTERNS: dict[str, tuple[str, ...]] = {
@@ -38,12 +50,15 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"\benlarge\w* (?:heart|cardiac)\b",
         r"\bcardiac enlargement\b",
     ),
-    "Pleural Effusion": (r"\beffusions?\b", r"\bpleural fluid\b",
-                         r"\bblunt\w*\b[^.;]*?\bcostophrenic\b", r"\bcostophrenic\b[^.;]*?\bblunt\w*"),
+    "Pleural Effusion": (
+        r"\beffusions?\b",
+        r"\bpleural fluid\b",
+        r"\bblunt\w*\b[^.;]*?\bcostophrenic\b",
+        r"\bcostophrenic\b[^.;]*?\bblunt\w*",
+    ),
     "Opacity": (r"\bopacit(?:y|ies)\b", r"\bopacifi\w*\b", r"\bopacified\b"),
     "Pulmonary Atelectasis": (r"\batelecta\w*\b",),
-    "Calcinosis": (r"\bcalcinosis\b",
-                   r"\bcalcifi(?:c|ed|cation|cations)\b(?!\s+granulom)"),
+    "Calcinosis": (r"\bcalcinosis\b", r"\bcalcifi(?:c|ed|cation|cations)\b(?!\s+granulom)"),
     "Calcified Granuloma": (r"\bgranulom(?:a|as|ata)\b",),
     "Thoracic Vertebrae": (_SPINE_DEGEN,),
     "Spine": (_SPINE_DEGEN, r"\bscoliosis\b", r"\bkyphosis\b"),
@@ -55,17 +70,28 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"\b(?:interstitial|bronchovascular) (?:prominence|crowding|thickening)\b",
     ),
     "Lung": (
-        r"\bhypo-?inflat\w*\b", r"\bhyper-?inflat\w*\b", r"\bhyper-?expan\w*\b", r"\bhyper-?disten\w*\b",
-        r"\bhyper-?aerat\w*\b", r"\bhyperlucen\w*\b", r"\bover-?inflat\w*\b", r"\bover-?expan\w*\b",
+        r"\bhypo-?inflat\w*\b",
+        r"\bhyper-?inflat\w*\b",
+        r"\bhyper-?expan\w*\b",
+        r"\bhyper-?disten\w*\b",
+        r"\bhyper-?aerat\w*\b",
+        r"\bhyperlucen\w*\b",
+        r"\bover-?inflat\w*\b",
+        r"\bover-?expan\w*\b",
         r"\b(?:low|decreased|reduced|diminished|small) lung volumes?\b",
         r"\blung volumes? (?:is|are) (?:low|decreased|reduced|diminished)\b",
-        r"\bpoor(?:ly)? inspirat\w*\b", r"\bshallow inspiration\b", r"\bazygos lobe\b",
+        r"\bpoor(?:ly)? inspirat\w*\b",
+        r"\bshallow inspiration\b",
+        r"\bazygos lobe\b",
         r"\bflatten\w* (?:of )?(?:the )?(?:hemi)?diaphragms?\b",
     ),
     # further findings the generator and the classifier conditioning use
     "Pneumonia": (r"\bpneumonias?\b", r"\bpneumonitis\b"),
     "Consolidation": (r"\bconsolidat\w*\b",),
-    "Airspace Disease": (r"\bair-?space (?:disease|opacit\w*|consolidation)\b", r"\binfiltrates?\b"),
+    "Airspace Disease": (
+        r"\bair-?space (?:disease|opacit\w*|consolidation)\b",
+        r"\binfiltrates?\b",
+    ),
     "Pneumothorax": (r"\bpneumothora(?:x|ces)\b",),
     "Pulmonary Edema": (r"\bedema\b", r"\bvascular congestion\b", r"\bcongestive\b"),
     "Nodule": (r"\bnodul(?:e|es|ar)\b", r"\bmass(?:es)?\b"),
@@ -81,17 +107,26 @@ _COMPILED = {k: [re.compile(p, re.IGNORECASE) for p in v] for k, v in PATTERNS.i
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+|(?<=\.)(?=[A-Z])")
 # clause boundaries that end the scope of a negation cue
-_SCOPE = re.compile(r";|:|,?\s+\bbut\b|,?\s+\bhowever\b|\balthough\b|\bthough\b|\bexcept\b|"
-                    r"\baside from\b|\bapart from\b|\bwhich\b|\bwith the exception of\b|"
-                    r"\bthere (?:is|are)\b(?! no)", re.IGNORECASE)
-_PRE_NEG = re.compile(r"\b(?:no|not|without|negative for|free of|clear of|absence of|absent|"
-                      r"resolution of|resolved|removal of|rather than|never|nor|none)\b|n't\b",
-                      re.IGNORECASE)
-_POST_NEG = re.compile(r"^[^.;]{0,40}?\b(?:(?:is|are|was|were|has been|have been)\s+)?"
-                       r"(?:not (?:seen|identified|visualized|visible|present|evident|demonstrated|"
-                       r"appreciated|noted|apparent|detected)|absent|resolved|no longer)\b", re.IGNORECASE)
-_HEDGE_POSITIVE = re.compile(r"(?:cannot|can ?not|not) be (?:excluded|ruled out)|not excluded",
-                             re.IGNORECASE)
+_SCOPE = re.compile(
+    r";|:|,?\s+\bbut\b|,?\s+\bhowever\b|\balthough\b|\bthough\b|\bexcept\b|"
+    r"\baside from\b|\bapart from\b|\bwhich\b|\bwith the exception of\b|"
+    r"\bthere (?:is|are)\b(?! no)",
+    re.IGNORECASE,
+)
+_PRE_NEG = re.compile(
+    r"\b(?:no|not|without|negative for|free of|clear of|absence of|absent|"
+    r"resolution of|resolved|removal of|rather than|never|nor|none)\b|n't\b",
+    re.IGNORECASE,
+)
+_POST_NEG = re.compile(
+    r"^[^.;]{0,40}?\b(?:(?:is|are|was|were|has been|have been)\s+)?"
+    r"(?:not (?:seen|identified|visualized|visible|present|evident|demonstrated|"
+    r"appreciated|noted|apparent|detected)|absent|resolved|no longer)\b",
+    re.IGNORECASE,
+)
+_HEDGE_POSITIVE = re.compile(
+    r"(?:cannot|can ?not|not) be (?:excluded|ruled out)|not excluded", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -100,7 +135,7 @@ class Mention:
 
     finding: str
     sentence: str
-    start: int      # character offset of the match inside ``sentence``
+    start: int  # character offset of the match inside ``sentence``
     end: int
     negated: bool
 
@@ -150,7 +185,9 @@ def mentions(text: str, findings: tuple[str, ...] | None = None) -> list[Mention
         for name in names:
             for rx in _COMPILED.get(name, ()):
                 for m in rx.finditer(sent):
-                    out.append(Mention(name, sent, m.start(), m.end(), _negated(sent, m.start(), m.end())))
+                    out.append(
+                        Mention(name, sent, m.start(), m.end(), _negated(sent, m.start(), m.end()))
+                    )
     return out
 
 

@@ -125,10 +125,16 @@ class PatientBlock:
             return "" if value is None else str(value)
 
         name = get("PatientName").replace("^", " ").strip()
-        return cls(patient_name=name, patient_id=get("PatientID"),
-                   birth_date=_fmt_date(get("PatientBirthDate")), sex=get("PatientSex"),
-                   study_date=_fmt_date(get("StudyDate")), accession=get("AccessionNumber"),
-                   modality=get("Modality"), study_description=get("StudyDescription"))
+        return cls(
+            patient_name=name,
+            patient_id=get("PatientID"),
+            birth_date=_fmt_date(get("PatientBirthDate")),
+            sex=get("PatientSex"),
+            study_date=_fmt_date(get("StudyDate")),
+            accession=get("AccessionNumber"),
+            modality=get("Modality"),
+            study_description=get("StudyDescription"),
+        )
 
 
 def local_time(iso: str) -> str:
@@ -188,7 +194,7 @@ def _register_fonts() -> None:
     cjk = font_path()
     if not cjk.is_file():
         raise ExportError(f"The report font is missing ({cjk.name}); reinstall Hilum.", str(cjk))
-    latin = TTFont(LATIN_FONT, "Vera.ttf")          # found on reportlab's own font path
+    latin = TTFont(LATIN_FONT, "Vera.ttf")  # found on reportlab's own font path
     latin_bold = TTFont(LATIN_BOLD, "VeraBd.ttf")
     cjk_font = TTFont(CJK_FONT, str(cjk))
     for f in (latin, latin_bold, cjk_font):
@@ -259,16 +265,32 @@ def _styles() -> dict[str, Any]:
         "body": base,
         "body_cjk": ParagraphStyle("body_cjk", parent=base, wordWrap="CJK"),
         "small": ParagraphStyle("small", parent=base, fontSize=7.5, leading=9.5),
-        "small_cjk": ParagraphStyle("small_cjk", parent=base, fontSize=7.5, leading=9.5,
-                                    wordWrap="CJK"),
-        "title": ParagraphStyle("title", parent=base, fontName=LATIN_BOLD, fontSize=15,
-                                leading=19, spaceAfter=4),
+        "small_cjk": ParagraphStyle(
+            "small_cjk", parent=base, fontSize=7.5, leading=9.5, wordWrap="CJK"
+        ),
+        "title": ParagraphStyle(
+            "title", parent=base, fontName=LATIN_BOLD, fontSize=15, leading=19, spaceAfter=4
+        ),
         "inst": ParagraphStyle("inst", parent=base, fontName=LATIN_BOLD, fontSize=12, leading=15),
-        "heading": ParagraphStyle("heading", parent=base, fontName=LATIN_BOLD, fontSize=10.5,
-                                  leading=14, spaceBefore=8, spaceAfter=2, keepWithNext=1,
-                                  textColor=colors.HexColor("#1f3a5f")),
-        "disclaimer": ParagraphStyle("disclaimer", parent=base, fontName=LATIN_BOLD, fontSize=9,
-                                     textColor=colors.HexColor("#8a1c1c"), spaceBefore=6),
+        "heading": ParagraphStyle(
+            "heading",
+            parent=base,
+            fontName=LATIN_BOLD,
+            fontSize=10.5,
+            leading=14,
+            spaceBefore=8,
+            spaceAfter=2,
+            keepWithNext=1,
+            textColor=colors.HexColor("#1f3a5f"),
+        ),
+        "disclaimer": ParagraphStyle(
+            "disclaimer",
+            parent=base,
+            fontName=LATIN_BOLD,
+            fontSize=9,
+            textColor=colors.HexColor("#8a1c1c"),
+            spaceBefore=6,
+        ),
     }
 
 
@@ -296,8 +318,9 @@ def _image_flowable(arr: np.ndarray, max_w: float, max_h: float) -> Any:
     # PDF megabytes larger and slow to write
     scale_px = min(1.0, PRINT_DPI / 72.0 * max_w / w, PRINT_DPI / 72.0 * max_h / h)
     if scale_px < 1.0:
-        pil = pil.resize((max(1, round(w * scale_px)), max(1, round(h * scale_px))),
-                         PILImage.Resampling.LANCZOS)
+        pil = pil.resize(
+            (max(1, round(w * scale_px)), max(1, round(h * scale_px))), PILImage.Resampling.LANCZOS
+        )
     buf = io.BytesIO()
     pil.save(buf, format="PNG", compress_level=1)  # lossless; reportlab recompresses it
     buf.seek(0)
@@ -377,9 +400,17 @@ def unique_results(results: Sequence[ModelResult]) -> list[ModelResult]:
         prov = r.provenance or {}
         sop = str(prov.get("sop_uid") or "")
         # the file too: one SOP Instance UID stored twice (two instance numbers) is two rows
-        key = (sop, str(prov.get("path") or ""), prov.get("instance_number"), prov.get("frame"), r.model_id, r.model_version, r.sha256,
-               tuple((lab.label, round(lab.probability, 6)) for lab in r.labels),
-               "" if sop else str(prov.get("time", "")))  # no image identity: same run only
+        key = (
+            sop,
+            str(prov.get("path") or ""),
+            prov.get("instance_number"),
+            prov.get("frame"),
+            r.model_id,
+            r.model_version,
+            r.sha256,
+            tuple((lab.label, round(lab.probability, 6)) for lab in r.labels),
+            "" if sop else str(prov.get("time", "")),
+        )  # no image identity: same run only
         if key in seen:
             continue
         seen.add(key)
@@ -404,8 +435,11 @@ def acknowledgement_lines(acknowledgements: Sequence[dict[str, Any]]) -> list[st
     out = []
     for a in acknowledgements:
         line = f"{a.get('message', '')}: {a.get('decision', 'acknowledged')}"
-        who = ", ".join(x for x in (str(a.get("reader", "") or ""),
-                                    local_time(str(a.get("time", "") or ""))) if x)
+        who = ", ".join(
+            x
+            for x in (str(a.get("reader", "") or ""), local_time(str(a.get("time", "") or "")))
+            if x
+        )
         if who:
             line += f" ({who})"
         if str(a.get("note", "") or "").strip():
@@ -430,9 +464,11 @@ def _provenance_lines(results: Sequence[ModelResult]) -> list[str]:
         if times:
             ordered = sorted(times)
             when = ordered[0] if len(ordered) == 1 else f"{ordered[0]} to {ordered[-1]}"
-        out.append(f"{model_id} {version} sha256 {sha} on {provider}"
-                   + (f", Hilum {app_version}" if app_version else "")
-                   + (f", run {when}" if when else ""))
+        out.append(
+            f"{model_id} {version} sha256 {sha} on {provider}"
+            + (f", Hilum {app_version}" if app_version else "")
+            + (f", run {when}" if when else "")
+        )
     return out
 
 
@@ -440,23 +476,47 @@ def _results_table(results: Sequence[ModelResult], styles: dict[str, Any]) -> An
     from reportlab.lib import colors
     from reportlab.platypus import Table, TableStyle
 
-    head = ["Image", "Model", "Version", "SHA-256", "Provider", "Label", "Probability",
-            "Threshold", "Flag"]
+    head = [
+        "Image",
+        "Model",
+        "Version",
+        "SHA-256",
+        "Provider",
+        "Label",
+        "Probability",
+        "Threshold",
+        "Flag",
+    ]
     rows: list[list[Any]] = [[_para(h, styles, "small", bold=True) for h in head]]
     spans: list[tuple[int, bool]] = []  # reliability rows: (row, outside intended use)
     for r in unique_results(results):
         for lab in r.labels:
             flag = "POSITIVE" if lab.positive else "negative"
             provider = r.provider.replace("ExecutionProvider", "")
-            cells = [image_identity(r) or "-", r.model_id, r.model_version, r.sha256[:10],
-                     provider, lab.label, f"{lab.probability:.3f}", f"{lab.threshold:.3f}", flag]
-            rows.append([_para(c, styles, "small", bold=(i == 8 and lab.positive))
-                         for i, c in enumerate(cells)])
+            cells = [
+                image_identity(r) or "-",
+                r.model_id,
+                r.model_version,
+                r.sha256[:10],
+                provider,
+                lab.label,
+                f"{lab.probability:.3f}",
+                f"{lab.threshold:.3f}",
+                flag,
+            ]
+            rows.append(
+                [
+                    _para(c, styles, "small", bold=(i == 8 and lab.positive))
+                    for i, c in enumerate(cells)
+                ]
+            )
         if r.reliability:  # intended use and OOD, on the line under the model's labels
             note = "Reliability: " + r.reliability
             if r.ood and "OOD" not in r.reliability:
-                note += (f" (OOD {r.ood.get('method', '')} score {float(r.ood.get('score', 0)):.1f}, "
-                         f"threshold {float(r.ood.get('threshold', 0)):.1f})")
+                note += (
+                    f" (OOD {r.ood.get('method', '')} score {float(r.ood.get('score', 0)):.1f}, "
+                    f"threshold {float(r.ood.get('threshold', 0)):.1f})"
+                )
             outside = r.reliability.startswith("outside")
             rows.append([_para(note, styles, "small", bold=outside)] + [""] * 8)
             spans.append((len(rows) - 1, outside))
@@ -464,14 +524,22 @@ def _results_table(results: Sequence[ModelResult], styles: dict[str, Any]) -> An
         rows.append([_para("No AI model was run on this study.", styles, "small")] + [""] * 8)
     widths = [42, 72, 40, 64, 44, 66, 56, 56, 56]
     table = Table(rows, colWidths=widths, repeatRows=1)
-    table.setStyle(TableStyle([
-        ("FONTNAME", (0, 0), (-1, -1), LATIN_FONT),
-        ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#999999")),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e6ecf3")),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        *[("SPAN", (0, row), (-1, row)) for row, _ in spans],
-        *[("BACKGROUND", (0, row), (-1, row), colors.HexColor("#ffcc66")) for row, out in spans if out],
-    ]))
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), LATIN_FONT),
+                ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#999999")),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e6ecf3")),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                *[("SPAN", (0, row), (-1, row)) for row, _ in spans],
+                *[
+                    ("BACKGROUND", (0, row), (-1, row), colors.HexColor("#ffcc66"))
+                    for row, out in spans
+                    if out
+                ],
+            ]
+        )
+    )
     return table
 
 
@@ -547,7 +615,7 @@ def build_pdf(
 
                 with PILImage.open(logo) as im:
                     head_cells.append(_image_flowable(np.asarray(im.convert("RGB")), 60, 60))
-            except Exception:  # an unreadable logo must not block the report
+            except Exception:  # noqa: BLE001 - an unreadable logo must not block the report
                 log.warning("institution logo could not be read; printed without it")
         else:
             log.warning("institution logo not found; printed without it")
@@ -557,39 +625,63 @@ def build_pdf(
     if header.address:
         inst_lines.append(_para(header.address, styles, "small"))
     if head_cells or inst_lines:
-        table = Table([[head_cells[0] if head_cells else "", inst_lines]],
-                      colWidths=[70 if head_cells else 0, None])
-        table.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), LATIN_FONT),
-                                   ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                                   ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+        table = Table(
+            [[head_cells[0] if head_cells else "", inst_lines]],
+            colWidths=[70 if head_cells else 0, None],
+        )
+        table.setStyle(
+            TableStyle(
+                [
+                    ("FONTNAME", (0, 0), (-1, -1), LATIN_FONT),
+                    ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                    ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ]
+            )
+        )
         story += [table, Spacer(1, 6)]
     story.append(_para("Radiology Report", styles, "title", bold=True))
 
     # patient and study block
-    pairs = [("Patient", patient.patient_name), ("Patient ID", patient.patient_id),
-             ("Birth date", patient.birth_date), ("Sex", patient.sex),
-             ("Study date", patient.study_date), ("Accession", patient.accession),
-             ("Modality", patient.modality), ("Study", patient.study_description)]
+    pairs = [
+        ("Patient", patient.patient_name),
+        ("Patient ID", patient.patient_id),
+        ("Birth date", patient.birth_date),
+        ("Sex", patient.sex),
+        ("Study date", patient.study_date),
+        ("Accession", patient.accession),
+        ("Modality", patient.modality),
+        ("Study", patient.study_description),
+    ]
     pairs += list(patient.extra.items())
     if deidentified:
         pairs.append(("Privacy", "De-identified (PS3.15 Basic Profile)"))
     grid: list[list[Any]] = []
     for i in range(0, len(pairs), 2):
         row: list[Any] = []
-        for label, value in pairs[i:i + 2]:
+        for label, value in pairs[i : i + 2]:
             row += [_para(label, styles, "small", bold=True), _para(value or "-", styles, "small")]
         row += [""] * (4 - len(row))
         grid.append(row)
     block = Table(grid, colWidths=[62, 180, 62, 180])
-    block.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), LATIN_FONT),
-                               ("BOX", (0, 0), (-1, -1), 0.5, colors.HexColor("#999999")),
-                               ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#f5f7fa")),
-                               ("VALIGN", (0, 0), (-1, -1), "TOP")]))
+    block.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), LATIN_FONT),
+                ("BOX", (0, 0), (-1, -1), 0.5, colors.HexColor("#999999")),
+                ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#f5f7fa")),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ]
+        )
+    )
     story += [block, Spacer(1, 4)]
 
     # report sections
-    for title, text in (("INDICATION", draft.indication), ("COMPARISON", draft.comparison),
-                        ("FINDINGS", draft.findings), ("IMPRESSION", draft.impression)):
+    for title, text in (
+        ("INDICATION", draft.indication),
+        ("COMPARISON", draft.comparison),
+        ("FINDINGS", draft.findings),
+        ("IMPRESSION", draft.impression),
+    ):
         story.append(_para(title, styles, "heading", bold=True))
         story.append(_para(text.strip() or "None.", styles))
 
@@ -604,16 +696,23 @@ def build_pdf(
     prov_lines = _provenance_lines(results)
     if draft.ai_generated and draft.generator:
         g = draft.generator
-        prov_lines.append("Report text drafted by " + " ".join(
-            str(g.get(k, "")) for k in ("model_id", "model_version", "backend") if g.get(k)))
+        prov_lines.append(
+            "Report text drafted by "
+            + " ".join(
+                str(g.get(k, "")) for k in ("model_id", "model_version", "backend") if g.get(k)
+            )
+        )
     for line in prov_lines:
         story.append(_para(line, styles, "small"))
     story.append(_para(PDF_DISCLAIMER + ".", styles, "disclaimer", bold=True))
 
     # key images
     if key_images or export_notes:
-        image_numbers = {str(r.provenance.get("sop_uid")): image_identity(r)
-                         for r in results if r.provenance.get("sop_uid") and image_identity(r)}
+        image_numbers = {
+            str(r.provenance.get("sop_uid")): image_identity(r)
+            for r in results
+            if r.provenance.get("sop_uid") and image_identity(r)
+        }
         story.append(_para("KEY IMAGES", styles, "heading", bold=True))
         for note in export_notes:
             story.append(_para(note, styles))
@@ -628,14 +727,26 @@ def build_pdf(
             if caption and not re.fullmatch(r"(image|图像)\s*\d+", caption, re.IGNORECASE):
                 notes.append(_para(caption, styles, "small"))
             if ki.use_overlay and ki.overlay is not None:
-                notes.append(_para("Saliency overlay (where the model looked; not a diagnosis): "
-                                   + (ki.legend or ""), styles, "small"))
+                notes.append(
+                    _para(
+                        "Saliency overlay (where the model looked; not a diagnosis): "
+                        + (ki.legend or ""),
+                        styles,
+                        "small",
+                    )
+                )
                 if ki.legend_image is not None:
                     notes.append(_image_flowable(ki.legend_image, 60, 90))
             cells.append(notes)
             image_row = Table([cells], colWidths=[260, None])
-            image_row.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), LATIN_FONT),
-                                           ("VALIGN", (0, 0), (-1, -1), "TOP")]))
+            image_row.setStyle(
+                TableStyle(
+                    [
+                        ("FONTNAME", (0, 0), (-1, -1), LATIN_FONT),
+                        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ]
+                )
+            )
             story += [KeepTogether([image_row]), Spacer(1, 6)]
 
     # the reader's decisions at the sign-off check (also in the SR), each with who and when
@@ -647,20 +758,40 @@ def build_pdf(
     # sign-off
     sign_off = [_para("SIGN-OFF", styles, "heading", bold=True)]
     if not draft.reviewed:
-        sign_off.append(_para(f"Not signed off: exported unattended at "
-                              f"{local_time(draft.signed_off_at)}. "
-                              "This AI draft has not been reviewed by a physician.", styles))
+        sign_off.append(
+            _para(
+                f"Not signed off: exported unattended at "
+                f"{local_time(draft.signed_off_at)}. "
+                "This AI draft has not been reviewed by a physician.",
+                styles,
+            )
+        )
     else:
-        sign_off.append(_para(f"Signed off by {draft.reader_name} at "
-                              f"{local_time(draft.signed_off_at)}", styles))
+        sign_off.append(
+            _para(f"Signed off by {draft.reader_name} at {local_time(draft.signed_off_at)}", styles)
+        )
     if draft.reviewed and draft.ai_generated:
-        sign_off.append(_para("Parts of this report were drafted by AI and reviewed by the "
-                              "reader.", styles, "small"))
+        sign_off.append(
+            _para(
+                "Parts of this report were drafted by AI and reviewed by the reader.",
+                styles,
+                "small",
+            )
+        )
     story.append(KeepTogether(sign_off))  # never split the sign-off over two pages
 
-    doc = SimpleDocTemplate(str(out), pagesize=A4, leftMargin=40, rightMargin=40, topMargin=40,
-                            bottomMargin=60, title="Radiology Report", author="Hilum",
-                            subject=document_id, creator="Hilum")
+    doc = SimpleDocTemplate(
+        str(out),
+        pagesize=A4,
+        leftMargin=40,
+        rightMargin=40,
+        topMargin=40,
+        bottomMargin=60,
+        title="Radiology Report",
+        author="Hilum",
+        subject=document_id,
+        creator="Hilum",
+    )
     try:
         from app.core.paths import open_private
 

@@ -28,16 +28,16 @@ from app.reporting import labeller
 class EvidenceLink:
     """One AI result label behind a sentence."""
 
-    code: str                 # the finding as the labeller names it (``Pneumonia``)
+    code: str  # the finding as the labeller names it (``Pneumonia``)
     model_id: str
     label: str
     probability: float
     threshold: float
     positive: bool
     reliability: str = ""
-    saliency_png: str = ""    # overlay file relative to the results folder ("" when none)
+    saliency_png: str = ""  # overlay file relative to the results folder ("" when none)
     sop_uid: str = ""
-    stated: bool = True       # the sentence states it (False: the sentence denies it)
+    stated: bool = True  # the sentence states it (False: the sentence denies it)
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Discrepancy:
     """One difference between the signed text and the AI results."""
 
     id: str
-    kind: str                 # "ai-positive-not-reported" | "reported-ai-negative" | "ai-positive-denied"
+    kind: str  # "ai-positive-not-reported" | "reported-ai-negative" | "ai-positive-denied"
     code: str
     model_id: str
     probability: float
@@ -70,11 +70,24 @@ def _links(results: Iterable[tuple[ModelResult, str]]) -> list[EvidenceLink]:
     for res, sop in results:
         files = (res.saliency or {}).get("files", {}) if isinstance(res.saliency, Mapping) else {}
         for lr in res.labels:
-            png = files.get(lr.label, {}).get("png", "") if isinstance(files.get(lr.label), Mapping) else ""
-            out.append(EvidenceLink(code=_code_of(lr.label), model_id=res.model_id, label=lr.label,
-                                    probability=float(lr.probability), threshold=float(lr.threshold),
-                                    positive=bool(lr.positive), reliability=res.reliability,
-                                    saliency_png=png, sop_uid=sop))
+            png = (
+                files.get(lr.label, {}).get("png", "")
+                if isinstance(files.get(lr.label), Mapping)
+                else ""
+            )
+            out.append(
+                EvidenceLink(
+                    code=_code_of(lr.label),
+                    model_id=res.model_id,
+                    label=lr.label,
+                    probability=float(lr.probability),
+                    threshold=float(lr.threshold),
+                    positive=bool(lr.positive),
+                    reliability=res.reliability,
+                    saliency_png=png,
+                    sop_uid=sop,
+                )
+            )
     return out
 
 
@@ -93,7 +106,9 @@ def results_with_images(doc: Any, study_uid: str | None = None) -> list[tuple[Mo
     return [(r, "") for r in results_from_doc(doc)]
 
 
-def sentence_evidence(text: str, results: Sequence[tuple[ModelResult, str]]) -> list[dict[str, Any]]:
+def sentence_evidence(
+    text: str, results: Sequence[tuple[ModelResult, str]]
+) -> list[dict[str, Any]]:
     """Each sentence of ``text`` with the AI findings it states or denies.
 
     Returns
@@ -118,7 +133,9 @@ def _fmt(p: float) -> str:
     return f"{p:.2f}"
 
 
-def compare(text: str, results: Sequence[tuple[ModelResult, str]] | Sequence[ModelResult]) -> list[Discrepancy]:
+def compare(
+    text: str, results: Sequence[tuple[ModelResult, str]] | Sequence[ModelResult]
+) -> list[Discrepancy]:
     """The signed text against the AI results (results outside intended use are not compared).
 
     Parameters
@@ -155,11 +172,15 @@ def compare(text: str, results: Sequence[tuple[ModelResult, str]] | Sequence[Mod
         else:
             continue
         ident = hashlib.sha256(f"{kind}|{code}|{link.model_id}".encode()).hexdigest()[:12]
-        out.append(Discrepancy(ident, kind, code, link.model_id, link.probability, link.threshold, msg))
+        out.append(
+            Discrepancy(ident, kind, code, link.model_id, link.probability, link.threshold, msg)
+        )
     return sorted(out, key=lambda d: (d.kind, d.code))
 
 
-def acknowledge(discrepancies: Sequence[Discrepancy], reader: str, note: str = "") -> list[dict[str, Any]]:
+def acknowledge(
+    discrepancies: Sequence[Discrepancy], reader: str, note: str = ""
+) -> list[dict[str, Any]]:
     """The reader's decision on each discrepancy, as stored with the signed report.
 
     Returns
@@ -169,8 +190,16 @@ def acknowledge(discrepancies: Sequence[Discrepancy], reader: str, note: str = "
         "reader", "time", "note"}``.
     """
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    return [{**asdict(d), "decision": "acknowledged: report kept as written", "reader": reader, "time": now,
-             "note": note} for d in discrepancies]
+    return [
+        {
+            **asdict(d),
+            "decision": "acknowledged: report kept as written",
+            "reader": reader,
+            "time": now,
+            "note": note,
+        }
+        for d in discrepancies
+    ]
 
 
 def format_comparison(discrepancies: Sequence[Discrepancy]) -> str:

@@ -34,8 +34,18 @@ from app.core.progress import NullProgress, Progress
 from app.core.types import GeometryTransform
 from app.saliency.cam import CamGraph, add_cam_outputs, cam_maps, normalise_map
 from app.saliency.mapping import to_source
-from app.saliency.perturbation import (MASK_INPUT, RISE_INPUTS, RISE_SUMS_IN, RISE_SUMS_OUT, MaskedScoreFn,
-                                       add_mask_input, add_rise_graph, masked_from_predict, occlusion, rise)
+from app.saliency.perturbation import (
+    MASK_INPUT,
+    RISE_INPUTS,
+    RISE_SUMS_IN,
+    RISE_SUMS_OUT,
+    MaskedScoreFn,
+    add_mask_input,
+    add_rise_graph,
+    masked_from_predict,
+    occlusion,
+    rise,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +59,9 @@ class SaliencyError(HilumError):
 class Runner(Protocol):
     """What the explainer needs from a session (the inference engine offers the same)."""
 
-    def run_raw(self, batch: np.ndarray, extra_outputs: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    def run_raw(
+        self, batch: np.ndarray, extra_outputs: Sequence[str] = ()
+    ) -> dict[str, np.ndarray]:
         """Run the model's outputs plus ``extra_outputs`` on ``batch``."""
 
 
@@ -76,9 +88,13 @@ class OrtRunner:
         self.input_name = self.inputs[0]
         self.output_names = [o.name for o in self.session.get_outputs()]
 
-    def run_raw(self, batch: np.ndarray, extra_outputs: Sequence[str] = (),
-                feeds: dict[str, np.ndarray] | None = None,
-                outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    def run_raw(
+        self,
+        batch: np.ndarray,
+        extra_outputs: Sequence[str] = (),
+        feeds: dict[str, np.ndarray] | None = None,
+        outputs: Sequence[str] | None = None,
+    ) -> dict[str, np.ndarray]:
         """Run the session; returns every requested output by name."""
         names = list(outputs) if outputs is not None else list(self.output_names)
         names += [n for n in extra_outputs if n not in names]
@@ -114,8 +130,14 @@ class DeviceRiseAccumulator:
         self._x_host = np.ascontiguousarray(x)  # an OrtValue on the CPU may share this memory
         self.x = ort.OrtValue.ortvalue_from_numpy(self._x_host, self.device, 0)
         hw = int(x.shape[2] * x.shape[3])
-        self._zeros = [np.zeros((n_outputs, hw), x.dtype), np.zeros(hw, x.dtype), np.zeros(n_outputs, x.dtype)]
-        self.sums: list[Any] = [ort.OrtValue.ortvalue_from_numpy(z, self.device, 0) for z in self._zeros]
+        self._zeros = [
+            np.zeros((n_outputs, hw), x.dtype),
+            np.zeros(hw, x.dtype),
+            np.zeros(n_outputs, x.dtype),
+        ]
+        self.sums: list[Any] = [
+            ort.OrtValue.ortvalue_from_numpy(z, self.device, 0) for z in self._zeros
+        ]
 
     def add(self, ry: np.ndarray, bits: np.ndarray, rxt: np.ndarray) -> None:
         """Score one batch of masks on the device and update the device-side sums."""
@@ -201,10 +223,18 @@ class Explainer:
         Value hidden pixels take in occlusion and RISE, in model-input units.
     """
 
-    def __init__(self, model: bytes | str | Path | onnx.ModelProto, labels: Sequence[str],
-                 output_name: str | None = None, activation: str = "none", target: str | None = None,
-                 runner_factory: Callable[[bytes], Any] | None = None, device: str = "auto",
-                 layout: str = "NCHW", baseline: float | Sequence[float] | np.ndarray = 0.0) -> None:
+    def __init__(
+        self,
+        model: bytes | str | Path | onnx.ModelProto,
+        labels: Sequence[str],
+        output_name: str | None = None,
+        activation: str = "none",
+        target: str | None = None,
+        runner_factory: Callable[[bytes], Any] | None = None,
+        device: str = "auto",
+        layout: str = "NCHW",
+        baseline: float | Sequence[float] | np.ndarray = 0.0,
+    ) -> None:
         if isinstance(model, onnx.ModelProto):
             self._bytes = model.SerializeToString()
         elif isinstance(model, (bytes, bytearray)):
@@ -228,10 +258,17 @@ class Explainer:
         #: so classification and CAM share one forward pass.
         self.runner = self._factory(self.cam.model_bytes if self.cam else self._bytes)
         outputs = list(getattr(self.runner, "output_names", []) or [])
-        self.output_name = (output_name or getattr(self.runner, "output_name", None)
-                            or (self.cam.output_names[0] if self.cam else outputs[0]))
+        self.output_name = (
+            output_name
+            or getattr(self.runner, "output_name", None)
+            or (self.cam.output_names[0] if self.cam else outputs[0])
+        )
         if self.cam is not None and self.cam.n_labels != len(self.labels):
-            log.warning("CAM head has %d outputs but %d labels were given", self.cam.n_labels, len(self.labels))
+            log.warning(
+                "CAM head has %d outputs but %d labels were given",
+                self.cam.n_labels,
+                len(self.labels),
+            )
         self._masked_runner: Any = None
         self._masked_failed = False
         self._rise_runner: Any = None
@@ -239,7 +276,9 @@ class Explainer:
         self._lock = threading.Lock()  # the lazily made sessions; explainers are shared by threads
 
     @classmethod
-    def from_manifest(cls, manifest: Any, device: str = "auto", fp16: bool | None = None) -> "Explainer":
+    def from_manifest(
+        cls, manifest: Any, device: str = "auto", fp16: bool | None = None
+    ) -> "Explainer":
         """An explainer whose session is an inference :class:`~app.inference.engine.Engine`.
 
         The verified ONNX file is read (its sha256 checked against the manifest), rewritten for
@@ -263,18 +302,30 @@ class Explainer:
         if hashlib.sha256(data).hexdigest() != manifest.sha256:
             raise ModelVerificationError(
                 f"Model '{manifest.id}' changed on disk after verification (sha256 mismatch); it will not be run.",
-                path=str(manifest.onnx_path))
+                path=str(manifest.onnx_path),
+            )
         pre = manifest.preprocessing
-        black: np.ndarray = (-np.asarray(pre.mean, dtype=np.float32)
-                             / np.asarray(pre.std, dtype=np.float32)).astype(np.float32)
+        black: np.ndarray = (
+            -np.asarray(pre.mean, dtype=np.float32) / np.asarray(pre.std, dtype=np.float32)
+        ).astype(np.float32)
 
         def factory(model_bytes: bytes) -> Any:
             rewritten = model_bytes != data
-            return Engine(manifest, device=device, model_bytes=model_bytes if rewritten else None, fp16=fp16)
+            return Engine(
+                manifest, device=device, model_bytes=model_bytes if rewritten else None, fp16=fp16
+            )
 
-        return cls(data, [lab.name for lab in manifest.labels], output_name=manifest.output_name,
-                   activation=manifest.activation, target=manifest.saliency.get("target_tensor"),
-                   runner_factory=factory, device=device, layout=manifest.input.layout, baseline=black)
+        return cls(
+            data,
+            [lab.name for lab in manifest.labels],
+            output_name=manifest.output_name,
+            activation=manifest.activation,
+            target=manifest.saliency.get("target_tensor"),
+            runner_factory=factory,
+            device=device,
+            layout=manifest.input.layout,
+            baseline=black,
+        )
 
     @property
     def engine(self) -> Any:
@@ -322,7 +373,12 @@ class Explainer:
         to_layout = (lambda m: m.transpose(0, 2, 3, 1)) if self.layout == "NHWC" else (lambda m: m)
         floating = np.issubdtype(x.dtype, np.floating)
         with self._lock:
-            if not self._masked_failed and self._masked_runner is None and self.layout == "NCHW" and floating:
+            if (
+                not self._masked_failed
+                and self._masked_runner is None
+                and self.layout == "NCHW"
+                and floating
+            ):
                 self._make_masked_runner(x)
         if self._masked_runner is not None and floating:
             return lambda masks: self._masked_run(x, masks.astype(x.dtype, copy=False))
@@ -337,10 +393,11 @@ class Explainer:
     def _make_masked_runner(self, x: np.ndarray) -> None:
         try:
             # Its own small session: the blended graph differs from the engine's graph.
-            self._masked_runner = OrtRunner(add_mask_input(self._bytes, baseline=self.baseline),
-                                            device=self._masked_device())
+            self._masked_runner = OrtRunner(
+                add_mask_input(self._bytes, baseline=self.baseline), device=self._masked_device()
+            )
             self._masked_run(x, np.ones((2, 1) + x.shape[2:], dtype=x.dtype))
-        except Exception as exc:  # a graph that cannot broadcast its batch: blend in numpy
+        except Exception as exc:  # noqa: BLE001 - a graph that cannot broadcast its batch: blend in numpy
             log.info("device-side masking unavailable (%s); blending in numpy", type(exc).__name__)
             self._masked_runner, self._masked_failed = None, True
 
@@ -354,15 +411,26 @@ class Explainer:
         with self._lock:
             if self._rise_runner is None and not self._rise_failed:
                 try:
-                    runner = OrtRunner(add_rise_graph(self._bytes, self.output_name, self.activation,
-                                                      baseline=self.baseline), device=self._masked_device())
+                    runner = OrtRunner(
+                        add_rise_graph(
+                            self._bytes, self.output_name, self.activation, baseline=self.baseline
+                        ),
+                        device=self._masked_device(),
+                    )
                     probe = DeviceRiseAccumulator(runner, x, self._n_outputs())
                     h, w = x.shape[2:4]
-                    probe.add(np.ones((2, h, 2), x.dtype), np.ones((2, 2, 2), x.dtype), np.ones((2, 2, w), x.dtype))
+                    probe.add(
+                        np.ones((2, h, 2), x.dtype),
+                        np.ones((2, 2, 2), x.dtype),
+                        np.ones((2, 2, w), x.dtype),
+                    )
                     probe.result()
                     self._rise_runner = runner
-                except Exception as exc:  # a graph that cannot broadcast its batch: host-side RISE
-                    log.info("device-side RISE unavailable (%s); expanding masks on the host", type(exc).__name__)
+                except Exception as exc:  # noqa: BLE001 - a graph that cannot broadcast its batch: host-side RISE
+                    log.info(
+                        "device-side RISE unavailable (%s); expanding masks on the host",
+                        type(exc).__name__,
+                    )
                     self._rise_runner, self._rise_failed = None, True
         if self._rise_runner is None:
             return None
@@ -382,9 +450,15 @@ class Explainer:
         return _activate(np.asarray(out[self.output_name]).reshape(len(masks), -1), self.activation)
 
     # -- one call --------------------------------------------------------------------------------
-    def explain(self, tensor: np.ndarray, transform: GeometryTransform | None,
-                labels: Sequence[str | int] | None = None, method: str = "cam",
-                progress: Progress | None = None, **params: Any) -> dict[str, SaliencyMap]:
+    def explain(
+        self,
+        tensor: np.ndarray,
+        transform: GeometryTransform | None,
+        labels: Sequence[str | int] | None = None,
+        method: str = "cam",
+        progress: Progress | None = None,
+        **params: Any,
+    ) -> dict[str, SaliencyMap]:
         """Saliency maps of one preprocessed image, in the source pixel grid.
 
         Parameters
@@ -411,32 +485,52 @@ class Explainer:
         """
         progress = progress or NullProgress()
         if method not in METHODS:
-            raise SaliencyError(f"Unknown saliency method '{method}'; choose one of {', '.join(METHODS)}.")
+            raise SaliencyError(
+                f"Unknown saliency method '{method}'; choose one of {', '.join(METHODS)}."
+            )
         x = np.asarray(tensor)
         if x.ndim == 3:
             x = x[None]
-        idx = [self.label_index(lab) for lab in (labels if labels is not None else range(len(self.labels)))]
+        idx = [
+            self.label_index(lab)
+            for lab in (labels if labels is not None else range(len(self.labels)))
+        ]
         hw = tuple(x.shape[1:3]) if self.layout == "NHWC" else tuple(x.shape[2:4])
         info: dict[str, Any] = {"method": method}
         if method == "cam":
             if self.cam is None:
-                raise NotApplicableError("This model has no global-average-pool + linear head, so exact CAM"
-                                         " is not available; use occlusion or RISE saliency instead.")
+                raise NotApplicableError(
+                    "This model has no global-average-pool + linear head, so exact CAM"
+                    " is not available; use occlusion or RISE saliency instead."
+                )
             out, cams = self.forward(x)
             assert cams is not None
             raw = cams[0, idx]
             info["feature_tensor"] = self.cam.feature_name
         else:
             if method == "rise" and (acc := self.rise_accumulator(x)) is not None:
-                raw = rise(None, (int(hw[0]), int(hw[1])), idx, progress=progress, accumulator=acc, **params)
+                raw = rise(
+                    None,
+                    (int(hw[0]), int(hw[1])),
+                    idx,
+                    progress=progress,
+                    accumulator=acc,
+                    **params,
+                )
             else:
                 fn = occlusion if method == "occlusion" else rise
-                raw = fn(self.masked_score(x), (int(hw[0]), int(hw[1])), idx, progress=progress, **params)
+                raw = fn(
+                    self.masked_score(x), (int(hw[0]), int(hw[1])), idx, progress=progress, **params
+                )
             info.update({k: v for k, v in params.items() if isinstance(v, (int, float, str))})
         return self._package(raw, idx, hw, transform, method, info)
 
-    def explain_outputs(self, outputs: dict[str, np.ndarray], transform: GeometryTransform | None,
-                        labels: Sequence[str | int] | None = None) -> dict[str, SaliencyMap]:
+    def explain_outputs(
+        self,
+        outputs: dict[str, np.ndarray],
+        transform: GeometryTransform | None,
+        labels: Sequence[str | int] | None = None,
+    ) -> dict[str, SaliencyMap]:
         """CAM from outputs of a forward pass that already fetched :attr:`extra_outputs`.
 
         Parameters
@@ -450,9 +544,14 @@ class Explainer:
             Labels to explain; all when omitted.
         """
         if self.cam is None or not ({self.cam.cam_name, self.cam.feature_name} & set(outputs)):
-            raise NotApplicableError("These outputs hold no CAM; run the explainer's engine "
-                                     "with extra_outputs=explainer.extra_outputs.")
-        idx = [self.label_index(lab) for lab in (labels if labels is not None else range(len(self.labels)))]
+            raise NotApplicableError(
+                "These outputs hold no CAM; run the explainer's engine "
+                "with extra_outputs=explainer.extra_outputs."
+            )
+        idx = [
+            self.label_index(lab)
+            for lab in (labels if labels is not None else range(len(self.labels)))
+        ]
         if self.cam.cam_name in outputs:
             cams = np.asarray(outputs[self.cam.cam_name], dtype=np.float32)
             raw = (cams[0] if cams.ndim == 4 else cams)[idx]
@@ -460,18 +559,34 @@ class Explainer:
             feat = np.asarray(outputs[self.cam.feature_name])
             raw = cam_maps(feat[0] if feat.ndim == 4 else feat, self.cam.weights, idx)
         hw = self._input_hw()
-        return self._package(raw, idx, hw, transform, "cam", {"method": "cam",
-                                                              "feature_tensor": self.cam.feature_name})
+        return self._package(
+            raw,
+            idx,
+            hw,
+            transform,
+            "cam",
+            {"method": "cam", "feature_tensor": self.cam.feature_name},
+        )
 
-    def maps_from_raw(self, raw: np.ndarray, labels: Sequence[str], transform: GeometryTransform | None,
-                      method: str, info: dict[str, Any] | None = None) -> dict[str, SaliencyMap]:
+    def maps_from_raw(
+        self,
+        raw: np.ndarray,
+        labels: Sequence[str],
+        transform: GeometryTransform | None,
+        method: str,
+        info: dict[str, Any] | None = None,
+    ) -> dict[str, SaliencyMap]:
         """Source-grid maps from raw maps kept in the model grid (``SaliencyMap.model_raw``).
 
         Lets a caller keep only the small model-grid maps of a run and map them back on demand,
         without running the model again.
         """
         idx = [self.label_index(lab) for lab in labels]
-        arr = np.stack([np.asarray(r, dtype=np.float32) for r in raw]) if len(raw) else np.zeros((0, 1, 1))
+        arr = (
+            np.stack([np.asarray(r, dtype=np.float32) for r in raw])
+            if len(raw)
+            else np.zeros((0, 1, 1))
+        )
         hw = self._input_hw() if transform is None else transform.input_shape
         return self._package(arr, idx, hw, transform, method, dict(info or {"method": method}))
 
@@ -479,10 +594,19 @@ class Explainer:
         spec = getattr(getattr(self.runner, "manifest", None), "input", None)
         if spec is not None:
             return int(spec.height), int(spec.width)
-        raise SaliencyError("The model input size is unknown; pass the tensor to explain() instead.")
+        raise SaliencyError(
+            "The model input size is unknown; pass the tensor to explain() instead."
+        )
 
-    def _package(self, raw: np.ndarray, idx: list[int], hw: tuple[int, ...],
-                 transform: GeometryTransform | None, method: str, info: dict[str, Any]) -> dict[str, SaliencyMap]:
+    def _package(
+        self,
+        raw: np.ndarray,
+        idx: list[int],
+        hw: tuple[int, ...],
+        transform: GeometryTransform | None,
+        method: str,
+        info: dict[str, Any],
+    ) -> dict[str, SaliencyMap]:
         norm = normalise_map(raw)
         result = {}
         for k, i in enumerate(idx):
@@ -492,16 +616,23 @@ class Explainer:
                 # The shown map is resampled smoothly (bicubic on the coarse grid first): bilinear
                 # alone leaves kinks at every cell border, i.e. notches in the threshold contour.
                 src_raw = to_source(raw[k], transform)
-                src_map = to_source(smooth_upsample(norm[k], max(transform.source_shape)), transform,
-                                    fill=np.nan)
+                src_map = to_source(
+                    smooth_upsample(norm[k], max(transform.source_shape)), transform, fill=np.nan
+                )
             else:
                 size = (int(hw[1]), int(hw[0]))
                 import cv2
 
                 src_raw = cv2.resize(raw[k], size, interpolation=cv2.INTER_LINEAR)
                 src_map = cv2.resize(norm[k], size, interpolation=cv2.INTER_LINEAR)
-            result[name] = SaliencyMap(label=name, method=method, map=np.clip(src_map, 0.0, 1.0),
-                                       raw=src_raw, model_raw=raw[k], info=dict(info))
+            result[name] = SaliencyMap(
+                label=name,
+                method=method,
+                map=np.clip(src_map, 0.0, 1.0),
+                raw=src_raw,
+                model_raw=raw[k],
+                info=dict(info),
+            )
         return result
 
 
@@ -521,9 +652,15 @@ def smooth_upsample(m: np.ndarray, side: int, max_side: int = 2048) -> np.ndarra
     return cv2.resize(m, (w * f, h * f), interpolation=cv2.INTER_CUBIC)
 
 
-def compute_saliency(explainer: Any, tensor: np.ndarray, transform: GeometryTransform | None,
-                     labels: Sequence[str | int] | None = None, method: str = "cam",
-                     progress: Progress | None = None, **params: Any) -> dict[str, SaliencyMap]:
+def compute_saliency(
+    explainer: Any,
+    tensor: np.ndarray,
+    transform: GeometryTransform | None,
+    labels: Sequence[str | int] | None = None,
+    method: str = "cam",
+    progress: Progress | None = None,
+    **params: Any,
+) -> dict[str, SaliencyMap]:
     """Saliency maps for one image in the source pixel grid (see :meth:`Explainer.explain`).
 
     Parameters
@@ -541,7 +678,9 @@ def compute_saliency(explainer: Any, tensor: np.ndarray, transform: GeometryTran
     if not isinstance(explainer, Explainer):
         manifest = getattr(explainer, "manifest", None)
         if manifest is None:
-            raise SaliencyError("Saliency needs an Explainer or an inference engine with a manifest.")
+            raise SaliencyError(
+                "Saliency needs an Explainer or an inference engine with a manifest."
+            )
         with _explainers_lock:
             found = _by_engine.get(id(explainer))
         explainer = found or get_explainer(manifest, device=getattr(explainer, "device", "auto"))
@@ -556,9 +695,16 @@ def safe_name(text: str) -> str:
     return _SAFE.sub("_", text).strip("_") or "unnamed"
 
 
-def write_saliency(out_dir: str | Path, sop_uid: str, display_uint8: np.ndarray,
-                   maps: dict[str, SaliencyMap], colormap: str = "inferno", opacity: float = 0.5,
-                   threshold: float = 0.0, contour: bool = False) -> list[Path]:
+def write_saliency(
+    out_dir: str | Path,
+    sop_uid: str,
+    display_uint8: np.ndarray,
+    maps: dict[str, SaliencyMap],
+    colormap: str = "inferno",
+    opacity: float = 0.5,
+    threshold: float = 0.0,
+    contour: bool = False,
+) -> list[Path]:
     """Write ``<SOPInstanceUID>_<label>.png`` (overlay) and ``.npy`` (raw map) per label.
 
     Parameters
@@ -605,7 +751,9 @@ def write_saliency(out_dir: str | Path, sop_uid: str, display_uint8: np.ndarray,
                 np.save(fh, sm.raw.astype(np.float32))
             files += [png_path, npy_path]
     except OSError as exc:
-        raise SaliencyError(f"Could not write saliency files to {out}: {exc.strerror or exc}", path=str(out)) from exc
+        raise SaliencyError(
+            f"Could not write saliency files to {out}: {exc.strerror or exc}", path=str(out)
+        ) from exc
     return files
 
 
@@ -633,7 +781,9 @@ def explainer_of(engine: Any) -> Explainer | None:
         return _by_engine.get(id(engine))
 
 
-def engine_factory(manifest: Any, device: str = "auto", fp16: bool | None = None) -> tuple[Any, list[str]]:
+def engine_factory(
+    manifest: Any, device: str = "auto", fp16: bool | None = None
+) -> tuple[Any, list[str]]:
     """``engine_factory`` for :func:`app.inference.analyze.analyze_paths`: (engine, extra outputs).
 
     The engine runs the CAM-rewritten graph, so the classification pass also returns the feature
@@ -660,11 +810,19 @@ def choose_method(requested: str, explainer: Explainer, manifest: Any = None) ->
     return "cam" if explainer.supports_cam else "rise"
 
 
-def analyze_hook(method: str = "cam", labels: Sequence[str] | None = None, colormap: str = "inferno",
-                 opacity: float = 0.5, threshold: float = 0.1, contour: bool = False,
-                 progress: Progress | None = None, *, write: bool = True,
-                 on_maps: Callable[[Any, Explainer, dict[str, SaliencyMap], dict[str, Any]], None] | None = None,
-                 **params: Any) -> Callable[[Any], None]:
+def analyze_hook(
+    method: str = "cam",
+    labels: Sequence[str] | None = None,
+    colormap: str = "inferno",
+    opacity: float = 0.5,
+    threshold: float = 0.1,
+    contour: bool = False,
+    progress: Progress | None = None,
+    *,
+    write: bool = True,
+    on_maps: Callable[[Any, Explainer, dict[str, SaliencyMap], dict[str, Any]], None] | None = None,
+    **params: Any,
+) -> Callable[[Any], None]:
     """A hook for :func:`app.inference.analyze.analyze_paths` that writes saliency files.
 
     For each image and model it writes ``<out_dir>/saliency/<SOPInstanceUID>_<label>.png`` and
@@ -690,6 +848,8 @@ def analyze_hook(method: str = "cam", labels: Sequence[str] | None = None, color
         (the study session keeps them in memory this way).
     **params
         Passed to occlusion / RISE.
+
+    Long because the hook closes over the explainer state it shares across the images of a run.
     """
     from app.core.errors import Cancelled
 
@@ -718,14 +878,30 @@ def analyze_hook(method: str = "cam", labels: Sequence[str] | None = None, color
                 on_maps(ctx, ex, maps, info)
             if write:
                 out_dir = Path(ctx.out_dir) / "saliency"
-                files = write_saliency(out_dir, ctx.ref.sop_uid, ctx.display, maps, colormap, opacity,
-                                       threshold, contour)
-                info["files"] = {lab: {"png": f"saliency/{safe_name(ctx.ref.sop_uid)}_{safe_name(lab)}.png",
-                                       "npy": f"saliency/{safe_name(ctx.ref.sop_uid)}_{safe_name(lab)}.npy"}
-                                 for lab in maps}
+                files = write_saliency(
+                    out_dir,
+                    ctx.ref.sop_uid,
+                    ctx.display,
+                    maps,
+                    colormap,
+                    opacity,
+                    threshold,
+                    contour,
+                )
+                info["files"] = {
+                    lab: {
+                        "png": f"saliency/{safe_name(ctx.ref.sop_uid)}_{safe_name(lab)}.png",
+                        "npy": f"saliency/{safe_name(ctx.ref.sop_uid)}_{safe_name(lab)}.npy",
+                    }
+                    for lab in maps
+                }
                 info["n_files"] = len(files)
-            info["overlay"] = {"colormap": colormap, "opacity": opacity, "threshold": threshold,
-                               "contour": contour}
+            info["overlay"] = {
+                "colormap": colormap,
+                "opacity": opacity,
+                "threshold": threshold,
+                "contour": contour,
+            }
         except Cancelled:
             raise
         except HilumError as exc:

@@ -106,7 +106,9 @@ class _Graph:
             src = self.constant(node.input[0])
             if src is not None:
                 perm = _attr(node, "perm")
-                return np.transpose(src, [int(v) for v in perm]) if isinstance(perm, list) else src.T
+                return (
+                    np.transpose(src, [int(v) for v in perm]) if isinstance(perm, list) else src.T
+                )
         if node is not None and node.op_type in ("Identity", "Cast"):
             src = self.constant(node.input[0])
             if src is not None:
@@ -204,7 +206,9 @@ def _head_after_pool(pool: onnx.NodeProto, g: _Graph) -> tuple[np.ndarray, np.nd
     return None
 
 
-def find_cam_head(model: onnx.ModelProto, target: str | None = None) -> tuple[str, np.ndarray, np.ndarray, str, str]:
+def find_cam_head(
+    model: onnx.ModelProto, target: str | None = None
+) -> tuple[str, np.ndarray, np.ndarray, str, str]:
     """Find the global-average-pool + linear head of a classifier graph.
 
     Parameters
@@ -238,8 +242,10 @@ def find_cam_head(model: onnx.ModelProto, target: str | None = None) -> tuple[st
     if not candidates:
         where = f" after tensor {target!r}" if target else ""
         raise NotApplicableError(
-            "This model has no global-average-pool + linear head" + where
-            + ", so exact CAM is not available; use occlusion or RISE saliency instead.")
+            "This model has no global-average-pool + linear head"
+            + where
+            + ", so exact CAM is not available; use occlusion or RISE saliency instead."
+        )
     if len(candidates) > 1:
         log.info("%d pooled linear heads found; using the last one", len(candidates))
     return candidates[-1]
@@ -283,10 +289,23 @@ def add_cam_outputs(model: onnx.ModelProto | bytes | str, target: str | None = N
     if feature not in outputs:
         g.output.append(onnx.helper.make_tensor_value_info(feature, elem, None))
     _append_cam_nodes(proto, feature, weights, elem, CAM_OUTPUT)
-    log.debug("CAM head: feature %s, %d labels x %d channels, via %s", feature,
-              weights.shape[0], weights.shape[1], pool_op)
-    return CamGraph(model_bytes=proto.SerializeToString(), feature_name=feature, logits_name=logits,
-                    weights=weights, bias=bias, output_names=outputs, pool_op=pool_op, cam_name=CAM_OUTPUT)
+    log.debug(
+        "CAM head: feature %s, %d labels x %d channels, via %s",
+        feature,
+        weights.shape[0],
+        weights.shape[1],
+        pool_op,
+    )
+    return CamGraph(
+        model_bytes=proto.SerializeToString(),
+        feature_name=feature,
+        logits_name=logits,
+        weights=weights,
+        bias=bias,
+        output_names=outputs,
+        pool_op=pool_op,
+        cam_name=CAM_OUTPUT,
+    )
 
 
 CAM_OUTPUT = "hilum_cam"
@@ -306,7 +325,9 @@ def _static_hw(model: onnx.ModelProto, feature: str) -> tuple[int, int] | None:
     return None
 
 
-def _append_cam_nodes(model: onnx.ModelProto, feature: str, weights: np.ndarray, elem: int, out: str) -> None:
+def _append_cam_nodes(
+    model: onnx.ModelProto, feature: str, weights: np.ndarray, elem: int, out: str
+) -> None:
     """Add ``out = reshape(W @ reshape(A, (N, C, h*w)), (N, L, h, w))`` to the graph.
 
     Computing the maps inside the session keeps them on the device with the feature map (only
@@ -318,30 +339,56 @@ def _append_cam_nodes(model: onnx.ModelProto, feature: str, weights: np.ndarray,
     dtype = helper.tensor_dtype_to_np_dtype(elem)
     n_labels = weights.shape[0]
     hw = _static_hw(model, feature)
-    g.initializer.extend([nh.from_array(weights.astype(dtype), "hilum_cam_w"),
-                          nh.from_array(np.array([0, 0, -1], np.int64), "hilum_cam_flat")])
-    g.node.extend([helper.make_node("Reshape", [feature, "hilum_cam_flat"], ["hilum_cam_a"]),
-                   helper.make_node("MatMul", ["hilum_cam_w", "hilum_cam_a"], ["hilum_cam_m"])])
+    g.initializer.extend(
+        [
+            nh.from_array(weights.astype(dtype), "hilum_cam_w"),
+            nh.from_array(np.array([0, 0, -1], np.int64), "hilum_cam_flat"),
+        ]
+    )
+    g.node.extend(
+        [
+            helper.make_node("Reshape", [feature, "hilum_cam_flat"], ["hilum_cam_a"]),
+            helper.make_node("MatMul", ["hilum_cam_w", "hilum_cam_a"], ["hilum_cam_m"]),
+        ]
+    )
     if hw is not None:
-        g.initializer.append(nh.from_array(np.array([0, n_labels, hw[0], hw[1]], np.int64), "hilum_cam_target"))
+        g.initializer.append(
+            nh.from_array(np.array([0, n_labels, hw[0], hw[1]], np.int64), "hilum_cam_target")
+        )
     else:
-        g.initializer.extend([nh.from_array(np.array([n_labels], np.int64), "hilum_cam_labels"),
-                              nh.from_array(np.array([0], np.int64), "hilum_cam_0"),
-                              nh.from_array(np.array([1], np.int64), "hilum_cam_1"),
-                              nh.from_array(np.array([2], np.int64), "hilum_cam_2"),
-                              nh.from_array(np.array([4], np.int64), "hilum_cam_4")])
-        g.node.extend([
-            helper.make_node("Shape", [feature], ["hilum_cam_shape"]),
-            helper.make_node("Slice", ["hilum_cam_shape", "hilum_cam_0", "hilum_cam_1"], ["hilum_cam_n"]),
-            helper.make_node("Slice", ["hilum_cam_shape", "hilum_cam_2", "hilum_cam_4"], ["hilum_cam_hw"]),
-            helper.make_node("Concat", ["hilum_cam_n", "hilum_cam_labels", "hilum_cam_hw"], ["hilum_cam_target"],
-                             axis=0)])
+        g.initializer.extend(
+            [
+                nh.from_array(np.array([n_labels], np.int64), "hilum_cam_labels"),
+                nh.from_array(np.array([0], np.int64), "hilum_cam_0"),
+                nh.from_array(np.array([1], np.int64), "hilum_cam_1"),
+                nh.from_array(np.array([2], np.int64), "hilum_cam_2"),
+                nh.from_array(np.array([4], np.int64), "hilum_cam_4"),
+            ]
+        )
+        g.node.extend(
+            [
+                helper.make_node("Shape", [feature], ["hilum_cam_shape"]),
+                helper.make_node(
+                    "Slice", ["hilum_cam_shape", "hilum_cam_0", "hilum_cam_1"], ["hilum_cam_n"]
+                ),
+                helper.make_node(
+                    "Slice", ["hilum_cam_shape", "hilum_cam_2", "hilum_cam_4"], ["hilum_cam_hw"]
+                ),
+                helper.make_node(
+                    "Concat",
+                    ["hilum_cam_n", "hilum_cam_labels", "hilum_cam_hw"],
+                    ["hilum_cam_target"],
+                    axis=0,
+                ),
+            ]
+        )
     g.node.append(helper.make_node("Reshape", ["hilum_cam_m", "hilum_cam_target"], [out]))
     g.output.append(helper.make_tensor_value_info(out, elem, None))
 
 
-def cam_maps(features: np.ndarray, weights: np.ndarray,
-             labels: Sequence[int] | None = None) -> np.ndarray:
+def cam_maps(
+    features: np.ndarray, weights: np.ndarray, labels: Sequence[int] | None = None
+) -> np.ndarray:
     """Raw class activation maps: the head's weighted channel sum of the feature map.
 
     Parameters

@@ -19,13 +19,21 @@ def register(sub: Any) -> None:
     msub = models_actions()
     if msub is None:
         return
-    p = msub.add_parser("export-serving", help="write a Triton model repository (DIR/<id>/config.pbtxt, "
-                                               "DIR/<id>/1/model.onnx with the CAM outputs) for a verified model")
+    p = msub.add_parser(
+        "export-serving",
+        help="write a Triton model repository (DIR/<id>/config.pbtxt, "
+        "DIR/<id>/1/model.onnx with the CAM outputs) for a verified model",
+    )
     p.add_argument("model_id", metavar="ID")
     p.add_argument("--out", required=True, metavar="DIR", help="model repository root")
-    p.add_argument("--max-batch", type=int, default=32, metavar="N", help="Triton max_batch_size (default 32)")
-    p.add_argument("--no-mlserver", action="store_true",
-                   help="do not add model-settings.json and the MLServer runtime beside config.pbtxt")
+    p.add_argument(
+        "--max-batch", type=int, default=32, metavar="N", help="Triton max_batch_size (default 32)"
+    )
+    p.add_argument(
+        "--no-mlserver",
+        action="store_true",
+        help="do not add model-settings.json and the MLServer runtime beside config.pbtxt",
+    )
     p.set_defaults(func=_export_serving)
 
 
@@ -35,7 +43,11 @@ def _export_serving(args: argparse.Namespace) -> int:
 
     if args.max_batch < 1:
         raise UsageError("--max-batch must be at least 1.")
-    folder = export_serving(ModelRegistry().get(args.model_id), args.out, max_batch_size=args.max_batch,
-                            mlserver=not args.no_mlserver)
+    folder = export_serving(
+        ModelRegistry().get(args.model_id),
+        args.out,
+        max_batch_size=args.max_batch,
+        mlserver=not args.no_mlserver,
+    )
     print(f"wrote {folder / 'config.pbtxt'} and {folder / '1' / 'model.onnx'}")
     return 0

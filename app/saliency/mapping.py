@@ -22,14 +22,15 @@ import numpy as np
 from app.core.types import GeometryTransform
 
 
-def _axis(n_src: int, n_in: int, n_map: int, scale: float, pad: float,
-          crop: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _axis(
+    n_src: int, n_in: int, n_map: int, scale: float, pad: float, crop: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per source pixel: the two map indices, the weight of the second, and validity."""
     centres = np.arange(n_src, dtype=np.float64) + 0.5
-    u = (centres - crop) * scale + pad                  # continuous model-input coordinate
+    u = (centres - crop) * scale + pad  # continuous model-input coordinate
     valid = (u >= 0.0) & (u <= n_in)
     ratio = n_map / n_in
-    k = u * ratio - 0.5                                 # map index coordinate (centres at ints)
+    k = u * ratio - 0.5  # map index coordinate (centres at ints)
     # Interpolate only between map pixels whose centres show image content, so letterbox
     # padding never bleeds into the border of the image (edges replicate the nearest content).
     lo = math.ceil(max(pad, 0.0) * ratio - 0.5)
@@ -69,7 +70,9 @@ def to_source(saliency: np.ndarray, transform: GeometryTransform, fill: float = 
     h_in, w_in = (int(v) for v in transform.input_shape)
     h, w = m.shape
     y0, y1, fy, vy = _axis(rows, h_in, h, transform.scale_y, transform.pad_top, transform.crop_top)
-    x0, x1, fx, vx = _axis(cols, w_in, w, transform.scale_x, transform.pad_left, transform.crop_left)
+    x0, x1, fx, vx = _axis(
+        cols, w_in, w, transform.scale_x, transform.pad_left, transform.crop_left
+    )
     # Columns first (h x cols, small), then rows: the big array is touched only by row gathers.
     tmp = m[:, x0] * (1.0 - fx) + m[:, x1] * fx
     out = tmp[y0] * (1.0 - fy)[:, None] + tmp[y1] * fy[:, None]

@@ -14,7 +14,11 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-COLORMAPS = {"inferno": cv2.COLORMAP_INFERNO, "jet": cv2.COLORMAP_JET, "viridis": cv2.COLORMAP_VIRIDIS}
+COLORMAPS = {
+    "inferno": cv2.COLORMAP_INFERNO,
+    "jet": cv2.COLORMAP_JET,
+    "viridis": cv2.COLORMAP_VIRIDIS,
+}
 
 
 @lru_cache(maxsize=None)
@@ -29,7 +33,9 @@ def colormap_lut(name: str) -> np.ndarray:
     try:
         code = COLORMAPS[name.lower()]
     except KeyError:
-        raise ValueError(f"unknown colormap {name!r}; choose one of {', '.join(COLORMAPS)}") from None
+        raise ValueError(
+            f"unknown colormap {name!r}; choose one of {', '.join(COLORMAPS)}"
+        ) from None
     bgr = cv2.applyColorMap(np.arange(256, dtype=np.uint8).reshape(256, 1), code)
     lut = np.ascontiguousarray(bgr.reshape(256, 3)[:, ::-1])
     lut.setflags(write=False)
@@ -41,9 +47,15 @@ def _to_u8(saliency: np.ndarray) -> np.ndarray:
     return (np.clip(m, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def overlay_rgba(saliency: np.ndarray, colormap: str = "inferno", opacity: float = 0.5,
-                 threshold: float = 0.0, contour: bool = False,
-                 levels: tuple[float, ...] = (0.25, 0.5, 0.75), thickness: int = 2) -> np.ndarray:
+def overlay_rgba(
+    saliency: np.ndarray,
+    colormap: str = "inferno",
+    opacity: float = 0.5,
+    threshold: float = 0.0,
+    contour: bool = False,
+    levels: tuple[float, ...] = (0.25, 0.5, 0.75),
+    thickness: int = 2,
+) -> np.ndarray:
     """The coloured overlay layer for a normalised map.
 
     Parameters
@@ -124,8 +136,14 @@ def blend_rgba(display_uint8: np.ndarray, layer: np.ndarray, opacity: float = 1.
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def render_overlay(display_uint8: np.ndarray, saliency: np.ndarray, colormap: str = "inferno",
-                   opacity: float = 0.5, threshold: float = 0.0, contour: bool = False) -> np.ndarray:
+def render_overlay(
+    display_uint8: np.ndarray,
+    saliency: np.ndarray,
+    colormap: str = "inferno",
+    opacity: float = 0.5,
+    threshold: float = 0.0,
+    contour: bool = False,
+) -> np.ndarray:
     """Blend a normalised map onto the displayed image.
 
     Parameters
@@ -144,13 +162,21 @@ def render_overlay(display_uint8: np.ndarray, saliency: np.ndarray, colormap: st
     """
     base = _display_rgb(display_uint8)
     if base.shape[:2] != np.shape(saliency)[-2:]:
-        raise ValueError(f"map shape {np.shape(saliency)} does not match the image {base.shape[:2]};"
-                         " map it to the source grid first")
+        raise ValueError(
+            f"map shape {np.shape(saliency)} does not match the image {base.shape[:2]};"
+            " map it to the source grid first"
+        )
     return blend_rgba(base, overlay_rgba(saliency, colormap, opacity, threshold, contour))
 
 
-def legend_image(colormap: str = "inferno", height: int = 256, width: int = 64,
-                 title: str = "", low: str = "0", high: str = "1") -> np.ndarray:
+def legend_image(
+    colormap: str = "inferno",
+    height: int = 256,
+    width: int = 64,
+    title: str = "",
+    low: str = "0",
+    high: str = "1",
+) -> np.ndarray:
     """A vertical colour bar with end labels and an optional title (RGB uint8, white text on black).
 
     Parameters
@@ -170,7 +196,7 @@ def legend_image(colormap: str = "inferno", height: int = 256, width: int = 64,
     bottom = height - 12
     bar_w = max(8, width // 4)
     ramp = np.linspace(255, 0, max(1, bottom - top)).astype(np.uint8)
-    img[top:bottom, 4:4 + bar_w] = lut[ramp][:, None, :]
+    img[top:bottom, 4 : 4 + bar_w] = lut[ramp][:, None, :]
     font = cv2.FONT_HERSHEY_SIMPLEX
     white = (255, 255, 255)
     if title:

@@ -35,8 +35,9 @@ MaskedScoreFn = Callable[[np.ndarray], np.ndarray]
 MASK_INPUT = "hilum_keep_mask"
 
 
-def masked_from_predict(predict: PredictFn, tensor: np.ndarray,
-                        baseline: float | np.ndarray = 0.0) -> MaskedScoreFn:
+def masked_from_predict(
+    predict: PredictFn, tensor: np.ndarray, baseline: float | np.ndarray = 0.0
+) -> MaskedScoreFn:
     """Wrap a batched predict function as a masked score function (blending in numpy).
 
     Parameters
@@ -65,8 +66,11 @@ def masked_from_predict(predict: PredictFn, tensor: np.ndarray,
     return score
 
 
-def add_mask_input(model: onnx.ModelProto | bytes, input_name: str | None = None,
-                   baseline: float | np.ndarray = 0.0) -> bytes:
+def add_mask_input(
+    model: onnx.ModelProto | bytes,
+    input_name: str | None = None,
+    baseline: float | np.ndarray = 0.0,
+) -> bytes:
     """Rewrite a model so that it blends its input with a keep-mask input on the device.
 
     The new model takes the original image input (batch 1) and ``hilum_keep_mask`` (n, 1, H, W);
@@ -96,7 +100,9 @@ def add_mask_input(model: onnx.ModelProto | bytes, input_name: str | None = None
     g = proto.graph
     inits = {i.name for i in g.initializer}
     inputs = [i for i in g.input if i.name not in inits]
-    image = next((i for i in inputs if i.name == input_name), inputs[0] if input_name is None else None)
+    image = next(
+        (i for i in inputs if i.name == input_name), inputs[0] if input_name is None else None
+    )
     if image is None:
         raise ValueError(f"model has no input named {input_name!r}")
     elem = image.type.tensor_type.elem_type
@@ -180,13 +186,17 @@ class RisePlan:
     masks are the same for every ``n >= k`` with the same seed.
     """
 
-    def __init__(self, n: int, shape: tuple[int, int], grid: int = 7, p: float = 0.5, seed: int = 0) -> None:
+    def __init__(
+        self, n: int, shape: tuple[int, int], grid: int = 7, p: float = 0.5, seed: int = 0
+    ) -> None:
         h, w = shape
         self.n, self.shape, self.grid, self.p = n, (h, w), grid, p
         cell_y, cell_x = math.ceil(h / grid), math.ceil(w / grid)
         up_y, up_x = (grid + 1) * cell_y, (grid + 1) * cell_x
         self._ry, self._rx = _interp_matrix(up_y, grid, up_y), _interp_matrix(up_x, grid, up_x)
-        self.bits = (np.random.default_rng([seed, 0]).random((n, grid, grid)) < p).astype(np.float32)
+        self.bits = (np.random.default_rng([seed, 0]).random((n, grid, grid)) < p).astype(
+            np.float32
+        )
         # Shifts from uniform doubles (prefix-stable, unlike buffered bounded-integer draws).
         shifts = np.random.default_rng([seed, 1]).random((n, 2))
         self.dy = np.minimum((shifts[:, 0] * cell_y).astype(np.int64), cell_y - 1)
@@ -210,7 +220,9 @@ class RisePlan:
         return self.expand(*self.factors(start, self.n - start if count is None else count))
 
 
-def rise_masks(n: int, shape: tuple[int, int], grid: int = 7, p: float = 0.5, seed: int = 0) -> np.ndarray:
+def rise_masks(
+    n: int, shape: tuple[int, int], grid: int = 7, p: float = 0.5, seed: int = 0
+) -> np.ndarray:
     """``n`` seeded RISE masks (n, 1, H, W) (see :class:`RisePlan`)."""
     return RisePlan(n, shape, grid, p, seed).masks()
 
@@ -241,8 +253,13 @@ class HostRiseAccumulator:
         return self._sums[0], self._sums[1], self._sums[2]
 
 
-def add_rise_graph(model: onnx.ModelProto | bytes, output_name: str, activation: str = "none",
-                   input_name: str | None = None, baseline: float | np.ndarray = 0.0) -> bytes:
+def add_rise_graph(
+    model: onnx.ModelProto | bytes,
+    output_name: str,
+    activation: str = "none",
+    input_name: str | None = None,
+    baseline: float | np.ndarray = 0.0,
+) -> bytes:
     """Rewrite a classifier so that one run does a whole RISE batch on the device.
 
     Inputs: the image (batch 1), the mask factors ``hilum_rise_ry`` (b, H, s),
@@ -263,18 +280,28 @@ def add_rise_graph(model: onnx.ModelProto | bytes, output_name: str, activation:
     del g.input[:]
     g.input.extend(keep)
     ry, bits, rxt = RISE_INPUTS
-    g.input.extend([helper.make_tensor_value_info(ry, elem, ["b", None, "s"]),
-                    helper.make_tensor_value_info(bits, elem, ["b", "s", "s"]),
-                    helper.make_tensor_value_info(rxt, elem, ["b", "s", None]),
-                    helper.make_tensor_value_info(RISE_SUMS_IN[0], elem, ["L", None]),
-                    helper.make_tensor_value_info(RISE_SUMS_IN[1], elem, [None]),
-                    helper.make_tensor_value_info(RISE_SUMS_IN[2], elem, ["L"])])
-    g.initializer.extend([onnx.numpy_helper.from_array(np.array([1], np.int64), "hilum_rise_axis1"),
-                          onnx.numpy_helper.from_array(np.array([0], np.int64), "hilum_rise_axis0"),
-                          onnx.numpy_helper.from_array(np.array([0, -1], np.int64), "hilum_rise_flat")])
-    head = [helper.make_node("MatMul", [ry, bits], ["hilum_rise_t"]),
-            helper.make_node("MatMul", ["hilum_rise_t", rxt], ["hilum_rise_m"]),
-            helper.make_node("Unsqueeze", ["hilum_rise_m", "hilum_rise_axis1"], [MASK_INPUT])]
+    g.input.extend(
+        [
+            helper.make_tensor_value_info(ry, elem, ["b", None, "s"]),
+            helper.make_tensor_value_info(bits, elem, ["b", "s", "s"]),
+            helper.make_tensor_value_info(rxt, elem, ["b", "s", None]),
+            helper.make_tensor_value_info(RISE_SUMS_IN[0], elem, ["L", None]),
+            helper.make_tensor_value_info(RISE_SUMS_IN[1], elem, [None]),
+            helper.make_tensor_value_info(RISE_SUMS_IN[2], elem, ["L"]),
+        ]
+    )
+    g.initializer.extend(
+        [
+            onnx.numpy_helper.from_array(np.array([1], np.int64), "hilum_rise_axis1"),
+            onnx.numpy_helper.from_array(np.array([0], np.int64), "hilum_rise_axis0"),
+            onnx.numpy_helper.from_array(np.array([0, -1], np.int64), "hilum_rise_flat"),
+        ]
+    )
+    head = [
+        helper.make_node("MatMul", [ry, bits], ["hilum_rise_t"]),
+        helper.make_node("MatMul", ["hilum_rise_t", rxt], ["hilum_rise_m"]),
+        helper.make_node("Unsqueeze", ["hilum_rise_m", "hilum_rise_axis1"], [MASK_INPUT]),
+    ]
     for node in reversed(head):
         g.node.insert(0, node)
     scores = output_name
@@ -284,17 +311,23 @@ def add_rise_graph(model: onnx.ModelProto | bytes, output_name: str, activation:
     elif activation == "softmax":
         g.node.append(helper.make_node("Softmax", [output_name], ["hilum_rise_act"], axis=-1))
         scores = "hilum_rise_act"
-    g.node.extend([
-        helper.make_node("Flatten", [scores], ["hilum_rise_s"], axis=1),
-        helper.make_node("Reshape", ["hilum_rise_m", "hilum_rise_flat"], ["hilum_rise_mflat"]),
-        helper.make_node("Transpose", ["hilum_rise_s"], ["hilum_rise_st"], perm=[1, 0]),
-        helper.make_node("MatMul", ["hilum_rise_st", "hilum_rise_mflat"], ["hilum_rise_w"]),
-        helper.make_node("ReduceSum", ["hilum_rise_mflat", "hilum_rise_axis0"], ["hilum_rise_ms"], keepdims=0),
-        helper.make_node("ReduceSum", ["hilum_rise_s", "hilum_rise_axis0"], ["hilum_rise_ss"], keepdims=0),
-        helper.make_node("Add", [RISE_SUMS_IN[0], "hilum_rise_w"], [RISE_SUMS_OUT[0]]),
-        helper.make_node("Add", [RISE_SUMS_IN[1], "hilum_rise_ms"], [RISE_SUMS_OUT[1]]),
-        helper.make_node("Add", [RISE_SUMS_IN[2], "hilum_rise_ss"], [RISE_SUMS_OUT[2]]),
-    ])
+    g.node.extend(
+        [
+            helper.make_node("Flatten", [scores], ["hilum_rise_s"], axis=1),
+            helper.make_node("Reshape", ["hilum_rise_m", "hilum_rise_flat"], ["hilum_rise_mflat"]),
+            helper.make_node("Transpose", ["hilum_rise_s"], ["hilum_rise_st"], perm=[1, 0]),
+            helper.make_node("MatMul", ["hilum_rise_st", "hilum_rise_mflat"], ["hilum_rise_w"]),
+            helper.make_node(
+                "ReduceSum", ["hilum_rise_mflat", "hilum_rise_axis0"], ["hilum_rise_ms"], keepdims=0
+            ),
+            helper.make_node(
+                "ReduceSum", ["hilum_rise_s", "hilum_rise_axis0"], ["hilum_rise_ss"], keepdims=0
+            ),
+            helper.make_node("Add", [RISE_SUMS_IN[0], "hilum_rise_w"], [RISE_SUMS_OUT[0]]),
+            helper.make_node("Add", [RISE_SUMS_IN[1], "hilum_rise_ms"], [RISE_SUMS_OUT[1]]),
+            helper.make_node("Add", [RISE_SUMS_IN[2], "hilum_rise_ss"], [RISE_SUMS_OUT[2]]),
+        ]
+    )
     del g.output[:]
     g.output.extend([helper.make_tensor_value_info(name, elem, None) for name in RISE_SUMS_OUT])
     return proto.SerializeToString()
@@ -304,10 +337,20 @@ def _batches(total: int, size: int) -> list[tuple[int, int]]:
     return [(s, min(size, total - s)) for s in range(0, total, size)]
 
 
-def rise(score: MaskedScoreFn | None, input_shape: tuple[int, int], labels: Sequence[int], *,
-         n_masks: int = 2000, grid: int = 7, p: float = 0.5, batch_size: int = 32, seed: int = 0,
-         max_passes: int | None = None, progress: Progress | None = None,
-         accumulator: RiseAccumulator | None = None) -> np.ndarray:
+def rise(
+    score: MaskedScoreFn | None,
+    input_shape: tuple[int, int],
+    labels: Sequence[int],
+    *,
+    n_masks: int = 2000,
+    grid: int = 7,
+    p: float = 0.5,
+    batch_size: int = 32,
+    seed: int = 0,
+    max_passes: int | None = None,
+    progress: Progress | None = None,
+    accumulator: RiseAccumulator | None = None,
+) -> np.ndarray:
     """RISE saliency: score-weighted average of random masks, minus the mean score.
 
     Parameters
@@ -360,7 +403,9 @@ def rise(score: MaskedScoreFn | None, input_shape: tuple[int, int], labels: Sequ
 
 
 # --- Occlusion ------------------------------------------------------------------------------------
-def occlusion_windows(input_shape: tuple[int, int], window: int, stride: int) -> list[tuple[int, int]]:
+def occlusion_windows(
+    input_shape: tuple[int, int], window: int, stride: int
+) -> list[tuple[int, int]]:
     """Top-left corners of occlusion windows covering the whole input (last ones flush)."""
     h, w = input_shape
 
@@ -375,9 +420,17 @@ def occlusion_windows(input_shape: tuple[int, int], window: int, stride: int) ->
     return [(y, x) for y in starts(h) for x in starts(w)]
 
 
-def occlusion(score: MaskedScoreFn, input_shape: tuple[int, int], labels: Sequence[int], *,
-              window: int | None = None, stride: int | None = None, batch_size: int = 32,
-              max_passes: int | None = None, progress: Progress | None = None) -> np.ndarray:
+def occlusion(
+    score: MaskedScoreFn,
+    input_shape: tuple[int, int],
+    labels: Sequence[int],
+    *,
+    window: int | None = None,
+    stride: int | None = None,
+    batch_size: int = 32,
+    max_passes: int | None = None,
+    progress: Progress | None = None,
+) -> np.ndarray:
     """Occlusion sensitivity (Zeiler & Fergus 2014): score drop when a square is hidden.
 
     Parameters
@@ -416,8 +469,12 @@ def occlusion(score: MaskedScoreFn, input_shape: tuple[int, int], labels: Sequen
             stride += 1
             corners = occlusion_windows((h, w), window, stride)
         if len(corners) + 1 > max_passes:
-            log.warning("occlusion budget %d below the %d windows of size %d", max_passes,
-                        len(corners) + 1, window)
+            log.warning(
+                "occlusion budget %d below the %d windows of size %d",
+                max_passes,
+                len(corners) + 1,
+                window,
+            )
     labels = list(labels)
     base = np.asarray(score(np.ones((1, 1, h, w), dtype=np.float32)), dtype=np.float32)[0, labels]
     sal = np.zeros((len(labels), h, w), dtype=np.float64)
@@ -427,14 +484,14 @@ def occlusion(score: MaskedScoreFn, input_shape: tuple[int, int], labels: Sequen
     for start, n in _batches(len(corners), batch_size):
         progress.check()
         masks = np.ones((n, 1, h, w), dtype=np.float32)
-        chunk = corners[start:start + n]
+        chunk = corners[start : start + n]
         for j, (y, x) in enumerate(chunk):
-            masks[j, 0, y:y + window, x:x + window] = 0.0
+            masks[j, 0, y : y + window, x : x + window] = 0.0
         scores = np.asarray(score(masks), dtype=np.float32).reshape(n, -1)[:, labels]
         drops = base[None, :] - scores
         for j, (y, x) in enumerate(chunk):
-            sal[:, y:y + window, x:x + window] += drops[j][:, None, None]
-            count[y:y + window, x:x + window] += 1.0
+            sal[:, y : y + window, x : x + window] += drops[j][:, None, None]
+            count[y : y + window, x : x + window] += 1.0
         done += n
         progress.update(done, total, "Occlusion")
     return (sal / np.maximum(count, 1.0)).astype(np.float32)

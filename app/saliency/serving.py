@@ -21,8 +21,15 @@ import onnx
 from app.core import paths
 from app.core.errors import ModelVerificationError, NotApplicableError
 from app.inference.manifest import Manifest
-from app.inference.remote import (FallbackEngine, RemoteEngine, ServingConfig, TensorSpec, choose_engine,
-                                  model_signature, write_repository)
+from app.inference.remote import (
+    FallbackEngine,
+    RemoteEngine,
+    ServingConfig,
+    TensorSpec,
+    choose_engine,
+    model_signature,
+    write_repository,
+)
 from app.saliency.cam import add_cam_outputs
 
 log = logging.getLogger(__name__)
@@ -35,8 +42,11 @@ def _verified_bytes(manifest: Manifest) -> bytes:
     manifest.require_verified()
     data = manifest.onnx_path.read_bytes()
     if hashlib.sha256(data).hexdigest() != manifest.sha256:
-        raise ModelVerificationError(f"Model '{manifest.id}' changed on disk after verification (sha256 mismatch); "
-                                     "it will not be served.", path=str(manifest.onnx_path))
+        raise ModelVerificationError(
+            f"Model '{manifest.id}' changed on disk after verification (sha256 mismatch); "
+            "it will not be served.",
+            path=str(manifest.onnx_path),
+        )
     return data
 
 
@@ -73,15 +83,22 @@ def _declare_shapes(proto: Any) -> bytes:
     for out in proto.graph.output:
         if out.type.tensor_type.HasField("shape") or out.name not in shapes:
             continue
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in shapes[out.name].type.tensor_type.shape.dim]
+        dims = [
+            d.dim_value if d.HasField("dim_value") else None
+            for d in shapes[out.name].type.tensor_type.shape.dim
+        ]
         if dims:
-            out.CopyFrom(onnx.helper.make_tensor_value_info(out.name, out.type.tensor_type.elem_type,
-                                                            ["batch", *dims[1:]]))
+            out.CopyFrom(
+                onnx.helper.make_tensor_value_info(
+                    out.name, out.type.tensor_type.elem_type, ["batch", *dims[1:]]
+                )
+            )
     return bytes(proto.SerializeToString())
 
 
-def export_serving(manifest: Manifest, out_dir: str | Path, *, max_batch_size: int = 32,
-                   mlserver: bool = True) -> Path:
+def export_serving(
+    manifest: Manifest, out_dir: str | Path, *, max_batch_size: int = 32, mlserver: bool = True
+) -> Path:
     """Write ``out_dir/<id>/config.pbtxt`` and ``out_dir/<id>/1/model.onnx`` (CAM outputs added).
 
     Parameters
@@ -102,8 +119,13 @@ def export_serving(manifest: Manifest, out_dir: str | Path, *, max_batch_size: i
         The model folder.
     """
     data, _ = served_model(manifest)
-    return write_repository(manifest, data, out_dir, max_batch_size=max_batch_size,
-                            mlserver_runtime=MLSERVER_RUNTIME if mlserver else None)
+    return write_repository(
+        manifest,
+        data,
+        out_dir,
+        max_batch_size=max_batch_size,
+        mlserver_runtime=MLSERVER_RUNTIME if mlserver else None,
+    )
 
 
 _remote: dict[tuple[Any, ...], Any] = {}
@@ -129,11 +151,20 @@ def _remote_explainer(manifest: Manifest, config: ServingConfig) -> Any:
         pre = manifest.preprocessing
         import numpy as np
 
-        black = (-np.asarray(pre.mean, dtype=np.float32) / np.asarray(pre.std, dtype=np.float32)).astype(np.float32)
-        ex = Explainer(data, [lab.name for lab in manifest.labels], output_name=manifest.output_name,
-                       activation=manifest.activation, target=manifest.saliency.get("target_tensor"),
-                       runner_factory=lambda _bytes: RemoteEngine(manifest, config, extra_outputs=extra),
-                       device="cpu", layout=manifest.input.layout, baseline=black)
+        black = (
+            -np.asarray(pre.mean, dtype=np.float32) / np.asarray(pre.std, dtype=np.float32)
+        ).astype(np.float32)
+        ex = Explainer(
+            data,
+            [lab.name for lab in manifest.labels],
+            output_name=manifest.output_name,
+            activation=manifest.activation,
+            target=manifest.saliency.get("target_tensor"),
+            runner_factory=lambda _bytes: RemoteEngine(manifest, config, extra_outputs=extra),
+            device="cpu",
+            layout=manifest.input.layout,
+            baseline=black,
+        )
         with _explainers_lock:
             _by_engine[id(ex.runner)] = ex
         _remote[key] = ex
@@ -146,7 +177,9 @@ def clear_remote() -> None:
         _remote.clear()
 
 
-def engine_factory(mode: str = "auto", saliency: bool = False) -> Callable[[Any, str, "bool | None"], tuple[Any, list[str]]]:
+def engine_factory(
+    mode: str = "auto", saliency: bool = False
+) -> Callable[[Any, str, "bool | None"], tuple[Any, list[str]]]:
     """``engine_factory`` for :func:`app.inference.analyze.analyze_paths` honouring ``mode``.
 
     Parameters
@@ -189,7 +222,9 @@ def engine_factory(mode: str = "auto", saliency: bool = False) -> Callable[[Any,
     return factory
 
 
-def factory_for(inference: str, registry: Any = None) -> Callable[[Any, str, "bool | None"], tuple[Any, list[str]]] | None:
+def factory_for(
+    inference: str, registry: Any = None
+) -> Callable[[Any, str, "bool | None"], tuple[Any, list[str]]] | None:
     """The CAM engine factory honouring ``inference`` (``auto``/``remote``/``local``), or None when
     the plain local one applies (``local``, or ``auto`` with no model served by the site)."""
     from app.inference.remote import MODES, serving_config
@@ -209,4 +244,11 @@ def factory_for(inference: str, registry: Any = None) -> Callable[[Any, str, "bo
     return engine_factory(inference, saliency=True)
 
 
-__all__ = ["served_model", "export_serving", "engine_factory", "factory_for", "clear_remote", "MLSERVER_RUNTIME"]
+__all__ = [
+    "served_model",
+    "export_serving",
+    "engine_factory",
+    "factory_for",
+    "clear_remote",
+    "MLSERVER_RUNTIME",
+]

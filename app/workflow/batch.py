@@ -20,13 +20,26 @@ from app.workflow.session import StudySession
 __all__ = ["BATCH_READER", "analyze", "finish_study"]
 
 
-def finish_study(session: StudySession, target: Path, *, indication: str = "", comparison: str = "",
-                 notes: str = "", device: Device | str = Device.AUTO, backend: str = "bundled",
-                 backend_options: dict[str, Any] | None = None, pdf: bool = False,
-                 dicom_export: bool = False, deidentify: bool = False, reader_name: str = "",
-                 pixels_reviewed: bool = False, deidentifier: Any = None, key_images: bool = True,
-                 progress: Progress | None = None,
-                 say: Callable[[str], None] = lambda line: None) -> list[str]:
+def finish_study(
+    session: StudySession,
+    target: Path,
+    *,
+    indication: str = "",
+    comparison: str = "",
+    notes: str = "",
+    device: Device | str = Device.AUTO,
+    backend: str = "bundled",
+    backend_options: dict[str, Any] | None = None,
+    pdf: bool = False,
+    dicom_export: bool = False,
+    deidentify: bool = False,
+    reader_name: str = "",
+    pixels_reviewed: bool = False,
+    deidentifier: Any = None,
+    key_images: bool = True,
+    progress: Progress | None = None,
+    say: Callable[[str], None] = lambda line: None,
+) -> list[str]:
     """Draft one analysed study into ``target/draft.txt`` (and its provenance into
     ``draft.provenance.json``, both private files) and export it when asked.
 
@@ -41,20 +54,39 @@ def finish_study(session: StudySession, target: Path, *, indication: str = "", c
     from app.core import paths as core_paths
 
     core_paths.private_dir(target)
-    session.draft_report(indication, comparison, notes, backend=backend, device=device,
-                         progress=progress, **dict(backend_options or {}))
+    session.draft_report(
+        indication,
+        comparison,
+        notes,
+        backend=backend,
+        device=device,
+        progress=progress,
+        **dict(backend_options or {}),
+    )
     core_paths.write_private(target / "draft.txt", session.draft_text.rstrip() + "\n")
     # the draft's provenance (for a remote backend: the server and the exact prompt sent)
-    core_paths.write_private(target / "draft.provenance.json",
-                             json.dumps(session.draft_provenance, indent=1) + "\n")
+    core_paths.write_private(
+        target / "draft.provenance.json", json.dumps(session.draft_provenance, indent=1) + "\n"
+    )
     files = [str(target / "draft.txt"), str(target / "draft.provenance.json")]
-    say(f"drafted the report ({session.draft_provenance.get('provider', '')}) -> {target / 'draft.txt'}")
+    say(
+        f"drafted the report ({session.draft_provenance.get('provider', '')}) -> {target / 'draft.txt'}"
+    )
     if pdf or dicom_export:
         session.sign_off(reader_name or BATCH_READER)
-        files += [str(p) for p in session.export(target, pdf=pdf, dicom=dicom_export,
-                                                 deidentify=deidentify, pixels_reviewed=pixels_reviewed,
-                                                 deidentifier=deidentifier, progress=progress,
-                                                 key_images=None if key_images else [])]
+        files += [
+            str(p)
+            for p in session.export(
+                target,
+                pdf=pdf,
+                dicom=dicom_export,
+                deidentify=deidentify,
+                pixels_reviewed=pixels_reviewed,
+                deidentifier=deidentifier,
+                progress=progress,
+                key_images=None if key_images else [],
+            )
+        ]
         say(f"exported {len(files) - 2} file(s) -> {target}")
     return files
 
@@ -131,13 +163,22 @@ def analyze(
     say = log_step or (lambda line: None)
     out = Path(out_dir)
     batch = StudySession.open(paths)
-    run = batch.analyze(model_ids=model_ids, device=device, fp16=fp16, saliency=saliency, out_dir=out,
-                        override_applicability=override_applicability, progress=progress,
-                        inference=inference)
+    run = batch.analyze(
+        model_ids=model_ids,
+        device=device,
+        fp16=fp16,
+        saliency=saliency,
+        out_dir=out,
+        override_applicability=override_applicability,
+        progress=progress,
+        inference=inference,
+    )
     doc = run.to_json()
     s = run.summary
-    say(f"analysed {s['images']} image(s), {s['classified']} classified, {s['errors']} error(s)"
-        f" -> {doc.get('results_path')}")
+    say(
+        f"analysed {s['images']} image(s), {s['classified']} classified, {s['errors']} error(s)"
+        f" -> {doc.get('results_path')}"
+    )
     doc["outputs"] = {}
     if not (draft or pdf or dicom_export):
         return doc
@@ -153,11 +194,24 @@ def analyze(
         folder = run_deid.remap_uid(study_uid) if run_deid is not None else study_uid
         target = out if len(sessions) == 1 else out / folder
         doc["outputs"][study_uid] = finish_study(
-            session, target, indication=indication, comparison=comparison, notes=notes,
-            device=device, backend=backend, backend_options=backend_options, pdf=pdf,
-            dicom_export=dicom_export, deidentify=deidentify, reader_name=reader_name,
-            pixels_reviewed=pixels_reviewed, deidentifier=run_deid, key_images=saliency is not None,
-            progress=progress, say=say)
+            session,
+            target,
+            indication=indication,
+            comparison=comparison,
+            notes=notes,
+            device=device,
+            backend=backend,
+            backend_options=backend_options,
+            pdf=pdf,
+            dicom_export=dicom_export,
+            deidentify=deidentify,
+            reader_name=reader_name,
+            pixels_reviewed=pixels_reviewed,
+            deidentifier=run_deid,
+            key_images=saliency is not None,
+            progress=progress,
+            say=say,
+        )
     if run_deid is not None:
         from app.reporting.export import deidentify_results_folder
 

@@ -78,8 +78,16 @@ class SessionEvents:
     """
 
     def __init__(self) -> None:
-        for name in ("series", "metadata", "run", "saliency", "draft_chunk", "draft", "signed_off",
-                     "exported"):
+        for name in (
+            "series",
+            "metadata",
+            "run",
+            "saliency",
+            "draft_chunk",
+            "draft",
+            "signed_off",
+            "exported",
+        ):
             setattr(self, name, Event(name))
 
     series: Event

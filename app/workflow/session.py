@@ -32,8 +32,17 @@ import numpy as np
 
 from app.core.errors import NotSignedOffError, UsageError
 from app.core.progress import NullProgress, Progress
-from app.core.types import (AnalysisRun, Device, ImageRef, ImageResult, ModelResult, ReportDraft,
-                            SaliencyMethod, SaliencyOutput, StudyMetadata)
+from app.core.types import (
+    AnalysisRun,
+    Device,
+    ImageRef,
+    ImageResult,
+    ModelResult,
+    ReportDraft,
+    SaliencyMethod,
+    SaliencyOutput,
+    StudyMetadata,
+)
 from app.workflow.events import SessionEvents
 
 log = logging.getLogger(__name__)
@@ -65,7 +74,7 @@ class _KeptMaps:
     model_id: str
     method: SaliencyMethod
     labels: list[str]
-    model_raw: np.ndarray          # (n_labels, h, w)
+    model_raw: np.ndarray  # (n_labels, h, w)
     geometry: Any
     explainer: Any
     same_forward_pass: bool
@@ -144,7 +153,7 @@ class StudySession:
                 return self._metadata
             first = next(iter(self.source_paths() or self.files()), None)
             if first is None:
-                return StudyMetadata()      # nothing to read yet: asked again once files come
+                return StudyMetadata()  # nothing to read yet: asked again once files come
             md = self._metadata = read_metadata(first)
         self.events.metadata.emit(md)
         return md
@@ -176,12 +185,20 @@ class StudySession:
         return applicability_problems(manifest, self.metadata().as_dicom())
 
     # -- analysis -------------------------------------------------------------------------------
-    def analyze(self, paths: Sequence[str | os.PathLike[str]] | None = None, *,
-                series_uid: str = "", model_ids: Sequence[str] | None = None,
-                device: Device | str = Device.AUTO, fp16: bool | None = None,
-                saliency: SaliencyMethod | str | None = None, out_dir: str | os.PathLike[str] | None = None,
-                override_applicability: bool = False, progress: Progress | None = None,
-                inference: str = "auto") -> AnalysisRun:
+    def analyze(
+        self,
+        paths: Sequence[str | os.PathLike[str]] | None = None,
+        *,
+        series_uid: str = "",
+        model_ids: Sequence[str] | None = None,
+        device: Device | str = Device.AUTO,
+        fp16: bool | None = None,
+        saliency: SaliencyMethod | str | None = None,
+        out_dir: str | os.PathLike[str] | None = None,
+        override_applicability: bool = False,
+        progress: Progress | None = None,
+        inference: str = "auto",
+    ) -> AnalysisRun:
         """Classify the study's images (or ``paths``) with every applicable model.
 
         The engines run the CAM-rewritten graph, so the classifying pass also yields each
@@ -208,6 +225,8 @@ class StudySession:
         Returns
         -------
         AnalysisRun
+
+        Long because it runs, stores and announces an analysis in one locked step.
         """
         from app.inference.analyze import analyze_paths
         from app.saliency.api import analyze_hook, engine_factory
@@ -220,16 +239,36 @@ class StudySession:
         hooks: list[Callable[[Any], None]] = [self._keep_cam]
         if saliency is not None:
             method = SaliencyMethod(saliency).value
-            hooks.append(analyze_hook(method=method, progress=progress, write=out_dir is not None,
-                                      on_maps=self._keep_maps, colormap=COLORMAP, opacity=OPACITY,
-                                      threshold=THRESHOLD, contour=CONTOUR))
+            hooks.append(
+                analyze_hook(
+                    method=method,
+                    progress=progress,
+                    write=out_dir is not None,
+                    on_maps=self._keep_maps,
+                    colormap=COLORMAP,
+                    opacity=OPACITY,
+                    threshold=THRESHOLD,
+                    contour=CONTOUR,
+                )
+            )
         from app.saliency.serving import factory_for
 
-        factory = factory_for(inference, self._registry) or engine_factory  # a site's inference server
-        doc = analyze_paths(todo, out_dir, model_ids=model_ids, device=dev, progress=progress,
-                            override_applicability=override_applicability, hooks=hooks,
-                            engine_factory=factory, fp16=fp16, write=out_dir is not None,
-                            registry=self._registry)
+        factory = (
+            factory_for(inference, self._registry) or engine_factory
+        )  # a site's inference server
+        doc = analyze_paths(
+            todo,
+            out_dir,
+            model_ids=model_ids,
+            device=dev,
+            progress=progress,
+            override_applicability=override_applicability,
+            hooks=hooks,
+            engine_factory=factory,
+            fp16=fp16,
+            write=out_dir is not None,
+            registry=self._registry,
+        )
         # parsed from its JSON text: the run equals what is written to and read back from disk
         run = AnalysisRun.from_json(json.dumps(doc))
         with self._lock:
@@ -250,8 +289,17 @@ class StudySession:
             return
         raw = np.asarray(ctx.raw[ex.cam.cam_name], dtype=np.float32)
         raw = raw[0] if raw.ndim == 4 else raw
-        kept = _KeptMaps(ctx.ref, ctx.manifest.id, SaliencyMethod.CAM, list(ex.labels), raw,
-                         ctx.geometry, ex, True, {"method": "cam", "feature_tensor": ex.cam.feature_name})
+        kept = _KeptMaps(
+            ctx.ref,
+            ctx.manifest.id,
+            SaliencyMethod.CAM,
+            list(ex.labels),
+            raw,
+            ctx.geometry,
+            ex,
+            True,
+            {"method": "cam", "feature_tensor": ex.cam.feature_name},
+        )
         with self._lock:
             self._maps[(_key(ctx.ref), ctx.manifest.id + "|cam")] = kept
 
@@ -262,7 +310,9 @@ class StudySession:
             return
         labels = list(maps)
         raw = np.stack([np.asarray(maps[lab].model_raw, dtype=np.float32) for lab in labels])
-        kept = _KeptMaps(ctx.ref, ctx.manifest.id, method, labels, raw, ctx.geometry, ex, False, dict(info))
+        kept = _KeptMaps(
+            ctx.ref, ctx.manifest.id, method, labels, raw, ctx.geometry, ex, False, dict(info)
+        )
         with self._lock:
             self._maps[(_key(ctx.ref), f"{ctx.manifest.id}|{method.value}")] = kept
 
@@ -311,10 +361,17 @@ class StudySession:
         return out
 
     # -- saliency -------------------------------------------------------------------------------
-    def saliency(self, ref: ImageRef, model_id: str | None = None,
-                 method: SaliencyMethod | str = SaliencyMethod.CAM, labels: Sequence[str] | None = None,
-                 *, device: Device | str = Device.AUTO, progress: Progress | None = None,
-                 **params: Any) -> list[SaliencyOutput]:
+    def saliency(
+        self,
+        ref: ImageRef,
+        model_id: str | None = None,
+        method: SaliencyMethod | str = SaliencyMethod.CAM,
+        labels: Sequence[str] | None = None,
+        *,
+        device: Device | str = Device.AUTO,
+        progress: Progress | None = None,
+        **params: Any,
+    ) -> list[SaliencyOutput]:
         """Saliency maps of one image (source pixel grid), one per label.
 
         CAM comes from the classifying pass when the image was analysed (no model run here);
@@ -348,12 +405,25 @@ class StudySession:
         if kept is None:
             kept = self._compute(ref, manifest, ex, chosen, progress or NullProgress(), params)
         wanted = [lab for lab in (labels or kept.labels) if lab in kept.labels]
-        raw = np.stack([kept.model_raw[kept.labels.index(lab)] for lab in wanted]) if wanted else kept.model_raw[:0]
+        raw = (
+            np.stack([kept.model_raw[kept.labels.index(lab)] for lab in wanted])
+            if wanted
+            else kept.model_raw[:0]
+        )
         maps = kept.explainer.maps_from_raw(raw, wanted, kept.geometry, chosen.value, kept.info)
-        out = [SaliencyOutput(ref=kept.ref, model_id=model_id, label=lab, method=chosen,
-                              map=maps[lab].map, raw=maps[lab].raw,
-                              same_forward_pass=kept.same_forward_pass, info=dict(kept.info))
-               for lab in wanted]
+        out = [
+            SaliencyOutput(
+                ref=kept.ref,
+                model_id=model_id,
+                label=lab,
+                method=chosen,
+                map=maps[lab].map,
+                raw=maps[lab].raw,
+                same_forward_pass=kept.same_forward_pass,
+                info=dict(kept.info),
+            )
+            for lab in wanted
+        ]
         self.events.saliency.emit(out)
         return out
 
@@ -367,8 +437,15 @@ class StudySession:
             raise UsageError("No verified model is installed to explain this image.")
         return str(models[0].id)
 
-    def _compute(self, ref: ImageRef, manifest: Any, ex: Any, method: SaliencyMethod,
-                 progress: Progress, params: dict[str, Any]) -> _KeptMaps:
+    def _compute(
+        self,
+        ref: ImageRef,
+        manifest: Any,
+        ex: Any,
+        method: SaliencyMethod,
+        progress: Progress,
+        params: dict[str, Any],
+    ) -> _KeptMaps:
         from app.dicom.pixels import read_dataset
 
         ds = read_dataset(ref.path)
@@ -377,8 +454,17 @@ class StudySession:
         labels = list(maps)
         raw = np.stack([np.asarray(maps[lab].model_raw, dtype=np.float32) for lab in labels])
         info = dict(next(iter(maps.values())).info) if maps else {"method": method.value}
-        kept = _KeptMaps(dataclasses.replace(ref, frame=used), manifest.id, method, labels, raw, gt, ex,
-                         False, info)
+        kept = _KeptMaps(
+            dataclasses.replace(ref, frame=used),
+            manifest.id,
+            method,
+            labels,
+            raw,
+            gt,
+            ex,
+            False,
+            info,
+        )
         with self._lock:
             self._maps[(_key(kept.ref), f"{manifest.id}|{method.value}")] = kept
         return kept
@@ -395,9 +481,23 @@ class StudySession:
             kept_all = list(self._maps.values())
         for image in self.images():
             for res in image.results:
-                kept = next((k for k in kept_all if k.model_id == res.model_id
-                             and _key(k.ref) == _key(image.ref) and k.method is not SaliencyMethod.CAM), None) \
-                    or next((k for k in kept_all if k.model_id == res.model_id and _key(k.ref) == _key(image.ref)), None)
+                kept = next(
+                    (
+                        k
+                        for k in kept_all
+                        if k.model_id == res.model_id
+                        and _key(k.ref) == _key(image.ref)
+                        and k.method is not SaliencyMethod.CAM
+                    ),
+                    None,
+                ) or next(
+                    (
+                        k
+                        for k in kept_all
+                        if k.model_id == res.model_id and _key(k.ref) == _key(image.ref)
+                    ),
+                    None,
+                )
                 if kept is None:
                     continue
                 for lab in res.labels:
@@ -407,16 +507,31 @@ class StudySession:
                         return out
                     ds = read_dataset(image.path)
                     display = display_array(ds, frame_array(ds, image.frame), frame=image.frame)
-                    m = kept.explainer.maps_from_raw(kept.model_raw[[kept.labels.index(lab.label)]],
-                                                     [lab.label], kept.geometry, kept.method.value, kept.info)
-                    overlay = render_overlay(display, m[lab.label].map, COLORMAP, OPACITY, THRESHOLD, CONTOUR)
-                    legend = (f"{kept.method.value} map of {res.model_id} '{lab.label}' "
-                              f"(p={lab.probability:.2f}), colour map {COLORMAP}: "
-                              "bright = high relevance")
-                    out.append(KeyImage(display=display, overlay=overlay, legend=legend,
-                                        legend_image=legend_image(COLORMAP, height=128, width=40),
-                                        caption=f"{image.modality} image, {lab.label}".strip(),
-                                        source=image.ref))
+                    m = kept.explainer.maps_from_raw(
+                        kept.model_raw[[kept.labels.index(lab.label)]],
+                        [lab.label],
+                        kept.geometry,
+                        kept.method.value,
+                        kept.info,
+                    )
+                    overlay = render_overlay(
+                        display, m[lab.label].map, COLORMAP, OPACITY, THRESHOLD, CONTOUR
+                    )
+                    legend = (
+                        f"{kept.method.value} map of {res.model_id} '{lab.label}' "
+                        f"(p={lab.probability:.2f}), colour map {COLORMAP}: "
+                        "bright = high relevance"
+                    )
+                    out.append(
+                        KeyImage(
+                            display=display,
+                            overlay=overlay,
+                            legend=legend,
+                            legend_image=legend_image(COLORMAP, height=128, width=40),
+                            caption=f"{image.modality} image, {lab.label}".strip(),
+                            source=image.ref,
+                        )
+                    )
         return out
 
     # -- drafting -------------------------------------------------------------------------------
@@ -424,13 +539,23 @@ class StudySession:
         """What a draft of this study is conditioned on: AI results, header values, typed text."""
         from app.reporting.generator import build_conditioning
 
-        return build_conditioning(self.model_results(), self.metadata().as_dicom(), indication,
-                                  comparison, notes)
+        return build_conditioning(
+            self.model_results(), self.metadata().as_dicom(), indication, comparison, notes
+        )
 
-    def draft_report(self, indication: str = "", comparison: str = "", notes: str = "", *,
-                     backend: str = "bundled", device: Device | str = Device.AUTO,
-                     include_banner: bool = True, progress: Progress | None = None,
-                     conditioning: Any = None, **backend_options: Any) -> ReportDraft:
+    def draft_report(
+        self,
+        indication: str = "",
+        comparison: str = "",
+        notes: str = "",
+        *,
+        backend: str = "bundled",
+        device: Device | str = Device.AUTO,
+        include_banner: bool = True,
+        progress: Progress | None = None,
+        conditioning: Any = None,
+        **backend_options: Any,
+    ) -> ReportDraft:
         """Draft FINDINGS and IMPRESSION, streaming chunks on ``events.draft_chunk``.
 
         Parameters
@@ -455,12 +580,22 @@ class StudySession:
         """
         from app.reporting.generator import draft
 
-        cond = conditioning if conditioning is not None else self.conditioning(indication, comparison, notes)
+        cond = (
+            conditioning
+            if conditioning is not None
+            else self.conditioning(indication, comparison, notes)
+        )
         if backend != "bundled" and "identifiers" not in backend_options:
             # every identifier the study's headers make known is scrubbed from what is sent
             backend_options["identifiers"] = self.identifiers()
-        stream = draft(cond, backend=backend, device=Device(device).value, include_banner=include_banner,
-                       progress=progress, **backend_options)
+        stream = draft(
+            cond,
+            backend=backend,
+            device=Device(device).value,
+            include_banner=include_banner,
+            progress=progress,
+            **backend_options,
+        )
         try:
             for chunk in stream:
                 self.events.draft_chunk.emit(chunk)
@@ -471,7 +606,8 @@ class StudySession:
         # each AI sentence keeps the finding(s) it states: model, probability, threshold, map
         stream.evidence = sentence_evidence(
             f"FINDINGS: {stream.findings}\nIMPRESSION: {stream.impression}",
-            [(r, i.sop_uid) for i in self.images() for r in i.results])
+            [(r, i.sop_uid) for i in self.images() for r in i.results],
+        )
         result = stream.to_report_draft(self.study_uid)
         with self._lock:
             self.draft_text = stream.text
@@ -509,12 +645,23 @@ class StudySession:
         return signed
 
     # -- export ---------------------------------------------------------------------------------
-    def export(self, out_dir: str | os.PathLike[str], *, pdf: bool = True, dicom: bool = True,
-               deidentify: bool = False, key_images: Sequence[Any] | None = None, header: Any = None,
-               extra_sources: Sequence[str] = (), sources: Sequence[Any] | None = None,
-               results: Sequence[ModelResult] | None = None, pixels_reviewed: bool = False,
-               deidentifier: Any = None, measurements: Sequence[str] | None = None,
-               progress: Progress | None = None) -> list[Path]:
+    def export(
+        self,
+        out_dir: str | os.PathLike[str],
+        *,
+        pdf: bool = True,
+        dicom: bool = True,
+        deidentify: bool = False,
+        key_images: Sequence[Any] | None = None,
+        header: Any = None,
+        extra_sources: Sequence[str] = (),
+        sources: Sequence[Any] | None = None,
+        results: Sequence[ModelResult] | None = None,
+        pixels_reviewed: bool = False,
+        deidentifier: Any = None,
+        measurements: Sequence[str] | None = None,
+        progress: Progress | None = None,
+    ) -> list[Path]:
         """Export the signed-off report with the study's AI results
         (:func:`app.reporting.export.export_report`).
 
@@ -544,6 +691,8 @@ class StudySession:
         ------
         NotSignedOffError
             When the draft is not signed off.
+
+        Long because it gathers results, key images, measurements and de-identification settings for one call to the exporter.
         """
         from app.reporting.export import export_report, read_headers
 
@@ -554,12 +703,17 @@ class StudySession:
         keys = list(key_images) if key_images is not None else self.key_images()
         if sources is None:
             paths = dict.fromkeys(self.source_paths())
-            paths.update(dict.fromkeys(k.source.path for k in keys if getattr(k, "source", None) is not None))
+            paths.update(
+                dict.fromkeys(k.source.path for k in keys if getattr(k, "source", None) is not None)
+            )
             paths.update(dict.fromkeys(extra_sources))
             if not paths:
                 paths.update(dict.fromkeys(self.files()))
-            sources = [h for h in read_headers([p for p in paths if p])
-                       if not self.study_uid or str(h.get("StudyInstanceUID", "")) == self.study_uid]
+            sources = [
+                h
+                for h in read_headers([p for p in paths if p])
+                if not self.study_uid or str(h.get("StudyInstanceUID", "")) == self.study_uid
+            ]
         chosen = list(results) if results is not None else self.model_results()
         if measurements is None:
             measurements = []
@@ -570,10 +724,21 @@ class StudySession:
                     measurements = measurement_lines(self.library, self.study_uid)
                 except Exception as exc:  # noqa: BLE001 - the report is exported without them
                     log.warning("measurements unavailable: %s", type(exc).__name__)
-        files = export_report(draft, chosen, sources, out_dir, pdf=pdf, dicom=dicom,
-                              deidentify=deidentify, key_images=keys, header=header,
-                              progress=progress or NullProgress(), pixels_reviewed=pixels_reviewed,
-                              deidentifier=deidentifier, measurements=list(measurements))
+        files = export_report(
+            draft,
+            chosen,
+            sources,
+            out_dir,
+            pdf=pdf,
+            dicom=dicom,
+            deidentify=deidentify,
+            key_images=keys,
+            header=header,
+            progress=progress or NullProgress(),
+            pixels_reviewed=pixels_reviewed,
+            deidentifier=deidentifier,
+            measurements=list(measurements),
+        )
         with self._lock:
             self.exported = list(files)
         self.events.exported.emit(list(files))

@@ -17,15 +17,17 @@ from app.core.errors import UsageError
 TOOLS = ("pointer", "window", "pan", "zoom", "length", "rect", "ellipse", "angle", "cobb")
 Matrix = tuple[tuple[int, int], tuple[int, int]]
 IDENTITY: Matrix = ((1, 0), (0, 1))
-_ROT90: Matrix = ((0, -1), (1, 0))     # 90 degrees clockwise with y pointing down
+_ROT90: Matrix = ((0, -1), (1, 0))  # 90 degrees clockwise with y pointing down
 _FLIP_H: Matrix = ((-1, 0), (0, 1))
 _FLIP_V: Matrix = ((1, 0), (0, -1))
 MIN_ZOOM, MAX_ZOOM = 0.02, 64.0
 
 
 def _mul(a: Matrix, b: Matrix) -> Matrix:
-    return ((a[0][0] * b[0][0] + a[0][1] * b[1][0], a[0][0] * b[0][1] + a[0][1] * b[1][1]),
-            (a[1][0] * b[0][0] + a[1][1] * b[1][0], a[1][0] * b[0][1] + a[1][1] * b[1][1]))
+    return (
+        (a[0][0] * b[0][0] + a[0][1] * b[1][0], a[0][0] * b[0][1] + a[0][1] * b[1][1]),
+        (a[1][0] * b[0][0] + a[1][1] * b[1][0], a[1][0] * b[0][1] + a[1][1] * b[1][1]),
+    )
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,9 @@ class ViewState:
         if self.zoom and not MIN_ZOOM <= float(self.zoom) <= MAX_ZOOM:
             raise UsageError(f"The zoom must be between {MIN_ZOOM} and {MAX_ZOOM}.")
         m = self.orientation
-        if abs(m[0][0] * m[1][1] - m[0][1] * m[1][0]) != 1 or any(abs(v) > 1 for row in m for v in row):
+        if abs(m[0][0] * m[1][1] - m[0][1] * m[1][0]) != 1 or any(
+            abs(v) > 1 for row in m for v in row
+        ):
             raise UsageError("The orientation must be a rotation or flip of the image.")
 
     # -- transitions (each returns a new state) -------------------------------------------------
@@ -112,8 +116,13 @@ class ViewState:
 
     def reset(self, invert: bool = False) -> "ViewState":
         """The series' initial view on the same image and tool."""
-        return ViewState(index=self.index, invert=invert, tool=self.tool,
-                         overlay_visible=self.overlay_visible, overlay_opacity=self.overlay_opacity)
+        return ViewState(
+            index=self.index,
+            invert=invert,
+            tool=self.tool,
+            overlay_visible=self.overlay_visible,
+            overlay_opacity=self.overlay_opacity,
+        )
 
     # -- persistence ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -127,12 +136,16 @@ class ViewState:
         try:
             window = d.get("window")
             m = d.get("orientation", IDENTITY)
-            return cls(index=int(d.get("index", 0)),
-                       window=(float(window[0]), float(window[1])) if window else None,
-                       invert=bool(d.get("invert", False)),
-                       orientation=((int(m[0][0]), int(m[0][1])), (int(m[1][0]), int(m[1][1]))),
-                       zoom=float(d.get("zoom", 0.0)), pan=tuple(map(float, d.get("pan", (0, 0)))),  # type: ignore[arg-type]
-                       overlay_visible=bool(d.get("overlay_visible", True)),
-                       overlay_opacity=float(d.get("overlay_opacity", 0.5)), tool=str(d.get("tool", "pointer")))
+            return cls(
+                index=int(d.get("index", 0)),
+                window=(float(window[0]), float(window[1])) if window else None,
+                invert=bool(d.get("invert", False)),
+                orientation=((int(m[0][0]), int(m[0][1])), (int(m[1][0]), int(m[1][1]))),
+                zoom=float(d.get("zoom", 0.0)),
+                pan=tuple(map(float, d.get("pan", (0, 0)))),  # type: ignore[arg-type]
+                overlay_visible=bool(d.get("overlay_visible", True)),
+                overlay_opacity=float(d.get("overlay_opacity", 0.5)),
+                tool=str(d.get("tool", "pointer")),
+            )
         except (TypeError, ValueError, IndexError, KeyError):
             raise UsageError("The saved view is not in the shape Hilum writes.") from None

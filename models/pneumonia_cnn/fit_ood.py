@@ -41,7 +41,7 @@ PERCENTILE = 99.0
 def features(session, pre: Preprocessor, images: np.ndarray) -> np.ndarray:
     out = []
     for start in range(0, len(images), 256):
-        batch = np.stack([pre(img)[0] for img in images[start:start + 256]])
+        batch = np.stack([pre(img)[0] for img in images[start : start + 256]])
         out.append(pool(session.run([FEATURES], {"image": batch})[0]))
     return np.concatenate(out)
 
@@ -59,8 +59,11 @@ def main() -> int:
     pre = Preprocessor(m.preprocessing, m.input)
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
-    sess = ort.InferenceSession(add_feature_output(m.onnx_path.read_bytes(), FEATURES), so,
-                                providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(
+        add_feature_output(m.onnx_path.read_bytes(), FEATURES),
+        so,
+        providers=["CPUExecutionProvider"],
+    )
     with np.load(npz) as z:
         tr_x, tr_y, va_x = z["train_images"], z["train_labels"].reshape(-1), z["val_images"]
     means, precision = fit_mahalanobis(features(sess, pre, tr_x), tr_y)
@@ -71,8 +74,11 @@ def main() -> int:
     val_scores = np.einsum("nkc,cd,nkd->nk", d, precision, d).min(axis=1)
     threshold = float(np.percentile(val_scores, PERCENTILE))
     raw["ood"] = {
-        "method": "mahalanobis", "feature_tensor": FEATURES, "file": ood_file.name,
-        "sha256": hashlib.sha256(ood_file.read_bytes()).hexdigest(), "threshold": round(threshold, 4),
+        "method": "mahalanobis",
+        "feature_tensor": FEATURES,
+        "file": ood_file.name,
+        "sha256": hashlib.sha256(ood_file.read_bytes()).hexdigest(),
+        "threshold": round(threshold, 4),
         "threshold_rule": f"{PERCENTILE:g}th percentile of the validation split's scores",
         "fitted_on": f"PneumoniaMNIST train split ({len(tr_x)} images), class-conditional means, shared covariance",
     }

@@ -49,7 +49,11 @@ OUTPUT_NAME = "logits"
 
 def conv_block(c_in: int, c_out: int) -> list[nn.Module]:
     """3x3 convolution, batch norm, ReLU (the batch norm is folded into the conv at export)."""
-    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    return [
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    ]
 
 
 class PneumoniaNet(nn.Module):
@@ -62,9 +66,14 @@ class PneumoniaNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            *conv_block(1, 16), *conv_block(16, 16), nn.MaxPool2d(2),
-            *conv_block(16, 32), *conv_block(32, 32), nn.MaxPool2d(2),
-            *conv_block(32, 64), *conv_block(64, 64),
+            *conv_block(1, 16),
+            *conv_block(16, 16),
+            nn.MaxPool2d(2),
+            *conv_block(16, 32),
+            *conv_block(32, 32),
+            nn.MaxPool2d(2),
+            *conv_block(32, 64),
+            *conv_block(64, 64),
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(0.2)
@@ -88,7 +97,7 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     padded = F.pad(x, (2, 2, 2, 2), mode="replicate")
     dy = torch.randint(0, 5, (n,), generator=gen)
     dx = torch.randint(0, 5, (n,), generator=gen)
-    out = torch.stack([padded[i, :, dy[i]:dy[i] + 28, dx[i]:dx[i] + 28] for i in range(n)])
+    out = torch.stack([padded[i, :, dy[i] : dy[i] + 28, dx[i] : dx[i] + 28] for i in range(n)])
     gain = 1.0 + 0.1 * (torch.rand((n, 1, 1, 1), generator=gen) - 0.5)
     bias = 0.1 * (torch.rand((n, 1, 1, 1), generator=gen) - 0.5)
     return out * gain + bias
@@ -97,7 +106,7 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 @torch.no_grad()
 def logits_of(model: nn.Module, x: torch.Tensor) -> np.ndarray:
     model.eval()
-    return torch.cat([model(x[i:i + 512]) for i in range(0, len(x), 512)]).numpy().ravel()
+    return torch.cat([model(x[i : i + 512]) for i in range(0, len(x), 512)]).numpy().ravel()
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -152,7 +161,11 @@ def sha256_of(path: Path) -> str:
 
 
 def main() -> int:
-    default_npz = Path(os.environ.get("HILUM_SHARED_DATA", ROOT.parent / "shared" / "data")) / "train" / "pneumoniamnist.npz"
+    default_npz = (
+        Path(os.environ.get("HILUM_SHARED_DATA", ROOT.parent / "shared" / "data"))
+        / "train"
+        / "pneumoniamnist.npz"
+    )
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--npz", type=Path, default=default_npz)
     ap.add_argument("--epochs", type=int, default=12)
@@ -160,7 +173,10 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     if not args.npz.is_file():
-        print(f"train.py: PneumoniaMNIST not found at {args.npz} (set HILUM_SHARED_DATA)", file=sys.stderr)
+        print(
+            f"train.py: PneumoniaMNIST not found at {args.npz} (set HILUM_SHARED_DATA)",
+            file=sys.stderr,
+        )
         return 1
 
     torch.manual_seed(SEED)
@@ -175,13 +191,19 @@ def main() -> int:
     te_x, te_y = d["test_images"], d["test_labels"].ravel().astype(np.float32)
     mean = round(float(tr_x.mean() / 255.0), 4)
     std = round(float(tr_x.std() / 255.0), 4)
-    xtr, xva, xte = normalise(tr_x, mean, std), normalise(va_x, mean, std), normalise(te_x, mean, std)
+    xtr, xva, xte = (
+        normalise(tr_x, mean, std),
+        normalise(va_x, mean, std),
+        normalise(te_x, mean, std),
+    )
     ytr = torch.from_numpy(tr_y)
 
     model = PneumoniaNet()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     steps_per_epoch = (len(xtr) + 63) // 64
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=args.epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=3e-3, total_steps=args.epochs * steps_per_epoch
+    )
     best_auc, best_state, best_epoch = -1.0, None, -1
     t0 = time.time()
     for epoch in range(args.epochs):
@@ -189,7 +211,7 @@ def main() -> int:
         perm = torch.randperm(len(xtr), generator=gen)
         total = 0.0
         for i in range(0, len(xtr), 64):
-            idx = perm[i:i + 64]
+            idx = perm[i : i + 64]
             xb = augment(xtr[idx], gen)
             loss = F.binary_cross_entropy_with_logits(model(xb).ravel(), ytr[idx])
             opt.zero_grad()
@@ -201,8 +223,11 @@ def main() -> int:
         if val_auc > best_auc:
             best_auc, best_epoch = val_auc, epoch
             best_state = {k: v.clone() for k, v in model.state_dict().items()}
-        print(f"epoch {epoch + 1:2d}/{args.epochs} loss {total / len(xtr):.4f} val AUC {val_auc:.4f}"
-              f" ({time.time() - t0:.0f} s)", flush=True)
+        print(
+            f"epoch {epoch + 1:2d}/{args.epochs} loss {total / len(xtr):.4f} val AUC {val_auc:.4f}"
+            f" ({time.time() - t0:.0f} s)",
+            flush=True,
+        )
     assert best_state is not None
     model.load_state_dict(best_state)
     model.eval()
@@ -214,15 +239,22 @@ def main() -> int:
         model.head.bias.div_(temperature)
     val_probs = sigmoid(logits_of(model, xva))
     threshold = round(youden_threshold(va_y, val_probs), 4)
-    print(f"best epoch {best_epoch + 1}, val AUC {best_auc:.4f}, temperature {temperature:.3f}, "
-          f"threshold {threshold}, val ECE {expected_calibration_error(va_y, val_probs):.4f}")
+    print(
+        f"best epoch {best_epoch + 1}, val AUC {best_auc:.4f}, temperature {temperature:.3f}, "
+        f"threshold {threshold}, val ECE {expected_calibration_error(va_y, val_probs):.4f}"
+    )
 
     # export
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out / "model.onnx"
     torch.onnx.export(
-        model, (xte[:1],), str(onnx_path), dynamo=False, opset_version=17,
-        input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+        model,
+        (xte[:1],),
+        str(onnx_path),
+        dynamo=False,
+        opset_version=17,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
         dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
         do_constant_folding=True,
     )
@@ -260,8 +292,14 @@ def main() -> int:
         "sha256": digest,
         "card": "MODEL_CARD.md",
         "labels": [{"name": "pneumonia", "display_name": "Pneumonia", "threshold": threshold}],
-        "input": {"name": INPUT_NAME, "layout": "NCHW", "height": 28, "width": 28, "channels": 1,
-                  "dtype": "float32"},
+        "input": {
+            "name": INPUT_NAME,
+            "layout": "NCHW",
+            "height": 28,
+            "width": 28,
+            "channels": 1,
+            "dtype": "float32",
+        },
         "output": {"name": OUTPUT_NAME, "activation": "sigmoid"},
         "preprocessing": {
             "frame": "first",
@@ -273,10 +311,16 @@ def main() -> int:
             "mean": [mean],
             "std": [std],
         },
-        "applicability": {"modalities": ["CR", "DX"], "body_parts": ["CHEST"], "view_positions": ["PA", "AP"],
-                          "photometric": ["MONOCHROME1", "MONOCHROME2"]},
-        "intended_use": ("Demonstration only: flags frontal chest films with a pattern resembling "
-                         "pneumonia. Trained on 28x28 pediatric films; not for clinical use."),
+        "applicability": {
+            "modalities": ["CR", "DX"],
+            "body_parts": ["CHEST"],
+            "view_positions": ["PA", "AP"],
+            "photometric": ["MONOCHROME1", "MONOCHROME2"],
+        },
+        "intended_use": (
+            "Demonstration only: flags frontal chest films with a pattern resembling "
+            "pneumonia. Trained on 28x28 pediatric films; not for clinical use."
+        ),
         "training_data": {
             "name": "PneumoniaMNIST (MedMNIST v2)",
             "source": "Kermany et al. 2018, Guangzhou Women and Children's Medical Center pediatric chest X-rays",
@@ -288,8 +332,11 @@ def main() -> int:
             "dataset": "PneumoniaMNIST test split",
             "labels": {"pneumonia": test},
             "validation": {"pneumonia": val},
-            "calibration": {"method": "temperature scaling on the validation split",
-                            "temperature": round(temperature, 4), "ece_bins": 10},
+            "calibration": {
+                "method": "temperature scaling on the validation split",
+                "temperature": round(temperature, 4),
+                "ece_bins": 10,
+            },
         },
         "allow_fp16": True,
         "saliency": {"target_tensor": relu_feature, "method": "cam"},
@@ -299,25 +346,50 @@ def main() -> int:
 
     # reference Grad-CAM for the saliency tests (torch autograd; ONNX CAM must match it); only the
     # test-split indices are kept: the tests rebuild the inputs from ../shared/data
-    pick = [int(i) for i in np.where(te_y == 1)[0][:3]] + [int(i) for i in np.where(te_y == 0)[0][:3]]
+    pick = [int(i) for i in np.where(te_y == 1)[0][:3]] + [
+        int(i) for i in np.where(te_y == 0)[0][:3]
+    ]
     ref = gradcam_reference(model, xte[pick].clone())
-    np.savez_compressed(args.out / "gradcam_fixture.npz", test_index=np.array(pick), labels=te_y[pick],
-                        feature_tensor=np.array(relu_feature), **ref)
+    np.savez_compressed(
+        args.out / "gradcam_fixture.npz",
+        test_index=np.array(pick),
+        labels=te_y[pick],
+        feature_tensor=np.array(relu_feature),
+        **ref,
+    )
 
-    write_card(args.out / "MODEL_CARD.md", manifest, test, val, best_epoch + 1, temperature, max_diff,
-               os.path.getsize(onnx_path), args.epochs)
+    write_card(
+        args.out / "MODEL_CARD.md",
+        manifest,
+        test,
+        val,
+        best_epoch + 1,
+        temperature,
+        max_diff,
+        os.path.getsize(onnx_path),
+        args.epochs,
+    )
     print(f"wrote {onnx_path} ({os.path.getsize(onnx_path)} bytes, sha256 {digest})")
     return 0
 
 
-def write_card(path: Path, m: dict, test: dict, val: dict, epoch: int, temperature: float,
-               max_diff: float, size: int, epochs: int) -> None:
+def write_card(
+    path: Path,
+    m: dict,
+    test: dict,
+    val: dict,
+    epoch: int,
+    temperature: float,
+    max_diff: float,
+    size: int,
+    epochs: int,
+) -> None:
     """Write the model card from the measured numbers (nothing here is typed in by hand)."""
     t = m["labels"][0]["threshold"]
-    text = f"""# Model card: {m['name']}
+    text = f"""# Model card: {m["name"]}
 
-**id** `{m['id']}` · **version** {m['version']} · **task** binary (label `pneumonia`) ·
-**file** `model.onnx` ({size} bytes, ONNX opset 17, dynamic batch) · **sha256** `{m['sha256']}`
+**id** `{m["id"]}` · **version** {m["version"]} · **task** binary (label `pneumonia`) ·
+**file** `model.onnx` ({size} bytes, ONNX opset 17, dynamic batch) · **sha256** `{m["sha256"]}`
 
 > **A demonstration model, not for clinical use.** It was trained on 28x28-pixel thumbnails of
 > pediatric chest films from one hospital. It has never been validated on adult films, on
@@ -329,7 +401,7 @@ Shows how Hilum runs a site's ONNX classifier: given a frontal chest radiograph 
 it outputs a probability that the film shows a pneumonia-like pattern. The film is reduced to what
 the radiologist sees (default VOI window, MONOCHROME1 inverted), centre-cropped to a square,
 downsampled to 28x28 (area interpolation), scaled to [0, 1] and normalised with
-mean {m['preprocessing']['mean'][0]} and std {m['preprocessing']['std'][0]}.
+mean {m["preprocessing"]["mean"][0]} and std {m["preprocessing"]["std"][0]}.
 
 ## Limits (read before use)
 - 28x28 input: fine detail (lines, small nodules, tubes, subtle consolidation) is invisible to it.
@@ -345,9 +417,9 @@ mean {m['preprocessing']['mean'][0]} and std {m['preprocessing']['std'][0]}.
 ## Training data and licence
 PneumoniaMNIST from MedMNIST v2 (Yang et al., Scientific Data 2023), licensed **CC BY 4.0**,
 derived from the pediatric chest X-ray data of Kermany et al., Cell 2018 (Guangzhou Women and
-Children's Medical Center). Splits used: train {m['training_data']['splits']['train']} images
-(the official split less one image), validation {m['training_data']['splits']['val']},
-test {m['training_data']['splits']['test']} (official). The test split was used only for the numbers below.
+Children's Medical Center). Splits used: train {m["training_data"]["splits"]["train"]} images
+(the official split less one image), validation {m["training_data"]["splits"]["val"]},
+test {m["training_data"]["splits"]["test"]} (official). The test split was used only for the numbers below.
 
 ## Training
 `models/pneumonia_cnn/train.py` (torch on CPU, seed {SEED}): six 3x3 conv/batch-norm/ReLU layers
@@ -362,20 +434,20 @@ torch to {max_diff:.1e} (max absolute logit difference on the test split).
 ## Performance (exported ONNX, onnxruntime CPU)
 | split | n (positive) | AUC | sensitivity @ {t} | specificity @ {t} | ECE (10 bins) |
 |---|---|---|---|---|---|
-| test | {test['n']} ({test['n_positive']}) | {test['auc']:.3f} | {test['sensitivity']:.3f} | {test['specificity']:.3f} | {test['ece']:.3f} |
-| validation | {val['n']} ({val['n_positive']}) | {val['auc']:.3f} | {val['sensitivity']:.3f} | {val['specificity']:.3f} | {val['ece']:.3f} |
+| test | {test["n"]} ({test["n_positive"]}) | {test["auc"]:.3f} | {test["sensitivity"]:.3f} | {test["specificity"]:.3f} | {test["ece"]:.3f} |
+| validation | {val["n"]} ({val["n_positive"]}) | {val["auc"]:.3f} | {val["sensitivity"]:.3f} | {val["specificity"]:.3f} | {val["ece"]:.3f} |
 
 Reproduce the test row with
 `hilum models validate pneumonia_cnn --npz ../shared/data/train/pneumoniamnist.npz --split test`.
 The test split of PneumoniaMNIST differs from the training and validation splits (62.5 % vs 74 %
 pneumonia, and films graded separately): on it the model over-calls pneumonia. At the operating
-threshold it misses few pneumonia films but flags about {100 * (1 - test['specificity']):.0f} % of the normal test
-films, and its probabilities are over-confident there (ECE {test['ece']:.3f} vs {val['ece']:.3f} on
+threshold it misses few pneumonia films but flags about {100 * (1 - test["specificity"]):.0f} % of the normal test
+films, and its probabilities are over-confident there (ECE {test["ece"]:.3f} vs {val["ece"]:.3f} on
 validation). Expect worse on any other population: this is why sites must validate locally.
 
 ## Saliency
 The graph ends `Relu -> GlobalAveragePool -> Flatten -> Gemm`, so class activation maps are exact:
-the feature map is `{m['saliency']['target_tensor']}` (64 x 7 x 7 for a 28x28 input).
+the feature map is `{m["saliency"]["target_tensor"]}` (64 x 7 x 7 for a 28x28 input).
 `gradcam_fixture.npz` holds, for six test-split images (by `test_index`; the tests rebuild the
 inputs from `../shared/data`), the torch logits and the torch-autograd Grad-CAM (`gradcam`, not
 normalised) and CAM (`cam` = sum_c w_c A_c + b) maps, for the saliency tests to compare against

@@ -25,10 +25,16 @@ SUBSET_N = 40
 
 
 def _table(res: dict) -> str:
-    rows = ["| finding | drafts conditioned on it | raw model | with guard |", "|---|---:|---:|---:|"]
+    rows = [
+        "| finding | drafts conditioned on it | raw model | with guard |",
+        "|---|---:|---:|---:|",
+    ]
     for f, v in res["guarded"]["consistency"].items():
         raw = res["raw"]["consistency"][f]
-        fmt = lambda x: "n/a" if x["share"] is None else f"{x['share']:.3f} ({x['stated']}/{x['n']})"  # noqa: E731
+
+        def fmt(x: dict) -> str:
+            return "n/a" if x["share"] is None else f"{x['share']:.3f} ({x['stated']}/{x['n']})"
+
         rows.append(f"| {f} | {v['n']} | {fmt(raw)} | {fmt(v)} |")
     return "\n".join(rows)
 
@@ -41,7 +47,7 @@ def write_card(full: dict, subset: dict, meta: dict, bench: str) -> str:
 
 ## What it is
 A small decoder-only (Llama-style) transformer trained from scratch by `train.py` in this folder:
-hidden size 256, 4 layers, 4 heads, feed-forward 768, context 512, {meta.get('parameters', '4.46M')}
+hidden size 256, 4 layers, 4 heads, feed-forward 768, context 512, {meta.get("parameters", "4.46M")}
 parameters, its own byte-level BPE tokenizer (HF `tokenizers`, 2,048 tokens, trained on the training
 split). Exported with onnxruntime-genai's model builder (fp32) into `model/` and run with
 onnxruntime-genai-cuda (CUDA when it loads, otherwise the CPU). `model/hf/` holds the same weights
@@ -54,25 +60,25 @@ projection. Output: `FINDINGS: ...` and `IMPRESSION: ...`, greedy decoding.
 
 ## Data
 `indiana_reports.csv` (Open-i, Indiana University chest X-ray collection): 3,851 de-identified reports,
-of which {full.get('usable', 3332)} have both FINDINGS and IMPRESSION. Fixed split by report uid
-(seed in `app/reporting/generator/dataset.py`): {meta.get('train_reports')} train, 333 validation,
-{full['n']} test. Reports with a rarer one of the frequent findings are oversampled up to 4x
-({meta.get('oversampled_examples_per_epoch')} examples per epoch); the conditioning list is shuffled
+of which {full.get("usable", 3332)} have both FINDINGS and IMPRESSION. Fixed split by report uid
+(seed in `app/reporting/generator/dataset.py`): {meta.get("train_reports")} train, 333 validation,
+{full["n"]} test. Reports with a rarer one of the frequent findings are oversampled up to 4x
+({meta.get("oversampled_examples_per_epoch")} examples per epoch); the conditioning list is shuffled
 and given as coarse or detailed codes at random. Loss on the report tokens only.
 
-Training run: {meta.get('steps')} steps ({meta.get('epochs_run')} epochs begun, the last one cut by the
-time budget), {meta.get('minutes')} minutes on 2 CPU cores shared with other jobs (batch
-{meta.get('batch_size')}, AdamW, peak lr {meta.get('lr')}, weight decay {meta.get('weight_decay', 0.05)},
-attention dropout {meta.get('attn_dropout', 0.0)}, cosine schedule over the wall-clock budget); final
-validation loss {meta.get('val_loss', float('nan')):.3f} (cross-entropy per report token). The
+Training run: {meta.get("steps")} steps ({meta.get("epochs_run")} epochs begun, the last one cut by the
+time budget), {meta.get("minutes")} minutes on 2 CPU cores shared with other jobs (batch
+{meta.get("batch_size")}, AdamW, peak lr {meta.get("lr")}, weight decay {meta.get("weight_decay", 0.05)},
+attention dropout {meta.get("attn_dropout", 0.0)}, cosine schedule over the wall-clock budget); final
+validation loss {meta.get("val_loss", float("nan")):.3f} (cross-entropy per report token). The
 validation loss stops improving after about 4 epochs: with ~2,700 reports the model starts to
 memorise, which a longer run does not fix.
 
 Rebuild (build-time packages: `pip install -e .[train]`):
 
-    nice -n 10 python models/report_generator/train.py --minutes {round(float(meta.get('minutes', 45)))} \
-        --oversample-target {meta.get('oversample_target', 350)} --oversample-cap {meta.get('oversample_cap', 4)} \
-        --attn-dropout {meta.get('attn_dropout', 0.0)} --weight-decay {meta.get('weight_decay', 0.05)}
+    nice -n 10 python models/report_generator/train.py --minutes {round(float(meta.get("minutes", 45)))} \
+        --oversample-target {meta.get("oversample_target", 350)} --oversample-cap {meta.get("oversample_cap", 4)} \
+        --attn-dropout {meta.get("attn_dropout", 0.0)} --weight-decay {meta.get("weight_decay", 0.05)}
     python models/report_generator/evaluate.py --bench "$(python benchmarks/generation.py | tail -1)"
 
 A second run with twice the oversampling (target 700 examples per finding, up to 6 repeats),
@@ -83,15 +89,15 @@ findings 0.626 against 0.614) while BLEU-4 fell (0.217 against 0.231): it was no
 Training is on the CPU and stops on wall-clock time, so a rebuild on another machine gives a
 similar, not bit-identical, model; the numbers below are those of the shipped weights.
 
-## Quality on the test split ({full['n']} reports, provider {full['provider']})
+## Quality on the test split ({full["n"]} reports, provider {full["provider"]})
 Drafts are conditioned on each test report's coded findings and indication, as `hilum draft` does.
 BLEU-4 (corpus, 1 reference) and ROUGE-L (mean LCS F1) against the reference FINDINGS + IMPRESSION;
 definitions in `app/reporting/generator/evaluation.py`.
 
 | | BLEU-4 | ROUGE-L |
 |---|---:|---:|
-| raw model output | {r['bleu4']:.4f} | {r['rouge_l']:.4f} |
-| with the run-time consistency guard (shipped behaviour) | {g['bleu4']:.4f} | {g['rouge_l']:.4f} |
+| raw model output | {r["bleu4"]:.4f} | {r["rouge_l"]:.4f} |
+| with the run-time consistency guard (shipped behaviour) | {g["bleu4"]:.4f} | {g["rouge_l"]:.4f} |
 
 ### Findings consistency
 For each of the 12 most frequent findings: share of drafts conditioned on it that state it (for
@@ -116,9 +122,9 @@ uses; the independent checker below is not.
 Five rules (no normal structure a positive finding concerns, every positive finding in the
 IMPRESSION, no comparison language without a comparison, every sentence names anatomy or a
 finding, the indication answered), its own vocabulary and negation rule, sharing no code with the
-guard. Violations on the {full['n']} test drafts (each with its report's indication, no comparison):
-raw model {sum(r.get('checker', dict()).values())} {r.get('checker', dict())}; shipped (constrained decoding)
-{sum(g.get('checker', dict()).values())} {g.get('checker', dict())}. Over every single finding and pair of the
+guard. Violations on the {full["n"]} test drafts (each with its report's indication, no comparison):
+raw model {sum(r.get("checker", dict()).values())} {r.get("checker", dict())}; shipped (constrained decoding)
+{sum(g.get("checker", dict()).values())} {g.get("checker", dict())}. Over every single finding and pair of the
 20 findings the checker knows, with and without an indication and a comparison (844 drafts,
 `tests/reporting/test_consistency.py`): 0 violations. Most of the shipped
 path's remaining violations on the test split are "no-content": test reports coded with findings
@@ -127,7 +133,7 @@ generic sentence "X is noted.", which names nothing the checker knows. Constrain
 BLEU-4/ROUGE-L: the reference reports were written with priors and their comparison language is
 banned when no comparison is given, and they contain the corpus's "XXXX" redactions, which the
 decoder never writes. Drafts refused because none of the model's own
-sentences could be kept (the guard never writes a whole report): {g.get('no_draft', 0)} of {full['n']}
+sentences could be kept (the guard never writes a whole report): {g.get("no_draft", 0)} of {full["n"]}
 (counted as empty text in BLEU-4/ROUGE-L).
 
 A fine-tuned SmolLM2-135M-Instruct (the issue's other route) was not tried: at about 145 tokens/s
@@ -135,10 +141,10 @@ for forward+backward on the 2 shared cores one pass over the reports takes about
 did not fit this session's CPU budget.
 
 ### Reproduction
-`tests/reporting/test_generator_quality.py` regenerates the first {subset['n']} test reports (by uid)
-and checks these numbers (in `eval.json`, key `subset`): raw BLEU-4 {subset['raw']['bleu4']:.4f},
-ROUGE-L {subset['raw']['rouge_l']:.4f}; guarded BLEU-4 {subset['guarded']['bleu4']:.4f}, ROUGE-L
-{subset['guarded']['rouge_l']:.4f}.
+`tests/reporting/test_generator_quality.py` regenerates the first {subset["n"]} test reports (by uid)
+and checks these numbers (in `eval.json`, key `subset`): raw BLEU-4 {subset["raw"]["bleu4"]:.4f},
+ROUGE-L {subset["raw"]["rouge_l"]:.4f}; guarded BLEU-4 {subset["guarded"]["bleu4"]:.4f}, ROUGE-L
+{subset["guarded"]["rouge_l"]:.4f}.
 
 ## Speed
 {bench}
@@ -166,28 +172,47 @@ def main() -> int:
     full = evaluate(test, args.model_dir)
     t = full.pop("texts")
     k = SUBSET_N
-    subset = summarize(test[:k], t["raw"][:k], t["guarded"][:k], t["refs"][:k], t["conds"][:k],
-                       t["indications"][:k])
+    subset = summarize(
+        test[:k],
+        t["raw"][:k],
+        t["guarded"][:k],
+        t["refs"][:k],
+        t["conds"][:k],
+        t["indications"][:k],
+    )
     full["usable"] = len(reports)
     meta_path = Path(args.model_dir) / "train_meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    (HERE / "eval.json").write_text(json.dumps({"full": full, "subset": subset, "subset_n": SUBSET_N,
-                                                "train": meta}, indent=1))
-    bench = (f"CPU, `benchmarks/generation.py` (onnxruntime-genai against Hugging Face transformers "
-             f"`generate` on the same weights, greedy, same prompt, 128 new tokens; 2 shared cores): "
-             f"`{args.bench}`") if args.bench else "See `benchmarks/generation.py`."
+    (HERE / "eval.json").write_text(
+        json.dumps({"full": full, "subset": subset, "subset_n": SUBSET_N, "train": meta}, indent=1)
+    )
+    bench = (
+        (
+            f"CPU, `benchmarks/generation.py` (onnxruntime-genai against Hugging Face transformers "
+            f"`generate` on the same weights, greedy, same prompt, 128 new tokens; 2 shared cores): "
+            f"`{args.bench}`"
+        )
+        if args.bench
+        else "See `benchmarks/generation.py`."
+    )
     gpu_log = HERE.parents[1] / "docs" / "measurements" / "gpu_generation.log"
     if gpu_log.exists():
         last = gpu_log.read_text().strip().splitlines()[-1]
-        bench += ("\n\nGPU machine (one H200), `benchmarks/gpu_generation.py`, onnxruntime-genai CUDA against "
-                  f"its own CPU path: `{last}`. For a model this small the per-token launch overhead "
-                  "dominates, so the CPU is faster than the GPU; `device=\"cpu\"` (or `--device cpu`) "
-                  "avoids the GPU where that matters.")
+        bench += (
+            "\n\nGPU machine (one H200), `benchmarks/gpu_generation.py`, onnxruntime-genai CUDA against "
+            f"its own CPU path: `{last}`. For a model this small the per-token launch overhead "
+            'dominates, so the CPU is faster than the GPU; `device="cpu"` (or `--device cpu`) '
+            "avoids the GPU where that matters."
+        )
     (HERE / "MODEL_CARD.md").write_text(write_card(full, subset, meta, bench))
     print(json.dumps({k: full[k] for k in ("n", "provider", "seconds")}))
     for name in ("raw", "guarded"):
-        print(name, full[name]["bleu4"], full[name]["rouge_l"],
-              {f: v["share"] for f, v in full[name]["consistency"].items()})
+        print(
+            name,
+            full[name]["bleu4"],
+            full[name]["rouge_l"],
+            {f: v["share"] for f, v in full[name]["consistency"].items()},
+        )
     return 0
 
 

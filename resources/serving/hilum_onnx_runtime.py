@@ -28,8 +28,11 @@ class HilumOnnxRuntime(MLModel):
         threads = int(os.environ.get("HILUM_SERVING_THREADS", "0") or 0)
         if threads:
             opts.intra_op_num_threads = threads
-        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-                     if p in ort.get_available_providers()]
+        providers = [
+            p
+            for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+            if p in ort.get_available_providers()
+        ]
         self._session = ort.InferenceSession(uri, sess_options=opts, providers=providers)
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._outputs = [o.name for o in self._session.get_outputs()]
@@ -46,5 +49,9 @@ class HilumOnnxRuntime(MLModel):
         if unknown:
             raise ValueError(f"unknown output(s) {', '.join(unknown)}")
         values = self._session.run(names, feeds)
-        return InferenceResponse(model_name=self.name, model_version=self.version, id=payload.id,
-                                 outputs=[NumpyCodec.encode_output(n, v) for n, v in zip(names, values)])
+        return InferenceResponse(
+            model_name=self.name,
+            model_version=self.version,
+            id=payload.id,
+            outputs=[NumpyCodec.encode_output(n, v) for n, v in zip(names, values)],
+        )

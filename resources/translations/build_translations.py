@@ -43,7 +43,7 @@ def glossary() -> dict[str, str]:
         if not line.strip() or line.startswith("#") or "\t" not in line:
             continue
         src, dst = line.split("\t", 1)
-        pairs[src.replace("\\n", "\n")] = dst.replace("\\n", "\n")   # "\n" stands for a line break
+        pairs[src.replace("\\n", "\n")] = dst.replace("\\n", "\n")  # "\n" stands for a line break
     return pairs
 
 
@@ -125,8 +125,21 @@ def merge_window_contexts(ts_path: Path) -> None:
 
 def main() -> int:
     sources = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "app" / "gui").rglob("*.py"))
-    subprocess.run([_tool("pyside6-lupdate"), *sources, "-no-obsolete", "-locations", "none",
-                    "-target-language", "zh_CN", "-ts", str(TS)], cwd=ROOT, check=True)
+    subprocess.run(
+        [
+            _tool("pyside6-lupdate"),
+            *sources,
+            "-no-obsolete",
+            "-locations",
+            "none",
+            "-target-language",
+            "zh_CN",
+            "-ts",
+            str(TS),
+        ],
+        cwd=ROOT,
+        check=True,
+    )
     merge_window_contexts(TS)
     add_external(TS)
     missing = fill(TS, glossary())

@@ -13,8 +13,14 @@ import pytest
 def dicom_dir(shared_data: Path) -> Path:
     """``../shared/data/dicom`` (fails, never skips, when missing)."""
     path = shared_data / "dicom"
-    for sub in ("cxr", "ct_head_ge", "ct_phantom_philips", "mr_sag_mprage",
-                "mr_transfer_syntaxes", "broken"):
+    for sub in (
+        "cxr",
+        "ct_head_ge",
+        "ct_phantom_philips",
+        "mr_sag_mprage",
+        "mr_transfer_syntaxes",
+        "broken",
+    ):
         if not (path / sub).is_dir():
             pytest.fail(f"shared DICOM data incomplete: {path / sub} is missing")
     return path

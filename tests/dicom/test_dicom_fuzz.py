@@ -24,18 +24,23 @@ from app.dicom.render import render_array
 MAX_SECONDS = 30.0
 
 SHARED_SEEDS = [
-    "mr_transfer_syntaxes/1.dcm",   # explicit VR little endian
-    "mr_transfer_syntaxes/2.dcm",   # implicit VR
-    "mr_transfer_syntaxes/3.dcm",   # explicit VR big endian
-    "mr_transfer_syntaxes/4.dcm",   # RLE
-    "mr_transfer_syntaxes/5.dcm",   # JPEG lossless
-    "mr_transfer_syntaxes/7.dcm",   # JPEG-LS
-    "mr_transfer_syntaxes/9.dcm",   # JPEG 2000
-    "ct_head_ge/05.dcm",            # signed CT
-    "ct_phantom_philips/DIRFILE",   # a DICOMDIR
+    "mr_transfer_syntaxes/1.dcm",  # explicit VR little endian
+    "mr_transfer_syntaxes/2.dcm",  # implicit VR
+    "mr_transfer_syntaxes/3.dcm",  # explicit VR big endian
+    "mr_transfer_syntaxes/4.dcm",  # RLE
+    "mr_transfer_syntaxes/5.dcm",  # JPEG lossless
+    "mr_transfer_syntaxes/7.dcm",  # JPEG-LS
+    "mr_transfer_syntaxes/9.dcm",  # JPEG 2000
+    "ct_head_ge/05.dcm",  # signed CT
+    "ct_phantom_philips/DIRFILE",  # a DICOMDIR
 ]
-PYDICOM_SEEDS = ["CT_small.dcm", "rtdose.dcm", "SC_rgb_jpeg_dcmtk.dcm", "examples_palette.dcm",
-                 "SC_rgb_rle_2frame.dcm"]
+PYDICOM_SEEDS = [
+    "CT_small.dcm",
+    "rtdose.dcm",
+    "SC_rgb_jpeg_dcmtk.dcm",
+    "examples_palette.dcm",
+    "SC_rgb_rle_2frame.dcm",
+]
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,7 @@ class Seed:
     name: str
     data: bytes
     length_fields: tuple[int, ...]  # offsets of 4 bytes ending at an element's value
-    boundaries: tuple[int, ...]     # offsets where an element starts
+    boundaries: tuple[int, ...]  # offsets where an element starts
 
 
 def _load_seed(path: Path) -> Seed:
@@ -56,9 +61,15 @@ def _load_seed(path: Path) -> Seed:
         if tell is None or tell < 8:
             continue
         fields.append(tell - 4)
-        starts.append(tell - (12 if getattr(elem, "VR", None) in ("OB", "OW", "SQ", "UN", "UT",
-                                                                   "OF", "OD", "UC", "UR")
-                              else 8))
+        starts.append(
+            tell
+            - (
+                12
+                if getattr(elem, "VR", None)
+                in ("OB", "OW", "SQ", "UN", "UT", "OF", "OD", "UC", "UR")
+                else 8
+            )
+        )
     return Seed(path.name, data, tuple(fields), tuple(s for s in starts if s >= 132))
 
 
@@ -75,17 +86,42 @@ def _seeds() -> tuple[Seed, ...]:
     return tuple(_load_seed(p) for p in paths)
 
 
-_VRS = [b"OB", b"OW", b"SQ", b"UN", b"UT", b"US", b"SS", b"DS", b"IS", b"UI", b"LO", b"PN",
-        b"AT", b"FD", b"XX", b"\x00\x00"]
+_VRS = [
+    b"OB",
+    b"OW",
+    b"SQ",
+    b"UN",
+    b"UT",
+    b"US",
+    b"SS",
+    b"DS",
+    b"IS",
+    b"UI",
+    b"LO",
+    b"PN",
+    b"AT",
+    b"FD",
+    b"XX",
+    b"\x00\x00",
+]
 _LENGTHS = [0, 1, 2, 3, 7, 0xFF, 0xFFFF, 0x10000, 0x7FFFFFFF, 0xFFFFFFFE, 0xFFFFFFFF]
 
 mutation = st.one_of(
     st.tuples(st.just("truncate"), st.floats(0.0, 1.0)),
     st.tuples(st.just("flip"), st.floats(0.0, 1.0), st.integers(0, 7)),
-    st.tuples(st.just("length"), st.floats(0.0, 1.0),
-              st.one_of(st.sampled_from(_LENGTHS), st.integers(0, 0xFFFFFFFF))),
-    st.tuples(st.just("tag"), st.floats(0.0, 1.0), st.integers(0, 0xFFFF), st.integers(0, 0xFFFF),
-              st.sampled_from(_VRS), st.binary(max_size=24)),
+    st.tuples(
+        st.just("length"),
+        st.floats(0.0, 1.0),
+        st.one_of(st.sampled_from(_LENGTHS), st.integers(0, 0xFFFFFFFF)),
+    ),
+    st.tuples(
+        st.just("tag"),
+        st.floats(0.0, 1.0),
+        st.integers(0, 0xFFFF),
+        st.integers(0, 0xFFFF),
+        st.sampled_from(_VRS),
+        st.binary(max_size=24),
+    ),
     st.tuples(st.just("garbage"), st.floats(0.0, 1.0), st.binary(min_size=1, max_size=64)),
 )
 
@@ -102,10 +138,11 @@ def _apply(seed: Seed, ops: list[tuple]) -> bytes:
             pos = min(len(data) - 1, int(op[1] * len(data)))
             data[pos] ^= 1 << op[2]
         elif kind == "length" and seed.length_fields:
-            pos = seed.length_fields[min(len(seed.length_fields) - 1,
-                                         int(op[1] * len(seed.length_fields)))]
+            pos = seed.length_fields[
+                min(len(seed.length_fields) - 1, int(op[1] * len(seed.length_fields)))
+            ]
             if pos + 4 <= len(data):
-                data[pos:pos + 4] = struct.pack("<I", op[2])
+                data[pos : pos + 4] = struct.pack("<I", op[2])
         elif kind == "tag" and seed.boundaries:
             pos = seed.boundaries[min(len(seed.boundaries) - 1, int(op[1] * len(seed.boundaries)))]
             value = op[5]
@@ -113,20 +150,30 @@ def _apply(seed: Seed, ops: list[tuple]) -> bytes:
             data[pos:pos] = elem
         elif kind == "garbage":
             pos = min(len(data), int(op[1] * len(data)))
-            data[pos:pos + len(op[2])] = op[2]
+            data[pos : pos + len(op[2])] = op[2]
     return bytes(data)
 
 
 _counter = itertools.count()
 
 
-@settings(max_examples=150, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                 HealthCheck.data_too_large])
-@given(seed_index=st.integers(0, len(SHARED_SEEDS) + len(PYDICOM_SEEDS) - 1),
-       ops=st.lists(mutation, min_size=1, max_size=4))
-def test_scan_and_render_never_crash_or_hang(seed_index: int, ops: list[tuple],
-                                             tmp_path_factory: pytest.TempPathFactory) -> None:
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
+)
+@given(
+    seed_index=st.integers(0, len(SHARED_SEEDS) + len(PYDICOM_SEEDS) - 1),
+    ops=st.lists(mutation, min_size=1, max_size=4),
+)
+def test_scan_and_render_never_crash_or_hang(
+    seed_index: int, ops: list[tuple], tmp_path_factory: pytest.TempPathFactory
+) -> None:
     seed = _seeds()[seed_index]
     folder = tmp_path_factory.mktemp("fuzz")
     path = folder / f"{next(_counter)}_{seed.name}"

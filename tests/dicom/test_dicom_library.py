@@ -32,29 +32,41 @@ def _by_dir(report: ScanReport, lib: Library, dicom_dir: Path) -> dict[str, list
 
 
 @pytest.fixture(scope="module")
-def full_scan(dicom_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Library, ScanReport]:
+def full_scan(
+    dicom_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Library, ScanReport]:
     """The whole shared DICOM folder scanned once into a fresh library."""
     lib = Library(tmp_path_factory.mktemp("lib") / "library.sqlite")
     return lib, lib.scan([dicom_dir])
 
 
-def test_counts_and_grouping_match_the_data_readme(full_scan: tuple[Library, ScanReport],
-                                                    dicom_dir: Path) -> None:
+def test_counts_and_grouping_match_the_data_readme(
+    full_scan: tuple[Library, ScanReport], dicom_dir: Path
+) -> None:
     lib, report = full_scan
     groups = _by_dir(report, lib, dicom_dir)
     # cxr: two studies (the CR film in two encodings = one series of 2, the DX film)
     assert len(groups["cxr"]) == 2
     cxr = sorted((s["series"][0]["modality"], s["series"][0]["instances"]) for s in groups["cxr"])
     assert cxr == [("CR", 2), ("DX", 1)]
-    expected = {"ct_head_ge": ("CT", 28, 512), "ct_phantom_philips": ("CT", 140, 512),
-                "mr_sag_mprage": ("MR", 192, 256), "mr_transfer_syntaxes": ("MR", 9, 384)}
+    expected = {
+        "ct_head_ge": ("CT", 28, 512),
+        "ct_phantom_philips": ("CT", 140, 512),
+        "mr_sag_mprage": ("MR", 192, 256),
+        "mr_transfer_syntaxes": ("MR", 9, 384),
+    }
     for sub, (modality, count, size) in expected.items():
         assert len(groups[sub]) == 1, sub
         series = groups[sub][0]["series"]
         assert len(series) == 1, sub
         s = series[0]
-        assert (s["modality"], s["instances"], s["frames"], s["rows"], s["columns"]) == \
-            (modality, count, count, size, size), sub
+        assert (s["modality"], s["instances"], s["frames"], s["rows"], s["columns"]) == (
+            modality,
+            count,
+            count,
+            size,
+            size,
+        ), sub
     # the broken copies never become studies of their own
     assert "broken" not in groups
     assert len(report.studies) == 6
@@ -64,15 +76,21 @@ def test_counts_and_grouping_match_the_data_readme(full_scan: tuple[Library, Sca
     assert "1.2.840.10008.1.2.2" in ts and "1.2.840.10008.1.2.4.90" in ts and len(ts) == 7
 
 
-def test_every_broken_file_gives_exactly_one_clear_error(full_scan: tuple[Library, ScanReport]) -> None:
+def test_every_broken_file_gives_exactly_one_clear_error(
+    full_scan: tuple[Library, ScanReport],
+) -> None:
     _, report = full_scan
     by_name = {}
     for err in report.errors:
         name = Path(err["path"]).name
         assert name not in by_name, f"two errors for {name}"
         by_name[name] = err["error"]
-    assert set(by_name) == {"empty.dcm", "not_dicom.dcm", "cr_chest_truncated.dcm",
-                            "dx_chest_corrupt_j2k_stream.dcm"}
+    assert set(by_name) == {
+        "empty.dcm",
+        "not_dicom.dcm",
+        "cr_chest_truncated.dcm",
+        "dx_chest_corrupt_j2k_stream.dcm",
+    }
     assert by_name["empty.dcm"] == "The file is empty (0 bytes)."
     assert by_name["not_dicom.dcm"] == "Not a DICOM file (no DICOM header found)."
     assert by_name["cr_chest_truncated.dcm"].startswith("The file is truncated")
@@ -81,8 +99,9 @@ def test_every_broken_file_gives_exactly_one_clear_error(full_scan: tuple[Librar
         assert "Traceback" not in message and "\n" not in message
 
 
-def test_duplicate_uid_keeps_the_decodable_copy_in_either_order(dicom_dir: Path,
-                                                                tmp_path: Path) -> None:
+def test_duplicate_uid_keeps_the_decodable_copy_in_either_order(
+    dicom_dir: Path, tmp_path: Path
+) -> None:
     good = dicom_dir / "cxr" / "dx_chest_pa_j2k_lossless.dcm"
     bad = dicom_dir / "broken" / "dx_chest_corrupt_j2k_stream.dcm"
     for i, order in enumerate(([bad, good], [good, bad])):
@@ -245,8 +264,10 @@ def test_results_are_stored_with_a_study(dicom_dir: Path, tmp_path: Path) -> Non
     lib.store_result(uid, "ai/pneumonia_cnn", {"p": 0.25, "labels": ["pneumonia"]})
     lib.store_result(uid, "draft", {"text": "No acute findings."})
     lib.store_result(uid, "draft", {"text": "Revised."})
-    assert Library(lib.path).results(uid) == {"ai/pneumonia_cnn": {"p": 0.25, "labels": ["pneumonia"]},
-                                              "draft": {"text": "Revised."}}
+    assert Library(lib.path).results(uid) == {
+        "ai/pneumonia_cnn": {"p": 0.25, "labels": ["pneumonia"]},
+        "draft": {"text": "Revised."},
+    }
     assert lib.result(uid, "missing") is None
     assert lib.study(uid)["series"][0]["instances"] == 9
     assert lib.study("1.2.3.4") is None
@@ -262,8 +283,17 @@ def test_instances_are_sorted_along_the_normal(dicom_dir: Path, tmp_path: Path) 
 
 def test_cli_scan_json(dicom_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "cli.sqlite"
-    rc = cli_main(["scan", str(dicom_dir / "cxr"), str(dicom_dir / "broken" / "empty.dcm"),
-                   str(tmp_path / "missing.dcm"), "--json", "--library", str(db)])
+    rc = cli_main(
+        [
+            "scan",
+            str(dicom_dir / "cxr"),
+            str(dicom_dir / "broken" / "empty.dcm"),
+            str(tmp_path / "missing.dcm"),
+            "--json",
+            "--library",
+            str(db),
+        ]
+    )
     assert rc == 0
     doc = json.loads(capsys.readouterr().out)
     assert set(doc) == {"studies", "errors"}
@@ -313,7 +343,7 @@ def test_zip_slip_and_corrupt_archives(dicom_dir: Path, tmp_path: Path, hilum_ho
         zf.write(dicom_dir / "mr_transfer_syntaxes" / "1.dcm", "../../../outside.dcm")
         zf.writestr("notes.txt", "not an image")
         zf.writestr("__MACOSX/._outside.dcm", b"\x00\x05\x16\x07 AppleDouble")  # OS clutter:
-        zf.writestr("sub/.DS_Store", b"\x00\x00\x00\x01Bud1")             # skipped silently
+        zf.writestr("sub/.DS_Store", b"\x00\x00\x00\x01Bud1")  # skipped silently
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
     lib = Library(tmp_path / "lib.sqlite")
@@ -350,8 +380,9 @@ def test_unwritable_library_is_a_clear_error(tmp_path: Path) -> None:
         Library(blocker / "sub" / "lib.sqlite")
 
 
-def test_same_uid_same_object_in_another_encoding_vs_changed_content(dicom_dir: Path,
-                                                                     tmp_path: Path) -> None:
+def test_same_uid_same_object_in_another_encoding_vs_changed_content(
+    dicom_dir: Path, tmp_path: Path
+) -> None:
     import pydicom
     from pydicom.uid import ImplicitVRLittleEndian
 
@@ -374,11 +405,13 @@ def test_same_uid_same_object_in_another_encoding_vs_changed_content(dicom_dir: 
     assert [Path(i["path"]) for i in lib.study_instances(report.studies[0]["study_uid"])] == [src]
 
 
-def test_cli_scan_json_reports_geometry_per_series(dicom_dir: Path, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_scan_json_reports_geometry_per_series(
+    dicom_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Gantry tilt and uneven spacing of the GE head CT, one stack per series, from the CLI."""
-    rc = cli_main(["scan", str(dicom_dir / "ct_head_ge"), "--json", "--library",
-                   str(tmp_path / "g.sqlite")])
+    rc = cli_main(
+        ["scan", str(dicom_dir / "ct_head_ge"), "--json", "--library", str(tmp_path / "g.sqlite")]
+    )
     assert rc == 0
     series = json.loads(capsys.readouterr().out)["studies"][0]["series"][0]
     (stack,) = series["stacks"]

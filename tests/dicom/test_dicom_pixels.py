@@ -141,8 +141,11 @@ def test_palette_colour(pydicom_files: Path) -> None:
 
 def test_ybr_is_converted_to_rgb(pydicom_files: Path) -> None:
     rgb_ref = frame_array(read_dataset(pydicom_files / "SC_rgb_rle.dcm"))  # lossless RGB
-    for name in ("SC_rgb_dcmtk_+eb+cy+np.dcm", "SC_ybr_full_422_uncompressed.dcm",
-                 "SC_rgb_jpeg_dcmtk.dcm"):
+    for name in (
+        "SC_rgb_dcmtk_+eb+cy+np.dcm",
+        "SC_ybr_full_422_uncompressed.dcm",
+        "SC_rgb_jpeg_dcmtk.dcm",
+    ):
         ds = read_dataset(pydicom_files / name)
         assert ds.PhotometricInterpretation.startswith("YBR")
         rgb = frame_array(ds)
@@ -274,11 +277,20 @@ def test_12_bit_jpeg_extended_is_unsupported_not_corrupt() -> None:
     assert "JPEG Extended" in msg and "1.2.840.10008.1.2.4.51" in msg and "12-bit" in msg
 
 
-@pytest.mark.parametrize("uid, words", [
-    ("1.2.840.10008.1.2.4.100", ["MPEG2 Main Profile", "1.2.840.10008.1.2.4.100",
-                                 "not supported by the installed decoders"]),
-    ("1.2.3.4.5.6", ["1.2.3.4.5.6", "not a DICOM transfer syntax"]),
-])
+@pytest.mark.parametrize(
+    "uid, words",
+    [
+        (
+            "1.2.840.10008.1.2.4.100",
+            [
+                "MPEG2 Main Profile",
+                "1.2.840.10008.1.2.4.100",
+                "not supported by the installed decoders",
+            ],
+        ),
+        ("1.2.3.4.5.6", ["1.2.3.4.5.6", "not a DICOM transfer syntax"]),
+    ],
+)
 def test_unsupported_transfer_syntax_is_named(tmp_path: Path, uid: str, words: list[str]) -> None:
     from pydicom.data import get_testdata_file
     from pydicom.encaps import encapsulate
@@ -312,7 +324,7 @@ def test_sequence_item_of_4_gb_is_a_corrupt_header(tmp_path: Path) -> None:
     ds.save_as(path)
     data = bytearray(path.read_bytes())
     at = data.find(b"\xfe\xff\x00\xe0", data.find(struct.pack("<HH", 0x0008, 0x1032)))
-    data[at + 4:at + 8] = struct.pack("<I", 0xFFFFFFF0)  # the item declares ~4 GB
+    data[at + 4 : at + 8] = struct.pack("<I", 0xFFFFFFF0)  # the item declares ~4 GB
     path.write_bytes(data)
     for read in (read_header, read_dataset, frame_array):
         with pytest.raises(DicomReadError) as exc:
@@ -322,10 +334,18 @@ def test_sequence_item_of_4_gb_is_a_corrupt_header(tmp_path: Path) -> None:
     assert ["header is corrupt" in e["error"] for e in report.errors] == [True]
 
 
-@pytest.mark.parametrize("name", ["sample", "cxr/cr_chest_pa_jpegls_near_lossless.dcm",
-                                  "mr_transfer_syntaxes/7.dcm", "mr_transfer_syntaxes/8.dcm"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sample",
+        "cxr/cr_chest_pa_jpegls_near_lossless.dcm",
+        "mr_transfer_syntaxes/7.dcm",
+        "mr_transfer_syntaxes/8.dcm",
+    ],
+)
 def test_jpeg_ls_decodes_with_charls_first_to_the_same_pixels_as_gdcm(
-        dicom_dir: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    dicom_dir: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pydicom.pixels import pixel_array
 
     from app.core.paths import sample_path
@@ -347,7 +367,9 @@ def test_jpeg_ls_decodes_with_charls_first_to_the_same_pixels_as_gdcm(
     assert ours.dtype == by_gdcm.dtype and np.array_equal(ours, by_gdcm)  # bit-exact
     # the preferred plugin unusable: every plugin, in pydicom's order, as before
     used.clear()
-    monkeypatch.setitem(pixels._PREFERRED_PLUGIN, str(ds.file_meta.TransferSyntaxUID), "no-such-plugin")
+    monkeypatch.setitem(
+        pixels._PREFERRED_PLUGIN, str(ds.file_meta.TransferSyntaxUID), "no-such-plugin"
+    )
     again = pixels.decode_frame(pixels.read_dataset(path), 0)
     assert used == ["no-such-plugin", ""]
     assert np.array_equal(again, by_gdcm)

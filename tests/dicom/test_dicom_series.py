@@ -88,8 +88,10 @@ def test_missing_slices_are_reported(dicom_dir: Path) -> None:
 
 
 def test_mixed_sizes_split_into_stacks(dicom_dir: Path) -> None:
-    files = [dicom_dir / "cxr" / "cr_chest_pa_uncompressed.dcm",
-             dicom_dir / "cxr" / "dx_chest_pa_j2k_lossless.dcm"]
+    files = [
+        dicom_dir / "cxr" / "cr_chest_pa_uncompressed.dcm",
+        dicom_dir / "cxr" / "dx_chest_pa_j2k_lossless.dcm",
+    ]
     series = load_series(files)
     assert len(series.stacks) == 2
     assert any("split into 2 stacks" in w for w in series.warnings)
@@ -99,8 +101,12 @@ def test_unreadable_files_are_listed_not_fatal(dicom_dir: Path) -> None:
     files = _files(dicom_dir / "ct_head_ge")[:5] + [dicom_dir / "broken" / "not_dicom.dcm"]
     series = load_series(files)
     assert len(series.main) == 5
-    assert series.errors == [{"path": str(dicom_dir / "broken" / "not_dicom.dcm"),
-                              "error": "Not a DICOM file (no DICOM header found)."}]
+    assert series.errors == [
+        {
+            "path": str(dicom_dir / "broken" / "not_dicom.dcm"),
+            "error": "Not a DICOM file (no DICOM header found).",
+        }
+    ]
     with pytest.raises(DicomReadError, match="empty"):
         load_series([dicom_dir / "broken" / "empty.dcm"])
 
@@ -137,8 +143,12 @@ def test_enhanced_multiframe_uses_per_frame_geometry(dicom_dir: Path, tmp_path: 
         warnings.simplefilter("ignore")
         legacy = [pydicom.dcmread(f) for f in files]
         enhanced = LegacyConvertedEnhancedCTImage(
-            legacy, series_instance_uid=generate_uid(), series_number=99,
-            sop_instance_uid=generate_uid(), instance_number=1)
+            legacy,
+            series_instance_uid=generate_uid(),
+            series_number=99,
+            sop_instance_uid=generate_uid(),
+            instance_number=1,
+        )
     out = tmp_path / "enhanced_ct.dcm"
     enhanced.save_as(out)
     multi = load_series([out]).main
@@ -189,17 +199,24 @@ def _enhanced_mr(dicom_dir: Path, tmp_path: Path, kind: str) -> tuple[Path, np.n
         warnings.simplefilter("ignore")
         legacy = [pydicom.dcmread(f) for f in files]
         ds = LegacyConvertedEnhancedMRImage(
-            legacy, series_instance_uid=generate_uid(), series_number=98,
-            sop_instance_uid=generate_uid(), instance_number=1)
+            legacy,
+            series_instance_uid=generate_uid(),
+            series_number=98,
+            sop_instance_uid=generate_uid(),
+            instance_number=1,
+        )
     pix = ds.pixel_array.astype(np.int32)
-    slices = [it.PlanePositionSequence[0].ImagePositionPatient for it in
-              ds.PerFrameFunctionalGroupsSequence]
+    slices = [
+        it.PlanePositionSequence[0].ImagePositionPatient
+        for it in ds.PerFrameFunctionalGroupsSequence
+    ]
     order = np.argsort([float(np.dot(p, [1, 0, 0])) for p in slices])  # sagittal: along x
     base = [pix[i] for i in order]
     per_frame = [ds.PerFrameFunctionalGroupsSequence[i] for i in order]
     n_stacks = 2 if kind == "type" else 3
-    expected = np.stack([[np.clip(b // (k + 1) + 7 * k, 0, 4095) for b in base]
-                         for k in range(n_stacks)]).astype(np.float32)
+    expected = np.stack(
+        [[np.clip(b // (k + 1) + 7 * k, 0, 4095) for b in base] for k in range(n_stacks)]
+    ).astype(np.float32)
     dim_org = generate_uid()
     pos_dim = Dataset()
     pos_dim.DimensionOrganizationUID = dim_org
@@ -208,17 +225,17 @@ def _enhanced_mr(dicom_dir: Path, tmp_path: Path, kind: str) -> tuple[Path, np.n
     other = Dataset()
     other.DimensionOrganizationUID = dim_org
     if kind == "type":
-        other.DimensionIndexPointer = 0x00089007       # Frame Type
-        other.FunctionalGroupPointer = 0x00189226      # MR Image Frame Type Sequence
+        other.DimensionIndexPointer = 0x00089007  # Frame Type
+        other.FunctionalGroupPointer = 0x00189226  # MR Image Frame Type Sequence
         dims = [pos_dim, other]
     else:
-        other.DimensionIndexPointer = 0x00209128       # Temporal Position Index
-        other.FunctionalGroupPointer = 0x00209111      # Frame Content Sequence
+        other.DimensionIndexPointer = 0x00209128  # Temporal Position Index
+        other.FunctionalGroupPointer = 0x00209111  # Frame Content Sequence
         dims = [other, pos_dim]
     ds.DimensionIndexSequence = Sequence(dims)
     frames, items = [], []
     for s, (item, _) in enumerate(zip(per_frame, base)):
-        for k in range(n_stacks):   # interleaved: slice 1 M, slice 1 P, slice 2 M ...
+        for k in range(n_stacks):  # interleaved: slice 1 M, slice 1 P, slice 2 M ...
             frames.append(expected[k, s].astype(np.uint16))
             it = copy.deepcopy(item)
             content = it.FrameContentSequence[0]
@@ -244,8 +261,9 @@ def _enhanced_mr(dicom_dir: Path, tmp_path: Path, kind: str) -> tuple[Path, np.n
 
 
 @pytest.mark.parametrize("kind", ["type", "temporal"])
-def test_enhanced_multidimensional_splits_into_stacks(dicom_dir: Path, tmp_path: Path,
-                                                      kind: str) -> None:
+def test_enhanced_multidimensional_splits_into_stacks(
+    dicom_dir: Path, tmp_path: Path, kind: str
+) -> None:
     path, expected = _enhanced_mr(dicom_dir, tmp_path, kind)
     series = load_series([path])
     assert len(series.stacks) == expected.shape[0]

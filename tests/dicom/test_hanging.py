@@ -51,7 +51,7 @@ def test_priors_of_a_chest_film(chest: tuple[Library, str, str]) -> None:
     lib, current, prior = chest
     priors = find_priors(lib, current)
     assert priors[0] == prior and len(priors) == 2  # newest first; the CT is another patient
-    assert find_priors(lib, priors[-1]) == []         # nothing is older than the oldest
+    assert find_priors(lib, priors[-1]) == []  # nothing is older than the oldest
     f = study_features(lib, current)
     assert f.modalities == ("CR",) and f.body_parts == ("CHEST",) and f.views == ("PA",)
 
@@ -63,8 +63,10 @@ def test_chest_current_and_prior_side_by_side(chest: tuple[Library, str, str]) -
     p = choose_protocol(protocols, study_features(lib, current), len(priors))
     assert p is not None and p.name == "Chest film: current and prior" and p.layout == "1x2"
     hp = plan(p, study_features(lib, current), [study_features(lib, u) for u in priors])
-    assert [(pl.viewport, pl.study_uid, pl.role) for pl in hp.placements] == \
-        [(0, current, "current"), (1, prior, "prior")]
+    assert [(pl.viewport, pl.study_uid, pl.role) for pl in hp.placements] == [
+        (0, current, "current"),
+        (1, prior, "prior"),
+    ]
     # without priors the single-study chest protocol applies
     alone = choose_protocol(protocols, study_features(lib, current), 0)
     assert alone is not None and alone.name == "Chest film"
@@ -76,8 +78,9 @@ def test_ct_defaults_and_user_override(chest: tuple[Library, str, str]) -> None:
     f = study_features(lib, ct)
     assert choose_protocol(load_protocols(), f, 0).name == "CT stack"
     # the user saves their own version of "CT stack" as MPR: it replaces the default
-    mine = Protocol.from_json({**next(p for p in load_protocols() if p.name == "CT stack").to_json(),
-                               "layout": "mpr"})
+    mine = Protocol.from_json(
+        {**next(p for p in load_protocols() if p.name == "CT stack").to_json(), "layout": "mpr"}
+    )
     path = save_protocol(mine)
     assert path.parent == user_dir() and (path.stat().st_mode & 0o077) == 0
     chosen = choose_protocol(load_protocols(), f, 0)
@@ -112,8 +115,8 @@ def test_protocol_validation() -> None:
 def test_offset_sync() -> None:
     sync = OffsetSync()
     assert sync.map("a", 10.0, "b") == 10.0
-    sync.set_landmark("a", 100.0)   # carina at table 100 in the current study
-    sync.set_landmark("b", 40.0)    # and at table 40 in the prior
+    sync.set_landmark("a", 100.0)  # carina at table 100 in the current study
+    sync.set_landmark("b", 40.0)  # and at table 40 in the prior
     assert sync.map("a", 130.0, "b") == pytest.approx(70.0)
     assert sync.map("b", 70.0, "a") == pytest.approx(130.0)
     assert json.dumps(sync.landmarks)

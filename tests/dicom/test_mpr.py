@@ -25,7 +25,9 @@ def phantom(dicom_dir: Path) -> Volume:
 
 
 @pytest.fixture(scope="module")
-def tilted_sphere(dicom_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Volume, np.ndarray, float]:
+def tilted_sphere(
+    dicom_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Volume, np.ndarray, float]:
     """The real tilted, unevenly spaced head CT headers with a 30 mm ball drawn in patient space.
 
     Every pixel's patient position comes from its own slice's ImagePositionPatient and the
@@ -46,7 +48,7 @@ def tilted_sphere(dicom_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         iop = [float(v) for v in ds.ImageOrientationPatient]
         row, col = np.asarray(iop[:3]), np.asarray(iop[3:])
         dy, dx = (float(v) for v in ds.PixelSpacing)
-        ii, jj = np.mgrid[0:ds.Rows, 0:ds.Columns]
+        ii, jj = np.mgrid[0 : ds.Rows, 0 : ds.Columns]
         pts = ipp + ii[..., None] * dy * col + jj[..., None] * dx * row
         inside = np.linalg.norm(pts - center, axis=-1) <= radius
         arr = np.where(inside, 1000, 0).astype(np.int16)
@@ -66,13 +68,20 @@ def test_axial_through_a_slice_reproduces_it(phantom: Volume) -> None:
 
 
 def test_standard_planes_have_square_pixels_and_correct_letters(phantom: Volume) -> None:
-    expect = {"axial": ("R", "L", "A", "P"), "coronal": ("R", "L", "H", "F"),
-              "sagittal": ("A", "P", "H", "F")}
+    expect = {
+        "axial": ("R", "L", "A", "P"),
+        "coronal": ("R", "L", "H", "F"),
+        "sagittal": ("A", "P", "H", "F"),
+    }
     for kind, (left, right, top, bottom) in expect.items():
         plane = phantom.standard_plane(kind)
         letters = plane.letters()
-        assert (letters["left"], letters["right"], letters["top"], letters["bottom"]) == \
-            (left, right, top, bottom)
+        assert (letters["left"], letters["right"], letters["top"], letters["bottom"]) == (
+            left,
+            right,
+            top,
+            bottom,
+        )
         img = phantom.sample(plane)
         assert img.shape == (plane.rows, plane.columns)
     cor = phantom.standard_plane("coronal")
@@ -99,9 +108,12 @@ def test_coronal_matches_the_voxels(phantom: Volume) -> None:
 
 
 def _ideal_disk(plane, center: np.ndarray, radius: float) -> np.ndarray:
-    rr, cc = np.mgrid[0:plane.rows, 0:plane.columns]
-    pts = (np.asarray(plane.origin) + cc[..., None] * plane.spacing * np.asarray(plane.row)
-           + rr[..., None] * plane.spacing * np.asarray(plane.col))
+    rr, cc = np.mgrid[0 : plane.rows, 0 : plane.columns]
+    pts = (
+        np.asarray(plane.origin)
+        + cc[..., None] * plane.spacing * np.asarray(plane.row)
+        + rr[..., None] * plane.spacing * np.asarray(plane.col)
+    )
     return np.linalg.norm(pts - center, axis=-1) <= radius
 
 
@@ -109,13 +121,15 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum()) / float((a | b).sum())
 
 
-def test_tilted_head_sagittal_is_undistorted(tilted_sphere: tuple[Volume, np.ndarray, float]) -> None:
+def test_tilted_head_sagittal_is_undistorted(
+    tilted_sphere: tuple[Volume, np.ndarray, float],
+) -> None:
     vol, center, radius = tilted_sphere
     plane = vol.standard_plane("sagittal", position=float(center[0]))
     assert plane.letters() == {"left": "A", "right": "P", "top": "H", "bottom": "F"}
     mask = vol.sample(plane) > 500
-    area = float(mask.sum()) * plane.spacing ** 2
-    assert area == pytest.approx(math.pi * radius ** 2, rel=0.06)
+    area = float(mask.sum()) * plane.spacing**2
+    assert area == pytest.approx(math.pi * radius**2, rel=0.06)
     rr, cc = np.nonzero(mask)
     centroid = plane.point(float(rr.mean()), float(cc.mean()))
     assert float(np.linalg.norm(centroid[1:] - center[1:])) < 1.5
@@ -124,7 +138,9 @@ def test_tilted_head_sagittal_is_undistorted(tilted_sphere: tuple[Volume, np.nda
     assert _iou(mask, _ideal_disk(plane, center, radius)) > 0.9
 
 
-def test_naive_stacking_would_shear_the_ball(tilted_sphere: tuple[Volume, np.ndarray, float]) -> None:
+def test_naive_stacking_would_shear_the_ball(
+    tilted_sphere: tuple[Volume, np.ndarray, float],
+) -> None:
     """Control: the same ball resampled as if the slices were stacked straight is distorted."""
     vol, center, radius = tilted_sphere
     plane = vol.standard_plane("sagittal", position=float(center[0]))
@@ -167,21 +183,77 @@ def test_slabs(phantom: Volume) -> None:
     assert float(np.median(np.abs(fast - slow))) < 3.0
 
 
-def test_cli_render_plane(dicom_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_render_plane(
+    dicom_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "sag.png"
-    assert cli_main(["render", str(dicom_dir / "ct_head_ge"), "--plane", "sagittal",
-                     "--window", "40,80", "--out", str(out)]) == 0
+    assert (
+        cli_main(
+            [
+                "render",
+                str(dicom_dir / "ct_head_ge"),
+                "--plane",
+                "sagittal",
+                "--window",
+                "40,80",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     img = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert img.ndim == 2 and img.dtype == np.uint8 and img.max() == 255
     assert "left A right P top H bottom F" in capsys.readouterr().out
     out2 = tmp_path / "mip.png"
-    assert cli_main(["render", str(dicom_dir / "ct_phantom_philips"), "--plane", "coronal",
-                     "--index", "100", "--slab", "20", "--projection", "mip", "--out", str(out2)]) == 0
+    assert (
+        cli_main(
+            [
+                "render",
+                str(dicom_dir / "ct_phantom_philips"),
+                "--plane",
+                "coronal",
+                "--index",
+                "100",
+                "--slab",
+                "20",
+                "--projection",
+                "mip",
+                "--out",
+                str(out2),
+            ]
+        )
+        == 0
+    )
     assert cv2.imread(str(out2), cv2.IMREAD_UNCHANGED).shape == (309, 512)
-    assert cli_main(["render", str(dicom_dir / "ct_phantom_philips"), "--plane", "axial",
-                     "--position", "10", "--out", str(tmp_path / "x.png")]) == 2
-    assert cli_main(["render", str(dicom_dir / "ct_phantom_philips"), "--slab", "5",
-                     "--out", str(tmp_path / "y.png")]) == 2
+    assert (
+        cli_main(
+            [
+                "render",
+                str(dicom_dir / "ct_phantom_philips"),
+                "--plane",
+                "axial",
+                "--position",
+                "10",
+                "--out",
+                str(tmp_path / "x.png"),
+            ]
+        )
+        == 2
+    )
+    assert (
+        cli_main(
+            [
+                "render",
+                str(dicom_dir / "ct_phantom_philips"),
+                "--slab",
+                "5",
+                "--out",
+                str(tmp_path / "y.png"),
+            ]
+        )
+        == 2
+    )
 
 
 def test_oblique_slab_band_shortcut_matches_sampled_planes(phantom: Volume) -> None:
@@ -203,8 +275,9 @@ def test_oblique_slab_band_shortcut_matches_sampled_planes(phantom: Volume) -> N
     assert phantom._in_slice_slab(tilted, 20.0, "mip") is None
 
 
-def test_volumes_too_large_for_a_mosaic_use_the_numpy_sampler(dicom_dir: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_volumes_too_large_for_a_mosaic_use_the_numpy_sampler(
+    dicom_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import app.dicom.mpr as mpr
 
     stack = load_series(_files(dicom_dir / "ct_head_ge")).main

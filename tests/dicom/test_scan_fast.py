@@ -14,9 +14,19 @@ from app.dicom import library as library_mod
 from app.dicom.library import Library, _record, _scan_tags, pixel_budget_problem
 from app.dicom.reading import RawHeader, fast_header, read_header, safe_int, safe_str
 
-_TEXT_KW = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyDate",
-            "StudyTime", "StudyDescription", "AccessionNumber", "Modality", "SeriesDescription",
-            "BodyPartExamined")
+_TEXT_KW = (
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "StudyDescription",
+    "AccessionNumber",
+    "Modality",
+    "SeriesDescription",
+    "BodyPartExamined",
+)
 
 
 def _files(*roots: Path) -> list[Path]:
@@ -34,7 +44,9 @@ def _outcome(header: object, info: object, path: Path, st: os.stat_result) -> ob
         return exc.message
 
 
-def test_fast_header_matches_pydicom_on_every_real_file(dicom_dir: Path, pydicom_files: Path) -> None:
+def test_fast_header_matches_pydicom_on_every_real_file(
+    dicom_dir: Path, pydicom_files: Path
+) -> None:
     tags = _scan_tags()
     fast_count = 0
     for path in _files(dicom_dir, pydicom_files):
@@ -49,8 +61,9 @@ def test_fast_header_matches_pydicom_on_every_real_file(dicom_dir: Path, pydicom
         st = os.stat(path)
         assert _outcome(header, info, path, st) == _outcome(ds, ref_info, path, st), path
         # the pixel budget (safety's check in the scan path) sees the same header
-        assert pixel_budget_problem(str(path), header, info) == \
-            pixel_budget_problem(str(path), ds, ref_info), path
+        assert pixel_budget_problem(str(path), header, info) == pixel_budget_problem(
+            str(path), ds, ref_info
+        ), path
         full = header.dataset()
         for kw in _TEXT_KW:
             assert safe_str(full, kw) == safe_str(ds, kw), (path, kw)
@@ -58,8 +71,9 @@ def test_fast_header_matches_pydicom_on_every_real_file(dicom_dir: Path, pydicom
     assert fast_count > 300  # the common case really takes the fast path
 
 
-def test_pixel_budget_refuses_the_same_files_on_the_fast_path(dicom_dir: Path, tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pixel_budget_refuses_the_same_files_on_the_fast_path(
+    dicom_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # a budget small enough that the chest films (native and compressed) exceed it
     monkeypatch.setenv("HILUM_MAX_FRAME_PIXELS", "1000000")
     fast = Library(tmp_path / "fast.sqlite").scan([dicom_dir / "cxr"])
@@ -76,7 +90,12 @@ def test_position_text_is_what_json_writes() -> None:
 
     from app.dicom.library import _json_or_none
 
-    for value in ([-125.0, -125.0, 0.0], [1e-7, 2.5e20, -0.1], [0.1 + 0.2], [-115.5, -1.85, 694.21]):
+    for value in (
+        [-125.0, -125.0, 0.0],
+        [1e-7, 2.5e20, -0.1],
+        [0.1 + 0.2],
+        [-115.5, -1.85, 694.21],
+    ):
         assert _json_or_none(value) == json.dumps(value)
     assert _json_or_none(None) is None
 
@@ -84,22 +103,30 @@ def test_position_text_is_what_json_writes() -> None:
 def _dump(db: Path) -> dict[str, list[tuple]]:
     conn = sqlite3.connect(db)
     out = {}
-    for table, cols in (("studies", "study_uid, patient_id, patient_name, patient_birth_date, "
-                                    "patient_sex, study_date, study_time, description, accession"),
-                        ("series", "series_uid, study_uid, modality, description, number, body_part"),
-                        ("instances", "sop_uid, series_uid, study_uid, path, source, size, mtime, "
-                                      "sop_class, instance_number, frames, rows, columns, "
-                                      "transfer_syntax, photometric, position, orientation, "
-                                      "pixel_spacing, slice_location, pixel_offset"),
-                        ("rejected", "path, size, mtime, sop_uid, error")):
+    for table, cols in (
+        (
+            "studies",
+            "study_uid, patient_id, patient_name, patient_birth_date, "
+            "patient_sex, study_date, study_time, description, accession",
+        ),
+        ("series", "series_uid, study_uid, modality, description, number, body_part"),
+        (
+            "instances",
+            "sop_uid, series_uid, study_uid, path, source, size, mtime, "
+            "sop_class, instance_number, frames, rows, columns, "
+            "transfer_syntax, photometric, position, orientation, "
+            "pixel_spacing, slice_location, pixel_offset",
+        ),
+        ("rejected", "path, size, mtime, sop_uid, error"),
+    ):
         out[table] = sorted(conn.execute(f"SELECT {cols} FROM {table}").fetchall(), key=repr)
     conn.close()
     return out
 
 
-def test_library_contents_are_the_same_as_with_pydicom(dicom_dir: Path, pydicom_files: Path,
-                                                       tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_library_contents_are_the_same_as_with_pydicom(
+    dicom_dir: Path, pydicom_files: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     roots = [dicom_dir, pydicom_files]
     fast_lib = Library(tmp_path / "fast.sqlite")
     fast_report = fast_lib.scan(roots)

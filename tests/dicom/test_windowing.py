@@ -18,9 +18,13 @@ def ct_frame(shared_data: Path) -> np.ndarray:
     return pixels.frame_array(ds, 0).astype(np.float32)
 
 
-@pytest.mark.parametrize("window", [(40.0, 80.0), (40.0, 400.0), (-600.0, 1500.0), (300.0, 2.0), (0.0, 1.0)])
+@pytest.mark.parametrize(
+    "window", [(40.0, 80.0), (40.0, 400.0), (-600.0, 1500.0), (300.0, 2.0), (0.0, 1.0)]
+)
 @pytest.mark.parametrize("invert", [False, True])
-def test_fast_window_matches_pydicom_voi(ct_frame: np.ndarray, window: tuple[float, float], invert: bool) -> None:
+def test_fast_window_matches_pydicom_voi(
+    ct_frame: np.ndarray, window: tuple[float, float], invert: bool
+) -> None:
     ref = _window_8bit(ct_frame, *window).astype(np.int16)
     if invert:
         ref = 255 - ref
@@ -47,6 +51,6 @@ def test_one_auto_window_for_grey_and_colour(ct_frame: np.ndarray) -> None:
     assert abs((c - w / 2) - lo) < 0.05 * (hi - lo) and abs((c + w / 2) - hi) < 0.05 * (hi - lo)
     colour = np.stack([ct_frame] * 3, axis=-1)
     assert auto_window(colour) == pytest.approx((c, w))
-    from app.gui import viewport   # the viewer uses the same function, not a copy
+    from app.gui import viewport  # the viewer uses the same function, not a copy
 
     assert viewport.auto_window is auto_window and viewport.window_to_uint8 is window_to_uint8

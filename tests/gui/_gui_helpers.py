@@ -11,22 +11,40 @@ from PySide6.QtWidgets import QApplication
 
 def wait_frame(qtbot: Any, viewport: Any, index: int | None = None, timeout: int = 30000) -> None:
     """Wait until the viewport shows a decoded frame (``index``, default: its current one)."""
+
     def ready() -> bool:
         want = viewport.index if index is None else index
-        return viewport.frame is not None and viewport.index == want and viewport._shown_key is not None \
+        return (
+            viewport.frame is not None
+            and viewport.index == want
+            and viewport._shown_key is not None
             and viewport._shown_key[1] == want
+        )
+
     qtbot.waitUntil(ready, timeout=timeout)
 
 
-def _send(widget: Any, kind: QEvent.Type, pos: QPointF, button: Qt.MouseButton, buttons: Qt.MouseButton,
-          modifiers: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
+def _send(
+    widget: Any,
+    kind: QEvent.Type,
+    pos: QPointF,
+    button: Qt.MouseButton,
+    buttons: Qt.MouseButton,
+    modifiers: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier,
+) -> None:
     glob = QPointF(widget.mapToGlobal(pos.toPoint()))
     ev = QMouseEvent(kind, pos, glob, button, buttons, modifiers)
     QApplication.sendEvent(widget, ev)
 
 
-def drag(viewport: Any, start: QPointF, end: QPointF, button: Qt.MouseButton = Qt.MouseButton.LeftButton,
-         steps: int = 8, modifiers: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
+def drag(
+    viewport: Any,
+    start: QPointF,
+    end: QPointF,
+    button: Qt.MouseButton = Qt.MouseButton.LeftButton,
+    steps: int = 8,
+    modifiers: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier,
+) -> None:
     """Press at ``start``, move in steps to ``end``, release (positions in the view's viewport widget)."""
     w = viewport.view.viewport()
     _send(w, QEvent.Type.MouseButtonPress, start, button, button, modifiers)
@@ -46,12 +64,24 @@ def click(viewport: Any, pos: QPointF, button: Qt.MouseButton = Qt.MouseButton.L
     QApplication.processEvents()
 
 
-def wheel(viewport: Any, pos: QPointF, notches: int,
-          modifiers: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
+def wheel(
+    viewport: Any,
+    pos: QPointF,
+    notches: int,
+    modifiers: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier,
+) -> None:
     """Wheel ``notches`` (positive: away from the user) at ``pos``."""
     w = viewport.view.viewport()
     glob = QPointF(w.mapToGlobal(pos.toPoint()))
-    ev = QWheelEvent(pos, glob, QPoint(0, 0), QPoint(0, 120 * notches), Qt.MouseButton.NoButton, modifiers,
-                     Qt.ScrollPhase.NoScrollPhase, False)
+    ev = QWheelEvent(
+        pos,
+        glob,
+        QPoint(0, 0),
+        QPoint(0, 120 * notches),
+        Qt.MouseButton.NoButton,
+        modifiers,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(w, ev)
     QApplication.processEvents()

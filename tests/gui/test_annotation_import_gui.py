@@ -58,7 +58,9 @@ def objects(tmp_path: Path) -> tuple[Path, list[Path], str, str]:
     inst = lib.instances(series)[0]
     ref = ImageKey(study, series, inst["sop_uid"], 0)
     pts = ((100.0, 100.0), (300.0, 180.0))
-    save_measurement(lib, Measurement("length", pts, ref, compute_values("length", list(pts), None, (0.2, 0.2))))
+    save_measurement(
+        lib, Measurement("length", pts, ref, compute_values("length", list(pts), None, (0.2, 0.2)))
+    )
     save_key_image(lib, KeyImageMark(ref, "lesion"))
     files = export_annotations(lib, study, tmp_path / "out")
     lib.close()
@@ -70,37 +72,55 @@ def _drop(window: MainWindow, paths: list[Path]) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     pos = QPointF(window.width() / 2, window.height() / 2)
-    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(window, enter)   # a real drag: enter, then drop
+    enter = QDragEnterEvent(
+        pos.toPoint(),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(window, enter)  # a real drag: enter, then drop
     assert enter.isAccepted()
-    event = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        pos,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(window, event)
 
 
-def test_dropped_with_their_image_they_are_annotations_not_images(qtbot: Any, window: MainWindow,
-                                                                  objects: Any) -> None:
+def test_dropped_with_their_image_they_are_annotations_not_images(
+    qtbot: Any, window: MainWindow, objects: Any
+) -> None:
     film, files, study, sop = objects
     _drop(window, [film, *files])
-    qtbot.waitUntil(lambda: getattr(window, "annotations_imported", None) is not None, timeout=15000)
+    qtbot.waitUntil(
+        lambda: getattr(window, "annotations_imported", None) is not None, timeout=15000
+    )
     summary = window.annotations_imported
     # the length is in both the GSPS and the SR: read twice, stored once
     assert summary.measurements == 2 and summary.key_images == 1, summary.skipped
     # the film is the only series: the GSPS, SR and KOS were not imported as images
     assert [s.series_uid for s in window.browser.series_data.values()] == [
-        window.library().instance(sop)["series_uid"]]
+        window.library().instance(sop)["series_uid"]
+    ]
     assert len(load_measurements(window.library(), study)) == 1
     assert [k.image.sop_uid for k in load_key_images(window.library(), study)] == [sop]
     # and the film on screen shows the imported length
     vp = window.active_viewport()
-    qtbot.waitUntil(lambda: len(vp.measurements) == 1 and vp.measurements[0].roi.isVisible(), timeout=30000)
+    qtbot.waitUntil(
+        lambda: len(vp.measurements) == 1 and vp.measurements[0].roi.isVisible(), timeout=30000
+    )
     assert vp.measurements[0].kind == "length"
 
 
 def test_file_menu_imports_on_a_worker(qtbot: Any, window: MainWindow, objects: Any) -> None:
     film, files, study, _sop = objects
-    file_menu = next(a.menu() for a in window.menuBar().actions() if a.text().replace("&", "") == "File")
+    file_menu = next(
+        a.menu() for a in window.menuBar().actions() if a.text().replace("&", "") == "File"
+    )
     assert window.act_import_annotations in file_menu.actions()
     with qtbot.waitSignal(window.import_finished, timeout=15000):
         window.open_paths([str(film)])
@@ -108,8 +128,10 @@ def test_file_menu_imports_on_a_worker(qtbot: Any, window: MainWindow, objects: 
     from app.gui.measure_binding import import_annotation_files
 
     worker = import_annotation_files(window, [str(f) for f in files])
-    assert worker is not None            # the GUI thread only starts it
-    qtbot.waitUntil(lambda: getattr(window, "annotations_imported", None) is not None, timeout=15000)
+    assert worker is not None  # the GUI thread only starts it
+    qtbot.waitUntil(
+        lambda: getattr(window, "annotations_imported", None) is not None, timeout=15000
+    )
     assert window.annotations_imported.measurements == 2
     assert len(load_measurements(window.library(), study)) == 1
     vp = window.active_viewport()

@@ -39,7 +39,9 @@ def test_demo_runs_the_whole_job_in_the_window(qtbot: Any, tmp_path: Path) -> No
         assert "IMPRESSION" in report.editor.toPlainText()
         assert report.provenance["conditioning"]["indication"] == DEMO_INDICATION
         # through the study session: the same run, draft and sign-off
-        session = sessions_of(window).get(pydicom.dcmread(sample_path(), stop_before_pixels=True).StudyInstanceUID)
+        session = sessions_of(window).get(
+            pydicom.dcmread(sample_path(), stop_before_pixels=True).StudyInstanceUID
+        )
         assert session.run is not None and session.draft.signed_off
         assert session.draft.reader_name == BATCH_READER and not session.draft.reviewed
         # and where the exported files are
@@ -52,8 +54,13 @@ def test_demo_runs_the_whole_job_in_the_window(qtbot: Any, tmp_path: Path) -> No
         # the stored draft records the sign-off (the library, as the session stores it)
         from app.dicom.library import Library
 
-        qtbot.waitUntil(lambda: (Library().stored_draft(session.study_uid) or session.draft).signed_off
-                        and Library().stored_draft(session.study_uid) is not None, timeout=10000)
+        qtbot.waitUntil(
+            lambda: (
+                (Library().stored_draft(session.study_uid) or session.draft).signed_off
+                and Library().stored_draft(session.study_uid) is not None
+            ),
+            timeout=10000,
+        )
         assert Library().stored_draft(session.study_uid).reader_name == BATCH_READER
     finally:
         window.cancel_background()

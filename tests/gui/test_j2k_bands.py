@@ -10,8 +10,9 @@ import pytest
 from app.gui import j2k
 
 
-def test_banded_decode_is_bit_exact_for_any_band_count(shared_data: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_banded_decode_is_bit_exact_for_any_band_count(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import openjpeg
     import pydicom
     from pydicom.encaps import generate_frames

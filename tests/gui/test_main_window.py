@@ -40,20 +40,33 @@ def drop(window: MainWindow, paths: list[Path]) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     pos = QPointF(window.width() / 2, window.height() / 2)
-    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        pos.toPoint(),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()
-    ev = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    ev = QDropEvent(
+        pos,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(window, ev)
 
 
-def test_drop_folder_shows_series_and_first_image(qtbot: Any, window: MainWindow, shared_data: Path) -> None:
+def test_drop_folder_shows_series_and_first_image(
+    qtbot: Any, window: MainWindow, shared_data: Path
+) -> None:
     with qtbot.waitSignal(window.first_image_painted, timeout=60000):
         drop(window, [shared_data / "dicom" / "ct_head_ge"])
     vp = window.active_viewport()
     assert vp.series is not None and vp.frame is not None
-    assert vp.frame.shape == (512, 512) and float(vp.frame.min()) < -900   # HU
+    assert vp.frame.shape == (512, 512) and float(vp.frame.min()) < -900  # HU
     assert window.first_image_ms is not None and window.first_image_ms > 0
     qtbot.waitUntil(lambda: not window.busy, timeout=60000)
     # the full, sorted series replaced the preview in the viewport and is in the browser
@@ -69,11 +82,14 @@ def test_drop_folder_shows_series_and_first_image(qtbot: Any, window: MainWindow
     wheel(vp, QPointF(200, 200), -2)
     assert vp.index == 2
     ref = window.current_image()
-    assert ref is not None and ref.sop_uid == vp.series.frames[2].sop_uid and os.path.exists(ref.path)
+    assert (
+        ref is not None and ref.sop_uid == vp.series.frames[2].sop_uid and os.path.exists(ref.path)
+    )
 
 
-def test_drop_broken_lists_each_problem_and_crashes_nothing(qtbot: Any, window: MainWindow, shared_data: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_drop_broken_lists_each_problem_and_crashes_nothing(
+    qtbot: Any, window: MainWindow, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dialogs: list[str] = []
     for name in ("warning", "critical", "information"):
         monkeypatch.setattr(QMessageBox, name, lambda *a, _n=name, **k: dialogs.append(_n))
@@ -101,10 +117,24 @@ def test_drop_broken_lists_each_problem_and_crashes_nothing(qtbot: Any, window: 
 
 def test_layouts_sync_scroll_and_panels_signals(qtbot: Any, window: MainWindow) -> None:
     vol = np.random.default_rng(1).normal(0, 50, (30, 64, 64)).astype(np.float32)
-    a = SeriesData.from_array(vol, modality="CT", units="HU", orientation=(1, 0, 0, 0, 1, 0),
-                              positions=[(0, 0, 2.0 * i) for i in range(30)], series_uid="1.2.3", study_uid="9")
-    b = SeriesData.from_array(vol[::2], modality="CT", units="HU", orientation=(1, 0, 0, 0, 1, 0),
-                              positions=[(0, 0, 4.0 * i) for i in range(15)], series_uid="1.2.4", study_uid="9")
+    a = SeriesData.from_array(
+        vol,
+        modality="CT",
+        units="HU",
+        orientation=(1, 0, 0, 0, 1, 0),
+        positions=[(0, 0, 2.0 * i) for i in range(30)],
+        series_uid="1.2.3",
+        study_uid="9",
+    )
+    b = SeriesData.from_array(
+        vol[::2],
+        modality="CT",
+        units="HU",
+        orientation=(1, 0, 0, 0, 1, 0),
+        positions=[(0, 0, 4.0 * i) for i in range(15)],
+        series_uid="1.2.4",
+        study_uid="9",
+    )
     seen: list[Any] = []
     window.image_changed.connect(seen.append)
     window.set_layout("1x2")
@@ -115,8 +145,8 @@ def test_layouts_sync_scroll_and_panels_signals(qtbot: Any, window: MainWindow) 
     window._set_active_viewport(left)
     window.act_sync.setChecked(True)
     window._toggle_sync()
-    left.set_index(20)                      # z = 40 mm
-    assert right.index == 10                # z = 40 mm in the other series
+    left.set_index(20)  # z = 40 mm
+    assert right.index == 10  # z = 40 mm in the other series
     assert seen and seen[-1] is not None and seen[-1].series_uid == "1.2.3"
     window.set_layout("2x2")
     assert len(window.grid.visible) == 4
@@ -128,13 +158,19 @@ def test_number_keys_apply_presets_through_the_window(qtbot: Any, window: MainWi
     vol = np.linspace(-1000, 1000, 64 * 64, dtype=np.float32).reshape(1, 64, 64)
     window._show_in(window.active_viewport(), SeriesData.from_array(vol, modality="CT", units="HU"))
     window.activateWindow()
-    for key, (c, w) in {Qt.Key.Key_4: (-600, 1500), Qt.Key.Key_8: (400, 1800), Qt.Key.Key_1: (40, 80)}.items():
+    for key, (c, w) in {
+        Qt.Key.Key_4: (-600, 1500),
+        Qt.Key.Key_8: (400, 1800),
+        Qt.Key.Key_1: (40, 80),
+    }.items():
         qtbot.keyClick(window, key)
         vp = window.active_viewport()
         assert vp.window_level == (c, w)
 
 
-def test_tag_browser_searches_the_current_image(qtbot: Any, window: MainWindow, ct_head_series: SeriesData) -> None:
+def test_tag_browser_searches_the_current_image(
+    qtbot: Any, window: MainWindow, ct_head_series: SeriesData
+) -> None:
     window._show_in(window.active_viewport(), ct_head_series)
     window.show_tags()
     tb = window.tag_browser
@@ -145,7 +181,7 @@ def test_tag_browser_searches_the_current_image(qtbot: Any, window: MainWindow, 
     assert rows and all("modality" in " ".join(r).lower() for r in rows)
     assert any(r[0] == "(0008,0060)" and r[2] == "CT" for r in rows)
     tb.search.setText("")
-    assert any("<binary" in r[2] for r in tb.visible_rows())   # pixel data summarised, never dumped
+    assert any("<binary" in r[2] for r in tb.visible_rows())  # pixel data summarised, never dumped
     tb.close()
 
 
@@ -168,7 +204,7 @@ def test_panels_dock_on_the_right(window: MainWindow) -> None:
     assert {"ai", "saliency", "report", "export"} <= {n.rsplit(".", 1)[-1] for n in PANEL_MODULES}
     for name in PANEL_MODULES:
         short = name.rsplit(".", 1)[-1]
-        importlib.import_module(name)          # every listed panel ships with the app
+        importlib.import_module(name)  # every listed panel ships with the app
         dock = window.panels.get(short)
         assert isinstance(dock, QDockWidget), f"{name} exists but no dock was added"
         assert dock.widget() is not None
@@ -197,14 +233,20 @@ def test_settings_and_geometry_survive_a_restart(qtbot: Any, hilum_home: Path) -
 def test_drag_enter_refuses_non_files(window: MainWindow) -> None:
     mime = QMimeData()
     mime.setText("hello")
-    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        QPoint(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(window, enter)
     assert not enter.isAccepted()
 
 
-def test_series_dragged_from_the_browser_onto_a_viewport(qtbot: Any, window: MainWindow,
-                                                       ct_head_series: SeriesData) -> None:
+def test_series_dragged_from_the_browser_onto_a_viewport(
+    qtbot: Any, window: MainWindow, ct_head_series: SeriesData
+) -> None:
     from app.gui.browser import SERIES_MIME
 
     window.browser.add_series(ct_head_series)
@@ -214,17 +256,32 @@ def test_series_dragged_from_the_browser_onto_a_viewport(qtbot: Any, window: Mai
     mime = window.browser.mimeData([item])
     assert mime.hasFormat(SERIES_MIME)
     pos = QPointF(right.width() / 2, right.height() / 2)
-    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        pos.toPoint(),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(right, enter)
     assert enter.isAccepted()
-    QApplication.sendEvent(right, QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                                             Qt.KeyboardModifier.NoModifier))
+    QApplication.sendEvent(
+        right,
+        QDropEvent(
+            pos,
+            Qt.DropAction.CopyAction,
+            mime,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        ),
+    )
     assert right.series is ct_head_series and window.active_viewport() is right
     wait_frame(qtbot, right)
 
 
-def test_drop_a_zip_archive(qtbot: Any, window: MainWindow, shared_data: Path, tmp_path: Path) -> None:
+def test_drop_a_zip_archive(
+    qtbot: Any, window: MainWindow, shared_data: Path, tmp_path: Path
+) -> None:
     import zipfile
 
     archive = tmp_path / "mr.zip"

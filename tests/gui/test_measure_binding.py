@@ -23,7 +23,9 @@ def _flush_io() -> None:
 
 
 @pytest.fixture
-def setup(qtbot: Any, ct_head_series: SeriesData, tmp_path: Path) -> tuple[Viewport, MeasurementBinder, Library]:
+def setup(
+    qtbot: Any, ct_head_series: SeriesData, tmp_path: Path
+) -> tuple[Viewport, MeasurementBinder, Library]:
     lib = Library(tmp_path / "lib.db")
     vp = Viewport(Settings())
     qtbot.addWidget(vp)
@@ -52,18 +54,23 @@ def test_roi_shows_only_on_its_slice_and_keeps_its_values(qtbot: Any, setup: Any
     _flush_io()
     stored = load_measurements(lib, vp.series.study_uid)
     assert len(stored) == 1 and stored[0].image.sop_uid == vp.series.frames[12].sop_uid
-    assert stored[0].values["mean"] == pytest.approx(values["mean"]) and stored[0].values["unit"] == "HU"
+    assert (
+        stored[0].values["mean"] == pytest.approx(values["mean"])
+        and stored[0].values["unit"] == "HU"
+    )
 
 
-def test_measurements_survive_series_change_and_reopen(qtbot: Any, setup: Any,
-                                                       ct_head_series: SeriesData) -> None:
+def test_measurements_survive_series_change_and_reopen(
+    qtbot: Any, setup: Any, ct_head_series: SeriesData
+) -> None:
     vp, _binder, lib = setup
     vp.set_index(5)
     wait_frame(qtbot, vp, 5)
     m = vp.add_measurement("length", [(100.0, 100.0), (200.0, 100.0)])
     length = m.values["length"]
-    other = SeriesData.from_array(np.zeros((3, 64, 64), np.float32), modality="OT",
-                                  study_uid="other", series_uid="other")
+    other = SeriesData.from_array(
+        np.zeros((3, 64, 64), np.float32), modality="OT", study_uid="other", series_uid="other"
+    )
     vp.set_series(other)
     assert vp.measurements == []
     vp.set_series(ct_head_series, 5)
@@ -107,8 +114,10 @@ def test_cobb_angle_drawn_with_two_drags(qtbot: Any, setup: Any) -> None:
 
     def line(x: float, y: float, deg: float, length: float = 120.0) -> tuple[Any, Any]:
         a = math.radians(deg)
-        return (vp.image_to_widget(x, y),
-                vp.image_to_widget(x + length * math.cos(a), y - length * math.sin(a)))
+        return (
+            vp.image_to_widget(x, y),
+            vp.image_to_widget(x + length * math.cos(a), y - length * math.sin(a)),
+        )
 
     qtbot.wait(300)  # a reader's drags are not a millisecond apart (no double click)
     drag(vp, *line(150.0, 200.0, 10.0))
@@ -124,8 +133,9 @@ def test_cobb_angle_drawn_with_two_drags(qtbot: Any, setup: Any) -> None:
     assert [s.kind for s in stored] == ["cobb"] and len(stored[0].points) == 4
 
 
-def test_key_image_and_reader_view_go_to_dicom(qtbot: Any, setup: Any, shared_data: Path,
-                                               tmp_path: Path) -> None:
+def test_key_image_and_reader_view_go_to_dicom(
+    qtbot: Any, setup: Any, shared_data: Path, tmp_path: Path
+) -> None:
     import pydicom
 
     from app.dicom.measurements import load_key_images, load_views
@@ -144,7 +154,7 @@ def test_key_image_and_reader_view_go_to_dicom(qtbot: Any, setup: Any, shared_da
     view = load_views(lib, study)[0]
     assert (view.center, view.width) == (40.0, 120.0) and view.area is not None
     (x0, _y0), (x1, _y1) = view.area
-    assert 0 <= x0 < x1 <= 512 and x1 - x0 < 300      # zoomed in: part of the image
+    assert 0 <= x0 < x1 <= 512 and x1 - x0 < 300  # zoomed in: part of the image
     assert [k.image.sop_uid for k in load_key_images(lib, study)] == [vp.series.frames[7].sop_uid]
     files = export_annotations(lib, study, tmp_path / "out")
     names = sorted(f.name for f in files)
@@ -153,19 +163,28 @@ def test_key_image_and_reader_view_go_to_dicom(qtbot: Any, setup: Any, shared_da
     import subprocess
 
     for f in files:  # the tilted head CT lacks some Type 2 attributes: outputs stay valid
-        out = subprocess.run([shutil.which("dciodvfy") or "dciodvfy", str(f)], check=False,
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [shutil.which("dciodvfy") or "dciodvfy", str(f)],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
         assert [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")] == []
     gsps = pydicom.dcmread(tmp_path / "out" / "GSPS_901.dcm")
     area = gsps.DisplayedAreaSelectionSequence[0]
-    assert int(area.DisplayedAreaBottomRightHandCorner[0]) - int(area.DisplayedAreaTopLeftHandCorner[0]) < 300
-    assert binder.toggle_key_image() is False   # pressing K again unmarks it
+    assert (
+        int(area.DisplayedAreaBottomRightHandCorner[0])
+        - int(area.DisplayedAreaTopLeftHandCorner[0])
+        < 300
+    )
+    assert binder.toggle_key_image() is False  # pressing K again unmarks it
     _flush_io()
     assert load_key_images(lib, study) == []
 
 
-def test_dragging_a_handle_is_written_once_when_it_rests(qtbot: Any, setup: Any,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dragging_a_handle_is_written_once_when_it_rests(
+    qtbot: Any, setup: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A handle dragged across the image (30 moves) is written once, not on every move; the write
     holds the final position, and happens on the I/O thread."""
     import threading

@@ -10,7 +10,9 @@ from app.gui.series import SeriesData
 from app.gui.settings import Settings
 
 
-def test_measurements_listed_and_inserted_into_the_report(qtbot: Any, ct_head_series: SeriesData) -> None:
+def test_measurements_listed_and_inserted_into_the_report(
+    qtbot: Any, ct_head_series: SeriesData
+) -> None:
     from app.gui.main_window import MainWindow
     from app.gui.panels.measurements import MeasurementsPanel
     from app.gui.panels.report import ReportPanel

@@ -83,16 +83,16 @@ def test_main_window_opens_mpr(qtbot: Any, ct_head_series: SeriesData) -> None:
     assert win.stack.currentWidget() is win.grid
 
 
-def test_measurement_on_a_reformat_stays_on_its_plane(qtbot: Any, mpr: MprView, tmp_path: Path,
-                                                      ct_head_series: SeriesData,
-                                                      shared_data: Path) -> None:
+def test_measurement_on_a_reformat_stays_on_its_plane(
+    qtbot: Any, mpr: MprView, tmp_path: Path, ct_head_series: SeriesData, shared_data: Path
+) -> None:
     from app.dicom.library import Library
     from app.dicom.measurements import load_measurements
     from app.gui.measure_binding import _IO
 
     lib = Library(tmp_path / "lib.db")
     mpr.library = lambda: lib
-    mpr.measure_box.setCurrentIndex(1)                 # Length
+    mpr.measure_box.setCurrentIndex(1)  # Length
     assert mpr.measure_tool == "length"
     sag = mpr.panes["sagittal"]
     sag.draw(True, False, (100.0, 100.0), (100.0, 100.0))
@@ -101,9 +101,9 @@ def test_measurement_on_a_reformat_stays_on_its_plane(qtbot: Any, mpr: MprView, 
     assert m.values["length"] == pytest.approx(200 * sag.plane.spacing)  # square pixels in mm
     assert m.roi.isVisible()
     before = mpr.center_point.copy()
-    sag.scroll(5)                                      # another sagittal plane
+    sag.scroll(5)  # another sagittal plane
     assert not m.roi.isVisible()
-    mpr.set_center(before)                             # back on its plane
+    mpr.set_center(before)  # back on its plane
     assert m.roi.isVisible()
     _IO.submit(lambda: None).result(timeout=30)
     stored = load_measurements(lib, ct_head_series.study_uid)
@@ -122,8 +122,9 @@ def test_measurement_on_a_reformat_stays_on_its_plane(qtbot: Any, mpr: MprView, 
     assert again.panes["sagittal"].measurements[0].roi.isVisible()
 
 
-def test_reformat_measurement_moved_is_stored_once_on_release(qtbot: Any, mpr: MprView, tmp_path: Path,
-                                                              ct_head_series: SeriesData) -> None:
+def test_reformat_measurement_moved_is_stored_once_on_release(
+    qtbot: Any, mpr: MprView, tmp_path: Path, ct_head_series: SeriesData
+) -> None:
     from PySide6.QtCore import QPointF
 
     from app.dicom.library import Library
@@ -132,18 +133,18 @@ def test_reformat_measurement_moved_is_stored_once_on_release(qtbot: Any, mpr: M
 
     lib = Library(tmp_path / "lib.db")
     mpr.library = lambda: lib
-    mpr.measure_box.setCurrentIndex(1)                 # Length
+    mpr.measure_box.setCurrentIndex(1)  # Length
     sag = mpr.panes["sagittal"]
     sag.draw(True, False, (100.0, 100.0), (100.0, 100.0))
     sag.draw(False, True, (100.0, 100.0), (100.0, 300.0))
     m = sag.measurements[0]
     handle = m.roi.getHandles()[1]
-    for y in range(302, 342, 2):                       # a drag: nothing written while it moves
+    for y in range(302, 342, 2):  # a drag: nothing written while it moves
         m.roi.movePoint(handle, QPointF(100.0, float(y)), finish=False, coords="parent")
     _IO.submit(lambda: None).result(timeout=30)
     (stored,) = load_measurements(lib, ct_head_series.study_uid)
     assert stored.points[1][1] == pytest.approx(300.0)
-    m.roi.sigRegionChangeFinished.emit(m.roi)          # released: the new position is stored
+    m.roi.sigRegionChangeFinished.emit(m.roi)  # released: the new position is stored
     _IO.submit(lambda: None).result(timeout=30)
     (stored,) = load_measurements(lib, ct_head_series.study_uid)
     assert stored.points[1][1] == pytest.approx(340.0)
@@ -151,7 +152,8 @@ def test_reformat_measurement_moved_is_stored_once_on_release(qtbot: Any, mpr: M
 
 
 def test_reformat_measurement_imported_from_tid1500_comes_back_on_its_plane(
-        qtbot: Any, mpr: MprView, tmp_path: Path, ct_head_series: SeriesData, shared_data: Path) -> None:
+    qtbot: Any, mpr: MprView, tmp_path: Path, ct_head_series: SeriesData, shared_data: Path
+) -> None:
     """A length drawn on a sagittal reformat goes to the TID 1500 SR as 3-D coordinates; imported
     into another library it is placed on the sagittal pane, at its plane, with its length."""
     from app.dicom.library import Library
@@ -162,9 +164,9 @@ def test_reformat_measurement_imported_from_tid1500_comes_back_on_its_plane(
     lib = Library(tmp_path / "lib.db")
     lib.scan([shared_data / "dicom" / "ct_head_ge"])
     mpr.library = lambda: lib
-    mpr.measure_box.setCurrentIndex(1)                 # Length
+    mpr.measure_box.setCurrentIndex(1)  # Length
     sag = mpr.panes["sagittal"]
-    mpr.set_center(mpr.center_point + np.array([7.3, 0.0, 0.0]))   # off the volume centre
+    mpr.set_center(mpr.center_point + np.array([7.3, 0.0, 0.0]))  # off the volume centre
     drawn_at = mpr.center_point.copy()
     sag.draw(True, False, (120.0, 90.0), (120.0, 90.0))
     sag.draw(False, True, (120.0, 90.0), (150.0, 250.0))
@@ -192,9 +194,11 @@ def test_reformat_measurement_imported_from_tid1500_comes_back_on_its_plane(
     again.set_volume(build_volume(paths), ct_head_series)
     qtbot.waitUntil(lambda: len(again.panes["sagittal"].measurements) == 1, timeout=10000)
     back = again.panes["sagittal"].measurements[0]
-    assert not back.roi.isVisible()                    # the volume centre: another sagittal plane
+    assert not back.roi.isVisible()  # the volume centre: another sagittal plane
     again.set_center(drawn_at)
     assert back.roi.isVisible()
     np.testing.assert_allclose(back.points(), [(120.0, 90.0), (150.0, 250.0)], atol=1e-2)
     assert back.values["length"] == pytest.approx(length, rel=1e-3)
-    assert all(not m.roi.isVisible() for n in ("axial", "coronal") for m in again.panes[n].measurements)
+    assert all(
+        not m.roi.isVisible() for n in ("axial", "coronal") for m in again.panes[n].measurements
+    )

@@ -15,7 +15,9 @@ from PySide6.QtWidgets import QMainWindow
 from app.core import paths
 
 
-def _copies(tmp: Path, numbers: list[int], study_uid: str | None = None, view: str | None = None) -> list[str]:
+def _copies(
+    tmp: Path, numbers: list[int], study_uid: str | None = None, view: str | None = None
+) -> list[str]:
     """Copies of the sample film as further instances of one series (new SOP UIDs, given numbers)."""
     out = []
     series = generate_uid()
@@ -39,9 +41,17 @@ def _series(files: list[str]) -> Any:
     frames = []
     for f in files:
         ds = pydicom.dcmread(f, stop_before_pixels=True)
-        frames.append(FrameRef(path=f, sop_uid=ds.SOPInstanceUID, instance_number=int(ds.InstanceNumber)))
-    return SeriesData(frames=frames, study_uid=ds.StudyInstanceUID, series_uid=ds.SeriesInstanceUID,
-                      modality="CR", description="copies", monochrome1=True)
+        frames.append(
+            FrameRef(path=f, sop_uid=ds.SOPInstanceUID, instance_number=int(ds.InstanceNumber))
+        )
+    return SeriesData(
+        frames=frames,
+        study_uid=ds.StudyInstanceUID,
+        series_uid=ds.SeriesInstanceUID,
+        modality="CR",
+        description="copies",
+        monochrome1=True,
+    )
 
 
 def _contrast(a: QColor, b: QColor) -> float:
@@ -49,12 +59,16 @@ def _contrast(a: QColor, b: QColor) -> float:
         def ch(v: float) -> float:
             v /= 255.0
             return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
         return 0.2126 * ch(c.red()) + 0.7152 * ch(c.green()) + 0.0722 * ch(c.blue())
+
     hi, lo = sorted((lum(a), lum(b)), reverse=True)
     return (hi + 0.05) / (lo + 0.05)
 
 
-def test_ai_table_threshold_flag_instances_version_and_demo_banner(qtbot: Any, tmp_path: Path) -> None:
+def test_ai_table_threshold_flag_instances_version_and_demo_banner(
+    qtbot: Any, tmp_path: Path
+) -> None:
     from app.gui.panels.ai import (
         COL_FLAG,
         COL_IMAGE,
@@ -68,10 +82,12 @@ def test_ai_table_threshold_flag_instances_version_and_demo_banner(qtbot: Any, t
     dock = create_panel(win)
     panel = dock.widget()
     win.setCentralWidget(dock)
-    win.resize(360, 700)            # about the right dock's default width
+    win.resize(360, 700)  # about the right dock's default width
     win.show()
     panel.set_series(_series(_copies(tmp_path, [3, 5])))
-    qtbot.waitUntil(lambda: panel.registry() is not None and panel.metadata is not None, timeout=30000)
+    qtbot.waitUntil(
+        lambda: panel.registry() is not None and panel.metadata is not None, timeout=30000
+    )
     panel.device.setCurrentText("cpu")
     with qtbot.waitSignal(panel.results_ready, timeout=60000):
         panel.run_button.click()
@@ -108,7 +124,10 @@ def test_ai_table_threshold_flag_instances_version_and_demo_banner(qtbot: Any, t
     with qtbot.waitSignal(panel.results_ready, timeout=60000):
         panel.run_button.click()
     qtbot.waitUntil(lambda: panel.worker is None, timeout=10000)
-    assert panel.use_banner.isVisible() and "outside its stated intended use" in panel.use_banner.text()
+    assert (
+        panel.use_banner.isVisible()
+        and "outside its stated intended use" in panel.use_banner.text()
+    )
     assert "\u26a0" in t.item(0, COL_FLAG).text()
     assert "outside stated use" in t.item(0, COL_FLAG).toolTip()
 
@@ -124,21 +143,35 @@ def test_saliency_map_is_smooth_and_overlay_settings_are_remembered(qtbot: Any) 
     # CAM lives on a 7x7 grid here: a bilinear (or nearest) upsampling puts a slope jump at every
     # cell border (notches in the threshold contour); a smooth one has no such kinks
     # (where the map is between its floor and its peak: those are clipped, as "hide below" is)
-    inner = (m[:, :-2] > 0.02) & (m[:, 1:-1] > 0.02) & (m[:, 2:] > 0.02) & (m[:, :-2] < 0.98) \
-        & (m[:, 1:-1] < 0.98) & (m[:, 2:] < 0.98)
+    inner = (
+        (m[:, :-2] > 0.02)
+        & (m[:, 1:-1] > 0.02)
+        & (m[:, 2:] > 0.02)
+        & (m[:, :-2] < 0.98)
+        & (m[:, 1:-1] < 0.98)
+        & (m[:, 2:] < 0.98)
+    )
     d1 = np.abs(np.diff(m, axis=1))[:, :-1][inner].max()
     d2 = np.abs(np.diff(m, 2, axis=1))[inner].max()
     assert d2 < 0.2 * d1, (d1, d2)
 
     panel = SaliencyPanel(None)
     qtbot.addWidget(panel)
-    assert (panel.colormap.currentText(), panel.opacity.value(), panel.threshold.value()) == ("inferno", 50, 20)
+    assert (panel.colormap.currentText(), panel.opacity.value(), panel.threshold.value()) == (
+        "inferno",
+        50,
+        20,
+    )
     panel.colormap.setCurrentText("viridis")
     panel.opacity.setValue(35)
     panel.threshold.setValue(40)
     again = SaliencyPanel(None)
     qtbot.addWidget(again)
-    assert (again.colormap.currentText(), again.opacity.value(), again.threshold.value()) == ("viridis", 35, 40)
+    assert (again.colormap.currentText(), again.opacity.value(), again.threshold.value()) == (
+        "viridis",
+        35,
+        40,
+    )
 
 
 def test_report_panel_fields_colours_sentences_and_sign_off(qtbot: Any) -> None:
@@ -150,7 +183,11 @@ def test_report_panel_fields_colours_sentences_and_sign_off(qtbot: Any) -> None:
     panel.show()
     panel.set_study(uid)
     # Server URL / Model only for the OpenAI-compatible backend
-    assert not panel.url.isVisible() and not panel.model_name.isVisible() and not panel.url_label.isVisible()
+    assert (
+        not panel.url.isVisible()
+        and not panel.model_name.isVisible()
+        and not panel.url_label.isVisible()
+    )
     panel.backend.setCurrentIndex(panel.backend.findData("openai"))
     assert panel.url.isVisible() and panel.model_name.isVisible() and panel.model_label.isVisible()
     panel.backend.setCurrentIndex(panel.backend.findData("bundled"))
@@ -184,8 +221,14 @@ def test_report_panel_fields_colours_sentences_and_sign_off(qtbot: Any) -> None:
     from app.gui.panels.report import local_time
 
     assert local_time(local) in panel.signed_label.text() and "T" not in local_time(local)
-    assert panel.editor.isReadOnly() and panel.amend_button.isVisible() and not panel.draft_button.isEnabled()
-    qtbot.waitUntil(lambda: (load_draft_file(uid) or {}).get("reader_name") == "Dr Ada Reader", timeout=10000)
+    assert (
+        panel.editor.isReadOnly()
+        and panel.amend_button.isVisible()
+        and not panel.draft_button.isEnabled()
+    )
+    qtbot.waitUntil(
+        lambda: (load_draft_file(uid) or {}).get("reader_name") == "Dr Ada Reader", timeout=10000
+    )
     assert load_draft_file(uid)["signed_off_at"] == local
     # a restart shows the signed state again (read-only)
     again = ReportPanel(None)
@@ -196,7 +239,9 @@ def test_report_panel_fields_colours_sentences_and_sign_off(qtbot: Any) -> None:
 
     # Amend: a new version, editable, the signed one kept
     panel.amend_button.click()
-    assert not panel.editor.isReadOnly() and panel.version == 2 and not panel.signed_label.isVisible()
+    assert (
+        not panel.editor.isReadOnly() and panel.version == 2 and not panel.signed_label.isVisible()
+    )
     assert not panel.current_draft().signed_off
     qtbot.waitUntil(lambda: (load_draft_file(uid) or {}).get("version") == 2, timeout=10000)
     doc = load_draft_file(uid)
@@ -225,7 +270,7 @@ def test_open_pdf_and_reveal_folder_without_a_desktop_handler(qtbot: Any, tmp_pa
     dialog = ExportDialog(ExportContext(ReportDraft(generate_uid(), findings="x")))
     qtbot.addWidget(dialog)
     dialog.files = [pdf]
-    dialog.open_pdf()        # the offscreen platform has no desktop services, like a bare desktop
+    dialog.open_pdf()  # the offscreen platform has no desktop services, like a bare desktop
     assert "No application" in dialog.status.text() and str(pdf) in dialog.status.text()
     assert dialog.no_handler_box.isVisible() and str(pdf) in dialog.no_handler_box.text()
     dialog.no_handler_box.close()

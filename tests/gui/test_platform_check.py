@@ -14,8 +14,15 @@ from app.gui.platform_check import XCB_LIBRARIES, missing_xcb_packages, platform
 
 ROOT = Path(__file__).resolve().parents[2]
 #: libraries of the plugin that every Linux system (and PySide6 itself) provides
-_BASE = {"libc.so.6", "libm.so.6", "libstdc++.so.6", "libgcc_s.so.1", "libpthread.so.0",
-         "libdl.so.2", "librt.so.1"}
+_BASE = {
+    "libc.so.6",
+    "libm.so.6",
+    "libstdc++.so.6",
+    "libgcc_s.so.1",
+    "libpthread.so.0",
+    "libdl.so.2",
+    "librt.so.1",
+}
 
 
 def _qt_dir() -> Path:
@@ -28,8 +35,9 @@ def _needed(lib: Path) -> set[str]:
     readelf = shutil.which("readelf")
     if readelf is None:
         pytest.fail("readelf is not installed (binutils)")
-    out = subprocess.run([readelf, "-d", str(lib)], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [readelf, "-d", str(lib)], capture_output=True, text=True, check=True
+    ).stdout
     return {ln.split("[", 1)[1].split("]", 1)[0] for ln in out.splitlines() if "(NEEDED)" in ln}
 
 
@@ -49,11 +57,14 @@ def test_this_machine_has_every_package(hilum_home: Path) -> None:
 
 def test_offscreen_is_never_checked() -> None:
     assert platform_problem({"QT_QPA_PLATFORM": "offscreen"}, loader=lambda so: False) is None
-    text = platform_problem({"QT_QPA_PLATFORM": "xcb", "DISPLAY": ":0"},
-                            loader=lambda so: so != "libxcb-icccm.so.4")
+    text = platform_problem(
+        {"QT_QPA_PLATFORM": "xcb", "DISPLAY": ":0"}, loader=lambda so: so != "libxcb-icccm.so.4"
+    )
     assert text is not None and "libxcb-icccm4" in text and text.count(".") >= 1
-    assert platform_problem({"QT_QPA_PLATFORM": "xcb", "DISPLAY": ":0"},
-                            loader=lambda so: True) is None
+    assert (
+        platform_problem({"QT_QPA_PLATFORM": "xcb", "DISPLAY": ":0"}, loader=lambda so: True)
+        is None
+    )
     no_display = platform_problem({"QT_QPA_PLATFORM": "xcb"}, loader=lambda so: True)
     assert no_display is not None and "no X display" in no_display
 
@@ -63,10 +74,22 @@ def test_unloadable_xcb_library_prints_one_sentence(tmp_path: Path, hilum_home: 
     libs = tmp_path / "libs"
     libs.mkdir()
     (libs / "libxcb-cursor.so.0").write_bytes(b"")  # dlopen: "file too short"
-    env = dict(os.environ, QT_QPA_PLATFORM="xcb", DISPLAY=":97", PYTHONPATH=str(ROOT),
-               HILUM_HOME=str(hilum_home), LD_LIBRARY_PATH=str(libs))
-    proc = subprocess.run([sys.executable, "-m", "app", "gui"], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=120)
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="xcb",
+        DISPLAY=":97",
+        PYTHONPATH=str(ROOT),
+        HILUM_HOME=str(hilum_home),
+        LD_LIBRARY_PATH=str(libs),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "app", "gui"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert proc.returncode == 1, (proc.returncode, proc.stderr)  # not SIGABRT (-6)
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, proc.stderr

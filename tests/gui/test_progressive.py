@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from app.gui.main_window import MainWindow
 from app.gui.settings import Settings
@@ -39,8 +38,8 @@ def test_ctypes_openjpeg_matches_the_pixel_pipeline_and_releases_the_gil(shared_
         done.set()
         t.join()
     assert mine is not None and mine.dtype == np.float32
-    assert np.array_equal(mine, full)          # bit-exact with app.dicom.pixels
-    assert ticks[0] > 20                        # another Python thread ran during the decode
+    assert np.array_equal(mine, full)  # bit-exact with app.dicom.pixels
+    assert ticks[0] > 20  # another Python thread ran during the decode
     quarter = reduced_frame(ds, 2)
     assert quarter is not None and quarter.shape == (532, 500)
     # the reduced image is the same picture: close to a 4x4 subsample of the full one
@@ -57,10 +56,12 @@ def test_film_shows_a_preview_then_the_full_resolution(qtbot: Any, shared_data: 
     with qtbot.waitSignal(w.first_image_painted, timeout=60000):
         w.open_paths([str(shared_data / "dicom" / FILM[0] / FILM[1])])
     vp = w.active_viewport()
-    assert vp.frame is not None and vp.frame.shape == (2128, 2000)   # full pixel grid from the start
-    assert vp.series.monochrome1 and vp.invert                         # MONOCHROME1 shown inverted
-    qtbot.waitUntil(lambda: not vp.series.low_res and vp.frame is vp.series.cache.get(0)
-                    and not w.busy, timeout=120000)
+    assert vp.frame is not None and vp.frame.shape == (2128, 2000)  # full pixel grid from the start
+    assert vp.series.monochrome1 and vp.invert  # MONOCHROME1 shown inverted
+    qtbot.waitUntil(
+        lambda: not vp.series.low_res and vp.frame is vp.series.cache.get(0) and not w.busy,
+        timeout=120000,
+    )
     assert np.array_equal(vp.frame, frame_array(str(shared_data / "dicom" / FILM[0] / FILM[1])))
     assert not any("full resolution" in line for line in vp.annotation_text()["br"])
     w.close()

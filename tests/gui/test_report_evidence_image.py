@@ -44,30 +44,54 @@ def _two_films(tmp: Path) -> tuple[list[str], Any]:
         ds.save_as(path)
         files.append(str(path))
         frames.append(FrameRef(path=str(path), sop_uid=ds.SOPInstanceUID, instance_number=n))
-    return files, SeriesData(frames=frames, study_uid=study, series_uid=series, modality="CR",
-                             description="two films", monochrome1=True)
+    return files, SeriesData(
+        frames=frames,
+        study_uid=study,
+        series_uid=series,
+        modality="CR",
+        description="two films",
+        monochrome1=True,
+    )
 
 
-def test_sentence_shows_its_findings_own_image_with_overlay(qtbot: Any, window: MainWindow, tmp_path: Path) -> None:
+def test_sentence_shows_its_findings_own_image_with_overlay(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
     from PySide6.QtGui import QTextCursor  # noqa: F401 - Qt loaded by the window
 
     files, series = _two_films(tmp_path)
     window.show_series(series)
     vp = window.active_viewport()
     qtbot.waitUntil(lambda: window.current_image() is not None, timeout=30000)
-    assert window.current_image().sop_uid == series.frames[0].sop_uid   # Im 1 on screen
+    assert window.current_image().sop_uid == series.frames[0].sop_uid  # Im 1 on screen
     report = window.panels["report"].widget()
     sal = window.panels["saliency"].widget()
     qtbot.waitUntil(lambda: sal.model.findData("pneumonia_cnn") >= 0, timeout=60000)
 
     # the AI found pneumonia on Im 2 (not the image on screen)
-    r = ModelResult("pneumonia_cnn", "1.0.0", "abc", "CPUExecutionProvider",
-                    [LabelResult("pneumonia", 0.93, 0.5, True)])
+    r = ModelResult(
+        "pneumonia_cnn",
+        "1.0.0",
+        "abc",
+        "CPUExecutionProvider",
+        [LabelResult("pneumonia", 0.93, 0.5, True)],
+    )
     im2 = series.frames[1]
     report.set_study(series.study_uid)
-    report.set_results({"images": [{"path": files[1], "study_uid": series.study_uid,
-                                    "series_uid": series.series_uid, "sop_uid": im2.sop_uid,
-                                    "modality": "CR", "results": [r.to_dict()]}]})
+    report.set_results(
+        {
+            "images": [
+                {
+                    "path": files[1],
+                    "study_uid": series.study_uid,
+                    "series_uid": series.series_uid,
+                    "sop_uid": im2.sop_uid,
+                    "modality": "CR",
+                    "results": [r.to_dict()],
+                }
+            ]
+        }
+    )
     text = "FINDINGS: The heart is normal. Findings are consistent with pneumonia.\nIMPRESSION: Pneumonia."
     report.editor.setPlainText(text)
     cur = report.editor.textCursor()
@@ -83,8 +107,9 @@ def test_sentence_shows_its_findings_own_image_with_overlay(qtbot: Any, window: 
     assert sal.enabled.isChecked()
 
 
-def test_sentence_opens_its_findings_series_from_the_library(qtbot: Any, window: MainWindow,
-                                                             tmp_path: Path) -> None:
+def test_sentence_opens_its_findings_series_from_the_library(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
     """The finding's image is in no viewport: its series is loaded from the library (worker)."""
     files, series = _two_films(tmp_path)
     window.library().scan([tmp_path])
@@ -92,19 +117,39 @@ def test_sentence_opens_its_findings_series_from_the_library(qtbot: Any, window:
     sal = window.panels["saliency"].widget()
     qtbot.waitUntil(lambda: sal.model.findData("pneumonia_cnn") >= 0, timeout=60000)
     assert window.current_image() is None
-    r = ModelResult("pneumonia_cnn", "1.0.0", "abc", "CPUExecutionProvider",
-                    [LabelResult("pneumonia", 0.93, 0.5, True)])
+    r = ModelResult(
+        "pneumonia_cnn",
+        "1.0.0",
+        "abc",
+        "CPUExecutionProvider",
+        [LabelResult("pneumonia", 0.93, 0.5, True)],
+    )
     im2 = series.frames[1]
     report.set_study(series.study_uid)
-    report.set_results({"images": [{"path": files[1], "study_uid": series.study_uid,
-                                    "series_uid": series.series_uid, "sop_uid": im2.sop_uid,
-                                    "modality": "CR", "results": [r.to_dict()]}]})
+    report.set_results(
+        {
+            "images": [
+                {
+                    "path": files[1],
+                    "study_uid": series.study_uid,
+                    "series_uid": series.series_uid,
+                    "sop_uid": im2.sop_uid,
+                    "modality": "CR",
+                    "results": [r.to_dict()],
+                }
+            ]
+        }
+    )
     text = "FINDINGS: Findings are consistent with pneumonia."
     report.editor.setPlainText(text)
     cur = report.editor.textCursor()
     cur.setPosition(text.index("consistent"))
     report.editor.setTextCursor(cur)
-    qtbot.waitUntil(lambda: window.current_image() is not None
-                    and window.current_image().sop_uid == im2.sop_uid, timeout=60000)
+    qtbot.waitUntil(
+        lambda: (
+            window.current_image() is not None and window.current_image().sop_uid == im2.sop_uid
+        ),
+        timeout=60000,
+    )
     qtbot.waitUntil(lambda: sal.result is not None, timeout=120000)
     assert sal.result["path"] == files[1] and sal.label.currentText() == "pneumonia"

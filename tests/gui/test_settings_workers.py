@@ -9,13 +9,22 @@ import pytest
 
 from app.core.errors import Cancelled, DicomReadError, PixelDecodeError
 from app.gui.errors import user_message
-from app.gui.settings import SETTINGS_VERSION, Settings, load_settings, qsettings, save_settings, settings_path
+from app.gui.settings import (
+    SETTINGS_VERSION,
+    Settings,
+    load_settings,
+    qsettings,
+    save_settings,
+    settings_path,
+)
 from app.gui.workers import run_in_background
 
 
 def test_settings_round_trip_in_hilum_home(hilum_home: Path) -> None:
     assert load_settings() == Settings()
-    s = Settings(layout="2x2", cine_fps=24.0, sync_scroll=True, recent_paths=["/a", "/b"], cache_mb=512)
+    s = Settings(
+        layout="2x2", cine_fps=24.0, sync_scroll=True, recent_paths=["/a", "/b"], cache_mb=512
+    )
     save_settings(s)
     assert settings_path() == hilum_home / "config" / "hilum.ini"
     assert "layout=2x2" in settings_path().read_text()
@@ -27,10 +36,10 @@ def test_settings_round_trip_in_hilum_home(hilum_home: Path) -> None:
 def test_bad_values_fall_back_and_old_versions_migrate(hilum_home: Path) -> None:
     store = qsettings()
     store.setValue("settings/version", 1)
-    store.setValue("settings/smooth", "true")          # v1 name
-    store.setValue("settings/cine_fps", "fast")        # unreadable
-    store.setValue("settings/layout", "9x9")           # out of range
-    store.setValue("settings/wl_sensitivity", 500)     # clamped
+    store.setValue("settings/smooth", "true")  # v1 name
+    store.setValue("settings/cine_fps", "fast")  # unreadable
+    store.setValue("settings/layout", "9x9")  # out of range
+    store.setValue("settings/wl_sensitivity", 500)  # clamped
     store.sync()
     s = load_settings()
     assert s.smooth_interpolation is True
@@ -49,11 +58,18 @@ def test_worker_delivers_progress_items_result(qtbot: Any) -> None:
             emit(i)
         return n * 2
 
-    run_in_background(work, 3, on_progress=lambda *a: got["progress"].append(a), on_item=got["items"].append,
-                      on_result=lambda r: got.__setitem__("result", r),
-                      on_finished=lambda: got.__setitem__("finished", True))
+    run_in_background(
+        work,
+        3,
+        on_progress=lambda *a: got["progress"].append(a),
+        on_item=got["items"].append,
+        on_result=lambda r: got.__setitem__("result", r),
+        on_finished=lambda: got.__setitem__("finished", True),
+    )
     qtbot.waitUntil(lambda: "finished" in got, timeout=10000)
-    assert got["result"] == 6 and got["items"] == [0, 1, 2] and got["progress"][-1] == (3, 3, "step 2")
+    assert (
+        got["result"] == 6 and got["items"] == [0, 1, 2] and got["progress"][-1] == (3, 3, "step 2")
+    )
 
 
 def test_worker_cancel_and_errors(qtbot: Any) -> None:
@@ -72,24 +88,42 @@ def test_worker_cancel_and_errors(qtbot: Any) -> None:
     qtbot.waitUntil(lambda: events == ["cancelled"], timeout=10000)
 
     def bad(*, progress: Any) -> None:
-        raise PixelDecodeError("The image data is corrupt and cannot be decoded (JPEG 2000).", "/x/film.dcm")
+        raise PixelDecodeError(
+            "The image data is corrupt and cannot be decoded (JPEG 2000).", "/x/film.dcm"
+        )
 
     errors: list[BaseException] = []
     w = run_in_background(bad, on_error=errors.append)
     qtbot.waitUntil(lambda: bool(errors), timeout=10000)
-    assert user_message(errors[0]) == "film.dcm: The image data is corrupt and cannot be decoded (JPEG 2000)."
+    assert (
+        user_message(errors[0])
+        == "film.dcm: The image data is corrupt and cannot be decoded (JPEG 2000)."
+    )
 
 
 def test_user_messages_never_show_tracebacks() -> None:
     assert user_message(Cancelled()) == "Cancelled."
-    assert user_message(DicomReadError("The file is truncated.", "/d/a.dcm"), with_name=False) == "The file is truncated."
-    assert user_message(FileNotFoundError(2, "No such file")) == "The file or folder does not exist."
+    assert (
+        user_message(DicomReadError("The file is truncated.", "/d/a.dcm"), with_name=False)
+        == "The file is truncated."
+    )
+    assert (
+        user_message(FileNotFoundError(2, "No such file")) == "The file or folder does not exist."
+    )
     text = user_message(KeyError("x"))
     assert "KeyError" in text and "Traceback" not in text and "log" in text
 
 
-@pytest.mark.parametrize("vector,letters", [((1, 0, 0), "L"), ((-1, 0, 0), "R"), ((0, 1, 0), "P"),
-                                            ((0, 0, 1), "H"), ((0, -0.8, -0.6), "AF")])
+@pytest.mark.parametrize(
+    "vector,letters",
+    [
+        ((1, 0, 0), "L"),
+        ((-1, 0, 0), "R"),
+        ((0, 1, 0), "P"),
+        ((0, 0, 1), "H"),
+        ((0, -0.8, -0.6), "AF"),
+    ],
+)
 def test_direction_letters(vector: tuple[float, ...], letters: str) -> None:
     from app.gui.annotations import direction_letters
 

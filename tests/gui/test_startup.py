@@ -37,9 +37,16 @@ def test_the_window_is_built_without_the_export_and_inference_stacks(tmp_path: P
         "# built and shown (the model check runs in the background): still no export stack\n"
         "shown = loaded(('reportlab', 'highdicom', 'app.reporting.export', 'app.reporting.pdf'))\n"
         "print(sorted(w.panels), on_import, shown)\n"
-        "sys.exit(1 if on_import or shown or 'export' not in w.panels else 0)\n")
-    out = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path), capture_output=True,
-                         text=True, timeout=120, cwd=ROOT)
+        "sys.exit(1 if on_import or shown or 'export' not in w.panels else 0)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stdout + out.stderr[-2000:]
 
 
@@ -49,8 +56,14 @@ def test_startup_report_marks_the_window_and_the_sample(tmp_path: Path) -> None:
     report = tmp_path / "startup.json"
     env = _env(tmp_path)
     env["HILUM_STARTUP_REPORT"] = str(report)
-    out = subprocess.run([sys.executable, "-m", "app", "gui", str(sample_path())], env=env,
-                         capture_output=True, text=True, timeout=180, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "app", "gui", str(sample_path())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     marks = json.loads(report.read_text())
     assert marks["window"] <= marks["image"]
@@ -71,9 +84,16 @@ def test_pydicom_loads_without_the_downloader_http_stack(tmp_path: Path) -> None
         "from app.core.paths import sample_path\n"
         "a = frame_array(sample_path())\n"
         "print(early, requests.__version__, a.shape)\n"
-        "sys.exit(1 if early or dl.HAVE_REQUESTS else 0)\n")
-    out = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path), capture_output=True,
-                         text=True, timeout=120, cwd=ROOT)
+        "sys.exit(1 if early or dl.HAVE_REQUESTS else 0)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stdout + out.stderr[-2000:]
 
 
@@ -93,7 +113,14 @@ def test_the_start_up_heap_is_frozen_once_the_window_is_built(tmp_path: Path) ->
         "QTimer.singleShot(300, check)\n"
         "A.run_gui([])\n"
         "print(seen)\n"
-        "sys.exit(0 if seen.get('frozen', 0) > 100000 else 1)\n")
-    out = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path), capture_output=True,
-                         text=True, timeout=120, cwd=ROOT)
+        "sys.exit(0 if seen.get('frozen', 0) > 100000 else 1)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stdout + out.stderr[-2000:]

@@ -34,8 +34,15 @@ def window(qtbot: Any) -> MainWindow:
 def _ct(n: int = 10, uid: str = "1.2.3") -> SeriesData:
     # each slice holds its own value (slice i: 100 * i HU), so the readout tells the slice apart
     vol = np.stack([np.full((64, 64), 100.0 * i, np.float32) for i in range(n)])
-    return SeriesData.from_array(vol, modality="CT", units="HU", orientation=(1, 0, 0, 0, 1, 0),
-                                 positions=[(0, 0, 2.0 * i) for i in range(n)], series_uid=uid, study_uid="9")
+    return SeriesData.from_array(
+        vol,
+        modality="CT",
+        units="HU",
+        orientation=(1, 0, 0, 0, 1, 0),
+        positions=[(0, 0, 2.0 * i) for i in range(n)],
+        series_uid=uid,
+        study_uid="9",
+    )
 
 
 def _frame_colours(vp: Any) -> tuple[QColor, QColor]:
@@ -44,7 +51,9 @@ def _frame_colours(vp: Any) -> tuple[QColor, QColor]:
     return img.pixelColor(0, y), img.pixelColor(1, y)
 
 
-def test_active_viewport_highlight_and_status_bar_follow_at_once(qtbot: Any, window: MainWindow) -> None:
+def test_active_viewport_highlight_and_status_bar_follow_at_once(
+    qtbot: Any, window: MainWindow
+) -> None:
     window.set_layout("1x2")
     left, right = window.grid.visible
     window._show_in(left, _ct(uid="1.2.3"))
@@ -74,8 +83,10 @@ def test_active_viewport_highlight_and_status_bar_follow_at_once(qtbot: Any, win
     qtbot.mouseMove(left.view.viewport(), centre)
     qtbot.waitUntil(lambda: "HU" in window.cursor_label.text(), timeout=5000)
     left.set_index(3)
-    qtbot.waitUntil(lambda: left.index == 3 and left.frame is not None and float(left.frame[0, 0]) == 300.0,
-                    timeout=5000)
+    qtbot.waitUntil(
+        lambda: left.index == 3 and left.frame is not None and float(left.frame[0, 0]) == 300.0,
+        timeout=5000,
+    )
     assert window.cursor_label.text().endswith("=  300 HU")
     left.set_index(7)
     qtbot.waitUntil(lambda: float(left.frame[0, 0]) == 700.0, timeout=5000)
@@ -89,10 +100,15 @@ def test_corner_annotations_never_overlap(qtbot: Any, window: MainWindow, layout
     window.set_layout(layout)
     vp = window.grid.visible[0]
     s = _ct()
-    s.meta.update({"patient_name": "Wolfeschlegelsteinhausenbergerdorff^Hubert Blaine Maximilian",
-                   "patient_id": "PID-000000000000000000001234567", "institution": "A very long hospital name, "
-                   "Department of Radiology and Nuclear Medicine, North Wing",
-                   "study_description": "CT HEAD WITHOUT CONTRAST ROUTINE TRAUMA PROTOCOL"})
+    s.meta.update(
+        {
+            "patient_name": "Wolfeschlegelsteinhausenbergerdorff^Hubert Blaine Maximilian",
+            "patient_id": "PID-000000000000000000001234567",
+            "institution": "A very long hospital name, "
+            "Department of Radiology and Nuclear Medicine, North Wing",
+            "study_description": "CT HEAD WITHOUT CONTRAST ROUTINE TRAUMA PROTOCOL",
+        }
+    )
     s.description = "1.2.826.0.1.3680043.8.498.12345678901234567890123456789012345678"
     s.warnings = ["Gantry tilt 18.5°", "Uneven slice spacing (2.0 to 5.0 mm)"]
     window._show_in(vp, s)
@@ -111,7 +127,7 @@ def test_corner_annotations_never_overlap(qtbot: Any, window: MainWindow, layout
     for i, (_k, rect, lines, _r) in enumerate(blocks):
         assert rect.left() >= 0 and rect.top() >= 0 and rect.right() <= w and rect.bottom() <= h
         assert all(fm.horizontalAdvance(t) <= rect.width() + 1 for t in lines)
-        for _k2, other, _l2, _r2 in blocks[i + 1:]:
+        for _k2, other, _l2, _r2 in blocks[i + 1 :]:
             assert not rect.intersects(other), (blocks[i][0], _k2)
     # long names are elided at their end, UIDs in their middle
     tl = next(b for b in blocks if b[0] == "tl")
@@ -179,7 +195,9 @@ def test_window_presets_are_editable_in_settings(qtbot: Any, window: MainWindow)
     assert dlg2.result_settings().window_presets == []
 
 
-def test_language_entry_is_native_and_says_it_applies_on_restart(qtbot: Any, window: MainWindow) -> None:
+def test_language_entry_is_native_and_says_it_applies_on_restart(
+    qtbot: Any, window: MainWindow
+) -> None:
     from app.gui.dialogs import SettingsDialog
 
     dlg = SettingsDialog(window.settings, window)

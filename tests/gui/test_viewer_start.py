@@ -29,8 +29,9 @@ def window(qtbot: Any) -> MainWindow:
 
 
 @pytest.mark.parametrize("what", ["DIRFILE", "folder"])
-def test_dicomdir_series_starts_at_image_1(qtbot: Any, window: MainWindow, shared_data: Path,
-                                          what: str) -> None:
+def test_dicomdir_series_starts_at_image_1(
+    qtbot: Any, window: MainWindow, shared_data: Path, what: str
+) -> None:
     folder = shared_data / "dicom" / "ct_phantom_philips"
     target = folder / "DIRFILE" if what == "DIRFILE" else folder
     window.open_paths([str(target)])
@@ -45,8 +46,9 @@ def test_dicomdir_series_starts_at_image_1(qtbot: Any, window: MainWindow, share
     assert first.instance_number == min(numbers) or first.instance_number == max(numbers)
 
 
-def test_drop_on_the_report_editor_imports_the_file(qtbot: Any, window: MainWindow,
-                                                   shared_data: Path) -> None:
+def test_drop_on_the_report_editor_imports_the_file(
+    qtbot: Any, window: MainWindow, shared_data: Path
+) -> None:
     from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
     from PySide6.QtWidgets import QApplication
@@ -61,13 +63,23 @@ def test_drop_on_the_report_editor_imports_the_file(qtbot: Any, window: MainWind
     mime.setUrls([QUrl.fromLocalFile(str(film))])
     target = editor.viewport()
     pos = QPointF(10, 10)
-    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        pos.toPoint(),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(target, enter)
     assert enter.isAccepted()
     with qtbot.waitSignal(window.first_image_painted, timeout=60000):
-        drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                          Qt.KeyboardModifier.NoModifier)
+        drop = QDropEvent(
+            pos,
+            Qt.DropAction.CopyAction,
+            mime,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
         QApplication.sendEvent(target, drop)
     qtbot.waitUntil(lambda: not window.busy, timeout=60000)
     # the panel now shows the imported study's (empty) draft: never a file:// line
@@ -76,17 +88,30 @@ def test_drop_on_the_report_editor_imports_the_file(qtbot: Any, window: MainWind
     # plain text still drops into the editor as text
     text = QMimeData()
     text.setText("pasted words")
-    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, text,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        pos.toPoint(),
+        Qt.DropAction.CopyAction,
+        text,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(target, enter)
-    QApplication.sendEvent(target, QDropEvent(pos, Qt.DropAction.CopyAction, text,
-                                              Qt.MouseButton.LeftButton,
-                                              Qt.KeyboardModifier.NoModifier))
+    QApplication.sendEvent(
+        target,
+        QDropEvent(
+            pos,
+            Qt.DropAction.CopyAction,
+            text,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        ),
+    )
     assert "pasted words" in editor.toPlainText()
 
 
-def test_key_image_legend_names_the_saliency_colour_map(qtbot: Any, window: MainWindow,
-                                                        shared_data: Path) -> None:
+def test_key_image_legend_names_the_saliency_colour_map(
+    qtbot: Any, window: MainWindow, shared_data: Path
+) -> None:
     import numpy as np
 
     with qtbot.waitSignal(window.first_image_painted, timeout=60000):
@@ -95,7 +120,7 @@ def test_key_image_legend_names_the_saliency_colour_map(qtbot: Any, window: Main
     vp = window.active_viewport()
     rows, cols = vp.frame.shape[:2]
     layer = np.zeros((rows, cols, 4), np.uint8)
-    layer[rows // 4: rows // 2, cols // 4: cols // 2] = (253, 231, 37, 200)
+    layer[rows // 4 : rows // 2, cols // 4 : cols // 2] = (253, 231, 37, 200)
     vp.set_overlay(layer)
     window.panels["saliency"].widget().colormap.setCurrentText("viridis")
     ki = window.panels["export"].widget().add_current_image()

@@ -42,7 +42,7 @@ def test_first_frame_is_ct_in_hu_with_header_window(viewport: Viewport) -> None:
 
 def test_wheel_scrolls_one_slice_per_notch(qtbot: Any, viewport: Viewport) -> None:
     center = QPointF(viewport.view.viewport().width() / 2, viewport.view.viewport().height() / 2)
-    wheel(viewport, center, -1)          # towards the user: next slice
+    wheel(viewport, center, -1)  # towards the user: next slice
     assert viewport.index == 1
     wait_frame(qtbot, viewport, 1)
     wheel(viewport, center, -3)
@@ -94,7 +94,7 @@ def test_length_across_known_pixels_reports_mm(qtbot: Any, viewport: Viewport) -
     assert m.values["unit"] == "mm"
     expected = math.hypot((x1 - x0) * spacing[1], (y1 - y0) * spacing[0])
     assert m.values["length"] == pytest.approx(expected, rel=1e-9)
-    assert m.values["length"] == pytest.approx(200 * 0.4882812, abs=0.6)   # 97.66 mm
+    assert m.values["length"] == pytest.approx(200 * 0.4882812, abs=0.6)  # 97.66 mm
     assert "97." in m.label.toPlainText() and "mm" in m.label.toPlainText()
     # select and delete
     viewport.set_tool("pointer")
@@ -126,9 +126,16 @@ def test_angle_measurement(viewport: Viewport) -> None:
 
 
 def test_ct_presets_on_number_keys(viewport: Viewport) -> None:
-    documented = {1: ("Brain", 40, 80), 2: ("Subdural", 75, 215), 3: ("Stroke", 32, 8), 4: ("Lung", -600, 1500),
-                  5: ("Mediastinum", 50, 350), 6: ("Abdomen", 40, 400), 7: ("Liver", 60, 160),
-                  8: ("Bone", 400, 1800)}
+    documented = {
+        1: ("Brain", 40, 80),
+        2: ("Subdural", 75, 215),
+        3: ("Stroke", 32, 8),
+        4: ("Lung", -600, 1500),
+        5: ("Mediastinum", 50, 350),
+        6: ("Abdomen", 40, 400),
+        7: ("Liver", 60, 160),
+        8: ("Bone", 400, 1800),
+    }
     assert [(p.name, p.center, p.width) for p in CT_PRESETS] == list(documented.values())
     for key, (name, c, w) in documented.items():
         viewport.apply_preset(key)
@@ -167,7 +174,7 @@ def test_overlay_follows_slices_and_checks_its_shape(qtbot: Any, viewport: Viewp
     # the overlay sits in the image's pixel grid: same transform as the image
     assert viewport.overlay_item.parentItem() is viewport.image.parentItem()
     viewport.step(1)
-    assert not viewport.overlay_item.isVisible()      # set for another frame
+    assert not viewport.overlay_item.isVisible()  # set for another frame
     viewport.step(-1)
     assert viewport.overlay_item.isVisible()
     with pytest.raises(ValueError):
@@ -181,7 +188,9 @@ def test_overlay_follows_slices_and_checks_its_shape(qtbot: Any, viewport: Viewp
 
 
 def test_uncalibrated_length_is_marked_in_pixels(qtbot: Any) -> None:
-    data = SeriesData.from_array(np.arange(100 * 100, dtype=np.float32).reshape(100, 100), modality="OT")
+    data = SeriesData.from_array(
+        np.arange(100 * 100, dtype=np.float32).reshape(100, 100), modality="OT"
+    )
     vp = Viewport(Settings())
     qtbot.addWidget(vp)
     vp.resize(400, 400)
@@ -232,14 +241,18 @@ def test_frames_are_decoded_off_the_gui_thread(qtbot: Any, ct_head_series: Serie
     vp.resize(500, 500)
     vp.show()
     vp.set_series(fresh, 10)
-    assert vp.frame is None                   # not decoded on this thread: it is loading
+    assert vp.frame is None  # not decoded on this thread: it is loading
     assert "Loading" in vp._message
     wait_frame(qtbot, vp, 10)
     assert threads and all(t is not threading.main_thread() for t in threads)
     # decoding goes on around the current slice, nearest first
-    qtbot.waitUntil(lambda: fresh.cache.get(11) is not None and fresh.cache.get(9) is not None, timeout=30000)
-    assert np.array_equal(fresh.cache.get(10), ct_head_series.cache.get(10) if ct_head_series.cache.get(10)
-                          is not None else real(10))
+    qtbot.waitUntil(
+        lambda: fresh.cache.get(11) is not None and fresh.cache.get(9) is not None, timeout=30000
+    )
+    assert np.array_equal(
+        fresh.cache.get(10),
+        ct_head_series.cache.get(10) if ct_head_series.cache.get(10) is not None else real(10),
+    )
 
 
 def test_view_state_snapshot_and_restore(viewport: Viewport) -> None:
@@ -259,31 +272,40 @@ def test_view_state_snapshot_and_restore(viewport: Viewport) -> None:
     assert viewport.view_state().orientation == ViewState().orientation
     viewport.apply_view_state(state)
     again = viewport.view_state()
-    assert (again.index, again.window, again.orientation, again.tool) == (12, (40.0, 80.0), state.orientation, "length")
+    assert (again.index, again.window, again.orientation, again.tool) == (
+        12,
+        (40.0, 80.0),
+        state.orientation,
+        "length",
+    )
 
 
-def test_replayed_annotations_paint_the_same_pixels_and_follow_changes(qtbot: Any, viewport: Viewport) -> None:
+def test_replayed_annotations_paint_the_same_pixels_and_follow_changes(
+    qtbot: Any, viewport: Viewport
+) -> None:
     def grab() -> np.ndarray:
         viewport.view.viewport().repaint()
         img = viewport.view.viewport().grab().toImage()
         ptr = img.constBits()
         return np.frombuffer(ptr, np.uint8, img.sizeInBytes()).reshape(img.height(), -1).copy()
 
-    first = grab()                                 # painted and recorded
+    first = grab()  # painted and recorded
     assert len(viewport._annotation_ops) >= 1
     viewport.set_index(1)
     wait_frame(qtbot, viewport, 1)
     second = grab()
-    assert not np.array_equal(first, second)       # another slice: other pixels, other "Im" line
+    assert not np.array_equal(first, second)  # another slice: other pixels, other "Im" line
     viewport.set_index(0)
     wait_frame(qtbot, viewport, 0)
-    assert np.array_equal(grab(), first)           # replayed blits: the very same pixels
+    assert np.array_equal(grab(), first)  # replayed blits: the very same pixels
     viewport._annotation_ops.clear()
-    assert np.array_equal(grab(), first)           # and the same as painting afresh
+    assert np.array_equal(grab(), first)  # and the same as painting afresh
     viewport.set_window(viewport.window_center + 10, viewport.window_width)
     changed = viewport.annotation_text()["bl"]
-    assert not np.array_equal(grab(), first) and any(line.startswith("W 100  L") for line in changed)
+    assert not np.array_equal(grab(), first) and any(
+        line.startswith("W 100  L") for line in changed
+    )
     viewport.set_show_annotations(False)
     bare = grab()
     viewport.set_show_annotations(True)
-    assert not np.array_equal(grab(), bare)        # texts come back: not a stale replay
+    assert not np.array_equal(grab(), bare)  # texts come back: not a stale replay

@@ -40,15 +40,39 @@ def _texts(ds: Any) -> list[str]:
 def _cli(tmp: Path) -> Path:
     out = tmp / "cli"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = subprocess.run([sys.executable, "-m", "app", "analyze", str(sample_path()), "--out", str(out),
-                           "--device", "cpu", "--saliency", "cam", "--indication", "Cough",
-                           "--pdf", "--dicom-export", "--reader", READER, "--quiet"],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "analyze",
+            str(sample_path()),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--saliency",
+            "cam",
+            "--indication",
+            "Cough",
+            "--pdf",
+            "--dicom-export",
+            "--reader",
+            READER,
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     return out
 
 
-def test_window_and_cli_agree_on_the_same_study(qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_window_and_cli_agree_on_the_same_study(
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import onnxruntime as ort
 
     from app.gui.panels.ai import AIPanel
@@ -81,7 +105,10 @@ def test_window_and_cli_agree_on_the_same_study(qtbot: Any, tmp_path: Path, monk
         # AI panel: applicability from the one metadata reader (ViewPosition, BodyPartExamined)
         ai = window.findChild(AIPanel, "AIPanel")
         qtbot.waitUntil(lambda: ai.metadata is not None and ai.models.count() > 0, timeout=60000)
-        assert (ai.metadata.view_position, ai.metadata.body_part) == (ds.ViewPosition, ds.BodyPartExamined)
+        assert (ai.metadata.view_position, ai.metadata.body_part) == (
+            ds.ViewPosition,
+            ds.BodyPartExamined,
+        )
         ai.device.setCurrentText("cpu")
         with qtbot.waitSignal(ai.results_ready, timeout=120000) as blocker:
             ai.run_button.click()
@@ -90,7 +117,9 @@ def test_window_and_cli_agree_on_the_same_study(qtbot: Any, tmp_path: Path, monk
         gui_labels = [(r["model_id"], r["labels"]) for i in gui_doc["images"] for r in i["results"]]
         cli_labels = [(r["model_id"], r["labels"]) for i in cli_doc["images"] for r in i["results"]]
         assert gui_labels == cli_labels and gui_labels
-        assert [i["not_applicable"] for i in gui_doc["images"]] == [i["not_applicable"] for i in cli_doc["images"]]
+        assert [i["not_applicable"] for i in gui_doc["images"]] == [
+            i["not_applicable"] for i in cli_doc["images"]
+        ]
 
         # Saliency panel: CAM from the AI panel's classifying pass, no forward pass of its own
         sal = window.findChild(SaliencyPanel)
@@ -115,7 +144,7 @@ def test_window_and_cli_agree_on_the_same_study(qtbot: Any, tmp_path: Path, monk
         qtbot.waitUntil(lambda: not report.running, timeout=120000)
         cond = report.provenance["conditioning"]
         assert cond["body_part"] == ds.BodyPartExamined and cond["view"]
-        cli_text = (cli / "draft.txt").read_text().split("\n", 1)[1].strip()   # after the banner
+        cli_text = (cli / "draft.txt").read_text().split("\n", 1)[1].strip()  # after the banner
         assert report.editor.toPlainText().strip() == cli_text
 
         # Export dock -> the session's export: the same SR content as the CLI's

@@ -26,11 +26,69 @@ from app.gui.main_window import MainWindow
 from app.gui.settings import Settings
 
 #: words that stay as they are in a Chinese UI (names, units, standards, file formats, values)
-KEEP = {"AI", "DICOM", "PACS", "PDF", "CT", "MR", "CR", "DX", "HU", "CAM", "RISE", "MPR", "Hilum", "OpenAI",
-        "URL", "http", "https", "sha256", "auto", "cpu", "cuda", "inferno", "jet", "viridis", "occlusion",
-        "rise", "cam", "Ctrl", "Shift", "Alt", "Esc", "Space", "Del", "Backspace", "PNG", "ID", "AE", "UID",
-        "ONNX", "CPU", "GPU", "CUDA", "Cobb", "GSPS", "KOS", "SR", "JPEG", "RGB", "ROI", "pacs", "hilum",
-        "add", "NAME", "host", "port", "title", "FINDINGS", "IMPRESSION", "report", "pdf", "dicom"}
+KEEP = {
+    "AI",
+    "DICOM",
+    "PACS",
+    "PDF",
+    "CT",
+    "MR",
+    "CR",
+    "DX",
+    "HU",
+    "CAM",
+    "RISE",
+    "MPR",
+    "Hilum",
+    "OpenAI",
+    "URL",
+    "http",
+    "https",
+    "sha256",
+    "auto",
+    "cpu",
+    "cuda",
+    "inferno",
+    "jet",
+    "viridis",
+    "occlusion",
+    "rise",
+    "cam",
+    "Ctrl",
+    "Shift",
+    "Alt",
+    "Esc",
+    "Space",
+    "Del",
+    "Backspace",
+    "PNG",
+    "ID",
+    "AE",
+    "UID",
+    "ONNX",
+    "CPU",
+    "GPU",
+    "CUDA",
+    "Cobb",
+    "GSPS",
+    "KOS",
+    "SR",
+    "JPEG",
+    "RGB",
+    "ROI",
+    "pacs",
+    "hilum",
+    "add",
+    "NAME",
+    "host",
+    "port",
+    "title",
+    "FINDINGS",
+    "IMPRESSION",
+    "report",
+    "pdf",
+    "dicom",
+}
 #: widgets whose text is data or report wording in English (the report is written in English)
 DATA = {"qt_spinbox_lineedit", "AIModelInfo", "AISeries", "AIUseBanner"}
 CJK = re.compile(r"[\u3400-\u9fff]")
@@ -58,7 +116,11 @@ def _texts(w: QWidget) -> list[str]:
     if isinstance(w, QTabBar):
         out += [w.tabText(i) for i in range(w.count())]
     if isinstance(w, QTableWidget):
-        out += [w.horizontalHeaderItem(c).text() for c in range(w.columnCount()) if w.horizontalHeaderItem(c)]
+        out += [
+            w.horizontalHeaderItem(c).text()
+            for c in range(w.columnCount())
+            if w.horizontalHeaderItem(c)
+        ]
     if isinstance(w, QComboBox) and w.objectName() == "SettingsLanguage":
         # each language in its own name: "English" stays English
         out += [w.itemText(i) for i in range(w.count()) if w.itemData(i) != "en_US"]
@@ -73,7 +135,9 @@ def _untranslated(root: QWidget) -> list[str]:
         for t in _texts(w):
             if _english(t):
                 found.append(f"{type(w).__name__}({w.objectName()}): {t!r}")
-    for a in root.findChildren(type(root.menuBar().actions()[0])) if hasattr(root, "menuBar") else []:
+    for a in (
+        root.findChildren(type(root.menuBar().actions()[0])) if hasattr(root, "menuBar") else []
+    ):
         if a.text() and _english(a.text()) and not a.isSeparator() and not a.text().startswith("/"):
             found.append(f"QAction: {a.text()!r}")
     return sorted(set(found))

@@ -27,22 +27,46 @@ def build_multilabel_224(seed: int = 1) -> onnx.ModelProto:
     """3-channel 224x224 NCHW multi-label CNN (4 labels): Conv/Relu x2 -> GAP -> Flatten -> Gemm."""
     rng = np.random.default_rng(seed)
     nodes = [
-        helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node(
+            "Conv",
+            ["input", "w1", "b1"],
+            ["c1"],
+            kernel_shape=[3, 3],
+            strides=[2, 2],
+            pads=[1, 1, 1, 1],
+        ),
         helper.make_node("Relu", ["c1"], ["r1"]),
-        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node(
+            "Conv",
+            ["r1", "w2", "b2"],
+            ["c2"],
+            kernel_shape=[3, 3],
+            strides=[2, 2],
+            pads=[1, 1, 1, 1],
+        ),
         helper.make_node("Relu", ["c2"], ["features"]),
         helper.make_node("GlobalAveragePool", ["features"], ["gap"]),
         helper.make_node("Flatten", ["gap"], ["flat"], axis=1),
         helper.make_node("Gemm", ["flat", "wh", "bh"], ["logits"], transB=1),
     ]
-    inits = [_init("w1", rng.normal(0, 0.3, (8, 3, 3, 3))), _init("b1", rng.normal(0, 0.1, 8)),
-             _init("w2", rng.normal(0, 0.3, (16, 8, 3, 3))), _init("b2", rng.normal(0, 0.1, 16)),
-             _init("wh", rng.normal(0, 1.0, (4, 16))), _init("bh", rng.normal(0, 0.1, 4))]
+    inits = [
+        _init("w1", rng.normal(0, 0.3, (8, 3, 3, 3))),
+        _init("b1", rng.normal(0, 0.1, 8)),
+        _init("w2", rng.normal(0, 0.3, (16, 8, 3, 3))),
+        _init("b2", rng.normal(0, 0.1, 16)),
+        _init("wh", rng.normal(0, 1.0, (4, 16))),
+        _init("bh", rng.normal(0, 0.1, 4)),
+    ]
     graph = helper.make_graph(
-        nodes, "multilabel224",
+        nodes,
+        "multilabel224",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 224, 224])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 4])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="hilum-tests")
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 4])],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="hilum-tests"
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
@@ -53,23 +77,42 @@ def build_multiclass_512(seed: int = 2) -> onnx.ModelProto:
     rng = np.random.default_rng(seed)
     nodes = [
         helper.make_node("Transpose", ["pixels"], ["nchw"], perm=[0, 3, 1, 2]),
-        helper.make_node("Conv", ["nchw", "w1", "b1"], ["c1"], kernel_shape=[5, 5], strides=[4, 4], pads=[2, 2, 2, 2]),
+        helper.make_node(
+            "Conv",
+            ["nchw", "w1", "b1"],
+            ["c1"],
+            kernel_shape=[5, 5],
+            strides=[4, 4],
+            pads=[2, 2, 2, 2],
+        ),
         helper.make_node("Relu", ["c1"], ["r1"]),
         helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
-        helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node(
+            "Conv", ["p1", "w2", "b2"], ["c2"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]
+        ),
         helper.make_node("Relu", ["c2"], ["feat"]),
         helper.make_node("GlobalAveragePool", ["feat"], ["gap"]),
         helper.make_node("Flatten", ["gap"], ["flat"], axis=1),
         helper.make_node("Gemm", ["flat", "wh", "bh"], ["scores"], transB=1),
     ]
-    inits = [_init("w1", rng.normal(0, 0.2, (8, 1, 5, 5))), _init("b1", rng.normal(0, 0.1, 8)),
-             _init("w2", rng.normal(0, 0.2, (12, 8, 3, 3))), _init("b2", rng.normal(0, 0.1, 12)),
-             _init("wh", rng.normal(0, 1.0, (3, 12))), _init("bh", rng.normal(0, 0.1, 3))]
+    inits = [
+        _init("w1", rng.normal(0, 0.2, (8, 1, 5, 5))),
+        _init("b1", rng.normal(0, 0.1, 8)),
+        _init("w2", rng.normal(0, 0.2, (12, 8, 3, 3))),
+        _init("b2", rng.normal(0, 0.1, 12)),
+        _init("wh", rng.normal(0, 1.0, (3, 12))),
+        _init("bh", rng.normal(0, 0.1, 3)),
+    ]
     graph = helper.make_graph(
-        nodes, "multiclass512",
+        nodes,
+        "multiclass512",
         [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", 512, 512, 1])],
-        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 3])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="hilum-tests")
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 3])],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="hilum-tests"
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
@@ -78,22 +121,44 @@ def build_multiclass_512(seed: int = 2) -> onnx.ModelProto:
 def manifest_for(model_id: str, model_bytes: bytes, **over: Any) -> dict[str, Any]:
     """A complete manifest; ``over`` replaces top-level keys."""
     m: dict[str, Any] = {
-        "schema_version": 1, "id": model_id, "name": f"Test model {model_id}", "version": "0.1",
-        "task": "binary", "file": "model.onnx", "sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "schema_version": 1,
+        "id": model_id,
+        "name": f"Test model {model_id}",
+        "version": "0.1",
+        "task": "binary",
+        "file": "model.onnx",
+        "sha256": hashlib.sha256(model_bytes).hexdigest(),
         "labels": [{"name": "finding", "threshold": 0.5}],
-        "input": {"name": "input", "layout": "NCHW", "height": 224, "width": 224, "channels": 3, "dtype": "float32"},
+        "input": {
+            "name": "input",
+            "layout": "NCHW",
+            "height": 224,
+            "width": 224,
+            "channels": 3,
+            "dtype": "float32",
+        },
         "output": {"name": "logits", "activation": "sigmoid"},
-        "preprocessing": {"frame": "first", "intensity": {"method": "display"}, "monochrome1": "invert",
-                          "resize": "letterbox", "interpolation": "area",
-                          "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+        "preprocessing": {
+            "frame": "first",
+            "intensity": {"method": "display"},
+            "monochrome1": "invert",
+            "resize": "letterbox",
+            "interpolation": "area",
+            "mean": [0.485, 0.456, 0.406],
+            "std": [0.229, 0.224, 0.225],
+        },
         "applicability": {"modalities": ["CR", "DX"]},
-        "intended_use": "Tests only.", "training_data": {"name": "random weights"}, "metrics": {},
+        "intended_use": "Tests only.",
+        "training_data": {"name": "random weights"},
+        "metrics": {},
     }
     m.update(over)
     return m
 
 
-def install(root: Path, model_id: str, model: onnx.ModelProto | bytes, manifest: dict[str, Any]) -> Path:
+def install(
+    root: Path, model_id: str, model: onnx.ModelProto | bytes, manifest: dict[str, Any]
+) -> Path:
     """Write ``root/<id>/model.onnx``, ``model.json`` and a model card."""
     folder = root / model_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -117,13 +182,29 @@ def multilabel_model(site_models: Path) -> tuple[Path, onnx.ModelProto]:
     model = build_multilabel_224()
     data = model.SerializeToString()
     manifest = manifest_for(
-        "ext_multilabel", data, task="multi-label",
-        labels=[{"name": n, "threshold": t} for n, t in
-                (("opacity", 0.5), ("effusion", 0.4), ("cardiomegaly", 0.6), ("nodule", 0.3))],
-        preprocessing={"frame": "first", "intensity": {"method": "percentile", "percentiles": [1, 99]},
-                       "monochrome1": "invert", "resize": "letterbox", "interpolation": "area",
-                       "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
-        applicability={"modalities": ["CR", "DX"], "body_parts": ["CHEST"]})
+        "ext_multilabel",
+        data,
+        task="multi-label",
+        labels=[
+            {"name": n, "threshold": t}
+            for n, t in (
+                ("opacity", 0.5),
+                ("effusion", 0.4),
+                ("cardiomegaly", 0.6),
+                ("nodule", 0.3),
+            )
+        ],
+        preprocessing={
+            "frame": "first",
+            "intensity": {"method": "percentile", "percentiles": [1, 99]},
+            "monochrome1": "invert",
+            "resize": "letterbox",
+            "interpolation": "area",
+            "mean": [0.485, 0.456, 0.406],
+            "std": [0.229, 0.224, 0.225],
+        },
+        applicability={"modalities": ["CR", "DX"], "body_parts": ["CHEST"]},
+    )
     return install(site_models, "ext_multilabel", data, manifest), model
 
 
@@ -132,14 +213,30 @@ def multiclass_model(site_models: Path) -> tuple[Path, onnx.ModelProto]:
     model = build_multiclass_512()
     data = model.SerializeToString()
     manifest = manifest_for(
-        "ext_ct512", data, task="multi-class",
+        "ext_ct512",
+        data,
+        task="multi-class",
         labels=[{"name": n, "threshold": 0.5} for n in ("normal", "bleed", "other")],
-        input={"name": "pixels", "layout": "NHWC", "height": 512, "width": 512, "channels": 1, "dtype": "float32"},
+        input={
+            "name": "pixels",
+            "layout": "NHWC",
+            "height": 512,
+            "width": 512,
+            "channels": 1,
+            "dtype": "float32",
+        },
         output={"name": "scores", "activation": "softmax"},
-        preprocessing={"frame": "middle", "intensity": {"method": "window", "center": 40, "width": 80},
-                       "monochrome1": "invert", "resize": "stretch", "interpolation": "linear",
-                       "mean": [0.2], "std": [0.3]},
-        applicability={"modalities": ["CT"]})
+        preprocessing={
+            "frame": "middle",
+            "intensity": {"method": "window", "center": 40, "width": 80},
+            "monochrome1": "invert",
+            "resize": "stretch",
+            "interpolation": "linear",
+            "mean": [0.2],
+            "std": [0.3],
+        },
+        applicability={"modalities": ["CT"]},
+    )
     return install(site_models, "ext_ct512", data, manifest), model
 
 

@@ -18,9 +18,14 @@ def _sample_series() -> object:
     from app.gui.series import FrameRef, SeriesData
 
     ds = pydicom.dcmread(paths.sample_path(), stop_before_pixels=True)
-    return SeriesData(frames=[FrameRef(path=str(paths.sample_path()), sop_uid=ds.SOPInstanceUID)],
-                      study_uid=ds.StudyInstanceUID, series_uid=ds.SeriesInstanceUID, modality="CR",
-                      description="sample", monochrome1=True)
+    return SeriesData(
+        frames=[FrameRef(path=str(paths.sample_path()), sop_uid=ds.SOPInstanceUID)],
+        study_uid=ds.StudyInstanceUID,
+        series_uid=ds.SeriesInstanceUID,
+        modality="CR",
+        description="sample",
+        monochrome1=True,
+    )
 
 
 def test_panel_runs_and_restores_results(qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -57,8 +62,12 @@ def test_panel_runs_and_restores_results(qtbot) -> None:  # type: ignore[no-unty
 
     assert panel.table.item(0, COL_FLAG).text().endswith("\u26a0")
     assert "outside intended use" in panel.table.item(0, COL_FLAG).toolTip()
-    qtbot.waitUntil(lambda: Library().result(series.study_uid, RESULT_KEY_PREFIX + series.series_uid) is not None,
-                    timeout=10000)
+    qtbot.waitUntil(
+        lambda: (
+            Library().result(series.study_uid, RESULT_KEY_PREFIX + series.series_uid) is not None
+        ),
+        timeout=10000,
+    )
     stored = Library().result(series.study_uid, RESULT_KEY_PREFIX + series.series_uid)
     assert stored is not None and stored["images"][0]["sop_uid"] == doc["images"][0]["sop_uid"]
 
@@ -85,7 +94,9 @@ def test_panel_runs_and_restores_results(qtbot) -> None:  # type: ignore[no-unty
     panel2.card_dialog.close()
 
 
-def test_main_window_panels_share_one_background_registry_and_show_the_provider(qtbot, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_main_window_panels_share_one_background_registry_and_show_the_provider(
+    qtbot, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     """The registry is verified once, off the GUI thread; series changes only filter cached
     manifests; after a run the provider actually used is in the window's status bar."""
     import threading
@@ -116,7 +127,9 @@ def test_main_window_panels_share_one_background_registry_and_show_the_provider(
         assert scans == [False]
         assert cached_registry() is panel.registry()
         for _ in range(3):
-            window.series_changed.emit(SeriesData(frames=[], modality="CT", study_uid="1.2", series_uid="1.2.3"))
+            window.series_changed.emit(
+                SeriesData(frames=[], modality="CT", study_uid="1.2", series_uid="1.2.3")
+            )
             assert panel.models.count() == 0
             window.series_changed.emit(_sample_series())
             assert panel.checked_models() == [BUNDLED_ID]

@@ -51,7 +51,11 @@ def test_bundled_engine_matches_bare_session(gradcam_fixture) -> None:
     from app.inference.engine import cuda_problem
 
     # auto: the GPU exactly when the one provider probe says CUDA works here, else the CPU
-    expected = {"CPUExecutionProvider"} if cuda_problem() else {"CUDAExecutionProvider", "TensorrtExecutionProvider"}
+    expected = (
+        {"CPUExecutionProvider"}
+        if cuda_problem()
+        else {"CUDAExecutionProvider", "TensorrtExecutionProvider"}
+    )
     assert eng.provider in expected
     data = gradcam_fixture
     x = data["inputs"]
@@ -60,7 +64,9 @@ def test_bundled_engine_matches_bare_session(gradcam_fixture) -> None:
     np.testing.assert_allclose(raw, bare, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(raw, data["logits"], rtol=1e-4, atol=1e-4)  # torch at training time
     probs = eng.probabilities(x)
-    np.testing.assert_allclose(probs, 1 / (1 + np.exp(-bare.astype(np.float64))), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        probs, 1 / (1 + np.exp(-bare.astype(np.float64))), rtol=1e-5, atol=1e-6
+    )
     # a single item (no batch axis) is a batch of one
     np.testing.assert_allclose(eng.run_raw(x[0])["logits"], bare[:1], rtol=1e-4, atol=1e-4)
 
@@ -73,7 +79,10 @@ def test_results_carry_provenance_and_flags() -> None:
     assert len(results) == 5
     r = results[0]
     assert r.provider == CPU and r.model_id == BUNDLED_ID and len(r.sha256) == 64
-    assert r.provenance["provider"] == CPU and "requires review by a physician" in r.provenance["disclaimer"]
+    assert (
+        r.provenance["provider"] == CPU
+        and "requires review by a physician" in r.provenance["disclaimer"]
+    )
     lab = r.labels[0]
     assert lab.label == "pneumonia" and 0 <= lab.probability <= 1
     assert lab.positive == (lab.probability >= lab.threshold)
@@ -99,7 +108,10 @@ def test_predict_cancel() -> None:
 
 def test_wrong_shapes_are_refused_clearly() -> None:
     eng = Engine(ModelRegistry().get(BUNDLED_ID), device="cpu")
-    with pytest.raises(ModelInputError, match=r"expects input 'image' of shape \(batch, 1, 28, 28\).*got shape \(2, 3, 28, 28\)"):
+    with pytest.raises(
+        ModelInputError,
+        match=r"expects input 'image' of shape \(batch, 1, 28, 28\).*got shape \(2, 3, 28, 28\)",
+    ):
         eng.run_raw(np.zeros((2, 3, 28, 28), np.float32))
     with pytest.raises(ModelInputError, match="got shape"):
         eng.probabilities(np.zeros((1, 1, 32, 32), np.float32))
@@ -111,7 +123,9 @@ def test_wrong_shapes_are_refused_clearly() -> None:
     assert eng.run_raw(np.zeros((1, 1, 28, 28)))["logits"].shape == (1, 1)
 
 
-def test_external_multilabel_224(multilabel_model: tuple[Path, onnx.ModelProto], shared_data: Path) -> None:
+def test_external_multilabel_224(
+    multilabel_model: tuple[Path, onnx.ModelProto], shared_data: Path
+) -> None:
     folder, proto = multilabel_model
     reg = ModelRegistry()
     m = reg.get("ext_multilabel")
@@ -129,18 +143,29 @@ def test_external_multilabel_224(multilabel_model: tuple[Path, onnx.ModelProto],
     assert gt.scale_x == pytest.approx(gt.scale_y, rel=0.01)
     assert gt.pad_left > 0 or gt.pad_top > 0
     # the three channels are the same grey image, normalised per channel
-    grey = tensor * np.array([0.229, 0.224, 0.225])[:, None, None] + np.array([0.485, 0.456, 0.406])[:, None, None]
+    grey = (
+        tensor * np.array([0.229, 0.224, 0.225])[:, None, None]
+        + np.array([0.485, 0.456, 0.406])[:, None, None]
+    )
     np.testing.assert_allclose(grey[0], grey[1], atol=1e-5)
-    bare = ort.InferenceSession(proto.SerializeToString(), providers=[CPU]).run(None, {"input": tensor[None]})[0]
+    bare = ort.InferenceSession(proto.SerializeToString(), providers=[CPU]).run(
+        None, {"input": tensor[None]}
+    )[0]
     res = eng.results(eng.probabilities(tensor[None]))[0]
     assert [lr.label for lr in res.labels] == ["opacity", "effusion", "cardiomegaly", "nodule"]
-    np.testing.assert_allclose([lr.probability for lr in res.labels], 1 / (1 + np.exp(-bare[0])), atol=1e-5)
+    np.testing.assert_allclose(
+        [lr.probability for lr in res.labels], 1 / (1 + np.exp(-bare[0])), atol=1e-5
+    )
     assert [lr.threshold for lr in res.labels] == [0.5, 0.4, 0.6, 0.3]
-    with pytest.raises(ModelInputError, match=r"\(batch, 3, 224, 224\).*got shape \(1, 1, 224, 224\)"):
+    with pytest.raises(
+        ModelInputError, match=r"\(batch, 3, 224, 224\).*got shape \(1, 1, 224, 224\)"
+    ):
         eng.run_raw(np.zeros((1, 1, 224, 224), np.float32))
 
 
-def test_external_multiclass_512_nhwc(multiclass_model: tuple[Path, onnx.ModelProto], shared_data: Path) -> None:
+def test_external_multiclass_512_nhwc(
+    multiclass_model: tuple[Path, onnx.ModelProto], shared_data: Path
+) -> None:
     _, proto = multiclass_model
     m = ModelRegistry().get("ext_ct512")
     assert m.verified, m.problems
@@ -157,10 +182,14 @@ def test_external_multiclass_512_nhwc(multiclass_model: tuple[Path, onnx.ModelPr
     probs = eng.probabilities(tensor)
     assert probs.shape == (1, 3)
     assert probs.sum() == pytest.approx(1.0)
-    bare = ort.InferenceSession(proto.SerializeToString(), providers=[CPU]).run(None, {"pixels": tensor[None]})[0][0]
+    bare = ort.InferenceSession(proto.SerializeToString(), providers=[CPU]).run(
+        None, {"pixels": tensor[None]}
+    )[0][0]
     e = np.exp(bare - bare.max())
     np.testing.assert_allclose(probs[0], e / e.sum(), atol=1e-5)
-    with pytest.raises(ModelInputError, match=r"\(batch, 512, 512, 1\).*NHWC.*got shape \(1, 1, 512, 512\)"):
+    with pytest.raises(
+        ModelInputError, match=r"\(batch, 512, 512, 1\).*NHWC.*got shape \(1, 1, 512, 512\)"
+    ):
         eng.run_raw(np.zeros((1, 1, 512, 512), np.float32))
 
 
@@ -169,7 +198,9 @@ def test_in_memory_rewritten_model_with_extra_output(gradcam_fixture) -> None:
     m = ModelRegistry().get(BUNDLED_ID)
     proto = onnx.load(str(m.onnx_path))
     target = m.saliency["target_tensor"]
-    proto.graph.output.append(onnx.helper.make_tensor_value_info(target, onnx.TensorProto.FLOAT, None))
+    proto.graph.output.append(
+        onnx.helper.make_tensor_value_info(target, onnx.TensorProto.FLOAT, None)
+    )
     eng = Engine(m, device="cpu", model_bytes=proto.SerializeToString())
     assert eng.rewritten
     x = gradcam_fixture["inputs"]

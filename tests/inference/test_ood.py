@@ -28,7 +28,9 @@ def _card_rows() -> dict[str, tuple[int, int]]:
     """'| label | n | flagged (x %) |' rows of the card's OOD table."""
     text = (MODEL / "MODEL_CARD.md").read_text()
     rows = {}
-    for label, n, k in re.findall(r"^\| ([^|]+?) \| (\d+) \| (\d+) \(\d+(?:\.\d)? %\) \|$", text, re.M):
+    for label, n, k in re.findall(
+        r"^\| ([^|]+?) \| (\d+) \| (\d+) \(\d+(?:\.\d)? %\) \|$", text, re.M
+    ):
         rows[label] = (int(n), int(k))
     return rows
 
@@ -58,13 +60,22 @@ def test_card_figures_reproduced(manifest, shared_data: Path) -> None:
         assert rec == measured[name], name
     rows = _card_rows()
     assert rows["PneumoniaMNIST test split (in distribution)"] == (test["n"], test["flagged"])
-    assert rows["PneumoniaMNIST validation split (threshold set here)"] == (val["n"], val["flagged"])
+    assert rows["PneumoniaMNIST validation split (threshold set here)"] == (
+        val["n"],
+        val["flagged"],
+    )
     assert rows["CT slices (`ct_head_ge`, `ct_phantom_philips`), forced through"] == (
-        foreign["CT"]["n"], foreign["CT"]["flagged"])
+        foreign["CT"]["n"],
+        foreign["CT"]["flagged"],
+    )
     assert rows["MR slices (`mr_sag_mprage`, `mr_transfer_syntaxes`), forced through"] == (
-        foreign["MR"]["n"], foreign["MR"]["flagged"])
-    assert rows["adult chest films (`cxr/`)"] == (foreign["adult chest films"]["n"],
-                                                   foreign["adult chest films"]["flagged"])
+        foreign["MR"]["n"],
+        foreign["MR"]["flagged"],
+    )
+    assert rows["adult chest films (`cxr/`)"] == (
+        foreign["adult chest films"]["n"],
+        foreign["adult chest films"]["flagged"],
+    )
     # the threshold is the validation split's 99th percentile: about 1 % of it is flagged
     assert 0.005 <= val["fraction"] <= 0.015
     # every forced-through foreign image is outside intended use
@@ -74,10 +85,14 @@ def test_card_figures_reproduced(manifest, shared_data: Path) -> None:
 def test_age_rules(manifest) -> None:
     assert patient_age_years({"PatientAge": "004Y"}) == 4
     assert patient_age_years({"PatientAge": "018M"}) == pytest.approx(1.5)
-    assert patient_age_years({"PatientBirthDate": "19400305", "StudyDate": "20040826"}) == pytest.approx(64.5, abs=0.1)
+    assert patient_age_years(
+        {"PatientBirthDate": "19400305", "StudyDate": "20040826"}
+    ) == pytest.approx(64.5, abs=0.1)
     assert patient_age_years({"PatientBirthDate": "d14a028c2a3a", "StudyDate": ""}) is None
     assert population_problems(manifest, {"PatientAge": "003Y"}) == []
-    assert population_problems(manifest, {"PatientAge": "064Y"}) == ["patient age 64 years is outside 1-5 years"]
+    assert population_problems(manifest, {"PatientAge": "064Y"}) == [
+        "patient age 64 years is outside 1-5 years"
+    ]
     assert "not recorded" in population_problems(manifest, {})[0]
     assert reliability([]) == "within intended use"
 
@@ -85,7 +100,9 @@ def test_age_rules(manifest) -> None:
 def test_analyze_flags_every_adult_film(shared_data: Path, tmp_path: Path) -> None:
     from app.inference.analyze import analyze_paths
 
-    doc = analyze_paths([shared_data / "dicom" / "cxr"], tmp_path, model_ids=["pneumonia_cnn"], device="cpu")
+    doc = analyze_paths(
+        [shared_data / "dicom" / "cxr"], tmp_path, model_ids=["pneumonia_cnn"], device="cpu"
+    )
     written = json.loads((tmp_path / "results.json").read_text())
     results = [r for im in written["images"] for r in im["results"]]
     assert len(results) == 3 and doc["summary"]["outside_intended_use"] == 3

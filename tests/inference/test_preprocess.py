@@ -16,7 +16,10 @@ from _inference_models import BUNDLED_ID
 
 
 def _to_source(gt: GeometryTransform, y_in: float, x_in: float) -> tuple[float, float]:
-    return ((y_in - gt.pad_top) / gt.scale_y + gt.crop_top, (x_in - gt.pad_left) / gt.scale_x + gt.crop_left)
+    return (
+        (y_in - gt.pad_top) / gt.scale_y + gt.crop_top,
+        (x_in - gt.pad_left) / gt.scale_x + gt.crop_left,
+    )
 
 
 @pytest.mark.parametrize("mode", ["stretch", "letterbox", "crop"])
@@ -24,10 +27,12 @@ def _to_source(gt: GeometryTransform, y_in: float, x_in: float) -> tuple[float, 
 def test_geometry_maps_back_to_the_source(mode: str, shape: tuple[int, int]) -> None:
     rows, cols = shape
     spec = InputSpec("x", "NCHW", 64, 64, 1, "float32")
-    pre = Preprocessor(Preprocessing(intensity={"method": "minmax"}, resize=mode, interpolation="area"), spec)
+    pre = Preprocessor(
+        Preprocessing(intensity={"method": "minmax"}, resize=mode, interpolation="area"), spec
+    )
     img = np.zeros(shape, np.float32)
     cy, cx = rows // 2 + rows // 10, cols // 2 - cols // 10  # a bright block near the centre
-    img[cy - rows // 20:cy + rows // 20, cx - cols // 20:cx + cols // 20] = 1.0
+    img[cy - rows // 20 : cy + rows // 20, cx - cols // 20 : cx + cols // 20] = 1.0
     tensor, gt = pre(img)
     assert tensor.shape == (1, 64, 64)
     assert gt.mode == mode and gt.source_shape == shape and gt.input_shape == (64, 64)
@@ -45,16 +50,26 @@ def test_geometry_maps_back_to_the_source(mode: str, shape: tuple[int, int]) -> 
 def test_intensity_methods() -> None:
     spec = InputSpec("x", "NHWC", 4, 4, 1, "float32")
     arr = np.arange(16, dtype=np.float32).reshape(4, 4) * 10 - 50  # -50 .. 100
-    win = Preprocessor(Preprocessing(intensity={"method": "window", "center": 25, "width": 50}, resize="stretch"), spec)
+    win = Preprocessor(
+        Preprocessing(intensity={"method": "window", "center": 25, "width": 50}, resize="stretch"),
+        spec,
+    )
     out, _ = win(arr)
     np.testing.assert_allclose(out[:, :, 0], np.clip((arr - 0) / 50, 0, 1))
     mm = Preprocessor(Preprocessing(intensity={"method": "minmax"}, resize="stretch"), spec)
     out, _ = mm(arr, invert=True)
     np.testing.assert_allclose(out[:, :, 0], 1 - (arr + 50) / 150, atol=1e-6)
-    pc = Preprocessor(Preprocessing(intensity={"method": "percentile", "percentiles": [10, 90]}, resize="stretch"), spec)
+    pc = Preprocessor(
+        Preprocessing(
+            intensity={"method": "percentile", "percentiles": [10, 90]}, resize="stretch"
+        ),
+        spec,
+    )
     out, _ = pc(arr)
     assert out.min() == 0 and out.max() == 1
-    disp = Preprocessor(Preprocessing(intensity={"method": "display"}, mean=(0.5,), std=(0.25,)), spec)
+    disp = Preprocessor(
+        Preprocessing(intensity={"method": "display"}, mean=(0.5,), std=(0.25,)), spec
+    )
     out, _ = disp(np.full((4, 4), 255, np.uint8))
     np.testing.assert_allclose(out, 2.0)
 

@@ -34,7 +34,9 @@ def test_models_list_and_card(capsys: pytest.CaptureFixture[str]) -> None:
     assert "not for clinical use" in card and "CC BY 4.0" in card and "28x28" in card
 
 
-def test_tampered_hash_is_caught_and_never_run(bundled_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_tampered_hash_is_caught_and_never_run(
+    bundled_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     onnx_file = bundled_copy / "model.onnx"
     data = bytearray(onnx_file.read_bytes())
     data[-10] ^= 0xFF  # flip one byte inside the weights
@@ -50,7 +52,9 @@ def test_tampered_hash_is_caught_and_never_run(bundled_copy: Path, capsys: pytes
     out = capsys.readouterr().out
     assert f"FAILED  {BUNDLED_ID}" in out and "sha256" in out
     # the CLI refuses to analyse with it, and says why
-    rc = main(["analyze", str(Path(__file__)), "--out", str(bundled_copy / "out"), "--model", BUNDLED_ID])
+    rc = main(
+        ["analyze", str(Path(__file__)), "--out", str(bundled_copy / "out"), "--model", BUNDLED_ID]
+    )
     assert rc == 1
     assert "sha256" in capsys.readouterr().err
 
@@ -62,10 +66,26 @@ def test_schema_and_io_problems_are_named(site_models: Path) -> None:
     del bad_schema["labels"]
     bad_schema["task"] = "segmentation"
     install(site_models, "bad_schema", data, bad_schema)
-    install(site_models, "bad_io", data, manifest_for(
-        "bad_io", data, input={"name": "image", "layout": "NCHW", "height": 256, "width": 256,
-                               "channels": 3, "dtype": "float32"}))
-    install(site_models, "bad_outputs", data, manifest_for("bad_outputs", data))  # 4 outputs, 1 label
+    install(
+        site_models,
+        "bad_io",
+        data,
+        manifest_for(
+            "bad_io",
+            data,
+            input={
+                "name": "image",
+                "layout": "NCHW",
+                "height": 256,
+                "width": 256,
+                "channels": 3,
+                "dtype": "float32",
+            },
+        ),
+    )
+    install(
+        site_models, "bad_outputs", data, manifest_for("bad_outputs", data)
+    )  # 4 outputs, 1 label
     wrong_folder = manifest_for("other_name", data)
     install(site_models, "misnamed", data, wrong_folder)
     (site_models / "broken_json").mkdir()
@@ -88,7 +108,12 @@ def test_unknown_model() -> None:
 
 def test_applicability() -> None:
     m = ModelRegistry().get(BUNDLED_ID)
-    assert applicability_problems(m, {"Modality": "CR", "BodyPartExamined": "CHEST", "ViewPosition": "PA"}) == []
+    assert (
+        applicability_problems(
+            m, {"Modality": "CR", "BodyPartExamined": "CHEST", "ViewPosition": "PA"}
+        )
+        == []
+    )
     assert applicability_problems(m, {"Modality": "DX"}) == []  # missing values never exclude
     assert "modality CT" in applicability_problems(m, {"Modality": "CT"})[0]
     assert applicability_problems(m, {"Modality": "CR", "ViewPosition": "LL"})

@@ -54,8 +54,19 @@ def _site(settings: dict[str, Any]) -> None:
 
 
 def _serve(url: str, model_name: str = BUNDLED_ID, **extra: Any) -> None:
-    _site({"models": {BUNDLED_ID: {"url": url, "model_name": model_name, "model_version": "1", "timeout_s": 20}},
-           **extra})
+    _site(
+        {
+            "models": {
+                BUNDLED_ID: {
+                    "url": url,
+                    "model_name": model_name,
+                    "model_version": "1",
+                    "timeout_s": 20,
+                }
+            },
+            **extra,
+        }
+    )
 
 
 def _closed_port() -> int:
@@ -65,7 +76,10 @@ def _closed_port() -> int:
 
 
 def test_export_serving_writes_a_triton_repository(tmp_path: Path) -> None:
-    assert main(["models", "export-serving", BUNDLED_ID, "--out", str(tmp_path), "--max-batch", "16"]) == 0
+    assert (
+        main(["models", "export-serving", BUNDLED_ID, "--out", str(tmp_path), "--max-batch", "16"])
+        == 0
+    )
     folder = tmp_path / BUNDLED_ID
     config = (folder / "config.pbtxt").read_text()
     assert f'name: "{BUNDLED_ID}"' in config and 'platform: "onnxruntime_onnx"' in config
@@ -76,7 +90,9 @@ def test_export_serving_writes_a_triton_repository(tmp_path: Path) -> None:
     model = onnx.load(str(folder / "1" / "model.onnx"))
     onnx.checker.check_model(model)
     # the OOD score's feature map travels with the logits (the manifest declares one)
-    ood_feature = json.loads((paths.bundled_models_dir() / BUNDLED_ID / "model.json").read_text())["ood"]["feature_tensor"]
+    ood_feature = json.loads((paths.bundled_models_dir() / BUNDLED_ID / "model.json").read_text())[
+        "ood"
+    ]["feature_tensor"]
     assert [o.name for o in model.graph.output] == ["logits", ood_feature, "hilum_cam"]
     assert f'name: "{ood_feature}"' in config
     settings = json.loads((folder / "model-settings.json").read_text())
@@ -86,7 +102,9 @@ def test_export_serving_writes_a_triton_repository(tmp_path: Path) -> None:
     assert main(["models", "export-serving", "no_such_model", "--out", str(tmp_path)]) == 1
 
 
-def test_remote_matches_local_including_cam(server: LocalMLServer, tmp_path: Path, shared_data: Path) -> None:
+def test_remote_matches_local_including_cam(
+    server: LocalMLServer, tmp_path: Path, shared_data: Path
+) -> None:
     films = shared_data / "dicom" / "cxr"
     local = analyze([films], tmp_path / "local", device="cpu", saliency="cam", inference="local")
     # credentials in the URL are sent (basic auth) but never recorded
@@ -105,7 +123,10 @@ def test_remote_matches_local_including_cam(server: LocalMLServer, tmp_path: Pat
         assert rr["provenance"]["disclaimer"] == "AI-generated, requires review by a physician"
         assert lr["provider"] == "CPUExecutionProvider"
         # the OOD score came out of the served pass too, equal to the local one
-        assert rr["ood"]["method"] == lr["ood"]["method"] and abs(rr["ood"]["score"] - lr["ood"]["score"]) <= 1e-3
+        assert (
+            rr["ood"]["method"] == lr["ood"]["method"]
+            and abs(rr["ood"]["score"] - lr["ood"]["score"]) <= 1e-3
+        )
         assert rr["ood"]["flagged"] == lr["ood"]["flagged"]
         for label, lab in lr["labels"].items():
             assert abs(lab["probability"] - rr["labels"][label]["probability"]) <= 1e-5
@@ -149,16 +170,32 @@ def test_server_down_is_one_sentence_and_fallback_only_where_allowed(tmp_path: P
         with pytest.raises(InferenceServerError) as info:
             analyze([paths.sample_path()], tmp_path / mode, device="cpu", inference=mode)
         msg = str(info.value)
-        assert msg.startswith(f"The inference server at {url} cannot be reached") and "\n" not in msg
+        assert (
+            msg.startswith(f"The inference server at {url} cannot be reached") and "\n" not in msg
+        )
     # the CLI prints that sentence and exits 1
-    assert main(["analyze", str(paths.sample_path()), "--out", str(tmp_path / "cli"), "--inference", "remote",
-                 "--quiet"]) == 1
+    assert (
+        main(
+            [
+                "analyze",
+                str(paths.sample_path()),
+                "--out",
+                str(tmp_path / "cli"),
+                "--inference",
+                "remote",
+                "--quiet",
+            ]
+        )
+        == 1
+    )
     # local ignores the server
     doc = analyze([paths.sample_path()], tmp_path / "local", device="cpu", inference="local")
     assert doc["images"][0]["results"][0]["provider"] == "CPUExecutionProvider"
     # the site allows the fallback: auto runs locally and says so on the result
     _serve(url, allow_local_fallback=True)
-    doc = analyze([paths.sample_path()], tmp_path / "fb", device="cpu", saliency="cam", inference="auto")
+    doc = analyze(
+        [paths.sample_path()], tmp_path / "fb", device="cpu", saliency="cam", inference="auto"
+    )
     (res,) = doc["images"][0]["results"]
     assert res["provider"] == "CPUExecutionProvider"
     assert "cannot be reached" in res["provenance"]["remote_fallback"]
@@ -174,7 +211,9 @@ def test_mismatched_served_model_is_refused(server: LocalMLServer, tmp_path: Pat
     with pytest.raises(InferenceServerError) as info:
         analyze([paths.sample_path()], tmp_path / "o", device="cpu", inference="remote")
     msg = str(info.value)
-    assert "does not match the manifest" in msg and "input 'image' has shape [-1, 3, 224, 224]" in msg
+    assert (
+        "does not match the manifest" in msg and "input 'image' has shape [-1, 3, 224, 224]" in msg
+    )
     assert "\n" not in msg
     # an unknown model name on a live server: one sentence too
     _serve(server.url, model_name="absent")
@@ -186,16 +225,22 @@ def test_metadata_check_rules() -> None:
     from app.inference.registry import ModelRegistry
 
     sig = manifest_signature(ModelRegistry().get(BUNDLED_ID))
-    good = {"inputs": [{"name": "image", "datatype": "FP32", "shape": [-1, 1, 28, 28]}],
-            "outputs": [{"name": "logits", "datatype": "FP32", "shape": [-1, 1]}]}
+    good = {
+        "inputs": [{"name": "image", "datatype": "FP32", "shape": [-1, 1, 28, 28]}],
+        "outputs": [{"name": "logits", "datatype": "FP32", "shape": [-1, 1]}],
+    }
     assert metadata_problems(good, sig) == []
     fixed_batch = json.loads(json.dumps(good))
     fixed_batch["inputs"][0]["shape"] = [1, 1, 28, 28]
-    assert metadata_problems(fixed_batch, sig) == ["input 'image' has shape [1, 1, 28, 28], expected [-1, 1, 28, 28]"]
+    assert metadata_problems(fixed_batch, sig) == [
+        "input 'image' has shape [1, 1, 28, 28], expected [-1, 1, 28, 28]"
+    ]
     fp16 = json.loads(json.dumps(good))
     fp16["outputs"][0]["datatype"] = "FP16"
     assert metadata_problems(fp16, sig) == ["output 'logits' is FP16, expected FP32"]
-    assert ServingConfig("https://u:p@host:8443/base/?k=v", "m").public_url == "https://host:8443/base"
+    assert (
+        ServingConfig("https://u:p@host:8443/base/?k=v", "m").public_url == "https://host:8443/base"
+    )
 
 
 def test_plain_http_to_another_host_needs_the_site_to_allow_it(tmp_path: Path) -> None:
@@ -204,11 +249,28 @@ def test_plain_http_to_another_host_needs_the_site_to_allow_it(tmp_path: Path) -
     from app.inference.remote import serving_config
 
     m = ModelRegistry().get(BUNDLED_ID)
-    _site({"models": {BUNDLED_ID: {"url": "http://inference.example.org:8000", "model_name": BUNDLED_ID}}})
+    _site(
+        {
+            "models": {
+                BUNDLED_ID: {"url": "http://inference.example.org:8000", "model_name": BUNDLED_ID}
+            }
+        }
+    )
     with pytest.raises(UsageError, match="unencrypted"):
         serving_config(m)
-    _site({"models": {BUNDLED_ID: {"url": "http://inference.example.org:8000", "model_name": BUNDLED_ID,
-                                   "allow_insecure_http": True}}})
+    _site(
+        {
+            "models": {
+                BUNDLED_ID: {
+                    "url": "http://inference.example.org:8000",
+                    "model_name": BUNDLED_ID,
+                    "allow_insecure_http": True,
+                }
+            }
+        }
+    )
     assert serving_config(m).public_url == "http://inference.example.org:8000"  # type: ignore[union-attr]
-    _site({"models": {BUNDLED_ID: {"url": "https://inference.example.org", "model_name": BUNDLED_ID}}})
+    _site(
+        {"models": {BUNDLED_ID: {"url": "https://inference.example.org", "model_name": BUNDLED_ID}}}
+    )
     assert serving_config(m) is not None

@@ -48,7 +48,9 @@ def test_validate_matches_model_card(npz: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_validate_json_and_bad_usage(npz: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["models", "validate", BUNDLED_ID, "--npz", str(npz), "--split", "val", "--json"]) == 0
+    assert (
+        main(["models", "validate", BUNDLED_ID, "--npz", str(npz), "--split", "val", "--json"]) == 0
+    )
     rep = json.loads(capsys.readouterr().out)
     assert rep["n"] == 524 and rep["labels"]["pneumonia"]["n_positive"] == 389
     card_val = _card_row("validation")
@@ -64,16 +66,27 @@ def test_metrics_on_known_values() -> None:
     assert roc_auc(y, np.array([0.5, 0.5, 0.5, 0.5])) == pytest.approx(0.5)
     assert sens_spec(y, np.array([0.1, 0.6, 0.7, 0.2]), 0.5) == (0.5, 0.5)
     assert expected_calibration_error(np.array([1, 0]), np.array([1.0, 0.0])) == pytest.approx(0.0)
-    assert expected_calibration_error(np.array([0, 0]), np.array([0.95, 0.95])) == pytest.approx(0.95)
+    assert expected_calibration_error(np.array([0, 0]), np.array([0.95, 0.95])) == pytest.approx(
+        0.95
+    )
 
 
-def test_validate_dicom_with_labels_csv(tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_dicom_with_labels_csv(
+    tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The DICOM route: a folder and a CSV of labels (tiny here, real films)."""
     cxr = shared_data / "dicom" / "cxr"
     csv = tmp_path / "labels.csv"
-    csv.write_text("file,pneumonia\ncr_chest_pa_uncompressed.dcm,0\ndx_chest_pa_j2k_lossless.dcm,1\n"
-                   "cr_chest_pa_jpegls_near_lossless.dcm,0\n")
-    assert main(["models", "validate", BUNDLED_ID, "--dicom", str(cxr), "--labels", str(csv), "--json"]) == 0
+    csv.write_text(
+        "file,pneumonia\ncr_chest_pa_uncompressed.dcm,0\ndx_chest_pa_j2k_lossless.dcm,1\n"
+        "cr_chest_pa_jpegls_near_lossless.dcm,0\n"
+    )
+    assert (
+        main(
+            ["models", "validate", BUNDLED_ID, "--dicom", str(cxr), "--labels", str(csv), "--json"]
+        )
+        == 0
+    )
     rep = json.loads(capsys.readouterr().out)
     assert rep["n"] == 3 and rep["labels"]["pneumonia"]["n_positive"] == 1
     assert 0.0 <= rep["labels"]["pneumonia"]["auc"] <= 1.0

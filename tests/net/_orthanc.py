@@ -35,14 +35,18 @@ def free_port() -> int:
 
 def dicomweb_plugin() -> str:
     """The DICOMweb plugin shipped by the Debian package orthanc-dicomweb."""
-    for pattern in ("/usr/share/orthanc/plugins/libOrthancDicomWeb.so",
-                    "/usr/lib/orthanc/libOrthancDicomWeb.so*",
-                    "/usr/lib/*/orthanc/plugins/libOrthancDicomWeb.so*"):
+    for pattern in (
+        "/usr/share/orthanc/plugins/libOrthancDicomWeb.so",
+        "/usr/lib/orthanc/libOrthancDicomWeb.so*",
+        "/usr/lib/*/orthanc/plugins/libOrthancDicomWeb.so*",
+    ):
         hits = sorted(glob.glob(pattern))
         if hits:
             return hits[0]
-    raise RuntimeError("The Orthanc DICOMweb plugin is not installed (Debian package orthanc-dicomweb; "
-                       "run ./run-tests once to install it).")
+    raise RuntimeError(
+        "The Orthanc DICOMweb plugin is not installed (Debian package orthanc-dicomweb; "
+        "run ./run-tests once to install it)."
+    )
 
 
 class Orthanc:
@@ -51,7 +55,9 @@ class Orthanc:
     def __init__(self, tls: bool = False, extra: dict[str, Any] | None = None) -> None:
         exe = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
         if not os.path.exists(exe):
-            raise RuntimeError("Orthanc is not installed (Debian package orthanc; run ./run-tests once).")
+            raise RuntimeError(
+                "Orthanc is not installed (Debian package orthanc; run ./run-tests once)."
+            )
         self.exe = exe
         self.dir = Path(tempfile.mkdtemp(prefix="hilum-orthanc-"))
         self.http_port = free_port()
@@ -102,26 +108,51 @@ class Orthanc:
             # a real per-file refusal to test: Orthanc does not take deflated data sets (none of
             # the test data is deflated, so retrieves are unaffected)
             "DeflatedTransferSyntaxAccepted": False,
-            **({"DicomTlsEnabled": True, "DicomTlsCertificate": str(self.cert),
-                "DicomTlsPrivateKey": str(self.dir / "key.pem"),
-                "DicomTlsTrustedCertificates": str(self.cert),
-                "DicomTlsRemoteCertificateRequired": False} if self.tls else {}),
+            **(
+                {
+                    "DicomTlsEnabled": True,
+                    "DicomTlsCertificate": str(self.cert),
+                    "DicomTlsPrivateKey": str(self.dir / "key.pem"),
+                    "DicomTlsTrustedCertificates": str(self.cert),
+                    "DicomTlsRemoteCertificateRequired": False,
+                }
+                if self.tls
+                else {}
+            ),
             **self.extra,
         }
 
     def start(self, timeout: float = 60.0) -> Orthanc:
         """Run Orthanc and wait until both its REST API and DICOM port answer."""
         if self.tls:  # a self-signed certificate for 127.0.0.1 (openssl, part of the base system)
-            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                            "-keyout", str(self.dir / "key.pem"), "-out", str(self.cert),
-                            "-days", "2", "-subj", "/CN=127.0.0.1",
-                            "-addext", "subjectAltName=IP:127.0.0.1"],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [
+                    "openssl",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-keyout",
+                    str(self.dir / "key.pem"),
+                    "-out",
+                    str(self.cert),
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                ],
+                check=True,
+                capture_output=True,
+            )
         cfg = self.dir / "orthanc.json"
         cfg.write_text(json.dumps(self.config(), indent=2))
         log = open(self.dir / "orthanc.log", "wb")
-        self.proc = subprocess.Popen([self.exe, str(cfg)], stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=self.dir)
+        self.proc = subprocess.Popen(
+            [self.exe, str(cfg)], stdout=log, stderr=subprocess.STDOUT, cwd=self.dir
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -158,10 +189,15 @@ class Orthanc:
             return ""
 
     # -- REST -----------------------------------------------------------------------------------------
-    def _req(self, method: str, path: str, data: bytes | None = None,
-             ctype: str = "application/json") -> Any:
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": ctype} if data is not None else {})
+    def _req(
+        self, method: str, path: str, data: bytes | None = None, ctype: str = "application/json"
+    ) -> Any:
+        req = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": ctype} if data is not None else {},
+        )
         with urllib.request.urlopen(req, timeout=60) as rsp:
             body = rsp.read()
         return json.loads(body) if body[:1] in (b"{", b"[") else body
@@ -187,8 +223,11 @@ class Orthanc:
         """Upload every DICOM file of a folder once per Orthanc run (memoised)."""
         key = str(folder)
         if key not in self._loaded:
-            files = [p for p in sorted(Path(folder).iterdir())
-                     if p.is_file() and p.name != "DIRFILE" and not p.name.startswith(".")]
+            files = [
+                p
+                for p in sorted(Path(folder).iterdir())
+                if p.is_file() and p.name != "DIRFILE" and not p.name.startswith(".")
+            ]
             self._loaded[key] = self.upload(files)
         return self._loaded[key]
 

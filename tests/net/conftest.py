@@ -34,8 +34,15 @@ def node(orthanc: Orthanc, hilum_home: Path) -> tuple[object, object]:
     from app.net.nodes import Node, NodeStore
 
     store = NodeStore.load()
-    n = store.add(Node("orthanc", host="127.0.0.1", port=orthanc.dicom_port, ae_title=AE_TITLE,
-                       dicomweb=orthanc.dicomweb))
+    n = store.add(
+        Node(
+            "orthanc",
+            host="127.0.0.1",
+            port=orthanc.dicom_port,
+            ae_title=AE_TITLE,
+            dicomweb=orthanc.dicomweb,
+        )
+    )
     store.set_local(ae_title=HILUM_AE, port=orthanc.hilum_port, timeout_s=20.0)
     store.save()
     return n, store.local

@@ -50,9 +50,23 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 
 # -- nodes -------------------------------------------------------------------------------------------------
-def test_nodes_add_list_remove_private(hilum_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _cli(capsys, "pacs", "add", "main", "--host", "127.0.0.1", "--port", "104",
-                        "--ae-title", "MAINPACS", "--dicomweb", "http://127.0.0.1:8042/dicom-web/")
+def test_nodes_add_list_remove_private(
+    hilum_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _cli(
+        capsys,
+        "pacs",
+        "add",
+        "main",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "104",
+        "--ae-title",
+        "MAINPACS",
+        "--dicomweb",
+        "http://127.0.0.1:8042/dicom-web/",
+    )
     assert code == 0 and "MAINPACS@127.0.0.1:104" in out
     path = hilum_home / "config" / "pacs.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -63,7 +77,9 @@ def test_nodes_add_list_remove_private(hilum_home: Path, capsys: pytest.CaptureF
     assert doc["nodes"][0]["dicomweb"] == "http://127.0.0.1:8042/dicom-web"
     code, _, err = _cli(capsys, "pacs", "add", "x", "--host", "h", "--port", "104")
     assert code == 2 and "needs all of --host, --port and --ae-title" in err
-    code, _, err = _cli(capsys, "pacs", "add", "x", "--host", "h", "--port", "1", "--ae-title", "A" * 17)
+    code, _, err = _cli(
+        capsys, "pacs", "add", "x", "--host", "h", "--port", "1", "--ae-title", "A" * 17
+    )
     assert code == 2 and "not a valid AE title" in err
     assert _cli(capsys, "pacs", "remove", "main")[0] == 0
     code, _, err = _cli(capsys, "pacs", "echo", "main")
@@ -83,15 +99,19 @@ def test_echo_dimse_and_dicomweb(node: Any, capsys: pytest.CaptureFixture[str]) 
 
 
 # -- find ------------------------------------------------------------------------------------------------------
-def test_find_study_and_series_levels_with_filters(orthanc: Orthanc, node: Any, dicom_dir: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_find_study_and_series_levels_with_filters(
+    orthanc: Orthanc, node: Any, dicom_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     n, local = node
     orthanc.load(dicom_dir / "cxr")
     orthanc.load(dicom_dir / "ct_head_ge")
     ct_uid = _study_uid(dicom_dir / "ct_head_ge")
     ct = pydicom.dcmread(_files(dicom_dir / "ct_head_ge")[0], stop_before_pixels=True)
-    cr_uid = str(pydicom.dcmread(dicom_dir / "cxr" / "cr_chest_pa_uncompressed.dcm",
-                                 stop_before_pixels=True).StudyInstanceUID)
+    cr_uid = str(
+        pydicom.dcmread(
+            dicom_dir / "cxr" / "cr_chest_pa_uncompressed.dcm", stop_before_pixels=True
+        ).StudyInstanceUID
+    )
 
     for use_web in (False, True):
         everything = pacs.find(n, local, use_web=use_web)
@@ -137,8 +157,9 @@ def _assert_identical(received: dict[str, str], originals: dict[str, Path]) -> N
 
 
 @pytest.mark.parametrize("method", ["get", "move", "wado"])
-def test_retrieve_gives_pixel_identical_instances(method: str, orthanc: Orthanc, node: Any,
-                                                  dicom_dir: Path) -> None:
+def test_retrieve_gives_pixel_identical_instances(
+    method: str, orthanc: Orthanc, node: Any, dicom_dir: Path
+) -> None:
     """Nine transfer syntaxes of one MR slice (uncompressed LE/BE, RLE, JPEG, JPEG-LS, J2K)."""
     n, local = node
     folder = dicom_dir / "mr_transfer_syntaxes"
@@ -146,8 +167,14 @@ def test_retrieve_gives_pixel_identical_instances(method: str, orthanc: Orthanc,
     originals = _uids(_files(folder))
     seen: list[dict[str, Any]] = []
     updates: list[tuple[int, int | None]] = []
-    rep = pacs.retrieve(n, local, _study_uid(folder), method=method, on_series=seen.append,
-                        progress=CallbackProgress(lambda d, t, m: updates.append((d, t))))
+    rep = pacs.retrieve(
+        n,
+        local,
+        _study_uid(folder),
+        method=method,
+        on_series=seen.append,
+        progress=CallbackProgress(lambda d, t, m: updates.append((d, t))),
+    )
     assert rep.received == len(originals) and rep.added == len(originals) and not rep.problems
     assert rep.total == len(originals) and updates[-1] == (len(originals), len(originals))
     assert seen and Path(seen[0]["first_path"]).is_file()
@@ -160,8 +187,9 @@ def test_retrieve_gives_pixel_identical_instances(method: str, orthanc: Orthanc,
         assert stat.S_IMODE(Path(path).stat().st_mode) == 0o600
 
 
-def test_retrieve_is_idempotent_and_cli(orthanc: Orthanc, node: Any, dicom_dir: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_retrieve_is_idempotent_and_cli(
+    orthanc: Orthanc, node: Any, dicom_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = dicom_dir / "ct_head_ge"
     orthanc.load(folder)
     uid = _study_uid(folder)
@@ -173,12 +201,15 @@ def test_retrieve_is_idempotent_and_cli(orthanc: Orthanc, node: Any, dicom_dir: 
     doc = json.loads(out)
     assert code == 0 and doc["received"] == 28 and doc["added"] == 0
     assert sorted((i["sop_uid"], i["path"]) for i in lib.study_instances(uid)) == first
-    files = [p for p in (Path(os.environ["HILUM_HOME"]) / "data" / "pacs").rglob("*") if p.is_file()]
+    files = [
+        p for p in (Path(os.environ["HILUM_HOME"]) / "data" / "pacs").rglob("*") if p.is_file()
+    ]
     assert len(files) == 28
 
 
-def test_cancelled_retrieve_leaves_library_consistent(orthanc: Orthanc, node: Any,
-                                                      dicom_dir: Path) -> None:
+def test_cancelled_retrieve_leaves_library_consistent(
+    orthanc: Orthanc, node: Any, dicom_dir: Path
+) -> None:
     n, local = node
     folder = dicom_dir / "ct_head_ge"
     orthanc.load(folder)
@@ -203,16 +234,42 @@ def test_listener_receives_from_storescu(dicom_dir: Path, hilum_home: Path) -> N
     port = free_port()
     files = [str(p) for p in _files(dicom_dir / "mr_transfer_syntaxes")[:3]]
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    proc = subprocess.Popen([sys.executable, "-m", "app", "pacs", "listen", "--port", str(port),
-                             "--ae-title", "HILUMLISTEN", "--count", "3", "--seconds", "60"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "pacs",
+            "listen",
+            "--port",
+            str(port),
+            "--ae-title",
+            "HILUMLISTEN",
+            "--count",
+            "3",
+            "--seconds",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     try:
         assert "listening as HILUMLISTEN" in (proc.stdout.readline() if proc.stdout else "")
-        wrong = subprocess.run(["storescu", "-aet", "DCMTK", "-aec", "WRONGAE", "127.0.0.1",
-                                str(port), files[0]], capture_output=True, text=True, timeout=60)
+        wrong = subprocess.run(
+            ["storescu", "-aet", "DCMTK", "-aec", "WRONGAE", "127.0.0.1", str(port), files[0]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert wrong.returncode != 0  # the listener refuses a wrong called AE title
-        sent = subprocess.run(["storescu", "-aet", "DCMTK", "-aec", "HILUMLISTEN", "127.0.0.1",
-                               str(port), *files], capture_output=True, text=True, timeout=60)
+        sent = subprocess.run(
+            ["storescu", "-aet", "DCMTK", "-aec", "HILUMLISTEN", "127.0.0.1", str(port), *files],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert sent.returncode == 0, sent.stderr
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -220,17 +277,29 @@ def test_listener_receives_from_storescu(dicom_dir: Path, hilum_home: Path) -> N
             proc.kill()
     assert "received 3 instance(s), 3 new in the library" in out
     lib = Library()
-    assert set(_uids([Path(f) for f in files])) <= {i["sop_uid"] for s in lib.studies()
-                                                     for i in lib.study_instances(s["study_uid"])}
+    assert set(_uids([Path(f) for f in files])) <= {
+        i["sop_uid"] for s in lib.studies() for i in lib.study_instances(s["study_uid"])
+    }
 
 
-def test_analysis_outputs_sent_and_found_in_orthanc(orthanc: Orthanc, node: Any, dicom_dir: Path,
-                                                    tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_analysis_outputs_sent_and_found_in_orthanc(
+    orthanc: Orthanc, node: Any, dicom_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
-    code, stdout, err = _cli(capsys, "analyze", str(dicom_dir / "cxr" / "cr_chest_pa_uncompressed.dcm"),
-                             "--out", str(out), "--saliency", "cam", "--device", "cpu", "--quiet",
-                             "--send", "orthanc")
+    code, stdout, err = _cli(
+        capsys,
+        "analyze",
+        str(dicom_dir / "cxr" / "cr_chest_pa_uncompressed.dcm"),
+        "--out",
+        str(out),
+        "--saliency",
+        "cam",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--send",
+        "orthanc",
+    )
     assert code == 0, err
     sent = sorted((out / "dicom").glob("*.dcm"))
     classes = {str(pydicom.dcmread(f, stop_before_pixels=True).SOPClassUID) for f in sent}
@@ -239,7 +308,9 @@ def test_analysis_outputs_sent_and_found_in_orthanc(orthanc: Orthanc, node: Any,
     assert any(c.startswith("1.2.840.10008.5.1.4.1.1.7") for c in classes)  # SC (key image)
     assert f"sent {len(sent)} of {len(sent)} file(s) to orthanc" in stdout
     for f in sent:
-        assert orthanc.find_instance(str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID))
+        assert orthanc.find_instance(
+            str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID)
+        )
     # STOW-RS too, and a per-file sentence for a file that is not DICOM
     junk = tmp_path / "notes.dcm"
     junk.write_text("not dicom")
@@ -257,10 +328,14 @@ def test_stopped_pacs_wrong_ae_wrong_port(node: Any, orthanc: Orthanc) -> None:
     dead = Node("stopped", "127.0.0.1", port, AE_TITLE, web)
     with pytest.raises(ConnectionFailedError) as exc:
         pacs.echo(dead, local)
-    assert str(exc.value) == (f"stopped ({AE_TITLE} at 127.0.0.1:{port}) refused the connection: "
-                              f"nothing is listening on port {port} (the PACS is stopped, or the "
-                              f"port is wrong).")
-    with pytest.raises(ConnectionFailedError, match=r"cannot be reached at .* \(the server is stopped"):
+    assert str(exc.value) == (
+        f"stopped ({AE_TITLE} at 127.0.0.1:{port}) refused the connection: "
+        f"nothing is listening on port {port} (the PACS is stopped, or the "
+        f"port is wrong)."
+    )
+    with pytest.raises(
+        ConnectionFailedError, match=r"cannot be reached at .* \(the server is stopped"
+    ):
         pacs.echo(dead, local, web_only=True)
 
     wrong_ae = Node("wrongae", "127.0.0.1", orthanc.dicom_port, "NOTORTHANC")
@@ -275,15 +350,19 @@ def test_stopped_pacs_wrong_ae_wrong_port(node: Any, orthanc: Orthanc) -> None:
     assert Library().studies() == []
 
 
-def test_dimse_status_and_http_status_sentences(node: Any, orthanc: Orthanc, dicom_dir: Path) -> None:
+def test_dimse_status_and_http_status_sentences(
+    node: Any, orthanc: Orthanc, dicom_dir: Path
+) -> None:
     n, local = node
     orthanc.load(dicom_dir / "mr_transfer_syntaxes")
     unknown = LocalSettings(ae_title="NOBODY", port=free_port(), timeout_s=20.0)
     with pytest.raises(DimseStatusError) as exc:
         pacs.retrieve(n, unknown, _study_uid(dicom_dir / "mr_transfer_syntaxes"), method="move")
     # Orthanc 1.10 answers an unknown move destination with 0xC000 (cannot understand)
-    assert str(exc.value) == (f"orthanc (ORTHANC at 127.0.0.1:{n.port}) answered the C-MOVE with "
-                              f"status 0xC000 (the PACS cannot understand the request).")
+    assert str(exc.value) == (
+        f"orthanc (ORTHANC at 127.0.0.1:{n.port}) answered the C-MOVE with "
+        f"status 0xC000 (the PACS cannot understand the request)."
+    )
     assert exc.value.status == 0xC000
     bad_url = Node("badurl", dicomweb=orthanc.url + "/no-such-dicomweb")
     with pytest.raises(DicomWebError, match=r"answered the QIDO-RS search with HTTP 404"):
@@ -310,19 +389,24 @@ def test_silent_port_times_out_and_http_port_is_not_dicom(node: Any, orthanc: Or
         with pytest.raises(NetworkTimeoutError) as exc:
             pacs.echo(Node("silent", "127.0.0.1", port, AE_TITLE), quick)
         assert time.perf_counter() - t0 < 10
-    assert str(exc.value) == (f"silent ({AE_TITLE} at 127.0.0.1:{port}) accepted the connection but "
-                              f"did not answer the DICOM association request within 1 s (is it a "
-                              f"DICOM port?).")
+    assert str(exc.value) == (
+        f"silent ({AE_TITLE} at 127.0.0.1:{port}) accepted the connection but "
+        f"did not answer the DICOM association request within 1 s (is it a "
+        f"DICOM port?)."
+    )
     http = Node("http", "127.0.0.1", orthanc.http_port, AE_TITLE)
     with pytest.raises(NetworkError) as exc2:
         pacs.echo(http, quick)
     assert isinstance(exc2.value, (AssociationAbortedError, ConnectionFailedError))
     assert str(exc2.value).startswith(f"http ({AE_TITLE} at 127.0.0.1:{orthanc.http_port})")
-    assert str(exc2.value).endswith("aborted the association request (is it a DICOM port, or does it need TLS?).")
+    assert str(exc2.value).endswith(
+        "aborted the association request (is it a DICOM port, or does it need TLS?)."
+    )
 
 
-def test_refused_instance_reported_per_file(node: Any, orthanc: Orthanc, dicom_dir: Path,
-                                            tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_refused_instance_reported_per_file(
+    node: Any, orthanc: Orthanc, dicom_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Orthanc is configured not to take deflated data sets: that file is refused, the rest sent."""
     from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
 
@@ -339,14 +423,18 @@ def test_refused_instance_reported_per_file(node: Any, orthanc: Orthanc, dicom_d
     assert code == 1
     assert "sent 1 of 3 file(s) to orthanc" in out
     lines = err.splitlines()
-    assert (f"hilum: {deflated}: orthanc does not accept MR Image Storage in "
-            f"Deflated Explicit VR Little Endian") in lines
+    assert (
+        f"hilum: {deflated}: orthanc does not accept MR Image Storage in "
+        f"Deflated Explicit VR Little Endian"
+    ) in lines
     assert any(line.startswith(f"hilum: {junk}: not a DICOM file") for line in lines)
     assert not orthanc.find_instance(str(ds.SOPInstanceUID))
     assert orthanc.find_instance(str(pydicom.dcmread(src, stop_before_pixels=True).SOPInstanceUID))
 
 
-def test_move_uses_the_listener_already_running(node: Any, orthanc: Orthanc, dicom_dir: Path) -> None:
+def test_move_uses_the_listener_already_running(
+    node: Any, orthanc: Orthanc, dicom_dir: Path
+) -> None:
     """With the GUI's background listener on Hilum's port, C-MOVE lands there (no second bind)."""
     from app.net.dimse import Listener
     from app.net.filing import Filer
@@ -367,32 +455,50 @@ def test_tls_node(node: Any, dicom_dir: Path, capsys: pytest.CaptureFixture[str]
     _, local = node
     tls = Orthanc(tls=True).start()
     try:
-        code, out, err = _cli(capsys, "pacs", "add", "secure", "--host", "127.0.0.1", "--port",
-                              str(tls.dicom_port), "--ae-title", AE_TITLE, "--tls-ca", str(tls.cert))
+        code, out, err = _cli(
+            capsys,
+            "pacs",
+            "add",
+            "secure",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(tls.dicom_port),
+            "--ae-title",
+            AE_TITLE,
+            "--tls-ca",
+            str(tls.cert),
+        )
         assert code == 0, err
         secure = NodeStore.load().get("secure")
         assert secure.tls and pacs.echo(secure, local) > 0
         tls.load(dicom_dir / "mr_transfer_syntaxes")
         assert [s.study_uid for s in pacs.find(secure, local).studies] == [
-            _study_uid(dicom_dir / "mr_transfer_syntaxes")]
+            _study_uid(dicom_dir / "mr_transfer_syntaxes")
+        ]
         plain = Node("plain", "127.0.0.1", tls.dicom_port, AE_TITLE)
         quick = LocalSettings(local.ae_title, local.port, 3.0)
         with pytest.raises(NetworkError) as exc:
             pacs.echo(plain, quick)
-        assert str(exc.value) == (f"plain ({AE_TITLE} at 127.0.0.1:{tls.dicom_port}) aborted the "
-                                  f"association request (is it a DICOM port, or does it need TLS?).")
+        assert str(exc.value) == (
+            f"plain ({AE_TITLE} at 127.0.0.1:{tls.dicom_port}) aborted the "
+            f"association request (is it a DICOM port, or does it need TLS?)."
+        )
         untrusted = Node("untrusted", "127.0.0.1", tls.dicom_port, AE_TITLE, tls=True)
         with pytest.raises(ConnectionFailedError) as exc2:
             pacs.echo(untrusted, quick)  # the self-signed certificate is not trusted
-        assert str(exc2.value).startswith(f"The TLS certificate of untrusted ({AE_TITLE} at "
-                                          f"127.0.0.1:{tls.dicom_port}) is not trusted (")
+        assert str(exc2.value).startswith(
+            f"The TLS certificate of untrusted ({AE_TITLE} at "
+            f"127.0.0.1:{tls.dicom_port}) is not trusted ("
+        )
         assert "--tls-ca FILE" in str(exc2.value)
     finally:
         tls.cleanup()
 
 
 def test_filer_indexes_a_series_first_instance_at_once_and_the_rest_in_batches(
-        dicom_dir: Path, hilum_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dicom_dir: Path, hilum_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The viewer gets the first instance of a series at once; the others are indexed together
     (one transaction) when the transfer ends, or after FLUSH_S while a listener keeps running."""
     from app.net import filing
@@ -405,16 +511,21 @@ def test_filer_indexes_a_series_first_instance_at_once_and_the_rest_in_batches(
     try:
         for f in files:
             ds = pydicom.dcmread(f, stop_before_pixels=True)
-            filer.file_parts([f.read_bytes()[:64], memoryview(f.read_bytes())[64:]],
-                             str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID),
-                             str(ds.SOPInstanceUID))
+            filer.file_parts(
+                [f.read_bytes()[:64], memoryview(f.read_bytes())[64:]],
+                str(ds.StudyInstanceUID),
+                str(ds.SeriesInstanceUID),
+                str(ds.SOPInstanceUID),
+            )
         deadline = time.monotonic() + 10
         while not firsts and time.monotonic() < deadline:
             time.sleep(0.02)
         assert len(firsts) == 1  # one series: reported once, with its first file
         assert Path(firsts[0]["first_path"]).read_bytes() == files[0].read_bytes()
-        while len(lib.instances(str(firsts[0]["series_uid"]))) < len(files) \
-                and time.monotonic() < deadline:
+        while (
+            len(lib.instances(str(firsts[0]["series_uid"]))) < len(files)
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)  # the batch comes after FLUSH_S, without closing the filer
         assert len(lib.instances(str(firsts[0]["series_uid"]))) == len(files)
     finally:
@@ -422,8 +533,9 @@ def test_filer_indexes_a_series_first_instance_at_once_and_the_rest_in_batches(
     assert report.received == report.added == len(files) and not report.errors
 
 
-def test_full_pacs_refuses_with_0xA700_out_of_resources(dicom_dir: Path, hilum_home: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_full_pacs_refuses_with_0xA700_out_of_resources(
+    dicom_dir: Path, hilum_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A genuine 0xA700 from Orthanc: storage limited to one patient, that patient protected
     from recycling, so a second patient's instance cannot be stored."""
     full = Orthanc(extra={"MaximumPatientCount": 1})
@@ -433,19 +545,31 @@ def test_full_pacs_refuses_with_0xA700_out_of_resources(dicom_dir: Path, hilum_h
         patient = full.get(f"/studies/{sid}")["ParentPatient"]
         full._req("PUT", f"/patients/{patient}/protected", b"1", "text/plain")
         store = NodeStore.load()
-        store.add(Node("full", host="127.0.0.1", port=full.dicom_port, ae_title=AE_TITLE,
-                       dicomweb=full.dicomweb))
+        store.add(
+            Node(
+                "full",
+                host="127.0.0.1",
+                port=full.dicom_port,
+                ae_title=AE_TITLE,
+                dicomweb=full.dicomweb,
+            )
+        )
         store.save()
         other = _files(dicom_dir / "ct_head_ge")[0]
         code, out, err = _cli(capsys, "pacs", "send", "full", str(other))
         assert code == 1
         assert "sent 0 of 1 file(s) to full" in out
-        assert f"hilum: {other}: refused with status 0xA700 (refused: out of resources)" in err.splitlines()
+        assert (
+            f"hilum: {other}: refused with status 0xA700 (refused: out of resources)"
+            in err.splitlines()
+        )
         # STOW-RS: Orthanc's plugin answers 200 with neither sequence filled; not taken as stored
         n, local = pacs.load("full")
         (item,) = pacs.send(n, local, [str(other)], use_web=True)
-        assert not item.ok and item.message == ("full did not confirm storing it (the STOW-RS "
-                                                "response lists it neither as stored nor as failed)")
+        assert not item.ok and item.message == (
+            "full did not confirm storing it (the STOW-RS "
+            "response lists it neither as stored nor as failed)"
+        )
         sop = str(pydicom.dcmread(other, stop_before_pixels=True).SOPInstanceUID)
         assert not full.find_instance(sop)
     finally:
@@ -453,7 +577,8 @@ def test_full_pacs_refuses_with_0xA700_out_of_resources(dicom_dir: Path, hilum_h
 
 
 def test_write_behind_filer_writes_everything_by_close_and_reports_what_it_cannot(
-        dicom_dir: Path, hilum_home: Path, tmp_path: Path) -> None:
+    dicom_dir: Path, hilum_home: Path, tmp_path: Path
+) -> None:
     """Retrieves write on a thread of their own; close() waits for every file, and a file that
     cannot be written is a problem in the report, not an instance."""
     from app.net.filing import Filer
@@ -462,18 +587,28 @@ def test_write_behind_filer_writes_everything_by_close_and_reports_what_it_canno
     headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
     with Filer(Library(), root=tmp_path / "ok", write_behind=True) as filer:
         for f, ds in zip(files, headers):
-            filer.file_parts([memoryview(f.read_bytes())], str(ds.StudyInstanceUID),
-                             str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+            filer.file_parts(
+                [memoryview(f.read_bytes())],
+                str(ds.StudyInstanceUID),
+                str(ds.SeriesInstanceUID),
+                str(ds.SOPInstanceUID),
+            )
     assert filer.report.received == filer.report.added == 4 and not filer.report.errors
     for f, ds in zip(files, headers):
-        got = filer.path_for(str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+        got = filer.path_for(
+            str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
+        )
         assert got.read_bytes() == f.read_bytes()
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the folder should be")
     with Filer(Library(), root=blocked, write_behind=True) as filer:
         ds = headers[0]
-        filer.file_parts([files[0].read_bytes()], str(ds.StudyInstanceUID),
-                         str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+        filer.file_parts(
+            [files[0].read_bytes()],
+            str(ds.StudyInstanceUID),
+            str(ds.SeriesInstanceUID),
+            str(ds.SOPInstanceUID),
+        )
     assert filer.report.received == 0 and len(filer.report.errors) == 1
     assert filer.report.errors[0]["error"].startswith("The instance could not be written to disk")
 

@@ -32,7 +32,8 @@ def window(qtbot: Any, node: Any) -> Any:
 
 
 def test_query_retrieve_dialog_shows_first_image_while_retrieving(
-        qtbot: Any, window: Any, orthanc: Orthanc, dicom_dir: Path) -> None:
+    qtbot: Any, window: Any, orthanc: Orthanc, dicom_dir: Path
+) -> None:
     from app.gui.pacs_dialog import QueryRetrieveDialog
 
     folder = dicom_dir / "ct_head_ge"
@@ -57,15 +58,21 @@ def test_query_retrieve_dialog_shows_first_image_while_retrieving(
     assert not dlg.last_error
     assert dlg.last_report.received == 28
     assert dlg.first_shown_at is not None and dlg.first_shown_at < dlg.done_at
-    qtbot.waitUntil(lambda: window.active_viewport().series is not None
-                    and window.active_viewport().frame is not None, timeout=60000)
+    qtbot.waitUntil(
+        lambda: (
+            window.active_viewport().series is not None
+            and window.active_viewport().frame is not None
+        ),
+        timeout=60000,
+    )
     assert window.active_viewport().series.series_uid == str(ds.SeriesInstanceUID)
     qtbot.waitUntil(lambda: not window.busy, timeout=60000)
     qtbot.waitUntil(lambda: len(window.active_viewport().series.frames) == 28, timeout=60000)
 
 
 def test_background_listener_shows_arrivals_in_the_browser(
-        qtbot: Any, orthanc: Orthanc, node: Any, dicom_dir: Path) -> None:
+    qtbot: Any, orthanc: Orthanc, node: Any, dicom_dir: Path
+) -> None:
     from app.gui.main_window import MainWindow
     from app.gui.pacs_dialog import stop_listener
     from app.gui.settings import Settings
@@ -81,9 +88,21 @@ def test_background_listener_shows_arrivals_in_the_browser(
         assert w._pacs_listener is not None
         files = sorted((dicom_dir / "mr_transfer_syntaxes").iterdir())[:2]
         study = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
-        sent = subprocess.run(["storescu", "-aet", "DCMTK", "-aec", store.local.ae_title,
-                               "127.0.0.1", str(port), *map(str, files)],
-                              capture_output=True, text=True, timeout=60)
+        sent = subprocess.run(
+            [
+                "storescu",
+                "-aet",
+                "DCMTK",
+                "-aec",
+                store.local.ae_title,
+                "127.0.0.1",
+                str(port),
+                *map(str, files),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert sent.returncode == 0, sent.stderr
         qtbot.waitUntil(lambda: study in w.browser._studies, timeout=30000)
     finally:
@@ -91,8 +110,9 @@ def test_background_listener_shows_arrivals_in_the_browser(
         w.close()
 
 
-def test_dialog_cancel_keeps_the_library_consistent(qtbot: Any, window: Any, orthanc: Orthanc,
-                                                    dicom_dir: Path, hilum_home: Path) -> None:
+def test_dialog_cancel_keeps_the_library_consistent(
+    qtbot: Any, window: Any, orthanc: Orthanc, dicom_dir: Path, hilum_home: Path
+) -> None:
     """Cancel as soon as the first image arrives (the 140-slice phantom, so there is time)."""
     from app.dicom.library import Library
     from app.gui.pacs_dialog import QueryRetrieveDialog
@@ -123,7 +143,8 @@ def test_dialog_cancel_keeps_the_library_consistent(qtbot: Any, window: Any, ort
 
 
 def test_export_dialog_sends_outputs_to_pacs_with_per_file_refusals(
-        qtbot: Any, node: Any, orthanc: Orthanc, tmp_path: Path) -> None:
+    qtbot: Any, node: Any, orthanc: Orthanc, tmp_path: Path
+) -> None:
     """Export as DICOM, then "Send to PACS": the SR, Encapsulated PDF and SC land in the real
     Orthanc; a file that cannot be sent gets its own line with the reason."""
     import numpy as np
@@ -136,13 +157,25 @@ def test_export_dialog_sends_outputs_to_pacs_with_per_file_refusals(
     ds = pydicom.dcmread(sample_path())
     disp = (ds.pixel_array[::8, ::8] >> 4).astype(np.uint8)
     ref = ImageRef(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, "")
-    draft = ReportDraft(study_uid=ds.StudyInstanceUID, indication="Cough.",
-                        findings="Right lower zone opacity.", impression="Pneumonia.")
-    results = [ModelResult("pneumonia_cnn", "1.0.0", "ab" * 32, "CPUExecutionProvider",
-                           [LabelResult("pneumonia", 0.8, 0.5, True)])]
+    draft = ReportDraft(
+        study_uid=ds.StudyInstanceUID,
+        indication="Cough.",
+        findings="Right lower zone opacity.",
+        impression="Pneumonia.",
+    )
+    results = [
+        ModelResult(
+            "pneumonia_cnn",
+            "1.0.0",
+            "ab" * 32,
+            "CPUExecutionProvider",
+            [LabelResult("pneumonia", 0.8, 0.5, True)],
+        )
+    ]
     overlay = np.stack([disp, disp // 2, disp // 3], -1).astype(np.uint8)
-    dialog = ExportDialog(ExportContext(draft, results, [ds],
-                                        [KeyImage(disp, overlay, legend="CAM", source=ref)]))
+    dialog = ExportDialog(
+        ExportContext(draft, results, [ds], [KeyImage(disp, overlay, legend="CAM", source=ref)])
+    )
     qtbot.addWidget(dialog)
     box = dialog.pacs_send
     assert box.node_name() == "orthanc" and not box.send_button.isEnabled()  # nothing exported yet
@@ -163,7 +196,9 @@ def test_export_dialog_sends_outputs_to_pacs_with_per_file_refusals(
     assert box.status.text() == "Sent 3 of 3 file(s) to orthanc."
     assert not box.problems.isVisibleTo(box)
     for f in dcm:
-        assert orthanc.find_instance(str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID))
+        assert orthanc.find_instance(
+            str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID)
+        )
     # a refused file is listed on its own line, the others still go
     junk = tmp_path / "notes.dcm"
     junk.write_text("not dicom")

@@ -46,16 +46,39 @@ def _not_private(root: Path) -> list[str]:
     return bad
 
 
-def test_every_patient_file_is_private(loose_umask: None, orthanc: Orthanc, node: Any,
-                                       dicom_dir: Path, tmp_path: Path, hilum_home: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_patient_file_is_private(
+    loose_umask: None,
+    orthanc: Orthanc,
+    node: Any,
+    dicom_dir: Path,
+    tmp_path: Path,
+    hilum_home: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     cxr = dicom_dir / "cxr" / "cr_chest_pa_uncompressed.dcm"
     outputs = tmp_path / "outputs"  # folders Hilum creates (nested: parents are created too)
     # scan
     assert main(["scan", str(cxr)]) == 0
     # analyse: results, saliency, draft, PDF, DICOM export
-    assert main(["analyze", str(cxr), "--out", str(outputs / "run" / "a"), "--saliency", "cam",
-                 "--device", "cpu", "--draft", "--pdf", "--dicom-export", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                str(cxr),
+                "--out",
+                str(outputs / "run" / "a"),
+                "--saliency",
+                "cam",
+                "--device",
+                "cpu",
+                "--draft",
+                "--pdf",
+                "--dicom-export",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert (outputs / "run" / "a" / "report.pdf").is_file()
     assert list((outputs / "run" / "a" / "dicom").glob("*.dcm"))
     # a rendered frame
@@ -74,9 +97,15 @@ def test_every_patient_file_is_private(loose_umask: None, orthanc: Orthanc, node
     series = study["series"][0]["series_uid"]
     inst = lib.instances(series)[0]
     pts = ((10.0, 10.0), (60.0, 60.0))
-    save_measurement(lib, Measurement("length", pts,
-                                      ImageKey(study["study_uid"], series, inst["sop_uid"], 0),
-                                      compute_values("length", pts, None, (0.2, 0.2))))
+    save_measurement(
+        lib,
+        Measurement(
+            "length",
+            pts,
+            ImageKey(study["study_uid"], series, inst["sop_uid"], 0),
+            compute_values("length", pts, None, (0.2, 0.2)),
+        ),
+    )
     lib.close()
     ann = outputs / "ann" / "x"
     assert main(["annotations", "export", study["study_uid"], "--out", str(ann)]) == 0
@@ -88,8 +117,12 @@ def test_every_patient_file_is_private(loose_umask: None, orthanc: Orthanc, node
     # PACS retrieve (C-GET) into the library
     folder = dicom_dir / "mr_transfer_syntaxes"
     orthanc.load(folder)
-    uid = str(pydicom.dcmread(next(p for p in sorted(folder.iterdir()) if p.name != "DIRFILE"),
-                              stop_before_pixels=True).StudyInstanceUID)
+    uid = str(
+        pydicom.dcmread(
+            next(p for p in sorted(folder.iterdir()) if p.name != "DIRFILE"),
+            stop_before_pixels=True,
+        ).StudyInstanceUID
+    )
     assert main(["pacs", "retrieve", "orthanc", uid]) == 0
     capsys.readouterr()
     assert any((hilum_home / "data" / "pacs").rglob("*.dcm"))

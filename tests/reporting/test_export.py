@@ -23,8 +23,10 @@ from app.reporting.export import export_report, preview_deidentification
 from app.reporting.pdf import PDF_DISCLAIMER, InstitutionHeader, KeyImage
 
 CHINESE = "右下肺野见斑片状模糊影，考虑肺炎。"
-FINDINGS = ("Patchy airspace opacity in the right lower zone. No pleural effusion. "
-            "Heart size normal. " + CHINESE)
+FINDINGS = (
+    "Patchy airspace opacity in the right lower zone. No pleural effusion. "
+    "Heart size normal. " + CHINESE
+)
 IMPRESSION = "Right lower zone opacity, consistent with pneumonia. 建议抗感染治疗后复查。"
 
 
@@ -71,10 +73,16 @@ def sample() -> pydicom.Dataset:
 @pytest.fixture(scope="module")
 def key_image(sample: pydicom.Dataset) -> KeyImage:
     disp = display_of(sample)
-    ref = ImageRef(sample.StudyInstanceUID, sample.SeriesInstanceUID, sample.SOPInstanceUID,
-                   str(sample_path()))
-    return KeyImage(display=disp, overlay=overlay_of(disp), legend="Grad-CAM, pneumonia, jet, 50%",
-                    caption="PA chest, right lower zone", source=ref)
+    ref = ImageRef(
+        sample.StudyInstanceUID, sample.SeriesInstanceUID, sample.SOPInstanceUID, str(sample_path())
+    )
+    return KeyImage(
+        display=disp,
+        overlay=overlay_of(disp),
+        legend="Grad-CAM, pneumonia, jet, 50%",
+        caption="PA chest, right lower zone",
+        source=ref,
+    )
 
 
 def make_draft(ds: pydicom.Dataset, signed: bool = True, extra: str = "") -> ReportDraft:
@@ -91,12 +99,16 @@ def make_draft(ds: pydicom.Dataset, signed: bool = True, extra: str = "") -> Rep
     )
 
 
-RESULTS = [ModelResult(
-    model_id="pneumonia_cnn", model_version="1.0.0", sha256="3f" * 32,
-    provider="CPUExecutionProvider",
-    labels=[LabelResult("pneumonia", 0.912, 0.5, True)],
-    provenance={"app_version": "0.1.0", "time": "2026-11-28T20:59:00+00:00"},
-)]
+RESULTS = [
+    ModelResult(
+        model_id="pneumonia_cnn",
+        model_version="1.0.0",
+        sha256="3f" * 32,
+        provider="CPUExecutionProvider",
+        labels=[LabelResult("pneumonia", 0.912, 0.5, True)],
+        provenance={"app_version": "0.1.0", "time": "2026-11-28T20:59:00+00:00"},
+    )
+]
 
 
 def pdf_text(path: Path) -> str:
@@ -145,8 +157,9 @@ def test_export_refuses_unsigned_report(sample, tmp_path):
 
 
 def test_export_refuses_sources_from_another_study(sample, shared_data, tmp_path):
-    other = pydicom.dcmread(shared_data / "dicom/cxr/dx_chest_pa_j2k_lossless.dcm",
-                            stop_before_pixels=True)
+    other = pydicom.dcmread(
+        shared_data / "dicom/cxr/dx_chest_pa_j2k_lossless.dcm", stop_before_pixels=True
+    )
     assert other.StudyInstanceUID != sample.StudyInstanceUID
     with pytest.raises(ExportError):
         export_report(make_draft(sample), RESULTS, [other], tmp_path)
@@ -157,34 +170,63 @@ def test_pdf_has_sections_table_disclaimer_chinese_and_renders(sample, key_image
     from PIL import Image
 
     Image.fromarray(key_image.display[:64, :64]).save(logo)
-    files = export_report(make_draft(sample), RESULTS, [sample], tmp_path / "out", pdf=True,
-                          dicom=False, key_images=[key_image],
-                          header=InstitutionHeader("Riverside General Hospital",
-                                                   "1 River Road\nSpringfield", str(logo)))
+    files = export_report(
+        make_draft(sample),
+        RESULTS,
+        [sample],
+        tmp_path / "out",
+        pdf=True,
+        dicom=False,
+        key_images=[key_image],
+        header=InstitutionHeader(
+            "Riverside General Hospital", "1 River Road\nSpringfield", str(logo)
+        ),
+    )
     assert files == [tmp_path / "out" / "report.pdf"]
     text = pdf_text(files[0])
-    for heading in ("Riverside General Hospital", "INDICATION", "COMPARISON", "FINDINGS",
-                    "IMPRESSION", "AI RESULTS", "KEY IMAGES", "SIGN-OFF"):
+    for heading in (
+        "Riverside General Hospital",
+        "INDICATION",
+        "COMPARISON",
+        "FINDINGS",
+        "IMPRESSION",
+        "AI RESULTS",
+        "KEY IMAGES",
+        "SIGN-OFF",
+    ):
         assert heading in text, heading
     # the AI table: model, version, short hash, provider, label, probability, threshold, flag
-    for cell in ("pneumonia_cnn", "1.0.0", "3f3f3f3f3f", "CPU", "pneumonia", "0.912", "0.500",
-                 "POSITIVE"):
+    for cell in (
+        "pneumonia_cnn",
+        "1.0.0",
+        "3f3f3f3f3f",
+        "CPU",
+        "pneumonia",
+        "0.912",
+        "0.500",
+        "POSITIVE",
+    ):
         assert cell in text, cell
     assert PDF_DISCLAIMER in text
     assert CHINESE in text.replace(" ", "").replace("\n", "")
     assert "Signed off by Jane Smith" in text
-    assert "CompressedSamples RG1" in text          # patient block from the source
+    assert "CompressedSamples RG1" in text  # patient block from the source
     assert "Page 1 of" in text and "Document ID:" in text
 
     fonts = run(tool("pdffonts"), str(files[0])).splitlines()[2:]
     assert fonts, "no fonts in the PDF"
     for line in fonts:
-        emb = line.split()[-5]                     # name type encoding EMB sub uni object gen
+        emb = line.split()[-5]  # name type encoding EMB sub uni object gen
         assert emb == "yes", f"font not embedded: {line}"
     assert any("DroidSansFallback" in line for line in fonts)
 
-    pages = int(next(line.split()[-1] for line in run(tool("pdfinfo"), str(files[0])).splitlines()
-                     if line.startswith("Pages:")))
+    pages = int(
+        next(
+            line.split()[-1]
+            for line in run(tool("pdfinfo"), str(files[0])).splitlines()
+            if line.startswith("Pages:")
+        )
+    )
     run(tool("pdftoppm"), "-r", "40", "-png", str(files[0]), str(tmp_path / "page"))
     pngs = sorted(tmp_path.glob("page*.png"))
     assert len(pngs) == pages >= 1
@@ -194,8 +236,16 @@ def test_pdf_has_sections_table_disclaimer_chinese_and_renders(sample, key_image
 
 
 def test_dicom_outputs_validate_and_reference_the_source(sample, key_image, tmp_path):
-    files = export_report(make_draft(sample), RESULTS, [sample], tmp_path, pdf=True, dicom=True,
-                          key_images=[key_image], header=InstitutionHeader("Riverside General"))
+    files = export_report(
+        make_draft(sample),
+        RESULTS,
+        [sample],
+        tmp_path,
+        pdf=True,
+        dicom=True,
+        key_images=[key_image],
+        header=InstitutionHeader("Riverside General"),
+    )
     dcm = [f for f in files if f.suffix == ".dcm"]
     kinds = sorted(f.name.split("_")[0] for f in dcm)
     assert kinds == ["PDF", "SC", "SR"]
@@ -204,7 +254,7 @@ def test_dicom_outputs_validate_and_reference_the_source(sample, key_image, tmp_
         errors = dciodvfy_errors(f)
         assert not errors, f"{f.name}: {errors}"
         ds = pydicom.dcmread(f)
-        assert ds.StudyInstanceUID == sample.StudyInstanceUID      # new series in the source study
+        assert ds.StudyInstanceUID == sample.StudyInstanceUID  # new series in the source study
         assert ds.SeriesInstanceUID != sample.SeriesInstanceUID
         assert ds.SOPInstanceUID != sample.SOPInstanceUID
         assert ds.PatientID == sample.PatientID
@@ -228,8 +278,15 @@ def test_dicom_outputs_validate_and_reference_the_source(sample, key_image, tmp_
 
 
 def test_sr_round_trips_text_findings_and_observer_device(sample, key_image, tmp_path):
-    files = export_report(make_draft(sample), RESULTS, [sample], tmp_path, pdf=False, dicom=True,
-                          key_images=[key_image])
+    files = export_report(
+        make_draft(sample),
+        RESULTS,
+        [sample],
+        tmp_path,
+        pdf=False,
+        dicom=True,
+        key_images=[key_image],
+    )
     assert not (tmp_path / "report.pdf").exists()
     sr_path = next(f for f in files if f.name.startswith("SR_"))
     sr = pydicom.dcmread(sr_path)
@@ -238,7 +295,7 @@ def test_sr_round_trips_text_findings_and_observer_device(sample, key_image, tmp
     assert str(sr.VerifyingObserverSequence[0].VerifyingObserverName) == "Smith^Jane"
     pairs = sr_texts(sr)
     texts = dict(pairs)
-    assert texts["Finding"] == FINDINGS                   # Chinese included, byte for byte
+    assert texts["Finding"] == FINDINGS  # Chinese included, byte for byte
     assert texts["Impression"] == IMPRESSION
     assert ("Algorithm Name", "pneumonia_cnn") in pairs
     assert ("Algorithm Version", "1.0.0") in pairs
@@ -249,10 +306,16 @@ def test_sr_round_trips_text_findings_and_observer_device(sample, key_image, tmp
     assert texts["Device Observer Serial Number"] == "3f" * 32
     # the generator that drafted the text is named as well
     assert ("Algorithm Name", "report_generator") in pairs
-    codes = [(c.ConceptNameCodeSequence[0].CodeMeaning, c.ConceptCodeSequence[0].CodeValue,
-              c.ConceptCodeSequence[0].CodingSchemeDesignator) for c in sr_items(sr, "CODE")]
-    assert ("Finding", "233604007", "SCT") in codes          # pneumonia, SNOMED CT
-    assert ("Observer Type", "121007", "DCM") in codes        # the model as a device observer
+    codes = [
+        (
+            c.ConceptNameCodeSequence[0].CodeMeaning,
+            c.ConceptCodeSequence[0].CodeValue,
+            c.ConceptCodeSequence[0].CodingSchemeDesignator,
+        )
+        for c in sr_items(sr, "CODE")
+    ]
+    assert ("Finding", "233604007", "SCT") in codes  # pneumonia, SNOMED CT
+    assert ("Observer Type", "121007", "DCM") in codes  # the model as a device observer
     nums = [float(n.MeasuredValueSequence[0].NumericValue) for n in sr_items(sr, "NUM")]
     assert nums == [pytest.approx(0.912)]
     images = [i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for i in sr_items(sr, "IMAGE")]
@@ -264,14 +327,30 @@ def test_sr_round_trips_text_findings_and_observer_device(sample, key_image, tmp
 
 def test_deidentified_export_has_no_source_identifiers(sample, key_image, tmp_path):
     name_in_text = " Patient CompressedSamples RG1, ID 9RG1."
-    files = export_report(make_draft(sample, extra=name_in_text), RESULTS, [sample], tmp_path,
-                          pdf=True, dicom=True, deidentify=True, key_images=[key_image],
-                          header=InstitutionHeader("Riverside General"))
-    identifiers = [str(sample.PatientName), "CompressedSamples", str(sample.PatientID),
-                   str(sample.PatientBirthDate), str(sample.OtherPatientIDs),
-                   str(sample.AccessionNumber), str(sample.InstitutionName),
-                   str(sample.StudyInstanceUID), str(sample.SeriesInstanceUID),
-                   str(sample.SOPInstanceUID), str(sample.StudyID)]
+    files = export_report(
+        make_draft(sample, extra=name_in_text),
+        RESULTS,
+        [sample],
+        tmp_path,
+        pdf=True,
+        dicom=True,
+        deidentify=True,
+        key_images=[key_image],
+        header=InstitutionHeader("Riverside General"),
+    )
+    identifiers = [
+        str(sample.PatientName),
+        "CompressedSamples",
+        str(sample.PatientID),
+        str(sample.PatientBirthDate),
+        str(sample.OtherPatientIDs),
+        str(sample.AccessionNumber),
+        str(sample.InstitutionName),
+        str(sample.StudyInstanceUID),
+        str(sample.SeriesInstanceUID),
+        str(sample.SOPInstanceUID),
+        str(sample.StudyID),
+    ]
     identifiers = [i for i in identifiers if len(i) >= 4]
     dcm = [f for f in files if f.suffix == ".dcm"]
     study_uids, referenced = set(), set()
@@ -289,8 +368,9 @@ def test_deidentified_export_has_no_source_identifiers(sample, key_image, tmp_pa
         if "SourceInstanceSequence" in ds:
             referenced.add(ds.SourceInstanceSequence[0].ReferencedSOPInstanceUID)
         if "ContentSequence" in ds:
-            referenced.update(i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID
-                              for i in sr_items(ds, "IMAGE"))
+            referenced.update(
+                i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for i in sr_items(ds, "IMAGE")
+            )
     # one consistent remapping: every object in one new study, all pointing at one new source UID
     assert len(study_uids) == 1 and sample.StudyInstanceUID not in study_uids
     assert len(referenced) == 1 and sample.SOPInstanceUID not in referenced
@@ -311,8 +391,10 @@ def test_deidentification_preview_lists_changes_without_touching_source(sample):
     before = str(sample.PatientName)
     changes = preview_deidentification([sample])
     by_kw = {c.keyword: c for c in changes}
-    assert by_kw["PatientName"].old == before and by_kw["PatientName"].action in ("emptied",
-                                                                                 "replaced")
+    assert by_kw["PatientName"].old == before and by_kw["PatientName"].action in (
+        "emptied",
+        "replaced",
+    )
     assert by_kw["PatientID"].action in ("emptied", "replaced")
     assert by_kw["StudyInstanceUID"].action == "UID remapped"
     assert by_kw["OtherPatientIDs"].action == "removed"
@@ -324,10 +406,13 @@ def test_deidentified_export_of_a_second_modality(shared_data, tmp_path):
     """The DX film (another study, JPEG 2000) exports de-identified with valid objects too."""
     ds = pydicom.dcmread(shared_data / "dicom/cxr/dx_chest_pa_j2k_lossless.dcm")
     disp = display_of(ds, step=8)
-    ki = KeyImage(disp, overlay_of(disp), legend="occlusion",
-                  source=ImageRef(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, ""))
-    files = export_report(make_draft(ds), RESULTS, [ds], tmp_path, deidentify=True,
-                          key_images=[ki])
+    ki = KeyImage(
+        disp,
+        overlay_of(disp),
+        legend="occlusion",
+        source=ImageRef(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, ""),
+    )
+    files = export_report(make_draft(ds), RESULTS, [ds], tmp_path, deidentify=True, key_images=[ki])
     assert len(files) == 4
     for f in files:
         if f.suffix == ".dcm":
@@ -340,23 +425,33 @@ def test_ct_series_with_missing_type2_attributes_exports_valid_objects(shared_da
     valid objects; the SR's evidence lists every source slice."""
     paths = sorted((shared_data / "dicom/ct_head_ge").iterdir())[:3]
     slices = [pydicom.dcmread(p) for p in paths]
-    draft = ReportDraft(study_uid=str(slices[0].StudyInstanceUID), findings="No haemorrhage.",
-                        impression="Normal.", reader_name="Jane Smith",
-                        signed_off_at="2026-11-28T21:00:00+00:00")
+    draft = ReportDraft(
+        study_uid=str(slices[0].StudyInstanceUID),
+        findings="No haemorrhage.",
+        impression="Normal.",
+        reader_name="Jane Smith",
+        signed_off_at="2026-11-28T21:00:00+00:00",
+    )
     files = export_report(draft, [], slices, tmp_path, pdf=False, dicom=True)
     assert sorted(f.name.split("_")[0] for f in files) == ["PDF", "SR"]
     for f in files:
         assert not dciodvfy_errors(f), f.name
     sr = pydicom.dcmread(next(f for f in files if f.name.startswith("SR")))
-    listed = {i.ReferencedSOPInstanceUID
-              for s in sr.CurrentRequestedProcedureEvidenceSequence
-              for series in s.ReferencedSeriesSequence for i in series.ReferencedSOPSequence}
+    listed = {
+        i.ReferencedSOPInstanceUID
+        for s in sr.CurrentRequestedProcedureEvidenceSequence
+        for series in s.ReferencedSeriesSequence
+        for i in series.ReferencedSOPSequence
+    }
     assert listed == {str(s.SOPInstanceUID) for s in slices}
 
 
 def test_export_cleans_up_when_a_key_image_is_invalid(sample, tmp_path):
-    bad = KeyImage(np.zeros((8, 8), np.uint8), overlay=np.zeros((8, 8, 3), np.uint8),
-                   source=ImageRef("1.2", "1.2", "1.2.3.4.5.unknown", ""))
+    bad = KeyImage(
+        np.zeros((8, 8), np.uint8),
+        overlay=np.zeros((8, 8, 3), np.uint8),
+        source=ImageRef("1.2", "1.2", "1.2.3.4.5.unknown", ""),
+    )
     with pytest.raises(ExportError):
         export_report(make_draft(sample), RESULTS, [sample], tmp_path, key_images=[bad])
     assert not list(tmp_path.rglob("*.pdf")) and not list(tmp_path.rglob("*.dcm"))

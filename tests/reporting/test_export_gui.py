@@ -22,15 +22,29 @@ def context():
     disp = (ds.pixel_array[::8, ::8] >> 4).astype(np.uint8)
     overlay = np.stack([disp, disp // 2, disp // 3], -1).astype(np.uint8)
     ref = ImageRef(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, "")
-    draft = ReportDraft(study_uid=ds.StudyInstanceUID, indication="Fever.",
-                        findings="Right lower zone opacity. 右下肺斑片影。",
-                        impression="Pneumonia.")
-    results = [ModelResult("pneumonia_cnn", "1.0.0", "ab" * 32, "CPUExecutionProvider",
-                           [LabelResult("pneumonia", 0.8, 0.5, True)])]
+    draft = ReportDraft(
+        study_uid=ds.StudyInstanceUID,
+        indication="Fever.",
+        findings="Right lower zone opacity. 右下肺斑片影。",
+        impression="Pneumonia.",
+    )
+    results = [
+        ModelResult(
+            "pneumonia_cnn",
+            "1.0.0",
+            "ab" * 32,
+            "CPUExecutionProvider",
+            [LabelResult("pneumonia", 0.8, 0.5, True)],
+        )
+    ]
     signed = []
-    return ExportContext(draft, results, [ds], [KeyImage(disp, overlay, legend="CAM",
-                                                         source=ref)],
-                         on_signed_off=signed.append), signed
+    return ExportContext(
+        draft,
+        results,
+        [ds],
+        [KeyImage(disp, overlay, legend="CAM", source=ref)],
+        on_signed_off=signed.append,
+    ), signed
 
 
 def test_export_dialog_requires_sign_off_then_exports(qtbot, context, tmp_path):
@@ -43,7 +57,7 @@ def test_export_dialog_requires_sign_off_then_exports(qtbot, context, tmp_path):
     dialog.sign_box.setChecked(False)
     assert not dialog.export_button.isEnabled()
     dialog.reader.setText("Jane Smith")
-    assert not dialog.export_button.isEnabled()          # the sign-off box is required too
+    assert not dialog.export_button.isEnabled()  # the sign-off box is required too
     dialog.sign_box.setChecked(True)
     assert dialog.export_button.isEnabled()
 
@@ -51,7 +65,7 @@ def test_export_dialog_requires_sign_off_then_exports(qtbot, context, tmp_path):
     dialog.pdf_box.setChecked(True)
     dialog.dicom_box.setChecked(True)
     dialog.deid_box.setChecked(True)
-    dialog.pixels_reviewed_box.setChecked(True)   # de-identified key images need the check
+    dialog.pixels_reviewed_box.setChecked(True)  # de-identified key images need the check
     dialog.export_button.click()
     qtbot.waitUntil(lambda: dialog._worker is None and bool(dialog.files), timeout=60000)
     names = sorted(p.name.split("_")[0] for p in dialog.files)
@@ -112,25 +126,47 @@ def test_export_dock_in_the_main_window_exports_the_image_on_screen(qtbot, tmp_p
     vp = window.active_viewport()
     rows, cols = vp.frame.shape[:2]
     rgba = np.zeros((rows, cols, 4), np.uint8)
-    rgba[rows // 2:, : cols // 2] = (255, 0, 0, 200)           # a "hot" lower-left region
+    rgba[rows // 2 :, : cols // 2] = (255, 0, 0, 200)  # a "hot" lower-left region
     vp.set_overlay(rgba)
     ki = panel.add_current_image()
     assert ki is not None and ki.overlay is not None
     assert ki.display.shape == (rows, cols)
     hot, cold = ki.overlay[rows - 5, 5], ki.overlay[5, cols - 5]
-    assert int(hot[0]) > int(hot[1])                 # red blended in where the overlay is
-    assert cold[0] == cold[1] == cold[2] == ki.display[5, cols - 5]   # grey elsewhere
+    assert int(hot[0]) > int(hot[1])  # red blended in where the overlay is
+    assert cold[0] == cold[1] == cold[2] == ki.display[5, cols - 5]  # grey elsewhere
 
     ref = window.current_image()
     ds = pydicom.dcmread(sample_path(), stop_before_pixels=True)
     lib = Library()
-    lib.store_result(ref.study_uid, "ai:" + ref.series_uid, {"images": [{
-        "path": str(sample_path()), "study_uid": ref.study_uid, "sop_uid": ref.sop_uid,
-        "results": [ModelResult("pneumonia_cnn", "1.0.0", "cd" * 32, "CPUExecutionProvider",
-                                [LabelResult("pneumonia", 0.7, 0.5, True)]).to_dict()]}]})
-    lib.store_result(ref.study_uid, "report", ReportDraft(
-        study_uid=ref.study_uid, findings="Opacity. 右下肺斑片影。",
-        impression="Pneumonia.").to_dict())
+    lib.store_result(
+        ref.study_uid,
+        "ai:" + ref.series_uid,
+        {
+            "images": [
+                {
+                    "path": str(sample_path()),
+                    "study_uid": ref.study_uid,
+                    "sop_uid": ref.sop_uid,
+                    "results": [
+                        ModelResult(
+                            "pneumonia_cnn",
+                            "1.0.0",
+                            "cd" * 32,
+                            "CPUExecutionProvider",
+                            [LabelResult("pneumonia", 0.7, 0.5, True)],
+                        ).to_dict()
+                    ],
+                }
+            ]
+        },
+    )
+    lib.store_result(
+        ref.study_uid,
+        "report",
+        ReportDraft(
+            study_uid=ref.study_uid, findings="Opacity. 右下肺斑片影。", impression="Pneumonia."
+        ).to_dict(),
+    )
 
     panel.export()
     qtbot.waitUntil(lambda: panel.dialog is not None, timeout=30000)
@@ -142,13 +178,16 @@ def test_export_dock_in_the_main_window_exports_the_image_on_screen(qtbot, tmp_p
     dialog.sign_box.setChecked(True)
     dialog.out_dir.setText(str(tmp_path))
     dialog.export_button.click()
-    assert not hasattr(dialog, "ack_box")   # the report states the AI finding: nothing to acknowledge
+    assert not hasattr(
+        dialog, "ack_box"
+    )  # the report states the AI finding: nothing to acknowledge
     qtbot.waitUntil(lambda: dialog._worker is None and bool(dialog.files), timeout=60000)
     assert (tmp_path / "report.pdf").is_file()
     sc = pydicom.dcmread(next(p for p in dialog.files if p.name.startswith("SC")))
     assert sc.SourceImageSequence[0].ReferencedSOPInstanceUID == ds.SOPInstanceUID
-    qtbot.waitUntil(lambda: lib.result(ref.study_uid, "report:signed_off") is not None,
-                    timeout=10000)
+    qtbot.waitUntil(
+        lambda: lib.result(ref.study_uid, "report:signed_off") is not None, timeout=10000
+    )
     window.close()
 
 
@@ -162,7 +201,9 @@ def test_sign_off_check_asks_for_acknowledgement(qtbot, context, tmp_path):
     from app.gui.panels.export import ExportDialog
 
     ctx, signed = context
-    ctx.draft = dataclasses.replace(ctx.draft, findings="The heart is enlarged.", impression="Cardiomegaly.")
+    ctx.draft = dataclasses.replace(
+        ctx.draft, findings="The heart is enlarged.", impression="Cardiomegaly."
+    )
     dialog = ExportDialog(ctx)
     qtbot.addWidget(dialog)
     dialog.reader.setText("Jane Smith")
@@ -175,12 +216,14 @@ def test_sign_off_check_asks_for_acknowledgement(qtbot, context, tmp_path):
     box = dialog.ack_box
     assert box.objectName() == "SignOffCheck"
     assert "AI flagged Pneumonia (0.80); your report does not mention it" in box.text()
-    assert dialog._worker is None and not dialog.files          # nothing exported before the decision
+    assert dialog._worker is None and not dialog.files  # nothing exported before the decision
     ack = next(b for b in box.buttons() if box.buttonRole(b) == QMessageBox.ButtonRole.AcceptRole)
     ack.click()
     qtbot.waitUntil(lambda: dialog._worker is None and bool(dialog.files), timeout=60000)
     acks = signed[0].acknowledgements
-    assert [a["message"] for a in acks] == ["AI flagged Pneumonia (0.80); your report does not mention it"]
+    assert [a["message"] for a in acks] == [
+        "AI flagged Pneumonia (0.80); your report does not mention it"
+    ]
     assert acks[0]["reader"] == "Jane Smith"
     sr = pydicom.dcmread(next(p for p in dialog.files if p.name.startswith("SR")))
     texts = []
@@ -193,5 +236,7 @@ def test_sign_off_check_asks_for_acknowledgement(qtbot, context, tmp_path):
                 walk(it.ContentSequence)
 
     walk(sr.ContentSequence)
-    assert any(t.startswith("AI flagged Pneumonia (0.80); your report does not mention it: acknowledged")
-               for t in texts)
+    assert any(
+        t.startswith("AI flagged Pneumonia (0.80); your report does not mention it: acknowledged")
+        for t in texts
+    )

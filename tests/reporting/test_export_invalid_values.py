@@ -40,13 +40,33 @@ def test_invalid_values_are_emptied_in_a_copy_only(shared_data: Path) -> None:
 
 
 def test_analyze_exports_pdf_and_dicom_from_a_header_with_hashed_dates(
-        shared_data: Path, tmp_path: Path, hilum_home: Path) -> None:
+    shared_data: Path, tmp_path: Path, hilum_home: Path
+) -> None:
     out = tmp_path / "out"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HILUM_HOME=str(hilum_home),
-               HILUM_SHARED_DATA=str(shared_data))
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        HILUM_HOME=str(hilum_home),
+        HILUM_SHARED_DATA=str(shared_data),
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "app", "analyze", "--pdf", "--dicom-export", "--out", str(out),
-         str(_dx(shared_data))], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "analyze",
+            "--pdf",
+            "--dicom-export",
+            "--out",
+            str(out),
+            str(_dx(shared_data)),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "could not be built" not in proc.stderr
     assert "UserWarning" not in proc.stderr  # no Python warnings on the terminal
@@ -61,9 +81,16 @@ def test_analyze_exports_pdf_and_dicom_from_a_header_with_hashed_dates(
         assert ds.PatientID == src.PatientID and ds.StudyInstanceUID == src.StudyInstanceUID
         assert ds.PatientBirthDate == "" and ds.AccessionNumber == ""  # invalid: left empty
         report = subprocess.run([_tool("dciodvfy"), str(f)], capture_output=True, text=True)
-        errors = [ln for ln in (report.stdout + report.stderr).splitlines()
-                  if ln.startswith("Error") and ("Birth" in ln or "Accession" in ln)]
+        errors = [
+            ln
+            for ln in (report.stdout + report.stderr).splitlines()
+            if ln.startswith("Error") and ("Birth" in ln or "Accession" in ln)
+        ]
         assert errors == []
-    text = subprocess.run([_tool("pdftotext"), "-layout", str(out / "report.pdf"), "-"],
-                          capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        [_tool("pdftotext"), "-layout", str(out / "report.pdf"), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert src.PatientID in text and "DX" in text and "d14a028c" not in text

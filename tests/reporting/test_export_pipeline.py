@@ -13,9 +13,13 @@ import pytest
 
 from app.core.paths import sample_path
 from app.core.types import ReportDraft
-from app.reporting.export import (export_report, key_images_from_analysis,
-                                  model_results_from_document, read_headers,
-                                  source_paths_from_document)
+from app.reporting.export import (
+    export_report,
+    key_images_from_analysis,
+    model_results_from_document,
+    read_headers,
+    source_paths_from_document,
+)
 
 
 def _tool(name: str) -> str:
@@ -31,7 +35,7 @@ def analysis(tmp_path_factory):
     from app.saliency.api import analyze_hook
 
     out = tmp_path_factory.mktemp("analysis")
-    doc = analyze_paths([str(sample_path())], out, device="cpu", hooks=[analyze_hook("cam")])
+    analyze_paths([str(sample_path())], out, device="cpu", hooks=[analyze_hook("cam")])
     return json.loads((out / "results.json").read_text()), out
 
 
@@ -45,16 +49,29 @@ def test_analysis_to_pdf_and_dicom(analysis, tmp_path, deidentify):
     assert len(keys) == 1 and keys[0].overlay is not None
     assert keys[0].overlay.shape[:2] == (int(src.Rows), int(src.Columns))
     sources = read_headers(source_paths_from_document(doc))
-    draft = ReportDraft(study_uid=str(src.StudyInstanceUID), indication="Fever.",
-                        findings="Right lower zone opacity.", impression="Pneumonia likely.",
-                        reader_name="Jane Smith", signed_off_at="2026-11-28T21:00:00+00:00")
+    draft = ReportDraft(
+        study_uid=str(src.StudyInstanceUID),
+        indication="Fever.",
+        findings="Right lower zone opacity.",
+        impression="Pneumonia likely.",
+        reader_name="Jane Smith",
+        signed_off_at="2026-11-28T21:00:00+00:00",
+    )
     # the sample does not state Burned In Annotation: a de-identified export includes its pixels
     # only once the user confirmed them (issue 11 item 4)
-    files = export_report(draft, results, sources, tmp_path, deidentify=deidentify,
-                          key_images=keys, pixels_reviewed=deidentify)
+    files = export_report(
+        draft,
+        results,
+        sources,
+        tmp_path,
+        deidentify=deidentify,
+        key_images=keys,
+        pixels_reviewed=deidentify,
+    )
     assert [f.name.split("_")[0] for f in files] == ["report.pdf", "PDF", "SR", "SC"]
-    text = subprocess.run([_tool("pdftotext"), str(files[0]), "-"], capture_output=True,
-                          text=True).stdout
+    text = subprocess.run(
+        [_tool("pdftotext"), str(files[0]), "-"], capture_output=True, text=True
+    ).stdout
     label = results[0].labels[0]
     assert f"{label.probability:.3f}" in text and "cam map of pneumonia_cnn" in text
     for f in files[1:]:

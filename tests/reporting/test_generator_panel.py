@@ -13,8 +13,13 @@ UID = "1.2.826.0.1.3680043.8.498.1"
 
 
 def _doc(prob: float) -> dict:
-    r = ModelResult("pneumonia_cnn", "1.0.0", "abc", "CPUExecutionProvider",
-                    [LabelResult("pneumonia", prob, 0.5, prob >= 0.5)])
+    r = ModelResult(
+        "pneumonia_cnn",
+        "1.0.0",
+        "abc",
+        "CPUExecutionProvider",
+        [LabelResult("pneumonia", prob, 0.5, prob >= 0.5)],
+    )
     return {"images": [{"results": [r.to_dict()]}]}
 
 
@@ -42,7 +47,7 @@ def test_panel_drafts_marks_edits_and_survives_restart(qtbot) -> None:  # noqa: 
     assert text.startswith("FINDINGS: ") and "\nIMPRESSION: " in text
     assert labeller.states(text, "Pneumonia")
     assert panel.banner.text() == BANNER == "AI-generated draft: requires review by a physician"
-    assert _background(panel, 12) == panel.ai_color()          # AI-written text is marked
+    assert _background(panel, 12) == panel.ai_color()  # AI-written text is marked
     assert panel.provenance["model_id"] == "report_generator"
     qtbot.waitUntil(lambda: (load_draft_file(UID) or {}).get("text") == text, timeout=20_000)
     assert load_draft_file(UID)["ai_generated"] is True
@@ -52,7 +57,11 @@ def test_panel_drafts_marks_edits_and_survives_restart(qtbot) -> None:  # noqa: 
     panel.editor.moveCursor(panel.editor.textCursor().MoveOperation.End)
     panel.editor.insertPlainText(" Edited by me.")
     end = len(panel.editor.toPlainText())
-    assert panel.edited and _background(panel, 12) == panel.ai_color() and not panel.current_draft().ai_generated
+    assert (
+        panel.edited
+        and _background(panel, 12) == panel.ai_color()
+        and not panel.current_draft().ai_generated
+    )
     assert not panel.is_ai_marked(end - 3) and panel.is_ai_marked(12)
     qtbot.waitUntil(lambda: (load_draft_file(UID) or {}).get("edited") is True, timeout=20_000)
 
@@ -63,7 +72,12 @@ def test_panel_drafts_marks_edits_and_survives_restart(qtbot) -> None:  # noqa: 
     assert again.editor.toPlainText() == text + " Edited by me."
     assert again.indication.text() == "Cough and fever" and again.edited
     d = again.current_draft()
-    assert d.study_uid == UID and not d.ai_generated and d.findings and d.impression.endswith("Edited by me.")
+    assert (
+        d.study_uid == UID
+        and not d.ai_generated
+        and d.findings
+        and d.impression.endswith("Edited by me.")
+    )
     assert d.generator["model_id"] == "report_generator"
 
     # standard phrases insert at the cursor
@@ -81,7 +95,7 @@ def test_panel_stop_and_normal_draft(qtbot) -> None:  # noqa: ANN001
     panel.set_results(_doc(0.04))
     panel.draft_button.click()
     with qtbot.waitSignal(panel.worker.signals.cancelled, timeout=120_000):
-        panel.stop_button.click()   # cancelled before the draft was finished
+        panel.stop_button.click()  # cancelled before the draft was finished
     qtbot.waitUntil(lambda: not panel.running, timeout=120_000)
     assert panel.draft_button.isEnabled() and "IMPRESSION" not in panel.editor.toPlainText()
     assert panel.session.draft is None or not panel.session.draft.impression  # nothing drafted
@@ -106,7 +120,9 @@ def test_sentence_at_cursor_shows_its_evidence(qtbot) -> None:  # noqa: ANN001
     qtbot.addWidget(panel)
     panel.set_study(UID)
     doc = _doc(0.93)
-    doc["images"][0]["results"][0]["reliability"] = "outside intended use: patient age 64 years is outside 1-5 years"
+    doc["images"][0]["results"][0]["reliability"] = (
+        "outside intended use: patient age 64 years is outside 1-5 years"
+    )
     panel.set_results(doc)
     text = "FINDINGS: The heart is normal. Findings are consistent with pneumonia.\nIMPRESSION: Pneumonia."
     panel.editor.setPlainText(text)
@@ -114,8 +130,10 @@ def test_sentence_at_cursor_shows_its_evidence(qtbot) -> None:  # noqa: ANN001
     cur.setPosition(text.index("consistent"))
     panel.editor.setTextCursor(cur)
     assert panel.sentence_at_cursor() == "Findings are consistent with pneumonia."
-    assert panel.evidence_label.text() == ("Evidence: pneumonia_cnn \u00b7 pneumonia p=0.93 (threshold 0.50)"
-                                          " \u00b7 outside intended use")
+    assert panel.evidence_label.text() == (
+        "Evidence: pneumonia_cnn \u00b7 pneumonia p=0.93 (threshold 0.50)"
+        " \u00b7 outside intended use"
+    )
     cur.setPosition(text.index("heart"))
     panel.editor.setTextCursor(cur)
     assert panel.evidence_label.text() == "Evidence: no AI result concerns this sentence."

@@ -23,12 +23,15 @@ def test_card_numbers_reproduce_on_fixed_subset(shared_data: Path) -> None:
     card = json.loads(EVAL.read_text())
     expected = card["subset"]
     test = split(load_reports(shared_data))["test"]
-    subset = test[:card["subset_n"]]
-    assert [r.uid for r in subset] == expected["uids"]          # the same seeded split
+    subset = test[: card["subset_n"]]
+    assert [r.uid for r in subset] == expected["uids"]  # the same seeded split
     got = evaluate(subset, device="cpu")
     for name in ("raw", "guarded"):
         for metric in ("bleu4", "rouge_l"):
-            assert got[name][metric] == pytest.approx(expected[name][metric], abs=0.01), (name, metric)
+            assert got[name][metric] == pytest.approx(expected[name][metric], abs=0.01), (
+                name,
+                metric,
+            )
         for finding, v in expected[name]["consistency"].items():
             g = got[name]["consistency"][finding]
             assert g["n"] == v["n"]

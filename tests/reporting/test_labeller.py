@@ -9,39 +9,44 @@ import pytest
 from app.reporting import labeller as L
 
 
-@pytest.mark.parametrize("text, finding, expected", [
-    ("There is cardiomegaly.", "Cardiomegaly", True),
-    ("The heart is enlarged.", "Cardiomegaly", True),
-    ("The heart is not enlarged.", "Cardiomegaly", False),
-    ("Heart size is normal.", "Cardiomegaly", None),
-    ("No pleural effusion or pneumothorax.", "Pleural Effusion", False),
-    ("No pneumothorax, but there is a small left pleural effusion.", "Pleural Effusion", True),
-    ("No pneumothorax, but there is a small left pleural effusion.", "Pneumothorax", False),
-    ("There are no XXXX of a pleural effusion.", "Pleural Effusion", False),
-    ("Pleural effusion is not seen.", "Pleural Effusion", False),
-    ("The previously seen effusion has resolved.", "Pleural Effusion", False),
-    ("Pneumonia cannot be excluded.", "Pneumonia", True),
-    ("Lungs are clear without focal consolidation.", "Consolidation", False),
-    ("Streaky left basilar opacity, likely atelectasis.", "Opacity", True),
-    ("Streaky left basilar opacity, likely atelectasis.", "Pulmonary Atelectasis", True),
-    ("Calcified granuloma in the right upper lobe.", "Calcified Granuloma", True),
-    ("Calcified granuloma in the right upper lobe.", "Calcinosis", None),
-    ("Atherosclerotic calcification of the aorta.", "Calcinosis", True),
-    ("Degenerative changes of the thoracic spine.", "Thoracic Vertebrae", True),
-    ("Mild scarring at the left base.", "Cicatrix", True),
-    ("Prominent interstitial markings.", "Markings", True),
-    ("Low lung volumes.", "Lung", True),
-    ("The lungs are hyperexpanded.", "Lung", True),
-    ("No hyperinflation.", "Lung", False),
-    ("Negative for acute abnormality.", "Opacity", None),
-])
+@pytest.mark.parametrize(
+    "text, finding, expected",
+    [
+        ("There is cardiomegaly.", "Cardiomegaly", True),
+        ("The heart is enlarged.", "Cardiomegaly", True),
+        ("The heart is not enlarged.", "Cardiomegaly", False),
+        ("Heart size is normal.", "Cardiomegaly", None),
+        ("No pleural effusion or pneumothorax.", "Pleural Effusion", False),
+        ("No pneumothorax, but there is a small left pleural effusion.", "Pleural Effusion", True),
+        ("No pneumothorax, but there is a small left pleural effusion.", "Pneumothorax", False),
+        ("There are no XXXX of a pleural effusion.", "Pleural Effusion", False),
+        ("Pleural effusion is not seen.", "Pleural Effusion", False),
+        ("The previously seen effusion has resolved.", "Pleural Effusion", False),
+        ("Pneumonia cannot be excluded.", "Pneumonia", True),
+        ("Lungs are clear without focal consolidation.", "Consolidation", False),
+        ("Streaky left basilar opacity, likely atelectasis.", "Opacity", True),
+        ("Streaky left basilar opacity, likely atelectasis.", "Pulmonary Atelectasis", True),
+        ("Calcified granuloma in the right upper lobe.", "Calcified Granuloma", True),
+        ("Calcified granuloma in the right upper lobe.", "Calcinosis", None),
+        ("Atherosclerotic calcification of the aorta.", "Calcinosis", True),
+        ("Degenerative changes of the thoracic spine.", "Thoracic Vertebrae", True),
+        ("Mild scarring at the left base.", "Cicatrix", True),
+        ("Prominent interstitial markings.", "Markings", True),
+        ("Low lung volumes.", "Lung", True),
+        ("The lungs are hyperexpanded.", "Lung", True),
+        ("No hyperinflation.", "Lung", False),
+        ("Negative for acute abnormality.", "Opacity", None),
+    ],
+)
 def test_sentence_rules(text: str, finding: str, expected: bool | None) -> None:
     assert L.label(text).get(finding) is expected
 
 
 def test_normal() -> None:
-    normal = ("The heart size and mediastinal contours are normal. The lungs are clear. "
-              "No pleural effusion or pneumothorax. No focal consolidation.")
+    normal = (
+        "The heart size and mediastinal contours are normal. The lungs are clear. "
+        "No pleural effusion or pneumothorax. No focal consolidation."
+    )
     assert L.is_normal(normal)
     assert L.states(normal, "normal")
     assert not L.states(normal + " Small left pleural effusion.", "normal")

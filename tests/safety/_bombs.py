@@ -54,7 +54,7 @@ def jpeg_bomb(path: Path) -> Path:
     Image.fromarray(np.full((16, 16), 128, np.uint8)).save(buf, format="JPEG", quality=90)
     data = bytearray(buf.getvalue())
     sof = data.find(b"\xff\xc0")
-    data[sof + 5:sof + 9] = b"\xff\xff\xff\xff"
+    data[sof + 5 : sof + 9] = b"\xff\xff\xff\xff"
     ds = _base(JPEGBaseline8Bit, 16, 16)
     ds.PixelData = encapsulate([bytes(data)])
     ds.save_as(path, enforce_file_format=True)

@@ -13,8 +13,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-GOOD_REPLY = ("FINDINGS: There is a focal opacity in the right lower lobe consistent with pneumonia. "
-              "No pleural effusion.\nIMPRESSION: Right lower lobe pneumonia.")
+GOOD_REPLY = (
+    "FINDINGS: There is a focal opacity in the right lower lobe consistent with pneumonia. "
+    "No pleural effusion.\nIMPRESSION: Right lower lobe pneumonia."
+)
 
 
 class FakeOpenAI:
@@ -40,8 +42,14 @@ class FakeOpenAI:
                     doc = json.loads(body)
                 except ValueError:
                     doc = None
-                outer.requests.append({"path": self.path, "headers": dict(self.headers), "json": doc,
-                                       "raw": body.decode("utf-8", "replace")})
+                outer.requests.append(
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "json": doc,
+                        "raw": body.decode("utf-8", "replace"),
+                    }
+                )
                 outer.respond(self)
 
         self.httpd = ThreadingHTTPServer((host, 0), Handler)

@@ -20,7 +20,7 @@ from app.dicom.library import Library
 
 @pytest.fixture()
 def loose_umask():
-    old = os.umask(0o022)   # the careless default that made files world-readable
+    old = os.umask(0o022)  # the careless default that made files world-readable
     yield
     os.umask(old)
 
@@ -75,8 +75,16 @@ def test_patient_data_files_are_private(loose_umask, hilum_home, tmp_path):
 
     out = tmp_path / "out"
     with FakeOpenAI() as srv:
-        analyze([str(sample_path())], out, saliency="cam", draft=True, pdf=True, dicom_export=True,
-                backend="openai", backend_options={"url": srv.url, "model": "m"})
+        analyze(
+            [str(sample_path())],
+            out,
+            saliency="cam",
+            draft=True,
+            pdf=True,
+            dicom_export=True,
+            backend="openai",
+            backend_options={"url": srv.url, "model": "m"},
+        )
     files = [p for p in out.rglob("*")]
     assert any(p.name == "results.json" for p in files) and any(p.suffix == ".pdf" for p in files)
     assert _mode(out) == 0o700
@@ -134,12 +142,23 @@ def test_dicomdir_refuses_absolute_and_dotdot(tmp_path):
     media = tmp_path / "media"
     _small_dicom(media / "IMG" / "GOOD", "10")
     secret = _small_dicom(tmp_path / "outside" / "SECRET", "11", "SECRET^OUTSIDE")
-    dd = _dicomdir(media, [["IMG", "GOOD"], ["..", "outside", "SECRET"], str(secret),
-                           ["IMG", "..", "..", "outside", "SECRET"]])
+    dd = _dicomdir(
+        media,
+        [
+            ["IMG", "GOOD"],
+            ["..", "outside", "SECRET"],
+            str(secret),
+            ["IMG", "..", "..", "outside", "SECRET"],
+        ],
+    )
     lib = Library(tmp_path / "lib.sqlite")
     report = lib.scan([dd])
-    indexed = [i["path"] for s in lib.studies() for se in lib.series(s["study_uid"])
-               for i in lib.instances(se["series_uid"])]
+    indexed = [
+        i["path"]
+        for s in lib.studies()
+        for se in lib.series(s["study_uid"])
+        for i in lib.instances(se["series_uid"])
+    ]
     assert indexed == [str(media / "IMG" / "GOOD")]
     refused = [e for e in report.errors if "refused" in e["error"]]
     assert len(refused) == 3, report.errors
@@ -152,7 +171,7 @@ def test_zip_bomb_refused_and_nothing_left(tmp_path, hilum_home):
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         with zf.open("IMG/bomb.dcm", "w", force_zip64=True) as fh:
             block = bytes(16 << 20)
-            for _ in range(32):           # 512 MiB of zeros
+            for _ in range(32):  # 512 MiB of zeros
                 fh.write(block)
     assert bomb.stat().st_size < 600_000
     lib = Library(tmp_path / "lib.sqlite")

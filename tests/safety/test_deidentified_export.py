@@ -20,22 +20,44 @@ from app.reporting.pdf import KeyImage
 from tests.safety._openai_server import FakeOpenAI
 from tests.safety.test_remote_drafting import PHI
 
-RESULTS = [ModelResult(model_id="pneumonia_cnn", model_version="1.0.0", sha256="3f" * 32,
-                       provider="CPUExecutionProvider",
-                       labels=[LabelResult("pneumonia", 0.912, 0.5, True)],
-                       provenance={"app_version": "0.1.0"})]
-TYPED = ("DOB 12/04/1956, referred by Dr REFDOC from STMUNGO HOSPITAL on 2024-03-01, "
-         "MRN PIDCR998877, cough")
-SECRETS = ["ZZDOE", "PIDCR998877", "ACC778899", "STMUNGO", "REFDOC", "1956", "2024-03-01",
-           "OPSMITH", "XRAYSTN42", "STU5521", "OPID55443", "Kelvin", "Jane Reader"]
+RESULTS = [
+    ModelResult(
+        model_id="pneumonia_cnn",
+        model_version="1.0.0",
+        sha256="3f" * 32,
+        provider="CPUExecutionProvider",
+        labels=[LabelResult("pneumonia", 0.912, 0.5, True)],
+        provenance={"app_version": "0.1.0"},
+    )
+]
+TYPED = (
+    "DOB 12/04/1956, referred by Dr REFDOC from STMUNGO HOSPITAL on 2024-03-01, "
+    "MRN PIDCR998877, cough"
+)
+SECRETS = [
+    "ZZDOE",
+    "PIDCR998877",
+    "ACC778899",
+    "STMUNGO",
+    "REFDOC",
+    "1956",
+    "2024-03-01",
+    "OPSMITH",
+    "XRAYSTN42",
+    "STU5521",
+    "OPID55443",
+    "Kelvin",
+    "Jane Reader",
+]
 
 
 def _pdf_text(path: Path) -> str:
     tool = shutil.which("pdftotext")
     if tool is None:
         pytest.fail("pdftotext is not installed (poppler-utils)")
-    return subprocess.run([tool, "-layout", str(path), "-"], capture_output=True, text=True,
-                          timeout=120).stdout
+    return subprocess.run(
+        [tool, "-layout", str(path), "-"], capture_output=True, text=True, timeout=120
+    ).stdout
 
 
 def _phi_source(tmp_path: Path, burned: str | None = None) -> tuple[Path, pydicom.Dataset]:
@@ -53,16 +75,25 @@ def _phi_source(tmp_path: Path, burned: str | None = None) -> tuple[Path, pydico
 def _key_image(ds: pydicom.Dataset, path: Path) -> KeyImage:
     disp = np.full((64, 64), 100, np.uint8)
     rgb = np.stack([disp] * 3, -1)
-    return KeyImage(display=disp, overlay=rgb, legend="CAM pneumonia", caption="PA chest",
-                    source=ImageRef(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID,
-                                    str(path)))
+    return KeyImage(
+        display=disp,
+        overlay=rgb,
+        legend="CAM pneumonia",
+        caption="PA chest",
+        source=ImageRef(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, str(path)),
+    )
 
 
 def _draft(ds: pydicom.Dataset) -> ReportDraft:
-    return ReportDraft(study_uid=str(ds.StudyInstanceUID), indication=TYPED,
-                       comparison="Prior at STMUNGO HOSPITAL 03/01/2023", findings="John ZZDOE: opacity.",
-                       impression="Pneumonia. Call Dr REFDOC.", reader_name="Dr Jane Reader",
-                       signed_off_at="2026-11-30T09:00:00+00:00")
+    return ReportDraft(
+        study_uid=str(ds.StudyInstanceUID),
+        indication=TYPED,
+        comparison="Prior at STMUNGO HOSPITAL 03/01/2023",
+        findings="John ZZDOE: opacity.",
+        impression="Pneumonia. Call Dr REFDOC.",
+        reader_name="Dr Jane Reader",
+        signed_off_at="2026-11-30T09:00:00+00:00",
+    )
 
 
 def _all_text(ds: pydicom.Dataset) -> str:
@@ -75,8 +106,15 @@ def _all_text(ds: pydicom.Dataset) -> str:
 def test_free_text_scrubbed_in_pdf_encapsulated_pdf_and_sr(tmp_path):
     path, ds = _phi_source(tmp_path)
     out = tmp_path / "out"
-    files = export_report(_draft(ds), RESULTS, [pydicom.dcmread(path, stop_before_pixels=True)],
-                          out, pdf=True, dicom=True, deidentify=True)
+    files = export_report(
+        _draft(ds),
+        RESULTS,
+        [pydicom.dcmread(path, stop_before_pixels=True)],
+        out,
+        pdf=True,
+        dicom=True,
+        deidentify=True,
+    )
     texts = {"report.pdf": _pdf_text(out / "report.pdf")}
     for f in files:
         if f.suffix == ".dcm":
@@ -97,24 +135,46 @@ def test_free_text_scrubbed_in_pdf_encapsulated_pdf_and_sr(tmp_path):
 @pytest.mark.parametrize("burned", [None, "NO", "YES"])
 def test_sc_copies_source_burned_in_annotation(tmp_path, burned):
     path, ds = _phi_source(tmp_path, burned)
-    files = export_report(_draft(ds), RESULTS, [pydicom.dcmread(path, stop_before_pixels=True)],
-                          tmp_path / "out", pdf=False, dicom=True, key_images=[_key_image(ds, path)])
+    files = export_report(
+        _draft(ds),
+        RESULTS,
+        [pydicom.dcmread(path, stop_before_pixels=True)],
+        tmp_path / "out",
+        pdf=False,
+        dicom=True,
+        key_images=[_key_image(ds, path)],
+    )
     sc = pydicom.dcmread(next(f for f in files if f.name.startswith("SC_")))
     if burned is None:
-        assert "BurnedInAnnotation" not in sc   # unknown stays unknown, never "NO"
+        assert "BurnedInAnnotation" not in sc  # unknown stays unknown, never "NO"
     else:
         assert sc.BurnedInAnnotation == burned
 
 
-@pytest.mark.parametrize("burned,reviewed,included", [
-    (None, False, False), ("YES", False, False), ("NO", False, True),
-    (None, True, True), ("YES", True, True)])
+@pytest.mark.parametrize(
+    "burned,reviewed,included",
+    [
+        (None, False, False),
+        ("YES", False, False),
+        ("NO", False, True),
+        (None, True, True),
+        ("YES", True, True),
+    ],
+)
 def test_deidentified_pixels_need_no_or_review(tmp_path, burned, reviewed, included):
     path, ds = _phi_source(tmp_path, burned)
     out = tmp_path / "out"
-    files = export_report(_draft(ds), RESULTS, [pydicom.dcmread(path, stop_before_pixels=True)],
-                          out, pdf=True, dicom=True, deidentify=True, pixels_reviewed=reviewed,
-                          key_images=[_key_image(ds, path)])
+    files = export_report(
+        _draft(ds),
+        RESULTS,
+        [pydicom.dcmread(path, stop_before_pixels=True)],
+        out,
+        pdf=True,
+        dicom=True,
+        deidentify=True,
+        pixels_reviewed=reviewed,
+        key_images=[_key_image(ds, path)],
+    )
     assert any(f.name.startswith("SC_") for f in files) == included
     text = " ".join(_pdf_text(out / "report.pdf").split())
     assert ("key image(s) left out" in text) == (not included)
@@ -124,8 +184,24 @@ def test_deidentified_pixels_need_no_or_review(tmp_path, burned, reviewed, inclu
 def test_cli_pixels_reviewed_flag(tmp_path, capsys):
     path, _ = _phi_source(tmp_path)
     with FakeOpenAI() as srv:
-        base = ["analyze", str(path), "--quiet", "--saliency", "cam", "--draft", "--backend", "openai",
-                "--url", srv.url, "--model", "m", "--dicom-export", "--deidentify", "--reader", "Dr X"]
+        base = [
+            "analyze",
+            str(path),
+            "--quiet",
+            "--saliency",
+            "cam",
+            "--draft",
+            "--backend",
+            "openai",
+            "--url",
+            srv.url,
+            "--model",
+            "m",
+            "--dicom-export",
+            "--deidentify",
+            "--reader",
+            "Dr X",
+        ]
         assert main([*base, "--out", str(tmp_path / "a")]) == 0
         assert main([*base, "--out", str(tmp_path / "b"), "--pixels-reviewed"]) == 0
     assert not list((tmp_path / "a").rglob("SC_*.dcm"))
@@ -137,22 +213,55 @@ def test_deidentified_output_folder_has_no_original_identifier(tmp_path):
     path, ds = _phi_source(tmp_path)
     # a second study in the run, so study folders are created
     ds2 = pydicom.dcmread(path)
-    ds2.StudyInstanceUID, ds2.SeriesInstanceUID = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    ds2.StudyInstanceUID, ds2.SeriesInstanceUID = (
+        pydicom.uid.generate_uid(),
+        pydicom.uid.generate_uid(),
+    )
     ds2.SOPInstanceUID = ds2.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
     path2 = tmp_path / "in" / "cxr2.dcm"
     ds2.save_as(path2)
     out = tmp_path / "out"
     with FakeOpenAI() as srv:
         # report text the consistency checker accepts, with identifiers the model should not write
-        srv.reply = ("FINDINGS: There is a focal opacity in the right lower lobe consistent with "
-                     "pneumonia in John ZZDOE (PIDCR998877). No pleural effusion.\n"
-                     "IMPRESSION: Right lower lobe pneumonia; discuss with Dr REFDOC at STMUNGO HOSPITAL.")
-        assert main(["analyze", str(tmp_path / "in"), "--out", str(out), "--quiet", "--saliency", "cam",
-                     "--draft", "--backend", "openai", "--url", srv.url, "--model", "m",
-                     "--pdf", "--dicom-export", "--deidentify", "--pixels-reviewed",
-                     "--reader", "Dr Jane Reader", "--indication", TYPED]) == 0
-    originals = [str(d.get(k)) for d in (ds, ds2) for k in
-                 ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")]
+        srv.reply = (
+            "FINDINGS: There is a focal opacity in the right lower lobe consistent with "
+            "pneumonia in John ZZDOE (PIDCR998877). No pleural effusion.\n"
+            "IMPRESSION: Right lower lobe pneumonia; discuss with Dr REFDOC at STMUNGO HOSPITAL."
+        )
+        assert (
+            main(
+                [
+                    "analyze",
+                    str(tmp_path / "in"),
+                    "--out",
+                    str(out),
+                    "--quiet",
+                    "--saliency",
+                    "cam",
+                    "--draft",
+                    "--backend",
+                    "openai",
+                    "--url",
+                    srv.url,
+                    "--model",
+                    "m",
+                    "--pdf",
+                    "--dicom-export",
+                    "--deidentify",
+                    "--pixels-reviewed",
+                    "--reader",
+                    "Dr Jane Reader",
+                    "--indication",
+                    TYPED,
+                ]
+            )
+            == 0
+        )
+    originals = [
+        str(d.get(k))
+        for d in (ds, ds2)
+        for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+    ]
     forbidden = SECRETS + originals + [str(path), str(path2), str(tmp_path / "in")]
     files = sorted(out.rglob("*"))
     names = [p.relative_to(out).as_posix() for p in files]

@@ -26,9 +26,12 @@ def phi_series(tmp_path: Path) -> SeriesData:
         setattr(ds, k, v)
     path = tmp_path / "cxr.dcm"
     ds.save_as(path)
-    return SeriesData(frames=[FrameRef(path=str(path), sop_uid=str(ds.SOPInstanceUID))],
-                      study_uid=str(ds.StudyInstanceUID), series_uid=str(ds.SeriesInstanceUID),
-                      modality="CR")
+    return SeriesData(
+        frames=[FrameRef(path=str(path), sop_uid=str(ds.SOPInstanceUID))],
+        study_uid=str(ds.StudyInstanceUID),
+        series_uid=str(ds.SeriesInstanceUID),
+        modality="CR",
+    )
 
 
 def _panel(qtbot, series, url):  # noqa: ANN001, ANN202
@@ -39,8 +42,13 @@ def _panel(qtbot, series, url):  # noqa: ANN001, ANN202
     panel.set_series(series)
     from app.core.types import LabelResult, ModelResult
 
-    r = ModelResult("pneumonia_cnn", "1.0.0", "abc", "CPUExecutionProvider",
-                    [LabelResult("pneumonia", 0.93, 0.5, True)])
+    r = ModelResult(
+        "pneumonia_cnn",
+        "1.0.0",
+        "abc",
+        "CPUExecutionProvider",
+        [LabelResult("pneumonia", 0.93, 0.5, True)],
+    )
     panel.set_results({"images": [{"results": [r.to_dict()]}]})
     panel.indication.setText(INDICATION)
     panel.notes.setText(NOTES)
@@ -55,14 +63,14 @@ def test_prompt_preview_confirmed_then_sent_scrubbed(qtbot, phi_series, monkeypa
     monkeypatch.setattr(QMessageBox, "exec", lambda self: answers.pop(0))
     with FakeOpenAI() as srv:
         panel = _panel(qtbot, phi_series, srv.url)
-        answers.append(QMessageBox.StandardButton.No)       # first: the user declines
+        answers.append(QMessageBox.StandardButton.No)  # first: the user declines
         panel.draft_button.click()
         qtbot.waitUntil(lambda: "Nothing was sent" in panel.state.text(), timeout=20_000)
         shown = panel.prompt_preview.detailedText()
         assert "cough for 3 days" in shown and srv.requests == []
         for secret in SECRETS:
             assert secret.lower() not in shown.lower(), secret
-        answers.append(QMessageBox.StandardButton.Yes)      # then confirms
+        answers.append(QMessageBox.StandardButton.Yes)  # then confirms
         panel.draft_button.click()
         qtbot.waitUntil(lambda: bool(panel.provenance), timeout=20_000)
         assert srv.requests[0]["json"]["messages"][1]["content"] == shown
@@ -91,7 +99,7 @@ def test_insecure_http_setting(qtbot, phi_series, monkeypatch):
     panel.insecure_http.setChecked(True)
     assert not panel.insecure_warning.isHidden() and "c62828" in panel.insecure_warning.styleSheet()
     assert load_settings().allow_insecure_http is True
-    panel.draft_button.click()   # now the preview is shown (and declined: nothing is sent)
+    panel.draft_button.click()  # now the preview is shown (and declined: nothing is sent)
     qtbot.waitUntil(lambda: "Nothing was sent" in panel.state.text(), timeout=20_000)
 
 
@@ -102,14 +110,22 @@ def test_export_dialog_leaves_unreviewed_pixels_out(qtbot, tmp_path):
     from app.gui.panels.export import ExportContext, ExportDialog
     from app.reporting.pdf import KeyImage
 
-    ds = pydicom.dcmread(sample_path())   # no Burned In Annotation: unknown
+    ds = pydicom.dcmread(sample_path())  # no Burned In Annotation: unknown
     disp = np.full((64, 64), 90, np.uint8)
     ref = ImageRef(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, "")
     draft = ReportDraft(study_uid=ds.StudyInstanceUID, findings="Opacity.", impression="Pneumonia.")
-    results = [ModelResult("pneumonia_cnn", "1.0.0", "ab" * 32, "CPUExecutionProvider",
-                           [LabelResult("pneumonia", 0.8, 0.5, True)])]
-    ctx = ExportContext(draft, results, [ds], [KeyImage(disp, np.stack([disp] * 3, -1), legend="CAM",
-                                                        source=ref)])
+    results = [
+        ModelResult(
+            "pneumonia_cnn",
+            "1.0.0",
+            "ab" * 32,
+            "CPUExecutionProvider",
+            [LabelResult("pneumonia", 0.8, 0.5, True)],
+        )
+    ]
+    ctx = ExportContext(
+        draft, results, [ds], [KeyImage(disp, np.stack([disp] * 3, -1), legend="CAM", source=ref)]
+    )
     dialog = ExportDialog(ctx)
     qtbot.addWidget(dialog)
     dialog.reader.setText("Jane Smith")

@@ -39,8 +39,14 @@ def _set(folder: Path, **changes) -> None:
 
 def _external(folder: Path, location: str = "weights.bin") -> None:
     proto = onnx.load(str(folder / "model.onnx"))
-    onnx.save_model(proto, str(folder / "model.onnx"), save_as_external_data=True,
-                    all_tensors_to_one_file=True, location=location, size_threshold=0)
+    onnx.save_model(
+        proto,
+        str(folder / "model.onnx"),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=location,
+        size_threshold=0,
+    )
     _set(folder, sha256=sha256_file(folder / "model.onnx"))
 
 
@@ -58,7 +64,10 @@ def test_external_data_must_be_hashed(hilum_home, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["analyze", str(sample_path()), "--out", str(out), "--quiet"]) == 0
     assert "ext_cnn was not run" in capsys.readouterr().err
-    assert main(["analyze", str(sample_path()), "--out", str(out), "--model", "ext_cnn", "--quiet"]) == 1
+    assert (
+        main(["analyze", str(sample_path()), "--out", str(out), "--model", "ext_cnn", "--quiet"])
+        == 1
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "weights.bin" in err[0]
     # hashed: verified; tampered weights: refused
@@ -103,7 +112,7 @@ def test_threshold_outside_open_interval_refused(hilum_home, threshold):
 def test_site_model_with_bundled_id(hilum_home, tmp_path, capsys):
     folder = _site_model(hilum_home, BUNDLED, version="9.9.9-site")
     reg = ModelRegistry()
-    assert reg.get(BUNDLED).source == "bundled"      # the bundled one still runs
+    assert reg.get(BUNDLED).source == "bundled"  # the bundled one still runs
     refused = [m for m in reg.models() if m.source == "site"]
     assert refused and "replaces" in refused[0].problems[0]
     assert main(["models", "list"]) == 0

@@ -31,12 +31,29 @@ def test_render_refuses_bomb_fast_and_small(kind, tmp_path):
     assert bomb.stat().st_size < 64 * 1024
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     t0 = time.monotonic()
-    proc = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-m", "app", "render", str(bomb),
-                           "--out", str(tmp_path / "x.png")], capture_output=True, text=True,
-                          env=env, timeout=60, preexec_fn=_limit_memory)
+    proc = subprocess.run(
+        [
+            "/usr/bin/time",
+            "-v",
+            sys.executable,
+            "-m",
+            "app",
+            "render",
+            str(bomb),
+            "--out",
+            str(tmp_path / "x.png"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        preexec_fn=_limit_memory,
+    )
     wall = time.monotonic() - t0
     rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    print(f"render {kind} bomb: exit {proc.returncode}, wall {wall:.2f} s, max RSS {rss_kb / 1024:.0f} MiB")
+    print(
+        f"render {kind} bomb: exit {proc.returncode}, wall {wall:.2f} s, max RSS {rss_kb / 1024:.0f} MiB"
+    )
     assert proc.returncode == 1
     assert "65535 x 65535" in proc.stderr and "not decoded" in proc.stderr
     assert not (tmp_path / "x.png").exists()
@@ -62,7 +79,7 @@ def test_scan_flags_bombs(tmp_path):
 def test_budget_is_a_setting(tmp_path, monkeypatch):
     from app.core.paths import sample_path
 
-    ds = read_dataset(sample_path())          # 1841 x 1955 = 3.6 megapixels
+    ds = read_dataset(sample_path())  # 1841 x 1955 = 3.6 megapixels
     assert decode_frame(ds).shape == (1955, 1841)
     monkeypatch.setenv(budget.ENV_FRAME, "1000000")
     with pytest.raises(budget.PixelBudgetError, match="HILUM_MAX_FRAME_PIXELS"):
@@ -81,7 +98,7 @@ def test_series_volume_refused_before_allocation(tmp_path):
 
     study, series = generate_uid(), generate_uid()
     files = []
-    for k in range(10):   # 10 x 8000 x 8000: 64 megapixels each (allowed), 2.4 GiB as a volume
+    for k in range(10):  # 10 x 8000 x 8000: 64 megapixels each (allowed), 2.4 GiB as a volume
         ds = _base("1.2.840.10008.1.2.1", 8000, 8000)
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.InstanceNumber = study, series, k + 1
         ds.ImagePositionPatient, ds.ImageOrientationPatient = [0, 0, k], [1, 0, 0, 0, 1, 0]

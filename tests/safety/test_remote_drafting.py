@@ -17,20 +17,48 @@ from app.reporting.generator import draft
 from tests.safety._openai_server import FakeOpenAI
 
 PHI = {
-    "PatientName": "ZZDOE^JOHN", "PatientID": "PIDCR998877", "AccessionNumber": "ACC778899",
-    "InstitutionName": "STMUNGO HOSPITAL", "InstitutionAddress": "7 Kelvin Way, Glasgow G3 7TA",
-    "ReferringPhysicianName": "REFDOC^ANNA", "OperatorsName": "OPSMITH^KIM",
-    "PerformingPhysicianName": "PERFDOC^LEE", "StationName": "XRAYSTN42", "StudyID": "STU5521",
-    "OtherPatientIDs": "OPID55443", "PatientBirthDate": "19560412",
+    "PatientName": "ZZDOE^JOHN",
+    "PatientID": "PIDCR998877",
+    "AccessionNumber": "ACC778899",
+    "InstitutionName": "STMUNGO HOSPITAL",
+    "InstitutionAddress": "7 Kelvin Way, Glasgow G3 7TA",
+    "ReferringPhysicianName": "REFDOC^ANNA",
+    "OperatorsName": "OPSMITH^KIM",
+    "PerformingPhysicianName": "PERFDOC^LEE",
+    "StationName": "XRAYSTN42",
+    "StudyID": "STU5521",
+    "OtherPatientIDs": "OPID55443",
+    "PatientBirthDate": "19560412",
 }
-INDICATION = ("John ZZDOE MRN PIDCR998877 seen at STMUNGO HOSPITAL by Dr REFDOC, acc ACC778899, "
-              "born 12/04/1956, cough for 3 days")
-NOTES = ("Lives at 13 Elm Street, London SW1A 1AA; phone +44 20 7946 0958; e-mail jd@example.org; "
-         "see https://pacs.example.org/study/1; operator Kim Opsmith on station XRAYSTN42; "
-         "other id OPID55443, study STU5521, doe john")
-SECRETS = ["ZZDOE", "John", "JOHN", "PIDCR998877", "ACC778899", "STMUNGO", "REFDOC", "1956",
-           "Elm Street", "SW1A", "7946", "jd@example.org", "pacs.example.org", "Opsmith",
-           "XRAYSTN42", "OPID55443", "STU5521", "Kelvin"]
+INDICATION = (
+    "John ZZDOE MRN PIDCR998877 seen at STMUNGO HOSPITAL by Dr REFDOC, acc ACC778899, "
+    "born 12/04/1956, cough for 3 days"
+)
+NOTES = (
+    "Lives at 13 Elm Street, London SW1A 1AA; phone +44 20 7946 0958; e-mail jd@example.org; "
+    "see https://pacs.example.org/study/1; operator Kim Opsmith on station XRAYSTN42; "
+    "other id OPID55443, study STU5521, doe john"
+)
+SECRETS = [
+    "ZZDOE",
+    "John",
+    "JOHN",
+    "PIDCR998877",
+    "ACC778899",
+    "STMUNGO",
+    "REFDOC",
+    "1956",
+    "Elm Street",
+    "SW1A",
+    "7946",
+    "jd@example.org",
+    "pacs.example.org",
+    "Opsmith",
+    "XRAYSTN42",
+    "OPID55443",
+    "STU5521",
+    "Kelvin",
+]
 
 
 @pytest.fixture()
@@ -51,9 +79,29 @@ def server():
 
 
 def _analyze(phi_image: Path, out: Path, url: str, *extra: str) -> int:
-    return main(["analyze", str(phi_image), "--out", str(out), "--quiet", "--draft",
-                 "--backend", "openai", "--url", url, "--model", "remote-llm", "--timeout", "20",
-                 "--indication", INDICATION, "--notes", NOTES, *extra])
+    return main(
+        [
+            "analyze",
+            str(phi_image),
+            "--out",
+            str(out),
+            "--quiet",
+            "--draft",
+            "--backend",
+            "openai",
+            "--url",
+            url,
+            "--model",
+            "remote-llm",
+            "--timeout",
+            "20",
+            "--indication",
+            INDICATION,
+            "--notes",
+            NOTES,
+            *extra,
+        ]
+    )
 
 
 def _assert_clean(text: str) -> None:
@@ -92,9 +140,28 @@ def test_show_prompt_prints_and_sends_nothing(phi_image, server, tmp_path, capsy
 
 
 def test_draft_command_scrubs_with_header(phi_image, server, capsys):
-    assert main(["draft", "--backend", "openai", "--url", server.url, "--model", "m",
-                 "--findings", "Pneumonia", "--header", str(phi_image),
-                 "--indication", INDICATION, "--notes", NOTES]) == 0
+    assert (
+        main(
+            [
+                "draft",
+                "--backend",
+                "openai",
+                "--url",
+                server.url,
+                "--model",
+                "m",
+                "--findings",
+                "Pneumonia",
+                "--header",
+                str(phi_image),
+                "--indication",
+                INDICATION,
+                "--notes",
+                NOTES,
+            ]
+        )
+        == 0
+    )
     _assert_clean(server.requests[0]["raw"])
 
 
@@ -102,8 +169,21 @@ def test_draft_command_finds_the_header_itself(phi_image, server, tmp_path, hilu
     """No --header: the study's headers come from the library (--study, or the results.json's
     study), else from the files results.json lists; without any, nothing is sent unless the
     user says --no-header."""
-    base = ["draft", "--backend", "openai", "--url", server.url, "--model", "m",
-            "--findings", "Pneumonia", "--indication", INDICATION, "--notes", NOTES]
+    base = [
+        "draft",
+        "--backend",
+        "openai",
+        "--url",
+        server.url,
+        "--model",
+        "m",
+        "--findings",
+        "Pneumonia",
+        "--indication",
+        INDICATION,
+        "--notes",
+        NOTES,
+    ]
     # no header known: refused in one line, nothing sent
     assert main(base) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -194,12 +274,30 @@ def test_plain_http_refused_outside_loopback():
         with pytest.raises(GeneratorError, match="http://"):
             OpenAIBackend.from_settings(url=url, model="m")
         assert OpenAIBackend.from_settings(url=url, model="m", allow_insecure_http=True)
-    for url in ("http://127.0.0.1:1/v1", "http://127.9.9.9/v1", "http://[::1]:8000/v1",
-                "http://localhost:8000/v1", "https://llm.example.org/v1"):
+    for url in (
+        "http://127.0.0.1:1/v1",
+        "http://127.9.9.9/v1",
+        "http://[::1]:8000/v1",
+        "http://localhost:8000/v1",
+        "https://llm.example.org/v1",
+    ):
         OpenAIBackend.from_settings(url=url, model="m")
     # and the CLI says so before anything is sent
-    assert main(["draft", "--backend", "openai", "--url", "http://10.1.2.3/v1", "--model", "m",
-                 "--no-header"]) == 1
+    assert (
+        main(
+            [
+                "draft",
+                "--backend",
+                "openai",
+                "--url",
+                "http://10.1.2.3/v1",
+                "--model",
+                "m",
+                "--no-header",
+            ]
+        )
+        == 1
+    )
 
 
 def test_api_key_only_for_its_server(server, monkeypatch):
@@ -217,13 +315,15 @@ def test_url_credentials_never_shown_or_stored(server, capsys):
     stream = draft(["Pneumonia"], backend="openai", url=url, model="m", timeout=10)
     stream.read()
     assert server.requests[-1]["headers"]["Authorization"].startswith("Basic ")
-    assert "s3cr3tpw" not in json.dumps(stream.provenance) and "alice" not in json.dumps(stream.provenance)
+    assert "s3cr3tpw" not in json.dumps(stream.provenance) and "alice" not in json.dumps(
+        stream.provenance
+    )
     server.mode = "escape"
     with pytest.raises(BackendUnavailableError) as exc:
         draft(["Pneumonia"], backend="openai", url=url, model="m", timeout=10).read()
     msg = str(exc.value)
     assert "s3cr3tpw" not in msg and "401" in msg
-    assert not any(ord(c) < 32 or 0x7f <= ord(c) <= 0x9f for c in msg), repr(msg)
+    assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in msg), repr(msg)
     assert main(["draft", "--backend", "openai", "--url", url, "--model", "m", "--no-header"]) == 1
     err = capsys.readouterr().err
     assert "s3cr3tpw" not in err and "\x1b" not in err and "\x07" not in err
@@ -239,15 +339,18 @@ def test_timeout_is_one_deadline(mode, server):
 
 
 # -- city names in address lines (deid.py, the one scrubber) ------------------------------------------
-@pytest.mark.parametrize("text,place", [
-    ("Lives at 13 Elm Street, London SW1A 1AA; cough", "London"),
-    ("Home: 221B Baker St., Springfield, IL 62704. Cough.", "Springfield"),
-    ("Address 7 Kelvin Way, Glasgow, Scotland. Cough for 3 days.", "Glasgow"),
-    ("Seen at 4 High Road, Boston, Massachusetts", "Boston"),
-    ("10 Main Street, New York, NY 10001", "New York"),
-    ("Postcode SW1A 1AA, London. Cough.", "London"),
-    ("62704 Springfield, Illinois; no effusion", "Springfield"),
-])
+@pytest.mark.parametrize(
+    "text,place",
+    [
+        ("Lives at 13 Elm Street, London SW1A 1AA; cough", "London"),
+        ("Home: 221B Baker St., Springfield, IL 62704. Cough.", "Springfield"),
+        ("Address 7 Kelvin Way, Glasgow, Scotland. Cough for 3 days.", "Glasgow"),
+        ("Seen at 4 High Road, Boston, Massachusetts", "Boston"),
+        ("10 Main Street, New York, NY 10001", "New York"),
+        ("Postcode SW1A 1AA, London. Cough.", "London"),
+        ("62704 Springfield, Illinois; no effusion", "Springfield"),
+    ],
+)
 def test_city_after_street_or_postcode_is_removed(text, place):
     from app.reporting.deid import scrub_text
 
@@ -258,16 +361,29 @@ def test_city_after_street_or_postcode_is_removed(text, place):
         assert (word in out) == (word in text), out
 
 
-@pytest.mark.parametrize("text", [
-    "Lives at 13 Elm Street, Right lower lobe opacity.",
-    "13 Elm Street, Pneumonia, RLL.",
-    "Right lower lobe pneumonia. Left, Normal heart size.",
-    "Compared with 2 views, Left Lower Lobe, Stable.",
-    "CT chest in Boston, MA showed a nodule.",  # no street address or postcode before it
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Lives at 13 Elm Street, Right lower lobe opacity.",
+        "13 Elm Street, Pneumonia, RLL.",
+        "Right lower lobe pneumonia. Left, Normal heart size.",
+        "Compared with 2 views, Left Lower Lobe, Stable.",
+        "CT chest in Boston, MA showed a nodule.",  # no street address or postcode before it
+    ],
+)
 def test_city_rule_keeps_clinical_words(text):
     from app.reporting.deid import scrub_text
 
     out = scrub_text(text)
-    for word in ("Right", "Pneumonia", "RLL", "Left", "Normal", "Lower", "Stable", "nodule", "Boston"):
+    for word in (
+        "Right",
+        "Pneumonia",
+        "RLL",
+        "Left",
+        "Normal",
+        "Lower",
+        "Stable",
+        "nodule",
+        "Boston",
+    ):
         assert (word in out) == (word in text), out

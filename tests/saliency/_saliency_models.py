@@ -17,8 +17,15 @@ def _model(nodes, inputs, outputs, inits) -> onnx.ModelProto:
     return model
 
 
-def pooled_head_model(channels: int = 4, size: int = 32, n_labels: int = 3, head: str = "gemm_t",
-                      pool: str = "gap", seed: int = 0, const_node: bool = False) -> tuple[onnx.ModelProto, dict]:
+def pooled_head_model(
+    channels: int = 4,
+    size: int = 32,
+    n_labels: int = 3,
+    head: str = "gemm_t",
+    pool: str = "gap",
+    seed: int = 0,
+    const_node: bool = False,
+) -> tuple[onnx.ModelProto, dict]:
     """Conv -> Relu -> (GAP | ReduceMean) -> Flatten -> (Gemm | MatMul+Add) -> Sigmoid.
 
     Returns the model and its parameters, so a numpy reference can recompute everything.
@@ -29,8 +36,10 @@ def pooled_head_model(channels: int = 4, size: int = 32, n_labels: int = 3, head
     w = rng.normal(size=(n_labels, channels)).astype(np.float32)
     b = rng.normal(size=(n_labels,)).astype(np.float32)
     inits = [numpy_helper.from_array(conv_w, "conv_w"), numpy_helper.from_array(conv_b, "conv_b")]
-    nodes = [helper.make_node("Conv", ["x", "conv_w", "conv_b"], ["conv"], pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["conv"], ["feat"])]
+    nodes = [
+        helper.make_node("Conv", ["x", "conv_w", "conv_b"], ["conv"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["conv"], ["feat"]),
+    ]
     if pool == "gap":
         nodes.append(helper.make_node("GlobalAveragePool", ["feat"], ["pooled"]))
         nodes.append(helper.make_node("Flatten", ["pooled"], ["flat"]))
@@ -43,7 +52,9 @@ def pooled_head_model(channels: int = 4, size: int = 32, n_labels: int = 3, head
     else:
         weight, attrs = w.T.copy(), {}
     if const_node:
-        nodes.insert(0, helper.make_node("Constant", [], ["head_w"], value=numpy_helper.from_array(weight)))
+        nodes.insert(
+            0, helper.make_node("Constant", [], ["head_w"], value=numpy_helper.from_array(weight))
+        )
     else:
         inits.append(numpy_helper.from_array(weight, "head_w"))
     inits.append(numpy_helper.from_array(b, "head_b"))
@@ -53,8 +64,12 @@ def pooled_head_model(channels: int = 4, size: int = 32, n_labels: int = 3, head
         nodes.append(helper.make_node("MatMul", ["flat", "head_w"], ["mm"]))
         nodes.append(helper.make_node("Add", ["mm", "head_b"], ["logits"]))
     nodes.append(helper.make_node("Sigmoid", ["logits"], ["prob"]))
-    model = _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, size, size])],
-                   [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["N", n_labels])], inits)
+    model = _model(
+        nodes,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, size, size])],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["N", n_labels])],
+        inits,
+    )
     return model, {"conv_w": conv_w, "conv_b": conv_b, "w": w, "b": b}
 
 
@@ -66,23 +81,37 @@ def region_mean_model(size: int, regions: list[tuple[int, int, int, int]]) -> on
     cols = np.zeros((size * size, len(regions)), dtype=np.float32)
     for k, (t, l, h, w) in enumerate(regions):
         m = np.zeros((size, size), dtype=np.float32)
-        m[t:t + h, l:l + w] = 1.0 / (h * w)
+        m[t : t + h, l : l + w] = 1.0 / (h * w)
         cols[:, k] = m.ravel()
-    nodes = [helper.make_node("Flatten", ["x"], ["flat"]),
-             helper.make_node("MatMul", ["flat", "region_w"], ["score"])]
-    return _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, size, size])],
-                  [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N", len(regions)])],
-                  [numpy_helper.from_array(cols, "region_w")])
+    nodes = [
+        helper.make_node("Flatten", ["x"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "region_w"], ["score"]),
+    ]
+    return _model(
+        nodes,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, size, size])],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N", len(regions)])],
+        [numpy_helper.from_array(cols, "region_w")],
+    )
 
 
 def pooled_input_model(size: int, factor: int) -> onnx.ModelProto:
     """AveragePool(factor) of the input as the feature map, then GAP + Gemm(1): CAM = pooled input."""
-    nodes = [helper.make_node("AveragePool", ["x"], ["feat"], kernel_shape=[factor, factor],
-                              strides=[factor, factor]),
-             helper.make_node("GlobalAveragePool", ["feat"], ["pooled"]),
-             helper.make_node("Flatten", ["pooled"], ["flat"]),
-             helper.make_node("Gemm", ["flat", "w", "b"], ["logits"], transB=1)]
-    inits = [numpy_helper.from_array(np.ones((1, 1), np.float32), "w"),
-             numpy_helper.from_array(np.zeros((1,), np.float32), "b")]
-    return _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, size, size])],
-                  [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1])], inits)
+    nodes = [
+        helper.make_node(
+            "AveragePool", ["x"], ["feat"], kernel_shape=[factor, factor], strides=[factor, factor]
+        ),
+        helper.make_node("GlobalAveragePool", ["feat"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "w", "b"], ["logits"], transB=1),
+    ]
+    inits = [
+        numpy_helper.from_array(np.ones((1, 1), np.float32), "w"),
+        numpy_helper.from_array(np.zeros((1,), np.float32), "b"),
+    ]
+    return _model(
+        nodes,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, size, size])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1])],
+        inits,
+    )

@@ -31,13 +31,16 @@ def test_bundled_cam_equals_torch_gradcam_fixture(manifest, gradcam_fixture) -> 
     fx = gradcam_fixture
     ex = Explainer.from_manifest(manifest, device="cpu")
     assert ex.supports_cam and ex.cam is not None
-    assert ex.cam.feature_name == str(fx["feature_tensor"]) == manifest.saliency.get("target_tensor",
-                                                                                     ex.cam.feature_name)
+    assert (
+        ex.cam.feature_name
+        == str(fx["feature_tensor"])
+        == manifest.saliency.get("target_tensor", ex.cam.feature_name)
+    )
     assert ex.engine.rewritten  # the engine runs the rewritten graph: one pass for both
     for i in range(len(fx["inputs"])):
-        out, cams = ex.forward(fx["inputs"][i:i + 1])
+        out, cams = ex.forward(fx["inputs"][i : i + 1])
         assert cams is not None
-        np.testing.assert_allclose(out["logits"], fx["logits"][i:i + 1], atol=1e-4)
+        np.testing.assert_allclose(out["logits"], fx["logits"][i : i + 1], atol=1e-4)
         np.testing.assert_allclose(cams[0, 0] + ex.cam.bias[0], fx["cam"][i], atol=1e-4)
         ref = fx["gradcam"][i]
         ours = normalise_map(cams[0, 0])
@@ -49,7 +52,9 @@ def test_bundled_cam_equals_torch_gradcam_fixture(manifest, gradcam_fixture) -> 
 
 
 @pytest.mark.parametrize("method", ["cam", "rise"])
-def test_analyze_writes_source_resolution_files(method: str, manifest, shared_data: Path, tmp_path: Path) -> None:
+def test_analyze_writes_source_resolution_files(
+    method: str, manifest, shared_data: Path, tmp_path: Path
+) -> None:
     import pydicom
 
     from app.inference.analyze import analyze_paths
@@ -57,8 +62,14 @@ def test_analyze_writes_source_resolution_files(method: str, manifest, shared_da
     film = shared_data / "dicom" / "cxr" / "cr_chest_pa_uncompressed.dcm"
     ds = pydicom.dcmread(film, stop_before_pixels=True)
     params = {"n_masks": 200, "batch_size": 50} if method == "rise" else {}
-    doc = analyze_paths([film], tmp_path, model_ids=["pneumonia_cnn"], device="cpu",
-                        hooks=[analyze_hook(method, **params)], engine_factory=engine_factory)
+    doc = analyze_paths(
+        [film],
+        tmp_path,
+        model_ids=["pneumonia_cnn"],
+        device="cpu",
+        hooks=[analyze_hook(method, **params)],
+        engine_factory=engine_factory,
+    )
     rec = doc["images"][0]["results"][0]
     sal = rec["saliency"]
     assert sal["method"] == method and "error" not in sal, sal
@@ -74,7 +85,7 @@ def test_analyze_writes_source_resolution_files(method: str, manifest, shared_da
     assert (tmp_path / files["png"]).name == f"{ds.SOPInstanceUID}_pneumonia.png"
     # The model centre-crops the 1955 x 1841 film to a square: rows outside the crop were never seen.
     top = (ds.Rows - ds.Columns) // 2
-    assert not raw[:top - 2].any() and raw[top + 2:top + ds.Columns - 2].any()
+    assert not raw[: top - 2].any() and raw[top + 2 : top + ds.Columns - 2].any()
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["images"][0]["results"][0]["saliency"]["method"] == method
 
@@ -89,8 +100,14 @@ def test_compute_saliency_accepts_an_engine(manifest) -> None:
     tensor, gt = engine.preprocess(film)
     maps = compute_saliency(engine, tensor, gt, method="occlusion", window=4, stride=2)
     sm = maps["pneumonia"]
-    assert sm.method == "occlusion" and sm.map.shape == (300, 200) and sm.model_raw.shape == (28, 28)
+    assert (
+        sm.method == "occlusion" and sm.map.shape == (300, 200) and sm.model_raw.shape == (28, 28)
+    )
     assert 0.0 <= np.nanmin(sm.map) and np.nanmax(sm.map) <= 1.0
     # The model centre-crops 300 x 200 to 200 x 200: the top and bottom 50 rows were never seen.
-    assert np.isnan(sm.map[:49]).all() and np.isnan(sm.map[251:]).all() and not np.isnan(sm.map[52:248]).any()
+    assert (
+        np.isnan(sm.map[:49]).all()
+        and np.isnan(sm.map[251:]).all()
+        and not np.isnan(sm.map[52:248]).any()
+    )
     assert not sm.raw[:49].any() and np.isfinite(sm.raw).all()

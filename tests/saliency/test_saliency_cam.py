@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
 
@@ -66,23 +65,34 @@ def test_reducemean_axes_as_input_opset18() -> None:
     from onnx import TensorProto, helper, numpy_helper
 
     w = np.arange(6, dtype=np.float32).reshape(2, 3)
-    nodes = [helper.make_node("Relu", ["x"], ["feat"]),
-             helper.make_node("ReduceMean", ["feat", "axes"], ["pooled"], keepdims=1),
-             helper.make_node("Reshape", ["pooled", "shape"], ["flat"]),
-             helper.make_node("Transpose", ["w"], ["wt"], perm=[1, 0]),
-             helper.make_node("MatMul", ["flat", "wt"], ["logits"])]
-    inits = [numpy_helper.from_array(np.array([-2, -1], np.int64), "axes"),
-             numpy_helper.from_array(np.array([-1, 3], np.int64), "shape"),
-             numpy_helper.from_array(w, "w")]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 7])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2])], inits)
+    nodes = [
+        helper.make_node("Relu", ["x"], ["feat"]),
+        helper.make_node("ReduceMean", ["feat", "axes"], ["pooled"], keepdims=1),
+        helper.make_node("Reshape", ["pooled", "shape"], ["flat"]),
+        helper.make_node("Transpose", ["w"], ["wt"], perm=[1, 0]),
+        helper.make_node("MatMul", ["flat", "wt"], ["logits"]),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array([-2, -1], np.int64), "axes"),
+        numpy_helper.from_array(np.array([-1, 3], np.int64), "shape"),
+        numpy_helper.from_array(w, "w"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 7])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 8
     cg = add_cam_outputs(model)
     np.testing.assert_allclose(cg.weights, w)
     x = np.random.default_rng(0).normal(size=(1, 3, 5, 7)).astype(np.float32)
     logits, feat = _session(cg.model_bytes).run(["logits", "feat"], {"x": x})
-    np.testing.assert_allclose(cam_maps(feat[0], cg.weights).mean(axis=(1, 2)), logits[0], rtol=1e-5)
+    np.testing.assert_allclose(
+        cam_maps(feat[0], cg.weights).mean(axis=(1, 2)), logits[0], rtol=1e-5
+    )
 
 
 def test_in_graph_cam_output_equals_numpy_cam() -> None:
@@ -98,14 +108,20 @@ def test_in_graph_cam_with_dynamic_feature_size() -> None:
     """Symbolic H and W: the CAM output's shape is computed in the graph."""
     from onnx import TensorProto, helper, numpy_helper
 
-    nodes = [helper.make_node("Relu", ["x"], ["feat"]),
-             helper.make_node("GlobalAveragePool", ["feat"], ["pooled"]),
-             helper.make_node("Flatten", ["pooled"], ["flat"]),
-             helper.make_node("Gemm", ["flat", "w"], ["logits"], transB=1)]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["feat"]),
+        helper.make_node("GlobalAveragePool", ["feat"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "w"], ["logits"], transB=1),
+    ]
     w = np.random.default_rng(0).normal(size=(2, 3)).astype(np.float32)
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 2])],
-                              [numpy_helper.from_array(w, "w")])
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 2])],
+        [numpy_helper.from_array(w, "w")],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     cg = add_cam_outputs(model)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -31,9 +30,15 @@ class _Net(torch.nn.Module):
     def __init__(self, n_labels: int = 4) -> None:
         super().__init__()
         self.features = torch.nn.Sequential(
-            torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
-            torch.nn.Conv2d(8, 16, 3, stride=2, padding=1), torch.nn.BatchNorm2d(16), torch.nn.ReLU(),
-            torch.nn.Conv2d(16, 32, 3, stride=2, padding=1), torch.nn.ReLU())
+            torch.nn.Conv2d(1, 8, 3, padding=1),
+            torch.nn.BatchNorm2d(8),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(8, 16, 3, stride=2, padding=1),
+            torch.nn.BatchNorm2d(16),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            torch.nn.ReLU(),
+        )
         self.pool = torch.nn.AdaptiveAvgPool2d(1)
         self.fc = torch.nn.Linear(32, n_labels)
 
@@ -61,8 +66,16 @@ def test_one_pass_cam_equals_autograd_gradcam() -> None:
                 m.running_mean.uniform_(-0.2, 0.2)
                 m.running_var.uniform_(0.5, 1.5)
     buf = io.BytesIO()
-    torch.onnx.export(net, torch.randn(1, 1, 64, 64), buf, input_names=["x"], output_names=["logits"],
-                      opset_version=17, dynamo=False, dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}})
+    torch.onnx.export(
+        net,
+        torch.randn(1, 1, 64, 64),
+        buf,
+        input_names=["x"],
+        output_names=["logits"],
+        opset_version=17,
+        dynamo=False,
+        dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}},
+    )
     cg = add_cam_outputs(onnx.load_from_string(buf.getvalue()))
     sess = _session(cg.model_bytes)
     rng = np.random.default_rng(3)

@@ -14,8 +14,10 @@ from app.saliency.mapping import to_source
 
 
 def _preprocess(image: np.ndarray, size: int, mode: str) -> tuple[np.ndarray, GeometryTransform]:
-    pre = Preprocessor(Preprocessing(resize=mode, interpolation="linear"),
-                       InputSpec(name="x", layout="NCHW", height=size, width=size, channels=1, dtype="float32"))
+    pre = Preprocessor(
+        Preprocessing(resize=mode, interpolation="linear"),
+        InputSpec(name="x", layout="NCHW", height=size, width=size, channels=1, dtype="float32"),
+    )
     return pre(image)
 
 
@@ -42,7 +44,7 @@ def test_bright_square_registers_on_letterboxed_non_square_film() -> None:
     rows, cols = 300, 500
     film = np.full((rows, cols), 20, dtype=np.uint8)
     top, left, side = 180, 330, 60
-    film[top:top + side, left:left + side] = 250
+    film[top : top + side, left : left + side] = 250
     tensor, gt = _preprocess(film, 64, "letterbox")
     assert gt.mode == "letterbox" and gt.pad_top > 0
     ex = Explainer(pooled_input_model(64, 4), ["bright"], device="cpu")
@@ -66,11 +68,17 @@ def test_to_source_exact_half_pixel_convention() -> None:
     up = np.kron(m, np.ones((2, 2), np.float32))  # input-grid map (8 x 12) made of 2x2 blocks
     np.testing.assert_allclose(to_source(up, gt), m)
     # A map at a quarter of the input resolution covers the same extent.
-    np.testing.assert_allclose(to_source(m, GeometryTransform((4, 6), (16, 24), "stretch", 4.0, 4.0)), m)
+    np.testing.assert_allclose(
+        to_source(m, GeometryTransform((4, 6), (16, 24), "stretch", 4.0, 4.0)), m
+    )
 
 
 def test_stack_and_crop_fill() -> None:
     gt = GeometryTransform((10, 20), (10, 10), "crop", 1.0, 1.0, crop_left=5.0)
     out = to_source(np.ones((2, 10, 10), np.float32), gt, fill=-1.0)
     assert out.shape == (2, 10, 20)
-    assert (out[:, :, :5] == -1).all() and (out[:, :, 5:15] == 1).all() and (out[:, :, 15:] == -1).all()
+    assert (
+        (out[:, :, :5] == -1).all()
+        and (out[:, :, 5:15] == 1).all()
+        and (out[:, :, 15:] == -1).all()
+    )

@@ -39,7 +39,9 @@ def test_opacity_and_threshold() -> None:
     lut = colormap_lut("viridis")
     np.testing.assert_array_equal(full[:, -1], np.broadcast_to(lut[255], (40, 3)))
     half = render_overlay(display, m, "viridis", opacity=1.0, threshold=0.5)
-    np.testing.assert_array_equal(half[:, :20], np.dstack([display] * 3)[:, :20])  # hidden below 0.5
+    np.testing.assert_array_equal(
+        half[:, :20], np.dstack([display] * 3)[:, :20]
+    )  # hidden below 0.5
     np.testing.assert_array_equal(half[:, -5:], full[:, -5:])
     rgba = overlay_rgba(m, opacity=0.4, threshold=0.5)
     assert set(np.unique(rgba[..., 3])) == {0, 102}
@@ -50,13 +52,13 @@ def test_opacity_and_threshold() -> None:
 
 def test_contour_mode_draws_lines_only() -> None:
     yy, xx = np.mgrid[0:80, 0:80]
-    blob = np.exp(-((yy - 40) ** 2 + (xx - 40) ** 2) / (2 * 12.0 ** 2)).astype(np.float32)
+    blob = np.exp(-((yy - 40) ** 2 + (xx - 40) ** 2) / (2 * 12.0**2)).astype(np.float32)
     rgba = overlay_rgba(blob, contour=True, opacity=1.0)
     drawn = rgba[..., 3] > 0
     assert 0 < drawn.mean() < 0.2  # thin lines, not a filled map
     assert not drawn[40, 40] and not drawn[0, 0]  # centre and corner are not on a line
     # The 0.5 level sits at radius 12 * sqrt(2 ln 2) ~ 14.1 px from the centre.
-    assert drawn[40, 40 + 13:40 + 16].any()
+    assert drawn[40, 40 + 13 : 40 + 16].any()
 
 
 def test_legend() -> None:
@@ -71,12 +73,18 @@ def test_write_saliency_files(tmp_path) -> None:
     rows, cols = 90, 150
     film = np.full((rows, cols), 30, np.uint8)
     film[30:60, 90:120] = 230
-    tensor = cv2.resize(film, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)[None, None] / 255
+    tensor = (
+        cv2.resize(film, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)[None, None]
+        / 255
+    )
     gt = GeometryTransform((rows, cols), (64, 64), "stretch", 64 / rows, 64 / cols)
-    maps = Explainer(pooled_input_model(64, 8), ["Pleural Effusion"], device="cpu").explain(tensor, gt)
+    maps = Explainer(pooled_input_model(64, 8), ["Pleural Effusion"], device="cpu").explain(
+        tensor, gt
+    )
     uid = "1.2.826.0.1.3680043.8.498.1"
-    files = write_saliency(tmp_path / "saliency", uid, film, maps, colormap="jet", opacity=0.6,
-                           threshold=0.5)
+    files = write_saliency(
+        tmp_path / "saliency", uid, film, maps, colormap="jet", opacity=0.6, threshold=0.5
+    )
     names = sorted(p.name for p in files)
     assert names == [f"{uid}_Pleural_Effusion.npy", f"{uid}_Pleural_Effusion.png"]
     raw = np.load(tmp_path / "saliency" / f"{uid}_Pleural_Effusion.npy")

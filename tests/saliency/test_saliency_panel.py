@@ -33,10 +33,26 @@ def test_panel_computes_and_colours_the_overlay(qtbot: Any, shared_data: Path) -
         mime.setUrls([QUrl.fromLocalFile(str(film))])
         pos = QPointF(600, 400)
         with qtbot.waitSignal(window.first_image_painted, timeout=60000):
-            QApplication.sendEvent(window, QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime,
-                                                           Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
-            QApplication.sendEvent(window, QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                                                      Qt.KeyboardModifier.NoModifier))
+            QApplication.sendEvent(
+                window,
+                QDragEnterEvent(
+                    pos.toPoint(),
+                    Qt.DropAction.CopyAction,
+                    mime,
+                    Qt.MouseButton.LeftButton,
+                    Qt.KeyboardModifier.NoModifier,
+                ),
+            )
+            QApplication.sendEvent(
+                window,
+                QDropEvent(
+                    pos,
+                    Qt.DropAction.CopyAction,
+                    mime,
+                    Qt.MouseButton.LeftButton,
+                    Qt.KeyboardModifier.NoModifier,
+                ),
+            )
         qtbot.waitUntil(lambda: not window.busy, timeout=60000)
         vp = window.active_viewport()
         rows, cols = vp.frame.shape[:2]

@@ -11,8 +11,14 @@ from app.core.errors import Cancelled
 from app.core.progress import CallbackProgress
 from app.core.types import GeometryTransform
 from app.saliency.api import Explainer
-from app.saliency.perturbation import (MASK_INPUT, add_mask_input, masked_from_predict, occlusion,
-                                       rise, rise_masks)
+from app.saliency.perturbation import (
+    MASK_INPUT,
+    add_mask_input,
+    masked_from_predict,
+    occlusion,
+    rise,
+    rise_masks,
+)
 
 SIZE = 32
 REGIONS = [(4, 6, 8, 8), (18, 16, 10, 12)]  # (top, left, h, w) of each label's evidence
@@ -21,7 +27,7 @@ REGIONS = [(4, 6, 8, 8), (18, 16, 10, 12)]  # (top, left, h, w) of each label's 
 def _region_mask(k: int) -> np.ndarray:
     t, l, h, w = REGIONS[k]
     m = np.zeros((SIZE, SIZE), bool)
-    m[t:t + h, l:l + w] = True
+    m[t : t + h, l : l + w] = True
     return m
 
 
@@ -44,11 +50,14 @@ def _check_lights_region(raw: np.ndarray, k: int, margin: float) -> None:
 def test_device_masking_matches_numpy_blending(explainer: Explainer) -> None:
     x = np.random.default_rng(0).random((1, 1, SIZE, SIZE)).astype(np.float32)
     masks = rise_masks(5, (SIZE, SIZE), seed=1)
-    sess = ort.InferenceSession(add_mask_input(region_mean_model(SIZE, REGIONS), baseline=0.3),
-                                providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(
+        add_mask_input(region_mean_model(SIZE, REGIONS), baseline=0.3),
+        providers=["CPUExecutionProvider"],
+    )
     (dev,) = sess.run(["score"], {"x": x, MASK_INPUT: masks})
-    plain = ort.InferenceSession(region_mean_model(SIZE, REGIONS).SerializeToString(),
-                                 providers=["CPUExecutionProvider"])
+    plain = ort.InferenceSession(
+        region_mean_model(SIZE, REGIONS).SerializeToString(), providers=["CPUExecutionProvider"]
+    )
     host = masked_from_predict(lambda b: plain.run(["score"], {"x": b})[0], x, baseline=0.3)(masks)
     np.testing.assert_allclose(dev, host, rtol=1e-5, atol=1e-6)
     assert explainer.masked_score(x) is not None and explainer._masked_runner is not None
@@ -78,8 +87,9 @@ def test_rise_finds_the_evidence_and_is_seeded(explainer: Explainer) -> None:
 
 def test_budget_progress_and_cancel() -> None:
     calls: list[int] = []
-    plain = ort.InferenceSession(region_mean_model(SIZE, REGIONS).SerializeToString(),
-                                 providers=["CPUExecutionProvider"])
+    plain = ort.InferenceSession(
+        region_mean_model(SIZE, REGIONS).SerializeToString(), providers=["CPUExecutionProvider"]
+    )
 
     def predict(batch: np.ndarray) -> np.ndarray:
         calls.append(len(batch))
@@ -87,8 +97,15 @@ def test_budget_progress_and_cancel() -> None:
 
     score = masked_from_predict(predict, _x())
     updates: list[tuple[int, int | None]] = []
-    rise(score, (SIZE, SIZE), [0], n_masks=1000, max_passes=90, batch_size=32,
-         progress=CallbackProgress(lambda d, t, m: updates.append((d, t))))
+    rise(
+        score,
+        (SIZE, SIZE),
+        [0],
+        n_masks=1000,
+        max_passes=90,
+        batch_size=32,
+        progress=CallbackProgress(lambda d, t, m: updates.append((d, t))),
+    )
     assert sum(calls) == 90 and max(calls) <= 32
     assert updates[-1] == (90, 90)
     calls.clear()
@@ -104,7 +121,9 @@ def test_budget_progress_and_cancel() -> None:
 def test_maps_follow_the_geometry(explainer: Explainer) -> None:
     gt = GeometryTransform((64, 96), (SIZE, SIZE), "stretch", SIZE / 64, SIZE / 96)
     maps = explainer.explain(_x(), gt, labels=["b"], method="occlusion", window=4, stride=2)
-    assert list(maps) == ["b"] and maps["b"].map.shape == (64, 96) and maps["b"].raw.shape == (64, 96)
+    assert (
+        list(maps) == ["b"] and maps["b"].map.shape == (64, 96) and maps["b"].raw.shape == (64, 96)
+    )
     t, l, h, w = REGIONS[1]
     peak = np.unravel_index(np.argmax(maps["b"].map), (64, 96))
     assert t * 2 <= peak[0] < (t + h) * 2 and l * 3 <= peak[1] < (l + w) * 3
@@ -115,10 +134,17 @@ def test_device_rise_equals_host_rise(explainer: Explainer) -> None:
     acc = explainer.rise_accumulator(x)
     assert acc is not None
     dev = rise(None, (SIZE, SIZE), [0, 1], n_masks=100, batch_size=30, seed=3, accumulator=acc)
-    plain = ort.InferenceSession(region_mean_model(SIZE, REGIONS).SerializeToString(),
-                                 providers=["CPUExecutionProvider"])
-    host = rise(masked_from_predict(lambda b: plain.run(["score"], {"x": b})[0], x), (SIZE, SIZE), [0, 1],
-                n_masks=100, batch_size=30, seed=3)
+    plain = ort.InferenceSession(
+        region_mean_model(SIZE, REGIONS).SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    host = rise(
+        masked_from_predict(lambda b: plain.run(["score"], {"x": b})[0], x),
+        (SIZE, SIZE),
+        [0, 1],
+        n_masks=100,
+        batch_size=30,
+        seed=3,
+    )
     np.testing.assert_allclose(dev, host, rtol=1e-4, atol=1e-6)
 
 

@@ -17,8 +17,7 @@ import pytest
 
 from app.core.errors import NotSignedOffError, ResultsFormatError, SignOffError
 from app.core.paths import sample_path
-from app.core.types import (BATCH_READER, AnalysisRun, ReportDraft, SaliencyMethod,
-                            StudyMetadata)
+from app.core.types import BATCH_READER, AnalysisRun, ReportDraft, SaliencyMethod, StudyMetadata
 from app.workflow import StudySession
 
 
@@ -39,10 +38,13 @@ def ort_runs(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     return counts
 
 
-def test_session_analyses_explains_drafts_signs_and_exports(tmp_path: Path, ort_runs: dict[str, int]) -> None:
+def test_session_analyses_explains_drafts_signs_and_exports(
+    tmp_path: Path, ort_runs: dict[str, int]
+) -> None:
     session = StudySession.open([str(sample_path())])
-    seen: dict[str, list[Any]] = {name: [] for name in ("run", "saliency", "draft", "signed_off",
-                                                          "exported", "draft_chunk")}
+    seen: dict[str, list[Any]] = {
+        name: [] for name in ("run", "saliency", "draft", "signed_off", "exported", "draft_chunk")
+    }
     for name, values in seen.items():
         getattr(session.events, name).connect(values.append)
 
@@ -83,15 +85,23 @@ def test_session_analyses_explains_drafts_signs_and_exports(tmp_path: Path, ort_
 
     with pytest.raises(NotSignedOffError):
         session.export(tmp_path / "early")
-    signed = session.sign_off("Dr Ada Reader", dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.timezone.utc))
-    assert signed is not draft and not draft.signed_off       # a new draft; the old one unchanged
-    assert signed.signed_off and signed.reviewed and signed.signed_off_at == "2026-11-30T09:00:00+00:00"
+    signed = session.sign_off(
+        "Dr Ada Reader", dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.timezone.utc)
+    )
+    assert signed is not draft and not draft.signed_off  # a new draft; the old one unchanged
+    assert (
+        signed.signed_off
+        and signed.reviewed
+        and signed.signed_off_at == "2026-11-30T09:00:00+00:00"
+    )
     assert seen["signed_off"] == [signed]
 
     files = session.export(tmp_path / "out", pdf=True, dicom=True)
     names = [f.name for f in files]
     assert names[0] == "report.pdf" and any(n.startswith("SR_") for n in names)
-    assert any(n.startswith("SC_") for n in names) == result.labels[0].positive  # key image: positive + CAM
+    assert (
+        any(n.startswith("SC_") for n in names) == result.labels[0].positive
+    )  # key image: positive + CAM
     assert seen["exported"] == [files]
 
 
@@ -102,13 +112,15 @@ def test_report_draft_is_frozen_and_enforces_sign_off_rules() -> None:
     with pytest.raises(SignOffError):
         d.sign_off("  ")
     with pytest.raises(SignOffError):
-        ReportDraft(study_uid="1.2").sign_off("Dr A")        # nothing to sign
+        ReportDraft(study_uid="1.2").sign_off("Dr A")  # nothing to sign
     with pytest.raises(SignOffError):
-        ReportDraft(study_uid="1.2", reader_name="Dr A")     # a name without a time
+        ReportDraft(study_uid="1.2", reader_name="Dr A")  # a name without a time
     with pytest.raises(SignOffError):
         ReportDraft(study_uid="1.2", reader_name="Dr A", signed_off_at="yesterday")
     with pytest.raises(SignOffError):
-        ReportDraft(study_uid="1.2", reader_name="Dr A", signed_off_at="2026-11-30T09:00:00", reviewed=False)
+        ReportDraft(
+            study_uid="1.2", reader_name="Dr A", signed_off_at="2026-11-30T09:00:00", reviewed=False
+        )
     batch = d.sign_off(BATCH_READER)
     assert batch.signed_off and not batch.reviewed
     assert ReportDraft.from_dict(batch.to_dict()) == batch
@@ -123,10 +135,14 @@ def test_analysis_run_parses_once_and_round_trips(tmp_path: Path) -> None:
     run = AnalysisRun.from_json((tmp_path / "results.json").read_text())
     written = run.to_json()
     written.pop("results_path", None)
-    assert json.loads(json.dumps(written)) == doc     # unknown keys (geometry, frame ...) kept
+    assert json.loads(json.dumps(written)) == doc  # unknown keys (geometry, frame ...) kept
     assert run.model_results()[0].extra["geometry"]["mode"]
-    for bad in ("not json", "[1, 2]", json.dumps({"images": [{"results": [{"model_id": "x"}]}]}),
-                json.dumps({"images": "x"})):
+    for bad in (
+        "not json",
+        "[1, 2]",
+        json.dumps({"images": [{"results": [{"model_id": "x"}]}]}),
+        json.dumps({"images": "x"}),
+    ):
         with pytest.raises(ResultsFormatError):
             AnalysisRun.from_json(bad)
 
@@ -160,10 +176,12 @@ def test_batch_split_keeps_each_study_apart() -> None:
 
 
 def test_headless_commands_never_import_qt() -> None:
-    code = ("import sys, app.cli, app.workflow, app.workflow.batch, app.workflow.commands, app.selftest;"
-            "app.cli.build_parser();"
-            "bad=[m for m in sys.modules if m.split('.')[0] in ('PySide6','shiboken6','pyqtgraph')"
-            " or m.startswith('app.gui')];"
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, app.cli, app.workflow, app.workflow.batch, app.workflow.commands, app.selftest;"
+        "app.cli.build_parser();"
+        "bad=[m for m in sys.modules if m.split('.')[0] in ('PySide6','shiboken6','pyqtgraph')"
+        " or m.startswith('app.gui')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

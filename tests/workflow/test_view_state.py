@@ -13,7 +13,7 @@ def test_scrolling_clamps_to_the_series() -> None:
     assert s.scrolled(+10, count=5).index == 4
     assert s.scrolled(-10, count=5).index == 0
     assert s.scrolled(+1, count=0).index == 0
-    assert s.index == 3                              # frozen: transitions return new states
+    assert s.index == 3  # frozen: transitions return new states
 
 
 def test_orientation_algebra() -> None:
@@ -32,21 +32,47 @@ def test_window_zoom_pan_and_reset() -> None:
     assert s.window == (40.0, 80.0) and s.zoom == 4.0 and s.pan == (3.0, -2.0)
     assert s.zoomed(1000).zoom == 64.0 and s.zoomed(1e-9).zoom == 0.02
     r = s.reset(invert=False)
-    assert (r.index, r.tool, r.window, r.zoom, r.orientation, r.invert) == (s.index, "length", None, 0.0,
-                                                                           IDENTITY, False)
+    assert (r.index, r.tool, r.window, r.zoom, r.orientation, r.invert) == (
+        s.index,
+        "length",
+        None,
+        0.0,
+        IDENTITY,
+        False,
+    )
 
 
-@pytest.mark.parametrize("bad", [dict(tool="laser"), dict(index=-1), dict(window=(0.0, 0.0)),
-                                 dict(overlay_opacity=1.5), dict(zoom=100.0),
-                                 dict(orientation=((2, 0), (0, 1)))])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(tool="laser"),
+        dict(index=-1),
+        dict(window=(0.0, 0.0)),
+        dict(overlay_opacity=1.5),
+        dict(zoom=100.0),
+        dict(orientation=((2, 0), (0, 1))),
+    ],
+)
 def test_rules_are_enforced_in_the_constructor(bad: dict) -> None:
     with pytest.raises(UsageError):
         ViewState(**bad)
 
 
 def test_round_trip_through_a_dict() -> None:
-    s = ViewState(index=7, window=(-600.0, 1500.0), invert=True, zoom=2.0, pan=(1.5, 2.5),
-                  overlay_visible=False, overlay_opacity=0.3, tool=TOOLS[-1]).rotated(90).flipped(False)
+    s = (
+        ViewState(
+            index=7,
+            window=(-600.0, 1500.0),
+            invert=True,
+            zoom=2.0,
+            pan=(1.5, 2.5),
+            overlay_visible=False,
+            overlay_opacity=0.3,
+            tool=TOOLS[-1],
+        )
+        .rotated(90)
+        .flipped(False)
+    )
     assert ViewState.from_dict(s.to_dict()) == s
     with pytest.raises(UsageError):
         ViewState.from_dict({"window": "wide"})

@@ -76,5 +76,10 @@ worker; they are the same calls ``hilum analyze`` makes, so the window and the C
 from __future__ import annotations
 
 #: panel modules tried at start-up, in tab order
-PANEL_MODULES = ("app.gui.panels.ai", "app.gui.panels.saliency", "app.gui.panels.report",
-                 "app.gui.panels.export", "app.gui.panels.measurements")
+PANEL_MODULES = (
+    "app.gui.panels.ai",
+    "app.gui.panels.saliency",
+    "app.gui.panels.report",
+    "app.gui.panels.export",
+    "app.gui.panels.measurements",
+)

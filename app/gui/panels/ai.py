@@ -86,12 +86,26 @@ def _series_files(series: Any) -> list[str]:
     return series_files(series)
 
 
-def _run_models(session: Any, files: list[str], series_uid: str, model_ids: list[str], device: str,
-                override: bool, get_library: Any = None, progress: Any = None) -> dict[str, Any]:
+def _run_models(
+    session: Any,
+    files: list[str],
+    series_uid: str,
+    model_ids: list[str],
+    device: str,
+    override: bool,
+    get_library: Any = None,
+    progress: Any = None,
+) -> dict[str, Any]:
     """Worker-thread job: the session classifies the series (CAM kept from the same pass) and
     stores the run with the study; returns the ``results.json`` document for the table."""
-    run = session.analyze(files, series_uid=series_uid, model_ids=model_ids, device=device,
-                          override_applicability=override, progress=progress)
+    run = session.analyze(
+        files,
+        series_uid=series_uid,
+        model_ids=model_ids,
+        device=device,
+        override_applicability=override,
+        progress=progress,
+    )
     doc = run.to_json()
     if get_library is not None and session.study_uid:
         try:
@@ -139,11 +153,15 @@ class AIPanel(QWidget):
         self.models.setMaximumHeight(110)
         self.models.currentItemChanged.connect(lambda *_: self._update_buttons())
         self.show_all = QCheckBox(self.tr("Show models outside their stated use"))
-        self.show_all.setToolTip(self.tr("Override applicability (modality / body part / view); results are marked."))
+        self.show_all.setToolTip(
+            self.tr("Override applicability (modality / body part / view); results are marked.")
+        )
         self.show_all.toggled.connect(lambda *_: self._refresh_models())
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
-        self.device.setToolTip(self.tr("Where the models run; the provider actually used is shown below."))
+        self.device.setToolTip(
+            self.tr("Where the models run; the provider actually used is shown below.")
+        )
         self.run_button = QPushButton(self.tr("Run"))
         self.run_button.setObjectName("AIRun")
         self.run_button.clicked.connect(self.run)
@@ -202,8 +220,16 @@ class AIPanel(QWidget):
         """The results table: threshold and flag as columns, readable at the dock's width."""
         table = QTableWidget(0, len(COLUMNS))
         table.setObjectName("AIResults")
-        table.setHorizontalHeaderLabels([self.tr("Image"), self.tr("Model"), self.tr("Finding"),
-                                         self.tr("Prob."), self.tr("Threshold"), self.tr("Flag")])
+        table.setHorizontalHeaderLabels(
+            [
+                self.tr("Image"),
+                self.tr("Model"),
+                self.tr("Finding"),
+                self.tr("Prob."),
+                self.tr("Threshold"),
+                self.tr("Flag"),
+            ]
+        )
         head = table.horizontalHeaderItem(COL_PROB)
         if head is not None:
             head.setToolTip(self.tr("Probability"))
@@ -212,7 +238,7 @@ class AIPanel(QWidget):
         header = table.horizontalHeader()
         # short columns fit their contents; model and finding share what is left (elided)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(COL_MODEL, QHeaderView.ResizeMode.Stretch)   # elided, tooltip
+        header.setSectionResizeMode(COL_MODEL, QHeaderView.ResizeMode.Stretch)  # elided, tooltip
         header.setSectionResizeMode(COL_FINDING, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(COL_PROB, QHeaderView.ResizeMode.Fixed)
         header.resizeSection(COL_PROB, 58)
@@ -252,7 +278,9 @@ class AIPanel(QWidget):
             return
         # the session's header values (the one reader, as `hilum analyze` checks them); until
         # they are read, only the series' modality
-        md = self.metadata or StudyMetadata(modality=str(getattr(self.series, "modality", "") or "").upper())
+        md = self.metadata or StudyMetadata(
+            modality=str(getattr(self.series, "modality", "") or "").upper()
+        )
         meta = md.as_dicom()
         manifests = self._registry.models()
         for m in manifests:
@@ -271,7 +299,9 @@ class AIPanel(QWidget):
             elif reasons:
                 item.setText(text + self.tr(" - outside stated use"))
                 item.setToolTip("; ".join(reasons))
-            item.setCheckState(Qt.CheckState.Checked if m.verified and not reasons else Qt.CheckState.Unchecked)
+            item.setCheckState(
+                Qt.CheckState.Checked if m.verified and not reasons else Qt.CheckState.Unchecked
+            )
             self.models.addItem(item)
         if self.models.count() == 0:
             self.status.setText(self.tr("No installed model applies to this series."))
@@ -286,7 +316,10 @@ class AIPanel(QWidget):
         out = []
         for i in range(self.models.count()):
             item = self.models.item(i)
-            if item.checkState() == Qt.CheckState.Checked and item.flags() & Qt.ItemFlag.ItemIsEnabled:
+            if (
+                item.checkState() == Qt.CheckState.Checked
+                and item.flags() & Qt.ItemFlag.ItemIsEnabled
+            ):
                 out.append(str(item.data(Qt.ItemDataRole.UserRole)))
         return out
 
@@ -299,8 +332,12 @@ class AIPanel(QWidget):
     # -- series ---------------------------------------------------------------------------------
     def set_series(self, series: Any) -> None:
         """Show the models for ``series`` (a SeriesData or None) and its stored results."""
-        if series is not None and getattr(series, "preview", False) and self.series is not None \
-                and getattr(self.series, "series_uid", None) == getattr(series, "series_uid", None):
+        if (
+            series is not None
+            and getattr(series, "preview", False)
+            and self.series is not None
+            and getattr(self.series, "series_uid", None) == getattr(series, "series_uid", None)
+        ):
             return
         self.series = series
         self.session = sessions_of(self.main_window).for_series(series)
@@ -312,8 +349,11 @@ class AIPanel(QWidget):
         else:
             desc = getattr(series, "description", "") or getattr(series, "series_uid", "")
             n = len(_series_files(series))
-            self.series_label.setText(plural(self.tr("%1 %2 - %n image file(s)", "", n), n).replace(
-                "%1", str(getattr(series, "modality", ""))).replace("%2", str(desc)))
+            self.series_label.setText(
+                plural(self.tr("%1 %2 - %n image file(s)", "", n), n)
+                .replace("%1", str(getattr(series, "modality", "")))
+                .replace("%2", str(desc))
+            )
         self._refresh_models()
         if series is not None:
             self._show_stored()
@@ -338,8 +378,14 @@ class AIPanel(QWidget):
             log.debug("header values not read: %s", type(exc).__name__)
 
         try:
-            run_in_background(_read_stored, self.session, self.library,
-                              str(getattr(series, "series_uid", "")), on_result=shown, on_error=failed)
+            run_in_background(
+                _read_stored,
+                self.session,
+                self.library,
+                str(getattr(series, "series_uid", "")),
+                on_result=shown,
+                on_error=failed,
+            )
         except Exception as exc:  # noqa: BLE001
             failed(exc)
 
@@ -362,10 +408,19 @@ class AIPanel(QWidget):
         self.status.setText(self.tr("Running..."))
         series = self.series
         self.worker = run_in_background(
-            _run_models, self.session, files, str(getattr(series, "series_uid", "")), ids,
-            self.device.currentText(), self.show_all.isChecked(), self.library,
-            on_result=lambda doc: self._done(series, doc), on_error=self._failed,
-            on_progress=self._on_progress, on_finished=self._finished)
+            _run_models,
+            self.session,
+            files,
+            str(getattr(series, "series_uid", "")),
+            ids,
+            self.device.currentText(),
+            self.show_all.isChecked(),
+            self.library,
+            on_result=lambda doc: self._done(series, doc),
+            on_error=self._failed,
+            on_progress=self._on_progress,
+            on_finished=self._finished,
+        )
         self.worker.signals.cancelled.connect(lambda: self.status.setText(self.tr("Cancelled.")))
         self._update_buttons()
 
@@ -392,9 +447,14 @@ class AIPanel(QWidget):
             self._show(doc)
         if doc.get("store_error"):
             log.warning("AI results not stored")
-            self.status.setText(self.tr("Results could not be stored with the study: %1").replace(
-                "%1", str(doc["store_error"])))
-        providers = sorted({m.get("provider", "") for m in doc.get("models", []) if m.get("provider")})
+            self.status.setText(
+                self.tr("Results could not be stored with the study: %1").replace(
+                    "%1", str(doc["store_error"])
+                )
+            )
+        providers = sorted(
+            {m.get("provider", "") for m in doc.get("models", []) if m.get("provider")}
+        )
         setter = getattr(self.main_window, "set_provider_text", None)
         if providers and callable(setter):
             setter("AI: " + ", ".join(p.replace("ExecutionProvider", "") for p in providers))
@@ -427,6 +487,8 @@ class AIPanel(QWidget):
             return None
 
     def _show(self, doc: dict[str, Any], stored: bool = False) -> None:
+        """Long because it fills the table, the model line and both amber banners from one pass over the results."""
+
         self.last_doc = doc
         self.table.setRowCount(0)
         providers = set()
@@ -443,41 +505,67 @@ class AIPanel(QWidget):
                 for label, v in res.get("labels", {}).items():
                     self._add_row(ident, res, label, v)
             n_errors += len(image.get("errors", []))
-        self.provider_label.setText(self.tr("Provider: %1").replace(
-            "%1", ", ".join(sorted(p for p in providers if p)) or "-"))
+        self.provider_label.setText(
+            self.tr("Provider: %1").replace(
+                "%1", ", ".join(sorted(p for p in providers if p)) or "-"
+            )
+        )
         info, banner = [], []
         for model_id, res in models.items():
             m = self._manifest(model_id)
             name = getattr(m, "name", "") or model_id
-            info.append(self.tr("%1, version %2, sha256 %3").replace("%1", name).replace(
-                "%2", str(res.get("model_version", "?"))).replace("%3", str(res.get("sha256", ""))[:12]))
+            info.append(
+                self.tr("%1, version %2, sha256 %3")
+                .replace("%1", name)
+                .replace("%2", str(res.get("model_version", "?")))
+                .replace("%3", str(res.get("sha256", ""))[:12])
+            )
             if model_id in outside:
-                banner.append(self.tr("%1 was used outside its stated intended use: "
-                                      "interpret its result with care.").replace("%1", name))
+                banner.append(
+                    self.tr(
+                        "%1 was used outside its stated intended use: "
+                        "interpret its result with care."
+                    ).replace("%1", name)
+                )
             if m is not None and is_demonstration(m):
-                banner.append(f"{name}: " + self.tr("Demonstration model, not for clinical use") + ".")
+                banner.append(
+                    f"{name}: " + self.tr("Demonstration model, not for clinical use") + "."
+                )
         # one model: named (with version and sha256) under the table, its column left out so
         # threshold and flag stay readable at the dock's default width
         self.table.setColumnHidden(COL_MODEL, len(models) <= 1)
         self.model_info.setText("\n".join(info))
         self.use_banner.setText("\n".join(banner))
         self.use_banner.setVisible(bool(banner))
-        unreliable = sorted({f"{res.get('model_id', '')}: {str(res['reliability'])[len('outside intended use: '):]}"
-                             for image in doc.get("images", []) for res in image.get("results", [])
-                             if str(res.get("reliability", "")).startswith("outside")})
+        unreliable = sorted(
+            {
+                f"{res.get('model_id', '')}: {str(res['reliability'])[len('outside intended use: ') :]}"
+                for image in doc.get("images", [])
+                for res in image.get("results", [])
+                if str(res.get("reliability", "")).startswith("outside")
+            }
+        )
         if unreliable:
             self.reliability_banner.setText(
-                "\u26a0 " + self.tr("Outside intended use: these AI results are not reliable.") + "\n"
-                + "\n".join(unreliable[:4]) + ("\n..." if len(unreliable) > 4 else ""))
+                "\u26a0 "
+                + self.tr("Outside intended use: these AI results are not reliable.")
+                + "\n"
+                + "\n".join(unreliable[:4])
+                + ("\n..." if len(unreliable) > 4 else "")
+            )
             self.reliability_banner.show()
         else:
             self.reliability_banner.hide()
         when = doc.get("created", "")
         rows = self.table.rowCount()
-        parts = [plural(self.tr("%n result(s)", "", rows), rows) + (self.tr(", stored %1").replace("%1", str(when))
-                                                      if stored else "")]
+        parts = [
+            plural(self.tr("%n result(s)", "", rows), rows)
+            + (self.tr(", stored %1").replace("%1", str(when)) if stored else "")
+        ]
         if n_errors:
-            parts.append(plural(self.tr("%n image(s) could not be classified", "", n_errors), n_errors))
+            parts.append(
+                plural(self.tr("%n image(s) could not be classified", "", n_errors), n_errors)
+            )
         na = sum(len(im.get("not_applicable", [])) for im in doc.get("images", []))
         if na and not rows:
             parts.append(self.tr("the ticked models do not apply to these images"))
@@ -491,8 +579,10 @@ class AIPanel(QWidget):
         positive = bool(v.get("positive", False))
         self.table.setItem(r, COL_IMAGE, QTableWidgetItem(image))
         model = QTableWidgetItem(str(res.get("model_id", "")))
-        model.setToolTip(f"version {res.get('model_version')}, sha256 {str(res.get('sha256', ''))[:12]}..., "
-                         f"{res.get('provider')}")
+        model.setToolTip(
+            f"version {res.get('model_version')}, sha256 {str(res.get('sha256', ''))[:12]}..., "
+            f"{res.get('provider')}"
+        )
         self.table.setItem(r, COL_MODEL, model)
         self.table.setItem(r, COL_FINDING, QTableWidgetItem(label))
         bar = QProgressBar()
@@ -528,8 +618,12 @@ class AIPanel(QWidget):
             m = self._registry.get(str(item.data(Qt.ItemDataRole.UserRole)))
             text = m.card_text()
             if not m.verified:
-                text = ("**This model failed verification and will not be run:** "
-                        + "; ".join(m.problems) + "\n\n" + text)
+                text = (
+                    "**This model failed verification and will not be run:** "
+                    + "; ".join(m.problems)
+                    + "\n\n"
+                    + text
+                )
         except Exception as exc:  # noqa: BLE001
             text = user_message(exc)
         dlg = QDialog(self)

@@ -82,10 +82,20 @@ class ExportContext:
     session: Any = None
 
 
-def _session_export(context: ExportContext, reader: str, when: str, out_dir: Path, *, pdf: bool,
-                    dicom: bool, deidentify: bool, key_images: list[KeyImage],
-                    header: InstitutionHeader, pixels_reviewed: bool = False,
-                    progress: Any = None) -> tuple[list[Path], ReportDraft]:
+def _session_export(
+    context: ExportContext,
+    reader: str,
+    when: str,
+    out_dir: Path,
+    *,
+    pdf: bool,
+    dicom: bool,
+    deidentify: bool,
+    key_images: list[KeyImage],
+    header: InstitutionHeader,
+    pixels_reviewed: bool = False,
+    progress: Any = None,
+) -> tuple[list[Path], ReportDraft]:
     """Worker: the study session signs the draft off and exports it (the same
     :meth:`~app.workflow.StudySession.export` as ``hilum analyze --pdf --dicom-export``)."""
     from app.workflow import StudySession
@@ -93,7 +103,7 @@ def _session_export(context: ExportContext, reader: str, when: str, out_dir: Pat
     session = context.session or StudySession(context.draft.study_uid)
     draft = context.draft
     measurements: list[str] = []
-    try:   # the study's stored measurements (PDF MEASUREMENTS section)
+    try:  # the study's stored measurements (PDF MEASUREMENTS section)
         from app.dicom.library import Library
         from app.reporting.annotations import measurement_lines
 
@@ -101,13 +111,26 @@ def _session_export(context: ExportContext, reader: str, when: str, out_dir: Pat
     except Exception as exc:  # noqa: BLE001 - the report is exported without them
         log.warning("measurements unavailable: %s", type(exc).__name__)
     session.set_draft(draft)
-    signed = draft if draft.signed_off and draft.reader_name == reader else session.sign_off(reader, when)
+    signed = (
+        draft
+        if draft.signed_off and draft.reader_name == reader
+        else session.sign_off(reader, when)
+    )
     if signed is draft:
         session.set_draft(draft)
-    files = session.export(out_dir, pdf=pdf, dicom=dicom, deidentify=deidentify, key_images=key_images,
-                           header=header, sources=list(context.source_datasets), progress=progress,
-                           pixels_reviewed=pixels_reviewed, measurements=measurements,
-                           **({} if context.session is not None else {"results": list(context.results)}))
+    files = session.export(
+        out_dir,
+        pdf=pdf,
+        dicom=dicom,
+        deidentify=deidentify,
+        key_images=key_images,
+        header=header,
+        sources=list(context.source_datasets),
+        progress=progress,
+        pixels_reviewed=pixels_reviewed,
+        measurements=measurements,
+        **({} if context.session is not None else {"results": list(context.results)}),
+    )
     return files, signed
 
 
@@ -134,15 +157,26 @@ class DeidPreviewDialog(QDialog):
         self.setWindowTitle(self.tr("De-identification preview"))
         self.resize(760, 480)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(self.tr(
-            "PS3.15 Basic Application Level Confidentiality Profile. These attributes of the "
-            "source images will be removed or replaced in every exported object; the source "
-            "files are not changed. Identifiers found in the report text are replaced with "
-            "[removed].")))
+        layout.addWidget(
+            QLabel(
+                self.tr(
+                    "PS3.15 Basic Application Level Confidentiality Profile. These attributes of the "
+                    "source images will be removed or replaced in every exported object; the source "
+                    "files are not changed. Identifiers found in the report text are replaced with "
+                    "[removed]."
+                )
+            )
+        )
         self.table = QTableWidget(len(changes), 5, self)
-        self.table.setHorizontalHeaderLabels([self.tr("Tag"), self.tr("Attribute"),
-                                              self.tr("Action"), self.tr("Current value"),
-                                              self.tr("New value")])
+        self.table.setHorizontalHeaderLabels(
+            [
+                self.tr("Tag"),
+                self.tr("Attribute"),
+                self.tr("Action"),
+                self.tr("Current value"),
+                self.tr("New value"),
+            ]
+        )
         for row, c in enumerate(changes):
             for col, text in enumerate((c.tag, c.keyword, c.action, c.old, c.new)):
                 item = QTableWidgetItem(text)
@@ -195,8 +229,10 @@ class ExportDialog(QDialog):
         self.key_list.setIconSize(QSize(72, 72))
         self.overlay_boxes: list[QCheckBox] = []
         for n, ki in enumerate(context.key_images, 1):
-            item = QListWidgetItem(QIcon(QPixmap.fromImage(_qimage(ki.shown()))),
-                                   ki.caption or self.tr("Image %1").replace("%1", str(n)))
+            item = QListWidgetItem(
+                QIcon(QPixmap.fromImage(_qimage(ki.shown()))),
+                ki.caption or self.tr("Image %1").replace("%1", str(n)),
+            )
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked)
             self.key_list.addItem(item)
@@ -218,8 +254,9 @@ class ExportDialog(QDialog):
         pl.addWidget(self.deid_box)
         # burned-in text cannot be removed from pixels: de-identified key images need the source
         # to say Burned In Annotation NO, or the reader's confirmation after looking at them
-        self.pixels_reviewed_box = QCheckBox(self.tr("I looked at the key images: no identifying "
-                                                     "text in the pixels"))
+        self.pixels_reviewed_box = QCheckBox(
+            self.tr("I looked at the key images: no identifying text in the pixels")
+        )
         pl.addWidget(self.pixels_reviewed_box)
         pl.addStretch(1)
         pl.addWidget(self.preview_button)
@@ -229,8 +266,9 @@ class ExportDialog(QDialog):
         head = QGroupBox(self.tr("Institution"))
         hf = QFormLayout(head)
         self.inst_name = QLineEdit(str(store.value(f"{SETTINGS_GROUP}/institution_name", "")))
-        self.inst_address = QPlainTextEdit(str(store.value(f"{SETTINGS_GROUP}/institution_address",
-                                                           "")))
+        self.inst_address = QPlainTextEdit(
+            str(store.value(f"{SETTINGS_GROUP}/institution_address", ""))
+        )
         self.inst_address.setFixedHeight(48)
         self.inst_logo = QLineEdit(str(store.value(f"{SETTINGS_GROUP}/institution_logo", "")))
         logo_button = QPushButton(self.tr("Browse..."))
@@ -246,8 +284,9 @@ class ExportDialog(QDialog):
         # sign-off
         sign = QGroupBox(self.tr("Sign-off"))
         sf = QFormLayout(sign)
-        self.reader = QLineEdit(context.draft.reader_name
-                                or str(store.value(f"{SETTINGS_GROUP}/reader_name", "")))
+        self.reader = QLineEdit(
+            context.draft.reader_name or str(store.value(f"{SETTINGS_GROUP}/reader_name", ""))
+        )
         self.reader.setPlaceholderText(self.tr("Reader name (required)"))
         self.sign_box = QCheckBox(self.tr("I have reviewed this report and sign it off"))
         self.sign_box.setChecked(context.draft.signed_off)
@@ -258,7 +297,8 @@ class ExportDialog(QDialog):
         # where
         where = QHBoxLayout()
         default_out = str(store.value(f"{SETTINGS_GROUP}/out_dir", "")) or str(
-            Path.home() / "Hilum exports")
+            Path.home() / "Hilum exports"
+        )
         self.out_dir = QLineEdit(default_out)
         browse = QPushButton(self.tr("Folder..."))
         browse.clicked.connect(self._browse_out)
@@ -280,12 +320,15 @@ class ExportDialog(QDialog):
 
         # buttons
         self.buttons = QDialogButtonBox()
-        self.export_button = self.buttons.addButton(self.tr("Export"),
-                                                    QDialogButtonBox.ButtonRole.AcceptRole)
-        self.open_pdf_button = self.buttons.addButton(self.tr("Open PDF"),
-                                                      QDialogButtonBox.ButtonRole.ActionRole)
-        self.reveal_button = self.buttons.addButton(self.tr("Show folder"),
-                                                    QDialogButtonBox.ButtonRole.ActionRole)
+        self.export_button = self.buttons.addButton(
+            self.tr("Export"), QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.open_pdf_button = self.buttons.addButton(
+            self.tr("Open PDF"), QDialogButtonBox.ButtonRole.ActionRole
+        )
+        self.reveal_button = self.buttons.addButton(
+            self.tr("Show folder"), QDialogButtonBox.ButtonRole.ActionRole
+        )
         self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.open_pdf_button.setVisible(False)
         self.reveal_button.setVisible(False)
@@ -303,9 +346,13 @@ class ExportDialog(QDialog):
     # -- state -------------------------------------------------------------------------------------
     def can_export(self) -> bool:
         """Export needs an output type, a source image, a reader name and the sign-off box."""
-        return (bool(self.reader.text().strip()) and self.sign_box.isChecked()
-                and (self.pdf_box.isChecked() or self.dicom_box.isChecked())
-                and bool(self.context.source_datasets) and self._worker is None)
+        return (
+            bool(self.reader.text().strip())
+            and self.sign_box.isChecked()
+            and (self.pdf_box.isChecked() or self.dicom_box.isChecked())
+            and bool(self.context.source_datasets)
+            and self._worker is None
+        )
 
     def _update_enabled(self, *_: Any) -> None:
         self.export_button.setEnabled(self.can_export())
@@ -335,14 +382,17 @@ class ExportDialog(QDialog):
     def header(self) -> InstitutionHeader:
         from app.reporting.pdf import InstitutionHeader
 
-        return InstitutionHeader(self.inst_name.text().strip(),
-                                 self.inst_address.toPlainText().strip(),
-                                 self.inst_logo.text().strip())
+        return InstitutionHeader(
+            self.inst_name.text().strip(),
+            self.inst_address.toPlainText().strip(),
+            self.inst_logo.text().strip(),
+        )
 
     # -- actions -----------------------------------------------------------------------------------
     def _browse_logo(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, self.tr("Logo"), "",
-                                              self.tr("Images (*.png *.jpg *.jpeg)"))
+        path, _ = QFileDialog.getOpenFileName(
+            self, self.tr("Logo"), "", self.tr("Images (*.png *.jpg *.jpeg)")
+        )
         if path:
             self.inst_logo.setText(path)
 
@@ -364,8 +414,9 @@ class ExportDialog(QDialog):
             self.preview_button.setEnabled(True)
             show_error(self, exc)
 
-        run_in_background(_preview_task, list(self.context.source_datasets), on_result=done,
-                          on_error=failed)
+        run_in_background(
+            _preview_task, list(self.context.source_datasets), on_result=done, on_error=failed
+        )
 
     def start_export(self) -> None:
         """Run the export on the thread pool, after the sign-off check (issue 16).
@@ -379,13 +430,21 @@ class ExportDialog(QDialog):
         from app.reporting.signoff import acknowledge, compare
 
         draft = self.context.draft
-        results = (self.context.session.model_results() if self.context.session is not None
-                   else list(self.context.results))
+        results = (
+            self.context.session.model_results()
+            if self.context.session is not None
+            else list(self.context.results)
+        )
         found = compare(f"FINDINGS: {draft.findings}\nIMPRESSION: {draft.impression}", results)
         if found and not draft.acknowledgements:
-            box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Sign-off check"),
-                              self.tr("The report differs from the AI results:") + "\n\n"
-                              + "\n".join(f"\u2022 {d.message}" for d in found), parent=self)
+            box = QMessageBox(
+                QMessageBox.Icon.Warning,
+                self.tr("Sign-off check"),
+                self.tr("The report differs from the AI results:")
+                + "\n\n"
+                + "\n".join(f"\u2022 {d.message}" for d in found),
+                parent=self,
+            )
             box.setObjectName("SignOffCheck")
             ack = box.addButton(self.tr("Acknowledge and sign"), QMessageBox.ButtonRole.AcceptRole)
             box.addButton(self.tr("Edit the report"), QMessageBox.ButtonRole.RejectRole)
@@ -394,10 +453,14 @@ class ExportDialog(QDialog):
             def chosen(button: Any) -> None:
                 if button is ack:
                     self.context.draft = dataclasses.replace(
-                        self.context.draft, acknowledgements=acknowledge(found, self.reader.text().strip()))
+                        self.context.draft,
+                        acknowledgements=acknowledge(found, self.reader.text().strip()),
+                    )
                     self.start_export()
                 else:
-                    self.status.setText(self.tr("Edit the report in the Report panel, then export again."))
+                    self.status.setText(
+                        self.tr("Edit the report in the Report panel, then export again.")
+                    )
 
             box.buttonClicked.connect(chosen)
             box.open()
@@ -413,9 +476,16 @@ class ExportDialog(QDialog):
         self.open_pdf_button.setVisible(False)
         self.reveal_button.setVisible(False)
         self._worker = run_in_background(
-            _session_export, self.context, reader, when, out_dir, pdf=self.pdf_box.isChecked(),
-            dicom=self.dicom_box.isChecked(), deidentify=self.deid_box.isChecked(),
-            key_images=self.chosen_key_images(), header=self.header(),
+            _session_export,
+            self.context,
+            reader,
+            when,
+            out_dir,
+            pdf=self.pdf_box.isChecked(),
+            dicom=self.dicom_box.isChecked(),
+            deidentify=self.deid_box.isChecked(),
+            key_images=self.chosen_key_images(),
+            header=self.header(),
             pixels_reviewed=self.pixels_reviewed_box.isChecked(),
             on_result=lambda value: self._done(*value),
             on_error=self._failed,
@@ -463,22 +533,35 @@ class ExportDialog(QDialog):
         """Open the PDF in the system viewer."""
         pdf = self.pdf_path()
         if pdf is not None and not QDesktopServices.openUrl(QUrl.fromLocalFile(str(pdf))):
-            self._no_handler(self.tr("No application on this desktop opens PDF files. The report is "
-                                     "at %1.").replace("%1", str(pdf)))
+            self._no_handler(
+                self.tr(
+                    "No application on this desktop opens PDF files. The report is at %1."
+                ).replace("%1", str(pdf))
+            )
 
     def reveal_folder(self) -> None:
         """Show the output folder in the system file manager."""
-        if self.files and not QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.files[0].parent))):
-            self._no_handler(self.tr("This desktop has no file manager to show the folder. The files "
-                                     "are in %1.").replace("%1", str(self.files[0].parent)))
+        if self.files and not QDesktopServices.openUrl(
+            QUrl.fromLocalFile(str(self.files[0].parent))
+        ):
+            self._no_handler(
+                self.tr(
+                    "This desktop has no file manager to show the folder. The files are in %1."
+                ).replace("%1", str(self.files[0].parent))
+            )
 
     def _no_handler(self, text: str) -> None:
         """The desktop could not open it: say so, and where the files are (selectable)."""
         self.status.setText(text)
-        box = QMessageBox(QMessageBox.Icon.Information, self.tr("Export"), text,
-                          QMessageBox.StandardButton.Ok, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Information,
+            self.tr("Export"),
+            text,
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
         box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.no_handler_box = box   # tests read the message here
+        self.no_handler_box = box  # tests read the message here
         box.open()
 
     def _save_choices(self) -> None:
@@ -571,22 +654,29 @@ def _draft_from(main_window: Any, stored: dict[str, Any], study_uid: str) -> Rep
     for name in ("current_draft", "draft"):
         value = getattr(widget, name, None)
         value = value() if callable(value) else value
-        if isinstance(value, ReportDraft) and value.study_uid in ("", study_uid) \
-                and (value.findings.strip() or value.impression.strip()):   # an empty editor: none
+        if (
+            isinstance(value, ReportDraft)
+            and value.study_uid in ("", study_uid)
+            and (value.findings.strip() or value.impression.strip())
+        ):  # an empty editor: none
             return dataclasses.replace(value, study_uid=study_uid)
     fields = {f.name for f in dataclasses.fields(ReportDraft)}
     for key in sorted(stored, reverse=True):
         doc = stored[key]
-        if (key.startswith(("report", "draft")) and isinstance(doc, dict)
-                and ("findings" in doc or "impression" in doc)):
+        if (
+            key.startswith(("report", "draft"))
+            and isinstance(doc, dict)
+            and ("findings" in doc or "impression" in doc)
+        ):
             values = {k: v for k, v in doc.items() if k in fields}
             values["study_uid"] = study_uid
             return ReportDraft(**values)
     return None
 
 
-def _gather(session: Any, get_library: Any, key_paths: list[str], current_path: str, progress: Any = None
-            ) -> tuple[dict[str, Any], list[ModelResult], list[Dataset]]:
+def _gather(
+    session: Any, get_library: Any, key_paths: list[str], current_path: str, progress: Any = None
+) -> tuple[dict[str, Any], list[ModelResult], list[Dataset]]:
     """Worker: stored documents, the session's AI results (runs stored with the study adopted
     first) and the source headers of the study."""
     from app.reporting.export import read_headers
@@ -605,8 +695,11 @@ def _gather(session: Any, get_library: Any, key_paths: list[str], current_path: 
     if current_path:
         paths.setdefault(current_path, None)
     headers = read_headers([p for p in paths if p])
-    return stored, session.model_results(), [h for h in headers
-                                             if str(h.get("StudyInstanceUID", "")) == study_uid]
+    return (
+        stored,
+        session.model_results(),
+        [h for h in headers if str(h.get("StudyInstanceUID", "")) == study_uid],
+    )
 
 
 class ExportPanel(QWidget):
@@ -641,8 +734,11 @@ class ExportPanel(QWidget):
         ref = self.main_window.current_image() if self.main_window is not None else None
         if ref is not None:
             return ref.study_uid
-        return self.key_images[0].source.study_uid if self.key_images and \
-            self.key_images[0].source is not None else ""
+        return (
+            self.key_images[0].source.study_uid
+            if self.key_images and self.key_images[0].source is not None
+            else ""
+        )
 
     def add_current_image(self) -> KeyImage | None:
         """Add the image on screen (with its saliency overlay when one is shown)."""
@@ -655,8 +751,11 @@ class ExportPanel(QWidget):
         if ref is None or display is None:
             self.status.setText(self.tr("No image on screen."))
             return None
-        if self.key_images and self.key_images[0].source is not None and \
-                self.key_images[0].source.study_uid != ref.study_uid:
+        if (
+            self.key_images
+            and self.key_images[0].source is not None
+            and self.key_images[0].source.study_uid != ref.study_uid
+        ):
             self.key_images.clear()
             self.list.clear()
         overlay = overlay_of_viewport(vp, display)
@@ -666,12 +765,21 @@ class ExportPanel(QWidget):
         cmap = _saliency_colormap(mw) if overlay is not None else ""
         legend = ""
         if overlay is not None:
-            legend = (self.tr("saliency map, colour map %1: bright = where the model looked")
-                      .replace("%1", cmap) if cmap else
-                      self.tr("saliency map: bright = where the model looked"))
-        ki = KeyImage(display=display, overlay=overlay, legend=legend,
-                      legend_image=_legend_bar(cmap) if cmap else None,
-                      caption=self.tr("Image %1").replace("%1", str(n)), source=ref)
+            legend = (
+                self.tr("saliency map, colour map %1: bright = where the model looked").replace(
+                    "%1", cmap
+                )
+                if cmap
+                else self.tr("saliency map: bright = where the model looked")
+            )
+        ki = KeyImage(
+            display=display,
+            overlay=overlay,
+            legend=legend,
+            legend_image=_legend_bar(cmap) if cmap else None,
+            caption=self.tr("Image %1").replace("%1", str(n)),
+            source=ref,
+        )
         self.key_images.append(ki)
         item = QListWidgetItem(QIcon(QPixmap.fromImage(_qimage(ki.shown()))), ki.caption)
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
@@ -687,8 +795,10 @@ class ExportPanel(QWidget):
             del self.key_images[row]
 
     def _captions(self) -> list[KeyImage]:
-        return [dataclasses.replace(ki, caption=self.list.item(i).text())
-                for i, ki in enumerate(self.key_images)]
+        return [
+            dataclasses.replace(ki, caption=self.list.item(i).text())
+            for i, ki in enumerate(self.key_images)
+        ]
 
     def export(self) -> None:
         """Collect the study's report, AI results and source headers (worker), then the dialog."""
@@ -708,19 +818,33 @@ class ExportPanel(QWidget):
             stored, results, headers = value
             draft = _draft_from(self.main_window, stored, study)
             if draft is None:
-                self.status.setText(self.tr("No report for this study yet: draft it in the "
-                                            "Report panel first."))
+                self.status.setText(
+                    self.tr("No report for this study yet: draft it in the Report panel first.")
+                )
                 return
-            context = ExportContext(draft, results, headers, key_images,
-                                    on_signed_off=lambda d: _store_signed(study, d), session=session)
+            context = ExportContext(
+                draft,
+                results,
+                headers,
+                key_images,
+                on_signed_off=lambda d: _store_signed(study, d),
+                session=session,
+            )
             self.dialog = open_export_dialog(self.window(), context)
 
         def failed(exc: BaseException) -> None:
             self.export_button.setEnabled(True)
             show_error(self, exc)
 
-        run_in_background(_gather, session, sessions.library, key_paths, current or "",
-                          on_result=done, on_error=failed)
+        run_in_background(
+            _gather,
+            session,
+            sessions.library,
+            key_paths,
+            current or "",
+            on_result=done,
+            on_error=failed,
+        )
 
     def export_context(self) -> None:
         """Alias so a main window can route its own Export... action here."""
@@ -729,13 +853,15 @@ class ExportPanel(QWidget):
 
 def _store_signed(study_uid: str, draft: ReportDraft) -> None:
     """Keep the signed-off draft with the study (key ``report:signed_off``)."""
+
     def task(progress: Any = None) -> None:
         from app.dicom.library import Library
 
         Library().store_signed_report(draft)
 
-    run_in_background(task, on_error=lambda exc: log.warning(
-        "sign-off not stored: %s", type(exc).__name__))
+    run_in_background(
+        task, on_error=lambda exc: log.warning("sign-off not stored: %s", type(exc).__name__)
+    )
 
 
 def create_panel(main_window: Any) -> QDockWidget:

@@ -72,9 +72,12 @@ class MeasurementsPanel(QWidget):
             return
         study = self.study_uid
         self.main_window.run_in_background(
-            _lines, study, self.main_window.library,
+            _lines,
+            study,
+            self.main_window.library,
             on_result=lambda lines: self.show_lines(lines) if study == self.study_uid else None,
-            on_error=lambda exc: log.warning("measurements not listed: %s", type(exc).__name__))
+            on_error=lambda exc: log.warning("measurements not listed: %s", type(exc).__name__),
+        )
 
     def show_lines(self, lines: list[str]) -> None:
         self.list.clear()
@@ -97,9 +100,9 @@ class MeasurementsPanel(QWidget):
             return False
         report = panels[0]
         cur = report.editor.textCursor()
-        before = report.editor.toPlainText()[max(0, cur.position() - 1):cur.position()]
+        before = report.editor.toPlainText()[max(0, cur.position() - 1) : cur.position()]
         text = ("" if not cur.position() or before == "\n" else "\n") + "\n".join(lines) + "\n"
-        cur.insertText(text, report._ai_format(False))   # typed by the reader, not AI text
+        cur.insertText(text, report._ai_format(False))  # typed by the reader, not AI text
         report.editor.setFocus()
         return True
 

@@ -27,9 +27,19 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QTimer, Signal
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
-from PySide6.QtWidgets import (QComboBox, QDockWidget, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QMessageBox, QPlainTextEdit, QPushButton, QTextEdit, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.core import paths
 from app.core.types import BATCH_READER, AnalysisRun, ModelResult, ReportDraft
@@ -98,7 +108,7 @@ def save_draft_file(study_uid: str, doc: dict[str, Any]) -> Path:
     path = draft_path(study_uid)
     paths.private_dir(path.parent)
     tmp = path.with_suffix(".tmp")
-    with paths.open_private(tmp, "w") as fh:   # drafts hold patient data: 0600
+    with paths.open_private(tmp, "w") as fh:  # drafts hold patient data: 0600
         json.dump(doc, fh, indent=1)
         fh.flush()
         os.fsync(fh.fileno())
@@ -119,18 +129,30 @@ def load_draft_file(study_uid: str) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) and doc.get("study_uid") == study_uid else None
 
 
-def _generate(session: Any, texts: tuple[str, str, str], cond: Any, backend: str,
-              options: dict[str, Any], progress: Any = None, emit: Any = None) -> dict[str, Any]:
+def _generate(
+    session: Any,
+    texts: tuple[str, str, str],
+    cond: Any,
+    backend: str,
+    options: dict[str, Any],
+    progress: Any = None,
+    emit: Any = None,
+) -> dict[str, Any]:
     """Worker: the study session drafts (conditioned on its AI results and its header values,
     the one metadata reader; or on ``cond``, the conditioning whose prompt the user confirmed),
     each chunk emitted as it streams; returns the provenance."""
     forward = (lambda chunk: emit(chunk)) if emit is not None else (lambda chunk: None)
     session.events.draft_chunk.connect(forward)
     try:
-        session.draft_report(*texts, backend=backend, include_banner=False, conditioning=cond,
-                             progress=progress,
-                             confirm_send=lambda message: True,  # the GUI asked before starting
-                             **options)
+        session.draft_report(
+            *texts,
+            backend=backend,
+            include_banner=False,
+            conditioning=cond,
+            progress=progress,
+            confirm_send=lambda message: True,  # the GUI asked before starting
+            **options,
+        )
     finally:
         session.events.draft_chunk.disconnect(forward)
     return dict(session.draft_provenance)
@@ -143,9 +165,13 @@ def _load_session(session: Any, get_library: Any, progress: Any = None) -> Any:
     return session
 
 
-def prepare_remote_prompt(session: Any, texts: tuple[str, str, str], header_paths: list[str],
-                          options: dict[str, Any], progress: Any = None
-                          ) -> tuple[Any, str, frozenset[str]]:
+def prepare_remote_prompt(
+    session: Any,
+    texts: tuple[str, str, str],
+    header_paths: list[str],
+    options: dict[str, Any],
+    progress: Any = None,
+) -> tuple[Any, str, frozenset[str]]:
     """Worker: the conditioning (the study session's), the exact de-identified prompt a remote
     draft would send, and the header identifiers it was scrubbed with (read from the study's
     files, off the GUI thread).
@@ -158,8 +184,11 @@ def prepare_remote_prompt(session: Any, texts: tuple[str, str, str], header_path
     from app.reporting.deid import identifiers_from_dataset
     from app.reporting.generator.openai_backend import OpenAIBackend, build_messages
 
-    OpenAIBackend.from_settings(url=options.get("url"), model=options.get("model"),
-                                allow_insecure_http=bool(options.get("allow_insecure_http")))
+    OpenAIBackend.from_settings(
+        url=options.get("url"),
+        model=options.get("model"),
+        allow_insecure_http=bool(options.get("allow_insecure_http")),
+    )
     identifiers: set[str] = set()
     for path in dict.fromkeys(header_paths):
         try:
@@ -182,7 +211,7 @@ class ReportPanel(QWidget):
         self.main_window = main_window
         self.sessions = sessions_of(main_window)
         self.session: Any = None
-        self._bound: set[int] = set()   # session bridges whose run signal this panel follows
+        self._bound: set[int] = set()  # session bridges whose run signal this panel follows
         self.study_uid = ""
         self.series: Any = None
         self.model_results: list[ModelResult] = []
@@ -228,8 +257,12 @@ class ReportPanel(QWidget):
 
         self.insecure_http = QCheckBox(self.tr("Allow plain http:// to another computer"))
         self.insecure_http.setChecked(load_settings().allow_insecure_http)
-        self.insecure_warning = QLabel(self.tr("Warning: patient data will cross the network unencrypted. "
-                                               "Use https:// unless the network is trusted."))
+        self.insecure_warning = QLabel(
+            self.tr(
+                "Warning: patient data will cross the network unencrypted. "
+                "Use https:// unless the network is trusted."
+            )
+        )
         self.insecure_warning.setWordWrap(True)
         self.insecure_warning.setStyleSheet("color:#c62828;font-weight:bold;")
         self.insecure_warning.setVisible(self.insecure_http.isChecked())
@@ -237,7 +270,9 @@ class ReportPanel(QWidget):
         form.addRow("", self.insecure_http)
         form.addRow("", self.insecure_warning)
         lay.addLayout(form)
-        self.findings_label = QLabel(self.tr("AI findings: none (run the AI panel, or the draft is conditioned as normal)"))
+        self.findings_label = QLabel(
+            self.tr("AI findings: none (run the AI panel, or the draft is conditioned as normal)")
+        )
         self.findings_label.setWordWrap(True)
         lay.addWidget(self.findings_label)
 
@@ -277,7 +312,9 @@ class ReportPanel(QWidget):
         self.signed_label = QLabel("")
         self.signed_label.setObjectName("reportSigned")
         self.signed_label.setWordWrap(True)
-        self.signed_label.setStyleSheet("background:#1e4d2b;color:#e8f5e9;font-weight:bold;padding:4px;")
+        self.signed_label.setStyleSheet(
+            "background:#1e4d2b;color:#e8f5e9;font-weight:bold;padding:4px;"
+        )
         self.amend_button = QPushButton(self.tr("Amend"))
         self.amend_button.setObjectName("reportAmend")
         self.amend_button.setToolTip(self.tr("Unlock the signed report for a new, amended version"))
@@ -324,7 +361,7 @@ class ReportPanel(QWidget):
             self.regen_button.setEnabled(False)
             self.stop_button.setEnabled(False)
             self.insert_button.setEnabled(False)
-            self.state.setText("")          # the signed banner says it all
+            self.state.setText("")  # the signed banner says it all
             return
         self.insert_button.setEnabled(True)
         self.draft_button.setEnabled(not self.running)
@@ -333,11 +370,15 @@ class ReportPanel(QWidget):
         if self.running:
             self.state.setText(self.tr("Drafting ..."))
         elif getattr(self, "last_error", ""):
-            self.state.setText(self.last_error)   # the failed draft's reason stays visible
+            self.state.setText(self.last_error)  # the failed draft's reason stays visible
         elif self.ai_generated and not self.edited:
-            self.state.setText(self.tr("AI-written text is highlighted: review and edit it before sign-off."))
+            self.state.setText(
+                self.tr("AI-written text is highlighted: review and edit it before sign-off.")
+            )
         elif self.edited:
-            self.state.setText(self.tr("Edited by the radiologist; sentences still highlighted are AI-written."))
+            self.state.setText(
+                self.tr("Edited by the radiologist; sentences still highlighted are AI-written.")
+            )
 
     def _insecure_toggled(self, on: bool) -> None:
         from app.gui.settings import load_settings, save_settings
@@ -358,7 +399,9 @@ class ReportPanel(QWidget):
             self.save_now()
         self.study_uid = study_uid
         self.session = self.sessions.get(study_uid) if study_uid else None
-        if self.session is not None:   # a view of the session: a new analysis run updates the findings
+        if (
+            self.session is not None
+        ):  # a view of the session: a new analysis run updates the findings
             self._bind(self.session)
         self._set_signed(None)
         self.version = 1
@@ -381,7 +424,7 @@ class ReportPanel(QWidget):
         uid = str(getattr(series, "study_uid", "") or "") if series is not None else ""
         if uid:
             self.set_study(uid)
-            self.sessions.for_series(series)   # the series' files join the study's session
+            self.sessions.for_series(series)  # the series' files join the study's session
 
     def sentence_at_cursor(self) -> str:
         """The sentence of the editor text under the cursor."""
@@ -389,7 +432,9 @@ class ReportPanel(QWidget):
 
         text = self.editor.toPlainText()
         pos = self.editor.textCursor().position()
-        starts = [0] + [m.end() for m in _re.finditer(r"[.!?](?=\s)|\n|(?:FINDINGS|IMPRESSION)\s*:", text)]
+        starts = [0] + [
+            m.end() for m in _re.finditer(r"[.!?](?=\s)|\n|(?:FINDINGS|IMPRESSION)\s*:", text)
+        ]
         start = max(p for p in starts if p <= pos) if starts else 0
         m = _re.search(r"[.!?](?=\s|$)|\n", text[pos:])
         end = pos + m.end() if m else len(text)
@@ -415,7 +460,9 @@ class ReportPanel(QWidget):
             if str(f.get("reliability", "")).startswith("outside"):
                 note += " \u00b7 outside intended use"
             parts.append(note)
-        self.evidence_label.setText(self.tr("Evidence: %1").replace("%1", "; ".join(dict.fromkeys(parts))))
+        self.evidence_label.setText(
+            self.tr("Evidence: %1").replace("%1", "; ".join(dict.fromkeys(parts)))
+        )
         self._show_overlay(links[0])
 
     def _show_overlay(self, link: dict[str, Any]) -> None:
@@ -476,7 +523,7 @@ class ReportPanel(QWidget):
             done()
             return
         grid = getattr(mw, "grid", None)
-        for vp in (list(grid.visible) if grid is not None else []):
+        for vp in list(grid.visible) if grid is not None else []:
             j = vp.series.index_of_sop(sop_uid, frame) if vp.series is not None else None
             if j is not None:
                 vp.activated.emit(vp)  # the main window makes it the active viewport
@@ -499,8 +546,9 @@ class ReportPanel(QWidget):
             return
         series_uid = self._series_of(sop_uid)
         if not series_uid or not hasattr(mw, "run_in_background"):
-            self.evidence_label.setText(self.evidence_label.text() + " " + self.tr(
-                "(its image is not open)"))
+            self.evidence_label.setText(
+                self.evidence_label.text() + " " + self.tr("(its image is not open)")
+            )
             return
         from app.gui.loader import open_library_series
 
@@ -509,12 +557,19 @@ class ReportPanel(QWidget):
                 if browser is not None:
                     browser.add_series(s)
             if not show(stacks):
-                self.evidence_label.setText(self.evidence_label.text() + " " + self.tr(
-                    "(its image is not in the library)"))
+                self.evidence_label.setText(
+                    self.evidence_label.text() + " " + self.tr("(its image is not in the library)")
+                )
 
         settings = getattr(mw, "settings", None)
-        kwargs = {} if settings is None else {"cache_bytes": settings.cache_mb * 1024 * 1024,
-                                              "thumb_size": settings.thumbnail_size}
+        kwargs = (
+            {}
+            if settings is None
+            else {
+                "cache_bytes": settings.cache_mb * 1024 * 1024,
+                "thumb_size": settings.thumbnail_size,
+            }
+        )
         mw.run_in_background(open_library_series, series_uid, on_result=loaded, **kwargs)
 
     def _bind(self, session: Any) -> None:
@@ -528,7 +583,9 @@ class ReportPanel(QWidget):
 
     def _on_run(self, run: Any) -> None:
         """The study's session has a new analysis run (from any panel or a stored one)."""
-        if self.session is not None and any(i.study_uid in ("", self.study_uid) for i in run.images):
+        if self.session is not None and any(
+            i.study_uid in ("", self.study_uid) for i in run.images
+        ):
             results = self.session.model_results()
             if results:
                 self.model_results = results
@@ -544,10 +601,14 @@ class ReportPanel(QWidget):
         if not results:
             return
         self.result_pairs = results_with_images(doc)  # sentence evidence (model, p, image)
-        self._image_series.update({str(im.get("sop_uid", "")): str(im.get("series_uid", ""))
-                                   for im in doc.get("images", []) or [] if isinstance(im, dict)
-                                   and im.get("sop_uid") and im.get("series_uid")})
-        if self.session is not None and results != self.session.model_results()[-len(results):]:
+        self._image_series.update(
+            {
+                str(im.get("sop_uid", "")): str(im.get("series_uid", ""))
+                for im in doc.get("images", []) or []
+                if isinstance(im, dict) and im.get("sop_uid") and im.get("series_uid")
+            }
+        )
+        if self.session is not None and results != self.session.model_results()[-len(results) :]:
             from app.core.errors import ResultsFormatError
 
             try:
@@ -565,9 +626,15 @@ class ReportPanel(QWidget):
             for lr in r.labels:
                 (pos if lr.positive else neg).append(f"{lr.label} {lr.probability:.3f}")
         if not self.model_results:
-            self.findings_label.setText(self.tr("AI findings: none (run the AI panel, or the draft is conditioned as normal)"))
+            self.findings_label.setText(
+                self.tr(
+                    "AI findings: none (run the AI panel, or the draft is conditioned as normal)"
+                )
+            )
         else:
-            text = self.tr("AI findings: %1").replace("%1", ", ".join(pos) or self.tr("none above threshold"))
+            text = self.tr("AI findings: %1").replace(
+                "%1", ", ".join(pos) or self.tr("none above threshold")
+            )
             if neg:
                 text += self.tr("; below threshold: %1").replace("%1", ", ".join(neg))
             self.findings_label.setText(text)
@@ -586,8 +653,14 @@ class ReportPanel(QWidget):
 
         try:
             from app.gui.workers import run_in_background
-            run_in_background(_load_session, session, self.sessions.library, on_result=done,
-                              on_error=lambda e: log.debug("stored results not loaded: %s", type(e).__name__))
+
+            run_in_background(
+                _load_session,
+                session,
+                self.sessions.library,
+                on_result=done,
+                on_error=lambda e: log.debug("stored results not loaded: %s", type(e).__name__),
+            )
         except Exception as exc:  # noqa: BLE001 - drafting works without stored results
             log.debug("stored results not loaded: %s", type(exc).__name__)
 
@@ -668,8 +741,13 @@ class ReportPanel(QWidget):
     def insert_phrase(self) -> None:
         phrase = self.phrases.currentText()
         cur = self.editor.textCursor()
-        text = phrase if not cur.position() or self.editor.toPlainText()[cur.position() - 1:cur.position()] in " \n" else " " + phrase
-        cur.insertText(text, self._ai_format(False))   # typed by the user: counts as an edit
+        text = (
+            phrase
+            if not cur.position()
+            or self.editor.toPlainText()[cur.position() - 1 : cur.position()] in " \n"
+            else " " + phrase
+        )
+        cur.insertText(text, self._ai_format(False))  # typed by the user: counts as an edit
         self.editor.setFocus()
 
     # -- drafting -------------------------------------------------------------------------------
@@ -689,21 +767,30 @@ class ReportPanel(QWidget):
         self.signed_label.setVisible(locked)
         self.amend_button.setVisible(locked)
         if locked and draft.reader_name == BATCH_READER:
-            self.signed_label.setText(self.tr("Exported unattended on %1 (version %2): NOT reviewed by a "
-                                              "physician. Read-only: Amend to change it.")
-                                      .replace("%1", local_time(draft.signed_off_at))
-                                      .replace("%2", str(self.version)))
+            self.signed_label.setText(
+                self.tr(
+                    "Exported unattended on %1 (version %2): NOT reviewed by a "
+                    "physician. Read-only: Amend to change it."
+                )
+                .replace("%1", local_time(draft.signed_off_at))
+                .replace("%2", str(self.version))
+            )
         elif locked:
-            self.signed_label.setText(self.tr("Signed off by %1 on %2 (version %3). Read-only: "
-                                              "Amend to change it.").replace("%1", draft.reader_name)
-                                      .replace("%2", local_time(draft.signed_off_at))
-                                      .replace("%3", str(self.version)))
+            self.signed_label.setText(
+                self.tr("Signed off by %1 on %2 (version %3). Read-only: Amend to change it.")
+                .replace("%1", draft.reader_name)
+                .replace("%2", local_time(draft.signed_off_at))
+                .replace("%3", str(self.version))
+            )
         self._update()
 
     def _show_signed(self, draft: Any) -> None:
         """The study's report was signed off (Export dialog or demo): show it, store it."""
-        if not isinstance(draft, ReportDraft) or draft.study_uid not in ("", self.study_uid) \
-                or not draft.signed_off:
+        if (
+            not isinstance(draft, ReportDraft)
+            or draft.study_uid not in ("", self.study_uid)
+            or not draft.signed_off
+        ):
             return
         self._set_signed(draft)
         self.save_now()
@@ -719,8 +806,11 @@ class ReportPanel(QWidget):
         unsigned = dataclasses.replace(previous, reader_name="", signed_off_at="")
         if self.session is not None:
             self.session.set_draft(unsigned)
-        self.state.setText(self.tr("Amending: version %1; the signed version %2 is kept.")
-                           .replace("%1", str(self.version)).replace("%2", str(self.version - 1)))
+        self.state.setText(
+            self.tr("Amending: version %1; the signed version %2 is kept.")
+            .replace("%1", str(self.version))
+            .replace("%2", str(self.version - 1))
+        )
         self.save_now()
 
     def _texts(self) -> tuple[str, str, str]:
@@ -731,7 +821,9 @@ class ReportPanel(QWidget):
         worker, as drafting does)."""
         if self.session is None:
             self.session = self.sessions.get(self.study_uid)
-        return self.session.conditioning(self.indication.text(), self.comparison.text(), self.notes.text())
+        return self.session.conditioning(
+            self.indication.text(), self.comparison.text(), self.notes.text()
+        )
 
     def start_draft(self) -> None:
         if self.running:
@@ -741,11 +833,18 @@ class ReportPanel(QWidget):
         if backend == "openai":
             url, model = self.url.text().strip(), self.model_name.text().strip()
             if not url or not model:
-                QMessageBox.warning(self, self.tr("Report"), self.tr("Enter the server URL and the model name first."))
+                QMessageBox.warning(
+                    self,
+                    self.tr("Report"),
+                    self.tr("Enter the server URL and the model name first."),
+                )
                 return
             self.last_error = ""
-            options = {"url": url, "model": model,
-                       "allow_insecure_http": self.insecure_http.isChecked()}
+            options = {
+                "url": url,
+                "model": model,
+                "allow_insecure_http": self.insecure_http.isChecked(),
+            }
             frames = getattr(self.series, "frames", None) or []
             header_paths = [f.path for f in frames if getattr(f, "path", "")][:50]
             from app.gui.workers import run_in_background
@@ -753,27 +852,38 @@ class ReportPanel(QWidget):
             # build the exact prompt off the GUI thread, then show it before anything is sent
             self.state.setText(self.tr("Preparing the de-identified prompt ..."))
             self._prep_worker = run_in_background(
-                prepare_remote_prompt, self._session(), self._texts(), header_paths, options,
+                prepare_remote_prompt,
+                self._session(),
+                self._texts(),
+                header_paths,
+                options,
                 on_result=lambda res: self._confirm_prompt(res[0], options, *res[1:]),
-                on_error=self._failed, on_finished=self._prepared)
+                on_error=self._failed,
+                on_finished=self._prepared,
+            )
             return
-        self._start_generation(backend, None, options)   # conditioned by the session, on the worker
+        self._start_generation(backend, None, options)  # conditioned by the session, on the worker
 
     def _prepared(self) -> None:
         self._prep_worker = None
 
-    def _confirm_prompt(self, cond: Any, options: dict[str, Any], sent: str,
-                        identifiers: frozenset[str]) -> None:
+    def _confirm_prompt(
+        self, cond: Any, options: dict[str, Any], sent: str, identifiers: frozenset[str]
+    ) -> None:
         """Show the exact prompt; generation starts only when the user confirms it."""
         box = QMessageBox(self)
         box.setWindowTitle(self.tr("Send to the generation server?"))
         box.setIcon(QMessageBox.Icon.Warning)
-        box.setText(self.tr("This de-identified prompt will be sent to %1. Patient data leaves this "
-                            "workstation. Check it before sending.").replace("%1", options['url'].split('@')[-1]))
+        box.setText(
+            self.tr(
+                "This de-identified prompt will be sent to %1. Patient data leaves this "
+                "workstation. Check it before sending."
+            ).replace("%1", options["url"].split("@")[-1])
+        )
         box.setDetailedText(sent)
         box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
         box.setDefaultButton(QMessageBox.StandardButton.No)
-        self.prompt_preview = box   # tests read the shown prompt here
+        self.prompt_preview = box  # tests read the shown prompt here
         if box.exec() != QMessageBox.StandardButton.Yes:
             self.state.setText(self.tr("Nothing was sent."))
             return
@@ -782,22 +892,39 @@ class ReportPanel(QWidget):
     def _start_generation(self, backend: str, cond: Any, options: dict[str, Any]) -> None:
         self.last_error = ""
         # what was there before: restored when the backend fails (no text means no draft)
-        self._previous = (self.editor.toPlainText(), self.ai_generated, self.edited,
-                          dict(self.provenance))
+        self._previous = (
+            self.editor.toPlainText(),
+            self.ai_generated,
+            self.edited,
+            dict(self.provenance),
+        )
         self._set_text("", ai=True)
         self.ai_generated, self.edited = True, False
         self.provenance = {}
         from app.gui.workers import run_in_background
 
-        self.worker = run_in_background(_generate, self._session(), self._texts(), cond, backend, options,
-                                        on_item=self._append,
-                                        on_result=self._generated, on_error=self._failed,
-                                        on_finished=self._finished)
+        self.worker = run_in_background(
+            _generate,
+            self._session(),
+            self._texts(),
+            cond,
+            backend,
+            options,
+            on_item=self._append,
+            on_result=self._generated,
+            on_error=self._failed,
+            on_finished=self._finished,
+        )
         self._update()
 
     def regenerate(self) -> None:
-        if self.edited and QMessageBox.question(
-                self, self.tr("Regenerate"), self.tr("Replace your edited text with a new draft?")) != QMessageBox.StandardButton.Yes:
+        if (
+            self.edited
+            and QMessageBox.question(
+                self, self.tr("Regenerate"), self.tr("Replace your edited text with a new draft?")
+            )
+            != QMessageBox.StandardButton.Yes
+        ):
             return
         self.start_draft()
 
@@ -808,14 +935,17 @@ class ReportPanel(QWidget):
     def _generated(self, prov: dict[str, Any]) -> None:
         self._previous = None
         self.provenance = prov or {}
-        self.state.setText(self.tr("Drafted by %1 on %2.").replace("%1", str(self.provenance.get("model_id", "?")))
-                           .replace("%2", str(self.provenance.get("provider", "?"))))
+        self.state.setText(
+            self.tr("Drafted by %1 on %2.")
+            .replace("%1", str(self.provenance.get("model_id", "?")))
+            .replace("%2", str(self.provenance.get("provider", "?")))
+        )
 
     def _failed(self, exc: BaseException) -> None:
         from app.gui.errors import user_message
 
         previous = getattr(self, "_previous", None)
-        if previous is not None:   # keep the previous text: a failed draft writes nothing
+        if previous is not None:  # keep the previous text: a failed draft writes nothing
             text, ai, edited, prov = previous
             self._set_text(text, ai=ai and not edited)
             self.ai_generated, self.edited, self.provenance = ai, edited, prov
@@ -832,10 +962,17 @@ class ReportPanel(QWidget):
     def document(self) -> dict[str, Any]:
         draft = self.current_draft()
         doc = draft.to_dict()
-        doc.update({"text": self.editor.toPlainText(), "notes": self.notes.text(), "edited": self.edited,
-                    "backend": self.backend.currentData(), "version": self.version,
-                    "amends": list(getattr(self, "amends", [])),
-                    "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+        doc.update(
+            {
+                "text": self.editor.toPlainText(),
+                "notes": self.notes.text(),
+                "edited": self.edited,
+                "backend": self.backend.currentData(),
+                "version": self.version,
+                "amends": list(getattr(self, "amends", [])),
+                "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            }
+        )
         return doc
 
     def _restore(self, doc: dict[str, Any]) -> None:
@@ -865,16 +1002,25 @@ class ReportPanel(QWidget):
         def write(progress: Any = None) -> None:
             save_draft_file(uid, doc)
             try:
-                lib = self.main_window.library() if self.main_window is not None and hasattr(
-                    self.main_window, "library") else None
+                lib = (
+                    self.main_window.library()
+                    if self.main_window is not None and hasattr(self.main_window, "library")
+                    else None
+                )
                 if lib is not None:
                     lib.store_draft(ReportDraft.from_dict(doc))
             except Exception as exc:  # noqa: BLE001 - the file autosave is the one that matters
                 log.debug("draft not stored in the library: %s", type(exc).__name__)
+
         try:
             from app.gui.workers import run_in_background
-            run_in_background(write, on_error=lambda e: self.state.setText(
-                self.tr("Draft not saved: %1").replace("%1", type(e).__name__)))
+
+            run_in_background(
+                write,
+                on_error=lambda e: self.state.setText(
+                    self.tr("Draft not saved: %1").replace("%1", type(e).__name__)
+                ),
+            )
         except Exception as exc:  # noqa: BLE001
             log.warning("draft autosave failed: %s", type(exc).__name__)
 
@@ -884,12 +1030,17 @@ class ReportPanel(QWidget):
         from app.reporting.generator.stream import split_sections
 
         if self.signed is not None:
-            return self.signed      # what was signed, exactly (read-only until Amend)
+            return self.signed  # what was signed, exactly (read-only until Amend)
         findings, impression = split_sections(self.editor.toPlainText())
-        draft = ReportDraft(study_uid=self.study_uid, indication=self.indication.text(),
-                            comparison=self.comparison.text(), findings=findings, impression=impression,
-                            ai_generated=self.ai_generated and not self.edited,
-                            generator=dict(self.provenance))
+        draft = ReportDraft(
+            study_uid=self.study_uid,
+            indication=self.indication.text(),
+            comparison=self.comparison.text(),
+            findings=findings,
+            impression=impression,
+            ai_generated=self.ai_generated and not self.edited,
+            generator=dict(self.provenance),
+        )
         if self.session is not None and self.session.draft != draft:
             self.session.set_draft(draft)
         return draft

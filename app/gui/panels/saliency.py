@@ -46,16 +46,21 @@ METHODS = ("auto", "cam", "occlusion", "rise")
 COLORMAPS = ("inferno", "jet", "viridis")
 
 
-def compute_maps(session: Any, ref: Any, model_id: str, method: str, device: str,
-                 progress: Any = None) -> dict[str, Any]:
+def compute_maps(
+    session: Any, ref: Any, model_id: str, method: str, device: str, progress: Any = None
+) -> dict[str, Any]:
     """Worker-thread job: the study session's saliency maps of one image (source grid), every
     label of a model. CAM of an analysed image comes from its classifying pass (no model run);
     perturbation methods run with the same defaults as ``hilum analyze``."""
     outs = session.saliency(ref, model_id, method, device=device, progress=progress)
-    return {"path": str(ref.path), "frame": outs[0].ref.frame if outs else int(ref.frame),
-            "model_id": model_id, "method": outs[0].method.value if outs else method,
-            "same_forward_pass": bool(outs and outs[0].same_forward_pass),
-            "maps": {o.label: o.map for o in outs}}
+    return {
+        "path": str(ref.path),
+        "frame": outs[0].ref.frame if outs else int(ref.frame),
+        "model_id": model_id,
+        "method": outs[0].method.value if outs else method,
+        "same_forward_pass": bool(outs and outs[0].same_forward_pass),
+        "maps": {o.label: o.map for o in outs},
+    }
 
 
 class SaliencyPanel(QWidget):
@@ -67,7 +72,7 @@ class SaliencyPanel(QWidget):
         self.main_window = main_window
         self.worker: Worker | None = None
         self.result: dict[str, Any] | None = None
-        self._key: tuple[str, int] | None = None   # (path, frame) the maps belong to
+        self._key: tuple[str, int] | None = None  # (path, frame) the maps belong to
 
         self.enabled = QCheckBox(self.tr("Show saliency overlay"))
         self.enabled.setObjectName("SaliencyOn")
@@ -90,7 +95,9 @@ class SaliencyPanel(QWidget):
         self.threshold = QSlider(Qt.Orientation.Horizontal)
         self.threshold.setRange(0, 95)
         self.threshold.setValue(20)
-        self.threshold.setToolTip(self.tr("Hide the overlay below this fraction of the map's maximum"))
+        self.threshold.setToolTip(
+            self.tr("Hide the overlay below this fraction of the map's maximum")
+        )
         self.threshold.valueChanged.connect(lambda *_: self.render())
         self.contour = QCheckBox(self.tr("Contours only"))
         self.contour.toggled.connect(lambda *_: self.render())
@@ -130,8 +137,11 @@ class SaliencyPanel(QWidget):
         lay.addStretch(1)
         lay.addWidget(QLabel(self.tr("AI-generated, requires review by a physician.")))
         self._restore_overlay_settings()
-        for sig in (self.colormap.currentIndexChanged, self.opacity.valueChanged,
-                    self.threshold.valueChanged):
+        for sig in (
+            self.colormap.currentIndexChanged,
+            self.opacity.valueChanged,
+            self.threshold.valueChanged,
+        ):
             sig.connect(lambda *_: self._remember())
         self._load_models()
         self._update_legend()
@@ -181,7 +191,9 @@ class SaliencyPanel(QWidget):
         self.compute_button.setEnabled(bool(models) and self.worker is None)
 
     def _models_failed(self, exc: BaseException) -> None:
-        self.status.setText(self.tr("Models could not be listed: %1").replace("%1", user_message(exc)))
+        self.status.setText(
+            self.tr("Models could not be listed: %1").replace("%1", user_message(exc))
+        )
 
     # -- viewport ---------------------------------------------------------------------------------
     def _viewport(self) -> Any:
@@ -228,12 +240,23 @@ class SaliencyPanel(QWidget):
         self.compute_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         ref = self.main_window.current_image()
-        session = sessions_of(self.main_window).for_series(self.main_window.current_series()) \
-            if hasattr(self.main_window, "current_series") else sessions_of(self.main_window).for_image(ref)
+        session = (
+            sessions_of(self.main_window).for_series(self.main_window.current_series())
+            if hasattr(self.main_window, "current_series")
+            else sessions_of(self.main_window).for_image(ref)
+        )
         self.worker = run_in_background(
-            compute_maps, session, ref, str(self.model.currentData()), self.method.currentText(),
-            self.device.currentText(), on_result=self._done, on_error=self._failed,
-            on_progress=self._progress, on_finished=self._finished)
+            compute_maps,
+            session,
+            ref,
+            str(self.model.currentData()),
+            self.method.currentText(),
+            self.device.currentText(),
+            on_result=self._done,
+            on_error=self._failed,
+            on_progress=self._progress,
+            on_finished=self._finished,
+        )
 
     def cancel(self) -> None:
         """Stop a running perturbation method at its next batch."""
@@ -255,7 +278,9 @@ class SaliencyPanel(QWidget):
 
     def _done(self, result: dict[str, Any]) -> None:
         if self._current() != (result["path"], result["frame"]):
-            self.status.setText(self.tr("The image changed while the map was computed; compute again."))
+            self.status.setText(
+                self.tr("The image changed while the map was computed; compute again.")
+            )
             return
         self.result, self._key = result, (result["path"], result["frame"])
         current = self.label.currentText()
@@ -265,8 +290,11 @@ class SaliencyPanel(QWidget):
         if current in result["maps"]:
             self.label.setCurrentText(current)
         self.label.blockSignals(False)
-        self.status.setText(self.tr("%1 map of %2.").replace("%1", str(result["method"]).upper())
-                            .replace("%2", str(result["model_id"])))
+        self.status.setText(
+            self.tr("%1 map of %2.")
+            .replace("%1", str(result["method"]).upper())
+            .replace("%2", str(result["model_id"]))
+        )
         if not self.enabled.isChecked():
             self.enabled.blockSignals(True)
             self.enabled.setChecked(True)
@@ -289,8 +317,13 @@ class SaliencyPanel(QWidget):
             return
         from app.saliency.overlay import overlay_rgba
 
-        rgba = overlay_rgba(m, self.colormap.currentText(), opacity=1.0,
-                            threshold=self.threshold.value() / 100.0, contour=self.contour.isChecked())
+        rgba = overlay_rgba(
+            m,
+            self.colormap.currentText(),
+            opacity=1.0,
+            threshold=self.threshold.value() / 100.0,
+            contour=self.contour.isChecked(),
+        )
         try:
             vp.set_overlay(rgba)
         except Exception as exc:  # noqa: BLE001 - e.g. the image size changed under us
@@ -303,8 +336,16 @@ class SaliencyPanel(QWidget):
         from app.saliency.overlay import legend_image
 
         method = (self.result or {}).get("method", "")
-        img = np.ascontiguousarray(legend_image(self.colormap.currentText(), height=160, width=70,
-                                                title=str(method).upper(), low="low", high="high"))
+        img = np.ascontiguousarray(
+            legend_image(
+                self.colormap.currentText(),
+                height=160,
+                width=70,
+                title=str(method).upper(),
+                low="low",
+                high="high",
+            )
+        )
         h, w = img.shape[:2]
         qimg = QImage(img.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
         self.legend.setPixmap(QPixmap.fromImage(qimg))

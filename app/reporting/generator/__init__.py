@@ -24,15 +24,31 @@ from app.core.errors import GeneratorError
 from app.core.progress import Progress
 from app.core.provenance import provenance as make_provenance
 from app.core.types import ModelResult, ReportDraft
-from app.reporting.generator.conditioning import (COVERED_LABELS, Conditioning, Finding, Negative,
-                                                  build_conditioning, results_from_doc)
+from app.reporting.generator.conditioning import (
+    COVERED_LABELS,
+    Conditioning,
+    Finding,
+    Negative,
+    build_conditioning,
+    results_from_doc,
+)
 from app.reporting.generator.guard import ConsistencyGuard
 from app.reporting.generator.stream import SectionStreamer
 from app.reporting.generator.stream import run as _run_stream
 from app.reporting.generator.stream import split_sections
 
-__all__ = ["BANNER", "COVERED_LABELS", "Conditioning", "DraftStream", "Finding", "Negative",
-           "build_conditioning", "draft", "results_from_doc", "split_sections"]
+__all__ = [
+    "BANNER",
+    "COVERED_LABELS",
+    "Conditioning",
+    "DraftStream",
+    "Finding",
+    "Negative",
+    "build_conditioning",
+    "draft",
+    "results_from_doc",
+    "split_sections",
+]
 
 from app.core.provenance import DRAFT_BANNER  # noqa: E402 - the one banner string
 
@@ -56,8 +72,12 @@ class DraftStream(Iterator[str]):
         What the guard dropped and inserted (``.dropped``, ``.inserted``).
     """
 
-    def __init__(self, conditioning: Conditioning, guard: ConsistencyGuard | None,
-                 source: Callable[["DraftStream"], Iterator[str]]) -> None:
+    def __init__(
+        self,
+        conditioning: Conditioning,
+        guard: ConsistencyGuard | None,
+        source: Callable[["DraftStream"], Iterator[str]],
+    ) -> None:
         self.conditioning = conditioning
         self.guard = guard
         self.provenance: dict[str, Any] = {}
@@ -106,9 +126,16 @@ class DraftStream(Iterator[str]):
     def to_report_draft(self, study_uid: str = "") -> ReportDraft:
         """The draft as a :class:`ReportDraft` (AI-generated, with the generator's provenance)."""
         c = self.conditioning
-        return ReportDraft(study_uid=study_uid, indication=c.indication, comparison=c.comparison,
-                           findings=self.findings, impression=self.impression, ai_generated=True,
-                           generator=dict(self.provenance), evidence=list(self.evidence))
+        return ReportDraft(
+            study_uid=study_uid,
+            indication=c.indication,
+            comparison=c.comparison,
+            findings=self.findings,
+            impression=self.impression,
+            ai_generated=True,
+            generator=dict(self.provenance),
+            evidence=list(self.evidence),
+        )
 
 
 def _as_conditioning(findings: Any, context: Mapping[str, Any] | None) -> Conditioning:
@@ -119,24 +146,43 @@ def _as_conditioning(findings: Any, context: Mapping[str, Any] | None) -> Condit
     codes: list[str] = []
     if isinstance(findings, str):
         findings = [f for f in findings.split(";")]
-    elif isinstance(findings, Mapping):       # a results.json document
+    elif isinstance(findings, Mapping):  # a results.json document
         findings = [findings]
     for f in findings or ():
         if isinstance(f, (ModelResult, Mapping)):
             results += results_from_doc(f)
         else:
             codes.append(str(f))
-    return build_conditioning(results, ctx.get("metadata"), ctx.get("indication", ""),
-                              ctx.get("comparison", ""), ctx.get("notes", ""), findings=codes)
+    return build_conditioning(
+        results,
+        ctx.get("metadata"),
+        ctx.get("indication", ""),
+        ctx.get("comparison", ""),
+        ctx.get("notes", ""),
+        findings=codes,
+    )
 
 
-def draft(findings: Conditioning | Sequence[Any] | str, context: Mapping[str, Any] | None = None,
-          backend: str = "bundled", *, model_dir: str | None = None, device: str = "auto",
-          max_new_tokens: int = 200, guard: bool = True, include_banner: bool = True,
-          progress: Progress | None = None, url: str | None = None, model: str | None = None,
-          api_key: str | None = None, timeout: float = 60.0, deidentify: bool = True,
-          confirm_send: Callable[[str], bool] | None = None, identifiers: Iterable[str] = (),
-          allow_insecure_http: bool = False) -> DraftStream:
+def draft(
+    findings: Conditioning | Sequence[Any] | str,
+    context: Mapping[str, Any] | None = None,
+    backend: str = "bundled",
+    *,
+    model_dir: str | None = None,
+    device: str = "auto",
+    max_new_tokens: int = 200,
+    guard: bool = True,
+    include_banner: bool = True,
+    progress: Progress | None = None,
+    url: str | None = None,
+    model: str | None = None,
+    api_key: str | None = None,
+    timeout: float = 60.0,
+    deidentify: bool = True,
+    confirm_send: Callable[[str], bool] | None = None,
+    identifiers: Iterable[str] = (),
+    allow_insecure_http: bool = False,
+) -> DraftStream:
     """Draft FINDINGS and IMPRESSION, streaming text chunks.
 
     Parameters
@@ -177,14 +223,22 @@ def draft(findings: Conditioning | Sequence[Any] | str, context: Mapping[str, An
     g = ConsistencyGuard(cond, strict=(backend == "bundled")) if guard else None
 
     if backend == "bundled":
+
         def source(ds: DraftStream) -> Iterator[str]:
             from app.reporting.generator import bundled
             from app.reporting.generator.prompt import format_prompt
 
             loaded = bundled.load(model_dir, device)
-            ds.provenance = make_provenance(bundled.MODEL_ID, bundled.MODEL_VERSION, loaded.sha256,
-                                            loaded.provider, backend="bundled", banner=BANNER,
-                                            guard=guard, conditioning=cond.to_dict())
+            ds.provenance = make_provenance(
+                bundled.MODEL_ID,
+                bundled.MODEL_VERSION,
+                loaded.sha256,
+                loaded.provider,
+                backend="bundled",
+                banner=BANNER,
+                guard=guard,
+                conditioning=cond.to_dict(),
+            )
             if include_banner:
                 yield BANNER + "\n"
             prompt = format_prompt(cond.codes, cond.model_indication(), cond.view)
@@ -192,14 +246,17 @@ def draft(findings: Conditioning | Sequence[Any] | str, context: Mapping[str, An
                 from app.reporting.generator.constrained import generate_constrained
 
                 stats: dict[str, Any] = {}
-                yield from generate_constrained(loaded, prompt, g, max_new_tokens, progress, stats=stats)
+                yield from generate_constrained(
+                    loaded, prompt, g, max_new_tokens, progress, stats=stats
+                )
                 ds.provenance["model_sentences"] = stats.get("model_sentences", 0)
                 ds.provenance["guard_inserted"] = list(stats.get("inserted", []))
                 ds.provenance["guard_rejected"] = len(g.dropped)
             else:
                 streamer = SectionStreamer(g)
-                yield from _run_stream(bundled.generate_tokens(loaded, prompt, max_new_tokens, progress),
-                                       g, streamer)
+                yield from _run_stream(
+                    bundled.generate_tokens(loaded, prompt, max_new_tokens, progress), g, streamer
+                )
                 ds.provenance["model_sentences"] = streamer.model_sentences
                 ds.provenance["guard_inserted"] = list(streamer.inserted)
     elif backend == "openai":
@@ -209,24 +266,39 @@ def draft(findings: Conditioning | Sequence[Any] | str, context: Mapping[str, An
             from app.reporting.generator import openai_backend
 
             client = openai_backend.OpenAIBackend.from_settings(
-                url=url, model=model, api_key=api_key, timeout=timeout,
-                allow_insecure_http=allow_insecure_http)
-            messages, sent = openai_backend.build_messages(cond, deidentify=deidentify,
-                                                           identifiers=idents)
+                url=url,
+                model=model,
+                api_key=api_key,
+                timeout=timeout,
+                allow_insecure_http=allow_insecure_http,
+            )
+            messages, sent = openai_backend.build_messages(
+                cond, deidentify=deidentify, identifiers=idents
+            )
             openai_backend.warn_before_sending(client.base_url, sent, confirm_send)
             # provenance names the server without credentials and keeps the exact prompt sent;
             # it credits the model only once the model has written text (see below)
-            ds.provenance = make_provenance(client.model, "remote", "", client.base_url,
-                                            backend="openai", banner=BANNER, guard=guard,
-                                            deidentified=deidentify, prompt=sent,
-                                            conditioning=cond.to_dict())
+            ds.provenance = make_provenance(
+                client.model,
+                "remote",
+                "",
+                client.base_url,
+                backend="openai",
+                banner=BANNER,
+                guard=guard,
+                deidentified=deidentify,
+                prompt=sent,
+                conditioning=cond.to_dict(),
+            )
             pieces = client.stream_chat(messages, max_tokens=max_new_tokens * 2, progress=progress)
             first = ""
-            for first in pieces:   # connect first: an unreachable or mute server shows no banner
+            for first in pieces:  # connect first: an unreachable or mute server shows no banner
                 if first.strip():
                     break
             if not first.strip():
-                raise GeneratorError("The generation server returned no text; no draft was written.")
+                raise GeneratorError(
+                    "The generation server returned no text; no draft was written."
+                )
 
             def chained() -> Iterator[str]:
                 yield first

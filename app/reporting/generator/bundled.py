@@ -85,7 +85,9 @@ def load(model_dir: Path | str | None = None, device: str = "auto") -> LoadedMod
     """
     folder = Path(model_dir) if model_dir else default_model_dir()
     if not (folder / "genai_config.json").is_file():
-        raise GeneratorError(f"The report generator model is missing: no genai_config.json in {folder}.")
+        raise GeneratorError(
+            f"The report generator model is missing: no genai_config.json in {folder}."
+        )
     if device not in {"auto", "cuda", "cpu"}:
         raise GeneratorError(f"Unknown device {device!r} (use auto, cuda or cpu).")
     key = (str(folder.resolve()), device)
@@ -103,7 +105,9 @@ def load(model_dir: Path | str | None = None, device: str = "auto") -> LoadedMod
                 provider = "CUDAExecutionProvider"
             except Exception as exc:  # noqa: BLE001 - any load failure means no usable CUDA
                 if device == "cuda":
-                    raise ProviderError(f"CUDA is not usable for the report generator: {exc}") from exc
+                    raise ProviderError(
+                        f"CUDA is not usable for the report generator: {exc}"
+                    ) from exc
                 log.info("report generator: CUDA did not load (%s); using the CPU", str(exc)[:200])
         if model is None:
             try:
@@ -112,16 +116,22 @@ def load(model_dir: Path | str | None = None, device: str = "auto") -> LoadedMod
                 raise GeneratorError(f"The report generator could not be loaded: {exc}") from exc
         cfg = json.loads((folder / "genai_config.json").read_text())
         eos = cfg["model"]["eos_token_id"]
-        loaded = LoadedModel(model=model, tokenizer=og.Tokenizer(model), provider=provider,
-                             path=folder, sha256=_sha256(folder),
-                             eos_id=int(eos[0] if isinstance(eos, list) else eos))
+        loaded = LoadedModel(
+            model=model,
+            tokenizer=og.Tokenizer(model),
+            provider=provider,
+            path=folder,
+            sha256=_sha256(folder),
+            eos_id=int(eos[0] if isinstance(eos, list) else eos),
+        )
         _CACHE[key] = loaded
         log.info("report generator loaded on %s", provider)
         return loaded
 
 
-def generate_tokens(loaded: LoadedModel, prompt: str, max_new_tokens: int = 200,
-                    progress: Progress | None = None) -> Iterator[str]:
+def generate_tokens(
+    loaded: LoadedModel, prompt: str, max_new_tokens: int = 200, progress: Progress | None = None
+) -> Iterator[str]:
     """Stream decoded text pieces for ``prompt`` (greedy decoding).
 
     The generator object is freed when the iterator is closed, so a caller that stops early
@@ -129,7 +139,7 @@ def generate_tokens(loaded: LoadedModel, prompt: str, max_new_tokens: int = 200,
     """
     import onnxruntime_genai as og
 
-    ids = loaded.tokenizer.encode(prompt)   # no BOS is added: the prompt starts with its marker
+    ids = loaded.tokenizer.encode(prompt)  # no BOS is added: the prompt starts with its marker
     params = og.GeneratorParams(loaded.model)
     params.set_search_options(max_length=len(ids) + max_new_tokens, do_sample=False)
     gen = og.Generator(loaded.model, params)

@@ -14,33 +14,46 @@ from app.reporting.generator.prompt import clean_text, view_from_dicom
 class CoveredLabel:
     """How a classifier label maps onto the generator's coded findings."""
 
-    code: str                   # the coded finding the generator knows (``Pneumonia``)
-    negative_sentence: str      # what the draft says when the label is below threshold
+    code: str  # the coded finding the generator knows (``Pneumonia``)
+    negative_sentence: str  # what the draft says when the label is below threshold
     negative_codes: tuple[str, ...]  # labeller findings whose denial states the negative
 
 
 #: classifier labels the generator covers (lower-case label -> mapping)
 COVERED_LABELS: dict[str, CoveredLabel] = {
-    "pneumonia": CoveredLabel("Pneumonia", "No focal consolidation.",
-                              ("Pneumonia", "Consolidation", "Airspace Disease")),
-    "consolidation": CoveredLabel("Consolidation", "No focal consolidation.",
-                                  ("Consolidation", "Pneumonia", "Airspace Disease")),
+    "pneumonia": CoveredLabel(
+        "Pneumonia", "No focal consolidation.", ("Pneumonia", "Consolidation", "Airspace Disease")
+    ),
+    "consolidation": CoveredLabel(
+        "Consolidation",
+        "No focal consolidation.",
+        ("Consolidation", "Pneumonia", "Airspace Disease"),
+    ),
     "cardiomegaly": CoveredLabel("Cardiomegaly", "The heart size is normal.", ("Cardiomegaly",)),
-    "pleural effusion": CoveredLabel("Pleural Effusion", "No pleural effusion.", ("Pleural Effusion",)),
+    "pleural effusion": CoveredLabel(
+        "Pleural Effusion", "No pleural effusion.", ("Pleural Effusion",)
+    ),
     "effusion": CoveredLabel("Pleural Effusion", "No pleural effusion.", ("Pleural Effusion",)),
     "pneumothorax": CoveredLabel("Pneumothorax", "No pneumothorax.", ("Pneumothorax",)),
-    "atelectasis": CoveredLabel("Pulmonary Atelectasis", "No atelectasis.", ("Pulmonary Atelectasis",)),
+    "atelectasis": CoveredLabel(
+        "Pulmonary Atelectasis", "No atelectasis.", ("Pulmonary Atelectasis",)
+    ),
     "edema": CoveredLabel("Pulmonary Edema", "No pulmonary edema.", ("Pulmonary Edema",)),
     "nodule": CoveredLabel("Nodule", "No pulmonary nodule.", ("Nodule",)),
-    "opacity": CoveredLabel("Opacity", "No focal airspace opacity.", ("Opacity", "Airspace Disease")),
+    "opacity": CoveredLabel(
+        "Opacity", "No focal airspace opacity.", ("Opacity", "Airspace Disease")
+    ),
 }
 
 
 #: words of an indication that name a covered finding ("rule out pneumothorax")
 INDICATION_TERMS: dict[str, CoveredLabel] = {
     "pneumothora": COVERED_LABELS["pneumothorax"],
-    "pneumonia": CoveredLabel("Pneumonia", "No focal consolidation to suggest pneumonia.",
-                              ("Pneumonia", "Consolidation", "Airspace Disease")),
+    "pneumonia": CoveredLabel(
+        "Pneumonia",
+        "No focal consolidation to suggest pneumonia.",
+        ("Pneumonia", "Consolidation", "Airspace Disease"),
+    ),
     "consolidat": COVERED_LABELS["consolidation"],
     "effusion": COVERED_LABELS["pleural effusion"],
     "cardiomegaly": COVERED_LABELS["cardiomegaly"],
@@ -48,9 +61,13 @@ INDICATION_TERMS: dict[str, CoveredLabel] = {
     "edema": COVERED_LABELS["edema"],
     "nodul": COVERED_LABELS["nodule"],
     "opacit": COVERED_LABELS["opacity"],
-    "fracture": CoveredLabel("Fractures, Bone", "No acute displaced fracture.", ("Fractures, Bone",)),
+    "fracture": CoveredLabel(
+        "Fractures, Bone", "No acute displaced fracture.", ("Fractures, Bone",)
+    ),
     "emphysema": CoveredLabel("Pulmonary Emphysema", "No emphysema.", ("Pulmonary Emphysema",)),
-    "copd": CoveredLabel("Pulmonary Emphysema", "No radiographic evidence of emphysema.", ("Pulmonary Emphysema",)),
+    "copd": CoveredLabel(
+        "Pulmonary Emphysema", "No radiographic evidence of emphysema.", ("Pulmonary Emphysema",)
+    ),
     "hernia": CoveredLabel("Hernia, Hiatal", "No hiatal hernia.", ("Hernia, Hiatal",)),
 }
 
@@ -61,7 +78,7 @@ class Finding:
 
     code: str
     probability: float | None = None
-    source: str = "user"        # "user" or the classifier's model id
+    source: str = "user"  # "user" or the classifier's model id
 
 
 @dataclass(frozen=True)
@@ -119,8 +136,11 @@ class Conditioning:
 
     def model_indication(self) -> str:
         """Indication text for the bundled model: patient phrase + indication + notes."""
-        return " ".join(x for x in (self.patient_phrase(), clean_text(self.indication),
-                                    clean_text(self.notes)) if x)
+        return " ".join(
+            x
+            for x in (self.patient_phrase(), clean_text(self.indication), clean_text(self.notes))
+            if x
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,9 +154,14 @@ def _age_years(age: str) -> str:
     return str(int(a)) if a.isdigit() else ""
 
 
-def build_conditioning(model_results: Iterable[ModelResult] = (), metadata: Mapping[str, Any] | None = None,
-                       indication: str = "", comparison: str = "", notes: str = "",
-                       findings: Iterable[str] = ()) -> Conditioning:
+def build_conditioning(
+    model_results: Iterable[ModelResult] = (),
+    metadata: Mapping[str, Any] | None = None,
+    indication: str = "",
+    comparison: str = "",
+    notes: str = "",
+    findings: Iterable[str] = (),
+) -> Conditioning:
     """Build the conditioning of a draft.
 
     Parameters
@@ -156,6 +181,8 @@ def build_conditioning(model_results: Iterable[ModelResult] = (), metadata: Mapp
     Returns
     -------
     Conditioning
+
+    Long because each conditioning source (results, header values, typed text, reliability) is folded in turn into one record.
     """
     md = {str(k).lower(): v for k, v in (metadata or {}).items()}
 
@@ -166,10 +193,15 @@ def build_conditioning(model_results: Iterable[ModelResult] = (), metadata: Mapp
                 return str(v)
         return ""
 
-    cond = Conditioning(modality=get("Modality"), body_part=get("BodyPartExamined", "body_part"),
-                        age=get("PatientAge", "age"), sex=get("PatientSex", "sex"),
-                        indication=clean_text(indication), comparison=clean_text(comparison),
-                        notes=clean_text(notes))
+    cond = Conditioning(
+        modality=get("Modality"),
+        body_part=get("BodyPartExamined", "body_part"),
+        age=get("PatientAge", "age"),
+        sex=get("PatientSex", "sex"),
+        indication=clean_text(indication),
+        comparison=clean_text(comparison),
+        notes=clean_text(notes),
+    )
     n_views = int(get("n_views") or 1)
     cond.view = get("view_text") or view_from_dicom(get("ViewPosition", "view"), n_views)
     seen: set[str] = set()
@@ -195,16 +227,32 @@ def build_conditioning(model_results: Iterable[ModelResult] = (), metadata: Mapp
                     seen.add(code.lower())
                     cond.positives.append(Finding(code, float(lr.probability), result.model_id))
             elif covered and all(n.code != covered.code for n in cond.negatives):
-                cond.negatives.append(Negative(covered.code, covered.negative_sentence,
-                                               covered.negative_codes, float(lr.probability),
-                                               result.model_id))
+                cond.negatives.append(
+                    Negative(
+                        covered.code,
+                        covered.negative_sentence,
+                        covered.negative_codes,
+                        float(lr.probability),
+                        result.model_id,
+                    )
+                )
     # the indication is answered: a covered finding it names that is not positive is denied
     for key, covered in INDICATION_TERMS.items():
         related = {c.lower() for c in covered.negative_codes} | {covered.code.lower()}
-        if re.search(rf"\b{key}", cond.indication, re.IGNORECASE) and not related & seen \
-                and all(n.code != covered.code for n in cond.negatives):
-            cond.negatives.append(Negative(covered.code, covered.negative_sentence, covered.negative_codes,
-                                           None, "indication"))
+        if (
+            re.search(rf"\b{key}", cond.indication, re.IGNORECASE)
+            and not related & seen
+            and all(n.code != covered.code for n in cond.negatives)
+        ):
+            cond.negatives.append(
+                Negative(
+                    covered.code,
+                    covered.negative_sentence,
+                    covered.negative_codes,
+                    None,
+                    "indication",
+                )
+            )
     # a finding both given and denied: what was given (or found) positive wins
     cond.negatives = [n for n in cond.negatives if n.code.lower() not in seen]
     return cond
@@ -227,7 +275,7 @@ def results_from_doc(doc: Any) -> list[ModelResult]:
             return [ModelResult.from_dict(dict(doc))]
         except (KeyError, TypeError, ValueError):
             return []
-    if isinstance(doc.get("images"), list):   # a results.json document: its one parser
+    if isinstance(doc.get("images"), list):  # a results.json document: its one parser
         from app.core.errors import ResultsFormatError
         from app.core.types import AnalysisRun
 

@@ -34,18 +34,45 @@ from app.reporting.generator.guard import ConsistencyGuard, canonical_sentence
 from app.reporting.generator.stream import NORMAL_FINDINGS
 
 MAX_RETRIES = 6
-_COMPARISON_WORDS = {"stable", "stability", "unchanged", "again", "persistent", "persists", "persist",
-                     "interval", "redemonstrated", "redemonstrates", "previously", "previous", "new",
-                     "newly", "prior", "compared", "comparison", "improved", "improving", "worsened",
-                     "worsening", "resolved", "resolving", "remains", "remain", "since"}
+_COMPARISON_WORDS = {
+    "stable",
+    "stability",
+    "unchanged",
+    "again",
+    "persistent",
+    "persists",
+    "persist",
+    "interval",
+    "redemonstrated",
+    "redemonstrates",
+    "previously",
+    "previous",
+    "new",
+    "newly",
+    "prior",
+    "compared",
+    "comparison",
+    "improved",
+    "improving",
+    "worsened",
+    "worsening",
+    "resolved",
+    "resolving",
+    "remains",
+    "remain",
+    "since",
+}
 _HEADER = re.compile(r"\W{0,3}(FINDINGS|IMPRESSION)\W{0,3}\s*:\s*", re.IGNORECASE)
 _PARTIAL_HEADER = re.compile(r"(?:^|\s)(?:F|FI|FIN\w*|I|IM|IMP\w*)$")
 
 
 @lru_cache(maxsize=4)
 def _comparison_token_ids(tokenizer_key: int, vocab: tuple[str, ...]) -> np.ndarray:
-    ids = [i for i, piece in enumerate(vocab)
-           if re.fullmatch(r"\s?[A-Za-z]+", piece) and piece.strip().lower() in _COMPARISON_WORDS]
+    ids = [
+        i
+        for i, piece in enumerate(vocab)
+        if re.fullmatch(r"\s?[A-Za-z]+", piece) and piece.strip().lower() in _COMPARISON_WORDS
+    ]
     return np.array(ids, dtype=np.int64)
 
 
@@ -54,8 +81,14 @@ def _vocab(loaded: Any, size: int) -> tuple[str, ...]:
 
 
 class _Decoder:
-    def __init__(self, loaded: Any, prompt: str, guard: ConsistencyGuard, max_new_tokens: int,
-                 progress: Progress | None) -> None:
+    def __init__(
+        self,
+        loaded: Any,
+        prompt: str,
+        guard: ConsistencyGuard,
+        max_new_tokens: int,
+        progress: Progress | None,
+    ) -> None:
         import onnxruntime_genai as og
 
         self.loaded, self.guard, self.progress = loaded, guard, progress
@@ -87,7 +120,8 @@ class _Decoder:
         self.global_bans = np.unique(np.concatenate(bans))
         #: tokens that can begin a sentence (a retry must start a new sentence, not a fragment)
         self.not_sentence_start = np.array(
-            [not (re.match(r"\s?[A-Z]", piece) or "\n" in piece) for piece in vocab], dtype=bool)
+            [not (re.match(r"\s?[A-Z]", piece) or "\n" in piece) for piece in vocab], dtype=bool
+        )
         self.not_sentence_start[loaded.eos_id] = False
 
     # -- low level -----------------------------------------------------------------------------
@@ -103,7 +137,7 @@ class _Decoder:
                 flat[self.global_bans] = -1e9
             if extra:  # a retry: a different first token, and one that starts a sentence
                 flat[list(extra)] = -1e9
-                flat[self.not_sentence_start[:flat.size]] = -1e9
+                flat[self.not_sentence_start[: flat.size]] = -1e9
             if ban_eos:
                 flat[self.loaded.eos_id] = -1e9
             self.gen.set_logits(logits)
@@ -170,7 +204,7 @@ class _Decoder:
             # section headers ---------------------------------------------------------------------
             m = _HEADER.search(text)
             if m is not None:
-                before = text[:m.start()].strip()
+                before = text[: m.start()].strip()
                 name = m.group(1).upper()
                 if name == "FINDINGS" and not header_seen and not before:
                     header_seen = True
@@ -196,7 +230,9 @@ class _Decoder:
                     section = "impression"
                     self._force("\nIMPRESSION:")
                     yield "\nIMPRESSION: "
-                elif sent and not kept and self._reject(start, sent[0]):  # a header in the IMPRESSION: retry
+                elif (
+                    sent and not kept and self._reject(start, sent[0])
+                ):  # a header in the IMPRESSION: retry
                     sent = []
                     continue
                 else:  # retried enough: the IMPRESSION ends at the next turn, with the checks
@@ -241,8 +277,13 @@ class _Decoder:
                         start, sent = self.gen.token_count(), []
                         continue
                 missing = g.missing_in_impression(impression_text)
-                if missing and not self.gen.is_done() and self.steps < self.step_budget \
-                        and self._budget_left() > 0 and not self._forced_impression:
+                if (
+                    missing
+                    and not self.gen.is_done()
+                    and self.steps < self.step_budget
+                    and self._budget_left() > 0
+                    and not self._forced_impression
+                ):
                     # the model would end without a conditioned finding: force its sentence, go on
                     self._forced_impression = True
                     forced = [canonical_sentence(c) for c in missing]
@@ -262,8 +303,10 @@ class _Decoder:
                 if self.model_sentences == 0:
                     from app.core.errors import GeneratorError
 
-                    raise GeneratorError("None of the generator's text could be used (it contradicted the "
-                                         "findings or was not report text); no draft was written.")
+                    raise GeneratorError(
+                        "None of the generator's text could be used (it contradicted the "
+                        "findings or was not report text); no draft was written."
+                    )
                 if count["impression"] == 0:
                     yield emit(g.impression_fallback(), from_model=False)
                 for s in g.not_applicable_sentences():
@@ -275,7 +318,9 @@ class _Decoder:
         g = self.guard
         forced: list[str] = []
         if count["findings"] == 0 and g.cond.is_normal:
-            forced += [s for s in re.split(r"(?<=\.)\s+", NORMAL_FINDINGS) if g.accept(s, "findings")]
+            forced += [
+                s for s in re.split(r"(?<=\.)\s+", NORMAL_FINDINGS) if g.accept(s, "findings")
+            ]
         forced += g.missing_sentences()
         for s in forced:
             sep = " " if count["findings"] else ""
@@ -286,8 +331,14 @@ class _Decoder:
             self._force(" " + " ".join(forced))
 
 
-def generate_constrained(loaded: Any, prompt: str, guard: ConsistencyGuard, max_new_tokens: int = 200,
-                         progress: Progress | None = None, stats: dict[str, Any] | None = None) -> Iterator[str]:
+def generate_constrained(
+    loaded: Any,
+    prompt: str,
+    guard: ConsistencyGuard,
+    max_new_tokens: int = 200,
+    progress: Progress | None = None,
+    stats: dict[str, Any] | None = None,
+) -> Iterator[str]:
     """Stream a guarded draft (``FINDINGS: ...\\nIMPRESSION: ...``) decoded under the guard's constraints.
 
     Parameters
@@ -315,7 +366,12 @@ def generate_constrained(loaded: Any, prompt: str, guard: ConsistencyGuard, max_
     try:
         pending = ""  # the FINDINGS header goes out with the first sentence (nothing shows before)
         for chunk in dec.run():
-            if chunk == "FINDINGS: " and not pending and dec.model_sentences == 0 and not dec.inserted:
+            if (
+                chunk == "FINDINGS: "
+                and not pending
+                and dec.model_sentences == 0
+                and not dec.inserted
+            ):
                 pending = chunk
                 continue
             yield pending + chunk

@@ -25,8 +25,8 @@ class Report:
     """One report with the fields the generator is conditioned on."""
 
     uid: str
-    problems: tuple[str, ...]   # coded findings, e.g. ("Cardiomegaly", "Pleural Effusion")
-    mesh: tuple[str, ...]       # detailed codes, e.g. ("Cardiomegaly/mild",)
+    problems: tuple[str, ...]  # coded findings, e.g. ("Cardiomegaly", "Pleural Effusion")
+    mesh: tuple[str, ...]  # detailed codes, e.g. ("Cardiomegaly/mild",)
     indication: str
     view: str
     findings: str
@@ -58,10 +58,17 @@ def load_reports(shared: Path) -> list[Report]:
                 continue
             problems = tuple(p.strip() for p in row["Problems"].split(";") if p.strip())
             mesh = tuple(m.strip() for m in row["MeSH"].split(";") if m.strip())
-            out.append(Report(uid=row["uid"], problems=problems, mesh=mesh,
-                              indication=clean_text(row["indication"]),
-                              view=view_from_projections(proj.get(row["uid"], [])),
-                              findings=findings, impression=impression))
+            out.append(
+                Report(
+                    uid=row["uid"],
+                    problems=problems,
+                    mesh=mesh,
+                    indication=clean_text(row["indication"]),
+                    view=view_from_projections(proj.get(row["uid"], [])),
+                    findings=findings,
+                    impression=impression,
+                )
+            )
     return out
 
 
@@ -71,7 +78,7 @@ def split(reports: list[Report]) -> dict[str, list[Report]]:
     random.Random(SPLIT_SEED).shuffle(uids)
     n_test = int(len(uids) * TEST_FRACTION)
     n_val = int(len(uids) * VAL_FRACTION)
-    test, val = set(uids[:n_test]), set(uids[n_test:n_test + n_val])
+    test, val = set(uids[:n_test]), set(uids[n_test : n_test + n_val])
     parts: dict[str, list[Report]] = {"train": [], "val": [], "test": []}
     for r in reports:
         parts["test" if r.uid in test else "val" if r.uid in val else "train"].append(r)

@@ -46,8 +46,8 @@ def bleu4(hypotheses: Sequence[str], references: Sequence[str]) -> float:
         hyp_len += len(h)
         ref_len += len(r)
         for n in range(1, 5):
-            hc = Counter(tuple(h[i:i + n]) for i in range(len(h) - n + 1))
-            rc = Counter(tuple(r[i:i + n]) for i in range(len(r) - n + 1))
+            hc = Counter(tuple(h[i : i + n]) for i in range(len(h) - n + 1))
+            rc = Counter(tuple(r[i : i + n]) for i in range(len(r) - n + 1))
             matches[n - 1] += sum(min(c, rc[g]) for g, c in hc.items())
             totals[n - 1] += max(len(h) - n + 1, 0)
     if min(matches) == 0 or hyp_len == 0:
@@ -86,7 +86,9 @@ def report_text(findings: str, impression: str) -> str:
     return f"{findings.strip()}\n{impression.strip()}".strip()
 
 
-def consistency(drafts: Sequence[str], conditioned: Sequence[Iterable[str]]) -> dict[str, dict[str, Any]]:
+def consistency(
+    drafts: Sequence[str], conditioned: Sequence[Iterable[str]]
+) -> dict[str, dict[str, Any]]:
     """Per top finding: ``{"n": drafts conditioned on it, "stated": how many state it, "share": ...}``."""
     out: dict[str, dict[str, Any]] = {}
     for finding in labeller.TOP_FINDINGS:
@@ -116,12 +118,18 @@ def generate_pieces(loaded: Any, report: Report, max_new_tokens: int = 200) -> l
 def conditioning_for(report: Report) -> Any:
     """The run-time conditioning of a test report: its coded findings and its indication."""
     codes = [p for p in report.problems if p.lower() != "normal"]
-    cond = build_conditioning((), {"view_text": report.view}, report.indication, "", "", findings=codes)
+    cond = build_conditioning(
+        (), {"view_text": report.view}, report.indication, "", "", findings=codes
+    )
     return cond
 
 
-def evaluate(reports: Sequence[Report], model_dir: str | Path | None = None, device: str = "cpu",
-             max_new_tokens: int = 200) -> dict[str, Any]:
+def evaluate(
+    reports: Sequence[Report],
+    model_dir: str | Path | None = None,
+    device: str = "cpu",
+    max_new_tokens: int = 200,
+) -> dict[str, Any]:
     """Generate a draft per report (raw and guarded) and compute every metric.
 
     Returns
@@ -144,7 +152,9 @@ def evaluate(reports: Sequence[Report], model_dir: str | Path | None = None, dev
         # what Hilum ships: the guard constrains the decoding itself
         prompt = format_prompt(cond.codes, cond.model_indication(), r.view)
         try:
-            shipped = "".join(generate_constrained(loaded, prompt, ConsistencyGuard(cond), max_new_tokens))
+            shipped = "".join(
+                generate_constrained(loaded, prompt, ConsistencyGuard(cond), max_new_tokens)
+            )
         except GeneratorError:  # nothing of the model's own text could be kept: no draft
             shipped = ""
         guarded.append(report_text(*split_sections(shipped)))
@@ -153,12 +163,19 @@ def evaluate(reports: Sequence[Report], model_dir: str | Path | None = None, dev
         indications.append(cond.indication)
     out = summarize(reports, raw, guarded, refs, conds, indications)
     out.update({"provider": loaded.provider, "seconds": round(time.perf_counter() - t0, 1)})
-    out["texts"] = {"raw": raw, "guarded": guarded, "refs": refs, "conds": conds, "indications": indications}
+    out["texts"] = {
+        "raw": raw,
+        "guarded": guarded,
+        "refs": refs,
+        "conds": conds,
+        "indications": indications,
+    }
     return out
 
 
-def checker_violations(drafts: Sequence[str], conds: Sequence[Sequence[str]],
-                       indications: Sequence[str]) -> dict[str, int]:
+def checker_violations(
+    drafts: Sequence[str], conds: Sequence[Sequence[str]], indications: Sequence[str]
+) -> dict[str, int]:
     """Violations of the independent checker (:mod:`app.reporting.consistency`) by rule, no comparison given."""
     from app.reporting.consistency import check
 
@@ -175,16 +192,27 @@ def _split_report_text(text: str) -> tuple[str, str]:
     return findings, impression
 
 
-def summarize(reports: Sequence[Report], raw: Sequence[str], guarded: Sequence[str], refs: Sequence[str],
-              conds: Sequence[Sequence[str]], indications: Sequence[str] | None = None) -> dict[str, Any]:
+def summarize(
+    reports: Sequence[Report],
+    raw: Sequence[str],
+    guarded: Sequence[str],
+    refs: Sequence[str],
+    conds: Sequence[Sequence[str]],
+    indications: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """Metrics of already generated drafts (see :func:`evaluate`)."""
     out: dict[str, Any] = {"n": len(reports), "uids": [r.uid for r in reports]}
     for name, drafts in (("raw", raw), ("guarded", guarded)):
-        out[name] = {"bleu4": round(bleu4(drafts, refs), 4), "rouge_l": round(rouge_l(drafts, refs), 4),
-                     "consistency": consistency(drafts, conds),
-                     "no_draft": sum(1 for d in drafts if not d.strip())}
+        out[name] = {
+            "bleu4": round(bleu4(drafts, refs), 4),
+            "rouge_l": round(rouge_l(drafts, refs), 4),
+            "consistency": consistency(drafts, conds),
+            "no_draft": sum(1 for d in drafts if not d.strip()),
+        }
         if indications is not None:
             out[name]["checker"] = checker_violations(drafts, conds, indications)
-    out["examples"] = [{"uid": r.uid, "conditioned": list(c), "draft": g, "reference": ref}
-                       for r, c, g, ref in list(zip(reports, conds, guarded, refs))[:3]]
+    out["examples"] = [
+        {"uid": r.uid, "conditioned": list(c), "draft": g, "reference": ref}
+        for r, c, g, ref in list(zip(reports, conds, guarded, refs))[:3]
+    ]
     return out

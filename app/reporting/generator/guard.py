@@ -60,8 +60,16 @@ NORMAL_IMPRESSION = "No acute cardiopulmonary abnormality."
 RELATED: tuple[frozenset[str], ...] = (
     frozenset({"Spine", "Thoracic Vertebrae"}),
     frozenset({"Calcinosis", "Calcified Granuloma", "Nodule"}),
-    frozenset({"Opacity", "Airspace Disease", "Consolidation", "Pneumonia", "Pulmonary Atelectasis",
-               "Cicatrix"}),
+    frozenset(
+        {
+            "Opacity",
+            "Airspace Disease",
+            "Consolidation",
+            "Pneumonia",
+            "Pulmonary Atelectasis",
+            "Cicatrix",
+        }
+    ),
     frozenset({"Lung", "Pulmonary Emphysema"}),
     frozenset({"Markings", "Pulmonary Edema", "Cicatrix"}),
     frozenset({"Cardiomegaly", "Pulmonary Edema", "Pleural Effusion"}),
@@ -70,52 +78,120 @@ RELATED: tuple[frozenset[str], ...] = (
 
 _PNEUMONIA_LIKE = frozenset({"Pneumonia", "Consolidation", "Airspace Disease"})
 #: conditioned findings that make "The lungs are clear." a contradiction ("otherwise clear" is fine)
-_PARENCHYMAL = frozenset({"Pneumonia", "Consolidation", "Airspace Disease", "Opacity", "Pulmonary Atelectasis",
-                          "Pulmonary Edema", "Nodule"})
+_PARENCHYMAL = frozenset(
+    {
+        "Pneumonia",
+        "Consolidation",
+        "Airspace Disease",
+        "Opacity",
+        "Pulmonary Atelectasis",
+        "Pulmonary Edema",
+        "Nodule",
+    }
+)
 #: conditioned findings that make "No acute disease." a contradiction
-_ACUTE = frozenset({"Pneumonia", "Consolidation", "Airspace Disease", "Pleural Effusion", "Pneumothorax",
-                    "Pulmonary Edema"})
+_ACUTE = frozenset(
+    {
+        "Pneumonia",
+        "Consolidation",
+        "Airspace Disease",
+        "Pleural Effusion",
+        "Pneumothorax",
+        "Pulmonary Edema",
+    }
+)
 #: sentences broken by the corpus's "XXXX" redactions (removed in training, leaving gaps such as
 #: "Mild . identified." or "There is an under the diaphragm.") and bare list numbers ("1.")
-_MALFORMED = re.compile(r"X{3,}|\s[.,;:]|^\W*\d+\W*$|\b(?:a|an|the)\s+(?:under|of|in|on|at|with|to|from|the|a|an|is|are|and)\b",
-                        re.IGNORECASE)
-_CLEAR_LUNGS = re.compile(r"\b(?:lungs? (?:are|is|remain) (?!otherwise)(?:\w+ )?clear|clear lungs?)\b", re.IGNORECASE)
-_NO_ACUTE = re.compile(r"\b(?:no acute|without acute|negative (?:chest|study|exam\w*)|normal chest|no active (?:disease|process)|"
-                       r"no (?:radiographic )?evidence of (?:acute|active))\b", re.IGNORECASE)
+_MALFORMED = re.compile(
+    r"X{3,}|\s[.,;:]|^\W*\d+\W*$|\b(?:a|an|the)\s+(?:under|of|in|on|at|with|to|from|the|a|an|is|are|and)\b",
+    re.IGNORECASE,
+)
+_CLEAR_LUNGS = re.compile(
+    r"\b(?:lungs? (?:are|is|remain) (?!otherwise)(?:\w+ )?clear|clear lungs?)\b", re.IGNORECASE
+)
+_NO_ACUTE = re.compile(
+    r"\b(?:no acute|without acute|negative (?:chest|study|exam\w*)|normal chest|no active (?:disease|process)|"
+    r"no (?:radiographic )?evidence of (?:acute|active))\b",
+    re.IGNORECASE,
+)
 
 
 #: comparison language, allowed only when the reader gave a comparison
-_COMPARISON = re.compile(r"\b(?:stable|stability|unchanged|again|persist\w*|interval\w*|re-?demonstrat\w*|"
-                         r"previous\w*|new|newly|prior|compared|comparison|improv\w+|worsen\w*|no change|"
-                         r"since|resolv\w+|remains?|(?:in|de)creas\w+ in size)\b", re.IGNORECASE)
+_COMPARISON = re.compile(
+    r"\b(?:stable|stability|unchanged|again|persist\w*|interval\w*|re-?demonstrat\w*|"
+    r"previous\w*|new|newly|prior|compared|comparison|improv\w+|worsen\w*|no change|"
+    r"since|resolv\w+|remains?|(?:in|de)creas\w+ in size)\b",
+    re.IGNORECASE,
+)
 #: a sentence must name some anatomy or a finding ("Mild." or "No acute disease." say nothing)
-_ANATOMY = re.compile(r"\b(?:lungs?|pulmonary|parenchym\w*|heart|cardiac|cardiomediastinal|cardiopulmonary|cardiophrenic|mediastin\w*|hil(?:a|ar|um)|"
-                      r"pleura\w*|costophrenic|osseous|bon(?:e|es|y)|skeletal|spine|spinal|vertebra\w*|ribs?|"
-                      r"aort\w+|trache\w+|diaphragm\w*|hemidiaphragms?|thora\w+|chest|soft tissues?|apex|apices|"
-                      r"bases?|basilar|lobes?|vascular\w*|vasculature|silhouette|contours?|lung volumes?|"
-                      r"airspace)\b", re.IGNORECASE)
+_ANATOMY = re.compile(
+    r"\b(?:lungs?|pulmonary|parenchym\w*|heart|cardiac|cardiomediastinal|cardiopulmonary|cardiophrenic|mediastin\w*|hil(?:a|ar|um)|"
+    r"pleura\w*|costophrenic|osseous|bon(?:e|es|y)|skeletal|spine|spinal|vertebra\w*|ribs?|"
+    r"aort\w+|trache\w+|diaphragm\w*|hemidiaphragms?|thora\w+|chest|soft tissues?|apex|apices|"
+    r"bases?|basilar|lobes?|vascular\w*|vasculature|silhouette|contours?|lung volumes?|"
+    r"airspace)\b",
+    re.IGNORECASE,
+)
+
+
 #: structure-normal statements and the conditioned findings they contradict
 def _either_order(structure: str, normal: str) -> re.Pattern[str]:
     """``structure ... normal`` or ``normal ... structure`` within one sentence."""
-    return re.compile(rf"\b(?:{structure})\b[^.]*\b(?:{normal})\b|\b(?:{normal})\b[^.]*\b(?:{structure})\b",
-                      re.IGNORECASE)
+    return re.compile(
+        rf"\b(?:{structure})\b[^.]*\b(?:{normal})\b|\b(?:{normal})\b[^.]*\b(?:{structure})\b",
+        re.IGNORECASE,
+    )
 
 
 _NORMALISH = r"normal|unremarkable|within normal limits"
 #: structure-normal statements and the conditioned findings they contradict
 _STRUCTURE_NORMAL: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = (
-    (_either_order(r"heart|cardiac|cardiomediastinal", _NORMALISH + "|stable"), frozenset({"Cardiomegaly", "Hernia"})),
-    (_either_order(r"mediastin\w*|hila|hilar|hilum", _NORMALISH + "|stable"), frozenset({"Hernia"})),
-    (_either_order(r"osseous|bony|bones?|skeletal|spine", _NORMALISH + "|intact|clear"),
-     frozenset({"Fractures", "Spine", "Thoracic Vertebrae"})),
-    (_either_order(r"lungs?|pulmonary|lung fields?", _NORMALISH + r"|clear|well[- ]expanded|well[- ]aerated"),
-     frozenset({"Pneumonia", "Consolidation", "Airspace Disease", "Opacity", "Pulmonary Atelectasis", "Pulmonary Edema",
-                "Nodule", "Pleural Effusion", "Pneumothorax", "Lung", "Cicatrix", "Markings", "Calcified Granuloma",
-                "Pulmonary Emphysema"})),
-    (_either_order(r"pleura\w*", _NORMALISH + "|clear"), frozenset({"Pleural Effusion", "Pneumothorax"})),
+    (
+        _either_order(r"heart|cardiac|cardiomediastinal", _NORMALISH + "|stable"),
+        frozenset({"Cardiomegaly", "Hernia"}),
+    ),
+    (
+        _either_order(r"mediastin\w*|hila|hilar|hilum", _NORMALISH + "|stable"),
+        frozenset({"Hernia"}),
+    ),
+    (
+        _either_order(r"osseous|bony|bones?|skeletal|spine", _NORMALISH + "|intact|clear"),
+        frozenset({"Fractures", "Spine", "Thoracic Vertebrae"}),
+    ),
+    (
+        _either_order(
+            r"lungs?|pulmonary|lung fields?",
+            _NORMALISH + r"|clear|well[- ]expanded|well[- ]aerated",
+        ),
+        frozenset(
+            {
+                "Pneumonia",
+                "Consolidation",
+                "Airspace Disease",
+                "Opacity",
+                "Pulmonary Atelectasis",
+                "Pulmonary Edema",
+                "Nodule",
+                "Pleural Effusion",
+                "Pneumothorax",
+                "Lung",
+                "Cicatrix",
+                "Markings",
+                "Calcified Granuloma",
+                "Pulmonary Emphysema",
+            }
+        ),
+    ),
+    (
+        _either_order(r"pleura\w*", _NORMALISH + "|clear"),
+        frozenset({"Pleural Effusion", "Pneumothorax"}),
+    ),
 )
-_GLOBAL_NORMAL = re.compile(r"\b(?:normal|negative) (?:chest|study|exam\w*|radiograph)|\bno (?:significant )?"
-                            r"abnormalit\w+|\bno acute (?:disease|process|findings?)\b", re.IGNORECASE)
+_GLOBAL_NORMAL = re.compile(
+    r"\b(?:normal|negative) (?:chest|study|exam\w*|radiograph)|\bno (?:significant )?"
+    r"abnormalit\w+|\bno acute (?:disease|process|findings?)\b",
+    re.IGNORECASE,
+)
 _HEDGE_OTHERWISE = re.compile(r"\b(?:otherwise|except|apart from|aside from|not)\b", re.IGNORECASE)
 
 
@@ -172,8 +248,12 @@ class ConsistencyGuard:
         """Whether to keep ``sentence`` (of section ``"findings"`` or ``"impression"``)."""
         key = " ".join(sentence.lower().split())
         opening = " ".join(key.split()[:3])
-        if (key in self.seen or _MALFORMED.search(sentence) or sentence[:1].islower()
-                or (len(key.split()) > 4 and opening in self.openings)):  # a small model's loop
+        if (
+            key in self.seen
+            or _MALFORMED.search(sentence)
+            or sentence[:1].islower()
+            or (len(key.split()) > 4 and opening in self.openings)
+        ):  # a small model's loop
             self.dropped.append(sentence)
             return False
         labels = labeller.label(sentence)
@@ -184,9 +264,12 @@ class ConsistencyGuard:
             bad |= stated & set(labeller.ABNORMAL_FINDINGS)
         elif self.strict:
             bad |= stated - self.allowed
-        if (bad or (self.no_clear_lungs and _CLEAR_LUNGS.search(sentence))
-                or (self.no_all_clear and _NO_ACUTE.search(sentence))
-                or self.violates_house_rules(sentence, stated)):
+        if (
+            bad
+            or (self.no_clear_lungs and _CLEAR_LUNGS.search(sentence))
+            or (self.no_all_clear and _NO_ACUTE.search(sentence))
+            or self.violates_house_rules(sentence, stated)
+        ):
             self.dropped.append(sentence)
             return False
         self.seen.add(key)
@@ -228,8 +311,10 @@ class ConsistencyGuard:
 
     def not_applicable_sentences(self) -> list[str]:
         """The note that an AI result was not used because it is outside its intended use."""
-        return [f"The AI result for {item} is not applicable to this study (outside its intended use)."
-                for item in self.cond.not_applicable]
+        return [
+            f"The AI result for {item} is not applicable to this study (outside its intended use)."
+            for item in self.cond.not_applicable
+        ]
 
     def missing_sentences(self) -> list[str]:
         """Sentences to add at the end of FINDINGS so that every conditioned finding is stated."""

@@ -114,8 +114,9 @@ def _age_text(age: str, deidentify: bool) -> str:
     return f"{years} years"
 
 
-def build_messages(cond: Conditioning, deidentify: bool = True,
-                   identifiers: Iterable[str] = ()) -> tuple[list[dict[str, str]], str]:
+def build_messages(
+    cond: Conditioning, deidentify: bool = True, identifiers: Iterable[str] = ()
+) -> tuple[list[dict[str, str]], str]:
     """Chat messages for the conditioning; also returns the user text that will be sent.
 
     Parameters
@@ -131,7 +132,9 @@ def build_messages(cond: Conditioning, deidentify: bool = True,
     idents = frozenset(identifiers)
     lines = []
     if cond.modality or cond.body_part or cond.view:
-        lines.append("Examination: " + ", ".join(x for x in (cond.modality, cond.body_part, cond.view) if x))
+        lines.append(
+            "Examination: " + ", ".join(x for x in (cond.modality, cond.body_part, cond.view) if x)
+        )
     age = _age_text(cond.age, deidentify)
     sex = {"M": "male", "F": "female"}.get(cond.sex.strip().upper()[:1], "")
     if age or sex:
@@ -142,15 +145,25 @@ def build_messages(cond: Conditioning, deidentify: bool = True,
     if cond.comparison:
         lines.append(f"Comparison: {scrub(cond.comparison)}")
     if cond.positives:
-        pos = [f"{f.code} (AI probability {f.probability:.2f})" if f.probability is not None else f.code
-               for f in cond.positives]
+        pos = [
+            f"{f.code} (AI probability {f.probability:.2f})"
+            if f.probability is not None
+            else f.code
+            for f in cond.positives
+        ]
         lines.append("Positive findings: " + "; ".join(pos))
     else:
         lines.append("Positive findings: none (normal study)")
     if cond.negatives:
-        lines.append("Negative findings (state as absent): " + "; ".join(
-            f"{n.code} (AI probability {n.probability:.2f})" if n.probability is not None else n.code
-            for n in cond.negatives))
+        lines.append(
+            "Negative findings (state as absent): "
+            + "; ".join(
+                f"{n.code} (AI probability {n.probability:.2f})"
+                if n.probability is not None
+                else n.code
+                for n in cond.negatives
+            )
+        )
     if cond.notes:
         lines.append(f"Radiologist's notes: {scrub(cond.notes)}")
     user = "\n".join(lines)
@@ -160,16 +173,21 @@ def build_messages(cond: Conditioning, deidentify: bool = True,
 def send_message(url: str, text: str) -> str:
     """What the user is asked before ``text`` is sent to the server at ``url``."""
     host = urllib.parse.urlsplit(url).hostname or redact_url(url)
-    return (f"The report prompt below ({len(text)} characters, de-identified unless you turned that "
-            f"off) will be sent to the generation server at {host}:\n\n{text}")
+    return (
+        f"The report prompt below ({len(text)} characters, de-identified unless you turned that "
+        f"off) will be sent to the generation server at {host}:\n\n{text}"
+    )
 
 
 def warn_before_sending(url: str, text: str, confirm: Callable[[str], bool] | None) -> None:
     """Show the exact prompt about to leave the machine; ``confirm`` may refuse (raises Cancelled)."""
     message = send_message(url, text)
     if confirm is None:
-        log.warning("The report prompt (%d characters) will be sent to %s.", len(text),
-                    urllib.parse.urlsplit(url).hostname or "the generation server")
+        log.warning(
+            "The report prompt (%d characters) will be sent to %s.",
+            len(text),
+            urllib.parse.urlsplit(url).hostname or "the generation server",
+        )
     elif not confirm(message):
         raise Cancelled("Sending the prompt to the generation server was cancelled.")
 
@@ -209,7 +227,7 @@ class OpenAIBackend:
     base_url: str
     model: str
     api_key: str | None = field(default=None, repr=False)
-    timeout: float = 60.0          # seconds for the whole request
+    timeout: float = 60.0  # seconds for the whole request
     allow_insecure_http: bool = False
     _auth: str | None = field(default=None, repr=False)
 
@@ -225,24 +243,39 @@ class OpenAIBackend:
         if parts.scheme == "http" and not is_loopback_host(host) and not self.allow_insecure_http:
             raise GeneratorError(
                 f"Refusing to send patient data over plain http:// to {host}: use https:// (or, on a "
-                "trusted network only, allow insecure HTTP with --allow-insecure-http).")
+                "trusted network only, allow insecure HTTP with --allow-insecure-http)."
+            )
 
     @classmethod
-    def from_settings(cls, url: str | None = None, model: str | None = None, api_key: str | None = None,
-                      timeout: float = 60.0, allow_insecure_http: bool = False) -> "OpenAIBackend":
+    def from_settings(
+        cls,
+        url: str | None = None,
+        model: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        allow_insecure_http: bool = False,
+    ) -> "OpenAIBackend":
         """Fill missing settings from the environment and the keyring (per server URL)."""
         base = (url or os.environ.get(ENV_URL) or "").strip()
         if not base:
-            raise GeneratorError(f"No server URL for the OpenAI-compatible backend: give --url or set {ENV_URL}.")
+            raise GeneratorError(
+                f"No server URL for the OpenAI-compatible backend: give --url or set {ENV_URL}."
+            )
         if not re.match(r"^https?://", base, re.IGNORECASE):
-            raise GeneratorError(f"The server URL must start with http:// or https:// "
-                                 f"(got {clean_server_text(redact_url(base), 80)!r}).")
+            raise GeneratorError(
+                f"The server URL must start with http:// or https:// "
+                f"(got {clean_server_text(redact_url(base), 80)!r})."
+            )
         name = (model or os.environ.get(ENV_MODEL) or "").strip()
         if not name:
-            raise GeneratorError(f"No model name for the OpenAI-compatible backend: give --model or set {ENV_MODEL}.")
+            raise GeneratorError(
+                f"No model name for the OpenAI-compatible backend: give --model or set {ENV_MODEL}."
+            )
         if timeout <= 0:
             raise GeneratorError("The timeout must be a positive number of seconds.")
-        return cls(base.rstrip("/"), name, api_key or api_key_for(base), timeout, allow_insecure_http)
+        return cls(
+            base.rstrip("/"), name, api_key or api_key_for(base), timeout, allow_insecure_http
+        )
 
     def _connection(self, timeout: float) -> tuple[http.client.HTTPConnection, str]:
         parts = urllib.parse.urlsplit(self.base_url)
@@ -253,8 +286,13 @@ class OpenAIBackend:
         path = prefix + ("/chat/completions" if prefix.endswith("/v1") else "/v1/chat/completions")
         return conn, path
 
-    def stream_chat(self, messages: list[dict[str, str]], max_tokens: int = 400, temperature: float = 0.0,
-                    progress: Progress | None = None) -> Iterator[str]:
+    def stream_chat(
+        self,
+        messages: list[dict[str, str]],
+        max_tokens: int = 400,
+        temperature: float = 0.0,
+        progress: Progress | None = None,
+    ) -> Iterator[str]:
         """Stream content pieces of a chat completion (``stream: true``, server-sent events).
 
         Raises
@@ -262,9 +300,18 @@ class OpenAIBackend:
         BackendUnavailableError
             The server cannot be reached, passes the deadline, answers with an error status, or
             answers with something that is not a chat-completions stream.
+
+        Long because one overall deadline covers connecting, streaming and parsing: the loop shares its clock.
         """
-        body = json.dumps({"model": self.model, "messages": messages, "stream": True,
-                           "max_tokens": max_tokens, "temperature": temperature}).encode()
+        body = json.dumps(
+            {
+                "model": self.model,
+                "messages": messages,
+                "stream": True,
+                "max_tokens": max_tokens,
+                "temperature": temperature,
+            }
+        ).encode()
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
@@ -292,18 +339,26 @@ class OpenAIBackend:
                 conn.request("POST", path, body=body, headers=headers)
                 sock = conn.sock
                 resp = conn.getresponse()
-            except (ConnectionError, socket.timeout, TimeoutError, OSError, http.client.HTTPException) as exc:
+            except (
+                ConnectionError,
+                socket.timeout,
+                TimeoutError,
+                OSError,
+                http.client.HTTPException,
+            ) as exc:
                 if expired.is_set():
                     raise self._timeout_error(where) from exc
                 raise BackendUnavailableError(
                     f"The generation server at {where} cannot be reached ({exc.__class__.__name__}: "
                     f"{clean_server_text(str(exc), 120)}). Check the URL and that the server is running, "
-                    "or use the bundled generator.") from exc
+                    "or use the bundled generator."
+                ) from exc
             if resp.status != 200:
                 detail = clean_server_text(resp.read(500).decode("utf-8", "replace"))
                 hint = " (check the API key)" if resp.status in (401, 403) else ""
                 raise BackendUnavailableError(
-                    f"The generation server at {where} answered HTTP {resp.status}{hint}: {detail}")
+                    f"The generation server at {where} answered HTTP {resp.status}{hint}: {detail}"
+                )
             ctype = (resp.getheader("Content-Type") or "").split(";")[0].strip().lower()
             if ctype == "application/json":
                 yield from self._whole(resp, where)
@@ -312,14 +367,16 @@ class OpenAIBackend:
             else:
                 raise BackendUnavailableError(
                     f"The generation server at {where} answered with {clean_server_text(ctype, 40)}, "
-                    "not a chat-completions stream; no draft was written.")
+                    "not a chat-completions stream; no draft was written."
+                )
         finally:
             timer.cancel()
             conn.close()
 
     def _timeout_error(self, where: str) -> BackendUnavailableError:
         return BackendUnavailableError(
-            f"The generation server at {where} did not finish within the {self.timeout:g} s timeout.")
+            f"The generation server at {where} did not finish within the {self.timeout:g} s timeout."
+        )
 
     def _whole(self, resp: http.client.HTTPResponse, where: str) -> Iterator[str]:
         """A server that ignored ``stream: true`` and sent one JSON completion."""
@@ -329,12 +386,20 @@ class OpenAIBackend:
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise BackendUnavailableError(
                 f"The generation server at {where} sent a reply that is not a chat completion; "
-                "no draft was written.") from exc
+                "no draft was written."
+            ) from exc
         if isinstance(text, str) and text:
             yield clean_generated_text(text)
 
-    def _events(self, resp: http.client.HTTPResponse, progress: Progress | None, where: str,
-                sock: socket.socket | None, deadline: float, expired: threading.Event) -> Iterator[str]:
+    def _events(
+        self,
+        resp: http.client.HTTPResponse,
+        progress: Progress | None,
+        where: str,
+        sock: socket.socket | None,
+        deadline: float,
+        expired: threading.Event,
+    ) -> Iterator[str]:
         try:
             while True:
                 if progress is not None:
@@ -351,7 +416,7 @@ class OpenAIBackend:
                     return
                 text = line.decode("utf-8", "replace").strip()
                 if not text.startswith("data:"):
-                    continue            # comments (keep-alives), event names, blank separators
+                    continue  # comments (keep-alives), event names, blank separators
                 data = text[5:].strip()
                 if data == "[DONE]":
                     return
@@ -362,10 +427,13 @@ class OpenAIBackend:
                 except ValueError as exc:
                     raise BackendUnavailableError(
                         f"The generation server at {where} sent data that is not a chat-completions "
-                        "event; no draft was written.") from exc
+                        "event; no draft was written."
+                    ) from exc
                 if "error" in event:
-                    raise BackendUnavailableError(f"The generation server at {where} reported an error: "
-                                                  f"{clean_server_text(str(event['error']))}")
+                    raise BackendUnavailableError(
+                        f"The generation server at {where} reported an error: "
+                        f"{clean_server_text(str(event['error']))}"
+                    )
                 for choice in event.get("choices", []) or []:
                     if not isinstance(choice, dict):
                         continue
@@ -377,5 +445,7 @@ class OpenAIBackend:
         except (ConnectionError, OSError, http.client.HTTPException) as exc:
             if expired.is_set():
                 raise self._timeout_error(where) from exc
-            raise BackendUnavailableError(f"The connection to the generation server at {where} broke: "
-                                          f"{clean_server_text(str(exc), 120)}") from exc
+            raise BackendUnavailableError(
+                f"The connection to the generation server at {where} broke: "
+                f"{clean_server_text(str(exc), 120)}"
+            ) from exc

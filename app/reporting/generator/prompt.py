@@ -55,8 +55,10 @@ def format_prompt(findings: Iterable[str], indication: str = "", view: str = "")
         The prompt text, ending with the report marker the model continues from.
     """
     terms = [clean_text(f) for f in findings if clean_text(f)]
-    return (f"{T_FINDINGS}{'; '.join(terms) or 'normal'}{T_INDICATION}{clean_text(indication)}"
-            f"{T_VIEW}{clean_text(view)}{T_REPORT}")
+    return (
+        f"{T_FINDINGS}{'; '.join(terms) or 'normal'}{T_INDICATION}{clean_text(indication)}"
+        f"{T_VIEW}{clean_text(view)}{T_REPORT}"
+    )
 
 
 def format_report(findings_text: str, impression_text: str) -> str:

@@ -15,8 +15,10 @@ from app.reporting.generator.guard import ConsistencyGuard
 
 _HEADER = re.compile(r"(?:^|\n|\s)\W{0,3}(FINDINGS|IMPRESSION)\W{0,3}\s*:\W{0,2}\s*", re.IGNORECASE)
 _BOUNDARY = re.compile(r"(?<=[.!?])\s+|\n+")
-NORMAL_FINDINGS = ("The heart size and mediastinal contours are normal. The lungs are clear. "
-                   "No pleural effusion or pneumothorax.")
+NORMAL_FINDINGS = (
+    "The heart size and mediastinal contours are normal. The lungs are clear. "
+    "No pleural effusion or pneumothorax."
+)
 
 
 class SectionStreamer:
@@ -94,13 +96,13 @@ class SectionStreamer:
             m = _HEADER.search(self.buffer)
             if m is None:
                 break
-            before, name = self.buffer[:m.start()], m.group(1).upper()
+            before, name = self.buffer[: m.start()], m.group(1).upper()
             # a header could still be growing ("IMPRESSION" without its colon yet): the regex
             # needs the colon, so a match here is complete
             sents, _ = self._sentences(before, final=True)
             for s in sents:
                 out += self._emit(s)
-            self.buffer = self.buffer[m.end():]
+            self.buffer = self.buffer[m.end() :]
             if name == "IMPRESSION" and self.section == "findings":
                 out += self._finish_findings()
         # keep a possible partial header in the buffer
@@ -129,8 +131,10 @@ class SectionStreamer:
         if self.model_chars == 0:
             raise GeneratorError("The generator returned no text; no draft was written.")
         if self.model_sentences == 0:
-            raise GeneratorError("None of the generator's text could be used (it contradicted the "
-                                 "findings or was not report text); no draft was written.")
+            raise GeneratorError(
+                "None of the generator's text could be used (it contradicted the "
+                "findings or was not report text); no draft was written."
+            )
         out = self._header() + out
         if self.section == "findings":
             out += self._finish_findings()
@@ -146,8 +150,9 @@ class SectionStreamer:
         return out
 
 
-def run(pieces: Iterable[str], guard: ConsistencyGuard | None,
-        streamer: SectionStreamer | None = None) -> Iterator[str]:
+def run(
+    pieces: Iterable[str], guard: ConsistencyGuard | None, streamer: SectionStreamer | None = None
+) -> Iterator[str]:
     """Stream guarded, sectioned chunks from raw pieces (raises :class:`GeneratorError` when the
     backend wrote nothing usable)."""
     streamer = streamer or SectionStreamer(guard)
@@ -166,4 +171,4 @@ def split_sections(text: str) -> tuple[str, str]:
         start = m_f.end() if m_f else 0
         return text[start:].strip(), ""
     start = m_f.end() if (m_f and m_f.start() < m_i.start()) else 0
-    return text[start:m_i.start()].strip(), text[m_i.end():].strip()
+    return text[start : m_i.start()].strip(), text[m_i.end() :].strip()
