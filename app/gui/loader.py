@@ -23,7 +23,6 @@ from typing import Any, Callable
 import numpy as np
 
 from app.core.progress import NullProgress, Progress
-from app.dicom.geometry import angle_deg, normal, orientation_key
 from app.gui.series import FrameCache, FrameRef, SeriesData
 
 log = logging.getLogger(__name__)
@@ -42,14 +41,6 @@ def _library() -> Any:
     from app.dicom.library import Library
 
     return Library()
-
-
-def _floats(value: Any, n: int) -> tuple[float, ...] | None:
-    try:
-        vals = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    return vals if len(vals) == n and all(math.isfinite(v) for v in vals) else None
 
 
 def _header_facts(path_or_ds: Any) -> dict[str, Any]:
@@ -291,6 +282,91 @@ def quick_preview(paths: list[str], cache_bytes: int = CACHE_BYTES) -> SeriesDat
     return None
 
 
+def _frame_refs(stack: Any, instances: list[dict[str, Any]]) -> list[FrameRef]:
+    """The display references of a stack's frames (in the stack's geometric order)."""
+    location = {inst["path"]: inst.get("slice_location") for inst in instances}
+    return [
+        FrameRef(
+            path=f.path,
+            frame=f.index,
+            sop_uid=f.sop_uid,
+            instance_number=f.instance_number,
+            position=f.position,
+            slice_location=location.get(f.path) if f.frames_in_file == 1 else None,
+        )
+        for f in stack.frames
+    ]
+
+
+def _stack_data(
+    stack: Any,
+    stack_index: int,
+    loaded: Any,
+    instances: list[dict[str, Any]],
+    info: dict[str, Any],
+    study: dict[str, Any],
+    cache_bytes: int,
+) -> SeriesData:
+    """One :class:`~app.dicom.series.Stack` as a displayable :class:`SeriesData` (no decode)."""
+    facts = _header_facts(stack.frames[0].path)
+    meta = dict(facts["meta"])
+    meta["patient_name"] = meta.get("patient_name") or study.get("patient_name", "")
+    meta["patient_id"] = meta.get("patient_id") or study.get("patient_id", "")
+    _, rows, columns = stack.shape
+    description = facts["description"] or info.get("description", "")
+    if stack.label:
+        description = f"{description} ({stack.label})" if description else stack.label
+    first = stack.frames[0]
+    series = SeriesData(
+        frames=_frame_refs(stack, instances),
+        study_uid=info.get("study_uid", instances[0]["study_uid"]),
+        series_uid=loaded.series_uid or info.get("series_uid", ""),
+        modality=facts["modality"] or info.get("modality", ""),
+        description=description,
+        series_number=facts["series_number"]
+        if facts["series_number"] is not None
+        else info.get("number"),
+        rows=int(rows),
+        columns=int(columns),
+        pixel_spacing=facts["pixel_spacing"] or first.pixel_spacing,
+        spacing_source=facts["spacing_source"] or ("PixelSpacing" if first.pixel_spacing else ""),
+        orientation=first.orientation or facts["orientation"],
+        slice_thickness=facts["slice_thickness"],
+        windows=facts["windows"],
+        monochrome1=facts["monochrome1"],
+        is_color=facts["is_color"],
+        units=facts["units"],
+        meta=meta,
+        # the series' notes (split into stacks, unreadable files) then this stack's geometry
+        warnings=list(loaded.warnings) + list(stack.warnings),
+        cache=FrameCache(cache_bytes),
+        stack_index=stack_index,
+    )
+    series.decode = _decoder(series)
+    series.read_header = _header_reader(series)
+    return series
+
+
+def _add_thumbnail(series: SeriesData, thumb_size: int) -> None:
+    """Decode a middle frame for the browser's thumbnail (a problem is noted, not raised)."""
+    mid = series.count // 2
+    try:
+        arr = _thumbnail_source(series, mid, thumb_size)
+        if arr is None:
+            arr = series.decode(mid)
+            series.cache.put(mid, arr, focus=0)
+        win = series.windows[0][:2] if series.windows else None
+        series.thumbnail = thumbnail(arr, thumb_size, win, series.monochrome1)
+    except Exception as exc:  # noqa: BLE001 - no thumbnail; the viewer says why per frame
+        from app.gui.errors import user_message
+
+        log.debug("thumbnail failed: %s", type(exc).__name__)
+        series.thumbnail = None
+        series.problems.append(
+            {"path": series.frames[mid].path, "error": user_message(exc, with_name=False)}
+        )
+
+
 def build_series(
     series_uid: str,
     lib: Any = None,
@@ -300,16 +376,19 @@ def build_series(
 ) -> list[SeriesData]:
     """Build the displayable stacks of an indexed series (worker thread).
 
-    Frames follow the library's geometric order; instances whose orientation or size differ
-    from the main group become separate stacks. A middle frame is decoded for the thumbnail.
+    Stacking, ordering and geometry warnings come from :func:`app.dicom.series.load_series`
+    (the one implementation the command line uses too): instances whose orientation or size
+    differ, and enhanced multi-frame objects whose frames differ in frame type, temporal
+    position or another dimension, become separate stacks. A middle frame of each is decoded
+    for the thumbnail.
 
     Returns
     -------
     list of SeriesData
-        One per stack (usually one).
-
-    Long because it stacks, orders and checks the frames in one pass over the headers it already holds.
+        One per stack (usually one), largest first.
     """
+    from app.dicom.series import load_series
+
     progress = progress or NullProgress()
     lib = lib or _library()
     instances = lib.instances(series_uid)
@@ -317,79 +396,13 @@ def build_series(
     if not instances:
         return []
     study = lib.study_info(info.get("study_uid", instances[0]["study_uid"])) or {}
-    # split into stacks by (orientation, size): mixed series must not be scrolled as one
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for inst in instances:
-        ori = _floats(inst.get("orientation") or (), 6)
-        key = (orientation_key(ori) if ori else None, inst.get("rows"), inst.get("columns"))
-        groups.setdefault(key, []).append(inst)
+    loaded = load_series(instances, progress)
     out: list[SeriesData] = []
-    for stack_index, (key, items) in enumerate(sorted(groups.items(), key=lambda kv: -len(kv[1]))):
+    for stack_index, stack in enumerate(loaded.stacks):
         progress.check()
-        facts = _header_facts(items[0]["path"])
-        frames: list[FrameRef] = []
-        for inst in items:
-            pos = _floats(inst.get("position") or (), 3)
-            for f in range(max(1, int(inst.get("frames") or 1))):
-                frames.append(
-                    FrameRef(
-                        path=inst["path"],
-                        frame=f,
-                        sop_uid=inst["sop_uid"],
-                        instance_number=inst.get("instance_number"),
-                        position=pos if f == 0 else None,
-                        slice_location=inst.get("slice_location"),
-                    )
-                )
-        meta = dict(facts["meta"])
-        meta["patient_name"] = meta.get("patient_name") or study.get("patient_name", "")
-        meta["patient_id"] = meta.get("patient_id") or study.get("patient_id", "")
-        warnings = []
-        if len(groups) > 1:
-            warnings.append(f"Series split into {len(groups)} stacks (mixed orientation or size)")
-        warnings += _geometry_warnings(frames, facts["orientation"])
-        series = SeriesData(
-            frames=frames,
-            study_uid=info.get("study_uid", items[0]["study_uid"]),
-            series_uid=series_uid,
-            modality=facts["modality"] or info.get("modality", ""),
-            description=facts["description"] or info.get("description", ""),
-            series_number=facts["series_number"]
-            if facts["series_number"] is not None
-            else info.get("number"),
-            rows=int(items[0].get("rows") or facts["rows"]),
-            columns=int(items[0].get("columns") or facts["columns"]),
-            pixel_spacing=facts["pixel_spacing"],
-            spacing_source=facts["spacing_source"],
-            orientation=facts["orientation"],
-            slice_thickness=facts["slice_thickness"],
-            windows=facts["windows"],
-            monochrome1=facts["monochrome1"],
-            is_color=facts["is_color"],
-            units=facts["units"],
-            meta=meta,
-            warnings=warnings,
-            cache=FrameCache(cache_bytes),
-            stack_index=stack_index,
-        )
-        series.decode = _decoder(series)
-        series.read_header = _header_reader(series)
-        mid = series.count // 2
-        try:
-            arr = _thumbnail_source(series, mid, thumb_size)
-            if arr is None:
-                arr = series.decode(mid)
-                series.cache.put(mid, arr, focus=0)
-            win = facts["windows"][0][:2] if facts["windows"] else None
-            series.thumbnail = thumbnail(arr, thumb_size, win, facts["monochrome1"])
-        except Exception as exc:  # noqa: BLE001 - no thumbnail; the viewer says why per frame
-            from app.gui.errors import user_message
-
-            log.debug("thumbnail failed: %s", type(exc).__name__)
-            series.thumbnail = None
-            series.problems.append(
-                {"path": series.frames[mid].path, "error": user_message(exc, with_name=False)}
-            )
+        series = _stack_data(stack, stack_index, loaded, instances, info, study, cache_bytes)
+        series.problems.extend(loaded.errors if stack_index == 0 else [])
+        _add_thumbnail(series, thumb_size)
         out.append(series)
     return out
 
@@ -409,29 +422,6 @@ def _thumbnail_source(series: SeriesData, index: int, size: int) -> np.ndarray |
         return None
     factor = max(0, int(math.log2(max(series.rows, series.columns) / max(size * 2, 1))))
     return reduced_frame(ds, min(factor, 5))
-
-
-def _geometry_warnings(frames: list[FrameRef], orientation: tuple[float, ...] | None) -> list[str]:
-    """Uneven spacing and gantry tilt from the frame positions (shown over the image)."""
-    if orientation is None or len(frames) < 3:
-        return []
-    pos = [f.position for f in frames if f.position is not None]
-    if len(pos) < 3:
-        return []
-    n = normal(orientation)
-    if n is None:
-        return []
-    p = np.asarray(pos, float)
-    gaps = np.diff(p @ n)
-    out = []
-    tilt = angle_deg(p[-1] - p[0], n)  # the same measure app.dicom.series reports
-    if tilt > 1.0:
-        out.append(f"Gantry tilt {tilt:.1f}°")
-    if gaps.size and np.median(np.abs(gaps)) > 0:
-        med = float(np.median(np.abs(gaps)))
-        if float(np.max(np.abs(np.abs(gaps) - med))) > 0.1 * med + 0.01:
-            out.append("Uneven slice spacing")
-    return out
 
 
 def import_paths(

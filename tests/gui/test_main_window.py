@@ -327,3 +327,38 @@ def test_recent_studies_come_back_from_the_library(qtbot: Any, shared_data: Path
     qtbot.waitUntil(lambda: not w.busy, timeout=60000)
     assert w.active_viewport().series.count == 28
     w.close()
+
+
+def _enhanced_mr_builder() -> Any:
+    """``_enhanced_mr`` of tests/dicom/test_dicom_series.py (one builder for both tests)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "dicom" / "test_dicom_series.py"
+    spec = importlib.util.spec_from_file_location("_hilum_series_tests", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module._enhanced_mr
+
+
+def test_enhanced_multiframe_with_two_frame_types_opens_as_two_stacks(
+    qtbot: Any, window: MainWindow, shared_data: Path, tmp_path: Path
+) -> None:
+    """The window stacks through app.dicom.series: magnitude and phase are not interleaved."""
+    folder = tmp_path / "enhanced"
+    folder.mkdir()
+    path, expected = _enhanced_mr_builder()(shared_data / "dicom", folder, "type")
+    drop(window, [folder])
+    qtbot.waitUntil(lambda: len(window.browser.series_items()) == 2, timeout=60000)
+    qtbot.waitUntil(lambda: not window.busy, timeout=60000)
+    stacks = window.browser.series_items()
+    assert [s.count for s in stacks] == [expected.shape[1]] * 2
+    assert "M_FFE" in stacks[0].description and "P_FFE" in stacks[1].description
+    assert all(ref.path == str(path) for s in stacks for ref in s.frames)
+    for k, stack in enumerate(stacks):
+        # each stack holds one frame type only, in slice order (either direction)
+        frames = np.stack([stack.decode(i) for i in range(stack.count)])
+        if not np.array_equal(frames, expected[k]):
+            frames = frames[::-1]
+        np.testing.assert_array_equal(frames, expected[k])
+        assert any("same positions" in w for w in stack.warnings)
