@@ -16,7 +16,8 @@ reading
 pixels
     ``read_dataset``, ``frame_array`` (modality LUT applied: float32, or uint8 RGB),
     ``display_array`` (VOI LUT / window / VOI LUT function, MONOCHROME1 inverted -> uint8),
-    ``default_window``, ``windows``, ``FrameCache`` (byte-bounded, thread-safe).
+    ``default_window``, ``windows``, ``FrameCache`` (byte-bounded, thread-safe; from
+    ``frame_cache``, with LRU or distance-from-shown-slice eviction).
 series
     ``load_series(instances_or_paths) -> Series`` with ``.stacks`` (``Stack.spacing`` (z, y, x)
     mm, ``.positions``, ``.orientation``, ``.warnings``, ``.tilt_deg``, ``.volume()``).

@@ -16,9 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
-import threading
-from collections import OrderedDict
-from typing import Any, Callable, Hashable
+from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -28,6 +26,7 @@ from pydicom.uid import UID
 
 from app.core.errors import DicomError, PixelDecodeError, UsageError
 from app.dicom.budget import check_image
+from app.dicom.frame_cache import FrameCache  # noqa: F401 - re-exported (the one frame cache)
 from app.dicom.reading import read_dataset as _read_dataset
 from app.dicom.windowing import Window, auto_window, window_to_uint8  # noqa: F401 - re-exported
 from app.dicom.reading import safe_get, safe_int, safe_str
@@ -627,100 +626,6 @@ def display_array(
     if safe_str(ds, "PhotometricInterpretation").upper() == "MONOCHROME1":
         out = 255 - out  # MONOCHROME1: the lowest value is white
     return out
-
-
-class FrameCache:
-    """Decoded frames kept in memory within a byte budget (least recently used dropped first).
-
-    Thread-safe: the GUI's worker threads decode into it while the GUI thread reads.
-
-    Parameters
-    ----------
-    max_bytes : int
-        Budget for the arrays held (default 512 MiB).
-    """
-
-    def __init__(self, max_bytes: int = 512 * 1024 * 1024) -> None:
-        self.max_bytes = int(max_bytes)
-        self._items: OrderedDict[Hashable, np.ndarray] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-        self._datasets: OrderedDict[str, Dataset] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held now."""
-        return self._bytes
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __contains__(self, key: Hashable) -> bool:
-        with self._lock:
-            return key in self._items
-
-    def get(self, key: Hashable) -> np.ndarray | None:
-        """The cached array for ``key`` (marking it recently used), or None."""
-        with self._lock:
-            arr = self._items.get(key)
-            if arr is None:
-                self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
-            return arr
-
-    def put(self, key: Hashable, arr: np.ndarray) -> None:
-        """Store an array; arrays larger than the whole budget are not kept."""
-        size = int(arr.nbytes)
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._bytes -= int(old.nbytes)
-            if size > self.max_bytes:
-                return
-            self._items[key] = arr
-            self._bytes += size
-            while self._bytes > self.max_bytes and self._items:
-                _, dropped = self._items.popitem(last=False)
-                self._bytes -= int(dropped.nbytes)
-
-    def clear(self) -> None:
-        """Drop everything."""
-        with self._lock:
-            self._items.clear()
-            self._datasets.clear()
-            self._bytes = 0
-
-    def get_or_load(self, key: Hashable, loader: Callable[[], np.ndarray]) -> np.ndarray:
-        """Return the cached array or compute it with ``loader()`` and cache it."""
-        arr = self.get(key)
-        if arr is None:
-            arr = loader()
-            self.put(key, arr)
-        return arr
-
-    def dataset(self, path: str | os.PathLike[str]) -> Dataset:
-        """The dataset of ``path`` (a few recent ones are kept; their pixels stay on disk)."""
-        key = os.fspath(path)
-        with self._lock:
-            ds = self._datasets.get(key)
-            if ds is not None:
-                self._datasets.move_to_end(key)
-                return ds
-        ds = read_dataset(key)
-        with self._lock:
-            self._datasets[key] = ds
-            while len(self._datasets) > 64:
-                self._datasets.popitem(last=False)
-        return ds
-
-    def frame(self, path: str | os.PathLike[str], frame: int = 0) -> np.ndarray:
-        """:func:`frame_array` of ``path``/``frame``, cached."""
-        key = (os.fspath(path), int(frame))
-        return self.get_or_load(key, lambda: frame_array(self.dataset(path), frame))
 
 
 def describe(ds: Dataset) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from app.core.progress import NullProgress, Progress
-from app.gui.series import FrameCache, FrameRef, SeriesData
+from app.gui.series import FrameRef, SeriesData, frame_cache
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def preview_series(
         is_color=facts["is_color"],
         units=facts["units"],
         meta=facts["meta"],
-        cache=FrameCache(cache_bytes),
+        cache=frame_cache(cache_bytes),
         preview=True,
     )
     series.decode = _decoder(series)
@@ -339,7 +339,7 @@ def _stack_data(
         meta=meta,
         # the series' notes (split into stacks, unreadable files) then this stack's geometry
         warnings=list(loaded.warnings) + list(stack.warnings),
-        cache=FrameCache(cache_bytes),
+        cache=frame_cache(cache_bytes),
         stack_index=stack_index,
     )
     series.decode = _decoder(series)

@@ -5,18 +5,18 @@ references in display order, geometry (pixel spacing, orientation, positions), h
 photometric interpretation and the few identifying fields shown in the corner annotations. Pixels
 are decoded on a worker thread through :attr:`SeriesData.decode` (built by
 :mod:`app.gui.loader` on top of :mod:`app.dicom`) and kept in a byte-bounded
-:class:`FrameCache`; the GUI thread only reads decoded arrays from that cache.
+:class:`~app.dicom.frame_cache.FrameCache`; the GUI thread only reads decoded arrays from that cache.
 """
 
 from __future__ import annotations
 
 import itertools
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+
+from app.dicom.frame_cache import FrameCache
 
 _counter = itertools.count(1)
 
@@ -33,75 +33,10 @@ class FrameRef:
     slice_location: float | None = None
 
 
-class FrameCache:
-    """A thread-safe frame cache bounded in bytes (evicts the frames farthest from the focus).
-
-    Parameters
-    ----------
-    max_bytes : int
-        The most bytes of decoded frames kept.
-    """
-
-    def __init__(self, max_bytes: int = 2 << 30) -> None:
-        self.max_bytes = int(max_bytes)
-        self._frames: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, index: int) -> np.ndarray | None:
-        """The decoded frame, or None."""
-        with self._lock:
-            return self._frames.get(index)
-
-    def __contains__(self, index: int) -> bool:
-        with self._lock:
-            return index in self._frames
-
-    def put(self, index: int, array: np.ndarray, focus: int | None = None) -> bool:
-        """Store a frame, evicting frames farthest from ``focus`` if over budget.
-
-        Returns
-        -------
-        bool
-            False when the frame was not kept (it is itself the farthest from the focus).
-        """
-        with self._lock:
-            if index in self._frames:
-                return True
-            self._frames[index] = array
-            self._bytes += array.nbytes
-            focus = index if focus is None else focus
-            while self._bytes > self.max_bytes and len(self._frames) > 1:
-                far = max(self._frames, key=lambda i: abs(i - focus))
-                self._bytes -= self._frames.pop(far).nbytes
-                if far == index:
-                    return False
-            return True
-
-    def replace(self, index: int, array: np.ndarray) -> None:
-        """Store a frame in place of the one held (a full-resolution decode of a preview)."""
-        with self._lock:
-            old = self._frames.pop(index, None)
-            if old is not None:
-                self._bytes -= old.nbytes
-            self._frames[index] = array
-            self._bytes += array.nbytes
-
-    def full(self) -> bool:
-        """True when the cache holds its budget."""
-        with self._lock:
-            return self._bytes >= self.max_bytes
-
-    def indices(self) -> list[int]:
-        """Indices currently held."""
-        with self._lock:
-            return list(self._frames)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held."""
-        with self._lock:
-            return self._bytes
+def frame_cache(max_bytes: int = 2 << 30) -> FrameCache:
+    """A series' frame cache: the one :class:`app.dicom.frame_cache.FrameCache`, evicting the
+    frames farthest from the slice on screen (the neighbours scrolled to next stay decoded)."""
+    return FrameCache(max_bytes, eviction="distance")
 
 
 def _no_decoder(index: int) -> np.ndarray:
@@ -142,7 +77,7 @@ class SeriesData:
     decode: Callable[[int], np.ndarray] = _no_decoder
     #: reads the full header of frame ``i``'s file (worker thread only; tag browser)
     read_header: Callable[[int], Any] | None = None
-    cache: FrameCache = field(default_factory=FrameCache)
+    cache: FrameCache = field(default_factory=frame_cache)
     #: which stack of the series this is (a series may split into several stacks)
     stack_index: int = 0
     key: str = ""
@@ -227,7 +162,7 @@ class SeriesData:
             for ref, pos in zip(frames, kwargs.pop("positions")):
                 ref.position = tuple(float(v) for v in pos)  # type: ignore[assignment]
         data = cls(frames=frames, rows=int(vol.shape[1]), columns=int(vol.shape[2]), **kwargs)
-        data.cache = FrameCache(max(vol.nbytes * 2, 1 << 20))
+        data.cache = frame_cache(max(vol.nbytes * 2, 1 << 20))
         prepared = (
             vol if vol.dtype == np.uint8 and data.is_color else vol.astype(np.float32, copy=False)
         )

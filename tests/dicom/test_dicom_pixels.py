@@ -208,6 +208,23 @@ def test_frame_cache_stays_within_budget() -> None:
     assert "huge" not in cache and cache.nbytes <= 3000
 
 
+def test_frame_cache_distance_policy_keeps_the_slices_near_the_shown_one() -> None:
+    """The viewer's policy (the same class): the slice farthest from the focus goes first."""
+    cache = FrameCache(max_bytes=3 * 1000, eviction="distance")
+    for i in (10, 11, 12):
+        assert cache.put(i, np.zeros(1000, dtype=np.uint8), focus=10)
+    assert cache.put(9, np.zeros(1000, dtype=np.uint8), focus=10)  # 12 is farthest: dropped
+    assert sorted(cache.indices()) == [9, 10, 11]
+    # a frame farther than everything held is not kept (the caller stops decoding that way)
+    assert not cache.put(30, np.zeros(1000, dtype=np.uint8), focus=10)
+    assert 30 not in cache and cache.full()
+    # the shown frame is kept even when it alone is over the budget (LRU refuses it)
+    cache.put(10, np.zeros(5000, dtype=np.uint8), focus=10)
+    assert cache.indices() == [10]
+    lru = FrameCache(max_bytes=3 * 1000)
+    assert not lru.put(10, np.zeros(5000, dtype=np.uint8)) and len(lru) == 0
+
+
 def test_frame_cache_is_shared_across_threads(dicom_dir: Path) -> None:
     cache = FrameCache(max_bytes=64 * 1024 * 1024)
     path = dicom_dir / "ct_phantom_philips" / "I700"

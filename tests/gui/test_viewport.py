@@ -225,7 +225,7 @@ def test_frames_are_decoded_off_the_gui_thread(qtbot: Any, ct_head_series: Serie
     import dataclasses
     import threading
 
-    from app.gui.series import FrameCache
+    from app.gui.series import frame_cache
 
     threads: list[threading.Thread] = []
     real = ct_head_series.decode
@@ -234,7 +234,7 @@ def test_frames_are_decoded_off_the_gui_thread(qtbot: Any, ct_head_series: Serie
         threads.append(threading.current_thread())
         return real(i)
 
-    fresh = dataclasses.replace(ct_head_series, cache=FrameCache(64 << 20), key="")
+    fresh = dataclasses.replace(ct_head_series, cache=frame_cache(64 << 20), key="")
     fresh.decode = decode
     vp = Viewport(Settings())
     qtbot.addWidget(vp)
