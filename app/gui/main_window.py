@@ -11,7 +11,6 @@ from functools import partial
 from typing import Any, Callable
 
 import numpy as np
-import shiboken6
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
@@ -39,6 +38,7 @@ from PySide6.QtWidgets import (
 from app import __version__
 from app.core import paths
 from app.core.types import ImageRef
+from app.gui.background import BackgroundTasks
 from app.gui.browser import StudyBrowser
 from app.gui.dialogs import SettingsDialog, ShortcutsDialog, TagBrowser
 from app.gui.drops import forward_file_drops_in
@@ -132,7 +132,6 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(icon("hilum"))
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
-        self._workers: list[Worker] = []
         self._library: Any = None
         self._active = 0
         self._current_study = ""
@@ -244,6 +243,9 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.progress)
         sb.addPermanentWidget(self.cancel_button)
         sb.addPermanentWidget(self.provider_label)
+        self.tasks = BackgroundTasks(
+            self, self.progress, self.cancel_button, self.show_error, self._tasks_idle
+        )
 
     def _action(
         self,
@@ -620,67 +622,21 @@ class MainWindow(QMainWindow):
         self,
         fn: Callable[..., Any],
         *args: Any,
-        on_result: Callable[[Any], None] | None = None,
-        on_error: Callable[[BaseException], None] | None = None,
-        on_progress: Callable[[int, int | None, str], None] | None = None,
-        on_item: Callable[[Any], None] | None = None,
-        on_finished: Callable[[], None] | None = None,
         **kwargs: Any,
     ) -> Worker:
-        """Run ``fn(*args, progress=..., **kwargs)`` on the pool with the window's progress bar and Cancel."""
+        """Run ``fn(*args, progress=..., **kwargs)`` on the pool with the window's progress bar and
+        Cancel (:meth:`app.gui.background.BackgroundTasks.run`: ``on_result``, ``on_error``,
+        ``on_progress``, ``on_item``, ``on_finished``)."""
+        return self.tasks.run(fn, *args, **kwargs)
 
-        def progress(done: int, total: int | None, message: str) -> None:
-            if not shiboken6.isValid(self):
-                return
-            self._progress(done, total, message)
-            if on_progress is not None:
-                on_progress(done, total, message)
-
-        started: list[Worker] = []
-
-        def finished() -> None:
-            # connected before the worker starts: a task faster than this method still reports;
-            # a window closed (and deleted) while the task ran has no progress bar to hide
-            if started and shiboken6.isValid(self):
-                self._worker_done(started[0])
-            if on_finished is not None:
-                on_finished()
-
-        worker = _run_in_background(
-            fn,
-            *args,
-            on_result=on_result,
-            on_error=on_error or self.show_error,
-            on_progress=progress,
-            on_item=on_item,
-            on_finished=finished,
-            **kwargs,
-        )
-        started.append(worker)
-        self._workers.append(worker)
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self.cancel_button.show()
-        return worker
+    @property
+    def _workers(self) -> list[Worker]:
+        return self.tasks.workers
 
     # ------------------------------------------------------------------------------ background
-    def _progress(self, done: int, total: int | None, message: str) -> None:
-        if total:
-            self.progress.setRange(0, int(total))
-            self.progress.setValue(int(done))
-        else:
-            self.progress.setRange(0, 0)
-        self.progress.setFormat(message[:60] if message else "%p%")
-        self.progress.setToolTip(message)
-
-    def _worker_done(self, worker: Worker) -> None:
-        if worker in self._workers:
-            self._workers.remove(worker)
-        if not self._workers:
-            self.progress.hide()
-            self.cancel_button.hide()
-            if self._waiting_first_image:
-                QTimer.singleShot(300, self._check_first_image)
+    def _tasks_idle(self) -> None:
+        if self._waiting_first_image:
+            QTimer.singleShot(300, self._check_first_image)
 
     def _check_first_image(self) -> None:
         """After an import: stop waiting for a first image that cannot come (nothing shown, or
@@ -703,15 +659,13 @@ class MainWindow(QMainWindow):
 
     def cancel_background(self) -> None:
         """Cancel every running background task (imports, panel work)."""
-        for w in list(self._workers):
-            w.cancel()
-        if self._workers:
+        if self.tasks.cancel():
             self.show_status(self.tr("Cancelling…"))
 
     @property
     def busy(self) -> bool:
         """True while background tasks run."""
-        return bool(self._workers)
+        return self.tasks.busy
 
     # ------------------------------------------------------------------------------ import
     def open_paths(self, paths_in: list[str]) -> Worker | None:

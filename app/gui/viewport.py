@@ -22,6 +22,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any, Callable
 
 import numpy as np
@@ -207,19 +208,19 @@ class Viewport(QFrame):
 
         self.series: SeriesData | None = None
         self.provider: FrameProvider | None = None
-        self.index = 0
+        #: the pure view state this viewport renders: image index, window, invert, screen
+        #: orientation, overlay visibility/opacity, tool (zoom and pan live in the view box and
+        #: are read into :meth:`view_state`)
+        self.state = ViewState(window=(0.5, 1.0))
+        self._has_index = True
         self.frame: np.ndarray | None = None  # the frame on screen (modality values)
         self.display: np.ndarray | None = None  # the same, windowed to uint8 as painted
         self._display_cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
         self._display_bytes = 0
         self._display_state: tuple[float, float, bool] | None = None
         self._shown_key: tuple[str, int] | None = None
-        self.window_center, self.window_width = 0.5, 1.0
         self.wl_step = 1.0
         self._value_range = 1000.0
-        self.invert = False
-        self._matrix = np.eye(2, dtype=int)  # screen orientation (rotation/flips)
-        self.tool = "pointer"
         self.show_annotations = self.settings.show_annotations
         self.measurements: list[Measurement] = []
         # which measurements belong to the shown image (app.gui.measure_binding sets it)
@@ -330,6 +331,54 @@ class Viewport(QFrame):
             self.fit()
         else:
             self.vb.setRange(view, padding=0)
+
+    # --- the pure view state (self.state), read and written through these ----------------------
+    @property
+    def index(self) -> int:
+        """The frame shown (-1 while a new series has not shown one yet)."""
+        return self.state.index if self._has_index else -1
+
+    @index.setter
+    def index(self, value: int) -> None:
+        self._has_index = value >= 0
+        if value >= 0 and value != self.state.index:
+            self.state = replace(self.state, index=int(value))
+
+    @property
+    def window_center(self) -> float:
+        """Window centre (modality units)."""
+        return self.state.window[0] if self.state.window else 0.5
+
+    @property
+    def window_width(self) -> float:
+        """Window width (modality units)."""
+        return self.state.window[1] if self.state.window else 1.0
+
+    @property
+    def invert(self) -> bool:
+        """Whether the grey scale is shown inverted."""
+        return self.state.invert
+
+    @invert.setter
+    def invert(self, value: bool) -> None:
+        self.state = replace(self.state, invert=bool(value))
+
+    @property
+    def tool(self) -> str:
+        """The left-button tool (one of :data:`TOOLS`)."""
+        return self.state.tool
+
+    @property
+    def _matrix(self) -> np.ndarray:
+        """The screen orientation (rotations/flips) as a 2x2 int array."""
+        return np.array(self.state.orientation, dtype=int)
+
+    @_matrix.setter
+    def _matrix(self, m: np.ndarray) -> None:
+        self.state = replace(
+            self.state,
+            orientation=((int(m[0][0]), int(m[0][1])), (int(m[1][0]), int(m[1][1]))),
+        )
 
     @property
     def count(self) -> int:
@@ -456,7 +505,7 @@ class Viewport(QFrame):
         """Set window centre and width (modality units)."""
         width = max(float(width), 1e-3)
         center = float(center)
-        self.window_center, self.window_width = center, width
+        self.state = self.state.windowed(center, width)
         self._window_set = True
         self.preset_name = ""
         if self.frame is not None:
@@ -605,9 +654,9 @@ class Viewport(QFrame):
             invert=bool(self.invert),
             orientation=((int(m[0, 0]), int(m[0, 1])), (int(m[1, 0]), int(m[1, 1]))),
             zoom=0.0 if getattr(self, "_fitted", True) else min(max(self.zoom, 0.02), 64.0),
-            overlay_visible=not getattr(self, "_overlay_hidden", False),
-            overlay_opacity=float(self.overlay_item.opacity()),
-            tool=self.tool,
+            overlay_visible=self.state.overlay_visible,
+            overlay_opacity=self.state.overlay_opacity,
+            tool=self.state.tool,
         )
 
     def apply_view_state(self, state: ViewState) -> None:
@@ -692,16 +741,17 @@ class Viewport(QFrame):
 
     def set_overlay_opacity(self, opacity: float) -> None:
         """Opacity of the overlay (0..1)."""
-        self.overlay_item.setOpacity(min(max(float(opacity), 0.0), 1.0))
+        self.state = replace(self.state, overlay_opacity=min(max(float(opacity), 0.0), 1.0))
+        self.overlay_item.setOpacity(self.state.overlay_opacity)
 
     def set_overlay_visible(self, visible: bool) -> None:
         """Show or hide the overlay without removing it."""
-        self._overlay_hidden = not visible
+        self.state = replace(self.state, overlay_visible=bool(visible))
         self._update_overlay()
 
     def _update_overlay(self) -> None:
         arr = self._overlay
-        if arr is None or getattr(self, "_overlay_hidden", False):
+        if arr is None or not self.state.overlay_visible:
             self.overlay_item.hide()
             return
         layer = (
@@ -757,7 +807,7 @@ class Viewport(QFrame):
         if tool not in TOOLS:
             raise ValueError(f"unknown tool {tool!r}")
         self._cancel_pending()
-        self.tool = tool
+        self.state = self.state.with_tool(tool)
         cursors = {
             "pan": Qt.CursorShape.OpenHandCursor,
             "zoom": Qt.CursorShape.SizeVerCursor,

@@ -280,6 +280,44 @@ def test_view_state_snapshot_and_restore(viewport: Viewport) -> None:
     )
 
 
+def test_user_actions_are_pure_view_state_transitions(qtbot: Any, viewport: Viewport) -> None:
+    """The viewport keeps its view in one ViewState, changed by the pure transitions only."""
+    from app.dicom.windowing import window_to_uint8
+
+    before = viewport.state
+    viewport.set_index(before.index + 5)
+    assert viewport.state == before.scrolled(5, viewport.count)
+    wait_frame(qtbot, viewport, before.index + 5)
+    prev = viewport.state
+    viewport.set_window(40, 80)
+    assert viewport.state == prev.windowed(40, 80)
+    prev = viewport.state
+    viewport.toggle_invert()
+    assert viewport.state.invert is not prev.invert
+    prev = viewport.state
+    viewport.rotate(90)
+    viewport.flip_vertical()
+    assert viewport.state == prev.rotated(90).flipped(horizontal=False)
+    prev = viewport.state
+    viewport.set_tool("pan")
+    viewport.set_overlay_opacity(0.25)
+    viewport.set_overlay_visible(False)
+    assert viewport.state.tool == "pan" and viewport.state.overlay_opacity == 0.25
+    assert not viewport.state.overlay_visible and viewport.overlay_item.opacity() == 0.25
+    # what is painted is the state's window applied to the state's frame
+    st = viewport.state
+    assert viewport.frame is not None and viewport.display is not None
+    np.testing.assert_array_equal(
+        viewport.display, window_to_uint8(viewport.frame, *st.window, st.invert)
+    )
+    assert viewport.frame is viewport.series.cache.get(st.index)
+    # a state from elsewhere (another viewport, a saved layout) is rendered as it is
+    other = st.scrolled(-3, viewport.count).windowed(400, 2000).reset(invert=False)
+    viewport.apply_view_state(other)
+    wait_frame(qtbot, viewport, other.index)
+    assert viewport.state.index == other.index and not viewport.state.invert
+
+
 def test_replayed_annotations_paint_the_same_pixels_and_follow_changes(
     qtbot: Any, viewport: Viewport
 ) -> None:
