@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any, Callable
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -19,7 +19,6 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDropEvent,
     QIcon,
-    QKeySequence,
 )
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -43,6 +43,7 @@ from app.gui.browser import StudyBrowser
 from app.gui.dialogs import SettingsDialog, ShortcutsDialog, TagBrowser
 from app.gui.drops import forward_file_drops_in
 from app.gui.errors import show_error, user_message
+from app.gui import menus
 from app.gui.import_log import ImportLog
 from app.gui.panels import PANEL_MODULES
 from app.gui.series import SeriesData
@@ -123,6 +124,46 @@ class MainWindow(QMainWindow):
     first_image_painted = Signal()
     import_finished = Signal()
 
+    # built by app.gui.menus (actions, menus, toolbar)
+    act_about: QAction
+    act_actual: QAction
+    act_annotations: QAction
+    act_auto_window: QAction
+    act_cancel: QAction
+    act_cine: QAction
+    act_clear: QAction
+    act_delete: QAction
+    act_faster: QAction
+    act_fit: QAction
+    act_flip_h: QAction
+    act_flip_v: QAction
+    act_fullscreen: QAction
+    act_invert: QAction
+    act_open: QAction
+    act_open_folder: QAction
+    act_overlay: QAction
+    act_pacs: QAction
+    act_quit: QAction
+    act_reset: QAction
+    act_rotate: QAction
+    act_rotate_ccw: QAction
+    act_settings: QAction
+    act_shortcuts: QAction
+    act_slower: QAction
+    act_sync: QAction
+    act_tags: QAction
+    act_zoom_in: QAction
+    act_zoom_out: QAction
+    tool_group: QActionGroup
+    tool_actions: dict[str, QAction]
+    layout_group: QActionGroup
+    layout_actions: dict[str, QAction]
+    preset_actions: list[QAction]
+    recent_menu: QMenu
+    panels_menu: QMenu
+    presets_menu: QMenu
+    preset_button: QToolButton
+
     def __init__(self, settings: Settings | None = None) -> None:
         """Long because it wires the window's docks, viewports and signals in the order Qt needs; each piece is built by its own helper."""
 
@@ -188,8 +229,8 @@ class MainWindow(QMainWindow):
         self.tag_browser: TagBrowser | None = None
 
         self._build_status_bar()
-        self._build_actions()
-        self._build_menus()
+        menus.build_actions(self)
+        menus.build_menus(self)
         from app.gui import mpr_view  # the MPR layout (View ▸ MPR, Ctrl+M)
 
         mpr_view.install(self)
@@ -202,7 +243,7 @@ class MainWindow(QMainWindow):
         from app.gui import hanging_view  # priors, hanging protocols, offset sync
 
         hanging_view.install(self)
-        self._build_toolbar()
+        menus.build_toolbar(self)
         self._load_panels()
         self._restore_state()
         self._set_active_viewport(self.grid.viewports[0])
@@ -246,253 +287,6 @@ class MainWindow(QMainWindow):
         self.tasks = BackgroundTasks(
             self, self.progress, self.cancel_button, self.show_error, self._tasks_idle
         )
-
-    def _action(
-        self,
-        text: str,
-        slot: Callable[..., Any],
-        shortcut: str | QKeySequence | list[Any] | None = None,
-        icon_name: str | None = None,
-        checkable: bool = False,
-        tip: str = "",
-    ) -> QAction:
-        a = QAction(text, self)
-        if icon_name:
-            a.setIcon(icon(icon_name))
-        if shortcut:
-            if isinstance(shortcut, list):
-                a.setShortcuts([QKeySequence(s) for s in shortcut])
-            else:
-                a.setShortcut(QKeySequence(shortcut))
-            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        a.setCheckable(checkable)
-        keys = ", ".join(s.toString() for s in a.shortcuts())
-        a.setToolTip(f"{tip or text.replace('&', '')}" + (f"  ({keys})" if keys else ""))
-        a.triggered.connect(slot)
-        self.addAction(a)
-        return a
-
-    def _vp_call(self, method: str, *args: Any) -> Callable[..., None]:
-        def call(*_: Any) -> None:
-            getattr(self.active_viewport(), method)(*args)
-
-        return call
-
-    def _build_actions(self) -> None:
-        """Long because it is the window's table of actions and shortcuts: one entry per action reads best as one list."""
-
-        A = self._action
-        self.act_open = A(
-            self.tr("&Open files…"), self.open_files_dialog, QKeySequence.StandardKey.Open, "open"
-        )
-        self.act_open_folder = A(
-            self.tr("Open &folder…"), self.open_folder_dialog, "Ctrl+Shift+O", "folder"
-        )
-        self.act_quit = A(self.tr("&Quit"), self.close, QKeySequence.StandardKey.Quit)
-        self.act_settings = A(self.tr("&Settings…"), self.open_settings, "Ctrl+,", "settings")
-        self.act_cancel = A(self.tr("Cancel background work"), self.cancel_background, None)
-        # tools
-        self.tool_group = QActionGroup(self)
-        self.tool_actions: dict[str, QAction] = {}
-        for tool, text, key, ic in (
-            ("pointer", self.tr("Pointer / select"), "Esc", "pointer"),
-            ("window", self.tr("Window/level tool"), "W", "window"),
-            ("pan", self.tr("Pan tool"), "P", "pan"),
-            ("zoom", self.tr("Zoom tool"), "Z", "zoom"),
-            ("length", self.tr("Length"), "L", "length"),
-            ("rect", self.tr("Rectangle ROI"), "B", "rect"),
-            ("ellipse", self.tr("Ellipse ROI"), "E", "ellipse"),
-            ("angle", self.tr("Angle"), "G", "angle"),
-            ("cobb", self.tr("Cobb angle (two lines)"), "Shift+G", "angle"),
-        ):
-            a = A(text, partial(self.set_tool, tool), key, ic, checkable=True)
-            self.tool_group.addAction(a)
-            self.tool_actions[tool] = a
-        self.tool_actions["pointer"].setChecked(True)
-        self.act_delete = A(
-            self.tr("Delete measurement"),
-            lambda: self.active_viewport().delete_selected(),
-            [QKeySequence.StandardKey.Delete, "Backspace"],
-            "delete",
-        )
-        self.act_clear = A(
-            self.tr("Clear measurements"),
-            lambda: self.active_viewport().clear_measurements(),
-            "Ctrl+Shift+Del",
-        )
-        # image
-        self.act_invert = A(self.tr("&Invert"), self._vp_call("toggle_invert"), "I", "invert")
-        self.act_rotate = A(
-            self.tr("Rotate 90° clockwise"), self._vp_call("rotate", 90), "R", "rotate"
-        )
-        self.act_rotate_ccw = A(
-            self.tr("Rotate 90° counter-clockwise"), self._vp_call("rotate", -90), "Shift+R"
-        )
-        self.act_flip_h = A(
-            self.tr("Flip horizontal"), self._vp_call("flip_horizontal"), "H", "flip"
-        )
-        self.act_flip_v = A(self.tr("Flip vertical"), self._vp_call("flip_vertical"), "V")
-        self.act_fit = A(self.tr("&Fit to window"), self._vp_call("fit"), "F", "fit")
-        self.act_actual = A(
-            self.tr("Actual pixels (1:1)"), self._vp_call("actual_size"), "A", "actual"
-        )
-        self.act_zoom_in = A(
-            self.tr("Zoom in"),
-            lambda: self.active_viewport().set_zoom(self.active_viewport().zoom * 1.25),
-            "+",
-        )
-        self.act_zoom_out = A(
-            self.tr("Zoom out"),
-            lambda: self.active_viewport().set_zoom(self.active_viewport().zoom / 1.25),
-            "-",
-        )
-        self.act_reset = A(self.tr("&Reset view"), self._vp_call("reset"), "Ctrl+R", "reset")
-        self.act_auto_window = A(
-            self.tr("Automatic window"), self._vp_call("auto_window"), "Ctrl+W"
-        )
-        self.act_cine = A(
-            self.tr("Cine play/pause"), self._vp_call("toggle_cine"), "Space", "cine", tip="Cine"
-        )
-        self.act_faster = A(self.tr("Cine faster"), lambda: self._cine_speed(1.25), "]")
-        self.act_slower = A(self.tr("Cine slower"), lambda: self._cine_speed(0.8), "[")
-        self.act_tags = A(self.tr("DICOM &tags…"), self.show_tags, "Ctrl+T", "tags")
-        self.act_overlay = A(
-            self.tr("Show AI overlay"), self._toggle_overlay, "O", "overlay", checkable=True
-        )
-        self.act_overlay.setChecked(True)
-        self.preset_actions = []
-        for n in range(0, 10):
-            label = (
-                self.tr("Header / default window")
-                if n == 0
-                else self.tr("Window preset %1").replace("%1", str(n))
-            )
-            self.preset_actions.append(A(label, partial(self.apply_preset, n), str(n)))
-        # view
-        self.layout_group = QActionGroup(self)
-        self.layout_actions: dict[str, QAction] = {}
-        for name, key, ic in (
-            ("1x1", "Ctrl+1", "layout1"),
-            ("1x2", "Ctrl+2", "layout2"),
-            ("2x2", "Ctrl+3", "layout4"),
-        ):
-            a = A(
-                self.tr("Layout %1").replace("%1", name),
-                partial(self.set_layout, name),
-                key,
-                ic,
-                checkable=True,
-            )
-            self.layout_group.addAction(a)
-            self.layout_actions[name] = a
-        self.layout_actions[self.settings.layout].setChecked(True)
-        self.act_sync = A(
-            self.tr("Synchronised scrolling"), self._toggle_sync, "S", "sync", checkable=True
-        )
-        self.act_sync.setChecked(self.settings.sync_scroll)
-        self.act_annotations = A(
-            self.tr("Corner annotations"),
-            self._toggle_annotations,
-            "T",
-            "annotations",
-            checkable=True,
-        )
-        self.act_annotations.setChecked(self.settings.show_annotations)
-        self.act_fullscreen = A(self.tr("Full screen"), self._toggle_fullscreen, "F11")
-        self.act_shortcuts = A(
-            self.tr("Keyboard and mouse…"), self.show_shortcuts, ["F1", "?"], "help"
-        )
-        self.act_about = A(self.tr("About Hilum"), self.show_about)
-
-    def _build_menus(self) -> None:
-        mb = self.menuBar()
-        m = mb.addMenu(self.tr("&File"))
-        m.addActions([self.act_open, self.act_open_folder])
-        self.recent_menu = m.addMenu(self.tr("Open &recent"))
-        self._fill_recent()
-        from app.gui.pacs_dialog import install as install_pacs  # PACS Query/Retrieve (issue 14)
-
-        self.act_pacs = install_pacs(self, m)
-        m.addSeparator()
-        m.addAction(self.act_settings)
-        m.addSeparator()
-        m.addAction(self.act_quit)
-        m = mb.addMenu(self.tr("&View"))
-        m.addActions(list(self.layout_actions.values()))
-        m.addAction(self.act_sync)
-        m.addSeparator()
-        m.addActions([self.act_fit, self.act_actual, self.act_zoom_in, self.act_zoom_out])
-        m.addSeparator()
-        m.addAction(self.act_annotations)
-        m.addAction(self.act_overlay)
-        m.addAction(self.act_fullscreen)
-        m.addSeparator()
-        m.addAction(self.browser_dock.toggleViewAction())
-        m.addAction(self.log_dock.toggleViewAction())
-        self.panels_menu = m.addMenu(self.tr("Panels"))
-        m = mb.addMenu(self.tr("&Image"))
-        self.presets_menu = m.addMenu(self.tr("Window presets"))
-        self.presets_menu.aboutToShow.connect(self._fill_presets_menu)
-        m.addAction(self.act_auto_window)
-        m.addSeparator()
-        m.addActions(
-            [
-                self.act_invert,
-                self.act_rotate,
-                self.act_rotate_ccw,
-                self.act_flip_h,
-                self.act_flip_v,
-            ]
-        )
-        m.addSeparator()
-        m.addActions([self.act_cine, self.act_faster, self.act_slower])
-        m.addSeparator()
-        m.addActions([self.act_reset, self.act_tags])
-        m = mb.addMenu(self.tr("&Tools"))
-        m.addActions(list(self.tool_actions.values()))
-        m.addSeparator()
-        m.addActions([self.act_delete, self.act_clear])
-        m = mb.addMenu(self.tr("&Help"))
-        m.addActions([self.act_shortcuts, self.act_about])
-
-    def _build_toolbar(self) -> None:
-        tb = self.addToolBar(self.tr("Main toolbar"))
-        tb.setObjectName("toolbar_main")
-        tb.setIconSize(QSize(20, 20))
-        tb.setMovable(False)
-        tb.addActions([self.act_open, self.act_open_folder])
-        tb.addSeparator()
-        tb.addActions([self.tool_actions[t] for t in ("pointer", "window", "pan", "zoom")])
-        tb.addSeparator()
-        tb.addActions(
-            [self.tool_actions[t] for t in ("length", "rect", "ellipse", "angle", "cobb")]
-        )
-        tb.addSeparator()
-        self.preset_button = QToolButton()
-        self.preset_button.setText(self.tr("Presets"))
-        self.preset_button.setToolTip(self.tr("Window presets (number keys)"))
-        self.preset_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.preset_button.setMenu(self.presets_menu)
-        tb.addWidget(self.preset_button)
-        tb.addActions(
-            [
-                self.act_invert,
-                self.act_rotate,
-                self.act_flip_h,
-                self.act_fit,
-                self.act_actual,
-                self.act_reset,
-            ]
-        )
-        tb.addSeparator()
-        tb.addAction(self.act_cine)
-        tb.addSeparator()
-        tb.addActions(list(self.layout_actions.values()))
-        tb.addAction(self.act_sync)
-        tb.addSeparator()
-        tb.addActions([self.act_annotations, self.act_overlay, self.act_tags])
-        tb.addSeparator()
-        tb.addActions([self.act_settings, self.act_shortcuts])
 
     def _load_panels(self) -> None:
         """Import the panel modules that exist and add their docks on the right (app.gui.panels)."""
