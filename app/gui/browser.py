@@ -3,7 +3,7 @@ thumbnails. Grouping by patient puts a patient's prior studies under the current
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
@@ -31,6 +31,20 @@ def array_to_pixmap(arr: np.ndarray) -> QPixmap:
     else:
         img = QImage(a.data, w, h, a.strides[0], QImage.Format.Format_RGB888)
     return QPixmap.fromImage(img.copy())
+
+
+def _children(item: QTreeWidgetItem | None) -> Iterator[QTreeWidgetItem]:
+    """The child rows of a tree item (none for a missing item)."""
+    if item is None:
+        return
+    for i in range(item.childCount()):
+        child = item.child(i)
+        if child is not None:
+            yield child
+
+
+def _date_of(item: QTreeWidgetItem | None) -> Any:
+    return item.data(0, ROLE_DATE) if item is not None else None
 
 
 class StudyBrowser(QTreeWidget):
@@ -66,7 +80,7 @@ class StudyBrowser(QTreeWidget):
         self.setDragEnabled(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
 
-    def mimeData(self, items: list[QTreeWidgetItem]) -> QMimeData:  # noqa: N802 - Qt name
+    def mimeData(self, items: Sequence[QTreeWidgetItem]) -> QMimeData:  # noqa: N802 - Qt name
         """A series dragged out: ``series:<key>`` (loaded) or ``library:<uid>``."""
         mime = QMimeData()
         for item in items:
@@ -106,7 +120,8 @@ class StudyBrowser(QTreeWidget):
         parent = item.parent() if item is not None else None
         if parent is None:
             return [study_uid] if item is not None else []
-        return [parent.child(i).data(0, ROLE_KEY) for i in range(parent.childCount())]
+        children = (parent.child(i) for i in range(parent.childCount()))
+        return [c.data(0, ROLE_KEY) for c in children if c is not None]
 
     def _study_item(
         self, study_uid: str, meta: dict[str, str], description: str = "", date: str = ""
@@ -127,10 +142,7 @@ class StudyBrowser(QTreeWidget):
             item.setData(0, ROLE_DATE, raw_date)
             # newest first: a patient's priors follow the current study
             at = 0
-            while (
-                at < patient.childCount()
-                and (patient.child(at).data(0, ROLE_DATE) or "") > raw_date
-            ):
+            while at < patient.childCount() and (_date_of(patient.child(at)) or "") > raw_date:
                 at += 1
             patient.insertChild(at, item)
             self._studies[study_uid] = item
@@ -146,8 +158,9 @@ class StudyBrowser(QTreeWidget):
         self.series_data[series.key] = series
         item = self._by_uid.get((series.series_uid, series.stack_index))
         if item is None or item.data(0, ROLE_KIND) == "library":
-            if item is not None and item.parent() is not None:  # known from the library: now loaded
-                item.parent().removeChild(item)
+            owner = item.parent() if item is not None else None
+            if item is not None and owner is not None:  # known from the library: now loaded
+                owner.removeChild(item)
             item = QTreeWidgetItem()
             item.setSizeHint(0, QSize(-1, self.iconSize().height() + 10))
             study.addChild(item)
@@ -212,10 +225,9 @@ class StudyBrowser(QTreeWidget):
         out = []
         for i in range(self.topLevelItemCount()):
             patient = self.topLevelItem(i)
-            for k in range(patient.childCount()):
-                study = patient.child(k)
-                for j in range(study.childCount()):
-                    key = study.child(j).data(0, ROLE_KEY)
+            for study in _children(patient):
+                for row in _children(study):
+                    key = row.data(0, ROLE_KEY)
                     if key in self.series_data:
                         out.append(self.series_data[key])
         return out

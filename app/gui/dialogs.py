@@ -180,21 +180,25 @@ class TagBrowser(QDialog):
             hit = not text or any(text in item.text(c).lower() for c in range(4))
             child_hit = False
             for i in range(item.childCount()):
-                child_hit = visit(item.child(i)) or child_hit
+                child = item.child(i)
+                if child is not None:
+                    child_hit = visit(child) or child_hit
             item.setHidden(not (hit or child_hit))
             if text and child_hit:
                 item.setExpanded(True)
             return hit or child_hit
 
         for i in range(self.tree.topLevelItemCount()):
-            visit(self.tree.topLevelItem(i))
+            top = self.tree.topLevelItem(i)
+            if top is not None:
+                visit(top)
 
     def visible_rows(self) -> list[tuple[str, str, str]]:
         """(tag, name, value) of the top-level rows the search leaves visible."""
         out = []
         for i in range(self.tree.topLevelItemCount()):
             it = self.tree.topLevelItem(i)
-            if not it.isHidden():
+            if it is not None and not it.isHidden():
                 out.append((it.text(0), it.text(1), it.text(3)))
         return out
 
@@ -297,7 +301,7 @@ class PresetsEditor(QWidget):
         out, bad = [], []
         for r in range(self.table.rowCount()):
             cells = [
-                (self.table.item(r, c).text().strip() if self.table.item(r, c) else "")
+                (cell.text().strip() if (cell := self.table.item(r, c)) is not None else "")
                 for c in range(4)
             ]
             p = parse_preset("|".join([cells[0].replace("|", "/"), cells[1], cells[2], cells[3]]))

@@ -78,7 +78,9 @@ class ImportLog(QWidget):
         """(file tooltip path, problem) per row."""
         out = []
         for r in range(self.table.rowCount()):
-            out.append((self.table.item(r, 1).toolTip(), self.table.item(r, 2).text()))
+            path, problem = self.table.item(r, 1), self.table.item(r, 2)
+            if path is not None and problem is not None:
+                out.append((path.toolTip(), problem.text()))
         return out
 
     def clear(self) -> None:

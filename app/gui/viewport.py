@@ -238,7 +238,7 @@ class Viewport(QFrame):
         self._wheel_accum = 0
         self._fitted = True
         self._presets: list[WindowPreset] = []
-        self._text_cache: dict[tuple[str, str, int], QPixmap] = {}
+        self._text_cache: dict[tuple[tuple[str, ...], str, int, bool], QPixmap] = {}
         self._letters_key: tuple[str, bytes] | None = None
         self._letters: dict[str, str] = {}
         self.preset_name = ""
@@ -1052,7 +1052,7 @@ class Viewport(QFrame):
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         key = event.key()
         page = max(1, self.count // 10)
-        moves = {
+        moves: dict[Any, int] = {
             Qt.Key.Key_Up: -1,
             Qt.Key.Key_Left: -1,
             Qt.Key.Key_Down: 1,

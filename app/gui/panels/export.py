@@ -129,7 +129,7 @@ def _session_export(
         progress=progress,
         pixels_reviewed=pixels_reviewed,
         measurements=measurements,
-        **({} if context.session is not None else {"results": list(context.results)}),
+        results=None if context.session is not None else list(context.results),
     )
     return files, signed
 

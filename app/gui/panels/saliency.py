@@ -308,7 +308,7 @@ class SaliencyPanel(QWidget):
             return None
         return self.result["maps"].get(self.label.currentText())
 
-    def render(self) -> None:
+    def render(self) -> None:  # type: ignore[override]  # the panel's own; never QWidget.render
         """Colour the selected map with the current settings and show it on the viewport."""
         self._update_legend()
         m = self.current_map()
