@@ -47,7 +47,7 @@ ROLE_SERIES = Qt.ItemDataRole.UserRole + 2
 
 
 # -- plain functions run on workers ------------------------------------------------------------------
-def _find(node_name: str, filters: dict[str, str], series_of: str | None, *, progress: Any) -> Any:
+def _find(node_name: str, filters: dict[str, Any], series_of: str | None, *, progress: Any) -> Any:
     from app.net import pacs
 
     node, local = pacs.load(node_name)
@@ -100,7 +100,7 @@ class QueryRetrieveDialog(QDialog):
     def __init__(self, window: Any = None, parent: QWidget | None = None) -> None:
         """Long because it builds the dialog's widget tree."""
         super().__init__(parent or window)
-        self.window = window
+        self.main_window = window
         self.setWindowTitle(self.tr("PACS Query/Retrieve"))
         self.resize(900, 560)
         self._worker: Worker | None = None
@@ -257,10 +257,7 @@ class QueryRetrieveDialog(QDialog):
             _echo,
             self.node_name(),
             on_error=self._failed,
-            on_result=lambda ms: (
-                self._say(self.tr("Echo OK in %1 ms").replace("%1", f"{ms:.0f}")),
-                self._idle(),
-            ),
+            on_result=self._echoed,
         )
         return self._worker
 
@@ -342,12 +339,15 @@ class QueryRetrieveDialog(QDialog):
         if not item.childCount():
             item.setChildIndicatorPolicy(QTreeWidgetItem.ChildIndicatorPolicy.DontShowIndicator)
 
+    def _echoed(self, ms: float) -> None:
+        self._say(self.tr("Echo OK in %1 ms").replace("%1", f"{ms:.0f}"))
+        self._idle()
+
     # -- retrieve ------------------------------------------------------------------------------------------
     def selection(self) -> tuple[str, list[str]] | None:
         """(study UID, [series UIDs] or [] for the whole study) of the selection."""
-        items = self.results.selectedItems() or (
-            [self.results.currentItem()] if self.results.currentItem() else []
-        )
+        current = self.results.currentItem()
+        items = self.results.selectedItems() or ([current] if current is not None else [])
         if not items:
             return None
         study = str(items[0].data(0, ROLE_STUDY))
@@ -367,7 +367,7 @@ class QueryRetrieveDialog(QDialog):
             self._say(self.tr("Select a study or series first."))
             return None
         study, series = sel
-        library = self.window.library() if self.window is not None else None
+        library = self.main_window.library() if self.main_window is not None else None
         self._busy()
         self.cancel_button.setEnabled(True)
         self._shown_first = False
@@ -413,14 +413,14 @@ class QueryRetrieveDialog(QDialog):
 
         from app.gui.loader import open_library_series
 
-        if self.window is None or self._streaming:
+        if self.main_window is None or self._streaming:
             return
         self._streamed_at = time.perf_counter()
         self._streaming = True
         self._stream_gen += 1
         gen = self._stream_gen  # only the newest refresh may land (an older one holds fewer)
         uid = self._opened_series
-        settings = getattr(self.window, "settings", None)
+        settings = getattr(self.main_window, "settings", None)
 
         def swap(stacks: list[Any]) -> None:
             if gen != self._stream_gen:
@@ -428,7 +428,7 @@ class QueryRetrieveDialog(QDialog):
             self._streaming = False
             if not stacks:
                 return
-            for vp in self.window.grid.viewports:
+            for vp in self.main_window.grid.viewports:
                 if vp.series is not None and str(vp.series.series_uid) == uid:
                     vp.replace_series(stacks[0])
 
@@ -447,7 +447,7 @@ class QueryRetrieveDialog(QDialog):
 
     def _arrived(self, event: Any) -> None:
         kind, info = event
-        if kind != "series" or self.window is None:
+        if kind != "series" or self.main_window is None:
             return
         if not self._shown_first:  # the first image, as soon as its instance is in the library
             import time
@@ -455,7 +455,7 @@ class QueryRetrieveDialog(QDialog):
             self._shown_first = True
             self.first_shown_at = time.perf_counter()
             self._opened_series = str(info["series_uid"])
-            self.window.open_library_series(self._opened_series)
+            self.main_window.open_library_series(self._opened_series)
 
     def _done(self, report: Any) -> None:
         import time
@@ -471,8 +471,8 @@ class QueryRetrieveDialog(QDialog):
             text += "; " + "; ".join(report.problems[:3])
         self._say(text)
         self._idle()
-        if self.window is not None:
-            self.window.refresh_library()
+        if self.main_window is not None:
+            self.main_window.refresh_library()
             if report.received and self._opened_series:  # now complete: the whole series
                 self._streaming = False
                 self._stream()
@@ -481,8 +481,8 @@ class QueryRetrieveDialog(QDialog):
     def _cancelled(self) -> None:
         self._say(self.tr("Retrieve cancelled; the instances received so far are in the library."))
         self._idle()
-        if self.window is not None:
-            self.window.refresh_library()
+        if self.main_window is not None:
+            self.main_window.refresh_library()
 
     # -- listener setting ---------------------------------------------------------------------------------
     def _listen_toggled(self, on: bool) -> None:
@@ -495,11 +495,11 @@ class QueryRetrieveDialog(QDialog):
         except Exception as exc:  # noqa: BLE001
             self._say(user_message(exc))
             return
-        if self.window is not None:
+        if self.main_window is not None:
             if on:
-                start_listener(self.window)
+                start_listener(self.main_window)
             else:
-                stop_listener(self.window)
+                stop_listener(self.main_window)
 
 
 # -- background listener ----------------------------------------------------------------------------------
