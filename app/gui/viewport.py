@@ -342,7 +342,7 @@ class Viewport(QFrame):
     def index(self, value: int) -> None:
         self._has_index = value >= 0
         if value >= 0 and value != self.state.index:
-            self.state = replace(self.state, index=int(value))
+            self.state = self.state.at(value)
 
     @property
     def window_center(self) -> float:

@@ -87,6 +87,20 @@ class ViewState:
         """``delta`` images further, clamped to ``0..count-1``."""
         return replace(self, index=min(max(self.index + int(delta), 0), max(int(count) - 1, 0)))
 
+    def at(self, index: int) -> "ViewState":
+        """The same view on image ``index`` (not clamped: the viewer clamps to its series).
+
+        A scroll calls this per slice, so only the index is checked (the rest of the state was
+        checked when it was made) and the copy skips the constructor.
+        """
+        index = int(index)
+        if index < 0:
+            raise UsageError("The image index cannot be negative.")
+        new = object.__new__(ViewState)
+        new.__dict__.update(self.__dict__)  # a fresh copy, frozen to everyone else
+        new.__dict__["index"] = index
+        return new
+
     def windowed(self, center: float, width: float) -> "ViewState":
         """Another window (width at least 1e-6)."""
         return replace(self, window=(float(center), max(float(width), 1e-6)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from app.core.errors import UsageError
@@ -76,3 +78,12 @@ def test_round_trip_through_a_dict() -> None:
     assert ViewState.from_dict(s.to_dict()) == s
     with pytest.raises(UsageError):
         ViewState.from_dict({"window": "wide"})
+
+
+def test_at_moves_to_an_image_and_keeps_the_rest() -> None:
+    s = ViewState(window=(40.0, 80.0), tool="length").rotated(90)
+    t = s.at(7)
+    assert t.index == 7 and s.index == 0  # a new state; the old one is unchanged
+    assert t == replace(s, index=7)
+    with pytest.raises(UsageError):
+        s.at(-1)
