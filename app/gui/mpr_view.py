@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -38,8 +38,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.dicom.mpr import Plane, Volume
 from app.gui.viewport import Viewport, window_to_uint8
+
+if TYPE_CHECKING:  # the reformat stack (pydicom, codecs) loads on first use, not at start-up
+    from app.dicom.mpr import Plane, Volume
 
 #: pane name -> (row, col) directions in LPS (see app.dicom.mpr) and its colour
 PANES: dict[str, tuple[tuple[float, float, float], tuple[float, float, float], str]] = {
@@ -306,6 +308,8 @@ class MprPane(QWidget):
             return True
         if key.series_uid != mine.series_uid or self.plane is None or self.view.volume is None:
             return False
+        from app.dicom.mpr import Plane
+
         other = Plane.from_json(json.loads(key.plane))
         if abs(float(np.dot(other.normal, self.normal))) < 0.9999:
             return False
@@ -528,6 +532,7 @@ class MprView(QWidget):
         :func:`app.reporting.annotations.reformat_plane_of`) goes onto the pane whose plane is
         parallel to it, moved onto that pane's grid (``Volume.plane`` at its position)."""
         from app.dicom.measurements import ImageKey
+        from app.dicom.mpr import Plane
 
         plane = Plane.from_json(json.loads(stored.image.plane))
         names = [plane.kind] + [n for n in self.panes if n != plane.kind]
@@ -634,6 +639,7 @@ class MprView(QWidget):
 
 def build_volume(paths: list[str], progress: Any = None) -> Volume:
     """Read and decode a series into a :class:`Volume` (run on a worker)."""
+    from app.dicom.mpr import Volume
     from app.dicom.series import load_series
 
     series = load_series(paths, progress=progress)
