@@ -93,6 +93,7 @@ def run_demo(
         return run_gui([str(sample)], screenshot=screenshot, demo_out=target, device=device)
     from app.dicom.library import Library
     from app.workflow.batch import analyze
+    from app.inference.manifest import DEMONSTRATION_WORDS
 
     report = Library().scan([str(sample)])
     n_series = sum(len(s["series"]) for s in report.studies)
@@ -126,6 +127,8 @@ def run_demo(
                 )
             if str(rec.get("reliability", "")).startswith("outside"):
                 print(f"  ! {rec['model_id']}: {rec['reliability']}", file=stdout)
+            if rec.get("demonstration"):
+                print(f"  ! {rec['model_id']}: {DEMONSTRATION_WORDS}", file=stdout)
     print(
         f"outputs in {target}: results.json, saliency/, draft.txt, report.pdf, dicom/", file=stdout
     )

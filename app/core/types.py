@@ -72,6 +72,8 @@ class ModelResult:
     ood: dict[str, Any] = field(default_factory=dict)
     #: "within intended use" or "outside intended use: <reasons>" (app.inference.intended_use)
     reliability: str = ""
+    #: made by a demonstration model, not for clinical use (app.inference.manifest.is_demonstration)
+    demonstration: bool = False
     #: further keys of the written record (geometry, frame, applicability_overridden ...):
     #: kept so that a document read back writes out unchanged
     extra: dict[str, Any] = field(default_factory=dict)
@@ -111,6 +113,7 @@ class ModelResult:
             "saliency",
             "ood",
             "reliability",
+            "demonstration",
         }
         return cls(
             model_id=d["model_id"],
@@ -123,6 +126,7 @@ class ModelResult:
             saliency=dict(d.get("saliency", {})),
             ood=dict(d.get("ood", {})),
             reliability=str(d.get("reliability", "")),
+            demonstration=bool(d.get("demonstration", False)),
             extra={k: v for k, v in d.items() if k not in known},
         )
 

@@ -370,6 +370,7 @@ def analyze_paths(
                 "source": m.source,
                 "provider": engines[m.id].provider,
                 "fp16": engines[m.id].fp16,
+                "demonstration": m.demonstration,
                 "labels": [lab.name for lab in m.labels],
             }
             for m in models

@@ -549,6 +549,7 @@ class Engine:
                     provenance=dict(prov),
                     ood=rec,
                     reliability=reliability(ood_problem(rec)),
+                    demonstration=m.demonstration,
                 )
             )
         return out

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "model.json"
 
+#: the model cards' words for a demonstration model (panel, PDF, SR and the CLI say them)
+DEMONSTRATION_WORDS = "Demonstration model, not for clinical use"
+
 _ONNX_DTYPES = {1: "float32", 10: "float16", 2: "uint8"}  # onnx.TensorProto codes we accept
 
 
@@ -121,6 +124,11 @@ class Manifest:
     @property
     def card_path(self) -> Path:
         return self.folder / str(self.raw.get("card", "MODEL_CARD.md"))
+
+    @property
+    def demonstration(self) -> bool:
+        """True for a demonstration model (not for clinical use): see :func:`is_demonstration`."""
+        return is_demonstration(self.raw)
 
     @property
     def verified(self) -> bool:
@@ -230,6 +238,28 @@ class Manifest:
             return [lab.name for lab in self.labels]
         except (KeyError, TypeError, ValueError):  # a malformed manifest (reported in problems)
             return []
+
+
+def is_demonstration(raw: dict[str, Any]) -> bool:
+    """True when a manifest describes a demonstration model, not for clinical use.
+
+    Parameters
+    ----------
+    raw : dict
+        The manifest as read.
+
+    Returns
+    -------
+    bool
+        The manifest's explicit ``"demonstration"`` when it states one; otherwise whether its
+        ``intended_use`` or ``name`` says "demonstration" or "not for clinical use" (so that a
+        site manifest written before the key existed is still labelled as its card says).
+    """
+    stated = raw.get("demonstration")
+    if isinstance(stated, bool):
+        return stated
+    text = " ".join(str(raw.get(k, "")) for k in ("intended_use", "name")).lower()
+    return "not for clinical use" in text or "demonstration" in text
 
 
 @lru_cache(maxsize=1)

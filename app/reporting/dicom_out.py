@@ -28,6 +28,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID,
 from app import __version__
 from app.core.errors import ExportError
 from app.core.types import ModelResult, ReportDraft
+from app.inference.manifest import DEMONSTRATION_WORDS
 
 log = logging.getLogger(__name__)
 
@@ -381,6 +382,8 @@ def _reliability_item(result: ModelResult):  # -> highdicom ContainerContentItem
             f" [OOD {result.ood.get('method', '')} score {float(result.ood.get('score', 0)):.3g}, "
             f"threshold {float(result.ood.get('threshold', 0)):.3g}]"
         )
+    if result.demonstration:  # the model card's words, first so that the 1024 cut keeps them
+        reason = f"{DEMONSTRATION_WORDS}. {reason}"
     value.ContentSequence = hd.sr.ContentSequence(
         [
             hd.sr.TextContentItem(

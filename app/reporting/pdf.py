@@ -29,6 +29,7 @@ from pydicom.dataset import Dataset
 from app.core.errors import ExportError
 from app.core.paths import resources_dir
 from app.core.types import ImageRef, ModelResult, ReportDraft
+from app.inference.manifest import DEMONSTRATION_WORDS
 
 log = logging.getLogger(__name__)
 
@@ -488,7 +489,7 @@ def _results_table(results: Sequence[ModelResult], styles: dict[str, Any]) -> An
         "Flag",
     ]
     rows: list[list[Any]] = [[_para(h, styles, "small", bold=True) for h in head]]
-    spans: list[tuple[int, bool]] = []  # reliability rows: (row, outside intended use)
+    spans: list[tuple[int, bool]] = []  # note rows: (row, amber)
     for r in unique_results(results):
         for lab in r.labels:
             flag = "POSITIVE" if lab.positive else "negative"
@@ -520,6 +521,10 @@ def _results_table(results: Sequence[ModelResult], styles: dict[str, Any]) -> An
             outside = r.reliability.startswith("outside")
             rows.append([_para(note, styles, "small", bold=outside)] + [""] * 8)
             spans.append((len(rows) - 1, outside))
+        if r.demonstration:  # the model card's words, amber like an outside-use note
+            demo = _para(f"{r.model_id}: {DEMONSTRATION_WORDS}.", styles, "small", bold=True)
+            rows.append([demo] + [""] * 8)
+            spans.append((len(rows) - 1, True))
     if len(rows) == 1:
         rows.append([_para("No AI model was run on this study.", styles, "small")] + [""] * 8)
     widths = [42, 72, 40, 64, 44, 66, 56, 56, 56]
@@ -701,6 +706,7 @@ def build_pdf(
             + " ".join(
                 str(g.get(k, "")) for k in ("model_id", "model_version", "backend") if g.get(k)
             )
+            + (f" ({DEMONSTRATION_WORDS})" if g.get("demonstration") else "")
         )
     for line in prov_lines:
         story.append(_para(line, styles, "small"))

@@ -137,6 +137,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from app.core.errors import Cancelled
     from app.core.progress import CallbackProgress
     from app.workflow.batch import analyze
+    from app.inference.manifest import DEMONSTRATION_WORDS
 
     model_ids = list(args.models or [])
     if args.backend == "openai":
@@ -233,6 +234,8 @@ def _analyze(args: argparse.Namespace) -> int:
                 print(f"{image['path']}: {res['model_id']} [{res['provider']}] {flags}")
                 if str(res.get("reliability", "")).startswith("outside"):
                     print(f"  ! {res['reliability']}")
+                if res.get("demonstration"):
+                    print(f"  ! {DEMONSTRATION_WORDS}")
             for err in image.get("errors", []):
                 print(f"hilum: {image['path']}: {err['model_id']}: {err['error']}", file=sys.stderr)
             for na in image["not_applicable"]:

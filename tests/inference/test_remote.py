@@ -122,6 +122,8 @@ def test_remote_matches_local_including_cam(
         assert rr["provenance"]["server"]["server"] == "mlserver"
         assert rr["provenance"]["disclaimer"] == "AI-generated, requires review by a physician"
         assert lr["provider"] == "CPUExecutionProvider"
+        # a demonstration model's result says so whether it ran here or on the server (issue 13)
+        assert rr["demonstration"] is lr["demonstration"] is True
         # the OOD score came out of the served pass too, equal to the local one
         assert (
             rr["ood"]["method"] == lr["ood"]["method"]

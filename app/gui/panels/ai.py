@@ -50,6 +50,7 @@ from app.gui.errors import user_message
 from app.gui.model_registry import request_registry
 from app.gui.sessions import series_files, sessions_of
 from app.gui.workers import Worker, run_in_background
+from app.inference.manifest import DEMONSTRATION_WORDS
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ COL_IMAGE, COL_MODEL, COL_FINDING, COL_PROB, COL_THRESHOLD, COL_FLAG = range(len
 #: amber, dark text: readable on the dark and the light theme
 BANNER_STYLE = "background:#f0b429;color:#1a1a1a;font-weight:bold;padding:4px;border-radius:3px;"
 #: the model card's words for a demonstration model (shown in the panel, next to its result)
-DEMO_WORDS = "Demonstration model, not for clinical use"
+DEMO_WORDS = DEMONSTRATION_WORDS
 
 
 def _banner(name: str) -> QLabel:
@@ -72,13 +73,6 @@ def _banner(name: str) -> QLabel:
     label.setStyleSheet(BANNER_STYLE)
     label.hide()
     return label
-
-
-def is_demonstration(manifest: Any) -> bool:
-    """True for a model whose stated intended use is a demonstration (not clinical use)."""
-    raw = getattr(manifest, "raw", None) or {}
-    text = " ".join(str(raw.get(k, "")) for k in ("intended_use", "name")).lower()
-    return "not for clinical use" in text or "demonstration" in text
 
 
 def _series_files(series: Any) -> list[str]:
@@ -527,7 +521,12 @@ class AIPanel(QWidget):
                         "interpret its result with care."
                     ).replace("%1", name)
                 )
-            if m is not None and is_demonstration(m):
+            # the result says so (set where it was made); a run stored before the flag existed
+            # falls back to the installed manifest
+            demo = res.get("demonstration")
+            if demo is None:
+                demo = bool(getattr(m, "demonstration", False))
+            if demo:
                 banner.append(
                     f"{name}: " + self.tr("Demonstration model, not for clinical use") + "."
                 )

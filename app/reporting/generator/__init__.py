@@ -235,6 +235,7 @@ def draft(
                 loaded.sha256,
                 loaded.provider,
                 backend="bundled",
+                demonstration=bundled.DEMONSTRATION,
                 banner=BANNER,
                 guard=guard,
                 conditioning=cond.to_dict(),

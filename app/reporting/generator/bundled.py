@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 MODEL_ID = "report_generator"
 MODEL_VERSION = "1.0.0"
+#: its MODEL_CARD.md: "Demonstration model" (it has no model.json; the draft's provenance says so)
+DEMONSTRATION = True
 
 
 def default_model_dir() -> Path:
