@@ -651,10 +651,18 @@ def install(window: Any) -> None:
     three linked reformats plus the original; the same action goes back to the viewports."""
     from PySide6.QtGui import QAction, QKeySequence
 
-    view = MprView(window.settings, window)
-    view.library = window.library
-    window.mpr_view = view
-    window.stack.addWidget(view)
+    # the view (three panes and a viewport: four graphics scenes) is built when first shown,
+    # not with the window (start-up time, issue 17)
+    window.mpr_view = None
+
+    def mpr_view() -> MprView:
+        if window.mpr_view is None:
+            view = MprView(window.settings, window)
+            view.library = window.library
+            window.mpr_view = view
+            window.stack.addWidget(view)
+        return window.mpr_view
+
     action = QAction(window.tr("MPR (3 planes + original)"), window)
     action.setShortcut(QKeySequence("Ctrl+M"))
     action.setCheckable(True)
@@ -672,6 +680,7 @@ def install(window: Any) -> None:
             return
 
         def done(volume: Volume) -> None:
+            view = mpr_view()
             view.set_volume(volume, series)
             window.stack.setCurrentWidget(view)
 
