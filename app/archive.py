@@ -329,6 +329,7 @@ def analyze_archive(
     workers: int | None = None,
     progress: Progress | None = None,
     log_step: Callable[[str], None] | None = None,
+    on_study: Callable[[dict[str, Any]], None] | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Analyse every study under ``paths`` into ``out_dir/<StudyInstanceUID>/``.
@@ -347,6 +348,9 @@ def analyze_archive(
         Progress per finished study; cancel stops submitting and cancels running tasks.
     log_step : callable, optional
         One line per finished study.
+    on_study : callable, optional
+        The record of each study as it finishes (what ``batch.json`` keeps; the Batch dialog's
+        per-study status).
     **options
         Passed to :func:`app.workflow.batch.analyze` (see :data:`OPTIONS`).
 
@@ -399,6 +403,8 @@ def analyze_archive(
         _save_state(out, state)
         status = rec["status"] if rec["status"] == "done" else f"FAILED ({rec.get('error', '')})"
         say(f"study {rec['study_uid']}: {status}")
+        if on_study is not None:
+            on_study(dict(rec))
         progress.update(finished, total, f"Analysed {finished}/{total} studies")
 
     _save_state(out, state)
