@@ -87,11 +87,19 @@ def test_ray_outputs_identical_to_local_and_failing_study(
     # every socket Ray's processes listen on is on the loopback interface
     import psutil
 
+    # this runtime's processes descend from this test process (ray.init starts the GCS and the
+    # raylet, the raylet its workers): another Ray on the machine is not this test's business
+    def command(p: Any) -> str:
+        try:
+            return " ".join([p.name() or "", *(p.cmdline() or [])])
+        except psutil.Error:  # exited meanwhile
+            return ""
+
     ray_pids = {
         p.pid
-        for p in psutil.process_iter(["name", "cmdline"])
+        for p in psutil.Process().children(recursive=True)
         if any(
-            k in " ".join([p.info["name"] or "", *(p.info["cmdline"] or [])])
+            k in command(p)
             for k in ("raylet", "gcs_server", "ray::", "ray/_private", "ray/dashboard")
         )
     }

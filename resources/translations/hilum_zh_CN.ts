@@ -800,8 +800,28 @@
         <translation>挂片协议</translation>
     </message>
     <message>
+        <source>Imported %1 measurement(s), %2 key image(s), %3 view(s).</source>
+        <extracomment>measurement kinds the viewport can draw and show a changed measurement is written after this long without another change (or on release)</extracomment>
+        <translation>已导入 %1 个测量、%2 个关键图像、%3 个视图。</translation>
+    </message>
+    <message>
+        <source>Not imported: %1</source>
+        <translation>未导入：%1</translation>
+    </message>
+    <message>
+        <source>Import annotations</source>
+        <translation>导入标注</translation>
+    </message>
+    <message>
+        <source>DICOM presentation states, measurement reports, key images (*.dcm *);;All files (*)</source>
+        <translation>DICOM 显示状态、测量报告、关键图像 (*.dcm *);;所有文件 (*)</translation>
+    </message>
+    <message>
+        <source>Import annotations (GSPS, SR, KOS)…</source>
+        <translation>导入标注（GSPS、SR、KOS）…</translation>
+    </message>
+    <message>
         <source>Key image marked (exported as a Key Object Selection).</source>
-        <extracomment>measurement kinds the viewport can draw and show</extracomment>
         <translation>已标记关键图像（将导出为关键对象选择）。</translation>
     </message>
     <message>
@@ -815,6 +835,10 @@
     <message>
         <source>Image</source>
         <translation>图像</translation>
+    </message>
+    <message>
+        <source>File</source>
+        <translation>文件</translation>
     </message>
     <message>
         <source>MPR (3 planes + original)</source>
@@ -1186,6 +1210,14 @@ IMPRESSION:</source>
     <message>
         <source>Evidence: %1</source>
         <translation>依据：%1</translation>
+    </message>
+    <message>
+        <source>(its image is not open)</source>
+        <translation>（其图像未打开）</translation>
+    </message>
+    <message>
+        <source>(its image is not in the library)</source>
+        <translation>（其图像不在库中）</translation>
     </message>
     <message>
         <source>AI findings: %1</source>
