@@ -276,3 +276,45 @@ def test_plain_http_to_another_host_needs_the_site_to_allow_it(tmp_path: Path) -
         {"models": {BUNDLED_ID: {"url": "https://inference.example.org", "model_name": BUNDLED_ID}}}
     )
     assert serving_config(m) is not None
+
+
+def test_panel_saliency_of_a_served_model_comes_from_the_server(
+    server: LocalMLServer, shared_data: Path
+) -> None:
+    """The saliency panel's on-demand CAM of an image not analysed yet: with the model served,
+    the map comes from the server's CAM output (one request), equal to the local map."""
+    import pydicom
+
+    from app.core.types import ImageRef
+    from app.gui.panels.saliency import compute_maps
+    from app.inference.remote import RemoteEngine
+    from app.saliency.serving import explainer_for
+    from app.workflow.session import StudySession
+
+    film = shared_data / "dicom" / "cxr" / "cr_chest_pa_uncompressed.dcm"
+    ds = pydicom.dcmread(film, stop_before_pixels=True)
+    ref = ImageRef(
+        str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID), str(film)
+    )
+    local = StudySession.open([film]).saliency(ref, BUNDLED_ID, "cam", inference="local")
+    _serve(server.url)
+    session = StudySession.open([film])
+    got = compute_maps(session, ref, BUNDLED_ID, "cam", "cpu")
+    assert got["method"] == "cam" and set(got["maps"]) == {o.label for o in local}
+    for o in local:
+        a, b = o.map, got["maps"][o.label]
+        assert a.shape == b.shape and float(np.nanmax(np.abs(a - b))) <= 1e-5
+    ex = explainer_for(session.registry().get(BUNDLED_ID), device="cpu")
+    assert isinstance(ex.runner, RemoteEngine)
+    assert ex.runner.config.url == server.url and ex.extra_outputs == ["hilum_cam"]
+    # "local" keeps the local session
+    assert not isinstance(
+        explainer_for(session.registry().get(BUNDLED_ID), "cpu", "local").runner, RemoteEngine
+    )
+    # a served model whose server is down: "remote" says so in one sentence
+    _serve(f"http://127.0.0.1:{_closed_port()}")
+    from app.saliency.serving import clear_remote
+
+    clear_remote()
+    with pytest.raises(InferenceServerError):
+        StudySession.open([film]).saliency(ref, BUNDLED_ID, "cam", inference="remote")
