@@ -175,9 +175,10 @@ def explainer_for(manifest: Manifest, device: str = "auto", inference: str = "au
     """The explainer of on-demand saliency (the saliency panel, :meth:`StudySession.saliency`).
 
     A model the site serves (``inference`` ``auto`` or ``remote``) is explained by the server: its
-    served copy returns the CAM with the logits, so CAM costs one request and no local session;
-    perturbation methods send their masked batches to it too. Otherwise, or after a fallback the
-    site allows, the local explainer (:func:`app.saliency.api.get_explainer`).
+    served copy returns the CAM with the logits, so CAM costs one request and no local session
+    (occlusion and RISE build their masked-input sessions here from the verified file, as
+    locally). Otherwise, or after a fallback the site allows, the local explainer
+    (:func:`app.saliency.api.get_explainer`).
     """
     from app.saliency.api import get_explainer
 
