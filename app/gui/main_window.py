@@ -411,6 +411,9 @@ class MainWindow(QMainWindow):
         from app.gui.pacs_dialog import install as install_pacs  # PACS Query/Retrieve (issue 14)
 
         self.act_pacs = install_pacs(self, m)
+        from app.gui.batch_dialog import install as install_batch  # archive analysis (issue 18)
+
+        self.act_batch = install_batch(self, m)
         m.addSeparator()
         m.addAction(self.act_settings)
         m.addSeparator()
