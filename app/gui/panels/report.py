@@ -698,8 +698,13 @@ class ReportPanel(QWidget):
             self._programmatic = False
 
     def _set_text(self, text: str, ai: bool) -> None:
-        if not text and self.editor.document().isEmpty():
-            return  # already empty: clearing costs a relayout (~60 ms at start-up) for nothing
+        doc = self.editor.document()
+        if not text and doc.isEmpty() and not doc.isUndoAvailable() and not doc.isRedoAvailable():
+            # already empty, with no history that could bring another study's text back: clearing
+            # costs a relayout (~60 ms at start-up) for nothing; the typing format is reset as
+            # clear() would (no AI mark carried over)
+            self.editor.setCurrentCharFormat(QTextCharFormat())
+            return
         self._programmatic = True
         try:
             self.editor.clear()
