@@ -12,7 +12,9 @@ outputs.
 
 ``auto`` starts a private Ray runtime on this machine, bound to 127.0.0.1, with usage statistics
 off and no dashboard; an ADDRESS (``host:port`` or ``ray://host:10001``) joins an existing cluster
-whose workers have Hilum installed and see the same files (a shared file system).
+whose workers have Hilum installed and see the same files (a shared file system); with Ray's
+token authentication (on by default since Ray 2.59) this machine needs the cluster's token (see
+docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -172,12 +174,50 @@ def _save_state(out: Path, state: dict[str, Any]) -> None:
     tmp.replace(out / BATCH_NAME)
 
 
+def _is_loopback(address: str) -> bool:
+    """Whether a cluster address (``host:port``, ``ray://host:port``) names this machine's loopback."""
+    import ipaddress
+
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _enable_cluster_token() -> None:
+    """Send the cluster's token when this machine has one.
+
+    Ray (2.59 and later) starts clusters with token authentication, but a driver that joins an
+    explicit address sends its token only with ``RAY_AUTH_MODE=token``; without it the join fails
+    with "Failed to connect to Ray cluster". The token is Ray's: ``RAY_AUTH_TOKEN``,
+    ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token`` (``ray get-auth-token``). An explicit
+    ``RAY_AUTH_MODE`` (a site's choice) is left alone.
+    """
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    has_token = bool(os.environ.get("RAY_AUTH_TOKEN")) or any(
+        p and Path(p).expanduser().is_file()
+        for p in (os.environ.get("RAY_AUTH_TOKEN_PATH"), "~/.ray/auth_token")
+    )
+    if has_token:
+        os.environ["RAY_AUTH_MODE"] = "token"
+        # Ray caches its configuration at import: refresh it as Ray itself does for auto
+        from ray._raylet import Config  # type: ignore[attr-defined]
+
+        Config.initialize("")
+
+
 def start_ray(address: str, workers: int | None = None) -> Any:
     """Connect to Ray: ``auto`` starts a private local runtime on 127.0.0.1 (no dashboard, no usage
     statistics, ``workers`` CPUs); anything else is the address of an existing cluster."""
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    if address == "auto":
-        # keep every Ray service on the loopback interface (Ray otherwise picks the routable IP)
+    loopback = address == "auto" or _is_loopback(address)
+    if loopback:
+        # keep every Ray service on the loopback interface: Ray otherwise picks the routable IP,
+        # and rewrites a 127.0.0.1 cluster address to it before connecting
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
@@ -187,6 +227,8 @@ def start_ray(address: str, workers: int | None = None) -> Any:
         ) from None
     if ray.is_initialized():
         return ray
+    if address != "auto":
+        _enable_cluster_token()
     from app.core import paths
 
     env = {
@@ -209,6 +251,12 @@ def start_ray(address: str, workers: int | None = None) -> Any:
                 runtime_env={"env_vars": env},
             )
         else:
+            if loopback:
+                # read once when Ray is imported: a process that imported Ray before still
+                # must not have 127.0.0.1 rewritten to the routable address
+                from ray._private import ray_constants
+
+                ray_constants.ENABLE_RAY_CLUSTER = False
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     except Exception as exc:  # noqa: BLE001 - Ray's errors are long: one sentence
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
@@ -281,6 +329,7 @@ def analyze_archive(
     workers: int | None = None,
     progress: Progress | None = None,
     log_step: Callable[[str], None] | None = None,
+    on_study: Callable[[dict[str, Any]], None] | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Analyse every study under ``paths`` into ``out_dir/<StudyInstanceUID>/``.
@@ -299,6 +348,9 @@ def analyze_archive(
         Progress per finished study; cancel stops submitting and cancels running tasks.
     log_step : callable, optional
         One line per finished study.
+    on_study : callable, optional
+        The record of each study as it finishes (what ``batch.json`` keeps; the Batch dialog's
+        per-study status).
     **options
         Passed to :func:`app.workflow.batch.analyze` (see :data:`OPTIONS`).
 
@@ -351,6 +403,8 @@ def analyze_archive(
         _save_state(out, state)
         status = rec["status"] if rec["status"] == "done" else f"FAILED ({rec.get('error', '')})"
         say(f"study {rec['study_uid']}: {status}")
+        if on_study is not None:
+            on_study(dict(rec))
         progress.update(finished, total, f"Analysed {finished}/{total} studies")
 
     _save_state(out, state)

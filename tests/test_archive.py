@@ -232,3 +232,107 @@ def test_cli_analyze_ray(
     captured = capsys.readouterr()
     assert "3 of 4 studies done" in captured.out and "cannot be decoded" in captured.err
     assert main(["analyze", *map(str, good), "--out", str(out), "--ray", "auto", "--quiet"]) == 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stop_cluster(temp_dir: str) -> None:
+    """`ray stop` for this one cluster: `ray stop` itself ends every Ray process on the machine
+    (other developers' too), so end exactly the processes of this cluster's temp dir, by pid."""
+    import os
+
+    import psutil
+
+    procs: dict[int, psutil.Process] = {}
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if p.pid != os.getpid() and any(temp_dir in a for a in (p.info["cmdline"] or [])):
+                procs[p.pid] = p
+                procs.update({c.pid: c for c in p.children(recursive=True)})
+        except psutil.Error:
+            continue
+    for p in procs.values():
+        try:
+            p.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(list(procs.values()), timeout=15)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+
+
+def test_cli_analyze_joins_existing_cluster(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--ray 127.0.0.1:PORT` joins a cluster made by `ray start --head` (token authentication on,
+    as Ray 2.59+ starts it) and writes the same outputs as a local run."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    stop_ray()  # a runtime of another test in this process
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    folder = tmp_path / "archive"
+    studies = make_archive(shared_data, folder, films=FILMS[:2])
+    port = _free_port()
+    temp_dir = tempfile.mkdtemp(prefix="hray")  # short: Ray's socket paths have a length limit
+    # the head on the loopback interface only (Ray rewrites --node-ip-address 127.0.0.1 to the
+    # routable address otherwise)
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    try:
+        started = subprocess.run(
+            [ray_cli, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port)]
+            + ["--include-dashboard=false", "--num-cpus", "2", "--temp-dir", temp_dir],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert started.returncode == 0, started.stderr[-2000:]
+        assert "Token authentication is enabled" in started.stderr + started.stdout
+        local = analyze_archive([folder], tmp_path / "local", device="cpu", saliency="cam")
+        out = tmp_path / "joined"
+        code = main(
+            ["analyze", str(folder), "--out", str(out), "--ray", f"127.0.0.1:{port}"]
+            + ["--device", "cpu", "--saliency", "cam", "--quiet"]
+        )
+        assert code == 1  # the corrupt study
+        # the analysis ran as a job of that cluster (on the loopback interface, 2 CPUs)
+        ray = start_ray(f"127.0.0.1:{port}")
+        assert ray.get_runtime_context().gcs_address == f"127.0.0.1:{port}"
+        assert [n["NodeManagerAddress"] for n in ray.nodes()] == ["127.0.0.1"]
+        assert ray.cluster_resources()["CPU"] == 2
+        from ray._private.state import jobs
+
+        assert len(jobs()) == 2  # the CLI's and this check's
+        stop_ray()
+        joined = json.loads((out / BATCH_NAME).read_text())
+        assert joined["executor"] == "ray" and joined["ray_address"] == f"127.0.0.1:{port}"
+        assert joined["summary"] == local["summary"]
+        assert local["summary"]["done"] == 2 and local["summary"]["failed"] == 1
+        for uid, rel in studies.items():
+            assert joined["studies"][uid]["status"] == local["studies"][uid]["status"]
+            if rel == BROKEN:
+                assert joined["studies"][uid]["error"] == local["studies"][uid]["error"]
+                continue
+            sub = study_folder(uid)
+            assert normalised(out / sub / "results.json") == normalised(
+                tmp_path / "local" / sub / "results.json"
+            )
+            for f in sorted((tmp_path / "local" / sub / "saliency").glob("*.npy")):
+                assert np.array_equal(np.load(f), np.load(out / sub / "saliency" / f.name))
+    finally:
+        stop_ray()
+        _stop_cluster(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)

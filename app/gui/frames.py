@@ -134,6 +134,7 @@ class FrameProvider(QObject):
             if index in self.series.low_res:
                 self.series.cache.replace(index, arr)
                 self.series.low_res.discard(index)
+                self.series.reduced.pop(index, None)
             else:
                 self.series.cache.put(index, arr, focus=focus)
             if not self._notify(self.frame_ready, index):

@@ -194,6 +194,7 @@ def preview_series(
     if small is not None:
         series.cache.put(0, upsample_to(small, facts["rows"], facts["columns"]))
         series.low_res.add(0)
+        series.reduced[0] = small.astype(np.float32, copy=False)
     else:
         series.cache.put(0, frame_array(ds, 0))
     return series

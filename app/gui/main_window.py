@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
 
     # built by app.gui.menus (actions, menus, toolbar)
     act_about: QAction
+    act_batch: QAction
     act_actual: QAction
     act_annotations: QAction
     act_auto_window: QAction

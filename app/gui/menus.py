@@ -271,6 +271,9 @@ def build_menus(w: MainWindow) -> None:
     from app.gui.pacs_dialog import install as install_pacs  # PACS Query/Retrieve (issue 14)
 
     w.act_pacs = install_pacs(w, m)
+    from app.gui.batch_dialog import install as install_batch  # archive analysis (issue 18)
+
+    w.act_batch = install_batch(w, m)
     m.addSeparator()
     m.addAction(w.act_settings)
     m.addSeparator()

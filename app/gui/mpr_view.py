@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -38,8 +38,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.dicom.mpr import Plane, Volume
 from app.gui.viewport import Viewport, window_to_uint8
+
+if TYPE_CHECKING:  # the reformat stack (pydicom, codecs) loads on first use, not at start-up
+    from app.dicom.mpr import Plane, Volume
 
 #: pane name -> (row, col) directions in LPS (see app.dicom.mpr) and its colour
 PANES: dict[str, tuple[tuple[float, float, float], tuple[float, float, float], str]] = {
@@ -306,6 +308,8 @@ class MprPane(QWidget):
             return True
         if key.series_uid != mine.series_uid or self.plane is None or self.view.volume is None:
             return False
+        from app.dicom.mpr import Plane
+
         other = Plane.from_json(json.loads(key.plane))
         if abs(float(np.dot(other.normal, self.normal))) < 0.9999:
             return False
@@ -528,6 +532,7 @@ class MprView(QWidget):
         :func:`app.reporting.annotations.reformat_plane_of`) goes onto the pane whose plane is
         parallel to it, moved onto that pane's grid (``Volume.plane`` at its position)."""
         from app.dicom.measurements import ImageKey
+        from app.dicom.mpr import Plane
 
         plane = Plane.from_json(json.loads(stored.image.plane))
         names = [plane.kind] + [n for n in self.panes if n != plane.kind]
@@ -634,6 +639,7 @@ class MprView(QWidget):
 
 def build_volume(paths: list[str], progress: Any = None) -> Volume:
     """Read and decode a series into a :class:`Volume` (run on a worker)."""
+    from app.dicom.mpr import Volume
     from app.dicom.series import load_series
 
     series = load_series(paths, progress=progress)
@@ -645,10 +651,18 @@ def install(window: Any) -> None:
     three linked reformats plus the original; the same action goes back to the viewports."""
     from PySide6.QtGui import QAction, QKeySequence
 
-    view = MprView(window.settings, window)
-    view.library = window.library
-    window.mpr_view = view
-    window.stack.addWidget(view)
+    # the view (three panes and a viewport: four graphics scenes) is built when first shown,
+    # not with the window (start-up time, issue 17)
+    window.mpr_view = None
+
+    def mpr_view() -> MprView:
+        if window.mpr_view is None:
+            view = MprView(window.settings, window)
+            view.library = window.library
+            window.mpr_view = view
+            window.stack.addWidget(view)
+        return window.mpr_view
+
     action = QAction(window.tr("MPR (3 planes + original)"), window)
     action.setShortcut(QKeySequence("Ctrl+M"))
     action.setCheckable(True)
@@ -666,6 +680,7 @@ def install(window: Any) -> None:
             return
 
         def done(volume: Volume) -> None:
+            view = mpr_view()
             view.set_volume(volume, series)
             window.stack.setCurrentWidget(view)
 

@@ -8,13 +8,14 @@ the 1x2 / 2x2 layouts and by the MPR layout's original pane.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QColor
 
-from app.dicom.mpr import Plane
+if TYPE_CHECKING:  # the reformat stack (pydicom, codecs) loads on first use, not at start-up
+    from app.dicom.mpr import Plane
 
 
 def slice_plane(series: Any, index: int) -> tuple[Plane, float, float] | None:
@@ -39,6 +40,8 @@ def slice_plane(series: Any, index: int) -> tuple[Plane, float, float] | None:
     col = np.asarray(series.orientation[3:], float)
     if np.linalg.norm(np.cross(row, col)) < 1e-6:
         return None
+    from app.dicom.mpr import Plane
+
     plane = Plane(
         origin=(float(pos[0]), float(pos[1]), float(pos[2])),
         row=(float(row[0]), float(row[1]), float(row[2])),

@@ -87,6 +87,9 @@ class SeriesData:
     thumbnail: np.ndarray | None = None
     #: frames whose cached array is a reduced-resolution preview (replaced by a full decode)
     low_res: set[int] = field(default_factory=set)
+    #: the reduced-resolution decode behind a ``low_res`` frame: the viewer paints it scaled up
+    #: by the image item's transform (a quarter of the pixels to window and paint per repaint)
+    reduced: dict[int, np.ndarray] = field(default_factory=dict)
     #: problems found while building it (``{"path", "error"}``, for the import log)
     problems: list[dict[str, str]] = field(default_factory=list)
 

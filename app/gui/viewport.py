@@ -314,6 +314,8 @@ class Viewport(QFrame):
                 series.cache.put(j, arr, focus=index or 0)
                 if i in old.low_res:
                     series.low_res.add(j)
+                    if i in old.reduced:
+                        series.reduced[j] = old.reduced[i]
         center, width, invert, matrix = (
             self.window_center,
             self.window_width,
@@ -460,8 +462,17 @@ class Viewport(QFrame):
             self._display_bytes = 0
             self._display_state = state
         key = (self.series.key if self.series else "", self.index)
-        shown = self._display_cache.get(key)
-        if shown is None:
+        # a reduced-resolution preview is windowed and painted at its own size, scaled onto the
+        # full pixel grid by the image item (not its upsampled copy: 16x the pixels per repaint)
+        reduced = (
+            self.series.reduced.get(self.index)
+            if self.series is not None and self.index in self.series.low_res
+            else None
+        )
+        shown = self._display_cache.get(key) if reduced is None else None
+        if reduced is not None:
+            shown = window_to_uint8(reduced, *state)
+        elif shown is None:
             shown = window_to_uint8(self.frame, *state)
             # cine loops and scrolling back and forth reuse the windowed frames
             self._display_cache[key] = shown
@@ -469,8 +480,13 @@ class Viewport(QFrame):
             while self._display_bytes > DISPLAY_CACHE_BYTES and len(self._display_cache) > 1:
                 _, old = self._display_cache.popitem(last=False)
                 self._display_bytes -= old.nbytes
-        self.display = shown
+        self.display = shown if reduced is None else None  # displayed_image() makes it
         self.image.setImage(shown, autoLevels=False, levels=None)
+        rows, cols = self.frame.shape[:2]
+        if shown.shape[:2] != (rows, cols):
+            self.image.setRect(QRectF(0, 0, cols, rows))
+        elif not self.image.transform().isIdentity():
+            self.image.setTransform(QTransform())
         self._paint_pending = True
 
     def _initial_window(self, arr: np.ndarray) -> None:
@@ -521,6 +537,9 @@ class Viewport(QFrame):
     def displayed_image(self) -> np.ndarray | None:
         """The current frame as painted: uint8 (grey, or RGB), window and invert applied, in the
         source pixel grid (no zoom/rotation)."""
+        if self.display is None and self.frame is not None:
+            # a reduced preview is painted small: window the full-grid frame for the caller
+            self.display = window_to_uint8(self.frame, *self.window_level, self.invert)
         return self.display
 
     @property

@@ -246,6 +246,24 @@ def _shape_problem(have: Sequence[int], want: Sequence[int]) -> bool:
     return any(h != w and -1 not in (h, w) for h, w in zip(list(have)[1:], list(want)[1:]))
 
 
+#: the model parameter of an exported repository naming the verified model's sha256 (manifest)
+SHA256_PARAMETER = "hilum_sha256"
+
+
+def served_sha256(metadata: dict[str, Any], config: dict[str, Any] | None = None) -> str | None:
+    """The ``hilum_sha256`` parameter a server reports for a model: in the model metadata
+    (MLServer, through the exported runtime) or in the model configuration (Triton returns
+    ``config.pbtxt`` parameters only there); None when the model does not declare one."""
+    params = metadata.get("parameters") or {}
+    value = params.get(SHA256_PARAMETER) if isinstance(params, dict) else None
+    if isinstance(value, str) and value:
+        return value
+    params = (config or {}).get("parameters") or {}
+    entry = params.get(SHA256_PARAMETER) if isinstance(params, dict) else None
+    value = entry.get("string_value") if isinstance(entry, dict) else entry
+    return value if isinstance(value, str) and value else None
+
+
 def metadata_problems(metadata: dict[str, Any], expected: Signature) -> list[str]:
     """How a server's model metadata differs from what Hilum will send and read (empty: fine)."""
     problems: list[str] = []
@@ -438,6 +456,8 @@ class RemoteEngine(Engine):
                 f"{', '.join(versions)}, not {cfg.model_version}."
             )
         problems = metadata_problems(md, self.expected)
+        if not problems:
+            self._check_sha256(md)
         if problems:
             raise InferenceServerError(
                 f"{self._where()} serves a model '{cfg.model_name}' that does not match "
@@ -450,6 +470,32 @@ class RemoteEngine(Engine):
             "platform": md.get("platform", ""),
             "versions": versions,
         }
+
+    def _check_sha256(self, md: dict[str, Any]) -> None:
+        """Refuse a served model that is not the verified one (its ``hilum_sha256`` parameter)."""
+        cfg = self.config
+        config: dict[str, Any] | None = None
+        if served_sha256(md) is None:  # Triton: config.pbtxt parameters are in the model config
+            try:
+                client = self._client()
+                config = client.get_model_config(
+                    cfg.model_name, cfg.model_version, headers=self._headers
+                )
+            except Exception:  # noqa: BLE001 - a server without the config endpoint (MLServer)
+                config = None
+        have = served_sha256(md, config)
+        if have is None:
+            raise InferenceServerError(
+                f"{self._where()} serves a model '{cfg.model_name}' that does not say which "
+                f"model file it is (no '{SHA256_PARAMETER}' parameter); serve the repository "
+                f"written by 'hilum models export-serving {self.manifest.id}'. It will not be used."
+            )
+        if have.lower() != str(self.manifest.sha256).lower():
+            raise InferenceServerError(
+                f"{self._where()} serves a model '{cfg.model_name}' exported from another model "
+                f"file (sha256 {have[:12]}…, the manifest of '{self.manifest.id}' has "
+                f"{str(self.manifest.sha256)[:12]}…); it will not be used."
+            )
 
     # -- running ----------------------------------------------------------------------------------
     def run_raw(
@@ -707,6 +753,9 @@ def write_repository(
         f"input [\n{block(sig.inputs)}\n]\n"
         f"output [\n{block(sig.outputs)}\n]\n"
         "dynamic_batching {\n  max_queue_delay_microseconds: 500\n}\n"
+        # which verified model this is: RemoteEngine reads it back before first use
+        f'parameters {{ key: "{SHA256_PARAMETER}" value: {{ string_value: "{manifest.sha256}" }} }}\n'
+        f'parameters {{ key: "hilum_served_sha256" value: {{ string_value: "{digest}" }} }}\n'
     )
     (folder / "config.pbtxt").write_text(config, encoding="utf-8")
     if mlserver_runtime is not None:
@@ -714,7 +763,12 @@ def write_repository(
         settings = {
             "name": manifest.id,
             "implementation": f"{mlserver_runtime.stem}.HilumOnnxRuntime",
-            "parameters": {"uri": f"./{version}/model.onnx", "version": version},
+            "parameters": {
+                "uri": f"./{version}/model.onnx",
+                "version": version,
+                # returned in the model metadata by the runtime (RemoteEngine checks it)
+                "extra": {SHA256_PARAMETER: manifest.sha256, "hilum_served_sha256": digest},
+            },
             "inputs": [s.to_dict() for s in sig.inputs],
             "outputs": [s.to_dict() for s in sig.outputs],
         }
@@ -735,6 +789,8 @@ __all__ = [
     "manifest_signature",
     "model_signature",
     "metadata_problems",
+    "served_sha256",
+    "SHA256_PARAMETER",
     "write_repository",
     "wait_until_ready",
     "Signature",

@@ -171,6 +171,24 @@ def _remote_explainer(manifest: Manifest, config: ServingConfig) -> Any:
         return ex
 
 
+def explainer_for(manifest: Manifest, device: str = "auto", inference: str = "auto") -> Any:
+    """The explainer of on-demand saliency (the saliency panel, :meth:`StudySession.saliency`).
+
+    A model the site serves (``inference`` ``auto`` or ``remote``) is explained by the server: its
+    served copy returns the CAM with the logits, so CAM costs one request and no local session
+    (occlusion and RISE build their masked-input sessions here from the verified file, as
+    locally). Otherwise, or after a fallback the site allows, the local explainer
+    (:func:`app.saliency.api.get_explainer`).
+    """
+    from app.saliency.api import get_explainer
+
+    def local() -> Any:
+        return get_explainer(manifest, device=device)
+
+    chosen = choose_engine(manifest, inference, local, lambda cfg: _remote_explainer(manifest, cfg))
+    return local() if isinstance(chosen, FallbackEngine) else chosen  # get_explainer caches
+
+
 def clear_remote() -> None:
     """Forget cached remote engines (after a site changes its serving setting)."""
     with _remote_lock:
@@ -249,6 +267,7 @@ __all__ = [
     "export_serving",
     "engine_factory",
     "factory_for",
+    "explainer_for",
     "clear_remote",
     "MLSERVER_RUNTIME",
 ]

@@ -370,6 +370,7 @@ class StudySession:
         *,
         device: Device | str = Device.AUTO,
         progress: Progress | None = None,
+        inference: str = "auto",
         **params: Any,
     ) -> list[SaliencyOutput]:
         """Saliency maps of one image (source pixel grid), one per label.
@@ -391,14 +392,18 @@ class StudySession:
             For a model run made here.
         progress : Progress, optional
             Progress and cancel of perturbation methods.
+        inference : {"auto", "local", "remote"}
+            A model the site serves is explained by its server (the CAM comes back with the
+            logits of one request; :func:`app.saliency.serving.explainer_for`).
         **params
             Occlusion/RISE parameters (their defaults otherwise, as ``hilum analyze``).
         """
-        from app.saliency.api import choose_method, get_explainer
+        from app.saliency.api import choose_method
+        from app.saliency.serving import explainer_for
 
         model_id = model_id or self._default_model(ref)
         manifest = self.registry().get(model_id)
-        ex = get_explainer(manifest, device=Device(device).value)
+        ex = explainer_for(manifest, device=Device(device).value, inference=inference)
         chosen = SaliencyMethod(choose_method(SaliencyMethod(method).value, ex, manifest))
         with self._lock:
             kept = self._maps.get((_key(ref), f"{model_id}|{chosen.value}"))

@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 from mlserver import MLModel
 from mlserver.codecs import NumpyCodec
-from mlserver.types import InferenceRequest, InferenceResponse
+from mlserver.types import InferenceRequest, InferenceResponse, MetadataModelResponse, Parameters
 from mlserver.utils import get_model_uri
 
 
@@ -37,6 +37,18 @@ class HilumOnnxRuntime(MLModel):
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._outputs = [o.name for o in self._session.get_outputs()]
         return True
+
+    async def metadata(self) -> MetadataModelResponse:
+        """MLServer's metadata plus the ``hilum_*`` parameters of model-settings.json (the sha256
+        of the verified model this was exported from), which Hilum checks before first use."""
+        md = await super().metadata()
+        params = self.settings.parameters
+        extra = dict(getattr(params, "extra", None) or {}) if params is not None else {}
+        ours = {k: str(v) for k, v in extra.items() if str(k).startswith("hilum_")}
+        if ours:
+            base = md.parameters.model_dump(exclude_none=True) if md.parameters else {}
+            md.parameters = Parameters(**base, **ours)
+        return md
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         feeds = {}

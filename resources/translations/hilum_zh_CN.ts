@@ -178,6 +178,122 @@
     </message>
 </context>
 <context>
+    <name>BatchDialog</name>
+    <message>
+        <source>Batch analysis</source>
+        <extracomment>executor choices: label -&gt; what ``ray_address`` the archive run gets ("" = an address field)</extracomment>
+        <translation>批量分析</translation>
+    </message>
+    <message>
+        <source>Add folder…</source>
+        <translation>添加文件夹…</translation>
+    </message>
+    <message>
+        <source>Remove</source>
+        <translation>移除</translation>
+    </message>
+    <message>
+        <source>Browse…</source>
+        <translation>浏览…</translation>
+    </message>
+    <message>
+        <source>Saliency maps (CAM)</source>
+        <translation>显著性图 (CAM)</translation>
+    </message>
+    <message>
+        <source>Draft report text</source>
+        <translation>起草报告文本</translation>
+    </message>
+    <message>
+        <source>PDF report</source>
+        <translation>PDF 报告</translation>
+    </message>
+    <message>
+        <source>DICOM export (SR, SC)</source>
+        <translation>DICOM 导出 (SR, SC)</translation>
+    </message>
+    <message>
+        <source>De-identify outputs</source>
+        <translation>输出去标识化</translation>
+    </message>
+    <message>
+        <source>all CPUs</source>
+        <translation>全部 CPU</translation>
+    </message>
+    <message>
+        <source>Study</source>
+        <translation>检查</translation>
+    </message>
+    <message>
+        <source>State</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>Reason</source>
+        <translation>原因</translation>
+    </message>
+    <message>
+        <source>Start</source>
+        <translation>开始</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <source>Close</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>Folders</source>
+        <translation>文件夹</translation>
+    </message>
+    <message>
+        <source>Output folder</source>
+        <translation>输出文件夹</translation>
+    </message>
+    <message>
+        <source>Outputs</source>
+        <translation>输出</translation>
+    </message>
+    <message>
+        <source>Workers</source>
+        <translation>工作进程</translation>
+    </message>
+    <message>
+        <source>Run</source>
+        <translation>运行</translation>
+    </message>
+    <message>
+        <source>Folder of studies</source>
+        <translation>检查文件夹</translation>
+    </message>
+    <message>
+        <source>Enter the address of the Ray cluster (host:port).</source>
+        <translation>请输入 Ray 集群的地址 (host:port)。</translation>
+    </message>
+    <message>
+        <source>Add at least one folder and choose an output folder.</source>
+        <translation>请至少添加一个文件夹并选择输出文件夹。</translation>
+    </message>
+    <message>
+        <source>Starting…</source>
+        <translation>正在启动…</translation>
+    </message>
+    <message>
+        <source>Cancelled.</source>
+        <translation>已取消。</translation>
+    </message>
+    <message>
+        <source>Cancelling…</source>
+        <translation>正在取消…</translation>
+    </message>
+    <message>
+        <source>{done} of {n} studies done, {failed} failed, {skipped} already done before.</source>
+        <translation>{n} 个检查中已完成 {done} 个，失败 {failed} 个，{skipped} 个此前已完成。</translation>
+    </message>
+</context>
+<context>
     <name>DeidPreviewDialog</name>
     <message>
         <source>De-identification preview</source>
@@ -784,6 +900,10 @@
         <translation>该序列在库中已没有图像。</translation>
     </message>
 <message>
+        <source>&amp;Batch analysis…</source>
+        <translation>批量分析(&amp;B)…</translation>
+    </message>
+    <message>
         <source>Set sync landmark (current slices)</source>
         <translation>设置同步标志（当前层面）</translation>
     </message>

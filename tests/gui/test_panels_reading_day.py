@@ -276,3 +276,27 @@ def test_open_pdf_and_reveal_folder_without_a_desktop_handler(qtbot: Any, tmp_pa
     dialog.no_handler_box.close()
     dialog.reveal_folder()
     assert "file manager" in dialog.status.text() and str(tmp_path) in dialog.status.text()
+
+
+def test_report_panel_new_study_leaves_no_undo_or_ai_mark_of_the_previous_one(qtbot: Any) -> None:
+    # an empty editor is not cleared again (start-up time, issue 17), but one emptied by the user
+    # still is: Ctrl+Z on the next study must not bring back the previous patient's text
+    from PySide6.QtGui import QTextCursor
+
+    from app.gui.panels.report import ReportPanel
+
+    panel = ReportPanel(None)
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_study(generate_uid())
+    panel._set_text("FINDINGS: first patient.", ai=True)
+    cur = panel.editor.textCursor()
+    cur.select(QTextCursor.SelectionType.Document)
+    cur.removeSelectedText()
+    assert panel.editor.document().isEmpty() and panel.editor.document().isUndoAvailable()
+    panel.set_study(generate_uid())
+    assert not panel.editor.document().isUndoAvailable()
+    panel.editor.undo()
+    assert panel.editor.toPlainText() == ""
+    panel.editor.insertPlainText("typed")
+    assert not panel.is_ai_marked(0)  # typed text is the reader's, not AI-marked

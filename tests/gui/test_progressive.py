@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from app.dicom.windowing import window_to_uint8
 from app.gui.main_window import MainWindow
 from app.gui.settings import Settings
 
@@ -58,10 +59,21 @@ def test_film_shows_a_preview_then_the_full_resolution(qtbot: Any, shared_data: 
     vp = w.active_viewport()
     assert vp.frame is not None and vp.frame.shape == (2128, 2000)  # full pixel grid from the start
     assert vp.series.monochrome1 and vp.invert  # MONOCHROME1 shown inverted
+    if vp.series.low_res:  # the preview: painted at its reduced size, scaled onto the full grid
+        small = vp.series.reduced[0]
+        assert vp.image.image.shape == small.shape and small.shape[0] < 2128
+        corner = vp.image.mapRectToParent(vp.image.boundingRect())
+        assert (corner.width(), corner.height()) == (2000.0, 2128.0)
+        assert np.array_equal(vp.image.image, window_to_uint8(small, *vp.window_level, vp.invert))
+        assert vp.displayed_image().shape == (2128, 2000)  # still the source pixel grid
     qtbot.waitUntil(
         lambda: not vp.series.low_res and vp.frame is vp.series.cache.get(0) and not w.busy,
         timeout=120000,
     )
+    # the full image replaces it, painted 1:1 again
+    assert vp.image.image.shape == (2128, 2000) and vp.image.transform().isIdentity()
+    assert np.array_equal(vp.displayed_image(), window_to_uint8(vp.frame, *vp.window_level, True))
+    assert not vp.series.reduced
     assert np.array_equal(vp.frame, frame_array(str(shared_data / "dicom" / FILM[0] / FILM[1])))
     assert not any("full resolution" in line for line in vp.annotation_text()["br"])
     w.close()

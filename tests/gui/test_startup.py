@@ -33,6 +33,11 @@ def test_the_window_is_built_without_the_export_and_inference_stacks(tmp_path: P
         "app = ensure_app()\n"
         "w = MainWindow()\n"
         "w.show()\n"
+        "# built on the GUI thread (before the background library listing starts): no DICOM\n"
+        "# codecs, no MPR, OpenCV, sign-off, annotations or PACS stacks (they load on first use)\n"
+        "on_import += loaded(('pydicom', 'cv2', 'PIL', 'gdcm', 'app.dicom.mpr',\n"
+        "                     'app.dicom.series', 'app.saliency.overlay', 'app.reporting.signoff',\n"
+        "                     'app.reporting.annotations', 'app.net.pacs', 'numpy.ma'))\n"
         "app.processEvents()\n"
         "# built and shown (the model check runs in the background): still no export stack\n"
         "shown = loaded(('reportlab', 'highdicom', 'app.reporting.export', 'app.reporting.pdf'))\n"
@@ -99,7 +104,8 @@ def test_pydicom_loads_without_the_downloader_http_stack(tmp_path: Path) -> None
 
 def test_the_start_up_heap_is_frozen_once_the_window_is_built(tmp_path: Path) -> None:
     # a full garbage collection then walks only what was created since the start: no ~50 ms
-    # pause in the middle of a scroll (the viewer benchmark's variance source)
+    # pause in the middle of a scroll (the viewer benchmark's variance source). ~78k objects
+    # once the MPR, codec and OpenCV stacks stopped loading with the window (issue 17)
     code = (
         "import gc, sys\n"
         "from PySide6.QtCore import QTimer\n"
@@ -113,7 +119,7 @@ def test_the_start_up_heap_is_frozen_once_the_window_is_built(tmp_path: Path) ->
         "QTimer.singleShot(300, check)\n"
         "A.run_gui([])\n"
         "print(seen)\n"
-        "sys.exit(0 if seen.get('frozen', 0) > 100000 else 1)\n"
+        "sys.exit(0 if seen.get('frozen', 0) > 50000 else 1)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],

@@ -39,11 +39,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMLServer]:
     settings["name"] = "wrong"
     settings["inputs"][0]["shape"] = [-1, 3, 224, 224]
     (wrong / "model-settings.json").write_text(json.dumps(settings))
+    # the right tensors, but exported from another model file ('stale') or not saying ('unmarked')
+    for name, sha in (("stale", "0" * 64), ("unmarked", None)):
+        shutil.copytree(repo / BUNDLED_ID, repo / name)
+        settings = json.loads((repo / name / "model-settings.json").read_text())
+        settings["name"] = name
+        if sha is None:
+            settings["parameters"].pop("extra")
+        else:
+            settings["parameters"]["extra"]["hilum_sha256"] = sha
+        (repo / name / "model-settings.json").write_text(json.dumps(settings))
     srv = LocalMLServer(repo, tmp_path_factory.mktemp("mlserver"), threads=1)
     srv.start()
     try:
-        srv.wait_ready(BUNDLED_ID, "1")
-        srv.wait_ready("wrong", "1")
+        for name in (BUNDLED_ID, "wrong", "stale", "unmarked"):
+            srv.wait_ready(name, "1")
         yield srv
     finally:
         srv.stop()
@@ -97,6 +107,12 @@ def test_export_serving_writes_a_triton_repository(tmp_path: Path) -> None:
     assert f'name: "{ood_feature}"' in config
     settings = json.loads((folder / "model-settings.json").read_text())
     assert settings["implementation"] == "hilum_onnx_runtime.HilumOnnxRuntime"
+    # the verified model's sha256 (the manifest's) travels in both servers' model parameters
+    from app.inference.registry import ModelRegistry
+
+    sha = ModelRegistry().get(BUNDLED_ID).sha256
+    assert f'parameters {{ key: "hilum_sha256" value: {{ string_value: "{sha}" }} }}' in config
+    assert settings["parameters"]["extra"]["hilum_sha256"] == sha
     assert (folder / "hilum_onnx_runtime.py").is_file()
     # a model that fails verification is refused
     assert main(["models", "export-serving", "no_such_model", "--out", str(tmp_path)]) == 1
@@ -276,3 +292,81 @@ def test_plain_http_to_another_host_needs_the_site_to_allow_it(tmp_path: Path) -
         {"models": {BUNDLED_ID: {"url": "https://inference.example.org", "model_name": BUNDLED_ID}}}
     )
     assert serving_config(m) is not None
+
+
+def test_panel_saliency_of_a_served_model_comes_from_the_server(
+    server: LocalMLServer, shared_data: Path
+) -> None:
+    """The saliency panel's on-demand CAM of an image not analysed yet: with the model served,
+    the map comes from the server's CAM output (one request), equal to the local map."""
+    import pydicom
+
+    from app.core.types import ImageRef
+    from app.gui.panels.saliency import compute_maps
+    from app.inference.remote import RemoteEngine
+    from app.saliency.serving import explainer_for
+    from app.workflow.session import StudySession
+
+    film = shared_data / "dicom" / "cxr" / "cr_chest_pa_uncompressed.dcm"
+    ds = pydicom.dcmread(film, stop_before_pixels=True)
+    ref = ImageRef(
+        str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID), str(film)
+    )
+    local = StudySession.open([film]).saliency(ref, BUNDLED_ID, "cam", inference="local")
+    _serve(server.url)
+    session = StudySession.open([film])
+    got = compute_maps(session, ref, BUNDLED_ID, "cam", "cpu")
+    assert got["method"] == "cam" and set(got["maps"]) == {o.label for o in local}
+    for o in local:
+        a, b = o.map, got["maps"][o.label]
+        assert a.shape == b.shape and float(np.nanmax(np.abs(a - b))) <= 1e-5
+    ex = explainer_for(session.registry().get(BUNDLED_ID), device="cpu")
+    assert isinstance(ex.runner, RemoteEngine)
+    assert ex.runner.config.url == server.url and ex.extra_outputs == ["hilum_cam"]
+    # "local" keeps the local session
+    assert not isinstance(
+        explainer_for(session.registry().get(BUNDLED_ID), "cpu", "local").runner, RemoteEngine
+    )
+    # a served model whose server is down: "remote" says so in one sentence
+    _serve(f"http://127.0.0.1:{_closed_port()}")
+    from app.saliency.serving import clear_remote
+
+    clear_remote()
+    with pytest.raises(InferenceServerError):
+        StudySession.open([film]).saliency(ref, BUNDLED_ID, "cam", inference="remote")
+
+
+def test_served_weights_must_match_the_manifest_sha256(
+    server: LocalMLServer, tmp_path: Path
+) -> None:
+    """The server's model metadata names the sha256 of the model it was exported from; a model
+    exported from another file, or one that does not say, is refused before first use."""
+    import tritonclient.http as httpclient
+
+    from app.inference.registry import ModelRegistry
+    from app.inference.remote import RemoteEngine
+
+    m = ModelRegistry().get(BUNDLED_ID)
+    client = httpclient.InferenceServerClient(server.url.split("://", 1)[1])
+    md = client.get_model_metadata(BUNDLED_ID, "1")
+    assert md["parameters"]["hilum_sha256"] == m.sha256
+    x = np.random.default_rng(5).normal(size=(2, 1, 28, 28)).astype(np.float32)
+    assert (
+        RemoteEngine(m, ServingConfig(server.url, BUNDLED_ID, "1")).probabilities(x).shape[0] == 2
+    )
+    with pytest.raises(InferenceServerError) as stale:
+        RemoteEngine(m, ServingConfig(server.url, "stale", "1")).probabilities(x)
+    msg = str(stale.value)
+    assert "exported from another model file" in msg and "will not be used" in msg
+    assert "\n" not in msg and m.sha256[:12] in msg
+    with pytest.raises(InferenceServerError) as unmarked:
+        RemoteEngine(m, ServingConfig(server.url, "unmarked", "1")).probabilities(x)
+    assert "does not say which model file it is" in str(unmarked.value)
+    # analyze with the site pointing at the stale copy: remote refuses before classifying
+    _serve(server.url, model_name="stale")
+    from app.saliency.serving import clear_remote
+
+    clear_remote()
+    with pytest.raises(InferenceServerError, match="exported from another model file"):
+        analyze([paths.sample_path()], tmp_path, device="cpu", inference="remote")
+    assert not (tmp_path / "results.json").exists()

@@ -443,12 +443,12 @@ class ReportPanel(QWidget):
     def show_evidence(self) -> None:
         """Show the AI finding(s) behind the sentence at the cursor, and its overlay when the
         saliency panel can compute it (pure text work: no I/O on the GUI thread)."""
-        from app.reporting.signoff import sentence_evidence
-
         sentence = self.sentence_at_cursor()
         if not sentence or not self.result_pairs:
             self.evidence_label.setText("")
             return
+        from app.reporting.signoff import sentence_evidence  # first used here, not at start-up
+
         ev = sentence_evidence(sentence, self.result_pairs)
         links = [f for e in ev for f in e["findings"]]
         if not links:
@@ -698,6 +698,13 @@ class ReportPanel(QWidget):
             self._programmatic = False
 
     def _set_text(self, text: str, ai: bool) -> None:
+        doc = self.editor.document()
+        if not text and doc.isEmpty() and not doc.isUndoAvailable() and not doc.isRedoAvailable():
+            # already empty, with no history that could bring another study's text back: clearing
+            # costs a relayout (~60 ms at start-up) for nothing; the typing format is reset as
+            # clear() would (no AI mark carried over)
+            self.editor.setCurrentCharFormat(QTextCharFormat())
+            return
         self._programmatic = True
         try:
             self.editor.clear()

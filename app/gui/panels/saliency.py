@@ -67,6 +67,7 @@ class SaliencyPanel(QWidget):
     """Saliency overlay controls for the active viewport."""
 
     def __init__(self, main_window: Any = None, parent: QWidget | None = None) -> None:
+        """Long because it builds the panel's controls and wires them, top to bottom as shown."""
         super().__init__(parent)
         self.setObjectName("SaliencyPanel")
         self.main_window = main_window
@@ -144,7 +145,11 @@ class SaliencyPanel(QWidget):
         ):
             sig.connect(lambda *_: self._remember())
         self._load_models()
-        self._update_legend()
+        # the legend is drawn with the first map, or when the user picks a colour map (drawing
+        # it loads OpenCV, ~130 ms: not on the start-up path)
+        self._legend_stale = True
+        self._legend_wanted = False
+        self.colormap.activated.connect(self._colormap_picked)
 
     # -- remembered overlay settings --------------------------------------------------------------
     def _settings(self) -> Any:
@@ -332,7 +337,20 @@ class SaliencyPanel(QWidget):
         vp.set_overlay_opacity(self.opacity.value() / 100.0)
         vp.set_overlay_visible(self.enabled.isChecked())
 
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._legend_stale and self.result is not None:
+            self._update_legend()
+
+    def _colormap_picked(self, _index: int) -> None:
+        self._legend_wanted = True  # the user chose a colour map: show it, map or not
+        self._update_legend()
+
     def _update_legend(self) -> None:
+        if not self.isVisible() or (self.result is None and not self._legend_wanted):
+            self._legend_stale = True
+            return
+        self._legend_stale = False
         from app.saliency.overlay import legend_image
 
         method = (self.result or {}).get("method", "")
