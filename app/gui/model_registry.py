@@ -92,11 +92,11 @@ def request_registry(
         runner = getattr(main_window, "run_in_background", None)
         if callable(runner):
             try:
-                runner(load_registry, on_result=done, on_error=failed)
+                runner(load_registry, on_result=done, on_error=failed, reads_dicom=False)
                 return
             except RuntimeError:  # the window was closed meanwhile: load for the next one
                 pass
-        run_in_background(load_registry, on_result=done, on_error=failed)
+        run_in_background(load_registry, on_result=done, on_error=failed, reads_dicom=False)
 
     _after_first_image(main_window, start)
 

@@ -14,6 +14,7 @@ Example
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
@@ -25,6 +26,26 @@ log = logging.getLogger(__name__)
 
 #: workers alive, so that Python does not collect a QRunnable's signals while it runs
 _ALIVE: set["Worker"] = set()
+
+#: pydicom is imported by the first task that needs it (it stays off the start-up path). Two pool
+#: threads importing ``pydicom`` and one of its submodules for the first time at once meet
+#: CPython's import-deadlock guard, which hands one of them a partially initialised module
+#: ("cannot import name 'Dataset' from partially initialized module 'pydicom.dataset'"), so
+#: tasks import it here first, one at a time. Tasks that never read DICOM (the model registry
+#: check at start-up) say so with ``reads_dicom=False`` and skip it.
+_DICOM_IMPORT = threading.Lock()
+_dicom_imported = False
+
+
+def _import_dicom_once() -> None:
+    global _dicom_imported
+    if _dicom_imported:
+        return
+    with _DICOM_IMPORT:
+        if not _dicom_imported:
+            import pydicom  # noqa: F401
+
+            _dicom_imported = True
 
 
 class WorkerSignals(QObject):
@@ -54,9 +75,15 @@ class Worker(QRunnable):
     """
 
     def __init__(
-        self, fn: Callable[..., Any], *args: Any, pass_emit: bool = False, **kwargs: Any
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        pass_emit: bool = False,
+        reads_dicom: bool = True,
+        **kwargs: Any,
     ) -> None:
         super().__init__()
+        self.reads_dicom = reads_dicom
         self.setAutoDelete(False)  # Python owns it; released in _done
         self.fn = fn
         self.args = args
@@ -83,6 +110,8 @@ class Worker(QRunnable):
 
     def run(self) -> None:  # runs on a pool thread
         try:
+            if self.reads_dicom:
+                _import_dicom_once()
             kwargs = dict(self.kwargs)
             kwargs["progress"] = self.progress
             if self.pass_emit:
@@ -116,18 +145,20 @@ def run_in_background(
     on_item: Callable[[Any], None] | None = None,
     on_finished: Callable[[], None] | None = None,
     pool: QThreadPool | None = None,
+    reads_dicom: bool = True,
     **kwargs: Any,
 ) -> Worker:
     """Start ``fn`` on the thread pool and connect the given callbacks.
 
     ``on_item`` set means ``fn`` takes an ``emit`` keyword. Callbacks run on the GUI thread.
+    ``reads_dicom=False``: the task never imports pydicom (see :func:`_import_dicom_once`).
 
     Returns
     -------
     Worker
         The running worker (keep it to cancel).
     """
-    worker = Worker(fn, *args, pass_emit=on_item is not None, **kwargs)
+    worker = Worker(fn, *args, pass_emit=on_item is not None, reads_dicom=reads_dicom, **kwargs)
     sig = worker.signals
     if on_result is not None:
         sig.result.connect(on_result)

@@ -59,6 +59,10 @@ def test_panel_computes_and_colours_the_overlay(qtbot: Any, shared_data: Path) -
 
         dock = create_panel(window)
         panel = dock.widget()
+        # the legend is drawn only while the panel is on screen (start-up cost): bring it forward
+        dock.show()
+        dock.raise_()
+        qtbot.waitUntil(panel.isVisible, timeout=5000)
         qtbot.waitUntil(lambda: panel.model.findData("pneumonia_cnn") >= 0, timeout=30000)
         panel.model.setCurrentIndex(panel.model.findData("pneumonia_cnn"))
         panel.method.setCurrentText("cam")
