@@ -55,6 +55,18 @@ class BackgroundTasks:
         """True while a task runs."""
         return bool(self.workers)
 
+    def _alive(self, callback: Callable[[Any], None] | None) -> Callable[[Any], None] | None:
+        """``callback``, skipped once the window is deleted: a task that outlives its window
+        (closed meanwhile) must not reach into the window's deleted panels."""
+        if callback is None:
+            return None
+
+        def call(value: Any) -> None:
+            if shiboken6.isValid(self.owner):
+                callback(value)
+
+        return call
+
     def run(
         self,
         fn: Callable[..., Any],
@@ -88,10 +100,10 @@ class BackgroundTasks:
         worker = _run_in_background(
             fn,
             *args,
-            on_result=on_result,
-            on_error=on_error or self.on_error,
+            on_result=self._alive(on_result),
+            on_error=self._alive(on_error or self.on_error),
             on_progress=progress,
-            on_item=on_item,
+            on_item=self._alive(on_item),
             on_finished=finished,
             **kwargs,
         )
