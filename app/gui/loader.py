@@ -71,6 +71,7 @@ def _header_facts(path_or_ds: Any) -> dict[str, Any]:
         "monochrome1": safe_str(ds, "PhotometricInterpretation").upper() == "MONOCHROME1",
         "is_color": is_color(ds),
         "modality": modality,
+        "frame_of_reference_uid": safe_str(ds, "FrameOfReferenceUID"),
         "units": "HU" if modality == "CT" or rescale_type == "HU" else "",
         "meta": {
             "patient_name": safe_str(ds, "PatientName"),
@@ -166,6 +167,7 @@ def preview_series(
         frames=[FrameRef(path=path, frame=0, sop_uid=info.get("first_sop_uid", ""))],
         study_uid=info.get("study_uid", ""),
         series_uid=info.get("series_uid", ""),
+        frame_of_reference_uid=facts["frame_of_reference_uid"],
         modality=facts["modality"] or info.get("modality", ""),
         description=facts["description"] or info.get("description", ""),
         series_number=facts["series_number"],
@@ -322,6 +324,7 @@ def _stack_data(
         frames=_frame_refs(stack, instances),
         study_uid=info.get("study_uid", instances[0]["study_uid"]),
         series_uid=loaded.series_uid or info.get("series_uid", ""),
+        frame_of_reference_uid=facts["frame_of_reference_uid"],
         modality=facts["modality"] or info.get("modality", ""),
         description=description,
         series_number=facts["series_number"]

@@ -71,7 +71,8 @@ class _PaneBox(pg.ViewBox):
         if ev.button() == Qt.MouseButton.LeftButton:
             ev.accept()
             p = self.mapSceneToView(ev.scenePos())
-            self.pane.clicked(float(p.x()), float(p.y()))
+            if not self.pane.complete_angle(float(p.x()), float(p.y())):
+                self.pane.clicked(float(p.x()), float(p.y()))
 
     def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:
         ev.accept()
@@ -156,6 +157,8 @@ class MprPane(QWidget):
         self._fitted = False
         self.measurements: list[Any] = []  # app.gui.measure.Measurement, bound to a plane
         self._drawing: Any = None
+        self._pending: Any = None  # an angle or Cobb angle waiting for its second arm / line
+        self._cobb_first: list[tuple[float, float]] | None = None  # while drawing a Cobb line 2
 
     @property
     def normal(self) -> np.ndarray:
@@ -278,7 +281,11 @@ class MprPane(QWidget):
         m.stored_id = stored_id
         # a handle dragged later is stored once, when released (not on every move)
         m.roi.sigRegionChangeFinished.connect(
-            lambda *_: self.view.store_measurement(m) if m is not self._drawing else None
+            lambda *_: (
+                self.view.store_measurement(m)
+                if m is not self._drawing and m is not self._pending
+                else None
+            )
         )
         self.measurements.append(m)
         self._measure(m)
@@ -287,15 +294,59 @@ class MprPane(QWidget):
     def draw(
         self, start: bool, finish: bool, p0: tuple[float, float], p1: tuple[float, float]
     ) -> None:
+        """A left drag with the measure tool (as in the viewport): a length or ROI; an angle's
+        first arm (a click then places the second); a Cobb angle's first line, then its second."""
         if self.plane is None:
             return
+        tool = self.view.measure_tool
         if start or self._drawing is None:
-            self._drawing = self.add_measurement(self.view.measure_tool, [p0, p1])
-        self._drawing.set_points([p0, p1])
+            pending, self._pending = self._pending, None
+            if tool == "cobb" and pending is not None and pending.kind == "cobb":
+                self._cobb_first, self._drawing = pending.points()[:2], pending
+            else:
+                self._discard(pending)
+                self._cobb_first = None
+                self._drawing = self.add_measurement(tool, [p0, p1])
+        first = self._cobb_first
+        pts = (
+            [*first, p0, p1]
+            if first
+            else {"angle": [p0, p1, p1], "cobb": [p0, p1, p1, p1]}.get(tool, [p0, p1])
+        )
+        self._drawing.set_points(pts)
         self._measure(self._drawing)
         if finish:
-            m, self._drawing = self._drawing, None
-            self.view.store_measurement(m)
+            m, self._drawing, self._cobb_first = self._drawing, None, None
+            if m.kind in ("angle", "cobb") and first is None:
+                self._pending = m  # completed by a click (angle) or a second drag (Cobb)
+            else:
+                self.view.store_measurement(m)
+
+    def complete_angle(self, x: float, y: float) -> bool:
+        """A click places a pending angle's second arm at (x, y); False when none is pending
+        here (the click then moves the crosshair)."""
+        m = self._pending
+        if m is None or m.kind != "angle":
+            return False
+        self._pending = None
+        if not self.on_plane(m.key):  # the plane moved away from the first arm
+            self._discard(m)
+            return False
+        pts = m.points()
+        m.set_points([pts[0], pts[1], (x, y)])
+        self._measure(m)
+        self.view.store_measurement(m)
+        return True
+
+    def cancel_pending(self) -> None:
+        """Drop an angle or Cobb angle whose second arm or line was not drawn."""
+        pending, self._pending = self._pending, None
+        self._discard(pending)
+
+    def _discard(self, m: Any) -> None:
+        if m is not None and m in self.measurements:
+            m.remove()
+            self.measurements.remove(m)
 
     def on_plane(self, key: Any) -> bool:
         """True when a measurement's plane (an ImageKey) is the plane this pane shows: the same
@@ -381,7 +432,8 @@ class MprView(QWidget):
         self.wl_step = 1.0
         self.projection = ""
         self.thickness = 10.0
-        self.measure_tool = ""  # "", "length", "ellipse" or "rect": left drag draws it
+        # "", "length", "ellipse", "rect", "angle" or "cobb": left drag draws it
+        self.measure_tool = ""
         self.library: Any = None  # callable returning the study library (set by install)
         self.panes = {name: MprPane(name, self) for name in PANES}
         from app.gui.settings import Settings
@@ -418,11 +470,11 @@ class MprView(QWidget):
             (self.tr("Length"), "length"),
             (self.tr("Ellipse ROI"), "ellipse"),
             (self.tr("Rectangle ROI"), "rect"),
+            (self.tr("Angle"), "angle"),
+            (self.tr("Cobb angle (two lines)"), "cobb"),
         ):
             self.measure_box.addItem(label, key)
-        self.measure_box.currentIndexChanged.connect(
-            lambda *_: setattr(self, "measure_tool", str(self.measure_box.currentData() or ""))
-        )
+        self.measure_box.currentIndexChanged.connect(self._tool_changed)
         bar.addWidget(self.measure_box)
         self.reset_button = QPushButton(self.tr("Reset planes"))
         self.reset_button.clicked.connect(self.reset)
@@ -469,19 +521,25 @@ class MprView(QWidget):
             for m in pane.measurements:
                 m.remove()
             pane.measurements = []
+            pane._pending = pane._drawing = None
         self.reset()
         self._restore_measurements()
+
+    def _tool_changed(self, *args: Any) -> None:
+        self.measure_tool = str(self.measure_box.currentData() or "")
+        for pane in self.panes.values():
+            pane.cancel_pending()
 
     # -- reformat measurements in the library ------------------------------------------------
     def store_measurement(self, m: Any) -> None:
         """Keep a measurement drawn on a reformat with the study (background thread)."""
         from app.dicom.measurements import Measurement as Stored
         from app.dicom.measurements import save_measurement
-        from app.gui.measure_binding import _IO
+        from app.gui.measure_binding import _IO, _n
 
         if m.key is None or not m.values:
             return
-        n = 2
+        n = _n(m)
         stored = Stored(
             kind=m.kind,
             points=tuple(m.points()[:n]),
@@ -508,7 +566,7 @@ class MprView(QWidget):
                 if (
                     not stored.image.is_reformat
                     or stored.image.series_uid != s.series_uid
-                    or stored.kind not in ("length", "ellipse", "rect")
+                    or stored.kind not in ("length", "ellipse", "rect", "angle", "cobb")
                 ):
                     continue
                 placed = self._pane_for(stored)

@@ -1,9 +1,10 @@
 """Reference lines: the active viewport's slice drawn as a line on the other viewports.
 
-For viewports of one study (one frame of reference in practice) whose slices are not parallel,
-the plane of the slice shown in the active viewport cuts each other viewport's slice along a
-line (:meth:`app.dicom.mpr.Plane.intersection`), drawn in the active viewport's colour. Used in
-the 1x2 / 2x2 layouts and by the MPR layout's original pane.
+For viewports in one frame of reference (the same FrameOfReferenceUID: only then do their
+patient coordinates mean the same place) whose slices are not parallel, the plane of the slice
+shown in the active viewport cuts each other viewport's slice along a line
+(:meth:`app.dicom.mpr.Plane.intersection`), drawn in the active viewport's colour. Used in the
+1x2 / 2x2 layouts and by the MPR layout's original pane.
 """
 
 from __future__ import annotations
@@ -67,6 +68,17 @@ def line_on(series: Any, index: int, other: Plane) -> tuple[list[float], list[fl
     return [c0 / dx + 0.5, c1 / dx + 0.5], [r0 / dy + 0.5, r1 / dy + 0.5]
 
 
+def same_frame_of_reference(a: Any, b: Any) -> bool:
+    """Whether two series share a known Frame of Reference UID.
+
+    Two series of one study may have different frames of reference (a re-positioned patient,
+    another scanner, a localizer); without a shared, known UID their positions are not
+    comparable, so no line is drawn rather than a misplaced one.
+    """
+    uid = getattr(a, "frame_of_reference_uid", "")
+    return bool(uid) and uid == getattr(b, "frame_of_reference_uid", "")
+
+
 class ReferenceLines:
     """Keeps the reference lines of a main window's viewports up to date."""
 
@@ -96,7 +108,7 @@ class ReferenceLines:
                 and vp is not src
                 and vp.isVisible()
                 and vp.series is not None
-                and vp.series.study_uid == src.series.study_uid
+                and same_frame_of_reference(vp.series, src.series)
             ):
                 line = line_on(vp.series, vp.index, found[0])
             if line is None:

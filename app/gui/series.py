@@ -50,6 +50,8 @@ class SeriesData:
     frames: list[FrameRef]
     study_uid: str = ""
     series_uid: str = ""
+    #: FrameOfReferenceUID: positions of two series are comparable only when it is the same
+    frame_of_reference_uid: str = ""
     modality: str = ""
     description: str = ""
     series_number: int | None = None

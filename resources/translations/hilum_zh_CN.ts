@@ -1060,6 +1060,14 @@
         <translation>矩形 ROI</translation>
     </message>
     <message>
+        <source>Angle</source>
+        <translation>角度</translation>
+    </message>
+    <message>
+        <source>Cobb angle (two lines)</source>
+        <translation>Cobb 角（两条线）</translation>
+    </message>
+    <message>
         <source>Reset planes</source>
         <translation>重置平面</translation>
     </message>

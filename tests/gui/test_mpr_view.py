@@ -202,3 +202,85 @@ def test_reformat_measurement_imported_from_tid1500_comes_back_on_its_plane(
     assert all(
         not m.roi.isVisible() for n in ("axial", "coronal") for m in again.panes[n].measurements
     )
+
+
+def test_angle_and_cobb_on_reformats_stay_on_their_plane_and_come_back(
+    qtbot: Any, mpr: MprView, tmp_path: Path, ct_head_series: SeriesData, shared_data: Path
+) -> None:
+    """An angle (drag the first arm, click the second) and a Cobb angle (two drags) drawn on
+    reformat panes: shown only on their plane, stored with the study, restored on reopening."""
+    from app.dicom.library import Library
+    from app.dicom.measurements import load_measurements
+    from app.gui.measure_binding import _IO
+
+    lib = Library(tmp_path / "lib.db")
+    mpr.library = lambda: lib
+    mpr.measure_box.setCurrentIndex(mpr.measure_box.findData("angle"))
+    assert mpr.measure_tool == "angle"
+    sag = mpr.panes["sagittal"]
+    sag.draw(True, False, (100.0, 100.0), (100.0, 100.0))
+    sag.draw(False, True, (100.0, 100.0), (100.0, 300.0))  # first arm: a -> vertex
+    _IO.submit(lambda: None).result(timeout=30)
+    assert load_measurements(lib, ct_head_series.study_uid) == []  # not stored half-drawn
+    assert sag.complete_angle(300.0, 300.0)  # the click places the second arm
+    angle = sag.measurements[0]
+    assert angle.kind == "angle" and angle.values["angle"] == pytest.approx(90.0)
+
+    mpr.measure_box.setCurrentIndex(mpr.measure_box.findData("cobb"))
+    cor = mpr.panes["coronal"]
+    cor.draw(True, False, (100.0, 100.0), (100.0, 100.0))
+    cor.draw(False, True, (100.0, 100.0), (300.0, 100.0))  # first line
+    cor.draw(True, False, (100.0, 200.0), (100.0, 200.0))
+    cor.draw(False, True, (100.0, 200.0), (300.0, 300.0))  # second line
+    (cobb,) = cor.measurements
+    assert cobb.kind == "cobb" and len(cobb.points()) == 4
+    assert cobb.values["angle"] == pytest.approx(np.degrees(np.arctan(0.5)))
+    assert angle.roi.isVisible() and cobb.roi.isVisible() and cobb.label.isVisible()
+
+    before = mpr.center_point.copy()
+    sag.scroll(5)  # another sagittal plane: the angle is not shown there
+    assert not angle.roi.isVisible() and not angle.label.isVisible()
+    assert cobb.roi.isVisible()  # the coronal plane did not move
+    cor.scroll(-5)
+    assert not cobb.roi.isVisible()
+    mpr.set_center(before)
+    assert angle.roi.isVisible() and cobb.roi.isVisible()
+
+    _IO.submit(lambda: None).result(timeout=30)
+    stored = {m.kind: m for m in load_measurements(lib, ct_head_series.study_uid)}
+    assert set(stored) == {"angle", "cobb"}
+    assert all(m.image.is_reformat for m in stored.values())
+    assert len(stored["angle"].points) == 3 and len(stored["cobb"].points) == 4
+    assert stored["angle"].values["angle"] == pytest.approx(90.0)
+    assert stored["cobb"].values["angle"] == pytest.approx(cobb.values["angle"])
+
+    paths = sorted(str(p) for p in (shared_data / "dicom" / "ct_head_ge").iterdir())
+    again = MprView()
+    qtbot.addWidget(again)
+    again.resize(1000, 800)
+    again.show()
+    again.library = lambda: lib
+    again.set_volume(build_volume(paths), ct_head_series)
+    qtbot.waitUntil(
+        lambda: (
+            len(again.panes["sagittal"].measurements) == 1
+            and len(again.panes["coronal"].measurements) == 1
+        ),
+        timeout=10000,
+    )
+    back_angle = again.panes["sagittal"].measurements[0]
+    back_cobb = again.panes["coronal"].measurements[0]
+    assert back_angle.kind == "angle" and back_angle.roi.isVisible()
+    assert back_angle.values["angle"] == pytest.approx(90.0)
+    assert back_cobb.kind == "cobb" and back_cobb.roi.isVisible()
+    np.testing.assert_allclose(back_cobb.points(), cobb.points(), atol=1e-3)
+
+
+def test_unfinished_angle_is_dropped_when_the_tool_changes(mpr: MprView) -> None:
+    mpr.measure_box.setCurrentIndex(mpr.measure_box.findData("angle"))
+    ax = mpr.panes["axial"]
+    ax.draw(True, False, (50.0, 50.0), (50.0, 50.0))
+    ax.draw(False, True, (50.0, 50.0), (80.0, 50.0))
+    assert len(ax.measurements) == 1
+    mpr.measure_box.setCurrentIndex(mpr.measure_box.findData("length"))
+    assert ax.measurements == [] and not ax.complete_angle(10.0, 10.0)
