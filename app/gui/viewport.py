@@ -47,7 +47,7 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, useNumba=False)
 #: windowed uint8 frames kept for the current window (cine and scrolling back reuse them)
 DISPLAY_CACHE_BYTES = 256 << 20
 
-from app.workflow.view_state import TOOLS, ViewState  # noqa: E402 - the pure view state
+from app.workflow.view_state import MAX_ZOOM, MIN_ZOOM, TOOLS, ViewState  # noqa: E402 - the pure view state
 
 
 _TEXT = QColor("#e8e8e8")
@@ -209,8 +209,8 @@ class Viewport(QFrame):
         self.series: SeriesData | None = None
         self.provider: FrameProvider | None = None
         #: the pure view state this viewport renders: image index, window, invert, screen
-        #: orientation, overlay visibility/opacity, tool (zoom and pan live in the view box and
-        #: are read into :meth:`view_state`)
+        #: orientation, zoom/pan, overlay visibility/opacity, tool (:meth:`_apply_zoom_pan` puts
+        #: zoom and pan into the view box)
         self.state = ViewState(window=(0.5, 1.0))
         self._has_index = True
         self.frame: np.ndarray | None = None  # the frame on screen (modality values)
@@ -236,7 +236,6 @@ class Viewport(QFrame):
         self._paint_pending = False
         self.first_paint_time: float | None = None
         self._wheel_accum = 0
-        self._fitted = True
         self._presets: list[WindowPreset] = []
         self._text_cache: dict[tuple[tuple[str, ...], str, int, bool], QPixmap] = {}
         self._letters_key: tuple[str, bytes] | None = None
@@ -332,7 +331,9 @@ class Viewport(QFrame):
         if fitted:
             self.fit()
         else:
+            # the same area of the screen (the fuller series may have another pixel grid)
             self.vb.setRange(view, padding=0)
+            self._sync_zoom_pan()
 
     # --- the pure view state (self.state), read and written through these ----------------------
     @property
@@ -610,42 +611,85 @@ class Viewport(QFrame):
         for meas in self.measurements:
             meas.place_label(self.group)
 
-    def image_rect_in_view(self) -> QRectF:
-        """The image's bounding rectangle in view coordinates."""
+    def _image_size(self) -> tuple[int, int]:
+        """(columns, rows) of the shown image (at least 1)."""
         rows = self.series.rows if self.series else 1
         cols = self.series.columns if self.series else 1
         if self.frame is not None:
             rows, cols = self.frame.shape[:2]
-        return self.group.mapRectToParent(QRectF(0, 0, max(cols, 1), max(rows, 1)))
+        return max(cols, 1), max(rows, 1)
+
+    def image_rect_in_view(self) -> QRectF:
+        """The image's bounding rectangle in view coordinates."""
+        return self.group.mapRectToParent(QRectF(0, 0, *self._image_size()))
 
     def fit(self) -> None:
         """Fit the whole image in the viewport."""
-        self.vb.setRange(self.image_rect_in_view(), padding=0.02)
-        self._fitted = True
+        self.state = self.state.fit()
+        self._apply_zoom_pan()
+
+    @property
+    def _fitted(self) -> bool:
+        return not self.state.zoom
 
     @property
     def zoom(self) -> float:
-        """Screen pixels per image column pixel."""
+        """Screen pixels per image column pixel (as the view box shows it)."""
         px = self.vb.viewPixelSize()[0]
         return 1.0 / px if px > 0 else 1.0
 
+    def _image_center(self) -> tuple[float, float]:
+        cols, rows = self._image_size()
+        return cols / 2.0, rows / 2.0
+
+    def _to_image_offset(self, view_pos: QPointF) -> tuple[float, float]:
+        """A view position as image pixels from the image centre (the frame of ``state.pan``)."""
+        p = self.group.mapFromParent(view_pos)
+        cx, cy = self._image_center()
+        return p.x() - cx, p.y() - cy
+
+    def _apply_zoom_pan(self) -> None:
+        """Show ``self.state``'s zoom and pan in the view box (zoom 0: the image fitted)."""
+        s = self.state
+        if not s.zoom:
+            self.vb.setRange(self.image_rect_in_view(), padding=0.02)
+            return
+        cx, cy = self._image_center()
+        c = self.group.mapToParent(QPointF(cx + s.pan[0], cy + s.pan[1]))
+        rect = self.vb.viewRect()
+        k = self.zoom / s.zoom  # the view box's size is the widget's: scale its current range
+        w, h = rect.width() * k, rect.height() * k
+        self.vb.setRange(QRectF(c.x() - w / 2, c.y() - h / 2, w, h), padding=0)
+
+    def _sync_zoom_pan(self) -> None:
+        """Read the view box's zoom and centre into ``self.state`` (after a direct range set)."""
+        zoom = min(max(self.zoom, MIN_ZOOM), MAX_ZOOM)
+        self.state = replace(
+            self.state, zoom=zoom, pan=self._to_image_offset(self.vb.viewRect().center())
+        )
+
     def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
         """Zoom to ``zoom`` screen pixels per image pixel about ``anchor`` (view coords; centre)."""
-        zoom = min(max(float(zoom), 0.02), 64.0)
-        factor = self.zoom / zoom
-        center = anchor if anchor is not None else self.vb.viewRect().center()
-        self.vb.scaleBy((factor, factor), center=center)
-        self._fitted = False
+        current = self.zoom
+        zoom = min(max(float(zoom), MIN_ZOOM), MAX_ZOOM)
+        point = self._to_image_offset(anchor) if anchor is not None else None
+        base = self.state.zoom or current
+        self.state = self.state.zoom_by(zoom / base, point, fitted_zoom=current)
+        self._apply_zoom_pan()
 
     def actual_size(self) -> None:
         """One image pixel per screen pixel (1:1)."""
-        self.set_zoom(1.0)
+        self.state = self.state.one_to_one()
+        self._apply_zoom_pan()
 
     def pan_by(self, dx_screen: float, dy_screen: float) -> None:
         """Move the image by screen pixels."""
         px, py = self.vb.viewPixelSize()
-        self.vb.translateBy(x=-dx_screen * px, y=-dy_screen * py)
-        self._fitted = False
+        origin = self._to_image_offset(QPointF(0.0, 0.0))
+        moved = self._to_image_offset(QPointF(-dx_screen * px, -dy_screen * py))
+        dx, dy = moved[0] - origin[0], moved[1] - origin[1]
+        self.state = self.state.pan_by(dx, dy, fitted_zoom=self.zoom)
+        self._apply_zoom_pan()
 
     def _orient(self, state: ViewState) -> None:
         self._matrix = np.array(state.orientation, dtype=int)
@@ -672,14 +716,15 @@ class Viewport(QFrame):
             window=(float(self.window_center), max(float(self.window_width), 1e-6)),
             invert=bool(self.invert),
             orientation=((int(m[0, 0]), int(m[0, 1])), (int(m[1, 0]), int(m[1, 1]))),
-            zoom=0.0 if getattr(self, "_fitted", True) else min(max(self.zoom, 0.02), 64.0),
+            zoom=self.state.zoom,
+            pan=self.state.pan,
             overlay_visible=self.state.overlay_visible,
             overlay_opacity=self.state.overlay_opacity,
             tool=self.state.tool,
         )
 
     def apply_view_state(self, state: ViewState) -> None:
-        """Show ``state`` (image, window, invert, orientation, zoom, overlay, tool)."""
+        """Show ``state`` (image, window, invert, orientation, zoom/pan, overlay, tool)."""
         if self.series is not None and state.index != self.index:
             self.set_index(min(state.index, max(self.count - 1, 0)))
         if state.window is not None:
@@ -690,8 +735,8 @@ class Viewport(QFrame):
         self.set_overlay_opacity(state.overlay_opacity)
         self.set_overlay_visible(state.overlay_visible)
         self._orient(state)
-        if state.zoom:
-            self.set_zoom(state.zoom)
+        self.state = replace(self.state, zoom=state.zoom, pan=state.pan)
+        self._apply_zoom_pan()
 
     def reset(self) -> None:
         """Back to the series' initial state: header window, no rotation/flip/invert, fitted."""

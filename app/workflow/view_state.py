@@ -2,7 +2,7 @@
 
 The viewer (:class:`app.gui.viewport.Viewport`) renders a :class:`ViewState` and turns user input
 into new ones through the pure transitions here (``scrolled``, ``windowed``, ``rotated``,
-``flipped``, ``zoomed``, ``panned``, ``reset``), so the rules (clamping, orientation algebra) are
+``flipped``, ``zoom_by``, ``pan_by``, ``fit``, ``one_to_one``, ``reset``), so the rules (clamping, orientation algebra) are
 tested without a window, and a state can be saved, restored or shared between viewports
 (``to_dict``/``from_dict``). No Qt here.
 """
@@ -45,9 +45,10 @@ class ViewState:
     orientation : 2x2 int matrix
         Screen orientation: a product of 90-degree rotations and flips.
     zoom : float
-        Screen pixels per image pixel; None-like 0 means "fitted".
+        Screen pixels per image column pixel; 0 means "fitted" (the whole image in the viewport).
     pan : (dx, dy)
-        Offset of the image centre from the viewport centre, in image pixels.
+        Offset of the view centre from the image centre, in image pixels (column, row); the
+        image's pixel grid, so it keeps its meaning under rotations and flips. (0, 0) when fitted.
     overlay_visible, overlay_opacity
         The AI overlay layer.
     tool : str
@@ -116,14 +117,60 @@ class ViewState:
         """Mirrored left-right (``horizontal``) or top-bottom, on screen."""
         return replace(self, orientation=_mul(_FLIP_H if horizontal else _FLIP_V, self.orientation))
 
+    def zoom_by(
+        self,
+        factor: float,
+        anchor: tuple[float, float] | None = None,
+        fitted_zoom: float = 0.0,
+    ) -> "ViewState":
+        """Zoomed by ``factor`` (clamped to ``MIN_ZOOM..MAX_ZOOM``) about ``anchor``.
+
+        Parameters
+        ----------
+        factor : float
+            Greater than 1 zooms in.
+        anchor : (x, y) or None
+            The point that stays put on screen, in image pixels from the image centre (the frame
+            of :attr:`pan`); None: the view centre.
+        fitted_zoom : float
+            The screen zoom of the fitted view, the base when this state is fitted (1:1 if 0).
+        """
+        base = self.zoom or float(fitted_zoom) or 1.0
+        zoom = min(max(base * float(factor), MIN_ZOOM), MAX_ZOOM)
+        pan = self.pan
+        if anchor is not None:
+            # the anchor keeps its screen position: (a - c) * base == (a - c') * zoom
+            ax, ay = float(anchor[0]), float(anchor[1])
+            k = base / zoom
+            pan = (ax - (ax - pan[0]) * k, ay - (ay - pan[1]) * k)
+        return replace(self, zoom=zoom, pan=pan)
+
     def zoomed(self, factor: float) -> "ViewState":
-        """Zoomed by ``factor`` (from 1:1 when fitted), clamped."""
-        base = self.zoom or 1.0
-        return replace(self, zoom=min(max(base * float(factor), MIN_ZOOM), MAX_ZOOM))
+        """Zoomed by ``factor`` about the view centre (from 1:1 when fitted), clamped."""
+        return self.zoom_by(factor)
+
+    def pan_by(self, dx: float, dy: float, fitted_zoom: float = 0.0) -> "ViewState":
+        """The view centre moved by ``dx, dy`` image pixels.
+
+        A fitted state leaves the fit at ``fitted_zoom`` (its screen zoom): a fitted view is
+        always centred, so a pan needs an explicit zoom to be kept.
+        """
+        zoom = self.zoom
+        if not zoom and fitted_zoom:
+            zoom = min(max(float(fitted_zoom), MIN_ZOOM), MAX_ZOOM)
+        return replace(self, zoom=zoom, pan=(self.pan[0] + float(dx), self.pan[1] + float(dy)))
 
     def panned(self, dx: float, dy: float) -> "ViewState":
-        """Moved by ``dx, dy`` image pixels."""
+        """Moved by ``dx, dy`` image pixels (the zoom unchanged)."""
         return replace(self, pan=(self.pan[0] + float(dx), self.pan[1] + float(dy)))
+
+    def fit(self) -> "ViewState":
+        """The whole image in the viewport, centred."""
+        return replace(self, zoom=0.0, pan=(0.0, 0.0))
+
+    def one_to_one(self) -> "ViewState":
+        """One image pixel per screen pixel, about the same view centre."""
+        return replace(self, zoom=1.0)
 
     def with_tool(self, tool: str) -> "ViewState":
         return replace(self, tool=tool)

@@ -347,3 +347,42 @@ def test_replayed_annotations_paint_the_same_pixels_and_follow_changes(
     bare = grab()
     viewport.set_show_annotations(True)
     assert not np.array_equal(grab(), bare)  # texts come back: not a stale replay
+
+
+def test_zoom_and_pan_live_in_the_view_state(qtbot: Any, viewport: Viewport) -> None:
+    """Wheel zoom, drag pan, 1:1 and fit are ViewState transitions the view box then shows."""
+    assert viewport.state.zoom == 0.0 and viewport.state.pan == (0.0, 0.0)  # fitted
+    fitted = viewport.zoom
+    # ctrl+wheel zooms about the cursor: the image point under it stays under it
+    at = viewport.image_to_widget(300.0, 200.0)
+    wheel(viewport, at, 2, Qt.KeyboardModifier.ControlModifier)
+    s = viewport.state
+    assert s.zoom > fitted and viewport.zoom == pytest.approx(s.zoom, rel=1e-3)
+    after = viewport.image_to_widget(300.0, 200.0)
+    assert (after.x(), after.y()) == (
+        pytest.approx(at.x(), abs=1.0),
+        pytest.approx(at.y(), abs=1.0),
+    )
+    # middle-drag pans: the state's centre moves by the drag in image pixels
+    drag(viewport, QPointF(350, 300), QPointF(310, 300), Qt.MouseButton.MiddleButton)
+    assert viewport.state.zoom == s.zoom
+    assert viewport.state.pan[0] - s.pan[0] == pytest.approx(40 / s.zoom, rel=0.05)
+    centre = viewport.vb.viewRect().center()
+    assert viewport._to_image_offset(centre) == (
+        pytest.approx(viewport.state.pan[0], abs=0.01),
+        pytest.approx(viewport.state.pan[1], abs=0.01),
+    )
+    # a saved zoomed-and-panned view comes back after a reset
+    saved = viewport.view_state().one_to_one().rotated(90)
+    viewport.apply_view_state(saved)
+    assert viewport.zoom == pytest.approx(1.0, rel=1e-3)
+    viewport.reset()
+    assert viewport.state.zoom == 0.0 and viewport.zoom == pytest.approx(fitted, rel=1e-3)
+    viewport.apply_view_state(saved)
+    assert viewport.view_state().zoom == 1.0 and viewport.view_state().pan == saved.pan
+    assert viewport.zoom == pytest.approx(1.0, rel=1e-3)
+    centre = viewport._to_image_offset(viewport.vb.viewRect().center())
+    assert centre == (pytest.approx(saved.pan[0], abs=0.01), pytest.approx(saved.pan[1], abs=0.01))
+    viewport.fit()
+    assert viewport.state.zoom == 0.0 and viewport.state.pan == (0.0, 0.0)
+    assert viewport.zoom == pytest.approx(fitted, rel=1e-3)

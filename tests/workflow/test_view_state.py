@@ -87,3 +87,31 @@ def test_at_moves_to_an_image_and_keeps_the_rest() -> None:
     assert t == replace(s, index=7)
     with pytest.raises(UsageError):
         s.at(-1)
+
+
+def test_zoom_by_keeps_the_anchor_on_screen() -> None:
+    s = ViewState().zoom_by(2.0, fitted_zoom=0.5)
+    assert s.zoom == 1.0 and s.pan == (0.0, 0.0)  # from the fitted view's zoom, about the centre
+    t = s.zoom_by(4.0, anchor=(10.0, -6.0))
+    assert t.zoom == 4.0
+    # the anchor's offset from the view centre shrinks by the zoom ratio: it stays on screen
+    assert (10.0 - t.pan[0]) * t.zoom == pytest.approx((10.0 - s.pan[0]) * s.zoom)
+    assert (-6.0 - t.pan[1]) * t.zoom == pytest.approx((-6.0 - s.pan[1]) * s.zoom)
+    clamped = t.zoom_by(1000.0, anchor=(10.0, -6.0))
+    assert clamped.zoom == 64.0
+    assert (10.0 - clamped.pan[0]) * 64.0 == pytest.approx((10.0 - t.pan[0]) * 4.0)
+    assert ViewState().zoom_by(2.0).zoom == 2.0  # no fitted zoom known: from 1:1
+
+
+def test_pan_fit_and_one_to_one() -> None:
+    fitted = ViewState(window=(40.0, 80.0))
+    p = fitted.pan_by(5, -3, fitted_zoom=0.75)
+    assert p.zoom == 0.75 and p.pan == (5.0, -3.0)  # panning leaves the fit at its zoom
+    assert p.pan_by(1, 1).pan == (6.0, -2.0) and p.pan_by(1, 1).zoom == 0.75
+    assert p.pan_by(0, 0, fitted_zoom=3.0).zoom == 0.75  # a zoomed state keeps its zoom
+    o = p.one_to_one()
+    assert o.zoom == 1.0 and o.pan == p.pan
+    f = o.fit()
+    assert f.zoom == 0.0 and f.pan == (0.0, 0.0) and f.window == (40.0, 80.0)
+    assert f == fitted
+    assert ViewState.from_dict(o.to_dict()) == o
