@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -360,7 +361,8 @@ class AIPanel(QWidget):
 
         def shown(value: Any) -> None:
             md, run = value
-            if series is not self.series:
+            # the panel may be gone (window closed while the stored run was read)
+            if not shiboken6.isValid(self) or series is not self.series:
                 return
             self.metadata = md
             self._refresh_models()
