@@ -91,7 +91,7 @@ def test_insecure_http_setting(qtbot, phi_series, monkeypatch):
     from app.gui.settings import load_settings
 
     monkeypatch.setattr(QMessageBox, "exec", lambda self: QMessageBox.StandardButton.No)
-    panel = _panel(qtbot, phi_series, "http://10.20.30.40:8000/v1")
+    panel = _panel(qtbot, phi_series, "http://llm-c.invalid:8000/v1")
     assert not panel.insecure_http.isChecked() and panel.insecure_warning.isHidden()
     panel.draft_button.click()
     qtbot.waitUntil(lambda: "http://" in panel.state.text(), timeout=20_000)

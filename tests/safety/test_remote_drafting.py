@@ -270,7 +270,11 @@ def test_generated_text_has_no_terminal_controls(server):
 def test_plain_http_refused_outside_loopback():
     from app.reporting.generator.openai_backend import OpenAIBackend
 
-    for url in ("http://10.1.2.3:8000/v1", "http://llm.example.org/v1", "HTTP://192.168.0.5/v1"):
+    for url in (
+        "http://llm-a.invalid:8000/v1",
+        "http://llm.example.org/v1",
+        "HTTP://llm-b.invalid/v1",
+    ):
         with pytest.raises(GeneratorError, match="http://"):
             OpenAIBackend.from_settings(url=url, model="m")
         assert OpenAIBackend.from_settings(url=url, model="m", allow_insecure_http=True)
@@ -290,7 +294,7 @@ def test_plain_http_refused_outside_loopback():
                 "--backend",
                 "openai",
                 "--url",
-                "http://10.1.2.3/v1",
+                "http://llm-a.invalid/v1",
                 "--model",
                 "m",
                 "--no-header",
