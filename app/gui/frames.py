@@ -5,6 +5,10 @@ showing it). The GUI asks for a frame with :meth:`FrameProvider.frame`; a cached
 once, a missing one is queued and announced later by ``frame_ready(index)``. Decoding runs as a
 plain function on the thread pool (:mod:`app.gui.workers`), so the GUI thread never reads files
 or decodes.
+
+One :class:`WindowedFrames` per viewport holds the decoded frames windowed to uint8 for the
+viewport's window, and windows the frames around the slice on screen ahead of the scroll on a
+worker, so a slice scrolled to is painted without windowing it first.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import weakref
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from app.dicom.frame_cache import FrameCache
+from app.dicom.windowing import window_to_uint8
 from app.gui.errors import user_message
 from app.gui.series import SeriesData
 from app.gui.workers import Worker, run_in_background
@@ -148,3 +154,126 @@ class FrameProvider(QObject):
         except RuntimeError:
             return False
         return True
+
+
+#: a viewport's window: centre, width, inverted
+WindowState = tuple[float, float, bool]
+
+
+class WindowedFrames:
+    """The frames of one viewport windowed to uint8 as painted, kept and made ahead of the scroll.
+
+    The arrays live in a :class:`~app.dicom.frame_cache.FrameCache` (least recently used first,
+    ``max_bytes``) keyed by ``(series key, index, window)``, so an array made for an earlier
+    window or series is never shown for the current one. :meth:`prefetch` windows the decoded
+    frames nearest the slice on screen (up to ``radius`` slices either side, within half the
+    budget) on one worker, with the one windowing path
+    (:func:`app.dicom.windowing.window_to_uint8`): scrolling then finds each slice ready, and
+    the GUI thread windows only the slice of a window/level drag or one not reached yet.
+    Reduced-resolution previews (``series.low_res``) are not kept: their full decode replaces
+    them.
+
+    Thread-safe: :meth:`prefetch`, :meth:`get`, :meth:`put` and :meth:`stop` run on the GUI
+    thread, the windowing on a pool thread.
+    """
+
+    def __init__(self, max_bytes: int, radius: int = 64) -> None:
+        self.cache = FrameCache(max_bytes, eviction="lru")
+        self.radius = int(radius)
+        self._lock = threading.Lock()
+        #: (series, window, focus, generation) to work on, None when done
+        self._job: tuple[SeriesData, WindowState, int, int] | None = None
+        self._generation = 0
+        self._running = False
+        self.focus: int | None = None  # the focus of the last job asked for
+
+    @staticmethod
+    def key(series: SeriesData, index: int, state: WindowState) -> tuple[str, int, WindowState]:
+        """The cache key of frame ``index`` of ``series`` windowed with ``state``."""
+        return (series.key, int(index), state)
+
+    def get(self, series: SeriesData, index: int, state: WindowState) -> np.ndarray | None:
+        """The windowed frame, or None when not made yet."""
+        return self.cache.get((series.key, index, state))
+
+    def put(self, series: SeriesData, index: int, state: WindowState, arr: np.ndarray) -> None:
+        """Keep a windowed frame (not a reduced-resolution preview's)."""
+        if index not in series.low_res:
+            self.cache.put((series.key, index, state), arr)
+
+    def clear(self) -> None:
+        """Drop every windowed frame (a new window or series: they are stale)."""
+        self.cache.clear()
+
+    def prefetch(self, series: SeriesData, state: WindowState, focus: int) -> None:
+        """Window the decoded frames around ``focus`` with ``state`` in the background (the
+        frames already windowed are skipped; a later call replaces an unfinished job)."""
+        with self._lock:
+            self._generation += 1
+            self._job = (series, state, int(focus), self._generation)
+            self.focus = int(focus)
+            if self._running:
+                return
+            self._running = True
+        from app.gui.workers import run_in_background
+
+        run_in_background(self._run, reads_dicom=False)
+
+    def stop(self) -> None:
+        """Drop the job (the viewport shows another series or closes)."""
+        with self._lock:
+            self._job = None
+            self.focus = None
+
+    # --- worker thread ---------------------------------------------------------------------
+    def _run(self, progress: object) -> None:
+        try:
+            self._work()
+        finally:
+            with self._lock:
+                self._running = False
+
+    def _work(self) -> None:
+        done_gen, d = -1, 0
+        while True:
+            with self._lock:
+                job = self._job
+                if job is None:
+                    return
+                series, state, focus, gen = job
+            if gen != done_gen:  # a new job: scan again from its focus
+                done_gen, d = gen, 0
+            index, d = self._next(series, state, focus, d)
+            if index is None:
+                with self._lock:
+                    if self._job is job:
+                        self._job = None
+                        return
+                continue
+            arr = series.cache.get(index)
+            if arr is None or index in series.low_res:
+                continue
+            self.put(series, index, state, window_to_uint8(arr, *state))
+
+    def _next(
+        self, series: SeriesData, state: WindowState, focus: int, d: int
+    ) -> tuple[int | None, int]:
+        """The decoded, not yet windowed frame nearest ``focus`` at distance ``d`` or more, and
+        the distance to go on from."""
+        n = series.count
+        first = series.cache.get(focus) if 0 <= focus < n else None
+        per_frame = max(int(first.nbytes) if first is not None else 0, series.rows * series.columns)
+        # window no more than half the budget ahead: the frames being scrolled past stay too
+        radius = min(self.radius, max(1, self.cache.max_bytes // (2 * max(per_frame, 1))))
+        held = self.cache
+        while d <= radius:
+            for i in (focus + d, focus - d) if d else (focus,):
+                if (
+                    0 <= i < n
+                    and i not in series.low_res
+                    and i in series.cache
+                    and (series.key, i, state) not in held
+                ):
+                    return i, d
+            d += 1
+        return None, d

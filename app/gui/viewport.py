@@ -32,7 +32,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPix
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QScrollBar, QSizePolicy, QWidget
 
 from app.gui.annotations import direction_letters, format_age, format_date, format_name
-from app.gui.frames import FrameProvider
+from app.gui.frames import FrameProvider, WindowedFrames
 from app.gui.measure import Measurement
 from app.gui.presets import WindowPreset, preset_for_key, presets_for, presets_from_text
 from app.gui.series import SeriesData
@@ -52,6 +52,9 @@ from app.workflow.view_state import MAX_ZOOM, MIN_ZOOM, TOOLS, ViewState  # noqa
 
 _TEXT = QColor("#e8e8e8")
 _SHADOW = QColor(0, 0, 0, 220)
+_WARN = QColor("#ffab40")
+_AI = QColor("#80deea")
+_ACCENT = QColor("#ffd54a")
 
 
 class _ImageItem(pg.ImageItem):
@@ -215,9 +218,9 @@ class Viewport(QFrame):
         self._has_index = True
         self.frame: np.ndarray | None = None  # the frame on screen (modality values)
         self.display: np.ndarray | None = None  # the same, windowed to uint8 as painted
-        self._display_cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
-        self._display_bytes = 0
-        self._display_state: tuple[float, float, bool] | None = None
+        #: the frames windowed as painted (made ahead of the scroll on a worker)
+        self.windowed = WindowedFrames(DISPLAY_CACHE_BYTES)
+        self._display_state: tuple[str, float, float, bool] | None = None
         self._shown_key: tuple[str, int] | None = None
         self.wl_step = 1.0
         self._value_range = 1000.0
@@ -237,7 +240,12 @@ class Viewport(QFrame):
         self.first_paint_time: float | None = None
         self._wheel_accum = 0
         self._presets: list[WindowPreset] = []
-        self._text_cache: dict[tuple[tuple[str, ...], str, int, bool], QPixmap] = {}
+        self._text_cache: dict[tuple[str, str, int], QPixmap] = {}
+        self._elide_cache: dict[tuple[str, str, float], str] = {}
+        self._fonts: tuple[QFont, tuple[QFont, QFont, str, str, int]] | None = None
+        self._key_corners: dict[str, list[str]] = {}
+        #: the blits of each block of overlay text (a corner, the letters), by what it shows
+        self._block_ops: dict[tuple[Any, ...], list[tuple[QPointF, QPixmap]]] = {}
         self._letters_key: tuple[str, bytes] | None = None
         self._letters: dict[str, str] = {}
         self.preset_name = ""
@@ -258,6 +266,7 @@ class Viewport(QFrame):
         if self.provider is not None:
             self.provider.frame_ready.disconnect(self._frame_ready)
             self.provider.frame_failed.disconnect(self._frame_failed)
+        self.windowed.stop()
         self.stop_cine()
         self.clear_measurements(forget=False)  # they stay stored with their image
         self.set_overlay(None)
@@ -401,6 +410,9 @@ class Viewport(QFrame):
             # for every slice of a fast scroll or cine costs more than the slice itself
             self._slider_timer.start()
         self._show_frame()
+        focus = self.windowed.focus
+        if focus is not None and abs(index - focus) > self.windowed.radius // 2:
+            self._prefetch()  # keep the windowed frames ahead of the scroll
         self.index_changed.emit(index)
 
     def _sync_slider(self) -> None:
@@ -416,9 +428,8 @@ class Viewport(QFrame):
     def _frame_ready(self, index: int) -> None:
         if self.series is None:
             return
-        stale = self._display_cache.pop((self.series.key, index), None)  # new pixels for it
-        if stale is not None:
-            self._display_bytes -= stale.nbytes
+        if self._display_state is not None and abs(index - self.index) <= self.windowed.radius:
+            self._prefetch()  # a newly decoded neighbour: window it ahead too
         if index != self.index:
             return
         if (
@@ -456,31 +467,26 @@ class Viewport(QFrame):
     def _render(self) -> None:
         """Window the current frame to uint8 and hand it to the image item (no levels, no LUT:
         pyqtgraph then shows it as a Grayscale8/RGB888 image without another pass)."""
-        assert self.frame is not None
+        assert self.frame is not None and self.series is not None
+        series = self.series
         state = (self.window_center, self.window_width, self.invert)
-        if state != self._display_state:  # a new window: the windowed frames are stale
-            self._display_cache.clear()
-            self._display_bytes = 0
-            self._display_state = state
-        key = (self.series.key if self.series else "", self.index)
+        if (series.key, *state) != self._display_state:
+            # a new window or series: the windowed frames are stale; window the neighbours anew
+            self.windowed.clear()
+            self._display_state = (series.key, *state)
+            self._prefetch()
         # a reduced-resolution preview is windowed and painted at its own size, scaled onto the
         # full pixel grid by the image item (not its upsampled copy: 16x the pixels per repaint)
-        reduced = (
-            self.series.reduced.get(self.index)
-            if self.series is not None and self.index in self.series.low_res
-            else None
-        )
-        shown = self._display_cache.get(key) if reduced is None else None
+        reduced = series.reduced.get(self.index) if self.index in series.low_res else None
+        shown: np.ndarray | None
         if reduced is not None:
             shown = window_to_uint8(reduced, *state)
-        elif shown is None:
-            shown = window_to_uint8(self.frame, *state)
-            # cine loops and scrolling back and forth reuse the windowed frames
-            self._display_cache[key] = shown
-            self._display_bytes += shown.nbytes
-            while self._display_bytes > DISPLAY_CACHE_BYTES and len(self._display_cache) > 1:
-                _, old = self._display_cache.popitem(last=False)
-                self._display_bytes -= old.nbytes
+        else:
+            shown = self.windowed.get(series, self.index, state)
+            if shown is None:
+                shown = window_to_uint8(self.frame, *state)
+                # cine loops and scrolling back and forth reuse the windowed frames
+                self.windowed.put(series, self.index, state, shown)
         self.display = shown if reduced is None else None  # displayed_image() makes it
         self.image.setImage(shown, autoLevels=False, levels=None)
         rows, cols = self.frame.shape[:2]
@@ -489,6 +495,13 @@ class Viewport(QFrame):
         elif not self.image.transform().isIdentity():
             self.image.setTransform(QTransform())
         self._paint_pending = True
+
+    def _prefetch(self) -> None:
+        """Window the decoded frames around the slice on screen in the background."""
+        if self.series is not None and self.index >= 0:
+            self.windowed.prefetch(
+                self.series, (self.window_center, self.window_width, self.invert), self.index
+            )
 
     def _initial_window(self, arr: np.ndarray) -> None:
         assert self.series is not None
@@ -1255,46 +1268,50 @@ class Viewport(QFrame):
         self._letters_key, self._letters = key, out
         return dict(out)
 
-    def _label(self, s: str, font: QFont, color: QColor, fkey: str | None = None) -> QPixmap:
-        """One line of annotation text with its shadow, rendered once and cached: painting a
-        slice then costs a few pixmap blits, not text layout."""
-        return self._block((s,), font, color, False, fkey)
-
-    def _block(
-        self,
-        lines: tuple[str, ...],
-        font: QFont,
-        color: QColor,
-        right: bool,
-        fkey: str | None = None,
-    ) -> QPixmap:
-        """A corner's lines of text (left- or right-aligned, with shadow) as one cached pixmap:
-        scrolling changes one corner, and the others are a single blit each."""
-        key = (lines, fkey or font.key(), color.rgba(), right)
+    def _line(self, text: str, font: QFont, fkey: str, color: QColor) -> QPixmap:
+        """One line of overlay text with its shadow, rendered once and cached by line (not by
+        corner): scrolling changes one or two lines ("Im", "Pos"), so a new slice renders only
+        those, and every other line of every corner is a blit of a pixmap already made."""
+        key = (text, fkey, color.rgba())
         pm = self._text_cache.get(key)
         if pm is None:
-            if len(self._text_cache) > 1024:
+            if len(self._text_cache) > 2048:
                 self._text_cache.clear()
             fm = QFontMetrics(font)
-            width = max((fm.horizontalAdvance(t) for t in lines), default=0)
-            pm = QPixmap(max(1, width + 2), max(1, fm.height() * len(lines) + 2))
+            width = fm.horizontalAdvance(text)
+            pm = QPixmap(max(1, width + 2), max(1, fm.height() + 2))
             pm.fill(Qt.GlobalColor.transparent)
             q = QPainter(pm)
             q.setFont(font)
             q.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-            for i, t in enumerate(lines):
-                x = width - fm.horizontalAdvance(t) if right else 0
-                y = fm.ascent() + i * fm.height()
-                q.setPen(_SHADOW)
-                q.drawText(QPointF(x + 1, y + 1), t)
-                q.setPen(color)
-                q.drawText(QPointF(x, y), t)
+            y = fm.ascent()
+            q.setPen(_SHADOW)
+            q.drawText(QPointF(1, y + 1), text)
+            q.setPen(color)
+            q.drawText(QPointF(0, y), text)
             q.end()
             self._text_cache[key] = pm
         return pm
 
+    def _elided(self, text: str, fm: QFontMetrics, width: float, fkey: str) -> str:
+        """:func:`_elide`, remembered per font and width (the same lines come back every slice)."""
+        if not fkey:
+            return _elide(text, fm, width)
+        key = (text, fkey, width)
+        out = self._elide_cache.get(key)
+        if out is None:
+            if len(self._elide_cache) > 4096:
+                self._elide_cache.clear()
+            out = self._elide_cache[key] = _elide(text, fm, width)
+        return out
+
     def annotation_layout(
-        self, w: int, h: int, fm: QFontMetrics
+        self,
+        w: int,
+        h: int,
+        fm: QFontMetrics,
+        fkey: str = "",
+        corners: dict[str, list[str]] | None = None,
     ) -> list[tuple[str, QRectF, tuple[str, ...], bool]]:
         """Where each block of overlay text goes in a ``w`` x ``h`` viewport, so none overlaps.
 
@@ -1302,11 +1319,16 @@ class Viewport(QFrame):
         corners), ``warn`` (geometry warnings such as a gantry tilt, one per line, under the top
         corners) and ``ai`` (the AI-overlay notice, above the bottom corners). Each corner gets
         half the width less room for the orientation letter, and the lines that fit in its half
-        of the height; long names and UIDs are elided.
+        of the height; long names and UIDs are elided. ``fkey`` (the key of ``fm``'s font) lets
+        the elided lines be remembered; ``corners`` is :meth:`annotation_text` when the caller
+        has it already.
         """
         margin, lh = 8, fm.height()
         out: list[tuple[str, QRectF, tuple[str, ...], bool]] = []
-        corners = self.annotation_text() if self.show_annotations else {}
+        if not self.show_annotations:
+            corners = {}
+        elif corners is None:
+            corners = self.annotation_text()
         gap = fm.horizontalAdvance("WW")  # the orientation letter between the corners
         half_w = max(20.0, (w - 2 * margin - gap) / 2)
         full_w = max(20.0, w - 2 * margin)
@@ -1320,7 +1342,9 @@ class Viewport(QFrame):
             ("bl", False, True),
             ("br", True, True),
         ):
-            lines = tuple(_elide(t, fm, half_w) for t in corners.get(name, [])[:per_half] if t)
+            lines = tuple(
+                self._elided(t, fm, half_w, fkey) for t in corners.get(name, [])[:per_half] if t
+            )
             if not lines:
                 continue
             height = len(lines) * lh
@@ -1334,7 +1358,7 @@ class Viewport(QFrame):
         )
         room = max(0, per_half - rows["top"])
         if warnings and room:
-            lines = tuple(_elide(t, fm, full_w) for t in warnings[:room])
+            lines = tuple(self._elided(t, fm, full_w, fkey) for t in warnings[:room])
             out.append(
                 (
                     "warn",
@@ -1344,7 +1368,11 @@ class Viewport(QFrame):
                 )
             )
         if self._overlay is not None and self.overlay_item.isVisible():
-            tag = (_elide(self.tr("AI overlay — requires review by a physician"), fm, full_w),)
+            tag = (
+                self._elided(
+                    self.tr("AI overlay — requires review by a physician"), fm, full_w, fkey
+                ),
+            )
             out.append(
                 (
                     "ai",
@@ -1356,11 +1384,16 @@ class Viewport(QFrame):
         return out
 
     def _annotation_key(self, w: int, h: int) -> tuple[Any, ...] | None:
-        """Everything :meth:`_paint_annotations` paints from (None: nothing to paint)."""
+        """Everything :meth:`_paint_annotations` paints from (None: nothing to paint).
+
+        The corner texts computed for it are kept in ``_key_corners`` for the paint that follows.
+        """
         if self.series is None:
             return None
         show = self.show_annotations
-        texts = tuple(tuple(v) for v in self.annotation_text().values()) if show else ()
+        corners = self.annotation_text() if show else {}
+        self._key_corners = corners
+        texts = tuple(tuple(v) for v in corners.values())
         letters = tuple(sorted(self.orientation_text().items())) if show else ()
         return (
             w,
@@ -1397,63 +1430,92 @@ class Viewport(QFrame):
                 p.drawPixmap(at, pm)
             return
         rec = _Recorder(p)
-        self._paint_annotations(rec, w, h)  # type: ignore[arg-type]
+        self._paint_annotations(rec, w, h, self._key_corners)  # type: ignore[arg-type]
         cache[key] = rec.ops
         while len(cache) > 512:
             cache.popitem(last=False)
 
-    def _paint_annotations(self, p: QPainter, w: int, h: int) -> None:
+    def _annotation_fonts(self) -> tuple[QFont, QFont, str, str, int]:
+        """The overlay fonts (9 pt text, 11 pt bold orientation letters), their keys and the
+        letters' ascent, made once per widget font."""
+        base = self.font()
+        cached = self._fonts
+        if cached is not None and cached[0] == base:
+            return cached[1]
+        font = QFont(base)
+        font.setPointSizeF(9.0)
+        big = QFont(font)
+        big.setPointSizeF(11.0)
+        big.setBold(True)
+        fonts = (font, big, font.key(), big.key(), QFontMetrics(big).ascent())
+        self._fonts = (base, fonts)
+        return fonts
+
+    def _paint_annotations(
+        self, p: QPainter, w: int, h: int, corners: dict[str, list[str]] | None = None
+    ) -> None:
         if self.series is None:
             return
-        font = QFont(self.font())
-        font.setPointSizeF(9.0)
+        font, big, fkey, bkey, big_ascent = self._annotation_fonts()
         p.setFont(font)
         fm = p.fontMetrics()
-        margin = 8
-        fkey = font.key()
+        margin, lh = 8, fm.height()
+        ascent = QFontMetrics(font).ascent()
+        blocks = self._block_ops
+        if len(blocks) > 1024:
+            blocks.clear()
 
         def text(x: float, y: float, s: str, color: QColor = _TEXT) -> None:
-            f = p.font()
-            p.drawPixmap(QPointF(x, y - QFontMetrics(f).ascent()), self._label(s, f, color))
+            p.drawPixmap(QPointF(x, y - ascent), self._line(s, font, fkey, color))
 
-        for kind, rect, lines, right in self.annotation_layout(w, h, fm):
-            color = {"warn": QColor("#ffab40"), "ai": QColor("#80deea")}.get(kind, _TEXT)
-            pm = self._block(lines, font, color, right, fkey)
-            x = rect.right() - pm.width() + 2 if right else rect.left()
-            if kind in ("warn", "ai"):
-                x = rect.center().x() - pm.width() / 2
-            p.drawPixmap(QPointF(x, rect.top()), pm)
+        for kind, rect, lines, right in self.annotation_layout(w, h, fm, fkey, corners):
+            # a block's blits are kept: a new slice changes one corner, the others are reused
+            key = (kind, rect.left(), rect.top(), rect.right(), lines, right, fkey, lh)
+            ops = blocks.get(key)
+            if ops is None:
+                color = {"warn": _WARN, "ai": _AI}.get(kind, _TEXT)
+                ops = []
+                for i, line in enumerate(lines):
+                    pm = self._line(line, font, fkey, color)
+                    x = rect.right() - pm.width() + 2 if right else rect.left()
+                    if kind in ("warn", "ai"):
+                        x = rect.center().x() - pm.width() / 2
+                    ops.append((QPointF(x, rect.top() + i * lh), pm))
+                blocks[key] = ops
+            for at, pm in ops:
+                p.drawPixmap(at, pm)
         if self.show_annotations:
             letters = self.orientation_text()
-            accent = QColor("#ffd54a")
             if letters:
-                big = QFont(font)
-                big.setPointSizeF(11.0)
-                big.setBold(True)
-                p.setFont(big)
-                bfm = p.fontMetrics()
-                if letters.get("top"):
-                    s = letters["top"]
-                    text(w / 2 - bfm.horizontalAdvance(s) / 2, margin + bfm.ascent(), s, accent)
-                if letters.get("bottom"):
-                    s = letters["bottom"]
-                    text(
-                        w / 2 - bfm.horizontalAdvance(s) / 2, h - margin - bfm.descent(), s, accent
-                    )
-                if letters.get("left"):
-                    text(margin, h / 2 + bfm.ascent() / 2, letters["left"], accent)
-                if letters.get("right"):
-                    s = letters["right"]
-                    text(w - margin - bfm.horizontalAdvance(s), h / 2 + bfm.ascent() / 2, s, accent)
-                p.setFont(font)
+                lkey: tuple[Any, ...] = ("letters", w, h, tuple(sorted(letters.items())), bkey)
+                ops = blocks.get(lkey)
+                if ops is None:
+                    p.setFont(big)
+                    bfm = p.fontMetrics()
+                    ops = []
+
+                    def letter(x: float, y: float, s: str) -> None:
+                        pm = self._line(s, big, bkey, _ACCENT)
+                        ops.append((QPointF(x, y - big_ascent), pm))
+
+                    if letters.get("top"):
+                        s = letters["top"]
+                        letter(w / 2 - bfm.horizontalAdvance(s) / 2, margin + bfm.ascent(), s)
+                    if letters.get("bottom"):
+                        s = letters["bottom"]
+                        letter(w / 2 - bfm.horizontalAdvance(s) / 2, h - margin - bfm.descent(), s)
+                    if letters.get("left"):
+                        letter(margin, h / 2 + bfm.ascent() / 2, letters["left"])
+                    if letters.get("right"):
+                        s = letters["right"]
+                        letter(w - margin - bfm.horizontalAdvance(s), h / 2 + bfm.ascent() / 2, s)
+                    p.setFont(font)
+                    blocks[lkey] = ops
+                for at, pm in ops:
+                    p.drawPixmap(at, pm)
         if self._message:
             color = QColor("#bdbdbd") if self._message == "Loading…" else QColor("#ff8a80")
             text(w / 2 - fm.horizontalAdvance(self._message) / 2, h / 2, self._message, color)
         if self.tool in ("length", "rect", "ellipse", "angle") and self._angle_pending is not None:
             hint = "Click to place the second arm of the angle"
-            text(
-                w / 2 - fm.horizontalAdvance(hint) / 2,
-                margin + fm.ascent(),
-                hint,
-                QColor("#ffd54a"),
-            )
+            text(w / 2 - fm.horizontalAdvance(hint) / 2, margin + fm.ascent(), hint, _ACCENT)

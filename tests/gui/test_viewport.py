@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 
 from _gui_helpers import click, drag, wait_frame, wheel
+from app.dicom.windowing import window_to_uint8
 from app.gui.presets import CT_PRESETS
 from app.gui.series import SeriesData
 from app.gui.settings import Settings
@@ -386,3 +387,30 @@ def test_zoom_and_pan_live_in_the_view_state(qtbot: Any, viewport: Viewport) -> 
     viewport.fit()
     assert viewport.state.zoom == 0.0 and viewport.state.pan == (0.0, 0.0)
     assert viewport.zoom == pytest.approx(fitted, rel=1e-3)
+
+
+def test_neighbours_are_windowed_ahead_of_the_scroll_as_painted(
+    qtbot: Any, viewport: Viewport
+) -> None:
+    """The decoded slices around the one on screen are windowed on a worker, with the window
+    on screen: a slice scrolled to paints exactly what windowing it then would give."""
+    s = viewport.series
+    assert s is not None
+    qtbot.waitUntil(lambda: len(s.cache) == s.count, timeout=30000)  # all decoded
+    viewport.set_window(40.0, 80.0)
+    state = (40.0, 80.0, viewport.invert)
+    want = min(s.count - 1, viewport.windowed.radius)
+    qtbot.waitUntil(
+        lambda: all(viewport.windowed.get(s, i, state) is not None for i in range(want + 1)),
+        timeout=10000,
+    )
+    made = viewport.windowed.get(s, 5, state)
+    assert made is not None
+    np.testing.assert_array_equal(made, window_to_uint8(s.cache.get(5), 40.0, 80.0))
+    viewport.set_index(5)
+    assert viewport.display is made  # painted from the frame made ahead
+    # another window: nothing made for the old one is shown
+    viewport.set_window(400.0, 2000.0)
+    assert viewport.windowed.get(s, 6, state) is None
+    viewport.set_index(6)
+    np.testing.assert_array_equal(viewport.display, window_to_uint8(viewport.frame, 400.0, 2000.0))
