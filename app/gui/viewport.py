@@ -117,23 +117,6 @@ class _GraphicsView(pg.GraphicsView):
         painter.restore()
 
 
-class _Recorder:
-    """Stands in for the painter while the annotations are painted: draws, and records the
-    pixmap blits so the next paint with the same texts replays them (see
-    :meth:`Viewport._paint_annotations_cached`)."""
-
-    def __init__(self, painter: QPainter) -> None:
-        self._p = painter
-        self.ops: list[tuple[QPointF, QPixmap]] = []
-
-    def drawPixmap(self, at: QPointF, pm: QPixmap) -> None:  # noqa: N802 - QPainter's name
-        self._p.drawPixmap(at, pm)
-        self.ops.append((QPointF(at), pm))
-
-    def __getattr__(self, name: str) -> Any:  # setFont, font, fontMetrics: the painter's
-        return getattr(self._p, name)
-
-
 def _elide(text: str, fm: QFontMetrics, width: float) -> str:
     """``text`` fitted into ``width`` pixels: UIDs (digits and dots) lose their middle, the rest
     its end."""
@@ -242,7 +225,7 @@ class Viewport(QFrame):
         self._presets: list[WindowPreset] = []
         self._text_cache: dict[tuple[str, str, int], QPixmap] = {}
         self._elide_cache: dict[tuple[str, str, float], str] = {}
-        self._fonts: tuple[QFont, tuple[QFont, QFont, str, str, int]] | None = None
+        self._fonts: tuple[QFont, tuple[QFont, QFont, str, str, int, int]] | None = None
         self._key_corners: dict[str, list[str]] = {}
         #: the blits of each block of overlay text (a corner, the letters), by what it shows
         self._block_ops: dict[tuple[Any, ...], list[tuple[QPointF, QPixmap]]] = {}
@@ -1214,11 +1197,13 @@ class Viewport(QFrame):
             s.description,
         ]
         bl = [self.tr("Im %1 / %2").replace("%1", str(self.index + 1)).replace("%2", str(s.count))]
-        pos = s.slice_position(self.index)
         ref = s.frames[self.index] if 0 <= self.index < s.count else None
-        if ref is not None and ref.slice_location is not None:
-            bl.append(self.tr("Pos %1 mm").replace("%1", f"{ref.slice_location:.1f}"))
-        elif pos is not None:
+        pos = (
+            ref.slice_location
+            if ref is not None and ref.slice_location is not None
+            else s.slice_position(self.index)
+        )
+        if pos is not None:
             bl.append(self.tr("Pos %1 mm").replace("%1", f"{pos:.1f}"))
         if s.slice_thickness:
             bl.append(self.tr("Thk %1 mm").replace("%1", f"{s.slice_thickness:.2g}"))
@@ -1429,13 +1414,13 @@ class Viewport(QFrame):
             for at, pm in ops:
                 p.drawPixmap(at, pm)
             return
-        rec = _Recorder(p)
-        self._paint_annotations(rec, w, h, self._key_corners)  # type: ignore[arg-type]
-        cache[key] = rec.ops
+        ops = cache[key] = self._annotation_blits(p, w, h, self._key_corners)
         while len(cache) > 512:
             cache.popitem(last=False)
+        for at, pm in ops:
+            p.drawPixmap(at, pm)
 
-    def _annotation_fonts(self) -> tuple[QFont, QFont, str, str, int]:
+    def _annotation_fonts(self) -> tuple[QFont, QFont, str, str, int, int]:
         """The overlay fonts (9 pt text, 11 pt bold orientation letters), their keys and the
         letters' ascent, made once per widget font."""
         base = self.font()
@@ -1447,26 +1432,42 @@ class Viewport(QFrame):
         big = QFont(font)
         big.setPointSizeF(11.0)
         big.setBold(True)
-        fonts = (font, big, font.key(), big.key(), QFontMetrics(big).ascent())
+        fonts = (
+            font,
+            big,
+            font.key(),
+            big.key(),
+            QFontMetrics(font).ascent(),
+            QFontMetrics(big).ascent(),
+        )
         self._fonts = (base, fonts)
         return fonts
 
     def _paint_annotations(
         self, p: QPainter, w: int, h: int, corners: dict[str, list[str]] | None = None
     ) -> None:
+        """Paint the overlay texts (corners, warnings, AI notice, orientation letters, message)."""
+        for at, pm in self._annotation_blits(p, w, h, corners):
+            p.drawPixmap(at, pm)
+
+    def _annotation_blits(
+        self, p: QPainter, w: int, h: int, corners: dict[str, list[str]] | None = None
+    ) -> list[tuple[QPointF, QPixmap]]:
+        """The overlay texts as pixmap blits ``(top-left, pixmap)``, in painting order (``p``
+        is the painter they go to: its font metrics lay them out)."""
+        out: list[tuple[QPointF, QPixmap]] = []
         if self.series is None:
-            return
-        font, big, fkey, bkey, big_ascent = self._annotation_fonts()
+            return out
+        font, big, fkey, bkey, ascent, big_ascent = self._annotation_fonts()
         p.setFont(font)
         fm = p.fontMetrics()
         margin, lh = 8, fm.height()
-        ascent = QFontMetrics(font).ascent()
         blocks = self._block_ops
         if len(blocks) > 1024:
             blocks.clear()
 
         def text(x: float, y: float, s: str, color: QColor = _TEXT) -> None:
-            p.drawPixmap(QPointF(x, y - ascent), self._line(s, font, fkey, color))
+            out.append((QPointF(x, y - ascent), self._line(s, font, fkey, color)))
 
         for kind, rect, lines, right in self.annotation_layout(w, h, fm, fkey, corners):
             # a block's blits are kept: a new slice changes one corner, the others are reused
@@ -1482,8 +1483,7 @@ class Viewport(QFrame):
                         x = rect.center().x() - pm.width() / 2
                     ops.append((QPointF(x, rect.top() + i * lh), pm))
                 blocks[key] = ops
-            for at, pm in ops:
-                p.drawPixmap(at, pm)
+            out += ops
         if self.show_annotations:
             letters = self.orientation_text()
             if letters:
@@ -1511,11 +1511,11 @@ class Viewport(QFrame):
                         letter(w - margin - bfm.horizontalAdvance(s), h / 2 + bfm.ascent() / 2, s)
                     p.setFont(font)
                     blocks[lkey] = ops
-                for at, pm in ops:
-                    p.drawPixmap(at, pm)
+                out += ops
         if self._message:
             color = QColor("#bdbdbd") if self._message == "Loading…" else QColor("#ff8a80")
             text(w / 2 - fm.horizontalAdvance(self._message) / 2, h / 2, self._message, color)
         if self.tool in ("length", "rect", "ellipse", "angle") and self._angle_pending is not None:
             hint = "Click to place the second arm of the angle"
             text(w / 2 - fm.horizontalAdvance(hint) / 2, margin + fm.ascent(), hint, _ACCENT)
+        return out
