@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPixmap, QTransform
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QScrollBar, QSizePolicy, QWidget
 
@@ -226,7 +226,7 @@ class Viewport(QFrame):
         self._text_cache: dict[tuple[str, str, int], QPixmap] = {}
         self._elide_cache: dict[tuple[str, str, float], str] = {}
         self._fonts: tuple[QFont, tuple[QFont, QFont, str, str, int, int]] | None = None
-        self._key_corners: dict[str, list[str]] = {}
+        self._font_key = self.font().key()
         #: the blits of each block of overlay text (a corner, the letters), by what it shows
         self._block_ops: dict[tuple[Any, ...], list[tuple[QPointF, QPixmap]]] = {}
         self._letters_key: tuple[str, bytes] | None = None
@@ -471,7 +471,7 @@ class Viewport(QFrame):
                 # cine loops and scrolling back and forth reuse the windowed frames
                 self.windowed.put(series, self.index, state, shown)
         self.display = shown if reduced is None else None  # displayed_image() makes it
-        self.image.setImage(shown, autoLevels=False, levels=None)
+        self.image.setImage(shown, autoLevels=False)  # levels stay None: shown as stored
         rows, cols = self.frame.shape[:2]
         if shown.shape[:2] != (rows, cols):
             self.image.setRect(QRectF(0, 0, cols, rows))
@@ -1369,31 +1369,53 @@ class Viewport(QFrame):
         return out
 
     def _annotation_key(self, w: int, h: int) -> tuple[Any, ...] | None:
-        """Everything :meth:`_paint_annotations` paints from (None: nothing to paint).
+        """What the overlay texts are made from (None: nothing to paint): the viewport size and
+        font, the series (its annotated fields), the slice, the window, zoom, cine, cursor
+        readout, overlay, message and tool state, and the screen orientation (the letters).
 
-        The corner texts computed for it are kept in ``_key_corners`` for the paint that follows.
+        Read from these inputs rather than from the texts: a repaint of an unchanged slice then
+        costs a tuple, not the texts' formatting (see :meth:`annotation_text`).
         """
-        if self.series is None:
+        s = self.series
+        if s is None:
             return None
-        show = self.show_annotations
-        corners = self.annotation_text() if show else {}
-        self._key_corners = corners
-        texts = tuple(tuple(v) for v in corners.values())
-        letters = tuple(sorted(self.orientation_text().items())) if show else ()
+        st = self.state
+        settings = self.settings
         return (
             w,
             h,
-            self.font().key(),
-            show,
-            texts,
-            letters,
-            tuple(self.series.warnings),
-            self.series.key,
+            self._font_key,
+            self.show_annotations,
+            s.key,
+            s.count,
+            s.description,
+            s.series_number,
+            s.modality,
+            s.slice_thickness,
+            s.pixel_spacing,
+            s.spacing_source,
+            s.orientation,
+            tuple(s.meta.values()),
+            tuple(s.warnings),
+            settings.hide_patient_identity,
+            self.index,
+            self.index in s.low_res,
+            st.window,
+            st.invert,
+            st.orientation,
+            self.preset_name,
+            self.zoom,
+            self.cine.isActive() and settings.cine_fps,
+            self._cursor_text,
             self._overlay is not None and self.overlay_item.isVisible(),
             self._message,
             self.tool in ("length", "rect", "ellipse", "angle") and self._angle_pending is not None,
-            self.tr("AI overlay — requires review by a physician"),
         )
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.FontChange:
+            self._font_key = self.font().key()  # the overlay texts are laid out anew
+        super().changeEvent(event)
 
     def _paint_annotations_cached(self, p: QPainter, w: int, h: int) -> None:
         """:meth:`_paint_annotations`, replayed as the same pixmap blits while its texts stay the
@@ -1414,7 +1436,8 @@ class Viewport(QFrame):
             for at, pm in ops:
                 p.drawPixmap(at, pm)
             return
-        ops = cache[key] = self._annotation_blits(p, w, h, self._key_corners)
+        corners = self.annotation_text() if self.show_annotations else {}
+        ops = cache[key] = self._annotation_blits(p, w, h, corners)
         while len(cache) > 512:
             cache.popitem(last=False)
         for at, pm in ops:
