@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -181,8 +182,10 @@ class WindowedFrames:
         self.cache = FrameCache(max_bytes, eviction="lru")
         self.radius = int(radius)
         self._lock = threading.Lock()
-        #: (series, window, focus, generation) to work on, None when done
-        self._job: tuple[SeriesData, WindowState, int, int] | None = None
+        #: (series, window, focus, per-slice extra, generation) to work on, None when done
+        self._job: tuple[SeriesData, WindowState, int, Callable[[int], None] | None, int] | None = (
+            None
+        )
         self._generation = 0
         self._running = False
         self.focus: int | None = None  # the focus of the last job asked for
@@ -205,12 +208,20 @@ class WindowedFrames:
         """Drop every windowed frame (a new window or series: they are stale)."""
         self.cache.clear()
 
-    def prefetch(self, series: SeriesData, state: WindowState, focus: int) -> None:
+    def prefetch(
+        self,
+        series: SeriesData,
+        state: WindowState,
+        focus: int,
+        extra: Callable[[int], None] | None = None,
+    ) -> None:
         """Window the decoded frames around ``focus`` with ``state`` in the background (the
-        frames already windowed are skipped; a later call replaces an unfinished job)."""
+        frames already windowed are skipped; a later call replaces an unfinished job).
+        ``extra(index)``, when given, runs on the worker after each frame it windows (the
+        viewport renders that slice's overlay text there)."""
         with self._lock:
             self._generation += 1
-            self._job = (series, state, int(focus), self._generation)
+            self._job = (series, state, int(focus), extra, self._generation)
             self.focus = int(focus)
             if self._running:
                 return
@@ -240,7 +251,7 @@ class WindowedFrames:
                 job = self._job
                 if job is None:
                     return
-                series, state, focus, gen = job
+                series, state, focus, extra, gen = job
             if gen != done_gen:  # a new job: scan again from its focus
                 done_gen, d = gen, 0
             index, d = self._next(series, state, focus, d)
@@ -254,6 +265,11 @@ class WindowedFrames:
             if arr is None or index in series.low_res:
                 continue
             self.put(series, index, state, window_to_uint8(arr, *state))
+            if extra is not None:
+                try:
+                    extra(index)
+                except Exception:  # noqa: BLE001 - the GUI thread makes it itself then
+                    log.debug("per-slice extra failed", exc_info=True)
 
     def _next(
         self, series: SeriesData, state: WindowState, focus: int, d: int
@@ -262,7 +278,8 @@ class WindowedFrames:
         the distance to go on from."""
         n = series.count
         first = series.cache.get(focus) if 0 <= focus < n else None
-        per_frame = max(int(first.nbytes) if first is not None else 0, series.rows * series.columns)
+        # a windowed frame holds a byte per sample
+        per_frame = max(int(first.size) if first is not None else 0, series.rows * series.columns)
         # window no more than half the budget ahead: the frames being scrolled past stay too
         radius = min(self.radius, max(1, self.cache.max_bytes // (2 * max(per_frame, 1))))
         held = self.cache

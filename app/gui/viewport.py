@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPixmap, QTransform
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QKeyEvent, QPainter, QTransform
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QScrollBar, QSizePolicy, QWidget
 
 from app.gui.annotations import direction_letters, format_age, format_date, format_name
@@ -115,6 +115,42 @@ class _GraphicsView(pg.GraphicsView):
             painter, self.viewport().width(), self.viewport().height()
         )
         painter.restore()
+
+
+def _render_line(text: str, font: QFont, color: QColor) -> QImage:
+    """One line of overlay text in ``color`` over a 1-pixel shadow, on a transparent image
+    (QImage and QPainter only: safe on a worker thread)."""
+    fm = QFontMetrics(font)
+    width = fm.horizontalAdvance(text)
+    img = QImage(
+        max(1, width + 2), max(1, fm.height() + 2), QImage.Format.Format_ARGB32_Premultiplied
+    )
+    img.fill(Qt.GlobalColor.transparent)
+    q = QPainter(img)
+    q.setFont(font)
+    q.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+    y = fm.ascent()
+    q.setPen(_SHADOW)
+    q.drawText(QPointF(1, y + 1), text)
+    q.setPen(color)
+    q.drawText(QPointF(0, y), text)
+    q.end()
+    return img
+
+
+def _slice_lines(series: SeriesData, index: int, im: str, pos: str) -> list[str]:
+    """The overlay lines of slice ``index`` alone: ``im`` ("Im %1 / %2") with its number and
+    the count, then ``pos`` ("Pos %1 mm") with its slice location or position when known."""
+    lines = [im.replace("%1", str(index + 1)).replace("%2", str(series.count))]
+    ref = series.frames[index] if 0 <= index < series.count else None
+    where = (
+        ref.slice_location
+        if ref is not None and ref.slice_location is not None
+        else series.slice_position(index)
+    )
+    if where is not None:
+        lines.append(pos.replace("%1", f"{where:.1f}"))
+    return lines
 
 
 def _elide(text: str, fm: QFontMetrics, width: float) -> str:
@@ -223,12 +259,15 @@ class Viewport(QFrame):
         self.first_paint_time: float | None = None
         self._wheel_accum = 0
         self._presets: list[WindowPreset] = []
-        self._text_cache: dict[tuple[str, str, int], QPixmap] = {}
+        #: overlay text lines rendered (with shadow), by (text, font key, colour); the worker
+        #: that windows frames ahead adds the lines of the slices it prepares (QImage: made on
+        #: either thread)
+        self._text_cache: dict[tuple[str, str, int], QImage] = {}
         self._elide_cache: dict[tuple[str, str, float], str] = {}
         self._fonts: tuple[QFont, tuple[QFont, QFont, str, str, int, int]] | None = None
         self._font_key = self.font().key()
         #: the blits of each block of overlay text (a corner, the letters), by what it shows
-        self._block_ops: dict[tuple[Any, ...], list[tuple[QPointF, QPixmap]]] = {}
+        self._block_ops: dict[tuple[Any, ...], list[tuple[QPointF, QImage]]] = {}
         self._letters_key: tuple[str, bytes] | None = None
         self._letters: dict[str, str] = {}
         self.preset_name = ""
@@ -411,15 +450,13 @@ class Viewport(QFrame):
     def _frame_ready(self, index: int) -> None:
         if self.series is None:
             return
-        if self._display_state is not None and abs(index - self.index) <= self.windowed.radius:
-            self._prefetch()  # a newly decoded neighbour: window it ahead too
-        if index != self.index:
-            return
-        if (
+        if index == self.index and (
             self._shown_key != (self.series.key, index)
             or self.series.cache.get(index) is not self.frame
         ):
             self._show_frame()  # new, or the full-resolution decode of a preview
+        elif self._display_state is not None and abs(index - self.index) <= self.windowed.radius:
+            self._prefetch()  # a newly decoded neighbour: window it ahead too
 
     def _frame_failed(self, index: int, message: str) -> None:
         if index == self.index:
@@ -480,10 +517,14 @@ class Viewport(QFrame):
         self._paint_pending = True
 
     def _prefetch(self) -> None:
-        """Window the decoded frames around the slice on screen in the background."""
-        if self.series is not None and self.index >= 0:
+        """Window the decoded frames around the slice on screen in the background (a single
+        image has no neighbours: the GUI thread windows it when it shows it)."""
+        if self.series is not None and self.series.count > 1 and self.index >= 0:
             self.windowed.prefetch(
-                self.series, (self.window_center, self.window_width, self.invert), self.index
+                self.series,
+                (self.window_center, self.window_width, self.invert),
+                self.index,
+                self._slice_text_job(),
             )
 
     def _initial_window(self, arr: np.ndarray) -> None:
@@ -1196,15 +1237,7 @@ class Viewport(QFrame):
             f"Se {s.series_number}  {s.modality}" if s.series_number is not None else s.modality,
             s.description,
         ]
-        bl = [self.tr("Im %1 / %2").replace("%1", str(self.index + 1)).replace("%2", str(s.count))]
-        ref = s.frames[self.index] if 0 <= self.index < s.count else None
-        pos = (
-            ref.slice_location
-            if ref is not None and ref.slice_location is not None
-            else s.slice_position(self.index)
-        )
-        if pos is not None:
-            bl.append(self.tr("Pos %1 mm").replace("%1", f"{pos:.1f}"))
+        bl = _slice_lines(s, self.index, self.tr("Im %1 / %2"), self.tr("Pos %1 mm"))
         if s.slice_thickness:
             bl.append(self.tr("Thk %1 mm").replace("%1", f"{s.slice_thickness:.2g}"))
         wl = (
@@ -1253,30 +1286,42 @@ class Viewport(QFrame):
         self._letters_key, self._letters = key, out
         return dict(out)
 
-    def _line(self, text: str, font: QFont, fkey: str, color: QColor) -> QPixmap:
+    def _line(self, text: str, font: QFont, fkey: str, color: QColor) -> QImage:
         """One line of overlay text with its shadow, rendered once and cached by line (not by
-        corner): scrolling changes one or two lines ("Im", "Pos"), so a new slice renders only
-        those, and every other line of every corner is a blit of a pixmap already made."""
+        corner): scrolling changes one or two lines ("Im", "Pos"), made ahead by the worker
+        that windows the next slices (see :meth:`_slice_text_job`), and every other line of
+        every corner is a blit of an image already made."""
         key = (text, fkey, color.rgba())
         pm = self._text_cache.get(key)
         if pm is None:
             if len(self._text_cache) > 2048:
                 self._text_cache.clear()
-            fm = QFontMetrics(font)
-            width = fm.horizontalAdvance(text)
-            pm = QPixmap(max(1, width + 2), max(1, fm.height() + 2))
-            pm.fill(Qt.GlobalColor.transparent)
-            q = QPainter(pm)
-            q.setFont(font)
-            q.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-            y = fm.ascent()
-            q.setPen(_SHADOW)
-            q.drawText(QPointF(1, y + 1), text)
-            q.setPen(color)
-            q.drawText(QPointF(0, y), text)
-            q.end()
-            self._text_cache[key] = pm
+            pm = self._text_cache[key] = _render_line(text, font, color)
         return pm
+
+    def _slice_text_job(self) -> Callable[[int], None] | None:
+        """What the frame-windowing worker also does for each slice it prepares: render that
+        slice's own overlay lines ("Im k / n", "Pos"), so scrolling to it only blits them.
+
+        The worker gets its own copy of the font (a QFont's cached font engine belongs to the
+        thread that uses it) and the translated templates read here, on the GUI thread.
+        """
+        s = self.series
+        if s is None or not self.show_annotations:
+            return None
+        font, _big, fkey, *_ = self._annotation_fonts()
+        own = QFont()
+        own.fromString(font.toString())
+        templates = (self.tr("Im %1 / %2"), self.tr("Pos %1 mm"))
+        cache, rgba, color = self._text_cache, _TEXT.rgba(), QColor(_TEXT)
+
+        def render(index: int) -> None:
+            for text in _slice_lines(s, index, *templates):
+                key = (text, fkey, rgba)
+                if key not in cache:
+                    cache[key] = _render_line(text, own, color)
+
+        return render
 
     def _elided(self, text: str, fm: QFontMetrics, width: float, fkey: str) -> str:
         """:func:`_elide`, remembered per font and width (the same lines come back every slice)."""
@@ -1427,21 +1472,21 @@ class Viewport(QFrame):
         key = self._annotation_key(w, h)
         if key is None:
             return
-        cache: OrderedDict[tuple[Any, ...], list[tuple[QPointF, QPixmap]]] = (
+        cache: OrderedDict[tuple[Any, ...], list[tuple[QPointF, QImage]]] = (
             self.__dict__.setdefault("_annotation_ops", OrderedDict())
         )
         ops = cache.get(key)
         if ops is not None:
             cache.move_to_end(key)
             for at, pm in ops:
-                p.drawPixmap(at, pm)
+                p.drawImage(at, pm)
             return
         corners = self.annotation_text() if self.show_annotations else {}
         ops = cache[key] = self._annotation_blits(p, w, h, corners)
         while len(cache) > 512:
             cache.popitem(last=False)
         for at, pm in ops:
-            p.drawPixmap(at, pm)
+            p.drawImage(at, pm)
 
     def _annotation_fonts(self) -> tuple[QFont, QFont, str, str, int, int]:
         """The overlay fonts (9 pt text, 11 pt bold orientation letters), their keys and the
@@ -1471,14 +1516,14 @@ class Viewport(QFrame):
     ) -> None:
         """Paint the overlay texts (corners, warnings, AI notice, orientation letters, message)."""
         for at, pm in self._annotation_blits(p, w, h, corners):
-            p.drawPixmap(at, pm)
+            p.drawImage(at, pm)
 
     def _annotation_blits(
         self, p: QPainter, w: int, h: int, corners: dict[str, list[str]] | None = None
-    ) -> list[tuple[QPointF, QPixmap]]:
+    ) -> list[tuple[QPointF, QImage]]:
         """The overlay texts as pixmap blits ``(top-left, pixmap)``, in painting order (``p``
         is the painter they go to: its font metrics lay them out)."""
-        out: list[tuple[QPointF, QPixmap]] = []
+        out: list[tuple[QPointF, QImage]] = []
         if self.series is None:
             return out
         font, big, fkey, bkey, ascent, big_ascent = self._annotation_fonts()

@@ -406,6 +406,12 @@ def test_neighbours_are_windowed_ahead_of_the_scroll_as_painted(
     )
     made = viewport.windowed.get(s, 5, state)
     assert made is not None
+    # the worker also rendered slice 5's own overlay line, as the GUI thread renders it
+    from app.gui.viewport import _TEXT, _render_line
+
+    font, _big, fkey, *_ = viewport._annotation_fonts()
+    line = viewport._text_cache.get((f"Im 6 / {s.count}", fkey, _TEXT.rgba()))
+    assert line is not None and line == _render_line(f"Im 6 / {s.count}", font, _TEXT)
     np.testing.assert_array_equal(made, window_to_uint8(s.cache.get(5), 40.0, 80.0))
     viewport.set_index(5)
     assert viewport.display is made  # painted from the frame made ahead
