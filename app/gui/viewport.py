@@ -266,6 +266,12 @@ class Viewport(QFrame):
         self._elide_cache: dict[tuple[str, str, float], str] = {}
         self._fonts: tuple[QFont, tuple[QFont, QFont, str, str, int, int]] | None = None
         self._font_key = self.font().key()
+        #: overlay blits by what they are made from (:meth:`_paint_annotations_cached`)
+        self._annotation_ops: OrderedDict[
+            tuple[tuple[Any, ...], int], list[tuple[QPointF, QImage]]
+        ] = OrderedDict()
+        #: the blits of all but the slice's own corner, by the key less the index
+        self._overlay_base: dict[tuple[Any, ...], Any] = {}
         #: the blits of each block of overlay text (a corner, the letters), by what it shows
         self._block_ops: dict[tuple[Any, ...], list[tuple[QPointF, QImage]]] = {}
         self._letters_key: tuple[str, bytes] | None = None
@@ -1413,20 +1419,22 @@ class Viewport(QFrame):
             )
         return out
 
-    def _annotation_key(self, w: int, h: int) -> tuple[Any, ...] | None:
-        """What the overlay texts are made from (None: nothing to paint): the viewport size and
-        font, the series (its annotated fields), the slice, the window, zoom, cine, cursor
-        readout, overlay, message and tool state, and the screen orientation (the letters).
+    def _annotation_key(self, w: int, h: int) -> tuple[tuple[Any, ...], int] | None:
+        """What the overlay texts are made from (None: nothing to paint), as ``(rest, index)``:
+        the slice index, and the rest: the viewport size and font, the series (its annotated
+        fields), the window, zoom, cine, cursor readout, overlay, message and tool state, and
+        the screen orientation (the letters).
 
         Read from these inputs rather than from the texts: a repaint of an unchanged slice then
-        costs a tuple, not the texts' formatting (see :meth:`annotation_text`).
+        costs a tuple, not the texts' formatting (see :meth:`annotation_text`). Only the
+        bottom-left corner's "Im" and "Pos" lines depend on the index.
         """
         s = self.series
         if s is None:
             return None
         st = self.state
         settings = self.settings
-        return (
+        rest = (
             w,
             h,
             self._font_key,
@@ -1443,7 +1451,6 @@ class Viewport(QFrame):
             tuple(s.meta.values()),
             tuple(s.warnings),
             settings.hide_patient_identity,
-            self.index,
             self.index in s.low_res,
             st.window,
             st.invert,
@@ -1456,6 +1463,7 @@ class Viewport(QFrame):
             self._message,
             self.tool in ("length", "rect", "ellipse", "angle") and self._angle_pending is not None,
         )
+        return rest, self.index
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt's name
         if event.type() == QEvent.Type.FontChange:
@@ -1463,30 +1471,64 @@ class Viewport(QFrame):
         super().changeEvent(event)
 
     def _paint_annotations_cached(self, p: QPainter, w: int, h: int) -> None:
-        """:meth:`_paint_annotations`, replayed as the same pixmap blits while its texts stay the
-        same (a window/level drag, the overlay, the cursor...), else painted and recorded.
+        """:meth:`_paint_annotations`, replayed as the same image blits while what the texts
+        are made from stays the same (:meth:`_annotation_key`), else laid out and kept.
 
-        The corner texts' layout (eliding, font metrics) is most of a slice's own paint time;
-        scrolling revisits slices, so the blits of the last few hundred are kept.
+        The texts' layout (eliding, font metrics) is most of a slice's own paint time; scrolling
+        revisits slices, so the blits of the last few hundred are kept. A new slice changes
+        only the bottom-left corner's lines: the blits of everything else, laid out for another
+        slice with the same inputs, are reused around that corner's new lines.
         """
         key = self._annotation_key(w, h)
         if key is None:
             return
-        cache: OrderedDict[tuple[Any, ...], list[tuple[QPointF, QImage]]] = (
-            self.__dict__.setdefault("_annotation_ops", OrderedDict())
-        )
+        cache = self._annotation_ops
         ops = cache.get(key)
         if ops is not None:
             cache.move_to_end(key)
-            for at, pm in ops:
-                p.drawImage(at, pm)
-            return
-        corners = self.annotation_text() if self.show_annotations else {}
-        ops = cache[key] = self._annotation_blits(p, w, h, corners)
-        while len(cache) > 512:
-            cache.popitem(last=False)
+        else:
+            ops = cache[key] = self._slice_blits(p, w, h, key[0])
+            while len(cache) > 512:
+                cache.popitem(last=False)
         for at, pm in ops:
             p.drawImage(at, pm)
+
+    def _slice_blits(
+        self, p: QPainter, w: int, h: int, rest: tuple[Any, ...]
+    ) -> list[tuple[QPointF, QImage]]:
+        """The overlay blits of the slice on screen; ``rest`` is its key less the index."""
+        corners = self.annotation_text() if self.show_annotations else {}
+        base = self._overlay_base.get(rest)
+        if base is not None:
+            blocks, (rect, per_half, count, fm, font, fkey) = base
+            lines = [t for t in corners.get("bl", [])[:per_half] if t]
+            if len(lines) == count:  # the corner keeps its place: only its lines are new
+                lh = fm.height()
+                own = [
+                    (
+                        QPointF(rect.left(), rect.top() + i * lh),
+                        self._line(self._elided(t, fm, rect.width(), fkey), font, fkey, _TEXT),
+                    )
+                    for i, t in enumerate(lines)
+                ]
+                out: list[tuple[QPointF, QImage]] = []
+                for kind, ops in blocks:
+                    out += own if kind == "bl" else ops
+                return out
+        laid = self._annotation_blocks(p, w, h, corners)
+        bl = next((b for b in laid if b[0] == "bl"), None)
+        if bl is not None and bl[2] is not None:
+            font, _big, fkey, *_ = self._annotation_fonts()
+            p.setFont(font)
+            fm = p.fontMetrics()
+            per_half = max(1, int((h / 2 - 8 - fm.height()) // fm.height()))  # as laid out
+            if len(self._overlay_base) > 64:
+                self._overlay_base.clear()
+            self._overlay_base[rest] = (
+                [(kind, ops) for kind, ops, _rect in laid],
+                (QRectF(bl[2]), per_half, len(bl[1]), fm, font, fkey),
+            )
+        return [op for _kind, ops, _rect in laid for op in ops]
 
     def _annotation_fonts(self) -> tuple[QFont, QFont, str, str, int, int]:
         """The overlay fonts (9 pt text, 11 pt bold orientation letters), their keys and the
@@ -1515,15 +1557,20 @@ class Viewport(QFrame):
         self, p: QPainter, w: int, h: int, corners: dict[str, list[str]] | None = None
     ) -> None:
         """Paint the overlay texts (corners, warnings, AI notice, orientation letters, message)."""
-        for at, pm in self._annotation_blits(p, w, h, corners):
-            p.drawImage(at, pm)
+        if corners is None:
+            corners = self.annotation_text() if self.show_annotations else {}
+        for _kind, ops, _rect in self._annotation_blocks(p, w, h, corners):
+            for at, pm in ops:
+                p.drawImage(at, pm)
 
-    def _annotation_blits(
-        self, p: QPainter, w: int, h: int, corners: dict[str, list[str]] | None = None
-    ) -> list[tuple[QPointF, QImage]]:
-        """The overlay texts as pixmap blits ``(top-left, pixmap)``, in painting order (``p``
-        is the painter they go to: its font metrics lay them out)."""
-        out: list[tuple[QPointF, QImage]] = []
+    def _annotation_blocks(
+        self, p: QPainter, w: int, h: int, corners: dict[str, list[str]]
+    ) -> list[tuple[str, list[tuple[QPointF, QImage]], QRectF | None]]:
+        """The overlay texts as image blits ``(top-left, image)`` by block, in painting order:
+        ``(kind, blits, rect)`` with the kinds of :meth:`annotation_layout` and its rects, then
+        ``letters``, ``message`` and ``hint`` (no rect). ``p`` is the painter they go to: its
+        font metrics lay them out; ``corners`` is :meth:`annotation_text` (empty: none shown)."""
+        out: list[tuple[str, list[tuple[QPointF, QImage]], QRectF | None]] = []
         if self.series is None:
             return out
         font, big, fkey, bkey, ascent, big_ascent = self._annotation_fonts()
@@ -1534,8 +1581,8 @@ class Viewport(QFrame):
         if len(blocks) > 1024:
             blocks.clear()
 
-        def text(x: float, y: float, s: str, color: QColor = _TEXT) -> None:
-            out.append((QPointF(x, y - ascent), self._line(s, font, fkey, color)))
+        def text(kind: str, x: float, y: float, s: str, color: QColor = _TEXT) -> None:
+            out.append((kind, [(QPointF(x, y - ascent), self._line(s, font, fkey, color))], None))
 
         for kind, rect, lines, right in self.annotation_layout(w, h, fm, fkey, corners):
             # a block's blits are kept: a new slice changes one corner, the others are reused
@@ -1551,7 +1598,7 @@ class Viewport(QFrame):
                         x = rect.center().x() - pm.width() / 2
                     ops.append((QPointF(x, rect.top() + i * lh), pm))
                 blocks[key] = ops
-            out += ops
+            out.append((kind, ops, rect))
         if self.show_annotations:
             letters = self.orientation_text()
             if letters:
@@ -1579,11 +1626,13 @@ class Viewport(QFrame):
                         letter(w - margin - bfm.horizontalAdvance(s), h / 2 + bfm.ascent() / 2, s)
                     p.setFont(font)
                     blocks[lkey] = ops
-                out += ops
+                out.append(("letters", ops, None))
         if self._message:
             color = QColor("#bdbdbd") if self._message == "Loading…" else QColor("#ff8a80")
-            text(w / 2 - fm.horizontalAdvance(self._message) / 2, h / 2, self._message, color)
+            x = w / 2 - fm.horizontalAdvance(self._message) / 2
+            text("message", x, h / 2, self._message, color)
         if self.tool in ("length", "rect", "ellipse", "angle") and self._angle_pending is not None:
             hint = "Click to place the second arm of the angle"
-            text(w / 2 - fm.horizontalAdvance(hint) / 2, margin + fm.ascent(), hint, _ACCENT)
+            x = w / 2 - fm.horizontalAdvance(hint) / 2
+            text("hint", x, margin + fm.ascent(), hint, _ACCENT)
         return out

@@ -420,3 +420,26 @@ def test_neighbours_are_windowed_ahead_of_the_scroll_as_painted(
     assert viewport.windowed.get(s, 6, state) is None
     viewport.set_index(6)
     np.testing.assert_array_equal(viewport.display, window_to_uint8(viewport.frame, 400.0, 2000.0))
+
+
+def test_a_new_slice_reuses_the_other_corners_and_paints_the_same(
+    qtbot: Any, viewport: Viewport
+) -> None:
+    """A slice not painted before lays out only its own corner (the rest is reused from the
+    slice before) and paints the very pixels of a layout from scratch."""
+
+    def grab() -> np.ndarray:
+        viewport.view.viewport().repaint()
+        img = viewport.view.viewport().grab().toImage()
+        return np.frombuffer(img.constBits(), np.uint8, img.sizeInBytes()).copy()
+
+    grab()
+    assert len(viewport._overlay_base) == 1
+    viewport.set_index(3)
+    wait_frame(qtbot, viewport, 3)
+    reused = grab()
+    assert any(line == f"Im 4 / {viewport.count}" for line in viewport.annotation_text()["bl"])
+    viewport._annotation_ops.clear()
+    viewport._overlay_base.clear()
+    viewport._block_ops.clear()
+    assert np.array_equal(grab(), reused)
