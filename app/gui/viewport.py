@@ -239,6 +239,7 @@ class Viewport(QFrame):
         self.display: np.ndarray | None = None  # the same, windowed to uint8 as painted
         #: the frames windowed as painted (made ahead of the scroll on a worker)
         self.windowed = WindowedFrames(DISPLAY_CACHE_BYTES)
+        self.destroyed.connect(self.windowed.stop)  # no windowing ahead for a closed viewport
         self._display_state: tuple[str, float, float, bool] | None = None
         self._shown_key: tuple[str, int] | None = None
         self.wl_step = 1.0
