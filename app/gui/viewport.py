@@ -1244,6 +1244,22 @@ class Viewport(QFrame):
             f"Se {s.series_number}  {s.modality}" if s.series_number is not None else s.modality,
             s.description,
         ]
+        bl = self._bottom_left_text(s)
+        br = [self.tr("Zoom %1%").replace("%1", f"{self.zoom * 100:.0f}")]
+        if s.pixel_spacing is None:
+            br.append(self.tr("No pixel spacing: px"))
+        elif s.spacing_source == "ImagerPixelSpacing":
+            br.append(self.tr("Spacing at detector"))
+        if self.cine.isActive():
+            br.append(self.tr("Cine %1 fps").replace("%1", f"{self.settings.cine_fps:.0f}"))
+        if self.index in s.low_res:
+            br.append(self.tr("Loading full resolution…"))
+        if self._cursor_text:
+            br.append(self._cursor_text)
+        return {"tl": [t for t in tl if t], "tr": [t for t in tr if t], "bl": bl, "br": br}
+
+    def _bottom_left_text(self, s: SeriesData) -> list[str]:
+        """The bottom-left corner's lines: the slice's own ("Im", "Pos"), thickness, window."""
         bl = _slice_lines(s, self.index, self.tr("Im %1 / %2"), self.tr("Pos %1 mm"))
         if s.slice_thickness:
             bl.append(self.tr("Thk %1 mm").replace("%1", f"{s.slice_thickness:.2g}"))
@@ -1257,18 +1273,7 @@ class Viewport(QFrame):
         if self.invert:
             wl += "  inv"
         bl.append(wl)
-        br = [self.tr("Zoom %1%").replace("%1", f"{self.zoom * 100:.0f}")]
-        if s.pixel_spacing is None:
-            br.append(self.tr("No pixel spacing: px"))
-        elif s.spacing_source == "ImagerPixelSpacing":
-            br.append(self.tr("Spacing at detector"))
-        if self.cine.isActive():
-            br.append(self.tr("Cine %1 fps").replace("%1", f"{self.settings.cine_fps:.0f}"))
-        if self.index in s.low_res:
-            br.append(self.tr("Loading full resolution…"))
-        if self._cursor_text:
-            br.append(self._cursor_text)
-        return {"tl": [t for t in tl if t], "tr": [t for t in tr if t], "bl": bl, "br": br}
+        return bl
 
     def orientation_text(self) -> dict[str, str]:
         """Orientation letters at the middle of each edge: ``left``, ``right``, ``top``, ``bottom``."""
@@ -1498,11 +1503,10 @@ class Viewport(QFrame):
         self, p: QPainter, w: int, h: int, rest: tuple[Any, ...]
     ) -> list[tuple[QPointF, QImage]]:
         """The overlay blits of the slice on screen; ``rest`` is its key less the index."""
-        corners = self.annotation_text() if self.show_annotations else {}
         base = self._overlay_base.get(rest)
-        if base is not None:
+        if base is not None and self.series is not None:
             blocks, (rect, per_half, count, fm, font, fkey) = base
-            lines = [t for t in corners.get("bl", [])[:per_half] if t]
+            lines = [t for t in self._bottom_left_text(self.series)[:per_half] if t]
             if len(lines) == count:  # the corner keeps its place: only its lines are new
                 lh = fm.height()
                 own = [
@@ -1516,6 +1520,7 @@ class Viewport(QFrame):
                 for kind, ops in blocks:
                     out += own if kind == "bl" else ops
                 return out
+        corners = self.annotation_text() if self.show_annotations else {}
         laid = self._annotation_blocks(p, w, h, corners)
         bl = next((b for b in laid if b[0] == "bl"), None)
         if bl is not None and bl[2] is not None:
