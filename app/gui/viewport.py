@@ -138,6 +138,22 @@ def _render_line(text: str, font: QFont, color: QColor) -> QImage:
     return img
 
 
+def _composed(blits: list[tuple[QPointF, QImage]]) -> tuple[QPointF, QImage]:
+    """Several image blits as one: the images drawn, in order, on a transparent image placed at
+    a whole pixel (so each keeps the pixel it would have been drawn at)."""
+    left = math.floor(min(at.x() for at, _ in blits))
+    top = math.floor(min(at.y() for at, _ in blits))
+    right = math.ceil(max(at.x() + im.width() for at, im in blits))
+    bottom = math.ceil(max(at.y() + im.height() for at, im in blits))
+    out = QImage(right - left + 1, bottom - top + 1, QImage.Format.Format_ARGB32_Premultiplied)
+    out.fill(Qt.GlobalColor.transparent)
+    q = QPainter(out)
+    for at, im in blits:
+        q.drawImage(QPointF(at.x() - left, at.y() - top), im)
+    q.end()
+    return QPointF(left, top), out
+
+
 def _slice_lines(series: SeriesData, index: int, im: str, pos: str) -> list[str]:
     """The overlay lines of slice ``index`` alone: ``im`` ("Im %1 / %2") with its number and
     the count, then ``pos`` ("Pos %1 mm") with its slice location or position when known."""
@@ -1603,6 +1619,9 @@ class Viewport(QFrame):
                     if kind in ("warn", "ai"):
                         x = rect.center().x() - pm.width() / 2
                     ops.append((QPointF(x, rect.top() + i * lh), pm))
+                if kind != "bl" and len(ops) > 1:
+                    # a corner that stays while scrolling: its lines as one image, one blit
+                    ops = [_composed(ops)]
                 blocks[key] = ops
             out.append((kind, ops, rect))
         if self.show_annotations:
