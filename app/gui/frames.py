@@ -190,18 +190,22 @@ class WindowedFrames:
         self._running = False
         self.focus: int | None = None  # the focus of the last job asked for
 
-    @staticmethod
-    def key(series: SeriesData, index: int, state: WindowState) -> tuple[str, int, WindowState]:
-        """The cache key of frame ``index`` of ``series`` windowed with ``state``."""
-        return (series.key, int(index), state)
-
     def get(self, series: SeriesData, index: int, state: WindowState) -> np.ndarray | None:
         """The windowed frame, or None when not made yet."""
         return self.cache.get((series.key, index, state))
 
-    def put(self, series: SeriesData, index: int, state: WindowState, arr: np.ndarray) -> None:
-        """Keep a windowed frame (not a reduced-resolution preview's)."""
-        if index not in series.low_res:
+    def put(
+        self,
+        series: SeriesData,
+        index: int,
+        state: WindowState,
+        arr: np.ndarray,
+        source: np.ndarray,
+    ) -> None:
+        """Keep ``arr``, frame ``index`` windowed from ``source``, unless ``source`` is a
+        reduced-resolution preview or no longer the decoded frame (its full decode replaced it
+        meanwhile: the provider puts the new array, then takes the index out of ``low_res``)."""
+        if index not in series.low_res and series.cache.get(index) is source:
             self.cache.put((series.key, index, state), arr)
 
     def clear(self) -> None:
@@ -226,8 +230,6 @@ class WindowedFrames:
             if self._running:
                 return
             self._running = True
-        from app.gui.workers import run_in_background
-
         run_in_background(self._run, reads_dicom=False)
 
     def stop(self) -> None:
@@ -240,16 +242,20 @@ class WindowedFrames:
     def _run(self, progress: object) -> None:
         try:
             self._work()
-        finally:
+        except BaseException:
             with self._lock:
                 self._running = False
+            raise
 
     def _work(self) -> None:
+        """Window frames until no job is left. The worker says it stops (``_running``) in the
+        same locked step that finds nothing to do, so a job set meanwhile starts a new one."""
         done_gen, d = -1, 0
         while True:
             with self._lock:
                 job = self._job
                 if job is None:
+                    self._running = False
                     return
                 series, state, focus, extra, gen = job
             if gen != done_gen:  # a new job: scan again from its focus
@@ -259,12 +265,13 @@ class WindowedFrames:
                 with self._lock:
                     if self._job is job:
                         self._job = None
+                        self._running = False
                         return
                 continue
             arr = series.cache.get(index)
             if arr is None or index in series.low_res:
                 continue
-            self.put(series, index, state, window_to_uint8(arr, *state))
+            self.put(series, index, state, window_to_uint8(arr, *state), arr)
             if extra is not None:
                 try:
                     extra(index)

@@ -529,7 +529,7 @@ class Viewport(QFrame):
             if shown is None:
                 shown = window_to_uint8(self.frame, *state)
                 # cine loops and scrolling back and forth reuse the windowed frames
-                self.windowed.put(series, self.index, state, shown)
+                self.windowed.put(series, self.index, state, shown, self.frame)
         self.display = shown if reduced is None else None  # displayed_image() makes it
         self.image.setImage(shown, autoLevels=False)  # levels stay None: shown as stored
         rows, cols = self.frame.shape[:2]
