@@ -251,6 +251,7 @@ class WindowedFrames:
         """Window frames until no job is left. The worker says it stops (``_running``) in the
         same locked step that finds nothing to do, so a job set meanwhile starts a new one."""
         done_gen, d = -1, 0
+        extra_done: set[int] = set()  # the frames the job's extra ran for
         while True:
             with self._lock:
                 job = self._job
@@ -260,7 +261,8 @@ class WindowedFrames:
                 series, state, focus, extra, gen = job
             if gen != done_gen:  # a new job: scan again from its focus
                 done_gen, d = gen, 0
-            index, d = self._next(series, state, focus, d)
+                extra_done = set()
+            index, d = self._next(series, state, focus, d, extra_done if extra else None)
             if index is None:
                 with self._lock:
                     if self._job is job:
@@ -271,18 +273,25 @@ class WindowedFrames:
             arr = series.cache.get(index)
             if arr is None or index in series.low_res:
                 continue
-            self.put(series, index, state, window_to_uint8(arr, *state), arr)
+            if (series.key, index, state) not in self.cache:
+                self.put(series, index, state, window_to_uint8(arr, *state), arr)
             if extra is not None:
+                extra_done.add(index)
                 try:
                     extra(index)
                 except Exception:  # noqa: BLE001 - the GUI thread makes it itself then
                     log.debug("per-slice extra failed", exc_info=True)
 
     def _next(
-        self, series: SeriesData, state: WindowState, focus: int, d: int
+        self,
+        series: SeriesData,
+        state: WindowState,
+        focus: int,
+        d: int,
+        extra_done: set[int] | None = None,
     ) -> tuple[int | None, int]:
-        """The decoded, not yet windowed frame nearest ``focus`` at distance ``d`` or more, and
-        the distance to go on from."""
+        """The decoded frame nearest ``focus`` at distance ``d`` or more that is not windowed
+        yet (or, with ``extra_done``, not in it), and the distance to go on from."""
         n = series.count
         first = series.cache.get(focus) if 0 <= focus < n else None
         # a windowed frame holds a byte per sample
@@ -296,7 +305,10 @@ class WindowedFrames:
                     0 <= i < n
                     and i not in series.low_res
                     and i in series.cache
-                    and (series.key, i, state) not in held
+                    and (
+                        (series.key, i, state) not in held
+                        or (extra_done is not None and i not in extra_done)
+                    )
                 ):
                     return i, d
             d += 1

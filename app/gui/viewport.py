@@ -23,7 +23,7 @@ import math
 import time
 from collections import OrderedDict
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import pyqtgraph as pg
@@ -136,6 +136,30 @@ def _render_line(text: str, font: QFont, color: QColor) -> QImage:
     q.drawText(QPointF(0, y), text)
     q.end()
     return img
+
+
+class _OverlayBase(NamedTuple):
+    """The overlay of a slice laid out, less its own corner (bottom left): what another slice
+    with the same inputs but its index reuses around its own lines."""
+
+    blocks: list[tuple[str, list[tuple[QPointF, QImage]]]]  # by kind, in painting order
+    left: float  # the bottom-left corner's place, line height and lines
+    top: float
+    width: float
+    lh: int
+    per_half: int
+    n_lines: int
+    fm: QFontMetrics  # the painter's, on the GUI thread
+    font: QFont
+    fkey: str
+    tail: tuple[str, ...]  # the corner's lines after the slice's own (thickness, window)
+
+    def around(self, own: list[tuple[QPointF, QImage]]) -> list[tuple[QPointF, QImage]]:
+        """All blits, with ``own`` as the bottom-left corner's."""
+        out: list[tuple[QPointF, QImage]] = []
+        for kind, ops in self.blocks:
+            out += own if kind == "bl" else ops
+        return out
 
 
 def _composed(blits: list[tuple[QPointF, QImage]]) -> tuple[QPointF, QImage]:
@@ -288,7 +312,8 @@ class Viewport(QFrame):
             tuple[tuple[Any, ...], int], list[tuple[QPointF, QImage]]
         ] = OrderedDict()
         #: the blits of all but the slice's own corner, by the key less the index
-        self._overlay_base: dict[tuple[Any, ...], Any] = {}
+        self._overlay_base: dict[tuple[Any, ...], _OverlayBase] = {}
+        self._last_rest: tuple[Any, ...] | None = None  # the overlay key less the index, last paint
         #: the blits of each block of overlay text (a corner, the letters), by what it shows
         self._block_ops: dict[tuple[Any, ...], list[tuple[QPointF, QImage]]] = {}
         self._letters_key: tuple[str, bytes] | None = None
@@ -456,7 +481,7 @@ class Viewport(QFrame):
             self._slider_timer.start()
         self._show_frame()
         focus = self.windowed.focus
-        if focus is not None and abs(index - focus) > self.windowed.radius // 2:
+        if focus is not None and abs(index - focus) > self.windowed.radius // 4:
             self._prefetch()  # keep the windowed frames ahead of the scroll
         self.index_changed.emit(index)
 
@@ -1276,7 +1301,12 @@ class Viewport(QFrame):
 
     def _bottom_left_text(self, s: SeriesData) -> list[str]:
         """The bottom-left corner's lines: the slice's own ("Im", "Pos"), thickness, window."""
-        bl = _slice_lines(s, self.index, self.tr("Im %1 / %2"), self.tr("Pos %1 mm"))
+        im, pos = self.tr("Im %1 / %2"), self.tr("Pos %1 mm")
+        return _slice_lines(s, self.index, im, pos) + self._bottom_left_tail(s)
+
+    def _bottom_left_tail(self, s: SeriesData) -> list[str]:
+        """The bottom-left corner's lines after the slice's own: thickness, window."""
+        bl = []
         if s.slice_thickness:
             bl.append(self.tr("Thk %1 mm").replace("%1", f"{s.slice_thickness:.2g}"))
         wl = (
@@ -1342,12 +1372,32 @@ class Viewport(QFrame):
         own.fromString(font.toString())
         templates = (self.tr("Im %1 / %2"), self.tr("Pos %1 mm"))
         cache, rgba, color = self._text_cache, _TEXT.rgba(), QColor(_TEXT)
+        ops_cache, bases = self._annotation_ops, self._overlay_base
 
         def render(index: int) -> None:
-            for text in _slice_lines(s, index, *templates):
+            lines = _slice_lines(s, index, *templates)
+            for text in lines:
                 key = (text, fkey, rgba)
                 if key not in cache:
                     cache[key] = _render_line(text, own, color)
+            # and the slice's whole overlay, as the last one painted was laid out (a slice
+            # painted with other inputs, e.g. another window, is laid out by the GUI thread)
+            rest = self._last_rest
+            base = bases.get(rest) if rest is not None else None
+            if rest is None or base is None or base.fkey != fkey or s.low_res:
+                return
+            if (rest, index) in ops_cache:
+                return
+            bl = [t for t in (lines + list(base.tail))[: base.per_half] if t]
+            if len(bl) != base.n_lines:
+                return
+            own_ops = []
+            for i, text in enumerate(bl):
+                img = cache.get((text, fkey, rgba))
+                if img is None or img.width() - 2 > base.width - 4:
+                    return  # not made yet, or perhaps to be elided: the GUI thread lays it out
+                own_ops.append((QPointF(base.left, base.top + i * base.lh), img))
+            ops_cache[(rest, index)] = base.around(own_ops)
 
         return render
 
@@ -1504,6 +1554,12 @@ class Viewport(QFrame):
         key = self._annotation_key(w, h)
         if key is None:
             return
+        if key[0] != self._last_rest:
+            self._last_rest = key[0]
+            if not self._cursor_text:
+                # the worker lays out the next slices' overlays for these inputs too (not
+                # while the readout under the cursor changes them at every move)
+                self._prefetch()
         cache = self._annotation_ops
         ops = cache.get(key)
         if ops is not None:
@@ -1521,34 +1577,39 @@ class Viewport(QFrame):
         """The overlay blits of the slice on screen; ``rest`` is its key less the index."""
         base = self._overlay_base.get(rest)
         if base is not None and self.series is not None:
-            blocks, (rect, per_half, count, fm, font, fkey) = base
-            lines = [t for t in self._bottom_left_text(self.series)[:per_half] if t]
-            if len(lines) == count:  # the corner keeps its place: only its lines are new
-                lh = fm.height()
+            lines = [t for t in self._bottom_left_text(self.series)[: base.per_half] if t]
+            if len(lines) == base.n_lines:  # the corner keeps its place: only its lines are new
+                fm, font, fkey = base.fm, base.font, base.fkey
                 own = [
                     (
-                        QPointF(rect.left(), rect.top() + i * lh),
-                        self._line(self._elided(t, fm, rect.width(), fkey), font, fkey, _TEXT),
+                        QPointF(base.left, base.top + i * base.lh),
+                        self._line(self._elided(t, fm, base.width, fkey), font, fkey, _TEXT),
                     )
                     for i, t in enumerate(lines)
                 ]
-                out: list[tuple[QPointF, QImage]] = []
-                for kind, ops in blocks:
-                    out += own if kind == "bl" else ops
-                return out
+                return base.around(own)
         corners = self.annotation_text() if self.show_annotations else {}
         laid = self._annotation_blocks(p, w, h, corners)
         bl = next((b for b in laid if b[0] == "bl"), None)
-        if bl is not None and bl[2] is not None:
+        if bl is not None and bl[2] is not None and self.series is not None:
             font, _big, fkey, *_ = self._annotation_fonts()
             p.setFont(font)
             fm = p.fontMetrics()
-            per_half = max(1, int((h / 2 - 8 - fm.height()) // fm.height()))  # as laid out
+            lh = fm.height()
             if len(self._overlay_base) > 64:
                 self._overlay_base.clear()
-            self._overlay_base[rest] = (
+            self._overlay_base[rest] = _OverlayBase(
                 [(kind, ops) for kind, ops, _rect in laid],
-                (QRectF(bl[2]), per_half, len(bl[1]), fm, font, fkey),
+                bl[2].left(),
+                bl[2].top(),
+                bl[2].width(),
+                lh,
+                max(1, int((h / 2 - 8 - lh) // lh)),  # lines per corner, as laid out
+                len(bl[1]),
+                fm,
+                font,
+                fkey,
+                tuple(self._bottom_left_tail(self.series)),
             )
         return [op for _kind, ops, _rect in laid for op in ops]
 
