@@ -1554,12 +1554,6 @@ class Viewport(QFrame):
         key = self._annotation_key(w, h)
         if key is None:
             return
-        if key[0] != self._last_rest:
-            self._last_rest = key[0]
-            if not self._cursor_text:
-                # the worker lays out the next slices' overlays for these inputs too (not
-                # while the readout under the cursor changes them at every move)
-                self._prefetch()
         cache = self._annotation_ops
         ops = cache.get(key)
         if ops is not None:
@@ -1570,6 +1564,12 @@ class Viewport(QFrame):
                 cache.popitem(last=False)
         for at, pm in ops:
             p.drawImage(at, pm)
+        if key[0] != self._last_rest:
+            self._last_rest = key[0]
+            if not self._cursor_text:
+                # the worker lays out the next slices' overlays for these inputs too, around
+                # this one's (not while the readout under the cursor changes at every move)
+                self._prefetch()
 
     def _slice_blits(
         self, p: QPainter, w: int, h: int, rest: tuple[Any, ...]

@@ -425,8 +425,9 @@ def test_neighbours_are_windowed_ahead_of_the_scroll_as_painted(
 def test_a_new_slice_reuses_the_other_corners_and_paints_the_same(
     qtbot: Any, viewport: Viewport
 ) -> None:
-    """A slice not painted before lays out only its own corner (the rest is reused from the
-    slice before) and paints the very pixels of a layout from scratch."""
+    """A slice not painted before gets only its own corner laid out (by the worker that windows
+    it ahead, or on the GUI thread; the rest is reused from the slice before) and paints the
+    very pixels of a layout from scratch."""
 
     def grab() -> np.ndarray:
         viewport.view.viewport().repaint()
@@ -435,6 +436,8 @@ def test_a_new_slice_reuses_the_other_corners_and_paints_the_same(
 
     grab()
     assert len(viewport._overlay_base) == 1
+    # the worker that windows the next slices lays their overlays out too
+    qtbot.waitUntil(lambda: (viewport._last_rest, 3) in viewport._annotation_ops, timeout=10000)
     viewport.set_index(3)
     wait_frame(qtbot, viewport, 3)
     reused = grab()
