@@ -446,3 +446,20 @@ def test_a_new_slice_reuses_the_other_corners_and_paints_the_same(
     viewport._overlay_base.clear()
     viewport._block_ops.clear()
     assert np.array_equal(grab(), reused)
+
+
+def test_a_new_font_lays_the_overlay_out_again(qtbot: Any, viewport: Viewport) -> None:
+    """The overlay blits are kept by what they are made from, the widget font included."""
+
+    def grab() -> np.ndarray:
+        viewport.view.viewport().repaint()
+        img = viewport.view.viewport().grab().toImage()
+        return np.frombuffer(img.constBits(), np.uint8, img.sizeInBytes()).copy()
+
+    before = grab()
+    key = viewport._font_key
+    font = viewport.font()
+    font.setBold(True)  # the overlay keeps its 9 pt size, in the widget's family and weight
+    viewport.setFont(font)
+    assert viewport._font_key != key
+    assert not np.array_equal(grab(), before)
