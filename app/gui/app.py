@@ -14,7 +14,7 @@ from PySide6.QtGui import QColor, QFontDatabase, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
 from app import __version__
-from app.core import paths
+from app.core import paths, startup
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +220,27 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+#: the longest the start-up pause of the garbage collector waits for the first image (ms)
+GC_PAUSE_MAX_MS = 3000
+
+
+def _end_gc_pause(window: Any, wait_image: bool) -> None:
+    """End the collector's start-up pause (:mod:`app.core.startup`, begun by :mod:`app.cli`) once
+    the first image is painted, or the empty window shown; at the latest after
+    :data:`GC_PAUSE_MAX_MS` (an import with no image to show)."""
+    if not startup.gc_paused():
+        return
+
+    def end() -> None:
+        startup.resume_gc(freeze=True)  # what is alive now lives as long as the process
+
+    if wait_image:
+        window.first_image_painted.connect(end)
+        QTimer.singleShot(GC_PAUSE_MAX_MS, end)
+    else:
+        QTimer.singleShot(0, end)
+
+
 def _report_startup(app: QApplication, window: Any, out: Path, wait_image: bool) -> None:
     """Write when the window and the first image were first painted, then quit (benchmark).
 
@@ -227,6 +248,7 @@ def _report_startup(app: QApplication, window: Any, out: Path, wait_image: bool)
     values (the benchmark compares them with the moment it started the process), and the
     process's CPU seconds at both (``window_cpu``, ``image_cpu``; all threads).
     """
+    import gc
     import json
 
     from PySide6.QtCore import QEvent, QObject
@@ -234,6 +256,7 @@ def _report_startup(app: QApplication, window: Any, out: Path, wait_image: bool)
     marks: dict[str, float] = {}
 
     def finish() -> None:
+        marks["gc_enabled"] = gc.isenabled()  # the start-up pause is over
         out.write_text(json.dumps(marks), encoding="utf-8")
         window.close()
         app.quit()
@@ -309,6 +332,7 @@ def run_gui(
         window.resize(max(window.width(), 1440), max(window.height(), 900))
     window.show()
     QTimer.singleShot(0, freeze_startup_heap)  # the window is built: its heap is long-lived
+    _end_gc_pause(window, bool(paths_in))
     status = {"code": 0}
 
     if screenshot:

@@ -73,6 +73,84 @@ def test_startup_report_marks_the_window_and_the_sample(tmp_path: Path) -> None:
     marks = json.loads(report.read_text())
     assert marks["window"] <= marks["image"]
     assert 0 < marks["window_cpu"] <= marks["image_cpu"]
+    # the garbage collector, paused for the start-up (app.core.startup), is back on
+    assert marks["gc_enabled"] is True
+
+
+def test_only_the_window_start_pauses_the_garbage_collector(tmp_path: Path) -> None:
+    # a headless command has the collector back once its arguments are parsed; an argument
+    # error or a command that returns (main() called in a process) leaves it on too
+    code = (
+        "import gc, sys\n"
+        "from app.cli import main\n"
+        "from app.core import startup\n"
+        "seen = []\n"
+        "real = startup.resume_gc\n"
+        "def spy(freeze=False):\n"
+        "    seen.append(gc.isenabled())\n"
+        "    return real(freeze)\n"
+        "import app.cli\n"
+        "app.cli.resume_gc = spy\n"
+        f"rc = main(['scan', {str(tmp_path / 'empty')!r}, '--json'])\n"
+        "after_scan = gc.isenabled()\n"
+        "try:\n"
+        "    main(['no-such-command'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(rc, seen, after_scan, gc.isenabled())\n"
+        "sys.exit(0 if seen[0] is False and after_scan and gc.isenabled() else 1)\n"
+    )
+    (tmp_path / "empty").mkdir()
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+
+
+def test_the_collector_pause_ends_without_an_image(tmp_path: Path) -> None:
+    # nothing to show (a file that is not DICOM): the pause still ends (at most a few seconds)
+    from app.core.startup import pause_gc, resume_gc
+
+    assert pause_gc()
+    try:
+        assert not pause_gc()  # once
+    finally:
+        assert resume_gc()
+    assert not resume_gc()
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not an image")
+    code = (
+        "import gc, sys\n"
+        "from PySide6.QtCore import QTimer\n"
+        "import app.gui.app as A\n"
+        "from app.core import startup\n"
+        "A.GC_PAUSE_MAX_MS = 500\n"
+        "seen = {}\n"
+        "def check():\n"
+        "    seen['enabled'] = gc.isenabled()\n"
+        "    A.QApplication.instance().closeAllWindows()\n"
+        "    A.QApplication.instance().quit()\n"
+        "A.ensure_app()\n"
+        "startup.pause_gc()\n"
+        "QTimer.singleShot(2500, check)\n"
+        f"A.run_gui([{str(bad)!r}])\n"
+        "print(seen)\n"
+        "sys.exit(0 if seen.get('enabled') else 1)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
 
 
 def test_pydicom_loads_without_the_downloader_http_stack(tmp_path: Path) -> None:
