@@ -5,8 +5,9 @@ layout: growth 32, blocks 6/12/24/16, 224x224x3 input, 14 labels; random weights
 ``onnx.helper`` and installed as a site model with a real manifest). Both are exported with
 ``hilum models export-serving`` and served by MLServer 1.7.1 (``.venv-serving``, Hilum's
 onnxruntime runtime) on 127.0.0.1. Local: :class:`~app.inference.engine.Engine` on the CPU;
-remote: :class:`~app.inference.remote.RemoteEngine` (``tritonclient`` HTTP; MLServer takes JSON
-tensors). Calls alternate local/remote so load swings hit both; medians per call are compared.
+remote: :class:`~app.inference.remote.RemoteEngine` over gRPC (``tritonclient.grpc``, tensors as raw
+bytes; ``--http`` also measures the HTTP/REST path, where MLServer takes JSON tensors). Calls
+alternate local/remote so load swings hit both; medians per call are compared.
 
 Last line: ``{"benchmark": "remote_inference", "ratio": <remote img/s over local at batch 32,
 DenseNet-sized>, "b1_ms_remote": .., "b1_ms_local": .., ...}`` with the load average.
@@ -207,6 +208,9 @@ def main() -> int:
     ap.add_argument(
         "--threads", type=int, default=0, help="onnxruntime threads on each side (0: default)"
     )
+    ap.add_argument(
+        "--http", action="store_true", help="also measure the HTTP/REST (JSON tensor) client"
+    )
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="hilum-bench-remote-"))
@@ -236,30 +240,45 @@ def main() -> int:
             server.wait_ready(m.id, "1")
         for key, m in models.items():
             local = Engine(m, device="cpu", intra_op_threads=args.threads or None)
-            remote = RemoteEngine(m, ServingConfig(server.url, m.id, "1", timeout_s=600))
-            small = key == "pneumonia_cnn"
-            for batch, calls in (
-                (1, 200 if small else args.calls_b1),
-                (32, 100 if small else args.calls_b32),
-            ):
-                x = rng.standard_normal((batch, *m.input.item_shape)).astype(np.float32)
-                lm, rm, diff = compare(local, remote, x, calls)
-                row = {
-                    "model": key,
-                    "batch": batch,
-                    "calls": calls,
-                    "local_ms": round(lm, 2),
-                    "remote_ms": round(rm, 2),
-                    "local_img_s": round(batch * 1000 / lm, 1),
-                    "remote_img_s": round(batch * 1000 / rm, 1),
-                    "max_abs_diff": diff,
-                }
-                out[f"{key}_b{batch}"] = row
-                print(json.dumps(row), flush=True)
+            urls = {"grpc": server.grpc_url, **({"http": server.url} if args.http else {})}
+            for proto, url in urls.items():
+                remote = RemoteEngine(m, ServingConfig(url, m.id, "1", timeout_s=600))
+                small = key == "pneumonia_cnn"
+                for batch, calls in (
+                    (1, 200 if small else args.calls_b1),
+                    (32, 100 if small else args.calls_b32),
+                ):
+                    x = rng.standard_normal((batch, *m.input.item_shape)).astype(np.float32)
+                    lm, rm, diff = compare(local, remote, x, calls)
+                    row = {
+                        "model": key,
+                        "protocol": proto,
+                        "batch": batch,
+                        "calls": calls,
+                        "local_ms": round(lm, 2),
+                        "remote_ms": round(rm, 2),
+                        "local_img_s": round(batch * 1000 / lm, 1),
+                        "remote_img_s": round(batch * 1000 / rm, 1),
+                        "max_abs_diff": diff,
+                    }
+                    out[f"{key}_{proto}_b{batch}"] = row
+                    print(json.dumps(row), flush=True)
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    d1, d32, p32 = out["densenet121_b1"], out["densenet121_b32"], out["pneumonia_cnn_b32"]
+    d1, d32 = out["densenet121_grpc_b1"], out["densenet121_grpc_b32"]
+    p1, p32 = out["pneumonia_cnn_grpc_b1"], out["pneumonia_cnn_grpc_b32"]
+    http = (
+        {
+            "http_json_ratio": round(
+                out["densenet121_http_b32"]["remote_img_s"]
+                / out["densenet121_http_b32"]["local_img_s"],
+                3,
+            )
+        }
+        if args.http
+        else {}
+    )
     print(
         json.dumps(
             {
@@ -267,10 +286,11 @@ def main() -> int:
                 "ratio": round(d32["remote_img_s"] / d32["local_img_s"], 3),
                 "b1_ms_remote": d1["remote_ms"],
                 "b1_ms_local": d1["local_ms"],
-                "model": "densenet121-sized (random weights), CPU, MLServer 1.7.1 HTTP/JSON on 127.0.0.1",
+                "model": "densenet121-sized (random weights), CPU, MLServer 1.7.1 gRPC on 127.0.0.1",
+                **http,
                 "small_model_ratio_b32": round(p32["remote_img_s"] / p32["local_img_s"], 3),
-                "small_model_b1_ms_remote": out["pneumonia_cnn_b1"]["remote_ms"],
-                "small_model_b1_ms_local": out["pneumonia_cnn_b1"]["local_ms"],
+                "small_model_b1_ms_remote": p1["remote_ms"],
+                "small_model_b1_ms_local": p1["local_ms"],
                 "loadavg_before": [round(v, 2) for v in load_before],
                 "loadavg_after": [round(v, 2) for v in os.getloadavg()],
                 "cpus": os.cpu_count(),

@@ -45,11 +45,16 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+#: the gRPC message limit the server is started with (a batch of 32 224x224x3 float32 images is
+#: 19 MB; CAM outputs come back in the same message)
+GRPC_MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+
+
 class LocalMLServer:
     """MLServer serving ``repository`` on 127.0.0.1 (HTTP, gRPC and metrics ports all loopback).
 
-    Use as a context manager; :attr:`url` is the HTTP endpoint. The server's log goes to
-    ``workdir/mlserver.log``.
+    Use as a context manager; :attr:`url` is the HTTP endpoint, :attr:`grpc_url` the gRPC one.
+    The server's log goes to ``workdir/mlserver.log``.
     """
 
     def __init__(
@@ -66,6 +71,11 @@ class LocalMLServer:
         self.http_port, self._grpc_port, self._metrics_port = free_ports(3)
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def grpc_url(self) -> str:
+        """The gRPC endpoint (``grpc://127.0.0.1:PORT``)."""
+        return f"grpc://127.0.0.1:{self._grpc_port}"
 
     def start(self) -> "LocalMLServer":
         exe = serving_venv() / "bin" / "mlserver"
@@ -87,6 +97,8 @@ class LocalMLServer:
                 "MLSERVER_HOST": "127.0.0.1",
                 "MLSERVER_HTTP_PORT": str(self.http_port),
                 "MLSERVER_GRPC_PORT": str(self._grpc_port),
+                # gRPC's default 4 MiB message limit is smaller than one batch of 32 images
+                "MLSERVER_GRPC_MAX_MESSAGE_LENGTH": str(GRPC_MAX_MESSAGE_BYTES),
                 "MLSERVER_METRICS_PORT": str(self._metrics_port),
                 "MLSERVER_PARALLEL_WORKERS": "0",
                 "MLSERVER_DEBUG": "false",

@@ -4,7 +4,7 @@ Triton, KServe and MLServer all speak the protocol. A model is served instead of
 its manifest has a ``serving`` block, or the site setting ``<config dir>/serving.json`` names it::
 
     {"allow_local_fallback": false,
-     "models": {"pneumonia_cnn": {"url": "http://gpu-server:8000", "model_name": "pneumonia_cnn",
+     "models": {"pneumonia_cnn": {"url": "grpcs://gpu-server:8001", "model_name": "pneumonia_cnn",
                                   "model_version": "1", "timeout_s": 30}}}
 
 (the site setting wins over the manifest). :class:`RemoteEngine` has the local
@@ -19,9 +19,10 @@ Before first use the server's model metadata (input/output names, datatypes, sha
 with the manifest and a mismatch is refused. Results record the server URL (credentials removed),
 the served model name and version as the provider.
 
-Client: ``tritonclient[http]`` (pinned). Its gRPC flavour needs protobuf < 7, which the
-onnx/onnxruntime pins here exclude, so HTTP is used; the binary tensor extension is used when the
-server advertises it (Triton does), JSON tensors otherwise (MLServer).
+Client: ``tritonclient`` (pinned), over gRPC for ``grpc://`` / ``grpcs://`` URLs (the recommended
+endpoint: tensors travel as raw bytes, Triton's port 8001, MLServer's 8081) or HTTP/REST for
+``http://`` / ``https://`` URLs (the binary tensor extension when the server advertises it, as
+Triton does; JSON tensors otherwise, as MLServer needs, several times slower for large batches).
 """
 
 from __future__ import annotations
@@ -63,8 +64,10 @@ class ServingConfig:
     Attributes
     ----------
     url : str
-        ``http://host:port`` or ``https://host:port`` (optionally ``user:password@`` for HTTP
-        basic authentication and a path prefix).
+        ``grpc://host:port`` / ``grpcs://host:port`` (gRPC, TLS with ``grpcs``), or
+        ``http://host:port`` / ``https://host:port`` (REST, optionally with a path prefix);
+        optionally ``user:password@`` for basic authentication (sent as a header / gRPC
+        metadata).
     model_name, model_version : str
         The served model; an empty version lets the server choose.
     timeout_s : float
@@ -72,7 +75,7 @@ class ServingConfig:
     allow_local_fallback : bool
         The site allows ``auto`` to run the model locally when the server cannot be used.
 
-    Plain ``http://`` is accepted for loopback hosts only, unless the setting says
+    Plain ``http://`` and ``grpc://`` are accepted for loopback hosts only, unless the setting says
     ``"allow_insecure_http": true`` (a trusted site network); only the preprocessed pixel tensor
     travels, never a DICOM header.
     """
@@ -116,21 +119,21 @@ def _parse_config(block: Any, where: str, fallback: bool) -> ServingConfig:
     if not url or not name:
         raise UsageError(f"The serving setting in {where} needs both 'url' and 'model_name'.")
     scheme = urllib.parse.urlsplit(url).scheme
-    if scheme not in ("http", "https"):
+    if scheme not in ("http", "https", "grpc", "grpcs"):
         raise UsageError(
-            f"The inference server URL in {where} must start with http:// or https:// "
-            f"(got '{scheme or url}')."
+            f"The inference server URL in {where} must start with grpc://, grpcs://, http:// "
+            f"or https:// (got '{scheme or url}')."
         )
     host = urllib.parse.urlsplit(url).hostname or ""
     if (
-        scheme == "http"
+        scheme in ("http", "grpc")
         and not _loopback(host)
         and not bool(block.get("allow_insecure_http", False))
     ):
         raise UsageError(
-            f"The inference server URL in {where} uses plain http:// to {host}: image data would "
-            'travel unencrypted; use https:// or set "allow_insecure_http": true for a '
-            "trusted network."
+            f"The inference server URL in {where} uses plain {scheme}:// to {host}: image data "
+            f'would travel unencrypted; use {scheme}s:// or set "allow_insecure_http": true '
+            "for a trusted network."
         )
     try:
         timeout = float(block.get("timeout_s", 30.0))
@@ -295,6 +298,216 @@ def metadata_problems(metadata: dict[str, Any], expected: Signature) -> list[str
     return problems
 
 
+# --- transports: the same calls over HTTP/REST or gRPC -----------------------------------------
+GRPC_SCHEMES = ("grpc", "grpcs")
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _grpc_metadata_parameters(response: Any) -> dict[str, Any]:
+    """The model-level ``parameters`` of a gRPC model-metadata response.
+
+    MLServer's protocol files add a ``parameters`` map (field 6) to ``ModelMetadataResponse``;
+    Triton's, which ``tritonclient`` parses with, do not, so the entries arrive as unknown fields.
+    Each entry is a map entry (key 1, ``InferParameter`` value 2), the same wire layout as the
+    ``parameters`` map (field 4) of ``ModelInferRequest``: re-tagging the bytes as that field
+    lets protobuf decode them instead of a hand-written parser.
+    """
+    from google.protobuf import unknown_fields
+    from tritonclient.grpc import service_pb2
+
+    raw = bytearray()
+    for f in unknown_fields.UnknownFieldSet(response):
+        if f.field_number == 6 and f.wire_type == 2:  # length-delimited map entry
+            data = bytes(f.data)
+            raw += _varint((4 << 3) | 2) + _varint(len(data)) + data
+    params = service_pb2.ModelInferRequest.FromString(bytes(raw)).parameters
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        kind = value.WhichOneof("parameter_choice")
+        if kind is not None:
+            out[key] = getattr(value, kind)
+    return out
+
+
+class _HttpTransport:
+    """KServe v2 over HTTP/REST (``tritonclient.http``): JSON tensors unless the server
+    advertises the binary tensor extension (Triton does, MLServer does not)."""
+
+    protocol = "kserve-v2 (http)"
+
+    def __init__(self, config: ServingConfig) -> None:
+        try:
+            import tritonclient.http as httpclient
+        except ImportError:
+            raise InferenceServerError(
+                "Remote inference needs the 'tritonclient[http]' package, which is "
+                "not installed (pip install 'hilum[cluster]')."
+            ) from None
+        self._mod = httpclient
+        self.binary = False
+        u = urllib.parse.urlsplit(config.url)
+        timeout = float(config.timeout_s)
+        # the HTTP client is gevent-based: one per thread
+        self._local = threading.local()
+        self._make = lambda: httpclient.InferenceServerClient(
+            _netloc(u) + u.path.rstrip("/"),
+            ssl=u.scheme == "https",
+            connection_timeout=min(timeout, 10.0),
+            network_timeout=timeout,
+        )
+
+    @property
+    def client(self) -> Any:
+        c = getattr(self._local, "client", None)
+        if c is None:
+            c = self._local.client = self._make()
+        return c
+
+    def reset(self) -> None:
+        self._local.client = None
+
+    def server_metadata(self, headers: dict[str, str] | None) -> dict[str, Any]:
+        meta = dict(self.client.get_server_metadata(headers=headers))
+        self.binary = "binary_tensor_data" in (meta.get("extensions") or [])
+        return meta
+
+    def model_metadata(self, name: str, version: str, headers: Any) -> dict[str, Any]:
+        return dict(self.client.get_model_metadata(name, version, headers=headers))
+
+    def model_config(self, name: str, version: str, headers: Any) -> dict[str, Any]:
+        return dict(self.client.get_model_config(name, version, headers=headers))
+
+    def is_model_ready(self, name: str, version: str) -> bool:
+        return bool(self.client.is_model_ready(name, version))
+
+    def infer(
+        self,
+        name: str,
+        version: str,
+        input_name: str,
+        arr: np.ndarray,
+        datatype: str,
+        outputs: Sequence[str],
+        headers: Any,
+    ) -> Any:
+        inp = self._mod.InferInput(input_name, list(arr.shape), datatype)
+        inp.set_data_from_numpy(arr, binary_data=self.binary)
+        outs = [self._mod.InferRequestedOutput(n, binary_data=self.binary) for n in outputs]
+        return self.client.infer(name, [inp], model_version=version, outputs=outs, headers=headers)
+
+
+class _GrpcTransport:
+    """KServe v2 over gRPC (``tritonclient.grpc``): tensors travel as raw bytes
+    (``raw_input_contents``), which Triton and MLServer both take, with no JSON encoding."""
+
+    protocol = "kserve-v2 (grpc)"
+    binary = True
+
+    def __init__(self, config: ServingConfig) -> None:
+        try:
+            import tritonclient.grpc as grpcclient
+        except ImportError:
+            raise InferenceServerError(
+                "Remote inference over gRPC needs the 'tritonclient[grpc]' package, which is "
+                "not installed (pip install 'hilum[cluster]')."
+            ) from None
+        self._mod = grpcclient
+        u = urllib.parse.urlsplit(config.url)
+        self.timeout = float(config.timeout_s)
+        self._make = lambda: grpcclient.InferenceServerClient(_netloc(u), ssl=u.scheme == "grpcs")
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        # a gRPC channel is thread-safe: one per engine
+        with self._lock:
+            if self._client is None:
+                self._client = self._make()
+            return self._client
+
+    def reset(self) -> None:
+        with self._lock:
+            old, self._client = self._client, None
+        if old is not None:
+            old.close()
+
+    @staticmethod
+    def _headers(headers: dict[str, str] | None) -> dict[str, str] | None:
+        # gRPC metadata keys are lower case
+        return {k.lower(): v for k, v in headers.items()} if headers else None
+
+    def server_metadata(self, headers: dict[str, str] | None) -> dict[str, Any]:
+        return dict(
+            self.client.get_server_metadata(
+                headers=self._headers(headers), as_json=True, client_timeout=self.timeout
+            )
+        )
+
+    def model_metadata(self, name: str, version: str, headers: Any) -> dict[str, Any]:
+        from google.protobuf import json_format
+
+        resp = self.client.get_model_metadata(
+            name, version, headers=self._headers(headers), client_timeout=self.timeout
+        )
+        md = json_format.MessageToDict(resp, preserving_proto_field_name=True)
+        md["parameters"] = _grpc_metadata_parameters(resp)
+        return md
+
+    def model_config(self, name: str, version: str, headers: Any) -> dict[str, Any]:
+        cfg = self.client.get_model_config(
+            name,
+            version,
+            headers=self._headers(headers),
+            as_json=True,
+            client_timeout=self.timeout,
+        )
+        return dict(cfg.get("config", cfg))
+
+    def is_model_ready(self, name: str, version: str) -> bool:
+        return bool(self.client.is_model_ready(name, version, client_timeout=self.timeout))
+
+    def infer(
+        self,
+        name: str,
+        version: str,
+        input_name: str,
+        arr: np.ndarray,
+        datatype: str,
+        outputs: Sequence[str],
+        headers: Any,
+    ) -> Any:
+        inp = self._mod.InferInput(input_name, list(arr.shape), datatype)
+        inp.set_data_from_numpy(arr)
+        outs = [self._mod.InferRequestedOutput(n) for n in outputs]
+        return self.client.infer(
+            name,
+            [inp],
+            model_version=version,
+            outputs=outs,
+            headers=self._headers(headers),
+            client_timeout=self.timeout,
+        )
+
+
+def _netloc(u: urllib.parse.SplitResult) -> str:
+    host = u.hostname or ""
+    return (f"[{host}]" if ":" in host else host) + (f":{u.port}" if u.port else "")
+
+
+def _transport(config: ServingConfig) -> "_HttpTransport | _GrpcTransport":
+    scheme = urllib.parse.urlsplit(config.url).scheme
+    return _GrpcTransport(config) if scheme in GRPC_SCHEMES else _HttpTransport(config)
+
+
 # --- the client -------------------------------------------------------------------------------
 def _one_line(exc: BaseException) -> str:
     """The first line of an exception's message (tritonclient errors keep it in ``message()``)."""
@@ -351,8 +564,7 @@ class RemoteEngine(Engine):
         self.on_gpu = False
         self.provider = config.describe()
         self.fallback_reason = ""
-        self._local = threading.local()  # the HTTP client is gevent-based: one per thread
-        self._lock = threading.Lock()
+        self._transport = _transport(config)
         self.server_metadata: dict[str, Any] = {}
         from app.inference.ood import load_scorer
 
@@ -369,39 +581,11 @@ class RemoteEngine(Engine):
             [self.ood.feature_tensor] if self.ood is not None else []
         )
         self.output_names = [o.name for o in self.expected.outputs]
-        self._binary = False
         self._check_server()
 
     # -- connection ------------------------------------------------------------------------------
     def _where(self) -> str:
         return f"The inference server at {self.config.public_url}"
-
-    def _client(self) -> Any:
-        client = getattr(self._local, "client", None)
-        if client is None:
-            try:
-                import tritonclient.http as httpclient
-            except ImportError:
-                raise InferenceServerError(
-                    "Remote inference needs the 'tritonclient[http]' package, which is "
-                    "not installed (pip install 'hilum[cluster]')."
-                ) from None
-            u = urllib.parse.urlsplit(self.config.url)
-            host = u.hostname or ""
-            netloc = (
-                (f"[{host}]" if ":" in host else host)
-                + (f":{u.port}" if u.port else "")
-                + u.path.rstrip("/")
-            )
-            timeout = float(self.config.timeout_s)
-            client = httpclient.InferenceServerClient(
-                netloc,
-                ssl=u.scheme == "https",
-                connection_timeout=min(timeout, 10.0),
-                network_timeout=timeout,
-            )
-            self._local.client = client
-        return client
 
     @property
     def _headers(self) -> dict[str, str] | None:
@@ -419,9 +603,15 @@ class RemoteEngine(Engine):
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # noqa: BLE001 - socket, gevent and tritonclient errors: one sentence
-            self._local.client = None
+            self._transport.reset()
+            status = str(exc.status() if callable(getattr(exc, "status", None)) else "")  # type: ignore[attr-defined]
+            if "UNAVAILABLE" in status:
+                raise InferenceServerError(
+                    f"{self._where()} cannot be reached ({_one_line(exc)})."
+                ) from None
             if (
-                isinstance(exc, TimeoutError)
+                "DEADLINE_EXCEEDED" in status
+                or isinstance(exc, TimeoutError)
                 or "timeout" in type(exc).__name__.lower()
                 or "timed out" in str(exc).lower()
             ):
@@ -438,16 +628,11 @@ class RemoteEngine(Engine):
 
     def _check_server(self) -> None:
         cfg = self.config
-        client = self._client()
-        meta = self._call(
-            "send its server metadata", lambda: client.get_server_metadata(headers=self._headers)
-        )
-        self._binary = "binary_tensor_data" in (meta.get("extensions") or [])
+        tr = self._transport
+        meta = self._call("send its server metadata", lambda: tr.server_metadata(self._headers))
         md = self._call(
             f"describe model '{cfg.model_name}'",
-            lambda: client.get_model_metadata(
-                cfg.model_name, cfg.model_version, headers=self._headers
-            ),
+            lambda: tr.model_metadata(cfg.model_name, cfg.model_version, self._headers),
         )
         versions = [str(v) for v in md.get("versions", []) or []]
         if cfg.model_version and versions and cfg.model_version not in versions:
@@ -477,9 +662,8 @@ class RemoteEngine(Engine):
         config: dict[str, Any] | None = None
         if served_sha256(md) is None:  # Triton: config.pbtxt parameters are in the model config
             try:
-                client = self._client()
-                config = client.get_model_config(
-                    cfg.model_name, cfg.model_version, headers=self._headers
+                config = self._transport.model_config(
+                    cfg.model_name, cfg.model_version, self._headers
                 )
             except Exception:  # noqa: BLE001 - a server without the config endpoint (MLServer)
                 config = None
@@ -502,8 +686,6 @@ class RemoteEngine(Engine):
         self, batch: np.ndarray, extra_outputs: Sequence[str] = ()
     ) -> dict[str, np.ndarray]:
         """Send a checked batch to the server; return the manifest output plus ``extra_outputs``."""
-        import tritonclient.http as httpclient
-
         arr = np.ascontiguousarray(self.check_batch(batch))
         names = [
             *self._default_outputs,
@@ -514,21 +696,17 @@ class RemoteEngine(Engine):
             raise ModelInputError(
                 f"Model '{self.manifest.id}' as served has no output(s) {', '.join(missing)}."
             )
-        inp = httpclient.InferInput(
-            self.input_name, list(arr.shape), _KSERVE_DTYPES[self._dtype.name]
-        )
-        inp.set_data_from_numpy(arr, binary_data=self._binary)
-        outs = [httpclient.InferRequestedOutput(n, binary_data=self._binary) for n in names]
         cfg = self.config
-        client = self._client()
         res = self._call(
             "run the model",
-            lambda: client.infer(
+            lambda: self._transport.infer(
                 cfg.model_name,
-                [inp],
-                model_version=cfg.model_version,
-                outputs=outs,
-                headers=self._headers,
+                cfg.model_version,
+                self.input_name,
+                arr,
+                _KSERVE_DTYPES[self._dtype.name],
+                names,
+                self._headers,
             ),
         )
         out: dict[str, np.ndarray] = {}
@@ -567,7 +745,7 @@ class RemoteEngine(Engine):
             "url": self.config.public_url,
             "model_name": self.config.model_name,
             "model_version": self.config.model_version or "latest",
-            "protocol": "kserve-v2 (http)",
+            "protocol": self._transport.protocol,
             **self.server_metadata,
         }
         for r in out:
@@ -664,20 +842,16 @@ def wait_until_ready(
 ) -> None:
     """Block until a server reports the model ready (for scripts that start one)."""
     cfg = ServingConfig(url=url, model_name=model_name, model_version=model_version, timeout_s=5.0)
-    import tritonclient.http as httpclient
-
-    u = urllib.parse.urlsplit(url)
-    client = httpclient.InferenceServerClient(
-        f"{u.hostname}:{u.port}", connection_timeout=2.0, network_timeout=5.0
-    )
+    transport = _transport(cfg)
     deadline = time.monotonic() + timeout_s
     last = ""
     while time.monotonic() < deadline:
         try:
-            if client.is_model_ready(model_name, model_version):
+            if transport.is_model_ready(model_name, model_version):
                 return
         except Exception as exc:  # noqa: BLE001 - not up yet
             last = _one_line(exc)
+            transport.reset()
         time.sleep(0.25)
     raise InferenceServerError(
         f"The inference server at {cfg.public_url} did not get model '{model_name}' "

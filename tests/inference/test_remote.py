@@ -59,6 +59,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMLServer]:
         srv.stop()
 
 
+#: both client transports: gRPC (raw tensor bytes, the recommended one) and HTTP/REST (JSON
+#: tensors with MLServer)
+PROTOCOLS = ("grpc", "http")
+
+
+def _url(server: LocalMLServer, proto: str) -> str:
+    return server.grpc_url if proto == "grpc" else server.url
+
+
 def _site(settings: dict[str, Any]) -> None:
     (paths.config_dir() / "serving.json").write_text(json.dumps(settings))
 
@@ -118,21 +127,24 @@ def test_export_serving_writes_a_triton_repository(tmp_path: Path) -> None:
     assert main(["models", "export-serving", "no_such_model", "--out", str(tmp_path)]) == 1
 
 
+@pytest.mark.parametrize("proto", PROTOCOLS)
 def test_remote_matches_local_including_cam(
-    server: LocalMLServer, tmp_path: Path, shared_data: Path
+    server: LocalMLServer, tmp_path: Path, shared_data: Path, proto: str
 ) -> None:
     films = shared_data / "dicom" / "cxr"
     local = analyze([films], tmp_path / "local", device="cpu", saliency="cam", inference="local")
+    url = _url(server, proto)
     # credentials in the URL are sent (basic auth) but never recorded
-    _serve(server.url.replace("http://", "http://reader:s3cret@"))
+    _serve(url.replace("://", "://reader:s3cret@"))
     remote = analyze([films], tmp_path / "remote", device="cpu", saliency="cam", inference="remote")
     assert remote["summary"]["classified"] == local["summary"]["classified"] == 3
     text = (tmp_path / "remote" / "results.json").read_text()
     assert "s3cret" not in text and "reader" not in text
     for li, ri in zip(local["images"], remote["images"]):
         (lr,), (rr,) = li["results"], ri["results"]
-        assert rr["provider"] == f"{server.url} {BUNDLED_ID}/1"
-        assert rr["provenance"]["server"]["url"] == server.url
+        assert rr["provider"] == f"{url} {BUNDLED_ID}/1"
+        assert rr["provenance"]["server"]["url"] == url
+        assert rr["provenance"]["server"]["protocol"] == f"kserve-v2 ({proto})"
         assert rr["provenance"]["server"]["model_name"] == BUNDLED_ID
         assert rr["provenance"]["server"]["model_version"] == "1"
         assert rr["provenance"]["server"]["server"] == "mlserver"
@@ -157,13 +169,14 @@ def test_remote_matches_local_including_cam(
             assert a.shape == b.shape and float(np.nanmax(np.abs(a - b))) <= 1e-5
 
 
-def test_remote_engine_batches_match_local_session(server: LocalMLServer) -> None:
+@pytest.mark.parametrize("proto", PROTOCOLS)
+def test_remote_engine_batches_match_local_session(server: LocalMLServer, proto: str) -> None:
     from app.inference.engine import Engine
     from app.inference.registry import ModelRegistry
     from app.inference.remote import RemoteEngine
 
     m = ModelRegistry().get(BUNDLED_ID)
-    remote = RemoteEngine(m, ServingConfig(server.url, BUNDLED_ID, "1"))
+    remote = RemoteEngine(m, ServingConfig(_url(server, proto), BUNDLED_ID, "1"))
     local = Engine(m, device="cpu")
     x = np.random.default_rng(3).normal(size=(32, 1, 28, 28)).astype(np.float32)
     assert np.abs(remote.probabilities(x) - local.probabilities(x)).max() <= 1e-5
@@ -181,8 +194,11 @@ def test_gui_analysis_path_uses_the_site_server(server: LocalMLServer) -> None:
     assert doc["models"][0]["provider"] == res["provider"]
 
 
-def test_server_down_is_one_sentence_and_fallback_only_where_allowed(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}"
+@pytest.mark.parametrize("proto", PROTOCOLS)
+def test_server_down_is_one_sentence_and_fallback_only_where_allowed(
+    tmp_path: Path, proto: str
+) -> None:
+    url = f"{proto}://127.0.0.1:{_closed_port()}"
     _serve(url)
     for mode in ("remote", "auto"):
         with pytest.raises(InferenceServerError) as info:
@@ -224,8 +240,11 @@ def test_server_down_is_one_sentence_and_fallback_only_where_allowed(tmp_path: P
         analyze([paths.sample_path()], tmp_path / "r2", device="cpu", inference="remote")
 
 
-def test_mismatched_served_model_is_refused(server: LocalMLServer, tmp_path: Path) -> None:
-    _serve(server.url, model_name="wrong", allow_local_fallback=False)
+@pytest.mark.parametrize("proto", PROTOCOLS)
+def test_mismatched_served_model_is_refused(
+    server: LocalMLServer, tmp_path: Path, proto: str
+) -> None:
+    _serve(_url(server, proto), model_name="wrong", allow_local_fallback=False)
     with pytest.raises(InferenceServerError) as info:
         analyze([paths.sample_path()], tmp_path / "o", device="cpu", inference="remote")
     msg = str(info.value)
@@ -234,7 +253,7 @@ def test_mismatched_served_model_is_refused(server: LocalMLServer, tmp_path: Pat
     )
     assert "\n" not in msg
     # an unknown model name on a live server: one sentence too
-    _serve(server.url, model_name="absent")
+    _serve(_url(server, proto), model_name="absent")
     with pytest.raises(InferenceServerError, match="failed to describe model 'absent'"):
         analyze([paths.sample_path()], tmp_path / "o2", device="cpu", inference="remote")
 
@@ -292,6 +311,19 @@ def test_plain_http_to_another_host_needs_the_site_to_allow_it(tmp_path: Path) -
         {"models": {BUNDLED_ID: {"url": "https://inference.example.org", "model_name": BUNDLED_ID}}}
     )
     assert serving_config(m) is not None
+    # the same rule for gRPC: grpcs:// anywhere, plain grpc:// on loopback only
+    for url, ok in (
+        ("grpc://inference.example.org:8001", False),
+        ("grpcs://inference.example.org:8001", True),
+        ("grpc://127.0.0.1:8001", True),
+        ("ftp://inference.example.org", False),
+    ):
+        _site({"models": {BUNDLED_ID: {"url": url, "model_name": BUNDLED_ID}}})
+        if ok:
+            assert serving_config(m).public_url == url  # type: ignore[union-attr]
+        else:
+            with pytest.raises(UsageError):
+                serving_config(m)
 
 
 def test_panel_saliency_of_a_served_model_comes_from_the_server(
@@ -313,7 +345,7 @@ def test_panel_saliency_of_a_served_model_comes_from_the_server(
         str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID), str(film)
     )
     local = StudySession.open([film]).saliency(ref, BUNDLED_ID, "cam", inference="local")
-    _serve(server.url)
+    _serve(server.grpc_url)
     session = StudySession.open([film])
     got = compute_maps(session, ref, BUNDLED_ID, "cam", "cpu")
     assert got["method"] == "cam" and set(got["maps"]) == {o.label for o in local}
@@ -322,7 +354,7 @@ def test_panel_saliency_of_a_served_model_comes_from_the_server(
         assert a.shape == b.shape and float(np.nanmax(np.abs(a - b))) <= 1e-5
     ex = explainer_for(session.registry().get(BUNDLED_ID), device="cpu")
     assert isinstance(ex.runner, RemoteEngine)
-    assert ex.runner.config.url == server.url and ex.extra_outputs == ["hilum_cam"]
+    assert ex.runner.config.url == server.grpc_url and ex.extra_outputs == ["hilum_cam"]
     # "local" keeps the local session
     assert not isinstance(
         explainer_for(session.registry().get(BUNDLED_ID), "cpu", "local").runner, RemoteEngine
@@ -336,8 +368,9 @@ def test_panel_saliency_of_a_served_model_comes_from_the_server(
         StudySession.open([film]).saliency(ref, BUNDLED_ID, "cam", inference="remote")
 
 
+@pytest.mark.parametrize("proto", PROTOCOLS)
 def test_served_weights_must_match_the_manifest_sha256(
-    server: LocalMLServer, tmp_path: Path
+    server: LocalMLServer, tmp_path: Path, proto: str
 ) -> None:
     """The server's model metadata names the sha256 of the model it was exported from; a model
     exported from another file, or one that does not say, is refused before first use."""
@@ -351,19 +384,18 @@ def test_served_weights_must_match_the_manifest_sha256(
     md = client.get_model_metadata(BUNDLED_ID, "1")
     assert md["parameters"]["hilum_sha256"] == m.sha256
     x = np.random.default_rng(5).normal(size=(2, 1, 28, 28)).astype(np.float32)
-    assert (
-        RemoteEngine(m, ServingConfig(server.url, BUNDLED_ID, "1")).probabilities(x).shape[0] == 2
-    )
+    url = _url(server, proto)  # over gRPC the sha256 arrives in MLServer's metadata parameters
+    assert RemoteEngine(m, ServingConfig(url, BUNDLED_ID, "1")).probabilities(x).shape[0] == 2
     with pytest.raises(InferenceServerError) as stale:
-        RemoteEngine(m, ServingConfig(server.url, "stale", "1")).probabilities(x)
+        RemoteEngine(m, ServingConfig(url, "stale", "1")).probabilities(x)
     msg = str(stale.value)
     assert "exported from another model file" in msg and "will not be used" in msg
     assert "\n" not in msg and m.sha256[:12] in msg
     with pytest.raises(InferenceServerError) as unmarked:
-        RemoteEngine(m, ServingConfig(server.url, "unmarked", "1")).probabilities(x)
+        RemoteEngine(m, ServingConfig(url, "unmarked", "1")).probabilities(x)
     assert "does not say which model file it is" in str(unmarked.value)
     # analyze with the site pointing at the stale copy: remote refuses before classifying
-    _serve(server.url, model_name="stale")
+    _serve(url, model_name="stale")
     from app.saliency.serving import clear_remote
 
     clear_remote()
