@@ -48,6 +48,10 @@ def register(sub: Any) -> None:
 
 
 def _gui(args: argparse.Namespace) -> int:
+    if args.paths:  # the first image needs pydicom and OpenCV: loaded before Qt (see there)
+        from app.gui.loader import load_pixel_pipeline
+
+        load_pixel_pipeline()
     from app.gui.app import run_gui
 
     return run_gui(list(args.paths), screenshot=args.screenshot)

@@ -505,6 +505,21 @@ def import_paths(
     }
 
 
+def load_pixel_pipeline() -> None:
+    """Import what reading, decoding and windowing the first image needs: pydicom with its
+    codec plugins (:mod:`app.dicom.pixels`) and OpenCV (:mod:`app.dicom.windowing`).
+
+    ``hilum gui PATH...`` calls it before Qt is loaded: once ``PySide6.QtCore`` is imported,
+    its ``__feature__`` import hook reads the source of every module imported after it
+    (``inspect.getsource``, to see whether it uses PySide), which costs about a third more CPU
+    time for pydicom's sixty modules (its data dictionaries are megabytes of source) and
+    OpenCV's. Loaded first, they are imported once, without that check, on one thread.
+    """
+    import cv2  # noqa: F401
+
+    import app.dicom.pixels  # noqa: F401
+
+
 def list_library(*, progress: Progress) -> list[dict[str, Any]]:
     """Every study in the library (``hilum scan --json`` shape), newest first (worker thread).
 

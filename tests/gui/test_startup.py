@@ -208,3 +208,33 @@ def test_the_start_up_heap_is_frozen_once_the_window_is_built(tmp_path: Path) ->
         cwd=ROOT,
     )
     assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+
+
+def test_hilum_gui_with_a_path_loads_the_pixel_pipeline_before_qt(tmp_path: Path) -> None:
+    # PySide6's import hook reads the source of every module imported after it: the modules
+    # the first image needs (pydicom, OpenCV) are loaded before Qt, without that tax. An empty
+    # window (no path) does not load them at all before it is shown.
+    code = (
+        "import sys, types\n"
+        "seen = {}\n"
+        "fake = types.ModuleType('app.gui.app')\n"
+        "def run_gui(paths, screenshot=None):\n"
+        "    seen[bool(paths)] = [m in sys.modules for m in ('pydicom', 'cv2', 'PySide6.QtCore')]\n"
+        "    return 0\n"
+        "fake.run_gui = run_gui\n"
+        "sys.modules['app.gui.app'] = fake\n"
+        "from app.cli import main\n"
+        "main(['gui'])\n"
+        f"main(['gui', {str(tmp_path)!r}])\n"
+        "print(seen)\n"
+        "sys.exit(0 if seen == {False: [False, False, False], True: [True, True, False]} else 1)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
