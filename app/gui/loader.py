@@ -285,6 +285,71 @@ def quick_preview(paths: list[str], cache_bytes: int = CACHE_BYTES) -> SeriesDat
     return None
 
 
+class EarlyPreview:
+    """The first image of the paths given on the command line, read and decoded on a thread
+    started before Qt, pyqtgraph and the window are loaded and built.
+
+    :func:`quick_preview` (the same function, on the same paths) runs while the GUI thread
+    builds the window; JPEG-LS and JPEG 2000 films are decoded without holding the GIL
+    (:mod:`app.dicom.jpegls`, :mod:`app.gui.j2k`), so the decode runs alongside it on another
+    core. The import (:func:`import_paths`) takes the result instead of decoding again.
+    Started only once :func:`load_pixel_pipeline` has imported everything it uses: the thread
+    imports no module while the GUI thread imports Qt (two threads importing interdependent
+    modules at once can meet CPython's import-deadlock guard).
+    """
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = [os.fspath(p) for p in paths if p]
+        self.series: SeriesData | None = None
+        self.failed = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="early-preview", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.series = quick_preview(self.paths)
+        except BaseException as exc:  # noqa: BLE001 - the import decodes it again itself
+            log.debug("early preview failed: %s", type(exc).__name__)
+            self.failed = True
+        finally:
+            self._done.set()
+
+    def take(self, paths: list[str], cache_bytes: int) -> tuple[bool, SeriesData | None]:
+        """The preview of ``paths`` (waiting for it): ``(True, series or None)``, or
+        ``(False, None)`` when it was made for other paths or failed (decode again)."""
+        if [os.fspath(p) for p in paths] != self.paths:
+            return False, None
+        self._done.wait()
+        if self.failed:
+            return False, None
+        series = self.series
+        if series is not None:
+            series.cache.max_bytes = int(cache_bytes)  # the settings' budget (read later)
+            frame = series.cache.get(0)
+            if frame is not None:
+                series.cache.put(0, frame)
+        return True, series
+
+
+_early: list[EarlyPreview] = []
+
+
+def start_early_preview(paths: list[str]) -> None:
+    """Start reading and decoding the first image of ``paths`` now (``hilum gui PATH...``,
+    after :func:`load_pixel_pipeline`, before Qt loads); the next :func:`import_paths` of the
+    same paths takes it."""
+    items = [os.fspath(p) for p in paths if p]
+    if items:
+        _early[:] = [EarlyPreview(items)]
+
+
+def _take_early_preview(paths: list[str], cache_bytes: int) -> tuple[bool, SeriesData | None]:
+    if not _early:
+        return False, None
+    return _early.pop().take(paths, cache_bytes)
+
+
 def _frame_refs(stack: Any, instances: list[dict[str, Any]]) -> list[FrameRef]:
     """The display references of a stack's frames (in the stack's geometric order)."""
     location = {inst["path"]: inst.get("slice_location") for inst in instances}
@@ -449,7 +514,10 @@ def import_paths(
     """
     lib = _library()
     state = {"preview_sent": False}
-    preview = quick_preview([os.fspath(p) for p in paths], cache_bytes)
+    items = [os.fspath(p) for p in paths]
+    found, preview = _take_early_preview(items, cache_bytes)
+    if not found:
+        preview = quick_preview(items, cache_bytes)
     if preview is not None:
         state["preview_sent"] = True
         emit(("preview", preview))
@@ -513,11 +581,16 @@ def load_pixel_pipeline() -> None:
     its ``__feature__`` import hook reads the source of every module imported after it
     (``inspect.getsource``, to see whether it uses PySide), which costs about a third more CPU
     time for pydicom's sixty modules (its data dictionaries are megabytes of source) and
-    OpenCV's. Loaded first, they are imported once, without that check, on one thread.
+    OpenCV's. Loaded first, they are imported once, without that check, on one thread (and
+    :class:`EarlyPreview` then runs without importing anything).
     """
+    import concurrent.futures  # noqa: F401 - app.gui.j2k's full-resolution prefetch
+
     import cv2  # noqa: F401
 
+    import app.dicom.jpegls  # noqa: F401
     import app.dicom.pixels  # noqa: F401
+    import app.gui.j2k  # noqa: F401
 
 
 def list_library(*, progress: Progress) -> list[dict[str, Any]]:

@@ -238,3 +238,70 @@ def test_hilum_gui_with_a_path_loads_the_pixel_pipeline_before_qt(tmp_path: Path
         cwd=ROOT,
     )
     assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+
+
+def test_the_early_preview_is_the_image_the_import_shows(tmp_path: Path) -> None:
+    # hilum gui PATH reads and decodes the first image on a thread started before Qt loads;
+    # the import takes it (the same pixels, bit for bit) with the settings' cache budget
+    import numpy as np
+
+    from app.core.paths import sample_path
+    from app.core.progress import NullProgress
+    from app.dicom.pixels import frame_array
+    from app.gui import loader
+
+    sample = str(sample_path())
+    loader.load_pixel_pipeline()
+    loader.start_early_preview([sample])
+    early = loader._early[0]
+    events: list[tuple[str, object]] = []
+    loader.import_paths([sample], progress=NullProgress(), emit=events.append, cache_bytes=1 << 30)
+    previews = [p for kind, p in events if kind == "preview"]
+    assert len(previews) == 1 and previews[0] is early.series
+    assert not loader._early  # taken once
+    shown = early.series.cache.get(0) if early.series is not None else None
+    assert shown is not None and np.array_equal(shown, frame_array(sample))
+    assert early.series is not None and early.series.cache.max_bytes == 1 << 30
+
+    # an import of other paths does not take it: it reads its own first image
+    loader.start_early_preview([sample])
+    other = tmp_path / "copy.dcm"
+    other.write_bytes(Path(sample).read_bytes())
+    events.clear()
+    loader.import_paths(
+        [str(other)], progress=NullProgress(), emit=events.append, cache_bytes=1 << 30
+    )
+    previews = [p for kind, p in events if kind == "preview"]
+    assert len(previews) == 1 and previews[0].frames[0].path == str(other)
+    assert not loader._early
+
+
+def test_the_early_preview_thread_imports_nothing(tmp_path: Path) -> None:
+    # it runs while the GUI thread imports Qt: every module it needs was loaded before it
+    code = (
+        "import sys, threading\n"
+        "from app.gui import loader\n"
+        "from app.core.paths import sample_path\n"
+        "loader.load_pixel_pipeline()\n"
+        "seen = []\n"
+        "class Spy:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if threading.current_thread().name == 'early-preview':\n"
+        "            seen.append(name)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Spy())\n"
+        "loader.start_early_preview([str(sample_path())])\n"
+        "early = loader._early[0]\n"
+        "early._done.wait(60)\n"
+        "print(seen, early.series is not None)\n"
+        "sys.exit(0 if not seen and early.series is not None else 1)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
