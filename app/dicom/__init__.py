@@ -54,7 +54,11 @@ class _PydicomLoader(_abc.Loader):
         for name in hidden:
             _sys.modules[name] = None  # type: ignore[assignment]  # ``import name`` raises ImportError
         try:
-            self._loader.exec_module(module)
+            # the codec backends too, when the GUI start asked for it (app.dicom.deferred_codecs)
+            from app.dicom.deferred_codecs import hidden_backends
+
+            with hidden_backends():
+                self._loader.exec_module(module)
         finally:
             for name in hidden:
                 if name in _sys.modules and _sys.modules[name] is None:

@@ -524,6 +524,9 @@ def import_paths(
         if first_shown is not None:
             # let the GUI thread paint it before the scan competes for the interpreter
             first_shown.wait(FIRST_PAINT_WAIT_S)
+    from app.dicom.deferred_codecs import complete
+
+    complete()  # pydicom's codec backends, deferred at the start (load_pixel_pipeline)
 
     def on_series(info: dict[str, Any]) -> None:
         # the first image of the first series goes to the screen before the scan goes on
@@ -587,6 +590,11 @@ def load_pixel_pipeline() -> None:
     import concurrent.futures  # noqa: F401 - app.gui.j2k's full-resolution prefetch
 
     import cv2  # noqa: F401
+
+    from app.dicom import deferred_codecs
+
+    # GDCM, pylibjpeg and Pillow load once the first image is painted (import_paths)
+    deferred_codecs.request()
 
     import app.dicom.jpegls  # noqa: F401
     import app.dicom.pixels  # noqa: F401

@@ -305,3 +305,60 @@ def test_the_early_preview_thread_imports_nothing(tmp_path: Path) -> None:
         cwd=ROOT,
     )
     assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+
+
+_TABLES = r"""
+import hashlib, json, sys
+mode = sys.argv[1]
+if mode == "deferred":
+    from app.gui.loader import load_pixel_pipeline
+
+    load_pixel_pipeline()
+else:
+    import app.dicom.pixels
+early = sorted(m for m in ("gdcm", "pylibjpeg", "PIL") if m in sys.modules)
+from app.dicom import deferred_codecs
+
+pending = deferred_codecs.pending()
+import pydicom
+from pydicom.pixels import pixel_array
+
+# a JPEG 2000 film through pydicom (GDCM first) before anything completed the tables
+arr = pixel_array(pydicom.dcmread(sys.argv[2]))
+import pydicom.pixels.common as C
+import pydicom.pixels.decoders.base as D
+import pydicom.pixels.encoders.base as E
+
+tables = {
+    k: [[(label, f.__module__ + "." + f.__name__) for label, f in v._available.items()],
+        sorted(v._unavailable), "_validate_plugins" in v.__dict__]
+    for mod in (D, E) for k, v in vars(mod).items() if isinstance(v, C.CoderBase)
+}
+print(json.dumps({"early": early, "pending": pending, "tables": tables,
+                  "pixels": hashlib.sha256(arr.tobytes()).hexdigest()}))
+"""
+
+
+def test_deferred_codec_backends_end_in_pydicoms_own_tables(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    # hilum gui PATH imports pydicom without GDCM, pylibjpeg and Pillow (app.dicom.
+    # deferred_codecs); the first use of a coder completes the tables: the same plugins, in
+    # the same order, decoding the same pixels as a plain import of pydicom
+    film = shared_data / "dicom" / "cxr" / "dx_chest_pa_j2k_lossless.dcm"
+    runs = {}
+    for mode in ("plain", "deferred"):
+        out = subprocess.run(
+            [sys.executable, "-c", _TABLES, mode, str(film)],
+            env=_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        runs[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert runs["plain"]["early"] == ["PIL", "gdcm", "pylibjpeg"] and not runs["plain"]["pending"]
+    assert runs["deferred"]["early"] == [] and runs["deferred"]["pending"]
+    assert runs["deferred"]["tables"] == runs["plain"]["tables"]
+    assert runs["deferred"]["pixels"] == runs["plain"]["pixels"]
