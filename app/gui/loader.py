@@ -493,6 +493,26 @@ def _thumbnail_source(series: SeriesData, index: int, size: int) -> np.ndarray |
     return reduced_frame(ds, min(factor, 5))
 
 
+def _send_first_preview(
+    paths: list[str], emit: Emit, cache_bytes: int, first_shown: threading.Event | None
+) -> bool:
+    """Emit the first image (the early preview, else :func:`quick_preview`) and wait for the
+    GUI to paint it; then complete pydicom's codec plugins. True when a preview was sent."""
+    items = [os.fspath(p) for p in paths]
+    found, preview = _take_early_preview(items, cache_bytes)
+    if not found:
+        preview = quick_preview(items, cache_bytes)
+    if preview is not None:
+        emit(("preview", preview))
+        if first_shown is not None:
+            # let the GUI thread paint it before the scan competes for the interpreter
+            first_shown.wait(FIRST_PAINT_WAIT_S)
+    from app.dicom.deferred_codecs import complete
+
+    complete()  # pydicom's codec backends, deferred at the start (load_pixel_pipeline)
+    return preview is not None
+
+
 def import_paths(
     paths: list[str],
     *,
@@ -513,20 +533,7 @@ def import_paths(
         ``{"studies": [...], "errors": [...], "files": n, "series": n}``.
     """
     lib = _library()
-    state = {"preview_sent": False}
-    items = [os.fspath(p) for p in paths]
-    found, preview = _take_early_preview(items, cache_bytes)
-    if not found:
-        preview = quick_preview(items, cache_bytes)
-    if preview is not None:
-        state["preview_sent"] = True
-        emit(("preview", preview))
-        if first_shown is not None:
-            # let the GUI thread paint it before the scan competes for the interpreter
-            first_shown.wait(FIRST_PAINT_WAIT_S)
-    from app.dicom.deferred_codecs import complete
-
-    complete()  # pydicom's codec backends, deferred at the start (load_pixel_pipeline)
+    state = {"preview_sent": _send_first_preview(paths, emit, cache_bytes, first_shown)}
 
     def on_series(info: dict[str, Any]) -> None:
         # the first image of the first series goes to the screen before the scan goes on
