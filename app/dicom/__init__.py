@@ -23,6 +23,12 @@ series
     mm, ``.positions``, ``.orientation``, ``.warnings``, ``.tilt_deg``, ``.volume()``).
 render
     ``render_to_png(path, out, window=None, frame=0)``.
+jpegls
+    ``decode_grey(codestream, rows, columns)``: one-component JPEG-LS through pyjpegls's CharLS
+    by ``ctypes``, without holding the GIL (``pixels`` tries it first; pydicom otherwise).
+deferred_codecs
+    ``request()`` / ``complete()``: pydicom imported without GDCM, pylibjpeg and Pillow (GUI
+    start with a path), its plugin tables completed once the first image is painted.
 commands
     ``hilum scan PATH... [--json] [--library DB]`` and
     ``hilum render FILE --out PNG [--window C,W] [--frame N]``.
