@@ -47,6 +47,7 @@ _LOOKERS = (
 )
 
 _lock = threading.Lock()
+_local = threading.local()
 _requested = False
 _pending = False
 #: (coder, label, import path) in the order pydicom registered them
@@ -147,6 +148,31 @@ def _guard(coder: Any) -> None:
     coder._validate_plugins = _validate_plugins
 
 
+class Deferred(BaseException):
+    """Raised in a thread that declined to complete the tables (:func:`declined_here`).
+
+    A BaseException, so that no ``except Exception`` on the way takes it for a bad file.
+    """
+
+
+@contextmanager
+def declining() -> Iterator[None]:
+    """Within: a decode that needs the deferred backends raises :class:`Deferred` instead of
+    importing them in this thread (:class:`app.gui.loader.EarlyPreview`, which runs while the
+    GUI thread imports Qt; the import worker decodes that image later)."""
+    _local.decline = True
+    _local.declined = False
+    try:
+        yield
+    finally:
+        _local.decline = False
+
+
+def declined_here() -> bool:
+    """True when a decode in this thread's last :func:`declining` block needed the backends."""
+    return bool(getattr(_local, "declined", False))
+
+
 def complete() -> None:
     """Import the deferred backends and rebuild pydicom's plugin tables (idempotent, thread-safe).
 
@@ -157,6 +183,9 @@ def complete() -> None:
     global _pending
     if not _pending:
         return
+    if getattr(_local, "decline", False):
+        _local.declined = True
+        raise Deferred("pydicom's codec plugins are not loaded yet")
     with _lock:
         if not _pending:
             return

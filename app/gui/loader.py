@@ -295,7 +295,9 @@ class EarlyPreview:
     core. The import (:func:`import_paths`) takes the result instead of decoding again.
     Started only once :func:`load_pixel_pipeline` has imported everything it uses: the thread
     imports no module while the GUI thread imports Qt (two threads importing interdependent
-    modules at once can meet CPython's import-deadlock guard).
+    modules at once can meet CPython's import-deadlock guard). An image that needs a codec
+    backend deferred by :mod:`app.dicom.deferred_codecs` (JPEG baseline or lossless, RLE, a
+    small JPEG 2000 image) is therefore left to the import worker, as before.
     """
 
     def __init__(self, paths: list[str]) -> None:
@@ -307,8 +309,14 @@ class EarlyPreview:
         self._thread.start()
 
     def _run(self) -> None:
+        from app.dicom import deferred_codecs
+
         try:
-            self.series = quick_preview(self.paths)
+            # an image that needs GDCM, pylibjpeg or Pillow (not loaded yet, deferred_codecs) is
+            # left to the import worker: they are not imported here, alongside Qt's import
+            with deferred_codecs.declining():
+                self.series = quick_preview(self.paths)
+            self.failed = deferred_codecs.declined_here()
         except BaseException as exc:  # noqa: BLE001 - the import decodes it again itself
             log.debug("early preview failed: %s", type(exc).__name__)
             self.failed = True
@@ -595,6 +603,7 @@ def load_pixel_pipeline() -> None:
     :class:`EarlyPreview` then runs without importing anything).
     """
     import concurrent.futures  # noqa: F401 - app.gui.j2k's full-resolution prefetch
+    import numpy.ctypeslib  # noqa: F401 - app.gui.j2k's decode
 
     import cv2  # noqa: F401
 

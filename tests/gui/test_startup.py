@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -55,14 +57,20 @@ def test_the_window_is_built_without_the_export_and_inference_stacks(tmp_path: P
     assert out.returncode == 0, out.stdout + out.stderr[-2000:]
 
 
-def test_startup_report_marks_the_window_and_the_sample(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["sample", "mr_transfer_syntaxes/5.dcm"])
+def test_startup_report_marks_the_window_and_the_sample(
+    tmp_path: Path, shared_data: Path, name: str
+) -> None:
+    # the sample (decoded early, JPEG-LS) and a JPEG lossless image (left to the import worker,
+    # which loads the deferred codec backends first) are both painted
     from app.core.paths import sample_path
 
+    path = sample_path() if name == "sample" else shared_data / "dicom" / name
     report = tmp_path / "startup.json"
     env = _env(tmp_path)
     env["HILUM_STARTUP_REPORT"] = str(report)
     out = subprocess.run(
-        [sys.executable, "-m", "app", "gui", str(sample_path())],
+        [sys.executable, "-m", "app", "gui", str(path)],
         env=env,
         capture_output=True,
         text=True,
@@ -276,12 +284,27 @@ def test_the_early_preview_is_the_image_the_import_shows(tmp_path: Path) -> None
     assert not loader._early
 
 
-def test_the_early_preview_thread_imports_nothing(tmp_path: Path) -> None:
-    # it runs while the GUI thread imports Qt: every module it needs was loaded before it
+@pytest.mark.parametrize(
+    "name, early",
+    [
+        ("sample", True),  # JPEG-LS: CharLS without the GIL
+        ("cxr/dx_chest_pa_j2k_lossless.dcm", True),  # a big JPEG 2000 film: OpenJPEG by ctypes
+        ("cxr/cr_chest_pa_uncompressed.dcm", True),
+        ("mr_transfer_syntaxes/5.dcm", False),  # JPEG lossless: the codecs are not loaded yet
+    ],
+)
+def test_the_early_preview_thread_imports_nothing(
+    tmp_path: Path, shared_data: Path, name: str, early: bool
+) -> None:
+    # it runs while the GUI thread imports Qt: every module it needs was loaded before it, and
+    # an image that needs the deferred codec backends is left to the import worker
+    from app.core.paths import sample_path
+
+    path = sample_path() if name == "sample" else shared_data / "dicom" / name
     code = (
         "import sys, threading\n"
         "from app.gui import loader\n"
-        "from app.core.paths import sample_path\n"
+        "from app.dicom import deferred_codecs\n"
         "loader.load_pixel_pipeline()\n"
         "seen = []\n"
         "class Spy:\n"
@@ -290,11 +313,12 @@ def test_the_early_preview_thread_imports_nothing(tmp_path: Path) -> None:
         "            seen.append(name)\n"
         "        return None\n"
         "sys.meta_path.insert(0, Spy())\n"
-        "loader.start_early_preview([str(sample_path())])\n"
+        f"loader.start_early_preview([{str(path)!r}])\n"
         "early = loader._early[0]\n"
         "early._done.wait(60)\n"
-        "print(seen, early.series is not None)\n"
-        "sys.exit(0 if not seen and early.series is not None else 1)\n"
+        "ok = early.series is not None and not early.failed\n"
+        "print(seen, ok, deferred_codecs.pending())\n"
+        f"sys.exit(0 if not seen and ok is {early} and deferred_codecs.pending() else 1)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
