@@ -386,3 +386,30 @@ def test_deferred_codec_backends_end_in_pydicoms_own_tables(
     assert runs["deferred"]["early"] == [] and runs["deferred"]["pending"]
     assert runs["deferred"]["tables"] == runs["plain"]["tables"]
     assert runs["deferred"]["pixels"] == runs["plain"]["pixels"]
+
+
+def test_the_signal_leak_probe_ignores_other_threads() -> None:
+    # the early preview decodes while the QApplication is made: references to True that
+    # another thread drops meanwhile are not a leaking Signal.emit (whose guard would spend a
+    # second topping up reference counts and warn about a wrong PySide6)
+    import threading
+
+    from app.gui.app import emit_leaks_bool_reference
+
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            held = [True] * 5000
+            del held
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads take turns as often as they can
+    worker = threading.Thread(target=churn)
+    worker.start()
+    try:
+        assert not any(emit_leaks_bool_reference() for _ in range(100))
+    finally:
+        stop.set()
+        worker.join()
+        sys.setswitchinterval(interval)
