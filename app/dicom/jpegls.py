@@ -16,9 +16,7 @@ None and the caller decodes through pydicom as before: an accelerator, never the
 from __future__ import annotations
 
 import ctypes
-import glob
 import logging
-import os
 import threading
 from typing import Any
 
@@ -54,13 +52,9 @@ def _load() -> Any:
         if _lib is not None or _failed:
             return _lib
         try:
-            import jpeg_ls
+            import _CharLS  # pyjpegls's extension module: CharLS is linked into it
 
-            site = os.path.dirname(os.path.dirname(jpeg_ls.__file__))
-            found = glob.glob(os.path.join(site, "_CharLS*.so")) + glob.glob(
-                os.path.join(site, "_CharLS*.pyd")
-            )
-            lib = ctypes.CDLL(found[0])
+            lib = ctypes.CDLL(_CharLS.__file__)
             lib.charls_get_version_string.restype = ctypes.c_char_p
             version = lib.charls_get_version_string().decode()
             if not version.startswith("2."):  # the C API below is CharLS 2's
