@@ -6,8 +6,9 @@ collector runs its passes over them many times while they are being created (abo
 and a few full collections before the first image, 100-150 ms of CPU) and finds nothing to free.
 ``hilum gui`` therefore pauses the collector from the start of the process until the first image
 is painted (:func:`pause_gc` in :mod:`app.cli`, :func:`resume_gc` from :mod:`app.gui.app`), which
-then freezes what is alive (:func:`gc.freeze`) and turns collection back on. Reference counting
-still frees everything as usual meanwhile; only reference cycles wait for the resumed collector.
+then collects once (the few reference cycles the start-up left), freezes what is alive
+(:func:`gc.freeze`) and turns collection back on. Reference counting still frees everything as
+usual meanwhile; only reference cycles wait for the resumed collector.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ def resume_gc(freeze: bool = False) -> bool:
     Parameters
     ----------
     freeze : bool
-        Move every object alive now out of the collector's future passes first
-        (:func:`gc.freeze`): the start-up heap lives as long as the process.
+        Collect what the start-up left unreachable (one full collection), then move every
+        object alive out of the collector's future passes (:func:`gc.freeze`): the start-up
+        heap lives as long as the process.
 
     Returns
     -------
@@ -61,6 +63,7 @@ def resume_gc(freeze: bool = False) -> bool:
             return False
         _paused = False
         if freeze:
+            gc.collect()
             gc.freeze()
         gc.enable()
         return True

@@ -219,10 +219,14 @@ def freeze_startup_heap() -> None:
     since, instead of the start-up heap's several hundred thousand objects, a pause of about
     50 ms on the GUI thread that lands, every so often, in the middle of a scroll or a cine
     loop (the variance source of the viewer benchmark's scroll ratio). Start-up objects live
-    as long as the process anyway.
+    as long as the process anyway. While the collector's start-up pause lasts
+    (:mod:`app.core.startup`), its end does this, after one collection of what the start-up
+    left unreachable.
     """
     import gc
 
+    if startup.gc_paused():
+        return
     gc.freeze()
 
 
@@ -241,7 +245,8 @@ def _end_gc_pause(window: Any, wait_image: bool) -> None:
         startup.resume_gc(freeze=True)  # what is alive now lives as long as the process
 
     if wait_image:
-        window.first_image_painted.connect(end)
+        # after the slots of the paint (one collection of the start-up's heap: ~50 ms)
+        window.first_image_painted.connect(lambda: QTimer.singleShot(0, end))
         QTimer.singleShot(GC_PAUSE_MAX_MS, end)
     else:
         QTimer.singleShot(0, end)

@@ -413,3 +413,39 @@ def test_the_signal_leak_probe_ignores_other_threads() -> None:
         stop.set()
         worker.join()
         sys.setswitchinterval(interval)
+
+
+def test_the_end_of_the_pause_frees_the_start_ups_cycles_then_freezes(tmp_path: Path) -> None:
+    # the reference cycles the start-up left (a thousand objects: probe classes, caught
+    # exceptions) are collected once, not frozen for the life of the process
+    from app.core.paths import sample_path
+
+    code = (
+        "import gc, json, runpy, sys\n"
+        "import app.core.startup as S\n"
+        "real = S.resume_gc\n"
+        "seen = {}\n"
+        "def resume(freeze=False):\n"
+        "    was = S.gc_paused()\n"
+        "    out = real(freeze)\n"
+        "    if was and freeze:\n"
+        "        seen['frozen'] = gc.get_freeze_count()\n"
+        "        gc.unfreeze()\n"
+        "        seen['left'] = gc.collect()\n"
+        "        gc.freeze()\n"
+        "    return out\n"
+        "S.resume_gc = resume\n"
+        f"sys.argv = ['app', 'gui', {str(sample_path())!r}]\n"
+        "try:\n"
+        "    runpy.run_module('app', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(seen))\n"
+    )
+    env = _env(tmp_path)
+    env["HILUM_STARTUP_REPORT"] = str(tmp_path / "startup.json")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180, cwd=ROOT
+    )
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["frozen"] > 50000 and seen["left"] < 200, seen
