@@ -244,12 +244,21 @@ def _end_gc_pause(window: Any, wait_image: bool) -> None:
     def end() -> None:
         startup.resume_gc(freeze=True)  # what is alive now lives as long as the process
 
+    # once the paint is on screen (the end collects the start-up's heap once: about 0.1 s)
     if wait_image:
-        # after the slots of the paint (one collection of the start-up's heap: ~50 ms)
         window.first_image_painted.connect(lambda: QTimer.singleShot(0, end))
-        QTimer.singleShot(GC_PAUSE_MAX_MS, end)
     else:
-        QTimer.singleShot(0, end)
+        from PySide6.QtCore import QEvent, QObject
+
+        class _Painted(QObject):
+            def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+                if event.type() == QEvent.Type.Paint:
+                    obj.removeEventFilter(self)
+                    QTimer.singleShot(0, end)
+                return False
+
+        window.installEventFilter(_Painted(window))
+    QTimer.singleShot(GC_PAUSE_MAX_MS, end)
 
 
 def _report_startup(app: QApplication, window: Any, out: Path, wait_image: bool) -> None:
