@@ -1543,13 +1543,14 @@ class Viewport(QFrame):
         super().changeEvent(event)
 
     def _paint_annotations_cached(self, p: QPainter, w: int, h: int) -> None:
-        """:meth:`_paint_annotations`, replayed as the same image blits while what the texts
-        are made from stays the same (:meth:`_annotation_key`), else laid out and kept.
+        """Paint the overlay texts (corners, warnings, AI notice, orientation letters, message)
+        as image blits, kept by what the texts are made from (:meth:`_annotation_key`).
 
         The texts' layout (eliding, font metrics) is most of a slice's own paint time; scrolling
         revisits slices, so the blits of the last few hundred are kept. A new slice changes
         only the bottom-left corner's lines: the blits of everything else, laid out for another
-        slice with the same inputs, are reused around that corner's new lines.
+        slice with the same inputs, are reused around that corner's new lines (and the worker
+        that windows the next slices lays theirs out ahead, see :meth:`_slice_text_job`).
         """
         key = self._annotation_key(w, h)
         if key is None:
@@ -1635,16 +1636,6 @@ class Viewport(QFrame):
         )
         self._fonts = (base, fonts)
         return fonts
-
-    def _paint_annotations(
-        self, p: QPainter, w: int, h: int, corners: dict[str, list[str]] | None = None
-    ) -> None:
-        """Paint the overlay texts (corners, warnings, AI notice, orientation letters, message)."""
-        if corners is None:
-            corners = self.annotation_text() if self.show_annotations else {}
-        for _kind, ops, _rect in self._annotation_blocks(p, w, h, corners):
-            for at, pm in ops:
-                p.drawImage(at, pm)
 
     def _annotation_blocks(
         self, p: QPainter, w: int, h: int, corners: dict[str, list[str]]
