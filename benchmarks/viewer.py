@@ -10,6 +10,10 @@ Run (offscreen, from the repository root)::
    of the same size is fed the same frames pre-windowed to uint8. Each frame is painted
    synchronously (``repaint``), so frames/s measure real paints. The two are interleaved frame by
    frame (same load on both); the median over rounds of the ratio and of our frames/s is kept.
+   As for a user, the viewport windows the slices around the one on screen (and lays out their
+   overlay text) ahead of the scroll on a worker thread (:class:`app.gui.frames.WindowedFrames`);
+   that thread competes for the same cores during the timed loop, but its CPU time is not in
+   ``ratio_cpu`` (the GUI thread's alone).
 2. Time to first image: from handing the folder to the main window (``MainWindow.open_paths``)
    to the first paint of the image, with an empty library (a fresh ``HILUM_HOME``); median of
    several runs. The same for the 2128x2000 JPEG 2000 chest film, whose first paint is its
