@@ -279,6 +279,7 @@ class Viewport(QFrame):
         self.display: np.ndarray | None = None  # the same, windowed to uint8 as painted
         #: the frames windowed as painted (made ahead of the scroll on a worker)
         self.windowed = WindowedFrames(DISPLAY_CACHE_BYTES)
+        self._dragging = False  # a mouse drag (window, pan, zoom, drawing) is going on
         self.destroyed.connect(self.windowed.stop)  # no windowing ahead for a closed viewport
         self._display_state: tuple[str, float, float, bool] | None = None
         self._shown_key: tuple[str, int] | None = None
@@ -337,6 +338,7 @@ class Viewport(QFrame):
             self.provider.frame_ready.disconnect(self._frame_ready)
             self.provider.frame_failed.disconnect(self._frame_failed)
         self.windowed.stop()
+        self._dragging = False
         self.stop_cine()
         self.clear_measurements(forget=False)  # they stay stored with their image
         self.set_overlay(None)
@@ -566,8 +568,14 @@ class Viewport(QFrame):
 
     def _prefetch(self) -> None:
         """Window the decoded frames around the slice on screen in the background (a single
-        image has no neighbours: the GUI thread windows it when it shows it)."""
-        if self.series is not None and self.series.count > 1 and self.index >= 0:
+        image has no neighbours: the GUI thread windows it when it shows it; a drag asks once
+        it ends)."""
+        if (
+            self.series is not None
+            and self.series.count > 1
+            and self.index >= 0
+            and not self._dragging
+        ):
             self.windowed.prefetch(
                 self.series,
                 (self.window_center, self.window_width, self.invert),
@@ -1056,6 +1064,15 @@ class Viewport(QFrame):
         button = ev.button()
         if ev.isStart():
             self.activated.emit(self)
+        # no windowing ahead while the window or view changes at every move: once, at the end
+        self._dragging = not ev.isFinish()
+        try:
+            self._drag_by(ev, button)
+        finally:
+            if ev.isFinish():
+                self._prefetch()
+
+    def _drag_by(self, ev: Any, button: Any) -> None:
         if button == Qt.MouseButton.RightButton:
             self._drag_window(ev)
         elif button == Qt.MouseButton.MiddleButton:

@@ -463,3 +463,21 @@ def test_a_new_font_lays_the_overlay_out_again(qtbot: Any, viewport: Viewport) -
     viewport.setFont(font)
     assert viewport._font_key != key
     assert not np.array_equal(grab(), before)
+
+
+def test_a_window_drag_windows_ahead_once_it_ends(qtbot: Any, viewport: Viewport) -> None:
+    """Windowing the next slices for every move of a window/level drag would be thrown away
+    at the next move: the worker is asked once, with the window the drag ends on."""
+    s = viewport.series
+    assert s is not None
+    qtbot.waitUntil(lambda: len(s.cache) == s.count, timeout=30000)
+    asked: list[tuple[float, float, bool]] = []
+    ask = viewport.windowed.prefetch
+    viewport.windowed.prefetch = lambda series, state, *a: (
+        asked.append(state),
+        ask(series, state, *a),
+    )  # type: ignore[method-assign]
+    drag(viewport, QPointF(300, 300), QPointF(380, 340), button=Qt.MouseButton.RightButton)
+    final = (viewport.window_center, viewport.window_width, viewport.invert)
+    assert asked and set(asked) == {final}
+    qtbot.waitUntil(lambda: viewport.windowed.get(s, 1, final) is not None, timeout=10000)
