@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -101,6 +102,30 @@ def group_studies(
     return dict(sorted(studies.items())), errors
 
 
+def _use_task_cpus() -> None:
+    """In a Ray worker, size onnxruntime's and OpenCV's thread pools to the task's CPUs.
+
+    Tasks are submitted with ``num_cpus=1``; a session that spreads over every core of the node
+    in each worker makes the workers fight over the cores Ray already shared out between them.
+    """
+    if "ray" not in sys.modules or "HILUM_ORT_THREADS" in os.environ:
+        return
+    import ray
+
+    try:
+        if not ray.is_initialized():
+            return
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+    except Exception:  # noqa: BLE001 - not in a task: keep the defaults
+        return
+    if cpus:
+        n = max(1, int(cpus))
+        os.environ["HILUM_ORT_THREADS"] = str(n)
+        import cv2  # overlays and resizing: OpenCV's pool also defaults to every core
+
+        cv2.setNumThreads(n)
+
+
 def run_study(
     study_uid: str,
     files: list[str],
@@ -119,6 +144,7 @@ def run_study(
     """
     from app.workflow.batch import analyze
 
+    _use_task_cpus()
     t0 = time.perf_counter()
     rec: dict[str, Any] = {
         "study_uid": label or study_uid,

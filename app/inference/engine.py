@@ -118,12 +118,16 @@ def _note_cuda_failure(reason: str) -> None:
 
 def session_options(threads: int | None = None, spinning: bool = True) -> Any:
     """The onnxruntime session options every Hilum session uses (quiet, full graph optimisation;
-    ``spinning=False`` for sessions that sit idle between runs, sharing the CPU)."""
+    ``spinning=False`` for sessions that sit idle between runs, sharing the CPU). ``threads``
+    defaults to ``$HILUM_ORT_THREADS`` when set, else onnxruntime's choice (every core)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.log_severity_level = 3  # failed provider probes are expected; keep stderr clean
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if not threads:
+        # a Ray task's share of the CPUs (app.archive sets it), else onnxruntime's default
+        threads = int(os.environ.get("HILUM_ORT_THREADS", "0") or 0)
     if threads:
         so.intra_op_num_threads = int(threads)
     if not spinning:
