@@ -445,22 +445,32 @@ def _store_handler(filer: Filer) -> Callable[[Any], int]:
     return handle
 
 
-def _fast_c_store_scp(assoc: Any, filer: Filer) -> Callable[[Any], None]:
-    """A replacement for the association's ``_c_store_scp`` (C-STORE requests received within
-    a C-GET): pynetdicom's, with the response's command set encoded by hand
-    (:func:`app.net.encoding.c_store_rsp`) instead of through a pydicom Dataset, ~0.35 ms
-    per instance on the thread the PACS waits for."""
+def _fast_c_store_scp(assoc: Any, filer: Filer) -> Callable[[Any, int], bool]:
+    """Answer a C-STORE request as pynetdicom would (``Association._c_store_scp`` within a
+    C-GET, ``StorageServiceClass.SCP`` in the listener), with the response's command set
+    encoded by hand (:func:`app.net.encoding.c_store_rsp`) instead of through a pydicom Dataset,
+    ~0.35 ms per instance on the thread the PACS waits for. Returns False, having done nothing,
+    for a request pynetdicom must handle (a listener's request on an unknown context or during
+    release: pynetdicom aborts or ignores it)."""
     from pynetdicom.pdu_primitives import P_DATA
 
-    def scp(req: Any) -> None:
-        try:
-            context = assoc._get_valid_context(
-                req.AffectedSOPClassUID, "", "scp", context_id=req._context_id
-            )
-        except ValueError:  # as pynetdicom: no such context, SOP class not supported
-            context, status = None, 0x0122
+    def scp(req: Any, context_id: int) -> bool:
+        if assoc.is_requestor:
+            try:
+                context = assoc._get_valid_context(
+                    req.AffectedSOPClassUID, "", "scp", context_id=req._context_id
+                )
+            except ValueError:  # as pynetdicom: no such context, SOP class not supported
+                context, status = None, 0x0122
+            else:
+                status = _store(filer, req, context.transfer_syntax[0])
         else:
+            context = assoc._accepted_cx.get(context_id)
+            if context is None or assoc._sent_release or not req.is_valid_request:
+                return False
             status = _store(filer, req, context.transfer_syntax[0])
+            if not assoc.is_established:  # aborted meanwhile: no response, as pynetdicom
+                return True
         cx_id = 1 if context is None else int(context.context_id)
         cmd = encoding.c_store_rsp(
             str(req.AffectedSOPClassUID or ""),
@@ -468,40 +478,56 @@ def _fast_c_store_scp(assoc: Any, filer: Filer) -> Callable[[Any], None]:
             int(req.MessageID),
             status,
         )
-        peer_max = int(assoc.acceptor.maximum_length or 0)
+        peer_max = int(assoc.dimse.maximum_pdu_size or 0)
         if cmd is None or (peer_max and len(cmd) + 6 > peer_max):
             _send_c_store_rsp(assoc, req, status, cx_id)  # pynetdicom's encoding
-            return
+            return True
         pdata = P_DATA()
         pdata.presentation_data_value_list.append((cx_id, b"\x03" + cmd))
         assoc.dul.send_pdu(pdata)
+        return True
 
     return scp
 
 
 class _StoreInline(queue.Queue):  # type: ignore[type-arg]
-    """The DIMSE message queue of a C-GET association: C-STORE requests are answered right
-    where they are decoded (the DUL thread), everything else is queued as before.
+    """The DIMSE message queue of an association that receives instances (C-GET, listener):
+    C-STORE requests are answered right where they are decoded (the DUL thread), everything
+    else is queued as before.
 
-    pynetdicom queues each C-STORE request for the thread that waits on the C-GET responses,
-    which files it and queues the response back for the DUL thread to send: two thread
-    hand-offs per instance while the PACS waits (each a wake-up, and a GIL hand-over, that on a
-    busy machine can take a scheduler time slice). Filing and answering in the DUL thread also
-    holds the PACS back when the disk is slow (the write-behind queue is full), as TCP would.
+    pynetdicom queues each C-STORE request for another thread (the one waiting on the C-GET
+    responses; the listener's association thread, which looks every millisecond), which files
+    it and queues the response back for the DUL thread to send: two thread hand-offs per
+    instance while the PACS waits (each a wake-up and a GIL hand-over, which on a busy machine
+    can take a scheduler time slice). Filing and answering in the DUL thread also holds the
+    PACS back when the disk is slow (the write-behind queue is full), as TCP would.
     """
 
-    def __init__(self, scp: Callable[[Any], None]) -> None:
+    def __init__(self, scp: Callable[[Any, int], bool]) -> None:
         super().__init__()
         self._scp = scp
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         from pynetdicom.dimse_primitives import C_STORE
 
-        _, msg = item
+        context_id, msg = item
         if isinstance(msg, C_STORE) and msg.MessageIDBeingRespondedTo is None:  # a request
-            self._scp(msg)
-            return
+            if self._scp(msg, context_id):
+                return
         super().put(item, block, timeout)
+
+
+def _answer_stores_inline(assoc: Any, filer: Filer) -> None:
+    """Make ``assoc`` file and answer C-STORE requests in its DUL thread (:class:`_StoreInline`),
+    unless someone watches the DIMSE messages it sends (the hand-encoded responses bypass
+    pynetdicom's EVT_DIMSE_SENT)."""
+    from pynetdicom import evt
+
+    if assoc.get_handlers(evt.EVT_DIMSE_SENT):
+        return
+    scp = _fast_c_store_scp(assoc, filer)
+    assoc._c_store_scp = lambda req: scp(req, req._context_id)  # a C-STORE that got queued
+    assoc.dimse.msg_queue = _StoreInline(scp)
 
 
 def _send_c_store_rsp(assoc: Any, req: Any, status: int, cx_id: int) -> None:
@@ -736,10 +762,7 @@ def _get_once(
     outcome = RetrieveOutcome()
     try:
         _check_context(assoc, node, _STUDY_ROOT_GET, "C-GET retrieval")
-        if not assoc.get_handlers(evt.EVT_DIMSE_SENT):  # nobody watches what is sent
-            scp = _fast_c_store_scp(assoc, filer)
-            assoc._c_store_scp = scp
-            assoc.dimse.msg_queue = _StoreInline(scp)
+        _answer_stores_inline(assoc, filer)  # before the C-GET: no message has arrived yet
         for series in series_list or [""]:
             progress.check()
             responses = assoc.send_c_get(_retrieve_ident(study_uid, series), _STUDY_ROOT_GET)
@@ -810,8 +833,9 @@ def move(
     running = Listener.running(local.port)
     listener = None
     if running is None:
-        # a short poll: stopping it at the end of the move takes at most that long
-        listener = Listener(local, filer=filer, poll_s=0.05)
+        # a short poll: stopping it at the end of the move takes at most that long (100
+        # wake-ups a second, only while the move lasts)
+        listener = Listener(local, filer=filer, poll_s=0.01)
         listener.start()
     # a listener already running counts from what it had received before this move
     counter = filer if running is None else running.filer
@@ -1001,7 +1025,13 @@ class Listener:
         from pynetdicom.transport import ThreadedAssociationServer
 
         ae = _listener_ae(self.local)
-        handlers = [(evt.EVT_C_STORE, _store_handler(self.filer)), (evt.EVT_CONN_OPEN, _nodelay)]
+        filer = self.filer
+        handlers = [
+            (evt.EVT_C_STORE, _store_handler(filer)),
+            (evt.EVT_CONN_OPEN, _nodelay),
+            # before the association is accepted, so before any C-STORE can arrive
+            (evt.EVT_REQUESTED, lambda event: _answer_stores_inline(event.assoc, filer)),
+        ]
         try:
             server = ae.make_server(
                 (self.host, int(self.local.port)),

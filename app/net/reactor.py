@@ -27,6 +27,7 @@ import queue
 import select
 import socket
 import struct
+import time
 from typing import Any
 
 from pynetdicom.dul import DULServiceProvider
@@ -65,6 +66,8 @@ class EventDUL(DULServiceProvider):
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         super().__init__(assoc)
+        # only ``stop_dul`` still uses it, to wait for the thread to end (woken by the kill)
+        self._run_loop_delay = 0.0002
         self.event_queue = _WakingQueue(self)
         self.to_provider_queue = _WakingQueue(self)
 
@@ -78,6 +81,17 @@ class EventDUL(DULServiceProvider):
         self._kill = bool(value)
         if value:
             self._wake()
+
+    def stop_dul(self) -> bool:
+        """As pynetdicom's (stop the reactor if in Sta1, the connection closed), but waiting up
+        to 10 ms for Sta1 in small steps: ``Association.kill`` otherwise sleeps 10 ms whenever
+        the connection is still closing (after every release)."""
+        deadline = time.monotonic() + 0.01
+        while self.state_machine.current_state != "Sta1" and time.monotonic() < deadline:
+            if not self.is_alive():
+                break
+            time.sleep(0.0002)
+        return bool(super().stop_dul())
 
     def _wake(self) -> None:
         try:
