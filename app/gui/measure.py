@@ -10,7 +10,7 @@ given in pixels and say so ("px, no calibration").
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -72,6 +72,9 @@ class Measurement:
         self.kind = kind
         self.color = color
         self._on_change = on_change
+        #: set by a view that stores it: the image it lies on and its row in the library
+        self.key: Any = None
+        self.stored_id = ""
         pen = pg.mkPen(QColor(color), width=1.6)
         hover = pg.mkPen(QColor("#ffffff"), width=2)
         handle_pen = pg.mkPen(QColor(color))

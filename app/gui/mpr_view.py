@@ -111,7 +111,7 @@ class _PaneBox(pg.ViewBox):
             return
         ev.accept()
         delta = ev.delta() if hasattr(ev, "delta") else ev.angleDelta().y()
-        self.pane.scroll(1 if delta > 0 else -1)
+        self.pane.step_slices(1 if delta > 0 else -1)
 
 
 class MprPane(QWidget):
@@ -198,7 +198,7 @@ class MprPane(QWidget):
         if self.plane is not None:
             self.view.set_center(self.to_patient(x, y))
 
-    def scroll(self, steps: int) -> None:
+    def step_slices(self, steps: int) -> None:
         if self.view.volume is None:
             return
         step = self.view.volume._axis_step(self.normal)
@@ -217,7 +217,7 @@ class MprPane(QWidget):
         self.view.rotate(self.name, math.degrees(angle))
 
     # -- drawing -------------------------------------------------------------------------------
-    def render(self) -> None:
+    def refresh(self) -> None:
         v = self.view
         if v.volume is None:
             return
@@ -636,7 +636,7 @@ class MprView(QWidget):
         self.center_point = np.clip(
             np.asarray(point, dtype=float), corners.min(axis=0), corners.max(axis=0)
         )
-        self.render()
+        self.refresh()
         self.center_changed.emit(self.center_point.copy())
 
     def rotate(self, pane_name: str, degrees: float) -> None:
@@ -648,7 +648,7 @@ class MprView(QWidget):
                 continue
             pane.row = _rotate(pane.row, axis, angle)
             pane.col = _rotate(pane.col, axis, angle)
-        self.render()
+        self.refresh()
 
     def set_window(self, center: float, width: float) -> None:
         self.center, self.width_ = float(center), max(float(width), 1.0)
@@ -671,12 +671,12 @@ class MprView(QWidget):
     def _slab_changed(self, *args: Any) -> None:
         self.projection = str(self.projection_box.currentData() or "")
         self.thickness = float(self.thickness_box.value())
-        self.render()
+        self.refresh()
 
-    def render(self) -> None:
+    def refresh(self) -> None:
         """Recompute the three reformats and their reference lines."""
         for pane in self.panes.values():
-            pane.render()
+            pane.refresh()
         for pane in self.panes.values():  # lines need every plane
             pane.draw_lines()
         self._draw_reference_lines()

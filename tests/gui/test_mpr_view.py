@@ -101,7 +101,7 @@ def test_measurement_on_a_reformat_stays_on_its_plane(
     assert m.values["length"] == pytest.approx(200 * sag.plane.spacing)  # square pixels in mm
     assert m.roi.isVisible()
     before = mpr.center_point.copy()
-    sag.scroll(5)  # another sagittal plane
+    sag.step_slices(5)  # another sagittal plane
     assert not m.roi.isVisible()
     mpr.set_center(before)  # back on its plane
     assert m.roi.isVisible()
@@ -238,10 +238,10 @@ def test_angle_and_cobb_on_reformats_stay_on_their_plane_and_come_back(
     assert angle.roi.isVisible() and cobb.roi.isVisible() and cobb.label.isVisible()
 
     before = mpr.center_point.copy()
-    sag.scroll(5)  # another sagittal plane: the angle is not shown there
+    sag.step_slices(5)  # another sagittal plane: the angle is not shown there
     assert not angle.roi.isVisible() and not angle.label.isVisible()
     assert cobb.roi.isVisible()  # the coronal plane did not move
-    cor.scroll(-5)
+    cor.step_slices(-5)
     assert not cobb.roi.isVisible()
     mpr.set_center(before)
     assert angle.roi.isVisible() and cobb.roi.isVisible()

@@ -219,6 +219,9 @@ class ReportPanel(QWidget):
         self.ai_generated = False
         self.edited = False
         self.worker: Any = None
+        self._prep_worker: Any = None
+        #: the text, AI flags and provenance a new draft replaces (restored if it fails)
+        self._previous: tuple[str, bool, bool, dict[str, Any]] | None = None
         self._programmatic = False
         self._loading = False
 
@@ -621,7 +624,8 @@ class ReportPanel(QWidget):
         self._show_findings()
 
     def _show_findings(self) -> None:
-        pos, neg = [], []
+        pos: list[str] = []
+        neg: list[str] = []
         for r in self.model_results:
             for lr in r.labels:
                 (pos if lr.positive else neg).append(f"{lr.label} {lr.probability:.3f}")
@@ -767,26 +771,27 @@ class ReportPanel(QWidget):
     # -- sign-off -------------------------------------------------------------------------------
     def _set_signed(self, draft: ReportDraft | None) -> None:
         self.signed = draft if draft is not None and draft.signed_off else None
-        locked = self.signed is not None
+        signed = self.signed
+        locked = signed is not None
         self.editor.setReadOnly(locked)
         for f in (self.indication, self.comparison, self.notes):
             f.setReadOnly(locked)
         self.signed_label.setVisible(locked)
         self.amend_button.setVisible(locked)
-        if locked and draft.reader_name == BATCH_READER:
+        if signed is not None and signed.reader_name == BATCH_READER:
             self.signed_label.setText(
                 self.tr(
                     "Exported unattended on %1 (version %2): NOT reviewed by a "
                     "physician. Read-only: Amend to change it."
                 )
-                .replace("%1", local_time(draft.signed_off_at))
+                .replace("%1", local_time(signed.signed_off_at))
                 .replace("%2", str(self.version))
             )
-        elif locked:
+        elif signed is not None:
             self.signed_label.setText(
                 self.tr("Signed off by %1 on %2 (version %3). Read-only: Amend to change it.")
-                .replace("%1", draft.reader_name)
-                .replace("%2", local_time(draft.signed_off_at))
+                .replace("%1", signed.reader_name)
+                .replace("%2", local_time(signed.signed_off_at))
                 .replace("%3", str(self.version))
             )
         self._update()
@@ -951,7 +956,7 @@ class ReportPanel(QWidget):
     def _failed(self, exc: BaseException) -> None:
         from app.gui.errors import user_message
 
-        previous = getattr(self, "_previous", None)
+        previous = self._previous
         if previous is not None:  # keep the previous text: a failed draft writes nothing
             text, ai, edited, prov = previous
             self._set_text(text, ai=ai and not edited)
