@@ -429,7 +429,8 @@ def _store(filer: Filer, req: Any, transfer_syntax: str) -> int:
         study, series = _study_series(raw, transfer_syntax)
         sop = str(req.AffectedSOPInstanceUID)
         meta = encoding.file_meta(str(req.AffectedSOPClassUID), sop, str(transfer_syntax))
-        filer.file_parts([meta, raw.getbuffer()], study, series, sop)
+        # handed over: pynetdicom gives each request a data set of its own, dropped after this
+        filer.file_parts([meta, raw.getbuffer()], study, series, sop, handed_over=True)
     except Exception as exc:  # noqa: BLE001 - refuse the instance, keep the association
         log.debug("instance not stored: %s", type(exc).__name__)
         return 0xA700 if isinstance(exc, OSError) else 0xC000
@@ -451,7 +452,8 @@ def _fast_c_store_scp(assoc: Any, filer: Filer) -> Callable[[Any, int], bool]:
     encoded by hand (:func:`app.net.encoding.c_store_rsp`) instead of through a pydicom Dataset,
     ~0.35 ms per instance on the thread the PACS waits for. Returns False, having done nothing,
     for a request pynetdicom must handle (a listener's request on an unknown context or during
-    release: pynetdicom aborts or ignores it)."""
+    release: pynetdicom aborts or ignores it; one that arrives before pynetdicom has marked the
+    association established: its reactor serves it once it is)."""
     from pynetdicom.pdu_primitives import P_DATA
 
     def scp(req: Any, context_id: int) -> bool:
@@ -466,10 +468,17 @@ def _fast_c_store_scp(assoc: Any, filer: Filer) -> Callable[[Any, int], bool]:
                 status = _store(filer, req, context.transfer_syntax[0])
         else:
             context = assoc._accepted_cx.get(context_id)
-            if context is None or assoc._sent_release or not req.is_valid_request:
+            if (
+                context is None
+                or assoc._sent_release
+                or not req.is_valid_request
+                # pynetdicom marks the association established only after it has sent the
+                # A-ASSOCIATE-AC: a request that comes faster waits for its reactor, as before
+                or not assoc.is_established
+            ):
                 return False
             status = _store(filer, req, context.transfer_syntax[0])
-            if not assoc.is_established:  # aborted meanwhile: no response, as pynetdicom
+            if assoc.is_aborted or assoc.is_released:  # meanwhile: no response, as pynetdicom
                 return True
         cx_id = 1 if context is None else int(context.context_id)
         cmd = encoding.c_store_rsp(

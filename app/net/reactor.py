@@ -41,6 +41,9 @@ PYNETDICOM_VERSION = "3.0.4"
 #: timer the DUL checks itself) is looked at least this often
 MAX_WAIT_S = 0.05
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+#: at most this many PDUs already waiting in the socket are read in one reactor round
+BURST = 64
+_NOTHING = object()
 
 
 class _WakingQueue(queue.Queue):  # type: ignore[type-arg]
@@ -61,6 +64,7 @@ class EventDUL(DULServiceProvider):
 
     def __init__(self, assoc: Any) -> None:
         self._waiting = False
+        self._readable = False
         self._kill = False
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -121,6 +125,7 @@ class EventDUL(DULServiceProvider):
         pending = getattr(raw, "pending", None)  # an SSL socket may hold decrypted data
         if pending is not None and pending():
             return
+        ready: list[Any] = []
         self._waiting = True
         try:
             # a put after this look finds ``_waiting`` set and wakes us
@@ -128,12 +133,23 @@ class EventDUL(DULServiceProvider):
                 return
             fds = [self._wake_r] if raw is None else [self._wake_r, raw]
             try:
-                select.select(fds, [], [], MAX_WAIT_S)
+                ready, _, _ = select.select(fds, [], [], MAX_WAIT_S)
             except (OSError, ValueError):  # the socket closed meanwhile: the loop notices
                 pass
         finally:
             self._waiting = False
+        if self._wake_r in ready:
             self._drain()
+        # the loop's next look at the socket need not ask the kernel again
+        self._readable = raw is not None and raw in ready
+
+    def _is_transport_event(self) -> bool:
+        """As pynetdicom's, without a second ``select`` when :meth:`_wait` just saw data."""
+        readable, self._readable = self._readable, False
+        if readable and self.state_machine.current_state != "Sta13":
+            self._read_pdu_data()
+            return True
+        return bool(super()._is_transport_event())
 
     def run_reactor(self) -> None:
         """The DUL reactor: pynetdicom 3.0.4's loop with :meth:`_wait` for its 1 ms sleep."""
@@ -179,14 +195,18 @@ class EventDUL(DULServiceProvider):
             self._wake_w.close()
 
     # -- reading a PDU ------------------------------------------------------------------------
-    def _recv_exact(self, raw: Any, n: int) -> bytearray | None:
-        """``n`` bytes from the socket (None when it closes, times out or fails first)."""
-        buf = bytearray(n)
-        view = memoryview(buf)
-        got = 0
+    def _recv_exact(self, raw: Any, n: int, only_if_waiting: bool = False) -> Any:
+        """``n`` bytes from the socket (None when it closes, times out or fails first); with
+        ``only_if_waiting``, :data:`_NOTHING` when no byte is there yet (a plain blocking
+        socket only: for others, :data:`_NOTHING` without asking)."""
         # a plain blocking socket can be asked without waiting (a socket with a timeout, or an
         # SSL socket, cannot: it is read the plain way)
         peek = _QUICKACK is not None and type(raw) is socket.socket and raw.gettimeout() is None
+        if only_if_waiting and not peek:
+            return _NOTHING
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
         try:
             while got < n:
                 k = -1
@@ -194,6 +214,8 @@ class EventDUL(DULServiceProvider):
                     try:
                         k = raw.recv_into(view[got:], n - got, socket.MSG_DONTWAIT)
                     except (BlockingIOError, InterruptedError):
+                        if only_if_waiting and got == 0:
+                            return _NOTHING
                         # the rest is not here yet: acknowledge what came at once, so that a
                         # peer with Nagle's algorithm on sends it now, not after our delayed ACK
                         self._quickack(raw)
@@ -223,35 +245,45 @@ class EventDUL(DULServiceProvider):
         pynetdicom would only pass it through its event queue, the state machine (DT-2, back
         to Sta6) and the DIMSE provider to do the same append, ~25 us of Python per PDU.
         Anything else (command fragments, a data set's last fragment, several PDVs in one
-        PDU, another state, bound PDU/FSM event handlers) takes pynetdicom's path.
+        PDU, another state, bound PDU/FSM event handlers) takes pynetdicom's path. After such
+        a fragment, the PDUs already waiting in the socket are read in the same call (at most
+        :data:`BURST`), saving the reactor loop's round per PDU.
         """
         raw = self._raw_socket()
         if raw is None:
             self.event_queue.put("Evt17")
             return
         head = self._recv_exact(raw, 6)
-        if head is None or len(head) != 6:
-            self.event_queue.put("Evt17")
-            return
-        pdu_type, _, pdu_length = struct.unpack(">BBL", head)
-        if pdu_type not in (0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07):
-            log.debug("unknown PDU type 0x%02X received", pdu_type)
-            self.event_queue.put("Evt19")
-            return
-        body = self._recv_exact(raw, pdu_length) if pdu_length else bytearray()
-        if body is None:
-            self.event_queue.put("Evt17")
-            return
-        if pdu_type == 0x04 and self._append_fragment(body):
-            return
-        try:
-            pdu, event = self._decode_pdu(head + body)
-        except Exception:  # noqa: BLE001 - as pynetdicom: an invalid PDU
-            log.debug("a received PDU could not be decoded")
-            self.event_queue.put("Evt19")
-            return
-        self.event_queue.put(event)
-        self._recv_pdu.put(pdu)
+        done = 0
+        while True:
+            if head is None or len(head) != 6:
+                self.event_queue.put("Evt17")
+                return
+            pdu_type, _, pdu_length = struct.unpack(">BBL", head)
+            if pdu_type not in (0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07):
+                log.debug("unknown PDU type 0x%02X received", pdu_type)
+                self.event_queue.put("Evt19")
+                return
+            body = self._recv_exact(raw, pdu_length) if pdu_length else bytearray()
+            if body is None:
+                self.event_queue.put("Evt17")
+                return
+            if not (pdu_type == 0x04 and self._append_fragment(body)):
+                try:
+                    pdu, event = self._decode_pdu(head + body)
+                except Exception:  # noqa: BLE001 - as pynetdicom: an invalid PDU
+                    log.debug("a received PDU could not be decoded")
+                    self.event_queue.put("Evt19")
+                    return
+                self.event_queue.put(event)
+                self._recv_pdu.put(pdu)
+                return
+            done += 1
+            if done >= BURST:  # let the loop look at what is to be sent
+                return
+            head = self._recv_exact(raw, 6, only_if_waiting=True)
+            if head is _NOTHING:
+                return
 
     def _append_fragment(self, body: bytearray) -> bool:
         """Append a P-DATA-TF's single middle data-set fragment to the DIMSE message being

@@ -126,3 +126,33 @@ def test_associations_use_the_event_driven_reactor_and_do_not_poll(node: Any) ->
         assoc.release()
     assoc.dul.join(5)
     assert not assoc.dul.is_alive()
+
+
+def test_listener_answers_a_store_that_arrives_before_the_association_is_marked_established(
+    dicom_dir: Path, hilum_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pynetdicom marks an accepted association established only after sending the
+    A-ASSOCIATE-AC; a sender's first C-STORE can be decoded before that (a busy machine
+    deschedules the association thread). It must still be filed and answered."""
+    from _orthanc import free_port
+    from pynetdicom import acse
+
+    from app.net.nodes import LocalSettings, Node
+
+    send_accept = acse.ACSE.send_accept
+
+    def slow_bookkeeping(self: Any) -> None:
+        send_accept(self)
+        time.sleep(0.5)  # the sender's C-STORE arrives meanwhile
+
+    monkeypatch.setattr(acse.ACSE, "send_accept", slow_bookkeeping)
+    port = free_port()
+    files = [str(p) for p in sorted((dicom_dir / "mr_transfer_syntaxes").iterdir())[:2]]
+    with dimse.Listener(LocalSettings("HILUMFAST", port, 5.0), host="127.0.0.1") as listener:
+        sent = dimse.send(
+            Node("self", "127.0.0.1", port, "HILUMFAST"),
+            LocalSettings("SENDER", free_port(), 5.0),
+            files,
+        )
+        assert [s.ok for s in sent] == [True, True], [s.message for s in sent]
+        assert listener.filer.report.received == 2
