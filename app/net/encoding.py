@@ -142,3 +142,63 @@ def study_series(data: Any, transfer_syntax: str) -> tuple[str, str] | None:
     if not study or not series or "\\" in study or "\\" in series:
         return None
     return study, series
+
+
+#: command set elements the receive fast path reads (PS3.7 E.1), by element number (group 0000)
+_COMMAND_ELEMENTS = {
+    0x0000: ("CommandGroupLength", "UL"),
+    0x0002: ("AffectedSOPClassUID", "UI"),
+    0x0100: ("CommandField", "US"),
+    0x0110: ("MessageID", "US"),
+    0x0120: ("MessageIDBeingRespondedTo", "US"),
+    0x0700: ("Priority", "US"),
+    0x0800: ("CommandDataSetType", "US"),
+    0x0900: ("Status", "US"),
+    0x1000: ("AffectedSOPInstanceUID", "UI"),
+    0x1020: ("NumberOfRemainingSuboperations", "US"),
+    0x1021: ("NumberOfCompletedSuboperations", "US"),
+    0x1022: ("NumberOfFailedSuboperations", "US"),
+    0x1023: ("NumberOfWarningSuboperations", "US"),
+    0x1030: ("MoveOriginatorApplicationEntityTitle", "AE"),
+    0x1031: ("MoveOriginatorMessageID", "US"),
+}
+
+
+def command_set(data: Any) -> dict[str, int | str] | None:
+    """A DIMSE command set (Implicit VR Little Endian) as ``{keyword: value}``, values as pydicom
+    decodes them (US/UL ints, UI and AE text without padding); None when it holds an element
+    not in :data:`_COMMAND_ELEMENTS` (an Error Comment, an Offending Element...), a
+    multi-valued or malformed one: pynetdicom then decodes it."""
+    buf = memoryview(data)
+    n = len(buf)
+    pos = 0
+    out: dict[str, int | str] = {}
+    while pos < n:
+        if pos + 8 > n:
+            return None
+        group, elem = _TAG.unpack_from(buf, pos)
+        length = _UL.unpack_from(buf, pos + 4)[0]
+        pos += 8
+        if group != 0x0000 or elem not in _COMMAND_ELEMENTS or pos + length > n:
+            return None
+        keyword, vr = _COMMAND_ELEMENTS[elem]
+        raw = bytes(buf[pos : pos + length])
+        pos += length
+        if vr == "US":
+            if length != 2:
+                return None
+            out[keyword] = _US.unpack(raw)[0]
+        elif vr == "UL":
+            if length != 4:
+                return None
+            out[keyword] = _UL.unpack(raw)[0]
+        else:
+            try:
+                text = raw.decode("ascii")
+            except UnicodeDecodeError:
+                return None
+            text = text.rstrip("\x00 ") if vr == "UI" else text.strip()
+            if "\\" in text or "\x00" in text:
+                return None
+            out[keyword] = text
+    return out

@@ -156,3 +156,69 @@ def test_listener_answers_a_store_that_arrives_before_the_association_is_marked_
         )
         assert [s.ok for s in sent] == [True, True], [s.message for s in sent]
         assert listener.filer.report.received == 2
+
+
+def _roundtrip(primitive: Any, message_class: Any, kind: str) -> None:
+    """Encode with pynetdicom, decode with pynetdicom and with the fast path: same primitive."""
+    from pynetdicom.dimse_messages import DIMSEMessage
+
+    msg = message_class()
+    msg.primitive_to_message(primitive)
+    pdatas = list(msg.encode_msg(5, 0))
+    command = pdatas[0].presentation_data_value_list[0][1]
+    assert command[0] == 0x03  # one PDV: the whole command set
+    theirs = DIMSEMessage()
+    for p in pdatas:
+        theirs.decode_msg(p)
+    want = theirs.message_to_primitive()
+    fields = encoding.command_set(memoryview(command)[1:])
+    assert fields is not None and reactor._fast_kind(fields) == kind
+    ours = DIMSEMessage()
+    ours.context_id = 5
+    if kind == "C_STORE":
+        ours.__class__ = reactor._FastCStoreRQ
+        ours._fields = fields  # type: ignore[attr-defined]
+        ours.data_set.write(primitive.DataSet.getvalue())
+        got = ours.message_to_primitive()
+    else:
+        got = reactor._primitive(kind, fields, ours)
+    names = [a for a in dir(want) if not a.startswith("__") and not callable(getattr(want, a))]
+    assert len(names) > 40
+    for name in names:
+        a, b = getattr(want, name), getattr(got, name)
+        if isinstance(a, io.BytesIO):
+            a, b = a.getvalue(), b.getvalue()
+        assert a == b and type(a) is type(b), name
+
+
+def test_hand_decoded_commands_give_pynetdicoms_primitives() -> None:
+    from pynetdicom.dimse_messages import C_GET_RSP, C_MOVE_RSP, C_STORE_RQ
+    from pynetdicom.dimse_primitives import C_GET, C_MOVE, C_STORE
+
+    for move_ae in ("HILUM", None):
+        req = C_STORE()
+        req.MessageID = 65535
+        req.AffectedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+        req.AffectedSOPInstanceUID = "1.2.3.4.56"
+        req.Priority = 2
+        if move_ae:
+            req.MoveOriginatorApplicationEntityTitle = move_ae
+            req.MoveOriginatorMessageID = 3
+        req.DataSet = io.BytesIO(b"\x08\x00\x05\x00CS\x0a\x00ISO_IR 100")
+        _roundtrip(req, C_STORE_RQ, "C_STORE")
+    for cls, msg_cls, kind, status in (
+        (C_GET, C_GET_RSP, "C_GET", 0xFF00),
+        (C_MOVE, C_MOVE_RSP, "C_MOVE", 0),
+    ):
+        rsp = cls()
+        rsp.MessageIDBeingRespondedTo = 1
+        rsp.AffectedSOPClassUID = "1.2.840.10008.5.1.4.1.2.2.3"
+        rsp.Status = status
+        rsp.NumberOfRemainingSuboperations = 139
+        rsp.NumberOfCompletedSuboperations = 1
+        rsp.NumberOfFailedSuboperations = 0
+        rsp.NumberOfWarningSuboperations = 0
+        _roundtrip(rsp, msg_cls, kind)
+    # an Error Comment (or anything else unexpected) is left to pynetdicom
+    assert encoding.command_set(b"\x00\x00\x02\x09\x04\x00\x00\x00oops") is None
+    assert encoding.command_set(b"\x00\x00\x00\x01\x03\x00\x00\x00") is None  # truncated
