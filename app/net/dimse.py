@@ -493,7 +493,11 @@ def _fast_c_store_scp(assoc: Any, filer: Filer) -> Callable[[Any, int], bool]:
             return True
         pdata = P_DATA()
         pdata.presentation_data_value_list.append((cx_id, b"\x03" + cmd))
-        assoc.dul.send_pdu(pdata)
+        send_now = getattr(assoc.dul, "send_now", None)  # the event-driven reactor's
+        if send_now is not None:
+            send_now(pdata)
+        else:
+            assoc.dul.send_pdu(pdata)
         return True
 
     return scp

@@ -43,6 +43,8 @@ MAX_WAIT_S = 0.05
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 #: at most this many PDUs already waiting in the socket are read in one reactor round
 BURST = 64
+#: bytes one read may bring (grown for a larger PDU, then back)
+RECV_BUFFER = 256 * 1024
 _NOTHING = object()
 
 
@@ -65,6 +67,9 @@ class EventDUL(DULServiceProvider):
     def __init__(self, assoc: Any) -> None:
         self._waiting = False
         self._readable = False
+        # received bytes not yet taken: ``_rbuf[_rstart:_rend]`` (see _fill)
+        self._rbuf = bytearray(RECV_BUFFER)
+        self._rstart = self._rend = 0
         self._kill = False
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -85,6 +90,24 @@ class EventDUL(DULServiceProvider):
         self._kill = bool(value)
         if value:
             self._wake()
+
+    def send_now(self, primitive: Any) -> None:
+        """Send a P-DATA primitive: at once when called on the reactor thread in Sta6 with
+        nothing queued before it (what DT-1 would do on the loop's next round, after the
+        interpreter lock has perhaps gone to another thread), otherwise queued as usual."""
+        import threading
+
+        from pynetdicom.pdu import P_DATA_TF
+
+        if (
+            threading.current_thread() is self
+            and self.state_machine.current_state == "Sta6"
+            and self.to_provider_queue.empty()
+            and not self._observed(sending=True)
+        ):
+            self._send(P_DATA_TF(primitive))
+        else:
+            self.send_pdu(primitive)
 
     def stop_dul(self) -> bool:
         """As pynetdicom's (stop the reactor if in Sta1, the connection closed), but waiting up
@@ -121,6 +144,9 @@ class EventDUL(DULServiceProvider):
 
     def _wait(self) -> None:
         """Block until the socket is readable, something is queued, or :data:`MAX_WAIT_S`."""
+        if self._rend > self._rstart:  # received and not yet taken: no need to wait
+            self._readable = True
+            return
         raw = self._raw_socket()
         pending = getattr(raw, "pending", None)  # an SSL socket may hold decrypted data
         if pending is not None and pending():
@@ -144,9 +170,11 @@ class EventDUL(DULServiceProvider):
         self._readable = raw is not None and raw in ready
 
     def _is_transport_event(self) -> bool:
-        """As pynetdicom's, without a second ``select`` when :meth:`_wait` just saw data."""
+        """As pynetdicom's, without a second ``select`` when :meth:`_wait` just saw data, and
+        counting bytes already received into the buffer as data to read (in any state: in
+        Sta13 pynetdicom too reads what is there before it closes)."""
         readable, self._readable = self._readable, False
-        if readable and self.state_machine.current_state != "Sta13":
+        if self._rend > self._rstart or (readable and self.state_machine.current_state != "Sta13"):
             self._read_pdu_data()
             return True
         return bool(super()._is_transport_event())
@@ -195,38 +223,63 @@ class EventDUL(DULServiceProvider):
             self._wake_w.close()
 
     # -- reading a PDU ------------------------------------------------------------------------
-    def _recv_exact(self, raw: Any, n: int, only_if_waiting: bool = False) -> Any:
-        """``n`` bytes from the socket (None when it closes, times out or fails first); with
-        ``only_if_waiting``, :data:`_NOTHING` when no byte is there yet (a plain blocking
-        socket only: for others, :data:`_NOTHING` without asking)."""
+    def _fill(self, raw: Any, need: int, wait: bool = True) -> Any:
+        """Have at least ``need`` received bytes in the buffer: True, or None when the
+        connection closes, times out or fails first. Reads take what the socket has (up to the
+        buffer's size), so one system call brings many PDUs when they are waiting. Without
+        ``wait``: :data:`_NOTHING` when not one byte is there yet (a plain blocking socket is
+        asked without blocking; for others only what is buffered counts)."""
+        if self._rend - self._rstart >= need:
+            return True
+        if raw is None:
+            return None
         # a plain blocking socket can be asked without waiting (a socket with a timeout, or an
         # SSL socket, cannot: it is read the plain way)
         peek = _QUICKACK is not None and type(raw) is socket.socket and raw.gettimeout() is None
-        if only_if_waiting and not peek:
+        if not wait and self._rend == self._rstart and not peek:
             return _NOTHING
-        buf = bytearray(n)
-        view = memoryview(buf)
-        got = 0
+        self._make_room(need)
         try:
-            while got < n:
+            while self._rend - self._rstart < need:
+                space = len(self._rbuf) - self._rend
                 k = -1
                 if peek:
                     try:
-                        k = raw.recv_into(view[got:], n - got, socket.MSG_DONTWAIT)
+                        k = raw.recv_into(
+                            memoryview(self._rbuf)[self._rend :], space, socket.MSG_DONTWAIT
+                        )
                     except (BlockingIOError, InterruptedError):
-                        if only_if_waiting and got == 0:
+                        if not wait and self._rend == self._rstart:
                             return _NOTHING
                         # the rest is not here yet: acknowledge what came at once, so that a
                         # peer with Nagle's algorithm on sends it now, not after our delayed ACK
                         self._quickack(raw)
                 if k == -1:
-                    k = raw.recv_into(view[got:], n - got)
+                    k = raw.recv_into(memoryview(self._rbuf)[self._rend :], space)
                 if k == 0:
                     return None
-                got += k
+                self._rend += k
         except OSError:
             return None
-        return buf
+        return True
+
+    def _make_room(self, need: int) -> None:
+        """Room in the buffer for ``need`` bytes from its start (moved to the front, or a
+        larger buffer for a PDU larger than :data:`RECV_BUFFER`)."""
+        start, end = self._rstart, self._rend
+        if start == end:
+            self._rstart = self._rend = start = end = 0
+            if len(self._rbuf) > RECV_BUFFER:  # after a huge PDU
+                self._rbuf = bytearray(RECV_BUFFER)
+        if start + need <= len(self._rbuf):
+            return
+        if need <= len(self._rbuf):  # same size, in place: fine while views are out
+            self._rbuf[0 : end - start] = self._rbuf[start:end]
+        else:
+            bigger = bytearray(need)
+            bigger[0 : end - start] = self._rbuf[start:end]
+            self._rbuf = bigger
+        self._rstart, self._rend = 0, end - start
 
     @staticmethod
     def _quickack(raw: Any) -> None:
@@ -240,37 +293,36 @@ class EventDUL(DULServiceProvider):
     def _read_pdu_data(self) -> None:
         """As pynetdicom's: read one PDU, queue its event (Evt17/19 on failure).
 
-        A P-DATA-TF that carries one middle fragment of a data set (35 per CT slice, all but
-        the last) is appended to the DIMSE message being received right here: in state Sta6
-        pynetdicom would only pass it through its event queue, the state machine (DT-2, back
-        to Sta6) and the DIMSE provider to do the same append, ~25 us of Python per PDU.
-        Anything else (command fragments, a data set's last fragment, several PDVs in one
-        PDU, another state, bound PDU/FSM event handlers) takes pynetdicom's path. After such
-        a fragment, the PDUs already waiting in the socket are read in the same call (at most
+        A P-DATA-TF that pynetdicom would only pass along (:meth:`_append_fragment`: a middle
+        data-set fragment, 35 per CT slice; the command set of a C-STORE request or of a C-GET
+        or C-MOVE response) is taken right here: in state Sta6 pynetdicom would pass it through
+        its event queue, the state machine (DT-2, back to Sta6) and the DIMSE provider to do
+        the same, ~25 us of Python per PDU. Anything else takes pynetdicom's path. After a PDU
+        taken here, the PDUs already received are read in the same call (at most
         :data:`BURST`), saving the reactor loop's round per PDU.
         """
         raw = self._raw_socket()
-        if raw is None:
-            self.event_queue.put("Evt17")
-            return
-        head = self._recv_exact(raw, 6)
+        ok = self._fill(raw, 6)
         done = 0
         while True:
-            if head is None or len(head) != 6:
+            if ok is not True:
                 self.event_queue.put("Evt17")
                 return
-            pdu_type, _, pdu_length = struct.unpack(">BBL", head)
+            pdu_type, _, pdu_length = struct.unpack_from(">BBL", self._rbuf, self._rstart)
             if pdu_type not in (0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07):
                 log.debug("unknown PDU type 0x%02X received", pdu_type)
+                self._rstart += 6
                 self.event_queue.put("Evt19")
                 return
-            body = self._recv_exact(raw, pdu_length) if pdu_length else bytearray()
-            if body is None:
+            if self._fill(raw, 6 + pdu_length) is not True:
                 self.event_queue.put("Evt17")
                 return
-            if not (pdu_type == 0x04 and self._append_fragment(body)):
+            start = self._rstart
+            self._rstart = start + 6 + pdu_length
+            pdu_view = memoryview(self._rbuf)[start : start + 6 + pdu_length]
+            if not (pdu_type == 0x04 and self._append_fragment(pdu_view[6:])):
                 try:
-                    pdu, event = self._decode_pdu(head + body)
+                    pdu, event = self._decode_pdu(bytearray(pdu_view))
                 except Exception:  # noqa: BLE001 - as pynetdicom: an invalid PDU
                     log.debug("a received PDU could not be decoded")
                     self.event_queue.put("Evt19")
@@ -278,14 +330,15 @@ class EventDUL(DULServiceProvider):
                 self.event_queue.put(event)
                 self._recv_pdu.put(pdu)
                 return
+            del pdu_view
             done += 1
             if done >= BURST:  # let the loop look at what is to be sent
                 return
-            head = self._recv_exact(raw, 6, only_if_waiting=True)
-            if head is _NOTHING:
+            ok = self._fill(raw, 6, wait=False)
+            if ok is _NOTHING:
                 return
 
-    def _append_fragment(self, body: bytearray) -> bool:
+    def _append_fragment(self, body: memoryview) -> bool:
         """Take a P-DATA-TF with a single PDV that pynetdicom would only pass along: a middle
         data-set fragment (appended to the DIMSE message being received, what DT-2 and
         ``DIMSEMessage.decode_msg`` would do) or a whole command set of the messages a
@@ -307,10 +360,10 @@ class EventDUL(DULServiceProvider):
         dimse = getattr(self.assoc, "dimse", None)
         msg = getattr(dimse, "message", None)
         if control == 0x03:
-            return msg is None and self._take_command(dimse, body[4], memoryview(body)[6:])
+            return msg is None and self._take_command(dimse, body[4], body[6:])
         if msg is None or msg._data_set_file is not None or msg.data_set is None:
             return False
-        msg.data_set.write(memoryview(body)[6:])
+        msg.data_set.write(body[6:])
         return True
 
     def _take_command(self, dimse: Any, context_id: int, data: memoryview) -> bool:
@@ -345,20 +398,17 @@ class EventDUL(DULServiceProvider):
         dimse.msg_queue.put((context_id, primitive))
         return True
 
-    def _observed(self) -> bool:
-        """True when someone bound handlers to the events the fast path does not trigger."""
+    def _observed(self, sending: bool = False) -> bool:
+        """True when someone bound handlers to the events the fast paths do not trigger."""
         from pynetdicom import evt
 
         handlers = self.assoc._handlers
-        return any(
-            handlers.get(e)
-            for e in (
-                evt.EVT_DATA_RECV,
-                evt.EVT_PDU_RECV,
-                evt.EVT_FSM_TRANSITION,
-                evt.EVT_DIMSE_RECV,
-            )
+        events = (
+            (evt.EVT_FSM_TRANSITION, evt.EVT_ACSE_SENT)
+            if sending
+            else (evt.EVT_DATA_RECV, evt.EVT_PDU_RECV, evt.EVT_FSM_TRANSITION, evt.EVT_DIMSE_RECV)
         )
+        return any(handlers.get(e) for e in events)
 
 
 def _fast_kind(fields: dict[str, Any]) -> str | None:
