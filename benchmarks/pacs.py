@@ -244,7 +244,7 @@ def main() -> int:
             rate[tool] = n_files / (best[tool] - startup[tool])
         for k in runs:
             print(
-                f"{k:8s} best {best[k]:.2f} s  {rate[k]:.1f} instances/s  runs "
+                f"{k:8s} best {best[k]:.2f} s  {raw_rate[k]:.1f} instances/s  runs "
                 f"{', '.join(f'{x:.2f}' for x in runs[k])}",
                 file=sys.stderr,
             )

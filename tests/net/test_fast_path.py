@@ -222,3 +222,36 @@ def test_hand_decoded_commands_give_pynetdicoms_primitives() -> None:
     # an Error Comment (or anything else unexpected) is left to pynetdicom
     assert encoding.command_set(b"\x00\x00\x02\x09\x04\x00\x00\x00oops") is None
     assert encoding.command_set(b"\x00\x00\x00\x01\x03\x00\x00\x00") is None  # truncated
+
+
+def test_listener_takes_pdus_larger_than_the_receive_buffer(
+    dicom_dir: Path, hilum_home: Path
+) -> None:
+    """A sender that honours the listener's unlimited PDU size sends each CT slice (~0.5 MB)
+    as one PDU: larger than the reactor's receive buffer, which grows for it and back."""
+    from _orthanc import free_port
+
+    from app.net.nodes import LocalSettings, Node
+
+    files = sorted(p for p in (dicom_dir / "ct_phantom_philips").iterdir() if p.name != "DIRFILE")
+    files = files[:3]
+    assert all(f.stat().st_size > reactor.RECV_BUFFER for f in files)
+    port = free_port()
+    local = LocalSettings("HILUMBIG", port, 10.0)
+    with dimse.Listener(local, host="127.0.0.1") as listener:
+        sent = dimse.send(
+            Node("self", "127.0.0.1", port, "HILUMBIG"),
+            LocalSettings("SENDER", free_port(), 10.0),
+            [str(f) for f in files],
+        )
+        assert [s.ok for s in sent] == [True] * 3, [s.message for s in sent]
+    report = listener.filer.report
+    assert report.received == 3 and not report.errors
+    for f in files:
+        want = pydicom.dcmread(f)
+        got = pydicom.dcmread(
+            listener.filer.path_for(
+                want.StudyInstanceUID, want.SeriesInstanceUID, want.SOPInstanceUID
+            )
+        )
+        assert got.PixelData == want.PixelData
