@@ -516,9 +516,10 @@ class _StoreInline(queue.Queue):  # type: ignore[type-arg]
     PACS back when the disk is slow (the write-behind queue is full), as TCP would.
     """
 
-    def __init__(self, scp: Callable[[Any, int], bool]) -> None:
+    def __init__(self, scp: Callable[[Any, int], bool], activity: Any = None) -> None:
         super().__init__()
         self._scp = scp
+        self._activity = activity  # the event-driven association reactor waits on it
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         from pynetdicom.dimse_primitives import C_STORE
@@ -528,6 +529,8 @@ class _StoreInline(queue.Queue):  # type: ignore[type-arg]
             if self._scp(msg, context_id):
                 return
         super().put(item, block, timeout)
+        if self._activity is not None:
+            self._activity.set()
 
 
 def _answer_stores_inline(assoc: Any, filer: Filer) -> None:
@@ -540,7 +543,13 @@ def _answer_stores_inline(assoc: Any, filer: Filer) -> None:
         return
     scp = _fast_c_store_scp(assoc, filer)
     assoc._c_store_scp = lambda req: scp(req, req._context_id)  # a C-STORE that got queued
-    assoc.dimse.msg_queue = _StoreInline(scp)
+    activity = getattr(assoc.dul, "activity", None)
+    assoc.dimse.msg_queue = _StoreInline(scp, activity)
+    if assoc.is_acceptor and activity is not None:
+        from app.net import reactor
+
+        # the listener's association: its loop waits for events instead of polling
+        assoc._run_reactor = lambda: reactor.event_run_reactor(assoc)
 
 
 def _send_c_store_rsp(assoc: Any, req: Any, status: int, cx_id: int) -> None:

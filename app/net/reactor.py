@@ -66,6 +66,19 @@ class _WakingQueue(queue.Queue):  # type: ignore[type-arg]
             self._dul._wake()
 
 
+class _SignallingQueue(queue.Queue):  # type: ignore[type-arg]
+    """A queue that sets an event whenever something is put (the association reactor waits
+    on it, see :func:`event_run_reactor`)."""
+
+    def __init__(self, activity: threading.Event) -> None:
+        super().__init__()
+        self._activity = activity
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        super().put(item, block, timeout)
+        self._activity.set()
+
+
 class EventDUL(DULServiceProvider):
     """pynetdicom's DUL service provider, waiting on events instead of polling."""
 
@@ -84,6 +97,10 @@ class EventDUL(DULServiceProvider):
         self._run_loop_delay = 0.0002
         self.event_queue = _WakingQueue(self)
         self.to_provider_queue = _WakingQueue(self)
+        #: set when the association's reactor has something to look at: a primitive for the
+        #: service user (release, abort), a DIMSE message, the end of this thread, a kill
+        self.activity = threading.Event()
+        self.to_user_queue = _SignallingQueue(self.activity)
 
     # ``_kill_thread`` is set by pynetdicom (``kill_dul``, ``stop_dul``) from other threads
     @property
@@ -95,6 +112,9 @@ class EventDUL(DULServiceProvider):
         self._kill = bool(value)
         if value:
             self._wake()
+            activity = getattr(self, "activity", None)
+            if activity is not None:
+                activity.set()
 
     def send_now(self, primitive: Any) -> None:
         """Send a P-DATA primitive: at once when called on the reactor thread in Sta6 with
@@ -224,6 +244,7 @@ class EventDUL(DULServiceProvider):
         finally:
             self._wake_r.close()
             self._wake_w.close()
+            self.activity.set()  # the association reactor checks whether this thread lives
 
     # -- reading a PDU ------------------------------------------------------------------------
     def _fill(self, raw: Any, need: int, wait: bool = True) -> Any:
@@ -262,6 +283,10 @@ class EventDUL(DULServiceProvider):
                 if k == 0:
                     return None
                 self._rend += k
+                # acknowledge at once what came: a peer with Nagle's algorithm on holds a small
+                # message (a C-GET response, the next C-STORE's command) until then, which a
+                # delayed ACK makes 40 ms
+                self._quickack(raw)
         except OSError:
             return None
         return True
@@ -458,6 +483,61 @@ def _fast_c_store_rq() -> type:
 
 
 _FastCStoreRQ = _fast_c_store_rq()
+
+
+def event_run_reactor(assoc: Any) -> None:
+    """``Association._run_reactor`` of pynetdicom 3.0.4 (an accepted association's loop: serve
+    DIMSE requests, notice a release request, an abort, the end of the DUL, the idle timeout),
+    waiting on the DUL's :attr:`EventDUL.activity` instead of sleeping 1 ms between looks: the
+    listener's associations then wake when something happens, not 1000 times a second. Set as
+    ``assoc._run_reactor`` (see :mod:`app.net.dimse`); the DIMSE message queue must set
+    ``assoc.dul.activity`` on put, as :class:`app.net.dimse._StoreInline` does."""
+    activity: threading.Event = assoc.dul.activity
+    assoc._is_paused = False
+    idle = False
+    while not assoc._kill:
+        if idle:
+            activity.wait(MAX_WAIT_S)  # the idle timer is looked at least this often
+            activity.clear()  # what was put before this is found by the looks below
+        idle = True
+        assoc._is_paused = True
+        assoc._reactor_checkpoint.wait()
+        assoc._is_paused = False
+        context_id, msg = assoc.dimse.get_msg(block=False)
+        if msg:
+            assoc._serve_request(msg, context_id)
+            idle = False  # another may wait: look again at once
+        if assoc.is_established and assoc.acse.is_release_requested():
+            assoc.acse.send_release(is_response=True)
+            assoc.is_released = True
+            assoc.is_established = False
+            from pynetdicom import evt
+
+            evt.trigger(assoc, evt.EVT_RELEASED, {})
+            assoc.kill()
+            return
+        if assoc.acse.is_aborted():
+            assoc.dul.receive_pdu(wait=False)  # as pynetdicom: EVT_ACSE_RECV fires
+            assoc.is_aborted = True
+            assoc.is_established = False
+            from pynetdicom import evt
+
+            evt.trigger(assoc, evt.EVT_ABORTED, {})
+            assoc.kill()
+            return
+        if not assoc.dul.is_alive():
+            assoc.kill()
+            return
+        if assoc.dul.idle_timer_expired():
+            if assoc.network_timeout_response == "A-RELEASE":
+                assoc._is_paused = True
+                assoc._reactor_checkpoint.wait()
+                assoc.release()
+                assoc._is_paused = False
+            else:
+                assoc.abort()
+            assoc.kill()
+            return
 
 
 def install() -> bool:
