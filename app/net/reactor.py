@@ -36,6 +36,7 @@ import time
 from typing import Any
 
 from pynetdicom.dul import DULServiceProvider
+from pynetdicom.fsm import TRANSITION_TABLE as _TABLE
 from pynetdicom.pdu import A_ABORT_RQ
 
 log = logging.getLogger(__name__)
@@ -239,7 +240,14 @@ class EventDUL(DULServiceProvider):
                 except queue.Empty:
                     sleep = True
                     continue
-                self.state_machine.do_action(event)
+                if event == "Evt9" and ("Evt9", self.state_machine.current_state) not in _TABLE:
+                    # a P-DATA queued just as the association was aborted (a C-STORE response
+                    # from this thread, an instant after the user cancelled): nothing can be
+                    # sent any more; pynetdicom's state machine would raise and end the thread
+                    self.to_provider_queue.get(block=False)
+                    log.debug("P-DATA dropped in %s", self.state_machine.current_state)
+                else:
+                    self.state_machine.do_action(event)
                 sleep = False
         finally:
             self._wake_r.close()
