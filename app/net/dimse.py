@@ -533,6 +533,19 @@ class _StoreInline(queue.Queue):  # type: ignore[type-arg]
             self._activity.set()
 
 
+#: progress from C-GET / C-MOVE pending responses at most this often (the PACS sends one per
+#: instance; the first, and the final response, always come through)
+_PENDING_INTERVAL_S = 0.02
+
+
+def _pending_every(assoc: Any, seconds: float) -> None:
+    """Pass the pending responses of ``assoc`` to :func:`_follow` at most every ``seconds``
+    (the event-driven reactor drops the ones in between, see
+    :meth:`app.net.reactor.EventDUL._take_command`; pynetdicom's passes all)."""
+    if hasattr(assoc.dul, "pending_interval_s"):
+        assoc.dul.pending_interval_s = float(seconds)
+
+
 def _answer_stores_inline(assoc: Any, filer: Filer) -> None:
     """Make ``assoc`` file and answer C-STORE requests in its DUL thread (:class:`_StoreInline`),
     unless someone watches the DIMSE messages it sends (the hand-encoded responses bypass
@@ -785,6 +798,7 @@ def _get_once(
     try:
         _check_context(assoc, node, _STUDY_ROOT_GET, "C-GET retrieval")
         _answer_stores_inline(assoc, filer)  # before the C-GET: no message has arrived yet
+        _pending_every(assoc, _PENDING_INTERVAL_S)
         for series in series_list or [""]:
             progress.check()
             responses = assoc.send_c_get(_retrieve_ident(study_uid, series), _STUDY_ROOT_GET)
@@ -873,6 +887,7 @@ def move(
         outcome = RetrieveOutcome()
         try:
             _check_context(assoc, node, _STUDY_ROOT_MOVE, "C-MOVE retrieval")
+            _pending_every(assoc, _PENDING_INTERVAL_S)
             for series in list(series_uids) if series_uids else [""]:
                 progress.check()
                 responses = assoc.send_c_move(

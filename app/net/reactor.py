@@ -98,6 +98,10 @@ class EventDUL(DULServiceProvider):
         self._run_loop_delay = 0.0002
         self.event_queue = _WakingQueue(self)
         self.to_provider_queue = _WakingQueue(self)
+        #: C-GET / C-MOVE pending responses that come sooner than this after the last one
+        #: passed on are dropped (0: none is); the first always passes (it has the total)
+        self.pending_interval_s = 0.0
+        self._last_pending: float | None = None
         #: set when the association's reactor has something to look at: a primitive for the
         #: service user (release, abort), a DIMSE message, the end of this thread, a kill
         self.activity = threading.Event()
@@ -407,7 +411,10 @@ class EventDUL(DULServiceProvider):
         or C-MOVE response without one, decoded by hand (:func:`app.net.encoding.command_set`)
         instead of through a pydicom Dataset (~0.2 ms each, twice per instance): the C-STORE
         request becomes the message being received (its data set follows, pynetdicom completes
-        it); a response is complete and queued as pynetdicom's ``receive_primitive`` would."""
+        it); a response is complete and queued as pynetdicom's ``receive_primitive`` would,
+        unless it is a pending one within :attr:`pending_interval_s` of the last (each wakes
+        the thread that follows the retrieve, which then holds the interpreter lock the
+        reactor needs for the next instance)."""
         from pynetdicom import _config
 
         from app.net.encoding import command_set
@@ -430,6 +437,13 @@ class EventDUL(DULServiceProvider):
             msg._fields = fields  # type: ignore[attr-defined]
             dimse.message = msg
             return True
+        if self.pending_interval_s and fields.get("Status") in (0xFF00, 0xFF01):
+            now = time.monotonic()
+            if self._last_pending is not None and now - self._last_pending < (
+                self.pending_interval_s
+            ):
+                return True  # dropped: the next response carries the newer counts
+            self._last_pending = now
         primitive = _primitive(kind, fields, msg)
         dimse.msg_queue.put((context_id, primitive))
         return True
