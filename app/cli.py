@@ -16,6 +16,7 @@ from typing import Sequence
 
 from app import __version__
 from app.core.errors import HilumError, UsageError
+from app.core.startup import pause_gc, resume_gc
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # everything Hilum writes may hold patient data: private whatever the user's umask
         # (the writers also set 0600/0700 themselves, see app.core.paths)
         os.umask(0o077)
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    # the reading window's start-up heap is collected for nothing: the collector waits for the
+    # first image (app.core.startup, app.gui.app); every other command has it back once parsed
+    pause_gc()
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except BaseException:
+        resume_gc()
+        raise
+    if args.self_test or args.command not in (None, "gui"):
+        resume_gc()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -91,3 +101,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        resume_gc()  # the window never painted an image (or main() was called in a process)

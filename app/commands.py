@@ -48,6 +48,12 @@ def register(sub: Any) -> None:
 
 
 def _gui(args: argparse.Namespace) -> int:
+    if args.paths:  # the first image needs pydicom and OpenCV: loaded before Qt (see there)
+        from app.gui.loader import load_pixel_pipeline, start_early_preview
+
+        load_pixel_pipeline()
+        # ... and is read and decoded while Qt, pyqtgraph and the window load
+        start_early_preview([os.fspath(p) for p in args.paths])
     from app.gui.app import run_gui
 
     return run_gui(list(args.paths), screenshot=args.screenshot)

@@ -23,6 +23,12 @@ series
     mm, ``.positions``, ``.orientation``, ``.warnings``, ``.tilt_deg``, ``.volume()``).
 render
     ``render_to_png(path, out, window=None, frame=0)``.
+jpegls
+    ``decode_grey(codestream, rows, columns)``: one-component JPEG-LS through pyjpegls's CharLS
+    by ``ctypes``, without holding the GIL (``pixels`` tries it first; pydicom otherwise).
+deferred_codecs
+    ``request()`` / ``complete()``: pydicom imported without GDCM, pylibjpeg and Pillow (GUI
+    start with a path), its plugin tables completed once the first image is painted.
 commands
     ``hilum scan PATH... [--json] [--library DB]`` and
     ``hilum render FILE --out PNG [--window C,W] [--frame N]``.
@@ -54,7 +60,11 @@ class _PydicomLoader(_abc.Loader):
         for name in hidden:
             _sys.modules[name] = None  # type: ignore[assignment]  # ``import name`` raises ImportError
         try:
-            self._loader.exec_module(module)
+            # the codec backends too, when the GUI start asked for it (app.dicom.deferred_codecs)
+            from app.dicom.deferred_codecs import hidden_backends
+
+            with hidden_backends():
+                self._loader.exec_module(module)
         finally:
             for name in hidden:
                 if name in _sys.modules and _sys.modules[name] is None:

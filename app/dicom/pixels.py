@@ -235,13 +235,40 @@ def decode_frame(ds: Dataset, frame: int = 0) -> np.ndarray:
 _PREFERRED_PLUGIN = {"1.2.840.10008.1.2.4.80": "pyjpegls", "1.2.840.10008.1.2.4.81": "pyjpegls"}
 
 
+def _jpegls_without_gil(ds: Dataset, syntax: str) -> np.ndarray | None:
+    """A one-frame grey unsigned JPEG-LS image through :mod:`app.dicom.jpegls` (the same CharLS
+    as the pyjpegls plugin, without holding the GIL), or None (pydicom decodes it)."""
+    from app.dicom.jpegls import JPEGLS_SYNTAXES, decode_grey
+
+    if syntax not in JPEGLS_SYNTAXES or number_of_frames(ds) != 1:
+        return None
+    if safe_int(ds, "SamplesPerPixel", 1) != 1 or safe_int(ds, "PixelRepresentation", 0) != 0:
+        return None
+    if safe_int(ds, "BitsAllocated", 0) not in (8, 16) or "PixelData" not in ds:
+        return None
+    try:
+        from pydicom.encaps import generate_frames
+
+        codestream = next(generate_frames(ds.PixelData, number_of_frames=1))
+        return decode_grey(bytes(codestream), int(ds.Rows), int(ds.Columns))
+    except Exception as exc:  # noqa: BLE001 - pydicom decodes (and says what is wrong)
+        log.debug("JPEG-LS fast path skipped: %s", type(exc).__name__)
+        return None
+
+
 def _decode(ds: Dataset, index: int | None) -> np.ndarray:
     """pydicom's ``pixel_array`` with the preferred plugin first, then every plugin as pydicom
-    orders them (the preferred one missing, or failing on this file)."""
+    orders them (the preferred one missing, or failing on this file). A one-frame grey JPEG-LS
+    image is decoded by the same CharLS without holding the GIL first."""
     try:
-        plugin = _PREFERRED_PLUGIN.get(str(ds.file_meta.TransferSyntaxUID), "")
+        syntax = str(ds.file_meta.TransferSyntaxUID)
     except AttributeError:
-        plugin = ""
+        syntax = ""
+    if index is None:
+        arr = _jpegls_without_gil(ds, syntax)
+        if arr is not None:
+            return arr
+    plugin = _PREFERRED_PLUGIN.get(syntax, "")
     if plugin:
         try:
             return _pixel_array(ds, index=index, decoding_plugin=plugin)

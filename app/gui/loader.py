@@ -285,6 +285,79 @@ def quick_preview(paths: list[str], cache_bytes: int = CACHE_BYTES) -> SeriesDat
     return None
 
 
+class EarlyPreview:
+    """The first image of the paths given on the command line, read and decoded on a thread
+    started before Qt, pyqtgraph and the window are loaded and built.
+
+    :func:`quick_preview` (the same function, on the same paths) runs while the GUI thread
+    builds the window; JPEG-LS and JPEG 2000 films are decoded without holding the GIL
+    (:mod:`app.dicom.jpegls`, :mod:`app.gui.j2k`), so the decode runs alongside it on another
+    core. The import (:func:`import_paths`) takes the result instead of decoding again.
+    Started only once :func:`load_pixel_pipeline` has imported everything it uses: the thread
+    imports no module while the GUI thread imports Qt (two threads importing interdependent
+    modules at once can meet CPython's import-deadlock guard). An image that needs a codec
+    backend deferred by :mod:`app.dicom.deferred_codecs` (JPEG baseline or lossless, RLE, a
+    small JPEG 2000 image) is therefore left to the import worker, as before.
+    """
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = [os.fspath(p) for p in paths if p]
+        self.series: SeriesData | None = None
+        self.failed = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="early-preview", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from app.dicom import deferred_codecs
+
+        try:
+            # an image that needs GDCM, pylibjpeg or Pillow (not loaded yet, deferred_codecs) is
+            # left to the import worker: they are not imported here, alongside Qt's import
+            with deferred_codecs.declining():
+                self.series = quick_preview(self.paths)
+            self.failed = deferred_codecs.declined_here()
+        except BaseException as exc:  # noqa: BLE001 - the import decodes it again itself
+            log.debug("early preview failed: %s", type(exc).__name__)
+            self.failed = True
+        finally:
+            self._done.set()
+
+    def take(self, paths: list[str], cache_bytes: int) -> tuple[bool, SeriesData | None]:
+        """The preview of ``paths`` (waiting for it): ``(True, series or None)``, or
+        ``(False, None)`` when it was made for other paths or failed (decode again)."""
+        if [os.fspath(p) for p in paths] != self.paths:
+            return False, None
+        self._done.wait()
+        if self.failed:
+            return False, None
+        series = self.series
+        if series is not None:
+            series.cache.max_bytes = int(cache_bytes)  # the settings' budget (read later)
+            frame = series.cache.get(0)
+            if frame is not None:
+                series.cache.put(0, frame)
+        return True, series
+
+
+_early: list[EarlyPreview] = []
+
+
+def start_early_preview(paths: list[str]) -> None:
+    """Start reading and decoding the first image of ``paths`` now (``hilum gui PATH...``,
+    after :func:`load_pixel_pipeline`, before Qt loads); the next :func:`import_paths` of the
+    same paths takes it."""
+    items = [os.fspath(p) for p in paths if p]
+    if items:
+        _early[:] = [EarlyPreview(items)]
+
+
+def _take_early_preview(paths: list[str], cache_bytes: int) -> tuple[bool, SeriesData | None]:
+    if not _early:
+        return False, None
+    return _early.pop().take(paths, cache_bytes)
+
+
 def _frame_refs(stack: Any, instances: list[dict[str, Any]]) -> list[FrameRef]:
     """The display references of a stack's frames (in the stack's geometric order)."""
     location = {inst["path"]: inst.get("slice_location") for inst in instances}
@@ -428,6 +501,26 @@ def _thumbnail_source(series: SeriesData, index: int, size: int) -> np.ndarray |
     return reduced_frame(ds, min(factor, 5))
 
 
+def _send_first_preview(
+    paths: list[str], emit: Emit, cache_bytes: int, first_shown: threading.Event | None
+) -> bool:
+    """Emit the first image (the early preview, else :func:`quick_preview`) and wait for the
+    GUI to paint it; then complete pydicom's codec plugins. True when a preview was sent."""
+    items = [os.fspath(p) for p in paths]
+    found, preview = _take_early_preview(items, cache_bytes)
+    if not found:
+        preview = quick_preview(items, cache_bytes)
+    if preview is not None:
+        emit(("preview", preview))
+        if first_shown is not None:
+            # let the GUI thread paint it before the scan competes for the interpreter
+            first_shown.wait(FIRST_PAINT_WAIT_S)
+    from app.dicom.deferred_codecs import complete
+
+    complete()  # pydicom's codec backends, deferred at the start (load_pixel_pipeline)
+    return preview is not None
+
+
 def import_paths(
     paths: list[str],
     *,
@@ -448,14 +541,7 @@ def import_paths(
         ``{"studies": [...], "errors": [...], "files": n, "series": n}``.
     """
     lib = _library()
-    state = {"preview_sent": False}
-    preview = quick_preview([os.fspath(p) for p in paths], cache_bytes)
-    if preview is not None:
-        state["preview_sent"] = True
-        emit(("preview", preview))
-        if first_shown is not None:
-            # let the GUI thread paint it before the scan competes for the interpreter
-            first_shown.wait(FIRST_PAINT_WAIT_S)
+    state = {"preview_sent": _send_first_preview(paths, emit, cache_bytes, first_shown)}
 
     def on_series(info: dict[str, Any]) -> None:
         # the first image of the first series goes to the screen before the scan goes on
@@ -503,6 +589,32 @@ def import_paths(
         "files": report.files,
         "series": count,
     }
+
+
+def load_pixel_pipeline() -> None:
+    """Import what reading, decoding and windowing the first image needs: pydicom with its
+    codec plugins (:mod:`app.dicom.pixels`) and OpenCV (:mod:`app.dicom.windowing`).
+
+    ``hilum gui PATH...`` calls it before Qt is loaded: once ``PySide6.QtCore`` is imported,
+    its ``__feature__`` import hook reads the source of every module imported after it
+    (``inspect.getsource``, to see whether it uses PySide), which costs about a third more CPU
+    time for pydicom's sixty modules (its data dictionaries are megabytes of source) and
+    OpenCV's. Loaded first, they are imported once, without that check, on one thread (and
+    :class:`EarlyPreview` then runs without importing anything).
+    """
+    import concurrent.futures  # noqa: F401 - app.gui.j2k's full-resolution prefetch
+    import numpy.ctypeslib  # noqa: F401 - app.gui.j2k's decode
+
+    import cv2  # noqa: F401
+
+    from app.dicom import deferred_codecs
+
+    # GDCM, pylibjpeg and Pillow load once the first image is painted (import_paths)
+    deferred_codecs.request()
+
+    import app.dicom.jpegls  # noqa: F401
+    import app.dicom.pixels  # noqa: F401
+    import app.gui.j2k  # noqa: F401
 
 
 def list_library(*, progress: Progress) -> list[dict[str, Any]]:

@@ -379,6 +379,12 @@ def test_jpeg_ls_decodes_with_charls_first_to_the_same_pixels_as_gdcm(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(pixels, "_pixel_array", spy)
+    # one-frame grey films: CharLS through ctypes (app.dicom.jpegls, without the GIL) first
+    ours = pixels.decode_frame(pixels.read_dataset(path), 0)
+    assert used == []
+    assert ours.dtype == by_gdcm.dtype and np.array_equal(ours, by_gdcm)  # bit-exact
+    # that path unusable: pydicom with the preferred plugin (the same CharLS)
+    monkeypatch.setattr(pixels, "_jpegls_without_gil", lambda ds, syntax: None)
     ours = pixels.decode_frame(pixels.read_dataset(path), 0)
     assert used == ["pyjpegls"]
     assert ours.dtype == by_gdcm.dtype and np.array_equal(ours, by_gdcm)  # bit-exact
@@ -390,3 +396,62 @@ def test_jpeg_ls_decodes_with_charls_first_to_the_same_pixels_as_gdcm(
     again = pixels.decode_frame(pixels.read_dataset(path), 0)
     assert used == ["no-such-plugin", ""]
     assert np.array_equal(again, by_gdcm)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "JPEGLSNearLossless_08.dcm",
+        "JPEGLSNearLossless_16.dcm",
+        "MR_small_jpeg_ls_lossless.dcm",  # signed: pydicom decodes it
+        "SC_rgb_jls_lossy_sample.dcm",  # colour: pydicom decodes it
+        "SC_rgb_jls_lossy_line.dcm",
+    ],
+)
+def test_jpeg_ls_without_the_gil_is_bit_exact_or_declines(pydicom_files: Path, name: str) -> None:
+    from pydicom.pixels import pixel_array
+
+    ds = read_dataset(pydicom_files / name)
+    syntax = str(ds.file_meta.TransferSyntaxUID)
+    fast = pixels._jpegls_without_gil(ds, syntax)
+    ref = pixel_array(ds, decoding_plugin="pyjpegls")
+    grey_unsigned = ds.SamplesPerPixel == 1 and ds.PixelRepresentation == 0
+    assert (fast is not None) == grey_unsigned
+    if fast is not None:
+        assert fast.dtype == ref.dtype and np.array_equal(fast, ref)
+    assert np.array_equal(decode_frame(ds), ref)
+
+
+def test_jpeg_ls_decode_lets_other_threads_run() -> None:
+    # the GUI thread keeps running while a worker decodes a JPEG-LS film (and the window is
+    # built while the first image decodes): ctypes releases the GIL during CharLS's decode
+    import time
+
+    from app.core.paths import sample_path
+    from app.dicom.jpegls import decode_grey
+    from pydicom.encaps import generate_frames
+
+    ds = read_dataset(sample_path())
+    codestream = next(generate_frames(ds.PixelData, number_of_frames=1))
+    ticks = [0]
+    stop = threading.Event()
+
+    def count() -> None:
+        while not stop.is_set():
+            ticks[0] += 1
+            time.sleep(0.001)
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        time.sleep(0.01)
+        t0 = time.perf_counter()
+        before = ticks[0]
+        arr = decode_grey(bytes(codestream), int(ds.Rows), int(ds.Columns))
+        spent, during = time.perf_counter() - t0, ticks[0] - before
+    finally:
+        stop.set()
+        counter.join()
+    assert arr is not None and arr.shape == (ds.Rows, ds.Columns)
+    # a GIL held throughout would let the counter tick at most about once
+    assert during >= max(3, int(spent * 1000) // 4), (during, spent)
