@@ -10,6 +10,13 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+# The window's pool threads import pydicom on first use, one at a time (app.gui.workers); the
+# tests' own thread builds series and reads headers too, without that lock. Two threads importing
+# pydicom's package and one of its submodules for the first time at once meet CPython's
+# import-deadlock guard (a partially initialised module), so it is imported here, before any
+# window starts a thread. The GUI itself never imports pydicom on its thread at start-up.
+import pydicom  # noqa: E402, F401
+
 
 @pytest.fixture(scope="session")
 def qapp(qapp_args: Any) -> Any:

@@ -133,8 +133,9 @@ def test_corner_annotations_never_overlap(qtbot: Any, window: MainWindow, layout
     tl = next(b for b in blocks if b[0] == "tl")
     tr = next(b for b in blocks if b[0] == "tr")
     assert tl[2][0].endswith("…")
-    uid = next(t for t in tr[2] if t.startswith("1.2.826"))
-    assert "…" in uid and uid.endswith("5678")
+    # (how much of the UID's start is kept depends on the viewport's width: the side panels)
+    uid = next(t for t in tr[2] if t.endswith("5678"))
+    assert "…" in uid and uid.startswith("1.2")
 
 
 def test_right_dock_keeps_its_width_with_a_long_uid(qtbot: Any, window: MainWindow) -> None:
