@@ -89,6 +89,8 @@ class EventDUL(DULServiceProvider):
         # received bytes not yet taken: ``_rbuf[_rstart:_rend]`` (see _fill)
         self._rbuf = bytearray(RECV_BUFFER)
         self._rstart = self._rend = 0
+        self._peek_raw: Any = None  # the socket _fill last looked at, and whether it can peek
+        self._peek = False
         self._kill = False
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -271,7 +273,12 @@ class EventDUL(DULServiceProvider):
             return None
         # a plain blocking socket can be asked without waiting (a socket with a timeout, or an
         # SSL socket, cannot: it is read the plain way)
-        peek = _QUICKACK is not None and type(raw) is socket.socket and raw.gettimeout() is None
+        if raw is not self._peek_raw:
+            self._peek_raw = raw
+            self._peek = (
+                _QUICKACK is not None and type(raw) is socket.socket and raw.gettimeout() is None
+            )
+        peek = self._peek
         if not wait and self._rend == self._rstart and not peek:
             return _NOTHING
         self._make_room(need)
@@ -344,6 +351,15 @@ class EventDUL(DULServiceProvider):
         raw = self._raw_socket()
         ok = self._fill(raw, 6)
         done = 0
+        # what lets a PDU be taken here, unchanged through the burst (a PDU that is not taken
+        # ends it): pynetdicom's state machine in Sta6 with no earlier PDU waiting for it, and
+        # nobody watching the events the fast paths do not trigger
+        fast = (
+            self.state_machine.current_state == "Sta6"
+            and self.event_queue.empty()
+            and self._recv_pdu.empty()
+            and not self._observed()
+        )
         while True:
             if ok is not True:
                 self.event_queue.put("Evt17")
@@ -360,7 +376,7 @@ class EventDUL(DULServiceProvider):
             start = self._rstart
             self._rstart = start + 6 + pdu_length
             pdu_view = memoryview(self._rbuf)[start : start + 6 + pdu_length]
-            if not (pdu_type == 0x04 and self._append_fragment(pdu_view[6:])):
+            if not (fast and pdu_type == 0x04 and self._append_fragment(pdu_view[6:])):
                 try:
                     pdu, event = self._decode_pdu(bytearray(pdu_view))
                 except Exception:  # noqa: BLE001 - as pynetdicom: an invalid PDU
@@ -383,19 +399,13 @@ class EventDUL(DULServiceProvider):
         data-set fragment (appended to the DIMSE message being received, what DT-2 and
         ``DIMSEMessage.decode_msg`` would do) or a whole command set of the messages a
         retrieve receives by the hundred (:meth:`_take_command`). False to let pynetdicom
-        handle the PDU instead."""
+        handle the PDU instead. Only called when the state allows it (see
+        :meth:`_read_pdu_data`)."""
         # PDV: item length (4), presentation context ID (1), message control header (1), data
         if len(body) < 6 or int.from_bytes(body[0:4], "big") != len(body) - 4:
             return False  # not exactly one PDV
         control = body[5] & 0x03
         if control not in (0x00, 0x03):  # a data set's last fragment, a partial command
-            return False
-        if (
-            self.state_machine.current_state != "Sta6"
-            or not self.event_queue.empty()  # earlier PDUs wait: keep the order
-            or not self._recv_pdu.empty()
-            or self._observed()
-        ):
             return False
         dimse = getattr(self.assoc, "dimse", None)
         msg = getattr(dimse, "message", None)
