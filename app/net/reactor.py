@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import queue
+from io import BytesIO
 import select
 import socket
 import struct
@@ -405,16 +406,34 @@ class EventDUL(DULServiceProvider):
         if len(body) < 6 or int.from_bytes(body[0:4], "big") != len(body) - 4:
             return False  # not exactly one PDV
         control = body[5] & 0x03
-        if control not in (0x00, 0x03):  # a data set's last fragment, a partial command
+        if control == 0x01:  # a command set in pieces
             return False
         dimse = getattr(self.assoc, "dimse", None)
-        msg = getattr(dimse, "message", None)
+        msg: Any = getattr(dimse, "message", None)
         if control == 0x03:
             return msg is None and self._take_command(dimse, body[4], body[6:])
         if msg is None or msg._data_set_file is not None or msg.data_set is None:
             return False
+        if control == 0x02:  # the data set's last fragment: the message is complete
+            if getattr(msg, "_fields", None) is None:  # pynetdicom decoded it: it completes it
+                return False
+            msg.data_set.write(body[6:])
+            self._complete(dimse, msg)
+            return True
         msg.data_set.write(body[6:])
         return True
+
+    @staticmethod
+    def _complete(dimse: Any, msg: Any) -> None:
+        """What pynetdicom's ``DIMSEServiceProvider.receive_primitive`` does with a complete
+        C-STORE request (EVT_DIMSE_RECV aside, which nobody watches here): queue its primitive
+        (a listener's or a C-GET's queue answers it at once) and start afresh."""
+        context_id = msg.context_id
+        primitive = msg.message_to_primitive()
+        dimse.message = None
+        dimse.msg_queue.put((context_id, primitive))
+        msg.encoded_command_set = BytesIO()
+        msg.data_set = BytesIO()
 
     def _take_command(self, dimse: Any, context_id: int, data: memoryview) -> bool:
         """A whole command set (in one PDV) of a C-STORE request with a data set, or a C-GET
