@@ -30,7 +30,6 @@ from app.core.errors import (
     NetworkTimeoutError,
 )
 from app.core.progress import NullProgress, Progress
-from app.net import encoding
 from app.net.filing import Filer
 from app.net.nodes import LocalSettings, Node
 
@@ -422,13 +421,34 @@ class RetrieveOutcome:
     problems: list[str] = field(default_factory=list)
 
 
+def _file_meta(sop_class: str, sop_instance: str, transfer_syntax: str) -> bytes:
+    """Preamble and File Meta Information of a received data set, as pynetdicom's
+    ``Event.encoded_dataset`` writes them (pydicom), without copying the data set that follows."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_file_meta_info
+    from pydicom.uid import UID
+    from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(sop_instance)
+    meta.TransferSyntaxUID = UID(transfer_syntax)
+    meta.ImplementationClassUID = PYNETDICOM_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = PYNETDICOM_IMPLEMENTATION_VERSION
+    buf = DicomBytesIO()
+    buf.write(b"\x00" * 128 + b"DICM")
+    write_file_meta_info(buf, meta)
+    return buf.getvalue()
+
+
 def _store(filer: Filer, req: Any, transfer_syntax: str) -> int:
     """File a received C-STORE request's data set as it came; the C-STORE status."""
     try:
         raw = req.DataSet  # the data set as received (a BytesIO): stored without decoding
         study, series = _study_series(raw, transfer_syntax)
         sop = str(req.AffectedSOPInstanceUID)
-        meta = encoding.file_meta(str(req.AffectedSOPClassUID), sop, str(transfer_syntax))
+        meta = _file_meta(str(req.AffectedSOPClassUID), sop, str(transfer_syntax))
         # handed over: pynetdicom gives each request a data set of its own, dropped after this
         filer.file_parts([meta, raw.getbuffer()], study, series, sop, handed_over=True)
     except Exception as exc:  # noqa: BLE001 - refuse the instance, keep the association
@@ -448,13 +468,11 @@ def _store_handler(filer: Filer) -> Callable[[Any], int]:
 
 def _fast_c_store_scp(assoc: Any, filer: Filer) -> Callable[[Any, int], bool]:
     """Answer a C-STORE request as pynetdicom would (``Association._c_store_scp`` within a
-    C-GET, ``StorageServiceClass.SCP`` in the listener), with the response's command set
-    encoded by hand (:func:`app.net.encoding.c_store_rsp`) instead of through a pydicom Dataset,
-    ~0.35 ms per instance on the thread the PACS waits for. Returns False, having done nothing,
+    C-GET, ``StorageServiceClass.SCP`` in the listener), on the association's network thread
+    (the PACS waits for each response before it sends the next instance). Returns False, having done nothing,
     for a request pynetdicom must handle (a listener's request on an unknown context or during
     release: pynetdicom aborts or ignores it; one that arrives before pynetdicom has marked the
     association established: its reactor serves it once it is)."""
-    from pynetdicom.pdu_primitives import P_DATA
 
     def scp(req: Any, context_id: int) -> bool:
         if assoc.is_requestor:
@@ -481,23 +499,7 @@ def _fast_c_store_scp(assoc: Any, filer: Filer) -> Callable[[Any, int], bool]:
             if assoc.is_aborted or assoc.is_released:  # meanwhile: no response, as pynetdicom
                 return True
         cx_id = 1 if context is None else int(context.context_id)
-        cmd = encoding.c_store_rsp(
-            str(req.AffectedSOPClassUID or ""),
-            str(req.AffectedSOPInstanceUID or ""),
-            int(req.MessageID),
-            status,
-        )
-        peer_max = int(assoc.dimse.maximum_pdu_size or 0)
-        if cmd is None or (peer_max and len(cmd) + 6 > peer_max):
-            _send_c_store_rsp(assoc, req, status, cx_id)  # pynetdicom's encoding
-            return True
-        pdata = P_DATA()
-        pdata.presentation_data_value_list.append((cx_id, b"\x03" + cmd))
-        send_now = getattr(assoc.dul, "send_now", None)  # the event-driven reactor's
-        if send_now is not None:
-            send_now(pdata)
-        else:
-            assoc.dul.send_pdu(pdata)
+        _send_c_store_rsp(assoc, req, status, cx_id)
         return True
 
     return scp
@@ -533,23 +535,10 @@ class _StoreInline(queue.Queue):  # type: ignore[type-arg]
             self._activity.set()
 
 
-#: progress from C-GET / C-MOVE pending responses at most this often (the PACS sends one per
-#: instance; the first, and the final response, always come through)
-_PENDING_INTERVAL_S = 0.02
-
-
-def _pending_every(assoc: Any, seconds: float) -> None:
-    """Pass the pending responses of ``assoc`` to :func:`_follow` at most every ``seconds``
-    (the event-driven reactor drops the ones in between, see
-    :meth:`app.net.reactor.EventDUL._take_command`; pynetdicom's passes all)."""
-    if hasattr(assoc.dul, "pending_interval_s"):
-        assoc.dul.pending_interval_s = float(seconds)
-
-
 def _answer_stores_inline(assoc: Any, filer: Filer) -> None:
     """Make ``assoc`` file and answer C-STORE requests in its DUL thread (:class:`_StoreInline`),
-    unless someone watches the DIMSE messages it sends (the hand-encoded responses bypass
-    pynetdicom's EVT_DIMSE_SENT)."""
+    unless someone watches the DIMSE messages it sends (EVT_DIMSE_SENT handlers then run in the
+    order pynetdicom's own service gives them)."""
     from pynetdicom import evt
 
     if assoc.get_handlers(evt.EVT_DIMSE_SENT):
@@ -579,17 +568,12 @@ def _send_c_store_rsp(assoc: Any, req: Any, status: int, cx_id: int) -> None:
 
 def _study_series(raw: Any, transfer_syntax: str) -> tuple[str, str]:
     """Study and Series Instance UIDs of an encoded data set, reading only its first elements
-    (they come before the pixel data, which is never touched): by hand in the usual transfer
-    syntaxes (:func:`app.net.encoding.study_series`), otherwise with pydicom."""
+    (they come before the pixel data, which is never touched)."""
     import zlib
     from io import BytesIO
 
     from pydicom.filereader import read_dataset
     from pydicom.uid import UID as _UID
-
-    quick = encoding.study_series(raw.getbuffer(), transfer_syntax)
-    if quick is not None:
-        return quick
 
     def stop(tag: Any, vr: Any, length: Any) -> bool:
         return bool(tag > 0x0020000E)  # after the Series Instance UID
@@ -798,7 +782,6 @@ def _get_once(
     try:
         _check_context(assoc, node, _STUDY_ROOT_GET, "C-GET retrieval")
         _answer_stores_inline(assoc, filer)  # before the C-GET: no message has arrived yet
-        _pending_every(assoc, _PENDING_INTERVAL_S)
         for series in series_list or [""]:
             progress.check()
             responses = assoc.send_c_get(_retrieve_ident(study_uid, series), _STUDY_ROOT_GET)
@@ -887,7 +870,6 @@ def move(
         outcome = RetrieveOutcome()
         try:
             _check_context(assoc, node, _STUDY_ROOT_MOVE, "C-MOVE retrieval")
-            _pending_every(assoc, _PENDING_INTERVAL_S)
             for series in list(series_uids) if series_uids else [""]:
                 progress.check()
                 responses = assoc.send_c_move(

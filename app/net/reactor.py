@@ -12,9 +12,9 @@ once and uses no CPU while idle.
 Receiving costs pynetdicom ~25 us of Python per PDU (35 PDUs per CT slice with Orthanc's 16 KiB
 PDUs) and two system calls per 4 KiB. :class:`EventDUL` reads into a buffer (one system call
 brings every PDU waiting), and takes the PDUs of the receive path that pynetdicom's state machine
-would only pass along (Sta6, DT-2: middle data-set fragments, the command sets of C-STORE
-requests and C-GET/C-MOVE responses, decoded by hand into pynetdicom's own primitives); anything
-else takes pynetdicom's path. On Linux it sets ``TCP_QUICKACK`` when it has to wait for the rest
+would only pass along (Sta6, DT-2: middle data-set fragments, appended to the message being
+received); every command set, and anything else, takes pynetdicom's path (its PDU and DIMSE
+decoding). On Linux it sets ``TCP_QUICKACK`` when it has to wait for the rest
 of a PDU: dcmtk-based PACS (Orthanc) write a PDU in more than one piece with Nagle's algorithm
 on, so the second piece waits for our ACK, which a delayed ACK holds 40 ms (once per query
 response, once at the end of each retrieve).
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import queue
-from io import BytesIO
 import select
 import socket
 import struct
@@ -397,84 +396,20 @@ class EventDUL(DULServiceProvider):
 
     def _append_fragment(self, body: memoryview) -> bool:
         """Take a P-DATA-TF with a single PDV that pynetdicom would only pass along: a middle
-        data-set fragment (appended to the DIMSE message being received, what DT-2 and
-        ``DIMSEMessage.decode_msg`` would do) or a whole command set of the messages a
-        retrieve receives by the hundred (:meth:`_take_command`). False to let pynetdicom
-        handle the PDU instead. Only called when the state allows it (see
-        :meth:`_read_pdu_data`)."""
+        data-set fragment, appended to the DIMSE message being received (what DT-2 and
+        ``DIMSEMessage.decode_msg`` would do). Command sets and a data set's last fragment go
+        through pynetdicom, which decodes and completes the message. False to let pynetdicom
+        handle the PDU. Only called when the state allows it (see :meth:`_read_pdu_data`)."""
         # PDV: item length (4), presentation context ID (1), message control header (1), data
         if len(body) < 6 or int.from_bytes(body[0:4], "big") != len(body) - 4:
             return False  # not exactly one PDV
-        control = body[5] & 0x03
-        if control == 0x01:  # a command set in pieces
+        if body[5] & 0x03 != 0x00:  # a command set, or the data set's last fragment
             return False
         dimse = getattr(self.assoc, "dimse", None)
         msg: Any = getattr(dimse, "message", None)
-        if control == 0x03:
-            return msg is None and self._take_command(dimse, body[4], body[6:])
         if msg is None or msg._data_set_file is not None or msg.data_set is None:
             return False
-        if control == 0x02:  # the data set's last fragment: the message is complete
-            if getattr(msg, "_fields", None) is None:  # pynetdicom decoded it: it completes it
-                return False
-            msg.data_set.write(body[6:])
-            self._complete(dimse, msg)
-            return True
         msg.data_set.write(body[6:])
-        return True
-
-    @staticmethod
-    def _complete(dimse: Any, msg: Any) -> None:
-        """What pynetdicom's ``DIMSEServiceProvider.receive_primitive`` does with a complete
-        C-STORE request (EVT_DIMSE_RECV aside, which nobody watches here): queue its primitive
-        (a listener's or a C-GET's queue answers it at once) and start afresh."""
-        context_id = msg.context_id
-        primitive = msg.message_to_primitive()
-        dimse.message = None
-        dimse.msg_queue.put((context_id, primitive))
-        msg.encoded_command_set = BytesIO()
-        msg.data_set = BytesIO()
-
-    def _take_command(self, dimse: Any, context_id: int, data: memoryview) -> bool:
-        """A whole command set (in one PDV) of a C-STORE request with a data set, or a C-GET
-        or C-MOVE response without one, decoded by hand (:func:`app.net.encoding.command_set`)
-        instead of through a pydicom Dataset (~0.2 ms each, twice per instance): the C-STORE
-        request becomes the message being received (its data set follows, pynetdicom completes
-        it); a response is complete and queued as pynetdicom's ``receive_primitive`` would,
-        unless it is a pending one within :attr:`pending_interval_s` of the last (each wakes
-        the thread that follows the retrieve, which then holds the interpreter lock the
-        reactor needs for the next instance)."""
-        from pynetdicom import _config
-
-        from app.net.encoding import command_set
-
-        if _config.STORE_RECV_CHUNKED_DATASET:
-            return False
-        fields = command_set(data)
-        if fields is None:
-            return False
-        kind = _fast_kind(fields)
-        if kind is None:
-            return False
-        from pynetdicom.dimse_messages import DIMSEMessage
-
-        msg = DIMSEMessage()
-        msg.context_id = context_id
-        msg.encoded_command_set.write(data)
-        if kind == "C_STORE":
-            msg.__class__ = _FastCStoreRQ
-            msg._fields = fields  # type: ignore[attr-defined]
-            dimse.message = msg
-            return True
-        if self.pending_interval_s and fields.get("Status") in (0xFF00, 0xFF01):
-            now = time.monotonic()
-            if self._last_pending is not None and now - self._last_pending < (
-                self.pending_interval_s
-            ):
-                return True  # dropped: the next response carries the newer counts
-            self._last_pending = now
-        primitive = _primitive(kind, fields, msg)
-        dimse.msg_queue.put((context_id, primitive))
         return True
 
     def _observed(self, sending: bool = False) -> bool:
@@ -488,52 +423,6 @@ class EventDUL(DULServiceProvider):
             else (evt.EVT_DATA_RECV, evt.EVT_PDU_RECV, evt.EVT_FSM_TRANSITION, evt.EVT_DIMSE_RECV)
         )
         return any(handlers.get(e) for e in events)
-
-
-def _fast_kind(fields: dict[str, Any]) -> str | None:
-    """The primitive for a command set the fast path takes: a C-STORE request with a data set,
-    a C-GET or C-MOVE response without one (Command Data Set Type 0x0101: none, PS3.7 E.1)."""
-    field, ds_type = fields.get("CommandField"), fields.get("CommandDataSetType")
-    if ds_type is None:
-        return None
-    if field == 0x0001:
-        return "C_STORE" if ds_type != 0x0101 else None
-    if ds_type != 0x0101:
-        return None
-    return {0x8010: "C_GET", 0x8021: "C_MOVE"}.get(int(field or 0))
-
-
-def _primitive(kind: str, fields: dict[str, Any], msg: Any) -> Any:
-    """The DIMSE primitive pynetdicom's ``DIMSEMessage.message_to_primitive`` makes from the
-    same command set and data set."""
-    from pynetdicom import dimse_primitives
-
-    primitive = getattr(dimse_primitives, kind)()
-    for keyword, value in fields.items():
-        if hasattr(primitive, keyword):
-            setattr(primitive, keyword, value)
-    setattr(primitive, "DataSet" if kind == "C_STORE" else "Identifier", msg.data_set)
-    primitive._context_id = msg.context_id
-    primitive._dataset_path = msg._data_set_path
-    primitive._dataset_file = msg._data_set_file
-    return primitive
-
-
-def _fast_c_store_rq() -> type:
-    from pynetdicom.dimse_messages import C_STORE_RQ
-
-    class FastCStoreRQ(C_STORE_RQ):  # type: ignore[misc]
-        """A C-STORE-RQ whose command set was decoded by hand (``_fields``)."""
-
-        _fields: dict[str, Any]
-
-        def message_to_primitive(self) -> Any:
-            return _primitive("C_STORE", self._fields, self)
-
-    return FastCStoreRQ
-
-
-_FastCStoreRQ = _fast_c_store_rq()
 
 
 def event_run_reactor(assoc: Any) -> None:
