@@ -9,6 +9,7 @@ reason, an abort, a timeout, or the DIMSE status and what it means).
 from __future__ import annotations
 
 import logging
+import queue
 import socket
 import threading
 import time
@@ -45,12 +46,17 @@ def _configure_pynetdicom() -> None:
       PDU, ~35 PDUs per CT slice);
     * the unrestricted storage service: the listener (and the C-GET storage SCP) accept any
       storage class in the transfer syntax proposed first, without a list of ~170 supported
-      contexts that pynetdicom deep-copies for every association (~0.3 s CPU per C-MOVE).
+      contexts that pynetdicom deep-copies for every association (~0.3 s CPU per C-MOVE);
+    * the event-driven DUL reactor (:mod:`app.net.reactor`) instead of pynetdicom's 1 ms poll,
+      which a C-GET pays twice per instance.
     """
     from pynetdicom import _config
 
+    from app.net import reactor
+
     _config.LOG_HANDLER_LEVEL = "none"
     _config.UNRESTRICTED_STORAGE_SERVICE = True
+    reactor.install()
 
 
 #: storage SOP classes proposed for C-GET (with the SCP role) and accepted by the listener; the
@@ -415,33 +421,149 @@ class RetrieveOutcome:
     problems: list[str] = field(default_factory=list)
 
 
+def _file_meta(sop_class: str, sop_instance: str, transfer_syntax: str) -> bytes:
+    """Preamble and File Meta Information of a received data set, as pynetdicom's
+    ``Event.encoded_dataset`` writes them (pydicom), without copying the data set that follows."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_file_meta_info
+    from pydicom.uid import UID
+    from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(sop_instance)
+    meta.TransferSyntaxUID = UID(transfer_syntax)
+    meta.ImplementationClassUID = PYNETDICOM_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = PYNETDICOM_IMPLEMENTATION_VERSION
+    buf = DicomBytesIO()
+    buf.write(b"\x00" * 128 + b"DICM")
+    write_file_meta_info(buf, meta)
+    return buf.getvalue()
+
+
+def _store(filer: Filer, req: Any, transfer_syntax: str) -> int:
+    """File a received C-STORE request's data set as it came; the C-STORE status."""
+    try:
+        raw = req.DataSet  # the data set as received (a BytesIO): stored without decoding
+        study, series = _study_series(raw, transfer_syntax)
+        sop = str(req.AffectedSOPInstanceUID)
+        meta = _file_meta(str(req.AffectedSOPClassUID), sop, str(transfer_syntax))
+        # handed over: pynetdicom gives each request a data set of its own, dropped after this
+        filer.file_parts([meta, raw.getbuffer()], study, series, sop, handed_over=True)
+    except Exception as exc:  # noqa: BLE001 - refuse the instance, keep the association
+        log.debug("instance not stored: %s", type(exc).__name__)
+        return 0xA700 if isinstance(exc, OSError) else 0xC000
+    return 0x0000
+
+
 def _store_handler(filer: Filer) -> Callable[[Any], int]:
+    """EVT_C_STORE handler (the listener): file the instance."""
+
     def handle(event: Any) -> int:
-        try:
-            req = event.request
-            raw = req.DataSet  # the data set as received (a BytesIO): stored without decoding
-            study, series = _study_series(raw, event.context.transfer_syntax)
-            filer.file_parts(
-                [_file_meta(event), raw.getbuffer()], study, series, str(req.AffectedSOPInstanceUID)
-            )
-        except Exception as exc:  # noqa: BLE001 - refuse the instance, keep the association
-            log.debug("instance not stored: %s", type(exc).__name__)
-            return 0xA700 if isinstance(exc, OSError) else 0xC000
-        return 0x0000
+        return _store(filer, event.request, event.context.transfer_syntax)
 
     return handle
 
 
-def _file_meta(event: Any) -> bytes:
-    """Preamble and File Meta Information of a received data set, as pynetdicom's
-    ``Event.encoded_dataset`` writes them, without copying the data set that follows."""
-    from pydicom.filebase import DicomBytesIO
-    from pydicom.filewriter import write_file_meta_info
+def _fast_c_store_scp(assoc: Any, filer: Filer) -> Callable[[Any, int], bool]:
+    """Answer a C-STORE request as pynetdicom would (``Association._c_store_scp`` within a
+    C-GET, ``StorageServiceClass.SCP`` in the listener), on the association's network thread
+    (the PACS waits for each response before it sends the next instance). Returns False, having done nothing,
+    for a request pynetdicom must handle (a listener's request on an unknown context or during
+    release: pynetdicom aborts or ignores it; one that arrives before pynetdicom has marked the
+    association established: its reactor serves it once it is)."""
 
-    buf = DicomBytesIO()
-    buf.write(b"\x00" * 128 + b"DICM")
-    write_file_meta_info(buf, event.file_meta)
-    return buf.getvalue()
+    def scp(req: Any, context_id: int) -> bool:
+        if assoc.is_requestor:
+            try:
+                context = assoc._get_valid_context(
+                    req.AffectedSOPClassUID, "", "scp", context_id=req._context_id
+                )
+            except ValueError:  # as pynetdicom: no such context, SOP class not supported
+                context, status = None, 0x0122
+            else:
+                status = _store(filer, req, context.transfer_syntax[0])
+        else:
+            context = assoc._accepted_cx.get(context_id)
+            if (
+                context is None
+                or assoc._sent_release
+                or not req.is_valid_request
+                # pynetdicom marks the association established only after it has sent the
+                # A-ASSOCIATE-AC: a request that comes faster waits for its reactor, as before
+                or not assoc.is_established
+            ):
+                return False
+            status = _store(filer, req, context.transfer_syntax[0])
+            if assoc.is_aborted or assoc.is_released:  # meanwhile: no response, as pynetdicom
+                return True
+        cx_id = 1 if context is None else int(context.context_id)
+        _send_c_store_rsp(assoc, req, status, cx_id)
+        return True
+
+    return scp
+
+
+class _StoreInline(queue.Queue):  # type: ignore[type-arg]
+    """The DIMSE message queue of an association that receives instances (C-GET, listener):
+    C-STORE requests are answered right where they are decoded (the DUL thread), everything
+    else is queued as before.
+
+    pynetdicom queues each C-STORE request for another thread (the one waiting on the C-GET
+    responses; the listener's association thread, which looks every millisecond), which files
+    it and queues the response back for the DUL thread to send: two thread hand-offs per
+    instance while the PACS waits (each a wake-up and a GIL hand-over, which on a busy machine
+    can take a scheduler time slice). Filing and answering in the DUL thread also holds the
+    PACS back when the disk is slow (the write-behind queue is full), as TCP would.
+    """
+
+    def __init__(self, scp: Callable[[Any, int], bool], activity: Any = None) -> None:
+        super().__init__()
+        self._scp = scp
+        self._activity = activity  # the event-driven association reactor waits on it
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        from pynetdicom.dimse_primitives import C_STORE
+
+        context_id, msg = item
+        if isinstance(msg, C_STORE) and msg.MessageIDBeingRespondedTo is None:  # a request
+            if self._scp(msg, context_id):
+                return
+        super().put(item, block, timeout)
+        if self._activity is not None:
+            self._activity.set()
+
+
+def _answer_stores_inline(assoc: Any, filer: Filer) -> None:
+    """Make ``assoc`` file and answer C-STORE requests in its DUL thread (:class:`_StoreInline`),
+    unless someone watches the DIMSE messages it sends (EVT_DIMSE_SENT handlers then run in the
+    order pynetdicom's own service gives them)."""
+    from pynetdicom import evt
+
+    if assoc.get_handlers(evt.EVT_DIMSE_SENT):
+        return
+    scp = _fast_c_store_scp(assoc, filer)
+    assoc._c_store_scp = lambda req: scp(req, req._context_id)  # a C-STORE that got queued
+    activity = getattr(assoc.dul, "activity", None)
+    assoc.dimse.msg_queue = _StoreInline(scp, activity)
+    if assoc.is_acceptor and activity is not None:
+        from app.net import reactor
+
+        # the listener's association: its loop waits for events instead of polling
+        assoc._run_reactor = lambda: reactor.event_run_reactor(assoc)
+
+
+def _send_c_store_rsp(assoc: Any, req: Any, status: int, cx_id: int) -> None:
+    from pynetdicom.dimse_primitives import C_STORE
+
+    rsp = C_STORE()
+    rsp.MessageID = req.MessageID
+    rsp.MessageIDBeingRespondedTo = req.MessageID
+    rsp.AffectedSOPInstanceUID = req.AffectedSOPInstanceUID
+    rsp.AffectedSOPClassUID = req.AffectedSOPClassUID
+    rsp.Status = status
+    assoc.dimse.send_msg(rsp, cx_id)
 
 
 def _study_series(raw: Any, transfer_syntax: str) -> tuple[str, str]:
@@ -659,6 +781,7 @@ def _get_once(
     outcome = RetrieveOutcome()
     try:
         _check_context(assoc, node, _STUDY_ROOT_GET, "C-GET retrieval")
+        _answer_stores_inline(assoc, filer)  # before the C-GET: no message has arrived yet
         for series in series_list or [""]:
             progress.check()
             responses = assoc.send_c_get(_retrieve_ident(study_uid, series), _STUDY_ROOT_GET)
@@ -729,8 +852,9 @@ def move(
     running = Listener.running(local.port)
     listener = None
     if running is None:
-        # a short poll: stopping it at the end of the move takes at most that long
-        listener = Listener(local, filer=filer, poll_s=0.05)
+        # a short poll: stopping it at the end of the move takes at most that long (100
+        # wake-ups a second, only while the move lasts)
+        listener = Listener(local, filer=filer, poll_s=0.01)
         listener.start()
     # a listener already running counts from what it had received before this move
     counter = filer if running is None else running.filer
@@ -920,7 +1044,13 @@ class Listener:
         from pynetdicom.transport import ThreadedAssociationServer
 
         ae = _listener_ae(self.local)
-        handlers = [(evt.EVT_C_STORE, _store_handler(self.filer)), (evt.EVT_CONN_OPEN, _nodelay)]
+        filer = self.filer
+        handlers = [
+            (evt.EVT_C_STORE, _store_handler(filer)),
+            (evt.EVT_CONN_OPEN, _nodelay),
+            # before the association is accepted, so before any C-STORE can arrive
+            (evt.EVT_REQUESTED, lambda event: _answer_stores_inline(event.assoc, filer)),
+        ]
         try:
             server = ae.make_server(
                 (self.host, int(self.local.port)),

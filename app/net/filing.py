@@ -146,15 +146,23 @@ class Filer:
         return self.file_parts([data], study_uid, series_uid, sop_uid)
 
     def file_parts(
-        self, parts: Sequence[Any], study_uid: str, series_uid: str, sop_uid: str
+        self,
+        parts: Sequence[Any],
+        study_uid: str,
+        series_uid: str,
+        sop_uid: str,
+        handed_over: bool = False,
     ) -> Path:
         """Like :meth:`file_bytes` for a file given in pieces (bytes or buffers, e.g. the file
         meta and a memoryview of the data set as received), written without joining them.
-        With ``write_behind`` the pieces are copied and written by the writer thread."""
+        With ``write_behind`` the pieces are written by the writer thread: copied first, unless
+        ``handed_over`` (the caller never touches them again: a received data set, ~0.5 MB
+        per CT slice not copied)."""
         if self._writes is not None:
             target = self.path_for(study_uid, series_uid, sop_uid)
-            # a copy: the caller's buffers are not ours once this returns
-            self._writes.put(([bytes(p) for p in parts], study_uid, series_uid, sop_uid))
+            # the caller's buffers are not ours once this returns, unless handed over
+            own = list(parts) if handed_over else [bytes(p) for p in parts]
+            self._writes.put((own, study_uid, series_uid, sop_uid))
             return target
         return self._write(parts, study_uid, series_uid, sop_uid)
 

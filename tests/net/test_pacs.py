@@ -476,6 +476,13 @@ def test_tls_node(node: Any, dicom_dir: Path, capsys: pytest.CaptureFixture[str]
         assert [s.study_uid for s in pacs.find(secure, local).studies] == [
             _study_uid(dicom_dir / "mr_transfer_syntaxes")
         ]
+        # C-GET over TLS: the event-driven reactor reads an SSL socket the plain way
+        folder = dicom_dir / "mr_transfer_syntaxes"
+        rep = pacs.retrieve(secure, local, _study_uid(folder), method="get")
+        originals = _uids(_files(folder))
+        assert rep.received == len(originals) and not rep.problems
+        rows = {i["sop_uid"]: i["path"] for i in Library().study_instances(_study_uid(folder))}
+        _assert_identical(rows, originals)
         plain = Node("plain", "127.0.0.1", tls.dicom_port, AE_TITLE)
         quick = LocalSettings(local.ae_title, local.port, 3.0)
         with pytest.raises(NetworkError) as exc:
