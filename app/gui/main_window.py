@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any, Callable
 
 import numpy as np
+import shiboken6
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
@@ -535,7 +536,8 @@ class MainWindow(QMainWindow):
             def later(index: int) -> None:
                 if not preview.low_res:
                     provider.frame_ready.disconnect(later)
-                    if vp.series is preview:
+                    # the provider outlives a closed window: its viewport may be gone
+                    if shiboken6.isValid(vp) and vp.series is preview:
                         vp.replace_series(full)
 
             provider.frame_ready.connect(later)

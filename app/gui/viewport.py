@@ -280,7 +280,6 @@ class Viewport(QFrame):
         #: the frames windowed as painted (made ahead of the scroll on a worker)
         self.windowed = WindowedFrames(DISPLAY_CACHE_BYTES)
         self._dragging = False  # a mouse drag (window, pan, zoom, drawing) is going on
-        self.destroyed.connect(self.windowed.stop)  # no windowing ahead for a closed viewport
         self._display_state: tuple[str, float, float, bool] | None = None
         self._shown_key: tuple[str, int] | None = None
         self.wl_step = 1.0
