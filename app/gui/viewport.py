@@ -28,7 +28,16 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QKeyEvent, QPainter, QTransform
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontInfo,
+    QFontMetrics,
+    QImage,
+    QKeyEvent,
+    QPainter,
+    QTransform,
+)
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QScrollBar, QSizePolicy, QWidget
 
 from app.gui.annotations import direction_letters, format_age, format_date, format_name
@@ -235,6 +244,8 @@ class Viewport(QFrame):
     series_dropped = Signal(str)
 
     def __init__(self, settings: Settings | None = None, parent: QWidget | None = None) -> None:
+        """Long because the view, its image and overlay items, the scroll bar and the per-slice
+        caches (windowed frames, overlay lines) are made in the order they depend on each other."""
         super().__init__(parent)
         self.setObjectName("ViewportFrame")
         self.setProperty("active", False)
@@ -1639,6 +1650,10 @@ class Viewport(QFrame):
             return cached[1]
         font = QFont(base)
         font.setPointSizeF(9.0)
+        # the face this (GUI) thread resolves, named: each thread keeps its own font cache, and a
+        # worker rendering lines ahead must not resolve a generic family to another face (after
+        # fonts were added to the database, e.g. for another language)
+        font.setFamily(QFontInfo(font).family())
         big = QFont(font)
         big.setPointSizeF(11.0)
         big.setBold(True)
