@@ -19,6 +19,19 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def _run_ok(code: str, tmp_path: Path) -> None:
+    """Run ``code`` in a fresh interpreter (a real start-up); it must exit 0."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+
+
 def test_the_window_is_built_without_the_export_and_inference_stacks(tmp_path: Path) -> None:
     code = (
         "import importlib, sys\n"
@@ -46,15 +59,7 @@ def test_the_window_is_built_without_the_export_and_inference_stacks(tmp_path: P
         "print(sorted(w.panels), on_import, shown)\n"
         "sys.exit(1 if on_import or shown or 'export' not in w.panels else 0)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+    _run_ok(code, tmp_path)
 
 
 @pytest.mark.parametrize("name", ["sample", "mr_transfer_syntaxes/5.dcm"])
@@ -109,15 +114,7 @@ def test_only_the_window_start_pauses_the_garbage_collector(tmp_path: Path) -> N
         "sys.exit(0 if seen[0] is False and after_scan and gc.isenabled() else 1)\n"
     )
     (tmp_path / "empty").mkdir()
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+    _run_ok(code, tmp_path)
 
 
 def test_the_collector_pause_ends_without_an_image(tmp_path: Path) -> None:
@@ -150,15 +147,7 @@ def test_the_collector_pause_ends_without_an_image(tmp_path: Path) -> None:
         "print(seen)\n"
         "sys.exit(0 if seen.get('enabled') else 1)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+    _run_ok(code, tmp_path)
 
 
 def test_pydicom_loads_without_the_downloader_http_stack(tmp_path: Path) -> None:
@@ -177,15 +166,7 @@ def test_pydicom_loads_without_the_downloader_http_stack(tmp_path: Path) -> None
         "print(early, requests.__version__, a.shape)\n"
         "sys.exit(1 if early or dl.HAVE_REQUESTS else 0)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+    _run_ok(code, tmp_path)
 
 
 def test_the_start_up_heap_is_frozen_once_the_window_is_built(tmp_path: Path) -> None:
@@ -207,15 +188,7 @@ def test_the_start_up_heap_is_frozen_once_the_window_is_built(tmp_path: Path) ->
         "print(seen)\n"
         "sys.exit(0 if seen.get('frozen', 0) > 50000 else 1)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+    _run_ok(code, tmp_path)
 
 
 def test_hilum_gui_with_a_path_loads_the_pixel_pipeline_before_qt(tmp_path: Path) -> None:
@@ -237,15 +210,7 @@ def test_hilum_gui_with_a_path_loads_the_pixel_pipeline_before_qt(tmp_path: Path
         "print(seen)\n"
         "sys.exit(0 if seen == {False: [False, False, False], True: [True, True, False]} else 1)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+    _run_ok(code, tmp_path)
 
 
 def test_the_early_preview_is_the_image_the_import_shows(tmp_path: Path) -> None:
@@ -320,15 +285,7 @@ def test_the_early_preview_thread_imports_nothing(
         "print(seen, ok, deferred_codecs.pending())\n"
         f"sys.exit(0 if not seen and ok is {early} and deferred_codecs.pending() else 1)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+    _run_ok(code, tmp_path)
 
 
 _TABLES = r"""
