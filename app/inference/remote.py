@@ -27,12 +27,14 @@ Triton does; JSON tensors otherwise, as MLServer needs, several times slower for
 
 from __future__ import annotations
 
+import atexit
 import base64
 import json
 import logging
 import threading
 import time
 import urllib.parse
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -404,6 +406,17 @@ class _HttpTransport:
         return self.client.infer(name, [inp], model_version=version, outputs=outs, headers=headers)
 
 
+#: gRPC transports with an open channel, closed at exit: a channel left to the garbage collector
+#: while the interpreter shuts down prints an ignored exception from grpc's teardown
+_open_grpc: "weakref.WeakSet[_GrpcTransport]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_grpc_channels() -> None:
+    for transport in list(_open_grpc):
+        transport.reset()
+
+
 class _GrpcTransport:
     """KServe v2 over gRPC (``tritonclient.grpc``): tensors travel as raw bytes
     (``raw_input_contents``), which Triton and MLServer both take, with no JSON encoding."""
@@ -432,6 +445,7 @@ class _GrpcTransport:
         with self._lock:
             if self._client is None:
                 self._client = self._make()
+                _open_grpc.add(self)
             return self._client
 
     def reset(self) -> None:
