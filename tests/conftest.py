@@ -32,18 +32,27 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def gradcam_fixture(shared_data: Path) -> dict[str, Any]:
-    """The bundled classifier's torch Grad-CAM fixture, with its inputs rebuilt from the shared
-    PneumoniaMNIST test split (the repo keeps only the indices and the torch-derived maps)."""
+    """Torch references for the bundled classifier on six PneumoniaMNIST test-split films from
+    ``../shared/data`` (the first three pneumonia, then the first three normal): its inputs,
+    logits, autograd Grad-CAM ``relu(sum_c mean_hw(dlogit/dA_c) * A_c)`` and CAM
+    ``sum_c w_c A_c + b`` of the last ReLU feature map, computed by a torch copy of the shipped
+    ONNX graph (its weights, layer by layer): an independent path to what Hilum's one-pass CAM
+    and engine must reproduce."""
     import json
 
     import numpy as np
 
     from app.core.paths import bundled_models_dir
 
+    from _torch_reference import torch_reference
+
     folder = bundled_models_dir() / "pneumonia_cnn"
-    fx = dict(np.load(folder / "gradcam_fixture.npz"))
     pre = json.loads((folder / "model.json").read_text())["preprocessing"]
-    images = np.load(shared_data / "train" / "pneumoniamnist.npz")["test_images"][fx["test_index"]]
-    x = images.astype(np.float32) / np.float32(pre["scale"])
-    fx["inputs"] = ((x - np.float32(pre["mean"][0])) / np.float32(pre["std"][0]))[:, None]
+    split = np.load(shared_data / "train" / "pneumoniamnist.npz")
+    labels = split["test_labels"].reshape(-1)
+    pick = np.concatenate([np.where(labels == 1)[0][:3], np.where(labels == 0)[0][:3]])
+    x = split["test_images"][pick].astype(np.float32) / np.float32(pre["scale"])
+    inputs = ((x - np.float32(pre["mean"][0])) / np.float32(pre["std"][0]))[:, None]
+    fx = torch_reference(folder / "model.onnx", inputs)
+    fx.update(test_index=pick, labels=labels[pick].astype(np.float32), inputs=inputs)
     return fx

@@ -9,8 +9,7 @@ PneumoniaMNIST training split, keep the epoch with the best validation AUC, fit 
 the validation split and fold it into the linear head (calibrated logits), choose the operating
 threshold on the validation split (Youden's J), export ONNX (opset 17, dynamic batch), evaluate
 the *exported* ONNX on the test split with onnxruntime, and write ``model.onnx``, ``model.json``
-(with the file's sha256), ``MODEL_CARD.md`` and ``gradcam_fixture.npz`` (torch autograd Grad-CAM
-references for the saliency tests). Seeded: a rerun on the same machine gives the same model.
+(with the file's sha256) and ``MODEL_CARD.md``. Seeded: a rerun on the same machine gives the same model.
 """
 
 from __future__ import annotations
@@ -125,31 +124,6 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     best = min(grid, key=nll)
     fine = np.linspace(best * 0.95, best * 1.05, 101)
     return float(min(fine, key=nll))
-
-
-def gradcam_reference(model: PneumoniaNet, x: torch.Tensor) -> dict[str, np.ndarray]:
-    """Grad-CAM by torch autograd on the last conv feature map (after its ReLU).
-
-    Returns the logits and the Grad-CAM maps
-    ``relu(sum_c mean_hw(dlogit/dA_c) * A_c)`` (not normalised) and the CAM maps
-    ``sum_c w_c * A_c + b`` (not rectified) that an ONNX head rewrite must reproduce.
-    """
-    model.eval()
-    feats = model.features(x)
-    feats.retain_grad()
-    logits = model.head(torch.flatten(model.pool(feats), 1))
-    logits.sum().backward()
-    a = feats.detach()
-    g = feats.grad.detach()
-    weights = g.mean(dim=(2, 3), keepdim=True)
-    gradcam = torch.relu((weights * a).sum(dim=1))
-    w = model.head.weight.detach()[0][None, :, None, None]
-    cam = (w * a).sum(dim=1) + model.head.bias.detach()[0]
-    return {
-        "logits": logits.detach().numpy().astype(np.float32),
-        "gradcam": gradcam.numpy().astype(np.float32),
-        "cam": cam.numpy().astype(np.float32),
-    }
 
 
 def sha256_of(path: Path) -> str:
@@ -344,20 +318,6 @@ def main() -> int:
     }
     (args.out / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
-    # reference Grad-CAM for the saliency tests (torch autograd; ONNX CAM must match it); only the
-    # test-split indices are kept: the tests rebuild the inputs from ../shared/data
-    pick = [int(i) for i in np.where(te_y == 1)[0][:3]] + [
-        int(i) for i in np.where(te_y == 0)[0][:3]
-    ]
-    ref = gradcam_reference(model, xte[pick].clone())
-    np.savez_compressed(
-        args.out / "gradcam_fixture.npz",
-        test_index=np.array(pick),
-        labels=te_y[pick],
-        feature_tensor=np.array(relu_feature),
-        **ref,
-    )
-
     write_card(
         args.out / "MODEL_CARD.md",
         manifest,
@@ -448,10 +408,9 @@ validation). Expect worse on any other population: this is why sites must valida
 ## Saliency
 The graph ends `Relu -> GlobalAveragePool -> Flatten -> Gemm`, so class activation maps are exact:
 the feature map is `{m["saliency"]["target_tensor"]}` (64 x 7 x 7 for a 28x28 input).
-`gradcam_fixture.npz` holds, for six test-split images (by `test_index`; the tests rebuild the
-inputs from `../shared/data`), the torch logits and the torch-autograd Grad-CAM (`gradcam`, not
-normalised) and CAM (`cam` = sum_c w_c A_c + b) maps, for the saliency tests to compare against
-(keys: `test_index`, `labels`, `logits`, `gradcam`, `cam`, `feature_tensor`).
+The saliency tests compute the torch-autograd Grad-CAM and CAM (`cam` = sum_c w_c A_c + b) of
+this feature map on six PneumoniaMNIST test-split films from `../shared/data`, with a torch
+copy of the shipped graph (`tests/_torch_reference.py`), and compare Hilum's one-pass CAM with them.
 """
     path.write_text(text)
 

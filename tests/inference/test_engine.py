@@ -62,7 +62,7 @@ def test_bundled_engine_matches_bare_session(gradcam_fixture) -> None:
     bare = ort.InferenceSession(str(m.onnx_path), providers=[CPU]).run(None, {"image": x})[0]
     raw = eng.run_raw(x)["logits"]
     np.testing.assert_allclose(raw, bare, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(raw, data["logits"], rtol=1e-4, atol=1e-4)  # torch at training time
+    np.testing.assert_allclose(raw, data["logits"], rtol=1e-4, atol=1e-4)  # the torch copy
     probs = eng.probabilities(x)
     np.testing.assert_allclose(
         probs, 1 / (1 + np.exp(-bare.astype(np.float64))), rtol=1e-5, atol=1e-6
