@@ -339,7 +339,39 @@ def _grpc_metadata_parameters(response: Any) -> dict[str, Any]:
     return out
 
 
-class _HttpTransport:
+class _Transport:
+    """What both ``tritonclient`` flavours share: the same request built from their own
+    ``InferInput`` / ``InferRequestedOutput`` (:attr:`_mod`), with their own options."""
+
+    _mod: Any
+    client: Any
+
+    def _tensor_options(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _call_options(self, headers: dict[str, str] | None) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def infer(
+        self,
+        name: str,
+        version: str,
+        input_name: str,
+        arr: np.ndarray,
+        datatype: str,
+        outputs: Sequence[str],
+        headers: dict[str, str] | None,
+    ) -> Any:
+        """One request: ``arr`` as ``input_name``; the response (``as_numpy(name)``)."""
+        inp = self._mod.InferInput(input_name, list(arr.shape), datatype)
+        inp.set_data_from_numpy(arr, **self._tensor_options())
+        outs = [self._mod.InferRequestedOutput(n, **self._tensor_options()) for n in outputs]
+        return self.client.infer(
+            name, [inp], model_version=version, outputs=outs, **self._call_options(headers)
+        )
+
+
+class _HttpTransport(_Transport):
     """KServe v2 over HTTP/REST (``tritonclient.http``): JSON tensors unless the server
     advertises the binary tensor extension (Triton does, MLServer does not)."""
 
@@ -390,20 +422,11 @@ class _HttpTransport:
     def is_model_ready(self, name: str, version: str) -> bool:
         return bool(self.client.is_model_ready(name, version))
 
-    def infer(
-        self,
-        name: str,
-        version: str,
-        input_name: str,
-        arr: np.ndarray,
-        datatype: str,
-        outputs: Sequence[str],
-        headers: Any,
-    ) -> Any:
-        inp = self._mod.InferInput(input_name, list(arr.shape), datatype)
-        inp.set_data_from_numpy(arr, binary_data=self.binary)
-        outs = [self._mod.InferRequestedOutput(n, binary_data=self.binary) for n in outputs]
-        return self.client.infer(name, [inp], model_version=version, outputs=outs, headers=headers)
+    def _tensor_options(self) -> dict[str, Any]:
+        return {"binary_data": self.binary}
+
+    def _call_options(self, headers: dict[str, str] | None) -> dict[str, Any]:
+        return {"headers": headers}
 
 
 #: gRPC transports with an open channel, closed at exit: a channel left to the garbage collector
@@ -417,12 +440,11 @@ def _close_grpc_channels() -> None:
         transport.reset()
 
 
-class _GrpcTransport:
+class _GrpcTransport(_Transport):
     """KServe v2 over gRPC (``tritonclient.grpc``): tensors travel as raw bytes
     (``raw_input_contents``), which Triton and MLServer both take, with no JSON encoding."""
 
     protocol = "kserve-v2 (grpc)"
-    binary = True
 
     def __init__(self, config: ServingConfig) -> None:
         try:
@@ -489,27 +511,11 @@ class _GrpcTransport:
     def is_model_ready(self, name: str, version: str) -> bool:
         return bool(self.client.is_model_ready(name, version, client_timeout=self.timeout))
 
-    def infer(
-        self,
-        name: str,
-        version: str,
-        input_name: str,
-        arr: np.ndarray,
-        datatype: str,
-        outputs: Sequence[str],
-        headers: Any,
-    ) -> Any:
-        inp = self._mod.InferInput(input_name, list(arr.shape), datatype)
-        inp.set_data_from_numpy(arr)
-        outs = [self._mod.InferRequestedOutput(n) for n in outputs]
-        return self.client.infer(
-            name,
-            [inp],
-            model_version=version,
-            outputs=outs,
-            headers=self._headers(headers),
-            client_timeout=self.timeout,
-        )
+    def _tensor_options(self) -> dict[str, Any]:
+        return {}  # raw bytes always
+
+    def _call_options(self, headers: dict[str, str] | None) -> dict[str, Any]:
+        return {"headers": self._headers(headers), "client_timeout": self.timeout}
 
 
 def _netloc(u: urllib.parse.SplitResult) -> str:
