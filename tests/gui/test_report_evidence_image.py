@@ -54,21 +54,11 @@ def _two_films(tmp: Path) -> tuple[list[str], Any]:
     )
 
 
-def test_sentence_shows_its_findings_own_image_with_overlay(
-    qtbot: Any, window: MainWindow, tmp_path: Path
-) -> None:
-    from PySide6.QtGui import QTextCursor  # noqa: F401 - Qt loaded by the window
-
-    files, series = _two_films(tmp_path)
-    window.show_series(series)
-    vp = window.active_viewport()
-    qtbot.waitUntil(lambda: window.current_image() is not None, timeout=30000)
-    assert window.current_image().sop_uid == series.frames[0].sop_uid  # Im 1 on screen
-    report = window.panels["report"].widget()
-    sal = window.panels["saliency"].widget()
-    qtbot.waitUntil(lambda: sal.model.findData("pneumonia_cnn") >= 0, timeout=60000)
-
-    # the AI found pneumonia on Im 2 (not the image on screen)
+def _pneumonia_on_im2_cursor_in_finding(
+    report: Any, files: list[str], series: Any, text: str
+) -> Any:
+    """The AI found pneumonia on Im 2; the report says so in ``text``, with the cursor in that
+    sentence. Returns Im 2's frame."""
     r = ModelResult(
         "pneumonia_cnn",
         "1.0.0",
@@ -92,11 +82,35 @@ def test_sentence_shows_its_findings_own_image_with_overlay(
             ]
         }
     )
-    text = "FINDINGS: The heart is normal. Findings are consistent with pneumonia.\nIMPRESSION: Pneumonia."
     report.editor.setPlainText(text)
     cur = report.editor.textCursor()
     cur.setPosition(text.index("consistent"))
     report.editor.setTextCursor(cur)
+    return im2
+
+
+def test_sentence_shows_its_findings_own_image_with_overlay(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    from PySide6.QtGui import QTextCursor  # noqa: F401 - Qt loaded by the window
+
+    files, series = _two_films(tmp_path)
+    window.show_series(series)
+    vp = window.active_viewport()
+    qtbot.waitUntil(lambda: window.current_image() is not None, timeout=30000)
+    assert window.current_image().sop_uid == series.frames[0].sop_uid  # Im 1 on screen
+    report = window.panels["report"].widget()
+    sal = window.panels["saliency"].widget()
+    qtbot.waitUntil(lambda: sal.model.findData("pneumonia_cnn") >= 0, timeout=60000)
+
+    # the AI found pneumonia on Im 2 (not the image on screen)
+    im2 = _pneumonia_on_im2_cursor_in_finding(
+        report,
+        files,
+        series,
+        "FINDINGS: The heart is normal. Findings are consistent with pneumonia.\n"
+        "IMPRESSION: Pneumonia.",
+    )
 
     # the finding's image is brought on screen, and its map computed there with the finding's label
     assert window.current_image().sop_uid == im2.sop_uid
@@ -117,34 +131,9 @@ def test_sentence_opens_its_findings_series_from_the_library(
     sal = window.panels["saliency"].widget()
     qtbot.waitUntil(lambda: sal.model.findData("pneumonia_cnn") >= 0, timeout=60000)
     assert window.current_image() is None
-    r = ModelResult(
-        "pneumonia_cnn",
-        "1.0.0",
-        "abc",
-        "CPUExecutionProvider",
-        [LabelResult("pneumonia", 0.93, 0.5, True)],
+    im2 = _pneumonia_on_im2_cursor_in_finding(
+        report, files, series, "FINDINGS: Findings are consistent with pneumonia."
     )
-    im2 = series.frames[1]
-    report.set_study(series.study_uid)
-    report.set_results(
-        {
-            "images": [
-                {
-                    "path": files[1],
-                    "study_uid": series.study_uid,
-                    "series_uid": series.series_uid,
-                    "sop_uid": im2.sop_uid,
-                    "modality": "CR",
-                    "results": [r.to_dict()],
-                }
-            ]
-        }
-    )
-    text = "FINDINGS: Findings are consistent with pneumonia."
-    report.editor.setPlainText(text)
-    cur = report.editor.textCursor()
-    cur.setPosition(text.index("consistent"))
-    report.editor.setTextCursor(cur)
     qtbot.waitUntil(
         lambda: (
             window.current_image() is not None and window.current_image().sop_uid == im2.sop_uid
