@@ -47,3 +47,25 @@ def ct_head_series(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) 
             os.environ["HILUM_HOME"] = old
     assert len(stacks) == 1
     return stacks[0]
+
+
+@pytest.fixture
+def window(qtbot: Any) -> Any:
+    """A shown 1280x800 main window with default settings, closed after the test once its
+    background work has ended."""
+    from app.gui.main_window import MainWindow
+    from app.gui.settings import Settings
+
+    w = MainWindow(Settings())
+
+    def finish(win: MainWindow) -> None:
+        # pytest-qt closes and deletes the window before fixture teardown: background work
+        # (e.g. the deferred model-registry check) must end before that, not after
+        win.cancel_background()
+        qtbot.waitUntil(lambda: not win.busy, timeout=30000)
+
+    qtbot.addWidget(w, before_close_func=finish)
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    return w

@@ -26,23 +26,7 @@ from app.dicom.measurements import (
     save_measurement,
 )
 from app.gui.main_window import MainWindow
-from app.gui.settings import Settings
 from app.reporting.annotations import export_annotations
-
-
-@pytest.fixture
-def window(qtbot: Any) -> MainWindow:
-    w = MainWindow(Settings())
-
-    def finish(win: MainWindow) -> None:
-        win.cancel_background()
-        qtbot.waitUntil(lambda: not win.busy, timeout=30000)
-
-    qtbot.addWidget(w, before_close_func=finish)
-    w.resize(1280, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
 
 
 @pytest.fixture

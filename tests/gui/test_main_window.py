@@ -18,23 +18,6 @@ from app.gui.series import SeriesData
 from app.gui.settings import Settings
 
 
-@pytest.fixture
-def window(qtbot: Any) -> MainWindow:
-    w = MainWindow(Settings())
-
-    def finish(win: MainWindow) -> None:
-        # pytest-qt closes and deletes the window before fixture teardown: background work
-        # (e.g. the deferred model-registry check) must end before that, not after
-        win.cancel_background()
-        qtbot.waitUntil(lambda: not win.busy, timeout=30000)
-
-    qtbot.addWidget(w, before_close_func=finish)
-    w.resize(1280, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
-
-
 def drop(window: MainWindow, paths: list[Path]) -> None:
     """A real drag-enter + drop of local files/folders on the window."""
     mime = QMimeData()

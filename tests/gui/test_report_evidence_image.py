@@ -7,28 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
-import pytest
 from pydicom.uid import generate_uid
 
 from app.core import paths
 from app.core.types import LabelResult, ModelResult
 from app.gui.main_window import MainWindow
-from app.gui.settings import Settings
-
-
-@pytest.fixture
-def window(qtbot: Any) -> MainWindow:
-    w = MainWindow(Settings())
-
-    def finish(win: MainWindow) -> None:
-        win.cancel_background()
-        qtbot.waitUntil(lambda: not win.busy, timeout=30000)
-
-    qtbot.addWidget(w, before_close_func=finish)
-    w.resize(1280, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
 
 
 def _two_films(tmp: Path) -> tuple[list[str], Any]:

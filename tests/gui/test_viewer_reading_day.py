@@ -11,24 +11,8 @@ from PySide6.QtGui import QColor, QCursor
 
 from app.gui.main_window import MainWindow
 from app.gui.series import SeriesData
-from app.gui.settings import Settings
 
 ACCENT = QColor("#3d8fd1")
-
-
-@pytest.fixture
-def window(qtbot: Any) -> MainWindow:
-    w = MainWindow(Settings())
-
-    def finish(win: MainWindow) -> None:
-        win.cancel_background()
-        qtbot.waitUntil(lambda: not win.busy, timeout=30000)
-
-    qtbot.addWidget(w, before_close_func=finish)
-    w.resize(1280, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
 
 
 def _ct(n: int = 10, uid: str = "1.2.3") -> SeriesData:
