@@ -57,13 +57,15 @@ class FrameProvider(QObject):
 
     @classmethod
     def for_series(cls, series: SeriesData) -> "FrameProvider":
-        """The provider of ``series`` (created on first use; call on the GUI thread)."""
+        """The provider of ``series`` (created on first use; call on the GUI thread). A provider
+        stopped when a window showing the series closed decodes again: the series is shown."""
         provider = _PROVIDERS.get(series.key)
         if provider is None:
             provider = cls(series)
             _PROVIDERS[series.key] = provider
             # keep it alive as long as the series is
             series.__dict__["_provider"] = provider
+        provider._stopped = False
         return provider
 
     # --- GUI thread -------------------------------------------------------------------------

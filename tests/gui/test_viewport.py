@@ -481,3 +481,22 @@ def test_a_window_drag_windows_ahead_once_it_ends(qtbot: Any, viewport: Viewport
     final = (viewport.window_center, viewport.window_width, viewport.invert)
     assert asked and set(asked) == {final}
     qtbot.waitUntil(lambda: viewport.windowed.get(s, 1, final) is not None, timeout=10000)
+
+
+def test_a_series_shown_again_after_its_window_closed_decodes(
+    qtbot: Any, ct_head_series: SeriesData
+) -> None:
+    """Closing a window stops the decoding of the series it shows; showing the series again
+    (another viewport) decodes it again, instead of waiting for ever on a stopped provider."""
+    from app.gui.frames import FrameProvider
+
+    FrameProvider.for_series(ct_head_series).stop()  # what the main window's close does
+    ct_head_series.cache.clear()  # nothing decoded is left: the new viewport needs decoding
+    vp = Viewport(Settings())
+    qtbot.addWidget(vp)
+    vp.resize(400, 400)
+    vp.show()
+    vp.set_series(ct_head_series)
+    vp.set_index(5)
+    wait_frame(qtbot, vp, 5, timeout=20000)
+    assert vp.frame is not None and vp.frame.shape == (512, 512)
