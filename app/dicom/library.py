@@ -12,6 +12,7 @@ runs in WAL mode so readers never wait for a scan.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -143,6 +144,13 @@ def _scan_tags() -> list[int]:
         if tag is not None:
             out.append(int(tag))
     return out
+
+
+@functools.cache
+def scan_tag_set() -> frozenset[int]:
+    """The top-level elements the library indexes: what a header given to :meth:`Library.scan`
+    (``headers``, read with :func:`~app.dicom.reading.fast_header_of`) must keep."""
+    return frozenset(_scan_tags())
 
 
 @dataclass
@@ -650,6 +658,7 @@ class Library:
         paths_in: Iterable[str | os.PathLike[str]],
         progress: Progress | None = None,
         on_series: SeriesCallback | None = None,
+        headers: dict[str, tuple[RawHeader, PixelInfo]] | None = None,
     ) -> ScanReport:
         """Index files, folders (recursively), zip archives and DICOMDIRs.
 
@@ -665,13 +674,19 @@ class Library:
             instance of each series touched by this scan is committed, so a viewer can show it
             before the scan ends. ``info`` is :meth:`series_info` plus ``first_path``
             (the file just indexed) and ``first_sop_uid``.
+        headers : dict, optional
+            Headers of some of the files, already read by whoever just wrote them
+            (:func:`~app.dicom.reading.fast_header_of` with :func:`scan_tag_set`), by path: those
+            files are not read again.
 
         Returns
         -------
         ScanReport
         """
         try:
-            return _Scanner(self, progress or NullProgress(), on_series).run(list(paths_in))
+            return _Scanner(self, progress or NullProgress(), on_series, headers).run(
+                list(paths_in)
+            )
         except sqlite3.Error as exc:
             raise LibraryError(
                 f"The study library {self.path} could not be updated ({exc}).", str(self.path)
@@ -775,10 +790,17 @@ def _make_private_db(path: Path) -> None:
 class _Scanner:
     """One scan run (kept out of Library to keep its state per call)."""
 
-    def __init__(self, lib: Library, progress: Progress, on_series: SeriesCallback | None) -> None:
+    def __init__(
+        self,
+        lib: Library,
+        progress: Progress,
+        on_series: SeriesCallback | None,
+        headers: dict[str, tuple[RawHeader, PixelInfo]] | None = None,
+    ) -> None:
         self.lib = lib
         self.progress = progress
         self.on_series = on_series
+        self.headers = headers or {}
         self.report = ScanReport()
         self.seen_paths: set[str] = set()
         self.touched_studies: list[str] = []
@@ -788,7 +810,7 @@ class _Scanner:
         self.known_studies: set[str] = set()
         self.known_series: set[str] = set()
         self.tags = _scan_tags()
-        self.tag_set = frozenset(self.tags)
+        self.tag_set = scan_tag_set()
         self.limits = containment.ArchiveLimits()
         self.archive_dirs: list[Path] = []
 
@@ -1088,7 +1110,7 @@ class _Scanner:
             self.error(cand.label, rej["error"])
             return
         try:
-            fast = fast_header(path, self.tag_set)
+            fast = self.headers.get(path) or fast_header(path, self.tag_set)
             ds, info = fast if fast is not None else read_header(path, self.tags)
         except DicomError as exc:
             self.error(cand.label, exc.message)

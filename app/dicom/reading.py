@@ -13,6 +13,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import IO, Any
 
 from pydicom import dcmread
@@ -797,84 +798,151 @@ def fast_header(path: PathLike, tags: frozenset[int]) -> tuple[RawHeader, PixelI
         The same values :func:`read_header` with ``tags`` would give, or None when the file is
         anything but a plain little-endian Part 10 file whose header ends at its pixel data
         (errors included: :func:`read_header` words them).
-
-    Long because a single pass over the byte stream, kept in one function for speed (the scan loop's hot path).
     """
     spath = os.fspath(path)
     try:
         with open(spath, "rb", buffering=0) as fh:
-            size = os.fstat(fh.fileno()).st_size
-            buf = fh.read(_FIRST_READ)
-            if len(buf) < 144 or buf[128:132] != b"DICM":
-                return None
-            while True:
-                try:
-                    meta: dict[int, Any] = {}
-                    # file meta: explicit VR little endian, announced by its group length
-                    if buf[132:134] != b"\x02\x00" or buf[136:138] != b"UL":
-                        return None
-                    meta_end = 144 + struct.unpack_from("<I", buf, 140)[0]
-                    pos = _walk_meta(buf, 132, meta_end, meta)
-                    ts_elem = meta.get(0x00020010)
-                    if ts_elem is None:
-                        return None
-                    ts = bytes(ts_elem.value).decode("ascii", "replace").strip(" \x00")
-                    if ts == ImplicitVRLittleEndian:
-                        implicit = True
-                    elif ts in (
-                        ExplicitVRBigEndian,
-                        DeflatedExplicitVRLittleEndian,
-                    ) or not ts.startswith("1.2.840.10008.1.2"):
-                        return None  # big endian, deflated, private: pydicom decides
-                    else:
-                        implicit = False
-                    sop_class = meta.get(0x00020002)
-                    if (
-                        sop_class is not None
-                        and bytes(sop_class.value).strip(b" \x00")
-                        == MEDIA_STORAGE_DIRECTORY.encode()
-                    ):
-                        return None
-                    if pos + 6 > len(buf):
-                        raise _NeedMore
-                    # pydicom checks the first element's VR against the transfer syntax
-                    looks_explicit = 0x40 < buf[pos + 4] < 0x5B and 0x40 < buf[pos + 5] < 0x5B
-                    if looks_explicit == implicit:
-                        return None
-                    out: dict[int, Any] = {}
-                    pix = _walk(buf, pos, implicit, tags, out)
-                    break
-                except _NeedMore:
-                    if len(buf) >= size or len(buf) >= _MAX_WALK:
-                        return None
-                    more = fh.read(min(size, _MAX_WALK) - len(buf))
-                    if not more:
-                        return None
-                    buf += more
-            header = RawHeader(out, meta, implicit, spath)
-            for e in out.values():
-                if e.value_tell + e.length > size:
+            return _fast_header(fh, os.fstat(fh.fileno()).st_size, spath, tags)
+    except OSError:
+        return None
+
+
+def fast_header_of(
+    pieces: Sequence[bytes | memoryview], path: PathLike, tags: frozenset[int]
+) -> tuple[RawHeader, PixelInfo] | None:
+    """:func:`fast_header` of a file given as the pieces it is written from (preamble and file
+    meta, then a data set as it came from the network), without reading the file back.
+
+    Parameters
+    ----------
+    pieces : sequence of bytes or memoryview
+        The file's bytes, in order.
+    path : str or os.PathLike
+        Where the file is (or will be) stored: the header's ``path``.
+    tags : frozenset of int
+        Top-level elements to keep (besides the file meta).
+
+    Returns
+    -------
+    (RawHeader, PixelInfo) or None
+        What :func:`fast_header` gives for that file.
+    """
+    reader = _PiecesReader(pieces)
+    return _fast_header(reader, reader.size, os.fspath(path), tags)
+
+
+class _PiecesReader:
+    """A read-only file over byte pieces (``read``, ``seek``, ``tell``): nothing is copied but
+    what is read."""
+
+    def __init__(self, pieces: Sequence[bytes | memoryview]) -> None:
+        self._pieces = [memoryview(p).cast("B") for p in pieces]
+        self._starts: list[int] = []
+        pos = 0
+        for p in self._pieces:
+            self._starts.append(pos)
+            pos += len(p)
+        self.size = pos
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = self.size if n < 0 else min(self.size, self._pos + n)
+        out = []
+        for start, piece in zip(self._starts, self._pieces, strict=True):
+            lo, hi = max(self._pos, start), min(end, start + len(piece))
+            if lo < hi:
+                out.append(piece[lo - start : hi - start])
+        self._pos = max(self._pos, end)
+        return b"".join(out)
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = (0, self._pos, self.size)[whence]
+        self._pos = max(0, base + pos)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+def _fast_header(
+    fh: Any, size: int, spath: str, tags: frozenset[int]
+) -> tuple[RawHeader, PixelInfo] | None:
+    """:func:`fast_header` of an open file of ``size`` bytes (``read``, ``seek``, ``tell``).
+
+    Long because a single pass over the byte stream, kept in one function for speed (the scan
+    loop's hot path).
+    """
+    try:
+        buf = fh.read(_FIRST_READ)
+        if len(buf) < 144 or buf[128:132] != b"DICM":
+            return None
+        while True:
+            try:
+                meta: dict[int, Any] = {}
+                # file meta: explicit VR little endian, announced by its group length
+                if buf[132:134] != b"\x02\x00" or buf[136:138] != b"UL":
                     return None
-            if pix + 12 > len(buf):
-                fh.seek(pix)
-                head = fh.read(12)
-            else:
-                head = buf[pix : pix + 12]
-            if len(head) < 12:
-                return None
-            if implicit:
-                length = struct.unpack_from("<I", head, 4)[0]
-                value_offset = pix + 8
-            else:
-                length = struct.unpack_from("<I", head, 8)[0]
-                value_offset = pix + 12
-            if length != _UNDEFINED:
-                if value_offset + length > size:
+                meta_end = 144 + struct.unpack_from("<I", buf, 140)[0]
+                pos = _walk_meta(buf, 132, meta_end, meta)
+                ts_elem = meta.get(0x00020010)
+                if ts_elem is None:
                     return None
-                return header, PixelInfo(pix, value_offset, length, False)
+                ts = bytes(ts_elem.value).decode("ascii", "replace").strip(" \x00")
+                if ts == ImplicitVRLittleEndian:
+                    implicit = True
+                elif ts in (
+                    ExplicitVRBigEndian,
+                    DeflatedExplicitVRLittleEndian,
+                ) or not ts.startswith("1.2.840.10008.1.2"):
+                    return None  # big endian, deflated, private: pydicom decides
+                else:
+                    implicit = False
+                sop_class = meta.get(0x00020002)
+                if (
+                    sop_class is not None
+                    and bytes(sop_class.value).strip(b" \x00") == MEDIA_STORAGE_DIRECTORY.encode()
+                ):
+                    return None
+                if pos + 6 > len(buf):
+                    raise _NeedMore
+                # pydicom checks the first element's VR against the transfer syntax
+                looks_explicit = 0x40 < buf[pos + 4] < 0x5B and 0x40 < buf[pos + 5] < 0x5B
+                if looks_explicit == implicit:
+                    return None
+                out: dict[int, Any] = {}
+                pix = _walk(buf, pos, implicit, tags, out)
+                break
+            except _NeedMore:
+                if len(buf) >= size or len(buf) >= _MAX_WALK:
+                    return None
+                more = fh.read(min(size, _MAX_WALK) - len(buf))
+                if not more:
+                    return None
+                buf += more
+        header = RawHeader(out, meta, implicit, spath)
+        for e in out.values():
+            if e.value_tell + e.length > size:
+                return None
+        if pix + 12 > len(buf):
             fh.seek(pix)
-            info = _pixel_info(fh, header, size, spath)  # type: ignore[arg-type]
-            return header, info
+            head = fh.read(12)
+        else:
+            head = buf[pix : pix + 12]
+        if len(head) < 12:
+            return None
+        if implicit:
+            length = struct.unpack_from("<I", head, 4)[0]
+            value_offset = pix + 8
+        else:
+            length = struct.unpack_from("<I", head, 8)[0]
+            value_offset = pix + 12
+        if length != _UNDEFINED:
+            if value_offset + length > size:
+                return None
+            return header, PixelInfo(pix, value_offset, length, False)
+        fh.seek(pix)
+        info = _pixel_info(fh, header, size, spath)  # type: ignore[arg-type]
+        return header, info
     except (OSError, struct.error, _Unusual, DicomError):
         return None
 

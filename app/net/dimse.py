@@ -421,36 +421,21 @@ class RetrieveOutcome:
     problems: list[str] = field(default_factory=list)
 
 
-def _file_meta(sop_class: str, sop_instance: str, transfer_syntax: str) -> bytes:
-    """Preamble and File Meta Information of a received data set, as pynetdicom's
-    ``Event.encoded_dataset`` writes them (pydicom), without copying the data set that follows."""
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.filebase import DicomBytesIO
-    from pydicom.filewriter import write_file_meta_info
-    from pydicom.uid import UID
-    from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(sop_class)
-    meta.MediaStorageSOPInstanceUID = UID(sop_instance)
-    meta.TransferSyntaxUID = UID(transfer_syntax)
-    meta.ImplementationClassUID = PYNETDICOM_IMPLEMENTATION_UID
-    meta.ImplementationVersionName = PYNETDICOM_IMPLEMENTATION_VERSION
-    buf = DicomBytesIO()
-    buf.write(b"\x00" * 128 + b"DICM")
-    write_file_meta_info(buf, meta)
-    return buf.getvalue()
-
-
 def _store(filer: Filer, req: Any, transfer_syntax: str) -> int:
-    """File a received C-STORE request's data set as it came; the C-STORE status."""
+    """File a received C-STORE request's data set as it came; the C-STORE status.
+
+    With a write-behind filer (a retrieve Hilum asked for) the status is success once the
+    instance is handed to the filer: reading its header and writing it happen off the network
+    thread, and a failure is in the filer's report (the PACS keeps the instance)."""
     try:
-        raw = req.DataSet  # the data set as received (a BytesIO): stored without decoding
-        study, series = _study_series(raw, transfer_syntax)
-        sop = str(req.AffectedSOPInstanceUID)
-        meta = _file_meta(str(req.AffectedSOPClassUID), sop, str(transfer_syntax))
-        # handed over: pynetdicom gives each request a data set of its own, dropped after this
-        filer.file_parts([meta, raw.getbuffer()], study, series, sop, handed_over=True)
+        # the data set as received (a BytesIO), stored without decoding; handed over:
+        # pynetdicom gives each request a data set of its own, dropped after this
+        filer.receive(
+            req.DataSet.getbuffer(),
+            str(req.AffectedSOPClassUID),
+            str(req.AffectedSOPInstanceUID),
+            str(transfer_syntax),
+        )
     except Exception as exc:  # noqa: BLE001 - refuse the instance, keep the association
         log.debug("instance not stored: %s", type(exc).__name__)
         return 0xA700 if isinstance(exc, OSError) else 0xC000
@@ -505,10 +490,15 @@ def _fast_c_store_scp(assoc: Any, filer: Filer) -> Callable[[Any, int], bool]:
     return scp
 
 
-class _StoreInline(queue.Queue):  # type: ignore[type-arg]
-    """The DIMSE message queue of an association that receives instances (C-GET, listener):
-    C-STORE requests are answered right where they are decoded (the DUL thread), everything
-    else is queued as before.
+#: a pending C-GET/C-MOVE response reaches the thread following the retrieve at most this often
+PENDING_EVERY_S = 0.1
+
+
+class _InlineQueue(queue.Queue):  # type: ignore[type-arg]
+    """The DIMSE message queue of an association that retrieves or receives instances: C-STORE
+    requests are answered right where they are decoded (the DUL thread), pending C-GET/C-MOVE
+    responses are passed on at most every :data:`PENDING_EVERY_S`, everything else is queued
+    as before.
 
     pynetdicom queues each C-STORE request for another thread (the one waiting on the C-GET
     responses; the listener's association thread, which looks every millisecond), which files
@@ -516,27 +506,44 @@ class _StoreInline(queue.Queue):  # type: ignore[type-arg]
     instance while the PACS waits (each a wake-up and a GIL hand-over, which on a busy machine
     can take a scheduler time slice). Filing and answering in the DUL thread also holds the
     PACS back when the disk is slow (the write-behind queue is full), as TCP would.
+
+    A PACS sends a pending response after each instance; the thread following the retrieve
+    turns each into a status dataset (pydicom), only to update a progress bar. The counts in
+    a response are totals, so the next one passed on, or the final one, which always is,
+    carries those of the responses left out; a cancel is seen within ``PENDING_EVERY_S``.
     """
 
-    def __init__(self, scp: Callable[[Any, int], bool], activity: Any = None) -> None:
+    def __init__(self, scp: Callable[[Any, int], bool] | None = None, activity: Any = None) -> None:
         super().__init__()
         self._scp = scp
         self._activity = activity  # the event-driven association reactor waits on it
+        self._last_pending = -PENDING_EVERY_S
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        from pynetdicom.dimse_primitives import C_STORE
+        from pynetdicom.dimse_primitives import C_GET, C_MOVE, C_STORE
 
         context_id, msg = item
-        if isinstance(msg, C_STORE) and msg.MessageIDBeingRespondedTo is None:  # a request
-            if self._scp(msg, context_id):
-                return
+        if isinstance(msg, C_STORE):
+            if self._scp is not None and msg.MessageIDBeingRespondedTo is None:  # a request
+                if self._scp(msg, context_id):
+                    return
+        elif (
+            isinstance(msg, C_GET | C_MOVE)
+            and msg.MessageIDBeingRespondedTo is not None
+            and msg.Status in (0xFF00, 0xFF01)
+            and msg.is_valid_response
+        ):
+            now = time.monotonic()
+            if now - self._last_pending < PENDING_EVERY_S:
+                return  # counted in the next response passed on
+            self._last_pending = now
         super().put(item, block, timeout)
         if self._activity is not None:
             self._activity.set()
 
 
 def _answer_stores_inline(assoc: Any, filer: Filer) -> None:
-    """Make ``assoc`` file and answer C-STORE requests in its DUL thread (:class:`_StoreInline`),
+    """Make ``assoc`` file and answer C-STORE requests in its DUL thread (:class:`_InlineQueue`),
     unless someone watches the DIMSE messages it sends (EVT_DIMSE_SENT handlers then run in the
     order pynetdicom's own service gives them)."""
     from pynetdicom import evt
@@ -546,7 +553,7 @@ def _answer_stores_inline(assoc: Any, filer: Filer) -> None:
     scp = _fast_c_store_scp(assoc, filer)
     assoc._c_store_scp = lambda req: scp(req, req._context_id)  # a C-STORE that got queued
     activity = getattr(assoc.dul, "activity", None)
-    assoc.dimse.msg_queue = _StoreInline(scp, activity)
+    assoc.dimse.msg_queue = _InlineQueue(scp, activity)
     if assoc.is_acceptor and activity is not None:
         from app.net import reactor
 
@@ -564,29 +571,6 @@ def _send_c_store_rsp(assoc: Any, req: Any, status: int, cx_id: int) -> None:
     rsp.AffectedSOPClassUID = req.AffectedSOPClassUID
     rsp.Status = status
     assoc.dimse.send_msg(rsp, cx_id)
-
-
-def _study_series(raw: Any, transfer_syntax: str) -> tuple[str, str]:
-    """Study and Series Instance UIDs of an encoded data set, reading only its first elements
-    (they come before the pixel data, which is never touched)."""
-    import zlib
-    from io import BytesIO
-
-    from pydicom.filereader import read_dataset
-    from pydicom.uid import UID as _UID
-
-    def stop(tag: Any, vr: Any, length: Any) -> bool:
-        return bool(tag > 0x0020000E)  # after the Series Instance UID
-
-    ts = _UID(transfer_syntax)
-    raw.seek(0)
-    if ts.is_deflated:
-        raw = BytesIO(zlib.decompress(raw.getvalue(), -zlib.MAX_WBITS))
-    try:
-        ds = read_dataset(raw, ts.is_implicit_VR, ts.is_little_endian, stop_when=stop)
-    finally:
-        raw.seek(0)
-    return str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)
 
 
 def _retrieve_ident(study_uid: str, series_uid: str) -> Dataset:
@@ -870,6 +854,7 @@ def move(
         outcome = RetrieveOutcome()
         try:
             _check_context(assoc, node, _STUDY_ROOT_MOVE, "C-MOVE retrieval")
+            assoc.dimse.msg_queue = _InlineQueue()  # before the C-MOVE: nothing is queued yet
             for series in list(series_uids) if series_uids else [""]:
                 progress.check()
                 responses = assoc.send_c_move(

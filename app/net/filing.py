@@ -6,12 +6,17 @@ place only when complete, so no partial file is ever seen (or indexed) as an ins
 name follows the SOP Instance UID, so re-retrieving replaces a file by an identical one and the
 library keeps one row per instance (idempotent).
 
+A data set received over the network (:meth:`Filer.receive`) is stored as it came, behind a
+File Meta Information header (pydicom's); its header is read once, from memory, for both the file's
+place and the library's index (which then does not read the file back).
+
 Indexing runs on the filer's own thread so that the network thread is never held up by SQLite;
 the first instance of each series is indexed at once (and reported through ``on_series``) so a
 viewer can show it while the rest of the series streams in. The other instances are indexed in
 batches (one transaction each): when the transfer ends, or every :data:`FLUSH_S` seconds while it
 lasts (a listener that runs for hours), since indexing them one by one costs the network thread
-CPU time it needs to answer the PACS.
+CPU time it needs to answer the PACS. The indexing thread is woken once per batch, not per
+instance: every wake-up is a thread switch the network thread waits for.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from typing import Any
 
 from app.core import paths
 from app.core.errors import HilumError
-from app.dicom.library import Library
+from app.dicom.library import Library, scan_tag_set
+from app.dicom.reading import PixelInfo, RawHeader, fast_header_of, raw_text
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,78 @@ FLUSH_S = 2.0
 FLUSH_COUNT = 1000
 #: received instances waiting in memory for the disk (write-behind), at most
 WRITE_QUEUE = 32
+
+_Header = tuple[RawHeader, PixelInfo]
+#: the indexing thread's wake-ups: a batch has begun (its FLUSH_S runs), a batch is full
+_BATCH_BEGUN, _BATCH_FULL = "begun", "full"
+_PREAMBLE = b"\x00" * 128 + b"DICM"
+_META_TEMPLATES = threading.local()
+
+
+def file_meta(sop_class: str, sop_instance: str, transfer_syntax: str) -> bytes:
+    """Preamble and File Meta Information for a data set received over the network, as
+    pynetdicom's ``Event.encoded_dataset`` writes them (pydicom), to go before the data set's
+    bytes in its file.
+
+    pydicom writes them from a File Meta dataset kept per SOP class and transfer syntax (and
+    thread): only the SOP Instance UID changes from one instance to the next, and building the
+    dataset anew costs more than writing it.
+    """
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_file_meta_info
+    from pydicom.uid import UID
+    from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
+
+    templates: dict[tuple[str, str], FileMetaDataset] | None = getattr(
+        _META_TEMPLATES, "by_class", None
+    )
+    if templates is None:
+        templates = _META_TEMPLATES.by_class = {}
+    meta = templates.get((sop_class, transfer_syntax))
+    if meta is None:
+        if len(templates) >= 64:  # a listener that saw every class there is
+            templates.clear()
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = UID(sop_class)
+        meta.TransferSyntaxUID = UID(transfer_syntax)
+        meta.ImplementationClassUID = PYNETDICOM_IMPLEMENTATION_UID
+        meta.ImplementationVersionName = PYNETDICOM_IMPLEMENTATION_VERSION
+        templates[(sop_class, transfer_syntax)] = meta
+    meta.MediaStorageSOPInstanceUID = UID(sop_instance)
+    buf = DicomBytesIO()
+    buf.write(_PREAMBLE)
+    write_file_meta_info(buf, meta)  # the group length and version are (re)computed
+    return bytes(buf.getvalue())
+
+
+def study_series(data: Any, transfer_syntax: str) -> tuple[str, str]:
+    """Study and Series Instance UIDs of an encoded data set (bytes or a buffer), read by
+    pydicom up to the Series Instance UID; ValueError when it has none."""
+    import zlib
+    from io import BytesIO
+
+    from pydicom.filereader import read_dataset
+    from pydicom.uid import UID
+
+    def stop(tag: Any, vr: Any, length: Any) -> bool:
+        return bool(tag > 0x0020000E)  # after the Series Instance UID
+
+    ts = UID(transfer_syntax)
+    raw = bytes(data)
+    try:
+        if ts.is_deflated:
+            raw = zlib.decompress(raw, -zlib.MAX_WBITS)
+        ds = read_dataset(BytesIO(raw), ts.is_implicit_VR, ts.is_little_endian, stop_when=stop)
+    except Exception as exc:  # noqa: BLE001 - hostile bytes: whatever pydicom (or zlib) raises
+        raise ValueError(f"not a data set ({type(exc).__name__})") from None
+    study, series = (
+        str(ds.get("StudyInstanceUID", "") or ""),
+        str(ds.get("SeriesInstanceUID", "") or ""),
+    )
+    if not (study and series):
+        raise ValueError("no Study or Series Instance UID")
+    return study, series
 
 
 def received_dir() -> Path:
@@ -99,12 +177,13 @@ class Filer:
     on_instance : callable, optional
         ``on_instance(count)`` after each instance is written (from the network thread).
     write_behind : bool
-        Write files on a thread of their own, so that :meth:`file_parts` returns (and the
-        network thread answers the PACS) without waiting for the disk; at most
+        File instances on a thread of their own, so that :meth:`receive` and
+        :meth:`file_parts` return (and the network thread answers the PACS) without waiting
+        for the disk; at most
         :data:`WRITE_QUEUE` instances wait in memory. For transfers Hilum asked for (C-GET,
         C-MOVE): a file that then cannot be written is reported in ``report.errors``, and the
-        PACS still has it. A listener that others send to keeps the default (written before
-        the sender is told it is stored).
+        PACS still has it, as it has one whose data set cannot be read. A listener that others
+        send to keeps the default (written before the sender is told it is stored).
     """
 
     def __init__(
@@ -121,12 +200,15 @@ class Filer:
         self.on_instance = on_instance
         self.report = FilingReport()
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[str, bool] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, _Header | None] | str | None] = queue.Queue()
+        self._batch: list[str] = []  # written, waiting to be indexed together (under _lock)
+        self._headers: dict[str, _Header] = {}  # read from memory, for the index (under _lock)
         self._seen_series: set[str] = set()
         self._dirs: set[Path] = set()
         self._thread = threading.Thread(target=self._index_loop, name="hilum-filer", daemon=True)
         self._thread.start()
-        self._writes: queue.Queue[tuple[list[Any], str, str, str] | None] | None = None
+        # jobs of the writer thread: what to do, and what to name in an error
+        self._writes: queue.Queue[tuple[Callable[[], Any], str] | None] | None = None
         self._writer: threading.Thread | None = None
         if write_behind:
             self._writes = queue.Queue(maxsize=WRITE_QUEUE)
@@ -140,6 +222,46 @@ class Filer:
     def path_for(self, study_uid: str, series_uid: str, sop_uid: str) -> Path:
         """Where an instance is stored."""
         return self.root / _safe(study_uid) / _safe(series_uid) / f"{_safe(sop_uid)}.dcm"
+
+    def receive(self, dataset: Any, sop_class: str, sop_uid: str, transfer_syntax: str) -> None:
+        """File a data set received over the network (a C-STORE request's), as it came.
+
+        Parameters
+        ----------
+        dataset : bytes or buffer
+            The encoded data set, handed over: the caller never touches it again (a CT slice
+            is ~0.5 MB, not copied).
+        sop_class, sop_uid, transfer_syntax : str
+            From the request and its presentation context (the file meta).
+
+        Raises
+        ------
+        ValueError
+            Without ``write_behind``: the data set has no readable study and series.
+        OSError
+            Without ``write_behind``: the file cannot be written.
+        """
+        if self._writes is not None:
+            self._writes.put(
+                (
+                    lambda: self._file_received(dataset, sop_class, sop_uid, transfer_syntax),
+                    f"instance {_safe(sop_uid)}",
+                )
+            )
+            return
+        self._file_received(dataset, sop_class, sop_uid, transfer_syntax)
+
+    def _file_received(self, dataset: Any, sop_class: str, sop_uid: str, ts: str) -> Path:
+        pieces = [file_meta(sop_class, sop_uid, ts), dataset]
+        # the header, read once from memory: where the file goes, and the library's row
+        header = fast_header_of(pieces, "", scan_tag_set())
+        study = series = ""
+        if header is not None:
+            study, series = raw_text(header[0], 0x0020000D), raw_text(header[0], 0x0020000E)
+        if not (study and series):  # deflated, big endian or unusual: pydicom reads it
+            header = None
+            study, series = study_series(dataset, ts)
+        return self._write(pieces, study, series, sop_uid, header)
 
     def file_bytes(self, data: bytes, study_uid: str, series_uid: str, sop_uid: str) -> Path:
         """Store one encoded DICOM file (preamble + file meta + dataset) and queue it for indexing."""
@@ -162,7 +284,9 @@ class Filer:
             target = self.path_for(study_uid, series_uid, sop_uid)
             # the caller's buffers are not ours once this returns, unless handed over
             own = list(parts) if handed_over else [bytes(p) for p in parts]
-            self._writes.put((own, study_uid, series_uid, sop_uid))
+            self._writes.put(
+                (lambda: self._write(own, study_uid, series_uid, sop_uid), str(target))
+            )
             return target
         return self._write(parts, study_uid, series_uid, sop_uid)
 
@@ -172,22 +296,27 @@ class Filer:
             item = self._writes.get()
             if item is None:
                 return
-            parts, study_uid, series_uid, sop_uid = item
+            job, where = item
             try:
-                self._write(parts, study_uid, series_uid, sop_uid)
-            except Exception as exc:  # noqa: BLE001 - reported; the writer keeps going
-                reason = (
-                    (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) else "error"
-                )
-                with self._lock:
-                    self.report.errors.append(
-                        {
-                            "path": str(self.path_for(study_uid, series_uid, sop_uid)),
-                            "error": f"The instance could not be written to disk ({reason}).",
-                        }
-                    )
+                job()
+            except OSError as exc:  # reported; the writer keeps going
+                reason = exc.strerror or type(exc).__name__
+                error = f"The instance could not be written to disk ({reason})."
+            except Exception:  # noqa: BLE001 - a data set that cannot be read: reported
+                error = "The instance received cannot be read as DICOM; it was not stored."
+            else:
+                continue
+            with self._lock:
+                self.report.errors.append({"path": where, "error": error})
 
-    def _write(self, parts: Sequence[Any], study_uid: str, series_uid: str, sop_uid: str) -> Path:
+    def _write(
+        self,
+        parts: Sequence[Any],
+        study_uid: str,
+        series_uid: str,
+        sop_uid: str,
+        header: _Header | None = None,
+    ) -> Path:
         target = self.path_for(study_uid, series_uid, sop_uid)
         if target.parent not in self._dirs:
             if not target.parent.is_dir():
@@ -214,7 +343,20 @@ class Filer:
                 self._seen_series.add(series_uid)
                 self.report.series_uids.append(series_uid)
             count = self.report.received
-        self._queue.put((str(target), first))
+            path = str(target)
+            if header is not None:
+                header[0].path = path  # read from memory, before the file had its place
+            wake: tuple[str, _Header | None] | str | None = None
+            if first:  # the viewer waits for this one: indexed alone and at once
+                wake = (path, header)
+            else:
+                if header is not None:
+                    self._headers[path] = header
+                self._batch.append(path)
+                # the indexing thread wakes when a batch begins (to time it) or is full
+                wake = {1: _BATCH_BEGUN, FLUSH_COUNT: _BATCH_FULL}.get(len(self._batch))
+        if wake is not None:
+            self._queue.put(wake)
         if self.on_instance is not None:
             self.on_instance(count)
         return target
@@ -242,37 +384,36 @@ class Filer:
             self.library.close()  # this thread's SQLite connection
 
     def _index_queue(self) -> None:
-        pending: list[str] = []  # instances other than a series' first, waiting for a batch
-        since = 0.0
+        since: float | None = None  # when the batch waiting began
         while True:
-            timeout = max(0.0, since + FLUSH_S - time.monotonic()) if pending else None
+            timeout = None if since is None else max(0.0, since + FLUSH_S - time.monotonic())
             try:
                 item = self._queue.get(timeout=timeout)
-            except queue.Empty:  # time to index what waits
-                self._index(pending, with_series=False)
-                pending = []
+            except queue.Empty:  # the batch has waited FLUSH_S
+                item = _BATCH_FULL
+            if item == _BATCH_BEGUN:
+                since = time.monotonic()
                 continue
-            if item is None:  # closing: index everything
-                if pending:
-                    self._index(pending, with_series=False)
+            if isinstance(item, tuple):
+                path, header = item
+                self._index([path], with_series=True, headers={path: header} if header else None)
+                continue
+            with self._lock:  # a full batch, FLUSH_S, or closing (None): index what waits
+                batch, self._batch = self._batch, []
+                headers = {p: self._headers.pop(p) for p in batch if p in self._headers}
+            since = None
+            if batch:
+                self._index(batch, with_series=False, headers=headers)
+            if item is None:
                 return
-            if item:
-                path, first = item
-                if first:  # the viewer waits for this one: indexed alone and at once
-                    self._index([path], with_series=True)
-                    continue
-                if not pending:
-                    since = time.monotonic()
-                pending.append(path)
-                if len(pending) < FLUSH_COUNT:
-                    continue
-            if pending:
-                self._index(pending, with_series=False)
-                pending = []
 
-    def _index(self, files: list[str], with_series: bool) -> None:
+    def _index(
+        self, files: list[str], with_series: bool, headers: dict[str, _Header] | None = None
+    ) -> None:
         try:
-            rep = self.library.scan(files, on_series=self.on_series if with_series else None)
+            rep = self.library.scan(
+                files, on_series=self.on_series if with_series else None, headers=headers
+            )
         except HilumError as exc:
             with self._lock:
                 self.report.errors.extend({"path": f, "error": exc.message} for f in files)

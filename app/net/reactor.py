@@ -431,7 +431,7 @@ def event_run_reactor(assoc: Any) -> None:
     waiting on the DUL's :attr:`EventDUL.activity` instead of sleeping 1 ms between looks: the
     listener's associations then wake when something happens, not 1000 times a second. Set as
     ``assoc._run_reactor`` (see :mod:`app.net.dimse`); the DIMSE message queue must set
-    ``assoc.dul.activity`` on put, as :class:`app.net.dimse._StoreInline` does."""
+    ``assoc.dul.activity`` on put, as :class:`app.net.dimse._InlineQueue` does."""
     activity: threading.Event = assoc.dul.activity
     assoc._is_paused = False
     idle = False

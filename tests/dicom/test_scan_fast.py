@@ -12,7 +12,14 @@ from app.core.errors import DicomError
 
 from app.dicom import library as library_mod
 from app.dicom.library import Library, _record, _scan_tags, pixel_budget_problem
-from app.dicom.reading import RawHeader, fast_header, read_header, safe_int, safe_str
+from app.dicom.reading import (
+    RawHeader,
+    fast_header,
+    fast_header_of,
+    read_header,
+    safe_int,
+    safe_str,
+)
 
 _TEXT_KW = (
     "PatientID",
@@ -69,6 +76,30 @@ def test_fast_header_matches_pydicom_on_every_real_file(
             assert safe_str(full, kw) == safe_str(ds, kw), (path, kw)
         assert safe_int(full, "SeriesNumber") == safe_int(ds, "SeriesNumber"), path
     assert fast_count > 300  # the common case really takes the fast path
+
+
+def test_fast_header_of_the_pieces_a_file_is_written_from_is_the_files(
+    dicom_dir: Path, pydicom_files: Path
+) -> None:
+    """The network filer reads a received instance's header from memory (its file meta, then
+    the data set as it came), cut anywhere: the same header as reading the file back."""
+    tags = frozenset(_scan_tags())
+    for i, path in enumerate(_files(dicom_dir, pydicom_files)):
+        data = path.read_bytes()
+        cut = (132, 300, 16 * 1024 + 7, len(data) // 2)[i % 4]
+        got = fast_header_of([data[:cut], memoryview(data)[cut:]], path, tags)
+        ref = fast_header(path, tags)
+        if ref is None:
+            assert got is None, path
+            continue
+        assert got is not None, path
+        assert got[1] == ref[1], path
+        assert got[0].path == ref[0].path == str(path)
+        assert got[0].implicit == ref[0].implicit
+        for mine, theirs in ((got[0].elements, ref[0].elements), (got[0].meta, ref[0].meta)):
+            assert {t: (e.VR, bytes(e.value), e.value_tell) for t, e in mine.items()} == {
+                t: (e.VR, bytes(e.value), e.value_tell) for t, e in theirs.items()
+            }, path
 
 
 def test_pixel_budget_refuses_the_same_files_on_the_fast_path(

@@ -208,8 +208,13 @@ def test_retrieve_is_idempotent_and_cli(
 
 
 def test_cancelled_retrieve_leaves_library_consistent(
-    orthanc: Orthanc, node: Any, dicom_dir: Path
+    orthanc: Orthanc, node: Any, dicom_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from app.net import dimse
+
+    # every pending response reaches the progress (and its cancel) here, not 10 a second: the
+    # 28 instances come faster than that
+    monkeypatch.setattr(dimse, "PENDING_EVERY_S", 0.0)
     n, local = node
     folder = dicom_dir / "ct_head_ge"
     orthanc.load(folder)
@@ -432,6 +437,30 @@ def test_refused_instance_reported_per_file(
     assert orthanc.find_instance(str(pydicom.dcmread(src, stop_before_pixels=True).SOPInstanceUID))
 
 
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_pending_responses_reach_the_retrieve_at_most_ten_times_a_second(
+    orthanc: Orthanc, node: Any, dicom_dir: Path, method: str
+) -> None:
+    """Progress comes from the PACS's pending responses, one per instance; the thread following
+    the retrieve gets one every PENDING_EVERY_S at most (and the final one), with counts that
+    are totals so far."""
+    from app.net import dimse
+
+    n, local = node
+    folder = dicom_dir / "ct_head_ge"
+    orthanc.load(folder)
+    seen: list[tuple[int, int | None]] = []
+    progress = CallbackProgress()
+    progress._callback = lambda done, total, msg: seen.append((done, total))
+    t0 = time.monotonic()
+    rep = pacs.retrieve(n, local, _study_uid(folder), method=method, progress=progress)
+    elapsed = time.monotonic() - t0
+    assert rep.received == rep.total == 28 and not rep.problems
+    assert seen[-1] == (28, 28)
+    # the final status, the first pending one, then one per PENDING_EVERY_S at most
+    assert len(seen) <= 3 + elapsed / dimse.PENDING_EVERY_S < 28
+
+
 def test_move_uses_the_listener_already_running(
     node: Any, orthanc: Orthanc, dicom_dir: Path
 ) -> None:
@@ -581,6 +610,78 @@ def test_full_pacs_refuses_with_0xA700_out_of_resources(
         assert not full.find_instance(sop)
     finally:
         full.cleanup()
+
+
+@pytest.mark.parametrize("write_behind", [False, True])
+def test_a_received_data_set_is_filed_as_it_came_and_indexed_without_reading_it_back(
+    dicom_dir: Path, hilum_home: Path, monkeypatch: pytest.MonkeyPatch, write_behind: bool
+) -> None:
+    """Filer.receive (every C-STORE): the file is pydicom's file meta, then the data set's
+    bytes unchanged; the header read from memory files and indexes it (the library does not
+    read the file back); bytes that are no data set are refused, never stored."""
+    from pydicom.filereader import read_file_meta_info
+
+    from app.dicom import library as library_mod
+    from app.net.filing import Filer
+
+    files = _files(dicom_dir / "ct_head_ge")[:5] + _files(dicom_dir / "mr_transfer_syntaxes")
+    read_back: list[str] = []
+    real = library_mod.fast_header
+    monkeypatch.setattr(
+        library_mod, "fast_header", lambda p, t: read_back.append(str(p)) or real(p, t)
+    )
+    expected = {}
+    with Filer(Library(), write_behind=write_behind) as filer:
+        for f in files:
+            meta = read_file_meta_info(f)
+            data = f.read_bytes()
+            body = data[data.index(b"DICM") + 4 + 12 + meta.FileMetaInformationGroupLength :]
+            expected[str(meta.MediaStorageSOPInstanceUID)] = (meta, body)
+            filer.receive(
+                memoryview(body),
+                str(meta.MediaStorageSOPClassUID),
+                str(meta.MediaStorageSOPInstanceUID),
+                str(meta.TransferSyntaxUID),
+            )
+    assert filer.report.received == filer.report.added == len(files), filer.report.errors
+    assert not filer.report.errors
+    rows = {
+        r["sop_uid"]: r for r in Library().study_instances(_study_uid(dicom_dir / "ct_head_ge"))
+    }
+    for folder in ("mr_transfer_syntaxes",):
+        rows.update(
+            {r["sop_uid"]: r for r in Library().study_instances(_study_uid(dicom_dir / folder))}
+        )
+    assert set(rows) == set(expected)
+    for sop, (meta, body) in expected.items():
+        stored = Path(rows[sop]["path"])
+        assert stored.read_bytes().endswith(body) and stat.S_IMODE(stored.stat().st_mode) == 0o600
+        got = read_file_meta_info(stored)
+        for kw in ("MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID"):
+            assert got[kw].value == meta[kw].value
+        ds = pydicom.dcmread(stored)
+        assert ds.SOPInstanceUID == sop and rows[sop]["transfer_syntax"] == meta.TransferSyntaxUID
+    # deflated and big endian data sets take pydicom's path; the others are never read back
+    slow = {"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"}
+    assert sorted(read_back) == sorted(
+        rows[sop]["path"] for sop, (meta, _) in expected.items() if meta.TransferSyntaxUID in slow
+    )
+
+    junk = b"\x08\x00\x05\x00\xff\xff\xff\x7fnot DICOM at all" * 3
+    with Filer(Library(), write_behind=write_behind) as filer:
+        if write_behind:
+            filer.receive(junk, "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4", "1.2.840.10008.1.2.1")
+        else:
+            with pytest.raises(ValueError):
+                filer.receive(junk, "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4", "1.2.840.10008.1.2.1")
+    assert filer.report.received == 0
+    if write_behind:
+        assert filer.report.errors == [
+            {
+                "path": "instance 1.2.3.4",
+                "error": "The instance received cannot be read as DICOM; it was not stored.",
+            }
+        ]
 
 
 def test_write_behind_filer_writes_everything_by_close_and_reports_what_it_cannot(
