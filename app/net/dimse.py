@@ -626,9 +626,17 @@ def _offered_syntaxes() -> list[str]:
     return list(_OFFERED_SYNTAXES)
 
 
+#: what the contexts for storage classes nobody expected offer: the uncompressed syntaxes, which
+#: every PACS can send (decompressing if it must); offered with the others, a PACS may pick a
+#: compressed one for the whole context and compress (perhaps lossily) what it stores as is
+_FALLBACK_SYNTAXES = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
+
+
 def _get_contexts(classes: list[str]) -> list[tuple[str, list[str]]]:
     """Requested contexts for C-GET: one per (class, syntax) for the study's classes while they
-    fit, then one context with every syntax for the other storage classes (127 at most)."""
+    fit, then one context with the uncompressed syntaxes for the other storage classes (127
+    at most). A class outside both, or a PACS that cannot decompress, fails its
+    sub-operations: :func:`get` then asks for the exact classes."""
     syntaxes = _offered_syntaxes()
     out: list[tuple[str, list[str]]] = []
     budget = 127
@@ -642,7 +650,7 @@ def _get_contexts(classes: list[str]) -> list[tuple[str, list[str]]]:
         if budget <= 0:
             break
         if cls not in have:
-            out.append((cls, syntaxes))
+            out.append((cls, list(_FALLBACK_SYNTAXES)))
             have.add(cls)
             budget -= 1
     return out

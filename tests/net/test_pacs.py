@@ -187,6 +187,44 @@ def test_retrieve_gives_pixel_identical_instances(
         assert stat.S_IMODE(Path(path).stat().st_mode) == 0o600
 
 
+def test_c_get_without_a_guess_of_the_classes_still_gets_every_instance(
+    orthanc: Orthanc, node: Any, dicom_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the study-level query says nothing of the study's modalities, the C-GET offers
+    every storage class in the uncompressed syntaxes only: the PACS decompresses what it
+    stores compressed (it never compresses), or fails and the exact classes are asked for."""
+    from app.net import dimse
+
+    monkeypatch.setattr(dimse, "_likely_classes", lambda *a: [])
+    n, local = node
+    folder = dicom_dir / "mr_transfer_syntaxes"
+    orthanc.load(folder)
+    originals = _uids(_files(folder))
+    rep = pacs.retrieve(n, local, _study_uid(folder), method="get")
+    assert rep.received == rep.added == len(originals) and not rep.problems
+    rows = {i["sop_uid"]: i for i in Library().study_instances(_study_uid(folder))}
+    assert set(rows) == set(originals)
+    for sop, row in rows.items():
+        got = pydicom.dcmread(row["path"])
+        want = pydicom.dcmread(originals[sop])
+        # decompressed by the PACS, or as stored (the exact classes asked for after a failure)
+        got_ts, want_ts = got.file_meta.TransferSyntaxUID, want.file_meta.TransferSyntaxUID
+        assert got_ts in ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2", want_ts), sop
+        if (
+            got_ts == want_ts
+            or not want_ts.is_compressed
+            or want_ts
+            in (
+                "1.2.840.10008.1.2.5",
+                "1.2.840.10008.1.2.4.80",
+                "1.2.840.10008.1.2.4.90",
+                "1.2.840.10008.1.2.4.70",
+                "1.2.840.10008.1.2.4.57",
+            )
+        ):  # as stored, or decompressed from a lossless syntax: the same pixels
+            assert np.array_equal(got.pixel_array, want.pixel_array), sop
+
+
 def test_retrieve_is_idempotent_and_cli(
     orthanc: Orthanc, node: Any, dicom_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -610,6 +648,48 @@ def test_full_pacs_refuses_with_0xA700_out_of_resources(
         assert not full.find_instance(sop)
     finally:
         full.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("sop_class", "sop_uid", "syntax"),
+    [
+        (
+            "1.2.840.10008.5.1.4.1.1.2",
+            "1.3.46.670589.11.0.0.11.4.2.0.8743.5.5396.20061201143",
+            "1.2.840.10008.1.2.1",
+        ),
+        ("1.2.840.10008.5.1.4.1.1.4", "1.2.3", "1.2.840.10008.1.2"),
+        (
+            "1.2.840.10008.5.1.4.1.1.7",
+            "2.25.1234567890123456789012345678901234567",
+            "1.2.840.10008.1.2.4.50",
+        ),
+    ],
+)
+def test_file_meta_is_what_pydicom_writes_for_a_received_data_set(
+    sop_class: str, sop_uid: str, syntax: str
+) -> None:
+    """The file meta before a received data set: byte for byte pydicom's write_file_meta_info
+    of the dataset pynetdicom's Event.encoded_dataset builds (odd and even UID lengths)."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_file_meta_info
+    from pydicom.uid import UID
+    from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
+
+    from app.net.filing import file_meta
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
+    meta.TransferSyntaxUID = UID(syntax)
+    meta.ImplementationClassUID = PYNETDICOM_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = PYNETDICOM_IMPLEMENTATION_VERSION
+    buf = DicomBytesIO()
+    buf.write(b"\x00" * 128 + b"DICM")
+    write_file_meta_info(buf, meta)
+    assert file_meta(sop_class, sop_uid, syntax) == buf.getvalue()
+    assert file_meta(sop_class, "1.2.3.4", syntax) != buf.getvalue()  # per instance
 
 
 @pytest.mark.parametrize("write_behind", [False, True])
