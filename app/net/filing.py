@@ -447,6 +447,14 @@ class Filer:
             self.report.added += rep.added
             self.report.errors.extend(rep.errors)
 
+    def flush(self) -> None:
+        """Index the instances written so far now, not when their batch is due (the transfer
+        has ended: the indexing runs while the association closes)."""
+        with self._lock:
+            waiting = bool(self._batch)
+        if waiting:
+            self._queue.put(_BATCH_FULL)
+
     def close(self) -> FilingReport:
         """Index everything still queued, stop the thread and return the report."""
         if not self._closed:

@@ -607,6 +607,57 @@ def test_filer_indexes_a_series_first_instance_at_once_and_the_rest_in_batches(
     assert report.received == report.added == len(files) and not report.errors
 
 
+def test_flush_indexes_what_is_written_at_once(
+    dicom_dir: Path, hilum_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the end of a transfer the batch is indexed at once (while the association closes),
+    not FLUSH_S later."""
+    from app.net import filing
+
+    monkeypatch.setattr(filing, "FLUSH_S", 60.0)
+    files = _files(dicom_dir / "ct_head_ge")[:4]
+    lib = Library()
+    with filing.Filer(lib) as filer:
+        for f in files:
+            ds = pydicom.dcmread(f, stop_before_pixels=True)
+            filer.file_bytes(
+                f.read_bytes(),
+                str(ds.StudyInstanceUID),
+                str(ds.SeriesInstanceUID),
+                str(ds.SOPInstanceUID),
+            )
+        series = str(ds.SeriesInstanceUID)
+        filer.flush()
+        deadline = time.monotonic() + 10
+        while len(lib.instances(series)) < len(files) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(lib.instances(series)) == len(files)  # long before FLUSH_S
+    assert filer.report.added == len(files)
+
+
+def test_the_listener_does_not_collect_garbage_as_it_polls(
+    hilum_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pynetdicom's server runs gc.collect() every 60 looks of its loop: with a C-MOVE's 1 ms
+    poll, a full collection every 60 ms in the middle of the transfer."""
+    import gc
+
+    from _orthanc import free_port
+
+    from app.net.dimse import Listener
+    from app.net.nodes import LocalSettings
+
+    calls: list[int] = []
+    real = gc.collect
+    monkeypatch.setattr(gc, "collect", lambda *a: calls.append(1) or real(*a))
+    listener = Listener(LocalSettings("HILUMGC", free_port(), 5.0), poll_s=0.001).start()
+    try:
+        time.sleep(0.3)  # ~300 looks
+    finally:
+        listener.stop()
+    assert not calls
+
+
 def test_full_pacs_refuses_with_0xA700_out_of_resources(
     dicom_dir: Path, hilum_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
