@@ -800,7 +800,7 @@ class _Scanner:
         self.lib = lib
         self.progress = progress
         self.on_series = on_series
-        self.headers = headers or {}
+        self.headers = {_norm(p): h for p, h in (headers or {}).items()}
         self.report = ScanReport()
         self.seen_paths: set[str] = set()
         self.touched_studies: list[str] = []
@@ -827,6 +827,9 @@ class _Scanner:
 
     def expand(self, item: str | os.PathLike[str]) -> None:
         path = os.fspath(item)
+        if _norm(path) in self.headers:  # a DICOM file just written, its header read already
+            self.add_candidate(path)
+            return
         if not os.path.exists(path):
             self.error(path, "The path does not exist.")
             return
