@@ -495,11 +495,15 @@ def _fast_c_store_scp(assoc: Any, filer: Filer) -> Callable[[Any, int], bool]:
 PENDING_EVERY_S = 0.1
 
 
+#: a received pending response that :class:`_InlineQueue` leaves out (never converted)
+_LEFT_OUT = object()
+
+
 class _InlineQueue(queue.Queue):  # type: ignore[type-arg]
-    """The DIMSE message queue of an association that retrieves or receives instances: C-STORE
-    requests are answered right where they are decoded (the DUL thread), pending C-GET/C-MOVE
-    responses are passed on at most every :data:`PENDING_EVERY_S`, everything else is queued
-    as before.
+    """The DIMSE message queue of an association that retrieves or receives instances (see
+    :func:`_inline_queue`): C-STORE requests are answered right where they are decoded (the DUL
+    thread), pending C-GET/C-MOVE responses are passed on at most every
+    :data:`PENDING_EVERY_S`, everything else is queued as before.
 
     pynetdicom queues each C-STORE request for another thread (the one waiting on the C-GET
     responses; the listener's association thread, which looks every millisecond), which files
@@ -508,10 +512,11 @@ class _InlineQueue(queue.Queue):  # type: ignore[type-arg]
     can take a scheduler time slice). Filing and answering in the DUL thread also holds the
     PACS back when the disk is slow (the write-behind queue is full), as TCP would.
 
-    A PACS sends a pending response after each instance; the thread following the retrieve
-    turns each into a status dataset (pydicom), only to update a progress bar. The counts in
-    a response are totals, so the next one passed on, or the final one, which always is,
-    carries those of the responses left out; a cancel is seen within ``PENDING_EVERY_S``.
+    A PACS sends a pending response after each instance; pynetdicom converts each into a
+    primitive (every element, validated), and the thread following the retrieve turns it into
+    a status dataset, only to update a progress bar. The counts in a response are totals, so
+    the next one passed on, or the final one, which always is, carries those of the responses
+    left out; a cancel is seen within ``PENDING_EVERY_S``.
     """
 
     def __init__(self, scp: Callable[[Any, int], bool] | None = None, activity: Any = None) -> None:
@@ -520,27 +525,52 @@ class _InlineQueue(queue.Queue):  # type: ignore[type-arg]
         self._activity = activity  # the event-driven association reactor waits on it
         self._last_pending = -PENDING_EVERY_S
 
+    def convert(self, message: Any) -> Any:
+        """``message.message_to_primitive()`` (pynetdicom), or :data:`_LEFT_OUT` for a pending
+        C-GET/C-MOVE response that comes within ``PENDING_EVERY_S`` of the last one passed
+        on: its status is read from the command set pydicom decoded, nothing else is."""
+        from pynetdicom.dimse_messages import C_GET_RSP, C_MOVE_RSP
+
+        if isinstance(message, C_GET_RSP | C_MOVE_RSP):
+            status = message.command_set.get("Status", None)
+            if status in (0xFF00, 0xFF01):
+                now = time.monotonic()
+                if now - self._last_pending < PENDING_EVERY_S:
+                    return _LEFT_OUT  # counted in the next response passed on
+                self._last_pending = now
+        return type(message).message_to_primitive(message)
+
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        from pynetdicom.dimse_primitives import C_GET, C_MOVE, C_STORE
+        from pynetdicom.dimse_primitives import C_STORE
 
         context_id, msg = item
-        if isinstance(msg, C_STORE):
-            if self._scp is not None and msg.MessageIDBeingRespondedTo is None:  # a request
-                if self._scp(msg, context_id):
-                    return
-        elif (
-            isinstance(msg, C_GET | C_MOVE)
-            and msg.MessageIDBeingRespondedTo is not None
-            and msg.Status in (0xFF00, 0xFF01)
-            and msg.is_valid_response
-        ):
-            now = time.monotonic()
-            if now - self._last_pending < PENDING_EVERY_S:
-                return  # counted in the next response passed on
-            self._last_pending = now
+        if msg is _LEFT_OUT:
+            return
+        if isinstance(msg, C_STORE) and self._scp is not None:
+            if msg.MessageIDBeingRespondedTo is None and self._scp(msg, context_id):  # request
+                return
         super().put(item, block, timeout)
         if self._activity is not None:
             self._activity.set()
+
+
+def _inline_queue(assoc: Any, scp: Callable[[Any, int], bool] | None = None) -> None:
+    """Give ``assoc`` an :class:`_InlineQueue` (before any DIMSE message has arrived): its
+    DIMSE provider converts each message it completes through :meth:`_InlineQueue.convert`."""
+    from pynetdicom.dimse_messages import DIMSEMessage
+
+    inline = _InlineQueue(scp, getattr(assoc.dul, "activity", None))
+    provider = assoc.dimse
+    provider.msg_queue = inline
+    receive = provider.receive_primitive
+
+    def receive_primitive(primitive: Any) -> None:
+        if provider.message is None:  # a new message: pynetdicom would make it the same way
+            message = provider.message = DIMSEMessage()
+            message.message_to_primitive = lambda: inline.convert(message)  # type: ignore[method-assign]
+        receive(primitive)
+
+    provider.receive_primitive = receive_primitive
 
 
 def _answer_stores_inline(assoc: Any, filer: Filer) -> None:
@@ -553,9 +583,8 @@ def _answer_stores_inline(assoc: Any, filer: Filer) -> None:
         return
     scp = _fast_c_store_scp(assoc, filer)
     assoc._c_store_scp = lambda req: scp(req, req._context_id)  # a C-STORE that got queued
-    activity = getattr(assoc.dul, "activity", None)
-    assoc.dimse.msg_queue = _InlineQueue(scp, activity)
-    if assoc.is_acceptor and activity is not None:
+    _inline_queue(assoc, scp)
+    if assoc.is_acceptor and getattr(assoc.dul, "activity", None) is not None:
         from app.net import reactor
 
         # the listener's association: its loop waits for events instead of polling
@@ -864,7 +893,7 @@ def move(
         outcome = RetrieveOutcome()
         try:
             _check_context(assoc, node, _STUDY_ROOT_MOVE, "C-MOVE retrieval")
-            assoc.dimse.msg_queue = _InlineQueue()  # before the C-MOVE: nothing is queued yet
+            _inline_queue(assoc)  # before the C-MOVE: no message has arrived yet
             for series in list(series_uids) if series_uids else [""]:
                 progress.check()
                 responses = assoc.send_c_move(

@@ -477,13 +477,25 @@ def test_refused_instance_reported_per_file(
 
 @pytest.mark.parametrize("method", ["get", "move"])
 def test_pending_responses_reach_the_retrieve_at_most_ten_times_a_second(
-    orthanc: Orthanc, node: Any, dicom_dir: Path, method: str
+    orthanc: Orthanc,
+    node: Any,
+    dicom_dir: Path,
+    method: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Progress comes from the PACS's pending responses, one per instance; the thread following
     the retrieve gets one every PENDING_EVERY_S at most (and the final one), with counts that
     are totals so far."""
+    from pynetdicom.dimse_messages import C_GET_RSP, C_MOVE_RSP
+
     from app.net import dimse
 
+    converted: list[int] = []  # pending responses converted to primitives (pynetdicom)
+    for cls in (C_GET_RSP, C_MOVE_RSP):
+        real = cls.message_to_primitive
+        monkeypatch.setattr(
+            cls, "message_to_primitive", lambda self, real=real: converted.append(1) or real(self)
+        )
     n, local = node
     folder = dicom_dir / "ct_head_ge"
     orthanc.load(folder)
@@ -497,6 +509,8 @@ def test_pending_responses_reach_the_retrieve_at_most_ten_times_a_second(
     assert seen[-1] == (28, 28)
     # the final status, the first pending one, then one per PENDING_EVERY_S at most
     assert len(seen) <= 3 + elapsed / dimse.PENDING_EVERY_S < 28
+    # the others were left out as soon as pydicom had decoded their status
+    assert len(converted) == len(seen) - 1  # the final progress is the retrieve's own
 
 
 def test_move_uses_the_listener_already_running(
