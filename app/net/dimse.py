@@ -567,7 +567,10 @@ def _inline_queue(assoc: Any, scp: Callable[[Any, int], bool] | None = None) -> 
     def receive_primitive(primitive: Any) -> None:
         if provider.message is None:  # a new message: pynetdicom would make it the same way
             message = provider.message = DIMSEMessage()
-            message.message_to_primitive = lambda: inline.convert(message)  # type: ignore[method-assign]
+            # converted while it is still the provider's message (no reference cycle with it)
+            message.message_to_primitive = lambda: inline.convert(  # type: ignore[method-assign]
+                provider.message
+            )
         receive(primitive)
 
     provider.receive_primitive = receive_primitive

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
+from app.core import startup
 from app.core.errors import Cancelled, UsageError
 from app.core.progress import NullProgress, Progress
 from app.dicom.library import Library
@@ -295,6 +296,7 @@ def retrieve(
     """
     if method not in METHODS:
         raise UsageError(f"--method must be one of {', '.join(METHODS)}, not {method!r}.")
+    startup.freeze_long_lived_heap()  # no full collections of it in the middle of transfers
     progress = progress or NullProgress()
     series = [s for s in (series_uids or []) if s]
     t0 = time.perf_counter()

@@ -513,6 +513,34 @@ def test_pending_responses_reach_the_retrieve_at_most_ten_times_a_second(
     assert len(converted) == len(seen) - 1  # the final progress is the retrieve's own
 
 
+def test_a_retrieve_takes_the_long_lived_heap_out_of_full_collections_once(
+    orthanc: Orthanc, node: Any, dicom_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The collector's full passes, in the middle of a transfer, walk the whole heap: a
+    retrieve freezes what is alive once per process (a window froze its start-up heap)."""
+    from app.core import startup
+
+    script = (
+        "import gc\n"
+        "from app.core import startup\n"
+        "first = startup.freeze_long_lived_heap()\n"
+        "frozen = gc.get_freeze_count()\n"
+        "print(first, frozen > 1000, startup.freeze_long_lived_heap(), gc.get_freeze_count() == frozen)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    assert out == ["True", "True", "False", "True"]
+
+    calls: list[bool] = []
+    monkeypatch.setattr(startup, "freeze_long_lived_heap", lambda: calls.append(True) or False)
+    n, local = node
+    folder = dicom_dir / "ct_head_ge"
+    orthanc.load(folder)
+    assert pacs.retrieve(n, local, _study_uid(folder)).received == 28
+    assert len(calls) == 1
+
+
 def test_move_uses_the_listener_already_running(
     node: Any, orthanc: Orthanc, dicom_dir: Path
 ) -> None:
