@@ -785,6 +785,48 @@ def test_file_meta_is_what_pydicom_writes_for_a_received_data_set(
     assert file_meta(sop_class, "1.2.3.4", syntax) != buf.getvalue()  # per instance
 
 
+def test_c_store_responses_are_the_ones_pynetdicom_sends() -> None:
+    """One pynetdicom message per association, its command set updated per response: every
+    response's PDVs are byte for byte those of pynetdicom's send_msg (UIDs of odd and even
+    lengths, another SOP class, a failure status, a small maximum PDU)."""
+    from types import SimpleNamespace
+
+    from pynetdicom.dimse_messages import C_STORE_RSP
+    from pynetdicom.dimse_primitives import C_STORE
+
+    from app.net.dimse import _StoreResponses
+
+    sent: list[Any] = []
+    provider = SimpleNamespace(maximum_pdu_size=16384, dul=SimpleNamespace(send_pdu=sent.append))
+    responses = _StoreResponses(SimpleNamespace(dimse=provider))
+    ct, mr = "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"
+    cases = [
+        (1, ct, "1.2.3.4.5", 0x0000, 1, 16384),
+        (2, ct, "1.2.3.4.56", 0x0000, 1, 16384),
+        (3, mr, "2.25.123456789012345678901234567890", 0x0000, 3, 16384),
+        (70000 % 65536, mr, "1.2.3", 0xA700, 3, 16384),
+        (5, ct, "1.2.840.99999.1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16.17.18.19.20", 0xC000, 5, 40),
+    ]
+    for msg_id, cls, sop, status, cx_id, max_pdu in cases:
+        provider.maximum_pdu_size = max_pdu
+        req = C_STORE()
+        req.MessageID = msg_id
+        req.AffectedSOPClassUID = cls
+        req.AffectedSOPInstanceUID = sop
+        req.Priority = 2
+        sent.clear()
+        responses.send(req, status, cx_id)
+        rsp = C_STORE()
+        rsp.MessageIDBeingRespondedTo = msg_id
+        rsp.AffectedSOPClassUID = cls
+        rsp.AffectedSOPInstanceUID = sop
+        rsp.Status = status
+        want = C_STORE_RSP()
+        want.primitive_to_message(rsp)
+        expected = [p.presentation_data_value_list for p in want.encode_msg(cx_id, max_pdu)]
+        assert [p.presentation_data_value_list for p in sent] == expected, (msg_id, sop)
+
+
 @pytest.mark.parametrize("write_behind", [False, True])
 def test_a_received_data_set_is_filed_as_it_came_and_indexed_without_reading_it_back(
     dicom_dir: Path, hilum_home: Path, monkeypatch: pytest.MonkeyPatch, write_behind: bool
