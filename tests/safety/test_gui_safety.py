@@ -66,6 +66,8 @@ def test_prompt_preview_confirmed_then_sent_scrubbed(qtbot, phi_series, monkeypa
         answers.append(QMessageBox.StandardButton.No)  # first: the user declines
         panel.draft_button.click()
         qtbot.waitUntil(lambda: "Nothing was sent" in panel.state.text(), timeout=20_000)
+        # a click while the worker is still finishing is ignored (as it should be)
+        qtbot.waitUntil(lambda: not panel.running, timeout=20_000)
         shown = panel.prompt_preview.detailedText()
         assert "cough for 3 days" in shown and srv.requests == []
         for secret in SECRETS:
@@ -73,6 +75,7 @@ def test_prompt_preview_confirmed_then_sent_scrubbed(qtbot, phi_series, monkeypa
         answers.append(QMessageBox.StandardButton.Yes)  # then confirms
         panel.draft_button.click()
         qtbot.waitUntil(lambda: bool(panel.provenance), timeout=20_000)
+        qtbot.waitUntil(lambda: not panel.running, timeout=20_000)
         assert srv.requests[0]["json"]["messages"][1]["content"] == shown
         assert panel.provenance["prompt"] == shown
         assert "Right lower lobe pneumonia" in panel.editor.toPlainText()
