@@ -126,6 +126,18 @@ class _GraphicsView(pg.GraphicsView):
         painter.restore()
 
 
+def _remembered(cache: dict[Any, Any], key: Any, limit: int, make: Callable[[], Any]) -> Any:
+    """``cache[key]``, made by ``make()`` the first time; the cache starts over past ``limit``
+    entries (the overlay's lines and elisions repeat from slice to slice; a long session of
+    changing texts must not grow it for ever)."""
+    value = cache.get(key)
+    if value is None:
+        if len(cache) > limit:
+            cache.clear()
+        value = cache[key] = make()
+    return value
+
+
 def _render_line(text: str, font: QFont, color: QColor) -> QImage:
     """One line of overlay text in ``color`` over a 1-pixel shadow, on a transparent image
     (QImage and QPainter only: safe on a worker thread)."""
@@ -1376,13 +1388,12 @@ class Viewport(QFrame):
         corner): scrolling changes one or two lines ("Im", "Pos"), made ahead by the worker
         that windows the next slices (see :meth:`_slice_text_job`), and every other line of
         every corner is a blit of an image already made."""
-        key = (text, fkey, color.rgba())
-        pm = self._text_cache.get(key)
-        if pm is None:
-            if len(self._text_cache) > 2048:
-                self._text_cache.clear()
-            pm = self._text_cache[key] = _render_line(text, font, color)
-        return pm
+        return _remembered(
+            self._text_cache,
+            (text, fkey, color.rgba()),
+            2048,
+            lambda: _render_line(text, font, color),
+        )
 
     def _slice_text_job(self) -> Callable[[int], None] | None:
         """What the frame-windowing worker also does for each slice it prepares: render that
@@ -1432,13 +1443,9 @@ class Viewport(QFrame):
         """:func:`_elide`, remembered per font and width (the same lines come back every slice)."""
         if not fkey:
             return _elide(text, fm, width)
-        key = (text, fkey, width)
-        out = self._elide_cache.get(key)
-        if out is None:
-            if len(self._elide_cache) > 4096:
-                self._elide_cache.clear()
-            out = self._elide_cache[key] = _elide(text, fm, width)
-        return out
+        return _remembered(
+            self._elide_cache, (text, fkey, width), 4096, lambda: _elide(text, fm, width)
+        )
 
     def annotation_layout(
         self,

@@ -286,22 +286,15 @@ class Filer:
         return self.file_parts([data], study_uid, series_uid, sop_uid)
 
     def file_parts(
-        self,
-        parts: Sequence[Any],
-        study_uid: str,
-        series_uid: str,
-        sop_uid: str,
-        handed_over: bool = False,
+        self, parts: Sequence[Any], study_uid: str, series_uid: str, sop_uid: str
     ) -> Path:
-        """Like :meth:`file_bytes` for a file given in pieces (bytes or buffers, e.g. the file
-        meta and a memoryview of the data set as received), written without joining them.
-        With ``write_behind`` the pieces are written by the writer thread: copied first, unless
-        ``handed_over`` (the caller never touches them again: a received data set, ~0.5 MB
-        per CT slice not copied)."""
+        """Like :meth:`file_bytes` for a file given in pieces (bytes or buffers), written
+        without joining them. With ``write_behind`` the pieces are written by the writer
+        thread, from copies (the caller's buffers are not ours once this returns; a data set
+        received over the network is handed over whole through :meth:`receive`)."""
         if self._writes is not None:
             target = self.path_for(study_uid, series_uid, sop_uid)
-            # the caller's buffers are not ours once this returns, unless handed over
-            own = list(parts) if handed_over else [bytes(p) for p in parts]
+            own = [bytes(p) for p in parts]  # bytes stay as they are: no copy
             self._writes.put(
                 (lambda: self._write(own, study_uid, series_uid, sop_uid), str(target))
             )
