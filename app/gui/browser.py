@@ -165,6 +165,11 @@ class StudyBrowser(QTreeWidget):
             item.setSizeHint(0, QSize(-1, self.iconSize().height() + 10))
             study.addChild(item)
             self._by_uid[(series.series_uid, series.stack_index)] = item
+        else:  # a fuller version of a loaded series: the row now opens that one
+            stale = item.data(0, ROLE_KEY)
+            if stale != series.key:
+                self.series_data.pop(stale, None)
+                self._series.pop(stale, None)
         item.setData(0, ROLE_KIND, "series")
         item.setData(0, ROLE_KEY, series.key)
         num = (

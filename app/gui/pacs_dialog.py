@@ -428,6 +428,8 @@ class QueryRetrieveDialog(QDialog):
             self._streaming = False
             if not stacks:
                 return
+            for stack in stacks:  # the browser's row opens what has arrived so far, too
+                self.main_window.browser.add_series(stack)
             for vp in self.main_window.grid.viewports:
                 if vp.series is not None and str(vp.series.series_uid) == uid:
                     vp.replace_series(stacks[0])

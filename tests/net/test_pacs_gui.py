@@ -68,6 +68,18 @@ def test_query_retrieve_dialog_shows_first_image_while_retrieving(
     assert window.active_viewport().series.series_uid == str(ds.SeriesInstanceUID)
     qtbot.waitUntil(lambda: not window.busy, timeout=60000)
     qtbot.waitUntil(lambda: len(window.active_viewport().series.frames) == 28, timeout=60000)
+    # the browser's row for the series opens the whole series too, not the first arrival
+    browser = window.browser
+    row = browser._by_uid[(str(ds.SeriesInstanceUID), 0)]
+    assert "28" in row.text(0)
+    (shown,) = [
+        s for s in browser.series_data.values() if s.series_uid == str(ds.SeriesInstanceUID)
+    ]
+    assert shown is window.active_viewport().series
+    opened: list[Any] = []
+    browser.series_activated.connect(opened.append)
+    browser._activated(row)
+    assert len(opened[0].frames) == 28
 
 
 def test_background_listener_shows_arrivals_in_the_browser(
