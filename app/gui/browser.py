@@ -212,13 +212,15 @@ class StudyBrowser(QTreeWidget):
         if not known:
             item.setExpanded(False)  # a study from earlier sessions: its series load when chosen
         for s in study.get("series", []):
-            if any(k[0] == s["series_uid"] for k in self._by_uid):
-                continue
             desc = s.get("description") or self.tr("(no description)")
             n = int(s.get("frames") or s.get("instances") or 0)
-            child = QTreeWidgetItem(
-                [f"{s.get('modality', '')}\n{desc}\n" + plural(self.tr("%n image(s)", "", n), n)]
-            )
+            text = f"{s.get('modality', '')}\n{desc}\n" + plural(self.tr("%n image(s)", "", n), n)
+            known_row = self._by_uid.get((s["series_uid"], 0))
+            if known_row is not None and known_row.data(0, ROLE_KIND) == "library":
+                known_row.setText(0, text)  # more of it has arrived
+            if any(k[0] == s["series_uid"] for k in self._by_uid):
+                continue  # listed already (a loaded series is reloaded by its owner)
+            child = QTreeWidgetItem([text])
             child.setSizeHint(0, QSize(-1, 48))
             child.setData(0, ROLE_KIND, "library")
             child.setData(0, ROLE_KEY, s["series_uid"])

@@ -185,6 +185,8 @@ class MainWindow(QMainWindow):
         self._syncing = False
         self._import_problems = 0
         self._import_shown = False
+        # series being reloaded from the library: True when asked again meanwhile
+        self._refreshing: dict[str, bool] = {}
         self._first_shown: threading.Event | None = None
         self._announce_pending = False
         self.panels: dict[str, QDockWidget] = {}
@@ -601,6 +603,42 @@ class MainWindow(QMainWindow):
             open_library_series,
             series_uid,
             on_result=done,
+            cache_bytes=self.settings.cache_mb * 1024 * 1024,
+            thumb_size=self.settings.thumbnail_size,
+        )
+
+    def refresh_library_series(self, series_uid: str) -> None:
+        """Reload a loaded series from the library, where more of it has arrived (a retrieve,
+        the storage listener), and swap it into the browser and every viewport showing it,
+        keeping each view. One reload per series at a time; a request during one is served
+        once it lands (the newest library state always lands last)."""
+        from app.gui.loader import open_library_series
+
+        if series_uid in self._refreshing:
+            self._refreshing[series_uid] = True  # again when this one lands
+            return
+        self._refreshing[series_uid] = False
+
+        def landed(stacks: list[SeriesData]) -> None:
+            again = self._refreshing.pop(series_uid, False)
+            for stack in stacks:
+                self.browser.add_series(stack)
+            if stacks:
+                for vp in self.grid.viewports:
+                    if vp.series is not None and str(vp.series.series_uid) == series_uid:
+                        vp.replace_series(stacks[0])
+            if again:
+                self.refresh_library_series(series_uid)
+
+        def failed(exc: BaseException) -> None:
+            self._refreshing.pop(series_uid, None)
+            log.debug("series refresh failed: %s", user_message(exc))
+
+        _run_in_background(
+            open_library_series,
+            series_uid,
+            on_result=landed,
+            on_error=failed,
             cache_bytes=self.settings.cache_mb * 1024 * 1024,
             thumb_size=self.settings.thumbnail_size,
         )

@@ -107,8 +107,6 @@ class QueryRetrieveDialog(QDialog):
         self._shown_first = False
         self._opened_series = ""
         self._streamed_at = 0.0
-        self._streaming = False
-        self._stream_gen = 0
         self.last_report: Any = None
         self.last_error = ""
         self.first_shown_at: float | None = None  # perf_counter when the first series was shown
@@ -411,41 +409,10 @@ class QueryRetrieveDialog(QDialog):
         """Swap the shown retrieving series for what the library holds now (keeps the view)."""
         import time
 
-        from app.gui.loader import open_library_series
-
-        if self.main_window is None or self._streaming:
+        if self.main_window is None or not self._opened_series:
             return
         self._streamed_at = time.perf_counter()
-        self._streaming = True
-        self._stream_gen += 1
-        gen = self._stream_gen  # only the newest refresh may land (an older one holds fewer)
-        uid = self._opened_series
-        settings = getattr(self.main_window, "settings", None)
-
-        def swap(stacks: list[Any]) -> None:
-            if gen != self._stream_gen:
-                return
-            self._streaming = False
-            if not stacks:
-                return
-            for stack in stacks:  # the browser's row opens what has arrived so far, too
-                self.main_window.browser.add_series(stack)
-            for vp in self.main_window.grid.viewports:
-                if vp.series is not None and str(vp.series.series_uid) == uid:
-                    vp.replace_series(stacks[0])
-
-        def failed(exc: BaseException) -> None:
-            self._streaming = False
-            log.debug("streaming refresh failed: %s", user_message(exc))
-
-        run_in_background(
-            open_library_series,
-            uid,
-            on_result=swap,
-            on_error=failed,
-            cache_bytes=getattr(settings, "cache_mb", 256) * 1024 * 1024,
-            thumb_size=getattr(settings, "thumbnail_size", 72),
-        )
+        self.main_window.refresh_library_series(self._opened_series)
 
     def _arrived(self, event: Any) -> None:
         kind, info = event
@@ -476,7 +443,6 @@ class QueryRetrieveDialog(QDialog):
         if self.main_window is not None:
             self.main_window.refresh_library()
             if report.received and self._opened_series:  # now complete: the whole series
-                self._streaming = False
                 self._stream()
         self.retrieved.emit(report)
 
@@ -524,19 +490,18 @@ def start_listener(window: Any) -> Any:
         return window._pacs_listener
     relay = _ArrivalRelay(window)
     relay.study.connect(lambda study: _show_arrival(window, study))
-    library = window.library()
 
-    def arrived(info: dict[str, Any]) -> None:  # filer thread
-        study = library.study(str(info.get("study_uid", "")))
-        if study is not None:
+    def arrived(studies: list[dict[str, Any]]) -> None:  # filer thread, after each batch
+        for study in studies:
             try:
                 relay.study.emit(study)
             except RuntimeError:
-                pass  # the window is closing
+                return  # the window is closing
 
     try:
         local = NodeStore.load().local
-        listener = Listener(local, filer=Filer(library, on_series=arrived)).start()
+        filer = Filer(window.library(), on_studies=arrived)
+        listener = Listener(local, filer=filer).start()
     except Exception as exc:  # noqa: BLE001 - a taken port must not stop the window
         window.show_status(user_message(exc), 10000)
         return None
@@ -569,7 +534,17 @@ def stop_listener(window: Any) -> None:
 
 
 def _show_arrival(window: Any, study: dict[str, Any]) -> None:
-    window.browser.add_library_study(study)
+    """List (or update) a study the listener received into; series already open that have
+    grown are reloaded where they are shown."""
+    browser = window.browser
+    browser.add_library_study(study)
+    for s in study.get("series", []):
+        uid = str(s["series_uid"])
+        loaded = [d for d in browser.series_data.values() if str(d.series_uid) == uid]
+        if loaded and sum(d.count for d in loaded) < int(
+            s.get("frames") or s.get("instances") or 0
+        ):
+            window.refresh_library_series(uid)
     window.show_status(
         window.tr("Received from PACS: %1").replace(
             "%1", study.get("description") or study.get("patient_id") or study["study_uid"]

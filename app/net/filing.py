@@ -194,6 +194,10 @@ class Filer:
         :meth:`Library.scan`'s ``on_series``: ``series_info`` plus ``first_path``).
     on_instance : callable, optional
         ``on_instance(count)`` after each instance is written (from the network thread).
+    on_studies : callable, optional
+        ``on_studies(studies)`` after each batch of instances is indexed (from the filer's
+        thread), with the library's view of the studies the batch touched (``hilum scan
+        --json`` shape, whole-series counts): what a window lists grows as instances arrive.
     write_behind : bool
         File instances on a thread of their own, so that :meth:`receive` and
         :meth:`file_parts` return (and the network thread answers the PACS) without waiting
@@ -211,11 +215,13 @@ class Filer:
         on_series: SeriesCallback | None = None,
         on_instance: Callable[[int], None] | None = None,
         write_behind: bool = False,
+        on_studies: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
         self.library = library if library is not None else Library()
         self.root = Path(root) if root is not None else received_dir()
         self.on_series = on_series
         self.on_instance = on_instance
+        self.on_studies = on_studies
         self.report = FilingReport()
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple[str, _Header | None] | str | None] = queue.Queue()
@@ -439,6 +445,11 @@ class Filer:
         with self._lock:
             self.report.added += rep.added
             self.report.errors.extend(rep.errors)
+        if self.on_studies is not None and rep.studies:
+            try:
+                self.on_studies(rep.studies)
+            except Exception:  # noqa: BLE001 - a listener's window must not stop the filing
+                log.debug("on_studies failed", exc_info=True)
 
     def flush(self) -> None:
         """Index the instances written so far now, not when their batch is due (the transfer

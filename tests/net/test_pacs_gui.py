@@ -82,9 +82,19 @@ def test_query_retrieve_dialog_shows_first_image_while_retrieving(
     assert len(opened[0].frames) == 28
 
 
-def test_background_listener_shows_arrivals_in_the_browser(
-    qtbot: Any, orthanc: Orthanc, node: Any, dicom_dir: Path
-) -> None:
+def _storescu(port: int, ae_title: str, files: list[Path]) -> None:
+    sent = subprocess.run(
+        ["storescu", "-aet", "DCMTK", "-aec", ae_title, "127.0.0.1", str(port), *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert sent.returncode == 0, sent.stderr
+
+
+@pytest.fixture
+def listening(qtbot: Any, orthanc: Orthanc, node: Any) -> Any:
+    """A window with "receive from PACS in the background" on: (window, port, AE title)."""
     from app.gui.main_window import MainWindow
     from app.gui.pacs_dialog import stop_listener
     from app.gui.settings import Settings
@@ -98,28 +108,45 @@ def test_background_listener_shows_arrivals_in_the_browser(
     qtbot.addWidget(w)
     try:
         assert w._pacs_listener is not None
-        files = sorted((dicom_dir / "mr_transfer_syntaxes").iterdir())[:2]
-        study = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
-        sent = subprocess.run(
-            [
-                "storescu",
-                "-aet",
-                "DCMTK",
-                "-aec",
-                store.local.ae_title,
-                "127.0.0.1",
-                str(port),
-                *map(str, files),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert sent.returncode == 0, sent.stderr
-        qtbot.waitUntil(lambda: study in w.browser._studies, timeout=30000)
+        yield w, port, store.local.ae_title
     finally:
         stop_listener(w)
         w.close()
+
+
+def test_background_listener_shows_arrivals_in_the_browser(
+    qtbot: Any, listening: Any, dicom_dir: Path
+) -> None:
+    w, port, ae_title = listening
+    files = sorted((dicom_dir / "mr_transfer_syntaxes").iterdir())[:2]
+    study = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+    _storescu(port, ae_title, files)
+    qtbot.waitUntil(lambda: study in w.browser._studies, timeout=30000)
+
+
+def test_background_listener_keeps_a_growing_series_up_to_date(
+    qtbot: Any, listening: Any, dicom_dir: Path
+) -> None:
+    """A PACS pushes a series in two goes: the browser's count follows each batch, and the
+    series, opened after the first go, grows in its viewport after the second."""
+    w, port, ae_title = listening
+    files = sorted((dicom_dir / "ct_head_ge").iterdir())
+    series_uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).SeriesInstanceUID)
+    _storescu(port, ae_title, files[:5])
+    qtbot.waitUntil(lambda: (series_uid, 0) in w.browser._by_uid, timeout=30000)
+    row = w.browser._by_uid[(series_uid, 0)]
+    qtbot.waitUntil(lambda: "5 images" in row.text(0), timeout=30000)
+    w.browser._activated(row)  # the reader opens it
+    qtbot.waitUntil(
+        lambda: w.active_viewport().series is not None and w.active_viewport().series.count == 5,
+        timeout=30000,
+    )
+    _storescu(port, ae_title, files[5:])
+    qtbot.waitUntil(lambda: w.active_viewport().series.count == 28, timeout=30000)
+    row = w.browser._by_uid[(series_uid, 0)]
+    assert "28 images" in row.text(0)
+    (listed,) = [d for d in w.browser.series_data.values() if d.series_uid == series_uid]
+    assert listed is w.active_viewport().series
 
 
 def test_dialog_cancel_keeps_the_library_consistent(
