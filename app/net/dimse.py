@@ -27,10 +27,12 @@ from app.core.errors import (
     Cancelled,
     ConnectionFailedError,
     DimseStatusError,
+    HilumError,
     NetworkError,
     NetworkTimeoutError,
 )
 from app.core.progress import NullProgress, Progress
+from app.dicom.reading import read_header
 from app.net.filing import Filer
 from app.net.nodes import LocalSettings, Node
 
@@ -960,8 +962,23 @@ class SendItem:
     sop_uid: str = ""
 
 
+def unsendable(path: str) -> SendItem | None:
+    """Why a file is not sent (C-STORE or STOW-RS), or None when it can be.
+
+    A file that is not DICOM, or is damaged (truncated: a PACS may store what it is sent, cut
+    short; a corrupt header), is refused here with the library's own sentence
+    (:func:`read_header`), before any network traffic.
+    """
+    try:
+        read_header(path)
+    except HilumError as exc:
+        return SendItem(path, False, f"{exc.message} Not sent.")
+    return None
+
+
 def _file_header(path: str) -> tuple[str, str, str]:
-    """(SOP class, SOP instance, transfer syntax) of a DICOM file; DicomError-free: ValueError."""
+    """(SOP class, SOP instance, transfer syntax) of a DICOM file, as pynetdicom will send it;
+    ValueError when one is missing."""
     import pydicom
 
     ds = pydicom.dcmread(
@@ -984,6 +1001,10 @@ def send(
     results: dict[str, SendItem] = {}
     headers: dict[str, tuple[str, str, str]] = {}
     for path in files:
+        refused = unsendable(path)
+        if refused is not None:
+            results[path] = refused
+            continue
         try:
             headers[path] = _file_header(path)
         except Exception:  # noqa: BLE001 - hostile or non-DICOM input: reported per file

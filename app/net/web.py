@@ -26,6 +26,7 @@ from app.net.dimse import (
     STUDY_RETURN_KEYS,
     RetrieveOutcome,
     SendItem,
+    unsendable,
 )
 from app.net.filing import Filer
 from app.net.nodes import LocalSettings, Node
@@ -188,6 +189,10 @@ def send(
     for i, path in enumerate(files):
         progress.check()
         progress.update(i, len(files), f"Sending {i + 1} of {len(files)}")
+        refused = unsendable(path)
+        if refused is not None:
+            out.append(refused)
+            continue
         try:
             ds = pydicom.dcmread(path)
             sop = str(ds.SOPInstanceUID)

@@ -354,12 +354,31 @@ def test_analysis_outputs_sent_and_found_in_orthanc(
         assert orthanc.find_instance(
             str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID)
         )
-    # STOW-RS too, and a per-file sentence for a file that is not DICOM
+    # STOW-RS too, and a per-file sentence for a file that is not DICOM, or is cut short
     junk = tmp_path / "notes.dcm"
     junk.write_text("not dicom")
+    truncated = _truncated_copy(sent[-1], tmp_path)
     n, local = node
-    items = pacs.send(n, local, [str(sent[0]), str(junk)], use_web=True)
-    assert items[0].ok and not items[1].ok and "not a DICOM file" in items[1].message
+    items = pacs.send(n, local, [str(sent[0]), str(junk), str(truncated)], use_web=True)
+    assert items[0].ok and not items[1].ok and "Not a DICOM file" in items[1].message
+    assert not items[2].ok and items[2].message.startswith("The file is truncated")
+    assert not orthanc.find_instance(
+        str(pydicom.dcmread(truncated, stop_before_pixels=True).SOPInstanceUID)
+    )
+
+
+def _truncated_copy(path: Path, folder: Path) -> Path:
+    """A copy of a DICOM file with a new SOP instance UID, cut short inside its image data."""
+    from pydicom.uid import generate_uid
+
+    ds = pydicom.dcmread(path)
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    out = folder / "truncated.dcm"
+    ds.save_as(out, enforce_file_format=True)
+    data = out.read_bytes()
+    out.write_bytes(data[: len(data) - 1000])
+    return out
 
 
 # -- failures: one sentence each ----------------------------------------------------------------------------
@@ -462,16 +481,26 @@ def test_refused_instance_reported_per_file(
     ds.save_as(deflated, enforce_file_format=True)
     junk = tmp_path / "notes.txt"
     junk.write_text("not dicom")
-    code, out, err = _cli(capsys, "pacs", "send", "orthanc", str(src), str(deflated), str(junk))
+    truncated = _truncated_copy(src, tmp_path)
+    code, out, err = _cli(
+        capsys, "pacs", "send", "orthanc", str(src), str(deflated), str(junk), str(truncated)
+    )
     assert code == 1
-    assert "sent 1 of 3 file(s) to orthanc" in out
+    assert "sent 1 of 4 file(s) to orthanc" in out
     lines = err.splitlines()
     assert (
         f"hilum: {deflated}: orthanc does not accept MR Image Storage in "
         f"Deflated Explicit VR Little Endian"
     ) in lines
-    assert any(line.startswith(f"hilum: {junk}: not a DICOM file") for line in lines)
+    assert f"hilum: {junk}: Not a DICOM file (no DICOM header found). Not sent." in lines
+    assert any(
+        line.startswith(f"hilum: {truncated}: The file is truncated: its image data ends early")
+        for line in lines
+    )
     assert not orthanc.find_instance(str(ds.SOPInstanceUID))
+    assert not orthanc.find_instance(
+        str(pydicom.dcmread(truncated, stop_before_pixels=True).SOPInstanceUID)
+    )
     assert orthanc.find_instance(str(pydicom.dcmread(src, stop_before_pixels=True).SOPInstanceUID))
 
 

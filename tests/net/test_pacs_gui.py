@@ -246,4 +246,4 @@ def test_export_dialog_sends_outputs_to_pacs_with_per_file_refusals(
     qtbot.waitUntil(lambda: box._worker is None and bool(box.results or box.error), timeout=60000)
     assert box.status.text() == "Sent 3 of 4 file(s) to orthanc."
     assert box.problems.count() == 1 and box.problems.isVisibleTo(box)
-    assert box.problems.item(0).text().startswith("notes.dcm: not a DICOM file")
+    assert box.problems.item(0).text().startswith("notes.dcm: Not a DICOM file")
