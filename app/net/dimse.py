@@ -962,6 +962,10 @@ class SendItem:
     sop_uid: str = ""
 
 
+def _refused(path: str, exc: HilumError) -> SendItem:
+    return SendItem(path, False, f"{exc.message} Not sent.")
+
+
 def unsendable(path: str) -> SendItem | None:
     """Why a file is not sent (C-STORE or STOW-RS), or None when it can be.
 
@@ -972,19 +976,27 @@ def unsendable(path: str) -> SendItem | None:
     try:
         read_header(path)
     except HilumError as exc:
-        return SendItem(path, False, f"{exc.message} Not sent.")
+        return _refused(path, exc)
     return None
 
 
 def _file_header(path: str) -> tuple[str, str, str]:
-    """(SOP class, SOP instance, transfer syntax) of a DICOM file, as pynetdicom will send it;
-    ValueError when one is missing."""
-    import pydicom
+    """(SOP class, SOP instance, transfer syntax) of a DICOM file, as pynetdicom will send it,
+    from one read of its header that also checks the file is whole (:func:`read_header`).
 
-    ds = pydicom.dcmread(
-        path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"]
-    )
-    ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+    Raises
+    ------
+    HilumError
+        Not DICOM, or damaged (see :func:`unsendable`).
+    ValueError
+        No file meta (pynetdicom sends a file by it), or no SOP class, instance or transfer
+        syntax.
+    """
+    ds, _ = read_header(path, [0x00080016, 0x00080018])  # SOP Class, SOP Instance UID
+    meta = ds.file_meta
+    if "MediaStorageSOPClassUID" not in meta:  # a bare data set: no file meta to send it by
+        raise ValueError("no file meta")
+    ts = str(meta.get("TransferSyntaxUID", "") or "")
     cls, sop = str(ds.get("SOPClassUID", "") or ""), str(ds.get("SOPInstanceUID", "") or "")
     if not (cls and sop and ts):
         raise ValueError("no SOP class, instance or transfer syntax")
@@ -1001,12 +1013,10 @@ def send(
     results: dict[str, SendItem] = {}
     headers: dict[str, tuple[str, str, str]] = {}
     for path in files:
-        refused = unsendable(path)
-        if refused is not None:
-            results[path] = refused
-            continue
         try:
             headers[path] = _file_header(path)
+        except HilumError as exc:
+            results[path] = _refused(path, exc)
         except Exception:  # noqa: BLE001 - hostile or non-DICOM input: reported per file
             results[path] = SendItem(
                 path,
@@ -1092,7 +1102,7 @@ def _listener_ae(local: LocalSettings) -> Any:
 @functools.cache
 def _server_class() -> type:
     """pynetdicom's threaded association server, without its ``gc.collect()`` every 60 looks
-    of the serve loop (every 0.6 s while a C-MOVE's listener looks every 10 ms): a full
+    of the serve loop (every 60 ms while a C-MOVE's listener looks every millisecond): a full
     collection of a workstation's heap costs tens of milliseconds, in the middle of a transfer.
     The associations it was meant for are reference cycles that Python's collector frees
     anyway."""
